@@ -1,0 +1,92 @@
+/*
+ * A database session: the one way cmsctl talks to servers.  In production
+ * it is ODBC (db_odbc.c); unit tests of an engine's statements use a
+ * scripted fake (db_fake.c) that answers canned result sets and records the
+ * statements it was sent.
+ *
+ * Every connection has a login timeout and every statement a query timeout.
+ * Every ODBC diagnostic becomes the error object's message, with what was
+ * being done, the SQLSTATE and native code; never the connection string's
+ * secrets (the password is passed separately and never echoed).
+ */
+#ifndef CMS_APPLIER_DB_H
+#define CMS_APPLIER_DB_H
+
+#include "common/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+/* A fully fetched result: rows x ncols cells, each a NUL-terminated string
+ * or NULL for SQL NULL. */
+struct db_result {
+	size_t ncols;
+	char **colnames;
+	size_t nrows;
+	char **cells;   /* nrows * ncols, row-major */
+};
+void db_result_free(struct db_result *r); /* accepts NULL; frees r too */
+const char *db_result_get(const struct db_result *r, size_t row, size_t col); /* NULL if out of range or SQL NULL */
+
+/* A statement's record, for the journal and the report. */
+struct db_stmt_log {
+	char *label;       /* who it was sent to (server name) */
+	char *sql;         /* the text sent (never contains a secret) */
+	int64_t duration_ms;
+	int ok;            /* 1 succeeded, 0 failed */
+};
+
+struct db_ops {
+	int (*exec)(struct db *db, const char *sql, struct db_result **out, struct cms_error *err);
+	void (*close)(struct db *db);
+};
+
+struct db {
+	const struct db_ops *ops;
+	char *label;                 /* server name, for messages and the log */
+	struct db_stmt_log *log;     /* statements sent, in order */
+	size_t nlog, alloc_log;
+};
+
+/*
+ * Connects with SQLDriverConnect.  connstr is the configured connection
+ * string (or "DSN=name"); password, when not NULL, is appended as PWD=
+ * (braced, escaped) and never appears in any message.  label names the
+ * server in messages.
+ */
+int db_connect_odbc(struct db **out, const char *label, const char *connstr,
+		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
+		    struct cms_error *err);
+
+/* Runs one statement; *out (may be NULL to discard rows) gets every row.
+ * The statement and its duration are appended to db->log either way. */
+int db_exec(struct db *db, const char *sql, struct db_result **out, struct cms_error *err);
+
+/* Runs sql and returns the single value of its first row and column
+ * (*out NULL for SQL NULL); no row is an error. */
+int db_query_value(struct db *db, const char *sql, char **out, struct cms_error *err);
+
+/* Moves the statement log out (caller frees with db_stmt_log_free). */
+void db_take_log(struct db *db, struct db_stmt_log **out, size_t *n);
+void db_stmt_log_free(struct db_stmt_log *log, size_t n);
+
+void db_close(struct db *db); /* accepts NULL */
+
+/* Scripted fake for unit tests: each expected statement (exact text, or a
+ * prefix ending in '*') is answered with the given result or error. */
+struct db_fake_reply {
+	const char *sql;            /* expected text; "prefix*" matches a prefix */
+	const char *error;          /* when not NULL, the statement fails with this message */
+	size_t ncols;
+	const char *const *colnames;
+	size_t nrows;
+	const char *const *cells;   /* nrows * ncols; NULL cells are SQL NULL */
+};
+/* The fake fails any statement not next in script, naming what it expected. */
+struct db *db_fake_new(const char *label, const struct db_fake_reply *script, size_t n);
+/* Number of script entries consumed so far. */
+size_t db_fake_consumed(const struct db *db);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * Engines: how the abstract steps of a plan become statements on a store's
+ * servers.  One implementation per enum engine_kind (engine_sqlite.c,
+ * engine_postgresql.c, engine_mssql.c), all over the db session (db.h).
+ *
+ * An engine never prints.  Every statement it sends is logged on the db
+ * session it used; engine_take_log() hands the statements run since the
+ * last call to the applier, which journals them with the step.
+ */
+#ifndef CMS_APPLIER_ENGINE_H
+#define CMS_APPLIER_ENGINE_H
+
+#include "applier/db.h"
+#include "common/error.h"
+#include "planner/model.h"
+#include "planner/observe.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct engine;
+
+/* Opens a db session to a server of the store: how an engine connects.
+ * The default opens ODBC with the server's connection/dsn and password;
+ * unit tests substitute a function that hands out scripted fakes. */
+typedef int (*engine_connect_fn)(struct db **out, const struct store *store,
+				 const struct server *srv, void *ctx, struct cms_error *err);
+
+struct engine_ops {
+	const char *name;
+	/* Probes every server of the store into out (one entry per config
+	 * server, config order).  An unreachable server is an observation
+	 * (reachable = false, error set), not a failure. */
+	int (*probe)(struct engine *e, struct observation *out, struct cms_error *err);
+	/* Target is reachable and holds every database, in a role it can be
+	 * promoted from. */
+	int (*check_target)(struct engine *e, const char *target, struct cms_error *err);
+	/* Makes the primary refuse writes, then verifies a write is refused. */
+	int (*fence)(struct engine *e, const char *server, struct cms_error *err);
+	/* Undoes fence (rollback before promotion; restore). */
+	int (*unfence)(struct engine *e, const char *server, struct cms_error *err);
+	/* Waits (or copies) until target has everything source has, at most
+	 * timeout_ms; CMS_EREFUSED on timeout. */
+	int (*catch_up)(struct engine *e, const char *source, const char *target,
+			int64_t timeout_ms, struct cms_error *err);
+	/* Promotes target, database by database; old_primary (may be NULL:
+	 * unreachable) is what it replaces.  Returns once the engine itself
+	 * sees the target writable. */
+	int (*promote)(struct engine *e, const char *target, const char *old_primary,
+		       bool force, struct cms_error *err);
+	/* After promotion: what the old primary becomes, where the engine can
+	 * do it (sqlite: mirror); engines that cannot return 0 and add a
+	 * follow-up instead. */
+	int (*demote)(struct engine *e, const char *old_primary, const char *new_primary,
+		      struct cms_error *err);
+	void (*close)(struct engine *e);
+};
+
+struct engine {
+	const struct engine_ops *ops;
+	const struct store *store;       /* borrowed */
+	engine_connect_fn connect;
+	void *connect_ctx;
+	struct db_stmt_log *log;         /* statements gathered from closed sessions */
+	size_t nlog, alloc_log;
+	char **followups;                /* advice recorded by the engine ("re-seed pool-a") */
+	size_t nfollowups, alloc_followups;
+	void *priv;                      /* the implementation's own */
+};
+
+/* Creates the engine for store->engine.  connect NULL means ODBC. */
+int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
+		void *connect_ctx, struct cms_error *err);
+void engine_close(struct engine *e); /* accepts NULL */
+
+/* The default connect: ODBC with login/query timeouts from the policy and
+ * the password read by config_read_password(). */
+int engine_connect_odbc(struct db **out, const struct store *store, const struct server *srv,
+			void *ctx, struct cms_error *err);
+
+/* Moves the statement log out (caller frees with db_stmt_log_free). */
+void engine_take_log(struct engine *e, struct db_stmt_log **out, size_t *n);
+/* Appends a db session's log to the engine's (used by implementations
+ * before closing a session). */
+void engine_absorb_log(struct engine *e, struct db *db);
+void engine_add_followup(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Convenience wrappers over e->ops. */
+int engine_probe(struct engine *e, struct observation *out, struct cms_error *err);
+
+/* Per-engine constructors (set e->ops and e->priv). */
+int engine_sqlite_init(struct engine *e, struct cms_error *err);
+int engine_postgresql_init(struct engine *e, struct cms_error *err);
+int engine_mssql_init(struct engine *e, struct cms_error *err);
+
+#endif

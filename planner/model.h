@@ -1,0 +1,117 @@
+/*
+ * The desired state: what an operator wrote in cms.yaml, loaded and checked.
+ *
+ * Every string is owned by the model and freed by config_free().  Positions
+ * (line, column, 1-based) of the items that later checks may complain about
+ * are kept so that such complaints can name file:line:column too.
+ */
+#ifndef CMS_PLANNER_MODEL_H
+#define CMS_PLANNER_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum engine_kind {
+	ENGINE_SQLITE,     /* embedded default: directories of SQLite files via the SQLite3 ODBC driver */
+	ENGINE_POSTGRESQL, /* streaming replication via psqlODBC */
+	ENGINE_MSSQL,      /* database mirroring / availability groups via FreeTDS */
+};
+
+/* What a server is for.  A move to a server of role `primary` or `mirror`
+ * loses no data; a move to a `backup` may, and needs allow_data_loss. */
+enum server_role {
+	SERVER_ROLE_PRIMARY, /* default: a full partner that can hold the primary */
+	SERVER_ROLE_MIRROR,  /* a synchronous partner */
+	SERVER_ROLE_BACKUP,  /* a disaster-recovery copy */
+};
+
+struct pos {
+	int line;   /* 1-based, 0 when unknown */
+	int column; /* 1-based */
+};
+
+struct server {
+	char *name;          /* the id used everywhere; a plain identifier */
+	char *fqdn;          /* optional, for people and reports */
+	char *instance;      /* optional SQL instance name (mssql), a plain identifier */
+	char *connection;    /* ODBC connection string without secrets, or NULL */
+	char *dsn;           /* ODBC data source name, or NULL */
+	char *path;          /* sqlite engine: the server's directory (resolved against the config's folder) */
+	char *user;          /* optional login name */
+	char *password_env;  /* name of an environment variable holding the password */
+	char *password_file; /* path of a file (mode 0600) holding the password */
+	char *availability_group; /* mssql: an availability group to fail over instead of mirroring */
+	enum server_role role;
+	struct pos at;       /* position of the server's mapping */
+};
+
+struct location {
+	char *primary;       /* server name; required */
+	char *mirror;        /* server name or NULL */
+	struct pos primary_at;
+	struct pos mirror_at;
+};
+
+struct policy {
+	bool allow_data_loss;      /* the seed's -Force */
+	uint64_t max_lag_bytes;    /* default 16 MiB */
+	int64_t catch_up_timeout_ms; /* default 30 s */
+	int64_t plan_ttl_s;        /* default 24 h */
+	int approvals;             /* reviewers needed before apply, default 0 */
+	int64_t login_timeout_ms;  /* default 5 s; every connection has one */
+	int64_t query_timeout_ms;  /* default 30 s; every statement has one */
+};
+
+enum publish_kind {
+	PUBLISH_FILE,    /* atomic JSON write */
+	PUBLISH_ODBC,    /* upsert of one row */
+	PUBLISH_COMMAND, /* program run with the location in its environment */
+};
+
+struct publish_target {
+	enum publish_kind kind;
+	char *path;          /* file: destination (resolved against the config's folder) */
+	char *connection;    /* odbc: connection string without secrets */
+	char *dsn;           /* odbc: data source name */
+	char *table;         /* odbc: table name, default cms_location; a plain identifier */
+	char *password_env;  /* odbc: optional */
+	char *password_file; /* odbc: optional */
+	char **argv;         /* command: program and arguments, NULL-terminated */
+	size_t argc;
+	int64_t timeout_ms;  /* command: default 30 s */
+	struct pos at;
+};
+
+struct store {
+	char *name;
+	enum engine_kind engine;
+	char **databases;    /* plain identifiers, in config order */
+	size_t ndatabases;
+	struct server *servers;
+	size_t nservers;
+	struct location location;
+	struct policy policy;
+	struct publish_target *publish;
+	size_t npublish;
+	struct pos at;
+};
+
+struct config {
+	char *path;          /* the file it was loaded from */
+	char *dir;           /* its folder, for resolving relative paths */
+	int version;         /* 1 */
+	struct store *stores;
+	size_t nstores;
+};
+
+void config_free(struct config *cfg);
+
+/* Borrowed lookups; NULL when absent. */
+const struct store *config_find_store(const struct config *cfg, const char *name);
+const struct server *store_find_server(const struct store *st, const char *name);
+
+const char *engine_kind_name(enum engine_kind k);
+const char *server_role_name(enum server_role r);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * The state store: one SQLite file holding, per store, the lineage, serial
+ * and recorded location; the journal of runs and their steps; locks;
+ * approvals; consumed plan ids.  All state access goes through this narrow
+ * interface so that a second backend (PostgreSQL) can implement the same.
+ *
+ * The file is created on first use (mode 0600, its folder 0700), in WAL
+ * mode, with a busy timeout and foreign keys on; its schema is migrated by
+ * PRAGMA user_version.  A file that is not a cmsctl state (application_id),
+ * is newer than this binary, or is corrupt is refused and never modified.
+ * No secret is ever written to it.
+ */
+#ifndef CMS_STATE_STATE_H
+#define CMS_STATE_STATE_H
+
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct state;
+
+struct recorded {
+	bool exists;      /* false: the store was never adopted */
+	char *lineage;    /* random id made once, at adoption */
+	int64_t serial;   /* increments by one with every committed change */
+	char *primary;    /* recorded location */
+	char *mirror;     /* or NULL */
+	char *updated_at; /* RFC 3339 */
+};
+void recorded_free(struct recorded *r); /* frees content */
+
+/* Opens (creating when create is true and the file is absent).  With create
+ * false, a missing file is CMS_ENOTFOUND. */
+int state_open(struct state **out, const char *path, bool create, struct cms_error *err);
+void state_close(struct state *st);
+
+int state_read_store(struct state *st, const char *store, struct recorded *out,
+		     struct cms_error *err);
+
+/* Locks (one per store).  The lease is renewed by state_lock_renew.  A held,
+ * unexpired lock of someone else is CMS_ELOCKED with the holder in the
+ * message. */
+struct lock_info {
+	char *store, *id, *holder, *reason;
+	int64_t acquired_at, lease_until; /* seconds since the epoch */
+};
+void lock_info_free(struct lock_info *l);
+int state_lock(struct state *st, const char *store, const char *holder, const char *reason,
+	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err);
+int state_lock_renew(struct state *st, const char *store, const char *lock_id,
+		     int64_t lease_s, int64_t now, struct cms_error *err);
+int state_unlock(struct state *st, const char *store, const char *lock_id, struct cms_error *err);
+int state_lock_list(struct state *st, struct lock_info **out, size_t *n, struct cms_error *err);
+
+/* The journal. */
+enum step_status { STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED, STEP_UNDONE };
+const char *step_status_name(enum step_status s);
+
+struct run_info {
+	char *id, *store, *plan_id, *kind, *operator_name, *outcome;
+	char *started_at, *finished_at; /* RFC 3339 or NULL */
+};
+void run_info_free(struct run_info *r);
+
+struct step_info {
+	int n;
+	char *action, *server, *detail_json; /* detail: statements and timings, JSON */
+	enum step_status status;
+	char *started_at, *finished_at;
+	int64_t duration_ms;
+};
+void step_info_free(struct step_info *s);
+
+/* kind: "apply" or "restore"; outcome starts as "running". */
+int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
+		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err);
+int state_step_set(struct state *st, const char *run_id, int n, const char *action,
+		   const char *server, enum step_status status, const char *detail_json,
+		   int64_t now, int64_t duration_ms, struct cms_error *err);
+int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now,
+		     struct cms_error *err);
+/* The newest run of a store whose outcome is still "running" (an
+ * interrupted apply), or CMS_ENOTFOUND. */
+int state_run_unfinished(struct state *st, const char *store, struct run_info *out,
+			 struct cms_error *err);
+int state_run_steps(struct state *st, const char *run_id, struct step_info **out, size_t *n,
+		    struct cms_error *err);
+
+/* Commits a new recorded location for store in one transaction: when
+ * expected_serial >= 0 the store must be at that serial (else CMS_ESTALE);
+ * lineage is set when the store is new (adoption).  Marks plan_id consumed
+ * (a plan id already consumed is CMS_ESTALE).  Returns the new serial. */
+int state_commit(struct state *st, const char *store, const char *lineage,
+		 int64_t expected_serial, const char *primary, const char *mirror,
+		 const char *plan_id, const char *run_id, int64_t now, int64_t *new_serial,
+		 struct cms_error *err);
+
+int state_plan_consumed(struct state *st, const char *plan_id, bool *out, struct cms_error *err);
+/* Marks a plan consumed without changing the location (a failed apply
+ * still uses up its plan). */
+int state_consume_plan(struct state *st, const char *plan_id, const char *store,
+		       const char *run_id, int64_t now, struct cms_error *err);
+
+int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
+		  int64_t now, struct cms_error *err);
+int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+		    struct cms_error *err);
+
+#endif
