@@ -41,6 +41,9 @@ struct db_stmt_log {
 struct db_ops {
 	int (*exec)(struct db *db, const char *sql, struct db_result **out, struct cms_error *err);
 	void (*close)(struct db *db);
+	/* Optional transaction control (0 begin, 1 commit, 2 rollback); when
+	 * NULL, db_begin & co. send BEGIN / COMMIT / ROLLBACK as statements. */
+	int (*tx)(struct db *db, int what, struct cms_error *err);
 };
 
 struct db {
@@ -73,6 +76,11 @@ void db_take_log(struct db *db, struct db_stmt_log **out, size_t *n);
 void db_stmt_log_free(struct db_stmt_log *log, size_t n);
 
 void db_close(struct db *db); /* accepts NULL */
+
+/* Transactions: autocommit off until commit or rollback. */
+int db_begin(struct db *db, struct cms_error *err);
+int db_commit(struct db *db, struct cms_error *err);
+int db_rollback(struct db *db, struct cms_error *err);
 
 /* Scripted fake for unit tests: each expected statement (exact text, or a
  * prefix ending in '*') is answered with the given result or error. */

@@ -91,3 +91,57 @@ extern const struct cmd_opt cmd_validate_opts[], cmd_plan_opts[], cmd_apply_opts
 	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[];
 
 #endif
+
+/* --- shared steps of the commands (cmdutil.c) --- */
+struct config;
+struct store;
+struct state;
+struct plan;
+struct observation;
+struct diag_list;
+struct buf;
+
+/* Prints diagnostics as "FILE:LINE:COL: error: MESSAGE" + "  hint: ..." lines. */
+void cmd_print_diags(const struct diag_list *dl);
+/* Loads the config; on failure prints every diagnostic and returns the exit
+ * status (1), else 0. */
+int cmd_load_config(struct cmd_args *a, struct config **out);
+/* The store named by -s, or the only store; prints and returns an exit
+ * status on failure, else 0. */
+int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct store **out);
+/* Opens the state; with create false a missing state gives *out NULL and 0. */
+int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
+/* Probes the servers of a store (or, offline, records that nothing was
+ * asked). */
+int cmd_observe(const struct store *st, bool offline, struct observation *out,
+		struct cms_error *err);
+
+/* Plans a store: state, probe, diff.  On success *json holds the plan's
+ * bytes and id its blob id.  Refuses when an apply was interrupted. */
+struct plan_request {
+	bool offline;
+	bool accept_drift;
+};
+int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
+		  struct plan **out, struct buf *json, char id[41], struct cms_error *err);
+/* Commits a plan's JSON and text to the history. */
+int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *json,
+		    const char *id, struct cms_error *err);
+/* Loads a plan from a file path, or from the history by (abbreviated) id.
+ * id receives the blob id of its bytes. */
+int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
+		  char id[41], struct cms_error *err);
+
+/* Commits a run's report (and, when ok, the new location) to the history;
+ * writes the HTML report to report_path too when not NULL. */
+struct apply_result;
+int cmd_record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
+		   const char *plan_id, const char *kind, const char *report_path,
+		   struct cms_error *err);
+/* Prints a run's outcome (text or --json report) on stdout. */
+int cmd_print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err);
+
+/* Opens the history (creating its parent folder, mode 0700, when that
+ * folder alone is missing: the default .cmsctl/). */
+struct history;
+int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);

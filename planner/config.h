@@ -50,6 +50,9 @@ int config_parse_duration_ms(int64_t *out, const char *s);
 int config_parse_size(uint64_t *out, const char *s);
 /* Whether s is a plain SQL identifier: [A-Za-z_][A-Za-z0-9_]{0,127}. */
 int config_is_identifier(const char *s);
+/* Whether s is a valid store or server name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}
+ * (an identifier, but '-' and '.' are allowed, as in host names). */
+int config_is_name(const char *s);
 /* Damerau-Levenshtein distance, for did-you-mean hints. */
 size_t config_edit_distance(const char *a, const char *b);
 /* The candidate closest to word if close enough to suggest, else NULL. */

@@ -47,6 +47,14 @@ struct observation {
 	size_t nservers;
 };
 
+/* Whether a server takes writes: reachable, primary, not read-only.  A
+ * primary that reports read-only is a fenced one, whatever its engine calls
+ * it. */
+static inline bool server_obs_writable(const struct server_obs *o)
+{
+	return o && o->reachable && o->role == OBS_PRIMARY && !o->read_only;
+}
+
 void observation_free(struct observation *obs); /* frees content, not obs itself */
 const struct server_obs *observation_find(const struct observation *obs, const char *server);
 const char *obs_role_name(enum obs_role r);

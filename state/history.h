@@ -24,7 +24,18 @@ struct history_file {
 };
 
 /* Opens the repository at path (bare or not), creating a bare one when
- * absent.  branch NULL means "cms-history". */
+ * absent.  branch NULL means "cms-history".
+ * - path itself must be the repository (its work tree or git directory):
+ *   it is never searched for upwards, so a folder inside someone's work tree
+ *   does not silently become that repository;
+ * - an absent path (its parent must exist) or an empty directory becomes a
+ *   bare repository (mode 0700 when created) whose HEAD names the branch and
+ *   whose ref updates are logged; a file or a non-empty directory that is not
+ *   a repository is an error;
+ * - a branch checked out in the repository's work tree is refused: moving it
+ *   would make the checkout look modified.
+ * libgit2 is initialised here and shut down by history_close (refcounted);
+ * fsync of objects and refs is enabled (a process-wide libgit2 option). */
 int history_open(struct history **out, const char *path, const char *branch,
 		 struct cms_error *err);
 void history_close(struct history *h);
@@ -33,7 +44,16 @@ void history_close(struct history *h);
  * (subject line, blank line, body ending with trailers).  The ref update is
  * compare-and-swap, retried when another process committed meanwhile.
  * Author and committer: the operator, at time now.  *commit_id_out (40 hex
- * chars + NUL) may be NULL. */
+ * chars + NUL) may be NULL.
+ * Details: nfiles may be 0 (a commit that only records its message, e.g. an
+ * approval); paths are relative, without empty, ".", ".." or ".git"
+ * components, each at most once.  The operator "user@host" is both name and
+ * e-mail; a name without '@' gets the e-mail "<name>@cmsctl".  The time zone
+ * is UTC.  The reflog message is "cmsctl: <subject>".  At most 10 attempts
+ * are made when the branch keeps moving or its lock is held; then it is an
+ * error (CMS_ELOCKED when the lock stayed held, e.g. a stale lock file left
+ * by a killed process; the message names it).  On any error the branch is
+ * where it was. */
 int history_commit(struct history *h, const struct history_file *files, size_t nfiles,
 		   const char *message, const char *operator_name, int64_t now,
 		   char commit_id_out[41], struct cms_error *err);
@@ -48,21 +68,40 @@ struct history_entry {
 	char **approved_by;
 	size_t napproved_by;
 };
+/* Frees the content of one entry (not the entry itself) and clears it;
+ * accepts NULL. */
 void history_entry_free(struct history_entry *e);
+/* Frees an array returned by history_log: each entry, then the array;
+ * accepts NULL. */
+void history_log_free(struct history_entry *entries, size_t n);
 
 /* Walks the branch newest first; store NULL means all.  An absent branch is
- * an empty list. */
+ * an empty list (*out NULL, *n 0).  Free with history_log_free().
+ * Convention: a commit belongs to store S when its subject starts with
+ * "S: " (e.g. "redmond: apply switchover pool-a -> pool-b: ok"); that is
+ * what the store filter checks, so every writer must follow it.  body is
+ * never NULL ("" when the message is only a subject).  Trailers are
+ * matched case-insensitively; a single-valued one keeps its first
+ * occurrence, Approved-By keeps all. */
 int history_log(struct history *h, const char *store, struct history_entry **out, size_t *n,
 		struct cms_error *err);
 
 /* Reads a file at the branch tip (CMS_ENOTFOUND when absent); finds a plan
- * file by id: the blob whose id is plan_id under <store>/plans/. */
+ * file by id: the blob whose id is plan_id under <store>/plans/.
+ * *data is the caller's, with a NUL after its *len bytes.
+ * history_find_plan matches the file names "<serial>-<id>.json" of every
+ * <store>/plans/ at the tip (it does not re-hash the bytes: checking them
+ * against the id is the caller's job); plan_id may be abbreviated to 7 or
+ * more hex digits when that is unique ("plan id 'X' is ambiguous"
+ * otherwise); CMS_ENOTFOUND "no plan 'X' in the history" when absent. */
 int history_read(struct history *h, const char *path, char **data, size_t *len,
 		 struct cms_error *err);
 int history_find_plan(struct history *h, const char *plan_id, char **data, size_t *len,
 		      struct cms_error *err);
 
-/* The git blob id (40 hex + NUL) of data: what plan ids are. */
+/* The git blob id (40 hex + NUL) of data: what plan ids are, the same as
+ * `git hash-object FILE`.  Only if libgit2 cannot initialise is it the
+ * null id (forty '0'), which matches no plan. */
 void history_blob_id(const void *data, size_t len, char out[41]);
 
 #endif

@@ -36,6 +36,16 @@ void recorded_free(struct recorded *r); /* frees content */
 int state_open(struct state **out, const char *path, bool create, struct cms_error *err);
 void state_close(struct state *st);
 
+/* Runs PRAGMA integrity_check.  *out_result (the caller frees it) is "ok"
+ * or the problems found, one a line; when not "ok" the call also fails
+ * with CMS_ERROR naming the first problem. */
+int state_integrity_check(struct state *st, char **out_result, struct cms_error *err);
+
+/* The names of the recorded stores, sorted; free with state_strings_free. */
+int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err);
+/* Frees a string list returned by this interface; accepts NULL. */
+void state_strings_free(char **v, size_t n);
+
 int state_read_store(struct state *st, const char *store, struct recorded *out,
 		     struct cms_error *err);
 
@@ -46,7 +56,8 @@ struct lock_info {
 	char *store, *id, *holder, *reason;
 	int64_t acquired_at, lease_until; /* seconds since the epoch */
 };
-void lock_info_free(struct lock_info *l);
+void lock_info_free(struct lock_info *l);                 /* frees content */
+void lock_info_list_free(struct lock_info *l, size_t n); /* frees each and the array */
 int state_lock(struct state *st, const char *store, const char *holder, const char *reason,
 	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err);
 int state_lock_renew(struct state *st, const char *store, const char *lock_id,
@@ -62,7 +73,7 @@ struct run_info {
 	char *id, *store, *plan_id, *kind, *operator_name, *outcome;
 	char *started_at, *finished_at; /* RFC 3339 or NULL */
 };
-void run_info_free(struct run_info *r);
+void run_info_free(struct run_info *r); /* frees content */
 
 struct step_info {
 	int n;
@@ -71,9 +82,14 @@ struct step_info {
 	char *started_at, *finished_at;
 	int64_t duration_ms;
 };
-void step_info_free(struct step_info *s);
+void step_info_free(struct step_info *s);                 /* frees content */
+void step_info_list_free(struct step_info *s, size_t n); /* frees each and the array */
 
-/* kind: "apply" or "restore"; outcome starts as "running". */
+/* kind: "apply" or "restore"; outcome starts as "running".
+ * state_step_set inserts or updates step n: started_at is stamped when it
+ * enters running, finished_at when it reaches done, failed, skipped or
+ * undone; a NULL action, server or detail_json, or a negative duration_ms,
+ * keeps the value recorded before. */
 int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
 		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err);
 int state_step_set(struct state *st, const char *run_id, int n, const char *action,
@@ -91,7 +107,10 @@ int state_run_steps(struct state *st, const char *run_id, struct step_info **out
 /* Commits a new recorded location for store in one transaction: when
  * expected_serial >= 0 the store must be at that serial (else CMS_ESTALE);
  * lineage is set when the store is new (adoption).  Marks plan_id consumed
- * (a plan id already consumed is CMS_ESTALE).  Returns the new serial. */
+ * (a plan id already consumed is CMS_ESTALE, unless run_id itself consumed
+ * it with state_consume_plan).  A new store needs expected_serial 0 (or
+ * < 0) and a lineage; for a recorded one a non-NULL lineage must match
+ * (else CMS_ESTALE).  Returns the new serial. */
 int state_commit(struct state *st, const char *store, const char *lineage,
 		 int64_t expected_serial, const char *primary, const char *mirror,
 		 const char *plan_id, const char *run_id, int64_t now, int64_t *new_serial,
@@ -99,12 +118,15 @@ int state_commit(struct state *st, const char *store, const char *lineage,
 
 int state_plan_consumed(struct state *st, const char *plan_id, bool *out, struct cms_error *err);
 /* Marks a plan consumed without changing the location (a failed apply
- * still uses up its plan). */
+ * still uses up its plan).  Again by the same run_id is a no-op; by another
+ * run it is CMS_ESTALE. */
 int state_consume_plan(struct state *st, const char *plan_id, const char *store,
 		       const char *run_id, int64_t now, struct cms_error *err);
 
+/* Idempotent: approving the same plan twice records the first time. */
 int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
 		  int64_t now, struct cms_error *err);
+/* Sorted by approver; free with state_strings_free. */
 int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
 		    struct cms_error *err);
 

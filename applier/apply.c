@@ -1,0 +1,950 @@
+/*
+ * The run loop: apply a plan, or restore the recorded location (apply.h has
+ * the contract).
+ *
+ * Every step is written to the journal before it starts (running) and after
+ * it ends (done, failed, undone), each write its own committed transaction,
+ * so a process killed at any point leaves a journal that says exactly which
+ * steps ran.  The statements an engine sent, their durations and the values
+ * each check observed go with the step, and into the report.
+ */
+#define _GNU_SOURCE
+#include "applier/apply.h"
+#include "applier/publish.h"
+#include "applier/report.h"
+#include "applier/run.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(char *));
+	(*v)[(*n)++] = s;
+}
+
+static void add_check(struct run_check **v, size_t *n, bool ok, const char *check,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_check(struct run_check **v, size_t *n, bool ok, const char *check,
+		      const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[*n].check = xstrdup(check);
+	(*v)[*n].observed = buf_detach(&b, NULL);
+	(*v)[*n].ok = ok;
+	(*n)++;
+}
+
+void apply_result_free(struct apply_result *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	free(r->run_id);
+	free(r->outcome);
+	free(r->location_primary);
+	free(r->location_mirror);
+	for (i = 0; i < r->nfollowups; i++)
+		free(r->followups[i]);
+	free(r->followups);
+	for (i = 0; i < r->napprovals; i++)
+		free(r->approvals[i]);
+	free(r->approvals);
+	buf_free(&r->report_json);
+	buf_free(&r->report_html);
+	free(r->subject);
+	memset(r, 0, sizeof(*r));
+}
+
+/* --- the run ------------------------------------------------------------------ */
+
+static int64_t now_s(void)
+{
+	int64_t t;
+
+	if (cms_now(&t) < 0)
+		t = 0;
+	return t;
+}
+
+static int journal(struct run *r, struct run_step *s, struct cms_error *err)
+{
+	char *detail = report_step_detail_json(s);
+	int rc;
+
+	rc = state_step_set(r->ctx->state, r->run_id, s->n, plan_action_name(s->action), s->server,
+			    s->status, detail, now_s(), s->duration_ms, err);
+	free(detail);
+	if (rc == 0 && r->ctx->on_journal)
+		r->ctx->on_journal(r->ctx->on_journal_arg, s->n, s->status);
+	return rc;
+}
+
+static void take_statements(struct run *r, struct run_step *s)
+{
+	struct db_stmt_log *l = NULL;
+	size_t n = 0, i;
+
+	if (!r->e)
+		return;
+	engine_take_log(r->e, &l, &n);
+	for (i = 0; i < n; i++) {
+		s->stmts = xrealloc(s->stmts, (s->nstmts + 1) * sizeof(*s->stmts));
+		s->stmts[s->nstmts++] = l[i];
+	}
+	free(l);
+}
+
+static struct run_step *add_run_step(struct run *r, enum plan_action action, const char *server,
+				     const char *description)
+{
+	struct run_step *s;
+
+	r->steps = xrealloc(r->steps, (r->nsteps + 1) * sizeof(*r->steps));
+	s = &r->steps[r->nsteps];
+	memset(s, 0, sizeof(*s));
+	s->n = (int)++r->nsteps;
+	s->action = action;
+	s->server = xstrdup(server);
+	s->description = xstrdup(description);
+	s->status = STEP_PENDING;
+	return s;
+}
+
+static const struct server *find_server(const struct run *r, const char *name)
+{
+	return name ? store_find_server(r->ctx->store, name) : NULL;
+}
+
+static int probe(struct run *r, struct observation *obs, struct cms_error *err)
+{
+	observation_free(obs);
+	memset(obs, 0, sizeof(*obs));
+	return engine_probe(r->e, obs, err);
+}
+
+/* Exactly `primary` reports primary; old (may be NULL) does not take writes. */
+static int verify_roles(struct run *r, struct run_step *s, const char *primary, const char *old,
+			struct cms_error *err)
+{
+	struct observation obs;
+	size_t i;
+	int rc;
+
+	memset(&obs, 0, sizeof(obs));
+	if ((rc = probe(r, &obs, err)) < 0)
+		return rc;
+	for (i = 0; i < obs.nservers; i++) {
+		const struct server_obs *o = &obs.servers[i];
+		bool is_target = !strcmp(o->server, primary);
+		char *check;
+
+		if (is_target) {
+			check = xasprintf("%s reports primary", o->server);
+			add_check(&s->checks, &s->nchecks, server_obs_writable(o), check,
+				  "%s, epoch %" PRId64 ", read-only %s",
+				  o->reachable ? obs_role_name(o->role) : "unreachable", o->epoch,
+				  o->read_only ? "yes" : "no");
+		} else {
+			check = xasprintf("%s does not accept writes", o->server);
+			add_check(&s->checks, &s->nchecks, !server_obs_writable(o), check, "%s%s",
+				  o->reachable ? obs_role_name(o->role) : "unreachable",
+				  o->reachable && o->read_only ? " (read-only)" : "");
+		}
+		free(check);
+	}
+	(void)old;
+	for (i = 0; i < s->nchecks; i++)
+		if (!s->checks[i].ok) {
+			rc = cms_error_set(err, CMS_ERROR, "after promotion: %s failed (observed %s)",
+					   s->checks[i].check, s->checks[i].observed);
+			break;
+		}
+	observation_free(&obs);
+	return rc;
+}
+
+static int run_publish(struct run *r, struct run_step *s, size_t idx, const char *primary,
+		       const char *mirror, int64_t serial, struct cms_error *err)
+{
+	const struct store *st = r->ctx->store;
+	const struct server *ps = find_server(r, primary);
+	struct published_location loc;
+	struct buf log = BUF_INIT;
+	int rc;
+
+	if (idx >= st->npublish)
+		return cms_error_set(err, CMS_ESTALE, "the plan publishes to a target the config no longer has");
+	memset(&loc, 0, sizeof(loc));
+	loc.store = st->name;
+	loc.engine = engine_kind_name(st->engine);
+	loc.primary = primary;
+	loc.mirror = mirror;
+	loc.primary_fqdn = ps ? ps->fqdn : NULL;
+	loc.primary_instance = ps ? ps->instance : NULL;
+	loc.serial = serial;
+	loc.plan_id = r->plan_id;
+	loc.run_id = r->run_id;
+	loc.now = now_s();
+	rc = publish_target(&st->publish[idx], st, &loc, &log, &s->stmts, &s->nstmts, err);
+	if (log.len)
+		buf_add(&s->notes, log.ptr, log.len);
+	add_check(&s->checks, &s->nchecks, rc == 0, "published location reads back", "%s",
+		  rc == 0 ? "as written" : (err && err->message ? err->message : "failed"));
+	buf_free(&log);
+	return rc;
+}
+
+/* Runs one step.  The caller journals before and after. */
+static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	const struct engine_ops *ops = r->e->ops;
+	const char *target = p ? p->to.primary : r->pub_primary;
+	const char *old = p ? p->from.primary : NULL;
+	int rc = 0;
+
+	switch (s->action) {
+	case ACTION_RECORD:
+		add_check(&s->checks, &s->nchecks, true, "observations re-checked before the run",
+			  "unchanged");
+		return 0;
+	case ACTION_CHECK_TARGET:
+		rc = ops->check_target(r->e, s->server, err);
+		add_check(&s->checks, &s->nchecks, rc == 0, "target can be promoted", "%s",
+			  rc == 0 ? "yes" : err->message);
+		return rc;
+	case ACTION_FENCE:
+		if (s->undo) {
+			rc = ops->unfence(r->e, s->server, err);
+			add_check(&s->checks, &s->nchecks, rc == 0, "takes writes again", "%s",
+				  rc == 0 ? "unfenced" : err->message);
+			return rc;
+		}
+		r->t_fence = cms_monotonic_ms();
+		rc = ops->fence(r->e, s->server, err);
+		if (rc == 0)
+			r->fenced = xstrdup(s->server);
+		add_check(&s->checks, &s->nchecks, rc == 0, "a write is refused", "%s",
+			  rc == 0 ? "refused (verified by the engine)" : err->message);
+		return rc;
+	case ACTION_CATCH_UP:
+		rc = ops->catch_up(r->e, old, s->server, p->policy.catch_up_timeout_ms, err);
+		add_check(&s->checks, &s->nchecks, rc == 0, "target caught up", "%s",
+			  rc == 0 ? "yes" : err->message);
+		return rc;
+	case ACTION_PROMOTE:
+		r->promote_started = true;
+		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
+				  p->mode != PLAN_SWITCHOVER, err);
+		if (rc == 0)
+			r->t_promoted = cms_monotonic_ms();
+		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s",
+			  rc == 0 ? "yes" : err->message);
+		return rc;
+	case ACTION_REREAD_ROLES:
+		return verify_roles(r, s, r->pub_primary, r->fenced ? old : NULL, err);
+	case ACTION_DEMOTE:
+		rc = ops->demote(r->e, s->server, target, err);
+		add_check(&s->checks, &s->nchecks, rc == 0, "old primary demoted", "%s",
+			  rc == 0 ? "done (or left for a follow-up)" : err->message);
+		return rc;
+	case ACTION_PUBLISH:
+		return run_publish(r, s, (size_t)r->publish_idx++, r->pub_primary, r->pub_mirror,
+				   r->pub_serial, err);
+	case ACTION_VERIFY:
+		return verify_roles(r, s, r->pub_primary, NULL, err);
+	case ACTION_COUNT:
+		break;
+	}
+	return cms_error_set(err, CMS_ERROR, "unknown step action");
+}
+
+static int renew_lock(struct run *r, struct cms_error *err)
+{
+	return state_lock_renew(r->ctx->state, r->ctx->store->name, r->lock_id,
+				r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), err);
+}
+
+static int take_lock(struct run *r, const char *reason, struct cms_error *err)
+{
+	char *holder = xasprintf("%s:%ld", r->ctx->operator_name, (long)getpid());
+	int rc;
+
+	rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
+			r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), &r->lock_id, err);
+	free(holder);
+	return rc;
+}
+
+static void release_lock(struct run *r)
+{
+	struct cms_error ignored = CMS_ERROR_INIT;
+
+	if (r->lock_id)
+		state_unlock(r->ctx->state, r->ctx->store->name, r->lock_id, &ignored);
+	cms_error_clear(&ignored);
+}
+
+static void run_free(struct run *r)
+{
+	size_t i;
+
+	report_run_free_content(r);
+	engine_close(r->e);
+	free(r->lock_id);
+	free(r->fenced);
+	for (i = 0; i < r->napprovals; i++)
+		free(r->approvals[i]);
+	free(r->approvals);
+}
+
+/* Facts about the plan itself: CMS_ESTALE with which one changed. */
+static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	const struct store *st = r->ctx->store;
+	char when[32];
+	bool consumed = false;
+	int64_t now = now_s();
+	int rc;
+
+	if (p->offline)
+		return cms_error_set(err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
+				     "observation and cannot be applied", r->plan_id);
+	if (strcmp(p->store, st->name) || p->engine != st->engine)
+		return cms_error_set(err, CMS_ESTALE, "plan %.12s is for store '%s' (engine %s), not "
+				     "this store", r->plan_id, p->store, engine_kind_name(p->engine));
+	if (now > p->expires) {
+		cms_format_time(when, p->expires);
+		cms_error_set(err, CMS_ESTALE, "plan %.12s expired at %s", r->plan_id, when);
+		cms_error_hint(err, "make a new plan with 'cmsctl plan'");
+		return CMS_ESTALE;
+	}
+	if ((rc = state_plan_consumed(r->ctx->state, r->plan_id, &consumed, err)) < 0)
+		return rc;
+	if (consumed)
+		return cms_error_set(err, CMS_ESTALE, "plan %.12s was already applied; plans are "
+				     "single-use", r->plan_id);
+	if ((rc = state_read_store(r->ctx->state, st->name, rec, err)) < 0)
+		return rc;
+	if (!*p->lineage && rec->exists)
+		return cms_error_set(err, CMS_ESTALE, "store '%s' was adopted (serial %" PRId64
+				     ") after plan %.12s was made", st->name, rec->serial, r->plan_id);
+	if (*p->lineage && !rec->exists)
+		return cms_error_set(err, CMS_ESTALE, "plan %.12s was made against lineage %s, but "
+				     "the state has no record of store '%s'", r->plan_id, p->lineage,
+				     st->name);
+	if (rec->exists && strcmp(rec->lineage, p->lineage))
+		return cms_error_set(err, CMS_ESTALE, "plan %.12s was made against lineage %s, the "
+				     "state has lineage %s", r->plan_id, p->lineage, rec->lineage);
+	if (rec->exists && rec->serial != p->serial)
+		return cms_error_set(err, CMS_ESTALE, "store '%s' is at serial %" PRId64 ", plan %.12s "
+				     "was made against serial %" PRId64, st->name, rec->serial,
+				     r->plan_id, p->serial);
+	if (!store_find_server(st, p->to.primary) ||
+	    (p->from.primary && !store_find_server(st, p->from.primary)))
+		return cms_error_set(err, CMS_ESTALE, "plan %.12s names a server the config no longer has",
+				     r->plan_id);
+	return 0;
+}
+
+static int check_approvals(struct run *r, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	int need = p->policy.approvals > r->ctx->store->policy.approvals ?
+		   p->policy.approvals : r->ctx->store->policy.approvals;
+	char **who = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = state_approvals(r->ctx->state, r->plan_id, &who, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		if (!strcmp(who[i], p->author))
+			free(who[i]); /* an author's own approval does not count */
+		else
+			strv_push(&r->approvals, &r->napprovals, who[i]);
+	}
+	free(who);
+	if ((int)r->napprovals < need) {
+		cms_error_set(err, CMS_EREFUSED, "plan %.12s has %zu approval%s from people other than "
+			      "its author %s; policy.approvals needs %d", r->plan_id, r->napprovals,
+			      r->napprovals == 1 ? "" : "s", p->author, need);
+		cms_error_hint(err, "a reviewer runs 'cmsctl approve %s'", r->plan_id);
+		return CMS_EREFUSED;
+	}
+	return 0;
+}
+
+/* Re-probes and compares with every observation the plan relied on. */
+static int recheck_observations(struct run *r, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	struct observation now;
+	size_t i;
+	int rc;
+
+	memset(&now, 0, sizeof(now));
+	if ((rc = probe(r, &now, err)) < 0)
+		goto done;
+	for (i = 0; i < p->obs.nservers; i++) {
+		const struct server_obs *was = &p->obs.servers[i];
+		const struct server_obs *is = observation_find(&now, was->server);
+		char *check = xasprintf("%s as planned: %s, epoch %" PRId64, was->server,
+					was->reachable ? obs_role_name(was->role) : "unreachable",
+					was->epoch);
+		bool ok = is && is->reachable == was->reachable &&
+			  (!was->reachable || (is->role == was->role && is->epoch == was->epoch));
+
+		add_check(&r->prechecks, &r->nprechecks, ok, check, "%s, epoch %" PRId64 "%s%s",
+			  is ? (is->reachable ? obs_role_name(is->role) : "unreachable") : "absent",
+			  is ? is->epoch : 0, is && is->error ? ": " : "",
+			  is && is->error ? is->error : "");
+		free(check);
+		if (!ok && rc == 0)
+			rc = cms_error_set(err, CMS_ESTALE, "observation changed since plan %.12s: %s "
+					   "was %s at epoch %" PRId64 ", now %s at epoch %" PRId64,
+					   r->plan_id, was->server,
+					   was->reachable ? obs_role_name(was->role) : "unreachable",
+					   was->epoch,
+					   is ? (is->reachable ? obs_role_name(is->role) : "unreachable") : "absent",
+					   is ? is->epoch : 0);
+	}
+	if (rc == 0 && p->mode == PLAN_SWITCHOVER) {
+		const struct server_obs *t = observation_find(&now, p->to.primary);
+		bool ok = t && t->lag_bytes >= 0 && (uint64_t)t->lag_bytes <= p->policy.max_lag_bytes;
+		char *check = xasprintf("lag of %s <= %" PRIu64 " bytes", p->to.primary,
+					p->policy.max_lag_bytes);
+
+		add_check(&r->prechecks, &r->nprechecks, ok, check, "%" PRId64 " bytes",
+			  t ? t->lag_bytes : -1);
+		free(check);
+		if (!ok) {
+			cms_error_set(err, CMS_EREFUSED, "'%s' is %" PRId64 " bytes behind the primary, "
+				      "more than policy.max_lag_bytes (%" PRIu64 ")", p->to.primary,
+				      t ? t->lag_bytes : -1, p->policy.max_lag_bytes);
+			rc = CMS_EREFUSED;
+		}
+	}
+done:
+	observation_free(&now);
+	if (rc < 0 && err->code != CMS_EREFUSED && err->code != CMS_ESTALE)
+		err->code = CMS_EREFUSED; /* a server that cannot be probed refuses the change */
+	return rc;
+}
+
+/* Undo of a fence after a failure before promotion. */
+static void roll_back_fence(struct run *r)
+{
+	struct cms_error uerr = CMS_ERROR_INIT;
+	size_t i;
+
+	if (!r->fenced)
+		return;
+	for (i = 0; i < r->nsteps; i++) {
+		struct run_step *s = &r->steps[i];
+
+		if (s->action != ACTION_FENCE || s->status != STEP_DONE)
+			continue;
+		if (r->e->ops->unfence(r->e, s->server, &uerr) == 0) {
+			s->status = STEP_UNDONE;
+			buf_addf(&s->notes, "fence undone after a failure before promotion\n");
+		} else {
+			buf_addf(&s->notes, "could not undo the fence: %s\n", uerr.message);
+			strv_push(&r->followups, &r->nfollowups,
+				  xasprintf("%s is still fenced: the undo failed (%s); unfence it or "
+					    "run 'cmsctl restore'", s->server, uerr.message));
+		}
+		take_statements(r, s);
+		cms_error_clear(&uerr);
+		if (journal(r, s, &uerr) < 0)
+			cms_error_clear(&uerr);
+	}
+	free(r->fenced);
+	r->fenced = NULL;
+}
+
+static int run_steps(struct run *r, size_t from, struct cms_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = from; i < r->nsteps; i++) {
+		struct run_step *s = &r->steps[i];
+		int64_t t0;
+
+		if ((rc = renew_lock(r, err)) < 0)
+			return rc;
+		s->status = STEP_RUNNING;
+		cms_format_time(s->started_at, now_s());
+		if ((rc = journal(r, s, err)) < 0)
+			return rc;
+		t0 = cms_monotonic_ms();
+		rc = exec_step(r, s, err);
+		s->duration_ms = cms_monotonic_ms() - t0;
+		take_statements(r, s);
+		if (rc < 0) {
+			s->status = STEP_FAILED;
+			s->error = xstrdup(err->message);
+		} else {
+			s->status = STEP_DONE;
+		}
+		{
+			struct cms_error jerr = CMS_ERROR_INIT;
+
+			if (journal(r, s, &jerr) < 0 && rc == 0) {
+				cms_error_move(err, &jerr);
+				rc = CMS_ERROR;
+			}
+			cms_error_clear(&jerr);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void collect_followups(struct run *r)
+{
+	size_t i;
+
+	if (r->e)
+		for (i = 0; i < r->e->nfollowups; i++)
+			strv_push(&r->followups, &r->nfollowups, xstrdup(r->e->followups[i]));
+	if (r->p && !strcmp(r->outcome, "ok"))
+		for (i = 0; i < r->p->npending; i++)
+			strv_push(&r->followups, &r->nfollowups, xstrdup(r->p->pending[i]));
+}
+
+static void fill_result(struct run *r, struct apply_result *out)
+{
+	size_t i;
+
+	collect_followups(r);
+	out->run_id = xstrdup(r->run_id);
+	out->outcome = xstrdup(r->outcome);
+	out->serial_after = r->serial_after;
+	out->location_primary = xstrdup(r->loc_primary);
+	out->location_mirror = xstrdup(r->loc_mirror);
+	for (i = 0; i < r->nfollowups; i++)
+		strv_push(&out->followups, &out->nfollowups, xstrdup(r->followups[i]));
+	for (i = 0; i < r->napprovals; i++)
+		strv_push(&out->approvals, &out->napprovals, xstrdup(r->approvals[i]));
+	report_build(r, &out->report_json, &out->report_html);
+	out->subject = report_subject(r);
+}
+
+static void init_run(struct run *r, const struct apply_ctx *ctx, const struct plan *p,
+		     const char *plan_id, const char *kind)
+{
+	memset(r, 0, sizeof(*r));
+	r->ctx = ctx;
+	r->p = p;
+	r->plan_id = plan_id;
+	r->kind = kind;
+	r->t_fence = -1;
+	r->t_promoted = -1;
+	r->run_id = cms_random_hex(8);
+	r->outcome = "failed";
+	r->started = now_s();
+}
+
+static void finish_run(struct run *r, const char *outcome)
+{
+	struct cms_error ferr = CMS_ERROR_INIT;
+
+	r->outcome = outcome;
+	r->finished = now_s();
+	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0)
+		cms_error_clear(&ferr);
+}
+
+int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char *plan_id,
+		  struct apply_result *out, struct cms_error *err)
+{
+	struct run r;
+	struct recorded rec;
+	struct cms_error cerr = CMS_ERROR_INIT;
+	char *reason = xasprintf("apply plan %.12s", plan_id);
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&rec, 0, sizeof(rec));
+	init_run(&r, ctx, p, plan_id, "apply");
+	r.operator_name = ctx->operator_name;
+	if ((rc = take_lock(&r, reason, err)) < 0)
+		goto done_unlocked;
+	{
+		struct run_info unfinished;
+
+		memset(&unfinished, 0, sizeof(unfinished));
+		rc = state_run_unfinished(ctx->state, ctx->store->name, &unfinished, err);
+		if (rc == 0) {
+			cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' was interrupted",
+				      unfinished.kind, unfinished.id, ctx->store->name);
+			cms_error_hint(err, "run 'cmsctl restore' first");
+			run_info_free(&unfinished);
+			rc = CMS_EINTERRUPTED;
+			goto done;
+		}
+		if (rc != CMS_ENOTFOUND)
+			goto done;
+		cms_error_clear(err);
+	}
+	if ((rc = check_plan_facts(&r, &rec, err)) < 0)
+		goto done;
+	r.serial_before = rec.exists ? rec.serial : 0;
+	r.serial_after = r.serial_before;
+	r.pub_primary = p->to.primary;
+	r.pub_mirror = p->to.mirror;
+	r.pub_serial = r.serial_before + 1;
+	r.loc_primary = xstrdup(rec.primary);
+	r.loc_mirror = xstrdup(rec.mirror);
+	if ((rc = check_approvals(&r, err)) < 0)
+		goto done;
+	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
+		goto done;
+	if ((rc = recheck_observations(&r, err)) < 0)
+		goto done;
+	/* The statements of the pre-run probe are not part of any step. */
+	{
+		struct db_stmt_log *l = NULL;
+		size_t n = 0;
+
+		engine_take_log(r.e, &l, &n);
+		db_stmt_log_free(l, n);
+	}
+
+	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, plan_id, "apply",
+				  ctx->operator_name, now_s(), err)) < 0)
+		goto done;
+	r.begun = true;
+	for (i = 0; i < p->nsteps; i++)
+		add_run_step(&r, p->steps[i].action, p->steps[i].server, p->steps[i].description);
+	for (i = 0; i < r.nsteps; i++)
+		if ((rc = journal(&r, &r.steps[i], err)) < 0)
+			goto done;
+
+	rc = run_steps(&r, 0, err);
+	if (rc < 0) {
+		r.error = xstrdup(err->message);
+		if (r.promote_started) {
+			/* Never roll back after promotion: stop and leave it to restore. */
+			r.outcome = "interrupted";
+			r.finished = now_s();
+			cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
+				      "promotion began: %s", plan_id, r.error);
+			cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' "
+				       "finishes it");
+			rc = CMS_EINTERRUPTED;
+			goto done;
+		}
+		roll_back_fence(&r);
+		for (i = 0; i < r.nsteps; i++)
+			if (r.steps[i].status == STEP_PENDING) {
+				r.steps[i].status = STEP_SKIPPED;
+				if (journal(&r, &r.steps[i], &cerr) < 0)
+					cms_error_clear(&cerr);
+			}
+		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
+			cms_error_clear(&cerr);
+		finish_run(&r, "rolled_back");
+		goto done;
+	}
+	{
+		const char *lineage = *p->lineage ? p->lineage : NULL;
+		char *fresh = lineage ? NULL : cms_random_hex(16);
+
+		rc = state_commit(ctx->state, ctx->store->name, lineage ? lineage : fresh,
+				  r.serial_before, p->to.primary, p->to.mirror, plan_id, r.run_id,
+				  now_s(), &r.serial_after, err);
+		free(fresh);
+		if (rc < 0) {
+			r.error = xstrdup(err->message);
+			if (r.promote_started) {
+				r.outcome = "interrupted";
+				rc = CMS_EINTERRUPTED;
+			} else {
+				finish_run(&r, "failed");
+			}
+			goto done;
+		}
+	}
+	free(r.loc_primary);
+	free(r.loc_mirror);
+	r.loc_primary = xstrdup(p->to.primary);
+	r.loc_mirror = xstrdup(p->to.mirror);
+	finish_run(&r, "ok");
+done:
+	if (r.begun)
+		fill_result(&r, out);
+	release_lock(&r);
+done_unlocked:
+	recorded_free(&rec);
+	run_free(&r);
+	free(reason);
+	return rc;
+}
+
+/* --- restore ------------------------------------------------------------------- */
+
+static enum step_status journaled(const struct step_info *steps, size_t n, enum plan_action a)
+{
+	size_t i;
+	enum step_status st = STEP_PENDING;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(steps[i].action, plan_action_name(a)) && steps[i].status != STEP_PENDING)
+			st = steps[i].status;
+	return st;
+}
+
+/* Finishes or undoes an interrupted apply.  The servers, not the journal,
+ * decide whether a promotion took: a journal can say "running" for a
+ * promotion that completed just before the process died. */
+static int restore_interrupted(struct run *r, const struct run_info *old_run,
+			       const struct recorded *rec, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	struct step_info *steps = NULL;
+	struct observation obs;
+	const struct server_obs *t;
+	struct run_step *first;
+	size_t nsteps = 0, i;
+	enum step_status promote, fence;
+	bool forward;
+	char *desc;
+	int rc;
+
+	memset(&obs, 0, sizeof(obs));
+	if ((rc = state_run_steps(r->ctx->state, old_run->id, &steps, &nsteps, err)) < 0)
+		return rc;
+	promote = journaled(steps, nsteps, ACTION_PROMOTE);
+	fence = journaled(steps, nsteps, ACTION_FENCE);
+	if ((rc = probe(r, &obs, err)) < 0)
+		goto done;
+	t = p->to.primary ? observation_find(&obs, p->to.primary) : NULL;
+	forward = p->mode != PLAN_ADOPT && p->mode != PLAN_NONE && promote != STEP_PENDING &&
+		  server_obs_writable(t);
+
+	desc = xasprintf("read the journal of run %s: fence %s, promote %s; %s", old_run->id,
+			 step_status_name(fence), step_status_name(promote),
+			 forward ? "the target took the promotion: finish the run"
+				 : "the promotion did not take: undo the run");
+	first = add_run_step(r, ACTION_RECORD, NULL, desc);
+	free(desc);
+	add_check(&first->checks, &first->nchecks, true, "target role now", "%s",
+		  t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "-");
+	if (forward) {
+		r->pub_primary = p->to.primary;
+		r->pub_mirror = p->to.mirror;
+		r->pub_serial = (rec->exists ? rec->serial : 0) + 1;
+		if ((fence == STEP_DONE || fence == STEP_RUNNING) && p->from.primary)
+			r->fenced = xstrdup(p->from.primary);
+		r->promote_started = true;
+		add_run_step(r, ACTION_REREAD_ROLES, NULL, "re-read every server's role");
+		if (r->fenced)
+			add_run_step(r, ACTION_DEMOTE, p->from.primary, "make the old primary a copy of the new one");
+		for (i = 0; i < r->ctx->store->npublish; i++)
+			add_run_step(r, ACTION_PUBLISH, NULL, "publish the new location");
+		add_run_step(r, ACTION_VERIFY, NULL, "verify the new location end to end");
+	} else {
+		r->pub_primary = rec->exists ? rec->primary : NULL;
+		r->pub_mirror = rec->exists ? rec->mirror : NULL;
+		r->pub_serial = rec->exists ? rec->serial : 0;
+		if (fence != STEP_PENDING && fence != STEP_UNDONE && p->from.primary) {
+			struct run_step *s = add_run_step(r, ACTION_FENCE, p->from.primary,
+							  "undo the fence of the old primary");
+			s->undo = true;
+		}
+		if (rec->exists) {
+			for (i = 0; i < r->ctx->store->npublish; i++)
+				add_run_step(r, ACTION_PUBLISH, NULL, "re-publish the recorded location");
+			add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
+		}
+	}
+	for (i = 0; i < r->nsteps; i++)
+		if ((rc = journal(r, &r->steps[i], err)) < 0)
+			goto done;
+	first->status = STEP_DONE;
+	if ((rc = journal(r, first, err)) < 0)
+		goto done;
+	if ((rc = run_steps(r, 1, err)) < 0)
+		goto done;
+	if (forward) {
+		if ((rc = state_commit(r->ctx->state, r->ctx->store->name,
+				       *p->lineage ? p->lineage : rec->lineage,
+				       rec->exists ? rec->serial : 0, p->to.primary, p->to.mirror,
+				       r->plan_id, r->run_id, now_s(), &r->serial_after, err)) < 0)
+			goto done;
+		free(r->loc_primary);
+		free(r->loc_mirror);
+		r->loc_primary = xstrdup(p->to.primary);
+		r->loc_mirror = xstrdup(p->to.mirror);
+		strv_push(&r->followups, &r->nfollowups,
+			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
+				    p->to.primary));
+	} else {
+		if (state_consume_plan(r->ctx->state, r->plan_id, r->ctx->store->name, r->run_id,
+				       now_s(), err) < 0)
+			cms_error_clear(err);
+		strv_push(&r->followups, &r->nfollowups,
+			  xasprintf("run %s was undone by restore before its promotion took effect; "
+				    "plan again to retry", old_run->id));
+	}
+	{
+		struct cms_error ferr = CMS_ERROR_INIT;
+
+		if (state_run_finish(r->ctx->state, old_run->id, forward ? "restored" : "rolled_back",
+				     now_s(), &ferr) < 0)
+			cms_error_clear(&ferr);
+	}
+done:
+	for (i = 0; i < nsteps; i++)
+		step_info_free(&steps[i]);
+	free(steps);
+	observation_free(&obs);
+	return rc;
+}
+
+/* No interrupted run: re-assert the recorded location as it stands. */
+static int restore_recorded(struct run *r, const struct recorded *rec, struct cms_error *err)
+{
+	struct observation obs;
+	const struct server_obs *rp;
+	size_t i;
+	int rc;
+
+	memset(&obs, 0, sizeof(obs));
+	if (!rec->exists)
+		return cms_error_set(err, CMS_EREFUSED, "store '%s' has no recorded location to restore",
+				     r->ctx->store->name);
+	if ((rc = probe(r, &obs, err)) < 0)
+		goto done;
+	rp = observation_find(&obs, rec->primary);
+	if (!rp || !rp->reachable) {
+		cms_error_set(err, CMS_EREFUSED, "the recorded primary '%s' is unreachable: %s",
+			      rec->primary, rp && rp->error ? rp->error : "not probed");
+		cms_error_hint(err, "restore re-asserts a location that can serve; plan a failover instead");
+		rc = CMS_EREFUSED;
+		goto done;
+	}
+	if (rp->role != OBS_PRIMARY && rp->role != OBS_FENCED) {
+		cms_error_set(err, CMS_EREFUSED, "the recorded primary '%s' reports %s: restore "
+			      "cannot make it primary again", rec->primary, obs_role_name(rp->role));
+		cms_error_hint(err, "adopt what the servers report with 'cmsctl plan --accept-drift', "
+			       "or plan a move");
+		rc = CMS_EREFUSED;
+		goto done;
+	}
+	r->pub_primary = rec->primary;
+	r->pub_mirror = rec->mirror;
+	r->pub_serial = rec->serial;
+	for (i = 0; i < obs.nservers; i++) {
+		const struct server_obs *o = &obs.servers[i];
+
+		if (server_obs_writable(o) && strcmp(o->server, rec->primary)) {
+			char *d = xasprintf("re-fence %s: it reports primary but the record says %s",
+					    o->server, rec->primary);
+			add_run_step(r, ACTION_FENCE, o->server, d);
+			free(d);
+		}
+	}
+	if (rp->role == OBS_FENCED || rp->read_only) {
+		struct run_step *s = add_run_step(r, ACTION_FENCE, rec->primary,
+						  "unfence the recorded primary");
+		s->undo = true;
+	}
+	for (i = 0; i < r->ctx->store->npublish; i++)
+		add_run_step(r, ACTION_PUBLISH, NULL, "re-publish the recorded location");
+	add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
+	for (i = 0; i < r->nsteps; i++)
+		if ((rc = journal(r, &r->steps[i], err)) < 0)
+			goto done;
+	rc = run_steps(r, 0, err);
+done:
+	observation_free(&obs);
+	return rc;
+}
+
+int applier_restore(const struct apply_ctx *ctx, const struct plan *interrupted_plan,
+		    const char *interrupted_plan_id, struct apply_result *out,
+		    struct cms_error *err)
+{
+	struct run r;
+	struct recorded rec;
+	struct run_info old_run;
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&rec, 0, sizeof(rec));
+	memset(&old_run, 0, sizeof(old_run));
+	init_run(&r, ctx, interrupted_plan, interrupted_plan_id, "restore");
+	r.operator_name = ctx->operator_name;
+	if ((rc = take_lock(&r, "restore", err)) < 0)
+		goto done_unlocked;
+	if ((rc = state_read_store(ctx->state, ctx->store->name, &rec, err)) < 0)
+		goto done;
+	r.serial_before = rec.exists ? rec.serial : 0;
+	r.serial_after = r.serial_before;
+	r.loc_primary = xstrdup(rec.primary);
+	r.loc_mirror = xstrdup(rec.mirror);
+	rc = state_run_unfinished(ctx->state, ctx->store->name, &old_run, err);
+	if (rc < 0 && rc != CMS_ENOTFOUND)
+		goto done;
+	cms_error_clear(err);
+	if (rc == 0 && !interrupted_plan) {
+		rc = cms_error_set(err, CMS_ERROR, "run '%s' was interrupted, but its plan %s is not "
+				   "in the history", old_run.id, old_run.plan_id ? old_run.plan_id : "-");
+		goto done;
+	}
+	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
+		goto done;
+	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, interrupted_plan_id,
+				  "restore", ctx->operator_name, now_s(), err)) < 0)
+		goto done;
+	r.begun = true;
+	if (old_run.id)
+		rc = restore_interrupted(&r, &old_run, &rec, err);
+	else
+		rc = restore_recorded(&r, &rec, err);
+	if (rc < 0) {
+		r.error = xstrdup(err->message);
+		for (i = 0; i < r.nsteps; i++)
+			if (r.steps[i].status == STEP_PENDING) {
+				struct cms_error jerr = CMS_ERROR_INIT;
+
+				r.steps[i].status = STEP_SKIPPED;
+				if (journal(&r, &r.steps[i], &jerr) < 0)
+					cms_error_clear(&jerr);
+			}
+		finish_run(&r, "failed");
+		goto done;
+	}
+	finish_run(&r, "ok");
+done:
+	if (r.begun)
+		fill_result(&r, out);
+	release_lock(&r);
+done_unlocked:
+	run_info_free(&old_run);
+	recorded_free(&rec);
+	run_free(&r);
+	return rc;
+}

@@ -1,0 +1,207 @@
+/*
+ * What every engine shares: choosing the implementation for a store, the
+ * default way of connecting to a server (ODBC with the policy's timeouts
+ * and the password read from its reference), and the statement log and
+ * follow-ups an engine gathers for the applier.
+ *
+ * An engine implementation opens its db sessions through e->connect, runs
+ * its statements with db_exec(), and calls engine_absorb_log() before
+ * closing each session, so that the applier can journal every statement
+ * of a step with engine_take_log().
+ */
+#include "applier/engine.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "planner/config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Used when a store was built without the config loader's defaults. */
+#define ENGINE_DEFAULT_LOGIN_TIMEOUT_MS 5000
+#define ENGINE_DEFAULT_QUERY_TIMEOUT_MS 30000
+
+int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
+		void *connect_ctx, struct cms_error *err)
+{
+	struct engine *e = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!store)
+		return cms_error_set(err, CMS_ERROR, "no store to open an engine for");
+	e = xcalloc(1, sizeof(*e));
+	e->store = store;
+	e->connect = connect ? connect : engine_connect_odbc;
+	e->connect_ctx = connect_ctx;
+	switch (store->engine) {
+	case ENGINE_SQLITE:
+		rc = engine_sqlite_init(e, err);
+		break;
+	case ENGINE_POSTGRESQL:
+		rc = engine_postgresql_init(e, err);
+		break;
+	case ENGINE_MSSQL:
+		rc = engine_mssql_init(e, err);
+		break;
+	default:
+		rc = cms_error_set(err, CMS_ERROR, "store '%s' has an unknown engine (%d)",
+				   store->name, (int)store->engine);
+		break;
+	}
+	if (rc < 0)
+		goto done;
+	if (!e->ops) {
+		rc = cms_error_set(err, CMS_ERROR, "the engine of store '%s' did not initialise",
+				   store->name);
+		goto done;
+	}
+	*out = e;
+	e = NULL;
+done:
+	engine_close(e);
+	return rc;
+}
+
+void engine_close(struct engine *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	if (e->ops && e->ops->close)
+		e->ops->close(e);
+	db_stmt_log_free(e->log, e->nlog);
+	for (i = 0; i < e->nfollowups; i++)
+		free(e->followups[i]);
+	free(e->followups);
+	free(e);
+}
+
+static void wipe_string(char *s)
+{
+	volatile char *v = s;
+
+	if (!s)
+		return;
+	while (*v)
+		*v++ = '\0';
+}
+
+/* Appends ";KEY={value}" with ODBC brace escaping ('}' doubled). */
+static void add_braced_attribute(struct buf *b, const char *key, const char *value)
+{
+	const char *p;
+
+	if (b->len && b->ptr[b->len - 1] != ';')
+		buf_addch(b, ';');
+	buf_adds(b, key);
+	buf_adds(b, "={");
+	for (p = value; *p; p++) {
+		if (*p == '}')
+			buf_addch(b, '}');
+		buf_addch(b, *p);
+	}
+	buf_addch(b, '}');
+}
+
+int engine_connect_odbc(struct db **out, const struct store *store, const struct server *srv,
+			void *ctx, struct cms_error *err)
+{
+	struct buf connstr = BUF_INIT;
+	char *password = NULL;
+	int64_t login_ms, query_ms;
+	int rc = 0;
+
+	(void)ctx;
+	*out = NULL;
+	if (srv->connection && *srv->connection) {
+		buf_adds(&connstr, srv->connection);
+	} else if (srv->dsn && *srv->dsn) {
+		buf_adds(&connstr, "DSN=");
+		buf_adds(&connstr, srv->dsn);
+	} else {
+		rc = cms_error_set(err, CMS_ERROR,
+				   "cannot connect to server '%s': it has neither a connection string nor a dsn",
+				   srv->name);
+		goto done;
+	}
+	/* The configured login name; per ODBC the first occurrence of a
+	 * keyword wins, so a UID already in the connection string stays. */
+	if (srv->user && *srv->user)
+		add_braced_attribute(&connstr, "UID", srv->user);
+	if ((rc = config_read_password(&password, srv->password_env, srv->password_file, err)) < 0) {
+		cms_error_prefix(err, "cannot connect to server '%s'", srv->name);
+		goto done;
+	}
+	login_ms = store->policy.login_timeout_ms > 0 ? store->policy.login_timeout_ms
+						      : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
+	query_ms = store->policy.query_timeout_ms > 0 ? store->policy.query_timeout_ms
+						      : ENGINE_DEFAULT_QUERY_TIMEOUT_MS;
+	rc = db_connect_odbc(out, srv->name, connstr.ptr, password, login_ms, query_ms, err);
+done:
+	wipe_string(password);
+	free(password);
+	buf_free(&connstr);
+	return rc;
+}
+
+void engine_take_log(struct engine *e, struct db_stmt_log **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!e)
+		return;
+	*out = e->log;
+	*n = e->nlog;
+	e->log = NULL;
+	e->nlog = 0;
+	e->alloc_log = 0;
+}
+
+void engine_absorb_log(struct engine *e, struct db *db)
+{
+	struct db_stmt_log *log = NULL;
+	size_t n = 0, i;
+
+	if (!e || !db)
+		return;
+	db_take_log(db, &log, &n);
+	for (i = 0; i < n; i++)
+		*ARRAY_PUSH(e->log, e->nlog, e->alloc_log) = log[i];
+	free(log); /* the entries' strings now belong to e->log */
+}
+
+void engine_add_followup(struct engine *e, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+	size_t i;
+
+	if (!e)
+		return;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	/* The same advice twice (a retried step) is said once. */
+	for (i = 0; i < e->nfollowups; i++) {
+		if (strcmp(e->followups[i], b.ptr) == 0) {
+			buf_free(&b);
+			return;
+		}
+	}
+	*ARRAY_PUSH(e->followups, e->nfollowups, e->alloc_followups) = buf_detach(&b, NULL);
+}
+
+int engine_probe(struct engine *e, struct observation *out, struct cms_error *err)
+{
+	int rc;
+
+	if (!e || !e->ops || !e->ops->probe)
+		return cms_error_set(err, CMS_ERROR, "no engine to probe with");
+	if ((rc = e->ops->probe(e, out, err)) < 0)
+		return rc;
+	out->probed = true;
+	return 0;
+}

@@ -1,0 +1,1734 @@
+/*
+ * The SQL Server engine: moves a store's databases between the partners of
+ * database mirroring, the replicas of an Always On availability group, or
+ * onto a backup server that holds restored copies (the seed's
+ * -BackupSqlServerFqdn mode), over one db session per server.
+ *
+ * What it reads: sys.databases joined with sys.database_mirroring (role,
+ * state, safety, partner, witness; mirroring_role_sequence as the epoch and
+ * mirroring_end_of_log_lsn as the position), and, for a server with an
+ * availability group, the local rows of the sys.dm_hadr_* views (replica
+ * role, synchronization state and health, failover readiness, send and redo
+ * queues as the lag).
+ *
+ * What it changes, database by database, every statement through db_exec()
+ * so that the journal and the report hold it:
+ *   switchover         ALTER DATABASE [d] SET PARTNER FAILOVER, on the principal
+ *   forced service     ALTER DATABASE [d] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS, on the mirror
+ *   availability group ALTER AVAILABILITY GROUP [g] FAILOVER | FORCE_FAILOVER_ALLOW_DATA_LOSS, on the target
+ *   restored copies    RESTORE DATABASE [d] WITH RECOVERY, on the backup
+ * Every precondition of every database is checked before the first change,
+ * so that a refusal never leaves the store half moved.  None of these
+ * statements is trusted to have finished when it returns (SET PARTNER "can
+ * complete successfully when entered, but fail later"; a FAILOVER "returns
+ * as soon as the failover target has accepted the command"): the target is
+ * re-read every 100 ms until it serves every database, within a bound.
+ *
+ * Names in statements: database and availability group names are checked
+ * to be plain identifiers when the engine opens (config loading checks them
+ * too) and are always bracket-quoted; string literals are N'...' with
+ * quotes doubled.  Nothing else from outside reaches a statement.
+ *
+ * Sessions stay open (one per server, in e->priv) for the life of the
+ * engine; each statement's log entry is moved to the engine right after it
+ * runs, so the applier's per-step journal is complete and in order across
+ * servers.
+ */
+#include "applier/engine_mssql.h"
+#include "applier/engine.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "planner/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* How often a wait re-reads a server. */
+#define MSSQL_POLL_MS 100
+/* Bound of the wait for a role change when the policy has no query timeout. */
+#define MSSQL_DEFAULT_ROLE_WAIT_MS 30000
+
+/* The store's databases as one server sees them; "IN (...)" is appended. */
+static const char mssql_dbs_select[] =
+	"SELECT d.name, d.state_desc, d.is_read_only, m.mirroring_role_desc, "
+	"m.mirroring_state_desc, m.mirroring_safety_level_desc, m.mirroring_partner_name, "
+	"m.mirroring_witness_name, m.mirroring_witness_state_desc, m.mirroring_role_sequence, "
+	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn "
+	"FROM sys.databases d LEFT JOIN sys.database_mirroring m ON m.database_id = d.database_id "
+	"WHERE d.name IN (";
+
+enum {
+	DBS_NAME, DBS_STATE, DBS_READ_ONLY, DBS_ROLE, DBS_MSTATE, DBS_SAFETY, DBS_PARTNER,
+	DBS_WITNESS, DBS_WSTATE, DBS_SEQUENCE, DBS_FAILOVER_LSN, DBS_END_LSN, DBS_NCOLS
+};
+
+/* The local replica of an availability group and its databases; the
+ * group's name literal and " AND d.name IN (...)" are appended. */
+static const char mssql_ag_select[] =
+	"SELECT d.name, d.state_desc, d.is_read_only, ars.role_desc, "
+	"drs.synchronization_state_desc, drs.synchronization_health_desc, drs.is_suspended, "
+	"c.is_failover_ready, drs.log_send_queue_size, drs.redo_queue_size, drs.last_hardened_lsn "
+	"FROM sys.availability_groups g "
+	"JOIN sys.dm_hadr_availability_replica_states ars ON ars.group_id = g.group_id AND ars.is_local = 1 "
+	"JOIN sys.dm_hadr_database_replica_states drs ON drs.replica_id = ars.replica_id AND drs.is_local = 1 "
+	"JOIN sys.databases d ON d.database_id = drs.database_id "
+	"LEFT JOIN sys.dm_hadr_database_replica_cluster_states c "
+	"ON c.replica_id = drs.replica_id AND c.group_database_id = drs.group_database_id "
+	"WHERE g.name = ";
+
+enum {
+	AG_NAME, AG_STATE, AG_READ_ONLY, AG_ROLE, AG_SYNC, AG_HEALTH, AG_SUSPENDED, AG_READY,
+	AG_SEND_KB, AG_REDO_KB, AG_HARDENED_LSN, AG_NCOLS
+};
+
+struct mssql {
+	struct db **sessions; /* one per config server (same index), NULL until first used */
+	char *db_list;        /* N'xds', N'lis': the store's databases as literals */
+	char *dbs_sql;        /* mssql_dbs_select completed with db_list */
+};
+
+/* One database as one server reported it; strings borrowed from the result. */
+struct mdb {
+	bool present;
+	const char *state_desc;    /* sys.databases: ONLINE, RESTORING, ... */
+	bool read_only;
+	const char *role;          /* PRINCIPAL or MIRROR; NULL: not mirrored */
+	const char *mstate;        /* SYNCHRONIZED, SYNCHRONIZING, SUSPENDED, DISCONNECTED, PENDING_FAILOVER */
+	const char *safety;        /* FULL, OFF, UNKNOWN */
+	const char *partner;       /* TCP://host:port of the other partner */
+	const char *witness;       /* NULL or empty: no witness */
+	const char *wstate;        /* CONNECTED, DISCONNECTED, UNKNOWN */
+	int64_t role_sequence;     /* the epoch */
+	uint64_t end_lsn;          /* low 64 bits */
+};
+
+struct mread {
+	struct db_result *res;     /* owns the strings of dbs */
+	struct mdb *dbs;           /* one per store database, config order */
+};
+
+/* One database of the local replica of an availability group. */
+struct agdb {
+	bool present;
+	const char *state_desc;
+	bool read_only;
+	const char *sync;          /* NOT SYNCHRONIZING, SYNCHRONIZING, SYNCHRONIZED, REVERTING, INITIALIZING */
+	const char *health;        /* NOT_HEALTHY, PARTIALLY_HEALTHY, HEALTHY */
+	bool suspended;
+	int failover_ready;        /* 1, 0, or -1 when unknown */
+	int64_t send_kb;           /* log not yet sent here, KB; -1 when NULL */
+	int64_t redo_kb;           /* log received but not redone, KB; -1 when NULL */
+	uint64_t hardened_lsn;     /* low 64 bits */
+};
+
+struct agread {
+	struct db_result *res;
+	struct agdb *dbs;          /* one per store database, config order */
+	const char *replica_role;  /* PRIMARY, SECONDARY, RESOLVING; NULL: no database of the store joined */
+};
+
+enum mssql_goal {
+	GOAL_SYNCHRONIZED, /* every mirrored database SYNCHRONIZED (catch-up) */
+	GOAL_SERVING,      /* every database ONLINE and no longer a mirror (after promotion) */
+	GOAL_AG_READY,     /* every database SYNCHRONIZED and failover-ready on the local replica */
+	GOAL_AG_PRIMARY,   /* the local replica PRIMARY and every database ONLINE */
+};
+
+enum mssql_action {
+	ACT_NONE,          /* already serving */
+	ACT_FAILOVER,      /* SET PARTNER FAILOVER on the principal */
+	ACT_FORCE,         /* SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS on the mirror */
+	ACT_RESTORE,       /* RESTORE DATABASE ... WITH RECOVERY on the backup */
+};
+
+/* ---- quoting and parsing ------------------------------------------------ */
+
+void mssql_quote_ident(struct buf *out, const char *ident)
+{
+	const char *p;
+
+	buf_addch(out, '[');
+	for (p = ident; p && *p; p++) {
+		if (*p == ']')
+			buf_addch(out, ']');
+		buf_addch(out, *p);
+	}
+	buf_addch(out, ']');
+}
+
+void mssql_quote_nstring(struct buf *out, const char *s)
+{
+	const char *p;
+
+	buf_adds(out, "N'");
+	for (p = s; p && *p; p++) {
+		if (*p == '\'')
+			buf_addch(out, '\'');
+		buf_addch(out, *p);
+	}
+	buf_addch(out, '\'');
+}
+
+int mssql_parse_lsn(uint64_t *out, const char *s)
+{
+	uint64_t v = 0;
+	size_t digits = 0;
+	const char *p;
+
+	if (!s)
+		return -1;
+	/* Unsigned arithmetic wraps modulo 2^64, so the running value is
+	 * exactly the low 64 bits of the whole number. */
+	for (p = s; *p >= '0' && *p <= '9'; p++, digits++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	if (digits == 0 || digits > 38)
+		return -1;
+	if (*p == '.') {
+		for (p++; *p == '0'; p++)
+			;
+	}
+	if (*p)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_bit(bool *out, const char *s)
+{
+	if (s && strcmp(s, "1") == 0)
+		*out = true;
+	else if (s && strcmp(s, "0") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_int64(int64_t *out, const char *s)
+{
+	char *end = NULL;
+	long long v;
+
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '-'))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static bool eq(const char *a, const char *b)
+{
+	return a && b && strcasecmp(a, b) == 0;
+}
+
+static const char *or_unknown(const char *s)
+{
+	return s ? s : "UNKNOWN";
+}
+
+/* Appends "[name]" after checking that name is a plain identifier. */
+static int add_ident(struct buf *b, const char *what, const char *name, struct cms_error *err)
+{
+	if (!name || !config_is_identifier(name))
+		return cms_error_set(err, CMS_ERROR, "%s name '%.128s' is not a plain identifier", what,
+				     name ? name : "");
+	mssql_quote_ident(b, name);
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int bad_answer(struct cms_error *err, const char *server, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	cms_error_set(err, CMS_ERROR, "unexpected answer from server '%s': %s", server, b.ptr);
+	buf_free(&b);
+	return CMS_ERROR;
+}
+
+static size_t db_index(const struct store *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		if (eq(st->databases[i], name))
+			break;
+	}
+	return i;
+}
+
+/* The host of a mirroring endpoint address, TCP://host:port; caller frees. */
+static char *partner_host(const char *addr)
+{
+	const char *p = addr, *end;
+
+	if (!addr)
+		return NULL;
+	if (strncasecmp(p, "TCP://", 6) == 0)
+		p += 6;
+	if (*p == '[') {
+		p++;
+		if (!(end = strchr(p, ']')))
+			return NULL;
+	} else if (!(end = strchr(p, ':'))) {
+		end = p + strlen(p);
+	}
+	return end > p ? xstrndup(p, (size_t)(end - p)) : NULL;
+}
+
+/* The config server a mirroring partner address names (by fqdn, then by
+ * name), or NULL. */
+static const struct server *partner_server(const struct store *st, const char *addr)
+{
+	const struct server *found = NULL;
+	char *host = partner_host(addr);
+	size_t i;
+
+	for (i = 0; host && i < st->nservers && !found; i++) {
+		if (eq(st->servers[i].fqdn, host))
+			found = &st->servers[i];
+	}
+	for (i = 0; host && i < st->nservers && !found; i++) {
+		if (eq(st->servers[i].name, host))
+			found = &st->servers[i];
+	}
+	free(host);
+	return found;
+}
+
+static bool has_witness(const struct mdb *d)
+{
+	return d->witness && *d->witness;
+}
+
+/* "xds, lis" for the databases whose flag is set. */
+static void add_db_names(struct buf *b, const struct store *st, const bool *which)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		if (which && !which[i])
+			continue;
+		if (n++)
+			buf_adds(b, ", ");
+		buf_adds(b, st->databases[i]);
+	}
+}
+
+/* "ALTER DATABASE [xds] SET HADR RESUME and ALTER DATABASE [lis] ..." for
+ * the databases whose flag is set: before, the quoted name, after. */
+static void add_db_statements(struct buf *b, const struct store *st, const bool *which,
+			      const char *before, const char *after)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		if (which && !which[i])
+			continue;
+		if (n++)
+			buf_adds(b, " and ");
+		buf_adds(b, before);
+		mssql_quote_ident(b, st->databases[i]);
+		buf_adds(b, after);
+	}
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static int server_index(struct engine *e, const char *name, size_t *out, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	size_t i;
+
+	for (i = 0; name && i < st->nservers; i++) {
+		if (strcmp(st->servers[i].name, name) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return cms_error_set(err, CMS_ENOTFOUND, "server '%s' is not part of store '%s'",
+			     name ? name : "", st->name);
+}
+
+static int session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
+{
+	struct mssql *m = e->priv;
+	engine_connect_fn connect = e->connect ? e->connect : engine_connect_odbc;
+	int rc;
+
+	if (!m->sessions[idx]) {
+		if ((rc = connect(&m->sessions[idx], e->store, &e->store->servers[idx],
+				  e->connect_ctx, err)) < 0) {
+			m->sessions[idx] = NULL;
+			return rc;
+		}
+	}
+	*out = m->sessions[idx];
+	return 0;
+}
+
+static void drop_session(struct engine *e, size_t idx)
+{
+	struct mssql *m = e->priv;
+
+	engine_absorb_log(e, m->sessions[idx]);
+	db_close(m->sessions[idx]);
+	m->sessions[idx] = NULL;
+}
+
+/* A connection failure as a refusal: "<what> 'name' is unreachable: ...". */
+static int unreachable(struct cms_error *err, const char *what, const char *name)
+{
+	cms_error_prefix(err, "%s '%s' is unreachable", what, name);
+	err->code = CMS_EREFUSED;
+	return CMS_EREFUSED;
+}
+
+/* Runs one statement and moves its log entry to the engine at once. */
+static int run(struct engine *e, size_t idx, const char *sql, struct db_result **out,
+	       struct cms_error *err)
+{
+	struct db *db = NULL;
+	int rc;
+
+	if ((rc = session(e, idx, &db, err)) < 0)
+		return rc;
+	rc = db_exec(db, sql, out, err);
+	engine_absorb_log(e, db);
+	return rc;
+}
+
+/* SET PARTNER FAILOVER and RESTORE need master as the database context;
+ * the connection string may name another database, so say it once per
+ * session before the first such statement. */
+static int use_master(struct engine *e, size_t idx, bool *done, struct cms_error *err)
+{
+	int rc;
+
+	if (*done)
+		return 0;
+	if ((rc = run(e, idx, "USE [master]", NULL, err)) < 0)
+		return rc;
+	*done = true;
+	return 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static int64_t role_wait_ms(const struct engine *e)
+{
+	return e->store->policy.query_timeout_ms > 0 ? e->store->policy.query_timeout_ms
+						     : MSSQL_DEFAULT_ROLE_WAIT_MS;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void mread_free(struct mread *r)
+{
+	db_result_free(r->res);
+	free(r->dbs);
+	r->res = NULL;
+	r->dbs = NULL;
+}
+
+static void agread_free(struct agread *r)
+{
+	db_result_free(r->res);
+	free(r->dbs);
+	r->res = NULL;
+	r->dbs = NULL;
+	r->replica_role = NULL;
+}
+
+/* Reads and checks the mirroring view of the store's databases on one server. */
+static int read_dbs(struct engine *e, size_t idx, struct mread *out, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const char *label = st->servers[idx].name;
+	struct mssql *m = e->priv;
+	struct db_result *r = NULL;
+	size_t row, i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = run(e, idx, m->dbs_sql, &r, err)) < 0)
+		return rc;
+	if (!r || r->ncols != DBS_NCOLS) {
+		rc = bad_answer(err, label, "%zu columns instead of %d", r ? r->ncols : 0, DBS_NCOLS);
+		goto done;
+	}
+	out->dbs = xcalloc(st->ndatabases, sizeof(*out->dbs));
+	for (row = 0; row < r->nrows; row++) {
+		const char *name = db_result_get(r, row, DBS_NAME);
+		const char *s;
+		struct mdb *d;
+
+		if (!name || (i = db_index(st, name)) == st->ndatabases) {
+			rc = bad_answer(err, label, "database '%.128s' was not asked for",
+					name ? name : "NULL");
+			goto done;
+		}
+		d = &out->dbs[i];
+		if (d->present) {
+			rc = bad_answer(err, label, "database '%s' appears twice", st->databases[i]);
+			goto done;
+		}
+		d->present = true;
+		if (!(d->state_desc = db_result_get(r, row, DBS_STATE))) {
+			rc = bad_answer(err, label, "state_desc of '%s' is NULL", st->databases[i]);
+			goto done;
+		}
+		s = db_result_get(r, row, DBS_READ_ONLY);
+		if (parse_bit(&d->read_only, s) < 0) {
+			rc = bad_answer(err, label, "is_read_only of '%s' is '%.64s'", st->databases[i],
+					s ? s : "NULL");
+			goto done;
+		}
+		d->role = db_result_get(r, row, DBS_ROLE);
+		d->mstate = db_result_get(r, row, DBS_MSTATE);
+		d->safety = db_result_get(r, row, DBS_SAFETY);
+		d->partner = db_result_get(r, row, DBS_PARTNER);
+		d->witness = db_result_get(r, row, DBS_WITNESS);
+		d->wstate = db_result_get(r, row, DBS_WSTATE);
+		if ((s = db_result_get(r, row, DBS_SEQUENCE)) && parse_int64(&d->role_sequence, s) < 0) {
+			rc = bad_answer(err, label, "mirroring_role_sequence of '%s' is '%.64s'",
+					st->databases[i], s);
+			goto done;
+		}
+		if ((s = db_result_get(r, row, DBS_FAILOVER_LSN))) {
+			uint64_t ignored;
+
+			if (mssql_parse_lsn(&ignored, s) < 0) {
+				rc = bad_answer(err, label, "mirroring_failover_lsn of '%s' is '%.64s'",
+						st->databases[i], s);
+				goto done;
+			}
+		}
+		if ((s = db_result_get(r, row, DBS_END_LSN)) && mssql_parse_lsn(&d->end_lsn, s) < 0) {
+			rc = bad_answer(err, label, "mirroring_end_of_log_lsn of '%s' is '%.64s'",
+					st->databases[i], s);
+			goto done;
+		}
+	}
+	out->res = r;
+	r = NULL;
+done:
+	db_result_free(r);
+	if (rc < 0) {
+		free(out->dbs);
+		out->dbs = NULL;
+	}
+	return rc;
+}
+
+static int parse_kb(int64_t *out, const char *s)
+{
+	if (!s) {
+		*out = -1;
+		return 0;
+	}
+	return parse_int64(out, s) < 0 || *out < 0 ? -1 : 0;
+}
+
+/* Reads and checks the local replica of the server's availability group. */
+static int read_ag(struct engine *e, size_t idx, struct agread *out, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *srv = &st->servers[idx];
+	struct mssql *m = e->priv;
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	size_t row, i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!srv->availability_group || !config_is_identifier(srv->availability_group))
+		return cms_error_set(err, CMS_ERROR,
+				     "availability group name '%.128s' of server '%s' is not a plain identifier",
+				     srv->availability_group ? srv->availability_group : "", srv->name);
+	buf_adds(&sql, mssql_ag_select);
+	mssql_quote_nstring(&sql, srv->availability_group);
+	buf_adds(&sql, " AND d.name IN (");
+	buf_adds(&sql, m->db_list);
+	buf_addch(&sql, ')');
+	if ((rc = run(e, idx, sql.ptr, &r, err)) < 0)
+		goto done;
+	if (!r || r->ncols != AG_NCOLS) {
+		rc = bad_answer(err, srv->name, "%zu columns instead of %d", r ? r->ncols : 0, AG_NCOLS);
+		goto done;
+	}
+	out->dbs = xcalloc(st->ndatabases, sizeof(*out->dbs));
+	for (row = 0; row < r->nrows; row++) {
+		const char *name = db_result_get(r, row, AG_NAME);
+		const char *role = db_result_get(r, row, AG_ROLE);
+		const char *s;
+		struct agdb *d;
+
+		if (!name || (i = db_index(st, name)) == st->ndatabases) {
+			rc = bad_answer(err, srv->name, "database '%.128s' was not asked for",
+					name ? name : "NULL");
+			goto done;
+		}
+		d = &out->dbs[i];
+		if (d->present) {
+			rc = bad_answer(err, srv->name, "database '%s' appears twice", st->databases[i]);
+			goto done;
+		}
+		d->present = true;
+		if (!role || (out->replica_role && !eq(out->replica_role, role))) {
+			rc = bad_answer(err, srv->name, "replica role of '%s' is '%.64s'", st->databases[i],
+					role ? role : "NULL");
+			goto done;
+		}
+		out->replica_role = role;
+		if (!(d->state_desc = db_result_get(r, row, AG_STATE))) {
+			rc = bad_answer(err, srv->name, "state_desc of '%s' is NULL", st->databases[i]);
+			goto done;
+		}
+		s = db_result_get(r, row, AG_READ_ONLY);
+		if (parse_bit(&d->read_only, s) < 0) {
+			rc = bad_answer(err, srv->name, "is_read_only of '%s' is '%.64s'",
+					st->databases[i], s ? s : "NULL");
+			goto done;
+		}
+		d->sync = db_result_get(r, row, AG_SYNC);
+		d->health = db_result_get(r, row, AG_HEALTH);
+		s = db_result_get(r, row, AG_SUSPENDED);
+		if (parse_bit(&d->suspended, s) < 0) {
+			rc = bad_answer(err, srv->name, "is_suspended of '%s' is '%.64s'",
+					st->databases[i], s ? s : "NULL");
+			goto done;
+		}
+		d->failover_ready = -1;
+		if ((s = db_result_get(r, row, AG_READY))) {
+			bool ready;
+
+			if (parse_bit(&ready, s) < 0) {
+				rc = bad_answer(err, srv->name, "is_failover_ready of '%s' is '%.64s'",
+						st->databases[i], s);
+				goto done;
+			}
+			d->failover_ready = ready ? 1 : 0;
+		}
+		s = db_result_get(r, row, AG_SEND_KB);
+		if (parse_kb(&d->send_kb, s) < 0) {
+			rc = bad_answer(err, srv->name, "log_send_queue_size of '%s' is '%.64s'",
+					st->databases[i], s);
+			goto done;
+		}
+		s = db_result_get(r, row, AG_REDO_KB);
+		if (parse_kb(&d->redo_kb, s) < 0) {
+			rc = bad_answer(err, srv->name, "redo_queue_size of '%s' is '%.64s'",
+					st->databases[i], s);
+			goto done;
+		}
+		if ((s = db_result_get(r, row, AG_HARDENED_LSN)) && mssql_parse_lsn(&d->hardened_lsn, s) < 0) {
+			rc = bad_answer(err, srv->name, "last_hardened_lsn of '%s' is '%.64s'",
+					st->databases[i], s);
+			goto done;
+		}
+	}
+	out->res = r;
+	r = NULL;
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	if (rc < 0) {
+		free(out->dbs);
+		out->dbs = NULL;
+		out->replica_role = NULL;
+	}
+	return rc;
+}
+
+/* ---- probe -------------------------------------------------------------- */
+
+static enum obs_role mdb_role(const struct mdb *d)
+{
+	if (!d->present)
+		return OBS_UNKNOWN;
+	if (d->role) {
+		if (eq(d->role, "PRINCIPAL"))
+			return OBS_PRIMARY;
+		if (eq(d->role, "MIRROR"))
+			return OBS_MIRROR;
+		return OBS_UNKNOWN;
+	}
+	/* Not mirrored: a restoring copy is a disaster-recovery backup; an
+	 * online one is a standalone copy that accepts writes. */
+	if (eq(d->state_desc, "RESTORING"))
+		return OBS_BACKUP;
+	if (eq(d->state_desc, "ONLINE"))
+		return OBS_PRIMARY;
+	return OBS_UNKNOWN;
+}
+
+static char *mdb_state_text(const struct mdb *d)
+{
+	struct buf b = BUF_INIT;
+
+	if (!d->present)
+		return xstrdup("missing");
+	if (!d->role) {
+		buf_adds(&b, "not mirrored");
+		if (!eq(d->state_desc, "ONLINE"))
+			buf_addf(&b, ", %s", d->state_desc);
+		return buf_detach(&b, NULL);
+	}
+	buf_addf(&b, "%s, SAFETY %s", or_unknown(d->mstate), or_unknown(d->safety));
+	if (has_witness(d))
+		buf_addf(&b, ", WITNESS %s", or_unknown(d->wstate));
+	if (!eq(d->state_desc, "ONLINE") && !eq(d->role, "MIRROR"))
+		buf_addf(&b, ", %s", d->state_desc);
+	return buf_detach(&b, NULL);
+}
+
+/* Role by consensus, highest epoch, lowest position, any read-only. */
+static void summarise(struct server_obs *so)
+{
+	size_t i;
+
+	so->role = so->ndbs ? so->dbs[0].role : OBS_UNKNOWN;
+	for (i = 0; i < so->ndbs; i++) {
+		const struct db_obs *o = &so->dbs[i];
+
+		if (o->role != so->role)
+			so->role = OBS_UNKNOWN;
+		if (i == 0 || o->epoch > so->epoch)
+			so->epoch = o->epoch;
+		if (i == 0 || o->position < so->position)
+			so->position = o->position;
+		if (o->read_only)
+			so->read_only = true;
+	}
+}
+
+static void obs_from_mirroring(const struct store *st, const struct mread *r, struct server_obs *so)
+{
+	bool all_synchronized = true;
+	size_t i;
+
+	so->dbs = xcalloc(st->ndatabases, sizeof(*so->dbs));
+	so->ndbs = st->ndatabases;
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &r->dbs[i];
+		struct db_obs *o = &so->dbs[i];
+
+		o->name = xstrdup(st->databases[i]);
+		o->role = mdb_role(d);
+		o->epoch = d->role_sequence;
+		o->position = d->end_lsn;
+		o->read_only = d->read_only;
+		o->state = mdb_state_text(d);
+		if (!d->role || !eq(d->mstate, "SYNCHRONIZED"))
+			all_synchronized = false;
+		if (!so->upstream && o->role == OBS_MIRROR) {
+			const struct server *up = partner_server(st, d->partner);
+
+			if (up)
+				so->upstream = xstrdup(up->name);
+		}
+	}
+	summarise(so);
+	/* sys.database_mirroring tells no byte count: a SYNCHRONIZED mirror has
+	 * hardened everything its principal committed (lag 0); any other
+	 * state's lag is unknown. */
+	if (so->role == OBS_PRIMARY)
+		so->lag_bytes = 0;
+	else if (so->role == OBS_MIRROR && all_synchronized)
+		so->lag_bytes = 0;
+	else
+		so->lag_bytes = -1;
+}
+
+static enum obs_role agdb_role(const struct agread *r, const struct agdb *d)
+{
+	if (!d->present)
+		return OBS_UNKNOWN;
+	if (eq(r->replica_role, "PRIMARY"))
+		return OBS_PRIMARY;
+	if (eq(r->replica_role, "SECONDARY"))
+		return OBS_MIRROR;
+	return OBS_UNKNOWN;
+}
+
+static int64_t kb_to_bytes(int64_t kb)
+{
+	return kb > INT64_MAX / 1024 ? INT64_MAX : kb * 1024;
+}
+
+static void obs_from_ag(const struct store *st, const struct server *srv, const struct agread *r,
+			struct server_obs *so)
+{
+	int64_t lag = 0;
+	size_t i;
+
+	so->dbs = xcalloc(st->ndatabases, sizeof(*so->dbs));
+	so->ndbs = st->ndatabases;
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct agdb *d = &r->dbs[i];
+		struct db_obs *o = &so->dbs[i];
+		struct buf b = BUF_INIT;
+
+		o->name = xstrdup(st->databases[i]);
+		o->role = agdb_role(r, d);
+		o->position = d->hardened_lsn;
+		o->read_only = d->read_only;
+		if (!d->present) {
+			buf_addf(&b, "not in availability group '%s'", srv->availability_group);
+		} else {
+			buf_addf(&b, "%s, %s", or_unknown(d->sync), or_unknown(d->health));
+			if (d->suspended)
+				buf_adds(&b, ", SUSPENDED");
+			if (d->failover_ready == 0)
+				buf_adds(&b, ", not failover-ready");
+		}
+		o->state = buf_detach(&b, NULL);
+		if (!d->present || d->send_kb < 0 || d->redo_kb < 0)
+			lag = -1;
+		else if (lag >= 0 && kb_to_bytes(d->send_kb + d->redo_kb) > lag)
+			lag = kb_to_bytes(d->send_kb + d->redo_kb);
+	}
+	summarise(so);
+	if (so->role == OBS_PRIMARY)
+		so->lag_bytes = 0;
+	else if (so->role == OBS_MIRROR)
+		so->lag_bytes = lag;
+	else
+		so->lag_bytes = -1;
+}
+
+static void probe_server(struct engine *e, size_t idx, struct server_obs *so)
+{
+	const struct store *st = e->store;
+	const struct server *srv = &st->servers[idx];
+	struct cms_error err = CMS_ERROR_INIT;
+	struct mread mr = { 0 };
+	struct agread ar = { 0 };
+	struct db *db = NULL;
+
+	so->server = xstrdup(srv->name);
+	so->role = OBS_UNKNOWN;
+	so->lag_bytes = -1;
+	if (session(e, idx, &db, &err) < 0) {
+		so->reachable = false;
+		so->error = err.message;
+		err.message = NULL;
+		goto done;
+	}
+	so->reachable = true;
+	if (srv->availability_group) {
+		if (read_ag(e, idx, &ar, &err) < 0)
+			goto failed;
+		obs_from_ag(st, srv, &ar, so);
+	} else {
+		if (read_dbs(e, idx, &mr, &err) < 0)
+			goto failed;
+		obs_from_mirroring(st, &mr, so);
+	}
+	goto done;
+failed:
+	/* Reachable but unreadable: an observation too.  The session may be
+	 * broken; the next use reconnects. */
+	so->error = err.message;
+	err.message = NULL;
+	drop_session(e, idx);
+done:
+	mread_free(&mr);
+	agread_free(&ar);
+	cms_error_clear(&err);
+}
+
+static int mssql_probe(struct engine *e, struct observation *out, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	size_t i;
+
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	out->probed = true;
+	out->servers = xcalloc(st->nservers, sizeof(*out->servers));
+	out->nservers = st->nservers;
+	for (i = 0; i < st->nservers; i++)
+		probe_server(e, i, &out->servers[i]);
+	return 0;
+}
+
+/* ---- preconditions ------------------------------------------------------ */
+
+/* Forced service needs the witness connected to the mirror, or none. */
+static int check_witness(const struct server *srv, const char *name, const struct mdb *d,
+			 struct cms_error *err)
+{
+	if (!has_witness(d) || eq(d->wstate, "CONNECTED"))
+		return 0;
+	cms_error_set(err, CMS_EREFUSED,
+		      "witness '%.128s' of database '%s' is %s on target '%s': forced service needs the witness connected to the mirror, or no witness",
+		      d->witness, name, or_unknown(d->wstate), srv->name);
+	cms_error_hint(err, "bring the witness back within reach of '%s'; the witness can only be removed on the principal",
+		       srv->name);
+	return CMS_EREFUSED;
+}
+
+/* A mirror database that can become principal, now or after catching up. */
+static int check_target_db(struct engine *e, const struct server *srv, const char *name,
+			   const struct mdb *d, struct cms_error *err)
+{
+	bool allow = e->store->policy.allow_data_loss;
+
+	if (!d->present)
+		return cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
+				     name, srv->name);
+	if (!d->role) {
+		if (eq(d->state_desc, "RESTORING")) {
+			if (allow)
+				return 0;
+			cms_error_set(err, CMS_EREFUSED,
+				      "database '%s' on target '%s' is a restored copy outside mirroring (RESTORING): recovering it loses what the last restored log backup does not hold",
+				      name, srv->name);
+			cms_error_hint(err, "set policy.allow_data_loss: true to recover it (the seed's -Force)");
+			return CMS_EREFUSED;
+		}
+		return cms_error_set(err, CMS_EREFUSED,
+				     "database '%s' on target '%s' is %s and not mirrored: it is a separate copy, not a partner of the principal",
+				     name, srv->name, d->state_desc);
+	}
+	if (eq(d->role, "PRINCIPAL"))
+		return cms_error_set(err, CMS_EREFUSED, "database '%s' is already PRINCIPAL on target '%s'",
+				     name, srv->name);
+	if (!eq(d->role, "MIRROR"))
+		return cms_error_set(err, CMS_EREFUSED,
+				     "database '%s' on target '%s' has mirroring role '%.64s'", name,
+				     srv->name, d->role);
+	if (!d->mstate) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "database '%s' on target '%s' reports no mirroring state", name, srv->name);
+		cms_error_hint(err, "the login needs the sysadmin role to see the state of a mirror database");
+		return CMS_EREFUSED;
+	}
+	if (eq(d->mstate, "SUSPENDED")) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "mirroring of database '%s' is SUSPENDED on target '%s': it cannot fail over until resumed",
+			      name, srv->name);
+		cms_error_hint(err, "run ALTER DATABASE [%s] SET PARTNER RESUME on the principal", name);
+		return CMS_EREFUSED;
+	}
+	if (eq(d->mstate, "DISCONNECTED")) {
+		if (allow)
+			return check_witness(srv, name, d, err);
+		cms_error_set(err, CMS_EREFUSED,
+			      "mirroring of database '%s' is DISCONNECTED on target '%s': the mirror has lost its principal, and a switchover needs SYNCHRONIZED",
+			      name, srv->name);
+		cms_error_hint(err, "if the principal is down for good, set policy.allow_data_loss: true for a forced service");
+		return CMS_EREFUSED;
+	}
+	if (eq(d->safety, "OFF") && !allow) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "mirroring of database '%s' runs with SAFETY OFF (high-performance mode): a switchover needs SAFETY FULL",
+			      name);
+		cms_error_hint(err, "run ALTER DATABASE [%s] SET PARTNER SAFETY FULL on the principal and wait for SYNCHRONIZED",
+			       name);
+		return CMS_EREFUSED;
+	}
+	/* SYNCHRONIZING and PENDING_FAILOVER pass: catch-up waits for them. */
+	return 0;
+}
+
+/* What SET PARTNER FAILOVER needs, checked on the principal. */
+static int check_switchover_db(const struct store *st, const struct server *principal,
+			       const struct server *target, const char *name, const struct mdb *d,
+			       struct cms_error *err)
+{
+	const struct server *partner;
+
+	if (!d->present)
+		return cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on principal '%s'",
+				     name, principal->name);
+	if (!eq(d->role, "PRINCIPAL"))
+		return cms_error_set(err, CMS_EREFUSED,
+				     "database '%s' is not PRINCIPAL on '%s' (%s): a switchover runs on the principal",
+				     name, principal->name,
+				     d->role ? d->role : "not mirrored");
+	if (!eq(d->safety, "FULL")) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "mirroring of database '%s' runs with SAFETY %s: a switchover needs SAFETY FULL",
+			      name, or_unknown(d->safety));
+		cms_error_hint(err, "run ALTER DATABASE [%s] SET PARTNER SAFETY FULL on '%s' and wait for SYNCHRONIZED",
+			       name, principal->name);
+		return CMS_EREFUSED;
+	}
+	if (!eq(d->mstate, "SYNCHRONIZED")) {
+		const char *why = "a switchover needs SYNCHRONIZED";
+		bool resume = false;
+
+		if (eq(d->mstate, "SUSPENDED")) {
+			why = "the mirror receives no log until resumed";
+			resume = true;
+		} else if (eq(d->mstate, "DISCONNECTED")) {
+			why = "the principal has lost its mirror";
+		} else if (eq(d->mstate, "SYNCHRONIZING")) {
+			why = "the mirror has not caught up, and a switchover now would not be lossless";
+		} else if (eq(d->mstate, "PENDING_FAILOVER")) {
+			why = "a failover is already in progress";
+		}
+		cms_error_set(err, CMS_EREFUSED, "mirroring of database '%s' is %s on '%s': %s", name,
+			      or_unknown(d->mstate), principal->name, why);
+		if (resume)
+			cms_error_hint(err, "run ALTER DATABASE [%s] SET PARTNER RESUME on the principal", name);
+		return CMS_EREFUSED;
+	}
+	/* SET PARTNER FAILOVER moves the database to whatever partner the
+	 * session has: make sure that is the target. */
+	partner = partner_server(st, d->partner);
+	if ((partner && partner != target) || (!partner && target->fqdn)) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "the mirroring partner of database '%s' on '%s' is '%.128s', not target '%s'",
+			      name, principal->name, d->partner ? d->partner : "NULL", target->name);
+		cms_error_hint(err, "set the fqdn of server '%s' to the host of its mirroring endpoint, or fix the store's servers",
+			       target->name);
+		return CMS_EREFUSED;
+	}
+	return 0;
+}
+
+static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *srv = &st->servers[idx];
+	bool allow = st->policy.allow_data_loss;
+	struct agread r;
+	size_t i;
+	int rc;
+
+	if ((rc = read_ag(e, idx, &r, err)) < 0)
+		return rc;
+	if (!r.replica_role) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "target '%s' holds none of the store's databases in availability group '%s'",
+				   srv->name, srv->availability_group);
+		goto done;
+	}
+	if (eq(r.replica_role, "PRIMARY")) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "target '%s' is already the primary replica of availability group '%s'",
+				   srv->name, srv->availability_group);
+		goto done;
+	}
+	if (eq(r.replica_role, "RESOLVING") && !allow) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "target '%s' is RESOLVING in availability group '%s': only a forced failover is possible",
+				   srv->name, srv->availability_group);
+		cms_error_hint(err, "set policy.allow_data_loss: true for a forced failover");
+		goto done;
+	}
+	if (!eq(r.replica_role, "SECONDARY") && !eq(r.replica_role, "RESOLVING")) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "target '%s' has replica role '%.64s' in availability group '%s'",
+				   srv->name, r.replica_role, srv->availability_group);
+		goto done;
+	}
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct agdb *d = &r.dbs[i];
+		const char *name = st->databases[i];
+
+		if (!d->present) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' is not joined to availability group '%s' on target '%s'",
+					   name, srv->availability_group, srv->name);
+			goto done;
+		}
+		if (allow)
+			continue;
+		if (d->suspended) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "data movement of database '%s' is suspended on target '%s'",
+					   name, srv->name);
+			cms_error_hint(err, "run ALTER DATABASE [%s] SET HADR RESUME on '%s'", name, srv->name);
+			goto done;
+		}
+		if (eq(d->sync, "NOT SYNCHRONIZING")) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on target '%s' is NOT SYNCHRONIZING in availability group '%s'",
+					   name, srv->name, srv->availability_group);
+			goto done;
+		}
+	}
+done:
+	agread_free(&r);
+	return rc;
+}
+
+static int mssql_check_target(struct engine *e, const char *target, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct mread r;
+	struct db *db;
+	size_t idx, i;
+	int rc;
+
+	if ((rc = server_index(e, target, &idx, err)) < 0)
+		return rc;
+	if (session(e, idx, &db, err) < 0)
+		return unreachable(err, "target", target);
+	if (st->servers[idx].availability_group)
+		return check_target_ag(e, idx, err);
+	if ((rc = read_dbs(e, idx, &r, err)) < 0)
+		return rc;
+	for (i = 0; i < st->ndatabases && rc == 0; i++)
+		rc = check_target_db(e, &st->servers[idx], st->databases[i], &r.dbs[i], err);
+	mread_free(&r);
+	return rc;
+}
+
+/*
+ * Fence and unfence do nothing, on purpose.  The way to make a SQL Server
+ * database refuse writes, ALTER DATABASE SET READ_ONLY, is itself logged
+ * and shipped: on a mirrored principal or an availability group primary it
+ * would travel to the partner and leave the new principal read-only too.
+ * It is also not needed: SET PARTNER FAILOVER and ALTER AVAILABILITY GROUP
+ * FAILOVER switch the roles of a database atomically (the old principal
+ * stops accepting writes in the same step that the partner takes over), so
+ * there is never a moment with two writable copies to fence against.  For
+ * forced service and for restored copies the old primary is down.  So the
+ * step only checks that the server is one of the store's; it sends no
+ * statement and records no follow-up, and the report's write-unavailable
+ * window runs from this step to the promotion, which is what clients see.
+ */
+static int mssql_fence(struct engine *e, const char *server, struct cms_error *err)
+{
+	size_t idx;
+
+	return server_index(e, server, &idx, err);
+}
+
+static int mssql_unfence(struct engine *e, const char *server, struct cms_error *err)
+{
+	size_t idx;
+
+	return server_index(e, server, &idx, err);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+/* One reading against a goal: 1 reached, 0 not yet (why says what is
+ * missing), or a negative code (an error, or a refusal where waiting
+ * cannot help). */
+static int goal_check(struct engine *e, size_t idx, enum mssql_goal goal, struct buf *why,
+		      struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *srv = &st->servers[idx];
+	struct mread mr = { 0 };
+	struct agread ar = { 0 };
+	size_t i;
+	int rc = 1;
+
+	if (goal == GOAL_SYNCHRONIZED || goal == GOAL_SERVING) {
+		if ((rc = read_dbs(e, idx, &mr, err)) < 0)
+			return rc;
+		rc = 1;
+	} else {
+		if ((rc = read_ag(e, idx, &ar, err)) < 0)
+			return rc;
+		rc = 1;
+		if (!ar.replica_role) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "server '%s' holds none of the store's databases in availability group '%s'",
+					   srv->name, srv->availability_group);
+			goto done;
+		}
+	}
+	for (i = 0; i < st->ndatabases && rc == 1; i++) {
+		const char *name = st->databases[i];
+
+		if (goal == GOAL_SYNCHRONIZED || goal == GOAL_SERVING) {
+			const struct mdb *d = &mr.dbs[i];
+
+			if (!d->present) {
+				rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on '%s'",
+						   name, srv->name);
+			} else if (goal == GOAL_SERVING) {
+				if (!eq(d->state_desc, "ONLINE") || !(d->role == NULL || eq(d->role, "PRINCIPAL"))) {
+					buf_addf(why, "database '%s' on '%s' is %s, %s", name, srv->name,
+						 d->state_desc, d->role ? d->role : "not mirrored");
+					rc = 0;
+				}
+			} else if (!d->role || eq(d->role, "PRINCIPAL") || eq(d->mstate, "SYNCHRONIZED")) {
+				/* a restored copy (nothing to wait for), already moved, or caught up */
+			} else if (eq(d->mstate, "SUSPENDED")) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "mirroring of database '%s' is SUSPENDED on '%s': waiting cannot catch it up",
+						   name, srv->name);
+				cms_error_hint(err, "run ALTER DATABASE [%s] SET PARTNER RESUME on the principal", name);
+			} else if (eq(d->safety, "OFF")) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "mirroring of database '%s' runs with SAFETY OFF: the mirror is never known to be caught up",
+						   name);
+			} else {
+				buf_addf(why, "mirroring of database '%s' on '%s' is %s", name, srv->name,
+					 or_unknown(d->mstate));
+				rc = 0;
+			}
+		} else {
+			const struct agdb *d = &ar.dbs[i];
+
+			if (!d->present) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "database '%s' is not joined to availability group '%s' on '%s'",
+						   name, srv->availability_group, srv->name);
+			} else if (goal == GOAL_AG_PRIMARY) {
+				if (!eq(ar.replica_role, "PRIMARY") || !eq(d->state_desc, "ONLINE")) {
+					buf_addf(why, "'%s' is %s in availability group '%s' and database '%s' is %s",
+						 srv->name, ar.replica_role, srv->availability_group, name,
+						 d->state_desc);
+					rc = 0;
+				}
+			} else if (eq(ar.replica_role, "PRIMARY")) {
+				/* already moved */
+			} else if (d->suspended) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "data movement of database '%s' is suspended on '%s': waiting cannot catch it up",
+						   name, srv->name);
+				cms_error_hint(err, "run ALTER DATABASE [%s] SET HADR RESUME on '%s'", name, srv->name);
+			} else if (!eq(d->sync, "SYNCHRONIZED") || d->failover_ready != 1) {
+				buf_addf(why, "database '%s' on '%s' is %s and %s", name, srv->name,
+					 or_unknown(d->sync),
+					 d->failover_ready == 1 ? "failover-ready" : "not failover-ready");
+				rc = 0;
+			}
+		}
+	}
+done:
+	mread_free(&mr);
+	agread_free(&ar);
+	return rc;
+}
+
+/* Re-reads server idx every MSSQL_POLL_MS until goal holds, at most
+ * timeout_ms (one reading when it is 0); timeout_code on timeout. */
+static int wait_for(struct engine *e, size_t idx, enum mssql_goal goal, int64_t timeout_ms,
+		    int timeout_code, const char *what, struct cms_error *err)
+{
+	struct buf why = BUF_INIT;
+	int64_t start = cms_monotonic_ms(), elapsed;
+	int rc;
+
+	for (;;) {
+		buf_reset(&why);
+		if ((rc = goal_check(e, idx, goal, &why, err)) != 0)
+			break;
+		elapsed = cms_monotonic_ms() - start;
+		if (elapsed >= timeout_ms) {
+			rc = cms_error_set(err, timeout_code, "timed out after %lld ms waiting %s: %s",
+					   (long long)elapsed, what, why.ptr);
+			break;
+		}
+		sleep_ms(timeout_ms - elapsed < MSSQL_POLL_MS ? timeout_ms - elapsed : MSSQL_POLL_MS);
+	}
+	buf_free(&why);
+	return rc < 0 ? rc : 0;
+}
+
+static int mssql_catch_up(struct engine *e, const char *source, const char *target,
+			  int64_t timeout_ms, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	char *what = NULL;
+	size_t tidx, sidx;
+	struct db *db;
+	int rc;
+
+	if ((rc = server_index(e, target, &tidx, err)) < 0 ||
+	    (rc = server_index(e, source, &sidx, err)) < 0)
+		return rc;
+	if (session(e, tidx, &db, err) < 0)
+		return unreachable(err, "target", target);
+	if (session(e, sidx, &db, err) < 0) {
+		/* With the source down there is nothing more to receive: the
+		 * target has all it will ever get, and forced service decides
+		 * the rest.  Without allow_data_loss that is a refusal. */
+		if (st->policy.allow_data_loss) {
+			cms_error_clear(err);
+			return 0;
+		}
+		unreachable(err, "source", source);
+		cms_error_prefix(err, "cannot tell whether target '%s' has caught up", target);
+		return CMS_EREFUSED;
+	}
+	what = xasprintf("for target '%s' to catch up with '%s'", target, source);
+	rc = wait_for(e, tidx, st->servers[tidx].availability_group ? GOAL_AG_READY : GOAL_SYNCHRONIZED,
+		      timeout_ms < 0 ? 0 : timeout_ms, CMS_EREFUSED, what, err);
+	free(what);
+	return rc;
+}
+
+/* ---- promotion ---------------------------------------------------------- */
+
+static void followup_partner_resume(struct engine *e, const char *new_principal,
+				    const char *old_principal, const bool *which)
+{
+	const struct store *st = e->store;
+	struct buf names = BUF_INIT, stmts = BUF_INIT;
+
+	add_db_names(&names, st, which);
+	add_db_statements(&stmts, st, which, "ALTER DATABASE ", " SET PARTNER RESUME");
+	if (old_principal)
+		engine_add_followup(e,
+				    "mirroring of %s is suspended after forced service: once '%s' is back, run %s on '%s' (log that '%s' never sent is discarded), then take a log backup of each database",
+				    names.ptr, old_principal, stmts.ptr, new_principal, old_principal);
+	else
+		engine_add_followup(e,
+				    "mirroring of %s is suspended after forced service: once the old principal is back, run %s on '%s' (log it never sent is discarded), then take a log backup of each database",
+				    names.ptr, stmts.ptr, new_principal);
+	buf_free(&names);
+	buf_free(&stmts);
+}
+
+static void followup_restored(struct engine *e, const char *target, const bool *which)
+{
+	struct buf names = BUF_INIT;
+
+	add_db_names(&names, e->store, which);
+	engine_add_followup(e,
+			    "'%s' now serves %s from restored copies: changes after the last restored log backup are lost; seed a new mirror from a full and a log backup of '%s'",
+			    target, names.ptr, target);
+	buf_free(&names);
+}
+
+static void followup_hadr_resume(struct engine *e, const char *server, const char *ag,
+				 const bool *which, bool forced)
+{
+	struct buf stmts = BUF_INIT;
+
+	add_db_statements(&stmts, e->store, which, "ALTER DATABASE ", " SET HADR RESUME");
+	if (forced)
+		engine_add_followup(e,
+				    "a forced failover of availability group '%s' to '%s' suspends data movement: on every other replica, once it is back, run %s (updates that had not reached '%s' are lost)",
+				    ag, server, stmts.ptr, server);
+	else
+		engine_add_followup(e,
+				    "data movement is suspended on '%s' in availability group '%s': run %s on '%s'",
+				    server, ag, stmts.ptr, server);
+	buf_free(&stmts);
+}
+
+static int promote_ag(struct engine *e, size_t tidx, bool force, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *srv = &st->servers[tidx];
+	struct buf sql = BUF_INIT;
+	struct agread r;
+	char *what = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = read_ag(e, tidx, &r, err)) < 0)
+		return rc;
+	if (!r.replica_role) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "target '%s' holds none of the store's databases in availability group '%s'",
+				   srv->name, srv->availability_group);
+		goto done;
+	}
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct agdb *d = &r.dbs[i];
+		const char *name = st->databases[i];
+
+		if (!d->present) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' is not joined to availability group '%s' on target '%s'",
+					   name, srv->availability_group, srv->name);
+			goto done;
+		}
+		if (eq(r.replica_role, "PRIMARY"))
+			continue;
+		if (!force && (d->suspended || !eq(d->sync, "SYNCHRONIZED") || d->failover_ready != 1)) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "availability group '%s' is not failover-ready on '%s': database '%s' is %s%s, is_failover_ready %s",
+					   srv->availability_group, srv->name, name, or_unknown(d->sync),
+					   d->suspended ? " and suspended" : "",
+					   d->failover_ready < 0 ? "unknown" : d->failover_ready ? "1" : "0");
+			goto done;
+		}
+		if (force && eq(d->sync, "REVERTING")) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on '%s' is REVERTING: a forced failover now would leave it unable to start as primary",
+					   name, srv->name);
+			cms_error_hint(err, "wait until it leaves REVERTING, then retry");
+			goto done;
+		}
+	}
+	if (!eq(r.replica_role, "PRIMARY")) {
+		if (!eq(r.replica_role, "SECONDARY") && !(force && eq(r.replica_role, "RESOLVING"))) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "target '%s' is %.64s in availability group '%s': a %s needs a secondary replica",
+					   srv->name, r.replica_role, srv->availability_group,
+					   force ? "forced failover" : "failover");
+			goto done;
+		}
+		buf_adds(&sql, "ALTER AVAILABILITY GROUP ");
+		if ((rc = add_ident(&sql, "availability group", srv->availability_group, err)) < 0)
+			goto done;
+		buf_adds(&sql, force ? " FORCE_FAILOVER_ALLOW_DATA_LOSS" : " FAILOVER");
+		if ((rc = run(e, tidx, sql.ptr, NULL, err)) < 0) {
+			cms_error_prefix(err, "cannot fail over availability group '%s' to '%s'",
+					 srv->availability_group, srv->name);
+			goto done;
+		}
+		if (force)
+			followup_hadr_resume(e, srv->name, srv->availability_group, NULL, true);
+	}
+	what = xasprintf("for '%s' to become the primary replica of '%s'", srv->name,
+			 srv->availability_group);
+	rc = wait_for(e, tidx, GOAL_AG_PRIMARY, role_wait_ms(e), CMS_ERROR, what, err);
+done:
+	free(what);
+	buf_free(&sql);
+	agread_free(&r);
+	return rc;
+}
+
+/* Runs the ALTER or RESTORE that act needs for database name on server
+ * idx; done lists the databases already changed, for a precise message
+ * when a later one fails, and gets name appended on success. */
+static int change_db(struct engine *e, size_t idx, enum mssql_action act, const char *name,
+		     bool *master_done, struct buf *done, struct cms_error *err)
+{
+	const char *server = e->store->servers[idx].name;
+	struct buf sql = BUF_INIT;
+	int rc;
+
+	if ((rc = use_master(e, idx, master_done, err)) < 0)
+		goto out;
+	if (act == ACT_RESTORE)
+		buf_adds(&sql, "RESTORE DATABASE ");
+	else
+		buf_adds(&sql, "ALTER DATABASE ");
+	if ((rc = add_ident(&sql, "database", name, err)) < 0)
+		goto out;
+	buf_adds(&sql, act == ACT_RESTORE ? " WITH RECOVERY"
+		 : act == ACT_FORCE ? " SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS"
+		 : " SET PARTNER FAILOVER");
+	if ((rc = run(e, idx, sql.ptr, NULL, err)) < 0)
+		goto out;
+	if (done->len)
+		buf_adds(done, ", ");
+	buf_adds(done, name);
+out:
+	if (rc < 0) {
+		if (done->len)
+			cms_error_prefix(err, "database '%s' did not move on '%s' after %s did", name,
+					 server, done->ptr);
+		else
+			cms_error_prefix(err, "cannot move database '%s' on '%s'", name, server);
+	}
+	buf_free(&sql);
+	return rc;
+}
+
+static int promote_mirroring(struct engine *e, size_t tidx, const char *old_primary, bool force,
+			     struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *tsrv = &st->servers[tidx];
+	bool allow = st->policy.allow_data_loss;
+	enum mssql_action *act = xcalloc(st->ndatabases, sizeof(*act));
+	bool *forced = xcalloc(st->ndatabases, sizeof(*forced));     /* changed by forced service */
+	bool *restored = xcalloc(st->ndatabases, sizeof(*restored));
+	bool any_failover = false;
+	bool any_forced = false, any_restored = false;	/* changed so far */
+	bool t_master = false, p_master = false;
+	struct mread t = { 0 }, p = { 0 };
+	struct buf done = BUF_INIT;
+	struct db *db;
+	char *what = NULL;
+	size_t pidx = 0, i;
+	int rc;
+
+	if ((rc = read_dbs(e, tidx, &t, err)) < 0)
+		goto out;
+	/* What each database needs, and every precondition, before any change. */
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &t.dbs[i];
+		const char *name = st->databases[i];
+
+		if (!d->present) {
+			rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
+					   name, tsrv->name);
+			goto out;
+		}
+		if (!d->role && eq(d->state_desc, "RESTORING")) {
+			act[i] = ACT_RESTORE;
+		} else if ((!d->role && eq(d->state_desc, "ONLINE")) || eq(d->role, "PRINCIPAL")) {
+			act[i] = ACT_NONE;
+		} else if (eq(d->role, "MIRROR")) {
+			act[i] = force ? ACT_FORCE : ACT_FAILOVER;
+			any_failover |= !force;
+		} else {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on target '%s' is %s (%s): it cannot be promoted",
+					   name, tsrv->name, d->state_desc, d->role ? d->role : "not mirrored");
+			goto out;
+		}
+		if (act[i] == ACT_RESTORE && !force && !allow) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on target '%s' is a restored copy: recovering it may lose data",
+					   name, tsrv->name);
+			cms_error_hint(err, "set policy.allow_data_loss: true (the seed's -Force)");
+			goto out;
+		}
+		if (act[i] == ACT_FORCE) {
+			if (!eq(d->mstate, "DISCONNECTED")) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "forced service needs the principal down, but mirroring of database '%s' on '%s' is %s",
+						   name, tsrv->name, or_unknown(d->mstate));
+				cms_error_hint(err, "plan a switchover instead: it loses no data");
+				goto out;
+			}
+			if ((rc = check_witness(tsrv, name, d, err)) < 0)
+				goto out;
+		}
+	}
+	if (any_failover) {
+		if (!old_primary) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "a switchover to '%s' runs on the principal, and none is known",
+					   tsrv->name);
+			goto out;
+		}
+		if ((rc = server_index(e, old_primary, &pidx, err)) < 0)
+			goto out;
+		if (session(e, pidx, &db, err) < 0) {
+			rc = unreachable(err, "principal", old_primary);
+			cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
+			goto out;
+		}
+		if ((rc = read_dbs(e, pidx, &p, err)) < 0)
+			goto out;
+		for (i = 0; i < st->ndatabases; i++) {
+			if (act[i] == ACT_FAILOVER &&
+			    (rc = check_switchover_db(st, &st->servers[pidx], tsrv, st->databases[i],
+						      &p.dbs[i], err)) < 0)
+				goto out;
+		}
+	}
+	/* The changes, database by database. */
+	for (i = 0; i < st->ndatabases; i++) {
+		if (act[i] == ACT_FAILOVER)
+			rc = change_db(e, pidx, act[i], st->databases[i], &p_master, &done, err);
+		else if (act[i] != ACT_NONE)
+			rc = change_db(e, tidx, act[i], st->databases[i], &t_master, &done, err);
+		if (rc < 0)
+			goto out;
+		forced[i] = act[i] == ACT_FORCE;
+		restored[i] = act[i] == ACT_RESTORE;
+		any_forced |= forced[i];
+		any_restored |= restored[i];
+	}
+	what = xasprintf("for '%s' to serve every database", tsrv->name);
+	rc = wait_for(e, tidx, GOAL_SERVING, role_wait_ms(e), CMS_ERROR, what, err);
+out:
+	/* What was changed needs its follow-ups even when a later step failed. */
+	if (any_forced)
+		followup_partner_resume(e, tsrv->name, old_primary, forced);
+	if (any_restored)
+		followup_restored(e, tsrv->name, restored);
+	free(what);
+	buf_free(&done);
+	mread_free(&t);
+	mread_free(&p);
+	free(act);
+	free(forced);
+	free(restored);
+	return rc;
+}
+
+static int mssql_promote(struct engine *e, const char *target, const char *old_primary,
+			 bool force, struct cms_error *err)
+{
+	size_t tidx;
+	struct db *db;
+	int rc;
+
+	if ((rc = server_index(e, target, &tidx, err)) < 0)
+		return rc;
+	if (session(e, tidx, &db, err) < 0)
+		return unreachable(err, "target", target);
+	if (e->store->servers[tidx].availability_group)
+		return promote_ag(e, tidx, force, err);
+	return promote_mirroring(e, tidx, old_primary, force, err);
+}
+
+/* ---- demotion ----------------------------------------------------------- */
+
+/*
+ * Nothing to change: a switchover makes the old principal the mirror (and
+ * the old primary replica a secondary) by itself, and a server that was
+ * down can only be dealt with once it is back.  So demote reads the old
+ * primary when it can and turns whatever is not as it should be into
+ * follow-ups; it fails only for a server that is not in the store.
+ */
+static int mssql_demote(struct engine *e, const char *old_primary, const char *new_primary,
+			struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct cms_error rerr = CMS_ERROR_INIT;
+	bool *suspended = xcalloc(st->ndatabases, sizeof(*suspended));
+	bool *serving = xcalloc(st->ndatabases, sizeof(*serving));
+	bool any_suspended = false, any_serving = false;
+	const struct server *srv;
+	struct mread mr = { 0 };
+	struct agread ar = { 0 };
+	struct buf names = BUF_INIT;
+	struct db *db;
+	size_t idx, i;
+	int rc;
+
+	if ((rc = server_index(e, old_primary, &idx, err)) < 0)
+		goto out;
+	srv = &st->servers[idx];
+	add_db_names(&names, st, NULL);
+	if (session(e, idx, &db, &rerr) < 0 ||
+	    (srv->availability_group ? read_ag(e, idx, &ar, &rerr) : read_dbs(e, idx, &mr, &rerr)) < 0) {
+		engine_add_followup(e,
+				    "'%s' could not be checked after the move (%s): once it is back, make sure it reports %s for %s before any client reaches it",
+				    old_primary, rerr.message ? rerr.message : "unknown error",
+				    srv->availability_group ? "SECONDARY" : "MIRROR", names.ptr);
+		goto out;
+	}
+	if (srv->availability_group) {
+		if (ar.replica_role && !eq(ar.replica_role, "SECONDARY")) {
+			engine_add_followup(e,
+					    "'%s' still reports itself %s in availability group '%s' after the move to '%s'",
+					    old_primary, ar.replica_role, srv->availability_group,
+					    new_primary ? new_primary : "the new primary");
+			goto out;
+		}
+		for (i = 0; i < st->ndatabases; i++) {
+			if (ar.dbs[i].present && ar.dbs[i].suspended)
+				suspended[i] = any_suspended = true;
+		}
+		if (any_suspended)
+			followup_hadr_resume(e, old_primary, srv->availability_group, suspended, false);
+		goto out;
+	}
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &mr.dbs[i];
+
+		if (!d->present)
+			continue;
+		if (eq(d->role, "MIRROR") && eq(d->mstate, "SUSPENDED"))
+			suspended[i] = any_suspended = true;
+		else if (eq(d->role, "PRINCIPAL") || (!d->role && eq(d->state_desc, "ONLINE")))
+			serving[i] = any_serving = true;
+	}
+	if (any_suspended && new_primary)
+		followup_partner_resume(e, new_primary, old_primary, suspended);
+	if (any_serving) {
+		buf_reset(&names);
+		add_db_names(&names, st, serving);
+		engine_add_followup(e,
+				    "'%s' still serves %s as a writable copy: take it offline or re-seed it from '%s' before any client reaches it",
+				    old_primary, names.ptr, new_primary ? new_primary : "the new primary");
+	}
+out:
+	cms_error_clear(&rerr);
+	buf_free(&names);
+	mread_free(&mr);
+	agread_free(&ar);
+	free(suspended);
+	free(serving);
+	return rc;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void mssql_close(struct engine *e)
+{
+	struct mssql *m = e->priv;
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < e->store->nservers; i++)
+		drop_session(e, i);
+	free(m->sessions);
+	free(m->db_list);
+	free(m->dbs_sql);
+	free(m);
+	e->priv = NULL;
+}
+
+static const struct engine_ops mssql_ops = {
+	.name = "mssql",
+	.probe = mssql_probe,
+	.check_target = mssql_check_target,
+	.fence = mssql_fence,
+	.unfence = mssql_unfence,
+	.catch_up = mssql_catch_up,
+	.promote = mssql_promote,
+	.demote = mssql_demote,
+	.close = mssql_close,
+};
+
+int engine_mssql_init(struct engine *e, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct buf list = BUF_INIT, sql = BUF_INIT;
+	struct mssql *m;
+	size_t i;
+
+	if (!st->ndatabases)
+		return cms_error_set(err, CMS_ERROR, "store '%s' has no databases", st->name);
+	for (i = 0; i < st->ndatabases; i++) {
+		if (!config_is_identifier(st->databases[i]))
+			return cms_error_set(err, CMS_ERROR,
+					     "database name '%.128s' of store '%s' is not a plain identifier",
+					     st->databases[i], st->name);
+	}
+	for (i = 0; i < st->nservers; i++) {
+		const char *ag = st->servers[i].availability_group;
+
+		if (ag && !config_is_identifier(ag))
+			return cms_error_set(err, CMS_ERROR,
+					     "availability group name '%.128s' of server '%s' is not a plain identifier",
+					     ag, st->servers[i].name);
+	}
+	for (i = 0; i < st->ndatabases; i++) {
+		if (i)
+			buf_adds(&list, ", ");
+		mssql_quote_nstring(&list, st->databases[i]);
+	}
+	buf_adds(&sql, mssql_dbs_select);
+	buf_adds(&sql, list.ptr);
+	buf_addch(&sql, ')');
+	m = xcalloc(1, sizeof(*m));
+	m->sessions = xcalloc(st->nservers ? st->nservers : 1, sizeof(*m->sessions));
+	m->db_list = buf_detach(&list, NULL);
+	m->dbs_sql = buf_detach(&sql, NULL);
+	e->priv = m;
+	e->ops = &mssql_ops;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * Helpers of the SQL Server engine (engine_mssql.c) that its unit tests
+ * pin directly: the quoting that every statement is built with, and the
+ * parsing of the numeric(25,0) LSNs that sys.database_mirroring reports.
+ * The engine itself is reached through engine_open() (engine.h).
+ */
+#ifndef CMS_APPLIER_ENGINE_MSSQL_H
+#define CMS_APPLIER_ENGINE_MSSQL_H
+
+#include "common/buf.h"
+
+#include <stdint.h>
+
+/* Appends ident as a bracket-quoted T-SQL identifier: [name], with every
+ * ']' doubled.  Quoting only: callers must still refuse names that are not
+ * plain identifiers (config_is_identifier) before building a statement. */
+void mssql_quote_ident(struct buf *out, const char *ident);
+
+/* Appends s as a Unicode string literal: N'...', with every quote doubled. */
+void mssql_quote_nstring(struct buf *out, const char *s);
+
+/* Parses a non-negative decimal numeric(25,0) (an optional ".000" scale
+ * tail is accepted) and keeps its low 64 bits, i.e. the value modulo 2^64.
+ * Returns 0, or -1 for anything else (empty, sign, other characters, more
+ * than 38 digits). */
+int mssql_parse_lsn(uint64_t *out, const char *s);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * Publish targets: where the rest of the world learns the store's location
+ * (the job of Lync's Active Directory service connection point).  Each
+ * target is written and then read back where it can be.
+ */
+#ifndef CMS_APPLIER_PUBLISH_H
+#define CMS_APPLIER_PUBLISH_H
+
+#include "applier/db.h"
+#include "common/buf.h"
+#include "common/error.h"
+#include "planner/model.h"
+
+#include <stdint.h>
+
+struct published_location {
+	const char *store;
+	const char *engine;
+	const char *primary;
+	const char *mirror;        /* or NULL */
+	const char *primary_fqdn;  /* or NULL */
+	const char *primary_instance; /* or NULL */
+	int64_t serial;
+	const char *plan_id;       /* or NULL (restore) */
+	const char *run_id;
+	int64_t now;
+};
+
+/* Publishes loc to target t and verifies it.  log receives one line per
+ * action for the report; statements sent over ODBC are appended to
+ * *stmts and *nstmts (caller frees with db_stmt_log_free). */
+int publish_target(const struct publish_target *t, const struct store *st,
+		   const struct published_location *loc, struct buf *log,
+		   struct db_stmt_log **stmts, size_t *nstmts, struct cms_error *err);
+
+/* The JSON document the file target writes (deterministic). */
+int publish_location_json(const struct published_location *loc, struct buf *out,
+			  struct cms_error *err);
+
+#endif

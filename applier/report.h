@@ -1,0 +1,23 @@
+/*
+ * Reports (the seed's -Report): the JSON of schemas/report.schema.json and
+ * a self-contained HTML page, built from a run.  Every value in the page is
+ * escaped.
+ */
+#ifndef CMS_APPLIER_REPORT_H
+#define CMS_APPLIER_REPORT_H
+
+#include "applier/run.h"
+#include "common/buf.h"
+
+#define REPORT_FORMAT_VERSION 1
+
+void report_build(const struct run *r, struct buf *json, struct buf *html);
+/* The journal detail of one step (statements, checks, notes), JSON text;
+ * caller frees. */
+char *report_step_detail_json(const struct run_step *s);
+/* "redmond: apply switchover pool-a -> pool-b: ok"; caller frees. */
+char *report_subject(const struct run *r);
+/* Frees what a run owns that the report describes (steps, checks, ...). */
+void report_run_free_content(struct run *r);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * The in-memory record of one run (apply or restore), shared by the run
+ * loop (apply.c) and the report writer (report.c).  Internal to applier/.
+ */
+#ifndef CMS_APPLIER_RUN_H
+#define CMS_APPLIER_RUN_H
+
+#include "applier/apply.h"
+
+#include <stdbool.h>
+
+struct run_check {
+	char *check;      /* what was checked */
+	char *observed;   /* what was seen */
+	bool ok;
+};
+
+struct run_step {
+	int n;
+	enum plan_action action;
+	char *server;
+	char *description;
+	bool undo;                 /* a fence step that undoes a fence */
+	enum step_status status;
+	char started_at[32];       /* RFC 3339, "" until it runs */
+	int64_t duration_ms;
+	struct db_stmt_log *stmts; /* statements sent, with durations */
+	size_t nstmts;
+	struct run_check *checks;
+	size_t nchecks;
+	struct buf notes;          /* what the step did, for people */
+	char *error;
+};
+
+struct run {
+	const struct apply_ctx *ctx;
+	const struct plan *p;      /* NULL for a restore without an interrupted run */
+	const char *plan_id;       /* or NULL */
+	const char *kind;          /* "apply" or "restore" */
+	const char *operator_name;
+	char *run_id;
+	struct engine *e;
+	char *lock_id;
+	bool begun;                /* the run is in the journal */
+	struct run_step *steps;
+	size_t nsteps;
+	struct run_check *prechecks; /* facts re-checked before any change */
+	size_t nprechecks;
+	char *fenced;              /* server fenced by this run and not undone */
+	bool promote_started;
+	int64_t t_fence, t_promoted; /* monotonic ms, -1 when not reached */
+	int publish_idx;
+	const char *pub_primary;   /* the location publish and verify steps assert */
+	const char *pub_mirror;
+	int64_t pub_serial;
+	int64_t serial_before, serial_after;
+	char *loc_primary, *loc_mirror; /* the recorded location at the end */
+	char **approvals;
+	size_t napprovals;
+	char **followups;
+	size_t nfollowups;
+	const char *outcome;
+	char *error;
+	int64_t started, finished;
+};
+
+#endif

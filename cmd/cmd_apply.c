@@ -1,0 +1,289 @@
+/*
+ * cmsctl apply: execute a saved plan (exactly the bytes reviewed), or plan
+ * and ask first (the seed's -Confirm: only the answer "yes" proceeds).
+ * Writes the report (the seed's -Report) and commits it, with the new
+ * location, to the history.
+ */
+#include "cmd/cmd.h"
+#include "applier/apply.h"
+#include "applier/publish.h"
+#include "common/buf.h"
+#include "common/fileio.h"
+#include "common/util.h"
+#include "planner/config.h"
+#include "planner/plan.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct cmd_opt cmd_apply_opts[] = {
+	{ "store", 's', "STORE", "the store (needed without a plan file when the config has several)" },
+	{ "yes", 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
+	{ "report", 0, "FILE", "also write the HTML report there" },
+	{ 0 },
+};
+
+/* location.json in the history: the same document the file target publishes. */
+static int location_doc(struct buf *out, const struct store *st, const struct apply_result *res,
+			const char *plan_id, struct cms_error *err)
+{
+	const struct server *ps = store_find_server(st, res->location_primary);
+	struct published_location loc;
+
+	memset(&loc, 0, sizeof(loc));
+	loc.store = st->name;
+	loc.engine = engine_kind_name(st->engine);
+	loc.primary = res->location_primary;
+	loc.mirror = res->location_mirror;
+	loc.primary_fqdn = ps ? ps->fqdn : NULL;
+	loc.primary_instance = ps ? ps->instance : NULL;
+	loc.serial = res->serial_after;
+	loc.plan_id = plan_id;
+	loc.run_id = res->run_id;
+	if (cms_now(&loc.now) < 0)
+		loc.now = 0;
+	return publish_location_json(&loc, out, err);
+}
+
+int cmd_record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
+		   const char *plan_id, const char *kind, const char *report_path,
+		   struct cms_error *err)
+{
+	struct history *h = NULL;
+	struct history_file files[3];
+	struct buf msg = BUF_INIT, loc = BUF_INIT;
+	char *p1 = NULL, *p2 = NULL, *p3 = NULL, *op = cms_operator();
+	size_t nfiles = 0, i;
+	int64_t now;
+	int rc = 0;
+
+	if (report_path && (rc = cms_write_file_atomic(report_path, res->report_html.ptr,
+						       res->report_html.len, 0644, "report", err)) < 0)
+		goto done;
+	p1 = xasprintf("%s/runs/%s/report.json", st->name, res->run_id);
+	p2 = xasprintf("%s/runs/%s/report.html", st->name, res->run_id);
+	files[nfiles++] = (struct history_file){ p1, res->report_json.ptr, res->report_json.len };
+	files[nfiles++] = (struct history_file){ p2, res->report_html.ptr, res->report_html.len };
+	if (res->location_primary && res->outcome && !strcmp(res->outcome, "ok")) {
+		p3 = xasprintf("%s/location.json", st->name);
+		if ((rc = location_doc(&loc, st, res, plan_id, err)) < 0)
+			goto done;
+		files[nfiles++] = (struct history_file){ p3, loc.ptr, loc.len };
+	}
+	buf_addf(&msg, "%s\n\nRun %s (%s) of store %s.\n", res->subject, res->run_id, kind, st->name);
+	for (i = 0; i < res->nfollowups; i++)
+		buf_addf(&msg, "Follow-up: %s\n", res->followups[i]);
+	buf_addch(&msg, '\n');
+	if (plan_id)
+		buf_addf(&msg, "Plan-Id: %s\n", plan_id);
+	buf_addf(&msg, "Store-Serial: %" PRId64 "\nOperator: %s\nOutcome: %s\nKind: %s\nRun-Id: %s\n",
+		 res->serial_after, op, res->outcome, kind, res->run_id);
+	for (i = 0; i < res->napprovals; i++)
+		buf_addf(&msg, "Approved-By: %s\n", res->approvals[i]);
+	if (cms_now(&now) < 0)
+		now = 0;
+	if ((rc = cmd_open_history(a, &h, err)) < 0)
+		goto done;
+	rc = history_commit(h, files, nfiles, msg.ptr, op, now, NULL, err);
+done:
+	if (rc < 0)
+		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
+				 "recorded", res->outcome ? res->outcome : "?");
+	history_close(h);
+	buf_free(&msg);
+	buf_free(&loc);
+	free(p1);
+	free(p2);
+	free(p3);
+	free(op);
+	return rc;
+}
+
+int cmd_print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err)
+{
+	struct buf out = BUF_INIT;
+	size_t i;
+	int rc;
+
+	if (a->json) {
+		rc = cmd_write_stdout(res->report_json.ptr, res->report_json.len, err);
+		return rc;
+	}
+	buf_addf(&out, "%s\n  run %s, recorded primary %s, mirror %s, serial %" PRId64 "\n",
+		 res->subject, res->run_id, res->location_primary ? res->location_primary : "-",
+		 res->location_mirror ? res->location_mirror : "-", res->serial_after);
+	for (i = 0; i < res->nfollowups; i++)
+		buf_addf(&out, "  follow-up: %s\n", res->followups[i]);
+	rc = cmd_write_stdout(out.ptr, out.len, err);
+	buf_free(&out);
+	return rc;
+}
+
+/*
+ * Test hook for the kill tests (tests/e2e/t_apply_kill.sh): with
+ * CMSCTL_TEST_HOLD_AT=N:STATUS, the process holds still for a minute right
+ * after journaling step N as STATUS, so a harness watching the journal can
+ * SIGKILL it at exactly that boundary.  Unset in production: no effect.
+ */
+static void hold_at(void *arg, int step, enum step_status status)
+{
+	const char *spec = arg;
+	char want[64];
+
+	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
+	if (spec && !strcmp(spec, want)) {
+		fprintf(stderr, "cmsctl: holding at step %s (CMSCTL_TEST_HOLD_AT)\n", want);
+		sleep(60);
+	}
+}
+
+/* Returns 0 on "yes", CMS_EDECLINED otherwise. */
+static int confirm(const char *id, struct cms_error *err)
+{
+	char line[64];
+	size_t n;
+
+	if (!isatty(STDIN_FILENO)) {
+		cms_error_set(err, CMS_EDECLINED, "standard input is not a terminal: not asking");
+		cms_error_hint(err, "pass --yes to apply without asking, or apply a saved plan file");
+		return CMS_EDECLINED;
+	}
+	fprintf(stderr, "\nApply plan %.12s? Only 'yes' is accepted: ", id);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return cms_error_set(err, CMS_EDECLINED, "no answer: nothing was changed");
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (strcmp(line, "yes") != 0)
+		return cms_error_set(err, CMS_EDECLINED, "declined ('%s'): nothing was changed", line);
+	return 0;
+}
+
+static int check_in_history(struct cmd_args *a, const char *ref, const char *id,
+			    struct cms_error *err)
+{
+	struct history *h = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cmd_open_history(a, &h, err)) < 0)
+		return rc;
+	rc = history_find_plan(h, id, &data, &len, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_set(err, CMS_ESTALE, "plan file '%s' (id %s) is not in the history: it was "
+			      "changed after it was saved, or not saved with 'cmsctl plan -o'", ref, id);
+		cms_error_hint(err, "make and review a new plan with 'cmsctl plan -o FILE'");
+	}
+	free(data);
+	history_close(h);
+	return rc;
+}
+
+int cmd_apply(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	const struct store *st = NULL;
+	struct plan *p = NULL;
+	struct state *sdb = NULL;
+	struct buf json = BUF_INIT, text = BUF_INIT;
+	struct apply_result res;
+	struct apply_ctx ctx;
+	char id[41], *op = cms_operator();
+	int rc, arc;
+
+	memset(&res, 0, sizeof(res));
+	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
+		goto done;
+	if (a->npos == 1) {
+		if (cmd_load_plan(a, a->pos[0], &p, &json, id, &err) < 0)
+			goto fail;
+		st = config_find_store(cfg, p->store);
+		if (!st) {
+			cms_error_set(&err, CMS_ESTALE, "plan %.12s is for store '%s', which '%s' does not have",
+				      id, p->store, cfg->path);
+			goto fail;
+		}
+		if (cmd_opt_value(a, "store") && strcmp(cmd_opt_value(a, "store"), p->store)) {
+			cms_error_set(&err, CMS_EUSAGE, "plan %.12s is for store '%s', not '%s'", id,
+				      p->store, cmd_opt_value(a, "store"));
+			goto fail;
+		}
+		if (check_in_history(a, a->pos[0], id, &err) < 0)
+			goto fail;
+	} else {
+		struct plan_request req = { false, false };
+
+		if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
+			goto done;
+		if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0)
+			goto fail;
+		plan_render(p, id, &text);
+		if (cmd_write_stdout(text.ptr, text.len, &err) < 0)
+			goto fail;
+		if (!plan_has_changes(p)) {
+			cmd_note("nothing to apply");
+			rc = EXIT_OK;
+			goto done;
+		}
+		if (!cmd_opt_flag(a, "yes") && confirm(id, &err) < 0)
+			goto fail;
+		if (cmd_commit_plan(a, p, &json, id, &err) < 0)
+			goto fail;
+	}
+	if (!plan_has_changes(p)) {
+		cmd_note("plan %.12s has no changes: nothing to apply", id);
+		rc = EXIT_OK;
+		goto done;
+	}
+	if (state_open(&sdb, a->state, true, &err) < 0)
+		goto fail;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.store = st;
+	ctx.state = sdb;
+	ctx.operator_name = op;
+	if (getenv("CMSCTL_TEST_HOLD_AT")) {
+		ctx.on_journal = hold_at;
+		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
+	}
+	arc = applier_apply(&ctx, p, id, &res, &err);
+	if (res.run_id) {
+		struct cms_error herr = CMS_ERROR_INIT;
+
+		if (cmd_record_run(a, st, &res, id, "apply", cmd_opt_value(a, "report"), &herr) < 0) {
+			cmd_fail(&herr);
+			if (arc == 0)
+				arc = CMS_ERROR;
+		}
+		cms_error_clear(&herr);
+		if (cmd_print_run(a, &res, &herr) < 0 && arc == 0) {
+			cms_error_move(&err, &herr);
+			arc = CMS_ERROR;
+		}
+		cms_error_clear(&herr);
+	}
+	if (arc < 0)
+		goto fail;
+	cmd_note("applied plan %.12s: run %s, serial %" PRId64, id, res.run_id, res.serial_after);
+	rc = EXIT_OK;
+	goto done;
+fail:
+	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
+done:
+	apply_result_free(&res);
+	state_close(sdb);
+	plan_free(p);
+	buf_free(&json);
+	buf_free(&text);
+	config_free(cfg);
+	cms_error_clear(&err);
+	free(op);
+	return rc;
+}

@@ -1,0 +1,154 @@
+/*
+ * cmsctl lock list and cmsctl unlock: see the state locks, and break one —
+ * only when its lease has run out, or with --force — leaving a record of it
+ * in the history.
+ */
+#include "cmd/cmd.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct cmd_opt cmd_lock_opts[] = {
+	{ 0 },
+};
+
+const struct cmd_opt cmd_unlock_opts[] = {
+	{ "force", 0, NULL, "break the lock even though its lease has not run out" },
+	{ 0 },
+};
+
+static void free_locks(struct lock_info *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		lock_info_free(&l[i]);
+	free(l);
+}
+
+int cmd_lock(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *sdb = NULL;
+	struct lock_info *locks = NULL;
+	struct buf out = BUF_INIT;
+	size_t n = 0, i;
+	int64_t now;
+	int rc = EXIT_OK;
+
+	if (strcmp(a->pos[0], "list") != 0)
+		return cmd_usage_error(a->cmd, "unknown lock subcommand '%s'", a->pos[0]);
+	if (cms_now(&now) < 0)
+		now = 0;
+	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
+	    (sdb && state_lock_list(sdb, &locks, &n, &err) < 0)) {
+		rc = cmd_fail(&err);
+		goto done;
+	}
+	if (a->json) {
+		json_t *arr = json_array();
+		char *text;
+
+		for (i = 0; i < n; i++) {
+			char acq[32], lease[32];
+
+			cms_format_time(acq, locks[i].acquired_at);
+			cms_format_time(lease, locks[i].lease_until);
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+							     "store", locks[i].store, "id", locks[i].id,
+							     "holder", locks[i].holder,
+							     "reason", locks[i].reason ? locks[i].reason : "",
+							     "acquired_at", acq, "lease_until", lease,
+							     "expired", locks[i].lease_until < now));
+		}
+		text = json_dumps(arr, JSON_SORT_KEYS | JSON_INDENT(2));
+		json_decref(arr);
+		buf_adds(&out, text ? text : "[]");
+		buf_addch(&out, '\n');
+		free(text);
+	} else {
+		for (i = 0; i < n; i++) {
+			char acq[32], lease[32];
+
+			cms_format_time(acq, locks[i].acquired_at);
+			cms_format_time(lease, locks[i].lease_until);
+			buf_addf(&out, "%s %s held by %s since %s, lease until %s%s (%s)\n",
+				 locks[i].store, locks[i].id, locks[i].holder, acq, lease,
+				 locks[i].lease_until < now ? " [expired]" : "",
+				 locks[i].reason ? locks[i].reason : "");
+		}
+		if (!n)
+			cmd_note("no locks are held");
+	}
+	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+		rc = cmd_fail(&err);
+done:
+	free_locks(locks, n);
+	buf_free(&out);
+	state_close(sdb);
+	cms_error_clear(&err);
+	return rc;
+}
+
+int cmd_unlock(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *sdb = NULL;
+	struct history *h = NULL;
+	struct lock_info *locks = NULL, *found = NULL;
+	struct buf msg = BUF_INIT;
+	const char *store = a->pos[0], *id = a->pos[1];
+	char *op = cms_operator();
+	size_t n = 0, i;
+	int64_t now;
+	bool force = cmd_opt_flag(a, "force");
+	int rc = EXIT_OK;
+
+	if (cms_now(&now) < 0)
+		now = 0;
+	if (state_open(&sdb, a->state, false, &err) < 0 || state_lock_list(sdb, &locks, &n, &err) < 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (!strcmp(locks[i].store, store) && !strcmp(locks[i].id, id))
+			found = &locks[i];
+	if (!found) {
+		cms_error_set(&err, CMS_ERROR, "store '%s' has no lock '%s'", store, id);
+		cms_error_hint(&err, "'cmsctl lock list' shows the locks held");
+		goto fail;
+	}
+	if (found->lease_until >= now && !force) {
+		char lease[32];
+
+		cms_format_time(lease, found->lease_until);
+		cms_error_set(&err, CMS_ELOCKED, "lock '%s' of store '%s' is held by %s until %s",
+			      id, store, found->holder, lease);
+		cms_error_hint(&err, "make sure that process is gone, then pass --force");
+		goto fail;
+	}
+	if (state_unlock(sdb, store, id, &err) < 0)
+		goto fail;
+	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\nOperator: %s\n"
+		 "Kind: unlock\nOutcome: %s\n", store, id, found->holder, force ? " (forced)" : "",
+		 found->reason ? found->reason : "-", op, force ? "forced" : "expired");
+	if (cmd_open_history(a, &h, &err) < 0 ||
+	    history_commit(h, NULL, 0, msg.ptr, op, now, NULL, &err) < 0)
+		goto fail;
+	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder);
+	goto done;
+fail:
+	rc = cmd_fail(&err);
+done:
+	free_locks(locks, n);
+	buf_free(&msg);
+	history_close(h);
+	state_close(sdb);
+	free(op);
+	cms_error_clear(&err);
+	return rc;
+}

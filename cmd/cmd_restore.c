@@ -1,0 +1,121 @@
+/*
+ * cmsctl restore: the seed's -Restore.  Re-asserts the recorded location:
+ * finishes or undoes an interrupted apply from its journal, or re-fences
+ * stray primaries, unfences the recorded one and re-publishes.  Journaled
+ * and reported like an apply.
+ */
+#include "cmd/cmd.h"
+#include "applier/apply.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "planner/config.h"
+#include "planner/plan.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct cmd_opt cmd_restore_opts[] = {
+	{ "store", 's', "STORE", "the store (needed when the config has several)" },
+	{ "report", 0, "FILE", "also write the HTML report there" },
+	{ 0 },
+};
+
+/* The plan of an interrupted run, from the history. */
+static int interrupted_plan(struct cmd_args *a, struct state *sdb, const char *store,
+			    struct plan **out, char id[41], struct cms_error *err)
+{
+	struct run_info run;
+	struct history *h = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	memset(&run, 0, sizeof(run));
+	rc = state_run_unfinished(sdb, store, &run, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_clear(err);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (!run.plan_id) {
+		rc = cms_error_set(err, CMS_ERROR, "interrupted run '%s' names no plan", run.id);
+		goto done;
+	}
+	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
+	    (rc = history_find_plan(h, run.plan_id, &data, &len, err)) < 0)
+		goto done;
+	history_blob_id(data, len, id);
+	rc = plan_from_json(out, data, len, "plan of the interrupted run", err);
+done:
+	free(data);
+	history_close(h);
+	run_info_free(&run);
+	return rc;
+}
+
+int cmd_restore(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	const struct store *st;
+	struct state *sdb = NULL;
+	struct plan *p = NULL;
+	struct apply_result res;
+	struct apply_ctx ctx;
+	char id[41] = "", *op = cms_operator();
+	int rc, arc;
+
+	memset(&res, 0, sizeof(res));
+	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
+		goto done;
+	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
+		goto done;
+	if (state_open(&sdb, a->state, false, &err) < 0) {
+		if (err.code == CMS_ENOTFOUND)
+			cms_error_set(&err, CMS_ERROR, "no state at '%s': nothing was ever applied",
+				      a->state);
+		goto fail;
+	}
+	if (interrupted_plan(a, sdb, st->name, &p, id, &err) < 0)
+		goto fail;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.store = st;
+	ctx.state = sdb;
+	ctx.operator_name = op;
+	arc = applier_restore(&ctx, p, p ? id : NULL, &res, &err);
+	if (res.run_id) {
+		struct cms_error herr = CMS_ERROR_INIT;
+
+		if (cmd_record_run(a, st, &res, p ? id : NULL, "restore", cmd_opt_value(a, "report"),
+				   &herr) < 0) {
+			cmd_fail(&herr);
+			if (arc == 0)
+				arc = CMS_ERROR;
+		}
+		cms_error_clear(&herr);
+		if (cmd_print_run(a, &res, &herr) < 0 && arc == 0) {
+			cms_error_move(&err, &herr);
+			arc = CMS_ERROR;
+		}
+		cms_error_clear(&herr);
+	}
+	if (arc < 0)
+		goto fail;
+	rc = EXIT_OK;
+	goto done;
+fail:
+	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
+done:
+	apply_result_free(&res);
+	plan_free(p);
+	state_close(sdb);
+	config_free(cfg);
+	cms_error_clear(&err);
+	free(op);
+	return rc;
+}

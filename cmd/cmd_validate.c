@@ -1,0 +1,158 @@
+/*
+ * cmsctl validate: loads the config strictly, offline, and reports.
+ *
+ * Valid: one summary line per store on stdout, exit 0.  Invalid: every
+ * diagnostic on stderr as "FILE:LINE:COL: error: MESSAGE" (and "  hint: ..."),
+ * then "cmsctl: 'FILE' has N errors", exit 1.  A file that cannot be read at
+ * all is one line, "cmsctl: cannot read config 'FILE': REASON".  With --json
+ * the same facts go to stdout as one JSON document (sorted keys) and stderr
+ * stays quiet; the exit status is the same.
+ */
+#include "cmd/cmd.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "planner/config.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const struct cmd_opt cmd_validate_opts[] = { { 0 } };
+
+static void print_diags(const struct diag_list *dl, const struct cms_error *err)
+{
+	size_t i, positioned = 0;
+
+	for (i = 0; i < dl->len; i++) {
+		const struct diag *d = &dl->items[i];
+
+		if (d->line > 0) {
+			fprintf(stderr, "%s:%d:%d: error: %s\n", d->file, d->line, d->column,
+				d->message);
+			positioned++;
+		} else {
+			fprintf(stderr, "cmsctl: %s\n", d->message);
+		}
+		if (d->hint)
+			fprintf(stderr, "  hint: %s\n", d->hint);
+	}
+	/* The count closes a list; a file that could not be read is one line. */
+	if (positioned && err->message)
+		fprintf(stderr, "cmsctl: %s\n", err->message);
+}
+
+static void summarize(struct buf *out, const struct store *st)
+{
+	size_t i;
+
+	buf_addf(out, "%s: ok (engine %s, %zu server%s, database%s ", st->name,
+		 engine_kind_name(st->engine), st->nservers, st->nservers == 1 ? "" : "s",
+		 st->ndatabases == 1 ? "" : "s");
+	for (i = 0; i < st->ndatabases; i++)
+		buf_addf(out, "%s%s", i ? ", " : "", st->databases[i]);
+	buf_addf(out, ", primary %s", st->location.primary);
+	if (st->location.mirror)
+		buf_addf(out, ", mirror %s", st->location.mirror);
+	buf_adds(out, ")\n");
+}
+
+static json_t *store_json(const struct store *st)
+{
+	json_t *o = json_object(), *dbs = json_array(), *servers = json_array(),
+	       *loc = json_object();
+	size_t i;
+
+	for (i = 0; i < st->ndatabases; i++)
+		json_array_append_new(dbs, json_string(st->databases[i]));
+	for (i = 0; i < st->nservers; i++) {
+		json_t *s = json_object();
+
+		json_object_set_new(s, "name", json_string(st->servers[i].name));
+		json_object_set_new(s, "role", json_string(server_role_name(st->servers[i].role)));
+		json_array_append_new(servers, s);
+	}
+	json_object_set_new(loc, "primary", json_string(st->location.primary));
+	json_object_set_new(loc, "mirror",
+			    st->location.mirror ? json_string(st->location.mirror) : json_null());
+	json_object_set_new(o, "name", json_string(st->name));
+	json_object_set_new(o, "engine", json_string(engine_kind_name(st->engine)));
+	json_object_set_new(o, "databases", dbs);
+	json_object_set_new(o, "servers", servers);
+	json_object_set_new(o, "location", loc);
+	return o;
+}
+
+static json_t *diag_json(const struct diag *d)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "file", json_string(d->file));
+	json_object_set_new(o, "line", json_integer(d->line));
+	json_object_set_new(o, "column", json_integer(d->column));
+	json_object_set_new(o, "message", json_string(d->message));
+	json_object_set_new(o, "hint", d->hint ? json_string(d->hint) : json_null());
+	return o;
+}
+
+static int print_json(const struct config *cfg, const struct diag_list *dl,
+		      struct cms_error *err)
+{
+	json_t *root = json_object(), *diags = json_array(), *stores = json_array();
+	char *text;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < dl->len; i++)
+		json_array_append_new(diags, diag_json(&dl->items[i]));
+	for (i = 0; cfg && i < cfg->nstores; i++)
+		json_array_append_new(stores, store_json(&cfg->stores[i]));
+	json_object_set_new(root, "valid", json_boolean(cfg != NULL));
+	json_object_set_new(root, "diagnostics", diags);
+	json_object_set_new(root, "stores", stores);
+	text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
+	json_decref(root);
+	if (!text)
+		return cms_error_set(err, CMS_ERROR, "cannot encode the validation result as JSON");
+	{
+		struct buf out = BUF_INIT;
+
+		buf_adds(&out, text);
+		buf_addch(&out, '\n');
+		free(text);
+		rc = cmd_write_stdout(out.ptr, out.len, err);
+		buf_free(&out);
+	}
+	return rc;
+}
+
+int cmd_validate(struct cmd_args *a)
+{
+	struct diag_list dl = { 0 };
+	struct cms_error err = CMS_ERROR_INIT, werr = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	struct buf out = BUF_INIT;
+	int status;
+	size_t i;
+
+	status = config_load(&cfg, a->config, &dl, &err) < 0 ? EXIT_ERROR : EXIT_OK;
+	if (a->json) {
+		if (print_json(cfg, &dl, &werr) < 0)
+			status = cmd_fail(&werr);
+		goto done;
+	}
+	if (!cfg) {
+		print_diags(&dl, &err);
+		goto done;
+	}
+	for (i = 0; i < cfg->nstores; i++)
+		summarize(&out, &cfg->stores[i]);
+	if (cmd_write_stdout(out.ptr, out.len, &werr) < 0)
+		status = cmd_fail(&werr);
+done:
+	buf_free(&out);
+	config_free(cfg);
+	diag_list_free(&dl);
+	cms_error_clear(&err);
+	cms_error_clear(&werr);
+	return status;
+}

@@ -1,0 +1,289 @@
+/*
+ * Steps several commands share: loading the config with its diagnostics,
+ * choosing the store, opening the state, probing, planning, committing and
+ * loading plans.  Kept here so that plan, apply, status and show do each of
+ * these the same way.
+ */
+#include "cmd/cmd.h"
+#include "applier/engine.h"
+#include "common/buf.h"
+#include "common/fileio.h"
+#include "common/util.h"
+#include "planner/config.h"
+#include "planner/plan.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cmd_print_diags(const struct diag_list *dl)
+{
+	size_t i;
+
+	for (i = 0; i < dl->len; i++) {
+		const struct diag *d = &dl->items[i];
+
+		if (d->line > 0)
+			fprintf(stderr, "%s:%d:%d: error: %s\n", d->file, d->line, d->column, d->message);
+		else
+			fprintf(stderr, "%s: error: %s\n", d->file, d->message);
+		if (d->hint)
+			fprintf(stderr, "  hint: %s\n", d->hint);
+	}
+}
+
+int cmd_load_config(struct cmd_args *a, struct config **out)
+{
+	struct diag_list dl = { 0 };
+	struct cms_error err = CMS_ERROR_INIT;
+	int rc;
+
+	if (config_load(out, a->config, &dl, &err) < 0) {
+		cmd_print_diags(&dl);
+		rc = cmd_fail(&err);
+	} else {
+		rc = EXIT_OK;
+	}
+	diag_list_free(&dl);
+	cms_error_clear(&err);
+	return rc;
+}
+
+int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct store **out)
+{
+	const char *name = cmd_opt_value(a, "store");
+	struct cms_error err = CMS_ERROR_INIT;
+	int rc;
+
+	*out = NULL;
+	if (name) {
+		*out = config_find_store(cfg, name);
+		if (*out)
+			return EXIT_OK;
+		cms_error_set(&err, CMS_ERROR, "no store '%s' in '%s'", name, cfg->path);
+	} else if (cfg->nstores == 1) {
+		*out = &cfg->stores[0];
+		return EXIT_OK;
+	} else {
+		cms_error_set(&err, CMS_EUSAGE, "'%s' has %zu stores: choose one with -s STORE",
+			      cfg->path, cfg->nstores);
+	}
+	rc = cmd_fail(&err);
+	cms_error_clear(&err);
+	return rc;
+}
+
+int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
+{
+	int rc = state_open(out, a->state, create, err);
+
+	if (rc == CMS_ENOTFOUND && !create) {
+		cms_error_clear(err);
+		*out = NULL;
+		return 0;
+	}
+	return rc;
+}
+
+int cmd_observe(const struct store *st, bool offline, struct observation *out,
+		struct cms_error *err)
+{
+	struct engine *e = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (offline) {
+		out->probed = false;
+		return 0;
+	}
+	if ((rc = engine_open(&e, st, NULL, NULL, err)) < 0)
+		return rc;
+	rc = engine_probe(e, out, err);
+	engine_close(e);
+	return rc;
+}
+
+static int refuse_if_interrupted(struct state *sdb, const char *store, struct cms_error *err)
+{
+	struct run_info run;
+	int rc;
+
+	memset(&run, 0, sizeof(run));
+	rc = state_run_unfinished(sdb, store, &run, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_clear(err);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' (plan %.12s) was interrupted",
+		      run.kind, run.id, store, run.plan_id ? run.plan_id : "-");
+	cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' brings the store "
+		       "back to one consistent location");
+	run_info_free(&run);
+	return CMS_EINTERRUPTED;
+}
+
+int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
+		  struct plan **out, struct buf *json, char id[41], struct cms_error *err)
+{
+	struct state *sdb = NULL;
+	struct recorded rec;
+	struct recorded_location loc;
+	struct observation obs;
+	struct plan_inputs in;
+	char *author = NULL;
+	int64_t now;
+	int rc;
+
+	*out = NULL;
+	memset(&rec, 0, sizeof(rec));
+	memset(&obs, 0, sizeof(obs));
+	if (cms_now(&now) < 0)
+		return cms_error_set(err, CMS_EUSAGE, "CMSCTL_NOW is not an RFC 3339 UTC time");
+	if ((rc = cmd_open_state(a, false, &sdb, err)) < 0)
+		goto done;
+	if (sdb) {
+		if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
+			goto done;
+		if ((rc = refuse_if_interrupted(sdb, st->name, err)) < 0)
+			goto done;
+	}
+	if ((rc = cmd_observe(st, req->offline, &obs, err)) < 0)
+		goto done;
+	author = cms_operator();
+	memset(&in, 0, sizeof(in));
+	in.desired = st;
+	if (rec.exists) {
+		loc.lineage = rec.lineage;
+		loc.serial = rec.serial;
+		loc.primary = rec.primary;
+		loc.mirror = rec.mirror;
+		in.recorded = &loc;
+	}
+	in.obs = &obs;
+	in.now = now;
+	in.author = author;
+	in.accept_drift = req->accept_drift;
+	if ((rc = planner_diff(out, &in, err)) < 0)
+		goto done;
+	if ((rc = plan_to_json(*out, json, err)) < 0) {
+		plan_free(*out);
+		*out = NULL;
+		goto done;
+	}
+	history_blob_id(json->ptr, json->len, id);
+done:
+	free(author);
+	observation_free(&obs);
+	recorded_free(&rec);
+	state_close(sdb);
+	return rc;
+}
+
+int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *json,
+		    const char *id, struct cms_error *err)
+{
+	struct history *h = NULL;
+	struct buf text = BUF_INIT, msg = BUF_INIT;
+	struct history_file files[2];
+	char *jpath = NULL, *tpath = NULL, *summary = NULL;
+	int rc;
+
+	plan_render(p, id, &text);
+	jpath = xasprintf("%s/plans/%" PRId64 "-%s.json", p->store, p->serial, id);
+	tpath = xasprintf("%s/plans/%" PRId64 "-%s.txt", p->store, p->serial, id);
+	files[0].path = jpath;
+	files[0].data = json->ptr;
+	files[0].len = json->len;
+	files[1].path = tpath;
+	files[1].data = text.ptr;
+	files[1].len = text.len;
+	summary = plan_summary(p);
+	buf_addf(&msg, "%s: plan %s\n\n", p->store, summary + strlen(p->store) + 2);
+	buf_addf(&msg, "Plan %s of store %s, made against serial %" PRId64 ".\n\n", id, p->store,
+		 p->serial);
+	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: plan\n", id,
+		 p->serial, p->author);
+	if ((rc = cmd_open_history(a, &h, err)) < 0)
+		goto done;
+	rc = history_commit(h, files, 2, msg.ptr, p->author, p->created, NULL, err);
+done:
+	history_close(h);
+	buf_free(&text);
+	buf_free(&msg);
+	free(jpath);
+	free(tpath);
+	free(summary);
+	return rc;
+}
+
+static bool looks_like_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 7 || n > 40)
+		return false;
+	return strspn(s, "0123456789abcdef") == n;
+}
+
+int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
+		  char id[41], struct cms_error *err)
+{
+	struct history *h = NULL;
+	struct stat stbuf;
+	char *data = NULL, *what = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if (stat(ref, &stbuf) == 0 || !looks_like_id(ref)) {
+		rc = cms_read_file(&data, &len, ref, 4 << 20, err);
+		if (rc < 0) {
+			cms_error_set(err, rc == CMS_ENOTFOUND ? CMS_ERROR : rc,
+				      "cannot read plan file '%s': %s", ref,
+				      rc == CMS_ENOTFOUND ? "no such file" : "unreadable");
+			goto done;
+		}
+		what = xasprintf("plan file '%s'", ref);
+	} else {
+		if ((rc = cmd_open_history(a, &h, err)) < 0)
+			goto done;
+		if ((rc = history_find_plan(h, ref, &data, &len, err)) < 0)
+			goto done;
+		what = xasprintf("plan '%s'", ref);
+	}
+	history_blob_id(data, len, id);
+	if ((rc = plan_from_json(out, data, len, what, err)) < 0)
+		goto done;
+	buf_add(json, data, len);
+done:
+	history_close(h);
+	free(data);
+	free(what);
+	return rc;
+}
+
+int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err)
+{
+	char *copy = xstrdup(a->history);
+	char *slash = strrchr(copy, '/');
+	struct stat stbuf;
+
+	if (slash && slash != copy) {
+		*slash = '\0';
+		if (stat(copy, &stbuf) < 0 && mkdir(copy, 0700) < 0 && errno != EEXIST) {
+			int rc = cms_error_set(err, CMS_ERROR, "cannot create folder '%s' for the history: %s",
+					       copy, strerror(errno));
+			free(copy);
+			return rc;
+		}
+	}
+	free(copy);
+	return history_open(out, a->history, NULL, err);
+}

@@ -1,0 +1,589 @@
+/*
+ * The planner: desired (config) x recorded (state) x observed (probe) ->
+ * plan.  A pure function; the clock and the author come in as inputs so the
+ * same inputs always give the same plan, byte for byte (plan_json.c).
+ *
+ * The rules, in the order they are applied:
+ *   - several servers reporting primary: refused (split brain);
+ *   - never adopted: adopt what is observed (the first plan of a store);
+ *   - observed primary differs from the record: refused as drift, unless
+ *     the operator accepts it (a new adopt) or restores the record;
+ *   - desired primary equals the recorded one: none, or adopt of a mirror
+ *     that is now observed where the config wants it;
+ *   - otherwise a move: to a backup is disaster recovery, to a partner
+ *     whose old primary is unreachable is failover (both may lose data and
+ *     need policy.allow_data_loss), else a switchover.
+ */
+#include "planner/plan.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const mode_names[] = {
+	[PLAN_NONE] = "none",
+	[PLAN_ADOPT] = "adopt",
+	[PLAN_SWITCHOVER] = "switchover",
+	[PLAN_FAILOVER] = "failover",
+	[PLAN_DISASTER_RECOVERY] = "disaster-recovery",
+};
+
+static const char *const action_names[] = {
+	[ACTION_RECORD] = "record",
+	[ACTION_CHECK_TARGET] = "check_target",
+	[ACTION_FENCE] = "fence",
+	[ACTION_CATCH_UP] = "catch_up",
+	[ACTION_PROMOTE] = "promote",
+	[ACTION_REREAD_ROLES] = "reread_roles",
+	[ACTION_DEMOTE] = "demote",
+	[ACTION_PUBLISH] = "publish",
+	[ACTION_VERIFY] = "verify",
+};
+
+const char *plan_mode_name(enum plan_mode m)
+{
+	return (unsigned)m < ARRAY_SIZE(mode_names) ? mode_names[m] : "unknown";
+}
+
+const char *plan_action_name(enum plan_action a)
+{
+	return (unsigned)a < ARRAY_SIZE(action_names) ? action_names[a] : "unknown";
+}
+
+int plan_action_parse(enum plan_action *out, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(action_names); i++)
+		if (action_names[i] && !strcmp(action_names[i], s)) {
+			*out = (enum plan_action)i;
+			return 0;
+		}
+	return -1;
+}
+
+bool plan_has_changes(const struct plan *p)
+{
+	return p->mode != PLAN_NONE;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void plan_free(struct plan *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	free(p->store);
+	free_strv(p->databases, p->ndatabases);
+	free(p->from.primary);
+	free(p->from.mirror);
+	free(p->to.primary);
+	free(p->to.mirror);
+	free(p->lineage);
+	observation_free(&p->obs);
+	for (i = 0; i < p->nsteps; i++) {
+		free(p->steps[i].server);
+		free(p->steps[i].description);
+		free_strv(p->steps[i].checks, p->steps[i].nchecks);
+	}
+	free(p->steps);
+	free_strv(p->pending, p->npending);
+	free_strv(p->publish, p->npublish);
+	free(p->author);
+	free(p);
+}
+
+char *plan_summary(const struct plan *p)
+{
+	switch (p->mode) {
+	case PLAN_NONE:
+		return xasprintf("%s: no changes", p->store);
+	case PLAN_ADOPT:
+		return xasprintf("%s: adopt %s%s%s", p->store,
+				 p->to.primary ? p->to.primary : "(none)",
+				 p->to.mirror ? " with mirror " : "", p->to.mirror ? p->to.mirror : "");
+	default:
+		return xasprintf("%s: %s %s -> %s", p->store, plan_mode_name(p->mode),
+				 p->from.primary ? p->from.primary : "(none)",
+				 p->to.primary ? p->to.primary : "(none)");
+	}
+}
+
+/* --- building ----------------------------------------------------------- */
+
+struct builder {
+	struct plan *p;
+	size_t alloc_steps, alloc_pending;
+};
+
+static struct plan_step *add_step(struct builder *b, enum plan_action action, const char *server,
+				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static struct plan_step *add_step(struct builder *b, enum plan_action action, const char *server,
+				  const char *fmt, ...)
+{
+	struct plan_step *s = ARRAY_PUSH(b->p->steps, b->p->nsteps, b->alloc_steps);
+	struct buf d = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&d, fmt, ap);
+	va_end(ap);
+	memset(s, 0, sizeof(*s));
+	s->n = (int)b->p->nsteps;
+	s->action = action;
+	s->server = xstrdup(server);
+	s->description = buf_detach(&d, NULL);
+	return s;
+}
+
+static void add_check(struct plan_step *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_check(struct plan_step *s, const char *fmt, ...)
+{
+	struct buf d = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&d, fmt, ap);
+	va_end(ap);
+	s->checks = xrealloc(s->checks, (s->nchecks + 1) * sizeof(char *));
+	s->checks[s->nchecks++] = buf_detach(&d, NULL);
+}
+
+static void add_pending(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_pending(struct builder *b, const char *fmt, ...)
+{
+	char **slot = ARRAY_PUSH(b->p->pending, b->p->npending, b->alloc_pending);
+	struct buf d = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&d, fmt, ap);
+	va_end(ap);
+	*slot = buf_detach(&d, NULL);
+}
+
+static void copy_observation(struct observation *dst, const struct observation *src)
+{
+	size_t i, j;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->probed = src->probed;
+	dst->nservers = src->nservers;
+	dst->servers = xcalloc(src->nservers, sizeof(*dst->servers));
+	for (i = 0; i < src->nservers; i++) {
+		const struct server_obs *s = &src->servers[i];
+		struct server_obs *d = &dst->servers[i];
+
+		*d = *s;
+		d->server = xstrdup(s->server);
+		d->error = xstrdup(s->error);
+		d->upstream = xstrdup(s->upstream);
+		d->dbs = xcalloc(s->ndbs, sizeof(*d->dbs));
+		for (j = 0; j < s->ndbs; j++) {
+			d->dbs[j] = s->dbs[j];
+			d->dbs[j].name = xstrdup(s->dbs[j].name);
+			d->dbs[j].state = xstrdup(s->dbs[j].state);
+		}
+	}
+}
+
+static char *describe_publish(const struct publish_target *t)
+{
+	switch (t->kind) {
+	case PUBLISH_FILE:
+		return xasprintf("file %s", t->path);
+	case PUBLISH_ODBC:
+		return xasprintf("odbc table %s (%s)", t->table ? t->table : "cms_location",
+				 t->dsn ? "dsn" : "connection");
+	case PUBLISH_COMMAND:
+		return xasprintf("command %s", t->argv && t->argv[0] ? t->argv[0] : "?");
+	}
+	return xstrdup("?");
+}
+
+static struct plan *plan_new(const struct plan_inputs *in)
+{
+	const struct store *st = in->desired;
+	struct plan *p = xcalloc(1, sizeof(*p));
+	size_t i;
+
+	p->format_version = PLAN_FORMAT_VERSION;
+	p->store = xstrdup(st->name);
+	p->engine = st->engine;
+	p->ndatabases = st->ndatabases;
+	p->databases = xcalloc(st->ndatabases, sizeof(char *));
+	for (i = 0; i < st->ndatabases; i++)
+		p->databases[i] = xstrdup(st->databases[i]);
+	p->lineage = xstrdup(in->recorded ? in->recorded->lineage : "");
+	p->serial = in->recorded ? in->recorded->serial : 0;
+	p->offline = !in->obs->probed;
+	copy_observation(&p->obs, in->obs);
+	p->policy = st->policy;
+	p->npublish = st->npublish;
+	p->publish = xcalloc(st->npublish, sizeof(char *));
+	for (i = 0; i < st->npublish; i++)
+		p->publish[i] = describe_publish(&st->publish[i]);
+	p->author = xstrdup(in->author);
+	p->created = in->now;
+	p->expires = in->now + st->policy.plan_ttl_s;
+	if (in->recorded) {
+		p->from.primary = xstrdup(in->recorded->primary);
+		p->from.mirror = xstrdup(in->recorded->mirror);
+	}
+	return p;
+}
+
+static const char *observed_role_text(const struct server_obs *o)
+{
+	if (!o)
+		return "not probed";
+	if (!o->reachable)
+		return "unreachable";
+	return obs_role_name(o->role);
+}
+
+/* The one reachable server reporting primary (fenced ones excluded). */
+static int observed_primary(const struct observation *obs, const struct server_obs **out,
+			    struct cms_error *err)
+{
+	const struct server_obs *found = NULL;
+	size_t i;
+
+	*out = NULL;
+	for (i = 0; i < obs->nservers; i++) {
+		const struct server_obs *o = &obs->servers[i];
+
+		if (!server_obs_writable(o))
+			continue;
+		if (found) {
+			cms_error_set(err, CMS_EREFUSED,
+				      "both '%s' and '%s' report being the primary", found->server,
+				      o->server);
+			cms_error_hint(err, "fence the server that must not take writes by hand, "
+				       "then run 'cmsctl status' and plan again");
+			return CMS_EREFUSED;
+		}
+		found = o;
+	}
+	*out = found;
+	return 0;
+}
+
+static void add_publish_steps(struct builder *b, const struct store *st, const char *primary,
+			      const char *mirror)
+{
+	size_t i;
+
+	for (i = 0; i < st->npublish; i++) {
+		struct plan_step *s = add_step(b, ACTION_PUBLISH, NULL, "publish the location to %s",
+					       b->p->publish[i]);
+		add_check(s, "published primary reads back as %s", primary);
+		if (mirror)
+			add_check(s, "published mirror reads back as %s", mirror);
+	}
+}
+
+static int plan_adopt(struct builder *b, const struct plan_inputs *in,
+		      const struct server_obs *prim, struct cms_error *err)
+{
+	const struct store *st = in->desired;
+	struct plan *p = b->p;
+	const char *mirror = NULL;
+	struct plan_step *s;
+
+	p->mode = PLAN_ADOPT;
+	if (p->offline) {
+		/* Nothing was asked: show the desired location as what would be
+		 * recorded.  Apply refuses offline plans. */
+		p->to.primary = xstrdup(st->location.primary);
+		p->to.mirror = xstrdup(st->location.mirror);
+	} else {
+		const struct server_obs *m;
+
+		if (!prim) {
+			cms_error_set(err, CMS_EREFUSED,
+				      "cannot adopt store '%s': no reachable server reports primary",
+				      st->name);
+			cms_error_hint(err, "adoption records the location the servers report; "
+				       "check them with 'cmsctl status'");
+			return CMS_EREFUSED;
+		}
+		size_t i;
+
+		/* The mirror recorded is the one observed: the config's when it
+		 * reports mirror, else the first server (config order) that does. */
+		m = st->location.mirror ? observation_find(&p->obs, st->location.mirror) : NULL;
+		if (m && m->reachable && m->role == OBS_MIRROR)
+			mirror = st->location.mirror;
+		for (i = 0; !mirror && i < p->obs.nservers; i++)
+			if (p->obs.servers[i].reachable && p->obs.servers[i].role == OBS_MIRROR)
+				mirror = p->obs.servers[i].server;
+		p->to.primary = xstrdup(prim->server);
+		p->to.mirror = xstrdup(mirror);
+	}
+	s = add_step(b, ACTION_RECORD, NULL, "record the location %s%s%s%s (no server is changed)",
+		     p->to.primary, p->to.mirror ? ", mirror " : "", p->to.mirror ? p->to.mirror : "",
+		     in->recorded ? "" : " as serial 1 of a new lineage");
+	add_check(s, "%s still reports primary", p->to.primary);
+	if (p->to.mirror)
+		add_check(s, "%s still reports mirror", p->to.mirror);
+	if (in->recorded)
+		add_check(s, "the store is still at serial %" PRId64, in->recorded->serial);
+	else
+		add_check(s, "the store is still unrecorded");
+	add_publish_steps(b, st, p->to.primary, p->to.mirror);
+	if (!p->offline && strcmp(p->to.primary, st->location.primary) != 0)
+		add_pending(b, "the config wants primary %s: plan again after this adoption to move there",
+			    st->location.primary);
+	if (!p->offline && st->location.mirror && (!mirror || strcmp(mirror, st->location.mirror)) &&
+	    strcmp(p->to.primary, st->location.primary) == 0)
+		add_pending(b, "the config wants mirror %s, observed %s: it is recorded once it is "
+			    "observed as a mirror", st->location.mirror,
+			    observed_role_text(observation_find(&p->obs, st->location.mirror)));
+	return 0;
+}
+
+static const char *after_demote_text(enum engine_kind k)
+{
+	switch (k) {
+	case ENGINE_SQLITE:
+		return "mirror";
+	case ENGINE_MSSQL:
+		return "mirror";
+	case ENGINE_POSTGRESQL:
+		return "fenced";
+	}
+	return "fenced";
+}
+
+static int check_lag(const struct plan_inputs *in, const struct server_obs *t, struct cms_error *err)
+{
+	const struct policy *pol = &in->desired->policy;
+
+	if (t->lag_bytes < 0) {
+		cms_error_set(err, CMS_EREFUSED, "lag of '%s' behind the primary is unknown", t->server);
+		cms_error_hint(err, "check replication with 'cmsctl status'");
+		return CMS_EREFUSED;
+	}
+	if ((uint64_t)t->lag_bytes > pol->max_lag_bytes) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "'%s' is %" PRId64 " bytes behind the primary, more than "
+			      "policy.max_lag_bytes (%" PRIu64 ")",
+			      t->server, t->lag_bytes, pol->max_lag_bytes);
+		cms_error_hint(err, "wait for it to catch up and plan again, or raise "
+			       "policy.max_lag_bytes of store '%s'", in->desired->name);
+		return CMS_EREFUSED;
+	}
+	return 0;
+}
+
+static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms_error *err)
+{
+	const struct store *st = in->desired;
+	const struct policy *pol = &st->policy;
+	struct plan *p = b->p;
+	const char *target = st->location.primary;
+	const char *old = in->recorded->primary;
+	const struct server *tsrv = store_find_server(st, target);
+	const struct server_obs *t = observation_find(&p->obs, target);
+	const struct server_obs *o = observation_find(&p->obs, old);
+	bool old_up = p->offline ? true : (o && o->reachable);
+	bool loses_data;
+	struct plan_step *s;
+	size_t i;
+	int rc;
+
+	if (tsrv && tsrv->role == SERVER_ROLE_BACKUP)
+		p->mode = PLAN_DISASTER_RECOVERY;
+	else if (!old_up)
+		p->mode = PLAN_FAILOVER;
+	else
+		p->mode = PLAN_SWITCHOVER;
+	loses_data = p->mode != PLAN_SWITCHOVER;
+	p->to.primary = xstrdup(target);
+	p->to.mirror = xstrdup(st->location.mirror);
+
+	if (loses_data && !pol->allow_data_loss) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "%s of store '%s' to '%s' may lose data and policy.allow_data_loss is false",
+			      plan_mode_name(p->mode), st->name, target);
+		if (p->mode == PLAN_FAILOVER)
+			cms_error_hint(err, "the primary '%s' is unreachable: bring it back for a "
+				       "switchover, or set 'allow_data_loss: true' under policy of "
+				       "store '%s' to accept losing what it did not send", old, st->name);
+		else
+			cms_error_hint(err, "'%s' is a backup; set 'allow_data_loss: true' under policy "
+				       "of store '%s' to accept losing what it does not have", target,
+				       st->name);
+		return CMS_EREFUSED;
+	}
+	if (!p->offline) {
+		if (!t || !t->reachable) {
+			cms_error_set(err, CMS_EREFUSED, "target '%s' is unreachable: %s", target,
+				      t && t->error ? t->error : "not probed");
+			return CMS_EREFUSED;
+		}
+		if (t->role != OBS_MIRROR && t->role != OBS_BACKUP) {
+			cms_error_set(err, CMS_EREFUSED,
+				      "target '%s' reports role %s; only a mirror or a backup can be promoted",
+				      target, obs_role_name(t->role));
+			return CMS_EREFUSED;
+		}
+		if (p->mode == PLAN_SWITCHOVER && (rc = check_lag(in, t, err)) < 0)
+			return rc;
+	}
+
+	s = add_step(b, ACTION_CHECK_TARGET, target, "check that %s can be promoted", target);
+	add_check(s, "%s is reachable and holds every database (%zu)", target, st->ndatabases);
+	if (t && t->reachable) {
+		add_check(s, "%s still reports role %s at epoch %" PRId64, target,
+			  obs_role_name(t->role), t->epoch);
+		if (p->mode == PLAN_SWITCHOVER)
+			add_check(s, "lag %" PRId64 " bytes <= max_lag_bytes %" PRIu64, t->lag_bytes,
+				  pol->max_lag_bytes);
+	} else {
+		add_check(s, "%s reports role mirror or backup (not probed)", target);
+	}
+	if (old_up) {
+		s = add_step(b, ACTION_FENCE, old, "fence %s: make it refuse writes", old);
+		if (o && o->reachable)
+			add_check(s, "%s still reports role %s at epoch %" PRId64, old,
+				  obs_role_name(o->role), o->epoch);
+		add_check(s, "a write on %s is refused afterwards", old);
+		s = add_step(b, ACTION_CATCH_UP, target, "wait until %s has everything %s has",
+			     target, old);
+		add_check(s, "%s reaches the position of the fenced %s within %" PRId64 " ms",
+			  target, old, pol->catch_up_timeout_ms);
+		add_check(s, "on timeout the fence of %s is undone and apply stops", old);
+	}
+	s = add_step(b, ACTION_PROMOTE, target, "promote %s, database by database%s", target,
+		     loses_data ? " (forced: may lose data)" : "");
+	for (i = 0; i < st->ndatabases; i++)
+		add_check(s, "%s accepts writes on %s", target, st->databases[i]);
+	s = add_step(b, ACTION_REREAD_ROLES, NULL, "re-read every server's role; trust no return value");
+	add_check(s, "%s reports primary", target);
+	if (old_up)
+		add_check(s, "%s no longer accepts writes", old);
+	if (old_up) {
+		s = add_step(b, ACTION_DEMOTE, old, "make %s %s of %s", old,
+			     after_demote_text(st->engine), target);
+		add_check(s, "%s reports %s", old, after_demote_text(st->engine));
+	}
+	add_publish_steps(b, st, target, st->location.mirror);
+	s = add_step(b, ACTION_VERIFY, NULL, "verify the new location end to end");
+	add_check(s, "exactly one server reports primary: %s", target);
+	add_check(s, "every publish target reads back %s", target);
+
+	if (!old_up)
+		add_pending(b, "%s was unreachable: it must not come back as a primary; re-seed it "
+			    "from %s", old, target);
+	if (st->location.mirror) {
+		const struct server_obs *m = observation_find(&p->obs, st->location.mirror);
+		bool streams_after = !strcmp(st->location.mirror, old) &&
+				     st->engine != ENGINE_POSTGRESQL && old_up;
+
+		if (!streams_after && !(m && m->reachable && m->role == OBS_MIRROR &&
+					m->upstream && !strcmp(m->upstream, target)))
+			add_pending(b, "mirror %s is pending until it is observed as a mirror of %s",
+				    st->location.mirror, target);
+	}
+	if (p->mode == PLAN_SWITCHOVER && st->engine == ENGINE_POSTGRESQL)
+		add_pending(b, "%s stays fenced after the switchover: re-seed it as a standby of %s "
+			    "(pg_rewind) before it can serve as mirror", old, target);
+	return 0;
+}
+
+int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_error *err)
+{
+	const struct store *st = in->desired;
+	const struct server_obs *prim = NULL;
+	struct builder b;
+	int rc;
+
+	*out = NULL;
+	memset(&b, 0, sizeof(b));
+	b.p = plan_new(in);
+	if (in->obs->probed && (rc = observed_primary(&b.p->obs, &prim, err)) < 0)
+		goto fail;
+
+	if (!in->recorded) {
+		if ((rc = plan_adopt(&b, in, prim, err)) < 0)
+			goto fail;
+		goto done;
+	}
+
+	/* Drift: the servers say something other than the record. */
+	if (in->obs->probed) {
+		const struct server_obs *rp = observation_find(&b.p->obs, in->recorded->primary);
+		const char *drift = NULL;
+
+		if (prim && strcmp(prim->server, in->recorded->primary) != 0)
+			drift = prim->server;
+		else if (!prim && rp && rp->reachable)
+			drift = "";
+		if (drift) {
+			if (in->accept_drift && prim) {
+				if ((rc = plan_adopt(&b, in, prim, err)) < 0)
+					goto fail;
+				goto done;
+			}
+			if (*drift)
+				cms_error_set(err, CMS_EREFUSED,
+					      "drift: the state records primary '%s' but '%s' reports "
+					      "being the primary", in->recorded->primary, drift);
+			else
+				cms_error_set(err, CMS_EREFUSED,
+					      "drift: the state records primary '%s' but it reports %s",
+					      in->recorded->primary, observed_role_text(rp));
+			cms_error_hint(err, "run 'cmsctl restore' to re-assert the recorded location, "
+				       "or 'cmsctl plan --accept-drift' to adopt what the servers report");
+			rc = CMS_EREFUSED;
+			goto fail;
+		}
+	}
+
+	if (!strcmp(st->location.primary, in->recorded->primary)) {
+		const char *want = st->location.mirror;
+		const char *have = in->recorded->mirror;
+		bool same = (!want && !have) || (want && have && !strcmp(want, have));
+
+		if (!same && !b.p->offline) {
+			const struct server_obs *m = want ? observation_find(&b.p->obs, want) : NULL;
+
+			if (!want || (m && m->reachable && m->role == OBS_MIRROR)) {
+				if ((rc = plan_adopt(&b, in, prim, err)) < 0)
+					goto fail;
+				goto done;
+			}
+			add_pending(&b, "mirror %s is pending until it is observed as a mirror of %s "
+				    "(observed %s)", want, st->location.primary, observed_role_text(m));
+		}
+		b.p->mode = PLAN_NONE;
+		b.p->to.primary = xstrdup(in->recorded->primary);
+		b.p->to.mirror = xstrdup(in->recorded->mirror);
+		goto done;
+	}
+
+	if ((rc = plan_move(&b, in, err)) < 0)
+		goto fail;
+done:
+	*out = b.p;
+	return 0;
+fail:
+	plan_free(b.p);
+	return rc;
+}

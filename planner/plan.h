@@ -1,0 +1,126 @@
+/*
+ * Plans: the diff of desired (config) x recorded (state) x observed (probe),
+ * its deterministic JSON form, its id, and its human rendering.
+ *
+ * A plan is a value: planner_diff() is a pure function of its inputs (the
+ * clock and the author are inputs too), plan_to_json() gives the same bytes
+ * for the same plan (sorted keys, fixed indentation, no floating point), and
+ * the plan id is the git blob id of those bytes, so the id in a review, in
+ * the history and in the state is one and the same.
+ */
+#ifndef CMS_PLANNER_PLAN_H
+#define CMS_PLANNER_PLAN_H
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "planner/model.h"
+#include "planner/observe.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLAN_FORMAT_VERSION 1
+
+enum plan_mode {
+	PLAN_NONE,              /* nothing to change */
+	PLAN_ADOPT,             /* record what is observed; no server is changed */
+	PLAN_SWITCHOVER,        /* to a mirror, old primary healthy: no data loss */
+	PLAN_FAILOVER,          /* to a mirror, old primary unreachable: may lose data */
+	PLAN_DISASTER_RECOVERY, /* to a backup: may lose data */
+};
+
+enum plan_action {
+	ACTION_RECORD,       /* record the location in the state (adopt) */
+	ACTION_CHECK_TARGET,
+	ACTION_FENCE,
+	ACTION_CATCH_UP,
+	ACTION_PROMOTE,
+	ACTION_REREAD_ROLES,
+	ACTION_DEMOTE,
+	ACTION_PUBLISH,
+	ACTION_VERIFY,
+	ACTION_COUNT
+};
+
+struct plan_step {
+	int n;                 /* 1-based order */
+	enum plan_action action;
+	char *server;          /* the server acted on, or NULL */
+	char *description;     /* one line for people */
+	char **checks;         /* what the step verifies, in order */
+	size_t nchecks;
+};
+
+struct plan_location {
+	char *primary;         /* NULL when unknown (adopt's "from") */
+	char *mirror;
+};
+
+struct plan {
+	int format_version;
+	char *store;
+	enum engine_kind engine;
+	char **databases;
+	size_t ndatabases;
+	enum plan_mode mode;
+	struct plan_location from, to;
+	char *lineage;         /* "" for a store never adopted */
+	int64_t serial;        /* the recorded serial it was made against */
+	bool offline;          /* made without probing: for review only, apply refuses it */
+	struct observation obs;
+	struct policy policy;
+	struct plan_step *steps;
+	size_t nsteps;
+	char **pending;        /* things the plan cannot do, to be seen to (re-seed ...) */
+	size_t npending;
+	char **publish;        /* publish targets, described without secrets */
+	size_t npublish;
+	char *author;
+	int64_t created, expires; /* seconds since the epoch */
+};
+
+struct recorded_location {
+	const char *lineage;
+	int64_t serial;
+	const char *primary;
+	const char *mirror;   /* or NULL */
+};
+
+struct plan_inputs {
+	const struct store *desired;
+	const struct recorded_location *recorded; /* NULL: never adopted */
+	const struct observation *obs;            /* obs->probed false: --offline */
+	int64_t now;
+	const char *author;
+	bool accept_drift;    /* re-adopt what is observed when it differs from the record */
+};
+
+
+/*
+ * The diff.  Returns 0 and *out, or CMS_EREFUSED when a precondition
+ * refuses the change at plan time (data loss not allowed, unexplained
+ * drift, target unreachable, lag beyond policy, several primaries), with a
+ * message and a hint saying how to proceed.
+ */
+int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_error *err);
+
+/* Deterministic JSON (sorted keys, two-space indent, trailing newline). */
+int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err);
+/* Parses and validates plan JSON (an external input: every field checked).
+ * what names the source in messages ("plan file 'x.json'"). */
+int plan_from_json(struct plan **out, const char *data, size_t len, const char *what,
+		   struct cms_error *err);
+/* The human rendering: location table, servers, steps, id.  plan_id may be NULL. */
+void plan_render(const struct plan *p, const char *plan_id, struct buf *out);
+void plan_free(struct plan *p);
+
+bool plan_has_changes(const struct plan *p); /* mode != none */
+const char *plan_mode_name(enum plan_mode m);
+const char *plan_action_name(enum plan_action a);
+int plan_action_parse(enum plan_action *out, const char *s);
+
+/* "redmond: apply switchover pool-a -> pool-b" style summary, caller frees. */
+char *plan_summary(const struct plan *p);
+
+#endif

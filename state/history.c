@@ -1,0 +1,858 @@
+/*
+ * The audit history on top of libgit2.  Every change is a commit made
+ * straight from objects: blobs are written, a tree is derived from the
+ * branch tip's tree with git_tree_create_updated(), the commit is written
+ * without updating any ref, and only then is the branch moved with a
+ * compare-and-swap on its old value, retried when another process committed
+ * meanwhile.  No index and no work tree is ever read or written, which is
+ * what lets the history branch live inside the operator's own repository.
+ * Reading (log, files, plans) always starts from the branch tip.
+ */
+#include "state/history.h"
+#include "common/buf.h"
+#include "common/util.h"
+
+#include <git2.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define HISTORY_DEFAULT_BRANCH "cms-history"
+#define HISTORY_MAX_ATTEMPTS 10
+#define HISTORY_RETRY 1 /* internal: the branch moved under us, try again */
+#define PLAN_ID_MIN 7
+#define PLAN_ID_LEN 40
+
+struct history {
+	git_repository *repo; /* NULL until opened */
+	char *path;           /* as given, for messages */
+	char *branch;         /* short name, e.g. "cms-history" */
+	char *refname;        /* "refs/heads/<branch>" */
+	int git_ready;        /* git_libgit2_init() succeeded; close shuts down */
+};
+
+/* The message of the last libgit2 error, never NULL. */
+static const char *git_message(void)
+{
+	const git_error *e = git_error_last();
+
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+/* Sets err to "<what>: <libgit2 message>" and returns code.  Some libgit2
+ * messages end in ": " with nothing after it (an errno of 0); that tail is
+ * dropped. */
+__attribute__((format(printf, 3, 4)))
+static int git_fail(struct cms_error *err, int code, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	const char *reason = git_message();
+	size_t n = strlen(reason);
+	va_list ap;
+
+	while (n > 0 && (reason[n - 1] == ' ' || reason[n - 1] == ':' || reason[n - 1] == '\n'))
+		n--;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	cms_error_set(err, code, "%s: %.*s", b.ptr, (int)n, reason);
+	buf_free(&b);
+	return code;
+}
+
+void history_close(struct history *h)
+{
+	if (!h)
+		return;
+	git_repository_free(h->repo);
+	if (h->git_ready)
+		git_libgit2_shutdown();
+	free(h->path);
+	free(h->branch);
+	free(h->refname);
+	free(h);
+}
+
+/* 1 when the directory at path has no entry but "." and "..", 0 when it
+ * has one, -1 (errno set) when it cannot be read. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+/* Initialises a bare repository at h->path, which is an existing empty
+ * directory or (create_dir) does not exist yet.  HEAD names the history
+ * branch so that `git log` in the bare repository shows the history, and
+ * every ref update is logged: the reflog is part of the audit trail. */
+static int create_bare(struct history *h, int create_dir, struct cms_error *err)
+{
+	git_config *cfg = NULL;
+	int rc = 0;
+
+	if (create_dir && mkdir(h->path, 0700) < 0) {
+		rc = cms_error_set(err, CMS_ERROR, "cannot create history repository '%s': %s",
+				   h->path, strerror(errno));
+		goto done;
+	}
+	if (git_repository_init(&h->repo, h->path, 1) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot create history repository '%s'", h->path);
+		goto done;
+	}
+	if (git_repository_set_head(h->repo, h->refname) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot point HEAD of history repository '%s' at '%s'",
+			      h->path, h->refname);
+		goto done;
+	}
+	if (git_repository_config(&cfg, h->repo) < 0 ||
+	    git_config_set_bool(cfg, "core.logAllRefUpdates", 1) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot configure history repository '%s'", h->path);
+		goto done;
+	}
+done:
+	git_config_free(cfg);
+	return rc;
+}
+
+/* Refuses a branch that is checked out in the repository's own work tree:
+ * moving it would make the operator's checkout look modified. */
+static int check_not_checked_out(struct history *h, struct cms_error *err)
+{
+	git_reference *head = NULL;
+	int rc = 0, grc;
+
+	if (git_repository_is_bare(h->repo))
+		return 0;
+	grc = git_reference_lookup(&head, h->repo, "HEAD");
+	if (grc == GIT_ENOTFOUND)
+		goto done;
+	if (grc < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot read HEAD of history repository '%s'", h->path);
+		goto done;
+	}
+	if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
+	    strcmp(git_reference_symbolic_target(head), h->refname) == 0) {
+		rc = cms_error_set(err, CMS_ERROR,
+				   "history branch '%s' is checked out in '%s'", h->branch, h->path);
+		cms_error_hint(err, "the history is committed without a work tree; "
+			       "use another branch for it or check out another branch");
+	}
+done:
+	git_reference_free(head);
+	return rc;
+}
+
+int history_open(struct history **out, const char *path, const char *branch,
+		 struct cms_error *err)
+{
+	struct history *h = NULL;
+	struct stat st;
+	int rc = 0, grc, valid = 0;
+
+	*out = NULL;
+	if (!path || !*path)
+		return cms_error_set(err, CMS_ERROR, "no history repository path given");
+	if (!branch)
+		branch = HISTORY_DEFAULT_BRANCH;
+
+	h = xcalloc(1, sizeof(*h));
+	h->path = xstrdup(path);
+	h->branch = xstrdup(branch);
+	h->refname = xasprintf("refs/heads/%s", branch);
+	if (git_libgit2_init() < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+		goto done;
+	}
+	h->git_ready = 1;
+	/* A history is an audit trail: have libgit2 fsync objects and refs.
+	 * The option is process-wide; it is only ever set to this value. */
+	if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot enable fsync in libgit2");
+		goto done;
+	}
+	if (git_reference_name_is_valid(&valid, h->refname) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot check history branch name '%s'", branch);
+		goto done;
+	}
+	if (!valid || !*branch) {
+		rc = cms_error_set(err, CMS_ERROR, "invalid history branch name '%s'", branch);
+		goto done;
+	}
+
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT) {
+			rc = cms_error_set(err, CMS_ERROR, "cannot access history repository '%s': %s",
+					   path, strerror(errno));
+			goto done;
+		}
+		if ((rc = create_bare(h, 1, err)) < 0)
+			goto done;
+	} else {
+		/* NO_SEARCH: a directory inside someone's work tree must not
+		 * silently become that repository. */
+		grc = git_repository_open_ext(&h->repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		if (grc == GIT_ENOTFOUND) {
+			int empty = S_ISDIR(st.st_mode) ? dir_is_empty(path) : 0;
+
+			if (empty < 0) {
+				rc = cms_error_set(err, CMS_ERROR, "cannot read directory '%s': %s",
+						   path, strerror(errno));
+				goto done;
+			}
+			if (!empty) {
+				rc = cms_error_set(err, CMS_ERROR,
+						   "'%s' exists and is not a git repository", path);
+				goto done;
+			}
+			if ((rc = create_bare(h, 0, err)) < 0)
+				goto done;
+		} else if (grc < 0) {
+			rc = git_fail(err, CMS_ERROR, "cannot open history repository '%s'", path);
+			goto done;
+		}
+	}
+	if ((rc = check_not_checked_out(h, err)) < 0)
+		goto done;
+done:
+	if (rc < 0)
+		history_close(h);
+	else
+		*out = h;
+	return rc;
+}
+
+/* A repository path must name a file below the root without surprises:
+ * no empty, ".", ".." or ".git" component, no leading or trailing slash. */
+static int check_path(const char *path, struct cms_error *err)
+{
+	const char *p = path, *slash;
+	size_t n;
+
+	if (!path || !*path)
+		return cms_error_set(err, CMS_ERROR, "empty history path");
+	for (;;) {
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.') ||
+		    (n == 4 && strncasecmp(p, ".git", 4) == 0))
+			return cms_error_set(err, CMS_ERROR, "invalid history path '%s'", path);
+		if (!slash)
+			return 0;
+		p = slash + 1;
+	}
+}
+
+/* The tree at the branch tip into *tree and the tip into *tip; both stay
+ * unset (NULL, *have_tip 0) when the branch does not exist yet. */
+static int read_tip(struct history *h, git_oid *tip, int *have_tip, git_commit **commit,
+		    git_tree **tree, struct cms_error *err)
+{
+	git_commit *c = NULL;
+	int rc = 0, grc;
+
+	*have_tip = 0;
+	if (commit)
+		*commit = NULL;
+	if (tree)
+		*tree = NULL;
+	grc = git_reference_name_to_id(tip, h->repo, h->refname);
+	if (grc == GIT_ENOTFOUND)
+		goto done;
+	if (grc < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot read branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+	if (git_commit_lookup(&c, h->repo, tip) < 0) {
+		rc = git_fail(err, CMS_ERROR,
+			      "cannot read the tip of branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+	if (tree && git_commit_tree(tree, c) < 0) {
+		rc = git_fail(err, CMS_ERROR,
+			      "cannot read the tree of branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+	*have_tip = 1;
+	if (commit) {
+		*commit = c;
+		c = NULL;
+	}
+done:
+	git_commit_free(c);
+	return rc;
+}
+
+/* One attempt: commit on top of the current tip and move the branch if it
+ * is still there.  Returns 0, HISTORY_RETRY when the branch moved or its
+ * lock was held meanwhile, or a negative code.  A held lock is described in
+ * lock_err (libgit2's message names the lock file), otherwise cleared. */
+static int commit_once(struct history *h, const git_tree_update *updates, size_t nupdates,
+		       const git_signature *sig, const char *message, const char *reflog,
+		       git_oid *commit_id, struct cms_error *lock_err, struct cms_error *err)
+{
+	git_commit *parent = NULL;
+	git_tree *base = NULL, *tree = NULL;
+	git_treebuilder *tb = NULL;
+	git_reference *ref = NULL;
+	git_oid tip, base_id, tree_id;
+	const git_commit *parents[1];
+	int rc, grc, have_tip;
+
+	cms_error_clear(lock_err);
+	if ((rc = read_tip(h, &tip, &have_tip, &parent, &base, err)) < 0)
+		goto done;
+	if (!have_tip) {
+		if (git_treebuilder_new(&tb, h->repo, NULL) < 0 ||
+		    git_treebuilder_write(&base_id, tb) < 0 ||
+		    git_tree_lookup(&base, h->repo, &base_id) < 0) {
+			rc = git_fail(err, CMS_ERROR,
+				      "cannot write an empty tree in history repository '%s'", h->path);
+			goto done;
+		}
+	}
+	if (git_tree_create_updated(&tree_id, h->repo, base, nupdates, updates) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot build the history tree in history repository '%s'",
+			      h->path);
+		goto done;
+	}
+	if (git_tree_lookup(&tree, h->repo, &tree_id) < 0) {
+		rc = git_fail(err, CMS_ERROR,
+			      "cannot read back the history tree in history repository '%s'", h->path);
+		goto done;
+	}
+	parents[0] = parent;
+	if (git_commit_create(commit_id, h->repo, NULL, sig, sig, NULL, message, tree,
+			      have_tip ? 1 : 0, parents) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot write a commit in history repository '%s'",
+			      h->path);
+		goto done;
+	}
+	if (have_tip)
+		grc = git_reference_create_matching(&ref, h->repo, h->refname, commit_id, 1, &tip,
+						    reflog);
+	else
+		grc = git_reference_create(&ref, h->repo, h->refname, commit_id, 0, reflog);
+	if (grc == GIT_ELOCKED) {
+		git_fail(lock_err, CMS_ELOCKED, "cannot move branch '%s' in history repository '%s'",
+			 h->branch, h->path);
+		rc = HISTORY_RETRY;
+		goto done;
+	}
+	if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS) {
+		rc = HISTORY_RETRY;
+		goto done;
+	}
+	if (grc < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot move branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+done:
+	git_reference_free(ref);
+	git_tree_free(tree);
+	git_tree_free(base);
+	git_treebuilder_free(tb);
+	git_commit_free(parent);
+	return rc;
+}
+
+/* A short pause before retrying, growing with the attempt and jittered so
+ * that two writers do not keep colliding in step. */
+static void retry_pause(int attempt)
+{
+	unsigned char r = 0;
+	struct timespec ts;
+
+	cms_random_bytes(&r, 1);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(attempt + 1) * 2000000L + (long)(r % 8) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+int history_commit(struct history *h, const struct history_file *files, size_t nfiles,
+		   const char *message, const char *operator_name, int64_t now,
+		   char commit_id_out[41], struct cms_error *err)
+{
+	git_tree_update *updates = NULL;
+	git_signature *sig = NULL;
+	struct buf msg = BUF_INIT, reflog = BUF_INIT;
+	char *email = NULL;
+	git_oid commit_id;
+	size_t i, j, subject_len;
+	struct cms_error lock_err = CMS_ERROR_INIT;
+	int rc = 0, attempt;
+
+	if (commit_id_out)
+		commit_id_out[0] = '\0';
+	if (!message || !*message || *message == '\n')
+		return cms_error_set(err, CMS_ERROR, "empty history commit message");
+	if (!operator_name || !*operator_name)
+		return cms_error_set(err, CMS_ERROR, "no operator name for the history commit");
+	for (i = 0; i < nfiles; i++) {
+		if ((rc = check_path(files[i].path, err)) < 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (strcmp(files[i].path, files[j].path) == 0)
+				return cms_error_set(err, CMS_ERROR,
+						     "history path '%s' given twice in one commit",
+						     files[i].path);
+	}
+
+	/* Blobs do not depend on the tip: write them once, before retrying. */
+	updates = xcalloc(nfiles ? nfiles : 1, sizeof(*updates));
+	for (i = 0; i < nfiles; i++) {
+		updates[i].action = GIT_TREE_UPDATE_UPSERT;
+		updates[i].filemode = GIT_FILEMODE_BLOB;
+		updates[i].path = files[i].path;
+		if (git_blob_create_from_buffer(&updates[i].id, h->repo,
+						files[i].data ? files[i].data : "", files[i].len) < 0) {
+			rc = git_fail(err, CMS_ERROR, "cannot write '%s' to history repository '%s'",
+				      files[i].path, h->path);
+			goto done;
+		}
+	}
+
+	email = strchr(operator_name, '@') ? xstrdup(operator_name)
+					   : xasprintf("%s@cmsctl", operator_name);
+	if (git_signature_new(&sig, operator_name, email, (git_time_t)now, 0) < 0) {
+		rc = git_fail(err, CMS_ERROR, "invalid operator '%s' for the history", operator_name);
+		goto done;
+	}
+	/* The reflog entry names the operator too, not the machine's git
+	 * identity (or libgit2's "unknown"). */
+	if (git_repository_set_ident(h->repo, operator_name, email) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot set the reflog identity");
+		goto done;
+	}
+
+	buf_adds(&msg, message);
+	if (msg.ptr[msg.len - 1] != '\n')
+		buf_addch(&msg, '\n');
+	subject_len = strcspn(message, "\n");
+	buf_adds(&reflog, "cmsctl: ");
+	buf_add(&reflog, message, subject_len);
+
+	for (attempt = 0; attempt < HISTORY_MAX_ATTEMPTS; attempt++) {
+		rc = commit_once(h, updates, nfiles, sig, msg.ptr, reflog.ptr, &commit_id, &lock_err,
+				 err);
+		if (rc != HISTORY_RETRY)
+			break;
+		if (attempt + 1 < HISTORY_MAX_ATTEMPTS)
+			retry_pause(attempt);
+	}
+	if (rc == HISTORY_RETRY && lock_err.code) {
+		cms_error_move(err, &lock_err);
+		rc = CMS_ELOCKED;
+		cms_error_hint(err, "another process holds the lock of branch '%s'; if none is "
+			       "running, the lock file is stale and can be removed", h->branch);
+		goto done;
+	}
+	if (rc == HISTORY_RETRY) {
+		rc = cms_error_set(err, CMS_ERROR,
+				   "cannot move branch '%s' in history repository '%s': "
+				   "it kept moving over %d attempts", h->branch, h->path,
+				   HISTORY_MAX_ATTEMPTS);
+		goto done;
+	}
+	if (rc < 0)
+		goto done;
+	if (commit_id_out)
+		git_oid_tostr(commit_id_out, 41, &commit_id);
+done:
+	cms_error_clear(&lock_err);
+	buf_free(&reflog);
+	buf_free(&msg);
+	git_signature_free(sig);
+	free(email);
+	free(updates);
+	return rc;
+}
+
+void history_entry_free(struct history_entry *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	free(e->subject);
+	free(e->body);
+	free(e->plan_id);
+	free(e->store);
+	free(e->serial);
+	free(e->operator_name);
+	free(e->outcome);
+	free(e->kind);
+	for (i = 0; i < e->napproved_by; i++)
+		free(e->approved_by[i]);
+	free(e->approved_by);
+	memset(e, 0, sizeof(*e));
+}
+
+void history_log_free(struct history_entry *entries, size_t n)
+{
+	size_t i;
+
+	if (!entries)
+		return;
+	for (i = 0; i < n; i++)
+		history_entry_free(&entries[i]);
+	free(entries);
+}
+
+/* A single-valued trailer keeps its first occurrence. */
+static void set_trailer(char **slot, const char *value)
+{
+	if (!*slot)
+		*slot = xstrdup(value);
+}
+
+/* Fills e from commit c (e is zeroed by the caller). */
+static int fill_entry(struct history_entry *e, git_commit *c, struct cms_error *err)
+{
+	git_message_trailer_array trailers = { NULL, 0, NULL };
+	const char *summary, *body, *message;
+	size_t i, alloc = 0;
+	int rc = 0;
+
+	git_oid_tostr(e->commit, sizeof(e->commit), git_commit_id(c));
+	e->time = (int64_t)git_commit_time(c);
+	summary = git_commit_summary(c);
+	if (!summary) {
+		rc = git_fail(err, CMS_ERROR, "cannot read the message of history commit %s",
+			      e->commit);
+		goto done;
+	}
+	body = git_commit_body(c);
+	e->subject = xstrdup(summary);
+	e->body = xstrdup(body ? body : "");
+
+	message = git_commit_message(c);
+	if (git_message_trailers(&trailers, message ? message : "") < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot parse the trailers of history commit %s",
+			      e->commit);
+		goto done;
+	}
+	for (i = 0; i < trailers.count; i++) {
+		const char *key = trailers.trailers[i].key, *value = trailers.trailers[i].value;
+
+		if (strcasecmp(key, "Plan-Id") == 0)
+			set_trailer(&e->plan_id, value);
+		else if (strcasecmp(key, "Store") == 0)
+			set_trailer(&e->store, value);
+		else if (strcasecmp(key, "Store-Serial") == 0)
+			set_trailer(&e->serial, value);
+		else if (strcasecmp(key, "Operator") == 0)
+			set_trailer(&e->operator_name, value);
+		else if (strcasecmp(key, "Outcome") == 0)
+			set_trailer(&e->outcome, value);
+		else if (strcasecmp(key, "Kind") == 0)
+			set_trailer(&e->kind, value);
+		else if (strcasecmp(key, "Approved-By") == 0)
+			*ARRAY_PUSH(e->approved_by, e->napproved_by, alloc) = xstrdup(value);
+	}
+done:
+	git_message_trailer_array_free(&trailers);
+	return rc;
+}
+
+/* The project convention: a commit of store S has the subject "S: ...". */
+static int subject_is_store(const char *subject, const char *store)
+{
+	size_t n = strlen(store);
+
+	return strncmp(subject, store, n) == 0 && subject[n] == ':' && subject[n + 1] == ' ';
+}
+
+int history_log(struct history *h, const char *store, struct history_entry **out, size_t *n,
+		struct cms_error *err)
+{
+	struct history_entry *entries = NULL;
+	size_t len = 0, alloc = 0;
+	git_revwalk *walk = NULL;
+	git_commit *c = NULL;
+	git_oid tip, id;
+	int rc = 0, grc, have_tip;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0 || !have_tip)
+		goto done;
+	if (git_revwalk_new(&walk, h->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
+	    git_revwalk_push(walk, &tip) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+	while ((grc = git_revwalk_next(&id, walk)) == 0) {
+		struct history_entry *e;
+		const char *summary;
+
+		if (git_commit_lookup(&c, h->repo, &id) < 0) {
+			rc = git_fail(err, CMS_ERROR, "cannot read a commit of branch '%s' in '%s'",
+				      h->branch, h->path);
+			goto done;
+		}
+		summary = git_commit_summary(c);
+		if (store && !subject_is_store(summary ? summary : "", store)) {
+			git_commit_free(c);
+			c = NULL;
+			continue;
+		}
+		e = ARRAY_PUSH(entries, len, alloc);
+		if ((rc = fill_entry(e, c, err)) < 0)
+			goto done;
+		git_commit_free(c);
+		c = NULL;
+	}
+	if (grc != GIT_ITEROVER) {
+		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+done:
+	git_commit_free(c);
+	git_revwalk_free(walk);
+	if (rc < 0) {
+		history_log_free(entries, len);
+	} else {
+		*out = entries;
+		*n = len;
+	}
+	return rc;
+}
+
+/* Copies a blob out, NUL-terminated. */
+static int read_blob(struct history *h, const git_oid *id, const char *what, char **data,
+		     size_t *len, struct cms_error *err)
+{
+	git_blob *blob = NULL;
+	git_object_size_t size;
+	char *copy;
+	int rc = 0;
+
+	if (git_blob_lookup(&blob, h->repo, id) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot read '%s' from history repository '%s'", what,
+			      h->path);
+		goto done;
+	}
+	size = git_blob_rawsize(blob);
+	if (size >= (git_object_size_t)SIZE_MAX) {
+		rc = cms_error_set(err, CMS_ERROR, "'%s' in history repository '%s' is too large",
+				   what, h->path);
+		goto done;
+	}
+	copy = xmalloc((size_t)size + 1);
+	memcpy(copy, git_blob_rawcontent(blob), (size_t)size);
+	copy[size] = '\0';
+	*data = copy;
+	*len = (size_t)size;
+done:
+	git_blob_free(blob);
+	return rc;
+}
+
+int history_read(struct history *h, const char *path, char **data, size_t *len,
+		 struct cms_error *err)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *entry = NULL;
+	git_oid tip;
+	int rc = 0, grc, have_tip;
+
+	*data = NULL;
+	*len = 0;
+	if ((rc = check_path(path, err)) < 0)
+		goto done;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0)
+		goto done;
+	if (!have_tip) {
+		rc = cms_error_set(err, CMS_ENOTFOUND, "no file '%s' in the history: branch '%s' "
+				   "does not exist yet", path, h->branch);
+		goto done;
+	}
+	grc = git_tree_entry_bypath(&entry, tree, path);
+	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_BLOB)) {
+		rc = cms_error_set(err, CMS_ENOTFOUND, "no file '%s' in the history", path);
+		goto done;
+	}
+	if (grc < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot look up '%s' in history repository '%s'", path,
+			      h->path);
+		goto done;
+	}
+	rc = read_blob(h, git_tree_entry_id(entry), path, data, len, err);
+done:
+	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	return rc;
+}
+
+/* What history_find_plan has found so far. */
+struct plan_match {
+	const char *want;        /* lowercase hex, PLAN_ID_MIN..PLAN_ID_LEN chars */
+	size_t want_len;
+	int found;               /* 0, 1, or 2 for "more than one distinct id" */
+	char id[PLAN_ID_LEN + 1]; /* the first matching id */
+	char *path;              /* its repository path, owned */
+	git_oid blob;            /* its blob */
+};
+
+static int is_hex_lower(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* Looks at the blobs "<serial>-<id>.json" of <store>/plans/. */
+static int scan_plans(struct history *h, git_tree *root, const char *store,
+		      struct plan_match *m, struct cms_error *err)
+{
+	git_tree_entry *dir = NULL;
+	git_tree *plans = NULL;
+	char *dir_path = xasprintf("%s/plans", store);
+	size_t i, count;
+	int rc = 0, grc;
+
+	grc = git_tree_entry_bypath(&dir, root, dir_path);
+	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(dir) != GIT_OBJECT_TREE))
+		goto done;
+	if (grc < 0 || git_tree_lookup(&plans, h->repo, git_tree_entry_id(dir)) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot read '%s' in history repository '%s'",
+			      dir_path, h->path);
+		goto done;
+	}
+	count = git_tree_entrycount(plans);
+	for (i = 0; i < count; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(plans, i);
+		const char *name = git_tree_entry_name(te), *dash, *id;
+		size_t nlen = strlen(name);
+
+		if (git_tree_entry_type(te) != GIT_OBJECT_BLOB || nlen < 5 ||
+		    strcmp(name + nlen - 5, ".json") != 0)
+			continue;
+		dash = strrchr(name, '-');
+		if (!dash)
+			continue;
+		id = dash + 1;
+		if ((size_t)(name + nlen - 5 - id) != PLAN_ID_LEN || !is_hex_lower(id, PLAN_ID_LEN) ||
+		    strncmp(id, m->want, m->want_len) != 0)
+			continue;
+		if (!m->found) {
+			memcpy(m->id, id, PLAN_ID_LEN);
+			m->id[PLAN_ID_LEN] = '\0';
+			m->path = xasprintf("%s/%s", dir_path, name);
+			git_oid_cpy(&m->blob, git_tree_entry_id(te));
+			m->found = 1;
+		} else if (strncmp(m->id, id, PLAN_ID_LEN) != 0) {
+			m->found = 2;
+		}
+	}
+done:
+	git_tree_free(plans);
+	git_tree_entry_free(dir);
+	free(dir_path);
+	return rc;
+}
+
+int history_find_plan(struct history *h, const char *plan_id, char **data, size_t *len,
+		      struct cms_error *err)
+{
+	struct plan_match m;
+	git_tree *root = NULL;
+	char want[PLAN_ID_LEN + 1];
+	git_oid tip;
+	size_t i, n, count;
+	int rc = 0, have_tip;
+
+	*data = NULL;
+	*len = 0;
+	memset(&m, 0, sizeof(m));
+	n = plan_id ? strlen(plan_id) : 0;
+	if (n < PLAN_ID_MIN || n > PLAN_ID_LEN)
+		return cms_error_set(err, CMS_ERROR,
+				     "invalid plan id '%s': expected %d to %d hex digits",
+				     plan_id ? plan_id : "", PLAN_ID_MIN, PLAN_ID_LEN);
+	for (i = 0; i < n; i++)
+		want[i] = (plan_id[i] >= 'A' && plan_id[i] <= 'F') ? (char)(plan_id[i] - 'A' + 'a')
+								    : plan_id[i];
+	want[n] = '\0';
+	if (!is_hex_lower(want, n))
+		return cms_error_set(err, CMS_ERROR,
+				     "invalid plan id '%s': expected %d to %d hex digits", plan_id,
+				     PLAN_ID_MIN, PLAN_ID_LEN);
+	m.want = want;
+	m.want_len = n;
+
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0)
+		goto done;
+	count = have_tip ? git_tree_entrycount(root) : 0;
+	for (i = 0; i < count && m.found < 2; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(root, i);
+
+		if (git_tree_entry_type(te) != GIT_OBJECT_TREE)
+			continue;
+		if ((rc = scan_plans(h, root, git_tree_entry_name(te), &m, err)) < 0)
+			goto done;
+	}
+	if (m.found == 0) {
+		rc = cms_error_set(err, CMS_ENOTFOUND, "no plan '%s' in the history", plan_id);
+		goto done;
+	}
+	if (m.found > 1) {
+		rc = cms_error_set(err, CMS_ERROR, "plan id '%s' is ambiguous", plan_id);
+		cms_error_hint(err, "give more hex digits of the plan id");
+		goto done;
+	}
+	rc = read_blob(h, &m.blob, m.path, data, len, err);
+done:
+	free(m.path);
+	git_tree_free(root);
+	return rc;
+}
+
+void history_blob_id(const void *data, size_t len, char out[41])
+{
+	git_oid oid;
+
+	/* libgit2's allocator is only set up by git_libgit2_init(). */
+	if (git_libgit2_init() < 0) {
+		memset(out, '0', 40);
+		out[40] = '\0';
+		return;
+	}
+	if (git_odb_hash(&oid, data ? data : "", len, GIT_OBJECT_BLOB) == 0) {
+		git_oid_tostr(out, 41, &oid);
+	} else {
+		memset(out, '0', 40);
+		out[40] = '\0';
+	}
+	git_libgit2_shutdown();
+}

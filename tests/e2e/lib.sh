@@ -1,0 +1,95 @@
+# Shared helpers of the end-to-end tests: each test drives the real binary
+# ($CMSCTL) in a private temp folder, checks exit codes explicitly and
+# compares output with expected text (never piping the tool into grep).
+set -euo pipefail
+: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
+: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
+SRC=$CMSCTL_SOURCE_DIR
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/cmsctl-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+export CMSCTL_OPERATOR=alice@test
+unset CMSCTL_NOW
+failures=0
+
+fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
+pass() { printf 'ok: %s\n' "$*" >&2; }
+
+# run EXPECTED-EXIT CMD...: runs CMD with stdout in out, stderr in err.
+run() {
+	local want=$1 got=0
+	shift
+	"$@" >out 2>err || got=$?
+	if [ "$got" != "$want" ]; then
+		fail "'$*' exited $got, expected $want"
+		sed 's/^/  stdout: /' out >&2
+		sed 's/^/  stderr: /' err >&2
+		return 1
+	fi
+	pass "'$*' exited $want"
+}
+
+# contains FILE TEXT: FILE has TEXT (a fixed string).
+contains() {
+	if ! grep -qF -- "$2" "$1"; then
+		fail "$1 lacks '$2'"
+		sed 's/^/  | /' "$1" >&2
+		return 1
+	fi
+}
+
+lacks() {
+	if grep -qF -- "$2" "$1"; then
+		fail "$1 has '$2'"
+		return 1
+	fi
+}
+
+same() {
+	if ! cmp -s "$1" "$2"; then
+		fail "$1 and $2 differ"
+		diff -u "$1" "$2" >&2 || true
+		return 1
+	fi
+}
+
+# The quick start's servers and config, in the current folder.
+quickstart() {
+	cp "$SRC/examples/quickstart/cms.yaml" "$SRC/examples/quickstart/setup.sh" \
+		"$SRC/examples/quickstart/write.sh" .
+	bash ./setup.sh . >/dev/null
+}
+
+# validate_json SCHEMA FILE: FILE validates against schemas/SCHEMA.
+validate_json() {
+	if ! "$PY" - "$SRC/schemas/$1" "$2" <<'PYEOF'
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+doc = json.load(open(sys.argv[2]))
+jsonschema.Draft202012Validator.check_schema(schema)
+errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=str)
+for e in errors:
+    print("%s: %s at %s" % (sys.argv[2], e.message, list(e.absolute_path)), file=sys.stderr)
+sys.exit(1 if errors else 0)
+PYEOF
+	then
+		fail "$2 does not validate against $1"
+		return 1
+	fi
+	pass "$2 validates against $1"
+}
+
+# sql DB QUERY: runs QUERY with the sqlite3 CLI.
+sql() { sqlite3 -bail "$1" "$2"; }
+
+serial() { sql .cmsctl/state.db "SELECT serial FROM stores WHERE name = '${1:-redmond}'"; }
+
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		printf '%d check(s) failed\n' "$failures" >&2
+		exit 1
+	fi
+	printf 'all checks passed\n' >&2
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Every documented exit status, reached for its documented reason:
+# 0 ok, 1 error, 2 changes, 3 stale, 4 lock held, 5 declined,
+# 6 interrupted, 7 precondition refused, 64 usage.
+. "$CMSCTL_SOURCE_DIR/tests/e2e/lib.sh"
+quickstart
+
+run 64 "$CMSCTL" plan --no-such-option
+contains err "unknown option '--no-such-option'"
+run 64 "$CMSCTL" no-such-command
+run 64 "$CMSCTL"
+run 1 "$CMSCTL" validate -c missing.yaml
+contains err "cannot read config 'missing.yaml'"
+
+run 2 "$CMSCTL" plan --detailed-exitcode -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+run 3 "$CMSCTL" apply adopt.plan
+
+# 5: without a plan file apply asks; no terminal and no --yes: refuse.
+run 5 "$CMSCTL" apply </dev/null
+contains err "standard input is not a terminal"
+# 5 and 0 at a real terminal (script(1) gives the prompt a pty).
+printf 'no\n' >answer
+run 5 script -qec "$CMSCTL apply" /dev/null <answer
+contains out "Only 'yes' is accepted"
+[ "$(serial)" = 1 ] || fail "declined apply changed the serial"
+printf 'yes\n' >answer
+run 0 script -qec "$CMSCTL apply" /dev/null <answer
+[ "$(serial)" = 2 ] || fail "accepted apply did not change the serial"
+
+# 4: a lock held by someone else (a live lease) names its holder.
+sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o back.plan
+sql .cmsctl/state.db "INSERT INTO locks (store, id, holder, reason, acquired_at, lease_until)
+	VALUES ('redmond', 'feedc0de', 'bob@other:4242', 'apply plan x', strftime('%s','now'), strftime('%s','now') + 3600)"
+run 4 "$CMSCTL" apply back.plan
+contains err "store 'redmond' is locked by bob@other:4242"
+run 0 "$CMSCTL" lock list
+contains out "redmond feedc0de held by bob@other:4242"
+run 4 "$CMSCTL" unlock redmond feedc0de
+run 0 "$CMSCTL" unlock redmond feedc0de --force
+git -C .cmsctl/history log -1 --format=%s cms-history >subject
+printf 'redmond: unlock feedc0de held by bob@other:4242 (forced)\n' >want
+same subject want
+
+# 7: a precondition refuses: disaster recovery without allow_data_loss.
+sed -i 's/primary: pool-a/primary: dublin-dr/' cms.yaml
+run 7 "$CMSCTL" plan
+contains err "disaster-recovery of store 'redmond' to 'dublin-dr' may lose data and policy.allow_data_loss is false"
+contains err "allow_data_loss: true"
+
+# 6: a failure after promotion stops, never rolls back, and is left for restore.
+sed -i 's/primary: dublin-dr/primary: pool-a/' cms.yaml
+cat >fail.sh <<'SH'
+#!/bin/sh
+exit 3
+SH
+chmod +x fail.sh
+printf '      - command: [%s/fail.sh]\n' "$T" >>cms.yaml
+run 0 "$CMSCTL" plan -o back2.plan
+run 6 "$CMSCTL" apply back2.plan
+contains err "stopped after promotion began"
+contains err "publish command '$T/fail.sh' failed with exit 3"
+run 6 "$CMSCTL" plan
+contains err "was interrupted"
+run 0 "$CMSCTL" status
+contains out "interrupted apply run"
+finish

@@ -1,0 +1,275 @@
+# Sourced by integration tests: starts real PostgreSQL streaming-replication
+# clusters in a private folder and tears them down again.
+#
+#   . "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+#   pg_start_cluster "$(mktemp -d)"      # primary + 2 standbys
+#   psql_on "$PG_PORT_A" xds -c 'SELECT 1'
+#
+# pg_start_cluster DIR [NSTANDBYS]
+#   Creates, in DIR (made if missing, owned by the postgres user when run as
+#   root), three nodes: the primary `pool-a`, the streaming standby `pool-b`
+#   (application_name pool-b, a synchronous standby unless PGCLUSTER_SYNC=0)
+#   and, unless NSTANDBYS is 1, the standby `dublin-dr` (application_name
+#   dublin-dr, asynchronous).  Each listens on a free loopback port and on a
+#   unix socket in DIR/sock; local loopback authentication is `trust` (tests
+#   only).  The primary gets a superuser role `cmsctl` and the databases
+#   `xds` and `lis`, each with a table `t(id int primary key, v text)`.
+#   Exports PGCLUSTER_DIR, PG_BIN, PG_PORT_A, PG_PORT_B, PG_PORT_DR (empty
+#   with one standby), PG_SOCKDIR, and registers `trap pg_stop_all EXIT`:
+#   a caller that sets its own EXIT trap must call pg_stop_all from it.
+#
+# pg_stop_all
+#   Stops every node started here (pg_ctl stop -m immediate) and removes DIR
+#   unless PGCLUSTER_KEEP=1.
+#
+# Helpers: pg_as_owner CMD... (runs CMD as the clusters' owner),
+# psql_on PORT DB ARGS... (psql as cmsctl, on the failing-loud settings),
+# pg_node_dir NAME, pg_wait_streaming N.
+#
+# Binaries: PG_BIN when set, else the directory of `initdb` on PATH, else
+# the newest /usr/lib/postgresql/*/bin.  Without initdb the library skips
+# (exit 77) with a loud message, except in CI (CI=true) where a missing
+# PostgreSQL is a failure (exit 1): a skip must not hide a broken runner.
+
+PGCLUSTER_NODES=()
+
+pgc_say() { printf 'pgcluster: %s\n' "$*" >&2; }
+
+pgc_find_bin() {
+	if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; then
+		return 0
+	fi
+	local p
+	# Resolve symlinks: /usr/local/bin/initdb may point into the real
+	# bin directory that also holds pg_basebackup and psql.
+	p=$(command -v initdb 2>/dev/null || true)
+	if [ -n "$p" ]; then
+		p=$(dirname "$(readlink -f "$p")")
+		if [ -x "$p/pg_basebackup" ] && [ -x "$p/psql" ]; then
+			PG_BIN=$p
+			return 0
+		fi
+	fi
+	p=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$p" ] && [ -x "$p/initdb" ]; then
+		PG_BIN=$p
+		return 0
+	fi
+	return 1
+}
+
+pgc_missing() {
+	if [ "${CI:-}" = true ]; then
+		pgc_say "FAIL: $* (CI=true: a missing PostgreSQL is a broken runner, not a skip)"
+		exit 1
+	fi
+	pgc_say "SKIP: $* -- install postgresql (apt-get install postgresql) to run this test"
+	exit 77
+}
+
+# Runs a command as the owner of the clusters: postgres when we are root
+# (PostgreSQL refuses to run as root), ourselves otherwise.
+pg_as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# A free TCP port on 127.0.0.1, found by binding to port 0.  Another process
+# may grab it before the server does; pg_start_cluster retries then.
+pgc_free_port() {
+	if command -v python3 >/dev/null 2>&1; then
+		python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+		return
+	fi
+	local port i
+	for i in $(seq 1 200); do
+		port=$(( 20000 + RANDOM % 40000 ))
+		if ! ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
+			echo "$port"
+			return
+		fi
+	done
+	return 1
+}
+
+pg_node_dir() { printf '%s/%s\n' "$PGCLUSTER_DIR" "$1"; }
+
+psql_on() {
+	local port=$1 db=$2
+	shift 2
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U cmsctl -d "$db" "$@"
+}
+
+pgc_dump_logs() {
+	local n
+	for n in "${PGCLUSTER_NODES[@]}"; do
+		if [ -f "$PGCLUSTER_DIR/$n.log" ]; then
+			pgc_say "---- last lines of $n.log"
+			tail -n 30 "$PGCLUSTER_DIR/$n.log" >&2
+		fi
+	done
+}
+
+pgc_fail() {
+	pgc_say "FAIL: $*"
+	pgc_dump_logs
+	exit 1
+}
+
+# Starts node NAME on PORT; retries on a fresh port when the port was taken
+# between choosing and binding.  Sets PGC_PORT to the port in use.
+pgc_start_node() {
+	local name=$1 port=$2 dir try
+	dir=$(pg_node_dir "$name")
+	for try in 1 2 3 4 5; do
+		if pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -l "$PGCLUSTER_DIR/$name.log" \
+			-o "-p $port" -w -t 60 start >/dev/null; then
+			PGC_PORT=$port
+			PGCLUSTER_NODES+=("$name")
+			return 0
+		fi
+		if grep -q 'could not bind\|Address already in use' "$PGCLUSTER_DIR/$name.log" 2>/dev/null; then
+			pgc_say "port $port taken, retrying $name on another"
+			port=$(pgc_free_port) || return 1
+			continue
+		fi
+		return 1
+	done
+	return 1
+}
+
+pgc_conf() {
+	# Appends settings to a node's postgresql.conf.
+	local name=$1
+	shift
+	printf '%s\n' "$@" | pg_as_owner tee -a "$(pg_node_dir "$name")/postgresql.conf" >/dev/null
+}
+
+pgc_make_standby() {
+	local name=$1 port dir
+	dir=$(pg_node_dir "$name")
+	pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT_A" -U cmsctl \
+		-D "$dir" -R -X stream -c fast >/dev/null 2>"$PGCLUSTER_DIR/$name.basebackup.log" ||
+		{ cat "$PGCLUSTER_DIR/$name.basebackup.log" >&2; pgc_fail "pg_basebackup for $name failed"; }
+	# -R wrote a primary_conninfo into postgresql.auto.conf (read after
+	# postgresql.conf); a later line there wins, naming the standby so that
+	# the primary's pg_stat_replication shows it as application_name.
+	printf '%s\n' \
+		"primary_conninfo = 'host=127.0.0.1 port=$PG_PORT_A user=cmsctl application_name=$name'" \
+		"recovery_target_timeline = 'latest'" |
+		pg_as_owner tee -a "$dir/postgresql.auto.conf" >/dev/null
+	port=$(pgc_free_port) || pgc_fail "no free port for $name"
+	pgc_start_node "$name" "$port" || pgc_fail "cannot start $name"
+}
+
+# Waits until the primary sees n standbys streaming.
+pg_wait_streaming() {
+	local n=$1 i got
+	for i in $(seq 1 300); do
+		got=$(psql_on "$PG_PORT_A" postgres -At -c \
+			"SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null || true)
+		if [ "$got" = "$n" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	pgc_fail "expected $n streaming standbys on the primary, saw '${got:-?}'"
+}
+
+pg_start_cluster() {
+	local dir=$1 nstandby=${2:-2} port
+	if [ -z "$dir" ]; then
+		pgc_say "usage: pg_start_cluster DIR [NSTANDBYS]"
+		exit 1
+	fi
+	pgc_find_bin || pgc_missing "PostgreSQL server binaries (initdb) not found"
+	if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+		pgc_missing "running as root and there is no 'postgres' user to run the servers as"
+	fi
+	mkdir -p "$dir" || pgc_fail "cannot create '$dir'"
+	PGCLUSTER_DIR=$(cd "$dir" && pwd)
+	PG_SOCKDIR=$PGCLUSTER_DIR/sock
+	export PGCLUSTER_DIR PG_BIN PG_SOCKDIR
+	mkdir -p "$PG_SOCKDIR"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R postgres: "$PGCLUSTER_DIR"
+		# The servers must reach their folder through every parent.
+		chmod 0711 "$PGCLUSTER_DIR"
+	fi
+	trap pg_stop_all EXIT
+
+	pg_as_owner "$PG_BIN/initdb" -D "$(pg_node_dir pool-a)" --auth=trust -U postgres \
+		--no-instructions -E UTF8 --locale=C >"$PGCLUSTER_DIR/initdb.log" 2>&1 ||
+		{ cat "$PGCLUSTER_DIR/initdb.log" >&2; pgc_fail "initdb failed"; }
+	# fsync off: these clusters live for one test; nothing survives an OS crash anyway.
+	pgc_conf pool-a \
+		"listen_addresses = '127.0.0.1'" \
+		"unix_socket_directories = '$PG_SOCKDIR'" \
+		"wal_level = replica" \
+		"max_wal_senders = 10" \
+		"wal_keep_size = 256MB" \
+		"wal_log_hints = on" \
+		"hot_standby = on" \
+		"fsync = off" \
+		"log_line_prefix = '%m [%p] %a '" \
+		"max_connections = 50"
+	port=$(pgc_free_port) || pgc_fail "no free port"
+	pgc_start_node pool-a "$port" || pgc_fail "cannot start pool-a"
+	PG_PORT_A=$PGC_PORT
+	export PG_PORT_A
+
+	pg_as_owner "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_A" -U postgres -d postgres \
+		-c "CREATE ROLE cmsctl LOGIN SUPERUSER REPLICATION" \
+		-c "CREATE DATABASE xds OWNER cmsctl" \
+		-c "CREATE DATABASE lis OWNER cmsctl" >/dev/null || pgc_fail "cannot create role and databases"
+	local db
+	for db in xds lis; do
+		psql_on "$PG_PORT_A" "$db" \
+			-c "CREATE TABLE t (id int PRIMARY KEY, v text)" \
+			-c "INSERT INTO t VALUES (1, 'seed')" >/dev/null || pgc_fail "cannot create table in $db"
+	done
+
+	pgc_make_standby pool-b
+	PG_PORT_B=$PGC_PORT
+	PG_PORT_DR=
+	if [ "$nstandby" -ge 2 ]; then
+		pgc_make_standby dublin-dr
+		PG_PORT_DR=$PGC_PORT
+	fi
+	export PG_PORT_B PG_PORT_DR
+	pg_wait_streaming "$nstandby"
+
+	if [ "${PGCLUSTER_SYNC:-1}" = 1 ]; then
+		# pool-b is the synchronous partner (cms.yaml role: mirror); set
+		# once it streams so that setup never waits on it.
+		psql_on "$PG_PORT_A" postgres -c "ALTER SYSTEM SET synchronous_standby_names = '\"pool-b\"'" \
+			-c "SELECT pg_reload_conf()" >/dev/null || pgc_fail "cannot make pool-b synchronous"
+		local i s
+		for i in $(seq 1 100); do
+			s=$(psql_on "$PG_PORT_A" postgres -At -c \
+				"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pool-b'")
+			[ "$s" = sync ] && break
+			sleep 0.05
+		done
+		[ "$s" = sync ] || pgc_fail "pool-b did not become synchronous (sync_state '$s')"
+	fi
+	pgc_say "primary pool-a on 127.0.0.1:$PG_PORT_A, standby pool-b on :$PG_PORT_B${PG_PORT_DR:+, standby dublin-dr on :$PG_PORT_DR} (in $PGCLUSTER_DIR)"
+}
+
+pg_stop_all() {
+	local n
+	for n in "${PGCLUSTER_NODES[@]}"; do
+		pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir "$n")" -m immediate stop >/dev/null 2>&1 || true
+	done
+	PGCLUSTER_NODES=()
+	if [ -n "${PGCLUSTER_DIR:-}" ] && [ "${PGCLUSTER_KEEP:-0}" != 1 ]; then
+		rm -rf "$PGCLUSTER_DIR"
+	fi
+}

@@ -1,0 +1,1341 @@
+/*
+ * The SQL Server engine against scripted sessions: every mirroring role
+ * and state it reads (PRINCIPAL / MIRROR, SYNCHRONIZED / SYNCHRONIZING /
+ * SUSPENDED / DISCONNECTED, SAFETY FULL / OFF, with and without a witness,
+ * not mirrored, restoring backups), availability group replicas, every
+ * refusal, and the exact statements, in order, of a switchover, a forced
+ * service, an availability group failover (planned and forced) and a
+ * recovery of restored copies.
+ *
+ * No SQL Server runs here: these tests pin what the engine sends and how
+ * it reads answers shaped like SQL Server's.  A custom engine_connect_fn
+ * hands out one fake session per server, each with its own script; a
+ * server can also be made unreachable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "applier/db.h"
+#include "applier/engine.h"
+#include "applier/engine_mssql.h"
+#include "common/buf.h"
+#include "common/util.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- canned answers ----------------------------------------------------- */
+
+#define Q_DBS "SELECT d.name, d.state_desc, d.is_read_only, m.mirroring_role_desc, " \
+	"m.mirroring_state_desc, m.mirroring_safety_level_desc, m.mirroring_partner_name, " \
+	"m.mirroring_witness_name, m.mirroring_witness_state_desc, m.mirroring_role_sequence, " \
+	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn " \
+	"FROM sys.databases d LEFT JOIN sys.database_mirroring m ON m.database_id = d.database_id " \
+	"WHERE d.name IN (N'xds', N'lis')"
+
+#define Q_AG "SELECT d.name, d.state_desc, d.is_read_only, ars.role_desc, " \
+	"drs.synchronization_state_desc, drs.synchronization_health_desc, drs.is_suspended, " \
+	"c.is_failover_ready, drs.log_send_queue_size, drs.redo_queue_size, drs.last_hardened_lsn " \
+	"FROM sys.availability_groups g " \
+	"JOIN sys.dm_hadr_availability_replica_states ars ON ars.group_id = g.group_id AND ars.is_local = 1 " \
+	"JOIN sys.dm_hadr_database_replica_states drs ON drs.replica_id = ars.replica_id AND drs.is_local = 1 " \
+	"JOIN sys.databases d ON d.database_id = drs.database_id " \
+	"LEFT JOIN sys.dm_hadr_database_replica_cluster_states c " \
+	"ON c.replica_id = drs.replica_id AND c.group_database_id = drs.group_database_id " \
+	"WHERE g.name = N'cms_ag' AND d.name IN (N'xds', N'lis')"
+
+static const char *const dbs_cols[] = {
+	"name", "state_desc", "is_read_only", "mirroring_role_desc", "mirroring_state_desc",
+	"mirroring_safety_level_desc", "mirroring_partner_name", "mirroring_witness_name",
+	"mirroring_witness_state_desc", "mirroring_role_sequence", "mirroring_failover_lsn",
+	"mirroring_end_of_log_lsn",
+};
+static const char *const ag_cols[] = {
+	"name", "state_desc", "is_read_only", "role_desc", "synchronization_state_desc",
+	"synchronization_health_desc", "is_suspended", "is_failover_ready", "log_send_queue_size",
+	"redo_queue_size", "last_hardened_lsn",
+};
+
+#define PA "TCP://sql-a.litwareinc.com:5022"
+#define PB "TCP://sql-b.litwareinc.com:5022"
+#define PC "TCP://sql-c.litwareinc.com:5022"
+#define WIT "TCP://witness.litwareinc.com:5022"
+#define LSN_X "36000000012300001"
+#define LSN_L "36000000045600001"
+
+/* A mirrored database: name, state_desc, role, state, safety, partner,
+ * witness, witness state, role sequence, LSN. */
+#define MIR(n, st, role, ms, safety, partner, wit, ws, seq, lsn) \
+	n, st, "0", role, ms, safety, partner, wit, ws, seq, lsn, lsn
+/* A database outside mirroring: every mirroring_ column NULL. */
+#define NOMIR(n, st) n, st, "0", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+/* An availability database of the local replica. */
+#define AGDB(n, st, role, sync, health, susp, ready, send, redo) \
+	n, st, "0", role, sync, health, susp, ready, send, redo, LSN_X
+
+#define DBS(cells) { Q_DBS, NULL, 12, dbs_cols, ARRAY_SIZE(cells) / 12, cells }
+#define AG(cells) { Q_AG, NULL, 11, ag_cols, ARRAY_SIZE(cells) / 11, cells }
+#define STMT(sql) { sql, NULL, 0, NULL, 0, NULL }
+#define FAILS(sql, msg) { sql, msg, 0, NULL, 0, NULL }
+
+/* pool-a, principal of both databases, pool-b its synchronous partner */
+static const char *const a_principal[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_principal_synchronizing[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZING", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_principal_safety_off[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "OFF", PB, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "OFF", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_principal_suspended[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SUSPENDED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_principal_other_partner[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PC, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_mirror[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_L),
+};
+static const char *const a_mirror_suspended[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SUSPENDED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SUSPENDED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_L),
+};
+static const char *const a_standalone[] = {
+	NOMIR("xds", "ONLINE"),
+	NOMIR("lis", "ONLINE"),
+};
+static const char *const a_mixed_roles[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_bad_sequence[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "abc", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const a_only_xds[] = {
+	NOMIR("xds", "ONLINE"),
+};
+
+/* pool-b in every state a mirror can be in */
+static const char *const b_mirror[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_mirror_synchronizing[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZING", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_mirror_pending[] = {
+	MIR("xds", "RESTORING", "MIRROR", "PENDING_FAILOVER", "FULL", PA, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "PENDING_FAILOVER", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_mirror_suspended[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SUSPENDED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_mirror_disconnected[] = {
+	MIR("xds", "RESTORING", "MIRROR", "DISCONNECTED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "DISCONNECTED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_mirror_safety_off[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZING", "OFF", PA, NULL, "UNKNOWN", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZING", "OFF", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_mirror_witness[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, WIT, "CONNECTED", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, WIT, "CONNECTED", "3", LSN_L),
+};
+static const char *const b_mirror_disconnected_witness_connected[] = {
+	MIR("xds", "RESTORING", "MIRROR", "DISCONNECTED", "FULL", PA, WIT, "CONNECTED", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "DISCONNECTED", "FULL", PA, WIT, "CONNECTED", "3", LSN_L),
+};
+static const char *const b_mirror_disconnected_witness_lost[] = {
+	MIR("xds", "RESTORING", "MIRROR", "DISCONNECTED", "FULL", PA, WIT, "DISCONNECTED", "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "DISCONNECTED", "FULL", PA, WIT, "DISCONNECTED", "3", LSN_L),
+};
+static const char *const b_mirror_no_state[] = {
+	MIR("xds", "RESTORING", "MIRROR", NULL, NULL, NULL, NULL, NULL, "3", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", NULL, NULL, NULL, NULL, NULL, "3", LSN_L),
+};
+static const char *const b_principal[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "4", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "4", LSN_L),
+};
+static const char *const b_principal_half[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "4", LSN_X),
+	MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+};
+static const char *const b_principal_forced[] = {
+	MIR("xds", "ONLINE", "PRINCIPAL", "DISCONNECTED", "FULL", PA, NULL, "UNKNOWN", "4", LSN_X),
+	MIR("lis", "ONLINE", "PRINCIPAL", "DISCONNECTED", "FULL", PA, NULL, "UNKNOWN", "4", LSN_L),
+};
+static const char *const b_missing_lis[] = {
+	MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_X),
+};
+static const char *const b_standalone[] = {
+	NOMIR("xds", "ONLINE"),
+	NOMIR("lis", "ONLINE"),
+};
+static const char *const b_restoring[] = {
+	NOMIR("xds", "RESTORING"),
+	NOMIR("lis", "RESTORING"),
+};
+
+/* dublin-dr, the backup with restored copies */
+static const char *const dr_restoring[] = {
+	NOMIR("xds", "RESTORING"),
+	NOMIR("lis", "RESTORING"),
+};
+static const char *const dr_online[] = {
+	NOMIR("xds", "ONLINE"),
+	NOMIR("lis", "ONLINE"),
+};
+/* an end-of-log LSN beyond 2^64: 10^23 + 1 */
+static const char *const dr_big_lsn[] = {
+	"xds", "RESTORING", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "100000000000000000000001",
+	NOMIR("lis", "RESTORING"),
+};
+
+/* availability group cms_ag */
+static const char *const ag_primary[] = {
+	AGDB("xds", "ONLINE", "PRIMARY", "SYNCHRONIZED", "HEALTHY", "0", "1", NULL, NULL),
+	AGDB("lis", "ONLINE", "PRIMARY", "SYNCHRONIZED", "HEALTHY", "0", "1", NULL, NULL),
+};
+static const char *const ag_secondary_ready[] = {
+	AGDB("xds", "ONLINE", "SECONDARY", "SYNCHRONIZED", "HEALTHY", "0", "1", "0", "0"),
+	AGDB("lis", "ONLINE", "SECONDARY", "SYNCHRONIZED", "HEALTHY", "0", "1", "0", "0"),
+};
+static const char *const ag_secondary_lagging[] = {
+	AGDB("xds", "ONLINE", "SECONDARY", "SYNCHRONIZED", "HEALTHY", "0", "1", "0", "0"),
+	AGDB("lis", "ONLINE", "SECONDARY", "SYNCHRONIZING", "PARTIALLY_HEALTHY", "0", "0", "10", "5"),
+};
+static const char *const ag_secondary_suspended[] = {
+	AGDB("xds", "ONLINE", "SECONDARY", "NOT SYNCHRONIZING", "NOT_HEALTHY", "1", "0", "0", "0"),
+	AGDB("lis", "ONLINE", "SECONDARY", "SYNCHRONIZED", "HEALTHY", "0", "1", "0", "0"),
+};
+static const char *const ag_secondary_not_synchronizing[] = {
+	AGDB("xds", "ONLINE", "SECONDARY", "NOT SYNCHRONIZING", "NOT_HEALTHY", "0", "0", NULL, NULL),
+	AGDB("lis", "ONLINE", "SECONDARY", "NOT SYNCHRONIZING", "NOT_HEALTHY", "0", "0", NULL, NULL),
+};
+static const char *const ag_secondary_reverting[] = {
+	AGDB("xds", "ONLINE", "SECONDARY", "REVERTING", "NOT_HEALTHY", "0", "0", NULL, NULL),
+	AGDB("lis", "ONLINE", "SECONDARY", "NOT SYNCHRONIZING", "NOT_HEALTHY", "0", "0", NULL, NULL),
+};
+static const char *const ag_resolving[] = {
+	AGDB("xds", "ONLINE", "RESOLVING", "NOT SYNCHRONIZING", "NOT_HEALTHY", "0", NULL, NULL, NULL),
+	AGDB("lis", "ONLINE", "RESOLVING", "NOT SYNCHRONIZING", "NOT_HEALTHY", "0", NULL, NULL, NULL),
+};
+static const char *const ag_secondary_only_xds[] = {
+	AGDB("xds", "ONLINE", "SECONDARY", "SYNCHRONIZED", "HEALTHY", "0", "1", "0", "0"),
+};
+
+/* ---- harness ------------------------------------------------------------ */
+
+struct fake_server {
+	const char *name;
+	const struct db_fake_reply *script;
+	size_t n;
+	const char *connect_error; /* when set, connecting fails with this */
+	struct db *db;             /* the session handed out; the engine closes it */
+	int connects;
+};
+
+struct t {
+	char *dbs[2];
+	struct server servers[3];
+	struct store st;
+	struct fake_server fakes[3];
+	struct engine *e;
+	struct cms_error err;
+};
+
+static int fake_connect(struct db **out, const struct store *store, const struct server *srv,
+			void *ctx, struct cms_error *err)
+{
+	struct t *t = ctx;
+	size_t i;
+
+	(void)store;
+	for (i = 0; i < ARRAY_SIZE(t->fakes); i++) {
+		struct fake_server *f = &t->fakes[i];
+
+		if (!f->name || strcmp(f->name, srv->name) != 0)
+			continue;
+		f->connects++;
+		if (f->connect_error)
+			return cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': %s",
+					     srv->name, f->connect_error);
+		*out = f->db = db_fake_new(srv->name, f->script, f->n);
+		return 0;
+	}
+	return cms_error_set(err, CMS_ERROR, "test has no fake for server '%s'", srv->name);
+}
+
+static struct t *new_t(bool allow_data_loss, const char *ag)
+{
+	struct t *t = xcalloc(1, sizeof(*t));
+
+	t->dbs[0] = "xds";
+	t->dbs[1] = "lis";
+	t->servers[0] = (struct server){ .name = "pool-a", .fqdn = "sql-a.litwareinc.com",
+					 .role = SERVER_ROLE_PRIMARY, .availability_group = (char *)ag };
+	t->servers[1] = (struct server){ .name = "pool-b", .fqdn = "sql-b.litwareinc.com",
+					 .role = SERVER_ROLE_MIRROR, .availability_group = (char *)ag };
+	t->servers[2] = (struct server){ .name = "dublin-dr", .fqdn = "sql-dr.litwareinc.com",
+					 .role = SERVER_ROLE_BACKUP };
+	t->st.name = "redmond";
+	t->st.engine = ENGINE_MSSQL;
+	t->st.databases = t->dbs;
+	t->st.ndatabases = 2;
+	t->st.servers = t->servers;
+	t->st.nservers = 3;
+	t->st.location.primary = "pool-a";
+	t->st.location.mirror = "pool-b";
+	t->st.policy.allow_data_loss = allow_data_loss;
+	t->st.policy.catch_up_timeout_ms = 5000;
+	t->st.policy.query_timeout_ms = 5000;
+	t->st.policy.login_timeout_ms = 2000;
+	t->fakes[0].name = "pool-a";
+	t->fakes[1].name = "pool-b";
+	t->fakes[2].name = "dublin-dr";
+	return t;
+}
+
+#define SCRIPT(t, i, s) ((t)->fakes[i].script = (s), (t)->fakes[i].n = ARRAY_SIZE(s))
+
+static void open_t(struct t *t)
+{
+	int rc = engine_open(&t->e, &t->st, fake_connect, t, &t->err);
+
+	if (rc < 0)
+		fail_msg("engine_open: %s", t->err.message);
+}
+
+/* Every scripted statement of server i was sent, and nothing else. */
+static void assert_consumed(const struct t *t, size_t i)
+{
+	if (!t->fakes[i].db) {
+		assert_int_equal(t->fakes[i].n, 0);
+		return;
+	}
+	assert_int_equal(db_fake_consumed(t->fakes[i].db), t->fakes[i].n);
+}
+
+static void assert_all_consumed(const struct t *t)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(t->fakes); i++)
+		assert_consumed(t, i);
+}
+
+static void free_t(struct t *t)
+{
+	engine_close(t->e);
+	cms_error_clear(&t->err);
+	free(t);
+}
+
+struct expect {
+	const char *label;
+	const char *sql;
+};
+
+/* The engine's statement log is exactly x, in order, every statement ok. */
+static void assert_transcript(struct engine *e, const struct expect *x, size_t n)
+{
+	struct db_stmt_log *log = NULL;
+	size_t nlog = 0, i;
+
+	engine_take_log(e, &log, &nlog);
+	for (i = 0; i < nlog && i < n; i++) {
+		assert_string_equal(log[i].label, x[i].label);
+		assert_string_equal(log[i].sql, x[i].sql);
+		assert_int_equal(log[i].ok, 1);
+	}
+	assert_int_equal(nlog, n);
+	db_stmt_log_free(log, nlog);
+}
+
+static void assert_refused(struct t *t, int rc, const char *needle)
+{
+	assert_int_equal(rc, CMS_EREFUSED);
+	assert_non_null(t->err.message);
+	if (!strstr(t->err.message, needle))
+		fail_msg("message '%s' lacks '%s'", t->err.message, needle);
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+	assert_non_null(hay);
+	if (!strstr(hay, needle))
+		fail_msg("'%s' lacks '%s'", hay, needle);
+}
+
+static void assert_no_followups(const struct t *t)
+{
+	if (t->e->nfollowups)
+		fail_msg("unexpected follow-up: %s", t->e->followups[0]);
+}
+
+/* ---- quoting and parsing ------------------------------------------------ */
+
+static void quote_ident_doubles_closing_brackets(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	mssql_quote_ident(&b, "xds");
+	assert_string_equal(b.ptr, "[xds]");
+	buf_reset(&b);
+	mssql_quote_ident(&b, "a]b");
+	assert_string_equal(b.ptr, "[a]]b]");
+	buf_reset(&b);
+	mssql_quote_ident(&b, "]];DROP DATABASE [x");
+	assert_string_equal(b.ptr, "[]]]];DROP DATABASE [x]");
+	buf_reset(&b);
+	mssql_quote_nstring(&b, "O'Brien");
+	assert_string_equal(b.ptr, "N'O''Brien'");
+	buf_reset(&b);
+	mssql_quote_nstring(&b, "''");
+	assert_string_equal(b.ptr, "N''''''");
+	buf_free(&b);
+}
+
+static void lsn_keeps_low_64_bits_and_rejects_garbage(void **state)
+{
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(mssql_parse_lsn(&v, "0"), 0);
+	assert_true(v == 0);
+	assert_int_equal(mssql_parse_lsn(&v, LSN_X), 0);
+	assert_true(v == UINT64_C(36000000012300001));
+	assert_int_equal(mssql_parse_lsn(&v, "18446744073709551615"), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(mssql_parse_lsn(&v, "18446744073709551621"), 0); /* 2^64 + 5 */
+	assert_true(v == 5);
+	assert_int_equal(mssql_parse_lsn(&v, "9999999999999999999999999"), 0); /* 25 digits */
+	assert_true(v == UINT64_C(1590897978359414783));
+	assert_int_equal(mssql_parse_lsn(&v, "42.000"), 0);
+	assert_true(v == 42);
+	assert_int_equal(mssql_parse_lsn(&v, ""), -1);
+	assert_int_equal(mssql_parse_lsn(&v, NULL), -1);
+	assert_int_equal(mssql_parse_lsn(&v, "-1"), -1);
+	assert_int_equal(mssql_parse_lsn(&v, "+1"), -1);
+	assert_int_equal(mssql_parse_lsn(&v, " 1"), -1);
+	assert_int_equal(mssql_parse_lsn(&v, "12a"), -1);
+	assert_int_equal(mssql_parse_lsn(&v, "1.5"), -1);
+	assert_int_equal(mssql_parse_lsn(&v, "1e10"), -1);
+	assert_int_equal(mssql_parse_lsn(&v, "123456789012345678901234567890123456789"), -1);
+}
+
+static void open_refuses_names_that_are_not_identifiers(void **state)
+{
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	t->dbs[1] = "lis]; DROP DATABASE [xds";
+	assert_int_equal(engine_open(&t->e, &t->st, fake_connect, t, &t->err), CMS_ERROR);
+	assert_contains(t->err.message, "is not a plain identifier");
+	assert_null(t->e);
+	t->dbs[1] = "lis";
+	t->servers[1].availability_group = "ag'x";
+	assert_int_equal(engine_open(&t->e, &t->st, fake_connect, t, &t->err), CMS_ERROR);
+	assert_contains(t->err.message, "availability group name 'ag'x'");
+	assert_int_equal(t->fakes[0].connects + t->fakes[1].connects, 0);
+	free_t(t);
+}
+
+/* ---- probe -------------------------------------------------------------- */
+
+static void probe_maps_principal_mirror_and_restoring_backup(void **state)
+{
+	static const struct db_fake_reply a[] = { DBS(a_principal) };
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	static const struct db_fake_reply dr[] = { DBS(dr_big_lsn) };
+	struct t *t = new_t(false, NULL);
+	struct observation obs;
+	const struct server_obs *so;
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	assert_true(obs.probed);
+	assert_int_equal(obs.nservers, 3);
+
+	so = &obs.servers[0];
+	assert_string_equal(so->server, "pool-a");
+	assert_true(so->reachable);
+	assert_null(so->error);
+	assert_int_equal(so->role, OBS_PRIMARY);
+	assert_int_equal(so->epoch, 3);
+	assert_true(so->position == UINT64_C(36000000012300001));
+	assert_int_equal(so->lag_bytes, 0);
+	assert_null(so->upstream);
+	assert_int_equal(so->ndbs, 2);
+	assert_string_equal(so->dbs[0].name, "xds");
+	assert_string_equal(so->dbs[0].state, "SYNCHRONIZED, SAFETY FULL");
+	assert_true(so->dbs[1].position == UINT64_C(36000000045600001));
+
+	so = &obs.servers[1];
+	assert_int_equal(so->role, OBS_MIRROR);
+	assert_int_equal(so->lag_bytes, 0);
+	assert_string_equal(so->upstream, "pool-a"); /* partner address -> fqdn -> server */
+	assert_string_equal(so->dbs[1].state, "SYNCHRONIZED, SAFETY FULL");
+	assert_int_equal(so->dbs[1].epoch, 3);
+
+	so = &obs.servers[2];
+	assert_int_equal(so->role, OBS_BACKUP);
+	assert_int_equal(so->lag_bytes, -1);
+	assert_string_equal(so->dbs[0].state, "not mirrored, RESTORING");
+	assert_true(so->dbs[0].read_only);
+	assert_true(so->read_only);
+	assert_true(so->dbs[0].position == UINT64_C(200376420520689665)); /* (10^23 + 1) mod 2^64 */
+
+	observation_free(&obs);
+	assert_all_consumed(t);
+	assert_transcript(t->e, (const struct expect[]){
+		{ "pool-a", Q_DBS }, { "pool-b", Q_DBS }, { "dublin-dr", Q_DBS } }, 3);
+	free_t(t);
+}
+
+static void probe_reports_unreachable_standalone_missing_and_witness(void **state)
+{
+	static const struct db_fake_reply a[] = { DBS(a_standalone) };
+	static const struct db_fake_reply b[] = { DBS(b_mirror_witness) };
+	static const struct db_fake_reply dr[] = { DBS(a_only_xds) };
+	struct t *t = new_t(false, NULL);
+	struct observation obs;
+	const struct server_obs *so;
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+
+	so = &obs.servers[0];
+	assert_int_equal(so->role, OBS_PRIMARY); /* a standalone copy accepts writes */
+	assert_string_equal(so->dbs[0].state, "not mirrored");
+	assert_string_equal(so->dbs[1].state, "not mirrored");
+	assert_int_equal(so->lag_bytes, 0);
+
+	so = &obs.servers[1];
+	assert_int_equal(so->role, OBS_MIRROR);
+	assert_string_equal(so->dbs[0].state, "SYNCHRONIZED, SAFETY FULL, WITNESS CONNECTED");
+
+	so = &obs.servers[2];
+	assert_true(so->reachable);
+	assert_int_equal(so->role, OBS_UNKNOWN); /* xds online, lis missing: no consensus */
+	assert_int_equal(so->dbs[0].role, OBS_PRIMARY);
+	assert_int_equal(so->dbs[1].role, OBS_UNKNOWN);
+	assert_string_equal(so->dbs[1].state, "missing");
+	observation_free(&obs);
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* unreachable: an observation, not a failure */
+	t = new_t(false, NULL);
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	t->fakes[2].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	so = &obs.servers[2];
+	assert_false(so->reachable);
+	assert_int_equal(so->role, OBS_UNKNOWN);
+	assert_int_equal(so->lag_bytes, -1);
+	assert_string_equal(so->error,
+			    "cannot connect to server 'dublin-dr': [08001] native 20009: unable to connect");
+	assert_true(obs.servers[0].reachable && obs.servers[1].reachable);
+	observation_free(&obs);
+	free_t(t);
+}
+
+static void probe_mixed_roles_and_malformed_answers_are_unknown(void **state)
+{
+	static const struct db_fake_reply a[] = { DBS(a_mixed_roles) };
+	static const struct db_fake_reply b[] = { DBS(a_bad_sequence) };
+	static const struct db_fake_reply dr[] = { FAILS(Q_DBS, "[42000] native 229: permission denied") };
+	struct t *t = new_t(false, NULL);
+	struct observation obs;
+	struct db_stmt_log *log = NULL;
+	size_t nlog = 0;
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	assert_int_equal(obs.servers[0].role, OBS_UNKNOWN);
+	assert_int_equal(obs.servers[0].dbs[0].role, OBS_PRIMARY);
+	assert_int_equal(obs.servers[0].dbs[1].role, OBS_MIRROR);
+	assert_int_equal(obs.servers[0].lag_bytes, -1);
+
+	assert_true(obs.servers[1].reachable);
+	assert_int_equal(obs.servers[1].role, OBS_UNKNOWN);
+	assert_string_equal(obs.servers[1].error,
+			    "unexpected answer from server 'pool-b': mirroring_role_sequence of 'xds' is 'abc'");
+	assert_int_equal(obs.servers[2].role, OBS_UNKNOWN);
+	assert_string_equal(obs.servers[2].error, "[42000] native 229: permission denied");
+	observation_free(&obs);
+	/* the failed statement is in the log too, marked failed */
+	engine_take_log(t->e, &log, &nlog);
+	assert_int_equal(nlog, 3);
+	assert_string_equal(log[2].label, "dublin-dr");
+	assert_string_equal(log[2].sql, Q_DBS);
+	assert_int_equal(log[0].ok, 1);
+	assert_int_equal(log[2].ok, 0);
+	db_stmt_log_free(log, nlog);
+	free_t(t);
+}
+
+static void probe_availability_group_roles_and_lag_from_queues(void **state)
+{
+	static const struct db_fake_reply a[] = { AG(ag_primary) };
+	static const struct db_fake_reply b[] = { AG(ag_secondary_lagging) };
+	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
+	struct t *t = new_t(false, "cms_ag");
+	struct observation obs;
+	const struct server_obs *so;
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	so = &obs.servers[0];
+	assert_int_equal(so->role, OBS_PRIMARY);
+	assert_int_equal(so->lag_bytes, 0);
+	assert_string_equal(so->dbs[0].state, "SYNCHRONIZED, HEALTHY");
+	so = &obs.servers[1];
+	assert_int_equal(so->role, OBS_MIRROR);
+	assert_int_equal(so->lag_bytes, (10 + 5) * 1024); /* KB -> bytes */
+	assert_string_equal(so->dbs[1].state, "SYNCHRONIZING, PARTIALLY_HEALTHY, not failover-ready");
+	assert_int_equal(obs.servers[2].role, OBS_BACKUP);
+	observation_free(&obs);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* ---- check_target ------------------------------------------------------- */
+
+struct target_case {
+	const char *const *cells;
+	size_t ncells;
+	bool allow_data_loss;
+	const char *refusal; /* NULL: accepted */
+};
+
+#define CASE(cells, allow, refusal) { cells, ARRAY_SIZE(cells), allow, refusal }
+
+static void check_target_accepts_and_refuses_each_mirror_state(void **state)
+{
+	static const struct target_case cases[] = {
+		CASE(b_mirror, false, NULL),
+		CASE(b_mirror_synchronizing, false, NULL), /* catch-up waits for it */
+		CASE(b_mirror_pending, false, NULL),
+		CASE(b_mirror_witness, false, NULL),
+		CASE(b_mirror_suspended, false,
+		     "mirroring of database 'lis' is SUSPENDED on target 'pool-b': it cannot fail over until resumed"),
+		CASE(b_mirror_suspended, true, "is SUSPENDED on target 'pool-b'"),
+		CASE(b_mirror_disconnected, false,
+		     "mirroring of database 'xds' is DISCONNECTED on target 'pool-b': the mirror has lost its principal, and a switchover needs SYNCHRONIZED"),
+		CASE(b_mirror_disconnected, true, NULL), /* forced service possible */
+		CASE(b_mirror_disconnected_witness_connected, true, NULL),
+		CASE(b_mirror_disconnected_witness_lost, true,
+		     "witness '" WIT "' of database 'xds' is DISCONNECTED on target 'pool-b': forced service needs the witness connected to the mirror, or no witness"),
+		CASE(b_mirror_safety_off, false,
+		     "mirroring of database 'xds' runs with SAFETY OFF (high-performance mode): a switchover needs SAFETY FULL"),
+		CASE(b_mirror_safety_off, true, NULL),
+		CASE(b_principal, false, "database 'xds' is already PRINCIPAL on target 'pool-b'"),
+		CASE(b_missing_lis, false, "database 'lis' does not exist on target 'pool-b'"),
+		CASE(b_standalone, true,
+		     "database 'xds' on target 'pool-b' is ONLINE and not mirrored: it is a separate copy, not a partner of the principal"),
+		CASE(b_restoring, false,
+		     "database 'xds' on target 'pool-b' is a restored copy outside mirroring (RESTORING)"),
+		CASE(b_restoring, true, NULL),
+		CASE(b_mirror_no_state, false, "database 'xds' on target 'pool-b' reports no mirroring state"),
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct db_fake_reply b[] = { { Q_DBS, NULL, 12, dbs_cols, cases[i].ncells / 12, cases[i].cells } };
+		struct t *t = new_t(cases[i].allow_data_loss, NULL);
+		int rc;
+
+		t->fakes[1].script = b;
+		t->fakes[1].n = 1;
+		open_t(t);
+		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
+		if (!cases[i].refusal && rc != 0)
+			fail_msg("case %zu: refused: %s", i, t->err.message);
+		if (cases[i].refusal)
+			assert_refused(t, rc, cases[i].refusal);
+		assert_all_consumed(t);
+		free_t(t);
+	}
+}
+
+static void check_target_refusal_hints(void **state)
+{
+	static const struct db_fake_reply b1[] = { DBS(b_mirror_no_state) };
+	static const struct db_fake_reply b2[] = { DBS(b_mirror_suspended) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 1, b1);
+	open_t(t);
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-b", &t->err), CMS_EREFUSED);
+	assert_string_equal(t->err.hint, "the login needs the sysadmin role to see the state of a mirror database");
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b2);
+	open_t(t);
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-b", &t->err), CMS_EREFUSED);
+	assert_string_equal(t->err.hint, "run ALTER DATABASE [lis] SET PARTNER RESUME on the principal");
+	free_t(t);
+}
+
+static void check_target_unreachable_or_unknown_is_refused(void **state)
+{
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	t->fakes[1].connect_error = "[HYT00] native 0: login timeout expired";
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "target 'pool-b' is unreachable: cannot connect to server 'pool-b': [HYT00] native 0: login timeout expired");
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-z", &t->err), CMS_ENOTFOUND);
+	assert_string_equal(t->err.message, "server 'pool-z' is not part of store 'redmond'");
+	free_t(t);
+}
+
+static void check_target_availability_group(void **state)
+{
+	static const struct target_case cases[] = {
+		CASE(ag_secondary_ready, false, NULL),
+		CASE(ag_secondary_lagging, false, NULL), /* catch-up waits */
+		CASE(ag_primary, false, "target 'pool-b' is already the primary replica of availability group 'cms_ag'"),
+		CASE(ag_resolving, false,
+		     "target 'pool-b' is RESOLVING in availability group 'cms_ag': only a forced failover is possible"),
+		CASE(ag_resolving, true, NULL),
+		CASE(ag_secondary_suspended, false, "data movement of database 'xds' is suspended on target 'pool-b'"),
+		CASE(ag_secondary_not_synchronizing, false,
+		     "database 'xds' on target 'pool-b' is NOT SYNCHRONIZING in availability group 'cms_ag'"),
+		CASE(ag_secondary_only_xds, false,
+		     "database 'lis' is not joined to availability group 'cms_ag' on target 'pool-b'"),
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct db_fake_reply b[] = { { Q_AG, NULL, 11, ag_cols, cases[i].ncells / 11, cases[i].cells } };
+		struct t *t = new_t(cases[i].allow_data_loss, "cms_ag");
+		int rc;
+
+		t->fakes[1].script = b;
+		t->fakes[1].n = 1;
+		open_t(t);
+		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
+		if (!cases[i].refusal && rc != 0)
+			fail_msg("case %zu: refused: %s", i, t->err.message);
+		if (cases[i].refusal)
+			assert_refused(t, rc, cases[i].refusal);
+		assert_all_consumed(t);
+		free_t(t);
+	}
+}
+
+/* ---- fence and catch-up ------------------------------------------------- */
+
+static void fence_is_a_statement_free_no_op(void **state)
+{
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	open_t(t);
+	assert_int_equal(t->e->ops->fence(t->e, "pool-a", &t->err), 0);
+	assert_int_equal(t->e->ops->unfence(t->e, "pool-a", &t->err), 0);
+	assert_int_equal(t->e->ops->fence(t->e, "pool-z", &t->err), CMS_ENOTFOUND);
+	assert_int_equal(t->fakes[0].connects, 0);
+	assert_int_equal(t->e->nlog, 0);
+	assert_no_followups(t);
+	free_t(t);
+}
+
+static void catch_up_polls_until_synchronized(void **state)
+{
+	static const struct db_fake_reply b[] = {
+		DBS(b_mirror_synchronizing), DBS(b_mirror_synchronizing), DBS(b_mirror),
+	};
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	open_t(t);
+	assert_int_equal(t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err), 0);
+	assert_all_consumed(t);
+	assert_transcript(t->e, (const struct expect[]){
+		{ "pool-b", Q_DBS }, { "pool-b", Q_DBS }, { "pool-b", Q_DBS } }, 3);
+	free_t(t);
+}
+
+static void catch_up_refuses_on_timeout_and_when_waiting_cannot_help(void **state)
+{
+	static const struct db_fake_reply syncing[] = { DBS(b_mirror_synchronizing) };
+	static const struct db_fake_reply suspended[] = { DBS(b_mirror_suspended) };
+	static const struct db_fake_reply safety_off[] = { DBS(b_mirror_safety_off) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 1, syncing);
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 0, &t->err),
+		       "waiting for target 'pool-b' to catch up with 'pool-a': mirroring of database 'lis' on 'pool-b' is SYNCHRONIZING");
+	assert_contains(t->err.message, "timed out after ");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, suspended);
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 60000, &t->err),
+		       "mirroring of database 'lis' is SUSPENDED on 'pool-b': waiting cannot catch it up");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(true, NULL);
+	SCRIPT(t, 1, safety_off);
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 60000, &t->err),
+		       "mirroring of database 'xds' runs with SAFETY OFF: the mirror is never known to be caught up");
+	free_t(t);
+}
+
+static void catch_up_with_the_source_down(void **state)
+{
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	/* data loss allowed: nothing more to receive, forced service decides */
+	assert_int_equal(t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err), 0);
+	assert_int_equal(t->e->nlog, 0);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err),
+		       "cannot tell whether target 'pool-b' has caught up: source 'pool-a' is unreachable: cannot connect to server 'pool-a'");
+	free_t(t);
+}
+
+static void catch_up_availability_group_waits_for_failover_ready(void **state)
+{
+	static const struct db_fake_reply b[] = { AG(ag_secondary_lagging), AG(ag_secondary_ready) };
+	static const struct db_fake_reply b2[] = { AG(ag_secondary_suspended) };
+	struct t *t = new_t(false, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	open_t(t);
+	assert_int_equal(t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err), 0);
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, "cms_ag");
+	SCRIPT(t, 1, b2);
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err),
+		       "data movement of database 'xds' is suspended on 'pool-b': waiting cannot catch it up");
+	free_t(t);
+}
+
+/* ---- switchover --------------------------------------------------------- */
+
+static void switchover_transcript(void **state)
+{
+	static const struct db_fake_reply a[] = {
+		DBS(a_principal),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+		STMT("ALTER DATABASE [lis] SET PARTNER FAILOVER"),
+		DBS(a_mirror), /* demote: the old principal is now the mirror */
+	};
+	static const struct db_fake_reply b[] = {
+		DBS(b_mirror),
+		DBS(b_mirror_pending), /* not done yet: polled again */
+		DBS(b_principal),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_DBS },
+		{ "pool-a", Q_DBS },
+		{ "pool-a", "USE [master]" },
+		{ "pool-a", "ALTER DATABASE [xds] SET PARTNER FAILOVER" },
+		{ "pool-a", "ALTER DATABASE [lis] SET PARTNER FAILOVER" },
+		{ "pool-b", Q_DBS },
+		{ "pool-b", Q_DBS },
+		{ "pool-a", Q_DBS },
+	};
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	open_t(t);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "pool-b", &t->err), 0);
+	assert_all_consumed(t);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_no_followups(t);
+	free_t(t);
+}
+
+static void switchover_refusals_send_no_change(void **state)
+{
+	static const struct {
+		const char *const *cells;
+		size_t ncells;
+		const char *refusal;
+	} cases[] = {
+		{ a_principal_synchronizing, ARRAY_SIZE(a_principal_synchronizing),
+		  "mirroring of database 'lis' is SYNCHRONIZING on 'pool-a': the mirror has not caught up, and a switchover now would not be lossless" },
+		{ a_principal_safety_off, ARRAY_SIZE(a_principal_safety_off),
+		  "mirroring of database 'xds' runs with SAFETY OFF: a switchover needs SAFETY FULL" },
+		{ a_principal_suspended, ARRAY_SIZE(a_principal_suspended),
+		  "mirroring of database 'xds' is SUSPENDED on 'pool-a': the mirror receives no log until resumed" },
+		{ a_principal_other_partner, ARRAY_SIZE(a_principal_other_partner),
+		  "the mirroring partner of database 'xds' on 'pool-a' is '" PC "', not target 'pool-b'" },
+		{ a_mirror, ARRAY_SIZE(a_mirror),
+		  "database 'xds' is not PRINCIPAL on 'pool-a' (MIRROR): a switchover runs on the principal" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct db_fake_reply a[] = { { Q_DBS, NULL, 12, dbs_cols, cases[i].ncells / 12, cases[i].cells } };
+		static const struct db_fake_reply b[] = { DBS(b_mirror) };
+		struct t *t = new_t(false, NULL);
+
+		t->fakes[0].script = a;
+		t->fakes[0].n = 1;
+		SCRIPT(t, 1, b);
+		open_t(t);
+		assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err),
+			       cases[i].refusal);
+		assert_all_consumed(t); /* reads only: no USE, no ALTER */
+		free_t(t);
+	}
+}
+
+static void switchover_with_the_principal_unreachable_is_refused(void **state)
+{
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err),
+		       "principal 'pool-a' is unreachable");
+	assert_string_equal(t->err.hint,
+			    "if it is down for good, fail over with data loss allowed (forced service)");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+static void switchover_failing_halfway_says_what_moved(void **state)
+{
+	static const struct db_fake_reply a[] = {
+		DBS(a_principal),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+		FAILS("ALTER DATABASE [lis] SET PARTNER FAILOVER",
+		      "statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy"),
+	};
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	open_t(t);
+	assert_int_equal(t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err), CMS_ERROR);
+	assert_string_equal(t->err.message,
+			    "database 'lis' did not move on 'pool-a' after xds did: statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+static void switchover_resumes_a_half_done_move(void **state)
+{
+	/* xds already moved by an interrupted run: only lis is failed over */
+	static const char *const a_half[] = {
+		MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_X),
+		MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+	};
+	static const struct db_fake_reply a[] = {
+		DBS(a_half),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [lis] SET PARTNER FAILOVER"),
+	};
+	static const struct db_fake_reply b[] = { DBS(b_principal_half), DBS(b_principal) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	open_t(t);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+static void promote_times_out_when_the_target_never_takes_over(void **state)
+{
+	static const struct db_fake_reply a[] = {
+		DBS(a_principal),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+		STMT("ALTER DATABASE [lis] SET PARTNER FAILOVER"),
+	};
+	/* enough readings for any number of polls within the bound */
+	static const struct db_fake_reply b[] = {
+		DBS(b_mirror), DBS(b_mirror), DBS(b_mirror), DBS(b_mirror), DBS(b_mirror),
+		DBS(b_mirror), DBS(b_mirror), DBS(b_mirror),
+	};
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	t->st.policy.query_timeout_ms = 150;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	open_t(t);
+	assert_int_equal(t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err), CMS_ERROR);
+	assert_contains(t->err.message, "timed out after ");
+	assert_contains(t->err.message,
+			"waiting for 'pool-b' to serve every database: database 'xds' on 'pool-b' is RESTORING, MIRROR");
+	assert_consumed(t, 0);
+	free_t(t);
+}
+
+/* ---- forced service ----------------------------------------------------- */
+
+static void forced_service_transcript(void **state)
+{
+	static const struct db_fake_reply b[] = {
+		DBS(b_mirror_disconnected),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS"),
+		STMT("ALTER DATABASE [lis] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS"),
+		DBS(b_principal_forced),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_DBS },
+		{ "pool-b", "USE [master]" },
+		{ "pool-b", "ALTER DATABASE [xds] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS" },
+		{ "pool-b", "ALTER DATABASE [lis] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS" },
+		{ "pool-b", Q_DBS },
+	};
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0); /* the old principal is not needed */
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_int_equal(t->e->nfollowups, 1);
+	assert_string_equal(t->e->followups[0],
+			    "mirroring of xds, lis is suspended after forced service: once 'pool-a' is back, run ALTER DATABASE [xds] SET PARTNER RESUME and ALTER DATABASE [lis] SET PARTNER RESUME on 'pool-b' (log that 'pool-a' never sent is discarded), then take a log backup of each database");
+
+	/* the old principal still down: demote can only advise */
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "pool-b", &t->err), 0);
+	assert_int_equal(t->e->nfollowups, 2);
+	assert_contains(t->e->followups[1],
+			"'pool-a' could not be checked after the move (cannot connect to server 'pool-a'");
+	assert_contains(t->e->followups[1], "make sure it reports MIRROR for xds, lis before any client reaches it");
+	free_t(t);
+}
+
+static void forced_service_refusals(void **state)
+{
+	static const struct db_fake_reply connected[] = { DBS(b_mirror) };
+	static const struct db_fake_reply witness_lost[] = { DBS(b_mirror_disconnected_witness_lost) };
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	SCRIPT(t, 1, connected);
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
+		       "forced service needs the principal down, but mirroring of database 'xds' on 'pool-b' is SYNCHRONIZED");
+	assert_string_equal(t->err.hint, "plan a switchover instead: it loses no data");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(true, NULL);
+	SCRIPT(t, 1, witness_lost);
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
+		       "witness '" WIT "' of database 'xds' is DISCONNECTED on target 'pool-b'");
+	assert_all_consumed(t);
+	assert_no_followups(t);
+	free_t(t);
+}
+
+static void demote_turns_leftovers_into_followups(void **state)
+{
+	static const struct db_fake_reply suspended[] = { DBS(a_mirror_suspended) };
+	static const struct db_fake_reply standalone[] = { DBS(a_standalone) };
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, suspended);
+	open_t(t);
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "pool-b", &t->err), 0);
+	assert_int_equal(t->e->nfollowups, 1);
+	assert_contains(t->e->followups[0],
+			"run ALTER DATABASE [xds] SET PARTNER RESUME and ALTER DATABASE [lis] SET PARTNER RESUME on 'pool-b'");
+	free_t(t);
+
+	t = new_t(true, NULL);
+	SCRIPT(t, 0, standalone);
+	open_t(t);
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "dublin-dr", &t->err), 0);
+	assert_int_equal(t->e->nfollowups, 1);
+	assert_string_equal(t->e->followups[0],
+			    "'pool-a' still serves xds, lis as a writable copy: take it offline or re-seed it from 'dublin-dr' before any client reaches it");
+	free_t(t);
+}
+
+/* ---- availability groups ------------------------------------------------ */
+
+static void availability_group_failover_transcript(void **state)
+{
+	static const struct db_fake_reply b[] = {
+		AG(ag_secondary_ready),
+		STMT("ALTER AVAILABILITY GROUP [cms_ag] FAILOVER"),
+		AG(ag_primary),
+	};
+	static const struct db_fake_reply a[] = { AG(ag_secondary_ready) }; /* demote */
+	static const struct expect x[] = {
+		{ "pool-b", Q_AG },
+		{ "pool-b", "ALTER AVAILABILITY GROUP [cms_ag] FAILOVER" },
+		{ "pool-b", Q_AG },
+		{ "pool-a", Q_AG },
+	};
+	struct t *t = new_t(false, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	open_t(t);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "pool-b", &t->err), 0);
+	assert_all_consumed(t);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_no_followups(t);
+	free_t(t);
+}
+
+static void availability_group_forced_failover_transcript(void **state)
+{
+	static const struct db_fake_reply b[] = {
+		AG(ag_secondary_not_synchronizing),
+		STMT("ALTER AVAILABILITY GROUP [cms_ag] FORCE_FAILOVER_ALLOW_DATA_LOSS"),
+		AG(ag_primary),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_AG },
+		{ "pool-b", "ALTER AVAILABILITY GROUP [cms_ag] FORCE_FAILOVER_ALLOW_DATA_LOSS" },
+		{ "pool-b", Q_AG },
+	};
+	struct t *t = new_t(true, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	open_t(t);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_int_equal(t->e->nfollowups, 1);
+	assert_string_equal(t->e->followups[0],
+			    "a forced failover of availability group 'cms_ag' to 'pool-b' suspends data movement: on every other replica, once it is back, run ALTER DATABASE [xds] SET HADR RESUME and ALTER DATABASE [lis] SET HADR RESUME (updates that had not reached 'pool-b' are lost)");
+	free_t(t);
+}
+
+static void availability_group_refusals(void **state)
+{
+	static const struct db_fake_reply lagging[] = { AG(ag_secondary_lagging) };
+	static const struct db_fake_reply reverting[] = { AG(ag_secondary_reverting) };
+	struct t *t = new_t(false, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, lagging);
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err),
+		       "availability group 'cms_ag' is not failover-ready on 'pool-b': database 'lis' is SYNCHRONIZING, is_failover_ready 0");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(true, "cms_ag");
+	SCRIPT(t, 1, reverting);
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
+		       "database 'xds' on 'pool-b' is REVERTING: a forced failover now would leave it unable to start as primary");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+static void availability_group_demote_advises_resume(void **state)
+{
+	static const char *const a_suspended[] = {
+		AGDB("xds", "ONLINE", "SECONDARY", "NOT SYNCHRONIZING", "NOT_HEALTHY", "1", "0", NULL, NULL),
+		AGDB("lis", "ONLINE", "SECONDARY", "SYNCHRONIZED", "HEALTHY", "0", "1", "0", "0"),
+	};
+	static const struct db_fake_reply a[] = { AG(a_suspended) };
+	struct t *t = new_t(false, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	open_t(t);
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "pool-b", &t->err), 0);
+	assert_int_equal(t->e->nfollowups, 1);
+	assert_string_equal(t->e->followups[0],
+			    "data movement is suspended on 'pool-a' in availability group 'cms_ag': run ALTER DATABASE [xds] SET HADR RESUME on 'pool-a'");
+	free_t(t);
+}
+
+/* ---- restored copies (the seed's -BackupSqlServerFqdn mode) ------------- */
+
+static void restore_recovery_transcript(void **state)
+{
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_restoring),
+		STMT("USE [master]"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+		DBS(dr_online),
+	};
+	static const struct expect x[] = {
+		{ "dublin-dr", Q_DBS },
+		{ "dublin-dr", "USE [master]" },
+		{ "dublin-dr", "RESTORE DATABASE [xds] WITH RECOVERY" },
+		{ "dublin-dr", "RESTORE DATABASE [lis] WITH RECOVERY" },
+		{ "dublin-dr", Q_DBS },
+	};
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	SCRIPT(t, 2, dr);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_int_equal(t->e->nfollowups, 1);
+	assert_string_equal(t->e->followups[0],
+			    "'dublin-dr' now serves xds, lis from restored copies: changes after the last restored log backup are lost; seed a new mirror from a full and a log backup of 'dublin-dr'");
+	free_t(t);
+}
+
+static void restore_without_data_loss_allowed_is_refused(void **state)
+{
+	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "dublin-dr", "pool-a", false, &t->err),
+		       "database 'xds' on target 'dublin-dr' is a restored copy: recovering it may lose data");
+	assert_all_consumed(t);
+	assert_no_followups(t);
+	free_t(t);
+}
+
+static void promote_of_a_target_already_serving_changes_nothing(void **state)
+{
+	static const struct db_fake_reply dr[] = { DBS(dr_online), DBS(dr_online) };
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_int_equal(t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err), 0);
+	assert_all_consumed(t);
+	assert_no_followups(t);
+	free_t(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(quote_ident_doubles_closing_brackets),
+		cmocka_unit_test(lsn_keeps_low_64_bits_and_rejects_garbage),
+		cmocka_unit_test(open_refuses_names_that_are_not_identifiers),
+		cmocka_unit_test(probe_maps_principal_mirror_and_restoring_backup),
+		cmocka_unit_test(probe_reports_unreachable_standalone_missing_and_witness),
+		cmocka_unit_test(probe_mixed_roles_and_malformed_answers_are_unknown),
+		cmocka_unit_test(probe_availability_group_roles_and_lag_from_queues),
+		cmocka_unit_test(check_target_accepts_and_refuses_each_mirror_state),
+		cmocka_unit_test(check_target_refusal_hints),
+		cmocka_unit_test(check_target_unreachable_or_unknown_is_refused),
+		cmocka_unit_test(check_target_availability_group),
+		cmocka_unit_test(fence_is_a_statement_free_no_op),
+		cmocka_unit_test(catch_up_polls_until_synchronized),
+		cmocka_unit_test(catch_up_refuses_on_timeout_and_when_waiting_cannot_help),
+		cmocka_unit_test(catch_up_with_the_source_down),
+		cmocka_unit_test(catch_up_availability_group_waits_for_failover_ready),
+		cmocka_unit_test(switchover_transcript),
+		cmocka_unit_test(switchover_refusals_send_no_change),
+		cmocka_unit_test(switchover_with_the_principal_unreachable_is_refused),
+		cmocka_unit_test(switchover_failing_halfway_says_what_moved),
+		cmocka_unit_test(switchover_resumes_a_half_done_move),
+		cmocka_unit_test(promote_times_out_when_the_target_never_takes_over),
+		cmocka_unit_test(forced_service_transcript),
+		cmocka_unit_test(forced_service_refusals),
+		cmocka_unit_test(demote_turns_leftovers_into_followups),
+		cmocka_unit_test(availability_group_failover_transcript),
+		cmocka_unit_test(availability_group_forced_failover_transcript),
+		cmocka_unit_test(availability_group_refusals),
+		cmocka_unit_test(availability_group_demote_advises_resume),
+		cmocka_unit_test(restore_recovery_transcript),
+		cmocka_unit_test(restore_without_data_loss_allowed_is_refused),
+		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
