@@ -15,7 +15,9 @@
 #include "applier/run.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,13 +281,66 @@ static int renew_lock(struct run *r, struct cms_error *err)
 				r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), err);
 }
 
+/* A lock held by a process of this host that no longer exists (killed
+ * mid-apply) is stale: it is broken, and the run says so. */
+static bool holder_is_dead_here(const char *holder, const char *host)
+{
+	const char *p = strstr(holder, " (pid ");
+	const char *on;
+	long pid;
+	char *end;
+
+	if (!p)
+		return false;
+	pid = strtol(p + 6, &end, 10);
+	on = end;
+	if (pid <= 0 || strncmp(on, " on ", 4) != 0)
+		return false;
+	on += 4;
+	if (strncmp(on, host, strlen(host)) != 0 || strcmp(on + strlen(host), ")") != 0)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 {
-	char *holder = xasprintf("%s:%ld", r->ctx->operator_name, (long)getpid());
-	int rc;
+	char host[256] = "localhost";
+	char *holder;
+	int rc, attempt;
 
-	rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
-			r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), &r->lock_id, err);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	holder = xasprintf("%s (pid %ld on %s)", r->ctx->operator_name, (long)getpid(), host);
+	for (attempt = 0; attempt < 2; attempt++) {
+		struct lock_info *locks = NULL;
+		size_t n = 0, i;
+		bool broke = false;
+
+		rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
+				r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), &r->lock_id, err);
+		if (rc != CMS_ELOCKED || attempt > 0)
+			break;
+		if (state_lock_list(r->ctx->state, &locks, &n, NULL) < 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (strcmp(locks[i].store, r->ctx->store->name) ||
+			    !holder_is_dead_here(locks[i].holder, host))
+				continue;
+			if (state_unlock(r->ctx->state, locks[i].store, locks[i].id, NULL) == 0) {
+				strv_push(&r->followups, &r->nfollowups,
+					  xasprintf("broke lock %s of %s: that process no longer exists",
+						    locks[i].id, locks[i].holder));
+				broke = true;
+			}
+		}
+		for (i = 0; i < n; i++)
+			lock_info_free(&locks[i]);
+		free(locks);
+		if (!broke)
+			break;
+		cms_error_clear(err);
+	}
 	free(holder);
 	return rc;
 }
@@ -750,6 +805,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	free(desc);
 	add_check(&first->checks, &first->nchecks, true, "target role now", "%s",
 		  t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "-");
+	first = NULL; /* add_run_step moves the array: use r->steps[0] from here */
 	if (forward) {
 		r->pub_primary = p->to.primary;
 		r->pub_mirror = p->to.mirror;
@@ -781,8 +837,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	for (i = 0; i < r->nsteps; i++)
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
 			goto done;
-	first->status = STEP_DONE;
-	if ((rc = journal(r, first, err)) < 0)
+	r->steps[0].status = STEP_DONE;
+	if ((rc = journal(r, &r->steps[0], err)) < 0)
 		goto done;
 	if ((rc = run_steps(r, 1, err)) < 0)
 		goto done;

@@ -1110,11 +1110,16 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
  * It is also not needed: SET PARTNER FAILOVER and ALTER AVAILABILITY GROUP
  * FAILOVER switch the roles of a database atomically (the old principal
  * stops accepting writes in the same step that the partner takes over), so
- * there is never a moment with two writable copies to fence against.  For
- * forced service and for restored copies the old primary is down.  So the
- * step only checks that the server is one of the store's; it sends no
- * statement and records no follow-up, and the report's write-unavailable
- * window runs from this step to the promotion, which is what clients see.
+ * there is never a moment with two writable copies to fence against.
+ * Forced service is only possible with the principal down (SQL Server
+ * refuses it otherwise, and so does promote, first), and recovering
+ * restored copies is refused while the old primary still serves
+ * (check_old_primary_stopped).  So the step only checks that the server is
+ * one of the store's; it sends no statement and records no follow-up, and
+ * the report's write-unavailable window runs from this step to the
+ * promotion, which is what clients see.  Consequence for `cmsctl restore`:
+ * re-fencing a stray primary does nothing on this engine; demote and status
+ * are what report one.
  */
 static int mssql_fence(struct engine *e, const char *server, struct cms_error *err)
 {
@@ -1448,6 +1453,48 @@ out:
 	return rc;
 }
 
+/*
+ * Recovering restored copies makes the backup writable, and nothing in
+ * SQL Server takes the old primary out of service (fence sends nothing,
+ * see above): when the old primary can still be reached and still serves a
+ * database writable, recovering now would leave two writable copies, so
+ * refuse.  Unreachable is what this mode is for, and passes.
+ */
+static int check_old_primary_stopped(struct engine *e, const struct server *target,
+				     const char *old_primary, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct cms_error cerr = CMS_ERROR_INIT;
+	struct mread o = { 0 };
+	struct db *db;
+	size_t oidx, i;
+	int rc;
+
+	if ((rc = server_index(e, old_primary, &oidx, err)) < 0)
+		return rc;
+	if (session(e, oidx, &db, &cerr) < 0) {
+		cms_error_clear(&cerr);
+		return 0;
+	}
+	if ((rc = read_dbs(e, oidx, &o, err)) < 0)
+		return rc;
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &o.dbs[i];
+
+		if (d->present && !d->read_only && eq(d->state_desc, "ONLINE") &&
+		    (!d->role || eq(d->role, "PRINCIPAL"))) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "old primary '%s' still serves database '%s' writable: recovering the restored copies on '%s' now would leave two writable copies",
+					   old_primary, st->databases[i], target->name);
+			cms_error_hint(err, "stop '%s', or take its databases offline (ALTER DATABASE [%s] SET OFFLINE), then apply again",
+				       old_primary, st->databases[i]);
+			break;
+		}
+	}
+	mread_free(&o);
+	return rc;
+}
+
 static int promote_mirroring(struct engine *e, size_t tidx, const char *old_primary, bool force,
 			     struct cms_error *err)
 {
@@ -1457,7 +1504,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	enum mssql_action *act = xcalloc(st->ndatabases, sizeof(*act));
 	bool *forced = xcalloc(st->ndatabases, sizeof(*forced));     /* changed by forced service */
 	bool *restored = xcalloc(st->ndatabases, sizeof(*restored));
-	bool any_failover = false;
+	bool any_failover = false, any_restore = false;	/* planned */
 	bool any_forced = false, any_restored = false;	/* changed so far */
 	bool t_master = false, p_master = false;
 	struct mread t = { 0 }, p = { 0 };
@@ -1481,6 +1528,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		}
 		if (!d->role && eq(d->state_desc, "RESTORING")) {
 			act[i] = ACT_RESTORE;
+			any_restore = true;
 		} else if ((!d->role && eq(d->state_desc, "ONLINE")) || eq(d->role, "PRINCIPAL")) {
 			act[i] = ACT_NONE;
 		} else if (eq(d->role, "MIRROR")) {
@@ -1511,6 +1559,8 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 				goto out;
 		}
 	}
+	if (any_restore && old_primary && (rc = check_old_primary_stopped(e, tsrv, old_primary, err)) < 0)
+		goto out;
 	if (any_failover) {
 		if (!old_primary) {
 			rc = cms_error_set(err, CMS_EREFUSED,

@@ -273,8 +273,8 @@ static int observed_primary(const struct observation *obs, const struct server_o
 			cms_error_set(err, CMS_EREFUSED,
 				      "both '%s' and '%s' report being the primary", found->server,
 				      o->server);
-			cms_error_hint(err, "fence the server that must not take writes by hand, "
-				       "then run 'cmsctl status' and plan again");
+			cms_error_hint(err, "'cmsctl restore' re-fences every server but the recorded "
+				       "primary; or fence the wrong one by hand, then plan again");
 			return CMS_EREFUSED;
 		}
 		found = o;

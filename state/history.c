@@ -392,12 +392,23 @@ static void retry_pause(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+static char *sig_safe(const char *s)
+{
+	char *out = xstrdup(s), *p;
+
+	for (p = out; *p; p++)
+		if (*p == '<' || *p == '>' || *p == '\n' || *p == '\r')
+			*p = '_';
+	return out;
+}
+
 int history_commit(struct history *h, const struct history_file *files, size_t nfiles,
 		   const char *message, const char *operator_name, int64_t now,
 		   char commit_id_out[41], struct cms_error *err)
 {
 	git_tree_update *updates = NULL;
 	git_signature *sig = NULL;
+	char *name = NULL;
 	struct buf msg = BUF_INIT, reflog = BUF_INIT;
 	char *email = NULL;
 	git_oid commit_id;
@@ -435,9 +446,11 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 		}
 	}
 
-	email = strchr(operator_name, '@') ? xstrdup(operator_name)
-					   : xasprintf("%s@cmsctl", operator_name);
-	if (git_signature_new(&sig, operator_name, email, (git_time_t)now, 0) < 0) {
+	/* git identities cannot hold angle brackets or newlines: those become
+	 * '_' in the signature (the trailers keep the name as given). */
+	name = sig_safe(operator_name);
+	email = strchr(name, '@') ? xstrdup(name) : xasprintf("%s@cmsctl", name);
+	if (git_signature_new(&sig, name, email, (git_time_t)now, 0) < 0) {
 		rc = git_fail(err, CMS_ERROR, "invalid operator '%s' for the history", operator_name);
 		goto done;
 	}
@@ -486,6 +499,7 @@ done:
 	buf_free(&reflog);
 	buf_free(&msg);
 	git_signature_free(sig);
+	free(name);
 	free(email);
 	free(updates);
 	return rc;

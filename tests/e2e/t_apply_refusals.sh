@@ -2,7 +2,7 @@
 # Apply refuses, with exit 3 and nothing changed, a tampered plan file, an
 # expired plan, a plan applied twice and a plan made before another apply;
 # an offline plan too.
-. "$CMSCTL_SOURCE_DIR/tests/e2e/lib.sh"
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 quickstart
 export CMSCTL_NOW=2026-05-01T09:00:00Z
 run 0 "$CMSCTL" plan -o adopt.plan

@@ -2,7 +2,7 @@
 # Every documented exit status, reached for its documented reason:
 # 0 ok, 1 error, 2 changes, 3 stale, 4 lock held, 5 declined,
 # 6 interrupted, 7 precondition refused, 64 usage.
-. "$CMSCTL_SOURCE_DIR/tests/e2e/lib.sh"
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 quickstart
 
 run 64 "$CMSCTL" plan --no-such-option

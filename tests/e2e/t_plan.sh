@@ -3,7 +3,7 @@
 # files through the real SQLite3 ODBC driver): adoption first, the plan
 # file's determinism and schema, the history's commits, paths and trailers,
 # and an operator's own repository left untouched.
-. "$CMSCTL_SOURCE_DIR/tests/e2e/lib.sh"
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 
 # The history lives inside the operator's own repository (work tree clean).
 git init -q -b main .

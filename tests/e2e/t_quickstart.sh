@@ -2,7 +2,7 @@
 # The README's quick start, exactly as documented (examples/quickstart/run.sh),
 # then what it left behind: the published location, the state, the report
 # (schema-valid JSON, an HTML page that parses) and the history.
-. "$CMSCTL_SOURCE_DIR/tests/e2e/lib.sh"
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 
 run 0 env CMSCTL="$CMSCTL" bash "$SRC/examples/quickstart/run.sh" "$T/qs"
 contains err "Quick start done in $T/qs"

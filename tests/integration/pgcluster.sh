@@ -23,8 +23,8 @@
 #   unless PGCLUSTER_KEEP=1.
 #
 # Helpers: pg_as_owner CMD... (runs CMD as the clusters' owner),
-# psql_on PORT DB ARGS... (psql as cmsctl, on the failing-loud settings),
-# pg_node_dir NAME, pg_wait_streaming N.
+# psql_on PORT DB ARGS... (psql as cmsctl over TCP, stopping at the first
+# error, bounded to 60 s), pg_node_dir NAME, pg_wait_streaming N.
 #
 # Binaries: PG_BIN when set, else the directory of `initdb` on PATH, else
 # the newest /usr/lib/postgresql/*/bin.  Without initdb the library skips
@@ -101,10 +101,13 @@ s.close()'
 
 pg_node_dir() { printf '%s/%s\n' "$PGCLUSTER_DIR" "$1"; }
 
+# A test must never hang: every psql is bounded (a commit waiting for a
+# synchronous standby that is gone would wait forever).
 psql_on() {
 	local port=$1 db=$2
 	shift 2
-	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U cmsctl -d "$db" "$@"
+	PGCONNECT_TIMEOUT=10 timeout -k 5 60 \
+		"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U cmsctl -d "$db" "$@"
 }
 
 pgc_dump_logs() {

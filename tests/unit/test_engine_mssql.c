@@ -1271,6 +1271,41 @@ static void restore_recovery_transcript(void **state)
 	free_t(t);
 }
 
+static void restore_while_the_old_primary_still_serves_is_refused(void **state)
+{
+	static const struct db_fake_reply a_serving[] = { DBS(a_principal) };
+	static const struct db_fake_reply a_mirror_now[] = { DBS(a_mirror) };
+	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
+	static const struct db_fake_reply dr_ok[] = {
+		DBS(dr_restoring),
+		STMT("USE [master]"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+		DBS(dr_online),
+	};
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, a_serving);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err),
+		       "old primary 'pool-a' still serves database 'xds' writable: recovering the restored copies on 'dublin-dr' now would leave two writable copies");
+	assert_all_consumed(t); /* no RESTORE sent */
+	assert_no_followups(t);
+	free_t(t);
+
+	/* reachable but no longer serving (a mirror, restoring): proceeds */
+	t = new_t(true, NULL);
+	SCRIPT(t, 0, a_mirror_now);
+	SCRIPT(t, 2, dr_ok);
+	open_t(t);
+	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
 static void restore_without_data_loss_allowed_is_refused(void **state)
 {
 	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
@@ -1333,6 +1368,7 @@ int main(void)
 		cmocka_unit_test(availability_group_refusals),
 		cmocka_unit_test(availability_group_demote_advises_resume),
 		cmocka_unit_test(restore_recovery_transcript),
+		cmocka_unit_test(restore_while_the_old_primary_still_serves_is_refused),
 		cmocka_unit_test(restore_without_data_loss_allowed_is_refused),
 		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
 	};

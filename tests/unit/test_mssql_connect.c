@@ -1,0 +1,269 @@
+/*
+ * Connection failures of the SQL Server engine through the real FreeTDS
+ * ODBC driver (driver name `FreeTDS`, Debian package tdsodbc), no SQL
+ * Server needed: a port nobody listens on, and a listener that accepts the
+ * TCP connection but never answers the TDS pre-login.  Each must fail with
+ * a clear error carrying an SQLSTATE, within the login timeout plus 2 s,
+ * and never echo the password.  Then the same two servers through the
+ * mssql engine: probe records them unreachable, check_target refuses.
+ *
+ * The silent listener is a child process started by this test (it accepts
+ * and holds connections, never writes); the test kills it by its pid, and
+ * it ends itself after 60 s should the test die first.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "applier/db.h"
+#include "applier/engine.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LOGIN_TIMEOUT_MS 2000
+#define QUERY_TIMEOUT_MS 5000
+#define SECRET "s3cret-Pw;}"
+
+struct fixture {
+	int closed_port;     /* bound then closed: nothing listens */
+	int silent_port;     /* the child's listener */
+	pid_t silent_pid;
+};
+
+/* Binds a TCP socket on 127.0.0.1 to a free port and listens when asked;
+ * returns the socket (port in *port) or -1. */
+static int bind_loopback(int *port, bool listening)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = 0;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (listening && listen(fd, 16) < 0) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	int fd;
+
+	*state = f;
+	if ((fd = bind_loopback(&f->closed_port, false)) < 0)
+		return -1;
+	close(fd);
+	if ((fd = bind_loopback(&f->silent_port, true)) < 0)
+		return -1;
+	f->silent_pid = fork();
+	if (f->silent_pid < 0) {
+		close(fd);
+		return -1;
+	}
+	if (f->silent_pid == 0) {
+		alarm(60);
+		for (;;) {
+			/* accepted connections stay open and silent */
+			if (accept(fd, NULL, NULL) < 0 && errno != EINTR)
+				_exit(0);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f && f->silent_pid > 0) {
+		kill(f->silent_pid, SIGKILL);
+		waitpid(f->silent_pid, NULL, 0);
+	}
+	free(f);
+	return 0;
+}
+
+static char *connection_string(int port)
+{
+	return xasprintf("Driver=FreeTDS;Server=127.0.0.1;Port=%d;Database=master;TDS_Version=7.4;Uid=sa",
+			 port);
+}
+
+/* "[XXXXX]" with five SQLSTATE characters somewhere in s. */
+static bool has_sqlstate(const char *s)
+{
+	const char *p;
+	int i;
+
+	for (p = strchr(s, '['); p; p = strchr(p + 1, '[')) {
+		for (i = 1; i <= 5; i++) {
+			if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z')))
+				break;
+		}
+		if (i == 6 && p[6] == ']')
+			return true;
+	}
+	return false;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+	assert_non_null(hay);
+	if (!strstr(hay, needle))
+		fail_msg("'%s' lacks '%s'", hay, needle);
+}
+
+/* Connects straight through db_connect_odbc; returns the elapsed time. */
+static int64_t connect_and_fail(int port, struct cms_error *err)
+{
+	struct db *db = NULL;
+	char *cs = connection_string(port);
+	int64_t start = cms_monotonic_ms(), elapsed;
+	int rc;
+
+	rc = db_connect_odbc(&db, "mssql-test", cs, SECRET, LOGIN_TIMEOUT_MS, QUERY_TIMEOUT_MS, err);
+	elapsed = cms_monotonic_ms() - start;
+	free(cs);
+	assert_int_equal(rc, CMS_ERROR);
+	assert_null(db);
+	assert_non_null(err->message);
+	if (strstr(err->message, "[IM002]") || strstr(err->message, "[01000]"))
+		fail_msg("the FreeTDS ODBC driver is not registered (apt-get install tdsodbc): %s",
+			 err->message);
+	assert_contains(err->message, "cannot connect to server 'mssql-test': [");
+	if (!has_sqlstate(err->message))
+		fail_msg("no SQLSTATE in '%s'", err->message);
+	if (strstr(err->message, "s3cret"))
+		fail_msg("the password leaked into '%s'", err->message);
+	if (elapsed >= LOGIN_TIMEOUT_MS + 2000)
+		fail_msg("took %lld ms, more than the login timeout (%d ms) + 2 s: %s",
+			 (long long)elapsed, LOGIN_TIMEOUT_MS, err->message);
+	return elapsed;
+}
+
+static void closed_port_fails_at_once_with_sqlstate(void **state)
+{
+	struct fixture *f = *state;
+	struct cms_error err = CMS_ERROR_INIT;
+
+	connect_and_fail(f->closed_port, &err);
+	assert_contains(err.message, "[08001]"); /* unable to connect to data source */
+	cms_error_clear(&err);
+}
+
+static void silent_listener_fails_at_the_login_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct cms_error err = CMS_ERROR_INIT;
+	int64_t elapsed = connect_and_fail(f->silent_port, &err);
+
+	assert_contains(err.message, "[HYT00]"); /* timeout expired */
+	/* it was the login timeout that ended the wait, not something else */
+	if (elapsed < LOGIN_TIMEOUT_MS - 500)
+		fail_msg("gave up after %lld ms, before the login timeout: %s", (long long)elapsed,
+			 err.message);
+	cms_error_clear(&err);
+}
+
+static void engine_reports_both_unreachable_and_refuses_them(void **state)
+{
+	struct fixture *f = *state;
+	char *dbs[] = { "xds", "lis" };
+	struct server servers[2];
+	struct store st;
+	struct observation obs;
+	struct engine *e = NULL;
+	struct cms_error err = CMS_ERROR_INIT;
+	int64_t start;
+	size_t i;
+
+	memset(servers, 0, sizeof(servers));
+	memset(&st, 0, sizeof(st));
+	servers[0].name = "pool-closed";
+	servers[0].connection = connection_string(f->closed_port);
+	servers[0].password_env = "CMSCTL_TEST_MSSQL_PASSWORD";
+	servers[1].name = "pool-silent";
+	servers[1].role = SERVER_ROLE_MIRROR;
+	servers[1].connection = connection_string(f->silent_port);
+	servers[1].password_env = "CMSCTL_TEST_MSSQL_PASSWORD";
+	st.name = "redmond";
+	st.engine = ENGINE_MSSQL;
+	st.databases = dbs;
+	st.ndatabases = 2;
+	st.servers = servers;
+	st.nservers = 2;
+	st.location.primary = "pool-closed";
+	st.policy.login_timeout_ms = LOGIN_TIMEOUT_MS;
+	st.policy.query_timeout_ms = QUERY_TIMEOUT_MS;
+	st.policy.catch_up_timeout_ms = 1000;
+	assert_int_equal(setenv("CMSCTL_TEST_MSSQL_PASSWORD", SECRET, 1), 0);
+
+	if (engine_open(&e, &st, NULL, NULL, &err) < 0)
+		fail_msg("engine_open: %s", err.message);
+	start = cms_monotonic_ms();
+	assert_int_equal(engine_probe(e, &obs, &err), 0);
+	assert_true(cms_monotonic_ms() - start < 2 * (LOGIN_TIMEOUT_MS + 2000));
+	assert_int_equal(obs.nservers, 2);
+	for (i = 0; i < 2; i++) {
+		const struct server_obs *so = &obs.servers[i];
+
+		assert_string_equal(so->server, servers[i].name);
+		assert_false(so->reachable);
+		assert_int_equal(so->role, OBS_UNKNOWN);
+		assert_non_null(so->error);
+		if (!has_sqlstate(so->error))
+			fail_msg("no SQLSTATE in '%s'", so->error);
+		if (strstr(so->error, "s3cret"))
+			fail_msg("the password leaked into '%s'", so->error);
+	}
+	assert_contains(obs.servers[0].error, "cannot connect to server 'pool-closed': [");
+	assert_contains(obs.servers[1].error, "cannot connect to server 'pool-silent': [HYT00]");
+	observation_free(&obs);
+
+	start = cms_monotonic_ms();
+	assert_int_equal(e->ops->check_target(e, "pool-silent", &err), CMS_EREFUSED);
+	assert_true(cms_monotonic_ms() - start < LOGIN_TIMEOUT_MS + 2000);
+	assert_contains(err.message,
+			"target 'pool-silent' is unreachable: cannot connect to server 'pool-silent': [HYT00]");
+	assert_int_equal(e->nlog, 0); /* no statement was ever sent */
+
+	engine_close(e);
+	cms_error_clear(&err);
+	unsetenv("CMSCTL_TEST_MSSQL_PASSWORD");
+	free(servers[0].connection);
+	free(servers[1].connection);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(closed_port_fails_at_once_with_sqlstate),
+		cmocka_unit_test(silent_listener_fails_at_the_login_timeout),
+		cmocka_unit_test(engine_reports_both_unreachable_and_refuses_them),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
