@@ -435,6 +435,8 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 		if (!t || !t->reachable) {
 			cms_error_set(err, CMS_EREFUSED, "target '%s' is unreachable: %s", target,
 				      t && t->error ? t->error : "not probed");
+			cms_error_hint(err, "a move needs its target reachable; 'cmsctl status' shows "
+				       "what each server reports");
 			return CMS_EREFUSED;
 		}
 		if (t->role != OBS_MIRROR && t->role != OBS_BACKUP) {
@@ -479,8 +481,11 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	if (old_up)
 		add_check(s, "%s no longer accepts writes", old);
 	if (old_up) {
-		s = add_step(b, ACTION_DEMOTE, old, "make %s %s of %s", old,
-			     after_demote_text(st->engine), target);
+		if (st->engine == ENGINE_POSTGRESQL)
+			s = add_step(b, ACTION_DEMOTE, old, "leave %s fenced: it must be re-seeded from %s "
+				     "before it serves again", old, target);
+		else
+			s = add_step(b, ACTION_DEMOTE, old, "make %s a mirror of %s", old, target);
 		add_check(s, "%s reports %s", old, after_demote_text(st->engine));
 	}
 	add_publish_steps(b, st, target, st->location.mirror);
