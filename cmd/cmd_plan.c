@@ -47,8 +47,10 @@ int cmd_plan(struct cmd_args *a)
 		goto done;
 	}
 	if (outpath) {
-		if (cms_write_file_atomic(outpath, json.ptr, json.len, 0644, "plan file", &err) < 0 ||
-		    cmd_commit_plan(a, p, &json, id, &err) < 0) {
+		/* History first: a plan file that exists is always one the history
+		 * knows, so apply can tell it from an edited one. */
+		if (cmd_commit_plan(a, p, &json, id, &err) < 0 ||
+		    cms_write_file_atomic(outpath, json.ptr, json.len, 0644, "plan file", &err) < 0) {
 			rc = cmd_fail(&err);
 			goto done;
 		}
