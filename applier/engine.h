@@ -54,6 +54,9 @@ struct engine_ops {
 	int (*demote)(struct engine *e, const char *old_primary, const char *new_primary,
 		      struct cms_error *err);
 	void (*close)(struct engine *e);
+	/* NULL, or: fence and unfence send nothing on this engine, and this
+	 * says why (for the report, instead of "a write is refused"). */
+	const char *fence_note;
 };
 
 struct engine {

@@ -1266,10 +1266,16 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 	int rc;
 
 	if ((rc = server_index(e, target, &tidx, err)) < 0 ||
-	    (rc = server_index(e, source, &sidx, err)) < 0)
+	    (source && (rc = server_index(e, source, &sidx, err)) < 0))
 		return rc;
 	if (session(e, tidx, &db, err) < 0)
 		return unreachable(err, "target", target);
+	if (!source) {
+		if (st->policy.allow_data_loss)
+			return 0;
+		return cms_error_set(err, CMS_EREFUSED,
+				     "cannot tell whether target '%s' has caught up: no source given", target);
+	}
 	if (session(e, sidx, &db, err) < 0) {
 		/* With the source down there is nothing more to receive: the
 		 * target has all it will ever get, and forced service decides
@@ -1416,36 +1422,36 @@ done:
 }
 
 /* Runs the ALTER or RESTORE that act needs for database name on server
- * idx; done lists the databases already changed, for a precise message
+ * idx; moved lists the databases already changed, for a precise message
  * when a later one fails, and gets name appended on success. */
 static int change_db(struct engine *e, size_t idx, enum mssql_action act, const char *name,
-		     bool *master_done, struct buf *done, struct cms_error *err)
+		     bool *master_done, struct buf *moved, struct cms_error *err)
 {
 	const char *server = e->store->servers[idx].name;
 	struct buf sql = BUF_INIT;
 	int rc;
 
 	if ((rc = use_master(e, idx, master_done, err)) < 0)
-		goto out;
+		goto done;
 	if (act == ACT_RESTORE)
 		buf_adds(&sql, "RESTORE DATABASE ");
 	else
 		buf_adds(&sql, "ALTER DATABASE ");
 	if ((rc = add_ident(&sql, "database", name, err)) < 0)
-		goto out;
+		goto done;
 	buf_adds(&sql, act == ACT_RESTORE ? " WITH RECOVERY"
 		 : act == ACT_FORCE ? " SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS"
 		 : " SET PARTNER FAILOVER");
 	if ((rc = run(e, idx, sql.ptr, NULL, err)) < 0)
-		goto out;
-	if (done->len)
-		buf_adds(done, ", ");
-	buf_adds(done, name);
-out:
+		goto done;
+	if (moved->len)
+		buf_adds(moved, ", ");
+	buf_adds(moved, name);
+done:
 	if (rc < 0) {
-		if (done->len)
+		if (moved->len)
 			cms_error_prefix(err, "database '%s' did not move on '%s' after %s did", name,
-					 server, done->ptr);
+					 server, moved->ptr);
 		else
 			cms_error_prefix(err, "cannot move database '%s' on '%s'", name, server);
 	}
@@ -1508,14 +1514,14 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	bool any_forced = false, any_restored = false;	/* changed so far */
 	bool t_master = false, p_master = false;
 	struct mread t = { 0 }, p = { 0 };
-	struct buf done = BUF_INIT;
+	struct buf moved = BUF_INIT;
 	struct db *db;
 	char *what = NULL;
 	size_t pidx = 0, i;
 	int rc;
 
 	if ((rc = read_dbs(e, tidx, &t, err)) < 0)
-		goto out;
+		goto done;
 	/* What each database needs, and every precondition, before any change. */
 	for (i = 0; i < st->ndatabases; i++) {
 		const struct mdb *d = &t.dbs[i];
@@ -1524,7 +1530,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		if (!d->present) {
 			rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
 					   name, tsrv->name);
-			goto out;
+			goto done;
 		}
 		if (!d->role && eq(d->state_desc, "RESTORING")) {
 			act[i] = ACT_RESTORE;
@@ -1538,14 +1544,14 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 			rc = cms_error_set(err, CMS_EREFUSED,
 					   "database '%s' on target '%s' is %s (%s): it cannot be promoted",
 					   name, tsrv->name, d->state_desc, d->role ? d->role : "not mirrored");
-			goto out;
+			goto done;
 		}
 		if (act[i] == ACT_RESTORE && !force && !allow) {
 			rc = cms_error_set(err, CMS_EREFUSED,
 					   "database '%s' on target '%s' is a restored copy: recovering it may lose data",
 					   name, tsrv->name);
 			cms_error_hint(err, "set policy.allow_data_loss: true (the seed's -Force)");
-			goto out;
+			goto done;
 		}
 		if (act[i] == ACT_FORCE) {
 			if (!eq(d->mstate, "DISCONNECTED")) {
@@ -1553,45 +1559,45 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 						   "forced service needs the principal down, but mirroring of database '%s' on '%s' is %s",
 						   name, tsrv->name, or_unknown(d->mstate));
 				cms_error_hint(err, "plan a switchover instead: it loses no data");
-				goto out;
+				goto done;
 			}
 			if ((rc = check_witness(tsrv, name, d, err)) < 0)
-				goto out;
+				goto done;
 		}
 	}
 	if (any_restore && old_primary && (rc = check_old_primary_stopped(e, tsrv, old_primary, err)) < 0)
-		goto out;
+		goto done;
 	if (any_failover) {
 		if (!old_primary) {
 			rc = cms_error_set(err, CMS_EREFUSED,
 					   "a switchover to '%s' runs on the principal, and none is known",
 					   tsrv->name);
-			goto out;
+			goto done;
 		}
 		if ((rc = server_index(e, old_primary, &pidx, err)) < 0)
-			goto out;
+			goto done;
 		if (session(e, pidx, &db, err) < 0) {
 			rc = unreachable(err, "principal", old_primary);
 			cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
-			goto out;
+			goto done;
 		}
 		if ((rc = read_dbs(e, pidx, &p, err)) < 0)
-			goto out;
+			goto done;
 		for (i = 0; i < st->ndatabases; i++) {
 			if (act[i] == ACT_FAILOVER &&
 			    (rc = check_switchover_db(st, &st->servers[pidx], tsrv, st->databases[i],
 						      &p.dbs[i], err)) < 0)
-				goto out;
+				goto done;
 		}
 	}
 	/* The changes, database by database. */
 	for (i = 0; i < st->ndatabases; i++) {
 		if (act[i] == ACT_FAILOVER)
-			rc = change_db(e, pidx, act[i], st->databases[i], &p_master, &done, err);
+			rc = change_db(e, pidx, act[i], st->databases[i], &p_master, &moved, err);
 		else if (act[i] != ACT_NONE)
-			rc = change_db(e, tidx, act[i], st->databases[i], &t_master, &done, err);
+			rc = change_db(e, tidx, act[i], st->databases[i], &t_master, &moved, err);
 		if (rc < 0)
-			goto out;
+			goto done;
 		forced[i] = act[i] == ACT_FORCE;
 		restored[i] = act[i] == ACT_RESTORE;
 		any_forced |= forced[i];
@@ -1599,14 +1605,14 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	}
 	what = xasprintf("for '%s' to serve every database", tsrv->name);
 	rc = wait_for(e, tidx, GOAL_SERVING, role_wait_ms(e), CMS_ERROR, what, err);
-out:
+done:
 	/* What was changed needs its follow-ups even when a later step failed. */
 	if (any_forced)
 		followup_partner_resume(e, tsrv->name, old_primary, forced);
 	if (any_restored)
 		followup_restored(e, tsrv->name, restored);
 	free(what);
-	buf_free(&done);
+	buf_free(&moved);
 	mread_free(&t);
 	mread_free(&p);
 	free(act);
@@ -1657,7 +1663,7 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 	int rc;
 
 	if ((rc = server_index(e, old_primary, &idx, err)) < 0)
-		goto out;
+		goto done;
 	srv = &st->servers[idx];
 	add_db_names(&names, st, NULL);
 	if (session(e, idx, &db, &rerr) < 0 ||
@@ -1666,7 +1672,7 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 				    "'%s' could not be checked after the move (%s): once it is back, make sure it reports %s for %s before any client reaches it",
 				    old_primary, rerr.message ? rerr.message : "unknown error",
 				    srv->availability_group ? "SECONDARY" : "MIRROR", names.ptr);
-		goto out;
+		goto done;
 	}
 	if (srv->availability_group) {
 		if (ar.replica_role && !eq(ar.replica_role, "SECONDARY")) {
@@ -1674,7 +1680,7 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 					    "'%s' still reports itself %s in availability group '%s' after the move to '%s'",
 					    old_primary, ar.replica_role, srv->availability_group,
 					    new_primary ? new_primary : "the new primary");
-			goto out;
+			goto done;
 		}
 		for (i = 0; i < st->ndatabases; i++) {
 			if (ar.dbs[i].present && ar.dbs[i].suspended)
@@ -1682,7 +1688,7 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 		}
 		if (any_suspended)
 			followup_hadr_resume(e, old_primary, srv->availability_group, suspended, false);
-		goto out;
+		goto done;
 	}
 	for (i = 0; i < st->ndatabases; i++) {
 		const struct mdb *d = &mr.dbs[i];
@@ -1703,7 +1709,7 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 				    "'%s' still serves %s as a writable copy: take it offline or re-seed it from '%s' before any client reaches it",
 				    old_primary, names.ptr, new_primary ? new_primary : "the new primary");
 	}
-out:
+done:
 	cms_error_clear(&rerr);
 	buf_free(&names);
 	mread_free(&mr);
@@ -1741,6 +1747,8 @@ static const struct engine_ops mssql_ops = {
 	.promote = mssql_promote,
 	.demote = mssql_demote,
 	.close = mssql_close,
+	.fence_note = "not needed on SQL Server: the failover switches the roles of each database "
+		      "atomically, and SET READ_ONLY would be shipped to the new principal too",
 };
 
 int engine_mssql_init(struct engine *e, struct cms_error *err)

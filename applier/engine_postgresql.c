@@ -63,6 +63,8 @@
 /* How long fence waits for each terminated backend to exit: a backend
  * still running after pg_terminate_backend() returns could still commit. */
 #define PG_TERMINATE_WAIT_MS 5000
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
 #define SQL_SHOW_READ_ONLY "SHOW default_transaction_read_only"
@@ -93,7 +95,7 @@
 #define SQL_UNFENCE "ALTER SYSTEM RESET default_transaction_read_only"
 #define SQL_RELOAD "SELECT pg_reload_conf()"
 #define SQL_TERMINATE \
-	"SELECT pid, pg_terminate_backend(pid, 5000) FROM pg_stat_activity " \
+	"SELECT pid, pg_terminate_backend(pid, " PG_STR(PG_TERMINATE_WAIT_MS) ") FROM pg_stat_activity " \
 	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
 /* A write attempt: every CREATE is refused in a read-only transaction
  * ("cannot execute CREATE TABLE in a read-only transaction", SQLSTATE
@@ -971,9 +973,9 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		goto done;
 	}
 	if (!is_read_only_refusal(werr.message)) {
+		rc = werr.code < 0 ? werr.code : CMS_ERROR;
 		cms_error_move(err, &werr);
 		cms_error_prefix(err, "cannot verify the fence of server '%s'", name);
-		rc = err ? err->code : CMS_ERROR;
 		goto done;
 	}
 done:

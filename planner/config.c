@@ -607,7 +607,7 @@ static struct quoted got(const yaml_node_t *n, bool secret)
 		what = "a mapping";
 	else if (n->type == YAML_SEQUENCE_NODE)
 		what = "a sequence";
-	else if (scalar_type(n) == SC_NULL)
+	else if (scalar_type(n) == SC_NULL && n->data.scalar.length == 0)
 		what = "an empty value";
 	else if (secret)
 		what = scalar_type(n) == SC_STRING ? "a string" : "a number or boolean";
@@ -756,7 +756,7 @@ static bool expect_type(struct loader *ld, const yaml_node_t *n, yaml_node_type_
 	d = report(ld, n, "expected %s for %s, got %s",
 		   type == YAML_MAPPING_NODE ? "a mapping" : "a sequence", what, got(n, false).s);
 	if (type == YAML_SEQUENCE_NODE && n->type == YAML_SCALAR_NODE &&
-	    scalar_type(n) != SC_NULL)
+	    n->data.scalar.length > 0)
 		hint(d, "write a list: [%s] or one '- item' per line", scalar_text(n));
 	return false;
 }
@@ -781,7 +781,7 @@ static const char *get_string(struct loader *ld, const yaml_node_t *n, const cha
 		return NULL;
 	}
 	t = scalar_type(n);
-	if (t == SC_NULL) {
+	if (t == SC_NULL && n->data.scalar.length == 0) {
 		if (flags & STR_ALLOW_EMPTY)
 			return "";
 		d = report(ld, n, "expected a string for %s, got an empty value", what);
