@@ -240,8 +240,11 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		rc = ops->fence(r->e, s->server, err);
 		if (rc == 0)
 			r->fenced = xstrdup(s->server);
-		add_check(&s->checks, &s->nchecks, rc == 0, "a write is refused", "%s",
-			  rc == 0 ? "refused (verified by the engine)" : err->message);
+		if (rc == 0 && ops->fence_note)
+			add_check(&s->checks, &s->nchecks, true, "fence", "%s", ops->fence_note);
+		else
+			add_check(&s->checks, &s->nchecks, rc == 0, "a write is refused", "%s",
+				  rc == 0 ? "refused (verified by the engine)" : err->message);
 		return rc;
 	case ACTION_CATCH_UP:
 		rc = ops->catch_up(r->e, old, s->server, p->policy.catch_up_timeout_ms, err);
