@@ -101,8 +101,10 @@ struct observation;
 struct diag_list;
 struct buf;
 
-/* Prints diagnostics as "FILE:LINE:COL: error: MESSAGE" + "  hint: ..." lines. */
-void cmd_print_diags(const struct diag_list *dl);
+/* Prints diagnostics as "FILE:LINE:COL: error: MESSAGE" + "  hint: ..."
+ * lines, closed by err's summary ("'cms.yaml' has 3 errors"); a file that
+ * could not be read at all is one "cmsctl: ..." line. */
+void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err);
 /* Loads the config; on failure prints every diagnostic and returns the exit
  * status (1), else 0. */
 int cmd_load_config(struct cmd_args *a, struct config **out);

@@ -19,26 +19,23 @@
 
 const struct cmd_opt cmd_validate_opts[] = { { 0 } };
 
-static void print_diags(const struct diag_list *dl, const struct cms_error *err)
+/* A JSON string of s; bytes that are not UTF-8 (a file name can hold
+ * anything) become '?', since jansson refuses invalid UTF-8. */
+static json_t *jstr(const char *s)
 {
-	size_t i, positioned = 0;
+	json_t *j = json_string(s);
+	char *copy;
+	size_t i;
 
-	for (i = 0; i < dl->len; i++) {
-		const struct diag *d = &dl->items[i];
-
-		if (d->line > 0) {
-			fprintf(stderr, "%s:%d:%d: error: %s\n", d->file, d->line, d->column,
-				d->message);
-			positioned++;
-		} else {
-			fprintf(stderr, "cmsctl: %s\n", d->message);
-		}
-		if (d->hint)
-			fprintf(stderr, "  hint: %s\n", d->hint);
-	}
-	/* The count closes a list; a file that could not be read is one line. */
-	if (positioned && err->message)
-		fprintf(stderr, "cmsctl: %s\n", err->message);
+	if (j)
+		return j;
+	copy = xstrdup(s);
+	for (i = 0; copy[i]; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
 }
 
 static void summarize(struct buf *out, const struct store *st)
@@ -86,11 +83,11 @@ static json_t *diag_json(const struct diag *d)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "file", json_string(d->file));
+	json_object_set_new(o, "file", jstr(d->file));
 	json_object_set_new(o, "line", json_integer(d->line));
 	json_object_set_new(o, "column", json_integer(d->column));
-	json_object_set_new(o, "message", json_string(d->message));
-	json_object_set_new(o, "hint", d->hint ? json_string(d->hint) : json_null());
+	json_object_set_new(o, "message", jstr(d->message));
+	json_object_set_new(o, "hint", d->hint ? jstr(d->hint) : json_null());
 	return o;
 }
 
@@ -141,7 +138,7 @@ int cmd_validate(struct cmd_args *a)
 		goto done;
 	}
 	if (!cfg) {
-		print_diags(&dl, &err);
+		cmd_print_diags(&dl, &err);
 		goto done;
 	}
 	for (i = 0; i < cfg->nstores; i++)

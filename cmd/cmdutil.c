@@ -21,20 +21,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void cmd_print_diags(const struct diag_list *dl)
+void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err)
 {
-	size_t i;
+	size_t i, positioned = 0;
 
 	for (i = 0; i < dl->len; i++) {
 		const struct diag *d = &dl->items[i];
 
-		if (d->line > 0)
-			fprintf(stderr, "%s:%d:%d: error: %s\n", d->file, d->line, d->column, d->message);
-		else
-			fprintf(stderr, "%s: error: %s\n", d->file, d->message);
+		if (d->line > 0) {
+			fprintf(stderr, "%s:%d:%d: error: %s\n", d->file, d->line, d->column,
+				d->message);
+			positioned++;
+		} else {
+			fprintf(stderr, "cmsctl: %s\n", d->message);
+		}
 		if (d->hint)
 			fprintf(stderr, "  hint: %s\n", d->hint);
 	}
+	/* The count closes a list; a file that could not be read is one line. */
+	if (positioned && err->message)
+		fprintf(stderr, "cmsctl: %s\n", err->message);
 }
 
 int cmd_load_config(struct cmd_args *a, struct config **out)
@@ -44,8 +50,8 @@ int cmd_load_config(struct cmd_args *a, struct config **out)
 	int rc;
 
 	if (config_load(out, a->config, &dl, &err) < 0) {
-		cmd_print_diags(&dl);
-		rc = cmd_fail(&err);
+		cmd_print_diags(&dl, &err);
+		rc = cms_error_exit_status(err.code ? err.code : CMS_ERROR);
 	} else {
 		rc = EXIT_OK;
 	}

@@ -32,7 +32,7 @@ struct pos {
 };
 
 struct server {
-	char *name;          /* the id used everywhere; a plain identifier */
+	char *name;          /* the id used everywhere: [A-Za-z0-9][A-Za-z0-9_.-]{0,62} */
 	char *fqdn;          /* optional, for people and reports */
 	char *instance;      /* optional SQL instance name (mssql), a plain identifier */
 	char *connection;    /* ODBC connection string without secrets, or NULL */

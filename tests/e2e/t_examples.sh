@@ -15,6 +15,9 @@
 #      loader_only  the schema cannot say it (cross references, uniqueness,
 #                   merge keys, YAML 1.1 booleans like 'yes', limits);
 #      otherwise    the schema rejects it; for some, for a named reason.
+#    Not given to the schema at all: the classic billion laughs, which
+#    PyYAML reads by reference but any tree walk expands (jsonschema puts
+#    the whole instance into its error message): that is the attack.
 #
 # Needs Debian's /usr/bin/python3 with python3-jsonschema and python3-yaml
 # (another python3 on PATH is not used).  Without them: skip (77) with a
@@ -38,6 +41,7 @@ if ! [ -x "$py" ] || ! "$py" -c 'import jsonschema, yaml; jsonschema.Draft202012
 	exit 77
 fi
 
+schema_skip="alias-bomb-classic"
 yaml_level="complex-key invalid-utf8 multiple-documents yaml-syntax yaml-tab yaml-tag
 	yaml-undefined-alias"
 loader_only="alias-bomb bool-yes duplicate-server duplicate-store merge-key mirror-is-backup
@@ -90,8 +94,13 @@ fi
 # The schema: one python run over everything; it prints one verdict per
 # file, "FILE<TAB>accept", "FILE<TAB>reject<TAB>VALIDATORS" or
 # "FILE<TAB>yaml-error<TAB>MESSAGE".
+bad_files=()
+for cfg in "$src"/tests/configs/bad/*.yaml; do
+	case " $schema_skip " in *" $(basename "$cfg" .yaml) "*) continue ;; esac
+	bad_files+=("$cfg")
+done
 "$py" - "$schema" "$src"/examples/*/cms.yaml "$src"/tests/configs/good/*.yaml \
-	"$src"/tests/configs/bad/*.yaml >"$tmp/verdicts" 2>"$tmp/pyerr" <<'EOF'
+	"${bad_files[@]}" >"$tmp/verdicts" 2>"$tmp/pyerr" <<'EOF'
 import json, sys
 import jsonschema, yaml
 
@@ -101,7 +110,7 @@ validator = jsonschema.Draft202012Validator(schema)
 
 def keywords(errors):
     for e in errors:
-        yield e.validator
+        yield e.validator if e.validator is not None else "false"  # a false subschema
         yield from keywords(e.context or [])
 
 for path in sys.argv[2:]:
@@ -121,6 +130,8 @@ rc=$?
 if [ "$rc" -ne 0 ]; then
 	fail "the schema check itself failed (exit $rc):"
 	cat -- "$tmp/pyerr"
+	printf '%d checks, %d failed\n' "$checks" "$fails"
+	exit 1
 fi
 
 # verdict FILE: the verdict line's fields 2 and 3.
@@ -144,7 +155,9 @@ for cfg in "$src"/tests/configs/bad/*.yaml; do
 	v=$(verdict "$cfg")
 	kind=${v%%	*}
 	why=${v#*	}
-	if in_list "$name" "$yaml_level"; then
+	if in_list "$name" "$schema_skip"; then
+		[ -z "$v" ] || fail "$name: listed as not for the schema, but was checked"
+	elif in_list "$name" "$yaml_level"; then
 		[ "$kind" = yaml-error ] || fail "$name: listed as unreadable YAML, but PyYAML reads it ($kind)"
 	elif in_list "$name" "$loader_only"; then
 		[ "$kind" = accept ] ||

@@ -276,3 +276,71 @@ pg_stop_all() {
 		rm -rf "$PGCLUSTER_DIR"
 	fi
 }
+
+# ---- helpers for refusal, kill and bench scripts ----
+#
+# pg_node_state PORT
+#   One line describing what a move would change on the server at PORT,
+#   read from a fresh session: "standby|primary read_only=on|off
+#   timeline=N alter_system_ro=K" (K: lines setting
+#   default_transaction_read_only in the configuration files, so a fence
+#   written by ALTER SYSTEM but not reloaded shows too), or "down" when
+#   nothing answers.  Compare two readings to prove nothing changed.
+# pg_writable PORT
+#   Prints t when the server at PORT takes writes -- out of recovery and
+#   default_transaction_read_only off, from a fresh session -- f when it
+#   does not, and "down" when it does not answer.
+# pg_reseed_standby NAME PORT PRIMARY PRIMARY_PORT
+#   Makes node NAME (listening on PORT) a streaming standby of node PRIMARY
+#   as its follow-ups say: stops it, rewinds it with pg_rewind from
+#   PRIMARY (a fresh pg_basebackup when the rewind fails), drops a fence or
+#   synchronous_standby_names it carried, starts it and waits until PRIMARY
+#   sees it streaming.
+pg_node_state() {
+	PGCONNECT_TIMEOUT=3 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -F ' ' -h 127.0.0.1 -p "$1" -U cmsctl \
+		-d postgres -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END,
+	'read_only=' || current_setting('default_transaction_read_only'),
+	'timeline=' || CASE WHEN pg_is_in_recovery()
+		THEN (SELECT timeline_id FROM pg_control_checkpoint())::text
+		ELSE (('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int)::text END,
+	'alter_system_ro=' || (SELECT count(*) FROM pg_file_settings WHERE name = 'default_transaction_read_only')" \
+		2>/dev/null || echo down
+}
+
+pg_writable() {
+	PGCONNECT_TIMEOUT=3 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$1" -U cmsctl -d postgres \
+		-c "SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'" \
+		2>/dev/null || echo down
+}
+
+pg_reseed_standby() {
+	local name=$1 port=$2 primary=$3 pport=$4 dir i got
+	dir=$(pg_node_dir "$name")
+	pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+	if ! pg_as_owner "$PG_BIN/pg_rewind" --target-pgdata="$dir" \
+		--source-server="host=127.0.0.1 port=$pport user=cmsctl dbname=postgres" \
+		>"$PGCLUSTER_DIR/$name.rewind.log" 2>&1; then
+		pgc_say "pg_rewind of $name from $primary failed; taking a fresh base backup"
+		pg_as_owner rm -rf "$dir"
+		pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$pport" -U cmsctl -D "$dir" -X stream -c fast \
+			>/dev/null 2>"$PGCLUSTER_DIR/$name.basebackup.log" ||
+			{ cat "$PGCLUSTER_DIR/$name.basebackup.log" >&2; pgc_fail "pg_basebackup of $name from $primary failed"; }
+	fi
+	# The rewind copied the source's configuration: drop what made sense
+	# only on a primary (a fence, a synchronous standby name) and point it
+	# at its new primary.
+	pg_as_owner sed -i -e '/^default_transaction_read_only/d' -e '/^synchronous_standby_names/d' \
+		-e '/^primary_conninfo/d' -e '/^recovery_target_timeline/d' "$dir/postgresql.auto.conf"
+	printf '%s\n' "primary_conninfo = 'host=127.0.0.1 port=$pport user=cmsctl application_name=$name'" \
+		"recovery_target_timeline = 'latest'" | pg_as_owner tee -a "$dir/postgresql.auto.conf" >/dev/null
+	pg_as_owner touch "$dir/standby.signal"
+	pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -l "$PGCLUSTER_DIR/$name.log" -o "-p $port" -w -t 60 start >/dev/null ||
+		pgc_fail "cannot restart $name as a standby of $primary"
+	for i in $(seq 1 300); do
+		got=$(psql_on "$pport" postgres -At -c \
+			"SELECT state FROM pg_stat_replication WHERE application_name = '$name'" 2>/dev/null || true)
+		[ "$got" = streaming ] && return 0
+		sleep 0.1
+	done
+	pgc_fail "$name does not stream from $primary after its re-seed (state '${got:-none}')"
+}

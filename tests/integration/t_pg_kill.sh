@@ -1,0 +1,217 @@
+# Integration: an apply killed with SIGKILL between the fence and the
+# promotion, and right around the promotion, on real PostgreSQL streaming
+# replication; then `cmsctl restore`.  The harness of tests/e2e/t_apply_kill.sh:
+# CMSCTL_TEST_HOLD_AT=N:STATUS makes apply hold still right after it
+# journals step N as STATUS, the harness watches the journal (state.db)
+# until it shows that, and kills the process there.
+#
+# After each kill: the state passes PRAGMA integrity_check, status names
+# the interrupted run, apply of the same plan refuses (exit 6), and no
+# server took writes unless the promotion went through.  After restore:
+# exactly one server takes writes (not in recovery and
+# default_transaction_read_only off, asked from a fresh session), it is
+# the recorded primary and the published one, and status shows neither
+# drift nor an interrupted run.
+#
+# Cases, on one primary/standby pair:
+#   fence:done, catch_up:done, promote:running
+#       the promotion was never sent: restore undoes the fence (pool-a);
+#   promote:running, but the promotion reached the server anyway (we send
+#       it ourselves after the kill, as if it had left just before):
+#       the servers, not the journal, decide: restore finishes the run (pool-b);
+#   promote:done (after re-seeding pool-a from pool-b, moving back to it):
+#       restore finishes the run (pool-a).
+set -euo pipefail
+: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
+: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
+. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+
+for tool in jq sqlite3 git; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		pgc_missing "$tool not found"
+	fi
+done
+if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
+	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
+fi
+
+failures=0
+fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
+pass() { printf 'ok: %s\n' "$*" >&2; }
+expect() {
+	if [ "$2" = "$3" ]; then
+		pass "$1: $2"
+	else
+		fail "$1: got '$2', want '$3'"
+	fi
+}
+run() {
+	local want=$1 got=0
+	shift
+	"$@" >"$W/out" 2>"$W/err" || got=$?
+	if [ "$got" != "$want" ]; then
+		fail "'$*' exited $got, expected $want"
+		sed 's/^/  stdout: /' "$W/out" >&2
+		sed 's/^/  stderr: /' "$W/err" >&2
+		return 1
+	fi
+	pass "'$*' exited $want"
+}
+contains() {
+	if grep -qF -- "$2" "$1"; then
+		pass "$(basename "$1") says '$2'"
+	else
+		fail "$(basename "$1") lacks '$2'"
+		sed 's/^/  | /' "$1" >&2
+	fi
+}
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		printf '%d check(s) failed\n' "$failures" >&2
+		exit 1
+	fi
+	exit 0
+}
+
+# The apply being held, killed by the EXIT trap should a check bail out.
+held=
+cleanup() {
+	if [ -n "$held" ]; then
+		kill -9 "$held" 2>/dev/null || true
+	fi
+	pg_stop_all
+}
+pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)" 1
+trap cleanup EXIT
+W=$PGCLUSTER_DIR/work
+mkdir -p "$W"
+cd "$W"
+
+write_config() {
+	cat >cms.yaml <<EOF
+version: 1
+stores:
+  - name: redmond
+    engine: postgresql
+    databases: [xds, lis]
+    servers:
+      - name: pool-a
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
+      - name: pool-b
+        role: mirror
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
+    location:
+      primary: $1
+      mirror: $2
+    policy:
+      catch_up_timeout: 30s
+      login_timeout: 2s
+    publish:
+      - file: location.json
+EOF
+}
+
+# The servers taking writes, each asked from a fresh session.
+writable() {
+	local s w=
+	for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
+		[ "$(pg_writable "${s#*:}")" = t ] && w="$w${w:+ }${s%%:*}"
+	done
+	echo "${w:-none}"
+}
+sq() { sqlite3 .cmsctl/state.db "$1"; }
+
+# kill_at ACTION STATUS: plans the move cms.yaml asks for, applies it with
+# the hold at the plan's ACTION step, and SIGKILLs it there.
+kill_at() {
+	local action=$1 st=$2 n id i got= sec
+	# Plans are deterministic and single-use: one made in the same second
+	# as an earlier one of the same state and observations is the same plan.
+	sec=$(date +%s)
+	while [ "$(date +%s)" = "$sec" ]; do
+		sleep 0.05
+	done
+	run 0 "$CMSCTL" plan -c cms.yaml -o kill.plan || finish
+	expect "plan mode" "$(jq -r .mode kill.plan)" switchover
+	n=$(jq --arg a "$action" '[.steps[].action] | index($a) + 1' kill.plan)
+	id=$(git hash-object kill.plan)
+	CMSCTL_TEST_HOLD_AT="$n:$st" "$CMSCTL" apply -c cms.yaml kill.plan >"$W/apply.out" 2>"$W/apply.err" &
+	held=$!
+	for i in $(seq 1 600); do
+		got=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
+			(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
+		[ "$got" = "$st" ] && break
+		kill -0 "$held" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ "$got" != "$st" ]; then
+		fail "step $n ($action) never reached $st (last '$got')"
+		sed 's/^/  | /' "$W/apply.err" >&2
+		finish
+	fi
+	kill -9 "$held"
+	wait "$held" 2>/dev/null || true
+	held=
+	pass "killed apply at step $n ($action) $st"
+	expect "integrity_check after the kill" "$(sq 'PRAGMA integrity_check')" ok
+	expect "journal of the killed run" "$(sq "SELECT outcome FROM runs WHERE plan_id = '$id'")" running
+	if run 0 "$CMSCTL" status -c cms.yaml; then
+		contains "$W/out" "interrupted apply run"
+		contains "$W/out" "$n. $action"
+	fi
+	run 6 "$CMSCTL" apply -c cms.yaml kill.plan || true
+}
+
+# restored WANT-PRIMARY HOW: restore, then one writable server, recorded
+# and published.
+restored() {
+	local want=$1 how=$2
+	if run 0 "$CMSCTL" restore -c cms.yaml; then
+		contains "$W/out" "was $how by restore"
+	fi
+	expect "writable after restore" "$(writable)" "$want"
+	expect "recorded primary" "$(sq "SELECT primary_server FROM stores")" "$want"
+	expect "published primary" "$(jq -r .primary location.json)" "$want"
+	expect "published serial" "$(jq -r .serial location.json)" "$(sq "SELECT serial FROM stores")"
+	if run 0 "$CMSCTL" status -c cms.yaml; then
+		contains "$W/out" "drift: none"
+		if grep -q interrupted "$W/out"; then
+			fail "status still reports an interrupted run"
+		fi
+	fi
+}
+
+write_config pool-a pool-b
+run 0 "$CMSCTL" apply -c cms.yaml --yes || finish
+write_config pool-b pool-a
+
+# ---- the promotion was never sent: restore undoes the fence ----
+for c in fence:done catch_up:done promote:running; do
+	kill_at "${c%:*}" "${c#*:}"
+	expect "writable after the kill at $c" "$(writable)" none
+	expect "pool-a after the kill at $c" "$(pg_node_state "$PG_PORT_A")" "primary read_only=on timeline=1 alter_system_ro=1"
+	restored pool-a undone
+	expect "pool-a after restore" "$(pg_node_state "$PG_PORT_A")" "primary read_only=off timeline=1 alter_system_ro=0"
+	expect "pool-b after restore" "$(pg_node_state "$PG_PORT_B")" "standby read_only=off timeline=1 alter_system_ro=0"
+	expect "serial after undoing $c" "$(sq "SELECT serial FROM stores")" 1
+done
+
+# ---- journal says running, but the promotion took: restore finishes ----
+kill_at promote running
+psql_on "$PG_PORT_B" postgres -At -c 'SELECT pg_promote(true)' >/dev/null
+expect "writable after the kill and an outside promotion" "$(writable)" pool-b
+restored pool-b finished
+expect "pool-a after restore" "$(pg_node_state "$PG_PORT_A")" "primary read_only=on timeline=1 alter_system_ro=1"
+expect "serial after finishing" "$(sq "SELECT serial FROM stores")" 2
+
+# ---- back to pool-a, killed right after its promotion ----
+pg_reseed_standby pool-a "$PG_PORT_A" pool-b "$PG_PORT_B"
+write_config pool-a pool-b
+kill_at promote done
+expect "writable after the kill at promote:done" "$(writable)" pool-a
+restored pool-a finished
+expect "pool-b after restore" "$(pg_node_state "$PG_PORT_B")" "primary read_only=on timeline=2 alter_system_ro=1"
+expect "pool-a timeline" "$(pg_node_state "$PG_PORT_A")" "primary read_only=off timeline=3 alter_system_ro=0"
+expect "serial after finishing" "$(sq "SELECT serial FROM stores")" 3
+
+finish

@@ -1,0 +1,284 @@
+# Integration: the preconditions that refuse a move (exit 7, or exit 3 when
+# a saved plan's observations no longer hold), on real PostgreSQL streaming
+# replication driven through the cmsctl binary.  After every refusal
+# nothing has changed: each server keeps its role (pg_is_in_recovery), its
+# default_transaction_read_only (from a fresh session, and in the
+# configuration files, so an unreloaded ALTER SYSTEM shows too) and its
+# timeline; the state keeps its serial and journals no run; the published
+# location is the same file; the history gains no commit.
+#
+#   a. lag above policy.max_lag_bytes (WAL replay paused on the standby):
+#      refused by plan, and by apply of a plan made while the lag was fine
+#      (the re-check before any change);
+#   b. the target down: stopped (connection refused) and frozen (postmaster
+#      SIGSTOPped: the connection hangs until policy.login_timeout), each
+#      refused by plan within seconds and by apply of an earlier plan;
+#   c. the primary down with allow_data_loss false: plan names the policy
+#      line that would allow it; apply of an earlier switchover plan is
+#      refused.  (t_pg_failover.sh checks the exit code of the plan and
+#      then carries the failover out; here only what it leaves unchanged.)
+set -euo pipefail
+: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
+: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
+. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+
+for tool in jq sqlite3 git; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		pgc_missing "$tool not found"
+	fi
+done
+if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
+	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
+fi
+
+failures=0
+fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
+pass() { printf 'ok: %s\n' "$*" >&2; }
+expect() {
+	if [ "$2" = "$3" ]; then
+		pass "$1: $2"
+	else
+		fail "$1: got '$2', want '$3'"
+	fi
+}
+# run EXPECTED-EXIT CMD...: stdout in $W/out, stderr in $W/err.
+run() {
+	local want=$1 got=0
+	shift
+	"$@" >"$W/out" 2>"$W/err" || got=$?
+	if [ "$got" != "$want" ]; then
+		fail "'$*' exited $got, expected $want"
+		sed 's/^/  stdout: /' "$W/out" >&2
+		sed 's/^/  stderr: /' "$W/err" >&2
+		return 1
+	fi
+	pass "'$*' exited $want"
+}
+# run_refused CMD...: like run, but exit 3 (plan stale) or 7 (refused) will do.
+run_refused() {
+	local got=0
+	"$@" >"$W/out" 2>"$W/err" || got=$?
+	if [ "$got" != 3 ] && [ "$got" != 7 ]; then
+		fail "'$*' exited $got, expected 3 or 7"
+		sed 's/^/  stdout: /' "$W/out" >&2
+		sed 's/^/  stderr: /' "$W/err" >&2
+		return 1
+	fi
+	pass "'$*' exited $got"
+}
+contains() {
+	if grep -qF -- "$2" "$1"; then
+		pass "$(basename "$1") says '$2'"
+	else
+		fail "$(basename "$1") lacks '$2'"
+		sed 's/^/  | /' "$1" >&2
+	fi
+}
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		printf '%d check(s) failed\n' "$failures" >&2
+		exit 1
+	fi
+	exit 0
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# A frozen postmaster must be thawed before pg_stop_all can stop it.
+frozen=
+cleanup() {
+	if [ -n "$frozen" ]; then
+		kill -CONT "$frozen" 2>/dev/null || true
+	fi
+	pg_stop_all
+}
+pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)" 1
+trap cleanup EXIT
+W=$PGCLUSTER_DIR/work
+mkdir -p "$W"
+cd "$W"
+B=$(pg_node_dir pool-b)
+
+write_config() {
+	cat >cms.yaml <<EOF
+version: 1
+stores:
+  - name: redmond
+    engine: postgresql
+    databases: [xds, lis]
+    servers:
+      - name: pool-a
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
+      - name: pool-b
+        role: mirror
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
+    location:
+      primary: $1
+      mirror: $2
+    policy:
+      allow_data_loss: false
+      max_lag_bytes: 64KiB
+      catch_up_timeout: 10s
+      login_timeout: 2s
+    publish:
+      - file: location.json
+EOF
+}
+
+# What a refusal must leave alone, as one comparable text.
+snapshot() {
+	printf 'pool-a: %s\n' "$(pg_node_state "$PG_PORT_A")"
+	printf 'pool-b: %s\n' "$(pg_node_state "$PG_PORT_B")"
+	printf 'serial: %s\n' "$(sqlite3 .cmsctl/state.db 'SELECT serial FROM stores')"
+	printf 'recorded: %s\n' "$(sqlite3 .cmsctl/state.db 'SELECT primary_server FROM stores')"
+	printf 'runs: %s\n' "$(sqlite3 .cmsctl/state.db 'SELECT count(*) FROM runs')"
+	printf 'history: %s\n' "$(git --git-dir=.cmsctl/history rev-list --count cms-history)"
+	printf 'published: %s\n' "$(sha1sum <location.json)"
+}
+# unchanged WHAT: the snapshot equals the one taken into $W/before.
+unchanged() {
+	snapshot >"$W/after"
+	if cmp -s "$W/before" "$W/after"; then
+		pass "$1: nothing changed ($(grep -c . "$W/after") readings)"
+	else
+		fail "$1: something changed"
+		diff -u "$W/before" "$W/after" | sed 's/^/  | /' >&2
+	fi
+}
+
+# Pauses WAL replay on pool-b and writes about 600 KiB of WAL on pool-a,
+# which pool-b receives (it is the synchronous standby: commits wait for
+# its flush, not its replay) but does not replay.
+make_lag() {
+	local from=$1 i s
+	psql_on "$PG_PORT_B" postgres -c 'SELECT pg_wal_replay_pause()' >/dev/null
+	for i in $(seq 1 100); do
+		s=$(psql_on "$PG_PORT_B" postgres -At -c 'SELECT pg_get_wal_replay_pause_state()')
+		[ "$s" = paused ] && break
+		sleep 0.05
+	done
+	expect "pool-b replay" "$s" paused
+	psql_on "$PG_PORT_A" xds -c \
+		"INSERT INTO t SELECT g, repeat('x', 500) FROM generate_series($from, $from + 999) AS g" >/dev/null
+	expect "pool-b lags more than 64 KiB" "$(psql_on "$PG_PORT_B" postgres -At -c \
+		"SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) > 65536")" t
+}
+
+# Resumes replay and waits until pool-b has replayed everything pool-a wrote.
+end_lag() {
+	local want i got
+	psql_on "$PG_PORT_B" postgres -c 'SELECT pg_wal_replay_resume()' >/dev/null
+	want=$(psql_on "$PG_PORT_A" postgres -At -c 'SELECT pg_current_wal_lsn()')
+	for i in $(seq 1 200); do
+		got=$(psql_on "$PG_PORT_B" postgres -At -c "SELECT pg_last_wal_replay_lsn() >= '$want'")
+		[ "$got" = t ] && return 0
+		sleep 0.05
+	done
+	pgc_fail "pool-b did not replay up to $want after the pause"
+}
+
+# Waits until pool-a sees pool-b streaming synchronously again.
+wait_sync() {
+	local i s
+	for i in $(seq 1 300); do
+		s=$(psql_on "$PG_PORT_A" postgres -At -c \
+			"SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = 'pool-b'")
+		[ "$s" = streaming/sync ] && return 0
+		sleep 0.1
+	done
+	pgc_fail "pool-b does not stream synchronously from pool-a (saw '$s')"
+}
+
+# ---- adopt: serial 1 ----
+write_config pool-a pool-b
+run 0 "$CMSCTL" apply -c cms.yaml --yes || finish
+expect "serial after adopt" "$(sqlite3 .cmsctl/state.db 'SELECT serial FROM stores')" 1
+# From here on cms.yaml asks for a switchover to pool-b.
+write_config pool-b pool-a
+
+# ---- a. lag beyond policy.max_lag_bytes ----
+make_lag 1000
+snapshot >"$W/before"
+run 7 "$CMSCTL" plan -c cms.yaml -o lag.plan || true
+contains "$W/err" "policy.max_lag_bytes (65536)"
+contains "$W/err" "'pool-b' is "
+if [ -e lag.plan ]; then
+	fail "a refused plan was saved"
+fi
+unchanged "plan refused for lag"
+end_lag
+
+# A plan made while the lag is fine; then the lag grows before apply.
+run 0 "$CMSCTL" plan -c cms.yaml -o fine.plan || finish
+expect "plan mode" "$(jq -r .mode fine.plan)" switchover
+make_lag 2000
+snapshot >"$W/before"
+run 7 "$CMSCTL" apply -c cms.yaml fine.plan || true
+contains "$W/err" "more than policy.max_lag_bytes (65536)"
+unchanged "apply refused for lag at the re-check"
+end_lag
+
+# ---- b. the target is down ----
+# Stopped: connections are refused at once.
+run 0 "$CMSCTL" plan -c cms.yaml -o before-stop.plan || finish
+pg_as_owner "$PG_BIN/pg_ctl" -D "$B" -m fast -w stop >/dev/null
+snapshot >"$W/before"
+expect "pool-b in the snapshot" "$(sed -n 's/^pool-b: //p' "$W/before")" down
+t0=$(now_ms)
+run 7 "$CMSCTL" plan -c cms.yaml -o stopped.plan || true
+elapsed=$(($(now_ms) - t0))
+contains "$W/err" "target 'pool-b' is unreachable: cannot connect to server 'pool-b'"
+if [ "$elapsed" -lt 10000 ]; then
+	pass "plan refused the stopped target in $elapsed ms"
+else
+	fail "plan took $elapsed ms to refuse the stopped target (login_timeout 2s)"
+fi
+run_refused "$CMSCTL" apply -c cms.yaml before-stop.plan || true
+contains "$W/err" "pool-b"
+unchanged "target stopped"
+pg_as_owner "$PG_BIN/pg_ctl" -D "$B" -l "$PGCLUSTER_DIR/pool-b.log" -o "-p $PG_PORT_B" -w -t 60 start >/dev/null ||
+	pgc_fail "cannot restart pool-b"
+wait_sync
+
+# Frozen: the postmaster accepts nothing but the kernel completes the TCP
+# handshake, so only the login timeout (2s) ends the wait.
+run 0 "$CMSCTL" plan -c cms.yaml -o before-freeze.plan || finish
+frozen=$(head -n 1 "$B/postmaster.pid")
+kill -STOP "$frozen"
+snapshot >"$W/before"
+t0=$(now_ms)
+run 7 "$CMSCTL" plan -c cms.yaml -o frozen.plan || true
+elapsed=$(($(now_ms) - t0))
+contains "$W/err" "target 'pool-b' is unreachable: cannot connect to server 'pool-b'"
+contains "$W/err" "timeout expired"
+if [ "$elapsed" -ge 1500 ] && [ "$elapsed" -lt 10000 ]; then
+	pass "plan refused the frozen target in $elapsed ms (login_timeout 2s)"
+else
+	fail "plan took $elapsed ms to refuse the frozen target, expected about the login timeout (2s)"
+fi
+t0=$(now_ms)
+run_refused "$CMSCTL" apply -c cms.yaml before-freeze.plan || true
+elapsed=$(($(now_ms) - t0))
+contains "$W/err" "pool-b"
+if [ "$elapsed" -lt 10000 ]; then
+	pass "apply refused the frozen target in $elapsed ms"
+else
+	fail "apply took $elapsed ms to refuse the frozen target (login_timeout 2s)"
+fi
+unchanged "target frozen"
+kill -CONT "$frozen"
+frozen=
+wait_sync
+
+# ---- c. the primary is down and data loss is not allowed ----
+run 0 "$CMSCTL" plan -c cms.yaml -o before-crash.plan || finish
+pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir pool-a)" -m immediate stop >/dev/null
+snapshot >"$W/before"
+run 7 "$CMSCTL" plan -c cms.yaml -o crash.plan || true
+contains "$W/err" "failover of store 'redmond' to 'pool-b' may lose data and policy.allow_data_loss is false"
+contains "$W/err" "set 'allow_data_loss: true' under policy of store 'redmond'"
+run_refused "$CMSCTL" apply -c cms.yaml before-crash.plan || true
+contains "$W/err" "pool-a"
+unchanged "primary down, allow_data_loss false"
+expect "pool-b still a standby" "$(pg_writable "$PG_PORT_B")" f
+
+finish
