@@ -3,9 +3,11 @@
  * the least time one client can observe between asking a standby to
  * promote and seeing it out of recovery.  One libpq connection, opened
  * before the clock starts; then SELECT pg_promote(false) (returns at once)
- * and SELECT pg_is_in_recovery() in a tight loop, no sleep, until false.
+ * and SELECT pg_is_in_recovery() until false, every POLL_US microseconds
+ * (default 1000; 0 is a tight loop, which on a small machine takes a core
+ * from the promoting server and comes out slower).
  *
- *   floor CONNINFO
+ *   floor CONNINFO [POLL_US]
  *
  * Prints one line: "total_ms=T promote_call_ms=P polls=N", T and P in
  * milliseconds with microsecond precision.  Exit 0 on success, 1 when the
@@ -16,6 +18,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -49,13 +52,24 @@ int main(int argc, char **argv)
 	PGconn *c;
 	char v[16];
 	double t0, t1, t2;
-	long polls = 0;
+	long polls = 0, poll_us = 1000;
+	struct timespec pause;
+	char *end;
 	int rc = 1;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: floor CONNINFO\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: floor CONNINFO [POLL_US]\n");
 		return 64;
 	}
+	if (argc == 3) {
+		poll_us = strtol(argv[2], &end, 10);
+		if (*argv[2] == '\0' || *end || poll_us < 0 || poll_us > 1000000) {
+			fprintf(stderr, "floor: POLL_US must be 0..1000000\n");
+			return 64;
+		}
+	}
+	pause.tv_sec = poll_us / 1000000;
+	pause.tv_nsec = (poll_us % 1000000) * 1000L;
 	c = PQconnectdb(argv[1]);
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "floor: cannot connect: %s", PQerrorMessage(c));
@@ -86,6 +100,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "floor: still in recovery after %.0f ms\n", t2 - t0);
 			goto done;
 		}
+		if (poll_us)
+			nanosleep(&pause, NULL);
 	}
 	printf("total_ms=%.3f promote_call_ms=%.3f polls=%ld\n", t2 - t0, t1 - t0, polls);
 	rc = 0;
