@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything cmsctl needs to build, run and test on Debian 12:
 # the libraries (found by CMake through pkg-config), the ODBC drivers, the
-# PostgreSQL 15 server the integration tests start clusters of, and the
-# JSON Schema validator the tests check outputs with.
+# PostgreSQL 15 server the integration tests start clusters of (and libpq,
+# for the promotion floor of tests/bench/pg_switchover.sh), and the JSON
+# Schema validator the tests check outputs with.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo -E bash "$0" "$@"
@@ -14,6 +15,6 @@ apt-get install -y -q --no-install-recommends \
   libyaml-dev libsqlite3-dev sqlite3 unixodbc unixodbc-dev \
   libgit2-dev libjansson-dev libcmocka-dev \
   libsqliteodbc odbc-postgresql tdsodbc \
-  postgresql postgresql-client \
+  postgresql postgresql-client libpq-dev \
   python3 python3-jsonschema python3-yaml python3-html5lib \
   util-linux procps iproute2
