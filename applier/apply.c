@@ -576,6 +576,29 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 	return 0;
 }
 
+/* Steps that never ran after a failure are journaled as skipped. */
+static void skip_pending(struct run *r)
+{
+	struct cms_error jerr = CMS_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++)
+		if (r->steps[i].status == STEP_PENDING) {
+			r->steps[i].status = STEP_SKIPPED;
+			if (journal(r, &r->steps[i], &jerr) < 0)
+				cms_error_clear(&jerr);
+		}
+}
+
+/* The recorded location the run ends with (for the result and report). */
+static void set_location(struct run *r, const char *primary, const char *mirror)
+{
+	free(r->loc_primary);
+	free(r->loc_mirror);
+	r->loc_primary = xstrdup(primary);
+	r->loc_mirror = xstrdup(mirror);
+}
+
 static void collect_followups(struct run *r)
 {
 	size_t i;
@@ -713,12 +736,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 			goto done;
 		}
 		roll_back_fence(&r);
-		for (i = 0; i < r.nsteps; i++)
-			if (r.steps[i].status == STEP_PENDING) {
-				r.steps[i].status = STEP_SKIPPED;
-				if (journal(&r, &r.steps[i], &cerr) < 0)
-					cms_error_clear(&cerr);
-			}
+		skip_pending(&r);
 		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
 			cms_error_clear(&cerr);
 		finish_run(&r, "rolled_back");
@@ -743,10 +761,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 			goto done;
 		}
 	}
-	free(r.loc_primary);
-	free(r.loc_mirror);
-	r.loc_primary = xstrdup(p->to.primary);
-	r.loc_mirror = xstrdup(p->to.mirror);
+	set_location(&r, p->to.primary, p->to.mirror);
 	finish_run(&r, "ok");
 done:
 	if (r.begun)
@@ -851,10 +866,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 				       rec->exists ? rec->serial : 0, p->to.primary, p->to.mirror,
 				       r->plan_id, r->run_id, now_s(), &r->serial_after, err)) < 0)
 			goto done;
-		free(r->loc_primary);
-		free(r->loc_mirror);
-		r->loc_primary = xstrdup(p->to.primary);
-		r->loc_mirror = xstrdup(p->to.mirror);
+		set_location(r, p->to.primary, p->to.mirror);
 		strv_push(&r->followups, &r->nfollowups,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
 				    p->to.primary));
@@ -948,7 +960,6 @@ int applier_restore(const struct apply_ctx *ctx, const struct plan *interrupted_
 	struct run r;
 	struct recorded rec;
 	struct run_info old_run;
-	size_t i;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -985,14 +996,7 @@ int applier_restore(const struct apply_ctx *ctx, const struct plan *interrupted_
 		rc = restore_recorded(&r, &rec, err);
 	if (rc < 0) {
 		r.error = xstrdup(err->message);
-		for (i = 0; i < r.nsteps; i++)
-			if (r.steps[i].status == STEP_PENDING) {
-				struct cms_error jerr = CMS_ERROR_INIT;
-
-				r.steps[i].status = STEP_SKIPPED;
-				if (journal(&r, &r.steps[i], &jerr) < 0)
-					cms_error_clear(&jerr);
-			}
+		skip_pending(&r);
 		finish_run(&r, "failed");
 		goto done;
 	}

@@ -134,14 +134,13 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
 		  char id[41], struct cms_error *err);
 
-/* Commits a run's report (and, when ok, the new location) to the history;
- * writes the HTML report to report_path too when not NULL. */
+/* After an apply or restore run: commits its report (and, when ok, the new
+ * location) to the history, writes the HTML report to --report, prints the
+ * outcome (text, or the report with --json).  Returns arc, or CMS_ERROR
+ * with err set when a successful run could not be recorded or printed. */
 struct apply_result;
-int cmd_record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		   const char *plan_id, const char *kind, const char *report_path,
-		   struct cms_error *err);
-/* Prints a run's outcome (text or --json report) on stdout. */
-int cmd_print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err);
+int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
+		   const char *plan_id, const char *kind, int arc, struct cms_error *err);
 
 /* Opens the history (creating its parent folder, mode 0700, when that
  * folder alone is missing: the default .cmsctl/). */

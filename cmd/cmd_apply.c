@@ -50,7 +50,7 @@ static int location_doc(struct buf *out, const struct store *st, const struct ap
 	return publish_location_json(&loc, out, err);
 }
 
-int cmd_record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
+static int record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
 		   const char *plan_id, const char *kind, const char *report_path,
 		   struct cms_error *err)
 {
@@ -104,7 +104,7 @@ done:
 	return rc;
 }
 
-int cmd_print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err)
+static int print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err)
 {
 	struct buf out = BUF_INIT;
 	size_t i;
@@ -122,6 +122,32 @@ int cmd_print_run(struct cmd_args *a, const struct apply_result *res, struct cms
 	rc = cmd_write_stdout(out.ptr, out.len, err);
 	buf_free(&out);
 	return rc;
+}
+
+int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
+		   const char *plan_id, const char *kind, int arc, struct cms_error *err)
+{
+	struct cms_error herr = CMS_ERROR_INIT;
+
+	if (!res->run_id)
+		return arc;
+	/* A run that failed keeps its own error; one that succeeded but cannot
+	 * be recorded or printed fails with that instead. */
+	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0) {
+		if (arc == 0) {
+			cms_error_move(err, &herr);
+			arc = CMS_ERROR;
+		} else {
+			cmd_fail(&herr);
+		}
+	}
+	cms_error_clear(&herr);
+	if (print_run(a, res, &herr) < 0 && arc == 0) {
+		cms_error_move(err, &herr);
+		arc = CMS_ERROR;
+	}
+	cms_error_clear(&herr);
+	return arc;
 }
 
 /*
@@ -254,21 +280,7 @@ int cmd_apply(struct cmd_args *a)
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
 	}
 	arc = applier_apply(&ctx, p, id, &res, &err);
-	if (res.run_id) {
-		struct cms_error herr = CMS_ERROR_INIT;
-
-		if (cmd_record_run(a, st, &res, id, "apply", cmd_opt_value(a, "report"), &herr) < 0) {
-			cmd_fail(&herr);
-			if (arc == 0)
-				arc = CMS_ERROR;
-		}
-		cms_error_clear(&herr);
-		if (cmd_print_run(a, &res, &herr) < 0 && arc == 0) {
-			cms_error_move(&err, &herr);
-			arc = CMS_ERROR;
-		}
-		cms_error_clear(&herr);
-	}
+	arc = cmd_finish_run(a, st, &res, id, "apply", arc, &err);
 	if (arc < 0)
 		goto fail;
 	cmd_note("applied plan %.12s: run %s, serial %" PRId64, id, res.run_id, res.serial_after);

@@ -88,22 +88,7 @@ int cmd_restore(struct cmd_args *a)
 	ctx.state = sdb;
 	ctx.operator_name = op;
 	arc = applier_restore(&ctx, p, p ? id : NULL, &res, &err);
-	if (res.run_id) {
-		struct cms_error herr = CMS_ERROR_INIT;
-
-		if (cmd_record_run(a, st, &res, p ? id : NULL, "restore", cmd_opt_value(a, "report"),
-				   &herr) < 0) {
-			cmd_fail(&herr);
-			if (arc == 0)
-				arc = CMS_ERROR;
-		}
-		cms_error_clear(&herr);
-		if (cmd_print_run(a, &res, &herr) < 0 && arc == 0) {
-			cms_error_move(&err, &herr);
-			arc = CMS_ERROR;
-		}
-		cms_error_clear(&herr);
-	}
+	arc = cmd_finish_run(a, st, &res, p ? id : NULL, "restore", arc, &err);
 	if (arc < 0)
 		goto fail;
 	rc = EXIT_OK;
