@@ -16,5 +16,5 @@ apt-get install -y -q --no-install-recommends \
   libgit2-dev libjansson-dev libcmocka-dev \
   libsqliteodbc odbc-postgresql tdsodbc \
   postgresql postgresql-client libpq-dev \
-  python3 python3-jsonschema python3-yaml python3-html5lib \
+  python3 python3-jsonschema python3-yaml python3-html5lib jq \
   util-linux procps iproute2
