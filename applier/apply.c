@@ -56,6 +56,7 @@ void apply_result_free(struct apply_result *r)
 	if (!r)
 		return;
 	free(r->run_id);
+	free(r->plan_id);
 	free(r->outcome);
 	free(r->location_primary);
 	free(r->location_mirror);
@@ -163,15 +164,21 @@ static int verify_roles(struct run *r, struct run_step *s, const char *primary, 
 		} else {
 			check = xasprintf("%s does not accept writes", o->server);
 			add_check(&s->checks, &s->nchecks, !server_obs_writable(o), check, "%s%s",
-				  o->reachable ? obs_role_name(o->role) : "unreachable",
+				  o->reachable ? obs_role_name(o->role) : "unreachable: cannot confirm",
 				  o->reachable && o->read_only ? " (read-only)" : "");
+			/* An unreachable server cannot be seen taking writes, nor seen
+			 * not to: say so rather than count it as checked. */
+			if (!o->reachable && s->action == ACTION_VERIFY)
+				strv_push(&r->followups, &r->nfollowups,
+					  xasprintf("%s was unreachable at verification: make sure it does "
+						    "not come back as a primary", o->server));
 		}
 		free(check);
 	}
 	(void)old;
 	for (i = 0; i < s->nchecks; i++)
 		if (!s->checks[i].ok) {
-			rc = cms_error_set(err, CMS_ERROR, "after promotion: %s failed (observed %s)",
+			rc = cms_error_set(err, CMS_ERROR, "verification failed: %s (observed %s)",
 					   s->checks[i].check, s->checks[i].observed);
 			break;
 		}
@@ -237,9 +244,11 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 			return rc;
 		}
 		r->t_fence = cms_monotonic_ms();
+		/* Marked before the call: a fence that fails half way (one database
+		 * of two) is undone like a whole one. */
+		free(r->fenced);
+		r->fenced = xstrdup(s->server);
 		rc = ops->fence(r->e, s->server, err);
-		if (rc == 0)
-			r->fenced = xstrdup(s->server);
 		if (rc == 0 && ops->fence_note)
 			add_check(&s->checks, &s->nchecks, true, "fence", "%s", ops->fence_note);
 		else
@@ -284,51 +293,63 @@ static int renew_lock(struct run *r, struct cms_error *err)
 				r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), err);
 }
 
-/* A lock held by a process of this host that no longer exists (killed
- * mid-apply) is stale: it is broken, and the run says so. */
-static bool holder_is_dead_here(const char *holder, const char *host)
+/* Where this process lives: its host and PID namespace.  A lock holder
+ * is written "operator (pid N on HOST, pid:[NS])", so that a process can
+ * tell a dead holder of its own host and namespace from a live one it
+ * cannot see (another container with the same host name). */
+static char *process_place(void)
+{
+	char host[256] = "localhost", ns[64] = "pid:[?]";
+	ssize_t n;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	if (n > 0)
+		ns[n] = '\0';
+	return xasprintf("%s, %s", host, ns);
+}
+
+/* A lock held by a process of this host and namespace that no longer
+ * exists (killed mid-apply) is stale: it is broken, and the run says so. */
+static bool holder_is_dead_here(const char *holder, const char *place)
 {
 	const char *p = strstr(holder, " (pid ");
-	const char *on;
-	long pid;
 	char *end;
+	long pid;
 
-	if (!p)
+	if (!p || strstr(place, "pid:[?]"))
 		return false;
 	pid = strtol(p + 6, &end, 10);
-	on = end;
-	if (pid <= 0 || strncmp(on, " on ", 4) != 0)
+	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
 		return false;
-	on += 4;
-	if (strncmp(on, host, strlen(host)) != 0 || strcmp(on + strlen(host), ")") != 0)
+	end += 4;
+	if (strncmp(end, place, strlen(place)) != 0 || strcmp(end + strlen(place), ")") != 0)
 		return false;
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
 static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 {
-	char host[256] = "localhost";
-	char *holder;
+	char *place = process_place();
+	char *holder = xasprintf("%s (pid %ld on %s)", r->ctx->operator_name, (long)getpid(), place);
 	int rc, attempt;
 
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	holder = xasprintf("%s (pid %ld on %s)", r->ctx->operator_name, (long)getpid(), host);
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct lock_info *locks = NULL;
 		size_t n = 0, i;
 		bool broke = false;
 
 		rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
-				r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), &r->lock_id, err);
+				r->ctx->lease_s ? r->ctx->lease_s : 900, r->now, &r->lock_id, err);
 		if (rc != CMS_ELOCKED || attempt > 0)
 			break;
 		if (state_lock_list(r->ctx->state, &locks, &n, NULL) < 0)
 			break;
 		for (i = 0; i < n; i++) {
 			if (strcmp(locks[i].store, r->ctx->store->name) ||
-			    !holder_is_dead_here(locks[i].holder, host))
+			    !holder_is_dead_here(locks[i].holder, place))
 				continue;
 			if (state_unlock(r->ctx->state, locks[i].store, locks[i].id, NULL) == 0) {
 				strv_push(&r->followups, &r->nfollowups,
@@ -345,6 +366,7 @@ static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 		cms_error_clear(err);
 	}
 	free(holder);
+	free(place);
 	return rc;
 }
 
@@ -516,7 +538,8 @@ static void roll_back_fence(struct run *r)
 	for (i = 0; i < r->nsteps; i++) {
 		struct run_step *s = &r->steps[i];
 
-		if (s->action != ACTION_FENCE || s->status != STEP_DONE)
+		if (s->action != ACTION_FENCE || s->undo ||
+		    (s->status != STEP_DONE && s->status != STEP_FAILED))
 			continue;
 		if (r->e->ops->unfence(r->e, s->server, &uerr) == 0) {
 			s->status = STEP_UNDONE;
@@ -617,6 +640,7 @@ static void fill_result(struct run *r, struct apply_result *out)
 
 	collect_followups(r);
 	out->run_id = xstrdup(r->run_id);
+	out->plan_id = xstrdup(r->plan_id);
 	out->outcome = xstrdup(r->outcome);
 	out->serial_after = r->serial_after;
 	out->location_primary = xstrdup(r->loc_primary);
@@ -641,7 +665,8 @@ static void init_run(struct run *r, const struct apply_ctx *ctx, const struct pl
 	r->t_promoted = -1;
 	r->run_id = cms_random_hex(8);
 	r->outcome = "failed";
-	r->started = now_s();
+	r->now = now_s();
+	r->started = r->now;
 }
 
 static void finish_run(struct run *r, const char *outcome)
@@ -787,48 +812,97 @@ static enum step_status journaled(const struct step_info *steps, size_t n, enum 
 	return st;
 }
 
+/* What restore does with an interrupted apply. */
+enum restore_way {
+	RESTORE_CLOSE,    /* an adoption: no server was changed; close the run */
+	RESTORE_UNDO,     /* promotion never took: undo the fence, keep the record */
+	RESTORE_FORWARD,  /* the target took the promotion: finish the run */
+	RESTORE_FINISHED, /* the new location was committed already: finish what followed */
+};
+
+static void close_old_run(struct run *r, const struct run_info *old_run, const char *outcome,
+			  bool consume)
+{
+	struct cms_error ferr = CMS_ERROR_INIT;
+
+	if (consume && state_consume_plan(r->ctx->state, r->plan_id, r->ctx->store->name,
+					  old_run->id, r->now, &ferr) < 0)
+		cms_error_clear(&ferr);
+	if (state_run_finish(r->ctx->state, old_run->id, outcome, r->now, &ferr) < 0)
+		cms_error_clear(&ferr);
+}
+
 /* Finishes or undoes an interrupted apply.  The servers, not the journal,
  * decide whether a promotion took: a journal can say "running" for a
- * promotion that completed just before the process died. */
+ * promotion that completed just before the process died, and a target that
+ * cannot be seen is never assumed either way. */
 static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			       const struct recorded *rec, struct cms_error *err)
 {
 	const struct plan *p = r->p;
 	struct step_info *steps = NULL;
 	struct observation obs;
-	const struct server_obs *t;
-	struct run_step *first;
+	const struct server_obs *t, *old, *rp;
 	size_t nsteps = 0, i;
 	enum step_status promote, fence;
-	bool forward;
+	enum restore_way way;
+	bool consumed = false;
 	char *desc;
 	int rc;
 
 	memset(&obs, 0, sizeof(obs));
 	if ((rc = state_run_steps(r->ctx->state, old_run->id, &steps, &nsteps, err)) < 0)
 		return rc;
+	if ((rc = state_plan_consumed(r->ctx->state, r->plan_id, &consumed, err)) < 0)
+		goto done;
 	promote = journaled(steps, nsteps, ACTION_PROMOTE);
 	fence = journaled(steps, nsteps, ACTION_FENCE);
 	if ((rc = probe(r, &obs, err)) < 0)
 		goto done;
 	t = p->to.primary ? observation_find(&obs, p->to.primary) : NULL;
-	forward = p->mode != PLAN_ADOPT && p->mode != PLAN_NONE && promote != STEP_PENDING &&
-		  server_obs_writable(t);
+	old = p->from.primary ? observation_find(&obs, p->from.primary) : NULL;
 
-	desc = xasprintf("read the journal of run %s: fence %s, promote %s; %s", old_run->id,
+	if (consumed && rec->exists && rec->serial == p->serial + 1 && p->to.primary &&
+	    !strcmp(rec->primary, p->to.primary))
+		way = RESTORE_FINISHED;
+	else if (p->mode == PLAN_ADOPT || p->mode == PLAN_NONE)
+		way = RESTORE_CLOSE;
+	else if (promote == STEP_PENDING)
+		way = RESTORE_UNDO;
+	else if (server_obs_writable(t))
+		way = RESTORE_FORWARD;
+	else if (t && t->reachable && (t->role == OBS_MIRROR || t->role == OBS_BACKUP))
+		way = RESTORE_UNDO;
+	else {
+		cms_error_set(err, CMS_EREFUSED, "cannot tell whether the promotion of '%s' in run %s "
+			      "took effect: it reports %s", p->to.primary, old_run->id,
+			      t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "nothing");
+		cms_error_hint(err, "bring '%s' back (or check each database by hand), then run "
+			       "'cmsctl restore' again; nothing was changed", p->to.primary);
+		rc = CMS_EREFUSED;
+		goto done;
+	}
+
+	desc = xasprintf("read the journal of run %s (fence %s, promote %s): %s", old_run->id,
 			 step_status_name(fence), step_status_name(promote),
-			 forward ? "the target took the promotion: finish the run"
-				 : "the promotion did not take: undo the run");
-	first = add_run_step(r, ACTION_RECORD, NULL, desc);
+			 way == RESTORE_FINISHED ? "the new location was already recorded: finish what followed"
+			 : way == RESTORE_FORWARD ? "the target took the promotion: finish the run"
+			 : way == RESTORE_CLOSE ? "an adoption changes no server: close the run"
+			 : "the promotion did not take: undo the run");
+	{
+		/* The first step; later add_run_step calls may move the array. */
+		struct run_step *first = add_run_step(r, ACTION_RECORD, NULL, desc);
+
+		add_check(&first->checks, &first->nchecks, true, "target role now", "%s",
+			  t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "-");
+	}
 	free(desc);
-	add_check(&first->checks, &first->nchecks, true, "target role now", "%s",
-		  t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "-");
-	first = NULL; /* add_run_step moves the array: use r->steps[0] from here */
-	if (forward) {
+
+	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		r->pub_primary = p->to.primary;
 		r->pub_mirror = p->to.mirror;
-		r->pub_serial = (rec->exists ? rec->serial : 0) + 1;
-		if ((fence == STEP_DONE || fence == STEP_RUNNING) && p->from.primary)
+		r->pub_serial = way == RESTORE_FINISHED ? rec->serial : (rec->exists ? rec->serial : 0) + 1;
+		if (fence != STEP_PENDING && p->from.primary)
 			r->fenced = xstrdup(p->from.primary);
 		r->promote_started = true;
 		add_run_step(r, ACTION_REREAD_ROLES, NULL, "re-read every server's role");
@@ -838,19 +912,39 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			add_run_step(r, ACTION_PUBLISH, NULL, "publish the new location");
 		add_run_step(r, ACTION_VERIFY, NULL, "verify the new location end to end");
 	} else {
+		/* The old run is settled first, so that whatever follows cannot
+		 * leave the store stuck behind it. */
+		close_old_run(r, old_run, "rolled_back", true);
 		r->pub_primary = rec->exists ? rec->primary : NULL;
 		r->pub_mirror = rec->exists ? rec->mirror : NULL;
 		r->pub_serial = rec->exists ? rec->serial : 0;
-		if (fence != STEP_PENDING && fence != STEP_UNDONE && p->from.primary) {
-			struct run_step *s = add_run_step(r, ACTION_FENCE, p->from.primary,
-							  "undo the fence of the old primary");
-			s->undo = true;
+		if (way == RESTORE_UNDO && fence != STEP_PENDING && fence != STEP_UNDONE &&
+		    p->from.primary) {
+			if (old && old->reachable) {
+				struct run_step *s = add_run_step(r, ACTION_FENCE, p->from.primary,
+								  "undo the fence of the old primary");
+				s->undo = true;
+			} else {
+				strv_push(&r->followups, &r->nfollowups,
+					  xasprintf("%s was unreachable: its fence could not be undone; "
+						    "run 'cmsctl restore' once it is back", p->from.primary));
+			}
 		}
-		if (rec->exists) {
+		rp = rec->exists ? observation_find(&obs, rec->primary) : NULL;
+		if (rec->exists && (server_obs_writable(rp) ||
+				    (rp && rp->reachable && r->nsteps > 1 && !strcmp(rec->primary, p->from.primary)))) {
 			for (i = 0; i < r->ctx->store->npublish; i++)
 				add_run_step(r, ACTION_PUBLISH, NULL, "re-publish the recorded location");
 			add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
+		} else if (rec->exists) {
+			strv_push(&r->followups, &r->nfollowups,
+				  xasprintf("the recorded primary %s does not take writes (%s): plan a move "
+					    "to a server that can", rec->primary,
+					    rp ? (rp->reachable ? obs_role_name(rp->role) : "unreachable") : "-"));
 		}
+		strv_push(&r->followups, &r->nfollowups,
+			  xasprintf("run %s was closed by restore before any promotion took effect; "
+				    "plan again to retry", old_run->id));
 	}
 	for (i = 0; i < r->nsteps; i++)
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
@@ -860,30 +954,19 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		goto done;
 	if ((rc = run_steps(r, 1, err)) < 0)
 		goto done;
-	if (forward) {
+	if (way == RESTORE_FORWARD) {
 		if ((rc = state_commit(r->ctx->state, r->ctx->store->name,
 				       *p->lineage ? p->lineage : rec->lineage,
 				       rec->exists ? rec->serial : 0, p->to.primary, p->to.mirror,
-				       r->plan_id, r->run_id, now_s(), &r->serial_after, err)) < 0)
+				       r->plan_id, old_run->id, r->now, &r->serial_after, err)) < 0)
 			goto done;
+	}
+	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		set_location(r, p->to.primary, p->to.mirror);
+		close_old_run(r, old_run, "restored", false);
 		strv_push(&r->followups, &r->nfollowups,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
 				    p->to.primary));
-	} else {
-		if (state_consume_plan(r->ctx->state, r->plan_id, r->ctx->store->name, r->run_id,
-				       now_s(), err) < 0)
-			cms_error_clear(err);
-		strv_push(&r->followups, &r->nfollowups,
-			  xasprintf("run %s was undone by restore before its promotion took effect; "
-				    "plan again to retry", old_run->id));
-	}
-	{
-		struct cms_error ferr = CMS_ERROR_INIT;
-
-		if (state_run_finish(r->ctx->state, old_run->id, forward ? "restored" : "rolled_back",
-				     now_s(), &ferr) < 0)
-			cms_error_clear(&ferr);
 	}
 done:
 	for (i = 0; i < nsteps; i++)
@@ -953,19 +1036,19 @@ done:
 	return rc;
 }
 
-int applier_restore(const struct apply_ctx *ctx, const struct plan *interrupted_plan,
-		    const char *interrupted_plan_id, struct apply_result *out,
-		    struct cms_error *err)
+int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struct cms_error *err)
 {
 	struct run r;
 	struct recorded rec;
 	struct run_info old_run;
+	struct plan *p = NULL;
+	char plan_id[41] = "";
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&rec, 0, sizeof(rec));
 	memset(&old_run, 0, sizeof(old_run));
-	init_run(&r, ctx, interrupted_plan, interrupted_plan_id, "restore");
+	init_run(&r, ctx, NULL, NULL, "restore");
 	r.operator_name = ctx->operator_name;
 	if ((rc = take_lock(&r, "restore", err)) < 0)
 		goto done_unlocked;
@@ -975,19 +1058,46 @@ int applier_restore(const struct apply_ctx *ctx, const struct plan *interrupted_
 	r.serial_after = r.serial_before;
 	r.loc_primary = xstrdup(rec.primary);
 	r.loc_mirror = xstrdup(rec.mirror);
-	rc = state_run_unfinished(ctx->state, ctx->store->name, &old_run, err);
-	if (rc < 0 && rc != CMS_ENOTFOUND)
-		goto done;
-	cms_error_clear(err);
-	if (rc == 0 && !interrupted_plan) {
-		rc = cms_error_set(err, CMS_ERROR, "run '%s' was interrupted, but its plan %s is not "
-				   "in the history", old_run.id, old_run.plan_id ? old_run.plan_id : "-");
-		goto done;
+	/* Under the lock, every unfinished run is a dead one.  A dead restore
+	 * is closed (restore is idempotent: this one does its work again); a
+	 * dead apply is what this restore settles. */
+	for (;;) {
+		run_info_free(&old_run);
+		memset(&old_run, 0, sizeof(old_run));
+		rc = state_run_unfinished(ctx->state, ctx->store->name, &old_run, err);
+		if (rc == CMS_ENOTFOUND) {
+			cms_error_clear(err);
+			break;
+		}
+		if (rc < 0)
+			goto done;
+		if (!strcmp(old_run.kind, "apply"))
+			break;
+		if ((rc = state_run_finish(ctx->state, old_run.id, "interrupted", r.now, err)) < 0)
+			goto done;
+		strv_push(&r.followups, &r.nfollowups,
+			  xasprintf("closed %s run %s, which was interrupted", old_run.kind, old_run.id));
+	}
+	if (old_run.id) {
+		if (!old_run.plan_id || !ctx->load_plan) {
+			rc = cms_error_set(err, CMS_ERROR, "interrupted run '%s' names no plan that can be read",
+					   old_run.id);
+			goto done;
+		}
+		if ((rc = ctx->load_plan(ctx->load_plan_arg, old_run.plan_id, &p, plan_id, err)) < 0)
+			goto done;
+		if (strcmp(plan_id, old_run.plan_id) || strcmp(p->store, ctx->store->name)) {
+			rc = cms_error_set(err, CMS_ERROR, "the plan found for run '%s' is not plan %s",
+					   old_run.id, old_run.plan_id);
+			goto done;
+		}
+		r.p = p;
+		r.plan_id = plan_id;
 	}
 	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
 		goto done;
-	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, interrupted_plan_id,
-				  "restore", ctx->operator_name, now_s(), err)) < 0)
+	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, "restore",
+				  ctx->operator_name, r.now, err)) < 0)
 		goto done;
 	r.begun = true;
 	if (old_run.id)
@@ -1009,5 +1119,6 @@ done_unlocked:
 	run_info_free(&old_run);
 	recorded_free(&rec);
 	run_free(&r);
+	plan_free(p);
 	return rc;
 }

@@ -39,10 +39,16 @@ struct apply_ctx {
 	 * status written (lets a test harness stop the process at a boundary). */
 	void (*on_journal)(void *arg, int step, enum step_status status);
 	void *on_journal_arg;
+	/* Restore: reads the plan of an interrupted run by id (from the
+	 * history); id_out receives the blob id of the bytes read. */
+	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],
+			 struct cms_error *err);
+	void *load_plan_arg;
 };
 
 struct apply_result {
 	char *run_id;
+	char *plan_id;                /* the plan the run carried out or settled, or NULL */
 	char *outcome;                /* ok, failed, rolled_back, interrupted, restored */
 	int64_t serial_after;         /* the recorded serial when the run ended */
 	char *location_primary, *location_mirror; /* the recorded location when the run ended */
@@ -59,11 +65,9 @@ void apply_result_free(struct apply_result *r); /* frees content */
 int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char *plan_id,
 		  struct apply_result *out, struct cms_error *err);
 
-/* interrupted_plan: the plan of the interrupted run (looked up by the
- * caller from the history by the run's plan id), or NULL when there is no
- * interrupted run. */
-int applier_restore(const struct apply_ctx *ctx, const struct plan *interrupted_plan,
-		    const char *interrupted_plan_id, struct apply_result *out,
-		    struct cms_error *err);
+/* Under the store's lock: closes dead restore runs, then settles the
+ * newest interrupted apply (its plan read through ctx->load_plan), or
+ * re-asserts the recorded location when there is none. */
+int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struct cms_error *err);
 
 #endif

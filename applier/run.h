@@ -62,6 +62,7 @@ struct run {
 	const char *outcome;
 	char *error;
 	int64_t started, finished;
+	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */
 };
 
 #endif

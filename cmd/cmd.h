@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Exit statuses: the documented contract (README, docs/cmsctl.1). */
 enum {
@@ -141,6 +142,11 @@ int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct
 struct apply_result;
 int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
 		   const char *plan_id, const char *kind, int arc, struct cms_error *err);
+
+/* The lease of a store's lock: renewed between steps, it must outlast the
+ * longest single step (catch-up, a statement, a publish command), with
+ * room to spare: 15 minutes plus twice the longest bound. */
+int64_t cmd_lease_s(const struct store *st);
 
 /* Opens the history (creating its parent folder, mode 0700, when that
  * folder alone is missing: the default .cmsctl/). */

@@ -62,9 +62,6 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 	int64_t now;
 	int rc = 0;
 
-	if (report_path && (rc = cms_write_file_atomic(report_path, res->report_html.ptr,
-						       res->report_html.len, 0644, "report", err)) < 0)
-		goto done;
 	p1 = xasprintf("%s/runs/%s/report.json", st->name, res->run_id);
 	p2 = xasprintf("%s/runs/%s/report.html", st->name, res->run_id);
 	files[nfiles++] = (struct history_file){ p1, res->report_json.ptr, res->report_json.len };
@@ -89,7 +86,13 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		goto done;
-	rc = history_commit(h, files, nfiles, msg.ptr, op, now, NULL, err);
+	if ((rc = history_commit(h, files, nfiles, msg.ptr, op, now, NULL, err)) < 0)
+		goto done;
+	/* The history first: a report file that cannot be written must not
+	 * keep the run out of the audit trail. */
+	if (report_path)
+		rc = cms_write_file_atomic(report_path, res->report_html.ptr, res->report_html.len,
+					   0644, "report", err);
 done:
 	if (rc < 0)
 		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
@@ -212,6 +215,53 @@ static int check_in_history(struct cmd_args *a, const char *ref, const char *id,
 	return rc;
 }
 
+/*
+ * A saved plan must be exactly what the planner makes of its own recorded
+ * inputs (the record it was made against, its observations, its clock and
+ * author) under the config as it is now.  So steps, policy and targets
+ * cannot be edited, not even in the history branch, and a config changed
+ * since planning is noticed rather than half-honoured.
+ */
+static int check_rederived(const struct store *st, const struct plan *p, const struct buf *json,
+			   const char *id, struct cms_error *err)
+{
+	struct recorded_location loc;
+	struct plan_inputs in;
+	int pass;
+
+	memset(&in, 0, sizeof(in));
+	in.desired = st;
+	if (*p->lineage) {
+		loc.lineage = p->lineage;
+		loc.serial = p->serial;
+		loc.primary = p->from.primary;
+		loc.mirror = p->from.mirror;
+		in.recorded = &loc;
+	}
+	in.obs = &p->obs;
+	in.now = p->created;
+	in.author = p->author;
+	for (pass = 0; pass < 2; pass++) {
+		struct cms_error ignored = CMS_ERROR_INIT;
+		struct buf b = BUF_INIT;
+		struct plan *q = NULL;
+		bool same;
+
+		in.accept_drift = pass == 1;
+		same = planner_diff(&q, &in, &ignored) == 0 && plan_to_json(q, &b, &ignored) == 0 &&
+		       b.len == json->len && memcmp(b.ptr, json->ptr, b.len) == 0;
+		plan_free(q);
+		buf_free(&b);
+		cms_error_clear(&ignored);
+		if (same)
+			return 0;
+	}
+	cms_error_set(err, CMS_ESTALE, "plan %.12s is not what the config now makes of the inputs "
+		      "it was made from: the config changed since, or the plan was edited", id);
+	cms_error_hint(err, "make and review a new plan with 'cmsctl plan -o FILE'");
+	return CMS_ESTALE;
+}
+
 int cmd_apply(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -244,6 +294,13 @@ int cmd_apply(struct cmd_args *a)
 		}
 		if (check_in_history(a, a->pos[0], id, &err) < 0)
 			goto fail;
+		if (p->offline) {
+			cms_error_set(&err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
+				      "observation and cannot be applied", id);
+			goto fail;
+		}
+		if (check_rederived(st, p, &json, id, &err) < 0)
+			goto fail;
 	} else {
 		struct plan_request req = { false, false };
 
@@ -275,6 +332,7 @@ int cmd_apply(struct cmd_args *a)
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;
+	ctx.lease_s = cmd_lease_s(st);
 	if (getenv("CMSCTL_TEST_HOLD_AT")) {
 		ctx.on_journal = hold_at;
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");

@@ -23,38 +23,25 @@ const struct cmd_opt cmd_restore_opts[] = {
 	{ 0 },
 };
 
-/* The plan of an interrupted run, from the history. */
-static int interrupted_plan(struct cmd_args *a, struct state *sdb, const char *store,
-			    struct plan **out, char id[41], struct cms_error *err)
+/* Reads a plan by id from the history, for the applier (under its lock). */
+static int load_plan(void *arg, const char *plan_id, struct plan **out, char id[41],
+		     struct cms_error *err)
 {
-	struct run_info run;
+	struct cmd_args *a = arg;
 	struct history *h = NULL;
 	char *data = NULL;
 	size_t len = 0;
 	int rc;
 
 	*out = NULL;
-	memset(&run, 0, sizeof(run));
-	rc = state_run_unfinished(sdb, store, &run, err);
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_clear(err);
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	if (!run.plan_id) {
-		rc = cms_error_set(err, CMS_ERROR, "interrupted run '%s' names no plan", run.id);
-		goto done;
-	}
 	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
-	    (rc = history_find_plan(h, run.plan_id, &data, &len, err)) < 0)
+	    (rc = history_find_plan(h, plan_id, &data, &len, err)) < 0)
 		goto done;
 	history_blob_id(data, len, id);
 	rc = plan_from_json(out, data, len, "plan of the interrupted run", err);
 done:
 	free(data);
 	history_close(h);
-	run_info_free(&run);
 	return rc;
 }
 
@@ -64,10 +51,9 @@ int cmd_restore(struct cmd_args *a)
 	struct config *cfg = NULL;
 	const struct store *st;
 	struct state *sdb = NULL;
-	struct plan *p = NULL;
 	struct apply_result res;
 	struct apply_ctx ctx;
-	char id[41] = "", *op = cms_operator();
+	char *op = cms_operator();
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
@@ -81,14 +67,15 @@ int cmd_restore(struct cmd_args *a)
 				      a->state);
 		goto fail;
 	}
-	if (interrupted_plan(a, sdb, st->name, &p, id, &err) < 0)
-		goto fail;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;
-	arc = applier_restore(&ctx, p, p ? id : NULL, &res, &err);
-	arc = cmd_finish_run(a, st, &res, p ? id : NULL, "restore", arc, &err);
+	ctx.lease_s = cmd_lease_s(st);
+	ctx.load_plan = load_plan;
+	ctx.load_plan_arg = a;
+	arc = applier_restore(&ctx, &res, &err);
+	arc = cmd_finish_run(a, st, &res, res.plan_id, "restore", arc, &err);
 	if (arc < 0)
 		goto fail;
 	rc = EXIT_OK;
@@ -97,7 +84,6 @@ fail:
 	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
 done:
 	apply_result_free(&res);
-	plan_free(p);
 	state_close(sdb);
 	config_free(cfg);
 	cms_error_clear(&err);

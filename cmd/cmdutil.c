@@ -293,3 +293,16 @@ int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error 
 	free(copy);
 	return history_open(out, a->history, NULL, err);
 }
+
+int64_t cmd_lease_s(const struct store *st)
+{
+	int64_t longest = st->policy.catch_up_timeout_ms;
+	size_t i;
+
+	if (st->policy.query_timeout_ms > longest)
+		longest = st->policy.query_timeout_ms;
+	for (i = 0; i < st->npublish; i++)
+		if (st->publish[i].kind == PUBLISH_COMMAND && st->publish[i].timeout_ms > longest)
+			longest = st->publish[i].timeout_ms;
+	return 900 + 2 * longest / 1000;
+}

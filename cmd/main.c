@@ -279,6 +279,16 @@ int main(int argc, char **argv)
 	cmd = find_command(argv[1]);
 	if (!cmd)
 		return cmd_usage_error(NULL, "unknown command '%s'", argv[1]);
+	{
+		/* Checked once here, so that no layer below falls back to a
+		 * wrong clock (expiry, leases) on a malformed value. */
+		int64_t now;
+
+		if (cms_now(&now) < 0)
+			return cmd_usage_error(NULL, "CMSCTL_NOW '%s' is not an RFC 3339 UTC time "
+					       "(2026-01-01T00:00:00Z) or epoch seconds",
+					       getenv("CMSCTL_NOW"));
+	}
 	rc = parse_args(cmd, argc - 2, argv + 2, &a);
 	if (rc == 1) {
 		print_help(cmd, stdout);

@@ -52,6 +52,7 @@ pg_start_cluster "$(mktemp -d /tmp/cmsctl-bench.XXXXXX)" 1
 W=$PGCLUSTER_DIR/work
 mkdir -p "$W"
 cd "$W"
+# shellcheck disable=SC2046 # pkg-config prints several words
 cc -std=c11 -O2 -o "$W/floor" "$CMSCTL_SOURCE_DIR/tests/bench/floor.c" $(pkg-config --cflags --libs libpq)
 
 write_config() {

@@ -297,7 +297,7 @@ pg_stop_all() {
 #   synchronous_standby_names it carried, starts it and waits until PRIMARY
 #   sees it streaming.
 pg_node_state() {
-	PGCONNECT_TIMEOUT=3 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -F ' ' -h 127.0.0.1 -p "$1" -U cmsctl \
+	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -F ' ' -h 127.0.0.1 -p "$1" -U cmsctl \
 		-d postgres -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END,
 	'read_only=' || current_setting('default_transaction_read_only'),
 	'timeline=' || CASE WHEN pg_is_in_recovery()
@@ -308,7 +308,7 @@ pg_node_state() {
 }
 
 pg_writable() {
-	PGCONNECT_TIMEOUT=3 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$1" -U cmsctl -d postgres \
+	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$1" -U cmsctl -d postgres \
 		-c "SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'" \
 		2>/dev/null || echo down
 }

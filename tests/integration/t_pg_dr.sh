@@ -197,7 +197,7 @@ expect "up: plan steps" "$(jq -r '[.steps[].action] | join(" ")' dr.plan)" \
 	"check_target fence catch_up promote reread_roles demote publish verify"
 run 0 "$CMSCTL" apply -c cms.yaml dr.plan --json || finish
 cp "$W/out" "$W/report.json"
-expect "up: step outcomes" "$(jq -r '[.steps[].status] | unique | join(" ")' "$W/report.json")" done
+expect "up: step outcomes" "$(jq -r '[.steps[].status] | unique | join(" ")' "$W/report.json")" "done"
 has_statement fence "pool-a: ALTER SYSTEM SET default_transaction_read_only = on"
 has_statement fence "pool-a: SELECT pg_reload_conf()"
 has_statement fence "pool-a: SELECT pid, pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
@@ -263,7 +263,7 @@ expect "down: plan steps" "$(jq -r '[.steps[].action] | join(" ")' dr.plan)" \
 	"check_target promote reread_roles publish verify"
 run 0 "$CMSCTL" apply -c cms.yaml dr.plan --json || finish
 cp "$W/out" "$W/report.json"
-expect "down: step outcomes" "$(jq -r '[.steps[].status] | unique | join(" ")' "$W/report.json")" done
+expect "down: step outcomes" "$(jq -r '[.steps[].status] | unique | join(" ")' "$W/report.json")" "done"
 expect "down: statements sent to pool-a" \
 	"$(jq '[.steps[].statements[] | select(.server == "pool-a")] | length' "$W/report.json")" 0
 has_statement promote "dublin-dr: SELECT pg_last_wal_replay_lsn()"

@@ -124,7 +124,7 @@ sq() { sqlite3 .cmsctl/state.db "$1"; }
 # kill_at ACTION STATUS: plans the move cms.yaml asks for, applies it with
 # the hold at the plan's ACTION step, and SIGKILLs it there.
 kill_at() {
-	local action=$1 st=$2 n id i got= sec
+	local action=$1 st=$2 n id i got="" sec
 	# Plans are deterministic and single-use: one made in the same second
 	# as an earlier one of the same state and observations is the same plan.
 	sec=$(date +%s)
@@ -207,7 +207,7 @@ expect "serial after finishing" "$(sq "SELECT serial FROM stores")" 2
 # ---- back to pool-a, killed right after its promotion ----
 pg_reseed_standby pool-a "$PG_PORT_A" pool-b "$PG_PORT_B"
 write_config pool-a pool-b
-kill_at promote done
+kill_at promote "done"
 expect "writable after the kill at promote:done" "$(writable)" pool-a
 restored pool-a finished
 expect "pool-b after restore" "$(pg_node_state "$PG_PORT_B")" "primary read_only=on timeline=2 alter_system_ro=1"
