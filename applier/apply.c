@@ -435,6 +435,23 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 		return cms_error_set(err, CMS_ESTALE, "store '%s' is at serial %" PRId64 ", plan %.12s "
 				     "was made against serial %" PRId64, st->name, rec->serial,
 				     r->plan_id, p->serial);
+	{
+		struct run_info last;
+		bool same;
+
+		rc = state_run_last(r->ctx->state, st->name, &last, err);
+		if (rc < 0 && rc != CMS_ENOTFOUND)
+			return rc;
+		cms_error_clear(err);
+		same = (!last.id && !p->after_run) ||
+		       (last.id && p->after_run && !strcmp(last.id, p->after_run));
+		if (!same)
+			cms_error_set(err, CMS_ESTALE, "run %s of store '%s' happened after plan %.12s "
+				      "was made", last.id ? last.id : "-", st->name, r->plan_id);
+		run_info_free(&last);
+		if (!same)
+			return CMS_ESTALE;
+	}
 	if (!store_find_server(st, p->to.primary) ||
 	    (p->from.primary && !store_find_server(st, p->from.primary)))
 		return cms_error_set(err, CMS_ESTALE, "plan %.12s names a server the config no longer has",

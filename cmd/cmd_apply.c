@@ -241,6 +241,7 @@ static int check_rederived(const struct store *st, const struct plan *p, const s
 	in.obs = &p->obs;
 	in.now = p->created;
 	in.author = p->author;
+	in.after_run = p->after_run;
 	for (pass = 0; pass < 2; pass++) {
 		struct cms_error ignored = CMS_ERROR_INIT;
 		struct buf b = BUF_INIT;

@@ -143,6 +143,7 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	struct recorded_location loc;
 	struct observation obs;
 	struct plan_inputs in;
+	struct run_info last;
 	char *author = NULL;
 	int64_t now;
 	int rc;
@@ -150,6 +151,7 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	*out = NULL;
 	memset(&rec, 0, sizeof(rec));
 	memset(&obs, 0, sizeof(obs));
+	memset(&last, 0, sizeof(last));
 	if (cms_now(&now) < 0)
 		return cms_error_set(err, CMS_EUSAGE, "CMSCTL_NOW is not an RFC 3339 UTC time");
 	if ((rc = cmd_open_state(a, false, &sdb, err)) < 0)
@@ -158,6 +160,11 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 		if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
 			goto done;
 		if ((rc = refuse_if_interrupted(sdb, st->name, err)) < 0)
+			goto done;
+		rc = state_run_last(sdb, st->name, &last, err);
+		if (rc == CMS_ENOTFOUND)
+			cms_error_clear(err);
+		else if (rc < 0)
 			goto done;
 	}
 	if ((rc = cmd_observe(st, req->offline, &obs, err)) < 0)
@@ -176,6 +183,7 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	in.now = now;
 	in.author = author;
 	in.accept_drift = req->accept_drift;
+	in.after_run = last.id;
 	if ((rc = planner_diff(out, &in, err)) < 0)
 		goto done;
 	if ((rc = plan_to_json(*out, json, err)) < 0) {
@@ -186,6 +194,7 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	history_blob_id(json->ptr, json->len, id);
 done:
 	free(author);
+	run_info_free(&last);
 	observation_free(&obs);
 	recorded_free(&rec);
 	state_close(sdb);

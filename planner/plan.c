@@ -91,6 +91,7 @@ void plan_free(struct plan *p)
 	free(p->to.primary);
 	free(p->to.mirror);
 	free(p->lineage);
+	free(p->after_run);
 	observation_free(&p->obs);
 	for (i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].server);
@@ -230,6 +231,7 @@ static struct plan *plan_new(const struct plan_inputs *in)
 		p->databases[i] = xstrdup(st->databases[i]);
 	p->lineage = xstrdup(in->recorded ? in->recorded->lineage : "");
 	p->serial = in->recorded ? in->recorded->serial : 0;
+	p->after_run = xstrdup(in->after_run);
 	p->offline = !in->obs->probed;
 	copy_observation(&p->obs, in->obs);
 	p->policy = st->policy;

@@ -67,6 +67,8 @@ struct plan {
 	struct plan_location from, to;
 	char *lineage;         /* "" for a store never adopted */
 	int64_t serial;        /* the recorded serial it was made against */
+	char *after_run;       /* the store's newest run when it was made, or NULL: a plan
+				* made again after a rolled-back run is a new plan */
 	bool offline;          /* made without probing: for review only, apply refuses it */
 	struct observation obs;
 	struct policy policy;
@@ -94,6 +96,7 @@ struct plan_inputs {
 	int64_t now;
 	const char *author;
 	bool accept_drift;    /* re-adopt what is observed when it differs from the record */
+	const char *after_run; /* the store's newest run id in the state, or NULL */
 };
 
 

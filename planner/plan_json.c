@@ -117,6 +117,7 @@ int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err)
 	json_object_set_new(root, "to", location_json(&p->to));
 	json_object_set_new(root, "lineage", json_string(p->lineage));
 	json_object_set_new(root, "serial", json_integer(p->serial));
+	json_object_set_new(root, "after_run", jstr_or_null(p->after_run));
 	json_object_set_new(root, "offline", json_boolean(p->offline));
 	json_object_set_new(root, "observations", observation_to_json(&p->obs));
 	json_object_set_new(root, "policy", policy_json(&p->policy));
@@ -415,7 +416,7 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 		   struct cms_error *err)
 {
 	static const char *const keys[] = { "format_version", "store", "engine", "databases",
-					    "mode", "from", "to", "lineage", "serial", "offline",
+					    "mode", "from", "to", "lineage", "serial", "after_run", "offline",
 					    "observations", "policy", "steps", "pending", "publish",
 					    "author", "created", "expires", NULL };
 	struct reader r = { what, err, 0 };
@@ -474,6 +475,7 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 	get_location(&r, root, "to", &p->to);
 	p->lineage = get_str(&r, root, "", "lineage", 0);
 	p->serial = get_int(&r, root, "", "serial");
+	p->after_run = get_str(&r, root, "", "after_run", 1);
 	p->offline = get_bool(&r, root, "", "offline");
 	get_obs(&r, root, &p->obs);
 	get_policy(&r, root, &p->policy);
@@ -572,9 +574,9 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 	buf_addf(out, "\nPolicy: allow_data_loss %s, max_lag_bytes %" PRIu64 ", catch_up_timeout %" PRId64
 		 " ms, approvals %d\n", p->policy.allow_data_loss ? "true" : "false",
 		 p->policy.max_lag_bytes, p->policy.catch_up_timeout_ms, p->policy.approvals);
-	buf_addf(out, "Made by %s at %s against serial %" PRId64 "%s%s; expires %s\n", p->author,
+	buf_addf(out, "Made by %s at %s against serial %" PRId64 "%s%s%s%s; expires %s\n", p->author,
 		 created, p->serial, *p->lineage ? " of lineage " : " (never recorded)", p->lineage,
-		 expires);
+		 p->after_run ? ", after run " : "", p->after_run ? p->after_run : "", expires);
 	if (plan_id)
 		buf_addf(out, "Plan id: %s\n", plan_id);
 }

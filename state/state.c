@@ -1081,17 +1081,20 @@ int state_run_finish(struct state *st, const char *run_id, const char *outcome, 
 	return ret;
 }
 
-int state_run_unfinished(struct state *st, const char *store, struct run_info *out,
-			 struct cms_error *err)
+/* The newest run of a store (by insertion), unfinished ones only or any. */
+static int newest_run(struct state *st, const char *store, bool unfinished, struct run_info *out,
+		      struct cms_error *err)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = 0;
 
 	memset(out, 0, sizeof(*out));
 	rc = prepare(st, &stmt,
+		     unfinished ?
 		     "SELECT id, store, plan_id, kind, operator, outcome, started_at, finished_at"
-		     " FROM runs WHERE store = ?1 AND outcome = 'running'"
-		     " ORDER BY started_at DESC, rowid DESC LIMIT 1",
+		     " FROM runs WHERE store = ?1 AND outcome = 'running' ORDER BY rowid DESC LIMIT 1" :
+		     "SELECT id, store, plan_id, kind, operator, outcome, started_at, finished_at"
+		     " FROM runs WHERE store = ?1 ORDER BY rowid DESC LIMIT 1",
 		     "s", store);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(stmt);
@@ -1105,12 +1108,25 @@ int state_run_unfinished(struct state *st, const char *store, struct run_info *o
 		out->started_at = col_strdup(stmt, 6);
 		out->finished_at = col_strdup(stmt, 7);
 	} else if (rc == SQLITE_DONE) {
-		ret = cms_error_set(err, CMS_ENOTFOUND, "store '%s' has no unfinished run", store);
+		ret = cms_error_set(err, CMS_ENOTFOUND, "store '%s' has no %srun", store,
+				    unfinished ? "unfinished " : "");
 	} else {
 		ret = sql_failf(st, err, "cannot read the runs of store '%s'", store);
 	}
 	sqlite3_finalize(stmt);
 	return ret;
+}
+
+int state_run_unfinished(struct state *st, const char *store, struct run_info *out,
+			 struct cms_error *err)
+{
+	return newest_run(st, store, true, out, err);
+}
+
+int state_run_last(struct state *st, const char *store, struct run_info *out,
+		   struct cms_error *err)
+{
+	return newest_run(st, store, false, out, err);
 }
 
 int state_run_steps(struct state *st, const char *run_id, struct step_info **out, size_t *n,

@@ -101,6 +101,9 @@ int state_run_finish(struct state *st, const char *run_id, const char *outcome, 
  * interrupted apply), or CMS_ENOTFOUND. */
 int state_run_unfinished(struct state *st, const char *store, struct run_info *out,
 			 struct cms_error *err);
+/* The newest run of a store, whatever its outcome, or CMS_ENOTFOUND. */
+int state_run_last(struct state *st, const char *store, struct run_info *out,
+		   struct cms_error *err);
 int state_run_steps(struct state *st, const char *run_id, struct step_info **out, size_t *n,
 		    struct cms_error *err);
 

@@ -81,12 +81,21 @@ run 0 "$CMSCTL" status
 contains out "drift: none"
 
 # 4. A fence that fails half way (xds fenced, lis refuses) is undone whole.
+#    The same plan made again at the same clock time, after that rolled-back
+#    run, is a new plan (it names the run it was made after) and applies.
+export CMSCTL_NOW=2026-06-01T00:00:00Z
 fresh
 sql servers/pool-a/lis.db "CREATE TRIGGER no_fence BEFORE UPDATE OF read_only ON cms_control WHEN NEW.read_only = 1 BEGIN SELECT RAISE(ABORT, 'fence refused by test'); END"
 run 1 "$CMSCTL" apply s.plan
 [ "$(sql servers/pool-a/xds.db 'SELECT read_only FROM cms_control')" = 0 ] || fail "xds left fenced"
 [ "$(writable)" = "pool-a " ] || fail "writable $(writable)"
 [ "$(serial)" = 1 ] || fail "serial $(serial)"
+sql servers/pool-a/lis.db "DROP TRIGGER no_fence"
+run 0 "$CMSCTL" plan -o again.plan
+[ "$(git hash-object again.plan)" != "$id" ] || fail "the plan made again has the consumed plan's id"
+run 0 "$CMSCTL" apply again.plan
+[ "$(writable)" = "pool-b " ] || fail "writable $(writable)"
+unset CMSCTL_NOW
 
 # 5. A config changed after planning: the saved plan no longer applies.
 fresh
