@@ -10,7 +10,9 @@
 #include "common/util.h"
 #include "state/history.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,13 @@ int cmd_history(struct cmd_args *a)
 	size_t i, n = 0;
 	int rc = EXIT_OK;
 
+	/* Reading never creates: no history yet is an empty one. */
+	if (access(a->history, F_OK) != 0 && errno == ENOENT) {
+		cmd_note("no history at '%s' yet", a->history);
+		if (a->json && cmd_write_stdout("[]\n", 3, &err) < 0)
+			rc = cmd_fail(&err);
+		goto done;
+	}
 	if (cmd_open_history(a, &h, &err) < 0 ||
 	    history_log(h, cmd_opt_value(a, "store"), &es, &n, &err) < 0) {
 		rc = cmd_fail(&err);
@@ -145,9 +154,7 @@ int cmd_history(struct cmd_args *a)
 	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
 		rc = cmd_fail(&err);
 done:
-	for (i = 0; i < n; i++)
-		history_entry_free(&es[i]);
-	free(es);
+	history_log_free(es, n);
 	history_close(h);
 	buf_free(&out);
 	buf_free(&html);
