@@ -19,76 +19,14 @@
 # and the recorded location, the published location.json and the history's
 # location.json agree.
 set -euo pipefail
-: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
-: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
-. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
 
-for tool in jq sqlite3 git; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		pgc_missing "$tool not found"
-	fi
-done
-if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
-	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
-fi
+require_tools jq sqlite3 git
+require_odbc
 
-failures=0
-fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
-pass() { printf 'ok: %s\n' "$*" >&2; }
-expect() {
-	if [ "$2" = "$3" ]; then
-		pass "$1: $2"
-	else
-		fail "$1: got '$2', want '$3'"
-	fi
-}
-run() {
-	local want=$1 got=0
-	shift
-	"$@" >"$W/out" 2>"$W/err" || got=$?
-	if [ "$got" != "$want" ]; then
-		fail "'$*' exited $got, expected $want"
-		sed 's/^/  stdout: /' "$W/out" >&2
-		sed 's/^/  stderr: /' "$W/err" >&2
-		return 1
-	fi
-	pass "'$*' exited $want"
-}
-finish() {
-	if [ "$failures" -ne 0 ]; then
-		printf '%d check(s) failed\n' "$failures" >&2
-		exit 1
-	fi
-	exit 0
-}
-
-write_config() {
-	cat >cms.yaml <<EOF
-version: 1
-stores:
-  - name: redmond
-    engine: postgresql
-    databases: [xds, lis]
-    servers:
-      - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
-      - name: pool-b
-        role: mirror
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
-      - name: dublin-dr
-        role: backup
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_DR;Database=postgres;Uid=cmsctl"
-    location:
-      primary: $1
-${2:+      mirror: $2}
-    policy:
-      allow_data_loss: true
-      catch_up_timeout: 30s
-      login_timeout: 2s
-    publish:
-      - file: location.json
-EOF
-}
+# write_config PRIMARY [MIRROR]: no mirror when MIRROR is empty.
+write_config() { cms_config "$1" "$2" "allow_data_loss: true" "catch_up_timeout: 30s"; }
 
 # "16/B374D848" -> a number, for comparing WAL positions.
 lsn_num() {
@@ -133,9 +71,9 @@ check_outcome() {
 	expect "$what: dublin-dr takes a write" \
 		"$(psql_on "$PG_PORT_DR" xds -At -c "INSERT INTO t VALUES (9999, 'after DR') RETURNING v")" "after DR"
 	# The record, the published file and the history agree.
-	rec_serial=$(sqlite3 .cmsctl/state.db "SELECT serial FROM stores WHERE name = 'redmond'")
+	rec_serial=$(sq "SELECT serial FROM stores WHERE name = 'redmond'")
 	expect "$what: recorded location" \
-		"$(sqlite3 .cmsctl/state.db "SELECT primary_server || '/' || ifnull(mirror_server, '-') FROM stores")" \
+		"$(sq "SELECT primary_server || '/' || ifnull(mirror_server, '-') FROM stores")" \
 		"dublin-dr/-"
 	expect "$what: serial" "$rec_serial" 2
 	expect "$what: published location" "$(jq -r '.primary + "/" + (.mirror // "-") + "/" + (.serial | tostring)' location.json)" \
@@ -177,10 +115,7 @@ has_followup() {
 }
 
 setup() {
-	pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)"
-	W=$PGCLUSTER_DIR/work
-	mkdir -p "$W"
-	cd "$W"
+	start_work_cluster 2
 	write_config pool-a pool-b
 	run 0 "$CMSCTL" apply -c cms.yaml --yes || finish
 }

@@ -22,56 +22,11 @@
 #   promote:done (after re-seeding pool-a from pool-b, moving back to it):
 #       restore finishes the run (pool-a).
 set -euo pipefail
-: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
-: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
-. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
 
-for tool in jq sqlite3 git; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		pgc_missing "$tool not found"
-	fi
-done
-if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
-	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
-fi
-
-failures=0
-fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
-pass() { printf 'ok: %s\n' "$*" >&2; }
-expect() {
-	if [ "$2" = "$3" ]; then
-		pass "$1: $2"
-	else
-		fail "$1: got '$2', want '$3'"
-	fi
-}
-run() {
-	local want=$1 got=0
-	shift
-	"$@" >"$W/out" 2>"$W/err" || got=$?
-	if [ "$got" != "$want" ]; then
-		fail "'$*' exited $got, expected $want"
-		sed 's/^/  stdout: /' "$W/out" >&2
-		sed 's/^/  stderr: /' "$W/err" >&2
-		return 1
-	fi
-	pass "'$*' exited $want"
-}
-contains() {
-	if grep -qF -- "$2" "$1"; then
-		pass "$(basename "$1") says '$2'"
-	else
-		fail "$(basename "$1") lacks '$2'"
-		sed 's/^/  | /' "$1" >&2
-	fi
-}
-finish() {
-	if [ "$failures" -ne 0 ]; then
-		printf '%d check(s) failed\n' "$failures" >&2
-		exit 1
-	fi
-	exit 0
-}
+require_tools jq sqlite3 git
+require_odbc
 
 # The apply being held, killed by the EXIT trap should a check bail out.
 held=
@@ -81,35 +36,11 @@ cleanup() {
 	fi
 	pg_stop_all
 }
-pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)" 1
+start_work_cluster 1
 trap cleanup EXIT
-W=$PGCLUSTER_DIR/work
-mkdir -p "$W"
-cd "$W"
 
-write_config() {
-	cat >cms.yaml <<EOF
-version: 1
-stores:
-  - name: redmond
-    engine: postgresql
-    databases: [xds, lis]
-    servers:
-      - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
-      - name: pool-b
-        role: mirror
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
-    location:
-      primary: $1
-      mirror: $2
-    policy:
-      catch_up_timeout: 30s
-      login_timeout: 2s
-    publish:
-      - file: location.json
-EOF
-}
+# write_config PRIMARY MIRROR
+write_config() { cms_config "$1" "$2" "catch_up_timeout: 30s"; }
 
 # The servers taking writes, each asked from a fresh session.
 writable() {
@@ -119,18 +50,11 @@ writable() {
 	done
 	echo "${w:-none}"
 }
-sq() { sqlite3 .cmsctl/state.db "$1"; }
 
 # kill_at ACTION STATUS: plans the move cms.yaml asks for, applies it with
 # the hold at the plan's ACTION step, and SIGKILLs it there.
 kill_at() {
-	local action=$1 st=$2 n id i got="" sec
-	# Plans are deterministic and single-use: one made in the same second
-	# as an earlier one of the same state and observations is the same plan.
-	sec=$(date +%s)
-	while [ "$(date +%s)" = "$sec" ]; do
-		sleep 0.05
-	done
+	local action=$1 st=$2 n id i got=""
 	run 0 "$CMSCTL" plan -c cms.yaml -o kill.plan || finish
 	expect "plan mode" "$(jq -r .mode kill.plan)" switchover
 	n=$(jq --arg a "$action" '[.steps[].action] | index($a) + 1' kill.plan)
@@ -190,7 +114,7 @@ for c in fence:done catch_up:done promote:running; do
 	kill_at "${c%:*}" "${c#*:}"
 	expect "writable after the kill at $c" "$(writable)" none
 	expect "pool-a after the kill at $c" "$(pg_node_state "$PG_PORT_A")" "primary read_only=on timeline=1 alter_system_ro=1"
-	restored pool-a undone
+	restored pool-a closed
 	expect "pool-a after restore" "$(pg_node_state "$PG_PORT_A")" "primary read_only=off timeline=1 alter_system_ro=0"
 	expect "pool-b after restore" "$(pg_node_state "$PG_PORT_B")" "standby read_only=off timeline=1 alter_system_ro=0"
 	expect "serial after undoing $c" "$(sq "SELECT serial FROM stores")" 1

@@ -3,53 +3,21 @@
 # `cmsctl status` observes of it through psqlODBC: roles, timelines, lag,
 # upstream, replication state, and an unreachable server.
 set -euo pipefail
-: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
-: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
-. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
 
-if ! command -v jq >/dev/null 2>&1; then
-	pgc_missing "jq not found (apt-get install jq)"
-fi
-if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
-	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
-fi
+require_tools jq
+require_odbc
 
-failures=0
-fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
-pass() { printf 'ok: %s\n' "$*" >&2; }
-# expect WHAT GOT WANT
-expect() {
-	if [ "$2" = "$3" ]; then
-		pass "$1: $2"
-	else
-		fail "$1: got '$2', want '$3'"
-	fi
-}
-# run EXPECTED-EXIT CMD...: stdout in $W/out, stderr in $W/err.
-run() {
-	local want=$1 got=0
-	shift
-	"$@" >"$W/out" 2>"$W/err" || got=$?
-	if [ "$got" != "$want" ]; then
-		fail "'$*' exited $got, expected $want"
-		sed 's/^/  stdout: /' "$W/out" >&2
-		sed 's/^/  stderr: /' "$W/err" >&2
-		return 1
-	fi
-	pass "'$*' exited $want"
-}
-
-pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)"
-W=$PGCLUSTER_DIR/work
-mkdir -p "$W"
+start_work_cluster 2
 
 # ---- the replication itself, seen with psql ----
 expect "standbys seen by the primary" \
 	"$(psql_on "$PG_PORT_A" postgres -At -F ' ' -c \
 		"SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1" | tr '\n' ';')" \
 	"dublin-dr streaming async;pool-b streaming sync;"
-expect "pool-b in recovery" "$(psql_on "$PG_PORT_B" postgres -At -c 'SELECT pg_is_in_recovery()')" t
-expect "dublin-dr in recovery" "$(psql_on "$PG_PORT_DR" postgres -At -c 'SELECT pg_is_in_recovery()')" t
+expect "pool-b in recovery" "$(pg_in_recovery "$PG_PORT_B")" t
+expect "dublin-dr in recovery" "$(pg_in_recovery "$PG_PORT_DR")" t
 for db in xds lis; do
 	psql_on "$PG_PORT_A" "$db" -c "INSERT INTO t VALUES (2, 'replicated')" >/dev/null
 done
@@ -66,28 +34,7 @@ for port in "$PG_PORT_B" "$PG_PORT_DR"; do
 done
 
 # ---- what cmsctl observes ----
-cat >"$W/cms.yaml" <<EOF
-version: 1
-stores:
-  - name: redmond
-    engine: postgresql
-    databases: [xds, lis]
-    servers:
-      - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
-      - name: pool-b
-        role: mirror
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
-      - name: dublin-dr
-        role: backup
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_DR;Database=postgres;Uid=cmsctl"
-    location:
-      primary: pool-a
-      mirror: pool-b
-    policy:
-      login_timeout: 2s
-EOF
-cd "$W"
+cms_config --no-publish pool-a pool-b
 
 # TODO(lead): should `status` ever be a placeholder again, the checks below
 # are skipped with a message rather than failed; remove this guard once the
@@ -97,7 +44,6 @@ if grep -q 'not implemented' "$W/err"; then
 	printf 'TODO: cmsctl status is not implemented yet: skipped its checks\n' >&2
 else
 	if run 0 "$CMSCTL" status -c cms.yaml --json; then
-		srv() { jq -r --arg s "$1" ".stores[0].observed.servers[] | select(.server == \$s) | $2" "$W/out"; }
 		expect "probed" "$(jq -r '.stores[0].observed.probed' "$W/out")" true
 		expect "pool-a role" "$(srv pool-a .role)" primary
 		expect "pool-b role" "$(srv pool-b .role)" mirror
@@ -118,7 +64,6 @@ else
 	# An unreachable server is an observation, not a failure.
 	pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir dublin-dr)" -m immediate stop >/dev/null
 	if run 0 "$CMSCTL" status -c cms.yaml --json; then
-		srv() { jq -r --arg s "$1" ".stores[0].observed.servers[] | select(.server == \$s) | $2" "$W/out"; }
 		expect "dublin-dr reachable" "$(srv dublin-dr .reachable)" false
 		expect "dublin-dr role" "$(srv dublin-dr .role)" unknown
 		expect "dublin-dr error names it" "$(srv dublin-dr '.error | startswith("cannot connect to server '"'"'dublin-dr'"'"'")')" true
@@ -126,7 +71,4 @@ else
 	fi
 fi
 
-if [ "$failures" -ne 0 ]; then
-	printf '%d check(s) failed\n' "$failures" >&2
-	exit 1
-fi
+finish

@@ -18,42 +18,12 @@
 #      refused.  (t_pg_failover.sh checks the exit code of the plan and
 #      then carries the failover out; here only what it leaves unchanged.)
 set -euo pipefail
-: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
-: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
-. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
 
-for tool in jq sqlite3 git; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		pgc_missing "$tool not found"
-	fi
-done
-if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
-	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
-fi
+require_tools jq sqlite3 git
+require_odbc
 
-failures=0
-fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
-pass() { printf 'ok: %s\n' "$*" >&2; }
-expect() {
-	if [ "$2" = "$3" ]; then
-		pass "$1: $2"
-	else
-		fail "$1: got '$2', want '$3'"
-	fi
-}
-# run EXPECTED-EXIT CMD...: stdout in $W/out, stderr in $W/err.
-run() {
-	local want=$1 got=0
-	shift
-	"$@" >"$W/out" 2>"$W/err" || got=$?
-	if [ "$got" != "$want" ]; then
-		fail "'$*' exited $got, expected $want"
-		sed 's/^/  stdout: /' "$W/out" >&2
-		sed 's/^/  stderr: /' "$W/err" >&2
-		return 1
-	fi
-	pass "'$*' exited $want"
-}
 # run_refused CMD...: like run, but exit 3 (plan stale) or 7 (refused) will do.
 run_refused() {
 	local got=0
@@ -66,21 +36,6 @@ run_refused() {
 	fi
 	pass "'$*' exited $got"
 }
-contains() {
-	if grep -qF -- "$2" "$1"; then
-		pass "$(basename "$1") says '$2'"
-	else
-		fail "$(basename "$1") lacks '$2'"
-		sed 's/^/  | /' "$1" >&2
-	fi
-}
-finish() {
-	if [ "$failures" -ne 0 ]; then
-		printf '%d check(s) failed\n' "$failures" >&2
-		exit 1
-	fi
-	exit 0
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # A frozen postmaster must be thawed before pg_stop_all can stop it.
@@ -91,46 +46,22 @@ cleanup() {
 	fi
 	pg_stop_all
 }
-pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)" 1
+start_work_cluster 1
 trap cleanup EXIT
-W=$PGCLUSTER_DIR/work
-mkdir -p "$W"
-cd "$W"
 B=$(pg_node_dir pool-b)
 
+# write_config PRIMARY MIRROR
 write_config() {
-	cat >cms.yaml <<EOF
-version: 1
-stores:
-  - name: redmond
-    engine: postgresql
-    databases: [xds, lis]
-    servers:
-      - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
-      - name: pool-b
-        role: mirror
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
-    location:
-      primary: $1
-      mirror: $2
-    policy:
-      allow_data_loss: false
-      max_lag_bytes: 64KiB
-      catch_up_timeout: 10s
-      login_timeout: 2s
-    publish:
-      - file: location.json
-EOF
+	cms_config "$1" "$2" "allow_data_loss: false" "max_lag_bytes: 64KiB" "catch_up_timeout: 10s"
 }
 
 # What a refusal must leave alone, as one comparable text.
 snapshot() {
 	printf 'pool-a: %s\n' "$(pg_node_state "$PG_PORT_A")"
 	printf 'pool-b: %s\n' "$(pg_node_state "$PG_PORT_B")"
-	printf 'serial: %s\n' "$(sqlite3 .cmsctl/state.db 'SELECT serial FROM stores')"
-	printf 'recorded: %s\n' "$(sqlite3 .cmsctl/state.db 'SELECT primary_server FROM stores')"
-	printf 'runs: %s\n' "$(sqlite3 .cmsctl/state.db 'SELECT count(*) FROM runs')"
+	printf 'serial: %s\n' "$(sq 'SELECT serial FROM stores')"
+	printf 'recorded: %s\n' "$(sq 'SELECT primary_server FROM stores')"
+	printf 'runs: %s\n' "$(sq 'SELECT count(*) FROM runs')"
 	printf 'history: %s\n' "$(git --git-dir=.cmsctl/history rev-list --count cms-history)"
 	printf 'published: %s\n' "$(sha1sum <location.json)"
 }
@@ -191,7 +122,7 @@ wait_sync() {
 # ---- adopt: serial 1 ----
 write_config pool-a pool-b
 run 0 "$CMSCTL" apply -c cms.yaml --yes || finish
-expect "serial after adopt" "$(sqlite3 .cmsctl/state.db 'SELECT serial FROM stores')" 1
+expect "serial after adopt" "$(sq 'SELECT serial FROM stores')" 1
 # From here on cms.yaml asks for a switchover to pool-b.
 write_config pool-b pool-a
 

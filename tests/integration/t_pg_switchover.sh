@@ -7,79 +7,16 @@
 # the store is switched back, promoting a server that carries the
 # configuration of a former fenced primary.
 set -euo pipefail
-: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
-: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
-. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
 
-if ! command -v jq >/dev/null 2>&1; then
-	pgc_missing "jq not found (apt-get install jq)"
-fi
-if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
-	pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
-fi
+require_tools jq
+require_odbc
 
-failures=0
-fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
-pass() { printf 'ok: %s\n' "$*" >&2; }
-expect() {
-	if [ "$2" = "$3" ]; then
-		pass "$1: $2"
-	else
-		fail "$1: got '$2', want '$3'"
-	fi
-}
-run() {
-	local want=$1 got=0
-	shift
-	"$@" >"$W/out" 2>"$W/err" || got=$?
-	if [ "$got" != "$want" ]; then
-		fail "'$*' exited $got, expected $want"
-		sed 's/^/  stdout: /' "$W/out" >&2
-		sed 's/^/  stderr: /' "$W/err" >&2
-		return 1
-	fi
-	pass "'$*' exited $want"
-}
-finish() {
-	if [ "$failures" -ne 0 ]; then
-		printf '%d check(s) failed\n' "$failures" >&2
-		exit 1
-	fi
-	exit 0
-}
-srv() { jq -r --arg s "$1" ".stores[0].observed.servers[] | select(.server == \$s) | $2" "$W/out"; }
+start_work_cluster 2
 
-pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)"
-W=$PGCLUSTER_DIR/work
-mkdir -p "$W"
-cd "$W"
-
-write_config() {
-	cat >cms.yaml <<EOF
-version: 1
-stores:
-  - name: redmond
-    engine: postgresql
-    databases: [xds, lis]
-    servers:
-      - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
-      - name: pool-b
-        role: mirror
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
-      - name: dublin-dr
-        role: backup
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_DR;Database=postgres;Uid=cmsctl"
-    location:
-      primary: $1
-      mirror: $2
-    policy:
-      catch_up_timeout: 30s
-      login_timeout: 2s
-    publish:
-      - file: location.json
-EOF
-}
+# write_config PRIMARY MIRROR
+write_config() { cms_config "$1" "$2" "catch_up_timeout: 30s"; }
 
 # ---- adopt ----
 write_config pool-a pool-b
@@ -117,12 +54,11 @@ missing=$(psql_on "$PG_PORT_B" xds -At -c \
 	"SELECT count(*) FROM unnest('{$(paste -sd, "$W/acked")}'::int[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.id = a.id)")
 expect "acknowledged writes ($acked) missing on the new primary" "$missing" 0
 
-expect "pool-b out of recovery" "$(psql_on "$PG_PORT_B" postgres -At -c 'SELECT pg_is_in_recovery()')" f
+expect "pool-b out of recovery" "$(pg_in_recovery "$PG_PORT_B")" f
 # CHECKPOINT after the promotion: the control file already has the new timeline.
-expect "pool-b control file timeline" \
-	"$(psql_on "$PG_PORT_B" postgres -At -c 'SELECT timeline_id FROM pg_control_checkpoint()')" 2
+expect "pool-b control file timeline" "$(pg_timeline "$PG_PORT_B")" 2
 expect "pool-b writable" "$(psql_on "$PG_PORT_B" xds -At -c "INSERT INTO t VALUES (10, 'on pool-b') RETURNING v")" "on pool-b"
-expect "pool-a fenced" "$(psql_on "$PG_PORT_A" postgres -At -c 'SHOW default_transaction_read_only')" on
+expect "pool-a fenced" "$(pg_read_only "$PG_PORT_A")" on
 if psql_on "$PG_PORT_A" xds -c "INSERT INTO t VALUES (11, 'on pool-a')" >/dev/null 2>"$W/refused"; then
 	fail "pool-a accepted a write after the switchover"
 else
@@ -184,10 +120,10 @@ write_config pool-a pool-b
 run 0 "$CMSCTL" plan -c cms.yaml -o back.json || finish
 expect "plan mode back" "$(jq -r '.mode' back.json)" switchover
 run 0 "$CMSCTL" apply -c cms.yaml back.json || finish
-expect "pool-a primary again" "$(psql_on "$PG_PORT_A" postgres -At -c 'SELECT pg_is_in_recovery()')" f
-expect "pool-a timeline" "$(psql_on "$PG_PORT_A" postgres -At -c 'SELECT timeline_id FROM pg_control_checkpoint()')" 3
+expect "pool-a primary again" "$(pg_in_recovery "$PG_PORT_A")" f
+expect "pool-a timeline" "$(pg_timeline "$PG_PORT_A")" 3
 expect "pool-a writable" "$(psql_on "$PG_PORT_A" xds -At -c "INSERT INTO t VALUES (12, 'back') RETURNING v")" back
-expect "pool-b fenced" "$(psql_on "$PG_PORT_B" postgres -At -c 'SHOW default_transaction_read_only')" on
+expect "pool-b fenced" "$(pg_read_only "$PG_PORT_B")" on
 expect "published primary" "$(jq -r .primary location.json)" pool-a
 
 finish

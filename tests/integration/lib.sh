@@ -1,0 +1,173 @@
+# Sourced by the integration tests t_pg_*.sh: the checks they share, on top
+# of pgcluster.sh (which this sources; it starts and stops the clusters).
+#
+#   set -euo pipefail
+#   . "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
+#   require_tools jq
+#   require_odbc
+#   start_work_cluster 2          # pg_start_cluster, then W made and entered
+#   cms_config pool-a pool-b "catch_up_timeout: 30s"
+#   run 0 "$CMSCTL" apply -c cms.yaml --yes || finish
+#   expect "pool-b in recovery" "$(pg_in_recovery "$PG_PORT_B")" t
+#   finish
+#
+# Prerequisites (each skips with exit 77, or fails in CI, via pgc_missing):
+#   require_tools TOOL...   every TOOL is on PATH
+#   require_odbc            the ODBC driver 'PostgreSQL Unicode' is registered
+#
+# Checks; each FAIL counts in $failures, `finish` exits 1 if any did:
+#   fail MSG / pass MSG
+#   expect WHAT GOT WANT    GOT equals WANT
+#   run EXPECTED-EXIT CMD...
+#                           CMD exits EXPECTED-EXIT; its stdout in $W/out, its
+#                           stderr in $W/err (both shown when it does not)
+#   contains FILE TEXT      FILE holds TEXT (fixed string)
+#   finish                  exit 1 if a check failed, else exit 0
+#   srv SERVER JQ-FILTER    JQ-FILTER on SERVER's entry in the observed
+#                           servers of `status --json` output in $W/out
+#
+# Set-up:
+#   start_work_cluster NSTANDBYS
+#       pg_start_cluster (NSTANDBYS 1 or 2) on a fresh /tmp/cmsctl-pg.XXXXXX, then makes the
+#       work folder W=$PGCLUSTER_DIR/work and enters it.
+#   cms_config [--no-publish] PRIMARY MIRROR [POLICY-LINE...]
+#       Writes cms.yaml (current folder) for the store `redmond` (databases
+#       xds and lis) on the cluster's ports: pool-a, pool-b (role mirror)
+#       and, when the cluster has one (PG_PORT_DR set), dublin-dr (role
+#       backup).  location names PRIMARY and MIRROR (no mirror line when
+#       MIRROR is empty); policy holds each POLICY-LINE ("key: value"), in
+#       order, then `login_timeout: 2s`; publish is location.json unless
+#       --no-publish.
+#
+# psql checks, each from a fresh session to the server at PORT:
+#   pg_in_recovery PORT     t or f (SELECT pg_is_in_recovery())
+#   pg_timeline PORT        the control file's timeline (pg_control_checkpoint)
+#   pg_read_only PORT       on or off (SHOW default_transaction_read_only)
+#
+# State:
+#   sq SQL                  SQL on the state database .cmsctl/state.db
+
+: "${CMSCTL:?CMSCTL must name the cmsctl binary}"
+: "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}"
+# shellcheck source=SCRIPTDIR/pgcluster.sh
+. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+
+# ---- prerequisites ----
+require_tools() {
+	local tool
+	for tool in "$@"; do
+		if ! command -v "$tool" >/dev/null 2>&1; then
+			pgc_missing "$tool not found (apt-get install $tool)"
+		fi
+	done
+}
+
+require_odbc() {
+	if ! odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]'; then
+		pgc_missing "ODBC driver 'PostgreSQL Unicode' not registered (apt-get install odbc-postgresql)"
+	fi
+}
+
+# ---- checks ----
+failures=0
+fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
+pass() { printf 'ok: %s\n' "$*" >&2; }
+
+expect() {
+	if [ "$2" = "$3" ]; then
+		pass "$1: $2"
+	else
+		fail "$1: got '$2', want '$3'"
+	fi
+}
+
+run() {
+	local want=$1 got=0
+	shift
+	"$@" >"$W/out" 2>"$W/err" || got=$?
+	if [ "$got" != "$want" ]; then
+		fail "'$*' exited $got, expected $want"
+		sed 's/^/  stdout: /' "$W/out" >&2
+		sed 's/^/  stderr: /' "$W/err" >&2
+		return 1
+	fi
+	pass "'$*' exited $want"
+}
+
+contains() {
+	if grep -qF -- "$2" "$1"; then
+		pass "$(basename "$1") says '$2'"
+	else
+		fail "$(basename "$1") lacks '$2'"
+		sed 's/^/  | /' "$1" >&2
+	fi
+}
+
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		printf '%d check(s) failed\n' "$failures" >&2
+		exit 1
+	fi
+	exit 0
+}
+
+srv() { jq -r --arg s "$1" ".stores[0].observed.servers[] | select(.server == \$s) | $2" "$W/out"; }
+
+# ---- set-up ----
+start_work_cluster() {
+	pg_start_cluster "$(mktemp -d /tmp/cmsctl-pg.XXXXXX)" "$1"
+	W=$PGCLUSTER_DIR/work
+	mkdir -p "$W"
+	cd "$W" || exit 1
+}
+
+cms_config() {
+	local publish=1 primary mirror line
+	if [ "${1:-}" = --no-publish ]; then
+		publish=0
+		shift
+	fi
+	primary=$1 mirror=$2
+	shift 2
+	{
+		cat <<EOF
+version: 1
+stores:
+  - name: redmond
+    engine: postgresql
+    databases: [xds, lis]
+    servers:
+      - name: pool-a
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
+      - name: pool-b
+        role: mirror
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
+EOF
+		if [ -n "${PG_PORT_DR:-}" ]; then
+			cat <<EOF
+      - name: dublin-dr
+        role: backup
+        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_DR;Database=postgres;Uid=cmsctl"
+EOF
+		fi
+		printf '    location:\n      primary: %s\n' "$primary"
+		if [ -n "$mirror" ]; then
+			printf '      mirror: %s\n' "$mirror"
+		fi
+		printf '    policy:\n'
+		for line in "$@" "login_timeout: 2s"; do
+			printf '      %s\n' "$line"
+		done
+		if [ "$publish" = 1 ]; then
+			printf '    publish:\n      - file: location.json\n'
+		fi
+	} >cms.yaml
+}
+
+# ---- psql checks ----
+pg_in_recovery() { psql_on "$1" postgres -At -c 'SELECT pg_is_in_recovery()'; }
+pg_timeline() { psql_on "$1" postgres -At -c 'SELECT timeline_id FROM pg_control_checkpoint()'; }
+pg_read_only() { psql_on "$1" postgres -At -c 'SHOW default_transaction_read_only'; }
+
+# ---- state ----
+sq() { sqlite3 .cmsctl/state.db "$1"; }
