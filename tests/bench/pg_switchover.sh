@@ -44,7 +44,8 @@ command -v jq >/dev/null || { echo "jq not found" >&2; exit 1; }
 pkg-config --exists libpq || { echo "libpq not found (apt-get install libpq-dev)" >&2; exit 1; }
 # No skip here: a benchmark that cannot run says so and fails.
 export CI=true
-. "$CMSCTL_SOURCE_DIR/tests/integration/pgcluster.sh"
+export CMSCTL
+. "$CMSCTL_SOURCE_DIR/tests/integration/lib.sh"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -56,27 +57,7 @@ cd "$W"
 cc -std=c11 -O2 -o "$W/floor" "$CMSCTL_SOURCE_DIR/tests/bench/floor.c" $(pkg-config --cflags --libs libpq)
 
 write_config() {
-	cat >cms.yaml <<EOF
-version: 1
-stores:
-  - name: redmond
-    engine: postgresql
-    databases: [xds, lis]
-    servers:
-      - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
-      - name: pool-b
-        role: mirror
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"
-    location:
-      primary: $1
-      mirror: $2
-    policy:
-      catch_up_timeout: 30s
-      login_timeout: 2s
-    publish:
-      - file: location.json
-EOF
+	cms_config "$1" "$2" "catch_up_timeout: 30s"
 }
 
 # make_sync PRIMARY-PORT STANDBY: the standby becomes the primary's
