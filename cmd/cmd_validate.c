@@ -53,32 +53,6 @@ static void summarize(struct buf *out, const struct store *st)
 	buf_adds(out, ")\n");
 }
 
-static json_t *store_json(const struct store *st)
-{
-	json_t *o = json_object(), *dbs = json_array(), *servers = json_array(),
-	       *loc = json_object();
-	size_t i;
-
-	for (i = 0; i < st->ndatabases; i++)
-		json_array_append_new(dbs, json_string(st->databases[i]));
-	for (i = 0; i < st->nservers; i++) {
-		json_t *s = json_object();
-
-		json_object_set_new(s, "name", json_string(st->servers[i].name));
-		json_object_set_new(s, "role", json_string(server_role_name(st->servers[i].role)));
-		json_array_append_new(servers, s);
-	}
-	json_object_set_new(loc, "primary", json_string(st->location.primary));
-	json_object_set_new(loc, "mirror",
-			    st->location.mirror ? json_string(st->location.mirror) : json_null());
-	json_object_set_new(o, "name", json_string(st->name));
-	json_object_set_new(o, "engine", json_string(engine_kind_name(st->engine)));
-	json_object_set_new(o, "databases", dbs);
-	json_object_set_new(o, "servers", servers);
-	json_object_set_new(o, "location", loc);
-	return o;
-}
-
 static json_t *diag_json(const struct diag *d)
 {
 	json_t *o = json_object();
@@ -91,34 +65,27 @@ static json_t *diag_json(const struct diag *d)
 	return o;
 }
 
-static int print_json(const struct config *cfg, const struct diag_list *dl,
-		      struct cms_error *err)
+/* --json: the diagnostics as a JSON array (empty when the file is valid);
+ * validity is the exit status. */
+static int print_json(const struct diag_list *dl, struct cms_error *err)
 {
-	json_t *root = json_object(), *diags = json_array(), *stores = json_array();
+	json_t *diags = json_array();
+	struct buf out = BUF_INIT;
 	char *text;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < dl->len; i++)
 		json_array_append_new(diags, diag_json(&dl->items[i]));
-	for (i = 0; cfg && i < cfg->nstores; i++)
-		json_array_append_new(stores, store_json(&cfg->stores[i]));
-	json_object_set_new(root, "valid", json_boolean(cfg != NULL));
-	json_object_set_new(root, "diagnostics", diags);
-	json_object_set_new(root, "stores", stores);
-	text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
-	json_decref(root);
+	text = json_dumps(diags, JSON_SORT_KEYS | JSON_INDENT(2));
+	json_decref(diags);
 	if (!text)
-		return cms_error_set(err, CMS_ERROR, "cannot encode the validation result as JSON");
-	{
-		struct buf out = BUF_INIT;
-
-		buf_adds(&out, text);
-		buf_addch(&out, '\n');
-		free(text);
-		rc = cmd_write_stdout(out.ptr, out.len, err);
-		buf_free(&out);
-	}
+		return cms_error_set(err, CMS_ERROR, "cannot encode the diagnostics as JSON");
+	buf_adds(&out, text);
+	buf_addch(&out, '\n');
+	free(text);
+	rc = cmd_write_stdout(out.ptr, out.len, err);
+	buf_free(&out);
 	return rc;
 }
 
@@ -133,7 +100,7 @@ int cmd_validate(struct cmd_args *a)
 
 	status = config_load(&cfg, a->config, &dl, &err) < 0 ? EXIT_ERROR : EXIT_OK;
 	if (a->json) {
-		if (print_json(cfg, &dl, &werr) < 0)
+		if (print_json(&dl, &werr) < 0)
 			status = cmd_fail(&werr);
 		goto done;
 	}

@@ -36,6 +36,18 @@ contains err "expired at 2026-05-02T09:00:00Z"
 snapshot >after
 same before after
 
+# An observation the plan relied on changed (pool-b's epoch, as after an
+# outside promotion and demotion): refused before any change, naming it.
+for d in xds lis; do sql servers/pool-b/$d.db "UPDATE cms_control SET epoch = epoch + 1"; done
+snapshot >before
+run 3 "$CMSCTL" apply b.plan
+contains err "observation changed since plan"
+contains err "pool-b was mirror at epoch 1, now mirror at epoch 2"
+snapshot >after
+same before after
+for d in xds lis; do sql servers/pool-b/$d.db "UPDATE cms_control SET epoch = epoch - 1"; done
+snapshot >before
+
 # b applies; c was made against the same serial: stale; b again: single-use.
 run 0 "$CMSCTL" apply b.plan
 [ "$(serial)" = 2 ] || fail "serial after b"

@@ -39,8 +39,17 @@ run 0 "$CMSCTL" lock list
 contains out "redmond feedc0de held by bob@other:4242"
 run 4 "$CMSCTL" unlock redmond feedc0de
 run 0 "$CMSCTL" unlock redmond feedc0de --force
-git -C .cmsctl/history log -1 --format=%s cms-history >subject
-printf 'redmond: unlock feedc0de held by bob@other:4242 (forced)\n' >want
+# A lock whose lease has run out can be broken without --force.
+sql .cmsctl/state.db "INSERT INTO locks (store, id, holder, reason, acquired_at, lease_until)
+	VALUES ('redmond', 'deadbeef', 'carol@gone (pid 1 on elsewhere, pid:[1])', 'apply plan y', strftime('%s','now') - 7200, strftime('%s','now') - 3600)"
+run 0 "$CMSCTL" lock list
+contains out "redmond deadbeef held by carol@gone"
+contains out "[expired]"
+run 0 "$CMSCTL" unlock redmond deadbeef
+run 0 "$CMSCTL" lock list
+lacks out "deadbeef"
+git -C .cmsctl/history log -2 --format=%s cms-history >subject
+printf 'redmond: unlock deadbeef held by carol@gone (pid 1 on elsewhere, pid:[1])\nredmond: unlock feedc0de held by bob@other:4242 (forced)\n' >want
 same subject want
 
 # 7: a precondition refuses: disaster recovery without allow_data_loss.

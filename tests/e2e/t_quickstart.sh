@@ -26,7 +26,13 @@ validate_json report.schema.json report.json
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["outcome"] == "ok" and r["mode"] == "switchover", r["outcome"]
-assert isinstance(r["write_unavailable_ms"], int) and r["write_unavailable_ms"] >= 0
+# The window is measured from the start of the fence to the promoted target:
+# it spans the fence, catch-up and promote steps (durations are rounded down).
+w = r["write_unavailable_ms"]
+dur = {s["action"]: s["duration_ms"] for s in r["steps"]}
+assert isinstance(w, int) and w > 0, w
+assert w >= dur["fence"] + dur["catch_up"] + dur["promote"] - 2, (w, dur)
+assert w <= sum(dur.values()) + 2, (w, dur)
 actions = [s["action"] for s in r["steps"]]
 assert actions == ["check_target", "fence", "catch_up", "promote", "reread_roles", "demote",
                    "publish", "verify"], actions
