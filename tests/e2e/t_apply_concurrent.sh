@@ -5,7 +5,7 @@
 quickstart
 cat >slow.sh <<'SH'
 #!/bin/sh
-sleep 2
+sleep 5
 SH
 chmod +x slow.sh
 printf '      - command: [%s/slow.sh]\n' "$T" >>cms.yaml
