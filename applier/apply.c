@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void strv_push(char ***v, size_t *n, char *s)
@@ -287,10 +288,17 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 	return cms_error_set(err, CMS_ERROR, "unknown step action");
 }
 
+/* Leases run on the real clock, never on CMSCTL_NOW: a clock set for
+ * reproducible plans must not make a live lock look expired. */
+static int64_t lease_clock(void)
+{
+	return (int64_t)time(NULL);
+}
+
 static int renew_lock(struct run *r, struct cms_error *err)
 {
 	return state_lock_renew(r->ctx->state, r->ctx->store->name, r->lock_id,
-				r->ctx->lease_s ? r->ctx->lease_s : 900, now_s(), err);
+				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), err);
 }
 
 /* Where this process lives: its host and PID namespace.  A lock holder
@@ -342,7 +350,7 @@ static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 		bool broke = false;
 
 		rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
-				r->ctx->lease_s ? r->ctx->lease_s : 900, r->now, &r->lock_id, err);
+				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), &r->lock_id, err);
 		if (rc != CMS_ELOCKED || attempt > 0)
 			break;
 		if (state_lock_list(r->ctx->state, &locks, &n, NULL) < 0)

@@ -950,6 +950,25 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		if (parse_bool(db_result_get(res, i, 1), &gone) < 0 || !gone) {
 			const char *pid = db_result_get(res, i, 0);
 
+			/* false also means the backend had already exited between
+			 * the snapshot and the call: ask again, in a new
+			 * transaction (a fresh activity snapshot). */
+			if (pid && strspn(pid, "0123456789") == strlen(pid) && *pid) {
+				char sql[160];
+				char *count = NULL;
+				int qrc;
+
+				snprintf(sql, sizeof(sql),
+					 "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid);
+				qrc = db_query_value(db, sql, &count, err);
+				engine_absorb_log(e, db);
+				gone = qrc == 0 && count && !strcmp(count, "0");
+				free(count);
+				if (qrc < 0)
+					goto done;
+				if (gone)
+					continue;
+			}
 			rc = cms_error_set(err, CMS_ERROR,
 					   "fence of server '%s' did not take: backend %s did not exit within %ds of pg_terminate_backend()",
 					   name, pid ? pid : "?", PG_TERMINATE_WAIT_MS / 1000);
@@ -1178,8 +1197,17 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	/* pg_rewind reads the timeline from the control file: without a
 	 * checkpoint after the promotion it sees the new primary still on the
 	 * old timeline and finds nothing to rewind. */
-	if ((rc = run(e, db, SQL_CHECKPOINT, NULL, err)) < 0)
-		goto done;
+	{
+		/* The promotion has happened: a checkpoint that fails (a slow one
+		 * past the query timeout) must not turn it into a failure. */
+		struct cms_error cerr2 = CMS_ERROR_INIT;
+
+		if (run(e, db, SQL_CHECKPOINT, NULL, &cerr2) < 0)
+			engine_add_followup(e, "CHECKPOINT on '%s' after promotion failed (%s): run it "
+					    "before any pg_rewind from it", name,
+					    cerr2.message ? cerr2.message : "?");
+		cms_error_clear(&cerr2);
+	}
 	/* A server once fenced (a former primary re-seeded with its
 	 * configuration) carries default_transaction_read_only = on. */
 	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0)

@@ -652,6 +652,19 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 	sq_disconnect(e, cdb);
 	cdb = NULL;
 
+	/* The copy takes the place of the target's file: it keeps its mode
+	 * and owner, so clients that could write there still can. */
+	{
+		struct stat tst;
+
+		if (stat(tgt_file.ptr, &tst) == 0 &&
+		    (chmod(tmp_file.ptr, tst.st_mode & 07777) != 0 ||
+		     (chown(tmp_file.ptr, tst.st_uid, tst.st_gid) != 0 && errno != EPERM))) {
+			rc = cms_error_set(err, CMS_ERROR, "cannot give '%s' the mode and owner of '%s': %s",
+					   tmp_file.ptr, tgt_file.ptr, strerror(errno));
+			goto done;
+		}
+	}
 	if ((rc = sq_fsync_path(tmp_file.ptr, 0, err)) < 0)
 		goto done;
 	if ((rc = sq_unlink_sidecars(tgt_file.ptr, err)) < 0)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const struct cmd_opt cmd_lock_opts[] = {
 	{ 0 },
@@ -44,8 +45,7 @@ int cmd_lock(struct cmd_args *a)
 
 	if (strcmp(a->pos[0], "list") != 0)
 		return cmd_usage_error(a->cmd, "unknown lock subcommand '%s'", a->pos[0]);
-	if (cms_now(&now) < 0)
-		now = 0;
+	now = (int64_t)time(NULL); /* leases run on the real clock */
 	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
 	    (sdb && state_lock_list(sdb, &locks, &n, &err) < 0)) {
 		rc = cmd_fail(&err);
@@ -110,8 +110,7 @@ int cmd_unlock(struct cmd_args *a)
 	bool force = cmd_opt_flag(a, "force");
 	int rc = EXIT_OK;
 
-	if (cms_now(&now) < 0)
-		now = 0;
+	now = (int64_t)time(NULL); /* leases run on the real clock */
 	if (state_open(&sdb, a->state, false, &err) < 0 || state_lock_list(sdb, &locks, &n, &err) < 0)
 		goto fail;
 	for (i = 0; i < n; i++)

@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1007,6 +1008,19 @@ static char *get_path(struct loader *ld, const yaml_node_t *n, const char *what,
 	return resolve_path(ld->dir, s);
 }
 
+static bool contains_nocase(const char *s, const char *word)
+{
+	size_t n = strlen(word), i;
+
+	for (; *s; s++) {
+		for (i = 0; i < n && s[i] && tolower((unsigned char)s[i]) == word[i]; i++)
+			;
+		if (i == n)
+			return true;
+	}
+	return false;
+}
+
 /* Looks for a password attribute in an ODBC connection string (attributes
  * "key=value" separated by ';', a value may be {braced}, '}}' inside braces
  * is a '}').  Returns 0 when clean, 1 with its key copied to key_out, -1
@@ -1034,6 +1048,11 @@ static int connection_password(const char *s, char *key_out, size_t key_size)
 			if (eq_nocase(key_out, "pwd") || eq_nocase(key_out, "password"))
 				return 1;
 		}
+		/* libpq options passed through psqlODBC's pqopt={...} can carry a
+		 * password too: "pqopt={password=...}". */
+		if (eq_nocase(key_out, "pqopt") && *p == '=' && contains_nocase(p, "password") &&
+		    (size_t)(ke - k) < key_size)
+			return 1;
 		if (*p != '=')
 			continue;
 		p++;

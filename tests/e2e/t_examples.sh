@@ -54,7 +54,7 @@ reasons="unknown-key-policy=additionalProperties unknown-key-top=additionalPrope
 	policy-not-mapping=type name-is-number=type bool-quoted=type stores-not-sequence=type
 	duration-no-unit=type version-quoted=const version-2=const
 	database-not-identifier=pattern server-name-invalid=pattern duration-invalid=pattern
-	literal-password-connection=not databases-duplicate=uniqueItems
+	literal-password-connection=not password-in-pqopt=not databases-duplicate=uniqueItems
 	approvals-out-of-range=maximum sqlite-missing-path=required missing-engine=required"
 
 fails=0

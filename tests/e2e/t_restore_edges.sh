@@ -111,6 +111,20 @@ git -C .cmsctl/history log -1 --format=%s cms-history >subject
 printf 'redmond: apply switchover pool-a -> pool-b: ok\n' >want
 same subject want
 
+# 8. A clock set far ahead (CMSCTL_NOW) does not make a live apply's lock
+#    look expired: leases run on the real clock.
+fresh
+CMSCTL_TEST_HOLD_AT="3:running" "$CMSCTL" apply s.plan >/dev/null 2>&1 & hpid=$!
+for i in $(seq 1 200); do
+	[ "$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 3 AND run_id = (SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null)" = running ] && break
+	sleep 0.05
+done
+CMSCTL_NOW=2030-01-01T00:00:00Z run 4 "$CMSCTL" restore
+contains err "is locked by alice@test (pid $hpid"
+kill -9 $hpid; wait $hpid 2>/dev/null || true
+run 0 "$CMSCTL" restore
+[ "$(writable)" = "pool-a " ] || fail "writable $(writable)"
+
 # 7. A malformed clock is a usage error, not a silent 1970.
 CMSCTL_NOW=yesterday run 64 "$CMSCTL" plan
 contains err "CMSCTL_NOW 'yesterday' is not an RFC 3339 UTC time"
