@@ -578,6 +578,17 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
 			}
 			add_pending(&b, "mirror %s is pending until it is observed as a mirror of %s "
 				    "(observed %s)", want, st->location.primary, observed_role_text(m));
+		} else if (same && want && !b.p->offline) {
+			/* Recorded and desired agree, but the servers must too: a
+			 * fenced former primary is recorded as mirror until it is
+			 * re-seeded and seen following the primary. */
+			const struct server_obs *m = observation_find(&b.p->obs, want);
+
+			if (!(m && m->reachable && m->role == OBS_MIRROR &&
+			      (!m->upstream || !strcmp(m->upstream, st->location.primary))))
+				add_pending(&b, "mirror %s is pending until it is observed as a mirror of "
+					    "%s (observed %s)", want, st->location.primary,
+					    observed_role_text(m));
 		}
 		b.p->mode = PLAN_NONE;
 		b.p->to.primary = xstrdup(in->recorded->primary);

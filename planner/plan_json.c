@@ -562,7 +562,9 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 				buf_addf(out, "       - %s\n", s->checks[j]);
 		}
 	} else {
-		buf_adds(out, "\nNo changes. The recorded location matches the config and the servers.\n");
+		buf_adds(out, p->npending ?
+			 "\nNo changes that a plan can make; what is left is listed as pending.\n" :
+			 "\nNo changes. The recorded location matches the config and the servers.\n");
 	}
 	if (p->npending) {
 		buf_adds(out, "\nPending (not done by this plan):\n");

@@ -80,8 +80,10 @@ pg_as_owner() {
 # A free TCP port on 127.0.0.1, found by binding to port 0.  Another process
 # may grab it before the server does; pg_start_cluster retries then.
 pgc_free_port() {
-	if command -v python3 >/dev/null 2>&1; then
-		python3 -c 'import socket
+	# /usr/bin/python3, the system's (install-deps.sh installs it), never
+	# whatever python3 comes first on PATH (a pyenv shim may need set-up).
+	if [ -x /usr/bin/python3 ]; then
+		/usr/bin/python3 -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])

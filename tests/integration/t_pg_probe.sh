@@ -36,39 +36,31 @@ done
 # ---- what cmsctl observes ----
 cms_config --no-publish pool-a pool-b
 
-# TODO(lead): should `status` ever be a placeholder again, the checks below
-# are skipped with a message rather than failed; remove this guard once the
-# command is final.
-"$CMSCTL" status -c cms.yaml --json >"$W/out" 2>"$W/err" || true
-if grep -q 'not implemented' "$W/err"; then
-	printf 'TODO: cmsctl status is not implemented yet: skipped its checks\n' >&2
-else
-	if run 0 "$CMSCTL" status -c cms.yaml --json; then
-		expect "probed" "$(jq -r '.stores[0].observed.probed' "$W/out")" true
-		expect "pool-a role" "$(srv pool-a .role)" primary
-		expect "pool-b role" "$(srv pool-b .role)" mirror
-		expect "dublin-dr role" "$(srv dublin-dr .role)" backup
-		expect "pool-a timeline" "$(srv pool-a .epoch)" 1
-		expect "pool-b timeline" "$(srv pool-b .epoch)" 1
-		expect "pool-a lag" "$(srv pool-a .lag_bytes)" 0
-		expect "pool-b lag is a number >= 0" "$(srv pool-b '.lag_bytes >= 0')" true
-		expect "dublin-dr lag is a number >= 0" "$(srv dublin-dr '.lag_bytes >= 0')" true
-		expect "pool-b upstream" "$(srv pool-b .upstream)" pool-a
-		expect "dublin-dr upstream" "$(srv dublin-dr .upstream)" pool-a
-		expect "pool-b state of xds" "$(srv pool-b '.databases[] | select(.name == "xds") | .state')" streaming/sync
-		expect "dublin-dr state of lis" "$(srv dublin-dr '.databases[] | select(.name == "lis") | .state')" streaming/async
-		expect "pool-a read-only" "$(srv pool-a .read_only)" false
-		expect "positions are WAL positions" "$(srv pool-a '.position > 0')" true
-	fi
+if run 0 "$CMSCTL" status -c cms.yaml --json; then
+	expect "probed" "$(jq -r '.stores[0].observed.probed' "$W/out")" true
+	expect "pool-a role" "$(srv pool-a .role)" primary
+	expect "pool-b role" "$(srv pool-b .role)" mirror
+	expect "dublin-dr role" "$(srv dublin-dr .role)" backup
+	expect "pool-a timeline" "$(srv pool-a .epoch)" 1
+	expect "pool-b timeline" "$(srv pool-b .epoch)" 1
+	expect "pool-a lag" "$(srv pool-a .lag_bytes)" 0
+	expect "pool-b lag is a number >= 0" "$(srv pool-b '.lag_bytes >= 0')" true
+	expect "dublin-dr lag is a number >= 0" "$(srv dublin-dr '.lag_bytes >= 0')" true
+	expect "pool-b upstream" "$(srv pool-b .upstream)" pool-a
+	expect "dublin-dr upstream" "$(srv dublin-dr .upstream)" pool-a
+	expect "pool-b state of xds" "$(srv pool-b '.databases[] | select(.name == "xds") | .state')" streaming/sync
+	expect "dublin-dr state of lis" "$(srv dublin-dr '.databases[] | select(.name == "lis") | .state')" streaming/async
+	expect "pool-a read-only" "$(srv pool-a .read_only)" false
+	expect "positions are WAL positions" "$(srv pool-a '.position > 0')" true
+fi
 
-	# An unreachable server is an observation, not a failure.
-	pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir dublin-dr)" -m immediate stop >/dev/null
-	if run 0 "$CMSCTL" status -c cms.yaml --json; then
-		expect "dublin-dr reachable" "$(srv dublin-dr .reachable)" false
-		expect "dublin-dr role" "$(srv dublin-dr .role)" unknown
-		expect "dublin-dr error names it" "$(srv dublin-dr '.error | startswith("cannot connect to server '"'"'dublin-dr'"'"'")')" true
-		expect "pool-b still mirror" "$(srv pool-b .role)" mirror
-	fi
+# An unreachable server is an observation, not a failure.
+pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir dublin-dr)" -m immediate stop >/dev/null
+if run 0 "$CMSCTL" status -c cms.yaml --json; then
+	expect "dublin-dr reachable" "$(srv dublin-dr .reachable)" false
+	expect "dublin-dr role" "$(srv dublin-dr .role)" unknown
+	expect "dublin-dr error names it" "$(srv dublin-dr '.error | startswith("cannot connect to server '"'"'dublin-dr'"'"'")')" true
+	expect "pool-b still mirror" "$(srv pool-b .role)" mirror
 fi
 
 finish

@@ -10,6 +10,14 @@
 #   a. lag above policy.max_lag_bytes (WAL replay paused on the standby):
 #      refused by plan, and by apply of a plan made while the lag was fine
 #      (the re-check before any change);
+#   a2. catch-up timeout: replay paused but the lag within max_lag_bytes,
+#      so plan and the re-check pass; apply fences, waits catch_up_timeout
+#      (1s) and refuses (exit 7), undoing the fence.  Unlike the other
+#      cases this one changed a server and back, and journals a run: the
+#      checks are that pool-a takes writes again from a fresh session with
+#      no ALTER SYSTEM residue, pool-b is still a standby, the serial and
+#      the published location are unchanged, and the report and the
+#      journal show the fence 'undone';
 #   b. the target down: stopped (connection refused) and frozen (postmaster
 #      SIGSTOPped: the connection hangs until policy.login_timeout), each
 #      refused by plan within seconds and by apply of an earlier plan;
@@ -76,11 +84,9 @@ unchanged() {
 	fi
 }
 
-# Pauses WAL replay on pool-b and writes about 600 KiB of WAL on pool-a,
-# which pool-b receives (it is the synchronous standby: commits wait for
-# its flush, not its replay) but does not replay.
-make_lag() {
-	local from=$1 i s
+# Pauses WAL replay on pool-b and waits until it is paused.
+pause_replay() {
+	local i s
 	psql_on "$PG_PORT_B" postgres -c 'SELECT pg_wal_replay_pause()' >/dev/null
 	for i in $(seq 1 100); do
 		s=$(psql_on "$PG_PORT_B" postgres -At -c 'SELECT pg_get_wal_replay_pause_state()')
@@ -88,6 +94,14 @@ make_lag() {
 		sleep 0.05
 	done
 	expect "pool-b replay" "$s" paused
+}
+
+# Pauses WAL replay on pool-b and writes about 600 KiB of WAL on pool-a,
+# which pool-b receives (it is the synchronous standby: commits wait for
+# its flush, not its replay) but does not replay.
+make_lag() {
+	local from=$1
+	pause_replay
 	psql_on "$PG_PORT_A" xds -c \
 		"INSERT INTO t SELECT g, repeat('x', 500) FROM generate_series($from, $from + 999) AS g" >/dev/null
 	expect "pool-b lags more than 64 KiB" "$(psql_on "$PG_PORT_B" postgres -At -c \
@@ -147,6 +161,42 @@ run 7 "$CMSCTL" apply -c cms.yaml fine.plan || true
 contains "$W/err" "more than policy.max_lag_bytes (65536)"
 unchanged "apply refused for lag at the re-check"
 end_lag
+
+# ---- a2. catch-up timeout: the fence is undone ----
+# The lag must pass the plan and the re-check, yet the catch-up must have
+# something to wait for.  The fence itself writes no WAL (ALTER SYSTEM
+# edits a file, the write probe is refused), so with replay merely paused
+# the target would already be at the fenced primary's position and the
+# promotion would go through.  One small row, written after the pause,
+# is WAL pool-b receives (synchronous: flushed) but cannot replay.
+pause_replay
+psql_on "$PG_PORT_A" xds -c "INSERT INTO t VALUES (3000, 'not replayed')" >/dev/null
+expect "pool-b lags, but by less than 64 KiB" "$(psql_on "$PG_PORT_B" postgres -At -c \
+	"SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) BETWEEN 1 AND 65535")" t
+cms_config pool-b pool-a "allow_data_loss: false" "max_lag_bytes: 64KiB" "catch_up_timeout: 1s"
+run 0 "$CMSCTL" plan -c cms.yaml -o catchup.plan || finish
+expect "plan mode" "$(jq -r .mode catchup.plan)" switchover
+published=$(sha1sum <location.json)
+run 7 "$CMSCTL" apply -c cms.yaml catchup.plan --json || true
+cp "$W/out" "$W/report.json"
+contains "$W/err" "standby 'pool-b' did not catch up within 1s"
+contains "$W/err" "WAL replay is paused there"
+expect "report outcome" "$(jq -r .outcome "$W/report.json")" rolled_back
+expect "report steps" "$(jq -r '[.steps[] | .action + ":" + .status] | join(" ")' "$W/report.json")" \
+	"check_target:done fence:undone catch_up:failed promote:skipped reread_roles:skipped demote:skipped publish:skipped verify:skipped"
+run_id=$(jq -r .run_id "$W/report.json")
+expect "journal: the fence" "$(sq "SELECT status FROM steps WHERE run_id = '$run_id' AND action = 'fence'")" undone
+expect "journal: the run" "$(sq "SELECT outcome FROM runs WHERE id = '$run_id'")" rolled_back
+expect "pool-a takes writes again (fresh session)" "$(pg_writable "$PG_PORT_A")" t
+expect "pool-a after the undo" "$(pg_node_state "$PG_PORT_A")" "primary read_only=off timeline=1 alter_system_ro=0"
+expect "default_transaction_read_only lines in pool-a's postgresql.auto.conf" \
+	"$(pg_as_owner grep -c default_transaction_read_only "$(pg_node_dir pool-a)/postgresql.auto.conf" || true)" 0
+expect "pool-b still in recovery" "$(pg_in_recovery "$PG_PORT_B")" t
+expect "serial after the catch-up timeout" "$(sq 'SELECT serial FROM stores')" 1
+expect "recorded primary" "$(sq 'SELECT primary_server FROM stores')" pool-a
+expect "published location" "$(sha1sum <location.json)" "$published"
+end_lag
+write_config pool-b pool-a
 
 # ---- b. the target is down ----
 # Stopped: connections are refused at once.
