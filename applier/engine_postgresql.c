@@ -60,11 +60,11 @@
  * for a new session to see it, and how often it looks. */
 #define PG_RELOAD_WAIT_MS 1000
 #define PG_RELOAD_POLL_MS 10
-/* How long fence waits for each terminated backend to exit: a backend
- * still running after pg_terminate_backend() returns could still commit. */
+/* How long fence waits for the terminated backends to exit (a backend
+ * still running after pg_terminate_backend() returns could still commit),
+ * and how often it looks. */
 #define PG_TERMINATE_WAIT_MS 5000
-#define PG_STR_(x) #x
-#define PG_STR(x) PG_STR_(x)
+#define PG_TERMINATE_POLL_MS 5
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
 #define SQL_SHOW_READ_ONLY "SHOW default_transaction_read_only"
@@ -95,7 +95,7 @@
 #define SQL_UNFENCE "ALTER SYSTEM RESET default_transaction_read_only"
 #define SQL_RELOAD "SELECT pg_reload_conf()"
 #define SQL_TERMINATE \
-	"SELECT pid, pg_terminate_backend(pid, " PG_STR(PG_TERMINATE_WAIT_MS) ") FROM pg_stat_activity " \
+	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity " \
 	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
 /* A write attempt: every CREATE is refused in a read-only transaction
  * ("cannot execute CREATE TABLE in a read-only transaction", SQLSTATE
@@ -944,36 +944,51 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	 * LSN that catch_up reads next. */
 	if ((rc = run(e, db, SQL_TERMINATE, &res, err)) < 0)
 		goto done;
-	for (i = 0; i < res->nrows; i++) {
-		bool gone = false;
+	/* pg_terminate_backend(pid, timeout) would wait in steps of 100 ms
+	 * for each backend; signalling all, then polling at 5 ms, keeps the
+	 * write-unavailable window short.  Each poll is its own transaction:
+	 * a fresh activity snapshot. */
+	if (res->nrows > 0) {
+		struct buf poll = BUF_INIT;
+		int64_t start = cms_monotonic_ms();
+		size_t from = e->nlog;
+		char *left = NULL;
 
-		if (parse_bool(db_result_get(res, i, 1), &gone) < 0 || !gone) {
+		buf_adds(&poll, "SELECT count(*) FROM pg_stat_activity WHERE pid IN (");
+		for (i = 0; i < res->nrows; i++) {
 			const char *pid = db_result_get(res, i, 0);
 
-			/* false also means the backend had already exited between
-			 * the snapshot and the call: ask again, in a new
-			 * transaction (a fresh activity snapshot). */
-			if (pid && strspn(pid, "0123456789") == strlen(pid) && *pid) {
-				char sql[160];
-				char *count = NULL;
-				int qrc;
-
-				snprintf(sql, sizeof(sql),
-					 "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid);
-				qrc = db_query_value(db, sql, &count, err);
-				engine_absorb_log(e, db);
-				gone = qrc == 0 && count && !strcmp(count, "0");
-				free(count);
-				if (qrc < 0)
-					goto done;
-				if (gone)
-					continue;
+			if (!pid || !*pid || strspn(pid, "0123456789") != strlen(pid)) {
+				buf_free(&poll);
+				rc = cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a "
+						   "backend pid", name, pid ? pid : "NULL");
+				goto done;
 			}
-			rc = cms_error_set(err, CMS_ERROR,
-					   "fence of server '%s' did not take: backend %s did not exit within %ds of pg_terminate_backend()",
-					   name, pid ? pid : "?", PG_TERMINATE_WAIT_MS / 1000);
-			goto done;
+			buf_addf(&poll, "%s%s", i ? ", " : "", pid);
 		}
+		buf_addch(&poll, ')');
+		for (;;) {
+			free(left);
+			left = NULL;
+			if ((rc = run_value(e, db, poll.ptr, &left, err)) < 0)
+				break;
+			if (left && !strcmp(left, "0"))
+				break;
+			if (cms_monotonic_ms() - start > PG_TERMINATE_WAIT_MS) {
+				rc = cms_error_set(err, CMS_ERROR,
+						   "fence of server '%s' did not take: %s backend%s still "
+						   "alive %ds after pg_terminate_backend()", name,
+						   left ? left : "?", left && !strcmp(left, "1") ? "" : "s",
+						   PG_TERMINATE_WAIT_MS / 1000);
+				break;
+			}
+			sleep_ms(PG_TERMINATE_POLL_MS);
+		}
+		collapse_polls(e, from, cms_monotonic_ms() - start);
+		free(left);
+		buf_free(&poll);
+		if (rc < 0)
+			goto done;
 	}
 
 	/* Verify from a session that did not exist before the reload. */

@@ -55,8 +55,9 @@
 #define SQL_UNFENCE "ALTER SYSTEM RESET default_transaction_read_only"
 #define SQL_RELOAD "SELECT pg_reload_conf()"
 #define SQL_TERMINATE                                                            \
-	"SELECT pid, pg_terminate_backend(pid, 5000) FROM pg_stat_activity "    \
+	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "          \
 	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+#define SQL_BACKENDS_LEFT "SELECT count(*) FROM pg_stat_activity WHERE pid IN (4242, 4243)"
 #define SQL_WRITE_PROBE "CREATE TEMP TABLE cmsctl_fence_probe ()"
 #define READ_ONLY_REFUSAL                                                              \
 	"statement failed on server 'pool-a': [25006] native 7: ERROR: cannot execute " \
@@ -483,6 +484,9 @@ static void test_fence_sets_reloads_terminates_and_verifies_in_new_session(void 
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
 		ROWS(SQL_TERMINATE, 2, termcols, "4242", "1", "4243", "1"),
+		/* Both signalled; one is still exiting at the first look. */
+		VAL(SQL_BACKENDS_LEFT, "1"),
+		VAL(SQL_BACKENDS_LEFT, "0"),
 	};
 	/* The reload reaches the new session on its second look. */
 	const struct db_fake_reply verify[] = {
@@ -507,6 +511,7 @@ static void test_fence_sets_reloads_terminates_and_verifies_in_new_session(void 
 		   "pool-a: " SQL_FENCE,
 		   "pool-a: " SQL_RELOAD,
 		   "pool-a: " SQL_TERMINATE,
+		   "pool-a: " SQL_BACKENDS_LEFT " -- polled 2 times",
 		   "pool-a: " SQL_SHOW_RO " -- polled 2 times",
 		   "!pool-a: " SQL_WRITE_PROBE);
 	engine_close(e);
