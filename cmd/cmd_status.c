@@ -10,6 +10,7 @@
 #include "planner/config.h"
 #include "planner/observe.h"
 #include "planner/observe_json.h"
+#include "planner/plan.h"
 #include "state/state.h"
 
 #include <inttypes.h>
@@ -44,16 +45,11 @@ static void add_followup(struct store_status *s, char *text)
 
 static void derive(struct store_status *s)
 {
-	const struct server_obs *prim = NULL;
-	size_t i, nprim = 0;
+	size_t i;
 
 	for (i = 0; i < s->obs.nservers; i++) {
 		const struct server_obs *o = &s->obs.servers[i];
 
-		if (server_obs_writable(o)) {
-			prim = o;
-			nprim++;
-		}
 		if (o->reachable && o->role == OBS_FENCED &&
 		    !(s->rec.exists && s->rec.primary && !strcmp(s->rec.primary, o->server)))
 			add_followup(s, xasprintf("%s is fenced (read-only): re-seed it as a copy of "
@@ -65,18 +61,7 @@ static void derive(struct store_status *s)
 	}
 	if (!s->obs.probed || !s->rec.exists)
 		return;
-	if (nprim > 1)
-		s->drift = xstrdup("several servers report being the primary");
-	else if (prim && strcmp(prim->server, s->rec.primary))
-		s->drift = xasprintf("recorded primary %s, but %s reports being the primary",
-				     s->rec.primary, prim->server);
-	else if (!prim) {
-		const struct server_obs *rp = observation_find(&s->obs, s->rec.primary);
-
-		s->drift = xasprintf("recorded primary %s reports %s", s->rec.primary,
-				     rp ? (rp->reachable ? obs_role_name(rp->role) : "unreachable")
-					: "nothing");
-	}
+	s->drift = planner_drift(s->rec.primary, &s->obs);
 	if (s->drift)
 		add_followup(s, xstrdup("run 'cmsctl restore' to re-assert the recorded location, or "
 					"'cmsctl plan --accept-drift' to adopt what the servers report"));

@@ -514,6 +514,29 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	return 0;
 }
 
+char *planner_drift(const char *recorded_primary, const struct observation *obs)
+{
+	const struct server_obs *prim = NULL, *rp = observation_find(obs, recorded_primary);
+	size_t i, n = 0;
+
+	for (i = 0; i < obs->nservers; i++)
+		if (server_obs_writable(&obs->servers[i])) {
+			prim = &obs->servers[i];
+			n++;
+		}
+	if (n > 1)
+		return xasprintf("%zu servers report being the primary", n);
+	if (prim && strcmp(prim->server, recorded_primary) != 0)
+		return xasprintf("the state records primary '%s' but '%s' reports being the primary",
+				 recorded_primary, prim->server);
+	/* A recorded primary that cannot be reached is an outage, not drift. */
+	if (!prim && rp && rp->reachable)
+		return xasprintf("the state records primary '%s' but it reports %s%s",
+				 recorded_primary, obs_role_name(rp->role),
+				 rp->read_only && rp->role == OBS_PRIMARY ? " (read-only)" : "");
+	return NULL;
+}
+
 int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_error *err)
 {
 	const struct store *st = in->desired;
@@ -535,29 +558,19 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
 
 	/* Drift: the servers say something other than the record. */
 	if (in->obs->probed) {
-		const struct server_obs *rp = observation_find(&b.p->obs, in->recorded->primary);
-		const char *drift = NULL;
+		char *drift = planner_drift(in->recorded->primary, &b.p->obs);
 
-		if (prim && strcmp(prim->server, in->recorded->primary) != 0)
-			drift = prim->server;
-		else if (!prim && rp && rp->reachable)
-			drift = "";
 		if (drift) {
 			if (in->accept_drift && prim) {
+				free(drift);
 				if ((rc = plan_adopt(&b, in, prim, err)) < 0)
 					goto fail;
 				goto done;
 			}
-			if (*drift)
-				cms_error_set(err, CMS_EREFUSED,
-					      "drift: the state records primary '%s' but '%s' reports "
-					      "being the primary", in->recorded->primary, drift);
-			else
-				cms_error_set(err, CMS_EREFUSED,
-					      "drift: the state records primary '%s' but it reports %s",
-					      in->recorded->primary, observed_role_text(rp));
+			cms_error_set(err, CMS_EREFUSED, "drift: %s", drift);
 			cms_error_hint(err, "run 'cmsctl restore' to re-assert the recorded location, "
 				       "or 'cmsctl plan --accept-drift' to adopt what the servers report");
+			free(drift);
 			rc = CMS_EREFUSED;
 			goto fail;
 		}

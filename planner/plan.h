@@ -108,6 +108,12 @@ struct plan_inputs {
  */
 int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_error *err);
 
+/* How the servers contradict the recorded primary ("the state records
+ * primary 'a' but 'b' reports being the primary"), or NULL when they do
+ * not.  An unreachable recorded primary is an outage, not drift.  Caller
+ * frees. */
+char *planner_drift(const char *recorded_primary, const struct observation *obs);
+
 /* Deterministic JSON (sorted keys, two-space indent, trailing newline). */
 int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err);
 /* Parses and validates plan JSON (an external input: every field checked).

@@ -11,7 +11,7 @@ rm published/location.json
 # Outside change: someone fences pool-a by hand.
 for d in xds lis; do sql servers/pool-a/$d.db "UPDATE cms_control SET read_only = 1"; done
 run 0 "$CMSCTL" status
-contains out "drift: recorded primary pool-a reports"
+contains out "drift: the state records primary 'pool-a' but it reports primary (read-only)"
 run 7 "$CMSCTL" plan
 contains err "drift: the state records primary 'pool-a' but it reports"
 contains err "run 'cmsctl restore'"
