@@ -11,6 +11,13 @@
  * the whole cluster, so a database missing on one server means that server
  * is not a copy of the others: it is reported per database ("missing").
  *
+ * The probe also checks that the servers belong together: each reports
+ * its cluster's system_identifier (pg_control_system(), in the same
+ * statement as pg_is_in_recovery()), and a server whose identifier is not
+ * the reference primary's -- or, with no primary to measure against, not
+ * the one a strict majority of the reachable servers report -- is observed
+ * with role unknown, so no plan promotes it; check_target refuses it too.
+ *
  * The steps of a move (DESIGN.md section 5) become:
  *   fence     ALTER SYSTEM SET default_transaction_read_only = on, reload,
  *             terminate client backends, then verify from a new session
@@ -67,6 +74,10 @@
 #define PG_TERMINATE_POLL_MS 5
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
+/* The role and the cluster's identity in one round trip: initdb draws the
+ * system identifier and every streaming standby (pg_basebackup) keeps it,
+ * so servers that belong together report the same one. */
+#define SQL_IDENTITY "SELECT pg_is_in_recovery(), system_identifier FROM pg_control_system()"
 #define SQL_SHOW_READ_ONLY "SHOW default_transaction_read_only"
 #define SQL_DATABASES "SELECT datname FROM pg_database"
 /* The timeline of the current WAL insert position: pg_control_checkpoint()
@@ -121,6 +132,13 @@ struct pg_node {
 struct pg_priv {
 	struct pg_node *nodes;    /* one per store server, config order */
 	size_t nnodes;
+	/* The cluster the last probe found the store in: the system
+	 * identifier of its reference server (whose it is, for messages), or
+	 * NULL when no probe ran or no reference could be told; split when
+	 * the servers disagree with neither a primary nor a majority. */
+	char *ref_sysid;
+	const char *ref_whose;
+	bool split;
 };
 
 /* ---- small parsers: every value from a server is checked ---- */
@@ -206,6 +224,16 @@ static int parse_timeline(const char *s, int64_t *out)
 		return -1;
 	*out = (int64_t)v;
 	return 0;
+}
+
+/* pg_control_system().system_identifier: a bigint, as decimal digits. */
+static bool valid_sysid(const char *s)
+{
+	if (!s)
+		return false;
+	if (*s == '-')
+		s++;
+	return *s && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 20;
 }
 
 /* The timeline of a WAL file name: its first 8 of 24 hex digits. */
@@ -421,6 +449,32 @@ static int query_lsn(struct engine *e, struct db *db, const char *sql, uint64_t 
 	return rc;
 }
 
+/* SQL_IDENTITY: whether n is in recovery, and its cluster's system
+ * identifier (*sysid, caller frees). */
+static int query_identity(struct engine *e, struct db *db, bool *in_recovery, char **sysid,
+			  struct cms_error *err)
+{
+	struct db_result *res = NULL;
+	const char *rec, *id;
+	int rc;
+
+	*sysid = NULL;
+	if ((rc = run(e, db, SQL_IDENTITY, &res, err)) < 0)
+		return rc;
+	rec = res->nrows && res->ncols >= 2 ? db_result_get(res, 0, 0) : NULL;
+	id = res->nrows && res->ncols >= 2 ? db_result_get(res, 0, 1) : NULL;
+	if (parse_bool(rec, in_recovery) < 0)
+		rc = cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' to '%s', not a boolean",
+				   db->label, rec ? rec : "NULL", SQL_IDENTITY);
+	else if (!valid_sysid(id))
+		rc = cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' as system_identifier, not a "
+				   "system identifier", db->label, id ? id : "NULL");
+	else
+		*sysid = xstrdup(id);
+	db_result_free(res);
+	return rc;
+}
+
 /* Opens a new session to n and waits (up to PG_RELOAD_WAIT_MS) until it
  * sees default_transaction_read_only == want: a reload reaches sessions
  * asynchronously.  *out is the open session (the caller closes it with
@@ -488,6 +542,7 @@ static void obs_unreachable(struct server_obs *so, const struct store *st, const
 struct pg_reading {
 	bool in_recovery;
 	bool paused;
+	char *sysid;               /* pg_control_system().system_identifier */
 	char *receiver_status;     /* pg_stat_wal_receiver.status, or NULL */
 	char *sender_host, *sender_port;
 	struct db_result *replication; /* pg_stat_replication on a primary */
@@ -496,6 +551,7 @@ struct pg_reading {
 
 static void reading_free(struct pg_reading *r)
 {
+	free(r->sysid);
 	free(r->receiver_status);
 	free(r->sender_host);
 	free(r->sender_port);
@@ -598,7 +654,7 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		return rc;
-	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &r->in_recovery, err)) < 0 ||
+	if ((rc = query_identity(e, db, &r->in_recovery, &r->sysid, err)) < 0 ||
 	    (rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &so->read_only, err)) < 0 ||
 	    (rc = run(e, db, SQL_DATABASES, &dbs, err)) < 0)
 		goto done;
@@ -770,6 +826,84 @@ static void probe_relate(struct engine *e, struct observation *obs, struct pg_re
 	}
 }
 
+/* Marks a reachable server that is not of the store's cluster: its role
+ * (and each database's) becomes unknown, so no plan promotes it. */
+static void mark_foreign(struct server_obs *so, const char *why)
+{
+	size_t j;
+
+	so->role = OBS_UNKNOWN;
+	so->lag_bytes = -1;
+	free(so->error);
+	so->error = xstrdup(why);
+	for (j = 0; j < so->ndbs; j++) {
+		so->dbs[j].role = OBS_UNKNOWN;
+		free(so->dbs[j].state);
+		so->dbs[j].state = xstrdup(why);
+	}
+}
+
+/* Whether the servers belong together: every reachable server must report
+ * the system identifier of the reference server (the primary standbys are
+ * measured against).  Without one, the identifier a strict majority of the
+ * reachable servers report is the store's; without a majority, no server
+ * can be trusted and each reachable one is marked. */
+static void probe_same_cluster(struct engine *e, struct observation *obs, struct pg_reading *r)
+{
+	struct pg_priv *pp = e->priv;
+	size_t ref = pick_reference(e->store, obs, r);
+	size_t i, j, nreach = 0, best = SIZE_MAX, nbest = 0;
+	const char *whose = "the primary's";
+
+	free(pp->ref_sysid);
+	pp->ref_sysid = NULL;
+	pp->ref_whose = NULL;
+	pp->split = false;
+	for (i = 0; i < obs->nservers; i++)
+		nreach += obs->servers[i].reachable && r[i].sysid;
+	if (ref == SIZE_MAX || !r[ref].sysid) {
+		ref = SIZE_MAX;
+		whose = "the majority's";
+		for (i = 0; i < obs->nservers; i++) {
+			size_t n = 0;
+
+			if (!obs->servers[i].reachable || !r[i].sysid)
+				continue;
+			for (j = 0; j < obs->nservers; j++)
+				n += obs->servers[j].reachable && r[j].sysid && !strcmp(r[j].sysid, r[i].sysid);
+			if (n > nbest) {
+				nbest = n;
+				best = i;
+			}
+		}
+		if (best != SIZE_MAX && 2 * nbest > nreach)
+			ref = best;
+	}
+	if (ref != SIZE_MAX) {
+		pp->ref_sysid = xstrdup(r[ref].sysid);
+		pp->ref_whose = whose;
+	} else if (nreach > 0) {
+		pp->split = nbest < nreach;
+	}
+	for (i = 0; i < obs->nservers; i++) {
+		struct server_obs *so = &obs->servers[i];
+		char *why;
+
+		if (!so->reachable || !r[i].sysid)
+			continue;
+		if (ref != SIZE_MAX && strcmp(r[i].sysid, r[ref].sysid) != 0)
+			why = xasprintf("belongs to another cluster (system identifier %s, %s is %s)",
+					r[i].sysid, whose, r[ref].sysid);
+		else if (ref == SIZE_MAX && pp->split)
+			why = xasprintf("cannot tell its cluster (system identifier %s): the servers "
+					"disagree, with no primary and no majority", r[i].sysid);
+		else
+			continue;
+		mark_foreign(so, why);
+		free(why);
+	}
+}
+
 static int pg_probe(struct engine *e, struct observation *out, struct cms_error *err)
 {
 	struct pg_priv *pp = e->priv;
@@ -808,6 +942,7 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 		cms_error_clear(&serr);
 	}
 	probe_relate(e, out, r);
+	probe_same_cluster(e, out, r);
 	for (i = 0; i < pp->nnodes; i++)
 		reading_free(&r[i]);
 	free(r);
@@ -832,6 +967,8 @@ static int pg_check_target(struct engine *e, const char *target, struct cms_erro
 	struct pg_node *n;
 	struct buf missing = BUF_INIT;
 	struct db *db;
+	struct pg_priv *pp = e->priv;
+	char *sysid = NULL;
 	size_t i, j, nmissing = 0;
 	bool in_recovery;
 	int rc;
@@ -842,12 +979,28 @@ static int pg_check_target(struct engine *e, const char *target, struct cms_erro
 		rc = refuse_unreachable(rc, err);
 		goto done;
 	}
-	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
+	if ((rc = query_identity(e, db, &in_recovery, &sysid, err)) < 0)
 		goto done;
 	if (!in_recovery) {
 		rc = cms_error_set(err, CMS_EREFUSED,
 				   "server '%s' is not a standby (pg_is_in_recovery() is false): there is nothing to promote",
 				   target);
+		goto done;
+	}
+	/* Compared with the cluster the last probe found (apply probes
+	 * before its first step); with no probe there is nothing to compare. */
+	if (pp->ref_sysid && strcmp(sysid, pp->ref_sysid) != 0) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "server '%s' belongs to another cluster (system identifier %s, %s is %s)",
+				   target, sysid, pp->ref_whose, pp->ref_sysid);
+		cms_error_hint(err, "a streaming standby keeps its primary's system identifier: re-seed '%s' "
+			       "from the primary (pg_basebackup), or fix its connection string", target);
+		goto done;
+	}
+	if (pp->split) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "server '%s' cannot be told to belong to the store's cluster: the servers report "
+				   "different system identifiers, with no primary and no majority", target);
 		goto done;
 	}
 	if ((rc = run(e, db, SQL_DATABASES, &dbs, err)) < 0)
@@ -875,6 +1028,7 @@ static int pg_check_target(struct engine *e, const char *target, struct cms_erro
 done:
 	if (rc < 0)
 		drop_session(e, n);
+	free(sysid);
 	db_result_free(dbs);
 	buf_free(&missing);
 	return rc;
@@ -1349,6 +1503,7 @@ static void pg_close(struct engine *e)
 	for (i = 0; i < pp->nnodes; i++)
 		drop_session(e, &pp->nodes[i]);
 	free(pp->nodes);
+	free(pp->ref_sysid);
 	free(pp);
 	e->priv = NULL;
 }

@@ -36,6 +36,12 @@
 #define NOROWS(sql, ncols, cols) { sql, NULL, ncols, cols, 0, NULL }
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
+#define SQL_IDENTITY "SELECT pg_is_in_recovery(), system_identifier FROM pg_control_system()"
+/* The probe's and check_target's first statement: the role and the
+ * cluster's system identifier, which every server of a store shares. */
+#define ID(rec, sysid) ROWS(SQL_IDENTITY, 2, idcols, rec, sysid)
+#define SYSID "7301456789012345678"
+#define OTHER_SYSID "7299887766554433221"
 #define SQL_SHOW_RO "SHOW default_transaction_read_only"
 #define SQL_DATABASES "SELECT datname FROM pg_database"
 #define SQL_PRIMARY_POSITION "SELECT lsn, pg_walfile_name(lsn) FROM pg_current_wal_lsn() AS lsn"
@@ -63,6 +69,7 @@
 	"statement failed on server 'pool-a': [25006] native 7: ERROR: cannot execute " \
 	"CREATE TABLE in a read-only transaction (in 'CREATE TEMP TABLE cmsctl_fence_probe ()')"
 
+static const char *const idcols[] = { "pg_is_in_recovery", "system_identifier" };
 static const char *const dbcols[] = { "datname" };
 static const char *const poscols[] = { "lsn", "pg_walfile_name" };
 static const char *const repcols[] = { "application_name", "client_addr", "state", "sync_state",
@@ -202,7 +209,7 @@ static bool has_followup(const struct engine *e, const char *text)
 static void test_probe_reads_primary_and_standbys(void **state)
 {
 	const struct db_fake_reply a[] = {
-		VAL(SQL_IN_RECOVERY, "0"),
+		ID("0", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "postgres", "xds", "lis", "template1", "template0"),
 		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/5000148", "000000010000000000000005"),
@@ -211,7 +218,7 @@ static void test_probe_reads_primary_and_standbys(void **state)
 		     "pool-b", "127.0.0.1", "streaming", "sync", "0/5000148", "0"),
 	};
 	const struct db_fake_reply b[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "postgres", "lis", "xds"),
 		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "0"),
@@ -220,7 +227,7 @@ static void test_probe_reads_primary_and_standbys(void **state)
 	/* Booleans as psql renders them, and no WAL receiver running: the
 	 * timeline comes from the control file. */
 	const struct db_fake_reply dr[] = {
-		VAL(SQL_IN_RECOVERY, "t"),
+		ID("t", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000000", "false"),
@@ -276,17 +283,17 @@ static void test_probe_reads_primary_and_standbys(void **state)
 
 	assert_all_sessions_used(&w);
 	TRANSCRIPT(e,
-		   "pool-a: " SQL_IN_RECOVERY,
+		   "pool-a: " SQL_IDENTITY,
 		   "pool-a: " SQL_SHOW_RO,
 		   "pool-a: " SQL_DATABASES,
 		   "pool-a: " SQL_PRIMARY_POSITION,
 		   "pool-a: " SQL_REPLICATION,
-		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: " SQL_IDENTITY,
 		   "pool-b: " SQL_SHOW_RO,
 		   "pool-b: " SQL_DATABASES,
 		   "pool-b: " SQL_STANDBY_POSITION,
 		   "pool-b: " SQL_WAL_RECEIVER,
-		   "dublin-dr: " SQL_IN_RECOVERY,
+		   "dublin-dr: " SQL_IDENTITY,
 		   "dublin-dr: " SQL_SHOW_RO,
 		   "dublin-dr: " SQL_DATABASES,
 		   "dublin-dr: " SQL_STANDBY_POSITION,
@@ -301,7 +308,7 @@ static void test_probe_reports_unreachable_missing_and_bad_values(void **state)
 	/* pool-a: no session (connection refused).  pool-b: lacks 'lis'.
 	 * dublin-dr: answers something that is not a boolean. */
 	const struct db_fake_reply b[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "postgres", "xds"),
 		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "1"),
@@ -309,7 +316,7 @@ static void test_probe_reports_unreachable_missing_and_bad_values(void **state)
 		VAL(SQL_CHECKPOINT_TIMELINE, "3"),
 	};
 	const struct db_fake_reply dr[] = {
-		VAL(SQL_IN_RECOVERY, "maybe"),
+		ID("maybe", SYSID),
 	};
 	struct cms_error err = CMS_ERROR_INIT;
 	struct observation obs = { 0 };
@@ -346,16 +353,16 @@ static void test_probe_reports_unreachable_missing_and_bad_values(void **state)
 	so = observation_find(&obs, "dublin-dr");
 	assert_false(so->reachable);
 	assert_string_equal(so->error,
-			    "server 'dublin-dr' answered 'maybe' to 'SELECT pg_is_in_recovery()', not a boolean");
+			    "server 'dublin-dr' answered 'maybe' to '" SQL_IDENTITY "', not a boolean");
 
 	TRANSCRIPT(e,
-		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: " SQL_IDENTITY,
 		   "pool-b: " SQL_SHOW_RO,
 		   "pool-b: " SQL_DATABASES,
 		   "pool-b: " SQL_STANDBY_POSITION,
 		   "pool-b: " SQL_WAL_RECEIVER,
 		   "pool-b: " SQL_CHECKPOINT_TIMELINE,
-		   "dublin-dr: " SQL_IN_RECOVERY);
+		   "dublin-dr: " SQL_IDENTITY);
 	observation_free(&obs);
 	engine_close(e);
 }
@@ -363,21 +370,21 @@ static void test_probe_reports_unreachable_missing_and_bad_values(void **state)
 static void test_probe_after_switchover_sees_fenced_and_new_timeline(void **state)
 {
 	const struct db_fake_reply a[] = {
-		VAL(SQL_IN_RECOVERY, "0"),
+		ID("0", SYSID),
 		VAL(SQL_SHOW_RO, "on"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/5000148", "000000010000000000000005"),
 		ROWS(SQL_REPLICATION, 6, repcols, "dublin-dr", "10.0.0.9", "streaming", "async", "0/5000148", "0"),
 	};
 	const struct db_fake_reply b[] = {
-		VAL(SQL_IN_RECOVERY, "0"),
+		ID("0", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/50002D8", "000000020000000000000005"),
 		NOROWS(SQL_REPLICATION, 6, repcols),
 	};
 	const struct db_fake_reply dr[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "0"),
@@ -414,19 +421,159 @@ static void test_probe_after_switchover_sees_fenced_and_new_timeline(void **stat
 	engine_close(e);
 }
 
+/* dublin-dr is a standby of an unrelated cluster that happens to be on
+ * timeline 1 too, and its primary listens at an address of this store: by
+ * role, timeline and position alone it would pass for a healthy backup.
+ * Its system identifier gives it away: the probe reports it unknown (the
+ * planner promotes only a mirror or a backup), and check_target refuses
+ * it.  Then, with the primary down, the two standbys disagree with no
+ * majority: neither can be trusted. */
+static void test_standby_of_another_cluster_is_refused(void **state)
+{
+	const struct db_fake_reply a[] = {
+		ID("0", SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/5000148", "000000010000000000000005"),
+		ROWS(SQL_REPLICATION, 6, repcols, "pool-b", "127.0.0.1", "streaming", "sync", "0/5000148", "0"),
+	};
+	const struct db_fake_reply b[] = {
+		ID("1", SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "0"),
+		ROWS(SQL_WAL_RECEIVER, 4, rcvcols, "streaming", "1", "127.0.0.1", "5432"),
+		/* check_target */
+		ID("1", SYSID),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+	};
+	const struct db_fake_reply dr[] = {
+		ID("1", OTHER_SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "postgres", "xds", "lis"),
+		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000100", "0"),
+		ROWS(SQL_WAL_RECEIVER, 4, rcvcols, "streaming", "1", "127.0.0.1", "5432"),
+		/* check_target */
+		ID("1", OTHER_SYSID),
+	};
+	/* The second probe: pool-a down. */
+	const struct db_fake_reply b2[] = {
+		ID("1", SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "0"),
+		NOROWS(SQL_WAL_RECEIVER, 4, rcvcols),
+		VAL(SQL_CHECKPOINT_TIMELINE, "1"),
+		/* check_target */
+		ID("1", SYSID),
+	};
+	const struct db_fake_reply dr2[] = {
+		ID("1", OTHER_SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000100", "0"),
+		NOROWS(SQL_WAL_RECEIVER, 4, rcvcols),
+		VAL(SQL_CHECKPOINT_TIMELINE, "1"),
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct observation obs = { 0 };
+	const struct server_obs *so;
+	struct world w;
+	struct engine *e;
+
+	(void)state;
+	world_init(&w);
+	SESSION(&w, "pool-a", a);
+	SESSION(&w, "pool-b", b);
+	SESSION(&w, "dublin-dr", dr);
+	e = open_engine(&w);
+	assert_int_equal(engine_probe(e, &obs, &err), 0);
+
+	so = observation_find(&obs, "pool-a");
+	assert_int_equal(so->role, OBS_PRIMARY);
+	assert_null(so->error);
+	so = observation_find(&obs, "pool-b");
+	assert_int_equal(so->role, OBS_MIRROR);
+	assert_int_equal(so->lag_bytes, 0);
+	assert_null(so->error);
+	assert_string_equal(so->dbs[0].state, "streaming/sync");
+
+	so = observation_find(&obs, "dublin-dr");
+	assert_true(so->reachable);
+	assert_int_equal(so->role, OBS_UNKNOWN); /* not backup: no plan promotes it */
+	assert_int_equal(so->epoch, 1);
+	assert_int_equal(so->lag_bytes, -1);
+	assert_string_equal(so->error, "belongs to another cluster (system identifier " OTHER_SYSID
+			    ", the primary's is " SYSID ")");
+	assert_int_equal(so->dbs[0].role, OBS_UNKNOWN);
+	assert_int_equal(so->dbs[1].role, OBS_UNKNOWN);
+	assert_string_equal(so->dbs[1].state, so->error);
+	observation_free(&obs);
+
+	assert_int_equal(e->ops->check_target(e, "dublin-dr", &err), CMS_EREFUSED);
+	assert_string_equal(err.message, "server 'dublin-dr' belongs to another cluster (system identifier "
+			    OTHER_SYSID ", the primary's is " SYSID ")");
+	assert_non_null(err.hint);
+	cms_error_clear(&err);
+	assert_int_equal(e->ops->check_target(e, "pool-b", &err), 0);
+	assert_null(err.message);
+	assert_all_sessions_used(&w);
+	TRANSCRIPT(e,
+		   "pool-a: " SQL_IDENTITY,
+		   "pool-a: " SQL_SHOW_RO,
+		   "pool-a: " SQL_DATABASES,
+		   "pool-a: " SQL_PRIMARY_POSITION,
+		   "pool-a: " SQL_REPLICATION,
+		   "pool-b: " SQL_IDENTITY,
+		   "pool-b: " SQL_SHOW_RO,
+		   "pool-b: " SQL_DATABASES,
+		   "pool-b: " SQL_STANDBY_POSITION,
+		   "pool-b: " SQL_WAL_RECEIVER,
+		   "dublin-dr: " SQL_IDENTITY,
+		   "dublin-dr: " SQL_SHOW_RO,
+		   "dublin-dr: " SQL_DATABASES,
+		   "dublin-dr: " SQL_STANDBY_POSITION,
+		   "dublin-dr: " SQL_WAL_RECEIVER,
+		   "dublin-dr: " SQL_IDENTITY,
+		   "pool-b: " SQL_IDENTITY,
+		   "pool-b: " SQL_DATABASES);
+	engine_close(e);
+
+	/* No primary, one standby of each cluster: no majority. */
+	world_init(&w);
+	SESSION(&w, "pool-b", b2);
+	SESSION(&w, "dublin-dr", dr2);
+	e = open_engine(&w);
+	assert_int_equal(engine_probe(e, &obs, &err), 0);
+	assert_false(observation_find(&obs, "pool-a")->reachable);
+	so = observation_find(&obs, "pool-b");
+	assert_int_equal(so->role, OBS_UNKNOWN);
+	assert_string_equal(so->error, "cannot tell its cluster (system identifier " SYSID "): the servers "
+			    "disagree, with no primary and no majority");
+	so = observation_find(&obs, "dublin-dr");
+	assert_int_equal(so->role, OBS_UNKNOWN);
+	observation_free(&obs);
+	assert_int_equal(e->ops->check_target(e, "pool-b", &err), CMS_EREFUSED);
+	assert_string_equal(err.message, "server 'pool-b' cannot be told to belong to the store's cluster: the "
+			    "servers report different system identifiers, with no primary and no majority");
+	cms_error_clear(&err);
+	assert_all_sessions_used(&w);
+	engine_close(e);
+}
+
 /* ---- check_target ---- */
 
 static void test_check_target_refuses_primary_and_missing_databases(void **state)
 {
 	const struct db_fake_reply a[] = {
-		VAL(SQL_IN_RECOVERY, "0"),
+		ID("0", SYSID),
 	};
 	const struct db_fake_reply b[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		ROWS(SQL_DATABASES, 1, dbcols, "postgres"),
 	};
 	const struct db_fake_reply dr[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		ROWS(SQL_DATABASES, 1, dbcols, "postgres", "lis", "xds"),
 	};
 	struct cms_error err = CMS_ERROR_INIT;
@@ -450,10 +597,10 @@ static void test_check_target_refuses_primary_and_missing_databases(void **state
 	assert_int_equal(e->ops->check_target(e, "nowhere", &err), CMS_ERROR);
 	assert_string_equal(err.message, "server 'nowhere' is not a server of store 'redmond'");
 	TRANSCRIPT(e,
-		   "pool-a: " SQL_IN_RECOVERY,
-		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-a: " SQL_IDENTITY,
+		   "pool-b: " SQL_IDENTITY,
 		   "pool-b: " SQL_DATABASES,
-		   "dublin-dr: " SQL_IN_RECOVERY,
+		   "dublin-dr: " SQL_IDENTITY,
 		   "dublin-dr: " SQL_DATABASES);
 	cms_error_clear(&err);
 	engine_close(e);
@@ -825,7 +972,7 @@ static void test_promote_forced_records_last_known_positions(void **state)
 {
 	/* A probe first: pool-a unreachable, dublin-dr's position known. */
 	const struct db_fake_reply b[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000100", "0"),
@@ -841,7 +988,7 @@ static void test_promote_forced_records_last_known_positions(void **state)
 		VAL(SQL_IN_RECOVERY, "0"),
 	};
 	const struct db_fake_reply dr[] = {
-		VAL(SQL_IN_RECOVERY, "1"),
+		ID("1", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000000", "0"),
@@ -995,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_probe_reads_primary_and_standbys),
 		cmocka_unit_test(test_probe_reports_unreachable_missing_and_bad_values),
 		cmocka_unit_test(test_probe_after_switchover_sees_fenced_and_new_timeline),
+		cmocka_unit_test(test_standby_of_another_cluster_is_refused),
 		cmocka_unit_test(test_check_target_refuses_primary_and_missing_databases),
 		cmocka_unit_test(test_check_target_unreachable_is_refused),
 		cmocka_unit_test(test_fence_sets_reloads_terminates_and_verifies_in_new_session),
