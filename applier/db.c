@@ -135,3 +135,14 @@ void db_close(struct db *db)
 	free(db->label);
 	free(db);
 }
+
+void db_add_string_literal(struct buf *b, const char *s)
+{
+	buf_addch(b, '\'');
+	for (; s && *s; s++) {
+		if (*s == '\'')
+			buf_addch(b, '\'');
+		buf_addch(b, *s);
+	}
+	buf_addch(b, '\'');
+}

@@ -12,6 +12,7 @@
 #ifndef CMS_APPLIER_DB_H
 #define CMS_APPLIER_DB_H
 
+#include "common/buf.h"
 #include "common/error.h"
 
 #include <stddef.h>
@@ -76,6 +77,10 @@ void db_take_log(struct db *db, struct db_stmt_log **out, size_t *n);
 void db_stmt_log_free(struct db_stmt_log *log, size_t n);
 
 void db_close(struct db *db); /* accepts NULL */
+
+/* Appends s as a standard SQL string literal ('...' with quotes doubled);
+ * NULL appends ''.  Values are validated names; quoting is still exact. */
+void db_add_string_literal(struct buf *b, const char *s);
 
 /* Transactions: autocommit off until commit or rollback. */
 int db_begin(struct db *db, struct cms_error *err);

@@ -163,15 +163,8 @@ void mssql_quote_ident(struct buf *out, const char *ident)
 
 void mssql_quote_nstring(struct buf *out, const char *s)
 {
-	const char *p;
-
-	buf_adds(out, "N'");
-	for (p = s; p && *p; p++) {
-		if (*p == '\'')
-			buf_addch(out, '\'');
-		buf_addch(out, *p);
-	}
-	buf_addch(out, '\'');
+	buf_addch(out, 'N');
+	db_add_string_literal(out, s);
 }
 
 int mssql_parse_lsn(uint64_t *out, const char *s)

@@ -120,18 +120,6 @@ static void sq_format_duration(char out[32], int64_t ms)
 		snprintf(out, 32, "%lldms", (long long)ms);
 }
 
-/* Appends s as an SQL string literal. */
-static void sq_quote(struct buf *b, const char *s)
-{
-	buf_addch(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			buf_addch(b, '\'');
-		buf_addch(b, *s);
-	}
-	buf_addch(b, '\'');
-}
-
 static const struct server *sq_server(struct engine *e, const char *name, struct cms_error *err)
 {
 	const struct store *st = e->store;
@@ -623,7 +611,7 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 	}
 	buf_addf(&tmp_file, "%s.catchup-%s", tgt_file.ptr, suffix);
 	buf_adds(&sql, "VACUUM INTO ");
-	sq_quote(&sql, tmp_file.ptr);
+	db_add_string_literal(&sql, tmp_file.ptr);
 	tmp_made = 1;
 	if ((rc = db_exec(sdb, sql.ptr, NULL, err)) < 0) {
 		cms_error_prefix(err, "cannot copy '%s/%s' to '%s'", src->name, dbname, tgt->name);

@@ -96,18 +96,6 @@ done:
 	return rc;
 }
 
-/* A SQL string literal of s; s is a validated name, quoting is belt and braces. */
-static void add_literal(struct buf *b, const char *s)
-{
-	buf_addch(b, '\'');
-	for (; s && *s; s++) {
-		if (*s == '\'')
-			buf_addch(b, '\'');
-		buf_addch(b, *s);
-	}
-	buf_addch(b, '\'');
-}
-
 static int publish_odbc(const struct publish_target *t, const struct store *st,
 			const struct published_location *loc, struct buf *log,
 			struct db_stmt_log **stmts, size_t *nstmts, struct cms_error *err)
@@ -134,22 +122,22 @@ static int publish_odbc(const struct publish_target *t, const struct store *st,
 	if ((rc = db_begin(db, err)) < 0)
 		goto done;
 	buf_addf(&sql, "DELETE FROM %s WHERE store = ", table);
-	add_literal(&sql, loc->store);
+	db_add_string_literal(&sql, loc->store);
 	if ((rc = db_exec(db, sql.ptr, NULL, err)) < 0)
 		goto rollback;
 	buf_reset(&sql);
 	buf_addf(&sql, "INSERT INTO %s (store, primary_server, mirror_server, serial, updated_at) VALUES (",
 		 table);
-	add_literal(&sql, loc->store);
+	db_add_string_literal(&sql, loc->store);
 	buf_adds(&sql, ", ");
-	add_literal(&sql, loc->primary);
+	db_add_string_literal(&sql, loc->primary);
 	buf_adds(&sql, ", ");
 	if (loc->mirror)
-		add_literal(&sql, loc->mirror);
+		db_add_string_literal(&sql, loc->mirror);
 	else
 		buf_adds(&sql, "NULL");
 	buf_addf(&sql, ", %" PRId64 ", ", loc->serial);
-	add_literal(&sql, ts);
+	db_add_string_literal(&sql, ts);
 	buf_adds(&sql, ")");
 	if ((rc = db_exec(db, sql.ptr, NULL, err)) < 0)
 		goto rollback;
@@ -157,7 +145,7 @@ static int publish_odbc(const struct publish_target *t, const struct store *st,
 		goto done;
 	buf_reset(&sql);
 	buf_addf(&sql, "SELECT primary_server, mirror_server FROM %s WHERE store = ", table);
-	add_literal(&sql, loc->store);
+	db_add_string_literal(&sql, loc->store);
 	if ((rc = db_exec(db, sql.ptr, &res, err)) < 0)
 		goto done;
 	got_p = db_result_get(res, 0, 0);
