@@ -355,6 +355,68 @@ static int server_index(struct engine *e, const char *name, size_t *out, struct 
 			     name ? name : "", st->name);
 }
 
+/* The machine part of a ServerName ("SQLA01\\RTC" -> "SQLA01") equals the
+ * first label of the server's fqdn, or its name when it has no fqdn. */
+static bool same_machine(const struct server *srv, const char *server_name)
+{
+	const char *want = srv->fqdn ? srv->fqdn : srv->name;
+	size_t wlen = strcspn(want, "."), glen = strcspn(server_name, "\\");
+
+	return wlen == glen && strncasecmp(want, server_name, wlen) == 0;
+}
+
+/*
+ * Which server answered: SERVERPROPERTY('InstanceName') must be the
+ * configured instance (NULL, the default instance, when none is
+ * configured), and the machine part of SERVERPROPERTY('ServerName') the
+ * first label of the configured fqdn (or the name).  A connection string
+ * or DSN that reaches another instance, or another machine, is refused
+ * (CMS_EREFUSED) before anything is read from it or sent to it.
+ */
+static int check_identity(struct engine *e, size_t idx, struct db *db, struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[idx];
+	struct db_result *r = NULL;
+	const char *sname, *inst;
+	int rc;
+
+	rc = db_exec(db, MSSQL_IDENTITY_SQL, &r, err);
+	engine_absorb_log(e, db);
+	if (rc < 0) {
+		cms_error_prefix(err, "cannot tell which instance server '%s' is", srv->name);
+		goto done;
+	}
+	if (!r || r->ncols != 2 || r->nrows != 1 || !(sname = db_result_get(r, 0, 0))) {
+		rc = bad_answer(err, srv->name, "SERVERPROPERTY('ServerName') gave no value");
+		goto done;
+	}
+	inst = db_result_get(r, 0, 1);
+	if (srv->instance ? !eq(inst, srv->instance) : inst != NULL) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "server '%s' answered as %s%.128s%s (ServerName '%.256s'), but the config names %s%s%s",
+				   srv->name, inst ? "instance '" : "the default instance", inst ? inst : "",
+				   inst ? "'" : "", sname, srv->instance ? "instance '" : "the default instance",
+				   srv->instance ? srv->instance : "", srv->instance ? "'" : "");
+		cms_error_hint(err, "the connection reaches another instance: name it in the connection string (Server=host\\%s, found through the SQL Server Browser, or the instance's Port=), or fix 'instance'",
+			       srv->instance ? srv->instance : (inst ? inst : "INSTANCE"));
+		goto done;
+	}
+	if (!same_machine(srv, sname)) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "server '%s' answered as '%.256s', another machine than '%s'", srv->name,
+				   sname, srv->fqdn ? srv->fqdn : srv->name);
+		cms_error_hint(err, "fix the connection string, or set 'fqdn' to the machine's name (its first label is compared with SERVERPROPERTY('ServerName'))");
+		goto done;
+	}
+done:
+	db_result_free(r);
+	return rc;
+}
+
+/* The server's session, connected (and its identity checked) on first use.
+ * A server that cannot be connected to gives its error as it is (callers
+ * may take it for down); one that answers as another instance gives
+ * CMS_EREFUSED, which no caller may take for down. */
 static int session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
 {
 	struct mssql *m = e->priv;
@@ -365,6 +427,14 @@ static int session(struct engine *e, size_t idx, struct db **out, struct cms_err
 		if ((rc = connect(&m->sessions[idx], e->store, &e->store->servers[idx],
 				  e->connect_ctx, err)) < 0) {
 			m->sessions[idx] = NULL;
+			return rc == CMS_EREFUSED ? CMS_ERROR : rc;
+		}
+		if ((rc = check_identity(e, idx, m->sessions[idx], err)) < 0) {
+			engine_absorb_log(e, m->sessions[idx]);
+			db_close(m->sessions[idx]);
+			m->sessions[idx] = NULL;
+			if (rc != CMS_EREFUSED)
+				err->code = rc = CMS_ERROR;
 			return rc;
 		}
 	}
@@ -384,6 +454,8 @@ static void drop_session(struct engine *e, size_t idx)
 /* A connection failure as a refusal: "<what> 'name' is unreachable: ...". */
 static int unreachable(struct cms_error *err, const char *what, const char *name)
 {
+	if (err->code == CMS_EREFUSED)
+		return CMS_EREFUSED; /* it answered, as another instance: not unreachable */
 	cms_error_prefix(err, "%s '%s' is unreachable", what, name);
 	err->code = CMS_EREFUSED;
 	return CMS_EREFUSED;
@@ -826,7 +898,9 @@ static void probe_server(struct engine *e, size_t idx, struct server_obs *so)
 	so->role = OBS_UNKNOWN;
 	so->lag_bytes = -1;
 	if (session(e, idx, &db, &err) < 0) {
-		so->reachable = false;
+		/* Another instance answered: reachable, but nothing it says is
+		 * about this server (role unknown), and the error says why. */
+		so->reachable = err.code == CMS_EREFUSED;
 		so->error = err.message;
 		err.message = NULL;
 		goto done;
@@ -1269,10 +1343,12 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 		return cms_error_set(err, CMS_EREFUSED,
 				     "cannot tell whether target '%s' has caught up: no source given", target);
 	}
-	if (session(e, sidx, &db, err) < 0) {
+	if ((rc = session(e, sidx, &db, err)) < 0) {
 		/* With the source down there is nothing more to receive: the
 		 * target has all it will ever get, and forced service decides
 		 * the rest.  Without allow_data_loss that is a refusal. */
+		if (rc == CMS_EREFUSED)
+			return rc;
 		if (st->policy.allow_data_loss) {
 			cms_error_clear(err);
 			return 0;
@@ -1471,7 +1547,11 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 
 	if ((rc = server_index(e, old_primary, &oidx, err)) < 0)
 		return rc;
-	if (session(e, oidx, &db, &cerr) < 0) {
+	if ((rc = session(e, oidx, &db, &cerr)) < 0) {
+		if (rc == CMS_EREFUSED) {
+			cms_error_move(err, &cerr);
+			return rc;
+		}
 		cms_error_clear(&cerr);
 		return 0;
 	}
@@ -1569,7 +1649,9 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		}
 		if ((rc = server_index(e, old_primary, &pidx, err)) < 0)
 			goto done;
-		if (session(e, pidx, &db, err) < 0) {
+		if ((rc = session(e, pidx, &db, err)) < 0) {
+			if (rc == CMS_EREFUSED)
+				goto done;
 			rc = unreachable(err, "principal", old_primary);
 			cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
 			goto done;

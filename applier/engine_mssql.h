@@ -11,6 +11,13 @@
 
 #include <stdint.h>
 
+/* The statement every new session runs first: which server and instance
+ * answered (SERVERPROPERTY ServerName, InstanceName), checked against the
+ * server's config before anything else is read or changed. */
+#define MSSQL_IDENTITY_SQL \
+	"SELECT CAST(SERVERPROPERTY('ServerName') AS nvarchar(256)), " \
+	"CAST(SERVERPROPERTY('InstanceName') AS nvarchar(128))"
+
 /* Appends ident as a bracket-quoted T-SQL identifier: [name], with every
  * ']' doubled.  Quoting only: callers must still refuse names that are not
  * plain identifiers (config_is_identifier) before building a statement. */

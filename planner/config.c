@@ -1079,6 +1079,95 @@ static int connection_password(const char *s, char *key_out, size_t key_size)
 	return 0;
 }
 
+/* The value of attribute key (case-insensitive) in an ODBC connection
+ * string, braces removed, into out; 1 found, 0 not (or too long). */
+static int connection_value(const char *s, const char *key, char *out, size_t size)
+{
+	const char *p = s;
+	char k[64];
+
+	while (*p) {
+		const char *ks, *ke;
+		size_t n = 0;
+
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (!*p)
+			break;
+		ks = p;
+		while (*p && *p != '=' && *p != ';')
+			p++;
+		ke = p;
+		while (ke > ks && ke[-1] == ' ')
+			ke--;
+		if ((size_t)(ke - ks) >= sizeof(k) || *p != '=') {
+			while (*p && *p != ';')
+				p++;
+			continue;
+		}
+		memcpy(k, ks, (size_t)(ke - ks));
+		k[ke - ks] = '\0';
+		for (p++; *p == ' '; p++)
+			;
+		if (*p == '{') {
+			for (p++; *p && !(*p == '}' && p[1] != '}'); p++) {
+				if (*p == '}')
+					p++;
+				if (n + 1 < size)
+					out[n++] = *p;
+			}
+			if (*p)
+				p++;
+		} else {
+			while (*p && *p != ';') {
+				if (n + 1 < size)
+					out[n++] = *p;
+				p++;
+			}
+			while (n && out[n - 1] == ' ')
+				n--;
+		}
+		while (*p && *p != ';')
+			p++;
+		out[n] = '\0';
+		if (eq_nocase(k, key))
+			return n + 1 < size ? 1 : 0;
+	}
+	return 0;
+}
+
+/* A named instance is reached either as Server=host\INSTANCE (FreeTDS asks
+ * the SQL Server Browser for its port) or through an explicit Port=; a
+ * connection string that names neither would reach the default instance,
+ * and one that names another instance is a contradiction. */
+static void check_instance_connection(struct loader *ld, const yaml_node_t *n,
+				      const struct server *sv)
+{
+	char server[256], port[16];
+	const char *slash;
+	struct diag *d;
+
+	if (!connection_value(sv->connection, "Server", server, sizeof(server)) &&
+	    !connection_value(sv->connection, "Servername", server, sizeof(server)))
+		return; /* a FreeTDS section or a DSN: the identity check at connect decides */
+	slash = strchr(server, '\\');
+	if (sv->instance && slash && !eq_nocase(slash + 1, sv->instance)) {
+		d = report(ld, n, "'connection' reaches instance '%s' (Server=%s), but 'instance' is '%s'",
+			   slash + 1, server, sv->instance);
+		hint(d, "name the same instance in both");
+	} else if (sv->instance && !slash &&
+		   !connection_value(sv->connection, "Port", port, sizeof(port))) {
+		d = report(ld, n, "'connection' names neither instance '%s' nor a port: it would reach "
+			   "the default instance of '%s'", sv->instance, server);
+		hint(d, "write Server=%s\\%s (found through the SQL Server Browser) or the instance's "
+		     "Port=", server, sv->instance);
+	} else if (!sv->instance && slash) {
+		d = report(ld, n, "'connection' reaches instance '%s' (Server=%s), but the server has "
+			   "no 'instance'", slash + 1, server);
+		hint(d, "add 'instance: %s': cmsctl checks which instance answers", slash + 1);
+	}
+}
+
 static char *get_connection(struct loader *ld, const yaml_node_t *n, const char *what)
 {
 	const char *s = get_string(ld, n, what, STR_SECRET);
@@ -1337,6 +1426,8 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 
 	if (!engine_known)
 		return;
+	if (st->engine == ENGINE_MSSQL && sv->connection)
+		check_instance_connection(ld, f[SV_CONNECTION].value, sv);
 	if (st->engine == ENGINE_SQLITE) {
 		if (!f[SV_PATH].key)
 			missing(ld, map, "path", where,

@@ -47,11 +47,11 @@ slapd_start() {
 	mkdir -p "$dir/db"
 	(
 		cd "$dir" || exit 1
-		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 2 \
 			-subj /CN=cmsctl-test-ca
-		openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.crt -days 2 \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other-ca.key -out other-ca.crt -days 2 \
 			-subj /CN=cmsctl-test-other-ca
-		openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=localhost
 		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
 		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
 			-out server.crt -days 2 -extfile san.ext

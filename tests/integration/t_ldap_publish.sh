@@ -30,9 +30,11 @@ YAML
 	done
 }
 
-# A store whose servers carry the fqdn and instance Lync's value is made of.
-mkdir good && cd good
-quickstart
+# The quick start's servers, made once and copied for each case.
+mkdir pristine && (cd pristine && quickstart)
+
+# A store whose servers carry the fqdn Lync's value is made of.
+cp -a pristine good && cd good
 sed -i 's#^\(        path: servers/\(pool-[ab]\)\)$#\1\n        fqdn: \2.litwareinc.com#' cms.yaml
 contains cms.yaml "fqdn: pool-b.litwareinc.com"
 {
@@ -59,8 +61,7 @@ cd "$T"
 bad_case() {
 	local name=$1 want=$2
 	shift 2
-	mkdir "$name" && cd "$name"
-	quickstart
+	cp -a pristine "$name" && cd "$name"
 	ldap_target "$@" >>cms.yaml
 	run 0 "$CMSCTL" plan -o adopt.plan
 	local got=0
@@ -80,8 +81,7 @@ bad_case untrusted "starttls with 'ldap://127.0.0.1:$LDAP_PORT' failed" \
 	"ldap://127.0.0.1:$LDAP_PORT" "ca_file: $LDAP_OTHER_CA"
 # The schema holds one value: a template the directory refuses fails the
 # modify as a whole (the good first attribute is not written either).
-mkdir refused && cd refused
-quickstart
+cp -a pristine refused && cd refused
 cat >>cms.yaml <<YAML
       - ldap: ldap://127.0.0.1:$LDAP_PORT
         dn: "$LDAP_SCP_DN"

@@ -25,6 +25,7 @@
 #include "common/util.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,7 +250,17 @@ struct fake_server {
 	const char *connect_error; /* when set, connecting fails with this */
 	struct db *db;             /* the session handed out; the engine closes it */
 	int connects;
+	/* Every session first answers MSSQL_IDENTITY_SQL: by default as the
+	 * configured machine and instance; these override (identity_instance
+	 * "" answers NULL, the default instance). */
+	const char *identity_server;
+	const char *identity_instance;
+	struct db_fake_reply *with_identity; /* the identity reply, then script */
+	char server_name[300];
+	const char *identity_cells[2];
 };
+
+static const char *const identity_cols[] = { "", "" };
 
 struct t {
 	char *dbs[2];
@@ -276,7 +287,26 @@ static int fake_connect(struct db **out, const struct store *store, const struct
 		if (f->connect_error)
 			return cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': %s",
 					     srv->name, f->connect_error);
-		*out = f->db = db_fake_new(srv->name, f->script, f->n);
+		if (f->identity_server) {
+			snprintf(f->server_name, sizeof(f->server_name), "%s", f->identity_server);
+		} else {
+			const char *m = srv->fqdn ? srv->fqdn : srv->name;
+
+			snprintf(f->server_name, sizeof(f->server_name), "%.*s%s%s",
+				 (int)strcspn(m, "."), m, srv->instance ? "\\" : "",
+				 srv->instance ? srv->instance : "");
+		}
+		f->identity_cells[0] = f->server_name;
+		f->identity_cells[1] = f->identity_instance ? (*f->identity_instance ? f->identity_instance : NULL)
+							   : srv->instance;
+		free(f->with_identity);
+		f->with_identity = xcalloc(f->n + 1, sizeof(*f->with_identity));
+		f->with_identity[0] = (struct db_fake_reply){ .sql = MSSQL_IDENTITY_SQL, .ncols = 2,
+							      .colnames = identity_cols, .nrows = 1,
+							      .cells = f->identity_cells };
+		if (f->n)
+			memcpy(f->with_identity + 1, f->script, f->n * sizeof(*f->script));
+		*out = f->db = db_fake_new(srv->name, f->with_identity, f->n + 1);
 		return 0;
 	}
 	return cms_error_set(err, CMS_ERROR, "test has no fake for server '%s'", srv->name);
@@ -329,7 +359,7 @@ static void assert_consumed(const struct t *t, size_t i)
 		assert_int_equal(t->fakes[i].n, 0);
 		return;
 	}
-	assert_int_equal(db_fake_consumed(t->fakes[i].db), t->fakes[i].n);
+	assert_int_equal(db_fake_consumed(t->fakes[i].db), t->fakes[i].n + 1);
 }
 
 static void assert_all_consumed(const struct t *t)
@@ -342,7 +372,11 @@ static void assert_all_consumed(const struct t *t)
 
 static void free_t(struct t *t)
 {
+	size_t i;
+
 	engine_close(t->e);
+	for (i = 0; i < ARRAY_SIZE(t->fakes); i++)
+		free(t->fakes[i].with_identity);
 	cms_error_clear(&t->err);
 	free(t);
 }
@@ -352,13 +386,32 @@ struct expect {
 	const char *sql;
 };
 
-/* The engine's statement log is exactly x, in order, every statement ok. */
+/* Removes the identity checks from a statement log (each new session's
+ * first statement; pinned by their own tests). */
+static void drop_identity(struct db_stmt_log *log, size_t *n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(log[i].sql, MSSQL_IDENTITY_SQL) == 0) {
+			free(log[i].label);
+			free(log[i].sql);
+			continue;
+		}
+		log[k++] = log[i];
+	}
+	*n = k;
+}
+
+/* The engine's statement log (identity checks aside) is exactly x, in
+ * order, every statement ok. */
 static void assert_transcript(struct engine *e, const struct expect *x, size_t n)
 {
 	struct db_stmt_log *log = NULL;
 	size_t nlog = 0, i;
 
 	engine_take_log(e, &log, &nlog);
+	drop_identity(log, &nlog);
 	for (i = 0; i < nlog && i < n; i++) {
 		assert_string_equal(log[i].label, x[i].label);
 		assert_string_equal(log[i].sql, x[i].sql);
@@ -598,6 +651,7 @@ static void probe_mixed_roles_and_malformed_answers_are_unknown(void **state)
 	observation_free(&obs);
 	/* the failed statement is in the log too, marked failed */
 	engine_take_log(t->e, &log, &nlog);
+	drop_identity(log, &nlog);
 	assert_int_equal(nlog, 3);
 	assert_string_equal(log[2].label, "dublin-dr");
 	assert_string_equal(log[2].sql, Q_DBS);
@@ -843,7 +897,8 @@ static void catch_up_with_the_source_down(void **state)
 	open_t(t);
 	/* data loss allowed: nothing more to receive, forced service decides */
 	assert_int_equal(t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err), 0);
-	assert_int_equal(t->e->nlog, 0);
+	assert_int_equal(t->e->nlog, 1); /* the target's identity, nothing else */
+	assert_string_equal(t->e->log[0].sql, MSSQL_IDENTITY_SQL);
 	free_t(t);
 
 	t = new_t(false, NULL);
@@ -1336,6 +1391,100 @@ static void promote_of_a_target_already_serving_changes_nothing(void **state)
 	free_t(t);
 }
 
+/* The engine sent nothing but n identity checks (the refused sessions are
+ * closed, so their fakes cannot be asked). */
+static void assert_only_identity(const struct t *t, size_t n)
+{
+	size_t i;
+
+	assert_int_equal(t->e->nlog, n);
+	for (i = 0; i < n; i++)
+		assert_string_equal(t->e->log[i].sql, MSSQL_IDENTITY_SQL);
+}
+
+/* Named instances: the engine asks every new session which server and
+ * instance answered, and refuses one that is not the configured one
+ * before it reads or changes anything there. */
+static void another_instance_is_refused_before_any_change(void **state)
+{
+	static const struct db_fake_reply none[] = { { NULL, NULL, 0, NULL, 0, NULL } };
+	struct observation obs;
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	/* Configured RTC; the connection reached the default instance. */
+	t->servers[1].instance = "RTC";
+	t->fakes[1].identity_server = "SQL-B";
+	t->fakes[1].identity_instance = "";
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "server 'pool-b' answered as the default instance (ServerName 'SQL-B'), but the config names instance 'RTC'");
+	assert_non_null(t->err.hint);
+	assert_contains(t->err.hint, "Server=host\\RTC");
+	assert_only_identity(t, 1);
+	cms_error_clear(&t->err);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
+		       "but the config names instance 'RTC'");
+	assert_int_equal(t->fakes[1].connects, 2);
+	assert_only_identity(t, 2);
+	free_t(t);
+
+	/* The old primary answering as another instance is not "down": a
+	 * catch-up refuses instead of letting forced service go ahead. */
+	t = new_t(true, NULL);
+	t->fakes[0].identity_instance = "RTCLOCAL";
+	t->fakes[0].identity_server = "SQL-A\\RTCLOCAL";
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err),
+		       "server 'pool-a' answered as instance 'RTCLOCAL' (ServerName 'SQL-A\\RTCLOCAL'), but the config names the default instance");
+	assert_only_identity(t, 2); /* pool-b's (accepted), then pool-a's */
+	free_t(t);
+
+	/* Another machine with the right instance name. */
+	t = new_t(false, NULL);
+	t->servers[1].instance = "RTC";
+	t->fakes[1].identity_server = "SQL-C\\RTC";
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "server 'pool-b' answered as 'SQL-C\\RTC', another machine than 'sql-b.litwareinc.com'");
+	free_t(t);
+
+	/* probe: reachable, role unknown, and the reason; no other statement. */
+	t = new_t(false, NULL);
+	t->fakes[0].script = none;
+	t->fakes[0].n = 0;
+	t->fakes[0].identity_instance = "RTC";
+	t->fakes[0].identity_server = "SQL-A\\RTC";
+	t->fakes[1].connect_error = "[08001] unreachable";
+	t->fakes[2].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	assert_true(obs.servers[0].reachable);
+	assert_int_equal(obs.servers[0].role, OBS_UNKNOWN);
+	assert_contains(obs.servers[0].error, "answered as instance 'RTC'");
+	assert_false(obs.servers[1].reachable);
+	observation_free(&obs);
+	assert_only_identity(t, 1);
+	free_t(t);
+}
+
+/* The identity that matches passes with the instance in either case. */
+static void the_configured_instance_passes(void **state)
+{
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	t->servers[1].instance = "RTC";
+	t->fakes[1].identity_server = "sql-b\\rtc";
+	t->fakes[1].identity_instance = "rtc";
+	SCRIPT(t, 1, b);
+	open_t(t);
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-b", &t->err), 0);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1372,6 +1521,8 @@ int main(void)
 		cmocka_unit_test(restore_while_the_old_primary_still_serves_is_refused),
 		cmocka_unit_test(restore_without_data_loss_allowed_is_refused),
 		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
+		cmocka_unit_test(another_instance_is_refused_before_any_change),
+		cmocka_unit_test(the_configured_instance_passes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
