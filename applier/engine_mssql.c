@@ -959,6 +959,30 @@ static int check_witness(const struct server *srv, const char *name, const struc
 	return CMS_EREFUSED;
 }
 
+/*
+ * A move that may lose data (forced service, a forced failover, recovering
+ * restored copies) makes the target writable without the old primary's
+ * say: it runs only when the old primary cannot serve any more, because a
+ * fence target isolated it or the operator attested it down.  That cmsctl
+ * cannot reach it proves nothing: SQL Server only needs the mirror to be
+ * disconnected from it, and a principal that still runs goes on serving
+ * every client that reaches it.
+ */
+static int need_isolation(struct engine *e, const char *what, const char *target,
+			  const char *old, struct cms_error *err)
+{
+	if (!old)
+		old = e->move.old_primary;
+	if (e->move.old_isolated)
+		return 0;
+	cms_error_set(err, CMS_EREFUSED,
+		      "%s on '%s' needs %s%s%s fenced first: unreachable is not down, and a primary that still runs goes on serving writes",
+		      what, target, old ? "'" : "the old primary", old ? old : "", old ? "'" : "");
+	cms_error_hint(err, "give %s%s%s a fence target that isolates it, or, if it is down for good, plan again with --assume-down %s --reason TEXT",
+		       old ? "'" : "the old primary", old ? old : "", old ? "'" : "", old ? old : "SERVER");
+	return CMS_EREFUSED;
+}
+
 /* A mirror database that can become principal, now or after catching up. */
 static int check_target_db(struct engine *e, const struct server *srv, const char *name,
 			   const struct mdb *d, struct cms_error *err)
@@ -1003,8 +1027,13 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 		return CMS_EREFUSED;
 	}
 	if (eq(d->mstate, "DISCONNECTED")) {
-		if (allow)
-			return check_witness(srv, name, d, err);
+		if (allow) {
+			int rc;
+
+			if ((rc = check_witness(srv, name, d, err)) < 0)
+				return rc;
+			return need_isolation(e, "forced service", srv->name, NULL, err);
+		}
 		cms_error_set(err, CMS_EREFUSED,
 			      "mirroring of database '%s' is DISCONNECTED on target '%s': the mirror has lost its principal, and a switchover needs SYNCHRONIZED",
 			      name, srv->name);
@@ -1017,6 +1046,17 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 			      name);
 		cms_error_hint(err, "run ALTER DATABASE [%s] SET PARTNER SAFETY FULL on the principal and wait for SYNCHRONIZED",
 			       name);
+		return CMS_EREFUSED;
+	}
+	/* The mirror is still connected to its principal: that principal runs.
+	 * Forced service is impossible (SQL Server needs DISCONNECTED) and a
+	 * switchover needs cmsctl to reach the principal. */
+	if (e->move.old_primary && !e->move.old_answers) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "mirroring of database '%s' is %s on target '%s': its principal still runs, though cmsctl cannot reach '%s'",
+			      name, d->mstate, srv->name, e->move.old_primary);
+		cms_error_hint(err, "a switchover needs '%s' within reach; forced service needs it stopped (and the mirror DISCONNECTED)",
+			       e->move.old_primary);
 		return CMS_EREFUSED;
 	}
 	/* SYNCHRONIZING and PENDING_FAILOVER pass: catch-up waits for them. */
@@ -1080,15 +1120,88 @@ static int check_switchover_db(const struct store *st, const struct server *prin
 	return 0;
 }
 
+/* Every database of the local replica SYNCHRONIZED, failover-ready and
+ * not suspended, on a SECONDARY: a FAILOVER without data loss is possible,
+ * whatever became of the primary (it needs only this replica). */
+static bool ag_ready(const struct agread *r, size_t ndbs)
+{
+	size_t i;
+
+	if (!eq(r->replica_role, "SECONDARY"))
+		return false;
+	for (i = 0; i < ndbs; i++) {
+		const struct agdb *d = &r->dbs[i];
+
+		if (!d->present || d->suspended || !eq(d->sync, "SYNCHRONIZED") || d->failover_ready != 1)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * CLUSTER_TYPE = EXTERNAL groups (Pacemaker on Linux) are failed over by
+ * the cluster manager, never by ALTER AVAILABILITY GROUP; NONE groups
+ * (read-scale) have no planned FAILOVER at all.  sys.availability_groups
+ * has cluster_type_desc from SQL Server 2017 on; before, every group is
+ * WSFC, hence the EXEC that is only compiled where the column exists.
+ * The group's name is a plain identifier (checked), so it needs no
+ * quoting inside the nested literal.
+ */
+static int check_cluster_type(struct engine *e, size_t idx, struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[idx];
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	const char *type;
+	int rc;
+
+	if (!srv->availability_group || !config_is_identifier(srv->availability_group))
+		return cms_error_set(err, CMS_ERROR,
+				     "availability group name '%.128s' of server '%s' is not a plain identifier",
+				     srv->availability_group ? srv->availability_group : "", srv->name);
+	buf_adds(&sql, MSSQL_AG_CLUSTER_SQL_HEAD);
+	buf_adds(&sql, srv->availability_group);
+	buf_adds(&sql, "''')");
+	if ((rc = run(e, idx, sql.ptr, &r, err)) < 0)
+		goto done;
+	if (!r || r->ncols != 1 || r->nrows != 1 || !(type = db_result_get(r, 0, 0))) {
+		rc = bad_answer(err, srv->name, "no cluster type for availability group '%s'",
+				srv->availability_group);
+		goto done;
+	}
+	if (eq(type, "EXTERNAL")) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "availability group '%s' has CLUSTER_TYPE = EXTERNAL: its failover belongs to the external cluster manager, and SQL Server refuses ALTER AVAILABILITY GROUP ... FAILOVER for it",
+				   srv->availability_group);
+		cms_error_hint(err, "fail it over with the cluster manager (Pacemaker: pcs resource move, or crm), then run 'cmsctl plan --accept-drift' to record the new primary");
+	} else if (eq(type, "NONE")) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "availability group '%s' has CLUSTER_TYPE = NONE: it has no planned FAILOVER, only a forced one after the primary is made a secondary by hand",
+				   srv->availability_group);
+		cms_error_hint(err, "move it by hand (SET (ROLE = SECONDARY) on the primary, then FORCE_FAILOVER_ALLOW_DATA_LOSS on the target), then run 'cmsctl plan --accept-drift'");
+	} else if (!eq(type, "WSFC")) {
+		rc = bad_answer(err, srv->name, "cluster type '%.64s' of availability group '%s'", type,
+				srv->availability_group);
+	}
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	return rc;
+}
+
 static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
 {
 	const struct store *st = e->store;
 	const struct server *srv = &st->servers[idx];
 	bool allow = st->policy.allow_data_loss;
-	struct agread r;
+	bool old_gone = e->move.old_primary && !e->move.old_answers;
+	bool force_needed = false;
+	struct agread r = { 0 };
 	size_t i;
 	int rc;
 
+	if ((rc = check_cluster_type(e, idx, err)) < 0)
+		return rc;
 	if ((rc = read_ag(e, idx, &r, err)) < 0)
 		return rc;
 	if (!r.replica_role) {
@@ -1126,6 +1239,8 @@ static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
 					   name, srv->availability_group, srv->name);
 			goto done;
 		}
+		if (eq(d->sync, "NOT SYNCHRONIZING"))
+			force_needed = true;
 		if (allow)
 			continue;
 		if (d->suspended) {
@@ -1142,10 +1257,30 @@ static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
 			goto done;
 		}
 	}
+	/* Lossless whenever the target is ready, whatever the old primary's
+	 * reachability.  Otherwise a forced failover is what is left when the
+	 * target cannot catch up (RESOLVING, NOT SYNCHRONIZING) or the old
+	 * primary cannot be waited for: it needs the old primary isolated. */
+	if (ag_ready(&r, st->ndatabases))
+		goto done;
+	if (eq(r.replica_role, "RESOLVING") || force_needed || old_gone) {
+		if (!allow) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "availability group '%s' is not failover-ready on target '%s' and '%s' cannot be waited for: only a forced failover is possible",
+					   srv->availability_group, srv->name,
+					   e->move.old_primary ? e->move.old_primary : "the primary");
+			cms_error_hint(err, "set policy.allow_data_loss: true for a forced failover");
+			goto done;
+		}
+		rc = need_isolation(e, "a forced failover", srv->name, NULL, err);
+	}
 done:
 	agread_free(&r);
 	return rc;
 }
+
+static int check_old_primary_stopped(struct engine *e, const struct server *target,
+				     const char *old_primary, struct cms_error *err);
 
 static int mssql_check_target(struct engine *e, const char *target, struct cms_error *err)
 {
@@ -1165,6 +1300,12 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 		return rc;
 	for (i = 0; i < st->ndatabases && rc == 0; i++)
 		rc = check_target_db(e, &st->servers[idx], st->databases[i], &r.dbs[i], err);
+	for (i = 0; i < st->ndatabases && rc == 0; i++) {
+		if (r.dbs[i].present && !r.dbs[i].role && eq(r.dbs[i].state_desc, "RESTORING")) {
+			rc = check_old_primary_stopped(e, &st->servers[idx], e->move.old_primary, err);
+			break;
+		}
+	}
 	mread_free(&r);
 	return rc;
 }
@@ -1414,7 +1555,8 @@ static void followup_hadr_resume(struct engine *e, const char *server, const cha
 	buf_free(&stmts);
 }
 
-static int promote_ag(struct engine *e, size_t tidx, bool force, struct cms_error *err)
+static int promote_ag(struct engine *e, size_t tidx, const char *old_primary, bool force,
+		      struct cms_error *err)
 {
 	const struct store *st = e->store;
 	const struct server *srv = &st->servers[tidx];
@@ -1432,6 +1574,12 @@ static int promote_ag(struct engine *e, size_t tidx, bool force, struct cms_erro
 				   srv->name, srv->availability_group);
 		goto done;
 	}
+	/* Lossless whenever the target is ready, even on a forced move. */
+	if (force && ag_ready(&r, st->ndatabases))
+		force = false;
+	if (force && !eq(r.replica_role, "PRIMARY") &&
+	    (rc = need_isolation(e, "a forced failover", srv->name, old_primary, err)) < 0)
+		goto done;
 	for (i = 0; i < st->ndatabases; i++) {
 		const struct agdb *d = &r.dbs[i];
 		const char *name = st->databases[i];
@@ -1531,9 +1679,10 @@ done:
 /*
  * Recovering restored copies makes the backup writable, and nothing in
  * SQL Server takes the old primary out of service (fence sends nothing,
- * see above): when the old primary can still be reached and still serves a
- * database writable, recovering now would leave two writable copies, so
- * refuse.  Unreachable is what this mode is for, and passes.
+ * see above).  So it runs only when the old primary cannot serve: isolated
+ * from outside or attested down, or answering with none of the store's
+ * databases writable (taken offline or read-only: fenced through its own
+ * databases).  An old primary that cannot be reached is not down.
  */
 static int check_old_primary_stopped(struct engine *e, const struct server *target,
 				     const char *old_primary, struct cms_error *err)
@@ -1545,6 +1694,10 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 	size_t oidx, i;
 	int rc;
 
+	if (e->move.old_isolated)
+		return 0;
+	if (!old_primary)
+		return need_isolation(e, "recovering the restored copies", target->name, NULL, err);
 	if ((rc = server_index(e, old_primary, &oidx, err)) < 0)
 		return rc;
 	if ((rc = session(e, oidx, &db, &cerr)) < 0) {
@@ -1553,7 +1706,8 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 			return rc;
 		}
 		cms_error_clear(&cerr);
-		return 0;
+		return need_isolation(e, "recovering the restored copies", target->name, old_primary,
+				      err);
 	}
 	if ((rc = read_dbs(e, oidx, &o, err)) < 0)
 		return rc;
@@ -1629,16 +1783,19 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		if (act[i] == ACT_FORCE) {
 			if (!eq(d->mstate, "DISCONNECTED")) {
 				rc = cms_error_set(err, CMS_EREFUSED,
-						   "forced service needs the principal down, but mirroring of database '%s' on '%s' is %s",
+						   "forced service needs the mirror disconnected from its principal, but mirroring of database '%s' on '%s' is %s: the principal still runs",
 						   name, tsrv->name, or_unknown(d->mstate));
 				cms_error_hint(err, "plan a switchover instead: it loses no data");
 				goto done;
 			}
-			if ((rc = check_witness(tsrv, name, d, err)) < 0)
+			if ((rc = check_witness(tsrv, name, d, err)) < 0 ||
+			    (rc = need_isolation(e, "forced service", tsrv->name, old_primary, err)) < 0)
 				goto done;
 		}
 	}
-	if (any_restore && old_primary && (rc = check_old_primary_stopped(e, tsrv, old_primary, err)) < 0)
+	if (any_restore &&
+	    (rc = check_old_primary_stopped(e, tsrv, old_primary ? old_primary : e->move.old_primary,
+					    err)) < 0)
 		goto done;
 	if (any_failover) {
 		if (!old_primary) {
@@ -1708,7 +1865,7 @@ static int mssql_promote(struct engine *e, const char *target, const char *old_p
 	if (session(e, tidx, &db, err) < 0)
 		return unreachable(err, "target", target);
 	if (e->store->servers[tidx].availability_group)
-		return promote_ag(e, tidx, force, err);
+		return promote_ag(e, tidx, old_primary, force, err);
 	return promote_mirroring(e, tidx, old_primary, force, err);
 }
 

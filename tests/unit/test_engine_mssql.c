@@ -81,6 +81,14 @@ static const char *const ag_cols[] = {
 #define DBS(cells) { Q_DBS, NULL, 12, dbs_cols, ARRAY_SIZE(cells) / 12, cells }
 #define AG(cells) { Q_AG, NULL, 11, ag_cols, ARRAY_SIZE(cells) / 11, cells }
 #define STMT(sql) { sql, NULL, 0, NULL, 0, NULL }
+#define Q_CLUSTER MSSQL_AG_CLUSTER_SQL_HEAD "cms_ag''')"
+static const char *const cluster_cols[] = { "" };
+static const char *const cluster_wsfc[] = { "WSFC" };
+static const char *const cluster_external[] = { "EXTERNAL" };
+static const char *const cluster_none[] = { "NONE" };
+#define CLUSTER_WSFC { Q_CLUSTER, NULL, 1, cluster_cols, 1, cluster_wsfc }
+#define CLUSTER_EXTERNAL { Q_CLUSTER, NULL, 1, cluster_cols, 1, cluster_external }
+#define CLUSTER_NONE { Q_CLUSTER, NULL, 1, cluster_cols, 1, cluster_none }
 #define FAILS(sql, msg) { sql, msg, 0, NULL, 0, NULL }
 
 /* pool-a, principal of both databases, pool-b its synchronous partner */
@@ -115,6 +123,10 @@ static const char *const a_mirror_suspended[] = {
 static const char *const a_standalone[] = {
 	NOMIR("xds", "ONLINE"),
 	NOMIR("lis", "ONLINE"),
+};
+static const char *const a_offline[] = {
+	NOMIR("xds", "OFFLINE"),
+	NOMIR("lis", "OFFLINE"),
 };
 static const char *const a_mixed_roles[] = {
 	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_X),
@@ -740,6 +752,10 @@ static void check_target_accepts_and_refuses_each_mirror_state(void **state)
 		t->fakes[1].script = b;
 		t->fakes[1].n = 1;
 		open_t(t);
+		/* the old primary fenced from outside: what each state allows
+		 * then; forced_moves_need_the_old_primary_isolated has the rest */
+		t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true,
+						   .old_isolated = true };
 		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
 		if (!cases[i].refusal && rc != 0)
 			fail_msg("case %zu: refused: %s", i, t->err.message);
@@ -804,13 +820,18 @@ static void check_target_availability_group(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct db_fake_reply b[] = { { Q_AG, NULL, 11, ag_cols, cases[i].ncells / 11, cases[i].cells } };
+		struct db_fake_reply b[] = {
+			CLUSTER_WSFC,
+			{ Q_AG, NULL, 11, ag_cols, cases[i].ncells / 11, cases[i].cells },
+		};
 		struct t *t = new_t(cases[i].allow_data_loss, "cms_ag");
 		int rc;
 
 		t->fakes[1].script = b;
-		t->fakes[1].n = 1;
+		t->fakes[1].n = 2;
 		open_t(t);
+		t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true,
+						   .old_isolated = true };
 		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
 		if (!cases[i].refusal && rc != 0)
 			fail_msg("case %zu: refused: %s", i, t->err.message);
@@ -1125,6 +1146,7 @@ static void forced_service_transcript(void **state)
 	SCRIPT(t, 1, b);
 	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	if (t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
@@ -1153,7 +1175,7 @@ static void forced_service_refusals(void **state)
 	SCRIPT(t, 1, connected);
 	open_t(t);
 	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
-		       "forced service needs the principal down, but mirroring of database 'xds' on 'pool-b' is SYNCHRONIZED");
+		       "forced service needs the mirror disconnected from its principal, but mirroring of database 'xds' on 'pool-b' is SYNCHRONIZED: the principal still runs");
 	assert_string_equal(t->err.hint, "plan a switchover instead: it loses no data");
 	assert_all_consumed(t);
 	free_t(t);
@@ -1241,6 +1263,7 @@ static void availability_group_forced_failover_transcript(void **state)
 	(void)state;
 	SCRIPT(t, 1, b);
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	if (t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
@@ -1268,6 +1291,7 @@ static void availability_group_refusals(void **state)
 	t = new_t(true, "cms_ag");
 	SCRIPT(t, 1, reverting);
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
 		       "database 'xds' on 'pool-b' is REVERTING: a forced failover now would leave it unable to start as primary");
 	assert_all_consumed(t);
@@ -1317,9 +1341,11 @@ static void restore_recovery_transcript(void **state)
 	SCRIPT(t, 2, dr);
 	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0); /* isolated: not asked */
 	assert_transcript(t->e, x, ARRAY_SIZE(x));
 	assert_int_equal(t->e->nfollowups, 1);
 	assert_string_equal(t->e->followups[0],
@@ -1388,6 +1414,149 @@ static void promote_of_a_target_already_serving_changes_nothing(void **state)
 	assert_int_equal(t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err), 0);
 	assert_all_consumed(t);
 	assert_no_followups(t);
+	free_t(t);
+}
+
+/* Unreachable is not down: forced service and recovering restored copies
+ * need the old primary isolated (a fence target, or --assume-down), or, for
+ * restored copies, an old primary that answers with nothing writable.
+ * Each refusal comes from check_target, before any change. */
+static void forced_moves_need_the_old_primary_isolated(void **state)
+{
+	static const struct db_fake_reply disconnected[] = { DBS(b_mirror_disconnected) };
+	static const struct db_fake_reply synced[] = { DBS(b_mirror) };
+	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
+	static const struct db_fake_reply a_off[] = { DBS(a_offline) };
+	struct t *t;
+
+	(void)state;
+	/* The mirror is DISCONNECTED, the principal unreachable: no fence. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 1, disconnected);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "forced service on 'pool-b' needs 'pool-a' fenced first: unreachable is not down");
+	assert_contains(t->err.hint, "--assume-down pool-a --reason TEXT");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* The principal does not answer cmsctl but the mirror is still
+	 * SYNCHRONIZED with it: it runs.  Refused whatever the fence. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 1, synced);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "mirroring of database 'xds' is SYNCHRONIZED on target 'pool-b': its principal still runs, though cmsctl cannot reach 'pool-a'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* Restored copies, the old primary unreachable and not fenced. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "recovering the restored copies on 'dublin-dr' needs 'pool-a' fenced first");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* ... answering, its databases offline: fenced through its databases. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	SCRIPT(t, 0, a_off);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_int_equal(t->e->ops->check_target(t->e, "dublin-dr", &t->err), 0);
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* ... attested down: not asked at all. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_int_equal(t->e->ops->check_target(t->e, "dublin-dr", &t->err), 0);
+	assert_int_equal(t->fakes[0].connects, 0);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* An availability group whose target is SYNCHRONIZED and failover-ready
+ * fails over without data loss even though the old primary does not
+ * answer and the move was planned as a forced one: FAILOVER needs only
+ * the target, so neither a fence nor --assume-down is asked for. */
+static void availability_group_lossless_with_the_primary_unreachable(void **state)
+{
+	static const struct db_fake_reply b[] = {
+		CLUSTER_WSFC,
+		AG(ag_secondary_ready),
+		AG(ag_secondary_ready),
+		STMT("ALTER AVAILABILITY GROUP [cms_ag] FAILOVER"),
+		AG(ag_primary),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_CLUSTER },
+		{ "pool-b", Q_AG },
+		{ "pool-b", Q_AG },
+		{ "pool-b", "ALTER AVAILABILITY GROUP [cms_ag] FAILOVER" },
+		{ "pool-b", Q_AG },
+	};
+	static const struct db_fake_reply b2[] = { CLUSTER_WSFC, AG(ag_secondary_not_synchronizing) };
+	struct t *t = new_t(true, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" }; /* not answering, not fenced */
+	if (t->e->ops->check_target(t->e, "pool-b", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	if (t->e->ops->promote(t->e, "pool-b", NULL, true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_no_followups(t); /* lossless: nothing to resume */
+	free_t(t);
+
+	/* Not synchronizing, the primary unreachable and not fenced: refused
+	 * by check_target, before any change. */
+	t = new_t(true, "cms_ag");
+	SCRIPT(t, 1, b2);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "a forced failover on 'pool-b' needs 'pool-a' fenced first: unreachable is not down");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+static void availability_group_external_or_none_is_refused(void **state)
+{
+	static const struct db_fake_reply ext[] = { CLUSTER_EXTERNAL };
+	static const struct db_fake_reply none[] = { CLUSTER_NONE };
+	struct t *t = new_t(true, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, ext);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "availability group 'cms_ag' has CLUSTER_TYPE = EXTERNAL: its failover belongs to the external cluster manager");
+	assert_contains(t->err.hint, "pcs");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, "cms_ag");
+	SCRIPT(t, 1, none);
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "availability group 'cms_ag' has CLUSTER_TYPE = NONE");
+	assert_all_consumed(t);
 	free_t(t);
 }
 
@@ -1522,6 +1691,9 @@ int main(void)
 		cmocka_unit_test(restore_without_data_loss_allowed_is_refused),
 		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
 		cmocka_unit_test(another_instance_is_refused_before_any_change),
+		cmocka_unit_test(forced_moves_need_the_old_primary_isolated),
+		cmocka_unit_test(availability_group_lossless_with_the_primary_unreachable),
+		cmocka_unit_test(availability_group_external_or_none_is_refused),
 		cmocka_unit_test(the_configured_instance_passes),
 	};
 
