@@ -1066,7 +1066,7 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 /* What SET PARTNER FAILOVER needs, checked on the principal. */
 static int check_switchover_db(const struct store *st, const struct server *principal,
 			       const struct server *target, const char *name, const struct mdb *d,
-			       struct cms_error *err)
+			       bool may_wait, struct cms_error *err)
 {
 	const struct server *partner;
 
@@ -1086,7 +1086,7 @@ static int check_switchover_db(const struct store *st, const struct server *prin
 			       name, principal->name);
 		return CMS_EREFUSED;
 	}
-	if (!eq(d->mstate, "SYNCHRONIZED")) {
+	if (!eq(d->mstate, "SYNCHRONIZED") && !(may_wait && eq(d->mstate, "SYNCHRONIZING"))) {
 		const char *why = "a switchover needs SYNCHRONIZED";
 		bool resume = false;
 
@@ -1282,6 +1282,43 @@ done:
 static int check_old_primary_stopped(struct engine *e, const struct server *target,
 				     const char *old_primary, struct cms_error *err);
 
+/* A switchover runs on the principal: when the old primary answers, what
+ * SET PARTNER FAILOVER needs there (PRINCIPAL, SAFETY FULL, the target as
+ * partner, not SUSPENDED or DISCONNECTED) is checked now, before any
+ * change; SYNCHRONIZING passes, catch-up waits for it. */
+static int check_principal(struct engine *e, size_t tidx, const struct mread *t,
+			   struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const char *old = e->move.old_primary;
+	struct mread p = { 0 };
+	struct db *db;
+	size_t pidx, i;
+	bool any = false;
+	int rc;
+
+	for (i = 0; i < st->ndatabases; i++)
+		any |= eq(t->dbs[i].role, "MIRROR");
+	if (!any || !old || !e->move.old_answers)
+		return 0;
+	if ((rc = server_index(e, old, &pidx, err)) < 0)
+		return rc;
+	if ((rc = session(e, pidx, &db, err)) < 0) {
+		if (rc == CMS_EREFUSED)
+			return rc;
+		return unreachable(err, "principal", old);
+	}
+	if ((rc = read_dbs(e, pidx, &p, err)) < 0)
+		return rc;
+	for (i = 0; i < st->ndatabases && rc == 0; i++) {
+		if (eq(t->dbs[i].role, "MIRROR"))
+			rc = check_switchover_db(st, &st->servers[pidx], &st->servers[tidx],
+						 st->databases[i], &p.dbs[i], true, err);
+	}
+	mread_free(&p);
+	return rc;
+}
+
 static int mssql_check_target(struct engine *e, const char *target, struct cms_error *err)
 {
 	const struct store *st = e->store;
@@ -1306,6 +1343,8 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 			break;
 		}
 	}
+	if (rc == 0)
+		rc = check_principal(e, idx, &r, err);
 	mread_free(&r);
 	return rc;
 }
@@ -1818,7 +1857,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		for (i = 0; i < st->ndatabases; i++) {
 			if (act[i] == ACT_FAILOVER &&
 			    (rc = check_switchover_db(st, &st->servers[pidx], tsrv, st->databases[i],
-						      &p.dbs[i], err)) < 0)
+						      &p.dbs[i], false, err)) < 0)
 				goto done;
 		}
 	}

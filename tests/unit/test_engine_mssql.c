@@ -754,8 +754,7 @@ static void check_target_accepts_and_refuses_each_mirror_state(void **state)
 		open_t(t);
 		/* the old primary fenced from outside: what each state allows
 		 * then; forced_moves_need_the_old_primary_isolated has the rest */
-		t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true,
-						   .old_isolated = true };
+		t->e->move = (struct engine_move){ .old_isolated = true };
 		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
 		if (!cases[i].refusal && rc != 0)
 			fail_msg("case %zu: refused: %s", i, t->err.message);
@@ -1560,6 +1559,50 @@ static void availability_group_external_or_none_is_refused(void **state)
 	free_t(t);
 }
 
+/* The principal's side of a switchover is checked by check_target, before
+ * any change (exit 7), not first inside promote. */
+static void switchover_principal_checked_before_any_change(void **state)
+{
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	static const struct db_fake_reply a_other[] = { DBS(a_principal_other_partner) };
+	static const struct db_fake_reply a_susp[] = { DBS(a_principal_suspended) };
+	static const struct db_fake_reply a_sync[] = { DBS(a_principal_synchronizing) };
+	static const struct expect x[] = { { "pool-b", Q_DBS }, { "pool-a", Q_DBS } };
+	struct t *t;
+
+	(void)state;
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 0, a_other);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "the mirroring partner of database 'xds' on 'pool-a' is '" PC "', not target 'pool-b'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 0, a_susp);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "mirroring of database 'xds' is SUSPENDED on 'pool-a'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* SYNCHRONIZING passes here: catch-up waits for it. Reads only. */
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 0, a_sync);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-b", &t->err), 0);
+	assert_all_consumed(t);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	free_t(t);
+}
+
 /* The engine sent nothing but n identity checks (the refused sessions are
  * closed, so their fakes cannot be asked). */
 static void assert_only_identity(const struct t *t, size_t n)
@@ -1692,6 +1735,7 @@ int main(void)
 		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
 		cmocka_unit_test(another_instance_is_refused_before_any_change),
 		cmocka_unit_test(forced_moves_need_the_old_primary_isolated),
+		cmocka_unit_test(switchover_principal_checked_before_any_change),
 		cmocka_unit_test(availability_group_lossless_with_the_primary_unreachable),
 		cmocka_unit_test(availability_group_external_or_none_is_refused),
 		cmocka_unit_test(the_configured_instance_passes),
