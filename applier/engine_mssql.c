@@ -58,13 +58,13 @@ static const char mssql_dbs_select[] =
 	"SELECT d.name, d.state_desc, d.is_read_only, m.mirroring_role_desc, "
 	"m.mirroring_state_desc, m.mirroring_safety_level_desc, m.mirroring_partner_name, "
 	"m.mirroring_witness_name, m.mirroring_witness_state_desc, m.mirroring_role_sequence, "
-	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn "
+	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn, d.is_in_standby "
 	"FROM sys.databases d LEFT JOIN sys.database_mirroring m ON m.database_id = d.database_id "
 	"WHERE d.name IN (";
 
 enum {
 	DBS_NAME, DBS_STATE, DBS_READ_ONLY, DBS_ROLE, DBS_MSTATE, DBS_SAFETY, DBS_PARTNER,
-	DBS_WITNESS, DBS_WSTATE, DBS_SEQUENCE, DBS_FAILOVER_LSN, DBS_END_LSN, DBS_NCOLS
+	DBS_WITNESS, DBS_WSTATE, DBS_SEQUENCE, DBS_FAILOVER_LSN, DBS_END_LSN, DBS_STANDBY, DBS_NCOLS
 };
 
 /* The local replica of an availability group and its databases; the
@@ -97,6 +97,7 @@ struct mdb {
 	bool present;
 	const char *state_desc;    /* sys.databases: ONLINE, RESTORING, ... */
 	bool read_only;
+	bool standby;              /* restored WITH STANDBY (a log-shipping copy): ONLINE, read-only */
 	const char *role;          /* PRINCIPAL or MIRROR; NULL: not mirrored */
 	const char *mstate;        /* SYNCHRONIZED, SYNCHRONIZING, SUSPENDED, DISCONNECTED, PENDING_FAILOVER */
 	const char *safety;        /* FULL, OFF, UNKNOWN */
@@ -571,6 +572,12 @@ static int read_dbs(struct engine *e, size_t idx, struct mread *out, struct cms_
 					s ? s : "NULL");
 			goto done;
 		}
+		s = db_result_get(r, row, DBS_STANDBY);
+		if (parse_bit(&d->standby, s) < 0) {
+			rc = bad_answer(err, label, "is_in_standby of '%s' is '%.64s'", st->databases[i],
+					s ? s : "NULL");
+			goto done;
+		}
 		d->role = db_result_get(r, row, DBS_ROLE);
 		d->mstate = db_result_get(r, row, DBS_MSTATE);
 		d->safety = db_result_get(r, row, DBS_SAFETY);
@@ -730,6 +737,14 @@ done:
 
 /* ---- probe -------------------------------------------------------------- */
 
+/* A restored copy outside mirroring: RESTORING (WITH NORECOVERY), or
+ * ONLINE and read-only in STANDBY (log shipping's readable secondary). */
+static bool restored_copy(const struct mdb *d)
+{
+	return d->present && !d->role &&
+	       (eq(d->state_desc, "RESTORING") || (d->standby && eq(d->state_desc, "ONLINE")));
+}
+
 static enum obs_role mdb_role(const struct mdb *d)
 {
 	if (!d->present)
@@ -741,9 +756,9 @@ static enum obs_role mdb_role(const struct mdb *d)
 			return OBS_MIRROR;
 		return OBS_UNKNOWN;
 	}
-	/* Not mirrored: a restoring copy is a disaster-recovery backup; an
-	 * online one is a standalone copy that accepts writes. */
-	if (eq(d->state_desc, "RESTORING"))
+	/* Not mirrored: a restoring or standby copy is a disaster-recovery
+	 * backup; an online one is a standalone copy that accepts writes. */
+	if (restored_copy(d))
 		return OBS_BACKUP;
 	if (eq(d->state_desc, "ONLINE"))
 		return OBS_PRIMARY;
@@ -760,6 +775,8 @@ static char *mdb_state_text(const struct mdb *d)
 		buf_adds(&b, "not mirrored");
 		if (!eq(d->state_desc, "ONLINE"))
 			buf_addf(&b, ", %s", d->state_desc);
+		if (d->standby)
+			buf_adds(&b, ", STANDBY");
 		return buf_detach(&b, NULL);
 	}
 	buf_addf(&b, "%s, SAFETY %s", or_unknown(d->mstate), or_unknown(d->safety));
@@ -993,12 +1010,12 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 		return cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
 				     name, srv->name);
 	if (!d->role) {
-		if (eq(d->state_desc, "RESTORING")) {
+		if (restored_copy(d)) {
 			if (allow)
 				return 0;
 			cms_error_set(err, CMS_EREFUSED,
-				      "database '%s' on target '%s' is a restored copy outside mirroring (RESTORING): recovering it loses what the last restored log backup does not hold",
-				      name, srv->name);
+				      "database '%s' on target '%s' is a restored copy outside mirroring (%s): recovering it loses what the last restored log backup does not hold",
+				      name, srv->name, d->standby ? "STANDBY" : "RESTORING");
 			cms_error_hint(err, "set policy.allow_data_loss: true to recover it (the seed's -Force)");
 			return CMS_EREFUSED;
 		}
@@ -1338,7 +1355,7 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 	for (i = 0; i < st->ndatabases && rc == 0; i++)
 		rc = check_target_db(e, &st->servers[idx], st->databases[i], &r.dbs[i], err);
 	for (i = 0; i < st->ndatabases && rc == 0; i++) {
-		if (r.dbs[i].present && !r.dbs[i].role && eq(r.dbs[i].state_desc, "RESTORING")) {
+		if (restored_copy(&r.dbs[i])) {
 			rc = check_old_primary_stopped(e, &st->servers[idx], e->move.old_primary, err);
 			break;
 		}
@@ -1422,9 +1439,11 @@ static int goal_check(struct engine *e, size_t idx, enum mssql_goal goal, struct
 				rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on '%s'",
 						   name, srv->name);
 			} else if (goal == GOAL_SERVING) {
-				if (!eq(d->state_desc, "ONLINE") || !(d->role == NULL || eq(d->role, "PRINCIPAL"))) {
-					buf_addf(why, "database '%s' on '%s' is %s, %s", name, srv->name,
-						 d->state_desc, d->role ? d->role : "not mirrored");
+				if (!eq(d->state_desc, "ONLINE") || d->standby ||
+				    !(d->role == NULL || eq(d->role, "PRINCIPAL"))) {
+					buf_addf(why, "database '%s' on '%s' is %s%s, %s", name, srv->name,
+						 d->state_desc, d->standby ? " (STANDBY)" : "",
+						 d->role ? d->role : "not mirrored");
 					rc = 0;
 				}
 			} else if (!d->role || eq(d->role, "PRINCIPAL") || eq(d->mstate, "SYNCHRONIZED")) {
@@ -1798,7 +1817,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 					   name, tsrv->name);
 			goto done;
 		}
-		if (!d->role && eq(d->state_desc, "RESTORING")) {
+		if (restored_copy(d)) {
 			act[i] = ACT_RESTORE;
 			any_restore = true;
 		} else if ((!d->role && eq(d->state_desc, "ONLINE")) || eq(d->role, "PRINCIPAL")) {

@@ -34,7 +34,7 @@
 #define Q_DBS "SELECT d.name, d.state_desc, d.is_read_only, m.mirroring_role_desc, " \
 	"m.mirroring_state_desc, m.mirroring_safety_level_desc, m.mirroring_partner_name, " \
 	"m.mirroring_witness_name, m.mirroring_witness_state_desc, m.mirroring_role_sequence, " \
-	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn " \
+	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn, d.is_in_standby " \
 	"FROM sys.databases d LEFT JOIN sys.database_mirroring m ON m.database_id = d.database_id " \
 	"WHERE d.name IN (N'xds', N'lis')"
 
@@ -53,7 +53,7 @@ static const char *const dbs_cols[] = {
 	"name", "state_desc", "is_read_only", "mirroring_role_desc", "mirroring_state_desc",
 	"mirroring_safety_level_desc", "mirroring_partner_name", "mirroring_witness_name",
 	"mirroring_witness_state_desc", "mirroring_role_sequence", "mirroring_failover_lsn",
-	"mirroring_end_of_log_lsn",
+	"mirroring_end_of_log_lsn", "is_in_standby",
 };
 static const char *const ag_cols[] = {
 	"name", "state_desc", "is_read_only", "role_desc", "synchronization_state_desc",
@@ -71,14 +71,16 @@ static const char *const ag_cols[] = {
 /* A mirrored database: name, state_desc, role, state, safety, partner,
  * witness, witness state, role sequence, LSN. */
 #define MIR(n, st, role, ms, safety, partner, wit, ws, seq, lsn) \
-	n, st, "0", role, ms, safety, partner, wit, ws, seq, lsn, lsn
+	n, st, "0", role, ms, safety, partner, wit, ws, seq, lsn, lsn, "0"
 /* A database outside mirroring: every mirroring_ column NULL. */
-#define NOMIR(n, st) n, st, "0", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+#define NOMIR(n, st) n, st, "0", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "0"
+/* A copy restored WITH STANDBY: ONLINE, read-only, outside mirroring. */
+#define STANDBY(n) n, "ONLINE", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "1"
 /* An availability database of the local replica. */
 #define AGDB(n, st, role, sync, health, susp, ready, send, redo) \
 	n, st, "0", role, sync, health, susp, ready, send, redo, LSN_X
 
-#define DBS(cells) { Q_DBS, NULL, 12, dbs_cols, ARRAY_SIZE(cells) / 12, cells }
+#define DBS(cells) { Q_DBS, NULL, 13, dbs_cols, ARRAY_SIZE(cells) / 13, cells }
 #define AG(cells) { Q_AG, NULL, 11, ag_cols, ARRAY_SIZE(cells) / 11, cells }
 #define STMT(sql) { sql, NULL, 0, NULL, 0, NULL }
 #define Q_CLUSTER MSSQL_AG_CLUSTER_SQL_HEAD "cms_ag''')"
@@ -216,7 +218,7 @@ static const char *const dr_online[] = {
 };
 /* an end-of-log LSN beyond 2^64: 10^23 + 1 */
 static const char *const dr_big_lsn[] = {
-	"xds", "RESTORING", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "100000000000000000000001",
+	"xds", "RESTORING", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "100000000000000000000001", "0",
 	NOMIR("lis", "RESTORING"),
 };
 
@@ -745,7 +747,7 @@ static void check_target_accepts_and_refuses_each_mirror_state(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct db_fake_reply b[] = { { Q_DBS, NULL, 12, dbs_cols, cases[i].ncells / 12, cases[i].cells } };
+		struct db_fake_reply b[] = { { Q_DBS, NULL, 13, dbs_cols, cases[i].ncells / 13, cases[i].cells } };
 		struct t *t = new_t(cases[i].allow_data_loss, NULL);
 		int rc;
 
@@ -1013,7 +1015,7 @@ static void switchover_refusals_send_no_change(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct db_fake_reply a[] = { { Q_DBS, NULL, 12, dbs_cols, cases[i].ncells / 12, cases[i].cells } };
+		struct db_fake_reply a[] = { { Q_DBS, NULL, 13, dbs_cols, cases[i].ncells / 13, cases[i].cells } };
 		static const struct db_fake_reply b[] = { DBS(b_mirror) };
 		struct t *t = new_t(false, NULL);
 
@@ -1603,6 +1605,61 @@ static void switchover_principal_checked_before_any_change(void **state)
 	free_t(t);
 }
 
+/* A log-shipping copy restored WITH STANDBY (ONLINE, read-only) is a
+ * backup, not a primary; recovering it is the same RESTORE ... WITH
+ * RECOVERY, and it serves only once it has left STANDBY. */
+static void standby_copy_is_a_backup_and_recovers(void **state)
+{
+	static const char *const dr_standby[] = { STANDBY("xds"), STANDBY("lis") };
+	static const char *const dr_half[] = { NOMIR("xds", "ONLINE"), STANDBY("lis") };
+	static const struct db_fake_reply probe_dr[] = { DBS(dr_standby) };
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_standby),
+		DBS(dr_standby),
+		STMT("USE [master]"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+		DBS(dr_half),
+		DBS(dr_online),
+	};
+	static const struct db_fake_reply dr_refused[] = { DBS(dr_standby) };
+	struct observation obs;
+	struct t *t;
+
+	(void)state;
+	t = new_t(false, NULL);
+	SCRIPT(t, 2, probe_dr);
+	t->fakes[0].connect_error = "[08001] unreachable";
+	t->fakes[1].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	assert_int_equal(obs.servers[2].role, OBS_BACKUP);
+	assert_string_equal(obs.servers[2].dbs[0].state, "not mirrored, STANDBY");
+	assert_true(obs.servers[2].read_only);
+	observation_free(&obs);
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 2, dr_refused);
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "database 'xds' on target 'dublin-dr' is a restored copy outside mirroring (STANDBY)");
+	free_t(t);
+
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	if (t->e->ops->promote(t->e, "dublin-dr", NULL, true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0);
+	free_t(t);
+}
+
 /* The engine sent nothing but n identity checks (the refused sessions are
  * closed, so their fakes cannot be asked). */
 static void assert_only_identity(const struct t *t, size_t n)
@@ -1735,6 +1792,7 @@ int main(void)
 		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
 		cmocka_unit_test(another_instance_is_refused_before_any_change),
 		cmocka_unit_test(forced_moves_need_the_old_primary_isolated),
+		cmocka_unit_test(standby_copy_is_a_backup_and_recovers),
 		cmocka_unit_test(switchover_principal_checked_before_any_change),
 		cmocka_unit_test(availability_group_lossless_with_the_primary_unreachable),
 		cmocka_unit_test(availability_group_external_or_none_is_refused),
