@@ -28,7 +28,7 @@ static const char config_text[] =
 	"      - name: sql-a\n"
 	"        fqdn: sql-a.litwareinc.com\n"
 	"        instance: RTC\n"
-	"        connection: \"Driver=FreeTDS;Server=sql-a.litwareinc.com\"\n"
+	"        connection: \"Driver=FreeTDS;Server=sql-a.litwareinc.com;Port=50123\"\n"
 	"      - name: sql-b\n"
 	"        role: mirror\n"
 	"        connection: \"Driver=FreeTDS;Server=sql-b\"\n"
