@@ -852,6 +852,46 @@ done:
 	return rc;
 }
 
+int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+		     struct cms_error *err)
+{
+	git_tree *root = NULL, *sub = NULL;
+	git_tree_entry *entry = NULL;
+	char **list = NULL;
+	size_t len = 0, alloc = 0, i, count;
+	git_oid tip;
+	int rc = 0, grc, have_tip;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = check_path(dir, err)) < 0)
+		goto done;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0 || !have_tip)
+		goto done;
+	grc = git_tree_entry_bypath(&entry, root, dir);
+	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_TREE))
+		goto done;
+	if (grc < 0 || git_tree_lookup(&sub, h->repo, git_tree_entry_id(entry)) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot read '%s' in history repository '%s'", dir,
+			      h->path);
+		goto done;
+	}
+	count = git_tree_entrycount(sub);
+	for (i = 0; i < count; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(sub, i);
+
+		if (git_tree_entry_type(te) == GIT_OBJECT_BLOB)
+			*ARRAY_PUSH(list, len, alloc) = xstrdup(git_tree_entry_name(te));
+	}
+done:
+	git_tree_free(sub);
+	git_tree_entry_free(entry);
+	git_tree_free(root);
+	*names = list;
+	*n = len;
+	return rc;
+}
+
 void history_blob_id(const void *data, size_t len, char out[41])
 {
 	git_oid oid;

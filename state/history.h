@@ -99,6 +99,12 @@ int history_read(struct history *h, const char *path, char **data, size_t *len,
 int history_find_plan(struct history *h, const char *plan_id, char **data, size_t *len,
 		      struct cms_error *err);
 
+/* The names of the files (blobs) directly in folder dir at the branch
+ * tip, sorted; an absent folder or branch is an empty list.  The caller
+ * frees each name and the array. */
+int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+		     struct cms_error *err);
+
 /* The git blob id (40 hex + NUL) of data: what plan ids are, the same as
  * `git hash-object FILE`.  Only if libgit2 cannot initialise is it the
  * null id (forty '0'), which matches no plan. */
