@@ -94,6 +94,22 @@ static int journal(struct run *r, struct run_step *s, struct cms_error *err)
 	free(detail);
 	if (rc == 0 && r->ctx->on_journal)
 		r->ctx->on_journal(r->ctx->on_journal_arg, s->n, s->status);
+	if (rc == 0 && r->ctx->on_step) {
+		struct apply_step_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.n = s->n;
+		ev.total = r->nsteps;
+		ev.action = plan_action_name(s->action);
+		ev.server = s->server;
+		ev.description = s->description;
+		ev.status = s->status;
+		ev.duration_ms = s->duration_ms;
+		ev.stmts = s->stmts;
+		ev.nstmts = s->nstmts;
+		ev.error = s->error;
+		r->ctx->on_step(r->ctx->on_step_arg, &ev);
+	}
 	return rc;
 }
 
@@ -336,6 +352,41 @@ static bool holder_is_dead_here(const char *holder, const char *place)
 	if (strncmp(end, place, strlen(place)) != 0 || strcmp(end + strlen(place), ")") != 0)
 		return false;
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+enum lock_holder_state applier_lock_holder_state(const char *holder)
+{
+	char *place = process_place();
+	const char *p = strstr(holder, " (pid ");
+	enum lock_holder_state res = HOLDER_UNKNOWN;
+	char *end;
+	long pid;
+
+	if (!p)
+		goto done;
+	pid = strtol(p + 6, &end, 10);
+	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
+		goto done;
+	end += 4;
+	if (strstr(place, "pid:[?]") || strncmp(end, place, strlen(place)) != 0 ||
+	    strcmp(end + strlen(place), ")") != 0) {
+		res = HOLDER_ELSEWHERE;
+		goto done;
+	}
+	res = (kill((pid_t)pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
+done:
+	free(place);
+	return res;
+}
+
+const char *lock_holder_state_name(enum lock_holder_state s)
+{
+	switch (s) {
+	case HOLDER_ALIVE: return "alive";
+	case HOLDER_DEAD: return "dead";
+	case HOLDER_ELSEWHERE: return "other-host";
+	default: return "unknown";
+	}
 }
 
 static int take_lock(struct run *r, const char *reason, struct cms_error *err)

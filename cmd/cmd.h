@@ -71,6 +71,10 @@ int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 /* Progress and chatter: stderr, prefixed "cmsctl: ". */
 void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Asks question on the terminal; 0 on the answer "yes", else
+ * CMS_EDECLINED (and without a terminal, with hint: how not to be asked). */
+int cmd_confirm(const char *question, const char *hint, struct cms_error *err);
+
 /* Writes all of data to stdout; 0 or -1 (with err set). */
 int cmd_write_stdout(const char *data, size_t len, struct cms_error *err);
 

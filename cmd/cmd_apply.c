@@ -174,24 +174,10 @@ static void hold_at(void *arg, int step, enum step_status status)
 /* Returns 0 on "yes", CMS_EDECLINED otherwise. */
 static int confirm(const char *id, struct cms_error *err)
 {
-	char line[64];
-	size_t n;
+	char q[64];
 
-	if (!isatty(STDIN_FILENO)) {
-		cms_error_set(err, CMS_EDECLINED, "standard input is not a terminal: not asking");
-		cms_error_hint(err, "pass --yes to apply without asking, or apply a saved plan file");
-		return CMS_EDECLINED;
-	}
-	fprintf(stderr, "\nApply plan %.12s? Only 'yes' is accepted: ", id);
-	fflush(stderr);
-	if (!fgets(line, sizeof(line), stdin))
-		return cms_error_set(err, CMS_EDECLINED, "no answer: nothing was changed");
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	if (strcmp(line, "yes") != 0)
-		return cms_error_set(err, CMS_EDECLINED, "declined ('%s'): nothing was changed", line);
-	return 0;
+	snprintf(q, sizeof(q), "Apply plan %.12s?", id);
+	return cmd_confirm(q, "pass --yes to apply without asking, or apply a saved plan file", err);
 }
 
 static int check_in_history(struct cmd_args *a, const char *ref, const char *id,
