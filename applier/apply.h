@@ -58,6 +58,13 @@ struct apply_ctx {
 	 * done, failed, skipped or undone), for the command line to show. */
 	void (*on_step)(void *arg, const struct apply_step_event *ev);
 	void *on_step_arg;
+	/* Restore: when set, called under the lock with the steps restore has
+	 * decided on (status pending) and its follow-ups, before anything is
+	 * changed or journaled; a negative return stops the restore with that
+	 * error and nothing changed (a declined prompt, a dry run). */
+	int (*confirm)(void *arg, const struct apply_step_event *steps, size_t n,
+		       char *const *followups, size_t nfollowups, struct cms_error *err);
+	void *confirm_arg;
 	/* Restore: reads the plan of an interrupted run by id (from the
 	 * history); id_out receives the blob id of the bytes read. */
 	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],

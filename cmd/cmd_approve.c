@@ -1,5 +1,6 @@
 /*
- * cmsctl approve: a reviewer's approval of exactly one plan id, recorded in
+ * cmsctl approve: a reviewer's approval of exactly one plan (given as its
+ * plan file or its id), recorded in
  * the state (where apply counts it) and in the history (Approved-By:).
  */
 #include "cmd/cmd.h"
@@ -10,6 +11,7 @@
 #include "state/state.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,21 +42,12 @@ int cmd_approve(struct cmd_args *a)
 		cms_error_set(&err, CMS_EUSAGE, "CMSCTL_NOW is not an RFC 3339 UTC time");
 		goto fail;
 	}
-	/* Only a plan in the history can be approved: the id is of its bytes. */
-	if (cmd_open_history(a, &h, &err) < 0)
+	/* A plan file or an id; either way only a plan in the history can be
+	 * approved: the id is of its bytes. */
+	if (cmd_load_plan(a, a->pos[0], &p, &json, id, &err) < 0 ||
+	    cmd_check_in_history(a, a->pos[0], id, &err) < 0 ||
+	    cmd_open_history(a, &h, &err) < 0)
 		goto fail;
-	{
-		char *data = NULL;
-		size_t len = 0;
-
-		if (history_find_plan(h, a->pos[0], &data, &len, &err) < 0)
-			goto fail;
-		history_blob_id(data, len, id);
-		rc = plan_from_json(&p, data, len, "plan", &err);
-		free(data);
-		if (rc < 0)
-			goto fail;
-	}
 	if (state_open(&sdb, a->state, true, &err) < 0 ||
 	    state_plan_consumed(sdb, id, &consumed, &err) < 0)
 		goto fail;
@@ -76,8 +69,20 @@ int cmd_approve(struct cmd_args *a)
 		 "Approved-By: %s\n", id, p->serial, who, who);
 	if (history_commit(h, NULL, 0, msg.ptr, who, now, NULL, &err) < 0)
 		goto fail;
-	buf_addf(&out, "approved plan %s of store %s as %s%s\n", id, p->store, who,
-		 strcmp(who, p->author) ? "" : " (the author: does not count)");
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "plan_id", id, "store", p->store,
+				      "approved_by", who, "author", p->author, "store_serial",
+				      (json_int_t)p->serial, "counts", strcmp(who, p->author) != 0);
+		char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+
+		json_decref(o);
+		buf_adds(&out, text);
+		buf_addch(&out, '\n');
+		free(text);
+	} else {
+		buf_addf(&out, "approved plan %s of store %s as %s%s\n", id, p->store, who,
+			 strcmp(who, p->author) ? "" : " (the author: does not count)");
+	}
 	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
 		goto fail;
 	rc = EXIT_OK;

@@ -157,6 +157,21 @@ int cmd_unlock(struct cmd_args *a)
 	if (cmd_open_history(a, &h, &err) < 0 ||
 	    history_commit(h, NULL, 0, msg.ptr, op, now, NULL, &err) < 0)
 		goto fail;
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "store", store, "lock_id", id,
+				      "holder", found->holder, "holder_state", lock_holder_state_name(hs),
+				      "outcome", force ? "forced" : found->lease_until < now ?
+				      "expired" : "holder-dead");
+		char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+
+		json_decref(o);
+		buf_reset(&msg);
+		buf_adds(&msg, text);
+		buf_addch(&msg, '\n');
+		free(text);
+		if (cmd_write_stdout(msg.ptr, msg.len, &err) < 0)
+			goto fail;
+	}
 	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder);
 	goto done;
 fail:

@@ -205,6 +205,8 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 			 (rc = find_running(sdb, s, err)) < 0)
 			return rc;
 	}
+	if (!cmd_opt_flag(a, "offline") && (rc = cmd_check_secrets(s->st, err)) < 0)
+		return rc;
 	if (cmd_observe(s->st, cmd_opt_flag(a, "offline"), &s->obs, &perr) < 0) {
 		s->probe_error = xstrdup(perr.message);
 		cms_error_clear(&perr);

@@ -5,6 +5,9 @@
  */
 #include "cmd/cmd.h"
 #include "common/util.h"
+#include "planner/config.h"
+
+#include <jansson.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +17,8 @@
 #ifndef CMSCTL_VERSION
 #define CMSCTL_VERSION "0.0.0"
 #endif
+
+static int cmd_version(struct cmd_args *a);
 
 static const struct command commands[] = {
 	{ "validate", cmd_validate, "Check the config offline (schema and semantics)", "",
@@ -25,30 +30,36 @@ static const struct command commands[] = {
 	  "Probes the servers (unless --offline), diffs the desired location against the\n"
 	  "recorded state and the observations, prints the plan and, with -o, saves it and\n"
 	  "commits it to the history.  With --detailed-exitcode: 0 no changes, 2 changes." },
-	{ "apply", cmd_apply, "Execute a saved plan (or plan and ask)", "[PLAN-FILE]",
+	{ "apply", cmd_apply, "Execute a saved plan (or plan and ask)", "[PLAN-FILE|PLAN-ID]",
 	  cmd_apply_opts, true, 0, 1,
-	  "With a plan file, executes exactly that plan after re-checking it.  Without\n"
-	  "one, plans, shows the plan and asks; only the answer 'yes' proceeds." },
+	  "With a plan file, or the id of a plan in the history, executes exactly that plan\n"
+	  "after re-checking it.  Without one, plans, shows the plan and asks; only the\n"
+	  "answer 'yes' proceeds." },
 	{ "status", cmd_status, "Recorded location, observed roles, lag and drift", "",
 	  cmd_status_opts, true, 0, 0, NULL },
 	{ "show", cmd_show, "Show a saved plan file or a plan id from the history", "PLAN",
 	  cmd_show_opts, true, 1, 1, NULL },
 	{ "history", cmd_history, "Plans, approvals and applies from the git history", "",
 	  cmd_history_opts, true, 0, 0, NULL },
-	{ "approve", cmd_approve, "Record a reviewer's approval of a plan id", "PLAN-ID",
-	  cmd_approve_opts, true, 1, 1, NULL },
+	{ "approve", cmd_approve, "Record a reviewer's approval of a plan", "PLAN-FILE|PLAN-ID",
+	  cmd_approve_opts, true, 1, 1,
+	  "The plan is a plan file saved with 'cmsctl plan -o' or its id (7 to 40 hex digits)\n"
+	  "from 'cmsctl history'; either way it must be in the history." },
 	{ "restore", cmd_restore, "Re-assert the recorded location after an interruption", "",
 	  cmd_restore_opts, true, 0, 0, NULL },
 	{ "lock", cmd_lock, "List state locks ('lock list')", "list",
 	  cmd_lock_opts, true, 1, 1, NULL },
 	{ "unlock", cmd_unlock, "Break a state lock (audited)", "STORE LOCK-ID",
 	  cmd_unlock_opts, true, 2, 2, NULL },
+	{ "version", cmd_version, "Print the version", "", NULL, true, 0, 0, NULL },
 };
 
 static const struct cmd_opt common_opts[] = {
 	{ "config", 'c', "FILE", "config file (default: cms.yaml)" },
 	{ "state", 0, "PATH", "state database (default: .cmsctl/state.db)" },
 	{ "history", 0, "PATH", "history git repository (default: .cmsctl/history)" },
+	{ "progress", 0, NULL, "show each step of a run on stderr (default when it is a terminal)" },
+	{ "verbose", 'v', NULL, "also show the statements sent and their timings (CMSCTL_LOG=debug)" },
 	{ "help", 'h', NULL, "show this help" },
 	{ 0 },
 };
@@ -113,6 +124,21 @@ int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (cmd_json_errors()) {
+		struct cms_error err = CMS_ERROR_INIT;
+
+		va_start(ap, fmt);
+		cms_error_vset(&err, CMS_EUSAGE, fmt, ap);
+		va_end(ap);
+		if (cmd)
+			cms_error_hint(&err, "usage: cmsctl %s [options]%s%s (see 'cmsctl %s --help')",
+				       cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis, cmd->name);
+		else
+			cms_error_hint(&err, "see 'cmsctl help'");
+		cmd_fail(&err);
+		cms_error_clear(&err);
+		return EXIT_USAGE;
+	}
 	fputs("cmsctl: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -180,8 +206,20 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 			size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
 
 			o = find_long(a, arg + 2, len, &idx);
-			if (!o)
+			if (!o) {
+				char *word = xasprintf("%.*s", (int)len, arg + 2);
+				const char *names[32], *dym;
+				size_t k;
+
+				for (k = 0; k < a->nopts; k++)
+					names[k] = a->opts[k]->name;
+				dym = config_did_you_mean(word, names, a->nopts);
+				free(word);
+				if (dym)
+					return cmd_usage_error(cmd, "unknown option '%.*s': did you mean '--%s'?",
+							       (int)len + 2, arg, dym);
 				return cmd_usage_error(cmd, "unknown option '%.*s'", (int)len + 2, arg);
+			}
 			if (eq) {
 				if (!o->arg)
 					return cmd_usage_error(cmd, "option '--%s' takes no value", o->name);
@@ -218,6 +256,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 	if (!a->history)
 		a->history = ".cmsctl/history";
 	a->json = cmd_opt_flag(a, "json");
+	a->progress = cmd_opt_flag(a, "progress");
+	a->verbose = cmd_opt_flag(a, "verbose") ||
+		     (getenv("CMSCTL_LOG") && !strcmp(getenv("CMSCTL_LOG"), "debug"));
 	return 0;
 }
 
@@ -241,6 +282,43 @@ bool cmd_opt_flag(const struct cmd_args *a, const char *name)
 	return false;
 }
 
+/* "unknown command 'plam': did you mean 'plan'?" */
+static int unknown_command(const char *name)
+{
+	const char *names[ARRAY_SIZE(commands)], *dym;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		names[i] = commands[i].name;
+	dym = config_did_you_mean(name, names, ARRAY_SIZE(commands));
+	if (dym)
+		return cmd_usage_error(NULL, "unknown command '%s': did you mean '%s'?", name, dym);
+	return cmd_usage_error(NULL, "unknown command '%s'", name);
+}
+
+static int cmd_version(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	char *text;
+	int rc;
+
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s}", "name", "cmsctl", "version", CMSCTL_VERSION);
+
+		text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+		json_decref(o);
+		rc = cmd_write_stdout(text, strlen(text), &err) < 0 ||
+		     cmd_write_stdout("\n", 1, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+		free(text);
+	} else {
+		text = xasprintf("cmsctl %s\n", CMSCTL_VERSION);
+		rc = cmd_write_stdout(text, strlen(text), &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+		free(text);
+	}
+	cms_error_clear(&err);
+	return rc;
+}
+
 static const struct command *find_command(const char *name)
 {
 	size_t i;
@@ -255,13 +333,16 @@ int main(int argc, char **argv)
 {
 	const struct command *cmd;
 	struct cmd_args a;
-	int rc;
+	int rc, i;
 
 	if (argc < 2) {
 		print_main_help(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			cmd_output_json_errors(true);
+	if (!strcmp(argv[1], "--version")) {
 		printf("cmsctl %s\n", CMSCTL_VERSION);
 		return EXIT_OK;
 	}
@@ -269,7 +350,7 @@ int main(int argc, char **argv)
 		if (argc > 2) {
 			cmd = find_command(argv[2]);
 			if (!cmd)
-				return cmd_usage_error(NULL, "unknown command '%s'", argv[2]);
+				return unknown_command(argv[2]);
 			print_help(cmd, stdout);
 			return EXIT_OK;
 		}
@@ -278,7 +359,7 @@ int main(int argc, char **argv)
 	}
 	cmd = find_command(argv[1]);
 	if (!cmd)
-		return cmd_usage_error(NULL, "unknown command '%s'", argv[1]);
+		return unknown_command(argv[1]);
 	{
 		/* Checked once here, so that no layer below falls back to a
 		 * wrong clock (expiry, leases) on a malformed value. */

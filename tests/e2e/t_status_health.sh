@@ -95,7 +95,8 @@ kill -9 $pid 2>/dev/null
 run 0 "$CMSCTL" lock list
 contains out "[dead]"
 expect_codes "interrupted_run"
-run 0 "$CMSCTL" unlock redmond "$lock"
+run 0 "$CMSCTL" unlock redmond "$lock" --json
+validate_json unlock.schema.json out
 run 0 "$CMSCTL" lock list
 lacks out "$lock"
 finish
