@@ -8,6 +8,7 @@
 #include "planner/config.h"
 
 #include <jansson.h>
+#include "common/fileio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -213,4 +214,24 @@ void cmd_set_progress(const struct cmd_args *a, struct apply_ctx *ctx)
 	progress_state.verbose = a->verbose;
 	ctx->on_step = progress_step;
 	ctx->on_step_arg = &progress_state;
+}
+
+bool cmd_output_is_stdout(const char *path)
+{
+	return path && strcmp(path, "-") == 0;
+}
+
+int cmd_write_output(const char *path, const char *data, size_t len, const char *what,
+		     struct cms_error *err)
+{
+	if (cmd_output_is_stdout(path))
+		return cmd_write_stdout(data, len, err);
+	return cms_write_output(path, data, len, 0644, what, err);
+}
+
+int cmd_write_stderr(const char *data, size_t len)
+{
+	if (len && fwrite(data, 1, len, stderr) != len)
+		return -1;
+	return fflush(stderr) == 0 ? 0 : -1;
 }
