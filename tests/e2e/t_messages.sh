@@ -75,14 +75,13 @@ contains err "is not a valid plan"
 
 # A missing password variable is an error naming it, not an unreachable
 # server (and not exit 0).
-sed 's|^        path: servers/pool-b|        path: servers/pool-b\n        password_env: CMS_TEST_PW_$$|' cms.yaml >pw.yaml
-grep -q "password_env: CMS_TEST_PW_$$" pw.yaml || fail "pw.yaml has no password_env"
-unset "CMS_TEST_PW_$$"
-run 1 "$CMSCTL" status -c pw.yaml
-contains err "password variable 'CMS_TEST_PW_$$' is not set"
-contains err "export CMS_TEST_PW_$$="
-run 1 "$CMSCTL" plan -c pw.yaml
-contains err "password variable 'CMS_TEST_PW_$$' is not set"
+cp "$SRC/examples/postgresql/cms.yaml" pg.yaml
+unset CMS_POOL_A_PASSWORD
+run 1 "$CMSCTL" status -c pg.yaml --state pg-state.db
+contains err "password variable 'CMS_POOL_A_PASSWORD' is not set"
+contains err "export CMS_POOL_A_PASSWORD="
+run 1 "$CMSCTL" plan -c pg.yaml --state pg-state.db
+contains err "password variable 'CMS_POOL_A_PASSWORD' is not set"
 
 # restore: shows its steps; --dry-run changes nothing; no terminal and no
 # --yes is a refusal (5) that changes nothing; --yes restores.
