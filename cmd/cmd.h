@@ -47,6 +47,9 @@ struct cmd_args {
 	bool json;                /* --json */
 	bool progress;            /* --progress (also on when stderr is a terminal) */
 	bool verbose;             /* -v/--verbose or CMSCTL_LOG=debug */
+	struct {
+		int open_step;    /* the step whose progress line is open, or 0 */
+	} shown;                  /* what the progress lines have printed so far */
 };
 
 struct command {
@@ -86,7 +89,7 @@ int cmd_confirm(const char *question, const char *hint, struct cms_error *err);
  * when stderr is a terminal, with --progress or --verbose (which adds the
  * statements sent and their timings). */
 struct apply_ctx;
-void cmd_set_progress(const struct cmd_args *a, struct apply_ctx *ctx);
+void cmd_set_progress(struct cmd_args *a, struct apply_ctx *ctx);
 
 /* Writes all of data to stdout; 0 or -1 (with err set). */
 int cmd_write_stdout(const char *data, size_t len, struct cms_error *err);

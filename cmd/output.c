@@ -162,43 +162,36 @@ int cmd_confirm(const char *question, const char *hint, struct cms_error *err)
 /* Progress of a run on stderr: "cmsctl: [2/7] fence pool-a ... done (0.41 s)",
  * the line opened when the step starts, so that a long step shows what it
  * is waiting on; with --verbose the statements and their timings follow. */
-struct progress {
-	int open_step;              /* the step whose line is open, or 0 */
-	bool verbose;
-};
-
-static struct progress progress_state;
-
 static void progress_step(void *arg, const struct apply_step_event *ev)
 {
-	struct progress *pg = arg;
+	struct cmd_args *a = arg;
 	size_t i;
 
 	if (ev->status == STEP_PENDING)
 		return;
 	if (ev->status == STEP_RUNNING) {
-		if (pg->open_step)
+		if (a->shown.open_step)
 			fputc('\n', stderr);
 		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s ... ", ev->n, ev->total, ev->action,
 			ev->server ? " " : "", ev->server ? ev->server : "");
 		fflush(stderr);
-		pg->open_step = ev->n;
+		a->shown.open_step = ev->n;
 		return;
 	}
-	if (pg->open_step != ev->n) {
-		if (pg->open_step)
+	if (a->shown.open_step != ev->n) {
+		if (a->shown.open_step)
 			fputc('\n', stderr);
 		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s ... ", ev->n, ev->total, ev->action,
 			ev->server ? " " : "", ev->server ? ev->server : "");
 	}
-	pg->open_step = 0;
+	a->shown.open_step = 0;
 	if (ev->status == STEP_DONE || ev->status == STEP_FAILED)
 		fprintf(stderr, "%s (%.2f s)%s%s\n", step_status_name(ev->status),
 			(double)ev->duration_ms / 1000.0, ev->error ? ": " : "",
 			ev->error ? ev->error : "");
 	else
 		fprintf(stderr, "%s\n", step_status_name(ev->status));
-	if (pg->verbose)
+	if (a->verbose)
 		for (i = 0; i < ev->nstmts; i++)
 			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s%s: %s\n", ev->stmts[i].duration_ms,
 				ev->stmts[i].label ? ev->stmts[i].label : "-",
@@ -206,14 +199,13 @@ static void progress_step(void *arg, const struct apply_step_event *ev)
 	fflush(stderr);
 }
 
-void cmd_set_progress(const struct cmd_args *a, struct apply_ctx *ctx)
+void cmd_set_progress(struct cmd_args *a, struct apply_ctx *ctx)
 {
 	if (!a->progress && !a->verbose && !isatty(STDERR_FILENO))
 		return;
-	progress_state.open_step = 0;
-	progress_state.verbose = a->verbose;
+	a->shown.open_step = 0;
 	ctx->on_step = progress_step;
-	ctx->on_step_arg = &progress_state;
+	ctx->on_step_arg = a;
 }
 
 bool cmd_output_is_stdout(const char *path)
