@@ -90,6 +90,29 @@ contains err "that process is running"
 run 5 "$CMSCTL" unlock --force redmond "$lock" </dev/null
 contains err "not a terminal"
 contains err "--yes"
+# --yes breaks a live holder's lock without asking (the holder is then
+# killed: its run is interrupted).
+run 0 "$CMSCTL" unlock --force --yes redmond "$lock" --json
+validate_json unlock.schema.json out
+"$PY" -c 'import json,sys; d=json.load(open("out")); sys.exit((d["holder_state"], d["outcome"]) != ("alive", "forced"))' ||
+	fail "unlock --force --yes of a live holder"
+kill -9 $pid 2>/dev/null
+{ wait $pid; } 2>/dev/null || true
+expect_codes "interrupted_run"
+run 0 "$CMSCTL" restore --yes
+expect_codes ""
+
+# A holder killed while it holds the lock: dead, and its lock can be broken
+# without --force.
+run 0 "$CMSCTL" plan -o s2.plan
+CMSCTL_TEST_HOLD_AT="2:running" "$CMSCTL" apply s2.plan >apply.out 2>apply.err &
+pid=$!
+for i in $(seq 1 400); do
+	[ "$(sql .cmsctl/state.db "SELECT count(*) FROM steps WHERE n = 2 AND status = 'running' AND run_id = (SELECT id FROM runs WHERE kind = 'apply' ORDER BY rowid DESC LIMIT 1)" 2>/dev/null || true)" = 1 ] && break
+	sleep 0.05
+done
+run 0 "$CMSCTL" lock list --json
+lock=$("$PY" -c 'import json; print(json.load(open("out"))[0]["id"])')
 kill -9 $pid 2>/dev/null
 { wait $pid; } 2>/dev/null || true
 run 0 "$CMSCTL" lock list
