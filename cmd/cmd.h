@@ -157,6 +157,11 @@ int cmd_check_secrets(const struct store *st, struct cms_error *err);
 int cmd_observe(const struct store *st, bool offline, struct observation *out,
 		struct cms_error *err);
 
+/* 1 with *holder (the caller's) when the store's lock is held by a live
+ * process, or by one elsewhere whose lease has not run out: a run in
+ * progress; 0 when not; negative on error. */
+int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct cms_error *err);
+
 /* Plans a store: state, probe, diff.  On success *json holds the plan's
  * bytes and id its blob id.  Refuses when an apply was interrupted. */
 struct plan_request {

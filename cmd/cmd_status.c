@@ -164,25 +164,11 @@ static void status_free(struct store_status *s)
  * interrupted. */
 static int find_running(struct state *sdb, struct store_status *s, struct cms_error *err)
 {
-	struct lock_info *locks = NULL;
-	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
-	size_t n = 0, i;
-	int rc;
+	int rc = cmd_live_holder(sdb, s->st->name, &s->run_holder, err);
 
-	if ((rc = state_lock_list(sdb, &locks, &n, err)) < 0)
+	if (rc < 0)
 		return rc;
-	for (i = 0; i < n; i++) {
-		enum lock_holder_state hs;
-
-		if (strcmp(locks[i].store, s->st->name))
-			continue;
-		hs = applier_lock_holder_state(locks[i].holder);
-		if (hs == HOLDER_ALIVE || (hs != HOLDER_DEAD && locks[i].lease_until >= now)) {
-			s->running = true;
-			s->run_holder = xstrdup(locks[i].holder);
-		}
-	}
-	lock_info_list_free(locks, n);
+	s->running = rc == 1;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * these the same way.
  */
 #include "cmd/cmd.h"
+#include "applier/apply.h"
 #include "applier/engine.h"
 #include "common/buf.h"
 #include "common/fileio.h"
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err)
 {
@@ -180,8 +182,34 @@ int cmd_observe(const struct store *st, bool offline, struct observation *out,
 	return rc;
 }
 
+int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct cms_error *err)
+{
+	struct lock_info *locks = NULL;
+	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
+	size_t n = 0, i;
+	int rc, found = 0;
+
+	*holder = NULL;
+	if ((rc = state_lock_list(sdb, &locks, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n && !found; i++) {
+		enum lock_holder_state hs;
+
+		if (strcmp(locks[i].store, store))
+			continue;
+		hs = applier_lock_holder_state(locks[i].holder);
+		if (hs == HOLDER_ALIVE || (hs != HOLDER_DEAD && locks[i].lease_until >= now)) {
+			*holder = xstrdup(locks[i].holder);
+			found = 1;
+		}
+	}
+	lock_info_list_free(locks, n);
+	return found;
+}
+
 static int refuse_if_interrupted(struct state *sdb, const char *store, struct cms_error *err)
 {
+	char *holder = NULL;
 	struct run_info run;
 	int rc;
 
@@ -193,6 +221,19 @@ static int refuse_if_interrupted(struct state *sdb, const char *store, struct cm
 	}
 	if (rc < 0)
 		return rc;
+	if ((rc = cmd_live_holder(sdb, store, &holder, err)) < 0) {
+		run_info_free(&run);
+		return rc;
+	}
+	if (rc == 1) {
+		cms_error_set(err, CMS_ELOCKED, "%s run '%s' of store '%s' (plan %.12s) is in progress, "
+			      "held by %s", run.kind, run.id, store, run.plan_id ? run.plan_id : "-",
+			      holder);
+		cms_error_hint(err, "wait for it to finish; 'cmsctl status' shows its steps");
+		free(holder);
+		run_info_free(&run);
+		return CMS_ELOCKED;
+	}
 	cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' (plan %.12s) was interrupted",
 		      run.kind, run.id, store, run.plan_id ? run.plan_id : "-");
 	cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' brings the store "

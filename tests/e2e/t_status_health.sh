@@ -79,6 +79,8 @@ validate_json status.schema.json out
 run 0 "$CMSCTL" status
 contains out "running: apply run"
 lacks out "interrupted"
+run 4 "$CMSCTL" plan
+contains err "is in progress, held by alice@test (pid $pid"
 run 0 "$CMSCTL" lock list
 contains out "[alive]"
 run 0 "$CMSCTL" lock list --json
