@@ -3,7 +3,8 @@
 # the libraries (found by CMake through pkg-config), the ODBC drivers, the
 # PostgreSQL 15 server the integration tests start clusters of (and libpq,
 # for the promotion floor of tests/bench/pg_switchover.sh), and the JSON
-# Schema validator the tests check outputs with.
+# Schema validator the tests check outputs with; zsh (its completion is
+# checked), dpkg-dev and file (CPack's Debian package and its dependencies).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo -E bash "$0" "$@"
@@ -17,4 +18,4 @@ apt-get install -y -q --no-install-recommends \
   libsqliteodbc odbc-postgresql tdsodbc \
   postgresql postgresql-client libpq-dev \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux procps iproute2 zsh dpkg-dev
+  util-linux procps iproute2 zsh dpkg-dev file
