@@ -18,4 +18,4 @@ apt-get install -y -q --no-install-recommends \
   libsqliteodbc odbc-postgresql tdsodbc \
   postgresql postgresql-client libpq-dev \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux procps iproute2 zsh dpkg-dev file
+  util-linux procps iproute2 openssh-client zsh dpkg-dev file

@@ -3,14 +3,20 @@
 # runs the quick start with the installed binary from the installed
 # examples, checks the man page, completions and schemas are in place, and
 # removes the package again.  CI runs it on its fresh machine.
-# Usage: scripts/package-test.sh [BUILD-DIR]
+# The package is built in its own folder, as a release build: the test
+# build honours CMSCTL_NOW (-DCMSCTL_TEST_CLOCK=ON), a product must not.
+# Usage: scripts/package-test.sh [BUILD-DIR]   (default build-pkg)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$src/build}
+build=${1:-$src/build-pkg}
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 die() { printf 'package-test: %s\n' "$*" >&2; exit 1; }
 
+cmake -S "$src" -B "$build" -DCMSCTL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+grep -q '^CMSCTL_TEST_CLOCK:BOOL=ON' "$build/CMakeCache.txt" && die "$build is a test build (CMSCTL_TEST_CLOCK=ON)"
+rm -f "$build"/cmsctl_*.deb
 (cd "$build" && cpack -G DEB >/dev/null)
 deb=$(ls "$build"/cmsctl_*.deb)
 [ -f "$deb" ] || die "cpack made no .deb in $build"

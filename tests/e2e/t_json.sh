@@ -31,7 +31,7 @@ run 0 "$CMSCTL" plan -o s.plan
 sid=$(git hash-object s.plan)
 run 0 "$CMSCTL" approve --json --as bob@test s.plan
 validate_json approve.schema.json out
-py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["counts"] is True and d["store_serial"] == 1, d' "$sid" ||
+py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["approved_by"] == "bob@test", d' "$sid" ||
 	fail "approve --json"
 run 0 "$CMSCTL" history --json
 validate_json history.schema.json out
