@@ -29,9 +29,10 @@ run 0 "$CMSCTL" apply --json "$id"
 validate_json report.schema.json out
 run 0 "$CMSCTL" plan -o s.plan
 sid=$(git hash-object s.plan)
-run 0 "$CMSCTL" approve --json --as bob@test s.plan
+ssh-keygen -q -t ed25519 -N '' -C bob -f key-bob
+run 0 "$CMSCTL" approve --json --as bob@test --key key-bob s.plan
 validate_json approve.schema.json out
-py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["approved_by"] == "bob@test", d' "$sid" ||
+py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["approved_by"] == "bob@test" and d["signed"] is True, d' "$sid" ||
 	fail "approve --json"
 run 0 "$CMSCTL" history --json
 validate_json history.schema.json out

@@ -67,7 +67,8 @@ run 3 "$CMSCTL" apply -c changed.yaml s.plan
 contains err "policy.max_lag_bytes is 16777216 in the plan, 8388608 now"
 
 # approve takes the plan file as well as its id.
-run 0 "$CMSCTL" approve s.plan --as bob@test
+ssh-keygen -q -t ed25519 -N '' -C bob -f key-bob
+run 0 "$CMSCTL" approve s.plan --as bob@test --key key-bob
 contains out "approved plan $(git hash-object s.plan) of store redmond as bob@test"
 printf '{}' >edited.plan
 run 3 "$CMSCTL" approve edited.plan
