@@ -27,7 +27,7 @@
 #include <time.h>
 
 #define HISTORY_DEFAULT_BRANCH "cms-history"
-#define HISTORY_MAX_ATTEMPTS 10
+#define HISTORY_MAX_ATTEMPTS 50 /* a plan set commits from up to 64 processes at once */
 #define HISTORY_RETRY 1 /* internal: the branch moved under us, try again */
 #define PLAN_ID_MIN 7
 #define PLAN_ID_LEN 40

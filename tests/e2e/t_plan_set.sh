@@ -34,7 +34,7 @@ run 0 "$CMSCTL" plan --all -o adopt
 contains out "5 stores: 5 with changes, 0 without, 0 not planned"
 [ "$(ls adopt | tr '\n' ' ')" = "store-1.json store-2.json store-3.json store-4.json store-5.json " ] ||
 	fail "adopt holds $(ls adopt)"
-run 0 "$CMSCTL" apply adopt
+run 0 "$CMSCTL" apply adopt --parallel 5
 contains out "plan set: 5 stores, 5 ok, 0 not"
 for i in $(seq 1 $n); do
 	[ "$(serial store-$i)" = 1 ] || fail "store-$i: serial $(serial store-$i), want 1"
