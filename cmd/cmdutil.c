@@ -240,7 +240,7 @@ int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf
 		 p->serial);
 	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: plan\n", id,
 		 p->serial, p->author);
-	rc = history_commit(h, files, 2, msg.ptr, p->author, p->created, NULL, err);
+	rc = history_commit(h, files, 2, msg.ptr, p->author, cms_real_now(), NULL, err);
 	buf_free(&text);
 	buf_free(&msg);
 	free(jpath);
