@@ -271,13 +271,30 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	_exit(rc);
 }
 
+static int cloexec_pipe(int fds[2])
+{
+	if (pipe(fds) < 0)
+		return -1;
+	if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		fds[0] = fds[1] = -1;
+		return -1;
+	}
+	return 0;
+}
+
 static int start_member(struct cmd_args *a, const struct config *cfg, struct member *m,
 			const char *report_dir)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, res[2] = { -1, -1 };
 	pid_t pid;
 
-	if (pipe(out) < 0 || pipe(err) < 0 || pipe(res) < 0)
+	/* Close-on-exec: a publish command a child runs must not inherit
+	 * the summary pipe (a daemon holding it would keep the set waiting)
+	 * nor the pipes of other stores.  dup2 onto stdout and stderr clears
+	 * the flag where it is wanted. */
+	if (cloexec_pipe(out) < 0 || cloexec_pipe(err) < 0 || cloexec_pipe(res) < 0)
 		goto fail;
 	fflush(NULL);
 	pid = fork();
