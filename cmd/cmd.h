@@ -167,6 +167,8 @@ int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct 
 struct plan_request {
 	bool offline;
 	bool accept_drift;
+	struct state *state;  /* an open state to read (plan --all), or NULL: open it */
+	bool no_state;        /* with state NULL: there is no state yet (plan --all) */
 };
 struct history;
 int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
@@ -182,6 +184,9 @@ int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **
  * edited since): CMS_ESTALE naming the history otherwise. */
 int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
 			 struct cms_error *err);
+/* The same, into an open history (plan --all commits many plans). */
+int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf *json,
+		       const char *id, struct cms_error *err);
 /* Loads a plan from a file path, or from the history by (abbreviated) id.
  * id receives the blob id of its bytes. */
 int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
@@ -194,6 +199,23 @@ int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct
 struct apply_result;
 int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
 		   const char *plan_id, const char *kind, int arc, struct cms_error *err);
+
+/* What became of one saved plan, for the summary of a plan set. */
+struct cmd_run_summary {
+	char store[128];
+	char plan_id[41];
+	char outcome[32];     /* ok, failed, rolled_back, interrupted, unchanged, refused */
+	char run_id[64];      /* empty when no run started */
+	int64_t serial;       /* the recorded serial when the run ended */
+	char message[512];    /* the error, when it failed */
+};
+/* Applies one saved plan (file or history id) after every check; prints
+ * like `apply PLAN`, fills sum when not NULL, returns the exit status. */
+int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *ref,
+		    struct cmd_run_summary *sum);
+/* Applies every plan of a plan set folder (planset.c); returns the exit
+ * status of the set. */
+int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir);
 
 /* The lease of a store's lock: renewed between steps, it must outlast the
  * longest single step (catch-up, a statement, a publish command), with

@@ -21,12 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const struct cmd_opt cmd_apply_opts[] = {
 	{ "store", 's', "STORE", "the store (needed without a plan file when the config has several)" },
 	{ "yes", 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
 	{ "report", 0, "FILE", "also write the HTML report there ('-': stdout)" },
+	{ "parallel", 0, "N", "plan set: apply up to N stores at once (default 4)" },
 	{ 0 },
 };
 
@@ -350,75 +352,20 @@ static int check_rederived(const struct store *st, const struct plan *p, const s
 	return CMS_ESTALE;
 }
 
-int cmd_apply(struct cmd_args *a)
+/* Runs a checked plan that has changes: the lock, the steps, the record. */
+static int run_plan(struct cmd_args *a, const struct store *st, const struct plan *p,
+		    const char *id, struct cmd_run_summary *sum, struct cms_error *err)
 {
-	struct cms_error err = CMS_ERROR_INIT;
-	struct config *cfg = NULL;
-	const struct store *st = NULL;
-	struct plan *p = NULL;
 	struct state *sdb = NULL;
-	struct buf json = BUF_INIT, text = BUF_INIT;
 	struct apply_result res;
 	struct apply_ctx ctx;
 	struct approvals_arg appr;
-	char id[41], *op = cms_operator();
-	int rc, arc;
+	char *op = cms_operator();
+	int arc;
 
 	memset(&res, 0, sizeof(res));
-	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
+	if ((arc = state_open(&sdb, a->state, true, err)) < 0)
 		goto done;
-	if (a->npos == 1) {
-		if (cmd_load_plan(a, a->pos[0], &p, &json, id, &err) < 0)
-			goto fail;
-		st = config_find_store(cfg, p->store);
-		if (!st) {
-			cms_error_set(&err, CMS_ESTALE, "plan %.12s is for store '%s', which '%s' does not have",
-				      id, p->store, cfg->path);
-			goto fail;
-		}
-		if (cmd_opt_value(a, "store") && strcmp(cmd_opt_value(a, "store"), p->store)) {
-			cms_error_set(&err, CMS_EUSAGE, "plan %.12s is for store '%s', not '%s'", id,
-				      p->store, cmd_opt_value(a, "store"));
-			goto fail;
-		}
-		if (cmd_check_in_history(a, a->pos[0], id, &err) < 0)
-			goto fail;
-		if (p->offline) {
-			cms_error_set(&err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
-				      "observation and cannot be applied", id);
-			cms_error_hint(&err, "an offline plan is for review; make one that probes the "
-				       "servers with 'cmsctl plan -s %s -o FILE'", p->store);
-			goto fail;
-		}
-		if (check_rederived(st, p, &json, id, &err) < 0)
-			goto fail;
-	} else {
-		struct plan_request req = { false, false };
-
-		if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
-			goto done;
-		if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0)
-			goto fail;
-		plan_render(p, id, &text);
-		if (cmd_write_stdout(text.ptr, text.len, &err) < 0)
-			goto fail;
-		if (!plan_has_changes(p)) {
-			cmd_note("nothing to apply");
-			rc = EXIT_OK;
-			goto done;
-		}
-		if (!cmd_opt_flag(a, "yes") && confirm(id, &err) < 0)
-			goto fail;
-		if (cmd_commit_plan(a, p, &json, id, &err) < 0)
-			goto fail;
-	}
-	if (!plan_has_changes(p)) {
-		cmd_note("plan %.12s has no changes: nothing to apply", id);
-		rc = EXIT_OK;
-		goto done;
-	}
-	if (state_open(&sdb, a->state, true, &err) < 0)
-		goto fail;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;
 	ctx.state = sdb;
@@ -434,11 +381,136 @@ int cmd_apply(struct cmd_args *a)
 		ctx.on_journal = hold_at;
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
 	}
-	arc = applier_apply(&ctx, p, id, &res, &err);
-	arc = cmd_finish_run(a, st, &res, id, "apply", arc, &err);
-	if (arc < 0)
+	arc = applier_apply(&ctx, p, id, &res, err);
+	arc = cmd_finish_run(a, st, &res, id, "apply", arc, err);
+	if (sum) {
+		snprintf(sum->outcome, sizeof(sum->outcome), "%s",
+			 res.outcome ? res.outcome : arc < 0 ? "refused" : "ok");
+		snprintf(sum->run_id, sizeof(sum->run_id), "%s", res.run_id ? res.run_id : "");
+		sum->serial = res.serial_after;
+	}
+	if (arc >= 0)
+		cmd_note("applied plan %.12s: run %s, serial %" PRId64, id, res.run_id,
+			 res.serial_after);
+done:
+	apply_result_free(&res);
+	state_close(sdb);
+	free(op);
+	return arc;
+}
+
+int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *ref,
+		    struct cmd_run_summary *sum)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	const struct store *st = NULL;
+	struct plan *p = NULL;
+	struct buf json = BUF_INIT;
+	char id[41];
+	int rc;
+
+	if (cmd_load_plan(a, ref, &p, &json, id, &err) < 0)
 		goto fail;
-	cmd_note("applied plan %.12s: run %s, serial %" PRId64, id, res.run_id, res.serial_after);
+	if (sum) {
+		snprintf(sum->store, sizeof(sum->store), "%s", p->store);
+		snprintf(sum->plan_id, sizeof(sum->plan_id), "%s", id);
+	}
+	st = config_find_store(cfg, p->store);
+	if (!st) {
+		cms_error_set(&err, CMS_ESTALE, "plan %.12s is for store '%s', which '%s' does not have",
+			      id, p->store, cfg->path);
+		goto fail;
+	}
+	if (cmd_opt_value(a, "store") && strcmp(cmd_opt_value(a, "store"), p->store)) {
+		cms_error_set(&err, CMS_EUSAGE, "plan %.12s is for store '%s', not '%s'", id,
+			      p->store, cmd_opt_value(a, "store"));
+		goto fail;
+	}
+	if (cmd_check_in_history(a, ref, id, &err) < 0)
+		goto fail;
+	if (p->offline) {
+		cms_error_set(&err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
+			      "observation and cannot be applied", id);
+		cms_error_hint(&err, "an offline plan is for review; make one that probes the "
+			       "servers with 'cmsctl plan -s %s -o FILE'", p->store);
+		goto fail;
+	}
+	if (check_rederived(st, p, &json, id, &err) < 0)
+		goto fail;
+	if (!plan_has_changes(p)) {
+		cmd_note("plan %.12s has no changes: nothing to apply", id);
+		if (sum)
+			snprintf(sum->outcome, sizeof(sum->outcome), "unchanged");
+		rc = EXIT_OK;
+		goto done;
+	}
+	if (run_plan(a, st, p, id, sum, &err) < 0)
+		goto fail;
+	rc = EXIT_OK;
+	goto done;
+fail:
+	if (err.code == CMS_ESTALE && !err.hint)
+		cms_error_hint(&err, "a plan is good for one apply against the record it was made "
+			       "from; make and review a new one with 'cmsctl plan%s%s -o FILE'",
+			       st ? " -s " : "", st ? st->name : "");
+	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
+	if (sum) {
+		if (!*sum->outcome)
+			snprintf(sum->outcome, sizeof(sum->outcome), "refused");
+		snprintf(sum->message, sizeof(sum->message), "%s",
+			 err.message ? err.message : "failed");
+	}
+done:
+	plan_free(p);
+	buf_free(&json);
+	cms_error_clear(&err);
+	return rc;
+}
+
+int cmd_apply(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	const struct store *st = NULL;
+	struct plan *p = NULL;
+	struct buf json = BUF_INIT, text = BUF_INIT;
+	struct plan_request req = { .offline = false };
+	struct stat stbuf;
+	char id[41];
+	int rc;
+
+	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
+		goto done;
+	if (a->npos == 1) {
+		if (stat(a->pos[0], &stbuf) == 0 && S_ISDIR(stbuf.st_mode))
+			rc = cmd_apply_set(a, cfg, a->pos[0]);
+		else
+			rc = cmd_apply_saved(a, cfg, a->pos[0], NULL);
+		goto done;
+	}
+	if (cmd_opt_value(a, "parallel")) {
+		rc = cmd_usage_error(a->cmd, "--parallel needs a plan set (a folder made by "
+				     "'cmsctl plan --all -o FOLDER')");
+		goto done;
+	}
+	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
+		goto done;
+	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0)
+		goto fail;
+	plan_render(p, id, &text);
+	if (cmd_write_stdout(text.ptr, text.len, &err) < 0)
+		goto fail;
+	if (!plan_has_changes(p)) {
+		cmd_note("nothing to apply");
+		rc = EXIT_OK;
+		goto done;
+	}
+	if (!cmd_opt_flag(a, "yes") && confirm(id, &err) < 0)
+		goto fail;
+	if (cmd_commit_plan(a, p, &json, id, &err) < 0)
+		goto fail;
+	if (run_plan(a, st, p, id, NULL, &err) < 0)
+		goto fail;
 	rc = EXIT_OK;
 	goto done;
 fail:
@@ -448,13 +520,10 @@ fail:
 			       st ? " -s " : "", st ? st->name : "");
 	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
 done:
-	apply_result_free(&res);
-	state_close(sdb);
 	plan_free(p);
 	buf_free(&json);
 	buf_free(&text);
 	config_free(cfg);
 	cms_error_clear(&err);
-	free(op);
 	return rc;
 }

@@ -10,6 +10,13 @@
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <stdio.h>
@@ -18,12 +25,171 @@
 
 const struct cmd_opt cmd_plan_opts[] = {
 	{ "store", 's', "STORE", "the store to plan (needed when the config has several)" },
+	{ "all", 0, NULL, "plan every store of the config (a plan set; -o names a new folder)" },
 	{ "out", 'o', "FILE", "save the plan there ('-': stdout) and commit it to the history" },
 	{ "offline", 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
 	{ "detailed-exitcode", 0, NULL, "exit 2 when the plan has changes, 0 when none" },
 	{ "accept-drift", 0, NULL, "adopt what the servers report when it differs from the state" },
 	{ 0 },
 };
+
+/* Creates the plan set's folder: new, or an existing empty one, so that
+ * no plan of an earlier set can be applied with this one. */
+static int make_set_folder(const char *dir, struct cms_error *err)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (mkdir(dir, 0755) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return cms_error_set(err, CMS_ERROR, "cannot create plan set folder '%s': %s", dir,
+				     strerror(errno));
+	if (!(d = opendir(dir)))
+		return cms_error_set(err, CMS_ERROR, "cannot use plan set folder '%s': %s", dir,
+				     strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			closedir(d);
+			cms_error_set(err, CMS_EUSAGE, "plan set folder '%s' is not empty", dir);
+			cms_error_hint(err, "give a new folder: a set holds only the plans made "
+				       "together");
+			return CMS_EUSAGE;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* plan --all: every store, in config order.  One store that cannot be
+ * planned (an interrupted run, a probe that fails) is reported and the
+ * others are still planned; the exit status is then 1. */
+static int plan_all(struct cmd_args *a, const struct config *cfg)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	const char *dir = cmd_opt_value(a, "out");
+	struct state *sdb = NULL;
+	struct history *h = NULL;
+	struct buf out = BUF_INIT;
+	json_t *jset = NULL;
+	size_t i, nchanged = 0, nfailed = 0;
+	int rc = EXIT_OK;
+
+	if (cmd_open_state(a, false, &sdb, &err) < 0)
+		goto fail;
+	if (dir && make_set_folder(dir, &err) < 0)
+		goto fail;
+	if (a->json)
+		jset = json_array();
+	for (i = 0; i < cfg->nstores; i++) {
+		const struct store *st = &cfg->stores[i];
+		struct cms_error serr = CMS_ERROR_INIT;
+		struct plan_request req;
+		struct plan *p = NULL;
+		struct buf json = BUF_INIT;
+		char id[41], *file = NULL;
+		bool changes;
+
+		memset(&req, 0, sizeof(req));
+		req.offline = cmd_opt_flag(a, "offline");
+		req.accept_drift = cmd_opt_flag(a, "accept-drift");
+		req.state = sdb;
+		req.no_state = sdb == NULL;
+		if (cmd_make_plan(a, st, &req, &p, &json, id, &serr) < 0) {
+			cms_error_prefix(&serr, "store '%s'", st->name);
+			cmd_fail(&serr);
+			nfailed++;
+			if (jset) {
+				json_t *o = json_object();
+
+				json_object_set_new(o, "store", json_string(st->name));
+				json_object_set_new(o, "error", json_string(serr.message ? serr.message : ""));
+				json_array_append_new(jset, o);
+			}
+			cms_error_clear(&serr);
+			continue;
+		}
+		changes = plan_has_changes(p);
+		if (changes)
+			nchanged++;
+		if (dir && changes) {
+			file = xasprintf("%s/%s.json", dir, st->name);
+			if ((!h && cmd_open_history(a, &h, &serr) < 0) ||
+			    cmd_commit_plan_in(h, p, &json, id, &serr) < 0 ||
+			    cms_write_file_atomic(file, json.ptr, json.len, 0644, "plan file",
+						  &serr) < 0) {
+				/* The record failing is not one store's problem: stop. */
+				cms_error_move(&err, &serr);
+				plan_free(p);
+				buf_free(&json);
+				free(file);
+				goto fail;
+			}
+		}
+		if (jset) {
+			json_t *o = json_object(), *doc = json_loadb(json.ptr, json.len, 0, NULL);
+
+			json_object_set_new(o, "store", json_string(st->name));
+			json_object_set_new(o, "id", json_string(id));
+			json_object_set_new(o, "changes", json_boolean(changes));
+			json_object_set_new(o, "file", file ? json_string(file) : json_null());
+			json_object_set_new(o, "plan", doc ? doc : json_null());
+			json_array_append_new(jset, o);
+		} else if (changes) {
+			plan_render(p, id, &out);
+			if (file)
+				buf_addf(&out, "  saved as %s\n", file);
+			buf_addch(&out, '\n');
+		} else {
+			buf_addf(&out, "%s: no changes (plan %.12s)\n\n", st->name, id);
+		}
+		plan_free(p);
+		buf_free(&json);
+		free(file);
+		cms_error_clear(&serr);
+		/* Print as we go: a fleet's plan is long. */
+		if (out.len > 65536) {
+			if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+				goto fail;
+			buf_reset(&out);
+		}
+	}
+	if (jset) {
+		json_t *doc = json_object();
+		char *text;
+
+		json_object_set_new(doc, "stores", jset);
+		jset = NULL;
+		text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		buf_adds(&out, text);
+		buf_addch(&out, '\n');
+		free(text);
+		json_decref(doc);
+	} else {
+		buf_addf(&out, "%zu store%s: %zu with changes, %zu without, %zu not planned\n",
+			 cfg->nstores, cfg->nstores == 1 ? "" : "s", nchanged,
+			 cfg->nstores - nchanged - nfailed, nfailed);
+	}
+	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+		goto fail;
+	if (dir)
+		cmd_note("saved %zu plan%s to '%s' and the history", nchanged,
+			 nchanged == 1 ? "" : "s", dir);
+	if (nfailed)
+		rc = EXIT_ERROR;
+	else if (cmd_opt_flag(a, "detailed-exitcode") && nchanged)
+		rc = EXIT_CHANGES;
+	goto done;
+fail:
+	rc = cmd_fail(&err);
+done:
+	json_decref(jset);
+	history_close(h);
+	state_close(sdb);
+	buf_free(&out);
+	cms_error_clear(&err);
+	return rc;
+}
 
 int cmd_plan(struct cmd_args *a)
 {
@@ -37,8 +203,14 @@ int cmd_plan(struct cmd_args *a)
 	char id[41];
 	int rc;
 
+	if (cmd_opt_flag(a, "all") && cmd_opt_value(a, "store"))
+		return cmd_usage_error(a->cmd, "--all and -s do not go together");
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
+	if (cmd_opt_flag(a, "all")) {
+		rc = plan_all(a, cfg);
+		goto done;
+	}
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
 	memset(&req, 0, sizeof(req));

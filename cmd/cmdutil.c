@@ -261,7 +261,9 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	memset(&last, 0, sizeof(last));
 	if (cms_now(&now) < 0)
 		return cms_error_set(err, CMS_EUSAGE, "CMSCTL_NOW is not an RFC 3339 UTC time");
-	if ((rc = cmd_open_state(a, false, &sdb, err)) < 0)
+	if (req->state)
+		sdb = req->state;
+	else if (!req->no_state && (rc = cmd_open_state(a, false, &sdb, err)) < 0)
 		goto done;
 	if (sdb) {
 		if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
@@ -304,7 +306,8 @@ done:
 	run_info_free(&last);
 	observation_free(&obs);
 	recorded_free(&rec);
-	state_close(sdb);
+	if (sdb != req->state)
+		state_close(sdb);
 	return rc;
 }
 
@@ -312,6 +315,18 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 		    const char *id, struct cms_error *err)
 {
 	struct history *h = NULL;
+	int rc;
+
+	if ((rc = cmd_open_history(a, &h, err)) < 0)
+		return rc;
+	rc = cmd_commit_plan_in(h, p, json, id, err);
+	history_close(h);
+	return rc;
+}
+
+int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf *json,
+		       const char *id, struct cms_error *err)
+{
 	struct buf text = BUF_INIT, msg = BUF_INIT;
 	struct history_file files[2];
 	char *jpath = NULL, *tpath = NULL, *summary = NULL;
@@ -332,11 +347,7 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 		 p->serial);
 	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: plan\n", id,
 		 p->serial, p->author);
-	if ((rc = cmd_open_history(a, &h, err)) < 0)
-		goto done;
 	rc = history_commit(h, files, 2, msg.ptr, p->author, cms_real_now(), NULL, err);
-done:
-	history_close(h);
 	buf_free(&text);
 	buf_free(&msg);
 	free(jpath);

@@ -12,8 +12,14 @@
  *    check in the tests) type them: where a string is expected, a plain
  *    `123`, `yes` or empty value is refused with a hint to quote it, rather
  *    than silently read as text.  Booleans are only `true` and `false`.
- *  - Aliases are allowed, but the walk counts every node it reaches; past
- *    MAX_NODES it stops (the "billion laughs" defence; it also ends cycles).
+ *  - Limits tell a fleet from an attack (docs/config.md, "Limits"): before
+ *    libyaml builds the document, a pass over its events refuses a file of
+ *    more than MAX_NODES nodes or nested deeper than MAX_DEPTH, so that the
+ *    document in memory is bounded by what was written.  Aliases are
+ *    allowed, but the walk counts every node it reaches again through an
+ *    alias; past MAX_ALIAS_NODES it stops (the "billion laughs" defence; it
+ *    also ends cycles).  Plain nodes, however many stores they describe,
+ *    never count against the alias limit.
  *  - The walk only descends where the format expects something: the value
  *    of an unknown key is never read, only reported.
  *  - No secret reaches a message: values of password_env, password_file and
@@ -41,8 +47,11 @@
 #include <ldap.h>
 #include <yaml.h>
 
-#define MAX_FILE_BYTES (1024 * 1024)   /* a config is small; refuse anything bigger */
-#define MAX_NODES 10000                 /* nodes reached by the walk, aliases expanded */
+#define MAX_FILE_BYTES (64 << 20)      /* 64 MiB: about 250,000 stores of two servers */
+#define MAX_FILE_TEXT "64 MiB"
+#define MAX_NODES 2000000               /* YAML nodes written in the file (about 70,000 stores) */
+#define MAX_DEPTH 64                    /* nesting of collections; the format needs 5 */
+#define MAX_ALIAS_NODES 1000000         /* nodes the walk reaches again through aliases */
 #define MAX_PASSWORD_BYTES 4096         /* a password file larger than this is a mistake */
 #define MAX_DURATION_MS (365LL * 86400 * 1000) /* keeps seconds within 32 bits downstream */
 #define QUOTE_MAX 64                    /* bytes of offending text shown in a message */
@@ -352,13 +361,64 @@ void diag_list_free(struct diag_list *dl)
 	dl->len = dl->alloc = 0;
 }
 
+/* Names already defined (stores of the config, servers of a store), so
+ * that a duplicate is found in constant time: a fleet of 10,000 stores or a
+ * store of 10,000 servers is checked in linear time.  Open addressing; the
+ * keys are borrowed from the model, whose arrays never move while loading. */
+struct name_index {
+	const char **keys;        /* cap slots, NULL when free */
+	size_t *vals;             /* the index of keys[i] in its array */
+	size_t cap;               /* a power of two, at least twice the names */
+};
+
+static void name_index_init(struct name_index *x, size_t n)
+{
+	x->cap = 16;
+	while (x->cap < 2 * n)
+		x->cap *= 2;
+	x->keys = xcalloc(x->cap, sizeof(*x->keys));
+	x->vals = xcalloc(x->cap, sizeof(*x->vals));
+}
+
+static void name_index_free(struct name_index *x)
+{
+	free(x->keys);
+	free(x->vals);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Adds key with val; when key is already there, returns false with the
+ * value it was added with in *first. */
+static bool name_index_add(struct name_index *x, const char *key, size_t val, size_t *first)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	for (i = (size_t)h & (x->cap - 1); x->keys[i]; i = (i + 1) & (x->cap - 1)) {
+		if (!strcmp(x->keys[i], key)) {
+			*first = x->vals[i];
+			return false;
+		}
+	}
+	x->keys[i] = key;
+	x->vals[i] = val;
+	return true;
+}
+
 struct loader {
 	const char *file;         /* name in diagnostics: the path as given */
 	const char *dir;          /* folder for relative paths */
 	yaml_document_t *doc;
 	struct diag_list *diags;
-	size_t nodes;             /* nodes reached so far, aliases expanded */
-	bool stopped;             /* MAX_NODES passed: walk no further */
+	unsigned char *seen;      /* per node (index - 1): already reached once */
+	size_t nseen;             /* nodes in the document: the length of seen */
+	size_t expanded;          /* nodes reached again, through an alias */
+	bool stopped;             /* MAX_ALIAS_NODES passed: walk no further */
+	struct name_index stores; /* store names defined so far */
+	struct name_index servers; /* server names of the store being read */
 };
 
 static struct diag *vreport_at(struct diag_list *dl, const char *file, int line, int column,
@@ -631,9 +691,10 @@ static struct quoted got(const yaml_node_t *n, bool secret)
 
 /* ---- walking ----------------------------------------------------------- */
 
-/* Reaches a node: counts it (aliases make the same node reachable many
- * times, and that is what is counted) and checks its tag.  NULL when the
- * walk must not look at it; the reason is already reported. */
+/* Reaches a node: counts it when it was reached before (only an alias makes
+ * the same node reachable again, and that is what is counted) and checks
+ * its tag.  NULL when the walk must not look at it; the reason is already
+ * reported. */
 static yaml_node_t *visit(struct loader *ld, int index)
 {
 	yaml_node_t *n;
@@ -644,11 +705,16 @@ static yaml_node_t *visit(struct loader *ld, int index)
 	n = yaml_document_get_node(ld->doc, index);
 	if (!n)
 		return NULL;
-	if (++ld->nodes > MAX_NODES) {
-		struct diag *d = report(ld, n, "alias expansion exceeds %d nodes", MAX_NODES);
+	if ((size_t)index > ld->nseen)
+		return NULL;
+	if (!ld->seen[index - 1])
+		ld->seen[index - 1] = 1;
+	else if (++ld->expanded > MAX_ALIAS_NODES) {
+		struct diag *d = report(ld, n, "aliases repeat more than %d nodes", MAX_ALIAS_NODES);
 
-		hint(d, "a config is read up to %d nodes, aliases expanded; "
-		     "this looks like an alias bomb or a cycle", MAX_NODES);
+		hint(d, "every use of an alias counts the nodes it repeats, and a config may repeat "
+		     "at most %d: this looks like an alias bomb or a cycle (plain nodes, one per "
+		     "store, do not count)", MAX_ALIAS_NODES);
 		ld->stopped = true;
 		return NULL;
 	}
@@ -1348,16 +1414,13 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 			hint(d, NAME_ADVICE);
 		} else {
 			*name_ok = true;
-			for (i = 0; i + 1 < st->nservers; i++) {
-				if (st->servers[i].name && !strcmp(st->servers[i].name, s)) {
-					d = report(ld, f[SV_NAME].value, "duplicate server name %s in store%s%s",
-						   Q(s), st->name ? " " : "", st->name ? Q(st->name) : "");
-					hint(d, "first defined at line %d, column %d",
-					     st->servers[i].at.line, st->servers[i].at.column);
-					break;
-				}
-			}
 			sv->name = xstrdup(s);
+			if (!name_index_add(&ld->servers, sv->name, st->nservers - 1, &i)) {
+				d = report(ld, f[SV_NAME].value, "duplicate server name %s in store%s%s",
+					   Q(s), st->name ? " " : "", st->name ? Q(st->name) : "");
+				hint(d, "first defined at line %d, column %d",
+				     st->servers[i].at.line, st->servers[i].at.column);
+			}
 		}
 	}
 	if (sv->name)
@@ -1915,12 +1978,13 @@ static bool load_servers(struct loader *ld, const yaml_node_t *n, struct store *
 		return false;
 	}
 	st->servers = xcalloc(count, sizeof(*st->servers));
+	name_index_init(&ld->servers, count);
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
 		yaml_node_t *m = visit(ld, *item);
 
 		if (!m) {
 			if (ld->stopped)
-				return false;
+				break;
 			all_ok = false;
 			continue;
 		}
@@ -1930,10 +1994,11 @@ static bool load_servers(struct loader *ld, const yaml_node_t *n, struct store *
 		}
 		load_server(ld, m, st, engine_known, &ok);
 		if (ld->stopped)
-			return false;
+			break;
 		all_ok = all_ok && ok;
 	}
-	return all_ok;
+	name_index_free(&ld->servers);
+	return all_ok && !ld->stopped;
 }
 
 static void load_store(struct loader *ld, const yaml_node_t *map, struct config *cfg)
@@ -1960,15 +2025,12 @@ static void load_store(struct loader *ld, const yaml_node_t *map, struct config 
 			d = report(ld, f[ST_NAME].value, "invalid store name %s", QN(f[ST_NAME].value));
 			hint(d, NAME_ADVICE);
 		} else {
-			for (i = 0; i + 1 < cfg->nstores; i++) {
-				if (cfg->stores[i].name && !strcmp(cfg->stores[i].name, s)) {
-					d = report(ld, f[ST_NAME].value, "duplicate store name %s", Q(s));
-					hint(d, "first defined at line %d, column %d",
-					     cfg->stores[i].at.line, cfg->stores[i].at.column);
-					break;
-				}
-			}
 			st->name = xstrdup(s);
+			if (!name_index_add(&ld->stores, st->name, cfg->nstores - 1, &i)) {
+				d = report(ld, f[ST_NAME].value, "duplicate store name %s", Q(s));
+				hint(d, "first defined at line %d, column %d",
+				     cfg->stores[i].at.line, cfg->stores[i].at.column);
+			}
 		}
 	}
 	if (st->name)
@@ -2065,20 +2127,22 @@ static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 		return;
 	}
 	cfg->stores = xcalloc(count, sizeof(*cfg->stores));
+	name_index_init(&ld->stores, count);
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
 		yaml_node_t *m = visit(ld, *item);
 
 		if (!m) {
 			if (ld->stopped)
-				return;
+				break;
 			continue;
 		}
 		if (!expect_type(ld, m, YAML_MAPPING_NODE, "an item of 'stores'"))
 			continue;
 		load_store(ld, m, cfg);
 		if (ld->stopped)
-			return;
+			break;
 	}
+	name_index_free(&ld->stores);
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -2201,6 +2265,62 @@ static int finish(struct config **out, struct config *cfg, struct diag_list *dia
 	return cms_error_set(err, CMS_ERROR, "'%s' has %zu error%s", name, n, n == 1 ? "" : "s");
 }
 
+/* The pass over the events before the document is built: refuses a file
+ * with more than MAX_NODES nodes or nested deeper than MAX_DEPTH, where the
+ * limit is passed.  A syntax error is left to the load, which reports it
+ * with its context.  true when the document may be built. */
+static bool prescan(struct loader *ld, const char *data, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	size_t nodes = 0, depth = 0;
+	bool ok = true, more = true;
+	struct diag *d;
+
+	if (!yaml_parser_initialize(&parser))
+		return true; /* the load reports it */
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	while (more && ok) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			more = false;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > MAX_DEPTH) {
+				d = report_at(ld, (int)ev.start_mark.line + 1,
+					      (int)ev.start_mark.column + 1,
+					      "config nests deeper than %d levels", MAX_DEPTH);
+				hint(d, "cms.yaml needs 5 levels of nesting (stores, a store, servers, "
+				     "a server, a list in it); this looks like a nesting bomb");
+				ok = false;
+			}
+			/* fall through */
+		case YAML_SCALAR_EVENT:
+			if (ok && ++nodes > MAX_NODES) {
+				d = report_at(ld, (int)ev.start_mark.line + 1,
+					      (int)ev.start_mark.column + 1,
+					      "config has more than %d YAML nodes", MAX_NODES);
+				hint(d, "a config is read up to %d nodes (about 70,000 stores of two "
+				     "servers): split the stores over several configs", MAX_NODES);
+				ok = false;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ok;
+}
+
 int config_load_buffer(struct config **out, const char *name, const char *dir,
 		       const char *data, size_t len, struct diag_list *diags,
 		       struct cms_error *err)
@@ -2222,9 +2342,12 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	ld.doc = &doc;
 
 	if (len > MAX_FILE_BYTES) {
-		report_at(&ld, 0, 0, "cannot read config '%s': too large (more than 1 MiB)", name);
+		report_at(&ld, 0, 0, "cannot read config '%s': too large (more than " MAX_FILE_TEXT ")",
+			  name);
 		return finish(out, cfg, diags, first, name, err);
 	}
+	if (!prescan(&ld, data, len))
+		return finish(out, cfg, diags, first, name, err);
 	if (!yaml_parser_initialize(&parser)) {
 		report_at(&ld, 0, 0, "cannot parse config '%s': out of memory", name);
 		return finish(out, cfg, diags, first, name, err);
@@ -2240,9 +2363,11 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 		d = report_at(&ld, 1, 1, "config is empty");
 		hint(d, "start with 'version: 1' and a 'stores:' list");
 	} else {
-		ld.nodes = 0;
+		ld.nseen = (size_t)(doc.nodes.top - doc.nodes.start);
+		ld.seen = xcalloc(ld.nseen ? ld.nseen : 1, 1);
 		if ((root = visit(&ld, 1)) != NULL)
 			load_root(&ld, root, cfg);
+		free(ld.seen);
 		/* One document per file: a second one would be silently ignored. */
 		if (!yaml_parser_load(&parser, &extra)) {
 			report_yaml_error(&ld, &parser, data, len);
@@ -2301,7 +2426,7 @@ int config_load(struct config **out, const char *path, struct diag_list *diags,
 			close(fd);
 			buf_free(&data);
 			d = report_file(diags, path, "cannot read config '%s': too large (more "
-					"than 1 MiB)", path);
+					"than " MAX_FILE_TEXT ")", path);
 			return cms_error_set(err, CMS_ERROR, "%s", d->message);
 		}
 	}

@@ -31,7 +31,10 @@
 #include <unistd.h>
 
 #define STATE_APPLICATION_ID 0x434D5331u /* "CMS1" */
-#define STATE_BUSY_TIMEOUT_MS 5000
+/* How long a write waits for another process's: a plan set applies up to
+ * 64 stores at once, each journaling every step, and a journal write that
+ * gives up after promotion leaves its store interrupted. */
+#define STATE_BUSY_TIMEOUT_MS 60000
 
 /*
  * Schema migrations: migrations[i] takes a database from user_version i to

@@ -117,7 +117,8 @@ fi
 head -c $((5 * 1024 * 1024)) /dev/zero >big.plan
 run 1 "$CMSCTL" show big.plan
 contains err "cannot read plan file 'big.plan': too large (more than 4 MiB)"
-head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' '#' >big.yaml
+head -c $((65 * 1024 * 1024)) /dev/zero | tr '\0' '#' >big.yaml
 run 1 "$CMSCTL" validate -c big.yaml
-contains err "cannot read config 'big.yaml': too large (more than 1 MiB)"
+contains err "cannot read config 'big.yaml': too large (more than 64 MiB)"
+rm -f big.yaml
 finish

@@ -5,8 +5,9 @@
 # run in the folder that holds it, exit exactly 1 with nothing on stdout
 # and stderr byte for byte equal to NAME.err.  Every tests/configs/good/*.yaml
 # must exit 0 with one "ok" line per store and nothing on stderr.  Also: a
-# missing file, a file over 1 MiB, --json for both, and that no message of
-# the corpus repeats a password it was shown ("hunter2").
+# missing file, a file over 64 MiB, a file of more than 2,000,000 nodes,
+# a generated fleet of 10,000 stores (accepted), --json for both, and that
+# no message of the corpus repeats a password it was shown ("hunter2").
 #
 # The corpus is copied into a private temporary folder first.
 set -u
@@ -107,19 +108,58 @@ if [ "$rc" -ne 1 ] || [ -s "$out" ] || ! cmp -s -- "$tmp/want" "$err"; then
 	diff -u -- "$tmp/want" "$err" | sed 's/^/    /'
 fi
 
-# A file over 1 MiB is refused before it is parsed.
+# A file over 64 MiB is refused before it is parsed.
 checks=$((checks + 1))
 {
 	printf 'version: 1\n'
-	head -c 1100000 /dev/zero | tr '\0' '#'
+	head -c 67200000 /dev/zero | tr '\0' '#'
 	printf '\n'
 } >"$tmp/empty/big.yaml"
 run "$tmp/empty" validate -c big.yaml
-printf "cmsctl: cannot read config 'big.yaml': too large (more than 1 MiB)\n" >"$tmp/want"
+printf "cmsctl: cannot read config 'big.yaml': too large (more than 64 MiB)\n" >"$tmp/want"
 if [ "$rc" -ne 1 ] || [ -s "$out" ] || ! cmp -s -- "$tmp/want" "$err"; then
-	fail "file over 1 MiB (exit $rc):"
+	fail "file over 64 MiB (exit $rc):"
 	diff -u -- "$tmp/want" "$err" | sed 's/^/    /'
 fi
+rm -f -- "$tmp/empty/big.yaml"
+
+# More than 2,000,000 nodes (4 MB of one-letter scalars) is refused at the
+# node that passes the limit, before the document is built.
+checks=$((checks + 1))
+{
+	printf 'version: 1\nstores:\n'
+	for i in 1 2 3 4 5 6 7 8 9 10 11; do
+		printf '  - ['
+		head -c 200000 /dev/zero | tr '\0' 'a' | sed 's/a/a,/g'
+		printf 'a]\n'
+	done
+} >"$tmp/empty/nodes.yaml"
+run "$tmp/empty" validate -c nodes.yaml
+cat >"$tmp/want" <<'EOF'
+nodes.yaml:12:399958: error: config has more than 2000000 YAML nodes
+  hint: a config is read up to 2000000 nodes (about 70,000 stores of two servers): split the stores over several configs
+cmsctl: 'nodes.yaml' has 1 error
+EOF
+if [ "$rc" -ne 1 ] || [ -s "$out" ] || ! cmp -s -- "$tmp/want" "$err"; then
+	fail "file of more than 2000000 nodes (exit $rc):"
+	diff -u -- "$tmp/want" "$err" | sed 's/^/    /'
+fi
+rm -f -- "$tmp/empty/nodes.yaml"
+
+# A fleet: 10,000 plain stores (no anchors, no aliases; 2.5 MB) and one
+# store of 10,000 servers are both accepted, whatever their number of nodes.
+for shape in "10000 2" "1 10000"; do
+	checks=$((checks + 1))
+	bash "$CMSCTL_SOURCE_DIR/tests/bench/gen_fleet.sh" $shape >"$tmp/empty/fleet.yaml"
+	run "$tmp/empty" validate -c fleet.yaml
+	nok=$(grep -c ': ok (engine sqlite, ' -- "$out")
+	want_ok=${shape% *}
+	if [ "$rc" -ne 0 ] || [ -s "$err" ] || [ "$nok" -ne "$want_ok" ]; then
+		fail "fleet of $shape (stores, servers): exit $rc, $nok ok lines, stderr:"
+		head -n 5 -- "$err" | sed 's/^/    /'
+	fi
+done
+rm -f -- "$tmp/empty/fleet.yaml"
 
 # --json: same exit status, stderr quiet, one object whose diagnostics are
 # the errors (schemas/validate.schema.json).

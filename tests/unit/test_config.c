@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
 
@@ -524,13 +525,76 @@ static void test_alias_bomb_stops_at_the_limit(void **state)
 	assert_int_equal(cfg->stores[0].publish[89].argc, 102);
 	config_free(cfg);
 
-	/* 4 million nodes: stopped after 10000 (speed is for benchmarks; the
-	 * node limit is what bounds the work). */
+	/* 4 million nodes: stopped after 1000000 repeats (speed is for
+	 * benchmarks; the limit is what bounds the work). */
 	assert_int_equal(load(&cfg, &dl, big), CMS_ERROR);
 	assert_int_equal(dl.len, 1);
-	assert_string_equal(dl.items[0].message, "alias expansion exceeds 10000 nodes");
+	assert_string_equal(dl.items[0].message, "aliases repeat more than 1000000 nodes");
+	assert_non_null(strstr(dl.items[0].hint, "alias bomb"));
 	free(small);
 	free(big);
+	diag_list_free(&dl);
+}
+
+/* n plain stores of two servers, each sharing the first store's policy
+ * through an alias when shared is true. */
+static char *fleet(int n, bool shared)
+{
+	struct buf b = BUF_INIT;
+	int i;
+
+	buf_addf(&b, "version: 1\nstores:\n");
+	for (i = 0; i < n; i++) {
+		buf_addf(&b, "  - name: s%d\n    engine: sqlite\n    databases: [xds, lis]\n"
+			 "    servers:\n      - {name: a, path: s%d/a}\n"
+			 "      - {name: b, path: s%d/b, role: mirror}\n"
+			 "    location: {primary: a, mirror: b}\n", i, i, i);
+		if (shared && i == 0)
+			buf_addf(&b, "    policy: &p {max_lag_bytes: 1MiB, approvals: 1, "
+				 "plan_ttl: 1h}\n");
+		else if (shared)
+			buf_addf(&b, "    policy: *p\n");
+	}
+	return buf_detach(&b, NULL);
+}
+
+static void test_plain_fleet_is_not_an_alias_bomb(void **state)
+{
+	struct diag_list dl = { 0 };
+	struct config *cfg = NULL;
+	char *plain = fleet(3000, false), *shared = fleet(3000, true);
+
+	(void)state;
+	/* About 80,000 plain nodes and 21,000 repeated ones: neither a limit. */
+	assert_int_equal(load(&cfg, &dl, plain), 0);
+	assert_int_equal(cfg->nstores, 3000);
+	config_free(cfg);
+	assert_int_equal(load(&cfg, &dl, shared), 0);
+	assert_int_equal(cfg->nstores, 3000);
+	assert_int_equal(cfg->stores[2999].policy.approvals, 1);
+	config_free(cfg);
+	assert_int_equal(dl.len, 0);
+	free(plain);
+	free(shared);
+}
+
+static void test_nesting_bomb_is_refused_before_it_is_built(void **state)
+{
+	struct diag_list dl = { 0 };
+	struct config *cfg = NULL;
+	struct buf b = BUF_INIT;
+	int i;
+
+	(void)state;
+	buf_addf(&b, "version: 1\nstores: ");
+	for (i = 0; i < 100000; i++)
+		buf_add(&b, "[", 1);
+	assert_int_equal(load(&cfg, &dl, b.ptr), CMS_ERROR);
+	assert_int_equal(dl.len, 1);
+	assert_string_equal(dl.items[0].message, "config nests deeper than 64 levels");
+	assert_int_equal(dl.items[0].line, 2);
+	assert_int_equal(dl.items[0].column, 8 + 64);
+	buf_free(&b);
 	diag_list_free(&dl);
 }
 
@@ -553,7 +617,7 @@ static void test_file_level_problems(void **state)
 	struct cms_error err = CMS_ERROR_INIT;
 	struct diag_list dl = { 0 };
 	struct config *cfg = NULL;
-	size_t n = (1 << 20) + 1;
+	size_t n = (64 << 20) + 1;
 	char *big = xmalloc(n);
 	const struct diag *d;
 
@@ -570,7 +634,7 @@ static void test_file_level_problems(void **state)
 	memset(big, '#', n);
 	assert_int_equal(config_load_buffer(&cfg, "big.yaml", ".", big, n, &dl, &err), CMS_ERROR);
 	assert_int_equal(dl.len, 1);
-	assert_string_equal(dl.items[0].message, "cannot read config 'big.yaml': too large (more than 1 MiB)");
+	assert_string_equal(dl.items[0].message, "cannot read config 'big.yaml': too large (more than 64 MiB)");
 	free(big);
 	diag_list_free(&dl);
 
@@ -773,6 +837,8 @@ int main(void)
 		cmocka_unit_test(test_every_error_is_reported_in_order),
 		cmocka_unit_test(test_diagnostics_are_appended),
 		cmocka_unit_test(test_alias_bomb_stops_at_the_limit),
+		cmocka_unit_test(test_plain_fleet_is_not_an_alias_bomb),
+		cmocka_unit_test(test_nesting_bomb_is_refused_before_it_is_built),
 		cmocka_unit_test(test_alias_cycle_ends),
 		cmocka_unit_test(test_file_level_problems),
 		cmocka_unit_test(test_scalars_are_typed_like_yaml),

@@ -582,6 +582,21 @@ static void test_blob_id_matches_git_hash_object(void **state)
 		history_blob_id(cases[i].data, cases[i].len, id);
 		assert_cmd_output(id, "git hash-object '%s'", file);
 	}
+	/* Every length around SHA-1's 64-byte blocks and its padding (the
+	 * "blob N\0" header shifts the boundaries), and a large one. */
+	{
+		size_t lens[] = { 40, 41, 42, 47, 48, 49, 50, 55, 56, 57, 63, 64, 65, 100000 };
+		char *big = xmalloc(100000);
+
+		for (i = 0; i < 100000; i++)
+			big[i] = (char)('a' + i * 7 % 26);
+		for (i = 0; i < ARRAY_SIZE(lens); i++) {
+			write_file(file, big, lens[i]);
+			history_blob_id(big, lens[i], id);
+			assert_cmd_output(id, "git hash-object '%s'", file);
+		}
+		free(big);
+	}
 	history_blob_id("", 0, id);
 	assert_string_equal(id, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
 	free(file);

@@ -1,0 +1,552 @@
+/*
+ * Plan sets: many stores in one run, for the day a site is lost and every
+ * store whose primary lived there must move at once.
+ *
+ * `plan --all -o FOLDER` writes one plan file per store that has changes,
+ * FOLDER/STORE.json, each its own plan with its own id, committed to the
+ * history like any plan (so each is approved on its own).  `apply FOLDER`
+ * applies every plan of the set, up to --parallel at a time, each in a
+ * child process of its own: its own lock, steps, report and history commit
+ * (the history's ref update is compare-and-swap, so concurrent commits are
+ * serialised without losing one), and nothing one store does -- failing,
+ * being refused, crashing -- can stop or roll back another.  The parent
+ * only reads the plans' store names, starts the children, relays their
+ * output line by line prefixed with the store's name (the progress of each
+ * store), and prints the summary.
+ */
+#include "cmd/cmd.h"
+#include "common/buf.h"
+#include "common/fileio.h"
+#include "common/util.h"
+#include "planner/config.h"
+#include "planner/plan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PLANSET_DEFAULT_PARALLEL 4
+#define PLANSET_MAX_PARALLEL 64
+
+struct member {
+	char *path;                  /* FOLDER/NAME.json */
+	char *store;                 /* from the plan, or NULL when unreadable */
+	pid_t pid;                   /* 0: not started (or reaped) */
+	int out_fd, err_fd, res_fd;  /* the child's stdout, stderr, summary; -1 when closed */
+	struct buf out, err, res;    /* partial lines (out: everything with --json) */
+	int exit_status;             /* the child's exit status, or -1 */
+	bool done;
+	struct cmd_run_summary sum;  /* read back from res */
+};
+
+static int cmp_member(const void *x, const void *y)
+{
+	const struct member *a = x, *b = y;
+
+	return strcmp(a->path, b->path);
+}
+
+/* Lists the *.json files of FOLDER (sorted), reading each plan's store.  A folder with
+ * no plan, or two plans of one store, is refused before anything runs. */
+static int list_set(const char *dir, struct member **out, size_t *n, struct cms_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct member *m = NULL;
+	size_t len = 0, alloc = 0, i, j;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return cms_error_set(err, CMS_ERROR, "cannot read plan set '%s': %s", dir,
+				     strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		struct member *x;
+
+		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".json"))
+			continue;
+		x = ARRAY_PUSH(m, len, alloc);
+		memset(x, 0, sizeof(*x));
+		x->path = xasprintf("%s/%s", dir, de->d_name);
+		buf_init(&x->out);
+		buf_init(&x->err);
+		buf_init(&x->res);
+		x->out_fd = x->err_fd = x->res_fd = -1;
+		x->exit_status = -1;
+	}
+	closedir(d);
+	if (len == 0) {
+		free(m);
+		cms_error_set(err, CMS_EUSAGE, "plan set '%s' has no plan (no *.json file)", dir);
+		cms_error_hint(err, "make one with 'cmsctl plan --all -o FOLDER'");
+		return CMS_EUSAGE;
+	}
+	qsort(m, len, sizeof(*m), cmp_member);
+	for (i = 0; i < len; i++) {
+		struct cms_error ignored = CMS_ERROR_INIT;
+		struct plan *p = NULL;
+		char *data = NULL;
+		size_t dlen = 0;
+
+		/* The child checks everything; here only the store is needed. */
+		if (cms_read_file(&data, &dlen, m[i].path, 4 << 20, &ignored) == 0 &&
+		    plan_from_json(&p, data, dlen, m[i].path, &ignored) == 0)
+			m[i].store = xstrdup(p->store);
+		plan_free(p);
+		free(data);
+		cms_error_clear(&ignored);
+		for (j = 0; m[i].store && j < i; j++) {
+			if (m[j].store && !strcmp(m[j].store, m[i].store)) {
+				cms_error_set(err, CMS_EUSAGE, "plan set '%s' has two plans of store "
+					      "'%s': '%s' and '%s'", dir, m[i].store, m[j].path,
+					      m[i].path);
+				*out = m;
+				*n = i + 1;
+				return CMS_EUSAGE;
+			}
+		}
+	}
+	*out = m;
+	*n = len;
+	return 0;
+}
+
+static void free_set(struct member *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(m[i].path);
+		free(m[i].store);
+		buf_free(&m[i].out);
+		buf_free(&m[i].err);
+		buf_free(&m[i].res);
+	}
+	free(m);
+}
+
+static const char *member_name(const struct member *m)
+{
+	const char *slash;
+
+	if (m->store)
+		return m->store;
+	slash = strrchr(m->path, '/');
+	return slash ? slash + 1 : m->path;
+}
+
+/* Writes all of data to fd; errors are ignored (the terminal went away). */
+static void write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, data, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		data += w;
+		len -= (size_t)w;
+	}
+}
+
+/* Relays the complete lines of b to fd, each prefixed "STORE: "; with
+ * flush, the partial last line too. */
+static void relay_lines(const struct member *m, struct buf *b, int fd, bool flush)
+{
+	size_t start = 0;
+	struct buf line = BUF_INIT;
+
+	while (start < b->len) {
+		char *nl = memchr(b->ptr + start, '\n', b->len - start);
+		size_t end = nl ? (size_t)(nl - b->ptr) + 1 : b->len;
+
+		if (!nl && !flush)
+			break;
+		buf_reset(&line);
+		buf_addf(&line, "%s: ", member_name(m));
+		buf_add(&line, b->ptr + start, end - start);
+		if (!nl)
+			buf_addch(&line, '\n');
+		write_all(fd, line.ptr, line.len);
+		start = end;
+	}
+	buf_free(&line);
+	if (start) {
+		memmove(b->ptr, b->ptr + start, b->len - start);
+		buf_setlen(b, b->len - start);
+	}
+}
+
+/* Writes the summary of one run for the parent: "key value" lines. */
+static void write_summary(int fd, const struct cmd_run_summary *s, int rc)
+{
+	struct buf b = BUF_INIT;
+	char *msg = xstrdup(s->message), *nl;
+
+	while ((nl = strchr(msg, '\n')) != NULL)
+		*nl = ' ';
+	buf_addf(&b, "exit %d\nstore %s\nplan_id %s\noutcome %s\nrun_id %s\nserial %" PRId64
+		 "\nmessage %s\n", rc, s->store, s->plan_id, s->outcome, s->run_id, s->serial, msg);
+	write_all(fd, b.ptr, b.len);
+	buf_free(&b);
+	free(msg);
+}
+
+static void read_summary(struct member *m)
+{
+	char *line = m->res.ptr, *next;
+
+	for (; line && *line; line = next) {
+		char *sp;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp++ = '\0';
+#define FIELD(name) if (!strcmp(line, #name)) snprintf(m->sum.name, sizeof(m->sum.name), "%s", sp)
+		FIELD(store);
+		FIELD(plan_id);
+		FIELD(outcome);
+		FIELD(run_id);
+		FIELD(message);
+#undef FIELD
+		if (!strcmp(line, "serial"))
+			m->sum.serial = strtoll(sp, NULL, 10);
+	}
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* In the child: the single-plan apply, with stdout, stderr and the summary
+ * going to the parent's pipes.  Never returns. */
+static void run_child(struct cmd_args *a, const struct config *cfg, struct member *m,
+		      const char *report_dir, int out_fd, int err_fd, int res_fd)
+{
+	struct cmd_run_summary sum;
+	char *report = NULL;
+	size_t i;
+	int rc;
+
+	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(EXIT_ERROR);
+	close(out_fd);
+	close(err_fd);
+	setvbuf(stdout, NULL, _IOFBF, 0);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	/* --report FOLDER: FOLDER/STORE.html for this store. */
+	for (i = 0; report_dir && i < a->nopts; i++) {
+		if (!strcmp(a->opts[i]->name, "report")) {
+			report = xasprintf("%s/%s.html", report_dir, member_name(m));
+			a->values[i] = report;
+		}
+	}
+	memset(&sum, 0, sizeof(sum));
+	rc = cmd_apply_saved(a, cfg, m->path, &sum);
+	fflush(stdout);
+	fflush(stderr);
+	write_summary(res_fd, &sum, rc);
+	free(report);
+	_exit(rc);
+}
+
+static int cloexec_pipe(int fds[2])
+{
+	if (pipe(fds) < 0)
+		return -1;
+	if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		fds[0] = fds[1] = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int start_member(struct cmd_args *a, const struct config *cfg, struct member *m,
+			const char *report_dir)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, res[2] = { -1, -1 };
+	pid_t pid;
+
+	/* Close-on-exec: a publish command a child runs must not inherit
+	 * the summary pipe (a daemon holding it would keep the set waiting)
+	 * nor the pipes of other stores.  dup2 onto stdout and stderr clears
+	 * the flag where it is wanted. */
+	if (cloexec_pipe(out) < 0 || cloexec_pipe(err) < 0 || cloexec_pipe(res) < 0)
+		goto fail;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		goto fail;
+	if (pid == 0) {
+		close(out[0]);
+		close(err[0]);
+		close(res[0]);
+		run_child(a, cfg, m, report_dir, out[1], err[1], res[1]);
+	}
+	close(out[1]);
+	close(err[1]);
+	close(res[1]);
+	m->pid = pid;
+	m->out_fd = out[0];
+	m->err_fd = err[0];
+	m->res_fd = res[0];
+	return 0;
+fail:
+	close_fd(&out[0]);
+	close_fd(&out[1]);
+	close_fd(&err[0]);
+	close_fd(&err[1]);
+	close_fd(&res[0]);
+	close_fd(&res[1]);
+	return -1;
+}
+
+/* Reads what is ready on the running children's pipes; reaps those whose
+ * pipes are all closed.  Returns the number of children reaped. */
+static size_t pump(struct member *m, size_t n, bool json)
+{
+	struct pollfd *pfd = xcalloc(3 * n + 1, sizeof(*pfd));
+	struct { struct member *m; int which; } *who = xcalloc(3 * n + 1, sizeof(*who));
+	size_t np = 0, i, reaped = 0;
+
+	for (i = 0; i < n; i++) {
+		int *fds[3] = { &m[i].out_fd, &m[i].err_fd, &m[i].res_fd };
+		int k;
+
+		if (!m[i].pid)
+			continue;
+		for (k = 0; k < 3; k++) {
+			if (*fds[k] < 0)
+				continue;
+			pfd[np].fd = *fds[k];
+			pfd[np].events = POLLIN;
+			who[np].m = &m[i];
+			who[np].which = k;
+			np++;
+		}
+	}
+	if (np && poll(pfd, np, -1) > 0) {
+		for (i = 0; i < np; i++) {
+			struct member *x = who[i].m;
+			int *fd = who[i].which == 0 ? &x->out_fd : who[i].which == 1 ? &x->err_fd :
+				  &x->res_fd;
+			struct buf *b = who[i].which == 0 ? &x->out : who[i].which == 1 ? &x->err :
+					&x->res;
+			char chunk[8192];
+			ssize_t r;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(*fd, chunk, sizeof(chunk));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r > 0) {
+				buf_add(b, chunk, (size_t)r);
+			} else {
+				close_fd(fd);
+			}
+			/* Progress: stderr always, stdout unless it is the JSON report. */
+			if (who[i].which == 1)
+				relay_lines(x, b, STDERR_FILENO, *fd < 0);
+			else if (who[i].which == 0 && !json)
+				relay_lines(x, b, STDERR_FILENO, *fd < 0);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		int status;
+
+		if (!m[i].pid || m[i].out_fd >= 0 || m[i].err_fd >= 0 || m[i].res_fd >= 0)
+			continue;
+		if (waitpid(m[i].pid, &status, 0) < 0)
+			status = EXIT_ERROR << 8;
+		m[i].pid = 0;
+		m[i].done = true;
+		m[i].exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		read_summary(&m[i]);
+		if (!*m[i].sum.outcome)
+			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s",
+				 WIFSIGNALED(status) ? "crashed" : "refused");
+		if (WIFSIGNALED(status) && !*m[i].sum.message)
+			snprintf(m[i].sum.message, sizeof(m[i].sum.message),
+				 "the process applying it was killed by signal %d", WTERMSIG(status));
+		reaped++;
+	}
+	free(pfd);
+	free(who);
+	return reaped;
+}
+
+/* The set's exit status: 0 when every store ended well (applied, or
+ * nothing to do); otherwise the status of the store that most needs
+ * attention, in this order: interrupted (6), error (1, or a crash), refused
+ * (7), locked (4), stale (3), usage (64). */
+static int set_exit_status(const struct member *m, size_t n)
+{
+	static const int order[] = { EXIT_INTERRUPTED, EXIT_ERROR, EXIT_REFUSED, EXIT_LOCKED,
+				      EXIT_STALE, EXIT_DECLINED, EXIT_USAGE };
+	size_t i, k;
+	bool any = false;
+
+	for (i = 0; i < n; i++)
+		if (m[i].exit_status != EXIT_OK)
+			any = true;
+	if (!any)
+		return EXIT_OK;
+	for (k = 0; k < ARRAY_SIZE(order); k++)
+		for (i = 0; i < n; i++)
+			if (m[i].exit_status == order[k])
+				return order[k];
+	return EXIT_ERROR; /* a crash, or a status outside the contract */
+}
+
+static int print_summary(struct cmd_args *a, const struct member *m, size_t n, int rc,
+			 struct cms_error *err)
+{
+	struct buf out = BUF_INIT;
+	size_t i, nok = 0;
+	int wrc;
+
+	for (i = 0; i < n; i++)
+		if (m[i].exit_status == EXIT_OK)
+			nok++;
+	if (a->json) {
+		json_t *doc = json_object(), *arr = json_array();
+		char *text;
+
+		for (i = 0; i < n; i++) {
+			json_t *o = json_object(), *report = NULL;
+
+			json_object_set_new(o, "store", json_string(member_name(&m[i])));
+			json_object_set_new(o, "plan_file", json_string(m[i].path));
+			json_object_set_new(o, "plan_id", *m[i].sum.plan_id ?
+					    json_string(m[i].sum.plan_id) : json_null());
+			json_object_set_new(o, "outcome", json_string(m[i].sum.outcome));
+			json_object_set_new(o, "exit_status", json_integer(m[i].exit_status));
+			json_object_set_new(o, "run_id", *m[i].sum.run_id ?
+					    json_string(m[i].sum.run_id) : json_null());
+			json_object_set_new(o, "message", *m[i].sum.message ?
+					    json_string(m[i].sum.message) : json_null());
+			if (m[i].out.len)
+				report = json_loadb(m[i].out.ptr, m[i].out.len, 0, NULL);
+			json_object_set_new(o, "report", report ? report : json_null());
+			json_array_append_new(arr, o);
+		}
+		json_object_set_new(doc, "stores", arr);
+		json_object_set_new(doc, "applied", json_integer((json_int_t)nok));
+		json_object_set_new(doc, "failed", json_integer((json_int_t)(n - nok)));
+		json_object_set_new(doc, "exit_status", json_integer(rc));
+		text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		buf_adds(&out, text);
+		buf_addch(&out, '\n');
+		free(text);
+		json_decref(doc);
+	} else {
+		buf_addf(&out, "plan set: %zu store%s, %zu ok, %zu not\n", n, n == 1 ? "" : "s", nok,
+			 n - nok);
+		for (i = 0; i < n; i++) {
+			const struct cmd_run_summary *s = &m[i].sum;
+
+			buf_addf(&out, "  %s: %s", member_name(&m[i]), s->outcome);
+			if (*s->run_id)
+				buf_addf(&out, ", run %s, serial %" PRId64, s->run_id, s->serial);
+			if (m[i].exit_status != EXIT_OK)
+				buf_addf(&out, " (exit %d)%s%s", m[i].exit_status,
+					 *s->message ? ": " : "", s->message);
+			buf_addch(&out, '\n');
+		}
+	}
+	wrc = cmd_write_stdout(out.ptr, out.len, err);
+	buf_free(&out);
+	return wrc;
+}
+
+int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	const char *par = cmd_opt_value(a, "parallel"), *report_dir = cmd_opt_value(a, "report");
+	struct member *m = NULL;
+	size_t n = 0, next = 0, running = 0, finished = 0;
+	long parallel = PLANSET_DEFAULT_PARALLEL;
+	struct stat stbuf;
+	int rc;
+
+	if (par) {
+		char *end;
+
+		errno = 0;
+		parallel = strtol(par, &end, 10);
+		if (errno || end == par || *end || parallel < 1 || parallel > PLANSET_MAX_PARALLEL)
+			return cmd_usage_error(a->cmd, "--parallel takes a number from 1 to %d, not '%s'",
+					       PLANSET_MAX_PARALLEL, par);
+	}
+	if (cmd_opt_value(a, "store"))
+		return cmd_usage_error(a->cmd, "-s does not go with a plan set: it applies the plan "
+				       "of every store in it");
+	if (report_dir && (stat(report_dir, &stbuf) < 0 || !S_ISDIR(stbuf.st_mode))) {
+		cms_error_set(&err, CMS_EUSAGE, "with a plan set, --report names an existing folder "
+			      "(one STORE.html per store): '%s' is not one", report_dir);
+		rc = cmd_fail(&err);
+		goto done;
+	}
+	if (list_set(dir, &m, &n, &err) < 0) {
+		rc = cmd_fail(&err);
+		goto done;
+	}
+	/* A broken pipe on the terminal must not kill the summary's writer
+	 * while children still run. */
+	signal(SIGPIPE, SIG_IGN);
+	cmd_note("applying %zu plan%s of '%s', up to %ld at once", n, n == 1 ? "" : "s", dir,
+		 parallel);
+	while (finished < n) {
+		size_t reaped;
+
+		while (running < (size_t)parallel && next < n) {
+			if (start_member(a, cfg, &m[next], report_dir) < 0) {
+				m[next].done = true;
+				m[next].exit_status = EXIT_ERROR;
+				snprintf(m[next].sum.outcome, sizeof(m[next].sum.outcome), "not started");
+				snprintf(m[next].sum.message, sizeof(m[next].sum.message),
+					 "cannot start a process for it: %s", strerror(errno));
+				finished++;
+			} else {
+				running++;
+			}
+			next++;
+		}
+		if (!running)
+			continue;
+		reaped = pump(m, n, a->json);
+		running -= reaped;
+		finished += reaped;
+	}
+	rc = set_exit_status(m, n);
+	if (print_summary(a, m, n, rc, &err) < 0)
+		rc = cmd_fail(&err);
+done:
+	free_set(m, n);
+	cms_error_clear(&err);
+	return rc;
+}
