@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "applier/apply.h"
+#include "applier/command.h"
 #include "applier/publish.h"
 #include "applier/report.h"
 #include "applier/run.h"
@@ -70,6 +71,8 @@ void apply_result_free(struct apply_result *r)
 	buf_free(&r->report_json);
 	buf_free(&r->report_html);
 	free(r->subject);
+	free(r->assume_down);
+	free(r->assume_down_reason);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -218,6 +221,71 @@ static int run_publish(struct run *r, struct run_step *s, size_t idx, const char
 	return rc;
 }
 
+/* Fences a server that does not answer through its fence targets, in
+ * order, until one exits 0.  When none does, the operator's attestation in
+ * the plan stands, or the move stops here, before any change (exit 7). */
+static int fence_from_outside(struct run *r, struct run_step *s, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	const struct store *st = r->ctx->store;
+	const struct server *srv = find_server(r, s->server);
+	struct cms_error ferr = CMS_ERROR_INIT;
+	const char *path = getenv("PATH");
+	char *envp[8], *last = NULL;
+	size_t ne = 0, i;
+	int rc = 0;
+
+	if (!srv || !srv->nfence)
+		return cms_error_set(err, CMS_ESTALE, "server '%s' has no fence target in the config",
+				     s->server);
+	envp[ne++] = xasprintf("CMS_STORE=%s", st->name);
+	envp[ne++] = xasprintf("CMS_ENGINE=%s", engine_kind_name(st->engine));
+	envp[ne++] = xasprintf("CMS_SERVER=%s", srv->name);
+	envp[ne++] = xasprintf("CMS_SERVER_FQDN=%s", srv->fqdn ? srv->fqdn : "");
+	envp[ne++] = xasprintf("CMS_PLAN_ID=%s", r->plan_id ? r->plan_id : "");
+	envp[ne++] = xasprintf("CMS_RUN_ID=%s", r->run_id);
+	envp[ne++] = xasprintf("PATH=%s", path ? path : "/usr/bin:/bin");
+	envp[ne] = NULL;
+	for (i = 0; i < srv->nfence; i++) {
+		const struct fence_target *t = &srv->fence[i];
+		char *check = xasprintf("fence target %zu of %s exits 0", i + 1, srv->name);
+		int64_t t0 = cms_monotonic_ms();
+
+		cms_error_clear(&ferr);
+		rc = applier_run_command(t->argv, envp, t->timeout_ms, "fence command", &ferr);
+		add_check(&s->checks, &s->nchecks, rc == 0, check, "%s after %" PRId64 " ms",
+			  rc == 0 ? "exit 0" : ferr.message, cms_monotonic_ms() - t0);
+		buf_addf(&s->notes, "ran %s: %s\n", t->argv[0], rc == 0 ? "exit 0, fenced" : ferr.message);
+		free(check);
+		if (rc == 0) {
+			free(r->fenced_outside);
+			r->fenced_outside = xstrdup(srv->name);
+			goto done;
+		}
+		free(last);
+		last = xstrdup(ferr.message);
+	}
+	if (p && p->assume_down && !strcmp(p->assume_down, srv->name)) {
+		add_check(&s->checks, &s->nchecks, true, "attested down by the operator", "%s",
+			  p->assume_down_reason ? p->assume_down_reason : "");
+		buf_addf(&s->notes, "no fence target succeeded; %s is attested down by %s: %s\n",
+			 srv->name, p->author, p->assume_down_reason ? p->assume_down_reason : "");
+		rc = 0;
+		goto done;
+	}
+	rc = cms_error_set(err, CMS_EREFUSED, "no fence target of '%s' succeeded (%zu tried; last: "
+			   "%s): it may still serve writes, so the move stops before any change",
+			   srv->name, srv->nfence, last ? last : "?");
+	cms_error_hint(err, "make a fence target of '%s' work and plan again; or, if you know it "
+		       "is down, 'cmsctl plan --assume-down %s --reason TEXT'", srv->name, srv->name);
+done:
+	for (i = 0; i < ne; i++)
+		free(envp[i]);
+	free(last);
+	cms_error_clear(&ferr);
+	return rc;
+}
+
 /* Runs one step.  The caller journals before and after. */
 static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 {
@@ -244,6 +312,9 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 				  rc == 0 ? "unfenced" : err->message);
 			return rc;
 		}
+		if (p && p->fence.via == FENCE_VIA_TARGETS && p->fence.server &&
+		    !strcmp(p->fence.server, s->server))
+			return fence_from_outside(r, s, err);
 		r->t_fence = cms_monotonic_ms();
 		/* Marked before the call: a fence that fails half way (one database
 		 * of two) is undone like a whole one. */
@@ -395,6 +466,7 @@ static void run_free(struct run *r)
 	engine_close(r->e);
 	free(r->lock_id);
 	free(r->fenced);
+	free(r->fenced_outside);
 	for (i = 0; i < r->napprovals; i++)
 		free(r->approvals[i]);
 	free(r->approvals);
@@ -464,6 +536,22 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 	    (p->from.primary && !store_find_server(st, p->from.primary)))
 		return cms_error_set(err, CMS_ESTALE, "plan %.12s names a server the config no longer has",
 				     r->plan_id);
+	if (p->fence.via == FENCE_VIA_TARGETS) {
+		const struct server *fs = store_find_server(st, p->fence.server);
+		bool same = fs && fs->nfence == p->fence.ntargets;
+		size_t i;
+
+		for (i = 0; same && i < fs->nfence; i++) {
+			char *d = planner_describe_fence_target(&fs->fence[i]);
+
+			same = !strcmp(d, p->fence.targets[i]);
+			free(d);
+		}
+		if (!same)
+			return cms_error_set(err, CMS_ESTALE, "the fence targets of '%s' in the config "
+					     "differ from those plan %.12s was made with", p->fence.server,
+					     r->plan_id);
+	}
 	return 0;
 }
 
@@ -584,6 +672,15 @@ static void roll_back_fence(struct run *r)
 	r->fenced = NULL;
 }
 
+/* A fence through a fence target cannot be undone by cmsctl. */
+static void report_outside_fence(struct run *r)
+{
+	if (r->fenced_outside)
+		strv_push(&r->followups, &r->nfollowups,
+			  xasprintf("%s was fenced from outside by its fence target and the move did not "
+				    "happen: bring it back by hand, then plan again", r->fenced_outside));
+}
+
 static int run_steps(struct run *r, size_t from, struct cms_error *err)
 {
 	size_t i;
@@ -676,6 +773,10 @@ static void fill_result(struct run *r, struct apply_result *out)
 		strv_push(&out->approvals, &out->napprovals, xstrdup(r->approvals[i]));
 	report_build(r, &out->report_json, &out->report_html);
 	out->subject = report_subject(r);
+	if (r->p && r->p->assume_down) {
+		out->assume_down = xstrdup(r->p->assume_down);
+		out->assume_down_reason = xstrdup(r->p->assume_down_reason);
+	}
 }
 
 static void init_run(struct run *r, const struct apply_ctx *ctx, const struct plan *p,
@@ -786,6 +887,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 			goto done;
 		}
 		roll_back_fence(&r);
+		report_outside_fence(&r);
 		skip_pending(&r);
 		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
 			cms_error_clear(&cerr);

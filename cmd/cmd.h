@@ -124,6 +124,8 @@ int cmd_observe(const struct store *st, bool offline, struct observation *out,
 struct plan_request {
 	bool offline;
 	bool accept_drift;
+	const char *assume_down;        /* --assume-down SERVER, or NULL */
+	const char *assume_down_reason; /* --reason TEXT */
 };
 int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
 		  struct plan **out, struct buf *json, char id[41], struct cms_error *err);

@@ -20,8 +20,24 @@ const struct cmd_opt cmd_plan_opts[] = {
 	{ "offline", 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
 	{ "detailed-exitcode", 0, NULL, "exit 2 when the plan has changes, 0 when none" },
 	{ "accept-drift", 0, NULL, "adopt what the servers report when it differs from the state" },
+	{ "assume-down", 0, "SERVER", "attest that the unreachable old primary is down (needs --reason)" },
+	{ "reason", 0, "TEXT", "why SERVER of --assume-down is known to be down (kept in the plan)" },
 	{ 0 },
 };
+
+/* An attestation is one line of text: it goes into the plan, the report
+ * and a history trailer. */
+static bool one_line(const char *s)
+{
+	const unsigned char *c;
+
+	if (!s || !*s || strlen(s) > 500)
+		return false;
+	for (c = (const unsigned char *)s; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
 
 int cmd_plan(struct cmd_args *a)
 {
@@ -35,6 +51,15 @@ int cmd_plan(struct cmd_args *a)
 	char id[41];
 	int rc;
 
+	if (cmd_opt_value(a, "assume-down") && !one_line(cmd_opt_value(a, "reason"))) {
+		rc = cmd_usage_error(a->cmd, "'--assume-down' needs '--reason TEXT': one line (at most 500 "
+				     "characters) saying how you know the server is down");
+		goto done;
+	}
+	if (cmd_opt_value(a, "reason") && !cmd_opt_value(a, "assume-down")) {
+		rc = cmd_usage_error(a->cmd, "'--reason' goes with '--assume-down SERVER'");
+		goto done;
+	}
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
@@ -42,6 +67,8 @@ int cmd_plan(struct cmd_args *a)
 	memset(&req, 0, sizeof(req));
 	req.offline = cmd_opt_flag(a, "offline");
 	req.accept_drift = cmd_opt_flag(a, "accept-drift");
+	req.assume_down = cmd_opt_value(a, "assume-down");
+	req.assume_down_reason = cmd_opt_value(a, "reason");
 	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0) {
 		rc = cmd_fail(&err);
 		goto done;
