@@ -286,6 +286,34 @@ done:
 	return rc;
 }
 
+/* After a promote that refused (CMS_EREFUSED: an engine refuses before it
+ * changes anything), the servers must agree: the target holds none of the
+ * store's databases as primary.  Then the run is still before promotion
+ * and ends rolled back (exit 7) rather than interrupted. */
+static bool promote_changed_nothing(struct run *r, struct run_step *s)
+{
+	struct cms_error perr = CMS_ERROR_INIT;
+	struct observation obs;
+	const struct server_obs *t;
+	bool none = false;
+	size_t i;
+
+	memset(&obs, 0, sizeof(obs));
+	if (probe(r, &obs, &perr) == 0 && (t = observation_find(&obs, s->server)) && t->reachable &&
+	    t->role != OBS_PRIMARY) {
+		none = true;
+		for (i = 0; i < t->ndbs; i++)
+			if (t->dbs[i].role == OBS_PRIMARY)
+				none = false;
+	}
+	add_check(&s->checks, &s->nchecks, none, "the refusal changed nothing", "%s",
+		  none ? "the target holds no database as primary" :
+		  perr.message ? perr.message : "the target holds a database as primary, or cannot be read");
+	cms_error_clear(&perr);
+	observation_free(&obs);
+	return none;
+}
+
 /* Runs one step.  The caller journals before and after. */
 static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 {
@@ -338,6 +366,8 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0)
 			r->t_promoted = cms_monotonic_ms();
+		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
+			r->promote_started = false; /* a refusal before any change: undo the fence */
 		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s",
 			  rc == 0 ? "yes" : err->message);
 		return rc;
@@ -963,6 +993,29 @@ static void close_old_run(struct run *r, const struct run_info *old_run, const c
  * decide whether a promotion took: a journal can say "running" for a
  * promotion that completed just before the process died, and a target that
  * cannot be seen is never assumed either way. */
+/* The target of an interrupted promotion that took on some of the store's
+ * databases and not (yet) on the others: each database reports primary
+ * (writable) or a copy, and at least one is primary.  The store moves as a
+ * unit, so restore finishes the promotion of the rest. */
+static bool partly_promoted(const struct server_obs *t)
+{
+	bool any = false;
+	size_t i;
+
+	if (!t || !t->reachable || !t->ndbs)
+		return false;
+	for (i = 0; i < t->ndbs; i++) {
+		const struct db_obs *d = &t->dbs[i];
+
+		if (d->role == OBS_PRIMARY && !d->read_only)
+			any = true;
+		else if (d->role != OBS_MIRROR && d->role != OBS_BACKUP && d->role != OBS_PRIMARY &&
+			 d->role != OBS_FENCED)
+			return false;
+	}
+	return any;
+}
+
 static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			       const struct recorded *rec, struct cms_error *err)
 {
@@ -973,7 +1026,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	size_t nsteps = 0, i;
 	enum step_status promote, fence;
 	enum restore_way way;
-	bool consumed = false;
+	bool consumed = false, finish_promote = false;
 	char *desc;
 	int rc;
 
@@ -998,7 +1051,13 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		way = RESTORE_UNDO;
 	else if (server_obs_writable(t))
 		way = RESTORE_FORWARD;
-	else if (t && t->reachable && (t->role == OBS_MIRROR || t->role == OBS_BACKUP))
+	else if (partly_promoted(t) || (t && t->reachable && t->role == OBS_FENCED)) {
+		/* Some databases promoted and not others, or promoted but still
+		 * closed (PostgreSQL: the fence's ALLOW_CONNECTIONS false
+		 * replicated to it, and a promotion from outside kept it). */
+		way = RESTORE_FORWARD;
+		finish_promote = true;
+	} else if (t && t->reachable && (t->role == OBS_MIRROR || t->role == OBS_BACKUP))
 		way = RESTORE_UNDO;
 	else {
 		cms_error_set(err, CMS_EREFUSED, "cannot tell whether the promotion of '%s' in run %s "
@@ -1013,6 +1072,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	desc = xasprintf("read the journal of run %s (fence %s, promote %s): %s", old_run->id,
 			 step_status_name(fence), step_status_name(promote),
 			 way == RESTORE_FINISHED ? "the new location was already recorded: finish what followed"
+			 : way == RESTORE_FORWARD && finish_promote ? "the target took the promotion on "
+			 "some of the store's databases: promote the rest and finish the run"
 			 : way == RESTORE_FORWARD ? "the target took the promotion: finish the run"
 			 : way == RESTORE_CLOSE ? "an adoption changes no server: close the run"
 			 : "the promotion did not take: undo the run");
@@ -1032,6 +1093,9 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		if (fence != STEP_PENDING && p->from.primary)
 			r->fenced = xstrdup(p->from.primary);
 		r->promote_started = true;
+		if (finish_promote)
+			add_run_step(r, ACTION_PROMOTE, p->to.primary,
+				     "promote the databases of the target that are not primary yet");
 		add_run_step(r, ACTION_REREAD_ROLES, NULL, "re-read every server's role");
 		if (r->fenced)
 			add_run_step(r, ACTION_DEMOTE, p->from.primary, "make the old primary a copy of the new one");
