@@ -139,7 +139,7 @@ expect "pool-a: store databases refusing connections" "$(pg_closed_dbs "$PG_PORT
 expect "pool-b: store databases refusing connections" "$(pg_closed_dbs "$PG_PORT_B")" 0
 expect "pool-b takes the ordinary role's writes" \
 	"$(PGCONNECT_TIMEOUT=10 timeout -k 5 60 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PG_PORT_B" -U app -d xds \
-		-c "INSERT INTO t VALUES (12, 'app on pool-b') RETURNING v")" "app on pool-b"
+		-c "INSERT INTO t VALUES (9012, 'app on pool-b') RETURNING v")" "app on pool-b"
 expect "published primary" "$(jq -r .primary location.json)" pool-b
 jq -r '.followups[]' "$W/report.json" >"$W/followups"
 has "$W/followups" "server 'pool-a' is fenced (read-only) and must be re-seeded as a standby of 'pool-b'"
