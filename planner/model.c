@@ -41,6 +41,8 @@ static void server_free(struct server *sv)
 
 static void publish_free(struct publish_target *t)
 {
+	size_t i;
+
 	free(t->path);
 	free(t->connection);
 	free(t->dsn);
@@ -48,6 +50,15 @@ static void publish_free(struct publish_target *t)
 	free(t->password_env);
 	free(t->password_file);
 	argv_free(t->argv, t->argc);
+	free(t->uri);
+	free(t->dn);
+	free(t->bind_dn);
+	free(t->ca_file);
+	for (i = 0; i < t->nattrs; i++) {
+		free(t->attrs[i].name);
+		free(t->attrs[i].value);
+	}
+	free(t->attrs);
 }
 
 static void store_free(struct store *st)
