@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "applier/apply.h"
+#include "applier/command.h"
 #include "applier/publish.h"
 #include "applier/report.h"
 #include "applier/run.h"
@@ -70,6 +71,8 @@ void apply_result_free(struct apply_result *r)
 	buf_free(&r->report_json);
 	buf_free(&r->report_html);
 	free(r->subject);
+	free(r->assume_down);
+	free(r->assume_down_reason);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -234,11 +237,104 @@ static int run_publish(struct run *r, struct run_step *s, size_t idx, const char
 	return rc;
 }
 
+/* Fences a server that does not answer through its fence targets, in
+ * order, until one exits 0.  When none does, the operator's attestation in
+ * the plan stands, or the move stops here, before any change (exit 7). */
+static int fence_from_outside(struct run *r, struct run_step *s, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	const struct store *st = r->ctx->store;
+	const struct server *srv = find_server(r, s->server);
+	struct cms_error ferr = CMS_ERROR_INIT;
+	const char *path = getenv("PATH");
+	char *envp[8], *last = NULL;
+	size_t ne = 0, i;
+	int rc = 0;
+
+	if (!srv || !srv->nfence)
+		return cms_error_set(err, CMS_ESTALE, "server '%s' has no fence target in the config",
+				     s->server);
+	envp[ne++] = xasprintf("CMS_STORE=%s", st->name);
+	envp[ne++] = xasprintf("CMS_ENGINE=%s", engine_kind_name(st->engine));
+	envp[ne++] = xasprintf("CMS_SERVER=%s", srv->name);
+	envp[ne++] = xasprintf("CMS_SERVER_FQDN=%s", srv->fqdn ? srv->fqdn : "");
+	envp[ne++] = xasprintf("CMS_PLAN_ID=%s", r->plan_id ? r->plan_id : "");
+	envp[ne++] = xasprintf("CMS_RUN_ID=%s", r->run_id);
+	envp[ne++] = xasprintf("PATH=%s", path ? path : "/usr/bin:/bin");
+	envp[ne] = NULL;
+	for (i = 0; i < srv->nfence; i++) {
+		const struct fence_target *t = &srv->fence[i];
+		char *check = xasprintf("fence target %zu of %s exits 0", i + 1, srv->name);
+		int64_t t0 = cms_monotonic_ms();
+
+		cms_error_clear(&ferr);
+		rc = applier_run_command(t->argv, envp, t->timeout_ms, "fence command", &ferr);
+		add_check(&s->checks, &s->nchecks, rc == 0, check, "%s after %" PRId64 " ms",
+			  rc == 0 ? "exit 0" : ferr.message, cms_monotonic_ms() - t0);
+		buf_addf(&s->notes, "ran %s: %s\n", t->argv[0], rc == 0 ? "exit 0, fenced" : ferr.message);
+		free(check);
+		if (rc == 0) {
+			free(r->fenced_outside);
+			r->fenced_outside = xstrdup(srv->name);
+			goto done;
+		}
+		free(last);
+		last = xstrdup(ferr.message);
+	}
+	if (p && p->assume_down && !strcmp(p->assume_down, srv->name)) {
+		add_check(&s->checks, &s->nchecks, true, "attested down by the operator", "%s",
+			  p->assume_down_reason ? p->assume_down_reason : "");
+		buf_addf(&s->notes, "no fence target succeeded; %s is attested down by %s: %s\n",
+			 srv->name, p->author, p->assume_down_reason ? p->assume_down_reason : "");
+		rc = 0;
+		goto done;
+	}
+	rc = cms_error_set(err, CMS_EREFUSED, "no fence target of '%s' succeeded (%zu tried; last: "
+			   "%s): it may still serve writes, so the move stops before any change",
+			   srv->name, srv->nfence, last ? last : "?");
+	cms_error_hint(err, "make a fence target of '%s' work and plan again; or, if you know it "
+		       "is down, 'cmsctl plan --assume-down %s --reason TEXT'", srv->name, srv->name);
+done:
+	for (i = 0; i < ne; i++)
+		free(envp[i]);
+	free(last);
+	cms_error_clear(&ferr);
+	return rc;
+}
+
+/* After a promote that refused (CMS_EREFUSED: an engine refuses before it
+ * changes anything), the servers must agree: the target holds none of the
+ * store's databases as primary.  Then the run is still before promotion
+ * and ends rolled back (exit 7) rather than interrupted. */
+static bool promote_changed_nothing(struct run *r, struct run_step *s)
+{
+	struct cms_error perr = CMS_ERROR_INIT;
+	struct observation obs;
+	const struct server_obs *t;
+	bool none = false;
+	size_t i;
+
+	memset(&obs, 0, sizeof(obs));
+	if (probe(r, &obs, &perr) == 0 && (t = observation_find(&obs, s->server)) && t->reachable &&
+	    t->role != OBS_PRIMARY) {
+		none = true;
+		for (i = 0; i < t->ndbs; i++)
+			if (t->dbs[i].role == OBS_PRIMARY)
+				none = false;
+	}
+	add_check(&s->checks, &s->nchecks, none, "the refusal changed nothing", "%s",
+		  none ? "the target holds no database as primary" :
+		  perr.message ? perr.message : "the target holds a database as primary, or cannot be read");
+	cms_error_clear(&perr);
+	observation_free(&obs);
+	return none;
+}
+
 /* What the engine is told about the primary the move replaces, before it
  * checks the target and before it promotes: whether it answered when the
- * plan was made (and re-checked), and whether it is isolated from outside.
- * Nothing isolates it yet, so an engine refuses every move that needs
- * that (a forced failover, recovering restored copies while it may serve). */
+ * plan was made (and re-checked), and whether it is isolated from outside:
+ * the plan fences it through its fence targets (a failed fence target stops
+ * the move before promotion), or carries the operator's attestation. */
 static void tell_engine_move(struct run *r)
 {
 	const struct plan *p = r->p;
@@ -250,7 +346,8 @@ static void tell_engine_move(struct run *r)
 	o = observation_find(&p->obs, p->from.primary);
 	r->e->move.old_primary = p->from.primary;
 	r->e->move.old_answers = o && o->reachable;
-	r->e->move.old_isolated = false;
+	r->e->move.old_isolated = p->assume_down != NULL || r->fenced_outside != NULL ||
+				  p->fence.via == FENCE_VIA_TARGETS;
 }
 
 /* Runs one step.  The caller journals before and after. */
@@ -280,6 +377,9 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 				  rc == 0 ? "unfenced" : err->message);
 			return rc;
 		}
+		if (p && p->fence.via == FENCE_VIA_TARGETS && p->fence.server &&
+		    !strcmp(p->fence.server, s->server))
+			return fence_from_outside(r, s, err);
 		r->t_fence = cms_monotonic_ms();
 		/* Marked before the call: a fence that fails half way (one database
 		 * of two) is undone like a whole one. */
@@ -304,6 +404,8 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0)
 			r->t_promoted = cms_monotonic_ms();
+		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
+			r->promote_started = false; /* a refusal before any change: undo the fence */
 		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s",
 			  rc == 0 ? "yes" : err->message);
 		return rc;
@@ -467,6 +569,7 @@ static void run_free(struct run *r)
 	engine_close(r->e);
 	free(r->lock_id);
 	free(r->fenced);
+	free(r->fenced_outside);
 	for (i = 0; i < r->napprovals; i++)
 		free(r->approvals[i]);
 	free(r->approvals);
@@ -536,6 +639,22 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 	    (p->from.primary && !store_find_server(st, p->from.primary)))
 		return cms_error_set(err, CMS_ESTALE, "plan %.12s names a server the config no longer has",
 				     r->plan_id);
+	if (p->fence.via == FENCE_VIA_TARGETS) {
+		const struct server *fs = store_find_server(st, p->fence.server);
+		bool same = fs && fs->nfence == p->fence.ntargets;
+		size_t i;
+
+		for (i = 0; same && i < fs->nfence; i++) {
+			char *d = planner_describe_fence_target(&fs->fence[i]);
+
+			same = !strcmp(d, p->fence.targets[i]);
+			free(d);
+		}
+		if (!same)
+			return cms_error_set(err, CMS_ESTALE, "the fence targets of '%s' in the config "
+					     "differ from those plan %.12s was made with", p->fence.server,
+					     r->plan_id);
+	}
 	return 0;
 }
 
@@ -670,6 +789,15 @@ static void roll_back_fence(struct run *r)
 	r->fenced = NULL;
 }
 
+/* A fence through a fence target cannot be undone by cmsctl. */
+static void report_outside_fence(struct run *r)
+{
+	if (r->fenced_outside)
+		strv_push(&r->followups, &r->nfollowups,
+			  xasprintf("%s was fenced from outside by its fence target and the move did not "
+				    "happen: bring it back by hand, then plan again", r->fenced_outside));
+}
+
 static int run_steps(struct run *r, size_t from, struct cms_error *err)
 {
 	size_t i;
@@ -762,6 +890,10 @@ static void fill_result(struct run *r, struct apply_result *out)
 		strv_push(&out->approvals, &out->napprovals, xstrdup(r->approvals[i]));
 	report_build(r, &out->report_json, &out->report_html);
 	out->subject = report_subject(r);
+	if (r->p && r->p->assume_down) {
+		out->assume_down = xstrdup(r->p->assume_down);
+		out->assume_down_reason = xstrdup(r->p->assume_down_reason);
+	}
 }
 
 static void init_run(struct run *r, const struct apply_ctx *ctx, const struct plan *p,
@@ -872,6 +1004,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 			goto done;
 		}
 		roll_back_fence(&r);
+		report_outside_fence(&r);
 		skip_pending(&r);
 		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
 			cms_error_clear(&cerr);
@@ -947,6 +1080,29 @@ static void close_old_run(struct run *r, const struct run_info *old_run, const c
  * decide whether a promotion took: a journal can say "running" for a
  * promotion that completed just before the process died, and a target that
  * cannot be seen is never assumed either way. */
+/* The target of an interrupted promotion that took on some of the store's
+ * databases and not (yet) on the others: each database reports primary
+ * (writable) or a copy, and at least one is primary.  The store moves as a
+ * unit, so restore finishes the promotion of the rest. */
+static bool partly_promoted(const struct server_obs *t)
+{
+	bool any = false;
+	size_t i;
+
+	if (!t || !t->reachable || !t->ndbs)
+		return false;
+	for (i = 0; i < t->ndbs; i++) {
+		const struct db_obs *d = &t->dbs[i];
+
+		if (d->role == OBS_PRIMARY && !d->read_only)
+			any = true;
+		else if (d->role != OBS_MIRROR && d->role != OBS_BACKUP && d->role != OBS_PRIMARY &&
+			 d->role != OBS_FENCED)
+			return false;
+	}
+	return any;
+}
+
 static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			       const struct recorded *rec, struct cms_error *err)
 {
@@ -957,7 +1113,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	size_t nsteps = 0, i;
 	enum step_status promote, fence;
 	enum restore_way way;
-	bool consumed = false;
+	bool consumed = false, finish_promote = false;
 	char *desc;
 	int rc;
 
@@ -982,7 +1138,13 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		way = RESTORE_UNDO;
 	else if (server_obs_writable(t))
 		way = RESTORE_FORWARD;
-	else if (t && t->reachable && (t->role == OBS_MIRROR || t->role == OBS_BACKUP))
+	else if (partly_promoted(t) || (t && t->reachable && t->role == OBS_FENCED)) {
+		/* Some databases promoted and not others, or promoted but still
+		 * closed (PostgreSQL: the fence's ALLOW_CONNECTIONS false
+		 * replicated to it, and a promotion from outside kept it). */
+		way = RESTORE_FORWARD;
+		finish_promote = true;
+	} else if (t && t->reachable && (t->role == OBS_MIRROR || t->role == OBS_BACKUP))
 		way = RESTORE_UNDO;
 	else {
 		cms_error_set(err, CMS_EREFUSED, "cannot tell whether the promotion of '%s' in run %s "
@@ -997,6 +1159,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	desc = xasprintf("read the journal of run %s (fence %s, promote %s): %s", old_run->id,
 			 step_status_name(fence), step_status_name(promote),
 			 way == RESTORE_FINISHED ? "the new location was already recorded: finish what followed"
+			 : way == RESTORE_FORWARD && finish_promote ? "the target took the promotion on "
+			 "some of the store's databases: promote the rest and finish the run"
 			 : way == RESTORE_FORWARD ? "the target took the promotion: finish the run"
 			 : way == RESTORE_CLOSE ? "an adoption changes no server: close the run"
 			 : "the promotion did not take: undo the run");
@@ -1016,6 +1180,9 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		if (fence != STEP_PENDING && p->from.primary)
 			r->fenced = xstrdup(p->from.primary);
 		r->promote_started = true;
+		if (finish_promote)
+			add_run_step(r, ACTION_PROMOTE, p->to.primary,
+				     "promote the databases of the target that are not primary yet");
 		add_run_step(r, ACTION_REREAD_ROLES, NULL, "re-read every server's role");
 		if (r->fenced)
 			add_run_step(r, ACTION_DEMOTE, p->from.primary, "make the old primary a copy of the new one");

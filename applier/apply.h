@@ -92,6 +92,8 @@ struct apply_result {
 	char *subject;                /* one-line history subject */
 	char **approvals;             /* approvers counted */
 	size_t napprovals;
+	char *assume_down;            /* the plan's attestation: server attested down, or NULL */
+	char *assume_down_reason;
 };
 void apply_result_free(struct apply_result *r); /* frees content */
 

@@ -45,7 +45,9 @@ struct engine_ops {
 			int64_t timeout_ms, struct cms_error *err);
 	/* Promotes target, database by database; old_primary (may be NULL:
 	 * unreachable) is what it replaces.  Returns once the engine itself
-	 * sees the target writable. */
+	 * sees the target writable.  Every refusal (CMS_EREFUSED) is made
+	 * before the first change: the applier then undoes the fence and the
+	 * run ends rolled back, once a probe confirms nothing was promoted. */
 	int (*promote)(struct engine *e, const char *target, const char *old_primary,
 		       bool force, struct cms_error *err);
 	/* After promotion: what the old primary becomes, where the engine can

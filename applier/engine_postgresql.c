@@ -19,19 +19,25 @@
  * with role unknown, so no plan promotes it; check_target refuses it too.
  *
  * The steps of a move (DESIGN.md section 5) become:
- *   fence     ALTER SYSTEM SET default_transaction_read_only = on, reload,
- *             terminate client backends, then verify from a new session
- *             that a write is refused.  The fence is advisory: any client
- *             can still SET default_transaction_read_only = off (or BEGIN
- *             READ WRITE) in its own session; it stops well-behaved
- *             applications, not a determined writer.  demote() says so in
- *             a follow-up.
+ *   fence     ALTER DATABASE ... ALLOW_CONNECTIONS false for each of the
+ *             store's databases, ALTER SYSTEM SET
+ *             default_transaction_read_only = on, reload, terminate client
+ *             backends, then verify that no store database takes
+ *             connections and, from a new session, that a write is refused.
+ *             default_transaction_read_only alone is advisory (any client
+ *             can SET it off in its own session); a database that refuses
+ *             connections cannot be written by anyone, and only its owner
+ *             or a superuser can allow them again.  The catalog change
+ *             replicates to the standbys (ALTER SYSTEM does not), so
+ *             promote allows connections again on the new primary, and
+ *             unfence undoes both halves.
  *   catch_up  the fenced primary's pg_current_wal_lsn() once, then the
  *             target's pg_last_wal_replay_lsn() every 10 ms until it has
  *             replayed that far.
  *   promote   pg_promote(false) and our own 5 ms poll of
  *             pg_is_in_recovery() (pg_promote(true) polls at 100 ms), then
- *             CHECKPOINT, and a reset of a fence the target may carry.
+ *             CHECKPOINT, and a reset of a fence the target may carry (the
+ *             replicated ALLOW_CONNECTIONS false included).
  *   demote    impossible online: the old primary stays fenced and the
  *             follow-ups say how to re-seed it.
  *
@@ -79,7 +85,7 @@
  * so servers that belong together report the same one. */
 #define SQL_IDENTITY "SELECT pg_is_in_recovery(), system_identifier FROM pg_control_system()"
 #define SQL_SHOW_READ_ONLY "SHOW default_transaction_read_only"
-#define SQL_DATABASES "SELECT datname FROM pg_database"
+#define SQL_DATABASES "SELECT datname, datallowconn FROM pg_database"
 /* The timeline of the current WAL insert position: pg_control_checkpoint()
  * only shows the timeline of the last checkpoint, which lags right after a
  * promotion that was not followed by one.  The WAL file name starts with
@@ -105,6 +111,8 @@
 #define SQL_FENCE "ALTER SYSTEM SET default_transaction_read_only = on"
 #define SQL_UNFENCE "ALTER SYSTEM RESET default_transaction_read_only"
 #define SQL_RELOAD "SELECT pg_reload_conf()"
+#define SQL_CURRENT_DATABASE "SELECT current_database()"
+#define SQL_SESSION_READ_WRITE "SET default_transaction_read_only = off"
 #define SQL_TERMINATE \
 	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity " \
 	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
@@ -649,7 +657,7 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 	struct db_result *dbs = NULL;
 	struct db *db;
 	size_t i, j;
-	bool missing = false;
+	bool missing = false, *closed = NULL;
 	int rc;
 
 	if ((rc = node_session(e, n, &db, err)) < 0)
@@ -659,12 +667,19 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 	    (rc = run(e, db, SQL_DATABASES, &dbs, err)) < 0)
 		goto done;
 	r->present = xcalloc(st->ndatabases ? st->ndatabases : 1, sizeof(bool));
+	closed = xcalloc(st->ndatabases ? st->ndatabases : 1, sizeof(bool));
 	for (i = 0; i < st->ndatabases; i++) {
 		for (j = 0; j < dbs->nrows; j++) {
 			const char *name = db_result_get(dbs, j, 0);
+			const char *allow = dbs->ncols > 1 ? db_result_get(dbs, j, 1) : NULL;
+			bool on = true;
 
-			if (name && strcmp(name, st->databases[i]) == 0)
+			if (name && strcmp(name, st->databases[i]) == 0) {
 				r->present[i] = true;
+				/* A store database closed to connections: fenced. */
+				if (allow && parse_bool(allow, &on) == 0 && !on)
+					closed[i] = true;
+			}
 		}
 		if (!r->present[i])
 			missing = true;
@@ -677,6 +692,9 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 		goto done;
 
 	so->reachable = true;
+	for (i = 0; !r->in_recovery && i < st->ndatabases; i++)
+		if (closed[i])
+			so->read_only = true;
 	if (!r->in_recovery)
 		so->role = so->read_only ? OBS_FENCED : OBS_PRIMARY;
 	else
@@ -693,6 +711,8 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 		d->read_only = so->read_only;
 		if (!r->present[i])
 			d->state = xstrdup("missing");
+		else if (closed[i])
+			d->state = xstrdup("connections refused");
 	}
 	/* The server's role is the consensus of its databases (observe.h):
 	 * a server lacking one of them cannot hold the store. */
@@ -706,6 +726,7 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 	n->lsn = so->position;
 	n->lsn_what = r->in_recovery ? "replayed, at probe" : "written, at probe";
 done:
+	free(closed);
 	db_result_free(dbs);
 	return rc;
 }
@@ -1034,6 +1055,90 @@ done:
 	return rc;
 }
 
+/* The store's databases as an SQL list: 'xds', 'lis'. */
+static void add_store_db_list(struct buf *b, const struct store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		if (i)
+			buf_adds(b, ", ");
+		db_add_string_literal(b, st->databases[i]);
+	}
+}
+
+/* ALTER DATABASE ... ALLOW_CONNECTIONS allow, for each of the store's
+ * databases not already so. */
+static int set_connections(struct engine *e, struct db *db, bool allow, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct buf sql = BUF_INIT;
+	struct db_result *res = NULL;
+	size_t i;
+	int rc;
+
+	/* Only the databases whose setting differs: a promotion of a server
+	 * that was never fenced sends nothing. */
+	buf_addf(&sql, "SELECT datname FROM pg_database WHERE datallowconn <> %s AND datname IN (",
+		 allow ? "true" : "false");
+	add_store_db_list(&sql, st);
+	buf_adds(&sql, ") ORDER BY datname");
+	if ((rc = run(e, db, sql.ptr, &res, err)) < 0)
+		goto done;
+	for (i = 0; i < res->nrows; i++) {
+		const char *name = db_result_get(res, i, 0);
+		size_t k;
+
+		for (k = 0; k < st->ndatabases && (!name || strcmp(name, st->databases[k])); k++)
+			;
+		if (k == st->ndatabases) {
+			rc = cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a database of "
+					   "the store", db->label, name ? name : "NULL");
+			goto done;
+		}
+		/* This session may have started read-only (a server fenced
+		 * earlier): ALTER DATABASE is refused in a read-only transaction. */
+		if (i == 0 && (rc = run(e, db, SQL_SESSION_READ_WRITE, NULL, err)) < 0)
+			goto done;
+		buf_reset(&sql);
+		/* Store database names are plain identifiers (config.c). */
+		buf_addf(&sql, "ALTER DATABASE \"%s\" WITH ALLOW_CONNECTIONS %s", st->databases[k],
+			 allow ? "true" : "false");
+		if ((rc = run(e, db, sql.ptr, NULL, err)) < 0)
+			goto done;
+	}
+done:
+	db_result_free(res);
+	buf_free(&sql);
+	return rc;
+}
+
+/* How many of the store's databases do not have ALLOW_CONNECTIONS allow:
+ * 0 means the setting holds for all of them. */
+static int count_not_set(struct engine *e, struct db *db, bool allow, long *out,
+			 struct cms_error *err)
+{
+	struct buf sql = BUF_INIT;
+	char *v = NULL;
+	int rc;
+
+	buf_addf(&sql, "SELECT count(*) FROM pg_database WHERE datallowconn <> %s AND datname IN (",
+		 allow ? "true" : "false");
+	add_store_db_list(&sql, e->store);
+	buf_addch(&sql, ')');
+	if ((rc = run_value(e, db, sql.ptr, &v, err)) == 0) {
+		char *end = NULL;
+
+		*out = v ? strtol(v, &end, 10) : -1;
+		if (!v || !*v || *end)
+			rc = cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a count",
+					   db->label, v ? v : "NULL");
+	}
+	free(v);
+	buf_free(&sql);
+	return rc;
+}
+
 /* Refuses to fence when a database or role overrides
  * default_transaction_read_only: sessions there would not see the fence. */
 static int check_no_overrides(struct engine *e, struct db *db, const char *server, struct cms_error *err)
@@ -1076,6 +1181,30 @@ done:
 	return rc;
 }
 
+/* The fence closes the store's databases to connections: cmsctl's own
+ * sessions must be on another database (Database=postgres), or the fence
+ * would lock cmsctl out of its verification and of the undo. */
+static int check_session_database(struct engine *e, struct db *db, const char *server,
+				  struct cms_error *err)
+{
+	char *cur = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = run_value(e, db, SQL_CURRENT_DATABASE, &cur, err)) < 0)
+		return rc;
+	for (i = 0; cur && i < e->store->ndatabases; i++)
+		if (!strcmp(cur, e->store->databases[i])) {
+			rc = cms_error_set(err, CMS_EREFUSED, "cannot fence server '%s': cmsctl's "
+					   "connection uses database '%s', one of the store's, which the "
+					   "fence closes to connections", server, cur);
+			cms_error_hint(err, "name another database in the connection (Database=postgres)");
+			break;
+		}
+	free(cur);
+	return rc;
+}
+
 static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 {
 	const char *name = n->srv->name;
@@ -1089,6 +1218,8 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		goto done;
 	if ((rc = check_no_overrides(e, db, name, err)) < 0 ||
+	    (rc = check_session_database(e, db, name, err)) < 0 ||
+	    (rc = set_connections(e, db, false, err)) < 0 ||
 	    (rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
 	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
 		goto done;
@@ -1145,6 +1276,17 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 			goto done;
 	}
 
+	{
+		long open = -1;
+
+		if ((rc = count_not_set(e, db, false, &open, err)) < 0)
+			goto done;
+		if (open != 0) {
+			rc = cms_error_set(err, CMS_ERROR, "fence of server '%s' did not take: %ld of the "
+					   "store's databases still take connections", name, open);
+			goto done;
+		}
+	}
 	/* Verify from a session that did not exist before the reload. */
 	if ((rc = wait_read_only(e, n, true, &v, &seen, err)) < 0)
 		goto done;
@@ -1197,9 +1339,21 @@ static int pg_unfence(struct engine *e, const char *server, struct cms_error *er
 		return CMS_ERROR;
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		goto done;
-	if ((rc = run(e, db, SQL_UNFENCE, NULL, err)) < 0 ||
+	if ((rc = set_connections(e, db, true, err)) < 0 ||
+	    (rc = run(e, db, SQL_UNFENCE, NULL, err)) < 0 ||
 	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
 		goto done;
+	{
+		long closed = -1;
+
+		if ((rc = count_not_set(e, db, true, &closed, err)) < 0)
+			goto done;
+		if (closed != 0) {
+			rc = cms_error_set(err, CMS_ERROR, "unfence of server '%s' did not take: %ld of "
+					   "the store's databases still refuse connections", server, closed);
+			goto done;
+		}
+	}
 	if ((rc = wait_read_only(e, n, false, &v, &seen, err)) < 0)
 		goto done;
 	if (seen) {
@@ -1396,6 +1550,10 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		close_verifier(e, v);
 		v = NULL;
 	}
+	/* The fence's ALTER DATABASE ... ALLOW_CONNECTIONS false replicated
+	 * here before the promotion: allow them again. */
+	if ((rc = set_connections(e, db, true, err)) < 0)
+		goto done;
 	/* Trust no return value: read the role again. */
 	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
 		goto done;
@@ -1481,11 +1639,7 @@ static int pg_demote(struct engine *e, const char *old_primary, const char *new_
 			    "(pg_rewind needs wal_log_hints=on or data checksums, and the WAL since the fork kept) "
 			    "before it can serve as mirror",
 			    old_primary, new_primary);
-	engine_add_followup(e,
-			    "fence is advisory: '%s' has default_transaction_read_only = on, but a client can still "
-			    "SET default_transaction_read_only = off in its own session; stop its writers "
-			    "(or shut it down) until it is re-seeded",
-			    old_primary);
+
 done:
 	cms_error_clear(&cerr);
 	if (rc < 0)

@@ -730,6 +730,50 @@ static int sq_catch_up(struct engine *e, const char *source, const char *target,
 	}
 }
 
+/* Puts the databases of tgt marked moved back as they were (was), after
+ * a promotion that failed part way with rc.  CMS_EREFUSED when all went
+ * back (nothing is changed: the applier undoes the fence), else rc with
+ * what could not be moved back added to the message. */
+static int sq_move_back(struct engine *e, const struct server *tgt, const struct sq_ctl *was,
+			const bool *moved, int rc, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct buf names = BUF_INIT, failed = BUF_INIT, sql = BUF_INIT;
+	size_t j, n = 0;
+
+	for (j = 0; j < st->ndatabases; j++) {
+		struct cms_error merr = CMS_ERROR_INIT;
+		struct db *db = NULL;
+
+		if (!moved[j])
+			continue;
+		n++;
+		buf_reset(&sql);
+		buf_addf(&sql, "UPDATE cms_control SET role = '%s', read_only = %d, epoch = %lld WHERE id = 1",
+			 sq_role_text(was[j].role), was[j].read_only ? 1 : 0, (long long)was[j].epoch);
+		if (sq_connect(e, tgt, st->databases[j], &db, &merr) < 0 ||
+		    db_exec(db, sql.ptr, NULL, &merr) < 0)
+			buf_addf(&failed, "%s'%s' (%s)", failed.len ? ", " : "", st->databases[j],
+				 merr.message ? merr.message : "?");
+		else
+			buf_addf(&names, "%s'%s'", names.len ? ", " : "", st->databases[j]);
+		sq_disconnect(e, db);
+		cms_error_clear(&merr);
+	}
+	if (n && !failed.len) {
+		cms_error_prefix(err, "promotion of '%s' stopped part way, and %s moved back as %s: "
+				 "nothing is changed", tgt->name, names.ptr, n == 1 ? "it was" : "they were");
+		err->code = rc = CMS_EREFUSED;
+	} else if (failed.len) {
+		cms_error_prefix(err, "promotion of '%s' stopped part way, and moving back %s failed",
+				 tgt->name, failed.ptr);
+	}
+	buf_free(&names);
+	buf_free(&failed);
+	buf_free(&sql);
+	return rc;
+}
+
 static int sq_promote(struct engine *e, const char *target, const char *old_primary, bool force,
 		      struct cms_error *err)
 {
@@ -737,12 +781,46 @@ static int sq_promote(struct engine *e, const char *target, const char *old_prim
 	const struct server *tgt;
 	struct buf sql = BUF_INIT;
 	struct db *db = NULL;
+	struct sq_ctl *was = xcalloc(st->ndatabases ? st->ndatabases : 1, sizeof(*was));
+	bool *moved = xcalloc(st->ndatabases ? st->ndatabases : 1, sizeof(*moved));
 	size_t i, j;
 	int rc = 0;
 
 	(void)old_primary; /* every other server is checked, the old primary included */
 	if (!(tgt = sq_server(e, target, err)))
 		return err ? err->code : CMS_ENOTFOUND;
+	/* Every refusal before the first change: the databases move as a unit,
+	 * and a refusal (CMS_EREFUSED) means nothing was changed. */
+	for (j = 0; j < st->ndatabases; j++) {
+		const char *dbname = st->databases[j];
+		struct sq_ctl tctl, ctl;
+
+		if ((rc = sq_read(e, tgt, dbname, &tctl, err)) < 0) {
+			cms_error_prefix(err, "cannot promote '%s'", tgt->name);
+			if (err)
+				err->code = CMS_EREFUSED;
+			rc = CMS_EREFUSED;
+			goto done;
+		}
+		for (i = 0; !force && i < st->nservers; i++) {
+			const struct server *srv = &st->servers[i];
+			struct cms_error ignored = CMS_ERROR_INIT;
+
+			if (srv == tgt)
+				continue;
+			if (sq_read(e, srv, dbname, &ctl, &ignored) < 0) {
+				cms_error_clear(&ignored); /* unreachable: it cannot object */
+				continue;
+			}
+			if (ctl.role == OBS_PRIMARY && !ctl.read_only) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "cannot promote '%s': '%s' still accepts writes on '%s'",
+						   tgt->name, srv->name, dbname);
+				cms_error_hint(err, "fence '%s' first, or force the promotion", srv->name);
+				goto done;
+			}
+		}
+	}
 	for (j = 0; j < st->ndatabases; j++) {
 		const char *dbname = st->databases[j];
 		struct sq_ctl tctl, ctl;
@@ -764,13 +842,6 @@ static int sq_promote(struct engine *e, const char *target, const char *old_prim
 			}
 			if (ctl.epoch > max_other)
 				max_other = ctl.epoch;
-			if (!force && ctl.role == OBS_PRIMARY && !ctl.read_only) {
-				rc = cms_error_set(err, CMS_EREFUSED,
-						   "cannot promote '%s': '%s' still accepts writes on '%s'",
-						   tgt->name, srv->name, dbname);
-				cms_error_hint(err, "fence '%s' first, or force the promotion", srv->name);
-				goto done;
-			}
 		}
 		/* Already done by an earlier, interrupted run: do not bump twice. */
 		if (tctl.role == OBS_PRIMARY && !tctl.read_only && tctl.epoch > max_other)
@@ -795,11 +866,20 @@ static int sq_promote(struct engine *e, const char *target, const char *old_prim
 					   ctl.read_only ? " (read-only)" : "", (long long)ctl.epoch);
 			goto done;
 		}
+		was[j] = tctl;
+		moved[j] = true;
 		sq_disconnect(e, db);
 		db = NULL;
 	}
 done:
 	sq_disconnect(e, db);
+	/* A database that could not be promoted after others were (a client
+	 * holding a write transaction on it past the busy timeout): the store
+	 * moves as a unit, so the moved ones move back. */
+	if (rc < 0)
+		rc = sq_move_back(e, tgt, was, moved, rc, err);
+	free(was);
+	free(moved);
 	buf_free(&sql);
 	return rc;
 }

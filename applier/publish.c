@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "applier/publish.h"
+#include "applier/command.h"
 #include "common/fileio.h"
 #include "common/util.h"
 #include "planner/config.h"
@@ -206,9 +207,7 @@ static int publish_command(const struct publish_target *t, const struct publishe
 	char *envp[16], serial[32];
 	size_t ne = 0, i;
 	const char *path = getenv("PATH");
-	int64_t deadline;
-	pid_t pid;
-	int status = 0, rc = 0, devnull;
+	int rc;
 
 	snprintf(serial, sizeof(serial), "%" PRId64, loc->serial);
 	envp[ne++] = env_entry("CMS_STORE", loc->store);
@@ -223,57 +222,8 @@ static int publish_command(const struct publish_target *t, const struct publishe
 	envp[ne++] = env_entry("PATH", path ? path : "/usr/bin:/bin");
 	envp[ne] = NULL;
 
-	pid = fork();
-	if (pid < 0) {
-		rc = cms_error_set(err, CMS_ERROR, "cannot run publish command '%s': %s", t->argv[0],
-				   strerror(errno));
-		goto done;
-	}
-	if (pid == 0) {
-		/* The child: its output goes to our stderr (chatter), never stdout. */
-		devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(2, 1);
-		setpgid(0, 0);
-		execve(t->argv[0], t->argv, envp);
-		_exit(127);
-	}
-	deadline = cms_monotonic_ms() + t->timeout_ms;
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		struct timespec ts = { 0, 5 * 1000 * 1000 };
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			rc = cms_error_set(err, CMS_ERROR, "cannot wait for publish command '%s': %s",
-					   t->argv[0], strerror(errno));
-			goto done;
-		}
-		if (cms_monotonic_ms() > deadline) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			rc = cms_error_set(err, CMS_ERROR, "publish command '%s' did not finish within %" PRId64
-					   " ms and was killed", t->argv[0], t->timeout_ms);
-			goto done;
-		}
-		nanosleep(&ts, NULL);
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+	if ((rc = applier_run_command(t->argv, envp, t->timeout_ms, "publish command", err)) == 0)
 		buf_addf(log, "ran %s: exit 0\n", t->argv[0]);
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-		rc = cms_error_set(err, CMS_ERROR, "publish command '%s' could not be started (exit 127)",
-				   t->argv[0]);
-	} else if (WIFEXITED(status)) {
-		rc = cms_error_set(err, CMS_ERROR, "publish command '%s' failed with exit %d", t->argv[0],
-				   WEXITSTATUS(status));
-	} else {
-		rc = cms_error_set(err, CMS_ERROR, "publish command '%s' was killed by signal %d",
-				   t->argv[0], WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	}
-done:
 	for (i = 0; i < ne; i++)
 		free(envp[i]);
 	return rc;

@@ -112,6 +112,10 @@ static json_t *report_json(const struct run *r)
 							"mirror", jstr(r->p->from.mirror)) : json_null());
 	json_object_set_new(o, "to", r->p ? json_pack("{s:o, s:o}", "primary", jstr(r->p->to.primary),
 						      "mirror", jstr(r->p->to.mirror)) : json_null());
+	json_object_set_new(o, "assume_down", r->p && r->p->assume_down ?
+			    json_pack("{s:s, s:s}", "server", r->p->assume_down, "reason",
+				      r->p->assume_down_reason ? r->p->assume_down_reason : "") :
+			    json_null());
 	json_object_set_new(o, "approvals", strv_json(r->approvals, r->napprovals));
 	cms_format_time(t, r->started);
 	json_object_set_new(o, "started_at", json_string(t));
@@ -181,6 +185,13 @@ static void report_html(const struct run *r, struct buf *h)
 	html_row(h, "operator", r->operator_name);
 	html_row(h, "plan id", r->plan_id);
 	html_row(h, "mode", r->p ? plan_mode_name(r->p->mode) : NULL);
+	if (r->p && r->p->assume_down) {
+		char *ad = xasprintf("%s, attested by %s: %s", r->p->assume_down, r->p->author,
+				     r->p->assume_down_reason ? r->p->assume_down_reason : "");
+
+		html_row(h, "assumed down", ad);
+		free(ad);
+	}
 	for (i = 0; i < r->napprovals; i++)
 		html_row(h, "approved by", r->approvals[i]);
 	if (!r->napprovals)

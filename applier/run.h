@@ -48,6 +48,7 @@ struct run {
 	struct run_check *prechecks; /* facts re-checked before any change */
 	size_t nprechecks;
 	char *fenced;              /* server fenced by this run and not undone */
+	char *fenced_outside;      /* server fenced through a fence target (cmsctl cannot undo) */
 	bool promote_started;
 	int64_t t_fence, t_promoted; /* monotonic ms, -1 when not reached */
 	int publish_idx;

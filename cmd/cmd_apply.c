@@ -86,6 +86,9 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 		 res->serial_after, op, res->outcome, kind, res->run_id);
 	for (i = 0; i < res->napprovals; i++)
 		buf_addf(&msg, "Approved-By: %s\n", res->approvals[i]);
+	if (res->assume_down)
+		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", res->assume_down,
+			 res->assume_down_reason ? res->assume_down_reason : "");
 	if (cms_now(&now) < 0)
 		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
@@ -322,6 +325,8 @@ static int check_rederived(const struct store *st, const struct plan *p, const s
 	in.now = p->created;
 	in.author = p->author;
 	in.after_run = p->after_run;
+	in.assume_down = p->assume_down;
+	in.assume_down_reason = p->assume_down_reason;
 	for (pass = 0; pass < 2; pass++) {
 		struct cms_error ignored = CMS_ERROR_INIT;
 		struct buf b = BUF_INIT;

@@ -30,6 +30,8 @@ const struct cmd_opt cmd_plan_opts[] = {
 	{ "offline", 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
 	{ "detailed-exitcode", 0, NULL, "exit 2 when the plan has changes, 0 when none" },
 	{ "accept-drift", 0, NULL, "adopt what the servers report when it differs from the state" },
+	{ "assume-down", 0, "SERVER", "attest that the unreachable old primary is down (needs --reason)" },
+	{ "reason", 0, "TEXT", "why SERVER of --assume-down is known to be down (kept in the plan)" },
 	{ 0 },
 };
 
@@ -191,6 +193,20 @@ done:
 	return rc;
 }
 
+/* An attestation is one line of text: it goes into the plan, the report
+ * and a history trailer. */
+static bool one_line(const char *s)
+{
+	const unsigned char *c;
+
+	if (!s || !*s || strlen(s) > 500)
+		return false;
+	for (c = (const unsigned char *)s; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
+
 int cmd_plan(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -205,6 +221,15 @@ int cmd_plan(struct cmd_args *a)
 
 	if (cmd_opt_flag(a, "all") && cmd_opt_value(a, "store"))
 		return cmd_usage_error(a->cmd, "--all and -s do not go together");
+	if (cmd_opt_value(a, "assume-down") && !one_line(cmd_opt_value(a, "reason"))) {
+		rc = cmd_usage_error(a->cmd, "'--assume-down' needs '--reason TEXT': one line (at most 500 "
+				     "characters) saying how you know the server is down");
+		goto done;
+	}
+	if (cmd_opt_value(a, "reason") && !cmd_opt_value(a, "assume-down")) {
+		rc = cmd_usage_error(a->cmd, "'--reason' goes with '--assume-down SERVER'");
+		goto done;
+	}
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if (cmd_opt_flag(a, "all")) {
@@ -216,6 +241,8 @@ int cmd_plan(struct cmd_args *a)
 	memset(&req, 0, sizeof(req));
 	req.offline = cmd_opt_flag(a, "offline");
 	req.accept_drift = cmd_opt_flag(a, "accept-drift");
+	req.assume_down = cmd_opt_value(a, "assume-down");
+	req.assume_down_reason = cmd_opt_value(a, "reason");
 	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0) {
 		rc = cmd_fail(&err);
 		goto done;

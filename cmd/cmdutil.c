@@ -292,6 +292,8 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	in.now = now;
 	in.author = author;
 	in.accept_drift = req->accept_drift;
+	in.assume_down = req->assume_down;
+	in.assume_down_reason = req->assume_down_reason;
 	in.after_run = last.id;
 	if ((rc = planner_diff(out, &in, err)) < 0)
 		goto done;
@@ -347,6 +349,9 @@ int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf
 		 p->serial);
 	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: plan\n", id,
 		 p->serial, p->author);
+	if (p->assume_down)
+		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", p->assume_down,
+			 p->assume_down_reason);
 	rc = history_commit(h, files, 2, msg.ptr, p->author, cms_real_now(), NULL, err);
 	buf_free(&text);
 	buf_free(&msg);
@@ -469,5 +474,14 @@ int64_t cmd_lease_s(const struct store *st)
 	for (i = 0; i < st->npublish; i++)
 		if (st->publish[i].kind == PUBLISH_COMMAND && st->publish[i].timeout_ms > longest)
 			longest = st->publish[i].timeout_ms;
+	for (i = 0; i < st->nservers; i++) {
+		int64_t all = 0;
+		size_t j;
+
+		for (j = 0; j < st->servers[i].nfence; j++)
+			all += st->servers[i].fence[j].timeout_ms;
+		if (all > longest)
+			longest = all;
+	}
 	return 900 + 2 * longest / 1000;
 }

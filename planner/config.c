@@ -1271,11 +1271,11 @@ static const char *const store_keys[] = {
 
 enum {
 	SV_NAME, SV_FQDN, SV_INSTANCE, SV_CONNECTION, SV_DSN, SV_PATH, SV_USER,
-	SV_PASSWORD_ENV, SV_PASSWORD_FILE, SV_AVAILABILITY_GROUP, SV_ROLE, SV_NKEYS
+	SV_PASSWORD_ENV, SV_PASSWORD_FILE, SV_AVAILABILITY_GROUP, SV_ROLE, SV_FENCE, SV_NKEYS
 };
 static const char *const server_keys[] = {
 	"name", "fqdn", "instance", "connection", "dsn", "path", "user",
-	"password_env", "password_file", "availability_group", "role",
+	"password_env", "password_file", "availability_group", "role", "fence",
 };
 
 #define E_SQLITE (1u << ENGINE_SQLITE)
@@ -1290,6 +1290,7 @@ static const unsigned server_key_engines[SV_NKEYS] = {
 	[SV_CONNECTION] = E_PG | E_MSSQL, [SV_DSN] = E_PG | E_MSSQL, [SV_PATH] = E_SQLITE,
 	[SV_USER] = E_PG | E_MSSQL, [SV_PASSWORD_ENV] = E_PG | E_MSSQL,
 	[SV_PASSWORD_FILE] = E_PG | E_MSSQL, [SV_AVAILABILITY_GROUP] = E_MSSQL, [SV_ROLE] = E_ALL,
+	[SV_FENCE] = E_ALL,
 };
 
 enum { LO_PRIMARY, LO_MIRROR, LO_NKEYS };
@@ -1312,6 +1313,9 @@ static const char *const publish_keys[] = {
 	"file", "odbc", "command", "ldap", "table", "password_env", "password_file", "timeout",
 	"dn", "bind_dn", "ca_file", "attributes",
 };
+enum { FE_COMMAND, FE_TIMEOUT, FE_NKEYS };
+static const char *const fence_keys[] = { "command", "timeout" };
+
 /* Which kinds (bits 1 << PU_FILE .. 1 << PU_LDAP) each publish key belongs to. */
 #define PU_BIT(k) (1u << (k))
 static const unsigned publish_key_kinds[PU_NKEYS] = {
@@ -1388,6 +1392,8 @@ static void load_policy(struct loader *ld, const yaml_node_t *n, struct store *s
 	if (f[PO_SIGNED_APPROVALS].value)
 		get_bool(ld, f[PO_SIGNED_APPROVALS].value, "'signed_approvals'", &st->signed_approvals);
 }
+
+static void load_fence(struct loader *ld, const yaml_node_t *n, struct server *sv);
 
 static void load_server(struct loader *ld, const yaml_node_t *map, struct store *st,
 			bool engine_known, bool *name_ok)
@@ -1493,6 +1499,9 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 		}
 	}
 
+	if (f[SV_FENCE].value)
+		load_fence(ld, f[SV_FENCE].value, sv);
+
 	if (!engine_known)
 		return;
 	if (st->engine == ENGINE_MSSQL && sv->connection)
@@ -1567,7 +1576,8 @@ static void load_location(struct loader *ld, const yaml_node_t *n, struct store 
 	}
 }
 
-static void load_command(struct loader *ld, const yaml_node_t *n, struct publish_target *t)
+static void load_command(struct loader *ld, const yaml_node_t *n, char ***argv_out,
+			 size_t *argc_out)
 {
 	yaml_node_item_t *item;
 	size_t count;
@@ -1581,7 +1591,7 @@ static void load_command(struct loader *ld, const yaml_node_t *n, struct publish
 		hint(d, "give the program and its arguments, e.g. [/usr/local/bin/notify, --store]");
 		return;
 	}
-	t->argv = xcalloc(count + 1, sizeof(char *));
+	*argv_out = xcalloc(count + 1, sizeof(char *));
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
 		yaml_node_t *a = visit(ld, *item);
 		const char *s;
@@ -1603,12 +1613,59 @@ static void load_command(struct loader *ld, const yaml_node_t *n, struct publish
 				free(prog);
 				prog = rel;
 			}
-			t->argv[t->argc++] = prog;
+			(*argv_out)[(*argc_out)++] = prog;
 			continue;
 		}
 		if ((s = get_string(ld, a, "an argument of 'command'", STR_ALLOW_EMPTY)) &&
-		    t->argc > 0)
-			t->argv[t->argc++] = xstrdup(s);
+		    *argc_out > 0)
+			(*argv_out)[(*argc_out)++] = xstrdup(s);
+	}
+}
+
+/* fence: an ordered list of {command: [...], timeout: 30s}. */
+static void load_fence(struct loader *ld, const yaml_node_t *n, struct server *sv)
+{
+	yaml_node_item_t *item;
+	size_t count;
+	struct diag *d;
+
+	if (!expect_type(ld, n, YAML_SEQUENCE_NODE, "'fence'"))
+		return;
+	count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count == 0) {
+		d = report(ld, n, "'fence' is empty");
+		hint(d, "list fence targets, e.g. '- command: [/usr/local/sbin/power-off, pg-a]'; "
+		     "or remove 'fence'");
+		return;
+	}
+	sv->fence = xcalloc(count, sizeof(*sv->fence));
+	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
+		yaml_node_t *m = visit(ld, *item);
+		struct fence_target *t;
+		struct field f[FE_NKEYS];
+
+		if (!m) {
+			if (ld->stopped)
+				return;
+			continue;
+		}
+		if (!expect_type(ld, m, YAML_MAPPING_NODE, "an item of 'fence'"))
+			continue;
+		t = &sv->fence[sv->nfence++];
+		t->at = pos_of(m);
+		t->timeout_ms = 30 * 1000;
+		read_mapping(ld, m, "fence target", fence_keys, FE_NKEYS, f);
+		if (ld->stopped)
+			return;
+		if (!f[FE_COMMAND].key) {
+			missing(ld, m, "command", "fence target",
+				"the program that isolates the server and its arguments; exit 0 means fenced");
+			continue;
+		}
+		if (f[FE_COMMAND].value)
+			load_command(ld, f[FE_COMMAND].value, &t->argv, &t->argc);
+		if (f[FE_TIMEOUT].value)
+			get_duration(ld, f[FE_TIMEOUT].value, "'timeout'", &t->timeout_ms);
 	}
 }
 
@@ -1881,7 +1938,7 @@ static void load_publish_item(struct loader *ld, const yaml_node_t *map,
 		break;
 	case PU_COMMAND:
 		if (f[PU_COMMAND].value)
-			load_command(ld, f[PU_COMMAND].value, t);
+			load_command(ld, f[PU_COMMAND].value, &t->argv, &t->argc);
 		if (f[PU_TIMEOUT].value)
 			get_duration(ld, f[PU_TIMEOUT].value, "'timeout'", &t->timeout_ms);
 		break;

@@ -9,8 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void argv_free(char **argv, size_t argc)
+{
+	size_t i;
+
+	if (!argv)
+		return;
+	for (i = 0; i < argc; i++)
+		free(argv[i]);
+	free(argv);
+}
+
 static void server_free(struct server *sv)
 {
+	size_t i;
+
+	for (i = 0; i < sv->nfence; i++)
+		argv_free(sv->fence[i].argv, sv->fence[i].argc);
+	free(sv->fence);
 	free(sv->name);
 	free(sv->fqdn);
 	free(sv->instance);
@@ -33,11 +49,7 @@ static void publish_free(struct publish_target *t)
 	free(t->table);
 	free(t->password_env);
 	free(t->password_file);
-	if (t->argv) {
-		for (i = 0; i < t->argc; i++)
-			free(t->argv[i]);
-		free(t->argv);
-	}
+	argv_free(t->argv, t->argc);
 	free(t->uri);
 	free(t->dn);
 	free(t->bind_dn);

@@ -31,6 +31,16 @@ struct pos {
 	int column; /* 1-based */
 };
 
+/* A way to isolate a server from outside (power it off through a
+ * hypervisor, cut its network, withdraw its DNS name), for when it cannot
+ * be fenced through its database.  Exit 0 means "fenced". */
+struct fence_target {
+	char **argv;         /* program and arguments, NULL-terminated */
+	size_t argc;
+	int64_t timeout_ms;  /* default 30 s */
+	struct pos at;
+};
+
 struct server {
 	char *name;          /* the id used everywhere: [A-Za-z0-9][A-Za-z0-9_.-]{0,62} */
 	char *fqdn;          /* optional, for people and reports */
@@ -43,6 +53,8 @@ struct server {
 	char *password_file; /* path of a file (mode 0600) holding the password */
 	char *availability_group; /* mssql: an availability group to fail over instead of mirroring */
 	enum server_role role;
+	struct fence_target *fence; /* tried in order; none: only a database fence */
+	size_t nfence;
 	struct pos at;       /* position of the server's mapping */
 };
 

@@ -12,7 +12,11 @@
  *     that is now observed where the config wants it;
  *   - otherwise a move: to a backup is disaster recovery, to a partner
  *     whose old primary is unreachable is failover (both may lose data and
- *     need policy.allow_data_loss), else a switchover.
+ *     need policy.allow_data_loss), else a switchover;
+ *   - a move fences its old primary through its database when it answers,
+ *     through its fence targets (from outside) when it does not, or carries
+ *     the operator's attestation that it is down (--assume-down); with none
+ *     of these it is refused: unreachable is not down.
  */
 #include "planner/plan.h"
 #include "common/util.h"
@@ -93,6 +97,11 @@ void plan_free(struct plan *p)
 	free(p->lineage);
 	free(p->after_run);
 	observation_free(&p->obs);
+	free(p->fence.server);
+	free_strv(p->fence.targets, p->fence.ntargets);
+	free(p->fence.note);
+	free(p->assume_down);
+	free(p->assume_down_reason);
 	for (i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].server);
 		free(p->steps[i].description);
@@ -216,6 +225,31 @@ static char *describe_publish(const struct publish_target *t)
 		return xasprintf("ldap entry %s on %s", t->dn ? t->dn : "?", t->uri ? t->uri : "?");
 	}
 	return xstrdup("?");
+}
+
+char *planner_describe_fence_target(const struct fence_target *t)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	buf_adds(&b, "command");
+	for (i = 0; i < t->argc; i++)
+		buf_addf(&b, " %s", t->argv[i]);
+	buf_addf(&b, " (timeout %" PRId64 " ms)", t->timeout_ms);
+	return buf_detach(&b, NULL);
+}
+
+const char *planner_fence_note(enum engine_kind k)
+{
+	switch (k) {
+	case ENGINE_MSSQL:
+		return "nothing is sent: SQL Server's failover itself takes the principal role away, "
+		       "database by database";
+	case ENGINE_SQLITE:
+	case ENGINE_POSTGRESQL:
+		break;
+	}
+	return NULL;
 }
 
 static struct plan *plan_new(const struct plan_inputs *in)
@@ -395,6 +429,43 @@ static int check_lag(const struct plan_inputs *in, const struct server_obs *t, s
 	return 0;
 }
 
+/*
+ * Which fence keeps the old primary from taking writes once the target is
+ * promoted: its database when it answers; its fence targets when it does
+ * not; nothing when the operator attests it is down.  Otherwise refused:
+ * a primary cmsctl cannot reach may still serve every client that can.
+ */
+static int choose_fence(struct plan *p, const char *old, const struct server *osrv, bool old_up,
+			struct cms_error *err)
+{
+	size_t i;
+
+	p->fence.server = xstrdup(old);
+	if (old_up) {
+		p->fence.via = FENCE_VIA_DATABASE;
+		p->fence.note = xstrdup(planner_fence_note(p->engine));
+		return 0;
+	}
+	if (osrv && osrv->nfence) {
+		p->fence.via = FENCE_VIA_TARGETS;
+		p->fence.ntargets = osrv->nfence;
+		p->fence.targets = xcalloc(osrv->nfence, sizeof(char *));
+		for (i = 0; i < osrv->nfence; i++)
+			p->fence.targets[i] = planner_describe_fence_target(&osrv->fence[i]);
+		return 0;
+	}
+	if (p->assume_down) {
+		p->fence.via = FENCE_VIA_NONE;
+		return 0;
+	}
+	cms_error_set(err, CMS_EREFUSED, "the primary '%s' is unreachable and cannot be fenced: it "
+		      "has no fence target, and unreachable is not down", old);
+	cms_error_hint(err, "give server '%s' a 'fence:' list (a command that isolates it from "
+		       "outside), or, if you know it is down, attest it with 'cmsctl plan "
+		       "--assume-down %s --reason TEXT'", old, old);
+	return CMS_EREFUSED;
+}
+
 static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms_error *err)
 {
 	const struct store *st = in->desired;
@@ -405,11 +476,30 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	const struct server *tsrv = store_find_server(st, target);
 	const struct server_obs *t = observation_find(&p->obs, target);
 	const struct server_obs *o = observation_find(&p->obs, old);
+	const struct server *osrv = store_find_server(st, old);
 	bool old_up = p->offline ? true : (o && o->reachable);
 	bool loses_data;
 	struct plan_step *s;
 	size_t i;
 	int rc;
+
+	if (in->assume_down) {
+		if (strcmp(in->assume_down, old) != 0) {
+			cms_error_set(err, CMS_EREFUSED, "--assume-down names '%s', but the primary this "
+				      "move replaces is '%s'", in->assume_down, old);
+			cms_error_hint(err, "an attestation is about the old primary of store '%s'", st->name);
+			return CMS_EREFUSED;
+		}
+		if (old_up && !p->offline) {
+			cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': it answers (reports %s), so "
+				      "it is not down", old, obs_role_name(o->role));
+			cms_error_hint(err, "plan without --assume-down: a primary that answers is fenced "
+				       "through its database");
+			return CMS_EREFUSED;
+		}
+		p->assume_down = xstrdup(in->assume_down);
+		p->assume_down_reason = xstrdup(in->assume_down_reason);
+	}
 
 	if (tsrv && tsrv->role == SERVER_ROLE_BACKUP)
 		p->mode = PLAN_DISASTER_RECOVERY;
@@ -456,6 +546,8 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 		if (p->mode == PLAN_SWITCHOVER && (rc = check_lag(in, t, err)) < 0)
 			return rc;
 	}
+	if ((rc = choose_fence(p, old, osrv, old_up, err)) < 0)
+		return rc;
 
 	s = add_step(b, ACTION_CHECK_TARGET, target, "check that %s can be promoted", target);
 	add_check(s, "%s is reachable and holds every database (%zu)", target, st->ndatabases);
@@ -468,12 +560,24 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	} else {
 		add_check(s, "%s reports role mirror or backup (not probed)", target);
 	}
+	if (p->fence.via == FENCE_VIA_TARGETS) {
+		s = add_step(b, ACTION_FENCE, old, "fence %s from outside: it does not answer; run its "
+			     "fence targets in order until one exits 0", old);
+		add_check(s, "one of the %zu fence target%s of %s exits 0 within its timeout",
+			  p->fence.ntargets, p->fence.ntargets == 1 ? "" : "s", old);
+		if (p->assume_down)
+			add_check(s, "when none does, the operator's attestation that %s is down stands",
+				  old);
+		else
+			add_check(s, "when none does, the move stops before any change");
+	}
 	if (old_up) {
-		s = add_step(b, ACTION_FENCE, old, "fence %s: make it refuse writes", old);
-		if (o && o->reachable)
-			add_check(s, "%s still reports role %s at epoch %" PRId64, old,
-				  obs_role_name(o->role), o->epoch);
-		add_check(s, "a write on %s is refused afterwards", old);
+		if (p->fence.note) {
+			s = add_step(b, ACTION_FENCE, old, "fence %s: %s", old, p->fence.note);
+		} else {
+			s = add_step(b, ACTION_FENCE, old, "fence %s: make it refuse writes", old);
+			add_check(s, "a write on %s is refused afterwards", old);
+		}
 		s = add_step(b, ACTION_CATCH_UP, target, "wait until %s has everything %s has",
 			     target, old);
 		add_check(s, "%s reaches the position of the fenced %s within %" PRId64 " ms",
@@ -618,6 +722,13 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
 	if ((rc = plan_move(&b, in, err)) < 0)
 		goto fail;
 done:
+	if (in->assume_down && !b.p->assume_down) {
+		cms_error_set(err, CMS_EREFUSED, "--assume-down '%s' is for a move, and this plan is %s",
+			      in->assume_down, plan_mode_name(b.p->mode));
+		cms_error_hint(err, "plan again without --assume-down");
+		rc = CMS_EREFUSED;
+		goto fail;
+	}
 	*out = b.p;
 	return 0;
 fail:

@@ -52,6 +52,21 @@ struct plan_step {
 	size_t nchecks;
 };
 
+/* How a move keeps its old primary from taking writes. */
+enum plan_fence_via {
+	FENCE_VIA_NONE,     /* nothing to fence (adopt, none), or the operator attests it is down */
+	FENCE_VIA_DATABASE, /* through its database: it answers */
+	FENCE_VIA_TARGETS,  /* through its fence targets, from outside: it does not answer */
+};
+
+struct plan_fence {
+	char *server;          /* the old primary, or NULL when the plan fences nothing */
+	enum plan_fence_via via;
+	char **targets;        /* via targets: each target described, in the order tried */
+	size_t ntargets;
+	char *note;            /* NULL, or why a database fence sends nothing on this engine */
+};
+
 struct plan_location {
 	char *primary;         /* NULL when unknown (adopt's "from") */
 	char *mirror;
@@ -72,6 +87,9 @@ struct plan {
 	bool offline;          /* made without probing: for review only, apply refuses it */
 	struct observation obs;
 	struct policy policy;
+	struct plan_fence fence;
+	char *assume_down;     /* the server the operator attests is down, or NULL */
+	char *assume_down_reason; /* why (--reason), set with assume_down */
 	struct plan_step *steps;
 	size_t nsteps;
 	char **pending;        /* things the plan cannot do, to be seen to (re-seed ...) */
@@ -97,14 +115,17 @@ struct plan_inputs {
 	const char *author;
 	bool accept_drift;    /* re-adopt what is observed when it differs from the record */
 	const char *after_run; /* the store's newest run id in the state, or NULL */
+	const char *assume_down; /* --assume-down: a server the operator attests is down */
+	const char *assume_down_reason; /* --reason, required with assume_down */
 };
 
 
 /*
  * The diff.  Returns 0 and *out, or CMS_EREFUSED when a precondition
  * refuses the change at plan time (data loss not allowed, unexplained
- * drift, target unreachable, lag beyond policy, several primaries), with a
- * message and a hint saying how to proceed.
+ * drift, target unreachable, lag beyond policy, several primaries, an
+ * unreachable old primary with no fence target and no --assume-down), with
+ * a message and a hint saying how to proceed.
  */
 int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_error *err);
 
@@ -113,6 +134,14 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
  * not.  An unreachable recorded primary is an outage, not drift.  Caller
  * frees. */
 char *planner_drift(const char *recorded_primary, const struct observation *obs);
+
+/* "command /sbin/power-off pg-a (timeout 30000 ms)": a fence target as
+ * plans describe it (apply compares it with the config's).  Caller frees. */
+char *planner_describe_fence_target(const struct fence_target *t);
+
+/* NULL, or why fencing a server of this engine through its database sends
+ * nothing (the promotion itself takes the role away). */
+const char *planner_fence_note(enum engine_kind k);
 
 /* Deterministic JSON (sorted keys, two-space indent, trailing newline). */
 int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err);

@@ -101,6 +101,35 @@ static json_t *policy_json(const struct policy *p)
 	return o;
 }
 
+static const char *const fence_via_names[] = {
+	[FENCE_VIA_NONE] = "none",
+	[FENCE_VIA_DATABASE] = "database",
+	[FENCE_VIA_TARGETS] = "targets",
+};
+
+static json_t *fence_json(const struct plan_fence *f)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "server", jstr_or_null(f->server));
+	json_object_set_new(o, "via", json_string(fence_via_names[f->via]));
+	json_object_set_new(o, "targets", strv_json(f->targets, f->ntargets));
+	json_object_set_new(o, "note", jstr_or_null(f->note));
+	return o;
+}
+
+static json_t *assume_down_json(const struct plan *p)
+{
+	json_t *o;
+
+	if (!p->assume_down)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "server", json_string(p->assume_down));
+	json_object_set_new(o, "reason", json_string(p->assume_down_reason ? p->assume_down_reason : ""));
+	return o;
+}
+
 int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err)
 {
 	json_t *root = json_object(), *steps = json_array();
@@ -121,6 +150,8 @@ int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err)
 	json_object_set_new(root, "offline", json_boolean(p->offline));
 	json_object_set_new(root, "observations", observation_to_json(&p->obs));
 	json_object_set_new(root, "policy", policy_json(&p->policy));
+	json_object_set_new(root, "fence", fence_json(&p->fence));
+	json_object_set_new(root, "assume_down", assume_down_json(p));
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 		json_t *so = json_object();
@@ -377,6 +408,61 @@ static void get_policy(struct reader *r, json_t *root, struct policy *p)
 		bad(r, "policy", "has a value out of range");
 }
 
+/* fence and assume_down: absent in plans made before they existed (a
+ * restore may read one from the history); checked like the rest when there. */
+static void get_fence(struct reader *r, json_t *root, struct plan *p)
+{
+	static const char *const fkeys[] = { "server", "via", "targets", "note", NULL };
+	static const char *const akeys[] = { "server", "reason", NULL };
+	json_t *o = json_object_get(root, "fence");
+	size_t i;
+	char *via;
+
+	if (o) {
+		if (!json_is_object(o)) {
+			bad(r, "fence", "has the wrong type");
+			return;
+		}
+		only_keys(r, o, "fence", fkeys);
+		p->fence.server = get_str(r, o, "fence", "server", 1);
+		via = get_str(r, o, "fence", "via", 0);
+		for (i = 0; via && i < ARRAY_SIZE(fence_via_names) && strcmp(via, fence_via_names[i]); i++)
+			;
+		if (via && i == ARRAY_SIZE(fence_via_names))
+			bad(r, "fence.via", "is not a known way to fence");
+		else if (via)
+			p->fence.via = (enum plan_fence_via)i;
+		free(via);
+		p->fence.targets = get_strv(r, o, "fence", "targets", &p->fence.ntargets);
+		p->fence.note = get_str(r, o, "fence", "note", 1);
+		if (p->fence.via == FENCE_VIA_TARGETS && !p->fence.ntargets)
+			bad(r, "fence.targets", "is empty for a fence through targets");
+		if (p->fence.via != FENCE_VIA_NONE && !p->fence.server)
+			bad(r, "fence.server", "is missing");
+	}
+	o = json_object_get(root, "assume_down");
+	if (o && !json_is_null(o)) {
+		if (!json_is_object(o)) {
+			bad(r, "assume_down", "has the wrong type");
+			return;
+		}
+		only_keys(r, o, "assume_down", akeys);
+		p->assume_down = get_str(r, o, "assume_down", "server", 0);
+		p->assume_down_reason = get_str(r, o, "assume_down", "reason", 0);
+		if (p->assume_down_reason) {
+			const unsigned char *c = (const unsigned char *)p->assume_down_reason;
+
+			if (!*c)
+				bad(r, "assume_down.reason", "is empty");
+			for (; *c; c++)
+				if (*c < 0x20 || *c == 0x7f) {
+					bad(r, "assume_down.reason", "is not one line of text");
+					break;
+				}
+		}
+	}
+}
+
 static void get_steps(struct reader *r, json_t *root, struct plan *p)
 {
 	static const char *const keys[] = { "n", "action", "server", "description", "checks", NULL };
@@ -417,8 +503,8 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 {
 	static const char *const keys[] = { "format_version", "store", "engine", "databases",
 					    "mode", "from", "to", "lineage", "serial", "after_run", "offline",
-					    "observations", "policy", "steps", "pending", "publish",
-					    "author", "created", "expires", NULL };
+					    "observations", "policy", "fence", "assume_down", "steps",
+					    "pending", "publish", "author", "created", "expires", NULL };
 	struct reader r = { what, err, 0 };
 	json_error_t jerr;
 	json_t *root;
@@ -479,6 +565,7 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 	p->offline = get_bool(&r, root, "", "offline");
 	get_obs(&r, root, &p->obs);
 	get_policy(&r, root, &p->policy);
+	get_fence(&r, root, p);
 	get_steps(&r, root, p);
 	p->pending = get_strv(&r, root, "", "pending", &p->npending);
 	p->publish = get_strv(&r, root, "", "publish", &p->npublish);
@@ -567,6 +654,22 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 				buf_addf(out, "      (%s)\n", o->error);
 		}
 	}
+
+	if (p->fence.server && p->fence.via == FENCE_VIA_DATABASE)
+		buf_addf(out, "\nFence of %s: through its database%s%s\n", p->fence.server,
+			 p->fence.note ? "; " : "", p->fence.note ? p->fence.note : "");
+	if (p->fence.server && p->fence.via == FENCE_VIA_TARGETS) {
+		buf_addf(out, "\nFence of %s: from outside, through its fence targets, tried in order "
+			 "until one exits 0:\n", p->fence.server);
+		for (i = 0; i < p->fence.ntargets; i++)
+			buf_addf(out, "  %zu. %s\n", i + 1, p->fence.targets[i]);
+	}
+	if (p->fence.server && p->fence.via == FENCE_VIA_NONE)
+		buf_addf(out, "\nFence of %s: none; nothing is sent to it\n", p->fence.server);
+	if (p->assume_down)
+		buf_addf(out, "ASSUMED DOWN by %s: %s does not answer and is attested down: \"%s\"\n"
+			 "  if it is not, the store may have two primaries\n", p->author,
+			 p->assume_down, p->assume_down_reason ? p->assume_down_reason : "");
 
 	if (p->nsteps) {
 		buf_adds(out, "\nSteps:\n");

@@ -288,6 +288,10 @@ pg_stop_all() {
 #   default_transaction_read_only in the configuration files, so a fence
 #   written by ALTER SYSTEM but not reloaded shows too), or "down" when
 #   nothing answers.  Compare two readings to prove nothing changed.
+# pg_closed_dbs PORT
+#   How many of the store's databases (xds, lis) refuse connections
+#   (datallowconn false: the fence's ALTER DATABASE ... ALLOW_CONNECTIONS),
+#   or "down".
 # pg_writable PORT
 #   Prints t when the server at PORT takes writes -- out of recovery and
 #   default_transaction_read_only off, from a fresh session -- f when it
@@ -306,6 +310,12 @@ pg_node_state() {
 		THEN (SELECT timeline_id FROM pg_control_checkpoint())::text
 		ELSE (('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int)::text END,
 	'alter_system_ro=' || (SELECT count(*) FROM pg_file_settings WHERE name = 'default_transaction_read_only')" \
+		2>/dev/null || echo down
+}
+
+pg_closed_dbs() {
+	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$1" -U cmsctl -d postgres \
+		-c "SELECT count(*) FROM pg_database WHERE datname IN ('xds', 'lis') AND NOT datallowconn" \
 		2>/dev/null || echo down
 }
 

@@ -56,9 +56,21 @@ fi
 write_config pool-b pool-a false
 run 7 "$CMSCTL" plan -c cms.yaml -o plan.json || true
 write_config pool-b pool-a true
-run 0 "$CMSCTL" plan -c cms.yaml -o plan.json || finish
+# Unreachable is not down: pool-a has no fence target, so only the
+# operator's attestation lets the move go ahead.
+run 7 "$CMSCTL" plan -c cms.yaml -o plan.json || true
+grep -qF "the primary 'pool-a' is unreachable and cannot be fenced" err ||
+	fail "the refusal does not say why: $(cat err)"
+run 0 "$CMSCTL" plan -c cms.yaml -o plan.json --assume-down pool-a \
+	--reason "stopped by the test (pg_ctl stop -m immediate)" || finish
 expect "plan mode" "$(jq -r '.mode' plan.json)" failover
+expect "plan attestation" "$(jq -r '.assume_down.server + ": " + .assume_down.reason' plan.json)" \
+	"pool-a: stopped by the test (pg_ctl stop -m immediate)"
 run 0 "$CMSCTL" apply -c cms.yaml plan.json --json || finish
+expect "report attestation" "$(jq -r '.assume_down.reason' out)" \
+	"stopped by the test (pg_ctl stop -m immediate)"
+expect "history trailer" "$(git --git-dir=.cmsctl/history log -1 --format='%(trailers:key=Assumed-Down-Reason,valueonly)' | head -1)" \
+	"stopped by the test (pg_ctl stop -m immediate)"
 cp out "$W/report.json"
 cp err apply.err
 

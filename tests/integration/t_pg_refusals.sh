@@ -191,11 +191,15 @@ expect "pool-a takes writes again (fresh session)" "$(pg_writable "$PG_PORT_A")"
 expect "pool-a after the undo" "$(pg_node_state "$PG_PORT_A")" "primary read_only=off timeline=1 alter_system_ro=0"
 expect "default_transaction_read_only lines in pool-a's postgresql.auto.conf" \
 	"$(pg_as_owner grep -c default_transaction_read_only "$(pg_node_dir pool-a)/postgresql.auto.conf" || true)" 0
+expect "pool-a: store databases refusing connections after the undo" "$(pg_closed_dbs "$PG_PORT_A")" 0
 expect "pool-b still in recovery" "$(pg_in_recovery "$PG_PORT_B")" t
 expect "serial after the catch-up timeout" "$(sq 'SELECT serial FROM stores')" 1
 expect "recorded primary" "$(sq 'SELECT primary_server FROM stores')" pool-a
 expect "published location" "$(sha1sum <location.json)" "$published"
 end_lag
+# The fence's ALTER DATABASE and its undo both replicated: nothing is left
+# on the standby either.
+expect "pool-b: store databases refusing connections after the undo" "$(pg_closed_dbs "$PG_PORT_B")" 0
 write_config pool-b pool-a
 
 # ---- b. the target is down ----

@@ -44,6 +44,9 @@ lacks() {
 # ---- adopt ----
 write_config pool-a pool-b
 run 0 "$CMSCTL" apply -c cms.yaml --yes || finish
+# An ordinary application role: neither superuser nor owner of xds.
+psql_on "$PG_PORT_A" xds -c "CREATE ROLE app LOGIN" -c "GRANT INSERT, SELECT ON t TO app" >/dev/null ||
+	fail "cannot create the application role"
 
 # ---- switchover with a writer running ----
 # One psql session, fed an INSERT every 10 ms, prints "acked N" only once
@@ -120,15 +123,26 @@ expect "pool-b out of recovery" "$(pg_in_recovery "$PG_PORT_B")" f
 expect "pool-b control file timeline" "$(pg_timeline "$PG_PORT_B")" 2
 expect "pool-b writable" "$(psql_on "$PG_PORT_B" xds -At -c "INSERT INTO t VALUES (10, 'on pool-b') RETURNING v")" "on pool-b"
 expect "pool-a fenced" "$(pg_read_only "$PG_PORT_A")" on
-if psql_on "$PG_PORT_A" xds -c "INSERT INTO t VALUES (11, 'on pool-a')" >/dev/null 2>"$W/refused"; then
-	fail "pool-a accepted a write after the switchover"
-else
-	expect "pool-a refuses writes" "$(grep -c 'read-only transaction' "$W/refused")" 1
-fi
+# The fence holds against a client that undoes default_transaction_read_only
+# in its own session: neither an ordinary role nor a superuser gets in.
+for who in app cmsctl; do
+	if PGCONNECT_TIMEOUT=10 timeout -k 5 60 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+		-p "$PG_PORT_A" -U "$who" -d xds \
+		-c "SET default_transaction_read_only = off" -c "INSERT INTO t VALUES (11, 'on pool-a')" \
+		>/dev/null 2>"$W/refused"; then
+		fail "pool-a accepted a write from $who after SET default_transaction_read_only = off"
+	else
+		contains "$W/refused" 'database "xds" is not currently accepting connections'
+	fi
+done
+expect "pool-a: store databases refusing connections" "$(pg_closed_dbs "$PG_PORT_A")" 2
+expect "pool-b: store databases refusing connections" "$(pg_closed_dbs "$PG_PORT_B")" 0
+expect "pool-b takes the ordinary role's writes" \
+	"$(PGCONNECT_TIMEOUT=10 timeout -k 5 60 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PG_PORT_B" -U app -d xds \
+		-c "INSERT INTO t VALUES (9012, 'app on pool-b') RETURNING v")" "app on pool-b"
 expect "published primary" "$(jq -r .primary location.json)" pool-b
 jq -r '.followups[]' "$W/report.json" >"$W/followups"
 has "$W/followups" "server 'pool-a' is fenced (read-only) and must be re-seeded as a standby of 'pool-b'"
-has "$W/followups" "fence is advisory:"
 has "$W/followups" "server 'dublin-dr' must be re-pointed at the new primary 'pool-b'"
 
 if run 0 "$CMSCTL" status -c cms.yaml --json; then

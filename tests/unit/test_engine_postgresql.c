@@ -43,7 +43,15 @@
 #define SYSID "7301456789012345678"
 #define OTHER_SYSID "7299887766554433221"
 #define SQL_SHOW_RO "SHOW default_transaction_read_only"
-#define SQL_DATABASES "SELECT datname FROM pg_database"
+#define SQL_DATABASES "SELECT datname, datallowconn FROM pg_database"
+#define SQL_CURRENT_DATABASE "SELECT current_database()"
+#define SQL_SESSION_RW "SET default_transaction_read_only = off"
+#define SQL_TO_CLOSE "SELECT datname FROM pg_database WHERE datallowconn <> false AND datname IN ('xds', 'lis') ORDER BY datname"
+#define SQL_TO_OPEN "SELECT datname FROM pg_database WHERE datallowconn <> true AND datname IN ('xds', 'lis') ORDER BY datname"
+#define SQL_OPEN_LEFT "SELECT count(*) FROM pg_database WHERE datallowconn <> false AND datname IN ('xds', 'lis')"
+#define SQL_CLOSED_LEFT "SELECT count(*) FROM pg_database WHERE datallowconn <> true AND datname IN ('xds', 'lis')"
+#define SQL_CLOSE(db) "ALTER DATABASE \"" db "\" WITH ALLOW_CONNECTIONS false"
+#define SQL_OPEN(db) "ALTER DATABASE \"" db "\" WITH ALLOW_CONNECTIONS true"
 #define SQL_PRIMARY_POSITION "SELECT lsn, pg_walfile_name(lsn) FROM pg_current_wal_lsn() AS lsn"
 #define SQL_REPLICATION                                                                  \
 	"SELECT application_name, client_addr, state, sync_state, replay_lsn, "            \
@@ -71,6 +79,7 @@
 
 static const char *const idcols[] = { "pg_is_in_recovery", "system_identifier" };
 static const char *const dbcols[] = { "datname" };
+static const char *const namecols[] = { "datname" };
 static const char *const poscols[] = { "lsn", "pg_walfile_name" };
 static const char *const repcols[] = { "application_name", "client_addr", "state", "sync_state",
 				       "replay_lsn", "pg_wal_lsn_diff" };
@@ -624,16 +633,22 @@ static void test_check_target_unreachable_is_refused(void **state)
 
 /* ---- fence / unfence ---- */
 
-static void test_fence_sets_reloads_terminates_and_verifies_in_new_session(void **state)
+static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(void **state)
 {
 	const struct db_fake_reply a[] = {
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "lis", "xds"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_CLOSE("lis")),
+		DONE(SQL_CLOSE("xds")),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
 		ROWS(SQL_TERMINATE, 2, termcols, "4242", "1", "4243", "1"),
 		/* Both signalled; one is still exiting at the first look. */
 		VAL(SQL_BACKENDS_LEFT, "1"),
 		VAL(SQL_BACKENDS_LEFT, "0"),
+		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	/* The reload reaches the new session on its second look. */
 	const struct db_fake_reply verify[] = {
@@ -655,10 +670,16 @@ static void test_fence_sets_reloads_terminates_and_verifies_in_new_session(void 
 	assert_all_sessions_used(&w);
 	TRANSCRIPT(e,
 		   "pool-a: " SQL_OVERRIDES,
+		   "pool-a: " SQL_CURRENT_DATABASE,
+		   "pool-a: " SQL_TO_CLOSE,
+		   "pool-a: " SQL_SESSION_RW,
+		   "pool-a: " SQL_CLOSE("lis"),
+		   "pool-a: " SQL_CLOSE("xds"),
 		   "pool-a: " SQL_FENCE,
 		   "pool-a: " SQL_RELOAD,
 		   "pool-a: " SQL_TERMINATE,
 		   "pool-a: " SQL_BACKENDS_LEFT " -- polled 2 times",
+		   "pool-a: " SQL_OPEN_LEFT,
 		   "pool-a: " SQL_SHOW_RO " -- polled 2 times",
 		   "!pool-a: " SQL_WRITE_PROBE);
 	engine_close(e);
@@ -668,9 +689,12 @@ static void test_fence_fails_when_a_write_is_accepted(void **state)
 {
 	const struct db_fake_reply a[] = {
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		NOROWS(SQL_TO_CLOSE, 1, namecols),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
 		NOROWS(SQL_TERMINATE, 2, termcols),
+		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_SHOW_RO, "on"),
@@ -719,11 +743,68 @@ static void test_fence_refused_when_a_database_overrides_read_only(void **state)
 	engine_close(e);
 }
 
-static void test_unfence_resets_reloads_and_verifies(void **state)
+/* A database still taking connections after the fence: it did not take. */
+static void test_fence_fails_when_a_database_still_takes_connections(void **state)
 {
 	const struct db_fake_reply a[] = {
+		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_CLOSE("xds")),
+		DONE(SQL_FENCE),
+		VAL(SQL_RELOAD, "1"),
+		NOROWS(SQL_TERMINATE, 2, termcols),
+		VAL(SQL_OPEN_LEFT, "1"),
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct world w;
+	struct engine *e;
+
+	(void)state;
+	world_init(&w);
+	SESSION(&w, "pool-a", a);
+	e = open_engine(&w);
+	assert_int_equal(e->ops->fence(e, "pool-a", &err), CMS_ERROR);
+	assert_string_equal(err.message, "fence of server 'pool-a' did not take: 1 of the store's "
+			    "databases still take connections");
+	cms_error_clear(&err);
+	engine_close(e);
+}
+
+/* cmsctl's own session on a store database: the fence would lock it out. */
+static void test_fence_refused_when_the_session_uses_a_store_database(void **state)
+{
+	const struct db_fake_reply a[] = {
+		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "xds"),
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct world w;
+	struct engine *e;
+
+	(void)state;
+	world_init(&w);
+	SESSION(&w, "pool-a", a);
+	e = open_engine(&w);
+	assert_int_equal(e->ops->fence(e, "pool-a", &err), CMS_EREFUSED);
+	assert_string_equal(err.message, "cannot fence server 'pool-a': cmsctl's connection uses "
+			    "database 'xds', one of the store's, which the fence closes to connections");
+	TRANSCRIPT(e, "pool-a: " SQL_OVERRIDES, "pool-a: " SQL_CURRENT_DATABASE);
+	cms_error_clear(&err);
+	engine_close(e);
+}
+
+static void test_unfence_opens_databases_resets_reloads_and_verifies(void **state)
+{
+	const struct db_fake_reply a[] = {
+		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_OPEN("lis")),
+		DONE(SQL_OPEN("xds")),
 		DONE(SQL_UNFENCE),
 		VAL(SQL_RELOAD, "1"),
+		VAL(SQL_CLOSED_LEFT, "0"),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_SHOW_RO, "off"),
@@ -740,8 +821,13 @@ static void test_unfence_resets_reloads_and_verifies(void **state)
 	assert_int_equal(e->ops->unfence(e, "pool-a", &err), 0);
 	assert_all_sessions_used(&w);
 	TRANSCRIPT(e,
+		   "pool-a: " SQL_TO_OPEN,
+		   "pool-a: " SQL_SESSION_RW,
+		   "pool-a: " SQL_OPEN("lis"),
+		   "pool-a: " SQL_OPEN("xds"),
 		   "pool-a: " SQL_UNFENCE,
 		   "pool-a: " SQL_RELOAD,
+		   "pool-a: " SQL_CLOSED_LEFT,
 		   "pool-a: " SQL_SHOW_RO);
 	engine_close(e);
 }
@@ -938,6 +1024,10 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		VAL(SQL_SHOW_RO, "on"),
 		DONE(SQL_UNFENCE),
 		VAL(SQL_RELOAD, "1"),
+		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_OPEN("lis")),
+		DONE(SQL_OPEN("xds")),
 		VAL(SQL_IN_RECOVERY, "0"),
 	};
 	const struct db_fake_reply verify[] = {
@@ -963,6 +1053,10 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		   "pool-b: " SQL_UNFENCE,
 		   "pool-b: " SQL_RELOAD,
 		   "pool-b: " SQL_SHOW_RO,
+		   "pool-b: " SQL_TO_OPEN,
+		   "pool-b: " SQL_SESSION_RW,
+		   "pool-b: " SQL_OPEN("lis"),
+		   "pool-b: " SQL_OPEN("xds"),
 		   "pool-b: " SQL_IN_RECOVERY);
 	assert_int_equal(e->nfollowups, 0);
 	engine_close(e);
@@ -985,6 +1079,7 @@ static void test_promote_forced_records_last_known_positions(void **state)
 		VAL(SQL_IN_RECOVERY, "0"),
 		DONE("CHECKPOINT"),
 		VAL(SQL_SHOW_RO, "off"),
+		NOROWS(SQL_TO_OPEN, 1, namecols),
 		VAL(SQL_IN_RECOVERY, "0"),
 	};
 	const struct db_fake_reply dr[] = {
@@ -1045,6 +1140,7 @@ static void test_promote_of_already_promoted_target_finishes(void **state)
 		VAL(SQL_IN_RECOVERY, "false"),
 		DONE("CHECKPOINT"),
 		VAL(SQL_SHOW_RO, "off"),
+		NOROWS(SQL_TO_OPEN, 1, namecols),
 		VAL(SQL_IN_RECOVERY, "f"),
 	};
 	struct cms_error err = CMS_ERROR_INIT;
@@ -1060,6 +1156,7 @@ static void test_promote_of_already_promoted_target_finishes(void **state)
 		   "pool-b: " SQL_IN_RECOVERY,
 		   "pool-b: CHECKPOINT",
 		   "pool-b: " SQL_SHOW_RO,
+		   "pool-b: " SQL_TO_OPEN,
 		   "pool-b: " SQL_IN_RECOVERY);
 	engine_close(e);
 }
@@ -1079,12 +1176,11 @@ static void test_demote_leaves_fenced_and_advises_reseed(void **state)
 	SESSION(&w, "pool-a", a);
 	e = open_engine(&w);
 	assert_int_equal(e->ops->demote(e, "pool-a", "pool-b", &err), 0);
-	assert_int_equal(e->nfollowups, 2);
+	assert_int_equal(e->nfollowups, 1);
 	assert_string_equal(e->followups[0],
 			    "server 'pool-a' is fenced (read-only) and must be re-seeded as a standby of 'pool-b' "
 			    "(pg_rewind needs wal_log_hints=on or data checksums, and the WAL since the fork kept) "
 			    "before it can serve as mirror");
-	assert_true(has_followup(e, "fence is advisory: "));
 	TRANSCRIPT(e, "pool-a: " SQL_IN_RECOVERY, "pool-a: " SQL_SHOW_RO);
 	engine_close(e);
 }
@@ -1113,9 +1209,12 @@ static void test_demote_refences_an_unfenced_old_primary(void **state)
 		VAL(SQL_IN_RECOVERY, "0"),
 		VAL(SQL_SHOW_RO, "off"),
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		NOROWS(SQL_TO_CLOSE, 1, namecols),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
 		NOROWS(SQL_TERMINATE, 2, termcols),
+		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_SHOW_RO, "on"),
@@ -1145,10 +1244,12 @@ int main(void)
 		cmocka_unit_test(test_standby_of_another_cluster_is_refused),
 		cmocka_unit_test(test_check_target_refuses_primary_and_missing_databases),
 		cmocka_unit_test(test_check_target_unreachable_is_refused),
-		cmocka_unit_test(test_fence_sets_reloads_terminates_and_verifies_in_new_session),
+		cmocka_unit_test(test_fence_closes_databases_sets_reloads_terminates_and_verifies),
+		cmocka_unit_test(test_fence_fails_when_a_database_still_takes_connections),
+		cmocka_unit_test(test_fence_refused_when_the_session_uses_a_store_database),
 		cmocka_unit_test(test_fence_fails_when_a_write_is_accepted),
 		cmocka_unit_test(test_fence_refused_when_a_database_overrides_read_only),
-		cmocka_unit_test(test_unfence_resets_reloads_and_verifies),
+		cmocka_unit_test(test_unfence_opens_databases_resets_reloads_and_verifies),
 		cmocka_unit_test(test_catch_up_polls_replay_until_source_position),
 		cmocka_unit_test(test_catch_up_timeout_refuses_and_names_paused_replay),
 		cmocka_unit_test(test_catch_up_timeout_names_the_wait_in_seconds),

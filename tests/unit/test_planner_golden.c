@@ -4,7 +4,9 @@
  * adopted), the observations (observed.json) and what the planner must make
  * of them: the plan as JSON (expected.json) and as text (expected.txt), or
  * the refusal (expected.err: exit code and message).  The clock and the
- * author are fixed, so output is compared byte for byte.
+ * author are fixed, so output is compared byte for byte.  An optional
+ * assume-down file holds --assume-down's server (first line) and --reason
+ * (second line).
  *
  * CMSCTL_UPDATE_GOLDEN=1 rewrites the expected files (review the diff).
  */
@@ -114,6 +116,7 @@ static void run_case(const char *dir)
 	char *cfgpath = case_path(dir, "config.yaml"), *obspath = case_path(dir, "observed.json");
 	json_t *rj = NULL;
 	char id[41], id2[41];
+	char *ad = NULL, *reason = NULL;
 	int rc;
 
 	if (config_load(&cfg, cfgpath, &dl, &err) < 0)
@@ -125,6 +128,22 @@ static void run_case(const char *dir)
 	in.now = NOW;
 	in.author = "alice@example";
 	in.accept_drift = file_exists(dir, "accept-drift");
+	if (file_exists(dir, "assume-down")) {
+		char *ap = case_path(dir, "assume-down"), *nl;
+		size_t len;
+
+		if (cms_read_file(&ad, &len, ap, 4096, &err) < 0)
+			fail_msg("%s: %s", ap, err.message);
+		if (!(nl = strchr(ad, '\n')))
+			fail_msg("%s: server, newline, reason", ap);
+		*nl = '\0';
+		reason = nl + 1;
+		if ((nl = strchr(reason, '\n')))
+			*nl = '\0';
+		in.assume_down = ad;
+		in.assume_down_reason = reason;
+		free(ap);
+	}
 	if (file_exists(dir, "recorded.json")) {
 		char *rp = case_path(dir, "recorded.json");
 		json_error_t jerr;
@@ -161,6 +180,7 @@ static void run_case(const char *dir)
 	history_blob_id(json2.ptr, json2.len, id2);
 	assert_string_equal(id, id2);
 done:
+	free(ad);
 	plan_free(p);
 	plan_free(back);
 	json_decref(rj);
