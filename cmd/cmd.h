@@ -71,7 +71,13 @@ int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 /* Progress and chatter: stderr, prefixed "cmsctl: ". */
 void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Writes all of data to stdout; 0 or -1 (with err set). */
+struct buf;
+
+/* Appends s (len bytes) to out with control characters as \xNN; with
+ * keep_lines, newlines and tabs stay. */
+void cmd_escape_controls(struct buf *out, const char *s, size_t len, bool keep_lines);
+/* Writes all of data to stdout, control characters other than newlines
+ * and tabs escaped; 0 or -1 (with err set). */
 int cmd_write_stdout(const char *data, size_t len, struct cms_error *err);
 /* Writes all of data to stderr (the text a command moves off stdout when
  * one of its outputs is "-"); 0 or -1. */
