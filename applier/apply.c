@@ -803,7 +803,13 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		if (rc < 0) {
 			r.error = xstrdup(err->message);
 			if (r.promote_started) {
+				/* The servers moved but the state could not say so:
+				 * exit 6 (restore), never "rolled back". */
 				r.outcome = "interrupted";
+				cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
+					      "promotion: %s", plan_id, r.error);
+				cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl "
+					       "restore' finishes it once the state is writable");
 				rc = CMS_EINTERRUPTED;
 			} else {
 				finish_run(&r, "failed");

@@ -139,12 +139,17 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 
 	if (!res->run_id)
 		return arc;
-	/* A run that failed keeps its own error; one that succeeded but cannot
-	 * be recorded or printed fails with that instead. */
+	/* A run that failed keeps its own error; one that succeeded (it
+	 * changed the servers or the state) but cannot be recorded or printed
+	 * fails with that instead, as exit 6: never the code of a run that
+	 * changed nothing. */
 	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0) {
 		if (arc == 0) {
 			cms_error_move(err, &herr);
-			arc = CMS_ERROR;
+			err->code = CMS_EINTERRUPTED;
+			cms_error_hint(err, "the run is done and in the state ('cmsctl status'); only "
+				       "its record in the history or the report is missing");
+			arc = CMS_EINTERRUPTED;
 		} else {
 			cmd_fail(&herr);
 		}
@@ -152,7 +157,8 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 	cms_error_clear(&herr);
 	if (print_run(a, res, &herr) < 0 && arc == 0) {
 		cms_error_move(err, &herr);
-		arc = CMS_ERROR;
+		err->code = CMS_EINTERRUPTED;
+		arc = CMS_EINTERRUPTED;
 	}
 	cms_error_clear(&herr);
 	return arc;
