@@ -16,6 +16,7 @@
 #include "state/state.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,8 +169,15 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
  * Test hook for the kill tests (tests/e2e/t_apply_kill.sh): with
  * CMSCTL_TEST_HOLD_AT=N:STATUS, the process holds still for a minute right
  * after journaling step N as STATUS, so a harness watching the journal can
- * SIGKILL it at exactly that boundary.  Unset in production: no effect.
+ * SIGKILL it at exactly that boundary, or break a server there and let it
+ * go on with SIGCONT (which ends the hold early).  Unset in production: no
+ * effect.
  */
+static void hold_wake(int sig)
+{
+	(void)sig;
+}
+
 static void hold_at(void *arg, int step, enum step_status status)
 {
 	const char *spec = arg;
@@ -177,8 +185,15 @@ static void hold_at(void *arg, int step, enum step_status status)
 
 	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
 	if (spec && !strcmp(spec, want)) {
+		struct sigaction sa, old;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = hold_wake; /* no SA_RESTART: sleep returns */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGCONT, &sa, &old);
 		fprintf(stderr, "cmsctl: holding at step %s (CMSCTL_TEST_HOLD_AT)\n", want);
 		sleep(60);
+		sigaction(SIGCONT, &old, NULL);
 	}
 }
 
