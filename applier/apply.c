@@ -1131,6 +1131,11 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 				  ctx->operator_name, r.now, err)) < 0)
 		goto done;
 	r.begun = true;
+	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {
+		r.error = xstrdup(err->message);
+		finish_run(&r, "failed");
+		goto done;
+	}
 	if (old_run.id)
 		rc = restore_interrupted(&r, &old_run, &rec, err);
 	else
