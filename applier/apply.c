@@ -593,6 +593,19 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		struct run_step *s = &r->steps[i];
 		int64_t t0;
 
+		/* A signal is acted on between steps: the step in hand is
+		 * finished, never cut in the middle. */
+		if (r->ctx->stop && *r->ctx->stop) {
+			int sig = (int)*r->ctx->stop;
+
+			if (r->promote_started)
+				return cms_error_set(err, CMS_EINTERRUPTED, "interrupted by signal %d "
+						     "(%s) after promotion began", sig, strsignal(sig));
+			return cms_error_set(err, CMS_ERROR, "interrupted by signal %d (%s) before "
+					     "any promotion%s", sig, strsignal(sig),
+					     strcmp(r->kind, "apply") ? ""
+					     : "; the run was rolled back");
+		}
 		if ((rc = renew_lock(r, err)) < 0)
 			return rc;
 		s->status = STEP_RUNNING;

@@ -26,6 +26,7 @@
 #include "planner/plan.h"
 #include "state/state.h"
 
+#include <signal.h>
 #include <stdint.h>
 
 struct apply_ctx {
@@ -44,6 +45,9 @@ struct apply_ctx {
 	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],
 			 struct cms_error *err);
 	void *load_plan_arg;
+	/* Non-zero once a signal asked the run to stop (the signal's number);
+	 * read between steps.  NULL: never asked. */
+	const volatile sig_atomic_t *stop;
 };
 
 struct apply_result {

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,11 @@ bool cmd_output_is_stdout(const char *path);
  * in place, anything else refused (cms_write_output). */
 int cmd_write_output(const char *path, const char *data, size_t len, const char *what,
 		     struct cms_error *err);
+
+/* Catches SIGINT, SIGTERM and SIGHUP for apply and restore (cmd/signals.c):
+ * the first sets the returned flag (the signal's number), read by the
+ * applier between steps; a second ends the process at once, exit 6. */
+const volatile sig_atomic_t *cmd_catch_stop_signals(void);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

@@ -303,6 +303,13 @@ int cmd_apply(struct cmd_args *a)
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
+	memset(&ctx, 0, sizeof(ctx));
+	/* With a saved plan there is no prompt: signals are caught from the
+	 * start (a run they stop before its first step is rolled back, with
+	 * nothing to undo).  Otherwise only after the answer, so that Ctrl-C
+	 * at the prompt ends the command. */
+	if (a->npos == 1)
+		ctx.stop = cmd_catch_stop_signals();
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if (a->npos == 1) {
@@ -355,7 +362,8 @@ int cmd_apply(struct cmd_args *a)
 	}
 	if (state_open(&sdb, a->state, true, &err) < 0)
 		goto fail;
-	memset(&ctx, 0, sizeof(ctx));
+	if (!ctx.stop)
+		ctx.stop = cmd_catch_stop_signals();
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;

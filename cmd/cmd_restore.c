@@ -57,6 +57,8 @@ int cmd_restore(struct cmd_args *a)
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.stop = cmd_catch_stop_signals();
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
@@ -67,7 +69,6 @@ int cmd_restore(struct cmd_args *a)
 				      a->state);
 		goto fail;
 	}
-	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;
