@@ -146,12 +146,16 @@ static void guard_cut(struct odbc_guard *g)
 	struct odbc_socks now = { NULL, 0, 0 };
 	size_t i;
 
+	odbc_socks_of_process(&now);
 	if (g->cut) {
+		/* Only a descriptor that is still the same socket: one the
+		 * driver closed may now be another session's. */
 		for (i = 0; i < g->cut->n; i++)
-			shutdown(g->cut->v[i].fd, SHUT_RDWR);
+			if (odbc_socks_has(&now, &g->cut->v[i]))
+				shutdown(g->cut->v[i].fd, SHUT_RDWR);
+		free(now.v);
 		return;
 	}
-	odbc_socks_of_process(&now);
 	for (i = 0; i < now.n; i++)
 		if (!odbc_socks_has(g->before, &now.v[i]))
 			shutdown(now.v[i].fd, SHUT_RDWR);

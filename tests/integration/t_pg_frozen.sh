@@ -103,4 +103,43 @@ run 0 "$CMSCTL" restore -c cms.yaml
 expect "pool-a writable after restore" "$(pg_writable "$PG_PORT_A")" t
 run 0 "$CMSCTL" status -c cms.yaml --json
 expect "pool-b back as mirror" "$(srv pool-b .role)" mirror
+
+# --- apply: the target freezes after catch-up, at promotion ---
+# promote_frozen: holds after catch_up is journaled done, freezes pool-b,
+# lets the apply go on.  The promotion cannot be known to have taken: exit
+# 6 within the deadline, lock released; after SIGCONT, restore converges.
+write_config pool-b pool-a
+run 0 "$CMSCTL" plan -c cms.yaml -o p.plan || finish
+n=$(jq '[.steps[].action] | index("catch_up") + 1' p.plan)
+id=$(git hash-object p.plan)
+CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply -c cms.yaml p.plan >"$W/apply.out" 2>"$W/apply.err" &
+held=$!
+got=
+for i in $(seq 1 600); do
+	got=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
+		(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
+	[ "$got" = done ] && break
+	kill -0 "$held" 2>/dev/null || break
+	sleep 0.05
+done
+expect "catch_up journaled done" "$got" done
+freeze pool-b
+t0=$(now_ms)
+kill -CONT "$held"
+rc=0
+wait "$held" || rc=$?
+held=
+within "apply cut at promotion" "$t0" $((2 + 3 + MARGIN))
+expect "apply exit code (stopped after promotion began)" "$rc" 6
+sed 's/^/  apply: /' "$W/apply.err" >&2
+expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
+thaw
+t0=$(now_ms)
+run 0 "$CMSCTL" restore -c cms.yaml
+writers=
+for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
+	[ "$(pg_writable "${s#*:}")" = t ] && writers="$writers${writers:+ }${s%%:*}"
+done
+recorded=$(sq "SELECT primary_server FROM stores")
+expect "one writable server after restore, the recorded one" "$writers" "$recorded"
 finish
