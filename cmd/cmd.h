@@ -7,6 +7,7 @@
 #define CMS_CMD_CMD_H
 
 #include "common/error.h"
+#include "state/state.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -95,6 +96,10 @@ int cmd_write_output(const char *path, const char *data, size_t len, const char 
  * the first sets the returned flag (the signal's number), read by the
  * applier between steps; a second ends the process at once, exit 6. */
 const volatile sig_atomic_t *cmd_catch_stop_signals(void);
+
+/* Test hook of apply and restore (CMSCTL_TEST_HOLD_AT=N:STATUS, see
+ * cmd/cmd_apply.c): holds right after step N is journaled as STATUS. */
+void cmd_test_hold_at(void *arg, int step, enum step_status status);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

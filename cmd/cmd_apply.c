@@ -178,7 +178,7 @@ static void hold_wake(int sig)
 	(void)sig;
 }
 
-static void hold_at(void *arg, int step, enum step_status status)
+void cmd_test_hold_at(void *arg, int step, enum step_status status)
 {
 	const char *spec = arg;
 	char want[64];
@@ -369,7 +369,7 @@ int cmd_apply(struct cmd_args *a)
 	ctx.operator_name = op;
 	ctx.lease_s = cmd_lease_s(st);
 	if (getenv("CMSCTL_TEST_HOLD_AT")) {
-		ctx.on_journal = hold_at;
+		ctx.on_journal = cmd_test_hold_at;
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
 	}
 	arc = applier_apply(&ctx, p, id, &res, &err);

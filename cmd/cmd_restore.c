@@ -75,6 +75,10 @@ int cmd_restore(struct cmd_args *a)
 	ctx.lease_s = cmd_lease_s(st);
 	ctx.load_plan = load_plan;
 	ctx.load_plan_arg = a;
+	if (getenv("CMSCTL_TEST_HOLD_AT")) {
+		ctx.on_journal = cmd_test_hold_at;
+		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
+	}
 	arc = applier_restore(&ctx, &res, &err);
 	arc = cmd_finish_run(a, st, &res, res.plan_id, "restore", arc, &err);
 	if (arc < 0)

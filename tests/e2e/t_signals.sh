@@ -132,6 +132,36 @@ contains apply.err "second signal: stopping at once"
 run 0 "$CMSCTL" restore
 consistent "second signal and restore"
 
+# Restore stopped by a signal between its steps: it says so, and the next
+# restore converges.  The apply it settles was killed after its fence.
+fresh
+id=$(git hash-object s.plan)
+CMSCTL_TEST_HOLD_AT="2:done" "$CMSCTL" apply s.plan >apply.out 2>apply.err &
+pid=$!
+for i in $(seq 1 400); do
+	got=$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 2 AND run_id = (SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
+	[ "$got" = done ] && break
+	sleep 0.05
+done
+kill -9 $pid
+wait $pid 2>/dev/null || true
+CMSCTL_TEST_HOLD_AT="1:done" "$CMSCTL" restore >restore.out 2>restore.err &
+pid=$!
+got=
+for i in $(seq 1 400); do
+	got=$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 1 AND run_id = (SELECT id FROM runs WHERE kind = 'restore' ORDER BY started_at DESC, rowid DESC LIMIT 1)" 2>/dev/null || true)
+	[ "$got" = done ] && break
+	sleep 0.05
+done
+[ "$got" = done ] || fail "restore never journaled its step 1"
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+case $rc in 1 | 6) pass "restore stopped by SIGTERM: exit $rc" ;; *) fail "restore on SIGTERM: exit $rc" ;; esac
+contains restore.err "interrupted by signal 15"
+run 0 "$CMSCTL" restore
+consistent "restore stopped by a signal, then restore"
+
 # Reading commands just end.
 rc=0
 "$CMSCTL" status >/dev/null 2>&1 &
