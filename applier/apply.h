@@ -48,6 +48,13 @@ struct apply_ctx {
 	/* Non-zero once a signal asked the run to stop (the signal's number);
 	 * read between steps.  NULL: never asked. */
 	const volatile sig_atomic_t *stop;
+	/* Apply: the approvals of plan_id that count (*counted, each and the
+	 * array the caller's) and a description of each one that does not
+	 * ("name: why", '; '-separated, into not_counted).  NULL: every
+	 * approval the state records counts, except the author's. */
+	int (*approvals)(void *arg, const struct plan *p, const char *plan_id, char ***counted,
+			 size_t *ncounted, struct buf *not_counted, struct cms_error *err);
+	void *approvals_arg;
 };
 
 struct apply_result {

@@ -29,9 +29,14 @@ void array_grow(void *arr_ptr, size_t *alloc, size_t n, size_t elem);
 /* Wall-clock "now" in seconds since the epoch: CMSCTL_NOW when set, so
  * tests can fix the clock; otherwise time(NULL).  CMSCTL_NOW is exactly
  * YYYY-MM-DDTHH:MM:SSZ (a real calendar date, from 1970) or decimal epoch
- * seconds (digits only, at most CMS_TIME_MAX).  Returns 0, or -1 when
- * CMSCTL_NOW is anything else. */
+ * seconds (digits only, at most CMS_TIME_MAX).  Returns 0, -1 when
+ * CMSCTL_NOW is anything else, or -2 when it is set in a build without
+ * CMSCTL_TEST_CLOCK (only test builds honour it; *out is then the real
+ * time). */
 int cms_now(int64_t *out);
+/* The real clock, whatever CMSCTL_NOW says: for the times the record
+ * keeps of what people did (approvals, history commits of plans). */
+int64_t cms_real_now(void);
 
 /* Formats t as RFC 3339 UTC, "2026-01-01T00:00:00Z"; out holds >= 21 bytes.
  * A t outside 0..CMS_TIME_MAX is written as the nearest end of that range. */
