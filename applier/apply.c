@@ -807,6 +807,19 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		struct run_step *s = &r->steps[i];
 		int64_t t0;
 
+		/* A signal is acted on between steps: the step in hand is
+		 * finished, never cut in the middle. */
+		if (r->ctx->stop && *r->ctx->stop) {
+			int sig = (int)*r->ctx->stop;
+
+			if (r->promote_started)
+				return cms_error_set(err, CMS_EINTERRUPTED, "interrupted by signal %d "
+						     "(%s) after promotion began", sig, strsignal(sig));
+			return cms_error_set(err, CMS_ERROR, "interrupted by signal %d (%s) before "
+					     "any promotion%s", sig, strsignal(sig),
+					     strcmp(r->kind, "apply") ? ""
+					     : "; the run was rolled back");
+		}
 		if ((rc = renew_lock(r, err)) < 0)
 			return rc;
 		s->status = STEP_RUNNING;
@@ -1022,7 +1035,13 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		if (rc < 0) {
 			r.error = xstrdup(err->message);
 			if (r.promote_started) {
+				/* The servers moved but the state could not say so:
+				 * exit 6 (restore), never "rolled back". */
 				r.outcome = "interrupted";
+				cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
+					      "promotion: %s", plan_id, r.error);
+				cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl "
+					       "restore' finishes it once the state is writable");
 				rc = CMS_EINTERRUPTED;
 			} else {
 				finish_run(&r, "failed");
@@ -1455,6 +1474,11 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 				  ctx->operator_name, r.now, err)) < 0)
 		goto done;
 	r.begun = true;
+	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {
+		r.error = xstrdup(err->message);
+		finish_run(&r, "failed");
+		goto done;
+	}
 	if (old_run.id)
 		rc = restore_interrupted(&r, &old_run, &rec, err);
 	else

@@ -26,6 +26,7 @@
 #include "planner/plan.h"
 #include "state/state.h"
 
+#include <signal.h>
 #include <stdint.h>
 
 /* One step's progress, borrowed for the duration of the callback. */
@@ -70,6 +71,9 @@ struct apply_ctx {
 	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],
 			 struct cms_error *err);
 	void *load_plan_arg;
+	/* Non-zero once a signal asked the run to stop (the signal's number);
+	 * read between steps.  NULL: never asked. */
+	const volatile sig_atomic_t *stop;
 	/* Apply: the approvals of plan_id that count (*counted, each and the
 	 * array the caller's) and a description of each one that does not
 	 * ("name: why", '; '-separated, into not_counted).  NULL: every

@@ -146,3 +146,9 @@ void db_add_string_literal(struct buf *b, const char *s)
 	}
 	buf_addch(b, '\'');
 }
+
+void db_set_deadline(struct db *db, int64_t deadline_ms)
+{
+	if (db)
+		db->deadline_ms = deadline_ms;
+}

@@ -52,7 +52,14 @@ struct db {
 	char *label;                 /* server name, for messages and the log */
 	struct db_stmt_log *log;     /* statements sent, in order */
 	size_t nlog, alloc_log;
+	int64_t deadline_ms;         /* a step's end (cms_monotonic_ms), 0: none */
 };
+
+/* Caps every later call on db at deadline_ms (cms_monotonic_ms(); 0 lifts
+ * the cap), on top of each call's own timeout: a step with a budget (a
+ * catch-up) ends when its budget does, even inside a call to a server that
+ * stopped answering. */
+void db_set_deadline(struct db *db, int64_t deadline_ms);
 
 /*
  * Connects with SQLDriverConnect.  connstr is the configured connection

@@ -13,6 +13,19 @@
  * ignored, but an error reported while draining them (a failing statement
  * late in a batch) fails the statement.
  *
+ * Deadlines are cmsctl's own, never only the driver's or the server's
+ * (psqlODBC turns the query timeout into the server-side statement_timeout,
+ * which a frozen server never applies): every call that can wait on a
+ * server (connect, a statement with its rows, a transaction boundary,
+ * disconnect) runs under a watchdog thread.  At the call's deadline --
+ * its timeout plus a short grace, capped by db->deadline_ms -- the
+ * watchdog shuts down the session's sockets (the ones that appeared in
+ * this process while it connected, found in /proc/self/fd).  shutdown(2)
+ * wakes a recv or poll blocked in the driver at once, where SQLCancel
+ * would itself wait on the frozen server; the call returns an error and
+ * the session is marked cut, so nothing else waits on it.  The call stays
+ * on the calling thread: the watchdog touches no ODBC handle.
+ *
  * Secrets: the password is appended to the connection string only for the
  * SQLDriverConnect call, wiped from memory right after, and scrubbed from
  * every diagnostic (drivers sometimes echo the connection string in their
@@ -23,11 +36,19 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <inttypes.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sql.h>
 #include <sqlext.h>
@@ -37,6 +58,20 @@
 #define ODBC_MAX_CELL (16u * 1024u * 1024u)
 /* At most this many diagnostic records are gathered per failure. */
 #define ODBC_MAX_DIAG 16
+/* How long past a call's own timeout cmsctl waits before cutting the
+ * session: a server that still answers reports its own timeout first. */
+#define ODBC_CUT_GRACE_MS 500
+
+/* A socket of this process: its descriptor and inode. */
+struct odbc_sock {
+	int fd;
+	unsigned long ino;
+};
+
+struct odbc_socks {
+	struct odbc_sock *v;
+	size_t n, alloc;
+};
 
 struct db_odbc {
 	struct db base;          /* first: a struct db * is a struct db_odbc * */
@@ -44,7 +79,174 @@ struct db_odbc {
 	SQLHDBC dbc;
 	int connected;           /* SQLDriverConnect succeeded: disconnect on close */
 	SQLULEN query_timeout_s; /* for SQL_ATTR_QUERY_TIMEOUT, >= 1 */
+	int64_t login_timeout_ms; /* the deadline of connect and disconnect */
+	int64_t query_timeout_ms; /* the deadline of each statement */
+	struct odbc_socks socks; /* the session's sockets, cut at a deadline */
+	bool cut;                /* a deadline passed: the session is dead */
 };
+
+/* ---- deadlines ----------------------------------------------------------- */
+
+/* Every socket of this process, from /proc/self/fd. */
+static void odbc_socks_of_process(struct odbc_socks *out)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	out->n = 0;
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[64], link[64], *end;
+		unsigned long ino;
+		ssize_t len;
+		long fd;
+
+		fd = strtol(de->d_name, &end, 10);
+		if (*end || end == de->d_name || fd < 0 || fd == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%ld", fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) != 1)
+			continue;
+		array_grow(&out->v, &out->alloc, out->n + 1, sizeof(*out->v));
+		out->v[out->n].fd = (int)fd;
+		out->v[out->n].ino = ino;
+		out->n++;
+	}
+	closedir(d);
+}
+
+static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].fd == k->fd && s->v[i].ino == k->ino)
+			return true;
+	return false;
+}
+
+/* A watchdog over one call. */
+struct odbc_guard {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int64_t deadline_ms;             /* cms_monotonic_ms() */
+	bool running, done, fired;
+	const struct odbc_socks *cut;    /* these sockets, or */
+	const struct odbc_socks *before; /* every socket not among these */
+};
+
+static void guard_cut(struct odbc_guard *g)
+{
+	struct odbc_socks now = { NULL, 0, 0 };
+	size_t i;
+
+	odbc_socks_of_process(&now);
+	if (g->cut) {
+		/* Only a descriptor that is still the same socket: one the
+		 * driver closed may now be another session's. */
+		for (i = 0; i < g->cut->n; i++)
+			if (odbc_socks_has(&now, &g->cut->v[i]))
+				shutdown(g->cut->v[i].fd, SHUT_RDWR);
+		free(now.v);
+		return;
+	}
+	for (i = 0; i < now.n; i++)
+		if (!odbc_socks_has(g->before, &now.v[i]))
+			shutdown(now.v[i].fd, SHUT_RDWR);
+	free(now.v);
+}
+
+static void *guard_main(void *arg)
+{
+	struct odbc_guard *g = arg;
+
+	pthread_mutex_lock(&g->mu);
+	while (!g->done) {
+		struct timespec ts;
+
+		if (cms_monotonic_ms() >= g->deadline_ms) {
+			g->fired = true;
+			guard_cut(g);
+			break;
+		}
+		ts.tv_sec = (time_t)(g->deadline_ms / 1000);
+		ts.tv_nsec = (long)(g->deadline_ms % 1000) * 1000000L;
+		pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* The deadline of a call with its own timeout, capped by the db's. */
+static int64_t call_deadline(const struct db_odbc *o, int64_t timeout_ms)
+{
+	int64_t now = cms_monotonic_ms(), d = now + timeout_ms + ODBC_CUT_GRACE_MS, cap;
+
+	/* A call made at or past the step's end (its last look) still gets
+	 * the grace: a server that answers answers within it. */
+	if (o->base.deadline_ms > 0) {
+		cap = o->base.deadline_ms > now + ODBC_CUT_GRACE_MS ? o->base.deadline_ms
+								     : now + ODBC_CUT_GRACE_MS;
+		if (cap < d)
+			d = cap;
+	}
+	return d;
+}
+
+/* Starts a watchdog that cuts cut (or, when connecting, every socket not in
+ * before) at deadline_ms.  Without a thread (none could be made) the call
+ * runs unguarded, bounded by the driver's own timeouts only. */
+static void guard_start(struct odbc_guard *g, int64_t deadline_ms, const struct odbc_socks *cut,
+			const struct odbc_socks *before)
+{
+	pthread_condattr_t ca;
+
+	memset(g, 0, sizeof(*g));
+	g->deadline_ms = deadline_ms;
+	g->cut = cut;
+	g->before = before;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	g->running = pthread_create(&g->th, NULL, guard_main, g) == 0;
+}
+
+/* Stops the watchdog; true when it cut the session. */
+static bool guard_stop(struct odbc_guard *g)
+{
+	bool fired;
+
+	if (g->running) {
+		pthread_mutex_lock(&g->mu);
+		g->done = true;
+		pthread_cond_signal(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+		pthread_join(g->th, NULL);
+	}
+	fired = g->fired;
+	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->mu);
+	return fired;
+}
+
+/* Replaces err with "server did not answer within <timeout>". */
+static int cut_error(struct db_odbc *o, const char *what, int64_t timeout_ms, struct cms_error *err)
+{
+	o->cut = true;
+	if (o->base.deadline_ms > 0 && cms_monotonic_ms() >= o->base.deadline_ms)
+		return cms_error_set(err, CMS_ERROR, "%s on server '%s': no answer before the "
+				     "step's deadline; cmsctl cut the session", what, o->base.label);
+	return cms_error_set(err, CMS_ERROR, "%s on server '%s': no answer within %" PRId64
+			     " ms; cmsctl cut the session", what, o->base.label, timeout_ms);
+}
 
 static SQLULEN timeout_seconds(int64_t ms)
 {
@@ -205,8 +407,13 @@ static void odbc_close(struct db *db)
 	struct db_odbc *o = (struct db_odbc *)db;
 
 	if (o->dbc != SQL_NULL_HDBC) {
-		if (o->connected)
+		if (o->connected) {
+			struct odbc_guard g;
+
+			guard_start(&g, call_deadline(o, o->login_timeout_ms), &o->socks, NULL);
 			SQLDisconnect(o->dbc);
+			guard_stop(&g);
+		}
 		SQLFreeHandle(SQL_HANDLE_DBC, o->dbc);
 		o->dbc = SQL_NULL_HDBC;
 	}
@@ -215,6 +422,9 @@ static void odbc_close(struct db *db)
 		o->env = SQL_NULL_HENV;
 	}
 	o->connected = 0;
+	free(o->socks.v);
+	o->socks.v = NULL;
+	o->socks.n = o->socks.alloc = 0;
 }
 
 static int stmt_error(struct db_odbc *o, const char *sql, SQLSMALLINT type, SQLHANDLE h,
@@ -357,6 +567,7 @@ static int odbc_exec(struct db *db, const char *sql, struct db_result **out, str
 	struct db_odbc *o = (struct db_odbc *)db;
 	struct db_result *res = NULL;
 	SQLHSTMT st = SQL_NULL_HSTMT;
+	struct odbc_guard g;
 	SQLRETURN r;
 	int rc = 0;
 
@@ -365,6 +576,10 @@ static int odbc_exec(struct db *db, const char *sql, struct db_result **out, str
 	if (!o->connected)
 		return cms_error_set(err, CMS_ERROR, "statement failed on server '%s': not connected",
 				     db->label);
+	if (o->cut)
+		return cms_error_set(err, CMS_ERROR, "statement failed on server '%s': the session "
+				     "was cut after a deadline", db->label);
+	guard_start(&g, call_deadline(o, o->query_timeout_ms), &o->socks, NULL);
 	r = SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &st);
 	if (!SQL_SUCCEEDED(r)) {
 		st = SQL_NULL_HSTMT;
@@ -402,6 +617,8 @@ static int odbc_exec(struct db *db, const char *sql, struct db_result **out, str
 done:
 	if (st != SQL_NULL_HSTMT)
 		SQLFreeHandle(SQL_HANDLE_STMT, st);
+	if (guard_stop(&g))
+		rc = cut_error(o, "statement failed", o->query_timeout_ms, err);
 	if (rc < 0 || !out)
 		db_result_free(res);
 	else
@@ -418,6 +635,7 @@ static int odbc_tx(struct db *db, int what, struct cms_error *err)
 	struct db_odbc *o = (struct db_odbc *)db;
 	struct db_stmt_log *entry;
 	int64_t start = cms_monotonic_ms();
+	struct odbc_guard g;
 	SQLRETURN r;
 	int rc = 0;
 
@@ -426,6 +644,10 @@ static int odbc_tx(struct db *db, int what, struct cms_error *err)
 	if (!o->connected)
 		return cms_error_set(err, CMS_ERROR, "%s failed on server '%s': not connected",
 				     words[what], db->label);
+	if (o->cut)
+		return cms_error_set(err, CMS_ERROR, "%s failed on server '%s': the session was "
+				     "cut after a deadline", words[what], db->label);
+	guard_start(&g, call_deadline(o, o->query_timeout_ms), &o->socks, NULL);
 	if (what == 0) {
 		r = SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT, (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0);
 		if (!SQL_SUCCEEDED(r))
@@ -443,6 +665,8 @@ static int odbc_tx(struct db *db, int what, struct cms_error *err)
 			rc = stmt_error(o, words[what], SQL_HANDLE_DBC, o->dbc,
 					"cannot restore autocommit", err);
 	}
+	if (guard_stop(&g))
+		rc = cut_error(o, words[what], o->query_timeout_ms, err);
 	entry = ARRAY_PUSH(db->log, db->nlog, db->alloc_log);
 	entry->label = xstrdup(db->label);
 	entry->sql = xstrdup(words[what]);
@@ -484,6 +708,9 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	struct buf cs = BUF_INIT;
 	char *escaped = NULL;
 	SQLULEN login_s = timeout_seconds(login_timeout_ms);
+	struct odbc_socks before = { NULL, 0, 0 };
+	struct odbc_guard g;
+	bool fired;
 	SQLRETURN r;
 	int rc = 0;
 
@@ -494,6 +721,8 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	o->env = SQL_NULL_HENV;
 	o->dbc = SQL_NULL_HDBC;
 	o->query_timeout_s = timeout_seconds(query_timeout_ms);
+	o->login_timeout_ms = login_timeout_ms > 0 ? login_timeout_ms : 1000;
+	o->query_timeout_ms = query_timeout_ms > 0 ? query_timeout_ms : 1000;
 
 	if (!connstr || !*connstr) {
 		rc = cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': no connection string",
@@ -549,9 +778,32 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		buf_adds(&cs, escaped);
 		buf_addch(&cs, '}');
 	}
+	/* The sockets that appear during the connect are the session's. */
+	odbc_socks_of_process(&before);
+	guard_start(&g, call_deadline(o, o->login_timeout_ms), NULL, &before);
 	r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)cs.ptr, SQL_NTS, NULL, 0, NULL,
 			     SQL_DRIVER_NOPROMPT);
+	fired = guard_stop(&g);
 	wipe(cs.ptr, cs.len);
+	if (fired) {
+		if (SQL_SUCCEEDED(r))
+			o->connected = 1;
+		rc = cut_error(o, "cannot connect", o->login_timeout_ms, err);
+		goto done;
+	}
+	if (SQL_SUCCEEDED(r)) {
+		struct odbc_socks now = { NULL, 0, 0 };
+		size_t i;
+
+		odbc_socks_of_process(&now);
+		for (i = 0; i < now.n; i++) {
+			if (odbc_socks_has(&before, &now.v[i]))
+				continue;
+			array_grow(&o->socks.v, &o->socks.alloc, o->socks.n + 1, sizeof(*o->socks.v));
+			o->socks.v[o->socks.n++] = now.v[i];
+		}
+		free(now.v);
+	}
 	if (!SQL_SUCCEEDED(r)) {
 		rc = connect_error(o, SQL_HANDLE_DBC, o->dbc, "cannot connect to server", password,
 				   escaped, err);
@@ -561,6 +813,7 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	*out = &o->base;
 	o = NULL;
 done:
+	free(before.v);
 	buf_free(&cs);
 	if (escaped) {
 		wipe(escaped, strlen(escaped));

@@ -15,6 +15,7 @@
 #include "planner/config.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,15 +90,28 @@ static void wipe_string(char *s)
 		*v++ = '\0';
 }
 
-/* Appends ";KEY={value}" with ODBC brace escaping ('}' doubled). */
-static void add_braced_attribute(struct buf *b, const char *key, const char *value)
+/* Appends ";KEY=value".  The value is braced ('}' doubled) only when it
+ * must be: psqlODBC takes braces literally (UID={cmsctl} logs in as
+ * "{cmsctl}"), while a ';', a brace or an edge space could not be told
+ * from the syntax otherwise; drivers that parse braces (FreeTDS, Microsoft's)
+ * read a plain value the same. */
+static void add_attribute(struct buf *b, const char *key, const char *value)
 {
+	size_t len = strlen(value);
 	const char *p;
+	bool brace;
 
+	brace = len == 0 || strpbrk(value, ";{}=") != NULL || value[0] == ' ' ||
+		value[len - 1] == ' ';
 	if (b->len && b->ptr[b->len - 1] != ';')
 		buf_addch(b, ';');
 	buf_adds(b, key);
-	buf_adds(b, "={");
+	buf_addch(b, '=');
+	if (!brace) {
+		buf_adds(b, value);
+		return;
+	}
+	buf_addch(b, '{');
 	for (p = value; *p; p++) {
 		if (*p == '}')
 			buf_addch(b, '}');
@@ -130,7 +144,12 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 	/* The configured login name; per ODBC the first occurrence of a
 	 * keyword wins, so a UID already in the connection string stays. */
 	if (srv->user && *srv->user)
-		add_braced_attribute(&connstr, "UID", srv->user);
+		add_attribute(&connstr, "UID", srv->user);
+	/* psqlODBC's logs (Debug, CommLog) hold every connection's password;
+	 * the config refuses them, and these override a DSN or driver entry
+	 * that turns them on. */
+	if (store->engine == ENGINE_POSTGRESQL)
+		buf_adds(&connstr, ";Debug=0;CommLog=0");
 	if ((rc = config_read_password(&password, srv->password_env, srv->password_file, err)) < 0) {
 		cms_error_prefix(err, "cannot connect to server '%s'", srv->name);
 		goto done;

@@ -56,6 +56,10 @@ struct engine_ops {
 	int (*demote)(struct engine *e, const char *old_primary, const char *new_primary,
 		      struct cms_error *err);
 	void (*close)(struct engine *e);
+	/* Optional (restore, under the store's lock): removes what interrupted
+	 * runs left behind on the servers (sqlite: catch-up copies), saying
+	 * what in one follow-up each. */
+	int (*tidy)(struct engine *e, struct cms_error *err);
 	/* NULL, or: fence and unfence send nothing on this engine, and this
 	 * says why (for the report, instead of "a write is refused"). */
 	const char *fence_note;

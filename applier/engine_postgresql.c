@@ -1393,6 +1393,9 @@ static int pg_catch_up(struct engine *e, const char *source, const char *target,
 		goto done;
 	start = cms_monotonic_ms();
 	from = e->nlog;
+	/* The budget holds even inside a poll to a target that stopped
+	 * answering: the session is cut at its end. */
+	db_set_deadline(tdb, start + timeout_ms);
 	for (;;) {
 		if ((rc = query_lsn(e, tdb, SQL_REPLAY_LSN, &replayed, &isnull, err)) < 0)
 			break;
@@ -1404,6 +1407,7 @@ static int pg_catch_up(struct engine *e, const char *source, const char *target,
 			break;
 		sleep_ms(PG_CATCH_UP_POLL_MS);
 	}
+	db_set_deadline(tdb, 0);
 	collapse_polls(e, from, cms_monotonic_ms() - start);
 	if (rc < 0)
 		goto done;
@@ -1496,6 +1500,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		}
 		start = cms_monotonic_ms();
 		from = e->nlog;
+		db_set_deadline(db, start + limit);
 		for (;;) {
 			if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0 || !in_recovery)
 				break;
@@ -1503,6 +1508,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 				break;
 			sleep_ms(PG_PROMOTE_POLL_MS);
 		}
+		db_set_deadline(db, 0);
 		collapse_polls(e, from, cms_monotonic_ms() - start);
 		if (rc < 0)
 			goto done;

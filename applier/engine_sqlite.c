@@ -49,7 +49,9 @@
 #include "common/buf.h"
 #include "common/util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -938,6 +940,64 @@ static void sq_close(struct engine *e)
 	e->priv = NULL; /* nothing held between operations */
 }
 
+/* True for "<db>.db.catchup-<16 hex>" and its -wal, -shm, -journal. */
+static bool sq_is_catchup_copy(const char *name, const char *prefix)
+{
+	size_t plen = strlen(prefix), i;
+	const char *rest;
+
+	if (strncmp(name, prefix, plen) != 0)
+		return false;
+	rest = name + plen;
+	for (i = 0; i < 16; i++)
+		if (!((rest[i] >= '0' && rest[i] <= '9') || (rest[i] >= 'a' && rest[i] <= 'f')))
+			return false;
+	rest += 16;
+	return !*rest || !strcmp(rest, "-wal") || !strcmp(rest, "-shm") ||
+	       !strcmp(rest, "-journal");
+}
+
+/* Removes the catch-up copies a process killed during VACUUM INTO or
+ * before its rename left beside a server's database files: full-size
+ * files nothing else reads.  Only under the store's lock, so no live
+ * catch-up of this store is writing one. */
+static int sq_tidy(struct engine *e, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	size_t i, j;
+
+	(void)err;
+	for (i = 0; i < st->nservers; i++) {
+		const struct server *srv = &st->servers[i];
+		DIR *d;
+		struct dirent *de;
+
+		if (!srv->path || !*srv->path || !(d = opendir(srv->path)))
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			for (j = 0; j < st->ndatabases; j++) {
+				char *prefix = xasprintf("%s.db.catchup-", st->databases[j]);
+				bool hit = sq_is_catchup_copy(de->d_name, prefix);
+
+				free(prefix);
+				if (!hit)
+					continue;
+				if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+					engine_add_followup(e, "removed '%s/%s', a catch-up copy an "
+							    "interrupted run left behind", srv->path,
+							    de->d_name);
+				else
+					engine_add_followup(e, "cannot remove '%s/%s', a catch-up copy "
+							    "an interrupted run left behind: %s",
+							    srv->path, de->d_name, strerror(errno));
+				break;
+			}
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
 static const struct engine_ops sqlite_ops = {
 	.name = "sqlite",
 	.probe = sq_probe,
@@ -948,6 +1008,7 @@ static const struct engine_ops sqlite_ops = {
 	.promote = sq_promote,
 	.demote = sq_demote,
 	.close = sq_close,
+	.tidy = sq_tidy,
 };
 
 int engine_sqlite_init(struct engine *e, struct cms_error *err)

@@ -7,7 +7,9 @@
 #define CMS_CMD_CMD_H
 
 #include "common/error.h"
+#include "state/state.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +94,13 @@ struct apply_ctx;
 void cmd_set_progress(struct cmd_args *a, struct apply_ctx *ctx);
 
 /* Writes all of data to stdout; 0 or -1 (with err set). */
+struct buf;
+
+/* Appends s (len bytes) to out with control characters as \xNN; with
+ * keep_lines, newlines and tabs stay. */
+void cmd_escape_controls(struct buf *out, const char *s, size_t len, bool keep_lines);
+/* Writes all of data to stdout, control characters other than newlines
+ * and tabs escaped; 0 or -1 (with err set). */
 int cmd_write_stdout(const char *data, size_t len, struct cms_error *err);
 /* Writes all of data to stderr (the text a command moves off stdout when
  * one of its outputs is "-"); 0 or -1. */
@@ -103,6 +112,15 @@ bool cmd_output_is_stdout(const char *path);
  * in place, anything else refused (cms_write_output). */
 int cmd_write_output(const char *path, const char *data, size_t len, const char *what,
 		     struct cms_error *err);
+
+/* Catches SIGINT, SIGTERM and SIGHUP for apply and restore (cmd/signals.c):
+ * the first sets the returned flag (the signal's number), read by the
+ * applier between steps; a second ends the process at once, exit 6. */
+const volatile sig_atomic_t *cmd_catch_stop_signals(void);
+
+/* Test hook of apply and restore (CMSCTL_TEST_HOLD_AT=N:STATUS, see
+ * cmd/cmd_apply.c): holds right after step N is journaled as STATUS. */
+void cmd_test_hold_at(void *arg, int step, enum step_status status);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

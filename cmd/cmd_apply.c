@@ -18,6 +18,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,12 +147,17 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 
 	if (!res->run_id)
 		return arc;
-	/* A run that failed keeps its own error; one that succeeded but cannot
-	 * be recorded or printed fails with that instead. */
+	/* A run that failed keeps its own error; one that succeeded (it
+	 * changed the servers or the state) but cannot be recorded or printed
+	 * fails with that instead, as exit 6: never the code of a run that
+	 * changed nothing. */
 	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0) {
 		if (arc == 0) {
 			cms_error_move(err, &herr);
-			arc = CMS_ERROR;
+			err->code = CMS_EINTERRUPTED;
+			cms_error_hint(err, "the run is done and in the state ('cmsctl status'); only "
+				       "its record in the history or the report is missing");
+			arc = CMS_EINTERRUPTED;
 		} else {
 			cmd_fail(&herr);
 		}
@@ -159,7 +165,8 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 	cms_error_clear(&herr);
 	if (print_run(a, res, &herr) < 0 && arc == 0) {
 		cms_error_move(err, &herr);
-		arc = CMS_ERROR;
+		err->code = CMS_EINTERRUPTED;
+		arc = CMS_EINTERRUPTED;
 	}
 	cms_error_clear(&herr);
 	return arc;
@@ -169,17 +176,31 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
  * Test hook for the kill tests (tests/e2e/t_apply_kill.sh): with
  * CMSCTL_TEST_HOLD_AT=N:STATUS, the process holds still for a minute right
  * after journaling step N as STATUS, so a harness watching the journal can
- * SIGKILL it at exactly that boundary.  Unset in production: no effect.
+ * SIGKILL it at exactly that boundary, or break a server there and let it
+ * go on with SIGCONT (which ends the hold early).  Unset in production: no
+ * effect.
  */
-static void hold_at(void *arg, int step, enum step_status status)
+static void hold_wake(int sig)
+{
+	(void)sig;
+}
+
+void cmd_test_hold_at(void *arg, int step, enum step_status status)
 {
 	const char *spec = arg;
 	char want[64];
 
 	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
 	if (spec && !strcmp(spec, want)) {
+		struct sigaction sa, old;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = hold_wake; /* no SA_RESTART: sleep returns */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGCONT, &sa, &old);
 		fprintf(stderr, "cmsctl: holding at step %s (CMSCTL_TEST_HOLD_AT)\n", want);
 		sleep(60);
+		sigaction(SIGCONT, &old, NULL);
 	}
 }
 
@@ -372,6 +393,7 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 	if ((arc = state_open(&sdb, a->state, true, err)) < 0)
 		goto done;
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.stop = cmd_catch_stop_signals();
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;
@@ -383,7 +405,7 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 	ctx.approvals = count_approvals;
 	ctx.approvals_arg = &appr;
 	if (getenv("CMSCTL_TEST_HOLD_AT")) {
-		ctx.on_journal = hold_at;
+		ctx.on_journal = cmd_test_hold_at;
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
 	}
 	arc = applier_apply(&ctx, p, id, &res, err);

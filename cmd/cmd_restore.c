@@ -129,6 +129,8 @@ int cmd_restore(struct cmd_args *a)
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.stop = cmd_catch_stop_signals();
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
@@ -139,7 +141,6 @@ int cmd_restore(struct cmd_args *a)
 				      a->state);
 		goto fail;
 	}
-	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;
@@ -151,6 +152,10 @@ int cmd_restore(struct cmd_args *a)
 	ctx.confirm = confirm;
 	ctx.confirm_arg = &pv;
 	cmd_set_progress(a, &ctx);
+	if (getenv("CMSCTL_TEST_HOLD_AT")) {
+		ctx.on_journal = cmd_test_hold_at;
+		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
+	}
 	arc = applier_restore(&ctx, &res, &err);
 	if (pv.shown_dry) {
 		rc = EXIT_OK;

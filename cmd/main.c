@@ -517,6 +517,10 @@ int main(int argc, char **argv)
 	struct cmd_args a;
 	int rc, i;
 
+	/* FreeTDS writes a protocol dump (login packets included) wherever
+	 * TDSDUMP says; cmsctl never lets a driver log its secrets. */
+	unsetenv("TDSDUMP");
+	unsetenv("TDSDUMPCONFIG");
 	if (argc < 2) {
 		print_main_help(stderr);
 		return EXIT_USAGE;

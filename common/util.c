@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,33 +88,82 @@ void array_grow(void *arr_ptr, size_t *alloc, size_t n, size_t elem)
 	*alloc = want;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), valid for every year cmsctl accepts. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* n digits at s as a number, or -1. */
+static int digits(const char *s, int n)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
 int cms_parse_time(int64_t *out, const char *s)
 {
-	struct tm tm;
-	const char *end;
+	int y, mo, d, h, mi, se;
 
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (!end || *end)
+	/* Exactly YYYY-MM-DDTHH:MM:SSZ: no space, no junk, a real date. */
+	if (!s || strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[19] != 'Z')
 		return -1;
-	*out = (int64_t)timegm(&tm);
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	h = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	se = digits(s + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h < 0 ||
+	    h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)
+		return -1;
+	*out = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + se;
 	return 0;
 }
 
 void cms_format_time(char out[32], int64_t t)
 {
-	time_t tt = (time_t)t;
+	time_t tt;
 	struct tm tm;
 
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Out of what the format can say: the nearest end, never garbage. */
+	if (t < 0)
+		t = 0;
+	if (t > CMS_TIME_MAX)
+		t = CMS_TIME_MAX;
+	tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "1970-01-01T00:00:00Z");
 }
 
 int cms_now(int64_t *out)
 {
 	const char *s = getenv("CMSCTL_NOW");
-	char *end;
-	long long v;
+	int64_t v = 0;
+	const char *p;
 
 	if (!s || !*s) {
 		*out = (int64_t)time(NULL);
@@ -127,9 +177,13 @@ int cms_now(int64_t *out)
 #endif
 	if (cms_parse_time(out, s) == 0)
 		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0)
+	/* Epoch seconds: digits only, within what RFC 3339 can write. */
+	for (p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || p - s >= 12)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (v > CMS_TIME_MAX)
 		return -1;
 	*out = v;
 	return 0;

@@ -22,19 +22,27 @@ void array_grow(void *arr_ptr, size_t *alloc, size_t n, size_t elem);
 #define ARRAY_PUSH(arr, len, alloc) \
 	(array_grow(&(arr), &(alloc), (len) + 1, sizeof(*(arr))), &(arr)[(len)++])
 
-/* Wall-clock "now" in seconds since the epoch: CMSCTL_NOW (RFC 3339 UTC,
- * e.g. 2026-01-01T00:00:00Z, or integer seconds) when set, so tests can fix
- * the clock; otherwise time(NULL).  Returns 0, -1 when CMSCTL_NOW is
- * malformed, or -2 when it is set in a build without CMSCTL_TEST_CLOCK
- * (only test builds honour it; *out is then the real time). */
+/* The last second RFC 3339's four-digit year can write,
+ * 9999-12-31T23:59:59Z: the end of the range of every cmsctl time. */
+#define CMS_TIME_MAX INT64_C(253402300799)
+
+/* Wall-clock "now" in seconds since the epoch: CMSCTL_NOW when set, so
+ * tests can fix the clock; otherwise time(NULL).  CMSCTL_NOW is exactly
+ * YYYY-MM-DDTHH:MM:SSZ (a real calendar date, from 1970) or decimal epoch
+ * seconds (digits only, at most CMS_TIME_MAX).  Returns 0, -1 when
+ * CMSCTL_NOW is anything else, or -2 when it is set in a build without
+ * CMSCTL_TEST_CLOCK (only test builds honour it; *out is then the real
+ * time). */
 int cms_now(int64_t *out);
 /* The real clock, whatever CMSCTL_NOW says: for the times the record
  * keeps of what people did (approvals, history commits of plans). */
 int64_t cms_real_now(void);
 
-/* Formats t as RFC 3339 UTC, "2026-01-01T00:00:00Z"; out holds >= 21 bytes. */
+/* Formats t as RFC 3339 UTC, "2026-01-01T00:00:00Z"; out holds >= 21 bytes.
+ * A t outside 0..CMS_TIME_MAX is written as the nearest end of that range. */
 void cms_format_time(char out[32], int64_t t);
-/* Parses the same format; returns 0 or -1. */
+/* Parses exactly that format (a real date, 1970 or later, no leading or
+ * trailing characters); returns 0 or -1. */
 int cms_parse_time(int64_t *out, const char *s);
 
 /* Monotonic milliseconds, for durations. */

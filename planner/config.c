@@ -1089,10 +1089,31 @@ static bool contains_nocase(const char *s, const char *word)
 	return false;
 }
 
+/* Attributes that make a driver write a log or a trace, which can hold the
+ * password of every connection of the process: psqlODBC's Debug and
+ * CommLog (short forms B2, B3; CX packs both as bits), Logdir and Dtclog;
+ * FreeTDS's DumpFile, DumpFileAppend and DebugFlags; the driver managers'
+ * Trace and TraceFile. */
+static const char *const logging_keys[] = {
+	"debug", "b2", "commlog", "b3", "cx", "logdir", "dtclog",
+	"dumpfile", "dumpfileappend", "debugflags", "trace", "tracefile",
+};
+
+static bool is_logging_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(logging_keys); i++)
+		if (eq_nocase(key, logging_keys[i]))
+			return true;
+	return false;
+}
+
 /* Looks for a password attribute in an ODBC connection string (attributes
  * "key=value" separated by ';', a value may be {braced}, '}}' inside braces
- * is a '}').  Returns 0 when clean, 1 with its key copied to key_out, -1
- * when the string is malformed. */
+ * is a '}').  Returns 0 when clean, 1 with its key copied to key_out, 2
+ * when the attribute turns on driver logging, -1 when the string is
+ * malformed. */
 static int connection_password(const char *s, char *key_out, size_t key_size)
 {
 	const char *p = s;
@@ -1115,6 +1136,8 @@ static int connection_password(const char *s, char *key_out, size_t key_size)
 			key_out[ke - k] = '\0';
 			if (eq_nocase(key_out, "pwd") || eq_nocase(key_out, "password"))
 				return 1;
+			if (is_logging_key(key_out))
+				return 2;
 		}
 		/* libpq options passed through psqlODBC's pqopt={...} can carry a
 		 * password too: "pqopt={password=...}". */
@@ -1247,6 +1270,11 @@ static char *get_connection(struct loader *ld, const yaml_node_t *n, const char 
 	case 1:
 		d = report(ld, n, "literal password in %s (attribute '%s')", what, key);
 		hint(d, "remove it; give the password through password_env or password_file");
+		return NULL;
+	case 2:
+		d = report(ld, n, "driver logging in %s (attribute '%s')", what, key);
+		hint(d, "remove it; a driver log or trace can hold the passwords of every "
+		     "connection, and cmsctl never writes one");
 		return NULL;
 	case -1:
 		d = report(ld, n, "malformed connection string in %s: unterminated '{'", what);

@@ -277,7 +277,10 @@ static struct plan *plan_new(const struct plan_inputs *in)
 		p->publish[i] = describe_publish(&st->publish[i]);
 	p->author = xstrdup(in->author);
 	p->created = in->now;
-	p->expires = in->now + st->policy.plan_ttl_s;
+	/* Both are bounded (now by cms_now, the ttl by the config), so the sum
+	 * cannot overflow; past what a time can say, it is that end. */
+	p->expires = st->policy.plan_ttl_s > CMS_TIME_MAX - in->now ? CMS_TIME_MAX
+								     : in->now + st->policy.plan_ttl_s;
 	if (in->recorded) {
 		p->from.primary = xstrdup(in->recorded->primary);
 		p->from.mirror = xstrdup(in->recorded->mirror);

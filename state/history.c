@@ -7,6 +7,13 @@
  * meanwhile.  No index and no work tree is ever read or written, which is
  * what lets the history branch live inside the operator's own repository.
  * Reading (log, files, plans) always starts from the branch tip.
+ *
+ * Writers of this host take an flock(2) on "cmsctl-writer.lock" in the git
+ * folder around each commit.  The kernel drops it when a process dies, so
+ * while it is held no live cmsctl holds the branch's ref lock: one found
+ * then, and older than HISTORY_STALE_LOCK_S (git holds a ref lock for
+ * milliseconds), was left by a dead process and is removed, and the commit
+ * says so in a trailer.
  */
 #include "state/history.h"
 #include "common/sha1.h"
@@ -17,18 +24,24 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HISTORY_DEFAULT_BRANCH "cms-history"
 #define HISTORY_MAX_ATTEMPTS 50 /* a plan set commits from up to 64 processes at once */
 #define HISTORY_RETRY 1 /* internal: the branch moved under us, try again */
+#define HISTORY_STALE_LOCK_S 5      /* a ref lock this old has no live writer */
+#define HISTORY_WRITER_WAIT_MS 10000 /* how long to wait for another cmsctl's commit */
 #define PLAN_ID_MIN 7
 #define PLAN_ID_LEN 40
 
@@ -403,6 +416,88 @@ static char *sig_safe(const char *s)
 	return out;
 }
 
+static void pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Takes this host's writer lock of the repository (flock on a file in the
+ * git folder), waiting up to HISTORY_WRITER_WAIT_MS for another cmsctl;
+ * returns its descriptor, or a negative code (CMS_ELOCKED when another
+ * process kept it). */
+static int take_writer_lock(struct history *h, struct cms_error *err)
+{
+	char *path = xasprintf("%scmsctl-writer.lock", git_repository_path(h->repo));
+	int64_t deadline = cms_monotonic_ms() + HISTORY_WRITER_WAIT_MS;
+	int fd, rc;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+	if (fd < 0) {
+		rc = cms_error_set(err, CMS_ERROR, "cannot lock history repository '%s': %s: %s",
+				   h->path, path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			rc = cms_error_set(err, CMS_ERROR, "cannot lock history repository '%s': %s",
+					   h->path, strerror(errno));
+			goto fail;
+		}
+		if (cms_monotonic_ms() >= deadline) {
+			rc = cms_error_set(err, CMS_ELOCKED, "history repository '%s' is being "
+					   "written by another cmsctl process of this host", h->path);
+			cms_error_hint(err, "wait for it to finish and try again");
+			goto fail;
+		}
+		pause_ms(10);
+	}
+	free(path);
+	return fd;
+fail:
+	close(fd);
+	free(path);
+	return rc;
+}
+
+/* With the writer lock held: a ref lock of the branch that lives on for
+ * HISTORY_STALE_LOCK_S is a dead process's, and is removed; its removal is
+ * added to msg as a trailer.  One that goes away meanwhile was a live git
+ * process's. */
+static int break_stale_ref_lock(struct history *h, struct buf *msg, struct cms_error *err)
+{
+	char *path = xasprintf("%s%s.lock", git_repository_path(h->repo), h->refname);
+	int64_t waited_ms = 0;
+	struct stat sb;
+	int rc = 0;
+
+	for (;;) {
+		time_t now = time(NULL);
+
+		if (lstat(path, &sb) < 0)
+			goto done; /* none, or gone: a live writer finished */
+		if (now - sb.st_mtime >= HISTORY_STALE_LOCK_S ||
+		    waited_ms >= (int64_t)HISTORY_STALE_LOCK_S * 1000)
+			break;
+		pause_ms(50);
+		waited_ms += 50;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		rc = cms_error_set(err, CMS_ERROR, "cannot remove the stale lock '%s' of history "
+				   "repository '%s': %s", path, h->path, strerror(errno));
+		goto done;
+	}
+	buf_addf(msg, "Stale-Lock-Removed: %s.lock (left at %" PRId64 ")\n", h->refname,
+		 (int64_t)sb.st_mtime);
+done:
+	free(path);
+	return rc;
+}
+
 int history_commit(struct history *h, const struct history_file *files, size_t nfiles,
 		   const char *message, const char *operator_name, int64_t now,
 		   char commit_id_out[41], struct cms_error *err)
@@ -415,7 +510,7 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 	git_oid commit_id;
 	size_t i, j, subject_len;
 	struct cms_error lock_err = CMS_ERROR_INIT;
-	int rc = 0, attempt;
+	int rc = 0, attempt, wfd = -1;
 
 	if (commit_id_out)
 		commit_id_out[0] = '\0';
@@ -469,6 +564,12 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 	buf_adds(&reflog, "cmsctl: ");
 	buf_add(&reflog, message, subject_len);
 
+	if ((wfd = take_writer_lock(h, err)) < 0) {
+		rc = wfd;
+		goto done;
+	}
+	if ((rc = break_stale_ref_lock(h, &msg, err)) < 0)
+		goto done;
 	for (attempt = 0; attempt < HISTORY_MAX_ATTEMPTS; attempt++) {
 		rc = commit_once(h, updates, nfiles, sig, msg.ptr, reflog.ptr, &commit_id, &lock_err,
 				 err);
@@ -480,8 +581,8 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 	if (rc == HISTORY_RETRY && lock_err.code) {
 		cms_error_move(err, &lock_err);
 		rc = CMS_ELOCKED;
-		cms_error_hint(err, "another process holds the lock of branch '%s'; if none is "
-			       "running, the lock file is stale and can be removed", h->branch);
+		cms_error_hint(err, "another process (not cmsctl) keeps taking the lock of branch "
+			       "'%s'", h->branch);
 		goto done;
 	}
 	if (rc == HISTORY_RETRY) {
@@ -496,6 +597,8 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 	if (commit_id_out)
 		git_oid_tostr(commit_id_out, 41, &commit_id);
 done:
+	if (wfd >= 0)
+		close(wfd); /* releases the writer lock */
 	cms_error_clear(&lock_err);
 	buf_free(&reflog);
 	buf_free(&msg);

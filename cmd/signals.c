@@ -1,0 +1,56 @@
+/*
+ * SIGINT, SIGTERM and SIGHUP during the commands that change servers
+ * (apply, restore).  The first signal only sets a flag that the applier
+ * reads between steps: the step in hand is finished, then a run that has
+ * not begun promoting is rolled back (exit 1) and one that has is recorded
+ * as interrupted (exit 6).  A second signal ends the process at once,
+ * saying what that leaves.  Reading commands install nothing: a signal
+ * ends them the default way, which harms nothing.
+ *
+ * The flag is the one piece of process-wide state a signal handler can
+ * reach; everything else receives a pointer to it through apply_ctx.
+ */
+#include "cmd/cmd.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
+
+static void say(const char *s)
+{
+	ssize_t n = write(STDERR_FILENO, s, strlen(s));
+
+	(void)n;
+}
+
+static void on_signal(int sig)
+{
+	if (stop_signal) {
+		say("cmsctl: second signal: stopping at once, in the middle of a step; the "
+		    "store's lock and the run's journal are left as they are ('cmsctl status' shows "
+		    "them), and 'cmsctl restore' finishes or undoes the run\n");
+		_exit(EXIT_INTERRUPTED);
+	}
+	stop_signal = sig;
+	say("cmsctl: signal received: finishing the step in hand, then stopping (a second "
+	    "signal stops at once)\n");
+}
+
+const volatile sig_atomic_t *cmd_catch_stop_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	return &stop_signal;
+}

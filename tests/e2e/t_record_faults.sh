@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The record under faults: a stale history ref lock left by a dead process
+# is removed and noted; another cmsctl writing the history is exit 4; a
+# full disk (a small tmpfs) or a read-only state or history gives exit 1
+# when nothing was changed and exit 6 once the servers moved.
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+quickstart
+H=.cmsctl/history
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+
+# --- a stale ref lock (what a SIGKILL during a history commit leaves) ---
+reflock=$(git --git-dir="$H" rev-parse --git-path refs/heads/cms-history.lock)
+git --git-dir="$H" rev-parse cms-history >"$reflock"
+touch -d '1 minute ago' "$reflock"
+run 0 "$CMSCTL" plan -o s.plan
+[ ! -e "$reflock" ] || fail "the stale ref lock is still there"
+git --git-dir="$H" log -1 --format=%B cms-history >msg
+contains msg "Stale-Lock-Removed: refs/heads/cms-history.lock"
+# A fresh one (a process that died a moment ago) is waited out, then removed.
+git --git-dir="$H" rev-parse cms-history >"$reflock"
+run 0 "$CMSCTL" plan -o s.plan
+[ ! -e "$reflock" ] || fail "the fresh stale ref lock is still there"
+
+# --- another cmsctl writing the history: exit 4, nothing recorded ---
+before=$(git --git-dir="$H" rev-parse cms-history)
+"$PY" -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(60)' "$H/cmsctl-writer.lock" &
+holder=$!
+for i in $(seq 1 100); do
+	flock -n "$H/cmsctl-writer.lock" true 2>/dev/null || break
+	sleep 0.05
+done
+run 4 "$CMSCTL" plan -o other.plan
+contains err "is being written by another cmsctl process of this host"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+[ "$(git --git-dir="$H" rev-parse cms-history)" = "$before" ] || fail "a refused plan reached the history"
+
+# --- faults on a small tmpfs (needs root to mount) ---
+if ! mkdir mnt || ! mount -t tmpfs -o size=8m tmpfs "$T/mnt" 2>/dev/null; then
+	[ "${CI:-}" = true ] && fail "cannot mount a tmpfs (CI runs as root)"
+	printf 'note: cannot mount a tmpfs here; disk faults skipped\n' >&2
+	finish
+	exit 0
+fi
+trap 'umount "$T/mnt" 2>/dev/null; rm -rf "$T"' EXIT
+roles() { cat servers/pool-a/role servers/pool-b/role 2>/dev/null | tr '\n' ' '; }
+published() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["primary"])' published/location.json; }
+fill() { dd if=/dev/zero of="$T/mnt/filler" bs=64k status=none 2>/dev/null || true; sync; }
+unfill() { rm -f "$T/mnt/filler"; }
+
+# The state on the tmpfs, full before apply: refused before any change (1).
+cp -a .cmsctl/state.db* "$T/mnt/" 2>/dev/null
+S="--state=$T/mnt/state.db"
+run 0 "$CMSCTL" plan "$S" -o s1.plan
+fill
+primary_before=$(published)
+run 1 "$CMSCTL" apply "$S" s1.plan
+[ "$(published)" = "$primary_before" ] || fail "a move refused for a full disk changed the published location"
+unfill
+run 0 "$CMSCTL" status "$S" --offline
+
+# The history on the tmpfs, full after the plan was committed: the servers
+# move, the state records it, the history cannot: exit 6, never 1.
+rm -rf "$T/mnt"/state.db*
+cp -a "$H" "$T/mnt/history"
+HI="--history=$T/mnt/history"
+run 0 "$CMSCTL" plan $HI -o s2.plan
+fill
+run 6 "$CMSCTL" apply $HI s2.plan
+contains err "could not be recorded"
+[ "$(published)" = pool-b ] || fail "the move did not happen"
+unfill
+
+# Read-only history after the plan: the same, exit 6.
+sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan $HI -o s3.plan
+mount -o remount,ro "$T/mnt"
+run 6 "$CMSCTL" apply $HI s3.plan
+[ "$(published)" = pool-a ] || fail "the move did not happen"
+mount -o remount,rw "$T/mnt"
+
+# Read-only state: refused before any change, exit 1.
+rm -rf "$T/mnt/history"
+cp -a .cmsctl/state.db* "$T/mnt/"
+sed -i 's/primary: pool-a/primary: pool-b/; s/mirror: pool-b/mirror: pool-a/' cms.yaml
+run 0 "$CMSCTL" plan "$S" -o s4.plan
+mount -o remount,ro "$T/mnt"
+run 1 "$CMSCTL" apply "$S" s4.plan
+[ "$(published)" = pool-a ] || fail "a move refused for a read-only state changed the published location"
+mount -o remount,rw "$T/mnt"
+run 0 "$CMSCTL" apply "$S" s4.plan
+[ "$(published)" = pool-b ] || fail "the move after the state became writable did not happen"
+finish

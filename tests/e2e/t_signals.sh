@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# SIGTERM, SIGINT and SIGHUP during apply, at every step boundary of a
+# switchover and at random moments: before promotion the fence is undone,
+# the run journaled rolled back, the lock released, exit 1; after promotion
+# began the step in hand is finished and the run recorded as interrupted,
+# exit 6, and restore converges.  A second signal ends the process at once
+# (exit 6), saying what it leaves.  Reading commands just end.
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+
+writable() {
+	for s in pool-a pool-b dublin-dr; do
+		r=$(sql servers/$s/xds.db "SELECT role || '/' || read_only FROM cms_control")
+		[ "$r" = "primary/0" ] && printf '%s\n' "$s"
+	done
+	return 0
+}
+
+fresh() {
+	rm -rf "$T/k" && mkdir "$T/k" && cd "$T/k"
+	quickstart
+	"$CMSCTL" plan -o adopt.plan >/dev/null 2>&1 && "$CMSCTL" apply adopt.plan >/dev/null 2>&1
+	"$CMSCTL" plan -o s.plan >/dev/null 2>&1
+}
+
+# consistent WHEN: one writable server, the recorded and published one, no
+# lock left, no interrupted run.
+consistent() {
+	writable >w
+	[ "$(wc -l <w)" = 1 ] || { fail "$1: writable primaries: $(tr '\n' ' ' <w)"; return; }
+	rec=$(sql .cmsctl/state.db "SELECT primary_server FROM stores WHERE name='redmond'")
+	[ "$(cat w)" = "$rec" ] || fail "$1: writable $(cat w) but recorded $rec"
+	pub=$("$PY" -c 'import json; print(json.load(open("published/location.json"))["primary"])')
+	[ "$pub" = "$rec" ] || fail "$1: published $pub but recorded $rec"
+	[ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "$1: a lock is left"
+}
+
+# signal_at N SIGNAL: holds the apply right after step N is journaled done,
+# sends SIGNAL, and checks what the run did.
+signal_at() {
+	local n=$1 sig=$2 pid id got="" rc=0 action promote_n
+	fresh
+	id=$(git hash-object s.plan)
+	action=$(jq -r ".steps[$((n - 1))].action" s.plan)
+	promote_n=$(jq '[.steps[].action] | index("promote") + 1' s.plan)
+	CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply s.plan >apply.out 2>apply.err &
+	pid=$!
+	for i in $(seq 1 400); do
+		got=$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = $n AND run_id = (SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
+		[ "$got" = done ] && break
+		sleep 0.05
+	done
+	[ "$got" = done ] || { fail "step $n never reached done"; kill -9 $pid; return; }
+	kill -"$sig" $pid
+	wait $pid || rc=$?
+	outcome=$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE plan_id = '$id'")
+	if [ "$n" -lt "$promote_n" ]; then
+		[ "$rc" = 1 ] || fail "SIG$sig after step $n ($action): exit $rc, expected 1"
+		[ "$outcome" = rolled_back ] || fail "SIG$sig after step $n: journal says $outcome"
+		contains apply.err "before any promotion; the run was rolled back"
+		consistent "SIG$sig after step $n ($action)"
+		[ "$(cat w)" = pool-a ] || fail "SIG$sig after step $n: pool-a is not the writable one"
+	else
+		[ "$rc" = 6 ] || fail "SIG$sig after step $n ($action): exit $rc, expected 6"
+		# Left unfinished in the journal, for restore to settle.
+		[ "$outcome" = running ] || fail "SIG$sig after step $n: journal says $outcome"
+		contains apply.err "after promotion began"
+		[ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "SIG$sig after step $n: lock left"
+		run 0 "$CMSCTL" restore
+		consistent "SIG$sig after step $n ($action) and restore"
+	fi
+	[ "$(sql .cmsctl/state.db 'PRAGMA integrity_check')" = ok ] || fail "integrity after SIG$sig at $n"
+	pass "SIG$sig after step $n ($action): exit $rc"
+}
+
+fresh
+nsteps=$(jq '.steps | length' s.plan)
+sigs=(TERM INT HUP)
+for n in $(seq 1 $((nsteps - 1))); do
+	signal_at "$n" "${sigs[$((n % 3))]}"
+done
+
+# Random moments: whatever the exit, the store ends consistent (after
+# restore when the run was interrupted).
+for k in 1 2 3 4 5 6 7 8; do
+	fresh
+	rc=0
+	"$CMSCTL" apply s.plan >apply.out 2>apply.err &
+	pid=$!
+	sleep "$((RANDOM % 2)).$((RANDOM % 90 + 10))"
+	kill -TERM $pid 2>/dev/null || true
+	wait $pid || rc=$?
+	case $rc in
+		0 | 1) ;;
+		6) run 0 "$CMSCTL" restore ;;
+		143)
+			# Only before cmsctl got going (process start-up): then no
+			# run was begun.
+			[ "$(sql .cmsctl/state.db "SELECT count(*) FROM runs WHERE plan_id = '$(git hash-object s.plan)'")" = 0 ] ||
+				fail "random SIGTERM $k: killed (143) after the run began"
+			;;
+		*) fail "random SIGTERM $k: exit $rc" ;;
+	esac
+	consistent "random SIGTERM $k (exit $rc)"
+	pass "random SIGTERM $k: exit $rc"
+done
+
+# A second signal ends at once: the first arrives while a publish hook
+# (after promotion) is running, the second during it.
+fresh
+cat >hook.sh <<'SH'
+#!/bin/sh
+sleep 20
+SH
+chmod +x hook.sh
+printf '      - command: [%s/hook.sh]\n        timeout: 60s\n' "$T/k" >>cms.yaml
+"$CMSCTL" plan -o s2.plan >/dev/null 2>&1
+rc=0
+start=$(date +%s)
+"$CMSCTL" apply s2.plan >apply.out 2>apply.err &
+pid=$!
+for i in $(seq 1 400); do
+	pgrep -f "$T/k/hook.sh" >/dev/null && break
+	sleep 0.05
+done
+kill -TERM $pid
+sleep 0.3
+kill -TERM $pid
+wait $pid || rc=$?
+[ "$rc" = 6 ] || fail "second signal: exit $rc, expected 6"
+[ $(( $(date +%s) - start )) -lt 15 ] || fail "second signal did not end the process at once"
+contains apply.err "second signal: stopping at once"
+run 0 "$CMSCTL" restore
+consistent "second signal and restore"
+
+# Restore stopped by a signal between its steps: it says so, and the next
+# restore converges.  The apply it settles was killed after its fence.
+fresh
+id=$(git hash-object s.plan)
+CMSCTL_TEST_HOLD_AT="2:done" "$CMSCTL" apply s.plan >apply.out 2>apply.err &
+pid=$!
+for i in $(seq 1 400); do
+	got=$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 2 AND run_id = (SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
+	[ "$got" = done ] && break
+	sleep 0.05
+done
+kill -9 $pid
+wait $pid 2>/dev/null || true
+CMSCTL_TEST_HOLD_AT="1:done" "$CMSCTL" restore >restore.out 2>restore.err &
+pid=$!
+got=
+for i in $(seq 1 400); do
+	got=$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 1 AND run_id = (SELECT id FROM runs WHERE kind = 'restore' ORDER BY started_at DESC, rowid DESC LIMIT 1)" 2>/dev/null || true)
+	[ "$got" = done ] && break
+	sleep 0.05
+done
+[ "$got" = done ] || fail "restore never journaled its step 1"
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+case $rc in 1 | 6) pass "restore stopped by SIGTERM: exit $rc" ;; *) fail "restore on SIGTERM: exit $rc" ;; esac
+contains restore.err "interrupted by signal 15"
+run 0 "$CMSCTL" restore
+consistent "restore stopped by a signal, then restore"
+
+# Reading commands just end.
+rc=0
+"$CMSCTL" status >/dev/null 2>&1 &
+pid=$!
+kill -TERM $pid 2>/dev/null || true
+wait $pid || rc=$?
+case $rc in 0 | 143) pass "status ends on SIGTERM (exit $rc)" ;; *) fail "status on SIGTERM: exit $rc" ;; esac
+finish
