@@ -42,10 +42,28 @@ struct cmd_args {
 	size_t npos;
 	/* Common options, resolved with defaults. */
 	const char *config;       /* -c, default cms.yaml */
-	const char *state;        /* --state, default .cmsctl/state.db */
-	const char *history;      /* --history, default .cmsctl/history */
+	bool config_given;        /* -c was given */
+	const char *state;        /* the state, for messages: --state, else the config's
+				   * backend (set by cmd_backend) */
+	const char *history;      /* --history, else the config's backend (cmd_backend) */
 	bool json;                /* --json */
+	struct cmd_backend *backend; /* resolved by cmd_backend, freed by main */
 };
+
+/* Where the state and the history of this invocation live: --state and
+ * --history, else the config's `backend:` block (paths relative to the
+ * config's folder), else the defaults next to the config. */
+struct cmd_backend {
+	char *state_kind;    /* "sqlite" or "postgresql" */
+	char *state_path;    /* sqlite */
+	char *connection;    /* postgresql */
+	char *password_env, *password_file; /* postgresql, or NULL */
+	char *state_display; /* what the state is called in messages */
+	char *history;
+	char *remote;        /* the history's shared remote, or NULL */
+	char *ssh_key;       /* key file for an ssh remote, or NULL */
+};
+void cmd_backend_free(struct cmd_backend *b);
 
 struct command {
 	const char *name;
@@ -114,6 +132,18 @@ int cmd_load_config(struct cmd_args *a, struct config **out);
 int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct store **out);
 /* Opens the state; with create false a missing state gives *out NULL and 0. */
 int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
+/* Opens the state; with create false a missing state is CMS_ENOTFOUND. */
+int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
+/* Resolves where the state and the history live (a->backend, a->state,
+ * a->history): once per invocation, loading the config when --state and
+ * --history do not both say it.  A config given with -c must load; the
+ * default cms.yaml may be absent (then the defaults are in the current
+ * folder). */
+int cmd_backend(struct cmd_args *a, struct cms_error *err);
+struct backend;
+/* Fills a->backend from a loaded config's backend (what cmd_load_config
+ * does), unless already resolved. */
+void cmd_backend_from_config(struct cmd_args *a, const struct backend *b);
 /* Probes the servers of a store (or, offline, records that nothing was
  * asked). */
 int cmd_observe(const struct store *st, bool offline, struct observation *out,

@@ -327,7 +327,7 @@ int cmd_apply(struct cmd_args *a)
 		rc = EXIT_OK;
 		goto done;
 	}
-	if (state_open(&sdb, a->state, true, &err) < 0)
+	if (cmd_state_open(a, true, &sdb, &err) < 0)
 		goto fail;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;

@@ -55,7 +55,7 @@ int cmd_approve(struct cmd_args *a)
 		if (rc < 0)
 			goto fail;
 	}
-	if (state_open(&sdb, a->state, true, &err) < 0 ||
+	if (cmd_state_open(a, true, &sdb, &err) < 0 ||
 	    state_plan_consumed(sdb, id, &consumed, &err) < 0)
 		goto fail;
 	if (consumed) {

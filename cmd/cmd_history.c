@@ -98,6 +98,10 @@ int cmd_history(struct cmd_args *a)
 	size_t i, n = 0;
 	int rc = EXIT_OK;
 
+	if (cmd_backend(a, &err) < 0) {
+		rc = cmd_fail(&err);
+		goto done;
+	}
 	/* Reading never creates: no history yet is an empty one. */
 	if (access(a->history, F_OK) != 0 && errno == ENOENT) {
 		cmd_note("no history at '%s' yet", a->history);

@@ -61,7 +61,7 @@ int cmd_restore(struct cmd_args *a)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
-	if (state_open(&sdb, a->state, false, &err) < 0) {
+	if (cmd_state_open(a, false, &sdb, &err) < 0) {
 		if (err.code == CMS_ENOTFOUND)
 			cms_error_set(&err, CMS_ERROR, "no state at '%s': nothing was ever applied",
 				      a->state);

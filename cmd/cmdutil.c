@@ -53,6 +53,7 @@ int cmd_load_config(struct cmd_args *a, struct config **out)
 		cmd_print_diags(&dl, &err);
 		rc = cms_error_exit_status(err.code ? err.code : CMS_ERROR);
 	} else {
+		cmd_backend_from_config(a, &(*out)->backend);
 		rc = EXIT_OK;
 	}
 	diag_list_free(&dl);
@@ -84,9 +85,142 @@ int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct st
 	return rc;
 }
 
+void cmd_backend_free(struct cmd_backend *b)
+{
+	if (!b)
+		return;
+	free(b->state_kind);
+	free(b->state_path);
+	free(b->connection);
+	free(b->password_env);
+	free(b->password_file);
+	free(b->state_display);
+	free(b->history);
+	free(b->remote);
+	free(b->ssh_key);
+	free(b);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* --state: "postgresql://..." (or "postgres://...") is a PostgreSQL state,
+ * "sqlite:PATH" or a plain path an SQLite file, relative to the current
+ * folder like any path given on the command line. */
+static void backend_state_option(struct cmd_backend *b, const char *v)
+{
+	if (!strncmp(v, "postgresql://", 13) || !strncmp(v, "postgres://", 11)) {
+		b->state_kind = xstrdup("postgresql");
+		b->connection = xstrdup(v);
+	} else {
+		b->state_kind = xstrdup("sqlite");
+		b->state_path = xstrdup(strncmp(v, "sqlite:", 7) ? v : v + 7);
+	}
+}
+
+static void backend_display(struct cmd_args *a)
+{
+	struct cmd_backend *b = a->backend;
+
+	if (!strcmp(b->state_kind, "sqlite"))
+		b->state_display = xstrdup(b->state_path);
+	else
+		b->state_display = xasprintf("postgresql: %s", b->connection);
+	a->state = b->state_display;
+	a->history = b->history;
+}
+
+void cmd_backend_from_config(struct cmd_args *a, const struct backend *cb)
+{
+	const char *opt_state = cmd_opt_value(a, "state");
+	const char *opt_history = cmd_opt_value(a, "history");
+	struct cmd_backend *b;
+
+	if (a->backend)
+		return;
+	b = a->backend = xcalloc(1, sizeof(*b));
+	if (opt_state) {
+		backend_state_option(b, opt_state);
+	} else if (cb->state_kind == STATE_BACKEND_POSTGRESQL) {
+		b->state_kind = xstrdup("postgresql");
+		b->connection = dup_or_null(cb->connection);
+		b->password_env = dup_or_null(cb->password_env);
+		b->password_file = dup_or_null(cb->password_file);
+	} else {
+		b->state_kind = xstrdup("sqlite");
+		b->state_path = xstrdup(cb->state_path);
+	}
+	b->history = xstrdup(opt_history ? opt_history : cb->history);
+	b->remote = dup_or_null(cb->remote);
+	b->ssh_key = dup_or_null(cb->ssh_key);
+	backend_display(a);
+}
+
+int cmd_backend(struct cmd_args *a, struct cms_error *err)
+{
+	struct config *cfg = NULL;
+	struct diag_list dl = { 0 };
+	struct stat sb;
+	int rc = 0;
+
+	if (a->backend)
+		return 0;
+	if (!a->config_given && stat(a->config, &sb) != 0 && errno == ENOENT) {
+		/* No config here: the defaults, in the current folder. */
+		struct backend none = { 0 };
+
+		none.state_kind = STATE_BACKEND_SQLITE;
+		none.state_path = (char *)".cmsctl/state.db";
+		none.history = (char *)".cmsctl/history";
+		cmd_backend_from_config(a, &none);
+		return 0;
+	}
+	if (config_load(&cfg, a->config, &dl, err) < 0) {
+		cmd_print_diags(&dl, err);
+		rc = cms_error_set(err, CMS_ERROR, "cannot tell where the state is: config '%s' "
+				   "does not load", a->config);
+		cms_error_hint(err, "'cmsctl validate -c %s' lists its problems; --state and "
+			       "--history name the state and history directly", a->config);
+		goto done;
+	}
+	cmd_backend_from_config(a, &cfg->backend);
+done:
+	config_free(cfg);
+	diag_list_free(&dl);
+	return rc;
+}
+
+int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
+{
+	struct state_target t = { 0 };
+	struct cmd_backend *b;
+	char *password = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cmd_backend(a, err)) < 0)
+		return rc;
+	b = a->backend;
+	t.backend = b->state_kind;
+	t.path = b->state_path;
+	t.connection = b->connection;
+	if ((b->password_env || b->password_file) &&
+	    (rc = config_read_password(&password, b->password_env, b->password_file, err)) < 0)
+		return rc;
+	t.password = password;
+	rc = state_open_target(out, &t, create, err);
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	return rc;
+}
+
 int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
 {
-	int rc = state_open(out, a->state, create, err);
+	int rc = cmd_state_open(a, create, out, err);
 
 	if (rc == CMS_ENOTFOUND && !create) {
 		cms_error_clear(err);
@@ -286,7 +420,11 @@ done:
 
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err)
 {
-	char *copy = xstrdup(a->history);
+	char *copy;
+
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	copy = xstrdup(a->history);
 	char *slash = strrchr(copy, '/');
 	struct stat stbuf;
 

@@ -47,8 +47,9 @@ static const struct command commands[] = {
 
 static const struct cmd_opt common_opts[] = {
 	{ "config", 'c', "FILE", "config file (default: cms.yaml)" },
-	{ "state", 0, "PATH", "state database (default: .cmsctl/state.db)" },
-	{ "history", 0, "PATH", "history git repository (default: .cmsctl/history)" },
+	{ "state", 0, "PATH|URL", "state: a file, sqlite:PATH or postgresql://... "
+	  "(default: the config's backend)" },
+	{ "history", 0, "PATH", "history git repository (default: the config's backend)" },
 	{ "help", 'h', NULL, "show this help" },
 	{ 0 },
 };
@@ -209,14 +210,13 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 	if (a->npos > cmd->max_pos)
 		return cmd_usage_error(cmd, "unexpected argument '%s'", a->pos[cmd->max_pos]);
 	a->config = cmd_opt_value(a, "config");
+	a->config_given = a->config != NULL;
 	if (!a->config)
 		a->config = "cms.yaml";
+	/* The state and history come from the config's backend unless given
+	 * here; cmd_backend resolves them when a command needs them. */
 	a->state = cmd_opt_value(a, "state");
-	if (!a->state)
-		a->state = ".cmsctl/state.db";
 	a->history = cmd_opt_value(a, "history");
-	if (!a->history)
-		a->history = ".cmsctl/history";
 	a->json = cmd_opt_flag(a, "json");
 	return 0;
 }
@@ -297,6 +297,7 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = cmd->fn(&a);
+	cmd_backend_free(a.backend);
 	free(a.pos);
 	return rc;
 }

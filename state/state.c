@@ -625,6 +625,21 @@ done:
 	return ret;
 }
 
+int state_open_target(struct state **out, const struct state_target *t, bool create,
+		      struct cms_error *err)
+{
+	*out = NULL;
+	if (!t->backend || !strcmp(t->backend, "sqlite"))
+		return state_open(out, t->path, create, err);
+	return cms_error_set(err, CMS_ERROR, "state backend '%s' is not available in this build",
+			     t->backend);
+}
+
+const char *state_name(const struct state *st)
+{
+	return st->path;
+}
+
 void state_close(struct state *st)
 {
 	if (!st)

@@ -34,6 +34,23 @@ void recorded_free(struct recorded *r); /* frees content */
 /* Opens (creating when create is true and the file is absent).  With create
  * false, a missing file is CMS_ENOTFOUND. */
 int state_open(struct state **out, const char *path, bool create, struct cms_error *err);
+
+/* Where a state lives: which backend, and its address. */
+struct state_target {
+	const char *backend;    /* "sqlite" or "postgresql" */
+	const char *path;       /* sqlite: the file */
+	const char *connection; /* postgresql: libpq connection string or URI, no secret */
+	const char *password;   /* postgresql: or NULL (libpq's PGPASSWORD, ~/.pgpass) */
+};
+/* Opens the state of t through its backend, as state_open does for a file:
+ * with create false, a state that does not exist yet (a missing file, a
+ * database without cmsctl's schema) is CMS_ENOTFOUND.  The password is
+ * never kept in the state, in a message or in the database. */
+int state_open_target(struct state **out, const struct state_target *t, bool create,
+		      struct cms_error *err);
+/* What the state is, for messages: its path, or "postgresql: <connection>".
+ * Borrowed. */
+const char *state_name(const struct state *st);
 void state_close(struct state *st);
 
 /* Runs PRAGMA integrity_check.  *out_result (the caller frees it) is "ok"
