@@ -1,8 +1,9 @@
 /*
- * The state store: one SQLite file holding, per store, the lineage, serial
- * and recorded location; the journal of runs and their steps; locks;
- * approvals; consumed plan ids.  All state access goes through this narrow
- * interface so that a second backend (PostgreSQL) can implement the same.
+ * The state store: per store, the lineage, serial and recorded location;
+ * the journal of runs and their steps; locks; approvals; consumed plan
+ * ids.  All state access goes through this narrow interface, which
+ * dispatches to a backend (state/backend.h): an SQLite file, the embedded
+ * default described below, or a shared PostgreSQL database (state_pg.c).
  *
  * The file is created on first use (mode 0600, its folder 0700), in WAL
  * mode, with a busy timeout and foreign keys on; its schema is migrated by
@@ -149,5 +150,41 @@ int state_approve(struct state *st, const char *plan_id, const char *store, cons
 /* Sorted by approver; free with state_strings_free. */
 int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
 		    struct cms_error *err);
+
+/* Everything a state records, for `state show` and `state migrate`. */
+struct state_store_row {
+	char *name;
+	struct recorded rec;
+};
+struct state_step_row {
+	char *run_id;
+	struct step_info step;
+};
+struct state_approval_row {
+	char *plan_id, *store, *approver, *approved_at;
+};
+struct state_consumed_row {
+	char *plan_id, *store, *run_id, *consumed_at; /* run_id may be NULL */
+};
+struct state_dump {
+	struct state_store_row *stores;       /* sorted by name */
+	size_t nstores;
+	struct run_info *runs;                /* in the order they began */
+	size_t nruns;
+	struct state_step_row *steps;         /* by run, then n */
+	size_t nsteps;
+	struct state_approval_row *approvals; /* by plan id, then approver */
+	size_t napprovals;
+	struct state_consumed_row *consumed;  /* by plan id */
+	size_t nconsumed;
+	struct lock_info *locks;              /* by store */
+	size_t nlocks;
+};
+void state_dump_free(struct state_dump *d); /* frees content; accepts NULL */
+int state_dump(struct state *st, struct state_dump *out, struct cms_error *err);
+/* Copies d into st, in one transaction, run order kept.  A target that
+ * already records anything is refused (CMS_ERROR, nothing written); locks
+ * are not copied (a lock belongs to a running process). */
+int state_load(struct state *st, const struct state_dump *d, struct cms_error *err);
 
 #endif
