@@ -91,6 +91,16 @@ void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Writes all of data to stdout; 0 or -1 (with err set). */
 int cmd_write_stdout(const char *data, size_t len, struct cms_error *err);
+/* Writes all of data to stderr (the text a command moves off stdout when
+ * one of its outputs is "-"); 0 or -1. */
+int cmd_write_stderr(const char *data, size_t len);
+/* True for "-", the name of standard output. */
+bool cmd_output_is_stdout(const char *path);
+/* Writes an output the operator named (-o, --report, --html): "-" is
+ * stdout, a regular file is replaced atomically, a device or FIFO written
+ * in place, anything else refused (cms_write_output). */
+int cmd_write_output(const char *path, const char *data, size_t len, const char *what,
+		     struct cms_error *err);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

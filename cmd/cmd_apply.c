@@ -24,7 +24,7 @@
 const struct cmd_opt cmd_apply_opts[] = {
 	{ "store", 's', "STORE", "the store (needed without a plan file when the config has several)" },
 	{ "yes", 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
-	{ "report", 0, "FILE", "also write the HTML report there" },
+	{ "report", 0, "FILE", "also write the HTML report there ('-': stdout)" },
 	{ 0 },
 };
 
@@ -91,8 +91,8 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 	/* The history first: a report file that cannot be written must not
 	 * keep the run out of the audit trail. */
 	if (report_path)
-		rc = cms_write_file_atomic(report_path, res->report_html.ptr, res->report_html.len,
-					   0644, "report", err);
+		rc = cmd_write_output(report_path, res->report_html.ptr, res->report_html.len,
+				      "report", err);
 done:
 	if (rc < 0)
 		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
@@ -122,7 +122,12 @@ static int print_run(struct cmd_args *a, const struct apply_result *res, struct 
 		 res->location_mirror ? res->location_mirror : "-", res->serial_after);
 	for (i = 0; i < res->nfollowups; i++)
 		buf_addf(&out, "  follow-up: %s\n", res->followups[i]);
-	rc = cmd_write_stdout(out.ptr, out.len, err);
+	if (cmd_output_is_stdout(cmd_opt_value(a, "report"))) {
+		/* The report is the data on stdout; the summary is chatter. */
+		cmd_write_stderr(out.ptr, out.len);
+		rc = 0;
+	} else
+		rc = cmd_write_stdout(out.ptr, out.len, err);
 	buf_free(&out);
 	return rc;
 }

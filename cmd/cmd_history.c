@@ -19,7 +19,7 @@
 
 const struct cmd_opt cmd_history_opts[] = {
 	{ "store", 's', "STORE", "only this store" },
-	{ "html", 0, "FILE", "also write a static HTML page of the history there" },
+	{ "html", 0, "FILE", "also write a static HTML page of the history there ('-': stdout)" },
 	{ 0 },
 };
 
@@ -150,12 +150,14 @@ int cmd_history(struct cmd_args *a)
 	}
 	if (htmlpath) {
 		render_html(es, n, &html);
-		if (cms_write_file_atomic(htmlpath, html.ptr, html.len, 0644, "history page", &err) < 0) {
+		if (cmd_write_output(htmlpath, html.ptr, html.len, "history page", &err) < 0) {
 			rc = cmd_fail(&err);
 			goto done;
 		}
 	}
-	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+	if (cmd_output_is_stdout(htmlpath))
+		cmd_write_stderr(out.ptr, out.len); /* the page is the data */
+	else if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
 		rc = cmd_fail(&err);
 done:
 	history_log_free(es, n);

@@ -16,7 +16,7 @@
 
 const struct cmd_opt cmd_plan_opts[] = {
 	{ "store", 's', "STORE", "the store to plan (needed when the config has several)" },
-	{ "out", 'o', "FILE", "save the plan there and commit it to the history" },
+	{ "out", 'o', "FILE", "save the plan there ('-': stdout) and commit it to the history" },
 	{ "offline", 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
 	{ "detailed-exitcode", 0, NULL, "exit 2 when the plan has changes, 0 when none" },
 	{ "accept-drift", 0, NULL, "adopt what the servers report when it differs from the state" },
@@ -50,12 +50,19 @@ int cmd_plan(struct cmd_args *a)
 		/* History first: a plan file that exists is always one the history
 		 * knows, so apply can tell it from an edited one. */
 		if (cmd_commit_plan(a, p, &json, id, &err) < 0 ||
-		    cms_write_file_atomic(outpath, json.ptr, json.len, 0644, "plan file", &err) < 0) {
+		    cmd_write_output(outpath, json.ptr, json.len, "plan file", &err) < 0) {
 			rc = cmd_fail(&err);
 			goto done;
 		}
 	}
-	if (a->json) {
+	if (cmd_output_is_stdout(outpath)) {
+		/* The plan's bytes are the data on stdout; the rendering is
+		 * chatter next to them. */
+		if (!a->json) {
+			plan_render(p, id, &text);
+			cmd_write_stderr(text.ptr, text.len);
+		}
+	} else if (a->json) {
 		if (cmd_write_stdout(json.ptr, json.len, &err) < 0) {
 			rc = cmd_fail(&err);
 			goto done;
@@ -68,7 +75,8 @@ int cmd_plan(struct cmd_args *a)
 		}
 	}
 	if (outpath)
-		cmd_note("saved plan %s to '%s' and the history", id, outpath);
+		cmd_note("saved plan %s to '%s' and the history", id,
+			 cmd_output_is_stdout(outpath) ? "standard output" : outpath);
 	rc = (cmd_opt_flag(a, "detailed-exitcode") && plan_has_changes(p)) ? EXIT_CHANGES : EXIT_OK;
 done:
 	plan_free(p);

@@ -392,11 +392,11 @@ int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct
 
 	*out = NULL;
 	if (stat(ref, &stbuf) == 0 || !looks_like_id(ref)) {
-		rc = cms_read_file(&data, &len, ref, 4 << 20, err);
+		rc = cms_read_input(&data, &len, ref, 4 << 20, "plan file", err);
 		if (rc < 0) {
-			cms_error_set(err, rc == CMS_ENOTFOUND ? CMS_ERROR : rc,
-				      "cannot read plan file '%s': %s", ref,
-				      rc == CMS_ENOTFOUND ? "no such file" : "unreadable");
+			if (rc == CMS_ENOTFOUND)
+				rc = cms_error_set(err, CMS_ERROR,
+						   "cannot read plan file '%s': no such file", ref);
 			goto done;
 		}
 		what = xasprintf("plan file '%s'", ref);

@@ -3,6 +3,7 @@
  * progress notes on stderr, checked writes of data to stdout.
  */
 #include "cmd/cmd.h"
+#include "common/fileio.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,4 +42,24 @@ int cmd_write_stdout(const char *data, size_t len, struct cms_error *err)
 		return cms_error_set(err, CMS_ERROR, "cannot write to standard output: %s",
 				     strerror(errno));
 	return 0;
+}
+
+bool cmd_output_is_stdout(const char *path)
+{
+	return path && strcmp(path, "-") == 0;
+}
+
+int cmd_write_output(const char *path, const char *data, size_t len, const char *what,
+		     struct cms_error *err)
+{
+	if (cmd_output_is_stdout(path))
+		return cmd_write_stdout(data, len, err);
+	return cms_write_output(path, data, len, 0644, what, err);
+}
+
+int cmd_write_stderr(const char *data, size_t len)
+{
+	if (len && fwrite(data, 1, len, stderr) != len)
+		return -1;
+	return fflush(stderr) == 0 ? 0 : -1;
 }

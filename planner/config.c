@@ -23,6 +23,7 @@
  */
 #include "planner/config.h"
 #include "common/buf.h"
+#include "common/fileio.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -2062,7 +2063,7 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	ld.doc = &doc;
 
 	if (len > MAX_FILE_BYTES) {
-		report_at(&ld, 0, 0, "cannot read config '%s': larger than 1 MiB", name);
+		report_at(&ld, 0, 0, "cannot read config '%s': too large (more than 1 MiB)", name);
 		return finish(out, cfg, diags, first, name, err);
 	}
 	if (!yaml_parser_initialize(&parser)) {
@@ -2112,13 +2113,15 @@ int config_load(struct config **out, const char *path, struct diag_list *diags,
 	int fd, rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Without blocking, and only a regular file: a FIFO or a device is
+	 * refused before anything is read from it. */
+	fd = cms_open_input(path, MAX_FILE_BYTES, "config", err);
 	if (fd < 0) {
-		d = report_file(diags, path, "cannot read config '%s': %s", path, strerror(errno));
+		d = report_file(diags, path, "%s", err->message);
 		return cms_error_set(err, CMS_ERROR, "%s", d->message);
 	}
 	/* Read up to one byte past the limit, so that "too large" is known
-	 * without trusting st_size (pipes, /proc files). */
+	 * without trusting st_size (a file growing meanwhile). */
 	for (;;) {
 		char chunk[65536];
 		ssize_t r = read(fd, chunk, sizeof(chunk));
@@ -2139,8 +2142,8 @@ int config_load(struct config **out, const char *path, struct diag_list *diags,
 		if (data.len > MAX_FILE_BYTES) {
 			close(fd);
 			buf_free(&data);
-			d = report_file(diags, path, "cannot read config '%s': larger than 1 MiB",
-					path);
+			d = report_file(diags, path, "cannot read config '%s': too large (more "
+					"than 1 MiB)", path);
 			return cms_error_set(err, CMS_ERROR, "%s", d->message);
 		}
 	}
@@ -2237,7 +2240,7 @@ int config_read_password(char **out, const char *password_env, const char *passw
 					     password_file, strerror(e));
 		if (len > MAX_PASSWORD_BYTES)
 			return cms_error_set(err, CMS_ERROR,
-					     "password file '%s' is larger than %d bytes",
+					     "password file '%s' is too large (more than %d bytes)",
 					     password_file, MAX_PASSWORD_BYTES);
 		return cms_error_set(err, CMS_ERROR, "password file '%s' contains a NUL byte",
 				     password_file);

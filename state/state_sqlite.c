@@ -322,7 +322,7 @@ static int check_header(const char *path, struct cms_error *err)
 	int32_t version;
 	int fd, ret = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
 				     strerror(errno));

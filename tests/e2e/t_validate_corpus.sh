@@ -115,7 +115,7 @@ checks=$((checks + 1))
 	printf '\n'
 } >"$tmp/empty/big.yaml"
 run "$tmp/empty" validate -c big.yaml
-printf "cmsctl: cannot read config 'big.yaml': larger than 1 MiB\n" >"$tmp/want"
+printf "cmsctl: cannot read config 'big.yaml': too large (more than 1 MiB)\n" >"$tmp/want"
 if [ "$rc" -ne 1 ] || [ -s "$out" ] || ! cmp -s -- "$tmp/want" "$err"; then
 	fail "file over 1 MiB (exit $rc):"
 	diff -u -- "$tmp/want" "$err" | sed 's/^/    /'

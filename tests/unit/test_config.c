@@ -570,7 +570,7 @@ static void test_file_level_problems(void **state)
 	memset(big, '#', n);
 	assert_int_equal(config_load_buffer(&cfg, "big.yaml", ".", big, n, &dl, &err), CMS_ERROR);
 	assert_int_equal(dl.len, 1);
-	assert_string_equal(dl.items[0].message, "cannot read config 'big.yaml': larger than 1 MiB");
+	assert_string_equal(dl.items[0].message, "cannot read config 'big.yaml': too large (more than 1 MiB)");
 	free(big);
 	diag_list_free(&dl);
 
