@@ -187,6 +187,9 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
  * longest single step (catch-up, a statement, a publish command), with
  * room to spare: 15 minutes plus twice the longest bound. */
 int64_t cmd_lease_s(const struct store *st);
+/* --lock-timeout DURATION in milliseconds (0 when not given); prints a
+ * usage error and returns EXIT_USAGE when malformed, else EXIT_OK. */
+int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
 
 /* Opens the history (creating its parent folder, mode 0700, when that
  * folder alone is missing: the default .cmsctl/). */

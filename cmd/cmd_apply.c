@@ -25,6 +25,8 @@ const struct cmd_opt cmd_apply_opts[] = {
 	{ "store", 's', "STORE", "the store (needed without a plan file when the config has several)" },
 	{ "yes", 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
 	{ "report", 0, "FILE", "also write the HTML report there ('-': stdout)" },
+	{ "lock-timeout", 0, "DURATION", "wait up to DURATION for a held lock, retrying "
+	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
 
@@ -282,6 +284,8 @@ int cmd_apply(struct cmd_args *a)
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
+	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+		goto done; /* a malformed value is refused before anything happens */
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if (a->npos == 1) {
@@ -339,6 +343,8 @@ int cmd_apply(struct cmd_args *a)
 	ctx.state = sdb;
 	ctx.operator_name = op;
 	ctx.lease_s = cmd_lease_s(st);
+	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+		goto done;
 	if (getenv("CMSCTL_TEST_HOLD_AT")) {
 		ctx.on_journal = hold_at;
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");

@@ -20,6 +20,8 @@
 const struct cmd_opt cmd_restore_opts[] = {
 	{ "store", 's', "STORE", "the store (needed when the config has several)" },
 	{ "report", 0, "FILE", "also write the HTML report there" },
+	{ "lock-timeout", 0, "DURATION", "wait up to DURATION for a held lock, retrying "
+	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
 
@@ -57,6 +59,8 @@ int cmd_restore(struct cmd_args *a)
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
+	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+		goto done; /* a malformed value is refused before anything happens */
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
@@ -72,6 +76,8 @@ int cmd_restore(struct cmd_args *a)
 	ctx.state = sdb;
 	ctx.operator_name = op;
 	ctx.lease_s = cmd_lease_s(st);
+	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+		goto done;
 	ctx.load_plan = load_plan;
 	ctx.load_plan_arg = a;
 	arc = applier_restore(&ctx, &res, &err);

@@ -453,3 +453,16 @@ int64_t cmd_lease_s(const struct store *st)
 			longest = st->publish[i].timeout_ms;
 	return 900 + 2 * longest / 1000;
 }
+
+int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms)
+{
+	const char *v = cmd_opt_value(a, "lock-timeout");
+
+	*out_ms = 0;
+	if (!v || !strcmp(v, "0"))
+		return EXIT_OK;
+	if (config_parse_duration_ms(out_ms, v) < 0)
+		return cmd_usage_error(a->cmd, "--lock-timeout '%s' is not a duration (30s, 5m, 1h)",
+				       v);
+	return EXIT_OK;
+}
