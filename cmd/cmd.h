@@ -112,12 +112,13 @@ int cmd_history(struct cmd_args *a);
 int cmd_approve(struct cmd_args *a);
 int cmd_restore(struct cmd_args *a);
 int cmd_lock(struct cmd_args *a);
+int cmd_state(struct cmd_args *a);
 int cmd_unlock(struct cmd_args *a);
 
 /* Option tables of the commands, defined next to each command. */
 extern const struct cmd_opt cmd_validate_opts[], cmd_plan_opts[], cmd_apply_opts[],
 	cmd_status_opts[], cmd_show_opts[], cmd_history_opts[], cmd_approve_opts[],
-	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[];
+	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[], cmd_state_opts[];
 
 #endif
 
@@ -142,6 +143,11 @@ int cmd_load_config(struct cmd_args *a, struct config **out);
 int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct store **out);
 /* Opens the state; with create false a missing state gives *out NULL and 0. */
 int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
+/* Opens the state that spec names: a URL (postgresql://..., sqlite:PATH)
+ * or a config file whose backend says where it is.  *name_out (the
+ * caller's) is what the state is called in messages. */
+int cmd_state_open_spec(const char *spec, bool create, struct state **out, char **name_out,
+			struct cms_error *err);
 /* Opens the state; with create false a missing state is CMS_ENOTFOUND. */
 int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
 /* Resolves where the state and the history live (a->backend, a->state,

@@ -192,17 +192,15 @@ done:
 	return rc;
 }
 
-int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
+/* Opens the state b names, reading its password (if any) just for the
+ * connection. */
+static int open_backend_state(const struct cmd_backend *b, bool create, struct state **out,
+			      struct cms_error *err)
 {
 	struct state_target t = { 0 };
-	struct cmd_backend *b;
 	char *password = NULL;
 	int rc;
 
-	*out = NULL;
-	if ((rc = cmd_backend(a, err)) < 0)
-		return rc;
-	b = a->backend;
 	t.backend = b->state_kind;
 	t.path = b->state_path;
 	t.connection = b->connection;
@@ -215,6 +213,58 @@ int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct c
 		memset(password, 0, strlen(password));
 		free(password);
 	}
+	return rc;
+}
+
+int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = cmd_backend(a, err)) < 0)
+		return rc;
+	return open_backend_state(a->backend, create, out, err);
+}
+
+int cmd_state_open_spec(const char *spec, bool create, struct state **out, char **name_out,
+			struct cms_error *err)
+{
+	struct cmd_backend *b = xcalloc(1, sizeof(*b));
+	struct config *cfg = NULL;
+	struct diag_list dl = { 0 };
+	int rc = 0;
+
+	*out = NULL;
+	*name_out = NULL;
+	if (!strncmp(spec, "postgresql://", 13) || !strncmp(spec, "postgres://", 11) ||
+	    !strncmp(spec, "sqlite:", 7)) {
+		backend_state_option(b, spec);
+	} else {
+		if (config_load(&cfg, spec, &dl, err) < 0) {
+			cmd_print_diags(&dl, err);
+			rc = cms_error_set(err, CMS_ERROR, "cannot read the backend of config '%s'",
+					   spec);
+			goto done;
+		}
+		if (cfg->backend.state_kind == STATE_BACKEND_POSTGRESQL) {
+			b->state_kind = xstrdup("postgresql");
+			b->connection = dup_or_null(cfg->backend.connection);
+			b->password_env = dup_or_null(cfg->backend.password_env);
+			b->password_file = dup_or_null(cfg->backend.password_file);
+		} else {
+			b->state_kind = xstrdup("sqlite");
+			b->state_path = xstrdup(cfg->backend.state_path);
+		}
+	}
+	if (!strcmp(b->state_kind, "sqlite"))
+		*name_out = xstrdup(b->state_path);
+	else
+		*name_out = xasprintf("postgresql: %s", b->connection);
+	rc = open_backend_state(b, create, out, err);
+done:
+	config_free(cfg);
+	diag_list_free(&dl);
+	cmd_backend_free(b);
 	return rc;
 }
 

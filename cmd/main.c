@@ -43,6 +43,13 @@ static const struct command commands[] = {
 	  cmd_lock_opts, true, 1, 1, NULL },
 	{ "unlock", cmd_unlock, "Break a state lock (audited)", "STORE LOCK-ID",
 	  cmd_unlock_opts, true, 2, 2, NULL },
+	{ "state", cmd_state, "Show the recorded state, or migrate it to another backend",
+	  "show|migrate", cmd_state_opts, true, 1, 1,
+	  "'state show' prints everything the state records: stores, runs and their\n"
+	  "steps, approvals, used plans and locks.  'state migrate --to CONFIG-OR-URL'\n"
+	  "copies the state into another, empty one (an SQLite file into PostgreSQL):\n"
+	  "the target is a config file whose backend names it, postgresql://... or\n"
+	  "sqlite:PATH.  A non-empty target, or a source with a lock held, is refused." },
 };
 
 static const struct cmd_opt common_opts[] = {

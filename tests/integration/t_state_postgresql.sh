@@ -55,4 +55,36 @@ run 1 "$CMSCTL" status -c down.yaml
 contains err "cannot open state database 'postgresql: host=127.0.0.1 port=1"
 lacks err hunter2-state
 lacks out hunter2-state
+
+# state migrate: an SQLite state into an empty PostgreSQL database; the
+# same `state show --json` before and after; a non-empty target refused.
+cd "$T" && mkdir local && cd local && quickstart
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+run 0 "$CMSCTL" plan -o switch.plan
+run 0 "$CMSCTL" approve "$(git hash-object switch.plan)" --as bob@review
+run 0 "$CMSCTL" apply switch.plan
+run 0 "$CMSCTL" state show --json
+cp out before.json
+run 0 "$CMSCTL" state show
+contains out "store redmond"
+contains out "serial:     2"
+psql_state postgres "CREATE DATABASE cmsctl2 OWNER cmsctl" >/dev/null
+mv cms.yaml orig.yaml
+with_backend "host=127.0.0.1 port=$PG_PORT_A user=cmsctl dbname=cmsctl2" >pg.yaml
+cp orig.yaml cms.yaml
+run 0 "$CMSCTL" state migrate --to pg.yaml
+contains err "migrated 1 store, 2 runs"
+run 0 "$CMSCTL" state show --json -c pg.yaml
+same before.json out
+# The migrated state goes on: a plan against it is not an adoption.
+run 0 "$CMSCTL" plan -c pg.yaml
+lacks out "adopt"
+run 1 "$CMSCTL" state migrate --to pg.yaml
+contains err "is not empty"
+run 1 "$CMSCTL" state migrate --to "postgresql://cmsctl@127.0.0.1:$PG_PORT_A/cmsctl"
+contains err "is not empty"
+run 0 "$CMSCTL" state show --json -c pg.yaml
+same before.json out
+run 64 "$CMSCTL" state migrate
 finish
