@@ -62,7 +62,23 @@ struct cmd_backend {
 	char *history;
 	char *remote;        /* the history's shared remote, or NULL */
 	char *ssh_key;       /* key file for an ssh remote, or NULL */
+	bool synced;         /* the history was brought level with its remote once */
+	bool pushed;         /* a push was tried already (history push) */
 };
+/* After a command: with a shared remote, sends the history commits it
+ * lacks; a failure is a warning (the commits stay local, the next command
+ * or 'history push' retries), never a change of the exit status. */
+void cmd_history_push_pending(struct cmd_args *a);
+/* With a shared remote: fetches (when reachable) and says how far the
+ * local history is ahead of it, as a line appended to text (when not NULL)
+ * and as a JSON object {remote, ahead, behind, reachable} (the caller's);
+ * NULL without a remote. */
+struct buf;
+typedef struct json_t json_t;
+json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text);
+/* Sends the history commits the remote lacks; 0, or <0 with err set.
+ * *pushed: how many were sent. */
+int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err);
 void cmd_backend_free(struct cmd_backend *b);
 
 struct command {

@@ -15,6 +15,7 @@
 #include "state/state.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,25 +471,85 @@ done:
 
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err)
 {
-	char *copy;
+	struct cmd_backend *b;
+	struct stat stbuf;
+	char *copy, *slash;
+	int rc;
 
 	if (cmd_backend(a, err) < 0)
 		return CMS_ERROR;
 	copy = xstrdup(a->history);
-	char *slash = strrchr(copy, '/');
-	struct stat stbuf;
-
+	slash = strrchr(copy, '/');
 	if (slash && slash != copy) {
 		*slash = '\0';
 		if (stat(copy, &stbuf) < 0 && mkdir(copy, 0700) < 0 && errno != EEXIST) {
-			int rc = cms_error_set(err, CMS_ERROR, "cannot create folder '%s' for the history: %s",
-					       copy, strerror(errno));
+			rc = cms_error_set(err, CMS_ERROR, "cannot create folder '%s' for the history: %s",
+					   copy, strerror(errno));
 			free(copy);
 			return rc;
 		}
 	}
 	free(copy);
-	return history_open(out, a->history, NULL, err);
+	if ((rc = history_open(out, a->history, NULL, err)) < 0)
+		return rc;
+	b = a->backend;
+	if (b->remote && !b->synced) {
+		struct history_remote hr = { b->remote, b->ssh_key };
+		struct cms_error serr = CMS_ERROR_INIT;
+
+		/* Once per command: reading or writing, start from what the
+		 * remote holds when it can be reached. */
+		b->synced = true;
+		if (history_remote_sync(a->history, NULL, &hr, &serr) < 0)
+			cmd_note("warning: working from the local history: %s", serr.message);
+		cms_error_clear(&serr);
+	}
+	return 0;
+}
+
+int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err)
+{
+	struct history_remote hr;
+	struct stat sb;
+
+	*pushed = 0;
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	if (!a->backend->remote)
+		return cms_error_set(err, CMS_ERROR, "the history has no remote: set 'remote' in "
+				     "the config's backend block");
+	a->backend->pushed = true;
+	if (stat(a->history, &sb) != 0)
+		return 0; /* nothing committed here yet */
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	return history_remote_push(a->history, NULL, &hr, pushed, err);
+}
+
+void cmd_history_push_pending(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct history_remote hr;
+	struct stat sb;
+	size_t pushed = 0, ahead = 0, behind = 0;
+
+	if (!a->backend || !a->backend->remote || a->backend->pushed ||
+	    stat(a->history, &sb) != 0)
+		return;
+	a->backend->pushed = true;
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) == 0 && !ahead)
+		goto done;
+	cms_error_clear(&err);
+	if (history_remote_push(a->history, NULL, &hr, &pushed, &err) < 0) {
+		cmd_note("warning: the history is %zu commit%s ahead of its remote '%s', kept "
+			 "locally: %s", ahead, ahead == 1 ? "" : "s", hr.url, err.message);
+		cmd_note("'cmsctl history push' (or the next command) sends %s",
+			 ahead == 1 ? "it" : "them");
+	}
+done:
+	cms_error_clear(&err);
 }
 
 int64_t cmd_lease_s(const struct store *st)
@@ -515,4 +576,41 @@ int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms)
 		return cmd_usage_error(a->cmd, "--lock-timeout '%s' is not a duration (30s, 5m, 1h)",
 				       v);
 	return EXIT_OK;
+}
+
+json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct history_remote hr;
+	struct history *h = NULL;
+	size_t ahead = 0, behind = 0;
+	bool reachable;
+	json_t *out = NULL;
+
+	if (cmd_backend(a, &err) < 0 || !a->backend->remote)
+		goto done;
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	/* Opening the history fetches from the remote when it answers. */
+	if (cmd_open_history(a, &h, &err) < 0)
+		goto done;
+	reachable = history_remote_sync(a->history, NULL, &hr, &err) == 0;
+	cms_error_clear(&err);
+	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) < 0)
+		goto done;
+	out = json_pack("{s:s, s:I, s:I, s:b}", "remote", hr.url, "ahead", (json_int_t)ahead,
+			"behind", (json_int_t)behind, "reachable", reachable);
+	if (!text)
+		goto done;
+	if (ahead)
+		buf_addf(text, "history: %zu commit%s ahead of its remote '%s'%s; "
+			 "'cmsctl history push' sends %s\n", ahead, ahead == 1 ? "" : "s", hr.url,
+			 reachable ? "" : " (unreachable)", ahead == 1 ? "it" : "them");
+	else
+		buf_addf(text, "history: level with its remote '%s'%s\n", hr.url,
+			 reachable ? "" : " (unreachable: as last seen)");
+done:
+	history_close(h);
+	cms_error_clear(&err);
+	return out;
 }

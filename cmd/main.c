@@ -33,8 +33,10 @@ static const struct command commands[] = {
 	  cmd_status_opts, true, 0, 0, NULL },
 	{ "show", cmd_show, "Show a saved plan file or a plan id from the history", "PLAN",
 	  cmd_show_opts, true, 1, 1, NULL },
-	{ "history", cmd_history, "Plans, approvals and applies from the git history", "",
-	  cmd_history_opts, true, 0, 0, NULL },
+	{ "history", cmd_history, "Plans, approvals and applies from the git history", "[push]",
+	  cmd_history_opts, true, 0, 1,
+	  "Lists the history, newest first.  'history push' sends the commits the\n"
+	  "backend's shared remote lacks (every command that commits also tries)." },
 	{ "approve", cmd_approve, "Record a reviewer's approval of a plan id", "PLAN-ID",
 	  cmd_approve_opts, true, 1, 1, NULL },
 	{ "restore", cmd_restore, "Re-assert the recorded location after an interruption", "",
@@ -302,8 +304,10 @@ int main(int argc, char **argv)
 		free(a.pos);
 		return EXIT_OK;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		rc = cmd->fn(&a);
+		cmd_history_push_pending(&a);
+	}
 	cmd_backend_free(a.backend);
 	free(a.pos);
 	return rc;
