@@ -129,7 +129,8 @@ static int sql_failf(struct sqlite_state *st, struct cms_error *err, const char 
 /* Prepares sql and binds the variadic arguments in order, by type letter:
  * 's' const char * (NULL binds NULL), 'i' int64_t, 'd' int.  Returns an
  * SQLite code; *out is set (or NULL) either way, for the caller to finalize. */
-static int prepare(struct sqlite_state *st, sqlite3_stmt **out, const char *sql, const char *types, ...)
+static int prepare(struct sqlite_state *st, sqlite3_stmt **out, const char *sql,
+		   const char *types, ...)
 {
 	va_list ap;
 	int rc, i;
@@ -373,7 +374,8 @@ done:
 /* Reads, through SQLite and with reads only, what identifies the file.
  * *version is its schema version; *fresh is true for a database with
  * nothing in it, which cmsctl may initialise. */
-static int check_identity(struct sqlite_state *st, int64_t *version, bool *fresh, struct cms_error *err)
+static int check_identity(struct sqlite_state *st, int64_t *version, bool *fresh,
+			  struct cms_error *err)
 {
 	sqlite3_stmt *stmt = NULL;
 	int64_t objects;
@@ -846,7 +848,8 @@ done:
 	return ret;
 }
 
-static int sq_unlock(struct state *base, const char *store, const char *lock_id, struct cms_error *err)
+static int sq_unlock(struct state *base, const char *store, const char *lock_id,
+		     struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
@@ -865,7 +868,8 @@ static int sq_unlock(struct state *base, const char *store, const char *lock_id,
 	return ret;
 }
 
-static int sq_lock_list(struct state *base, struct lock_info **out, size_t *n, struct cms_error *err)
+static int sq_lock_list(struct state *base, struct lock_info **out, size_t *n,
+			struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	struct lock_info *v = NULL;
@@ -895,7 +899,8 @@ done:
 
 /* --- the journal ------------------------------------------------------- */
 
-static int sq_run_begin(struct state *base, const char *run_id, const char *store, const char *plan_id,
+static int sq_run_begin(struct state *base, const char *run_id, const char *store,
+			const char *plan_id,
 		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
@@ -989,7 +994,8 @@ static int sq_run_finish(struct state *base, const char *run_id, const char *out
 }
 
 /* The newest run of a store (by insertion), unfinished ones only or any. */
-static int sq_run_newest(struct state *base, const char *store, bool unfinished, struct run_info *out,
+static int sq_run_newest(struct state *base, const char *store, bool unfinished,
+			 struct run_info *out,
 		      struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
@@ -1076,7 +1082,8 @@ done:
 
 /* Inside a transaction: fails with CMS_ESTALE when plan_id was consumed by
  * another run; *mine is true when run_id itself consumed it already. */
-static int plan_unused(struct sqlite_state *st, const char *plan_id, const char *run_id, bool *mine,
+static int plan_unused(struct sqlite_state *st, const char *plan_id, const char *run_id,
+		       bool *mine,
 		       struct cms_error *err)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -1209,7 +1216,8 @@ done:
 	return ret;
 }
 
-static int sq_plan_consumed(struct state *base, const char *plan_id, bool *out, struct cms_error *err)
+static int sq_plan_consumed(struct state *base, const char *plan_id, bool *out,
+			    struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
@@ -1252,7 +1260,8 @@ done:
 	return ret;
 }
 
-static int sq_approve(struct state *base, const char *plan_id, const char *store, const char *approver,
+static int sq_approve(struct state *base, const char *plan_id, const char *store,
+		      const char *approver,
 		  int64_t now, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
