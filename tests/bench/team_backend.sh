@@ -31,7 +31,8 @@ ms() { date +%s%N | cut -c1-13; }
 prepare() {
 	local dir=$1 variant=$2 n=$3
 	mkdir -p "$dir" && cd "$dir"
-	cp "$CMSCTL_SOURCE_DIR/examples/quickstart/cms.yaml" "$CMSCTL_SOURCE_DIR/examples/quickstart/setup.sh" .
+	cp "$CMSCTL_SOURCE_DIR/examples/quickstart/cms.yaml" "$CMSCTL_SOURCE_DIR/examples/quickstart/setup.sh" \
+		"$CMSCTL_SOURCE_DIR/examples/quickstart/write.sh" .
 	bash ./setup.sh . >/dev/null
 	if [ "$variant" != local ]; then
 		psql_admin "CREATE DATABASE bench_$n OWNER cmsctl"
