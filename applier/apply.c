@@ -511,27 +511,41 @@ static int check_approvals(struct run *r, struct cms_error *err)
 	const struct plan *p = r->p;
 	int need = p->policy.approvals > r->ctx->store->policy.approvals ?
 		   p->policy.approvals : r->ctx->store->policy.approvals;
+	struct buf not_counted = BUF_INIT;
 	char **who = NULL;
 	size_t n = 0, i;
 	int rc;
 
-	if ((rc = state_approvals(r->ctx->state, r->plan_id, &who, &n, err)) < 0)
-		return rc;
-	for (i = 0; i < n; i++) {
-		if (!strcmp(who[i], p->author))
-			free(who[i]); /* an author's own approval does not count */
-		else
+	if (r->ctx->approvals) {
+		if ((rc = r->ctx->approvals(r->ctx->approvals_arg, p, r->plan_id, &who, &n,
+					    &not_counted, err)) < 0)
+			goto done;
+		for (i = 0; i < n; i++)
 			strv_push(&r->approvals, &r->napprovals, who[i]);
+	} else {
+		if ((rc = state_approvals(r->ctx->state, r->plan_id, &who, &n, err)) < 0)
+			goto done;
+		for (i = 0; i < n; i++) {
+			if (!strcmp(who[i], p->author))
+				free(who[i]); /* an author's own approval does not count */
+			else
+				strv_push(&r->approvals, &r->napprovals, who[i]);
+		}
 	}
-	free(who);
+	rc = 0;
 	if ((int)r->napprovals < need) {
-		cms_error_set(err, CMS_EREFUSED, "plan %.12s has %zu approval%s from people other than "
-			      "its author %s; policy.approvals needs %d", r->plan_id, r->napprovals,
-			      r->napprovals == 1 ? "" : "s", p->author, need);
+		cms_error_set(err, CMS_EREFUSED, "plan %.12s has %zu approval%s that count%s (from people "
+			      "other than its author %s); policy.approvals needs %d%s%s", r->plan_id,
+			      r->napprovals, r->napprovals == 1 ? "" : "s",
+			      r->napprovals == 1 ? "s" : "", p->author, need,
+			      not_counted.len ? "; not counted: " : "", not_counted.ptr);
 		cms_error_hint(err, "a reviewer runs 'cmsctl approve %s'", r->plan_id);
-		return CMS_EREFUSED;
+		rc = CMS_EREFUSED;
 	}
-	return 0;
+done:
+	free(who);
+	buf_free(&not_counted);
+	return rc;
 }
 
 /* Re-probes and compares with every observation the plan relied on. */

@@ -46,6 +46,13 @@ struct apply_ctx {
 	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],
 			 struct cms_error *err);
 	void *load_plan_arg;
+	/* Apply: the approvals of plan_id that count (*counted, each and the
+	 * array the caller's) and a description of each one that does not
+	 * ("name: why", '; '-separated, into not_counted).  NULL: every
+	 * approval the state records counts, except the author's. */
+	int (*approvals)(void *arg, const struct plan *p, const char *plan_id, char ***counted,
+			 size_t *ncounted, struct buf *not_counted, struct cms_error *err);
+	void *approvals_arg;
 };
 
 struct apply_result {

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
+#include "state/approval.h"
 #include "state/history.h"
 #include "state/state.h"
 
@@ -178,6 +179,48 @@ static void hold_at(void *arg, int step, enum step_status status)
 	}
 }
 
+/* What apply counts of a plan's approvals: those the history records,
+ * judged by the store's policy (signatures checked against its
+ * allowed-signers file), plus the unsigned ones only the state knows. */
+struct approvals_arg {
+	struct cmd_args *a;
+	const struct store *st;
+	struct state *sdb;
+};
+
+static int count_approvals(void *arg, const struct plan *p, const char *plan_id, char ***counted,
+			   size_t *ncounted, struct buf *not_counted, struct cms_error *err)
+{
+	struct approvals_arg *x = arg;
+	struct approval_policy pol = { p->author, x->st->allowed_signers, x->st->signed_approvals };
+	struct approval *list = NULL;
+	struct history *h = NULL;
+	size_t n = 0, i, len = 0;
+	char **v = NULL;
+	int rc;
+
+	*counted = NULL;
+	*ncounted = 0;
+	if ((rc = cmd_open_history(x->a, &h, err)) < 0 ||
+	    (rc = approval_list(h, x->sdb, p->store, plan_id, &pol, &list, &n, err)) < 0)
+		goto done;
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		if (list[i].counted) {
+			v[len++] = xstrdup(list[i].principal);
+		} else {
+			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
+				 list[i].principal, list[i].why_not);
+		}
+	}
+	*counted = v;
+	*ncounted = len;
+done:
+	approval_list_free(list, n);
+	history_close(h);
+	return rc;
+}
+
 /* Returns 0 on "yes", CMS_EDECLINED otherwise. */
 static int confirm(const char *id, struct cms_error *err)
 {
@@ -280,6 +323,7 @@ int cmd_apply(struct cmd_args *a)
 	struct buf json = BUF_INIT, text = BUF_INIT;
 	struct apply_result res;
 	struct apply_ctx ctx;
+	struct approvals_arg appr;
 	char id[41], *op = cms_operator();
 	int rc, arc;
 
@@ -345,6 +389,11 @@ int cmd_apply(struct cmd_args *a)
 	ctx.lease_s = cmd_lease_s(st);
 	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
 		goto done;
+	appr.a = a;
+	appr.st = st;
+	appr.sdb = sdb;
+	ctx.approvals = count_approvals;
+	ctx.approvals_arg = &appr;
 	if (getenv("CMSCTL_TEST_HOLD_AT")) {
 		ctx.on_journal = hold_at;
 		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");

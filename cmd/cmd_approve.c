@@ -1,13 +1,20 @@
 /*
- * cmsctl approve: a reviewer's approval of exactly one plan id, recorded in
- * the state (where apply counts it) and in the history (Approved-By:).
+ * cmsctl approve: a reviewer's approval of exactly one plan id, signed with
+ * the reviewer's SSH key (state/approval.h) and recorded in the history
+ * (<store>/approvals/<plan-id>/<principal>.json, Approved-By:) and the state.
+ * Only a plan that apply could still carry out can be approved: not stale,
+ * consumed or expired, and never by its author.
  */
 #include "cmd/cmd.h"
 #include "common/buf.h"
 #include "common/util.h"
+#include "planner/config.h"
 #include "planner/plan.h"
+#include "state/approval.h"
 #include "state/history.h"
 #include "state/state.h"
+
+#include <jansson.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,31 +22,90 @@
 #include <string.h>
 
 const struct cmd_opt cmd_approve_opts[] = {
-	{ "as", 0, "NAME", "the reviewer's name (default: CMSCTL_OPERATOR, else user@host)" },
+	{ "as", 0, "NAME", "the reviewer's name, as allowed_signers lists it (default: CMSCTL_OPERATOR, else user@host)" },
+	{ "key", 0, "FILE", "the SSH key to sign with (default: CMSCTL_SIGNING_KEY)" },
 	{ 0 },
 };
+
+/* The plan must still be one apply could carry out: made against the
+ * state as it is now, not consumed, not expired. */
+static int check_current(struct state *sdb, const struct plan *p, const char *id, int64_t now,
+			 struct cms_error *err)
+{
+	struct recorded rec;
+	struct run_info last;
+	bool consumed = false, same;
+	char when[32];
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&last, 0, sizeof(last));
+	if ((rc = state_plan_consumed(sdb, id, &consumed, err)) < 0)
+		goto done;
+	if (consumed) {
+		rc = cms_error_set(err, CMS_ESTALE, "plan %.12s was already applied", id);
+		goto done;
+	}
+	if (now > p->expires) {
+		cms_format_time(when, p->expires);
+		rc = cms_error_set(err, CMS_ESTALE, "plan %.12s has expired (at %s)", id, when);
+		goto done;
+	}
+	if ((rc = state_read_store(sdb, p->store, &rec, err)) < 0)
+		goto done;
+	if ((rec.exists && (rec.serial != p->serial || strcmp(rec.lineage, p->lineage))) ||
+	    (!rec.exists && p->serial != 0)) {
+		rc = cms_error_set(err, CMS_ESTALE, "plan %.12s is stale: it was made against serial %"
+				   PRId64 ", store '%s' is at serial %" PRId64, id, p->serial, p->store,
+				   rec.exists ? rec.serial : 0);
+		goto done;
+	}
+	rc = state_run_last(sdb, p->store, &last, err);
+	if (rc == CMS_ENOTFOUND)
+		cms_error_clear(err);
+	else if (rc < 0)
+		goto done;
+	rc = 0;
+	same = (!last.id && !p->after_run) || (last.id && p->after_run && !strcmp(last.id, p->after_run));
+	if (!same)
+		rc = cms_error_set(err, CMS_ESTALE, "plan %.12s is stale: run %s of store '%s' happened "
+				   "after it was made", id, last.id ? last.id : "-", p->store);
+done:
+	if (rc == CMS_ESTALE)
+		cms_error_hint(err, "nothing was recorded; the author makes a new plan");
+	recorded_free(&rec);
+	run_info_free(&last);
+	return rc;
+}
 
 int cmd_approve(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	const struct store *st;
 	struct history *h = NULL;
 	struct state *sdb = NULL;
 	struct plan *p = NULL;
-	struct buf json = BUF_INIT, msg = BUF_INIT, out = BUF_INIT;
-	char id[41], *who = NULL;
-	bool consumed = false;
-	int64_t now;
+	struct buf msg = BUF_INIT, out = BUF_INIT;
+	struct history_file file;
+	char id[41], when[32], *who = NULL, *sig = NULL, *path = NULL, *doc = NULL, *why = NULL;
+	char *old = NULL;
+	const char *key = cmd_opt_value(a, "key");
+	size_t oldlen = 0;
+	int64_t now, real_now = cms_real_now();
 	int rc = EXIT_OK;
 
 	who = cmd_opt_value(a, "as") ? xstrdup(cmd_opt_value(a, "as")) : cms_operator();
-	if (!*who || strchr(who, '\n')) {
-		rc = cmd_usage_error(a->cmd, "'--as' needs a one-line name");
+	if (!*who || strpbrk(who, "\n\r \t")) {
+		rc = cmd_usage_error(a->cmd, "'--as' needs a one-word name (a principal of allowed_signers)");
 		goto done;
 	}
-	if (cms_now(&now) < 0) {
-		cms_error_set(&err, CMS_EUSAGE, "CMSCTL_NOW is not an RFC 3339 UTC time");
-		goto fail;
-	}
+	if (!key && getenv("CMSCTL_SIGNING_KEY") && *getenv("CMSCTL_SIGNING_KEY"))
+		key = getenv("CMSCTL_SIGNING_KEY");
+	if (cms_now(&now) < 0)
+		now = real_now;
+	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
+		goto done;
 	/* Only a plan in the history can be approved: the id is of its bytes. */
 	if (cmd_open_history(a, &h, &err) < 0)
 		goto fail;
@@ -55,29 +121,81 @@ int cmd_approve(struct cmd_args *a)
 		if (rc < 0)
 			goto fail;
 	}
-	if (cmd_state_open(a, true, &sdb, &err) < 0 ||
-	    state_plan_consumed(sdb, id, &consumed, &err) < 0)
-		goto fail;
-	if (consumed) {
-		cms_error_set(&err, CMS_ESTALE, "plan %.12s was already applied", id);
+	if (!(st = config_find_store(cfg, p->store))) {
+		cms_error_set(&err, CMS_ESTALE, "plan %.12s is for store '%s', which '%s' does not have",
+			      id, p->store, cfg->path);
 		goto fail;
 	}
-	if (now > p->expires) {
-		cms_error_set(&err, CMS_ESTALE, "plan %.12s has expired", id);
+	if (cmd_state_open(a, true, &sdb, &err) < 0 || check_current(sdb, p, id, now, &err) < 0)
+		goto fail;
+	if (!strcmp(who, p->author)) {
+		cms_error_set(&err, CMS_EREFUSED, "%s is the author of plan %.12s and cannot approve it",
+			      who, id);
+		cms_error_hint(&err, "another reviewer approves it");
 		goto fail;
 	}
-	if (state_approve(sdb, id, p->store, who, now, &err) < 0)
+	/* A second approval by the same principal changes nothing. */
+	path = approval_path(p->store, id, who);
+	rc = history_read(h, path, &old, &oldlen, &err);
+	if (rc == 0) {
+		buf_addf(&out, "plan %s of store %s is already approved by %s: nothing recorded\n", id,
+			 p->store, who);
+		if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+			goto fail;
+		rc = EXIT_OK;
+		goto done;
+	}
+	if (rc != CMS_ENOTFOUND)
 		goto fail;
+	cms_error_clear(&err);
+	if (!key && st->signed_approvals) {
+		cms_error_set(&err, CMS_EUSAGE, "store '%s' counts only signed approvals: give the SSH "
+			      "key to sign with (--key FILE or CMSCTL_SIGNING_KEY)", p->store);
+		goto fail;
+	}
+	if (key) {
+		if (approval_sign(key, id, &sig, &err) < 0)
+			goto fail;
+		/* Checked now rather than discovered at apply. */
+		if (st->allowed_signers) {
+			rc = approval_verify(st->allowed_signers, who, id, sig, &why, &err);
+			if (rc < 0)
+				goto fail;
+			if (rc == 0) {
+				cms_error_set(&err, CMS_EREFUSED, "the approval of plan %.12s as %s would not "
+					      "count: %s", id, who, why);
+				cms_error_hint(&err, "nothing was recorded; sign with the key '%s' lists for %s",
+					       st->allowed_signers, who);
+				goto fail;
+			}
+		}
+	}
+	cms_format_time(when, real_now);
+	if (approval_doc(id, who, when, sig, &doc, &err) < 0)
+		goto fail;
+	file.path = path;
+	file.data = doc;
+	file.len = strlen(doc);
 	buf_addf(&msg, "%s: approve plan %.12s by %s\n\n", p->store, id, who);
-	if (!strcmp(who, p->author))
-		buf_addf(&msg, "%s is the plan's author: this approval does not count towards "
-			 "policy.approvals.\n\n", who);
+	buf_addf(&msg, "%s approval of plan %s; the record is %s.\n\n", sig ? "Signed" : "Unsigned",
+		 id, path);
 	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: approve\n"
-		 "Approved-By: %s\n", id, p->serial, who, who);
-	if (history_commit(h, NULL, 0, msg.ptr, who, now, NULL, &err) < 0)
+		 "Approved-By: %s\nSigned: %s\n", id, p->serial, who, who, sig ? "yes" : "no");
+	if (state_approve(sdb, id, p->store, who, real_now, &err) < 0)
 		goto fail;
-	buf_addf(&out, "approved plan %s of store %s as %s%s\n", id, p->store, who,
-		 strcmp(who, p->author) ? "" : " (the author: does not count)");
+	if (history_commit(h, &file, 1, msg.ptr, who, real_now, NULL, &err) < 0)
+		goto fail;
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "plan_id", id, "store", p->store,
+				      "approved_by", who, "signed", sig != NULL);
+		char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
+
+		buf_addf(&out, "%s\n", s ? s : "{}");
+		free(s);
+		json_decref(o);
+	} else
+		buf_addf(&out, "approved plan %s of store %s as %s (%s)\n", id, p->store, who,
+			 sig ? "signed" : "unsigned");
 	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
 		goto fail;
 	rc = EXIT_OK;
@@ -88,10 +206,15 @@ done:
 	plan_free(p);
 	state_close(sdb);
 	history_close(h);
-	buf_free(&json);
+	config_free(cfg);
 	buf_free(&msg);
 	buf_free(&out);
 	free(who);
+	free(sig);
+	free(path);
+	free(doc);
+	free(why);
+	free(old);
 	cms_error_clear(&err);
 	return rc;
 }

@@ -412,7 +412,7 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 		 p->serial, p->author);
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		goto done;
-	rc = history_commit(h, files, 2, msg.ptr, p->author, p->created, NULL, err);
+	rc = history_commit(h, files, 2, msg.ptr, p->author, cms_real_now(), NULL, err);
 done:
 	history_close(h);
 	buf_free(&text);

@@ -292,8 +292,12 @@ int main(int argc, char **argv)
 		/* Checked once here, so that no layer below falls back to a
 		 * wrong clock (expiry, leases) on a malformed value. */
 		int64_t now;
+		int crc = cms_now(&now);
 
-		if (cms_now(&now) < 0)
+		if (crc == -2)
+			return cmd_usage_error(NULL, "CMSCTL_NOW is set, but only a test build honours it "
+					       "(cmake -DCMSCTL_TEST_CLOCK=ON)");
+		if (crc < 0)
 			return cmd_usage_error(NULL, "CMSCTL_NOW '%s' is not an RFC 3339 UTC time "
 					       "(2026-01-01T00:00:00Z) or epoch seconds",
 					       getenv("CMSCTL_NOW"));

@@ -119,6 +119,12 @@ int cms_now(int64_t *out)
 		*out = (int64_t)time(NULL);
 		return 0;
 	}
+#ifndef CMSCTL_TEST_CLOCK
+	/* Only a test build lets the environment move the clock: in
+	 * production it would backdate plans and their expiry. */
+	*out = (int64_t)time(NULL);
+	return -2;
+#endif
 	if (cms_parse_time(out, s) == 0)
 		return 0;
 	errno = 0;
@@ -127,6 +133,11 @@ int cms_now(int64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int64_t cms_real_now(void)
+{
+	return (int64_t)time(NULL);
 }
 
 int64_t cms_monotonic_ms(void)

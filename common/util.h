@@ -24,9 +24,13 @@ void array_grow(void *arr_ptr, size_t *alloc, size_t n, size_t elem);
 
 /* Wall-clock "now" in seconds since the epoch: CMSCTL_NOW (RFC 3339 UTC,
  * e.g. 2026-01-01T00:00:00Z, or integer seconds) when set, so tests can fix
- * the clock; otherwise time(NULL).  Returns 0 or -1 when CMSCTL_NOW is
- * malformed. */
+ * the clock; otherwise time(NULL).  Returns 0, -1 when CMSCTL_NOW is
+ * malformed, or -2 when it is set in a build without CMSCTL_TEST_CLOCK
+ * (only test builds honour it; *out is then the real time). */
 int cms_now(int64_t *out);
+/* The real clock, whatever CMSCTL_NOW says: for the times the record
+ * keeps of what people did (approvals, history commits of plans). */
+int64_t cms_real_now(void);
 
 /* Formats t as RFC 3339 UTC, "2026-01-01T00:00:00Z"; out holds >= 21 bytes. */
 void cms_format_time(char out[32], int64_t t);

@@ -1149,11 +1149,11 @@ static const char *const location_keys[] = { "primary", "mirror" };
 
 enum {
 	PO_ALLOW_DATA_LOSS, PO_MAX_LAG_BYTES, PO_CATCH_UP_TIMEOUT, PO_PLAN_TTL, PO_APPROVALS,
-	PO_LOGIN_TIMEOUT, PO_QUERY_TIMEOUT, PO_NKEYS
+	PO_LOGIN_TIMEOUT, PO_QUERY_TIMEOUT, PO_ALLOWED_SIGNERS, PO_SIGNED_APPROVALS, PO_NKEYS
 };
 static const char *const policy_keys[] = {
 	"allow_data_loss", "max_lag_bytes", "catch_up_timeout", "plan_ttl", "approvals",
-	"login_timeout", "query_timeout",
+	"login_timeout", "query_timeout", "allowed_signers", "signed_approvals",
 };
 
 enum {
@@ -1181,8 +1181,9 @@ static void policy_defaults(struct policy *p)
 	p->query_timeout_ms = 30 * 1000;
 }
 
-static void load_policy(struct loader *ld, const yaml_node_t *n, struct policy *p)
+static void load_policy(struct loader *ld, const yaml_node_t *n, struct store *st)
 {
+	struct policy *p = &st->policy;
 	struct field f[PO_NKEYS];
 	long long approvals;
 	int64_t ms;
@@ -1217,6 +1218,10 @@ static void load_policy(struct loader *ld, const yaml_node_t *n, struct policy *
 	if (f[PO_QUERY_TIMEOUT].value &&
 	    get_duration(ld, f[PO_QUERY_TIMEOUT].value, "'query_timeout'", &ms))
 		p->query_timeout_ms = ms;
+	if (f[PO_ALLOWED_SIGNERS].value)
+		st->allowed_signers = get_path(ld, f[PO_ALLOWED_SIGNERS].value, "'allowed_signers'", 0);
+	if (f[PO_SIGNED_APPROVALS].value)
+		get_bool(ld, f[PO_SIGNED_APPROVALS].value, "'signed_approvals'", &st->signed_approvals);
 }
 
 static void load_server(struct loader *ld, const yaml_node_t *map, struct store *st,
@@ -1634,6 +1639,7 @@ static void load_store(struct loader *ld, const yaml_node_t *map, struct config 
 
 	st->at = pos_of(map);
 	policy_defaults(&st->policy);
+	st->signed_approvals = true;
 	read_mapping(ld, map, "store", store_keys, ST_NKEYS, f);
 	if (ld->stopped)
 		return;
@@ -1700,7 +1706,7 @@ static void load_store(struct loader *ld, const yaml_node_t *map, struct config 
 		return;
 
 	if (f[ST_POLICY].value)
-		load_policy(ld, f[ST_POLICY].value, &st->policy);
+		load_policy(ld, f[ST_POLICY].value, st);
 	if (ld->stopped)
 		return;
 	if (f[ST_PUBLISH].value)

@@ -53,6 +53,7 @@ static void store_free(struct store *st)
 	free(st->servers);
 	free(st->location.primary);
 	free(st->location.mirror);
+	free(st->allowed_signers);
 	for (i = 0; i < st->npublish; i++)
 		publish_free(&st->publish[i]);
 	free(st->publish);

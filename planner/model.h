@@ -92,6 +92,8 @@ struct store {
 	size_t nservers;
 	struct location location;
 	struct policy policy;
+	char *allowed_signers;  /* policy.allowed_signers: git's allowed-signers file, or NULL */
+	bool signed_approvals;  /* policy.signed_approvals: only signed approvals count (default true) */
 	struct publish_target *publish;
 	size_t npublish;
 	struct pos at;

@@ -5,7 +5,7 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build}
-cmake -S "$src" -B "$build" -DCMSCTL_WERROR=ON
+cmake -S "$src" -B "$build" -DCMSCTL_WERROR=ON -DCMSCTL_TEST_CLOCK=ON
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -j2

@@ -50,6 +50,11 @@ struct state_backend {
 			  struct run_info *out, struct cms_error *err);
 	int (*run_steps)(struct state *st, const char *run_id, struct step_info **out, size_t *n,
 			 struct cms_error *err);
+	int (*run_list)(struct state *st, const char *store, struct run_info **out, size_t *n,
+			struct cms_error *err);
+	int (*history_tip_set)(struct state *st, const char *commit_id, int64_t now,
+			       struct cms_error *err);
+	int (*history_tip)(struct state *st, char **commit_id, struct cms_error *err);
 
 	int (*commit)(struct state *st, const char *store, const char *lineage,
 		      int64_t expected_serial, const char *primary, const char *mirror,

@@ -852,6 +852,170 @@ done:
 	return rc;
 }
 
+int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+		     struct cms_error *err)
+{
+	git_tree *root = NULL, *sub = NULL;
+	git_tree_entry *entry = NULL;
+	char **list = NULL;
+	size_t len = 0, alloc = 0, i, count;
+	git_oid tip;
+	int rc = 0, grc, have_tip;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = check_path(dir, err)) < 0)
+		goto done;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0 || !have_tip)
+		goto done;
+	grc = git_tree_entry_bypath(&entry, root, dir);
+	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_TREE))
+		goto done;
+	if (grc < 0 || git_tree_lookup(&sub, h->repo, git_tree_entry_id(entry)) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot read '%s' in history repository '%s'", dir,
+			      h->path);
+		goto done;
+	}
+	count = git_tree_entrycount(sub);
+	for (i = 0; i < count; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(sub, i);
+
+		if (git_tree_entry_type(te) == GIT_OBJECT_BLOB)
+			*ARRAY_PUSH(list, len, alloc) = xstrdup(git_tree_entry_name(te));
+		else if (git_tree_entry_type(te) == GIT_OBJECT_TREE)
+			*ARRAY_PUSH(list, len, alloc) = xasprintf("%s/", git_tree_entry_name(te));
+	}
+done:
+	git_tree_free(sub);
+	git_tree_entry_free(entry);
+	git_tree_free(root);
+	*names = list;
+	*n = len;
+	return rc;
+}
+
+int history_tip(struct history *h, char out[41], struct cms_error *err)
+{
+	git_oid tip;
+	int rc, have_tip;
+
+	out[0] = '\0';
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0)
+		return rc;
+	if (!have_tip)
+		return cms_error_set(err, CMS_ENOTFOUND, "history branch '%s' does not exist yet",
+				     h->branch);
+	git_oid_tostr(out, 41, &tip);
+	return 0;
+}
+
+int history_descends_from(struct history *h, const char *commit_id, bool *out,
+			  struct cms_error *err)
+{
+	git_oid tip, old;
+	git_commit *c = NULL;
+	int rc, have_tip, grc;
+
+	*out = false;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0)
+		return rc;
+	if (!have_tip || git_oid_fromstr(&old, commit_id) < 0)
+		return 0;
+	if (git_commit_lookup(&c, h->repo, &old) < 0)
+		return 0; /* not even in the repository any more */
+	git_commit_free(c);
+	if (git_oid_equal(&tip, &old)) {
+		*out = true;
+		return 0;
+	}
+	grc = git_graph_descendant_of(h->repo, &tip, &old);
+	if (grc < 0)
+		return git_fail(err, CMS_ERROR, "cannot compare commits in history repository '%s'",
+				h->path);
+	*out = grc == 1;
+	return 0;
+}
+
+void history_versions_free(struct history_version *v, size_t n)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i].data);
+	free(v);
+}
+
+int history_versions(struct history *h, const char *path, struct history_version **out,
+		     size_t *n, struct cms_error *err)
+{
+	struct history_version *v = NULL;
+	size_t len = 0, alloc = 0;
+	git_revwalk *walk = NULL;
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *entry = NULL;
+	git_oid tip, id, last;
+	int rc = 0, grc, have_tip, have_last = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = check_path(path, err)) < 0)
+		goto done;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0 || !have_tip)
+		goto done;
+	if (git_revwalk_new(&walk, h->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+	    git_revwalk_push(walk, &tip) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+	while ((grc = git_revwalk_next(&id, walk)) == 0) {
+		if (git_commit_lookup(&c, h->repo, &id) < 0 || git_commit_tree(&tree, c) < 0) {
+			rc = git_fail(err, CMS_ERROR, "cannot read a commit of branch '%s' in '%s'",
+				      h->branch, h->path);
+			goto done;
+		}
+		grc = git_tree_entry_bypath(&entry, tree, path);
+		if (grc == 0 && git_tree_entry_type(entry) == GIT_OBJECT_BLOB &&
+		    (!have_last || !git_oid_equal(&last, git_tree_entry_id(entry)))) {
+			struct history_version *hv = ARRAY_PUSH(v, len, alloc);
+
+			memset(hv, 0, sizeof(*hv));
+			git_oid_tostr(hv->commit, sizeof(hv->commit), &id);
+			git_oid_cpy(&last, git_tree_entry_id(entry));
+			have_last = 1;
+			if ((rc = read_blob(h, &last, path, &hv->data, &hv->len, err)) < 0)
+				goto done;
+		}
+		git_tree_entry_free(entry);
+		entry = NULL;
+		git_tree_free(tree);
+		tree = NULL;
+		git_commit_free(c);
+		c = NULL;
+	}
+	if (grc != GIT_ITEROVER) {
+		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+done:
+	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	git_commit_free(c);
+	git_revwalk_free(walk);
+	if (rc < 0) {
+		history_versions_free(v, len);
+	} else {
+		*out = v;
+		*n = len;
+	}
+	return rc;
+}
+
 void history_blob_id(const void *data, size_t len, char out[41])
 {
 	git_oid oid;

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,6 +99,32 @@ int history_read(struct history *h, const char *path, char **data, size_t *len,
 		 struct cms_error *err);
 int history_find_plan(struct history *h, const char *plan_id, char **data, size_t *len,
 		      struct cms_error *err);
+
+/* The names of the files (blobs) directly in folder dir at the branch
+ * tip, sorted, folders among them with a trailing '/'; an absent folder or
+ * branch is an empty list.  The caller frees each name and the array. */
+int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+		     struct cms_error *err);
+
+/* The branch tip (40 hex + NUL); CMS_ENOTFOUND when the branch does not
+ * exist yet. */
+int history_tip(struct history *h, char out[41], struct cms_error *err);
+/* *out: the branch tip is commit_id or one of its descendants (false too
+ * when commit_id is not in the repository at all). */
+int history_descends_from(struct history *h, const char *commit_id, bool *out,
+			  struct cms_error *err);
+
+/* Each content path had along the branch, oldest first: one entry per
+ * commit that changed it (a path deleted and re-added counts again only
+ * when its bytes differ). */
+struct history_version {
+	char commit[41];
+	char *data; /* NUL-terminated after len bytes */
+	size_t len;
+};
+int history_versions(struct history *h, const char *path, struct history_version **out,
+		     size_t *n, struct cms_error *err);
+void history_versions_free(struct history_version *v, size_t n);
 
 /* The git blob id (40 hex + NUL) of data: what plan ids are, the same as
  * `git hash-object FILE`.  Only if libgit2 cannot initialise is it the

@@ -186,6 +186,23 @@ int state_run_steps(struct state *st, const char *run_id, struct step_info **out
 	return st->ops->run_steps(st, run_id, out, n, err);
 }
 
+int state_run_list(struct state *st, const char *store, struct run_info **out, size_t *n,
+		   struct cms_error *err)
+{
+	return st->ops->run_list(st, store, out, n, err);
+}
+
+int state_history_tip_set(struct state *st, const char *commit_id, int64_t now,
+			  struct cms_error *err)
+{
+	return st->ops->history_tip_set(st, commit_id, now, err);
+}
+
+int state_history_tip(struct state *st, char **commit_id, struct cms_error *err)
+{
+	return st->ops->history_tip(st, commit_id, err);
+}
+
 int state_commit(struct state *st, const char *store, const char *lineage,
 		 int64_t expected_serial, const char *primary, const char *mirror,
 		 const char *plan_id, const char *run_id, int64_t now, int64_t *new_serial,

@@ -122,6 +122,10 @@ int state_run_unfinished(struct state *st, const char *store, struct run_info *o
 /* The newest run of a store, whatever its outcome, or CMS_ENOTFOUND. */
 int state_run_last(struct state *st, const char *store, struct run_info *out,
 		   struct cms_error *err);
+/* Every run of a store, oldest first; free each with run_info_free, then
+ * the array. */
+int state_run_list(struct state *st, const char *store, struct run_info **out, size_t *n,
+		   struct cms_error *err);
 int state_run_steps(struct state *st, const char *run_id, struct step_info **out, size_t *n,
 		    struct cms_error *err);
 
@@ -150,6 +154,13 @@ int state_approve(struct state *st, const char *plan_id, const char *store, cons
 /* Sorted by approver; free with state_strings_free. */
 int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
 		    struct cms_error *err);
+
+/* The history branch tip as of the last history commit cmsctl made (audit
+ * verify checks that the branch only ever grew from it); CMS_ENOTFOUND
+ * when none was recorded.  *commit_id is the caller's. */
+int state_history_tip_set(struct state *st, const char *commit_id, int64_t now,
+			  struct cms_error *err);
+int state_history_tip(struct state *st, char **commit_id, struct cms_error *err);
 
 /* Everything a state records, for `state show` and `state migrate`. */
 struct state_store_row {

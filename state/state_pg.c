@@ -95,6 +95,12 @@ static const char *const migrations[] = {
 	"	run_id text,\n"
 	"	consumed_at text NOT NULL\n"
 	");\n",
+	/* 2: the history branch tip as of the last history commit (audit) */
+	"CREATE TABLE cmsctl.history_tip (\n"
+	"	id integer PRIMARY KEY CHECK (id = 1),\n"
+	"	commit_id text NOT NULL,\n"
+	"	recorded_at text NOT NULL\n"
+	");\n",
 };
 
 #define PG_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -868,6 +874,72 @@ done:
 	return ret;
 }
 
+static int pg_run_list(struct state *base, const char *store, struct run_info **out, size_t *n,
+		       struct cms_error *err)
+{
+	struct pg_state *st = (struct pg_state *)base;
+	PGresult *bad = NULL, *res;
+	int i, rows, ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	res = pg_query(st, &bad, "SELECT " RUN_COLUMNS " FROM cmsctl.runs WHERE store = $1"
+		       " ORDER BY seq", "s", store);
+	if (!res) {
+		ret = pg_failf(st, bad, err, "cannot read the runs of store '%s'", store);
+		goto done;
+	}
+	rows = PQntuples(res);
+	if (rows)
+		*out = xcalloc((size_t)rows, sizeof(**out));
+	for (i = 0; i < rows; i++)
+		run_read_row(res, i, &(*out)[i]);
+	*n = (size_t)rows;
+done:
+	PQclear(res);
+	PQclear(bad);
+	return ret;
+}
+
+static int pg_history_tip_set(struct state *base, const char *commit_id, int64_t now,
+			      struct cms_error *err)
+{
+	struct pg_state *st = (struct pg_state *)base;
+	PGresult *bad = NULL, *res;
+	char ts[32];
+	int ret = 0;
+
+	cms_format_time(ts, now);
+	res = pg_query(st, &bad, "INSERT INTO cmsctl.history_tip (id, commit_id, recorded_at)"
+		       " VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET"
+		       " commit_id = excluded.commit_id, recorded_at = excluded.recorded_at",
+		       "ss", commit_id, ts);
+	if (!res)
+		ret = pg_failf(st, bad, err, "cannot record the history tip %s", commit_id);
+	PQclear(res);
+	PQclear(bad);
+	return ret;
+}
+
+static int pg_history_tip(struct state *base, char **commit_id, struct cms_error *err)
+{
+	struct pg_state *st = (struct pg_state *)base;
+	PGresult *bad = NULL, *res;
+	int ret = 0;
+
+	*commit_id = NULL;
+	res = pg_query(st, &bad, "SELECT commit_id FROM cmsctl.history_tip WHERE id = 1", "");
+	if (!res)
+		ret = pg_failf(st, bad, err, "cannot read the recorded history tip");
+	else if (PQntuples(res) == 1)
+		*commit_id = col_dup(res, 0, 0);
+	else
+		ret = cms_error_set(err, CMS_ENOTFOUND, "no history tip recorded in the state");
+	PQclear(res);
+	PQclear(bad);
+	return ret;
+}
+
 /* --- commits, consumed plans and approvals ----------------------------- */
 
 /* Inside a locked transaction: CMS_ESTALE when plan_id was consumed by
@@ -1272,6 +1344,9 @@ static const struct state_backend pg_backend = {
 	.run_finish = pg_run_finish,
 	.run_newest = pg_run_newest,
 	.run_steps = pg_run_steps,
+	.run_list = pg_run_list,
+	.history_tip_set = pg_history_tip_set,
+	.history_tip = pg_history_tip,
 	.commit = pg_commit,
 	.plan_consumed = pg_plan_consumed,
 	.consume_plan = pg_consume_plan,

@@ -94,6 +94,12 @@ static const char *const migrations[] = {
 	"	run_id TEXT,\n"
 	"	consumed_at TEXT NOT NULL\n"
 	");\n",
+	/* 2: the history branch tip as of the last history commit (audit) */
+	"CREATE TABLE history_tip (\n"
+	"	id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),\n"
+	"	commit_id TEXT NOT NULL,\n"
+	"	recorded_at TEXT NOT NULL\n"
+	");\n",
 };
 
 #define STATE_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -1078,6 +1084,86 @@ done:
 	return ret;
 }
 
+static int sq_run_list(struct state *base, const char *store, struct run_info **out, size_t *n,
+		       struct cms_error *err)
+{
+	struct sqlite_state *st = (struct sqlite_state *)base;
+	struct run_info *v = NULL, *r;
+	size_t len = 0, alloc = 0, i;
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	rc = prepare(st, &stmt,
+		     "SELECT id, store, plan_id, kind, operator, outcome, started_at, finished_at"
+		     " FROM runs WHERE store = ?1 ORDER BY rowid", "s", store);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		r = ARRAY_PUSH(v, len, alloc);
+		r->id = col_strdup(stmt, 0);
+		r->store = col_strdup(stmt, 1);
+		r->plan_id = col_strdup(stmt, 2);
+		r->kind = col_strdup(stmt, 3);
+		r->operator_name = col_strdup(stmt, 4);
+		r->outcome = col_strdup(stmt, 5);
+		r->started_at = col_strdup(stmt, 6);
+		r->finished_at = col_strdup(stmt, 7);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sql_failf(st, err, "cannot read the runs of store '%s'", store);
+		for (i = 0; i < len; i++)
+			run_info_free(&v[i]);
+		free(v);
+	} else {
+		*out = v;
+		*n = len;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+static int sq_history_tip_set(struct state *base, const char *commit_id, int64_t now,
+			      struct cms_error *err)
+{
+	struct sqlite_state *st = (struct sqlite_state *)base;
+	sqlite3_stmt *stmt = NULL;
+	char ts[32];
+	int rc, ret = 0;
+
+	cms_format_time(ts, now);
+	rc = prepare(st, &stmt,
+		     "INSERT INTO history_tip (id, commit_id, recorded_at) VALUES (1, ?1, ?2)"
+		     " ON CONFLICT (id) DO UPDATE SET commit_id = ?1, recorded_at = ?2",
+		     "ss", commit_id, ts);
+	if (rc == SQLITE_OK)
+		rc = step_done(stmt);
+	if (rc != SQLITE_OK)
+		ret = sql_failf(st, err, "cannot record the history tip %s", commit_id);
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+static int sq_history_tip(struct state *base, char **commit_id, struct cms_error *err)
+{
+	struct sqlite_state *st = (struct sqlite_state *)base;
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret = 0;
+
+	*commit_id = NULL;
+	rc = prepare(st, &stmt, "SELECT commit_id FROM history_tip WHERE id = 1", "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*commit_id = col_strdup(stmt, 0);
+	else if (rc == SQLITE_DONE)
+		ret = cms_error_set(err, CMS_ENOTFOUND, "no history tip recorded in the state");
+	else
+		ret = sql_failf(st, err, "cannot read the recorded history tip");
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
 /* --- commits, consumed plans and approvals ----------------------------- */
 
 /* Inside a transaction: fails with CMS_ESTALE when plan_id was consumed by
@@ -1559,6 +1645,9 @@ static const struct state_backend sqlite_backend = {
 	.run_finish = sq_run_finish,
 	.run_newest = sq_run_newest,
 	.run_steps = sq_run_steps,
+	.run_list = sq_run_list,
+	.history_tip_set = sq_history_tip_set,
+	.history_tip = sq_history_tip,
 	.commit = sq_commit,
 	.plan_consumed = sq_plan_consumed,
 	.consume_plan = sq_consume_plan,

@@ -391,11 +391,11 @@ static void test_new_state_is_wal_with_app_id_and_schema(void **ctx)
 	assert_string_equal(s, "1129141041"); /* 0x434D5331 */
 	free(s);
 	s = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(s, "1");
+	assert_string_equal(s, "2");
 	free(s);
 	s = raw_text(fx->db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
 			     " WHERE type = 'table' ORDER BY name)");
-	assert_string_equal(s, "approvals,consumed_plans,locks,runs,steps,stores");
+	assert_string_equal(s, "approvals,consumed_plans,history_tip,locks,runs,steps,stores");
 	free(s);
 }
 
@@ -453,7 +453,7 @@ static void test_refuses_newer_schema_unchanged(void **ctx)
 	state_close(st);
 	raw_exec(fx->db, "PRAGMA user_version = 99", false);
 	assert_refused_unchanged(fx->db, CMS_ERROR, "has schema version 99, newer than "
-				 "this cmsctl (1); upgrade cmsctl");
+				 "this cmsctl (2); upgrade cmsctl");
 }
 
 static void test_refuses_newer_schema_still_in_the_wal_unchanged(void **ctx)
@@ -704,7 +704,7 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
 	else
 		v = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(v, "1");
+	assert_string_equal(v, "2");
 	free(v);
 }
 
