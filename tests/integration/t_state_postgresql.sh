@@ -62,7 +62,6 @@ cd "$T" && mkdir local && cd local && quickstart
 run 0 "$CMSCTL" plan -o adopt.plan
 run 0 "$CMSCTL" apply adopt.plan
 run 0 "$CMSCTL" plan -o switch.plan
-run 0 "$CMSCTL" approve "$(git hash-object switch.plan)" --as bob@review
 run 0 "$CMSCTL" apply switch.plan
 run 0 "$CMSCTL" state show --json
 cp out before.json
