@@ -512,7 +512,46 @@ const char *lock_holder_state_name(enum lock_holder_state s)
 	}
 }
 
+static int take_lock_once(struct run *r, const char *reason, struct cms_error *err);
+
+static void pause_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Takes the store's lock.  A lock of a dead process of this host and
+ * namespace is broken (once); a lock of another host or namespace never is,
+ * whatever its holder's pid: only its lease ending frees it.  With a lock
+ * timeout, a held lock is retried about once a second until the deadline. */
 static int take_lock(struct run *r, const char *reason, struct cms_error *err)
+{
+	int64_t deadline = cms_monotonic_ms() + r->ctx->lock_timeout_ms;
+	int rc;
+
+	for (;;) {
+		int64_t left;
+
+		rc = take_lock_once(r, reason, err);
+		if (rc != CMS_ELOCKED || r->ctx->lock_timeout_ms <= 0)
+			return rc;
+		left = deadline - cms_monotonic_ms();
+		if (left <= 0) {
+			char *msg = xstrdup(err->message ? err->message : "store is locked");
+
+			cms_error_set(err, CMS_ELOCKED, "%s; still held after waiting %" PRId64
+				      " s (--lock-timeout)", msg, r->ctx->lock_timeout_ms / 1000);
+			free(msg);
+			return CMS_ELOCKED;
+		}
+		cms_error_clear(err);
+		pause_ms(left < 1000 ? left : 1000);
+	}
+}
+
+static int take_lock_once(struct run *r, const char *reason, struct cms_error *err)
 {
 	char *place = process_place();
 	char *holder = xasprintf("%s (pid %ld on %s)", r->ctx->operator_name, (long)getpid(), place);

@@ -51,6 +51,8 @@ struct apply_ctx {
 	engine_connect_fn connect;    /* NULL: ODBC */
 	void *connect_ctx;
 	int64_t lease_s;              /* lock lease, renewed between steps; 0 means 900 */
+	int64_t lock_timeout_ms;      /* how long to wait for a lock held by someone else
+				       * (retrying); 0: fail at once */
 	/* Test hook: called after each journal write with the step number and
 	 * status written (lets a test harness stop the process at a boundary). */
 	void (*on_journal)(void *arg, int step, enum step_status status);

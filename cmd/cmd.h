@@ -44,15 +44,49 @@ struct cmd_args {
 	size_t npos;
 	/* Common options, resolved with defaults. */
 	const char *config;       /* -c, default cms.yaml */
-	const char *state;        /* --state, default .cmsctl/state.db */
-	const char *history;      /* --history, default .cmsctl/history */
+	bool config_given;        /* -c was given */
+	const char *state;        /* the state, for messages: --state, else the config's
+				   * backend (set by cmd_backend) */
+	const char *history;      /* --history, else the config's backend (cmd_backend) */
 	bool json;                /* --json */
 	bool progress;            /* --progress (also on when stderr is a terminal) */
 	bool verbose;             /* -v/--verbose or CMSCTL_LOG=debug */
 	struct {
 		int open_step;    /* the step whose progress line is open, or 0 */
 	} shown;                  /* what the progress lines have printed so far */
+	struct cmd_backend *backend; /* resolved by cmd_backend, freed by main */
 };
+
+/* Where the state and the history of this invocation live: --state and
+ * --history, else the config's `backend:` block (paths relative to the
+ * config's folder), else the defaults next to the config. */
+struct cmd_backend {
+	char *state_kind;    /* "sqlite" or "postgresql" */
+	char *state_path;    /* sqlite */
+	char *connection;    /* postgresql */
+	char *password_env, *password_file; /* postgresql, or NULL */
+	char *state_display; /* what the state is called in messages */
+	char *history;
+	char *remote;        /* the history's shared remote, or NULL */
+	char *ssh_key;       /* key file for an ssh remote, or NULL */
+	bool synced;         /* the history was brought level with its remote once */
+	bool pushed;         /* a push was tried already (history push) */
+};
+/* After a command: with a shared remote, sends the history commits it
+ * lacks; a failure is a warning (the commits stay local, the next command
+ * or 'history push' retries), never a change of the exit status. */
+void cmd_history_push_pending(struct cmd_args *a);
+/* With a shared remote: fetches (when reachable) and says how far the
+ * local history is ahead of it, as a line appended to text (when not NULL)
+ * and as a JSON object {remote, ahead, behind, reachable} (the caller's);
+ * NULL without a remote. */
+struct buf;
+typedef struct json_t json_t;
+json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text);
+/* Sends the history commits the remote lacks; 0, or <0 with err set.
+ * *pushed: how many were sent. */
+int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err);
+void cmd_backend_free(struct cmd_backend *b);
 
 struct command {
 	const char *name;
@@ -132,12 +166,13 @@ int cmd_history(struct cmd_args *a);
 int cmd_approve(struct cmd_args *a);
 int cmd_restore(struct cmd_args *a);
 int cmd_lock(struct cmd_args *a);
+int cmd_state(struct cmd_args *a);
 int cmd_unlock(struct cmd_args *a);
 
 /* Option tables of the commands, defined next to each command. */
 extern const struct cmd_opt cmd_validate_opts[], cmd_plan_opts[], cmd_apply_opts[],
 	cmd_status_opts[], cmd_show_opts[], cmd_history_opts[], cmd_approve_opts[],
-	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[];
+	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[], cmd_state_opts[];
 
 #endif
 
@@ -170,6 +205,23 @@ int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct c
 /* Reads (and forgets) the password of each server of a store: a missing
  * password variable or unreadable password file is an error naming it. */
 int cmd_check_secrets(const struct store *st, struct cms_error *err);
+/* Opens the state that spec names: a URL (postgresql://..., sqlite:PATH)
+ * or a config file whose backend says where it is.  *name_out (the
+ * caller's) is what the state is called in messages. */
+int cmd_state_open_spec(const char *spec, bool create, struct state **out, char **name_out,
+			struct cms_error *err);
+/* Opens the state; with create false a missing state is CMS_ENOTFOUND. */
+int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
+/* Resolves where the state and the history live (a->backend, a->state,
+ * a->history): once per invocation, loading the config when --state and
+ * --history do not both say it.  A config given with -c must load; the
+ * default cms.yaml may be absent (then the defaults are in the current
+ * folder). */
+int cmd_backend(struct cmd_args *a, struct cms_error *err);
+struct backend;
+/* Fills a->backend from a loaded config's backend (what cmd_load_config
+ * does), unless already resolved. */
+void cmd_backend_from_config(struct cmd_args *a, const struct backend *b);
 /* Probes the servers of a store (or, offline, records that nothing was
  * asked). */
 int cmd_observe(const struct store *st, bool offline, struct observation *out,
@@ -241,6 +293,9 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
  * longest single step (catch-up, a statement, a publish command), with
  * room to spare: 15 minutes plus twice the longest bound. */
 int64_t cmd_lease_s(const struct store *st);
+/* --lock-timeout DURATION in milliseconds (0 when not given); prints a
+ * usage error and returns EXIT_USAGE when malformed, else EXIT_OK. */
+int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
 
 /* Opens the history (creating its parent folder, mode 0700, when that
  * folder alone is missing: the default .cmsctl/). */

@@ -30,6 +30,8 @@ const struct cmd_opt cmd_apply_opts[] = {
 	{ "yes", 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
 	{ "report", 0, "FILE", "also write the HTML report there ('-': stdout)" },
 	{ "parallel", 0, "N", "plan set: apply up to N stores at once (default 4)" },
+	{ "lock-timeout", 0, "DURATION", "wait up to DURATION for a held lock, retrying "
+	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
 
@@ -390,7 +392,7 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 	int arc;
 
 	memset(&res, 0, sizeof(res));
-	if ((arc = state_open(&sdb, a->state, true, err)) < 0)
+	if ((arc = cmd_state_open(a, true, &sdb, err)) < 0)
 		goto done;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.stop = cmd_catch_stop_signals();
@@ -398,6 +400,10 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 	ctx.state = sdb;
 	ctx.operator_name = op;
 	ctx.lease_s = cmd_lease_s(st);
+	if (cmd_lock_timeout(a, &ctx.lock_timeout_ms) != EXIT_OK) {
+		arc = cms_error_set(err, CMS_EUSAGE, "invalid --lock-timeout");
+		goto done;
+	}
 	cmd_set_progress(a, &ctx);
 	appr.a = a;
 	appr.st = st;
@@ -506,6 +512,13 @@ int cmd_apply(struct cmd_args *a)
 	char id[41];
 	int rc;
 
+	{
+		int64_t lock_timeout_ms;
+
+		/* a malformed value is refused before anything happens */
+		if ((rc = cmd_lock_timeout(a, &lock_timeout_ms)) != EXIT_OK)
+			goto done;
+	}
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if (a->npos == 1) {

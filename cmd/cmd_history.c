@@ -156,6 +156,23 @@ int cmd_history(struct cmd_args *a)
 	size_t i, n = 0;
 	int rc = EXIT_OK;
 
+	if (a->npos && strcmp(a->pos[0], "push") != 0)
+		return cmd_usage_error(a->cmd, "unknown history subcommand '%s' (push)", a->pos[0]);
+	if (a->npos) {
+		size_t pushed = 0;
+
+		if (cmd_history_push(a, &pushed, &err) < 0) {
+			rc = cmd_fail(&err);
+			goto done;
+		}
+		cmd_note("pushed %zu history commit%s to '%s'", pushed, pushed == 1 ? "" : "s",
+			 a->backend->remote);
+		goto done;
+	}
+	if (cmd_backend(a, &err) < 0) {
+		rc = cmd_fail(&err);
+		goto done;
+	}
 	/* Reading never creates: no history yet is an empty one. */
 	if (access(a->history, F_OK) != 0 && errno == ENOENT) {
 		if (cmd_opt_value(a, "store") &&

@@ -117,7 +117,7 @@ int cmd_unlock(struct cmd_args *a)
 	int rc = EXIT_OK;
 
 	now = (int64_t)time(NULL); /* leases run on the real clock */
-	if (state_open(&sdb, a->state, false, &err) < 0 || state_lock_list(sdb, &locks, &n, &err) < 0)
+	if (cmd_state_open(a, false, &sdb, &err) < 0 || state_lock_list(sdb, &locks, &n, &err) < 0)
 		goto fail;
 	for (i = 0; i < n; i++)
 		if (!strcmp(locks[i].store, store) && !strcmp(locks[i].id, id))

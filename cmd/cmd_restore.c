@@ -24,6 +24,8 @@ const struct cmd_opt cmd_restore_opts[] = {
 	{ "report", 0, "FILE", "also write the HTML report there" },
 	{ "yes", 'y', NULL, "do not ask: restore what it shows (for pipelines)" },
 	{ "dry-run", 'n', NULL, "show what restore would do, change nothing" },
+	{ "lock-timeout", 0, "DURATION", "wait up to DURATION for a held lock, retrying "
+	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
 
@@ -131,11 +133,13 @@ int cmd_restore(struct cmd_args *a)
 	memset(&res, 0, sizeof(res));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.stop = cmd_catch_stop_signals();
+	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+		goto done; /* a malformed value is refused before anything happens */
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
-	if (state_open(&sdb, a->state, false, &err) < 0) {
+	if (cmd_state_open(a, false, &sdb, &err) < 0) {
 		if (err.code == CMS_ENOTFOUND)
 			cms_error_set(&err, CMS_ERROR, "no state at '%s': nothing was ever applied",
 				      a->state);
@@ -145,6 +149,8 @@ int cmd_restore(struct cmd_args *a)
 	ctx.state = sdb;
 	ctx.operator_name = op;
 	ctx.lease_s = cmd_lease_s(st);
+	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+		goto done;
 	ctx.load_plan = load_plan;
 	ctx.load_plan_arg = a;
 	pv.a = a;

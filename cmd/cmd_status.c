@@ -365,13 +365,20 @@ int cmd_status(struct cmd_args *a)
 	}
 	if (a->json) {
 		json_t *root = json_pack("{s:O}", "stores", arr);
-		char *text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
+		json_t *remote = cmd_history_remote_status(a, NULL);
+		char *text;
+
+		if (remote)
+			json_object_set_new(root, "history_remote", remote);
+		text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
 
 		json_decref(root);
 		buf_adds(&out, text ? text : "");
 		buf_addch(&out, '\n');
 		free(text);
 	}
+	else
+		json_decref(cmd_history_remote_status(a, &out));
 	rc = cmd_write_stdout(out.ptr, out.len, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
 	if (rc == EXIT_OK && cmd_opt_flag(a, "detailed-exitcode"))
 		for (i = 0; i < n; i++)

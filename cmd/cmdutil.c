@@ -16,6 +16,7 @@
 #include "state/state.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ int cmd_load_config(struct cmd_args *a, struct config **out)
 		cmd_print_diags(&dl, &err);
 		rc = cms_error_exit_status(err.code ? err.code : CMS_ERROR);
 	} else {
+		cmd_backend_from_config(a, &(*out)->backend);
 		rc = EXIT_OK;
 	}
 	diag_list_free(&dl);
@@ -122,9 +124,192 @@ int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct st
 	return rc;
 }
 
+void cmd_backend_free(struct cmd_backend *b)
+{
+	if (!b)
+		return;
+	free(b->state_kind);
+	free(b->state_path);
+	free(b->connection);
+	free(b->password_env);
+	free(b->password_file);
+	free(b->state_display);
+	free(b->history);
+	free(b->remote);
+	free(b->ssh_key);
+	free(b);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* --state: "postgresql://..." (or "postgres://...") is a PostgreSQL state,
+ * "sqlite:PATH" or a plain path an SQLite file, relative to the current
+ * folder like any path given on the command line. */
+static void backend_state_option(struct cmd_backend *b, const char *v)
+{
+	if (!strncmp(v, "postgresql://", 13) || !strncmp(v, "postgres://", 11)) {
+		b->state_kind = xstrdup("postgresql");
+		b->connection = xstrdup(v);
+	} else {
+		b->state_kind = xstrdup("sqlite");
+		b->state_path = xstrdup(strncmp(v, "sqlite:", 7) ? v : v + 7);
+	}
+}
+
+static void backend_display(struct cmd_args *a)
+{
+	struct cmd_backend *b = a->backend;
+
+	if (!strcmp(b->state_kind, "sqlite"))
+		b->state_display = xstrdup(b->state_path);
+	else
+		b->state_display = xasprintf("postgresql: %s", b->connection);
+	a->state = b->state_display;
+	a->history = b->history;
+}
+
+void cmd_backend_from_config(struct cmd_args *a, const struct backend *cb)
+{
+	const char *opt_state = cmd_opt_value(a, "state");
+	const char *opt_history = cmd_opt_value(a, "history");
+	struct cmd_backend *b;
+
+	if (a->backend)
+		return;
+	b = a->backend = xcalloc(1, sizeof(*b));
+	if (opt_state) {
+		backend_state_option(b, opt_state);
+	} else if (cb->state_kind == STATE_BACKEND_POSTGRESQL) {
+		b->state_kind = xstrdup("postgresql");
+		b->connection = dup_or_null(cb->connection);
+		b->password_env = dup_or_null(cb->password_env);
+		b->password_file = dup_or_null(cb->password_file);
+	} else {
+		b->state_kind = xstrdup("sqlite");
+		b->state_path = xstrdup(cb->state_path);
+	}
+	b->history = xstrdup(opt_history ? opt_history : cb->history);
+	b->remote = dup_or_null(cb->remote);
+	b->ssh_key = dup_or_null(cb->ssh_key);
+	backend_display(a);
+}
+
+int cmd_backend(struct cmd_args *a, struct cms_error *err)
+{
+	struct config *cfg = NULL;
+	struct diag_list dl = { 0 };
+	struct stat sb;
+	int rc = 0;
+
+	if (a->backend)
+		return 0;
+	if (!a->config_given && stat(a->config, &sb) != 0 && errno == ENOENT) {
+		/* No config here: the defaults, in the current folder. */
+		struct backend none = { 0 };
+
+		none.state_kind = STATE_BACKEND_SQLITE;
+		none.state_path = (char *)".cmsctl/state.db";
+		none.history = (char *)".cmsctl/history";
+		cmd_backend_from_config(a, &none);
+		return 0;
+	}
+	if (config_load(&cfg, a->config, &dl, err) < 0) {
+		cmd_print_diags(&dl, err);
+		rc = cms_error_set(err, CMS_ERROR, "cannot tell where the state is: config '%s' "
+				   "does not load", a->config);
+		cms_error_hint(err, "'cmsctl validate -c %s' lists its problems; --state and "
+			       "--history name the state and history directly", a->config);
+		goto done;
+	}
+	cmd_backend_from_config(a, &cfg->backend);
+done:
+	config_free(cfg);
+	diag_list_free(&dl);
+	return rc;
+}
+
+/* Opens the state b names, reading its password (if any) just for the
+ * connection. */
+static int open_backend_state(const struct cmd_backend *b, bool create, struct state **out,
+			      struct cms_error *err)
+{
+	struct state_target t = { 0 };
+	char *password = NULL;
+	int rc;
+
+	t.backend = b->state_kind;
+	t.path = b->state_path;
+	t.connection = b->connection;
+	if ((b->password_env || b->password_file) &&
+	    (rc = config_read_password(&password, b->password_env, b->password_file, err)) < 0)
+		return rc;
+	t.password = password;
+	rc = state_open_target(out, &t, create, err);
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	return rc;
+}
+
+int cmd_state_open(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = cmd_backend(a, err)) < 0)
+		return rc;
+	return open_backend_state(a->backend, create, out, err);
+}
+
+int cmd_state_open_spec(const char *spec, bool create, struct state **out, char **name_out,
+			struct cms_error *err)
+{
+	struct cmd_backend *b = xcalloc(1, sizeof(*b));
+	struct config *cfg = NULL;
+	struct diag_list dl = { 0 };
+	int rc = 0;
+
+	*out = NULL;
+	*name_out = NULL;
+	if (!strncmp(spec, "postgresql://", 13) || !strncmp(spec, "postgres://", 11) ||
+	    !strncmp(spec, "sqlite:", 7)) {
+		backend_state_option(b, spec);
+	} else {
+		if (config_load(&cfg, spec, &dl, err) < 0) {
+			cmd_print_diags(&dl, err);
+			rc = cms_error_set(err, CMS_ERROR, "cannot read the backend of config '%s'",
+					   spec);
+			goto done;
+		}
+		if (cfg->backend.state_kind == STATE_BACKEND_POSTGRESQL) {
+			b->state_kind = xstrdup("postgresql");
+			b->connection = dup_or_null(cfg->backend.connection);
+			b->password_env = dup_or_null(cfg->backend.password_env);
+			b->password_file = dup_or_null(cfg->backend.password_file);
+		} else {
+			b->state_kind = xstrdup("sqlite");
+			b->state_path = xstrdup(cfg->backend.state_path);
+		}
+	}
+	if (!strcmp(b->state_kind, "sqlite"))
+		*name_out = xstrdup(b->state_path);
+	else
+		*name_out = xasprintf("postgresql: %s", b->connection);
+	rc = open_backend_state(b, create, out, err);
+done:
+	config_free(cfg);
+	diag_list_free(&dl);
+	cmd_backend_free(b);
+	return rc;
+}
+
 int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err)
 {
-	int rc = state_open(out, a->state, create, err);
+	int rc = cmd_state_open(a, create, out, err);
 
 	if (rc == CMS_ENOTFOUND && !create) {
 		cms_error_clear(err);
@@ -447,21 +632,85 @@ done:
 
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err)
 {
-	char *copy = xstrdup(a->history);
-	char *slash = strrchr(copy, '/');
+	struct cmd_backend *b;
 	struct stat stbuf;
+	char *copy, *slash;
+	int rc;
 
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	copy = xstrdup(a->history);
+	slash = strrchr(copy, '/');
 	if (slash && slash != copy) {
 		*slash = '\0';
 		if (stat(copy, &stbuf) < 0 && mkdir(copy, 0700) < 0 && errno != EEXIST) {
-			int rc = cms_error_set(err, CMS_ERROR, "cannot create folder '%s' for the history: %s",
-					       copy, strerror(errno));
+			rc = cms_error_set(err, CMS_ERROR, "cannot create folder '%s' for the history: %s",
+					   copy, strerror(errno));
 			free(copy);
 			return rc;
 		}
 	}
 	free(copy);
-	return history_open(out, a->history, NULL, err);
+	if ((rc = history_open(out, a->history, NULL, err)) < 0)
+		return rc;
+	b = a->backend;
+	if (b->remote && !b->synced) {
+		struct history_remote hr = { b->remote, b->ssh_key };
+		struct cms_error serr = CMS_ERROR_INIT;
+
+		/* Once per command: reading or writing, start from what the
+		 * remote holds when it can be reached. */
+		b->synced = true;
+		if (history_remote_sync(a->history, NULL, &hr, &serr) < 0)
+			cmd_note("warning: working from the local history: %s", serr.message);
+		cms_error_clear(&serr);
+	}
+	return 0;
+}
+
+int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err)
+{
+	struct history_remote hr;
+	struct stat sb;
+
+	*pushed = 0;
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	if (!a->backend->remote)
+		return cms_error_set(err, CMS_ERROR, "the history has no remote: set 'remote' in "
+				     "the config's backend block");
+	a->backend->pushed = true;
+	if (stat(a->history, &sb) != 0)
+		return 0; /* nothing committed here yet */
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	return history_remote_push(a->history, NULL, &hr, pushed, err);
+}
+
+void cmd_history_push_pending(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct history_remote hr;
+	struct stat sb;
+	size_t pushed = 0, ahead = 0, behind = 0;
+
+	if (!a->backend || !a->backend->remote || a->backend->pushed ||
+	    stat(a->history, &sb) != 0)
+		return;
+	a->backend->pushed = true;
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) == 0 && !ahead)
+		goto done;
+	cms_error_clear(&err);
+	if (history_remote_push(a->history, NULL, &hr, &pushed, &err) < 0) {
+		cmd_note("warning: the history is %zu commit%s ahead of its remote '%s', kept "
+			 "locally: %s", ahead, ahead == 1 ? "" : "s", hr.url, err.message);
+		cmd_note("'cmsctl history push' (or the next command) sends %s",
+			 ahead == 1 ? "it" : "them");
+	}
+done:
+	cms_error_clear(&err);
 }
 
 int64_t cmd_lease_s(const struct store *st)
@@ -484,4 +733,54 @@ int64_t cmd_lease_s(const struct store *st)
 			longest = all;
 	}
 	return 900 + 2 * longest / 1000;
+}
+
+int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms)
+{
+	const char *v = cmd_opt_value(a, "lock-timeout");
+
+	*out_ms = 0;
+	if (!v || !strcmp(v, "0"))
+		return EXIT_OK;
+	if (config_parse_duration_ms(out_ms, v) < 0)
+		return cmd_usage_error(a->cmd, "--lock-timeout '%s' is not a duration (30s, 5m, 1h)",
+				       v);
+	return EXIT_OK;
+}
+
+json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct history_remote hr;
+	struct history *h = NULL;
+	size_t ahead = 0, behind = 0;
+	bool reachable;
+	json_t *out = NULL;
+
+	if (cmd_backend(a, &err) < 0 || !a->backend->remote)
+		goto done;
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	/* Opening the history fetches from the remote when it answers. */
+	if (cmd_open_history(a, &h, &err) < 0)
+		goto done;
+	reachable = history_remote_sync(a->history, NULL, &hr, &err) == 0;
+	cms_error_clear(&err);
+	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) < 0)
+		goto done;
+	out = json_pack("{s:s, s:I, s:I, s:b}", "remote", hr.url, "ahead", (json_int_t)ahead,
+			"behind", (json_int_t)behind, "reachable", reachable);
+	if (!text)
+		goto done;
+	if (ahead)
+		buf_addf(text, "history: %zu commit%s ahead of its remote '%s'%s; "
+			 "'cmsctl history push' sends %s\n", ahead, ahead == 1 ? "" : "s", hr.url,
+			 reachable ? "" : " (unreachable)", ahead == 1 ? "it" : "them");
+	else
+		buf_addf(text, "history: level with its remote '%s'%s\n", hr.url,
+			 reachable ? "" : " (unreachable: as last seen)");
+done:
+	history_close(h);
+	cms_error_clear(&err);
+	return out;
 }

@@ -41,8 +41,10 @@ static const struct command commands[] = {
 	  cmd_status_opts, true, 0, 0, NULL },
 	{ "show", cmd_show, "Show a saved plan file or a plan id from the history", "PLAN",
 	  cmd_show_opts, true, 1, 1, NULL },
-	{ "history", cmd_history, "Plans, approvals and applies from the git history", "",
-	  cmd_history_opts, true, 0, 0, NULL },
+	{ "history", cmd_history, "Plans, approvals and applies from the git history", "[push]",
+	  cmd_history_opts, true, 0, 1,
+	  "Lists the history, newest first.  'history push' sends the commits the\n"
+	  "backend's shared remote lacks (every command that commits also tries)." },
 	{ "approve", cmd_approve, "Record a reviewer's approval of a plan", "PLAN-FILE|PLAN-ID",
 	  cmd_approve_opts, true, 1, 1,
 	  "The plan is a plan file saved with 'cmsctl plan -o' or its id (7 to 40 hex digits)\n"
@@ -58,12 +60,20 @@ static const struct command commands[] = {
 	  NULL, false, 1, 1,
 	  "The script is generated from the command table, so it always matches this\n"
 	  "binary.  Packages install it; by hand: source <(cmsctl completion bash)." },
+	{ "state", cmd_state, "Show the recorded state, or migrate it to another backend",
+	  "show|migrate", cmd_state_opts, true, 1, 1,
+	  "'state show' prints everything the state records: stores, runs and their\n"
+	  "steps, approvals, used plans and locks.  'state migrate --to CONFIG-OR-URL'\n"
+	  "copies the state into another, empty one (an SQLite file into PostgreSQL):\n"
+	  "the target is a config file whose backend names it, postgresql://... or\n"
+	  "sqlite:PATH.  A non-empty target, or a source with a lock held, is refused." },
 };
 
 static const struct cmd_opt common_opts[] = {
 	{ "config", 'c', "FILE", "config file (default: cms.yaml)" },
-	{ "state", 0, "PATH", "state database (default: .cmsctl/state.db)" },
-	{ "history", 0, "PATH", "history git repository (default: .cmsctl/history)" },
+	{ "state", 0, "PATH|URL", "state: a file, sqlite:PATH or postgresql://... "
+	  "(default: the config's backend)" },
+	{ "history", 0, "PATH", "history git repository (default: the config's backend)" },
 	{ "progress", 0, NULL, "show each step of a run on stderr (default when it is a terminal)" },
 	{ "verbose", 'v', NULL, "also show the statements sent and their timings (CMSCTL_LOG=debug)" },
 	{ "help", 'h', NULL, "show this help" },
@@ -253,14 +263,13 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 	if (a->npos > cmd->max_pos)
 		return cmd_usage_error(cmd, "unexpected argument '%s'", a->pos[cmd->max_pos]);
 	a->config = cmd_opt_value(a, "config");
+	a->config_given = a->config != NULL;
 	if (!a->config)
 		a->config = "cms.yaml";
+	/* The state and history come from the config's backend unless given
+	 * here; cmd_backend resolves them when a command needs them. */
 	a->state = cmd_opt_value(a, "state");
-	if (!a->state)
-		a->state = ".cmsctl/state.db";
 	a->history = cmd_opt_value(a, "history");
-	if (!a->history)
-		a->history = ".cmsctl/history";
 	a->json = cmd_opt_flag(a, "json");
 	a->progress = cmd_opt_flag(a, "progress");
 	a->verbose = cmd_opt_flag(a, "verbose") ||
@@ -566,8 +575,11 @@ int main(int argc, char **argv)
 		free(a.pos);
 		return EXIT_OK;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		rc = cmd->fn(&a);
+		cmd_history_push_pending(&a);
+	}
+	cmd_backend_free(a.backend);
 	free(a.pos);
 	return rc;
 }

@@ -1289,8 +1289,16 @@ static char *get_connection(struct loader *ld, const yaml_node_t *n, const char 
 static const char *const engine_names[] = { "sqlite", "postgresql", "mssql" };
 static const char *const role_names[] = { "primary", "mirror", "backup" };
 
-enum { TOP_VERSION, TOP_STORES, TOP_NKEYS };
-static const char *const top_keys[] = { "version", "stores" };
+enum { TOP_VERSION, TOP_STORES, TOP_BACKEND, TOP_NKEYS };
+static const char *const top_keys[] = { "version", "stores", "backend" };
+
+enum {
+	BK_STATE, BK_CONNECTION, BK_PASSWORD_ENV, BK_PASSWORD_FILE, BK_HISTORY, BK_REMOTE,
+	BK_SSH_KEY, BK_NKEYS
+};
+static const char *const backend_keys[] = {
+	"state", "connection", "password_env", "password_file", "history", "remote", "ssh_key",
+};
 
 enum { ST_NAME, ST_ENGINE, ST_DATABASES, ST_SERVERS, ST_LOCATION, ST_POLICY, ST_PUBLISH, ST_NKEYS };
 static const char *const store_keys[] = {
@@ -2169,6 +2177,158 @@ static void load_store(struct loader *ld, const yaml_node_t *map, struct config 
 		load_publish(ld, f[ST_PUBLISH].value, st);
 }
 
+/* ---- the backend block -------------------------------------------------- */
+
+#define DEFAULT_STATE_PATH ".cmsctl/state.db"
+#define DEFAULT_HISTORY_PATH ".cmsctl/history"
+
+/* Whether a libpq connection string (keyword=value pairs, or a
+ * postgresql:// URI) carries a password: a "password" keyword or
+ * parameter, or a "user:secret@" part in a URI. */
+static bool libpq_has_password(const char *s)
+{
+	const char *rest, *at, *colon, *end;
+
+	if (!strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11)) {
+		rest = strstr(s, "://") + 3;
+		end = rest + strcspn(rest, "/?");
+		at = memchr(rest, '@', (size_t)(end - rest));
+		colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+		if (colon)
+			return true;
+		return contains_nocase(end, "password=");
+	}
+	return contains_nocase(s, "password");
+}
+
+/* A remote is a URL (ssh://, file://, https://, http://), scp-like
+ * "user@host:path", or a path (resolved against the config's folder). */
+static char *get_remote(struct loader *ld, const yaml_node_t *n)
+{
+	const char *s = get_string(ld, n, "'remote'", 0);
+	const char *colon, *slash;
+	struct diag *d;
+
+	if (!s)
+		return NULL;
+	if (strstr(s, "://")) {
+		if (strncmp(s, "ssh://", 6) && strncmp(s, "file://", 7) &&
+		    strncmp(s, "https://", 8) && strncmp(s, "http://", 7)) {
+			d = report(ld, n, "unsupported history remote %s", QN(n));
+			hint(d, "use ssh://, file://, https:// or a path");
+			return NULL;
+		}
+		return xstrdup(s);
+	}
+	colon = strchr(s, ':');
+	slash = strchr(s, '/');
+	if (colon && (!slash || colon < slash) && s[0] != '.' && s[0] != '/')
+		return xstrdup(s); /* user@host:path */
+	return get_path(ld, n, "'remote'", 0);
+}
+
+static void load_backend(struct loader *ld, const yaml_node_t *n, struct backend *b)
+{
+	struct field f[BK_NKEYS];
+	const char *s;
+	struct diag *d;
+	bool pg = false;
+
+	b->given = true;
+	b->at = pos_of(n);
+	if (!expect_type(ld, n, YAML_MAPPING_NODE, "'backend'"))
+		return;
+	read_mapping(ld, n, "backend", backend_keys, BK_NKEYS, f);
+	if (ld->stopped)
+		return;
+	if (f[BK_STATE].value && (s = get_string(ld, f[BK_STATE].value, "'state'", 0))) {
+		if (!strcmp(s, "postgresql")) {
+			b->state_kind = STATE_BACKEND_POSTGRESQL;
+			pg = true;
+		} else if (!strcmp(s, "sqlite")) {
+			b->state_kind = STATE_BACKEND_SQLITE;
+		} else if (!strncmp(s, "sqlite:", 7) && s[7]) {
+			b->state_kind = STATE_BACKEND_SQLITE;
+			if (s[7] == '~') {
+				d = report(ld, f[BK_STATE].value, "'state' path starts with '~', which "
+					   "is not expanded");
+				hint(d, "write the full path, or one relative to the config's folder");
+			} else {
+				b->state_path = resolve_path(ld->dir, s + 7);
+			}
+		} else {
+			d = report(ld, f[BK_STATE].value, "unknown state backend %s",
+				   QN(f[BK_STATE].value));
+			hint(d, "expected sqlite:PATH (the default, sqlite:.cmsctl/state.db) or "
+			     "postgresql (with 'connection')");
+		}
+	}
+	if (f[BK_CONNECTION].value) {
+		if (!pg) {
+			d = report(ld, f[BK_CONNECTION].key, "'connection' is only for "
+				   "'state: postgresql'");
+			hint(d, "remove it, or set 'state: postgresql'");
+		} else if ((s = get_string(ld, f[BK_CONNECTION].value, "'connection'",
+					   STR_SECRET))) {
+			if (libpq_has_password(s)) {
+				d = report(ld, f[BK_CONNECTION].value,
+					   "literal password in 'connection' of the backend");
+				hint(d, "remove it; give the password through password_env or "
+				     "password_file");
+			} else {
+				b->connection = xstrdup(s);
+			}
+		}
+	} else if (pg && !f[BK_CONNECTION].key) {
+		missing(ld, n, "connection", "backend",
+			"a libpq connection string, e.g. \"host=db.example dbname=cmsctl "
+			"user=cmsctl\"");
+	}
+	if (f[BK_PASSWORD_ENV].value || f[BK_PASSWORD_FILE].value) {
+		if (!pg) {
+			d = report(ld, f[BK_PASSWORD_ENV].key ? f[BK_PASSWORD_ENV].key :
+				   f[BK_PASSWORD_FILE].key,
+				   "'%s' is only for 'state: postgresql'",
+				   f[BK_PASSWORD_ENV].key ? "password_env" : "password_file");
+			hint(d, "an SQLite state needs no password");
+		} else {
+			if (f[BK_PASSWORD_ENV].value)
+				b->password_env = get_env_name(ld, f[BK_PASSWORD_ENV].value,
+							       "'password_env'");
+			if (f[BK_PASSWORD_FILE].value)
+				b->password_file = get_path(ld, f[BK_PASSWORD_FILE].value,
+							    "'password_file'", STR_SECRET);
+			if (f[BK_PASSWORD_ENV].key && f[BK_PASSWORD_FILE].key) {
+				d = report(ld, f[BK_PASSWORD_FILE].key,
+					   "both 'password_env' and 'password_file' in backend");
+				hint(d, "keep one of them");
+			}
+		}
+	}
+	if (f[BK_HISTORY].value)
+		b->history = get_path(ld, f[BK_HISTORY].value, "'history'", 0);
+	if (f[BK_REMOTE].value)
+		b->remote = get_remote(ld, f[BK_REMOTE].value);
+	if (f[BK_SSH_KEY].value) {
+		if (!f[BK_REMOTE].key) {
+			d = report(ld, f[BK_SSH_KEY].key, "'ssh_key' without a 'remote'");
+			hint(d, "set 'remote' to an ssh:// URL, or remove 'ssh_key'");
+		} else {
+			b->ssh_key = get_path(ld, f[BK_SSH_KEY].value, "'ssh_key'", STR_SECRET);
+		}
+	}
+}
+
+/* Fills what the backend block left out with the defaults, relative to the
+ * config's folder. */
+static void backend_defaults(struct backend *b, const char *dir)
+{
+	if (b->state_kind == STATE_BACKEND_SQLITE && !b->state_path)
+		b->state_path = resolve_path(dir, DEFAULT_STATE_PATH);
+	if (!b->history)
+		b->history = resolve_path(dir, DEFAULT_HISTORY_PATH);
+}
+
 static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 {
 	struct field f[TOP_NKEYS];
@@ -2185,6 +2345,10 @@ static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 		return;
 	}
 	read_mapping(ld, root, "config", top_keys, TOP_NKEYS, f);
+	if (ld->stopped)
+		return;
+	if (f[TOP_BACKEND].value)
+		load_backend(ld, f[TOP_BACKEND].value, &cfg->backend);
 	if (ld->stopped)
 		return;
 	if (!f[TOP_VERSION].key) {
@@ -2469,6 +2633,7 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
+	backend_defaults(&cfg->backend, cfg->dir);
 	return finish(out, cfg, diags, first, name, err);
 }
 

@@ -89,6 +89,13 @@ void config_free(struct config *cfg)
 	for (i = 0; i < cfg->nstores; i++)
 		store_free(&cfg->stores[i]);
 	free(cfg->stores);
+	free(cfg->backend.state_path);
+	free(cfg->backend.connection);
+	free(cfg->backend.password_env);
+	free(cfg->backend.password_file);
+	free(cfg->backend.history);
+	free(cfg->backend.remote);
+	free(cfg->backend.ssh_key);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg);

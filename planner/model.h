@@ -126,10 +126,33 @@ struct store {
 	struct pos at;
 };
 
+enum state_backend_kind {
+	STATE_BACKEND_SQLITE,     /* embedded default: one SQLite file */
+	STATE_BACKEND_POSTGRESQL, /* shared: a PostgreSQL database through libpq */
+};
+
+/* Where the state and the history live (the top-level `backend:` block).
+ * Paths are resolved against the config file's folder; without the block
+ * every field has its default, so running from another directory with -c
+ * reaches the same state. */
+struct backend {
+	enum state_backend_kind state_kind;
+	char *state_path;    /* sqlite: the state file, default <dir>/.cmsctl/state.db */
+	char *connection;    /* postgresql: libpq connection string or URI, without secrets */
+	char *password_env;  /* postgresql: variable holding the password, or NULL */
+	char *password_file; /* postgresql: file (mode 0600) holding it, or NULL */
+	char *history;       /* the history repository, default <dir>/.cmsctl/history */
+	char *remote;        /* the shared history remote (URL or resolved path), or NULL */
+	char *ssh_key;       /* private key file for an ssh remote, or NULL (ssh-agent) */
+	bool given;          /* the config has a `backend:` block */
+	struct pos at;       /* position of the block */
+};
+
 struct config {
 	char *path;          /* the file it was loaded from */
 	char *dir;           /* its folder, for resolving relative paths */
 	int version;         /* 1 */
+	struct backend backend;
 	struct store *stores;
 	size_t nstores;
 };

@@ -131,4 +131,28 @@ void history_versions_free(struct history_version *v, size_t n);
  * null id (forty '0'), which matches no plan. */
 void history_blob_id(const void *data, size_t len, char out[41]);
 
+/* The shared history (history_remote.c): the branch kept level with a git
+ * remote, so several machines write one record.  These open the
+ * repository at repo_path themselves; branch NULL means "cms-history". */
+struct history_remote {
+	const char *url;     /* a path, file://, ssh:// or https:// URL */
+	const char *ssh_key; /* private key file for ssh, or NULL: the ssh-agent */
+};
+/* Fetches the remote branch (into refs/remotes/cmsctl/<branch>) and brings
+ * the local branch level: fast-forward, or the local commits the remote
+ * lacks rebuilt on its tip (same tree change, message and signatures).
+ * An unreachable remote is an error and changes nothing local. */
+int history_remote_sync(const char *repo_path, const char *branch,
+			const struct history_remote *cfg, struct cms_error *err);
+/* Syncs, then pushes the local branch without force; a rejection (the
+ * remote moved meanwhile) syncs and retries, at most 10 times.  *pushed is
+ * how many commits the remote lacked (0: it was level). */
+int history_remote_push(const char *repo_path, const char *branch,
+			const struct history_remote *cfg, size_t *pushed, struct cms_error *err);
+/* How far the local branch is ahead of and behind what was last seen of
+ * the remote (no network). */
+int history_remote_ahead(const char *repo_path, const char *branch,
+			 const struct history_remote *cfg, size_t *ahead, size_t *behind,
+			 struct cms_error *err);
+
 #endif

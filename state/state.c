@@ -1,116 +1,15 @@
 /*
- * The SQLite state store behind state.h: per store the lineage, serial and
- * recorded location; the journal of runs and steps; locks; approvals;
- * consumed plan ids, all in one file.
- *
- * Opening happens in two phases so that a file which is not ours is never
- * modified.  First the raw header is read without SQLite (magic,
- * application_id, user_version, whether page 1 lists tables); then SQLite,
- * opened read-write but without CREATE and with checkpoint-on-close off,
- * only reads: application_id, user_version, the schema and PRAGMA
- * quick_check.  Only when all of that passes does it switch to WAL and
- * apply the migrations, each in its own transaction that re-reads the
- * version, so concurrent first runs agree.
- * Every public write is its own committed transaction with synchronous=FULL:
- * a write whose call has returned survives SIGKILL and power loss.
- * Decisions that read before they write (lock, commit, consume) run in
- * BEGIN IMMEDIATE so two processes cannot interleave them.
+ * The public state interface (state.h) over its backends (backend.h): the
+ * list of backends, opening by target, and one thin dispatcher per
+ * operation, so callers never know which backend holds their state.  The
+ * value types' free functions and the step status names live here too,
+ * shared by every backend.
  */
-#include "state/state.h"
-#include "common/buf.h"
+#include "state/backend.h"
 #include "common/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <sqlite3.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define STATE_APPLICATION_ID 0x434D5331u /* "CMS1" */
-/* How long a write waits for another process's: a plan set applies up to
- * 64 stores at once, each journaling every step, and a journal write that
- * gives up after promotion leaves its store interrupted. */
-#define STATE_BUSY_TIMEOUT_MS 60000
-
-/*
- * Schema migrations: migrations[i] takes a database from user_version i to
- * i + 1 and is applied in one transaction together with the version bump.
- * Append only; a released step is never edited.  The SQL stays close to
- * what PostgreSQL accepts, for the planned second backend.
- */
-static const char *const migrations[] = {
-	/* 1: the initial schema */
-	"CREATE TABLE stores (\n"
-	"	name TEXT PRIMARY KEY NOT NULL,\n"
-	"	lineage TEXT NOT NULL,\n"
-	"	serial INTEGER NOT NULL CHECK (serial >= 0),\n"
-	"	primary_server TEXT NOT NULL,\n"
-	"	mirror_server TEXT,\n"
-	"	updated_at TEXT NOT NULL\n"
-	");\n"
-	"CREATE TABLE runs (\n"
-	"	id TEXT PRIMARY KEY NOT NULL,\n"
-	"	store TEXT NOT NULL,\n"
-	"	plan_id TEXT,\n"
-	"	kind TEXT NOT NULL,\n"
-	"	operator TEXT NOT NULL,\n"
-	"	started_at TEXT NOT NULL,\n"
-	"	finished_at TEXT,\n"
-	"	outcome TEXT NOT NULL\n"
-	");\n"
-	"CREATE INDEX runs_by_store ON runs (store, outcome, started_at);\n"
-	"CREATE TABLE steps (\n"
-	"	run_id TEXT NOT NULL REFERENCES runs (id),\n"
-	"	n INTEGER NOT NULL,\n"
-	"	action TEXT NOT NULL,\n"
-	"	server TEXT,\n"
-	"	status TEXT NOT NULL CHECK (status IN\n"
-	"		('pending', 'running', 'done', 'failed', 'skipped', 'undone')),\n"
-	"	detail TEXT,\n"
-	"	started_at TEXT,\n"
-	"	finished_at TEXT,\n"
-	"	duration_ms INTEGER,\n"
-	"	PRIMARY KEY (run_id, n)\n"
-	");\n"
-	"CREATE TABLE locks (\n"
-	"	store TEXT PRIMARY KEY NOT NULL,\n"
-	"	id TEXT NOT NULL UNIQUE,\n"
-	"	holder TEXT NOT NULL,\n"
-	"	reason TEXT,\n"
-	"	acquired_at INTEGER NOT NULL,\n"
-	"	lease_until INTEGER NOT NULL\n"
-	");\n"
-	"CREATE TABLE approvals (\n"
-	"	plan_id TEXT NOT NULL,\n"
-	"	store TEXT NOT NULL,\n"
-	"	approver TEXT NOT NULL,\n"
-	"	approved_at TEXT NOT NULL,\n"
-	"	PRIMARY KEY (plan_id, approver)\n"
-	");\n"
-	"CREATE TABLE consumed_plans (\n"
-	"	plan_id TEXT PRIMARY KEY NOT NULL,\n"
-	"	store TEXT NOT NULL,\n"
-	"	run_id TEXT,\n"
-	"	consumed_at TEXT NOT NULL\n"
-	");\n",
-	/* 2: the history branch tip as of the last history commit (audit) */
-	"CREATE TABLE history_tip (\n"
-	"	id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),\n"
-	"	commit_id TEXT NOT NULL,\n"
-	"	recorded_at TEXT NOT NULL\n"
-	");\n",
-};
-
-#define STATE_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
-
-struct state {
-	sqlite3 *db;
-	char *path; /* as given, for messages */
-};
 
 static const char *const status_names[] = {
 	[STEP_PENDING] = "pending",
@@ -121,14 +20,21 @@ static const char *const status_names[] = {
 	[STEP_UNDONE] = "undone",
 };
 
-const char *step_status_name(enum step_status s)
+const char *state_step_status_text(enum step_status s)
 {
 	if ((unsigned)s >= ARRAY_SIZE(status_names))
-		return "unknown";
+		return NULL;
 	return status_names[s];
 }
 
-static int step_status_parse(const char *name, enum step_status *out)
+const char *step_status_name(enum step_status s)
+{
+	const char *name = state_step_status_text(s);
+
+	return name ? name : "unknown";
+}
+
+int state_step_status_parse(const char *name, enum step_status *out)
 {
 	size_t i;
 
@@ -141,525 +47,205 @@ static int step_status_parse(const char *name, enum step_status *out)
 	return -1;
 }
 
-/* --- SQLite helpers ---------------------------------------------------- */
-
-static int sql_failf(struct state *st, struct cms_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Wraps the connection's last diagnostic once, with what was being done:
- * "cannot lock store 'x' in state database 'p': database is locked".  Must
- * be called before any other SQLite call (a ROLLBACK) replaces it. */
-static int sql_failf(struct state *st, struct cms_error *err, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	cms_error_set(err, CMS_ERROR, "%s in state database '%s': %s", b.ptr, st->path,
-		      sqlite3_errmsg(st->db));
-	buf_free(&b);
-	return CMS_ERROR;
-}
-
-/* Prepares sql and binds the variadic arguments in order, by type letter:
- * 's' const char * (NULL binds NULL), 'i' int64_t, 'd' int.  Returns an
- * SQLite code; *out is set (or NULL) either way, for the caller to finalize. */
-static int prepare(struct state *st, sqlite3_stmt **out, const char *sql, const char *types, ...)
-{
-	va_list ap;
-	int rc, i;
-
-	*out = NULL;
-	rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-	va_start(ap, types);
-	for (i = 0; rc == SQLITE_OK && types[i]; i++) {
-		switch (types[i]) {
-		case 's':
-			rc = sqlite3_bind_text(*out, i + 1, va_arg(ap, const char *), -1,
-					       SQLITE_TRANSIENT);
-			break;
-		case 'i':
-			rc = sqlite3_bind_int64(*out, i + 1, va_arg(ap, int64_t));
-			break;
-		case 'd':
-			rc = sqlite3_bind_int(*out, i + 1, va_arg(ap, int));
-			break;
-		default:
-			rc = SQLITE_MISUSE;
-			break;
-		}
-	}
-	va_end(ap);
-	return rc;
-}
-
-/* Steps a statement that returns no rows; SQLITE_OK when it ran. */
-static int step_done(sqlite3_stmt *stmt)
-{
-	int rc = sqlite3_step(stmt);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static char *col_strdup(sqlite3_stmt *stmt, int i)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, i);
-	return s ? xstrdup((const char *)s) : NULL;
-}
-
-static int begin(struct state *st)
-{
-	return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-}
-
-static int commit(struct state *st)
-{
-	return sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-}
-
-/* Rolls back an open transaction.  Its own failure is not reported: the
- * error that led here is the one that matters, and SQLite rolls back a
- * transaction it cannot finish when the connection closes. */
-static void rollback(struct state *st)
-{
-	if (st && st->db && !sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
 /* --- opening ----------------------------------------------------------- */
 
-static int refuse_foreign(struct cms_error *err, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int refuse_foreign(struct cms_error *err, const char *path, const char *fmt, ...)
+static int open_sqlite(struct state **out, const struct state_target *t, bool create,
+		       struct cms_error *err)
 {
-	struct buf why = BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vaddf(&why, fmt, ap);
-	va_end(ap);
-	cms_error_set(err, CMS_ERROR, "'%s' is not a cmsctl state database (%s)", path, why.ptr);
-	cms_error_hint(err, "nothing was changed; check the state path, or move the file away");
-	buf_free(&why);
-	return CMS_ERROR;
+	if (!t->path || !*t->path)
+		return cms_error_set(err, CMS_ERROR, "no path for the sqlite state");
+	return state_sqlite_open(out, t->path, create, err);
 }
 
-static int refuse_newer(struct cms_error *err, const char *path, int64_t version)
-{
-	cms_error_set(err, CMS_ERROR,
-		      "state database '%s' has schema version %" PRId64
-		      ", newer than this cmsctl (%d); upgrade cmsctl",
-		      path, version, STATE_SCHEMA_VERSION);
-	return CMS_ERROR;
-}
-
-static int refuse_corrupt(struct cms_error *err, const char *path, const char *what)
-{
-	cms_error_set(err, CMS_ERROR, "state database '%s' is corrupt: %s", path, what);
-	cms_error_hint(err, "nothing was changed; restore the file from a backup");
-	return CMS_ERROR;
-}
-
-/* Classifies a failed read during opening: a damaged file, or an I/O error. */
-static int open_fail(struct state *st, struct cms_error *err)
-{
-	int rc = sqlite3_errcode(st->db) & 0xff;
-
-	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-		return refuse_corrupt(err, st->path, sqlite3_errmsg(st->db));
-	return cms_error_set(err, CMS_ERROR, "cannot read state database '%s': %s", st->path,
-			     sqlite3_errmsg(st->db));
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Creates the state's folder when missing: the last component only, mode
- * 0700 whatever the umask. */
-static int make_folder(const char *dir, const char *path, struct cms_error *err)
-{
-	struct stat sb;
-	int e;
-
-	if (stat(dir, &sb) == 0) {
-		if (S_ISDIR(sb.st_mode))
-			return 0;
-		return cms_error_set(err, CMS_ERROR, "cannot create state database '%s': "
-				     "'%s' is not a folder", path, dir);
-	}
-	if (mkdir(dir, 0700) != 0) {
-		e = errno;
-		if (e == EEXIST) /* made by another process meanwhile */
-			return 0;
-		cms_error_set(err, CMS_ERROR, "cannot create state folder '%s': %s", dir,
-			      strerror(e));
-		if (e == ENOENT)
-			cms_error_hint(err, "only the last folder of the state path is created; "
-				       "create its parent first");
-		return CMS_ERROR;
-	}
-	if (chmod(dir, 0700) != 0)
-		return cms_error_set(err, CMS_ERROR,
-				     "cannot set the mode of state folder '%s': %s", dir,
-				     strerror(errno));
-	return 0;
-}
-
-/* Creates the state's folder and an empty file, mode 0600 whatever the
- * umask.  A file created by another process meanwhile is left to the
- * checks that follow. */
-static int create_file(const char *path, struct cms_error *err)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
-	int fd, e, ret = 0;
-
-	if (slash && slash != path) {
-		dir = xstrndup(path, (size_t)(slash - path));
-		if ((ret = make_folder(dir, path, err)) < 0)
-			goto done;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		if (errno != EEXIST)
-			ret = cms_error_set(err, CMS_ERROR, "cannot create state database '%s': %s",
-					    path, strerror(errno));
-		goto done;
-	}
-	e = fchmod(fd, 0600) == 0 ? 0 : errno;
-	if (close(fd) != 0 && !e)
-		e = errno;
-	if (e) {
-		ret = cms_error_set(err, CMS_ERROR, "cannot create state database '%s': %s", path,
-				    strerror(e));
-		unlink(path);
-	}
-done:
-	free(dir);
-	return ret;
-}
-
-/* Reads the raw database header without SQLite, so that a foreign or newer
- * file is refused before SQLite could touch it (a hot journal would be
- * rolled back, a WAL opened).  The header may lag behind a WAL, so the same
- * checks are repeated through SQLite afterwards; what the raw file shows
- * can only be older, and cmsctl writes its application_id in the same
- * transaction as its first tables, so a file whose page 1 lists schema
- * objects without that id is foreign. */
-static int check_header(const char *path, struct cms_error *err)
-{
-	unsigned char h[108]; /* the file header and page 1's b-tree header */
-	struct stat sb;
-	size_t got = 0;
-	uint32_t app;
-	int32_t version;
-	int fd, ret = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
-				     strerror(errno));
-	if (fstat(fd, &sb) != 0) {
-		ret = cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
-				    strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		ret = refuse_foreign(err, path, "not a regular file");
-		goto done;
-	}
-	if (sb.st_size == 0)
-		goto done; /* a new, empty database */
-	while (got < sizeof(h)) {
-		ssize_t r = read(fd, h + got, sizeof(h) - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = cms_error_set(err, CMS_ERROR, "cannot read state database '%s': %s",
-					    path, strerror(errno));
-			goto done;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	if (got < sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) {
-		ret = refuse_foreign(err, path, "not an SQLite database");
-		goto done;
-	}
-	app = be32(h + 68);
-	version = (int32_t)be32(h + 60);
-	/* 0x0d is a leaf table page; bytes 103-104 count sqlite_master's rows. */
-	if (app == 0 && (h[100] != 0x0d || h[103] != 0 || h[104] != 0))
-		ret = refuse_foreign(err, path, "application_id 0x%08x, expected 0x%08x", 0u,
-				     STATE_APPLICATION_ID);
-	else if (app != 0 && app != STATE_APPLICATION_ID)
-		ret = refuse_foreign(err, path, "application_id 0x%08" PRIx32 ", expected 0x%08x",
-				     app, STATE_APPLICATION_ID);
-	else if (app == STATE_APPLICATION_ID && version > STATE_SCHEMA_VERSION)
-		ret = refuse_newer(err, path, version);
-done:
-	close(fd);
-	return ret;
-}
-
-/* Reads, through SQLite and with reads only, what identifies the file.
- * *version is its schema version; *fresh is true for a database with
- * nothing in it, which cmsctl may initialise. */
-static int check_identity(struct state *st, int64_t *version, bool *fresh, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int64_t objects;
-	uint32_t app;
-	int rc, ret = 0;
-
-	rc = prepare(st, &stmt,
-		     "SELECT (SELECT application_id FROM pragma_application_id),"
-		     " (SELECT user_version FROM pragma_user_version),"
-		     " (SELECT count(*) FROM sqlite_master)",
-		     "");
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
-		ret = open_fail(st, err);
-		goto done;
-	}
-	app = (uint32_t)sqlite3_column_int64(stmt, 0);
-	*version = sqlite3_column_int64(stmt, 1);
-	objects = sqlite3_column_int64(stmt, 2);
-	*fresh = app == 0 && *version == 0 && objects == 0;
-	if (*fresh)
-		goto done;
-	if (app != STATE_APPLICATION_ID)
-		ret = refuse_foreign(err, st->path,
-				     "application_id 0x%08" PRIx32 ", expected 0x%08x", app,
-				     STATE_APPLICATION_ID);
-	else if (*version > STATE_SCHEMA_VERSION)
-		ret = refuse_newer(err, st->path, *version);
-	else if (*version < 0)
-		ret = refuse_foreign(err, st->path, "schema version %" PRId64, *version);
-done:
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* Runs PRAGMA integrity_check (quick: the cheaper variant) and collects
- * its rows, "ok" when the file is sound. */
-static int run_check(struct state *st, bool quick, char **out, struct cms_error *err)
-{
-	struct buf b = BUF_INIT;
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*out = NULL;
-	rc = prepare(st, &stmt, quick ? "PRAGMA quick_check" : "PRAGMA integrity_check", "");
-	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const unsigned char *row = sqlite3_column_text(stmt, 0);
-		if (b.len)
-			buf_addch(&b, '\n');
-		buf_adds(&b, row ? (const char *)row : "");
-		rc = SQLITE_OK;
-	}
-	if (rc != SQLITE_DONE) {
-		ret = open_fail(st, err);
-		goto done;
-	}
-	*out = buf_detach(&b, NULL);
-done:
-	sqlite3_finalize(stmt);
-	buf_free(&b);
-	return ret;
-}
-
-static int quick_check(struct state *st, struct cms_error *err)
-{
-	char *result = NULL;
-	int ret;
-
-	ret = run_check(st, true, &result, err);
-	if (ret == 0 && strcmp(result, "ok") != 0) {
-		char *nl = strchr(result, '\n');
-		if (nl)
-			*nl = '\0';
-		ret = refuse_corrupt(err, st->path, result);
-	}
-	free(result);
-	return ret;
-}
-
-static int set_wal(struct state *st, struct cms_error *err)
-{
-	int64_t deadline = cms_monotonic_ms() + STATE_BUSY_TIMEOUT_MS;
-	sqlite3_stmt *stmt = NULL;
-	const char *mode;
-	int rc, ret = 0;
-
-	/* Switching a new file to WAL while another process reads it returns
-	 * SQLITE_BUSY without calling the busy handler: retry within the same
-	 * time budget. */
-	rc = prepare(st, &stmt, "PRAGMA journal_mode = WAL", "");
-	while (rc == SQLITE_OK) {
-		rc = sqlite3_step(stmt);
-		if ((rc & 0xff) != SQLITE_BUSY || cms_monotonic_ms() >= deadline)
-			break;
-		sqlite3_reset(stmt);
-		sqlite3_sleep(10);
-		rc = SQLITE_OK;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sql_failf(st, err, "cannot switch to WAL mode");
-		goto done;
-	}
-	mode = (const char *)sqlite3_column_text(stmt, 0);
-	if (!mode || strcmp(mode, "wal") != 0)
-		ret = cms_error_set(err, CMS_ERROR, "cannot switch state database '%s' to WAL "
-				    "mode: it stays in '%s' mode", st->path,
-				    mode ? mode : "unknown");
-done:
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* Applies the migrations missing from version (as read at opening), each
- * in one transaction that re-reads the version first: another process may
- * have migrated meanwhile.  An up-to-date file takes no write lock. */
-static int migrate(struct state *st, int64_t version, struct cms_error *err)
-{
-	char *bump;
-	bool fresh;
-	int rc, ret = 0;
-
-	while (version < STATE_SCHEMA_VERSION) {
-		if (begin(st) != SQLITE_OK) {
-			ret = sql_failf(st, err, "cannot migrate the schema");
-			goto done;
-		}
-		if ((ret = check_identity(st, &version, &fresh, err)) < 0)
-			goto done;
-		if (version >= STATE_SCHEMA_VERSION)
-			break;
-		rc = sqlite3_exec(st->db, migrations[version], NULL, NULL, NULL);
-		if (rc == SQLITE_OK) {
-			/* Each step (re)asserts the mark of a cmsctl state. */
-			bump = xasprintf("PRAGMA application_id = %u;"
-					 " PRAGMA user_version = %" PRId64,
-					 STATE_APPLICATION_ID, version + 1);
-			rc = sqlite3_exec(st->db, bump, NULL, NULL, NULL);
-			free(bump);
-		}
-		if (rc == SQLITE_OK)
-			rc = commit(st);
-		if (rc != SQLITE_OK) {
-			ret = sql_failf(st, err, "cannot migrate the schema to version %" PRId64,
-					version + 1);
-			goto done;
-		}
-	}
-done:
-	rollback(st);
-	return ret;
-}
+/* The backends: adding one is its file and one line here. */
+static const struct {
+	const char *name;
+	int (*open)(struct state **out, const struct state_target *t, bool create,
+		    struct cms_error *err);
+} backends[] = {
+	{ "sqlite", open_sqlite },
+	{ "postgresql", state_pg_open },
+};
 
 int state_open(struct state **out, const char *path, bool create, struct cms_error *err)
 {
-	struct state *st = NULL;
-	struct stat sb;
-	int64_t version;
-	bool fresh;
-	int rc, ret = 0;
+	return state_sqlite_open(out, path, create, err);
+}
+
+int state_open_target(struct state **out, const struct state_target *t, bool create,
+		      struct cms_error *err)
+{
+	const char *name = t->backend ? t->backend : "sqlite";
+	size_t i;
+	int rc;
 
 	*out = NULL;
-	if (stat(path, &sb) != 0) {
-		if (errno != ENOENT)
-			return cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s",
-					     path, strerror(errno));
-		if (!create)
-			return cms_error_set(err, CMS_ENOTFOUND,
-					     "state database '%s' does not exist", path);
-		if ((ret = create_file(path, err)) < 0)
-			return ret;
+	for (i = 0; i < ARRAY_SIZE(backends); i++) {
+		if (strcmp(backends[i].name, name) != 0)
+			continue;
+		rc = backends[i].open(out, t, create, err);
+		if (rc == 0 && (*out)->ops->version != STATE_BACKEND_VERSION) {
+			cms_error_set(err, CMS_ERROR, "state backend '%s' has interface version "
+				      "%u, expected %u", name, (*out)->ops->version,
+				      STATE_BACKEND_VERSION);
+			state_close(*out);
+			*out = NULL;
+			return CMS_ERROR;
+		}
+		return rc;
 	}
-	if ((ret = check_header(path, err)) < 0)
-		return ret;
+	return cms_error_set(err, CMS_ERROR, "unknown state backend '%s'", name);
+}
 
-	st = xcalloc(1, sizeof(*st));
-	st->path = xstrdup(path);
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL);
-	if (rc != SQLITE_OK) {
-		ret = cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
-				    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-		goto done;
-	}
-	/* Until the file is known to be ours, closing must not checkpoint a
-	 * WAL into it. */
-	if (sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot configure the connection");
-		goto done;
-	}
-	sqlite3_busy_timeout(st->db, STATE_BUSY_TIMEOUT_MS);
-	if (sqlite3_db_readonly(st->db, "main") == 1) {
-		ret = cms_error_set(err, CMS_ERROR, "cannot open state database '%s': "
-				    "it is read-only for this user", path);
-		goto done;
-	}
-	if ((ret = check_identity(st, &version, &fresh, err)) < 0)
-		goto done;
-	if (fresh && !create) {
-		ret = cms_error_set(err, CMS_ENOTFOUND, "state database '%s' is empty", path);
-		goto done;
-	}
-	if ((ret = quick_check(st, err)) < 0)
-		goto done;
-
-	/* The file is ours (or empty): from here on it may be written. */
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
-	rc = sqlite3_exec(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", NULL, NULL,
-			  NULL);
-	if (rc != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot configure the connection");
-		goto done;
-	}
-	if ((ret = set_wal(st, err)) < 0)
-		goto done;
-	if ((ret = migrate(st, version, err)) < 0)
-		goto done;
-	*out = st;
-	st = NULL;
-done:
-	state_close(st);
-	return ret;
+const char *state_name(const struct state *st)
+{
+	return st->name;
 }
 
 void state_close(struct state *st)
 {
-	if (!st)
-		return;
-	sqlite3_close(st->db);
-	free(st->path);
-	free(st);
+	if (st)
+		st->ops->close(st);
 }
+
+/* --- dispatch ---------------------------------------------------------- */
 
 int state_integrity_check(struct state *st, char **out_result, struct cms_error *err)
 {
-	char *result = NULL;
-	int ret;
-
-	*out_result = NULL;
-	ret = run_check(st, false, &result, err);
-	if (ret == 0 && strcmp(result, "ok") != 0) {
-		size_t first = strcspn(result, "\n");
-		ret = cms_error_set(err, CMS_ERROR, "state database '%s' failed its "
-				    "integrity check: %.*s", st->path, (int)first, result);
-	}
-	*out_result = result;
-	return ret;
+	return st->ops->integrity_check(st, out_result, err);
 }
 
-/* --- stores ------------------------------------------------------------ */
+int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err)
+{
+	return st->ops->list_stores(st, names, n, err);
+}
+
+int state_read_store(struct state *st, const char *store, struct recorded *out,
+		     struct cms_error *err)
+{
+	return st->ops->read_store(st, store, out, err);
+}
+
+int state_lock(struct state *st, const char *store, const char *holder, const char *reason,
+	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err)
+{
+	return st->ops->lock(st, store, holder, reason, lease_s, now, lock_id_out, err);
+}
+
+int state_lock_renew(struct state *st, const char *store, const char *lock_id,
+		     int64_t lease_s, int64_t now, struct cms_error *err)
+{
+	return st->ops->lock_renew(st, store, lock_id, lease_s, now, err);
+}
+
+int state_unlock(struct state *st, const char *store, const char *lock_id, struct cms_error *err)
+{
+	return st->ops->unlock(st, store, lock_id, err);
+}
+
+int state_lock_list(struct state *st, struct lock_info **out, size_t *n, struct cms_error *err)
+{
+	return st->ops->lock_list(st, out, n, err);
+}
+
+int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
+		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err)
+{
+	return st->ops->run_begin(st, run_id, store, plan_id, kind, operator_name, now, err);
+}
+
+int state_step_set(struct state *st, const char *run_id, int n, const char *action,
+		   const char *server, enum step_status status, const char *detail_json,
+		   int64_t now, int64_t duration_ms, struct cms_error *err)
+{
+	return st->ops->step_set(st, run_id, n, action, server, status, detail_json, now,
+				 duration_ms, err);
+}
+
+int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now,
+		     struct cms_error *err)
+{
+	return st->ops->run_finish(st, run_id, outcome, now, err);
+}
+
+int state_run_unfinished(struct state *st, const char *store, struct run_info *out,
+			 struct cms_error *err)
+{
+	return st->ops->run_newest(st, store, true, out, err);
+}
+
+int state_run_last(struct state *st, const char *store, struct run_info *out,
+		   struct cms_error *err)
+{
+	return st->ops->run_newest(st, store, false, out, err);
+}
+
+int state_run_steps(struct state *st, const char *run_id, struct step_info **out, size_t *n,
+		    struct cms_error *err)
+{
+	return st->ops->run_steps(st, run_id, out, n, err);
+}
+
+int state_run_list(struct state *st, const char *store, struct run_info **out, size_t *n,
+		   struct cms_error *err)
+{
+	return st->ops->run_list(st, store, out, n, err);
+}
+
+int state_history_tip_set(struct state *st, const char *commit_id, int64_t now,
+			  struct cms_error *err)
+{
+	return st->ops->history_tip_set(st, commit_id, now, err);
+}
+
+int state_history_tip(struct state *st, char **commit_id, struct cms_error *err)
+{
+	return st->ops->history_tip(st, commit_id, err);
+}
+
+int state_commit(struct state *st, const char *store, const char *lineage,
+		 int64_t expected_serial, const char *primary, const char *mirror,
+		 const char *plan_id, const char *run_id, int64_t now, int64_t *new_serial,
+		 struct cms_error *err)
+{
+	return st->ops->commit(st, store, lineage, expected_serial, primary, mirror, plan_id,
+			       run_id, now, new_serial, err);
+}
+
+int state_plan_consumed(struct state *st, const char *plan_id, bool *out, struct cms_error *err)
+{
+	return st->ops->plan_consumed(st, plan_id, out, err);
+}
+
+int state_consume_plan(struct state *st, const char *plan_id, const char *store,
+		       const char *run_id, int64_t now, struct cms_error *err)
+{
+	return st->ops->consume_plan(st, plan_id, store, run_id, now, err);
+}
+
+int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
+		  int64_t now, struct cms_error *err)
+{
+	return st->ops->approve(st, plan_id, store, approver, now, err);
+}
+
+int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+		    struct cms_error *err)
+{
+	return st->ops->approvals(st, plan_id, approvers, n, err);
+}
+
+int state_dump(struct state *st, struct state_dump *out, struct cms_error *err)
+{
+	return st->ops->dump(st, out, err);
+}
+
+int state_load(struct state *st, const struct state_dump *d, struct cms_error *err)
+{
+	return st->ops->load(st, d, err);
+}
+
+/* --- freeing ----------------------------------------------------------- */
 
 void recorded_free(struct recorded *r)
 {
@@ -672,33 +258,6 @@ void recorded_free(struct recorded *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int state_read_store(struct state *st, const char *store, struct recorded *out,
-		     struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	memset(out, 0, sizeof(*out));
-	rc = prepare(st, &stmt,
-		     "SELECT lineage, serial, primary_server, mirror_server, updated_at"
-		     " FROM stores WHERE name = ?1",
-		     "s", store);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		out->exists = true;
-		out->lineage = col_strdup(stmt, 0);
-		out->serial = sqlite3_column_int64(stmt, 1);
-		out->primary = col_strdup(stmt, 2);
-		out->mirror = col_strdup(stmt, 3);
-		out->updated_at = col_strdup(stmt, 4);
-	} else if (rc != SQLITE_DONE) {
-		ret = sql_failf(st, err, "cannot read store '%s'", store);
-	}
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
 void state_strings_free(char **v, size_t n)
 {
 	size_t i;
@@ -709,42 +268,6 @@ void state_strings_free(char **v, size_t n)
 		free(v[i]);
 	free(v);
 }
-
-/* Collects the first column of every row as strings. */
-static int read_strings(sqlite3_stmt *stmt, char ***out, size_t *n)
-{
-	char **v = NULL;
-	size_t len = 0, alloc = 0;
-	int rc;
-
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		*ARRAY_PUSH(v, len, alloc) = col_strdup(stmt, 0);
-	if (rc != SQLITE_DONE) {
-		state_strings_free(v, len);
-		return rc;
-	}
-	*out = v;
-	*n = len;
-	return SQLITE_OK;
-}
-
-int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*names = NULL;
-	*n = 0;
-	rc = prepare(st, &stmt, "SELECT name FROM stores ORDER BY name", "");
-	if (rc == SQLITE_OK)
-		rc = read_strings(stmt, names, n);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot list the stores");
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* --- locks ------------------------------------------------------------- */
 
 void lock_info_free(struct lock_info *l)
 {
@@ -767,200 +290,6 @@ void lock_info_list_free(struct lock_info *l, size_t n)
 		lock_info_free(&l[i]);
 	free(l);
 }
-
-static void lock_read_row(sqlite3_stmt *stmt, struct lock_info *l)
-{
-	l->store = col_strdup(stmt, 0);
-	l->id = col_strdup(stmt, 1);
-	l->holder = col_strdup(stmt, 2);
-	l->reason = col_strdup(stmt, 3);
-	l->acquired_at = sqlite3_column_int64(stmt, 4);
-	l->lease_until = sqlite3_column_int64(stmt, 5);
-}
-
-#define LOCK_COLUMNS "store, id, holder, reason, acquired_at, lease_until"
-
-/* Reads the lock of store into *out (all NULL when there is none). */
-static int lock_get(struct state *st, const char *store, struct lock_info *out, bool *found)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	*found = false;
-	rc = prepare(st, &stmt, "SELECT " LOCK_COLUMNS " FROM locks WHERE store = ?1", "s", store);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		lock_read_row(stmt, out);
-		*found = true;
-		rc = SQLITE_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
-static int lock_held(struct cms_error *err, const struct lock_info *l)
-{
-	char since[32], until[32];
-
-	cms_format_time(since, l->acquired_at);
-	cms_format_time(until, l->lease_until);
-	if (l->reason && *l->reason)
-		cms_error_set(err, CMS_ELOCKED,
-			      "store '%s' is locked by %s since %s (reason: %s, lease until %s)",
-			      l->store, l->holder, since, l->reason, until);
-	else
-		cms_error_set(err, CMS_ELOCKED,
-			      "store '%s' is locked by %s since %s (lease until %s)", l->store,
-			      l->holder, since, until);
-	cms_error_hint(err, "wait for it, or break an expired lock with 'cmsctl unlock %s %s'",
-		       l->store, l->id);
-	return CMS_ELOCKED;
-}
-
-int state_lock(struct state *st, const char *store, const char *holder, const char *reason,
-	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err)
-{
-	struct lock_info cur = { 0 };
-	sqlite3_stmt *stmt = NULL;
-	char *id = NULL;
-	bool found;
-	int rc, ret = 0;
-
-	*lock_id_out = NULL;
-	if (lease_s <= 0)
-		return cms_error_set(err, CMS_ERROR, "cannot lock store '%s': lease of %" PRId64
-				     " seconds is not positive", store, lease_s);
-	id = cms_random_hex(8);
-	if (!id)
-		return cms_error_set(err, CMS_ERROR,
-				     "cannot lock store '%s': no random lock id: %s", store,
-				     strerror(errno));
-	if (begin(st) != SQLITE_OK || lock_get(st, store, &cur, &found) != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot lock store '%s'", store);
-		goto done;
-	}
-	if (found && cur.lease_until > now) {
-		ret = lock_held(err, &cur);
-		goto done;
-	}
-	/* No lock, or an expired one: take it over. */
-	rc = prepare(st, &stmt,
-		     "INSERT INTO locks (" LOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-		     " ON CONFLICT (store) DO UPDATE SET id = excluded.id,"
-		     " holder = excluded.holder, reason = excluded.reason,"
-		     " acquired_at = excluded.acquired_at, lease_until = excluded.lease_until",
-		     "ssssii", store, id, holder, reason, now, now + lease_s);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc == SQLITE_OK)
-		rc = commit(st);
-	if (rc != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot lock store '%s'", store);
-		goto done;
-	}
-	*lock_id_out = id;
-	id = NULL;
-done:
-	sqlite3_finalize(stmt);
-	rollback(st);
-	lock_info_free(&cur);
-	free(id);
-	return ret;
-}
-
-int state_lock_renew(struct state *st, const char *store, const char *lock_id,
-		     int64_t lease_s, int64_t now, struct cms_error *err)
-{
-	struct lock_info cur = { 0 };
-	sqlite3_stmt *stmt = NULL;
-	bool found;
-	int rc, ret = 0;
-
-	if (lease_s <= 0)
-		return cms_error_set(err, CMS_ERROR, "cannot renew the lock of store '%s': "
-				     "lease of %" PRId64 " seconds is not positive", store,
-				     lease_s);
-	/* One statement: the lease is extended only while the row is ours. */
-	rc = prepare(st, &stmt, "UPDATE locks SET lease_until = ?3 WHERE store = ?1 AND id = ?2",
-		     "ssi", store, lock_id, now + lease_s);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot renew the lock of store '%s'", store);
-		goto done;
-	}
-	if (sqlite3_changes(st->db) > 0)
-		goto done;
-	if (lock_get(st, store, &cur, &found) != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot read the lock of store '%s'", store);
-		goto done;
-	}
-	if (found) {
-		char since[32];
-		cms_format_time(since, cur.acquired_at);
-		ret = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is no longer "
-				    "held: %s took the store over at %s", lock_id, store,
-				    cur.holder, since);
-	} else {
-		ret = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is no longer "
-				    "held: it was broken", lock_id, store);
-	}
-done:
-	sqlite3_finalize(stmt);
-	lock_info_free(&cur);
-	return ret;
-}
-
-int state_unlock(struct state *st, const char *store, const char *lock_id, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	rc = prepare(st, &stmt, "DELETE FROM locks WHERE store = ?1 AND id = ?2", "ss", store,
-		     lock_id);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot unlock store '%s'", store);
-	else if (sqlite3_changes(st->db) == 0)
-		ret = cms_error_set(err, CMS_ENOTFOUND, "store '%s' has no lock '%s'", store,
-				    lock_id);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_lock_list(struct state *st, struct lock_info **out, size_t *n, struct cms_error *err)
-{
-	struct lock_info *v = NULL;
-	size_t len = 0, alloc = 0;
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*out = NULL;
-	*n = 0;
-	rc = prepare(st, &stmt, "SELECT " LOCK_COLUMNS " FROM locks ORDER BY store", "");
-	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		lock_read_row(stmt, ARRAY_PUSH(v, len, alloc));
-		rc = SQLITE_OK;
-	}
-	if (rc != SQLITE_DONE) {
-		ret = sql_failf(st, err, "cannot list the locks");
-		goto done;
-	}
-	*out = v;
-	*n = len;
-	v = NULL;
-done:
-	lock_info_list_free(v, len);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* --- the journal ------------------------------------------------------- */
 
 void run_info_free(struct run_info *r)
 {
@@ -1000,479 +329,39 @@ void step_info_list_free(struct step_info *s, size_t n)
 	free(s);
 }
 
-int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
-		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err)
+void state_dump_free(struct state_dump *d)
 {
-	sqlite3_stmt *stmt = NULL;
-	char ts[32];
-	int rc, ret = 0;
+	size_t i;
 
-	cms_format_time(ts, now);
-	rc = prepare(st, &stmt,
-		     "INSERT INTO runs (id, store, plan_id, kind, operator, started_at, outcome)"
-		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
-		     "ssssss", run_id, store, plan_id, kind, operator_name, ts);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot record the start of run '%s'", run_id);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_step_set(struct state *st, const char *run_id, int n, const char *action,
-		   const char *server, enum step_status status, const char *detail_json,
-		   int64_t now, int64_t duration_ms, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	char ts[32];
-	int rc, ret = 0;
-
-	if ((unsigned)status >= ARRAY_SIZE(status_names))
-		return cms_error_set(err, CMS_ERROR, "cannot journal step %d of run '%s': invalid "
-				     "status %d", n, run_id, (int)status);
-	cms_format_time(ts, now);
-	/* started_at is stamped when the step enters running, finished_at when
-	 * it reaches an end status; NULL action, server, detail or a negative
-	 * duration keep what was recorded before.  The action is looked up
-	 * already in VALUES because NOT NULL is checked before the upsert. */
-	rc = prepare(st, &stmt,
-		     "INSERT INTO steps (run_id, n, action, server, status, detail, started_at,"
-		     " finished_at, duration_ms)"
-		     " VALUES (?1, ?2,"
-		     "  coalesce(?3, (SELECT action FROM steps WHERE run_id = ?1 AND n = ?2)),"
-		     "  ?4, ?5, ?6,"
-		     "  CASE WHEN ?5 = 'running' THEN ?7 END,"
-		     "  CASE WHEN ?5 IN ('done', 'failed', 'skipped', 'undone') THEN ?7 END,"
-		     "  CASE WHEN ?8 >= 0 THEN ?8 END)"
-		     " ON CONFLICT (run_id, n) DO UPDATE SET"
-		     "  action = coalesce(excluded.action, steps.action),"
-		     "  server = coalesce(excluded.server, steps.server),"
-		     "  status = excluded.status,"
-		     "  detail = coalesce(excluded.detail, steps.detail),"
-		     "  started_at = CASE WHEN excluded.status = 'running'"
-		     "   AND steps.status <> 'running' THEN excluded.started_at"
-		     "   ELSE steps.started_at END,"
-		     "  finished_at = CASE WHEN excluded.status IN ('pending', 'running') THEN NULL"
-		     "   ELSE excluded.finished_at END,"
-		     "  duration_ms = coalesce(excluded.duration_ms, steps.duration_ms)",
-		     "sdsssssi", run_id, n, action, server, status_names[status], detail_json, ts,
-		     duration_ms);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot journal step %d of run '%s'", n, run_id);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now,
-		     struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	char ts[32];
-	int rc, ret = 0;
-
-	if (!outcome || !strcmp(outcome, "running"))
-		return cms_error_set(err, CMS_ERROR, "cannot finish run '%s' with outcome '%s'",
-				     run_id, outcome ? outcome : "(none)");
-	cms_format_time(ts, now);
-	rc = prepare(st, &stmt, "UPDATE runs SET outcome = ?2, finished_at = ?3 WHERE id = ?1",
-		     "sss", run_id, outcome, ts);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot record the end of run '%s'", run_id);
-	else if (sqlite3_changes(st->db) == 0)
-		ret = cms_error_set(err, CMS_ENOTFOUND, "run '%s' is not in state database '%s'",
-				    run_id, st->path);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* The newest run of a store (by insertion), unfinished ones only or any. */
-static int newest_run(struct state *st, const char *store, bool unfinished, struct run_info *out,
-		      struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	memset(out, 0, sizeof(*out));
-	rc = prepare(st, &stmt,
-		     unfinished ?
-		     "SELECT id, store, plan_id, kind, operator, outcome, started_at, finished_at"
-		     " FROM runs WHERE store = ?1 AND outcome = 'running' ORDER BY rowid DESC LIMIT 1" :
-		     "SELECT id, store, plan_id, kind, operator, outcome, started_at, finished_at"
-		     " FROM runs WHERE store = ?1 ORDER BY rowid DESC LIMIT 1",
-		     "s", store);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		out->id = col_strdup(stmt, 0);
-		out->store = col_strdup(stmt, 1);
-		out->plan_id = col_strdup(stmt, 2);
-		out->kind = col_strdup(stmt, 3);
-		out->operator_name = col_strdup(stmt, 4);
-		out->outcome = col_strdup(stmt, 5);
-		out->started_at = col_strdup(stmt, 6);
-		out->finished_at = col_strdup(stmt, 7);
-	} else if (rc == SQLITE_DONE) {
-		ret = cms_error_set(err, CMS_ENOTFOUND, "store '%s' has no %srun", store,
-				    unfinished ? "unfinished " : "");
-	} else {
-		ret = sql_failf(st, err, "cannot read the runs of store '%s'", store);
+	if (!d)
+		return;
+	for (i = 0; i < d->nstores; i++) {
+		free(d->stores[i].name);
+		recorded_free(&d->stores[i].rec);
 	}
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_run_unfinished(struct state *st, const char *store, struct run_info *out,
-			 struct cms_error *err)
-{
-	return newest_run(st, store, true, out, err);
-}
-
-int state_run_last(struct state *st, const char *store, struct run_info *out,
-		   struct cms_error *err)
-{
-	return newest_run(st, store, false, out, err);
-}
-
-int state_run_list(struct state *st, const char *store, struct run_info **out, size_t *n,
-		   struct cms_error *err)
-{
-	struct run_info *v = NULL, *r;
-	size_t len = 0, alloc = 0, i;
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*out = NULL;
-	*n = 0;
-	rc = prepare(st, &stmt,
-		     "SELECT id, store, plan_id, kind, operator, outcome, started_at, finished_at"
-		     " FROM runs WHERE store = ?1 ORDER BY rowid", "s", store);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		r = ARRAY_PUSH(v, len, alloc);
-		r->id = col_strdup(stmt, 0);
-		r->store = col_strdup(stmt, 1);
-		r->plan_id = col_strdup(stmt, 2);
-		r->kind = col_strdup(stmt, 3);
-		r->operator_name = col_strdup(stmt, 4);
-		r->outcome = col_strdup(stmt, 5);
-		r->started_at = col_strdup(stmt, 6);
-		r->finished_at = col_strdup(stmt, 7);
-		rc = SQLITE_OK;
+	free(d->stores);
+	for (i = 0; i < d->nruns; i++)
+		run_info_free(&d->runs[i]);
+	free(d->runs);
+	for (i = 0; i < d->nsteps; i++) {
+		free(d->steps[i].run_id);
+		step_info_free(&d->steps[i].step);
 	}
-	if (rc != SQLITE_DONE) {
-		ret = sql_failf(st, err, "cannot read the runs of store '%s'", store);
-		for (i = 0; i < len; i++)
-			run_info_free(&v[i]);
-		free(v);
-	} else {
-		*out = v;
-		*n = len;
+	free(d->steps);
+	for (i = 0; i < d->napprovals; i++) {
+		free(d->approvals[i].plan_id);
+		free(d->approvals[i].store);
+		free(d->approvals[i].approver);
+		free(d->approvals[i].approved_at);
 	}
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_history_tip_set(struct state *st, const char *commit_id, int64_t now,
-			  struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	char ts[32];
-	int rc, ret = 0;
-
-	cms_format_time(ts, now);
-	rc = prepare(st, &stmt,
-		     "INSERT INTO history_tip (id, commit_id, recorded_at) VALUES (1, ?1, ?2)"
-		     " ON CONFLICT (id) DO UPDATE SET commit_id = ?1, recorded_at = ?2",
-		     "ss", commit_id, ts);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot record the history tip %s", commit_id);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_history_tip(struct state *st, char **commit_id, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*commit_id = NULL;
-	rc = prepare(st, &stmt, "SELECT commit_id FROM history_tip WHERE id = 1", "");
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*commit_id = col_strdup(stmt, 0);
-	else if (rc == SQLITE_DONE)
-		ret = cms_error_set(err, CMS_ENOTFOUND, "no history tip recorded in the state");
-	else
-		ret = sql_failf(st, err, "cannot read the recorded history tip");
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_run_steps(struct state *st, const char *run_id, struct step_info **out, size_t *n,
-		    struct cms_error *err)
-{
-	struct step_info *v = NULL, *s;
-	size_t len = 0, alloc = 0;
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*out = NULL;
-	*n = 0;
-	rc = prepare(st, &stmt,
-		     "SELECT n, action, server, status, detail, started_at, finished_at,"
-		     " duration_ms FROM steps WHERE run_id = ?1 ORDER BY n",
-		     "s", run_id);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *status = (const char *)sqlite3_column_text(stmt, 3);
-
-		s = ARRAY_PUSH(v, len, alloc);
-		s->n = sqlite3_column_int(stmt, 0);
-		if (step_status_parse(status, &s->status) < 0) {
-			ret = cms_error_set(err, CMS_ERROR, "step %d of run '%s' in state "
-					    "database '%s' has an unknown status '%s'", s->n,
-					    run_id, st->path, status ? status : "(null)");
-			goto done;
-		}
-		s->action = col_strdup(stmt, 1);
-		s->server = col_strdup(stmt, 2);
-		s->detail_json = col_strdup(stmt, 4);
-		s->started_at = col_strdup(stmt, 5);
-		s->finished_at = col_strdup(stmt, 6);
-		s->duration_ms = sqlite3_column_int64(stmt, 7);
-		rc = SQLITE_OK;
+	free(d->approvals);
+	for (i = 0; i < d->nconsumed; i++) {
+		free(d->consumed[i].plan_id);
+		free(d->consumed[i].store);
+		free(d->consumed[i].run_id);
+		free(d->consumed[i].consumed_at);
 	}
-	if (rc != SQLITE_DONE) {
-		ret = sql_failf(st, err, "cannot read the steps of run '%s'", run_id);
-		goto done;
-	}
-	*out = v;
-	*n = len;
-	v = NULL;
-done:
-	step_info_list_free(v, len);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* --- commits, consumed plans and approvals ----------------------------- */
-
-/* Inside a transaction: fails with CMS_ESTALE when plan_id was consumed by
- * another run; *mine is true when run_id itself consumed it already. */
-static int plan_unused(struct state *st, const char *plan_id, const char *run_id, bool *mine,
-		       struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*mine = false;
-	rc = prepare(st, &stmt,
-		     "SELECT run_id, consumed_at, store FROM consumed_plans WHERE plan_id = ?1",
-		     "s", plan_id);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		const char *by = (const char *)sqlite3_column_text(stmt, 0);
-		const char *at = (const char *)sqlite3_column_text(stmt, 1);
-		const char *store = (const char *)sqlite3_column_text(stmt, 2);
-
-		*mine = run_id && by && !strcmp(run_id, by);
-		if (!*mine) {
-			ret = cms_error_set(err, CMS_ESTALE, "plan '%s' was already applied "
-					    "(store '%s', run '%s', %s)", plan_id,
-					    store ? store : "", by ? by : "none", at ? at : "");
-			cms_error_hint(err, "a plan is used once; make a new one with "
-				       "'cmsctl plan'");
-		}
-	} else if (rc != SQLITE_DONE) {
-		ret = sql_failf(st, err, "cannot read the consumed plans");
-	}
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-static int plan_mark_consumed(struct state *st, const char *plan_id, const char *store,
-			      const char *run_id, const char *ts)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	rc = prepare(st, &stmt,
-		     "INSERT INTO consumed_plans (plan_id, store, run_id, consumed_at)"
-		     " VALUES (?1, ?2, ?3, ?4)",
-		     "ssss", plan_id, store, run_id, ts);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
-int state_commit(struct state *st, const char *store, const char *lineage,
-		 int64_t expected_serial, const char *primary, const char *mirror,
-		 const char *plan_id, const char *run_id, int64_t now, int64_t *new_serial,
-		 struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	char *have_lineage = NULL;
-	int64_t serial = 0;
-	bool exists = false, mine;
-	char ts[32];
-	int rc, ret = 0;
-
-	if (!plan_id || !primary)
-		return cms_error_set(err, CMS_ERROR, "cannot commit store '%s': a plan id and "
-				     "a primary are required", store);
-	cms_format_time(ts, now);
-	rc = begin(st);
-	if (rc == SQLITE_OK)
-		rc = prepare(st, &stmt, "SELECT serial, lineage FROM stores WHERE name = ?1", "s",
-			     store);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		exists = true;
-		serial = sqlite3_column_int64(stmt, 0);
-		have_lineage = col_strdup(stmt, 1);
-	} else if (rc != SQLITE_DONE) {
-		ret = sql_failf(st, err, "cannot commit store '%s'", store);
-		goto done;
-	}
-	sqlite3_finalize(stmt);
-	stmt = NULL;
-
-	if (exists && expected_serial >= 0 && serial != expected_serial) {
-		ret = cms_error_set(err, CMS_ESTALE, "store '%s' is at serial %" PRId64
-				    ", the plan was made against %" PRId64, store, serial,
-				    expected_serial);
-		goto done;
-	}
-	if (exists && lineage && have_lineage && strcmp(lineage, have_lineage) != 0) {
-		ret = cms_error_set(err, CMS_ESTALE, "store '%s' has lineage '%s', the plan was "
-				    "made against lineage '%s'", store, have_lineage, lineage);
-		goto done;
-	}
-	if (!exists && expected_serial > 0) {
-		ret = cms_error_set(err, CMS_ESTALE, "store '%s' has no recorded state, the "
-				    "plan was made against serial %" PRId64, store,
-				    expected_serial);
-		goto done;
-	}
-	if (!exists && (!lineage || !*lineage)) {
-		ret = cms_error_set(err, CMS_ERROR, "cannot adopt store '%s' without a lineage",
-				    store);
-		goto done;
-	}
-	if ((ret = plan_unused(st, plan_id, run_id, &mine, err)) < 0)
-		goto done;
-
-	rc = prepare(st, &stmt,
-		     "INSERT INTO stores (name, lineage, serial, primary_server, mirror_server,"
-		     " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-		     " ON CONFLICT (name) DO UPDATE SET serial = excluded.serial,"
-		     " primary_server = excluded.primary_server,"
-		     " mirror_server = excluded.mirror_server, updated_at = excluded.updated_at",
-		     "ssisss", store, exists ? have_lineage : lineage, serial + 1, primary, mirror,
-		     ts);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc == SQLITE_OK && !mine)
-		rc = plan_mark_consumed(st, plan_id, store, run_id, ts);
-	if (rc == SQLITE_OK)
-		rc = commit(st);
-	if (rc != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot commit store '%s'", store);
-		goto done;
-	}
-	*new_serial = serial + 1;
-done:
-	sqlite3_finalize(stmt);
-	rollback(st);
-	free(have_lineage);
-	return ret;
-}
-
-int state_plan_consumed(struct state *st, const char *plan_id, bool *out, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*out = false;
-	rc = prepare(st, &stmt, "SELECT 1 FROM consumed_plans WHERE plan_id = ?1", "s", plan_id);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = true;
-	else if (rc != SQLITE_DONE)
-		ret = sql_failf(st, err, "cannot read the consumed plans");
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_consume_plan(struct state *st, const char *plan_id, const char *store,
-		       const char *run_id, int64_t now, struct cms_error *err)
-{
-	char ts[32];
-	bool mine;
-	int rc, ret = 0;
-
-	cms_format_time(ts, now);
-	if (begin(st) != SQLITE_OK) {
-		ret = sql_failf(st, err, "cannot mark plan '%s' as used", plan_id);
-		goto done;
-	}
-	if ((ret = plan_unused(st, plan_id, run_id, &mine, err)) < 0)
-		goto done;
-	rc = mine ? SQLITE_OK : plan_mark_consumed(st, plan_id, store, run_id, ts);
-	if (rc == SQLITE_OK)
-		rc = commit(st);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot mark plan '%s' as used", plan_id);
-done:
-	rollback(st);
-	return ret;
-}
-
-int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
-		  int64_t now, struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	char ts[32];
-	int rc, ret = 0;
-
-	cms_format_time(ts, now);
-	rc = prepare(st, &stmt,
-		     "INSERT INTO approvals (plan_id, store, approver, approved_at)"
-		     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (plan_id, approver) DO NOTHING",
-		     "ssss", plan_id, store, approver, ts);
-	if (rc == SQLITE_OK)
-		rc = step_done(stmt);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot record the approval of plan '%s'", plan_id);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
-		    struct cms_error *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret = 0;
-
-	*approvers = NULL;
-	*n = 0;
-	rc = prepare(st, &stmt,
-		     "SELECT approver FROM approvals WHERE plan_id = ?1 ORDER BY approver", "s",
-		     plan_id);
-	if (rc == SQLITE_OK)
-		rc = read_strings(stmt, approvers, n);
-	if (rc != SQLITE_OK)
-		ret = sql_failf(st, err, "cannot read the approvals of plan '%s'", plan_id);
-	sqlite3_finalize(stmt);
-	return ret;
+	free(d->consumed);
+	lock_info_list_free(d->locks, d->nlocks);
+	memset(d, 0, sizeof(*d));
 }

@@ -1,8 +1,9 @@
 /*
- * The state store: one SQLite file holding, per store, the lineage, serial
- * and recorded location; the journal of runs and their steps; locks;
- * approvals; consumed plan ids.  All state access goes through this narrow
- * interface so that a second backend (PostgreSQL) can implement the same.
+ * The state store: per store, the lineage, serial and recorded location;
+ * the journal of runs and their steps; locks; approvals; consumed plan
+ * ids.  All state access goes through this narrow interface, which
+ * dispatches to a backend (state/backend.h): an SQLite file, the embedded
+ * default described below, or a shared PostgreSQL database (state_pg.c).
  *
  * The file is created on first use (mode 0600, its folder 0700), in WAL
  * mode, with a busy timeout and foreign keys on; its schema is migrated by
@@ -34,6 +35,23 @@ void recorded_free(struct recorded *r); /* frees content */
 /* Opens (creating when create is true and the file is absent).  With create
  * false, a missing file is CMS_ENOTFOUND. */
 int state_open(struct state **out, const char *path, bool create, struct cms_error *err);
+
+/* Where a state lives: which backend, and its address. */
+struct state_target {
+	const char *backend;    /* "sqlite" or "postgresql" */
+	const char *path;       /* sqlite: the file */
+	const char *connection; /* postgresql: libpq connection string or URI, no secret */
+	const char *password;   /* postgresql: or NULL (libpq's PGPASSWORD, ~/.pgpass) */
+};
+/* Opens the state of t through its backend, as state_open does for a file:
+ * with create false, a state that does not exist yet (a missing file, a
+ * database without cmsctl's schema) is CMS_ENOTFOUND.  The password is
+ * never kept in the state, in a message or in the database. */
+int state_open_target(struct state **out, const struct state_target *t, bool create,
+		      struct cms_error *err);
+/* What the state is, for messages: its path, or "postgresql: <connection>".
+ * Borrowed. */
+const char *state_name(const struct state *st);
 void state_close(struct state *st);
 
 /* Runs PRAGMA integrity_check.  *out_result (the caller frees it) is "ok"
@@ -143,5 +161,41 @@ int state_approvals(struct state *st, const char *plan_id, char ***approvers, si
 int state_history_tip_set(struct state *st, const char *commit_id, int64_t now,
 			  struct cms_error *err);
 int state_history_tip(struct state *st, char **commit_id, struct cms_error *err);
+
+/* Everything a state records, for `state show` and `state migrate`. */
+struct state_store_row {
+	char *name;
+	struct recorded rec;
+};
+struct state_step_row {
+	char *run_id;
+	struct step_info step;
+};
+struct state_approval_row {
+	char *plan_id, *store, *approver, *approved_at;
+};
+struct state_consumed_row {
+	char *plan_id, *store, *run_id, *consumed_at; /* run_id may be NULL */
+};
+struct state_dump {
+	struct state_store_row *stores;       /* sorted by name */
+	size_t nstores;
+	struct run_info *runs;                /* in the order they began */
+	size_t nruns;
+	struct state_step_row *steps;         /* by run, then n */
+	size_t nsteps;
+	struct state_approval_row *approvals; /* by plan id, then approver */
+	size_t napprovals;
+	struct state_consumed_row *consumed;  /* by plan id */
+	size_t nconsumed;
+	struct lock_info *locks;              /* by store */
+	size_t nlocks;
+};
+void state_dump_free(struct state_dump *d); /* frees content; accepts NULL */
+int state_dump(struct state *st, struct state_dump *out, struct cms_error *err);
+/* Copies d into st, in one transaction, run order kept.  A target that
+ * already records anything is refused (CMS_ERROR, nothing written); locks
+ * are not copied (a lock belongs to a running process). */
+int state_load(struct state *st, const struct state_dump *d, struct cms_error *err);
 
 #endif

@@ -56,7 +56,9 @@ reasons="unknown-key-policy=additionalProperties unknown-key-top=additionalPrope
 	duration-no-unit=type version-quoted=const version-2=const
 	database-not-identifier=pattern server-name-invalid=pattern duration-invalid=pattern
 	literal-password-connection=not password-in-pqopt=not databases-duplicate=uniqueItems
-	approvals-out-of-range=maximum sqlite-missing-path=required missing-engine=required"
+	approvals-out-of-range=maximum sqlite-missing-path=required missing-engine=required
+	backend-unknown-state=pattern backend-literal-password=not
+	backend-postgresql-no-connection=required"
 
 fails=0
 checks=0

@@ -356,3 +356,44 @@ pg_reseed_standby() {
 	done
 	pgc_fail "$name does not stream from $primary after its re-seed (state '${got:-none}')"
 }
+
+# pg_start_single DIR
+#   One plain server (no standbys), for tests that need a PostgreSQL to
+#   keep data in (the state backend): in DIR, on a free loopback port and a
+#   unix socket in DIR/sock, trust authentication, a superuser role
+#   `cmsctl` and a database `cmsctl` it owns.  Exports PGCLUSTER_DIR,
+#   PG_BIN, PG_PORT_A, PG_SOCKDIR and registers `trap pg_stop_all EXIT`.
+pg_start_single() {
+	local dir=$1 port
+	pgc_find_bin || pgc_missing "PostgreSQL server binaries (initdb) not found"
+	if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+		pgc_missing "running as root and there is no 'postgres' user to run the servers as"
+	fi
+	mkdir -p "$dir" || pgc_fail "cannot create '$dir'"
+	PGCLUSTER_DIR=$(cd "$dir" && pwd)
+	PG_SOCKDIR=$PGCLUSTER_DIR/sock
+	export PGCLUSTER_DIR PG_BIN PG_SOCKDIR
+	mkdir -p "$PG_SOCKDIR"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R postgres: "$PGCLUSTER_DIR"
+		chmod 0711 "$PGCLUSTER_DIR"
+	fi
+	trap pg_stop_all EXIT
+	pg_as_owner "$PG_BIN/initdb" -D "$(pg_node_dir state)" --auth=trust -U postgres \
+		--no-instructions -E UTF8 --locale=C >"$PGCLUSTER_DIR/initdb.log" 2>&1 ||
+		{ cat "$PGCLUSTER_DIR/initdb.log" >&2; pgc_fail "initdb failed"; }
+	pgc_conf state \
+		"listen_addresses = '127.0.0.1'" \
+		"unix_socket_directories = '$PG_SOCKDIR'" \
+		"fsync = off" \
+		"log_line_prefix = '%m [%p] %a '" \
+		"max_connections = 100"
+	port=$(pgc_free_port) || pgc_fail "no free port"
+	pgc_start_node state "$port" || pgc_fail "cannot start the state server"
+	PG_PORT_A=$PGC_PORT
+	export PG_PORT_A
+	pg_as_owner "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_A" -U postgres -d postgres \
+		-c "CREATE ROLE cmsctl LOGIN SUPERUSER" \
+		-c "CREATE DATABASE cmsctl OWNER cmsctl" >/dev/null || pgc_fail "cannot create role and database"
+	pgc_say "state server on 127.0.0.1:$PG_PORT_A (in $PGCLUSTER_DIR)"
+}

@@ -1,13 +1,22 @@
 /*
- * Unit tests of the SQLite state store (state/state.c): creation and its
- * file modes, refusal of foreign, newer and corrupt files without changing
- * a byte, locks and their contention between handles and processes, the
- * journal, commits and their staleness checks, approvals, and a process
- * killed with SIGKILL in the middle of journaling.  Each test works in its
- * own mkdtemp folder.
+ * Unit tests of the state store (state/state.h) and its backends: the
+ * SQLite file's creation and modes, refusal of foreign, newer and corrupt
+ * files without changing a byte; then, for every backend, the same suite:
+ * locks and their contention between handles and processes, the journal,
+ * commits and their staleness checks, approvals, a process killed with
+ * SIGKILL in the middle of journaling, dump and load.
+ *
+ * The SQLite suite runs by default.  With CMSCTL_TEST_BACKEND=postgresql
+ * the shared suite (and PostgreSQL's own refusals) runs against the real
+ * server named by CMSCTL_TEST_PG (a libpq connection string of a superuser
+ * to its maintenance database), each test in a database of its own;
+ * tests/unit/with_pg.sh starts such a server.  Each test works in its own
+ * mkdtemp folder.
  */
 #include "state/state.h"
 #include "common/util.h"
+
+#include <libpq-fe.h>
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,9 +58,57 @@
 	} while (0)
 
 struct fx {
-	char *dir; /* the test's private folder */
-	char *db;  /* dir/state.db */
+	char *dir;     /* the test's private folder */
+	char *db;      /* dir/state.db */
+	char *pg_db;   /* postgresql: the test's database, or NULL */
+	char *pg_conn; /* postgresql: the connection string to it */
 };
+
+/* The backend under test: "sqlite" or "postgresql" (set once by main). */
+static const char *backend = "sqlite";
+static unsigned pg_counter;
+
+/* Runs one statement on the PostgreSQL server, in dbname (NULL: the
+ * maintenance database of CMSCTL_TEST_PG); the first value or NULL. */
+static char *pg_run(const char *dbname, const char *sql)
+{
+	const char *keys[] = { "dbname", "dbname", NULL };
+	const char *values[] = { getenv("CMSCTL_TEST_PG"), dbname, NULL };
+	PGconn *c;
+	PGresult *r;
+	char *out = NULL;
+
+	if (!dbname)
+		keys[1] = NULL;
+	c = PQconnectdbParams(keys, values, 1);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to the test server: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		out = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return out;
+}
+
+static bool is_pg(void)
+{
+	return !strcmp(backend, "postgresql");
+}
+
+/* Opens the fixture's state through the backend under test. */
+static int open_fx(struct fx *fx, struct state **out, bool create, struct cms_error *err)
+{
+	struct state_target t = { 0 };
+
+	if (!is_pg())
+		return state_open(out, fx->db, create, err);
+	t.backend = "postgresql";
+	t.connection = fx->pg_conn;
+	return state_open_target(out, &t, create, err);
+}
 
 static void rm_rf(const char *path)
 {
@@ -86,6 +143,15 @@ static int setup(void **ctx)
 	if (!mkdtemp(fx->dir))
 		return -1;
 	fx->db = xasprintf("%s/state.db", fx->dir);
+	if (is_pg()) {
+		char *sql;
+
+		fx->pg_db = xasprintf("cmsctl_test_%ld_%u", (long)getpid(), ++pg_counter);
+		sql = xasprintf("CREATE DATABASE %s", fx->pg_db);
+		free(pg_run(NULL, sql));
+		free(sql);
+		fx->pg_conn = xasprintf("%s dbname=%s", getenv("CMSCTL_TEST_PG"), fx->pg_db);
+	}
 	*ctx = fx;
 	return 0;
 }
@@ -95,6 +161,14 @@ static int teardown(void **ctx)
 	struct fx *fx = *ctx;
 
 	rm_rf(fx->dir);
+	if (fx->pg_db) {
+		char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", fx->pg_db);
+
+		free(pg_run(NULL, sql));
+		free(sql);
+	}
+	free(fx->pg_db);
+	free(fx->pg_conn);
 	free(fx->dir);
 	free(fx->db);
 	free(fx);
@@ -177,6 +251,16 @@ static struct state *open_ok(const char *path, bool create)
 
 	if (state_open(&st, path, create, &err) < 0)
 		fail_msg("state_open: %s", err.message);
+	return st;
+}
+
+static struct state *open_fx_ok(struct fx *fx, bool create)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = NULL;
+
+	if (open_fx(fx, &st, create, &err) < 0)
+		fail_msg("opening the %s state: %s", backend, err.message);
 	return st;
 }
 
@@ -445,7 +529,7 @@ static void test_lock_unlock_and_relock(void **ctx)
 {
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *st = open_ok(fx->db, true);
+	struct state *st = open_fx_ok(fx, true);
 	struct lock_info *locks = NULL;
 	char *id = NULL, *id2 = NULL, *hint;
 	size_t n;
@@ -503,7 +587,7 @@ static void test_expired_lock_is_taken_over_and_renew_notices(void **ctx)
 {
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *st = open_ok(fx->db, true);
+	struct state *st = open_fx_ok(fx, true);
 	struct lock_info *locks = NULL;
 	char *a = NULL, *b = NULL;
 	size_t n;
@@ -539,7 +623,7 @@ static void test_two_handles_contend_for_one_lock(void **ctx)
 {
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *a = open_ok(fx->db, true), *b = open_ok(fx->db, false);
+	struct state *a = open_fx_ok(fx, true), *b = open_fx_ok(fx, false);
 	struct lock_info *locks = NULL;
 	char *ida = NULL, *idb = NULL;
 	size_t n;
@@ -586,7 +670,7 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 			close(go[1]);
 			while (read(go[0], &c, 1) < 0 && errno == EINTR)
 				;
-			if (state_open(&st, fx->db, true, &err) < 0) {
+			if (open_fx(fx, &st, true, &err) < 0) {
 				fprintf(stderr, "racer: %s\n", err.message);
 				_exit(10);
 			}
@@ -616,7 +700,10 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 	}
 	assert_int_equal(winners, 1);
 	assert_int_equal(losers, RACERS - 1);
-	v = raw_text(fx->db, "PRAGMA user_version");
+	if (is_pg())
+		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
+	else
+		v = raw_text(fx->db, "PRAGMA user_version");
 	assert_string_equal(v, "2");
 	free(v);
 }
@@ -626,7 +713,7 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	static const char detail[] = "{\"statements\":[{\"sql\":\"SELECT 1\",\"ms\":3}]}";
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *st = open_ok(fx->db, true);
+	struct state *st = open_fx_ok(fx, true);
 	struct step_info *steps = NULL;
 	struct run_info run = { 0 };
 	size_t n;
@@ -675,7 +762,9 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 
 	/* A step of an unknown run is refused (foreign key). */
 	FAILS(state_step_set(st, "nope", 1, "x", NULL, STEP_PENDING, NULL, T0, 0, &err), CMS_ERROR);
-	assert_contains(err.message, "FOREIGN KEY constraint failed");
+	assert_contains(err.message, "cannot journal step 1 of run 'nope' in state database");
+	assert_contains(err.message, is_pg() ? "violates foreign key constraint" :
+			"FOREIGN KEY constraint failed");
 	cms_error_clear(&err);
 	FAILS(state_step_set(st, "r1", 4, "x", NULL, (enum step_status)42, NULL, T0, 0, &err),
 	      CMS_ERROR);
@@ -715,7 +804,7 @@ static void test_commit_increments_serial_and_refuses_stale(void **ctx)
 {
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *st = open_ok(fx->db, true);
+	struct state *st = open_fx_ok(fx, true);
 	struct recorded rec;
 	char **names = NULL;
 	int64_t serial = -1;
@@ -809,7 +898,7 @@ static void test_approvals_are_idempotent_and_sorted(void **ctx)
 {
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *st = open_ok(fx->db, true);
+	struct state *st = open_fx_ok(fx, true);
 	char **who = NULL;
 	size_t n;
 
@@ -833,14 +922,14 @@ struct report {
 	int status; /* the status just written */
 };
 
-static void child_journal(const char *path, int fd)
+static void child_journal(struct fx *fx, int fd)
 {
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = NULL;
 	struct report r;
 	int i;
 
-	if (state_open(&st, path, false, &err) < 0)
+	if (open_fx(fx, &st, false, &err) < 0)
 		_exit(2);
 	for (i = 1;; i++) {
 		if (state_step_set(st, "run-k", i, "promote target", "pool-b", STEP_RUNNING, NULL,
@@ -882,7 +971,7 @@ static void test_sigkill_mid_journal_keeps_every_returned_write(void **ctx)
 {
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *st = open_ok(fx->db, true);
+	struct state *st = open_fx_ok(fx, true);
 	struct report r, last = { 0, 0 };
 	struct step_info *steps = NULL;
 	struct run_info run = { 0 };
@@ -899,7 +988,7 @@ static void test_sigkill_mid_journal_keeps_every_returned_write(void **ctx)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fds[0]);
-		child_journal(fx->db, fds[1]);
+		child_journal(fx, fds[1]);
 	}
 	close(fds[1]);
 	while (seen < 150 && read_report(fds[0], &r)) {
@@ -915,7 +1004,7 @@ static void test_sigkill_mid_journal_keeps_every_returned_write(void **ctx)
 	close(fds[0]);
 	assert_true(last.n >= 75);
 
-	st = open_ok(fx->db, false);
+	st = open_fx_ok(fx, false);
 	OK(state_integrity_check(st, &check, &err));
 	assert_string_equal(check, "ok");
 	free(check);
@@ -948,6 +1037,182 @@ static void test_sigkill_mid_journal_keeps_every_returned_write(void **ctx)
 	state_close(st);
 }
 
+/* Fills a state with one of everything: an adopted store, a run with
+ * steps (one without a duration), approvals, consumed plans, a lock. */
+static void fill_everything(struct state *st)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	int64_t serial;
+	char *id = NULL;
+
+	OK(state_run_begin(st, "run-1", "redmond", "plan-1", "apply", "alice", T0, &err));
+	OK(state_step_set(st, "run-1", 1, "fence", "pool-a", STEP_DONE, "{\"s\":1}", T0, 12, &err));
+	OK(state_step_set(st, "run-1", 2, "promote", "pool-b", STEP_RUNNING, NULL, T0 + 1, -1,
+			  &err));
+	OK(state_commit(st, "redmond", "lin-1", 0, "pool-b", "pool-a", "plan-1", "run-1", T0 + 2,
+			&serial, &err));
+	OK(state_run_finish(st, "run-1", "ok", T0 + 3, &err));
+	OK(state_run_begin(st, "run-2", "dublin", NULL, "restore", "bob", T0 + 4, &err));
+	OK(state_commit(st, "dublin", "lin-2", 0, "dr-1", NULL, "plan-2", NULL, T0 + 5, &serial,
+			&err));
+	OK(state_consume_plan(st, "plan-3", "redmond", "run-9", T0 + 6, &err));
+	OK(state_approve(st, "plan-4", "redmond", "carol", T0 + 7, &err));
+	OK(state_approve(st, "plan-4", "redmond", "bob", T0 + 8, &err));
+	OK(state_lock(st, "redmond", "alice (pid 1 on h)", "apply", 300, T0, &id, &err));
+	free(id);
+}
+
+#define SAME_STR(a, b) \
+	do { if ((a) || (b)) { assert_non_null(a); assert_non_null(b); assert_string_equal(a, b); } } while (0)
+
+static void assert_same_dump(const struct state_dump *a, const struct state_dump *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nstores, b->nstores);
+	for (i = 0; i < a->nstores; i++) {
+		SAME_STR(a->stores[i].name, b->stores[i].name);
+		SAME_STR(a->stores[i].rec.lineage, b->stores[i].rec.lineage);
+		assert_int_equal(a->stores[i].rec.serial, b->stores[i].rec.serial);
+		SAME_STR(a->stores[i].rec.primary, b->stores[i].rec.primary);
+		SAME_STR(a->stores[i].rec.mirror, b->stores[i].rec.mirror);
+		SAME_STR(a->stores[i].rec.updated_at, b->stores[i].rec.updated_at);
+	}
+	assert_int_equal(a->nruns, b->nruns);
+	for (i = 0; i < a->nruns; i++) {
+		SAME_STR(a->runs[i].id, b->runs[i].id);
+		SAME_STR(a->runs[i].store, b->runs[i].store);
+		SAME_STR(a->runs[i].plan_id, b->runs[i].plan_id);
+		SAME_STR(a->runs[i].kind, b->runs[i].kind);
+		SAME_STR(a->runs[i].operator_name, b->runs[i].operator_name);
+		SAME_STR(a->runs[i].outcome, b->runs[i].outcome);
+		SAME_STR(a->runs[i].started_at, b->runs[i].started_at);
+		SAME_STR(a->runs[i].finished_at, b->runs[i].finished_at);
+	}
+	assert_int_equal(a->nsteps, b->nsteps);
+	for (i = 0; i < a->nsteps; i++) {
+		SAME_STR(a->steps[i].run_id, b->steps[i].run_id);
+		assert_int_equal(a->steps[i].step.n, b->steps[i].step.n);
+		SAME_STR(a->steps[i].step.action, b->steps[i].step.action);
+		SAME_STR(a->steps[i].step.server, b->steps[i].step.server);
+		assert_int_equal(a->steps[i].step.status, b->steps[i].step.status);
+		SAME_STR(a->steps[i].step.detail_json, b->steps[i].step.detail_json);
+		SAME_STR(a->steps[i].step.started_at, b->steps[i].step.started_at);
+		SAME_STR(a->steps[i].step.finished_at, b->steps[i].step.finished_at);
+		assert_int_equal(a->steps[i].step.duration_ms, b->steps[i].step.duration_ms);
+	}
+	assert_int_equal(a->napprovals, b->napprovals);
+	for (i = 0; i < a->napprovals; i++) {
+		SAME_STR(a->approvals[i].plan_id, b->approvals[i].plan_id);
+		SAME_STR(a->approvals[i].store, b->approvals[i].store);
+		SAME_STR(a->approvals[i].approver, b->approvals[i].approver);
+		SAME_STR(a->approvals[i].approved_at, b->approvals[i].approved_at);
+	}
+	assert_int_equal(a->nconsumed, b->nconsumed);
+	for (i = 0; i < a->nconsumed; i++) {
+		SAME_STR(a->consumed[i].plan_id, b->consumed[i].plan_id);
+		SAME_STR(a->consumed[i].store, b->consumed[i].store);
+		SAME_STR(a->consumed[i].run_id, b->consumed[i].run_id);
+		SAME_STR(a->consumed[i].consumed_at, b->consumed[i].consumed_at);
+	}
+}
+
+/* An SQLite state copied into a fresh state of the backend under test
+ * reads back the same, locks excepted; a second copy into the now
+ * non-empty target is refused and writes nothing. */
+static void test_dump_and_load_round_trip_and_refuse_non_empty(void **ctx)
+{
+	struct fx *fx = *ctx;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state_dump a = { 0 }, b = { 0 }, c = { 0 };
+	char *src_path = xasprintf("%s/source.db", fx->dir);
+	struct state *src = open_ok(src_path, true), *dst;
+
+	fill_everything(src);
+	OK(state_dump(src, &a, &err));
+	assert_int_equal(a.nstores, 2);
+	assert_string_equal(a.stores[0].name, "dublin");
+	assert_int_equal(a.nruns, 2);
+	assert_string_equal(a.runs[0].id, "run-1");
+	assert_int_equal(a.nsteps, 2);
+	assert_int_equal(a.steps[0].step.duration_ms, 12);
+	assert_int_equal(a.steps[1].step.duration_ms, -1);
+	assert_int_equal(a.napprovals, 2);
+	assert_string_equal(a.approvals[0].approver, "bob");
+	assert_int_equal(a.nconsumed, 3);
+	assert_int_equal(a.nlocks, 1);
+
+	dst = open_fx_ok(fx, true);
+	OK(state_load(dst, &a, &err));
+	OK(state_dump(dst, &b, &err));
+	assert_same_dump(&a, &b);
+	assert_int_equal(b.nlocks, 0);
+	FAILS(state_load(dst, &a, &err), CMS_ERROR);
+	assert_contains(err.message, "is not empty");
+	cms_error_clear(&err);
+	OK(state_dump(dst, &c, &err));
+	assert_same_dump(&b, &c);
+	/* The copy goes on working: the consumed plan stays consumed. */
+	{
+		int64_t serial;
+
+		FAILS(state_commit(dst, "redmond", NULL, 1, "pool-a", NULL, "plan-1", "run-x",
+				   T0 + 9, &serial, &err), CMS_ESTALE);
+		cms_error_clear(&err);
+		OK(state_commit(dst, "redmond", NULL, 1, "pool-a", NULL, "plan-5", "run-x", T0 + 9,
+				&serial, &err));
+		assert_int_equal(serial, 2);
+	}
+	state_dump_free(&a);
+	state_dump_free(&b);
+	state_dump_free(&c);
+	state_dump_free(NULL);
+	state_close(src);
+	state_close(dst);
+	free(src_path);
+}
+
+/* PostgreSQL: a schema 'cmsctl' that is not ours, or a newer one, is
+ * refused and left as it was; an empty database is "no state yet". */
+static void test_pg_refuses_foreign_and_newer_schema_unchanged(void **ctx)
+{
+	struct fx *fx = *ctx;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = NULL;
+	char *v;
+
+	FAILS(open_fx(fx, &st, false, &err), CMS_ENOTFOUND);
+	assert_contains(err.message, "holds no cmsctl state");
+	cms_error_clear(&err);
+	v = pg_run(fx->pg_db, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cmsctl'");
+	assert_string_equal(v, "0");
+	free(v);
+
+	free(pg_run(fx->pg_db, "CREATE SCHEMA cmsctl; CREATE TABLE cmsctl.t (x int)"));
+	FAILS(open_fx(fx, &st, true, &err), CMS_ERROR);
+	assert_contains(err.message, "is not a cmsctl state database");
+	cms_error_clear(&err);
+	v = pg_run(fx->pg_db, "SELECT string_agg(tablename, ',') FROM pg_tables"
+		   " WHERE schemaname = 'cmsctl'");
+	assert_string_equal(v, "t");
+	free(v);
+	free(pg_run(fx->pg_db, "DROP SCHEMA cmsctl CASCADE"));
+
+	st = open_fx_ok(fx, true);
+	state_close(st);
+	free(pg_run(fx->pg_db, "UPDATE cmsctl.meta SET schema_version = 99"));
+	FAILS(open_fx(fx, &st, true, &err), CMS_ERROR);
+	assert_contains(err.message, "has schema version 99, newer than this cmsctl");
+	cms_error_clear(&err);
+	v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
+	assert_string_equal(v, "99");
+	free(v);
+	free(pg_run(fx->pg_db, "UPDATE cmsctl.meta SET application = 'other', schema_version = 1"));
+	FAILS(open_fx(fx, &st, true, &err), CMS_ERROR);
+	assert_contains(err.message, "application 'other'");
+	cms_error_clear(&err);
+}
+
 static void test_names_and_frees(void **ctx)
 {
 	(void)ctx;
@@ -970,9 +1235,21 @@ static void test_names_and_frees(void **ctx)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* The suite every backend passes. */
+#define SHARED_TESTS                                                    \
+	T(test_lock_unlock_and_relock),                                 \
+	T(test_expired_lock_is_taken_over_and_renew_notices),           \
+	T(test_two_handles_contend_for_one_lock),                       \
+	T(test_racing_processes_share_one_state_and_one_lock),          \
+	T(test_journal_steps_upsert_and_list),                          \
+	T(test_commit_increments_serial_and_refuses_stale),             \
+	T(test_approvals_are_idempotent_and_sorted),                    \
+	T(test_sigkill_mid_journal_keeps_every_returned_write),         \
+	T(test_dump_and_load_round_trip_and_refuse_non_empty)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest sqlite_tests[] = {
 		T(test_creates_private_folder_and_file_despite_umask),
 		T(test_missing_file_without_create_is_not_found),
 		T(test_only_the_last_folder_is_created),
@@ -983,16 +1260,24 @@ int main(void)
 		T(test_refuses_newer_schema_still_in_the_wal_unchanged),
 		T(test_refuses_truncated_file),
 		T(test_refuses_corrupt_pages),
-		T(test_lock_unlock_and_relock),
-		T(test_expired_lock_is_taken_over_and_renew_notices),
-		T(test_two_handles_contend_for_one_lock),
-		T(test_racing_processes_share_one_state_and_one_lock),
-		T(test_journal_steps_upsert_and_list),
-		T(test_commit_increments_serial_and_refuses_stale),
-		T(test_approvals_are_idempotent_and_sorted),
-		T(test_sigkill_mid_journal_keeps_every_returned_write),
+		SHARED_TESTS,
 		T(test_names_and_frees),
 	};
+	const struct CMUnitTest pg_tests[] = {
+		SHARED_TESTS,
+		T(test_pg_refuses_foreign_and_newer_schema_unchanged),
+	};
+	const char *b = getenv("CMSCTL_TEST_BACKEND");
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (b && !strcmp(b, "postgresql")) {
+		if (!getenv("CMSCTL_TEST_PG")) {
+			fprintf(stderr, "CMSCTL_TEST_PG must name the test server "
+				"(tests/unit/with_pg.sh sets it)\n");
+			return 1;
+		}
+		backend = "postgresql";
+		return cmocka_run_group_tests_name("state, postgresql backend", pg_tests, NULL,
+						   NULL);
+	}
+	return cmocka_run_group_tests_name("state, sqlite backend", sqlite_tests, NULL, NULL);
 }

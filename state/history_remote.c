@@ -1,0 +1,470 @@
+/*
+ * The shared history: the history branch kept level with a git remote
+ * (a path, file://, ssh:// through libssh2, or https://), so that runners
+ * on several machines write one append-only record.
+ *
+ * Sync fetches the remote branch into refs/remotes/cmsctl/<branch> and
+ * brings the local branch level: a fast-forward when only the remote moved;
+ * when both moved, every local commit the remote lacks is rebuilt on the
+ * remote tip by applying its own tree change (each commit touches its own
+ * paths: a plan, a run, the location), keeping its message, author and
+ * committer.  Push sends the local branch without force; a rejection (the
+ * remote moved meanwhile) syncs and retries.  A remote that cannot be
+ * reached leaves everything local as it was: nothing is lost, and the next
+ * push delivers it.
+ *
+ * This file opens the repository itself, by path, so the local history's
+ * own code (history.c) stays unaware of remotes.
+ */
+#include "state/history.h"
+#include "common/buf.h"
+#include "common/util.h"
+
+#include <git2.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define REMOTE_DEFAULT_BRANCH "cms-history"
+#define REMOTE_MAX_ATTEMPTS 10
+
+struct remote_ctx {
+	git_repository *repo;
+	const struct history_remote *cfg;
+	const char *branch;
+	char *local_ref;    /* refs/heads/<branch> */
+	char *tracking_ref; /* refs/remotes/cmsctl/<branch> */
+	int cred_attempts;
+	char *rejected;     /* the remote's reason when it refused the update */
+};
+
+static const char *git_message(void)
+{
+	const git_error *e = git_error_last();
+
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+static int remote_fail(struct cms_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int remote_fail(struct cms_error *err, int code, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	const char *reason = git_message();
+	size_t n = strlen(reason);
+	va_list ap;
+
+	while (n > 0 && (reason[n - 1] == ' ' || reason[n - 1] == '\n'))
+		n--;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	cms_error_set(err, code, "%s: %.*s", b.ptr, (int)n, reason);
+	buf_free(&b);
+	return code;
+}
+
+/* ssh: the configured key file, else the ssh-agent; one try each, so a
+ * refused key ends the attempt instead of looping. */
+static int credentials(git_credential **out, const char *url, const char *user_from_url,
+		       unsigned int allowed, void *payload)
+{
+	struct remote_ctx *c = payload;
+	const char *user = user_from_url && *user_from_url ? user_from_url : getenv("USER");
+	char *pub = NULL;
+	struct stat sb;
+	int rc;
+
+	(void)url;
+	if (!user || !*user)
+		user = "git";
+	if (++c->cred_attempts > 1)
+		return GIT_EAUTH;
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
+	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
+		return GIT_PASSTHROUGH;
+	if (!c->cfg->ssh_key)
+		return git_credential_ssh_key_from_agent(out, user);
+	pub = xasprintf("%s.pub", c->cfg->ssh_key);
+	rc = git_credential_ssh_key_new(out, user, stat(pub, &sb) == 0 ? pub : NULL,
+					c->cfg->ssh_key, NULL);
+	free(pub);
+	return rc;
+}
+
+static int push_update(const char *refname, const char *status, void *payload)
+{
+	struct remote_ctx *c = payload;
+
+	(void)refname;
+	if (status && !c->rejected)
+		c->rejected = xstrdup(status);
+	return 0;
+}
+
+static void callbacks(git_remote_callbacks *cb, struct remote_ctx *c)
+{
+	git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
+	cb->credentials = credentials;
+	cb->push_update_reference = push_update;
+	cb->payload = c;
+}
+
+static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *branch,
+		    const struct history_remote *cfg, struct cms_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = cfg;
+	c->branch = branch ? branch : REMOTE_DEFAULT_BRANCH;
+	c->local_ref = xasprintf("refs/heads/%s", c->branch);
+	c->tracking_ref = xasprintf("refs/remotes/cmsctl/%s", c->branch);
+	if (git_libgit2_init() < 0)
+		return remote_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	if (git_repository_open_ext(&c->repo, repo_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+		return remote_fail(err, CMS_ERROR, "cannot open history repository '%s'", repo_path);
+	return 0;
+}
+
+static void ctx_close(struct remote_ctx *c)
+{
+	git_repository_free(c->repo);
+	free(c->local_ref);
+	free(c->tracking_ref);
+	free(c->rejected);
+	git_libgit2_shutdown();
+}
+
+/* Fetches the remote branch into the tracking ref.  A remote without the
+ * branch yet is fine (the tracking ref is left absent). */
+static int fetch(struct remote_ctx *c, struct cms_error *err)
+{
+	git_remote *remote = NULL;
+	git_fetch_options opts;
+	git_strarray specs;
+	char *spec = xasprintf("+%s:%s", c->local_ref, c->tracking_ref);
+	const git_remote_head **heads = NULL;
+	size_t nheads = 0, i;
+	int found = 0, rc = 0;
+
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	callbacks(&opts.callbacks, c);
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	opts.prune = GIT_FETCH_NO_PRUNE;
+	specs.strings = &spec;
+	specs.count = 1;
+	if (git_remote_create_anonymous(&remote, c->repo, c->cfg->url) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot use history remote '%s'",
+				 c->cfg->url);
+		goto done;
+	}
+	c->cred_attempts = 0;
+	if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &opts.callbacks, NULL, NULL) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot reach history remote '%s'",
+				 c->cfg->url);
+		goto done;
+	}
+	if (git_remote_ls(&heads, &nheads, remote) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot list history remote '%s'",
+				 c->cfg->url);
+		goto done;
+	}
+	for (i = 0; i < nheads; i++)
+		found |= !strcmp(heads[i]->name, c->local_ref);
+	git_remote_disconnect(remote);
+	if (!found)
+		goto done;
+	c->cred_attempts = 0;
+	if (git_remote_fetch(remote, &specs, &opts, "cmsctl: fetch history") < 0)
+		rc = remote_fail(err, CMS_ERROR, "cannot fetch from history remote '%s'",
+				 c->cfg->url);
+done:
+	git_remote_free(remote);
+	free(spec);
+	return rc;
+}
+
+/* The ids of refname (0 when absent). */
+static int ref_id(struct remote_ctx *c, const char *refname, git_oid *out, int *have,
+		  struct cms_error *err)
+{
+	int grc = git_reference_name_to_id(out, c->repo, refname);
+
+	*have = grc == 0;
+	if (grc == 0 || grc == GIT_ENOTFOUND)
+		return 0;
+	return remote_fail(err, CMS_ERROR, "cannot read '%s' in the history", refname);
+}
+
+/* Rebuilds commit cid (whose parent's tree is its base) on top of onto:
+ * the same tree change, message, author and committer. */
+static int replay_one(struct remote_ctx *c, const git_oid *cid, const git_oid *onto,
+		      git_oid *out, struct cms_error *err)
+{
+	git_commit *commit = NULL, *parent = NULL, *onto_c = NULL;
+	git_tree *tree = NULL, *ptree = NULL, *onto_tree = NULL, *new_tree = NULL;
+	git_diff *diff = NULL;
+	git_tree_update *ups = NULL;
+	git_oid tree_id;
+	size_t i, n;
+	const git_commit *parents[1];
+	int rc = 0;
+
+	if (git_commit_lookup(&commit, c->repo, cid) < 0 || git_commit_tree(&tree, commit) < 0 ||
+	    git_commit_lookup(&onto_c, c->repo, onto) < 0 ||
+	    git_commit_tree(&onto_tree, onto_c) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot read a history commit to rebuild");
+		goto done;
+	}
+	if (git_commit_parentcount(commit) > 0 &&
+	    (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&ptree, parent) < 0)) {
+		rc = remote_fail(err, CMS_ERROR, "cannot read a history commit's parent");
+		goto done;
+	}
+	if (git_diff_tree_to_tree(&diff, c->repo, ptree, tree, NULL) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot compute a history commit's change");
+		goto done;
+	}
+	n = git_diff_num_deltas(diff);
+	ups = xcalloc(n ? n : 1, sizeof(*ups));
+	for (i = 0; i < n; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+		if (d->status == GIT_DELTA_DELETED) {
+			ups[i].action = GIT_TREE_UPDATE_REMOVE;
+			ups[i].path = d->old_file.path;
+		} else {
+			ups[i].action = GIT_TREE_UPDATE_UPSERT;
+			ups[i].path = d->new_file.path;
+			ups[i].id = d->new_file.id;
+			ups[i].filemode = (git_filemode_t)d->new_file.mode;
+		}
+	}
+	if (git_tree_create_updated(&tree_id, c->repo, onto_tree, n, ups) < 0 ||
+	    git_tree_lookup(&new_tree, c->repo, &tree_id) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot rebuild a history commit's tree");
+		goto done;
+	}
+	parents[0] = onto_c;
+	if (git_commit_create(out, c->repo, NULL, git_commit_author(commit),
+			      git_commit_committer(commit), git_commit_message_encoding(commit),
+			      git_commit_message(commit), new_tree, 1, parents) < 0)
+		rc = remote_fail(err, CMS_ERROR, "cannot write a rebuilt history commit");
+done:
+	free(ups);
+	git_diff_free(diff);
+	git_tree_free(new_tree);
+	git_tree_free(onto_tree);
+	git_tree_free(ptree);
+	git_tree_free(tree);
+	git_commit_free(onto_c);
+	git_commit_free(parent);
+	git_commit_free(commit);
+	return rc;
+}
+
+/* Brings the local branch level with the tracking ref: fast-forward, or
+ * the local-only commits rebuilt on the remote tip.  *moved tells whether
+ * the local branch changed. */
+static int integrate(struct remote_ctx *c, struct cms_error *err)
+{
+	git_oid local, remote, base, cur;
+	git_oid *todo = NULL;
+	size_t ntodo = 0, alloc = 0, i;
+	git_revwalk *walk = NULL;
+	git_reference *ref = NULL;
+	int have_local, have_remote, rc, grc;
+
+	if ((rc = ref_id(c, c->local_ref, &local, &have_local, err)) < 0 ||
+	    (rc = ref_id(c, c->tracking_ref, &remote, &have_remote, err)) < 0)
+		return rc;
+	if (!have_remote)
+		return 0;
+	if (!have_local) {
+		if (git_reference_create(&ref, c->repo, c->local_ref, &remote, 0,
+					 "cmsctl: history from its remote") < 0)
+			rc = remote_fail(err, CMS_ERROR, "cannot create the history branch");
+		git_reference_free(ref);
+		return rc;
+	}
+	if (git_oid_equal(&local, &remote))
+		return 0;
+	grc = git_merge_base(&base, c->repo, &local, &remote);
+	if (grc < 0 && grc != GIT_ENOTFOUND)
+		return remote_fail(err, CMS_ERROR, "cannot compare the history with its remote");
+	if (grc == 0 && git_oid_equal(&base, &remote))
+		return 0; /* only ahead: push will send it */
+	if (grc == 0 && git_oid_equal(&base, &local)) {
+		cur = remote; /* only behind: fast-forward */
+	} else {
+		/* Diverged: the local commits not on the remote, oldest first. */
+		if (git_revwalk_new(&walk, c->repo) < 0 ||
+		    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+		    git_revwalk_push(walk, &local) < 0 || git_revwalk_hide(walk, &remote) < 0) {
+			rc = remote_fail(err, CMS_ERROR, "cannot walk the local history");
+			goto done;
+		}
+		while ((grc = git_revwalk_next(&cur, walk)) == 0)
+			*ARRAY_PUSH(todo, ntodo, alloc) = cur;
+		if (grc != GIT_ITEROVER) {
+			rc = remote_fail(err, CMS_ERROR, "cannot walk the local history");
+			goto done;
+		}
+		cur = remote;
+		for (i = 0; i < ntodo; i++) {
+			git_oid next;
+
+			if ((rc = replay_one(c, &todo[i], &cur, &next, err)) < 0)
+				goto done;
+			cur = next;
+		}
+	}
+	grc = git_reference_create_matching(&ref, c->repo, c->local_ref, &cur, 1, &local,
+					    "cmsctl: history level with its remote");
+	if (grc == GIT_EMODIFIED || grc == GIT_ELOCKED)
+		rc = cms_error_set(err, CMS_ERROR, "the history branch '%s' moved while it was "
+				   "brought level with its remote; try again", c->branch);
+	else if (grc < 0)
+		rc = remote_fail(err, CMS_ERROR, "cannot move the history branch '%s'", c->branch);
+done:
+	git_reference_free(ref);
+	git_revwalk_free(walk);
+	free(todo);
+	return rc;
+}
+
+int history_remote_sync(const char *repo_path, const char *branch,
+			const struct history_remote *cfg, struct cms_error *err)
+{
+	struct remote_ctx c;
+	int rc;
+
+	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) == 0 && (rc = fetch(&c, err)) == 0)
+		rc = integrate(&c, err);
+	ctx_close(&c);
+	return rc;
+}
+
+static int push_once(struct remote_ctx *c, const git_oid *local, struct cms_error *err)
+{
+	git_remote *remote = NULL;
+	git_push_options opts;
+	git_reference *ref = NULL;
+	char *spec = xasprintf("%s:%s", c->local_ref, c->local_ref);
+	git_strarray specs;
+	int rc = 0;
+
+	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+	callbacks(&opts.callbacks, c);
+	specs.strings = &spec;
+	specs.count = 1;
+	free(c->rejected);
+	c->rejected = NULL;
+	c->cred_attempts = 0;
+	if (git_remote_create_anonymous(&remote, c->repo, c->cfg->url) < 0 ||
+	    git_remote_push(remote, &specs, &opts) < 0) {
+		const git_error *e = git_error_last();
+
+		/* libgit2 reports a non-fast-forward of a local remote as an
+		 * error, of a smart remote through the callback. */
+		if (e && e->message && strstr(e->message, "fast-forward"))
+			c->rejected = xstrdup(e->message);
+		else
+			rc = remote_fail(err, CMS_ERROR, "cannot push the history to '%s'",
+					 c->cfg->url);
+		goto done;
+	}
+	if (c->rejected)
+		goto done;
+	/* The remote has it now: so does the tracking ref. */
+	if (git_reference_create(&ref, c->repo, c->tracking_ref, local, 1,
+				 "cmsctl: pushed history") < 0)
+		rc = remote_fail(err, CMS_ERROR, "cannot record the pushed history");
+done:
+	git_reference_free(ref);
+	git_remote_free(remote);
+	free(spec);
+	return rc;
+}
+
+int history_remote_push(const char *repo_path, const char *branch,
+			const struct history_remote *cfg, size_t *pushed, struct cms_error *err)
+{
+	struct remote_ctx c;
+	git_oid local, tracking;
+	int have_local, have_tracking, attempt, rc;
+
+	*pushed = 0;
+	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) < 0)
+		goto done;
+	for (attempt = 0; attempt < REMOTE_MAX_ATTEMPTS; attempt++) {
+		size_t ahead = 0, behind = 0;
+
+		if ((rc = fetch(&c, err)) < 0 || (rc = integrate(&c, err)) < 0)
+			goto done;
+		if ((rc = ref_id(&c, c.local_ref, &local, &have_local, err)) < 0 ||
+		    (rc = ref_id(&c, c.tracking_ref, &tracking, &have_tracking, err)) < 0)
+			goto done;
+		if (!have_local)
+			goto done; /* nothing committed yet */
+		if (have_tracking) {
+			if (git_graph_ahead_behind(&ahead, &behind, c.repo, &local, &tracking) < 0) {
+				rc = remote_fail(err, CMS_ERROR, "cannot compare the history with "
+						 "its remote");
+				goto done;
+			}
+			if (ahead == 0)
+				goto done;
+		}
+		if ((rc = push_once(&c, &local, err)) < 0)
+			goto done;
+		if (!c.rejected) {
+			*pushed = have_tracking ? ahead : 1;
+			goto done;
+		}
+		/* The remote moved meanwhile: fetch, rebuild, try again. */
+	}
+	rc = cms_error_set(err, CMS_ERROR, "cannot push the history to '%s': it kept moving "
+			   "over %d attempts (%s)", cfg->url, REMOTE_MAX_ATTEMPTS,
+			   c.rejected ? c.rejected : "rejected");
+done:
+	ctx_close(&c);
+	return rc;
+}
+
+int history_remote_ahead(const char *repo_path, const char *branch,
+			 const struct history_remote *cfg, size_t *ahead, size_t *behind,
+			 struct cms_error *err)
+{
+	struct remote_ctx c;
+	git_oid local, tracking;
+	int have_local, have_tracking, rc;
+
+	*ahead = *behind = 0;
+	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) < 0)
+		goto done;
+	if ((rc = ref_id(&c, c.local_ref, &local, &have_local, err)) < 0 ||
+	    (rc = ref_id(&c, c.tracking_ref, &tracking, &have_tracking, err)) < 0 || !have_local)
+		goto done;
+	if (!have_tracking) {
+		git_revwalk *walk = NULL;
+		git_oid id;
+
+		/* Never pushed: every local commit is ahead. */
+		if (git_revwalk_new(&walk, c.repo) == 0 && git_revwalk_push(walk, &local) == 0)
+			while (git_revwalk_next(&id, walk) == 0)
+				(*ahead)++;
+		git_revwalk_free(walk);
+		goto done;
+	}
+	if (git_graph_ahead_behind(ahead, behind, c.repo, &local, &tracking) < 0)
+		rc = remote_fail(err, CMS_ERROR, "cannot compare the history with its remote");
+done:
+	ctx_close(&c);
+	return rc;
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Team scale end to end: two "runners" (working copies with their own
+# config copies and local history clones) share one PostgreSQL state and
+# one history remote (a bare repository over a path).  Rounds of: plan on
+# one, apply on both at once.  Exactly one apply per plan (the other exits
+# 3 or 4); the remote branch holds every plan and run commit once; the
+# serial in the state equals the last location.json on the remote.  Then
+# the remote unreachable during an apply: the apply completes, the commit
+# stays local, status says so, `history push` delivers it.  Then a remote
+# over ssh (sshd started here on a loopback port, with a key made here).
+# ROUNDS (default 4) sets the number of racing rounds;
+# tests/bench/shared_race.sh runs the issue's 100.
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+. "$SRC/tests/integration/pgcluster.sh"
+rounds=${ROUNDS:-4}
+chmod 0711 "$T"
+pg_start_single "$T/pg"
+sshd_pid=
+trap '[ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null; pg_stop_all; rm -rf "$T"' EXIT
+cd "$T"
+psql_state() { pg_as_owner "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_A" -U cmsctl -d cmsctl -c "$1"; }
+
+# One site (the servers), two runners.
+mkdir site && (cd site && quickstart)
+git init -q --bare remote.git
+make_runner() { # NAME REMOTE [SSH-KEY]
+	mkdir -p "$T/$1"
+	{
+		echo "version: 1"
+		echo "backend:"
+		echo "  state: postgresql"
+		echo "  connection: \"host=127.0.0.1 port=$PG_PORT_A user=cmsctl dbname=cmsctl\""
+		echo "  remote: $2"
+		[ -z "${3:-}" ] || echo "  ssh_key: $3"
+		sed -e '1,/^version:/d' -e "s|path: servers/|path: $T/site/servers/|" \
+			-e "s|file: published/|file: $T/site/published/|" "$T/site/cms.yaml"
+	} >"$T/$1/cms.yaml"
+}
+make_runner r1 ../remote.git
+make_runner r2 "$T/remote.git"
+# Desired primary: flipped in both configs before each round.
+want() { sed -i "s/^      primary: .*/      primary: $1/; s/^      mirror: .*/      mirror: $2/" "$T/r1/cms.yaml" "$T/r2/cms.yaml"; }
+
+cd "$T/r1"
+want pool-a pool-b
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+for r in $(seq 1 "$rounds"); do
+	if [ $((r % 2)) = 1 ]; then want pool-b pool-a; else want pool-a pool-b; fi
+	cd "$T/r1"
+	run 0 "$CMSCTL" plan -o "p$r.plan" || break
+	cp "p$r.plan" "$T/r2/"
+	(cd "$T/r1" && exec "$CMSCTL" apply "p$r.plan") >"$T/a1.out" 2>"$T/a1.err" & p1=$!
+	(cd "$T/r2" && exec "$CMSCTL" apply "p$r.plan") >"$T/a2.out" 2>"$T/a2.err" & p2=$!
+	c1=0; wait $p1 || c1=$?
+	c2=0; wait $p2 || c2=$?
+	case "$c1 $c2" in
+	"0 3" | "0 4" | "3 0" | "4 0") pass "round $r: one apply ($c1 $c2)" ;;
+	*) fail "round $r: exit codes $c1 and $c2"; cat "$T/a1.err" "$T/a2.err" >&2 ;;
+	esac
+	grep -h "warning" "$T/a1.err" "$T/a2.err" >&2 || true
+done
+cd "$T"
+# Both runners pushed whatever they had.
+(cd r1 && "$CMSCTL" history push) 2>/dev/null || fail "r1 history push"
+(cd r2 && "$CMSCTL" history push) 2>/dev/null || fail "r2 history push"
+
+# The remote: every plan once, one ok apply per plan, no commit twice.
+git -C remote.git log --format='%H %s' cms-history >remote.log
+plans=$(git -C remote.git log --format='%(trailers:key=Kind,valueonly,separator=)' cms-history | grep -cx plan || true)
+applies=$(git -C remote.git log --format='%s' cms-history | grep -c ': apply .*: ok$' || true)
+[ "$plans" = $((rounds + 1)) ] || fail "remote holds $plans plan commits, expected $((rounds + 1))"
+[ "$applies" = $((rounds + 1)) ] || fail "remote holds $applies ok applies, expected $((rounds + 1))"
+dups=$(git -C remote.git log --format='%B%x1e' cms-history | "$PY" -c '
+import sys, collections
+msgs = [m.strip() for m in sys.stdin.read().split("\x1e") if m.strip()]
+print(sum(1 for m, n in collections.Counter(msgs).items() if n > 1))')
+[ "$dups" = 0 ] || fail "the remote holds $dups commits twice"
+ids=$(git -C remote.git log --format='%(trailers:key=Plan-Id,valueonly,separator=)%x09%(trailers:key=Kind,valueonly,separator=)' cms-history | sort | uniq -d | grep -c . || true)
+[ "$ids" = 0 ] || fail "a plan id has two commits of one kind on the remote"
+serial=$(psql_state "SELECT serial FROM cmsctl.stores WHERE name = 'redmond'")
+remote_serial=$(git -C remote.git show cms-history:redmond/location.json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["serial"])')
+[ "$serial" = "$remote_serial" ] || fail "state serial $serial, remote location.json serial $remote_serial"
+[ "$serial" = $((rounds + 1)) ] || fail "serial $serial after $rounds rounds"
+
+# The remote unreachable during an apply: the apply completes, the commits
+# stay local, status says so, history push delivers them.
+cd "$T/r1"
+if [ $((rounds % 2)) = 1 ]; then want pool-a pool-b; else want pool-b pool-a; fi
+run 0 "$CMSCTL" plan -o off.plan
+mv "$T/remote.git" "$T/remote.away"
+run 0 "$CMSCTL" apply off.plan
+contains err "warning: the history is"
+contains err "ahead of its remote"
+run 0 "$CMSCTL" status --offline
+contains out "ahead of its remote '../remote.git' (unreachable)"
+mv "$T/remote.away" "$T/remote.git"
+run 0 "$CMSCTL" history push
+contains err "pushed 1 history commit"
+run 0 "$CMSCTL" status --offline
+contains out "history: level with its remote '../remote.git'"
+remote_serial=$(git -C "$T/remote.git" show cms-history:redmond/location.json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["serial"])')
+[ "$remote_serial" = $((rounds + 2)) ] || fail "the delivered location has serial $remote_serial"
+# The other runner reads it on its next command (fetch first).
+cd "$T/r2"
+run 0 "$CMSCTL" history -s redmond
+head -n 3 out >&2
+
+# Over ssh: sshd on a loopback port, a key made for the test.
+sshd=/usr/sbin/sshd
+if ! [ -x "$sshd" ]; then
+	if [ "${CI:-}" = true ]; then fail "sshd not installed (openssh-server)"; finish; fi
+	echo "SKIP (ssh part): no $sshd: apt-get install openssh-server" >&2
+	finish
+fi
+mkdir -p "$T/ssh" && chmod 0700 "$T/ssh"
+ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/id_test"
+cp "$T/ssh/id_test.pub" "$T/ssh/authorized_keys"
+chmod 0600 "$T/ssh/authorized_keys"
+port=$(pgc_free_port)
+cat >"$T/ssh/sshd_config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $T/ssh/host_key
+AuthorizedKeysFile $T/ssh/authorized_keys
+PidFile $T/ssh/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+CFG
+mkdir -p /run/sshd 2>/dev/null || true
+"$sshd" -D -e -f "$T/ssh/sshd_config" 2>"$T/ssh/sshd.log" & sshd_pid=$!
+for _ in $(seq 1 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
+git init -q --bare "$T/remote-ssh.git"
+# The host key is checked (libgit2 reads ~/.ssh/known_hosts): a HOME of the
+# test's own that knows this server, so nothing outside $T is touched.
+mkdir -p "$T/home/.ssh" && chmod 0700 "$T/home/.ssh"
+printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >"$T/home/.ssh/known_hosts"
+export HOME=$T/home
+make_runner r3 "ssh://$(id -un)@127.0.0.1:$port$T/remote-ssh.git" "$T/ssh/id_test"
+cd "$T/r3"
+run 0 "$CMSCTL" plan --offline -o ssh.plan
+lacks err "warning"
+got=$(git -C "$T/remote-ssh.git" log --format=%s cms-history 2>/dev/null | head -n 1)
+[ "$got" = "redmond: plan $(sed -n 's/^redmond: plan //p' <(git -C .cmsctl/history log -1 --format=%s cms-history))" ] ||
+	{ fail "the plan commit did not reach the ssh remote (got '$got')"; cat "$T/ssh/sshd.log" >&2; }
+# The ssh remote is now ahead of nothing; a second runner on it reads it.
+make_runner r4 "ssh://$(id -un)@127.0.0.1:$port$T/remote-ssh.git" "$T/ssh/id_test"
+cd "$T/r4"
+run 0 "$CMSCTL" show "$(git hash-object ../r3/ssh.plan)"
+finish
