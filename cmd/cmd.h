@@ -95,11 +95,12 @@ int cmd_approve(struct cmd_args *a);
 int cmd_restore(struct cmd_args *a);
 int cmd_lock(struct cmd_args *a);
 int cmd_unlock(struct cmd_args *a);
+int cmd_audit(struct cmd_args *a);
 
 /* Option tables of the commands, defined next to each command. */
 extern const struct cmd_opt cmd_validate_opts[], cmd_plan_opts[], cmd_apply_opts[],
 	cmd_status_opts[], cmd_show_opts[], cmd_history_opts[], cmd_approve_opts[],
-	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[];
+	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[], cmd_audit_opts[];
 
 #endif
 
@@ -162,3 +163,10 @@ int64_t cmd_lease_s(const struct store *st);
  * folder alone is missing: the default .cmsctl/). */
 struct history;
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);
+
+/* history_commit, then records the new tip in the state (when there is a
+ * state) for audit verify; a tip that cannot be recorded is a warning. */
+struct history_file;
+int cmd_history_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
+		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
+		       struct cms_error *err);

@@ -87,7 +87,7 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		goto done;
-	if ((rc = history_commit(h, files, nfiles, msg.ptr, op, now, NULL, err)) < 0)
+	if ((rc = cmd_history_commit(a, h, files, nfiles, msg.ptr, op, now, err)) < 0)
 		goto done;
 	/* The history first: a report file that cannot be written must not
 	 * keep the run out of the audit trail. */

@@ -136,7 +136,7 @@ int cmd_unlock(struct cmd_args *a)
 		 "Kind: unlock\nOutcome: %s\n", store, id, found->holder, force ? " (forced)" : "",
 		 found->reason ? found->reason : "-", op, force ? "forced" : "expired");
 	if (cmd_open_history(a, &h, &err) < 0 ||
-	    history_commit(h, NULL, 0, msg.ptr, op, now, NULL, &err) < 0)
+	    cmd_history_commit(a, h, NULL, 0, msg.ptr, op, now, &err) < 0)
 		goto fail;
 	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder);
 	goto done;

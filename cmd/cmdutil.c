@@ -227,7 +227,7 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 		 p->serial, p->author);
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		goto done;
-	rc = history_commit(h, files, 2, msg.ptr, p->author, cms_real_now(), NULL, err);
+	rc = cmd_history_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
 done:
 	history_close(h);
 	buf_free(&text);
@@ -301,6 +301,28 @@ int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error 
 	}
 	free(copy);
 	return history_open(out, a->history, NULL, err);
+}
+
+int cmd_history_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
+		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
+		       struct cms_error *err)
+{
+	struct cms_error serr = CMS_ERROR_INIT;
+	struct state *sdb = NULL;
+	char commit[41];
+	int rc;
+
+	if ((rc = history_commit(h, files, nfiles, message, operator_name, now, commit, err)) < 0)
+		return rc;
+	/* The tip as of this commit, for audit verify's rewrite check.  A
+	 * tip that cannot be recorded leaves an older one, an ancestor:
+	 * the check stays right, only less tight. */
+	if (cmd_open_state(a, false, &sdb, &serr) < 0 ||
+	    (sdb && state_history_tip_set(sdb, commit, cms_real_now(), &serr) < 0))
+		cmd_note("warning: the history tip was not recorded in the state: %s", serr.message);
+	state_close(sdb);
+	cms_error_clear(&serr);
+	return 0;
 }
 
 int64_t cmd_lease_s(const struct store *st)

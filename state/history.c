@@ -864,10 +864,15 @@ int history_list_dir(struct history *h, const char *dir, char ***names, size_t *
 
 	*names = NULL;
 	*n = 0;
-	if ((rc = check_path(dir, err)) < 0)
+	if (*dir && (rc = check_path(dir, err)) < 0)
 		goto done;
 	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0 || !have_tip)
 		goto done;
+	if (!*dir) { /* the root folder */
+		sub = root;
+		root = NULL;
+		goto list;
+	}
 	grc = git_tree_entry_bypath(&entry, root, dir);
 	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_TREE))
 		goto done;
@@ -876,6 +881,7 @@ int history_list_dir(struct history *h, const char *dir, char ***names, size_t *
 			      h->path);
 		goto done;
 	}
+list:
 	count = git_tree_entrycount(sub);
 	for (i = 0; i < count; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(sub, i);

@@ -101,7 +101,7 @@ int history_find_plan(struct history *h, const char *plan_id, char **data, size_
 		      struct cms_error *err);
 
 /* The names of the files (blobs) directly in folder dir at the branch
- * tip, sorted, folders among them with a trailing '/'; an absent folder or
+ * tip ("" is the root), sorted, folders among them with a trailing '/'; an absent folder or
  * branch is an empty list.  The caller frees each name and the array. */
 int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
 		     struct cms_error *err);
