@@ -164,6 +164,10 @@ int64_t cmd_lease_s(const struct store *st);
 struct history;
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);
 
+/* A run that could not be recorded is refused before it starts: the
+ * history must take a commit (history_check_writable). */
+int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
+
 /* history_commit, then records the new tip in the state (when there is a
  * state) for audit verify; a tip that cannot be recorded is a warning. */
 struct history_file;

@@ -376,6 +376,8 @@ int cmd_apply(struct cmd_args *a)
 		rc = EXIT_OK;
 		goto done;
 	}
+	if (cmd_check_history_writable(a, &err) < 0)
+		goto fail;
 	if (state_open(&sdb, a->state, true, &err) < 0)
 		goto fail;
 	memset(&ctx, 0, sizeof(ctx));

@@ -325,6 +325,17 @@ int cmd_history_commit(struct cmd_args *a, struct history *h, const struct histo
 	return 0;
 }
 
+int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err)
+{
+	struct history *h = NULL;
+	int rc;
+
+	if ((rc = cmd_open_history(a, &h, err)) == 0)
+		rc = history_check_writable(h, err);
+	history_close(h);
+	return rc;
+}
+
 int64_t cmd_lease_s(const struct store *st)
 {
 	int64_t longest = st->policy.catch_up_timeout_ms;

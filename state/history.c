@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HISTORY_DEFAULT_BRANCH "cms-history"
 #define HISTORY_MAX_ATTEMPTS 10
@@ -897,6 +898,51 @@ done:
 	git_tree_free(root);
 	*names = list;
 	*n = len;
+	return rc;
+}
+
+/* Creates, fills (64 KiB, synced) and removes a file in dir: what a
+ * commit needs there, on a read-only or full file system it fails. */
+static int probe_dir(const char *dir, struct cms_error *err)
+{
+	static const char zeros[4096];
+	char *path = xasprintf("%s/.cmsctl-probe-XXXXXX", dir);
+	int fd = mkstemp(path), rc = 0, i;
+
+	if (fd < 0) {
+		rc = cms_error_set(err, CMS_EREFUSED, "cannot create a file in '%s': %s", dir,
+				   strerror(errno));
+		goto done;
+	}
+	for (i = 0; i < 16 && rc == 0; i++)
+		if (write(fd, zeros, sizeof(zeros)) != (ssize_t)sizeof(zeros))
+			rc = cms_error_set(err, CMS_EREFUSED, "cannot write a file in '%s': %s", dir,
+					   strerror(errno ? errno : ENOSPC));
+	if (rc == 0 && fsync(fd) < 0)
+		rc = cms_error_set(err, CMS_EREFUSED, "cannot sync a file in '%s': %s", dir,
+				   strerror(errno));
+	close(fd);
+	unlink(path);
+done:
+	free(path);
+	return rc;
+}
+
+int history_check_writable(struct history *h, struct cms_error *err)
+{
+	const char *gitdir = git_repository_path(h->repo);
+	char *objects = xasprintf("%sobjects", gitdir), *refs = xasprintf("%srefs/heads", gitdir);
+	int rc;
+
+	if ((rc = probe_dir(objects, err)) == 0)
+		rc = probe_dir(refs, err);
+	if (rc < 0) {
+		cms_error_prefix(err, "history repository '%s' cannot be written", h->path);
+		cms_error_hint(err, "nothing was changed; make the history writable (or free space "
+			       "on its file system) and run again");
+	}
+	free(objects);
+	free(refs);
 	return rc;
 }
 

@@ -106,6 +106,12 @@ int history_find_plan(struct history *h, const char *plan_id, char **data, size_
 int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
 		     struct cms_error *err);
 
+/* Checks, before a run changes anything, that a commit could be recorded:
+ * a file can be created, filled and synced in the repository's objects/
+ * and refs/heads/ (a read-only or full file system fails).  CMS_EREFUSED
+ * naming the folder otherwise. */
+int history_check_writable(struct history *h, struct cms_error *err);
+
 /* The branch tip (40 hex + NUL); CMS_ENOTFOUND when the branch does not
  * exist yet. */
 int history_tip(struct history *h, char out[41], struct cms_error *err);
