@@ -164,6 +164,13 @@ int64_t cmd_lease_s(const struct store *st);
 struct history;
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);
 
+/* Brings the history level with the state for store st: every finished
+ * run without a report in the history is committed from the journal
+ * (state/level.h), with a note on stderr for each.  sdb NULL: the state is
+ * opened (and nothing is done when there is none). */
+int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
+		      struct cms_error *err);
+
 /* A run that could not be recorded is refused before it starts: the
  * history must take a commit (history_check_writable). */
 int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);

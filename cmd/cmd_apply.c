@@ -140,9 +140,19 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 
 	if (!res->run_id)
 		return arc;
+	/* Test hook (tests/e2e/t_level.sh): CMSCTL_TEST_HOLD_AT=record holds
+	 * still between the state's commit of the run and the history's, so
+	 * a harness can SIGKILL it there. */
+	if (getenv("CMSCTL_TEST_HOLD_AT") && !strcmp(getenv("CMSCTL_TEST_HOLD_AT"), "record")) {
+		fprintf(stderr, "cmsctl: holding before recording run %s (CMSCTL_TEST_HOLD_AT)\n",
+			res->run_id);
+		sleep(60);
+	}
 	/* A run that failed keeps its own error; one that succeeded but cannot
 	 * be recorded or printed fails with that instead. */
-	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0) {
+	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0 ||
+	    /* A run this one closed (restore) reaches the history now too. */
+	    cmd_level_history(a, st, NULL, &herr) < 0) {
 		if (arc == 0) {
 			cms_error_move(err, &herr);
 			arc = CMS_ERROR;
@@ -378,7 +388,7 @@ int cmd_apply(struct cmd_args *a)
 	}
 	if (cmd_check_history_writable(a, &err) < 0)
 		goto fail;
-	if (state_open(&sdb, a->state, true, &err) < 0)
+	if (state_open(&sdb, a->state, true, &err) < 0 || cmd_level_history(a, st, sdb, &err) < 0)
 		goto fail;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;

@@ -126,7 +126,8 @@ int cmd_approve(struct cmd_args *a)
 			      id, p->store, cfg->path);
 		goto fail;
 	}
-	if (state_open(&sdb, a->state, true, &err) < 0 || check_current(sdb, p, id, now, &err) < 0)
+	if (state_open(&sdb, a->state, true, &err) < 0 || cmd_level_history(a, st, sdb, &err) < 0 ||
+	    check_current(sdb, p, id, now, &err) < 0)
 		goto fail;
 	if (!strcmp(who, p->author)) {
 		cms_error_set(&err, CMS_EREFUSED, "%s is the author of plan %.12s and cannot approve it",

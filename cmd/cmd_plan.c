@@ -49,7 +49,8 @@ int cmd_plan(struct cmd_args *a)
 	if (outpath) {
 		/* History first: a plan file that exists is always one the history
 		 * knows, so apply can tell it from an edited one. */
-		if (cmd_commit_plan(a, p, &json, id, &err) < 0 ||
+		if (cmd_level_history(a, st, NULL, &err) < 0 ||
+		    cmd_commit_plan(a, p, &json, id, &err) < 0 ||
 		    cmd_write_output(outpath, json.ptr, json.len, "plan file", &err) < 0) {
 			rc = cmd_fail(&err);
 			goto done;

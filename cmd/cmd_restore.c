@@ -67,7 +67,7 @@ int cmd_restore(struct cmd_args *a)
 				      a->state);
 		goto fail;
 	}
-	if (cmd_check_history_writable(a, &err) < 0)
+	if (cmd_check_history_writable(a, &err) < 0 || cmd_level_history(a, st, sdb, &err) < 0)
 		goto fail;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;
