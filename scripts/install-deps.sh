@@ -17,4 +17,4 @@ apt-get install -y -q --no-install-recommends \
   libsqliteodbc odbc-postgresql tdsodbc \
   postgresql postgresql-client libpq-dev \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux procps iproute2 openssh-client
+  util-linux procps iproute2 openssh-client chromium

@@ -520,6 +520,7 @@ void history_entry_free(struct history_entry *e)
 	free(e->operator_name);
 	free(e->outcome);
 	free(e->kind);
+	free(e->run_id);
 	for (i = 0; i < e->napproved_by; i++)
 		free(e->approved_by[i]);
 	free(e->approved_by);
@@ -585,6 +586,8 @@ static int fill_entry(struct history_entry *e, git_commit *c, struct cms_error *
 			set_trailer(&e->outcome, value);
 		else if (strcasecmp(key, "Kind") == 0)
 			set_trailer(&e->kind, value);
+		else if (strcasecmp(key, "Run-Id") == 0)
+			set_trailer(&e->run_id, value);
 		else if (strcasecmp(key, "Approved-By") == 0)
 			*ARRAY_PUSH(e->approved_by, e->napproved_by, alloc) = xstrdup(value);
 	}

@@ -66,6 +66,7 @@ struct history_entry {
 	char *subject;
 	char *body;     /* without the subject */
 	char *plan_id, *store, *serial, *operator_name, *outcome, *kind; /* trailers or NULL */
+	char *run_id;   /* Run-Id trailer or NULL */
 	char **approved_by;
 	size_t napproved_by;
 };
