@@ -87,6 +87,15 @@ char *report_subject(const struct run *r)
 	if (!r->p)
 		return xasprintf("%s: restore %s: %s", store, r->loc_primary ? r->loc_primary : "-",
 				 r->outcome);
+	/* A restore says what it did to the run it closed. */
+	if (r->settled && !strcmp(r->settled, "finished"))
+		return xasprintf("%s: restore: finished %s %s -> %s: %s", store,
+				 plan_mode_name(r->p->mode), r->p->from.primary ? r->p->from.primary : "-",
+				 r->p->to.primary, r->outcome);
+	if (r->settled)
+		return xasprintf("%s: restore: undid %s %s -> %s, %s stays primary: %s", store,
+				 plan_mode_name(r->p->mode), r->p->from.primary ? r->p->from.primary : "-",
+				 r->p->to.primary, r->loc_primary ? r->loc_primary : "-", r->outcome);
 	if (r->p->mode == PLAN_ADOPT)
 		return xasprintf("%s: %s adopt %s: %s", store, r->kind, r->p->to.primary, r->outcome);
 	return xasprintf("%s: %s %s %s -> %s: %s", store, r->kind, plan_mode_name(r->p->mode),

@@ -85,6 +85,25 @@ promote = [s for s in r["steps"] if s["action"] == "promote"][0]
 assert promote["status"] == "done" and promote["statements"], promote
 assert r["write_unavailable_ms"] is not None and r["write_unavailable_ms"] >= 0, r["write_unavailable_ms"]
 PYEOF
+git --git-dir=$H log --format=%s cms-history >subjects
+contains subjects "redmond: restore: finished switchover pool-b -> pool-a: ok"
+run 0 "$CMSCTL" audit verify
+contains out "audit verify: passed"
+
+# (3) Killed before promotion (catch-up done), undone by restore: the
+# subject says so, and the undone run's journal reaches the history too.
+sed -i 's/primary: pool-a/primary: pool-X/; s/mirror: pool-b/mirror: pool-a/; s/primary: pool-X/primary: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o fwd.plan
+fid=$(git hash-object fwd.plan)
+CMSCTL_TEST_HOLD_AT=3:done "$CMSCTL" apply fwd.plan >apply.out 2>apply.err & pid=$!
+wait_for apply.err "holding at step 3:done"
+kill -9 $pid; wait $pid 2>/dev/null || true
+uid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE plan_id = '$fid' AND kind = 'apply'")
+run 0 "$CMSCTL" restore
+git --git-dir=$H log --format=%s cms-history >subjects
+contains subjects "redmond: restore: undid switchover pool-a -> pool-b, pool-a stays primary: ok"
+git --git-dir=$H cat-file -e "cms-history:redmond/runs/$uid/report.json" ||
+	fail "the undone run's journal did not reach the history"
 run 0 "$CMSCTL" audit verify
 contains out "audit verify: passed"
 finish
