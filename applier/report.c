@@ -115,6 +115,7 @@ static json_t *report_json(const struct run *r)
 	json_object_set_new(o, "store", json_string(r->ctx->store->name));
 	json_object_set_new(o, "engine", json_string(engine_kind_name(r->ctx->store->engine)));
 	json_object_set_new(o, "operator", json_string(r->operator_name));
+	json_object_set_new(o, "author", r->p ? jstr(r->p->author) : json_null());
 	json_object_set_new(o, "plan_id", jstr(r->plan_id));
 	json_object_set_new(o, "mode", r->p ? json_string(plan_mode_name(r->p->mode)) : json_null());
 	json_object_set_new(o, "from", r->p ? json_pack("{s:o, s:o}", "primary", jstr(r->p->from.primary),
@@ -188,6 +189,7 @@ static void report_html(const struct run *r, struct buf *h)
 	html_row(h, "kind", r->kind);
 	html_row(h, "store", r->ctx->store->name);
 	html_row(h, "operator", r->operator_name);
+	html_row(h, "plan author", r->p ? r->p->author : "-");
 	html_row(h, "plan id", r->plan_id);
 	html_row(h, "mode", r->p ? plan_mode_name(r->p->mode) : NULL);
 	for (i = 0; i < r->napprovals; i++)

@@ -139,7 +139,7 @@ static int64_t journal_window(const struct step_info *s, size_t n)
 }
 
 struct plan_facts {
-	json_t *mode, *from, *to; /* owned references, or NULL */
+	json_t *mode, *from, *to, *author; /* owned references, or NULL */
 	int64_t serial;
 };
 
@@ -163,6 +163,7 @@ static void plan_facts(struct history *h, const char *plan_id, struct plan_facts
 	pf->mode = json_incref(json_object_get(o, "mode"));
 	pf->from = json_incref(json_object_get(o, "from"));
 	pf->to = json_incref(json_object_get(o, "to"));
+	pf->author = json_incref(json_object_get(o, "author"));
 	if (json_is_integer(json_object_get(o, "serial")))
 		pf->serial = (int64_t)json_integer_value(json_object_get(o, "serial"));
 	json_decref(o);
@@ -203,6 +204,7 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	json_object_set_new(o, "store", json_string(run->store));
 	json_object_set_new(o, "engine", json_string(engine));
 	json_object_set_new(o, "operator", json_string(run->operator_name));
+	json_object_set_new(o, "author", pf.author ? json_incref(pf.author) : json_null());
 	json_object_set_new(o, "plan_id", jstr(run->plan_id));
 	json_object_set_new(o, "mode", pf.mode ? json_incref(pf.mode) : json_null());
 	json_object_set_new(o, "from", pf.from ? json_incref(pf.from) : json_null());
@@ -270,6 +272,7 @@ done:
 	json_decref(pf.mode);
 	json_decref(pf.from);
 	json_decref(pf.to);
+	json_decref(pf.author);
 	step_info_list_free(steps, nsteps);
 	buf_free(&html);
 	buf_free(&msg);

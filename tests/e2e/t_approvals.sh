@@ -65,7 +65,7 @@ contains err "dave@review (not signed, and policy.signed_approvals is true)"
 approval_doc carol@review sig-carol >c.json
 plant "redmond/approvals/$id/carol@review.json" c.json
 run 0 "$CMSCTL" apply adopt.plan --json
-"$PY" -c 'import json; r=json.load(open("out")); assert r["approvals"]==["carol@review"], r["approvals"]' || fail "report approvals"
+"$PY" -c 'import json; r=json.load(open("out")); assert r["approvals"]==["carol@review"] and r["author"]=="alice@test", r' || fail "report approvals"
 run 3 "$CMSCTL" approve "$id" --as bob@review --key key-bob
 contains err "was already applied"
 

@@ -49,6 +49,7 @@ validate_json report.schema.json report.json
 import json
 r = json.load(open("report.json"))
 assert r["outcome"] == "ok" and r["serial_after"] == 2, r
+assert r["author"] == "alice@test", r["author"]
 assert r["location"]["primary"] == "pool-b", r["location"]
 promote = [s for s in r["steps"] if s["action"] == "promote"]
 assert promote and promote[0]["status"] == "done", r["steps"]
