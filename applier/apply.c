@@ -1252,6 +1252,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		 * leave the store stuck behind it. */
 		if (!r->dry)
 			close_old_run(r, old_run, "rolled_back", true);
+		r->settled = "undid";
 		r->pub_primary = rec->exists ? rec->primary : NULL;
 		r->pub_mirror = rec->exists ? rec->mirror : NULL;
 		r->pub_serial = rec->exists ? rec->serial : 0;
@@ -1303,6 +1304,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		set_location(r, p->to.primary, p->to.mirror);
 		close_old_run(r, old_run, "restored", false);
+		r->settled = "finished";
 		strv_push(&r->followups, &r->nfollowups,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
 				    p->to.primary));

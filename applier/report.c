@@ -87,6 +87,15 @@ char *report_subject(const struct run *r)
 	if (!r->p)
 		return xasprintf("%s: restore %s: %s", store, r->loc_primary ? r->loc_primary : "-",
 				 r->outcome);
+	/* A restore says what it did to the run it closed. */
+	if (r->settled && !strcmp(r->settled, "finished"))
+		return xasprintf("%s: restore: finished %s %s -> %s: %s", store,
+				 plan_mode_name(r->p->mode), r->p->from.primary ? r->p->from.primary : "-",
+				 r->p->to.primary, r->outcome);
+	if (r->settled)
+		return xasprintf("%s: restore: undid %s %s -> %s, %s stays primary: %s", store,
+				 plan_mode_name(r->p->mode), r->p->from.primary ? r->p->from.primary : "-",
+				 r->p->to.primary, r->loc_primary ? r->loc_primary : "-", r->outcome);
 	if (r->p->mode == PLAN_ADOPT)
 		return xasprintf("%s: %s adopt %s: %s", store, r->kind, r->p->to.primary, r->outcome);
 	return xasprintf("%s: %s %s %s -> %s: %s", store, r->kind, plan_mode_name(r->p->mode),
@@ -106,6 +115,7 @@ static json_t *report_json(const struct run *r)
 	json_object_set_new(o, "store", json_string(r->ctx->store->name));
 	json_object_set_new(o, "engine", json_string(engine_kind_name(r->ctx->store->engine)));
 	json_object_set_new(o, "operator", json_string(r->operator_name));
+	json_object_set_new(o, "author", r->p ? jstr(r->p->author) : json_null());
 	json_object_set_new(o, "plan_id", jstr(r->plan_id));
 	json_object_set_new(o, "mode", r->p ? json_string(plan_mode_name(r->p->mode)) : json_null());
 	json_object_set_new(o, "from", r->p ? json_pack("{s:o, s:o}", "primary", jstr(r->p->from.primary),
@@ -183,6 +193,7 @@ static void report_html(const struct run *r, struct buf *h)
 	html_row(h, "kind", r->kind);
 	html_row(h, "store", r->ctx->store->name);
 	html_row(h, "operator", r->operator_name);
+	html_row(h, "plan author", r->p ? r->p->author : "-");
 	html_row(h, "plan id", r->plan_id);
 	html_row(h, "mode", r->p ? plan_mode_name(r->p->mode) : NULL);
 	if (r->p && r->p->assume_down) {

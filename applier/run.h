@@ -62,6 +62,7 @@ struct run {
 	char **followups;
 	size_t nfollowups;
 	const char *outcome;
+	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	char *error;
 	int64_t started, finished;
 	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */

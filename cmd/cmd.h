@@ -168,11 +168,13 @@ int cmd_restore(struct cmd_args *a);
 int cmd_lock(struct cmd_args *a);
 int cmd_state(struct cmd_args *a);
 int cmd_unlock(struct cmd_args *a);
+int cmd_audit(struct cmd_args *a);
 
 /* Option tables of the commands, defined next to each command. */
 extern const struct cmd_opt cmd_validate_opts[], cmd_plan_opts[], cmd_apply_opts[],
 	cmd_status_opts[], cmd_show_opts[], cmd_history_opts[], cmd_approve_opts[],
-	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[], cmd_state_opts[];
+	cmd_restore_opts[], cmd_lock_opts[], cmd_unlock_opts[], cmd_state_opts[],
+	cmd_audit_opts[];
 
 #endif
 
@@ -257,7 +259,7 @@ int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **
 int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
 			 struct cms_error *err);
 /* The same, into an open history (plan --all commits many plans). */
-int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf *json,
+int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan *p, const struct buf *json,
 		       const char *id, struct cms_error *err);
 /* Loads a plan from a file path, or from the history by (abbreviated) id.
  * id receives the blob id of its bytes. */
@@ -301,3 +303,21 @@ int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
  * folder alone is missing: the default .cmsctl/). */
 struct history;
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);
+
+/* Brings the history level with the state for store st: every finished
+ * run without a report in the history is committed from the journal
+ * (state/level.h), with a note on stderr for each.  sdb NULL: the state is
+ * opened (and nothing is done when there is none). */
+int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
+		      struct cms_error *err);
+
+/* A run that could not be recorded is refused before it starts: the
+ * history must take a commit (history_check_writable). */
+int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
+
+/* history_commit, then records the new tip in the state (when there is a
+ * state) for audit verify; a tip that cannot be recorded is a warning. */
+struct history_file;
+int cmd_history_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
+		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
+		       struct cms_error *err);

@@ -96,7 +96,7 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		goto done;
-	if ((rc = history_commit(h, files, nfiles, msg.ptr, op, now, NULL, err)) < 0)
+	if ((rc = cmd_history_commit(a, h, files, nfiles, msg.ptr, op, now, err)) < 0)
 		goto done;
 	/* The history first: a report file that cannot be written must not
 	 * keep the run out of the audit trail. */
@@ -149,11 +149,21 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 
 	if (!res->run_id)
 		return arc;
+	/* Test hook (tests/e2e/t_level.sh): CMSCTL_TEST_HOLD_AT=record holds
+	 * still between the state's commit of the run and the history's, so
+	 * a harness can SIGKILL it there. */
+	if (getenv("CMSCTL_TEST_HOLD_AT") && !strcmp(getenv("CMSCTL_TEST_HOLD_AT"), "record")) {
+		fprintf(stderr, "cmsctl: holding before recording run %s (CMSCTL_TEST_HOLD_AT)\n",
+			res->run_id);
+		sleep(60);
+	}
 	/* A run that failed keeps its own error; one that succeeded (it
 	 * changed the servers or the state) but cannot be recorded or printed
 	 * fails with that instead, as exit 6: never the code of a run that
 	 * changed nothing. */
-	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0) {
+	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0 ||
+	    /* A run this one closed (restore) reaches the history now too. */
+	    cmd_level_history(a, st, NULL, &herr) < 0) {
 		if (arc == 0) {
 			cms_error_move(err, &herr);
 			err->code = CMS_EINTERRUPTED;
@@ -392,7 +402,12 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 	int arc;
 
 	memset(&res, 0, sizeof(res));
-	if ((arc = cmd_state_open(a, true, &sdb, err)) < 0)
+	/* A run that could not be recorded is refused before it starts, and
+	 * a run the state finished but the history lacks is recorded first. */
+	if ((arc = cmd_check_history_writable(a, err)) < 0)
+		goto done;
+	if ((arc = cmd_state_open(a, true, &sdb, err)) < 0 ||
+	    (arc = cmd_level_history(a, st, sdb, err)) < 0)
 		goto done;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.stop = cmd_catch_stop_signals();

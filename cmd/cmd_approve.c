@@ -118,7 +118,8 @@ int cmd_approve(struct cmd_args *a)
 			      id, p->store, cfg->path);
 		goto fail;
 	}
-	if (cmd_state_open(a, true, &sdb, &err) < 0 || check_current(sdb, p, id, now, &err) < 0)
+	if (cmd_state_open(a, true, &sdb, &err) < 0 || cmd_level_history(a, st, sdb, &err) < 0 ||
+	    check_current(sdb, p, id, now, &err) < 0)
 		goto fail;
 	if (!strcmp(who, p->author)) {
 		cms_error_set(&err, CMS_EREFUSED, "%s is the author of plan %.12s and cannot approve it",
@@ -175,7 +176,7 @@ int cmd_approve(struct cmd_args *a)
 		 "Approved-By: %s\nSigned: %s\n", id, p->serial, who, who, sig ? "yes" : "no");
 	if (state_approve(sdb, id, p->store, who, real_now, &err) < 0)
 		goto fail;
-	if (history_commit(h, &file, 1, msg.ptr, who, real_now, NULL, &err) < 0)
+	if (cmd_history_commit(a, h, &file, 1, msg.ptr, who, real_now, &err) < 0)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "plan_id", id, "store", p->store,

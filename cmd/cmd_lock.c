@@ -155,7 +155,7 @@ int cmd_unlock(struct cmd_args *a)
 		 found->reason ? found->reason : "-", op,
 		 force ? "forced" : found->lease_until < now ? "expired" : "holder-dead");
 	if (cmd_open_history(a, &h, &err) < 0 ||
-	    history_commit(h, NULL, 0, msg.ptr, op, now, NULL, &err) < 0)
+	    cmd_history_commit(a, h, NULL, 0, msg.ptr, op, now, &err) < 0)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "store", store, "lock_id", id,

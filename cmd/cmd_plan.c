@@ -117,7 +117,7 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		if (dir && changes) {
 			file = xasprintf("%s/%s.json", dir, st->name);
 			if ((!h && cmd_open_history(a, &h, &serr) < 0) ||
-			    cmd_commit_plan_in(h, p, &json, id, &serr) < 0 ||
+			    cmd_commit_plan_in(a, h, p, &json, id, &serr) < 0 ||
 			    cms_write_file_atomic(file, json.ptr, json.len, 0644, "plan file",
 						  &serr) < 0) {
 				/* The record failing is not one store's problem: stop. */
@@ -250,7 +250,8 @@ int cmd_plan(struct cmd_args *a)
 	if (outpath) {
 		/* History first: a plan file that exists is always one the history
 		 * knows, so apply can tell it from an edited one. */
-		if (cmd_commit_plan(a, p, &json, id, &err) < 0 ||
+		if (cmd_level_history(a, st, NULL, &err) < 0 ||
+		    cmd_commit_plan(a, p, &json, id, &err) < 0 ||
 		    cmd_write_output(outpath, json.ptr, json.len, "plan file", &err) < 0) {
 			rc = cmd_fail(&err);
 			goto done;

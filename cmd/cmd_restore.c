@@ -145,6 +145,8 @@ int cmd_restore(struct cmd_args *a)
 				      a->state);
 		goto fail;
 	}
+	if (cmd_check_history_writable(a, &err) < 0 || cmd_level_history(a, st, sdb, &err) < 0)
+		goto fail;
 	ctx.store = st;
 	ctx.state = sdb;
 	ctx.operator_name = op;

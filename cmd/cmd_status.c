@@ -12,6 +12,8 @@
 #include "planner/observe.h"
 #include "planner/observe_json.h"
 #include "planner/plan.h"
+#include "state/history.h"
+#include "state/level.h"
 #include "state/state.h"
 
 #include <inttypes.h>
@@ -326,6 +328,41 @@ static json_t *to_json(const struct store_status *s)
 	return o;
 }
 
+/* Runs the state finished that the history does not have yet: listed
+ * (JSON "history_pending", or a line of text) until a command that writes
+ * the history records them from the journal. */
+static int pending_json(struct cmd_args *a, struct state *sdb, const char *store, json_t *o,
+			struct buf *out, struct cms_error *err)
+{
+	struct history *h = NULL;
+	char **ids = NULL;
+	size_t n = 0, i;
+	int rc = 0;
+
+	if (sdb && ((rc = cmd_open_history(a, &h, err)) < 0 ||
+		    (rc = level_pending(h, sdb, store, &ids, &n, err)) < 0))
+		goto done;
+	if (o) {
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, json_string(ids[i]));
+		json_object_set_new(o, "history_pending", arr);
+	}
+	if (out && n) {
+		buf_addf(out, "  history: behind the state: run%s", n == 1 ? "" : "s");
+		for (i = 0; i < n; i++)
+			buf_addf(out, " %s", ids[i]);
+		buf_addf(out, " %s finished but not recorded; the next apply, restore, approve or "
+			 "plan -o records %s from the journal\n", n == 1 ? "is" : "are",
+			 n == 1 ? "it" : "them");
+	}
+done:
+	state_strings_free(ids, n);
+	history_close(h);
+	return rc;
+}
+
 int cmd_status(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -358,10 +395,22 @@ int cmd_status(struct cmd_args *a)
 			rc = cmd_fail(&err);
 			goto done;
 		}
-		if (a->json)
-			json_array_append_new(arr, to_json(s));
-		else
+		if (a->json) {
+			json_t *o = to_json(s);
+
+			if (pending_json(a, sdb, s->st->name, o, NULL, &err) < 0) {
+				json_decref(o);
+				rc = cmd_fail(&err);
+				goto done;
+			}
+			json_array_append_new(arr, o);
+		} else {
 			render(s, &out);
+			if (pending_json(a, sdb, s->st->name, NULL, &out, &err) < 0) {
+				rc = cmd_fail(&err);
+				goto done;
+			}
+		}
 	}
 	if (a->json) {
 		json_t *root = json_pack("{s:O}", "stores", arr);

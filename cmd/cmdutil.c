@@ -12,7 +12,9 @@
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
+#include "applier/publish.h"
 #include "state/history.h"
+#include "state/level.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -506,12 +508,12 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		return rc;
-	rc = cmd_commit_plan_in(h, p, json, id, err);
+	rc = cmd_commit_plan_in(a, h, p, json, id, err);
 	history_close(h);
 	return rc;
 }
 
-int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf *json,
+int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan *p, const struct buf *json,
 		       const char *id, struct cms_error *err)
 {
 	struct buf text = BUF_INIT, msg = BUF_INIT;
@@ -537,7 +539,7 @@ int cmd_commit_plan_in(struct history *h, const struct plan *p, const struct buf
 	if (p->assume_down)
 		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", p->assume_down,
 			 p->assume_down_reason);
-	rc = history_commit(h, files, 2, msg.ptr, p->author, cms_real_now(), NULL, err);
+	rc = cmd_history_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
 	buf_free(&text);
 	buf_free(&msg);
 	free(jpath);
@@ -711,6 +713,105 @@ void cmd_history_push_pending(struct cmd_args *a)
 	}
 done:
 	cms_error_clear(&err);
+}
+
+int cmd_history_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
+		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
+		       struct cms_error *err)
+{
+	struct cms_error serr = CMS_ERROR_INIT;
+	struct state *sdb = NULL;
+	char commit[41];
+	int rc;
+
+	if ((rc = history_commit(h, files, nfiles, message, operator_name, now, commit, err)) < 0)
+		return rc;
+	/* The tip as of this commit, for audit verify's rewrite check.  A
+	 * tip that cannot be recorded leaves an older one, an ancestor:
+	 * the check stays right, only less tight. */
+	if (cmd_open_state(a, false, &sdb, &serr) < 0 ||
+	    (sdb && state_history_tip_set(sdb, commit, cms_real_now(), &serr) < 0))
+		cmd_note("warning: the history tip was not recorded in the state: %s", serr.message);
+	state_close(sdb);
+	cms_error_clear(&serr);
+	return 0;
+}
+
+int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
+		      struct cms_error *err)
+{
+	struct history *h = NULL;
+	struct state *own = NULL;
+	struct recorded rec;
+	struct run_info last;
+	struct buf loc = BUF_INIT;
+	char **pending = NULL, *op = NULL;
+	size_t npending = 0, recorded = 0, i;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&last, 0, sizeof(last));
+	if (!sdb) {
+		if ((rc = cmd_open_state(a, false, &own, err)) < 0 || !own)
+			goto done;
+		sdb = own;
+	}
+	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
+	    (rc = level_pending(h, sdb, st->name, &pending, &npending, err)) < 0 || !npending)
+		goto done;
+	/* The location.json of the state's current record, for the newest run. */
+	if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
+		goto done;
+	rc = state_run_last(sdb, st->name, &last, err);
+	if (rc == CMS_ENOTFOUND)
+		cms_error_clear(err);
+	else if (rc < 0)
+		goto done;
+	if (rec.exists && last.id) {
+		const struct server *ps = store_find_server(st, rec.primary);
+		struct published_location pl;
+
+		memset(&pl, 0, sizeof(pl));
+		pl.store = st->name;
+		pl.engine = engine_kind_name(st->engine);
+		pl.primary = rec.primary;
+		pl.mirror = rec.mirror;
+		pl.primary_fqdn = ps ? ps->fqdn : NULL;
+		pl.primary_instance = ps ? ps->instance : NULL;
+		pl.serial = rec.serial;
+		pl.plan_id = last.plan_id;
+		pl.run_id = last.id;
+		pl.now = cms_real_now();
+		if ((rc = publish_location_json(&pl, &loc, err)) < 0)
+			goto done;
+	}
+	op = cms_operator();
+	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
+				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
+		goto done;
+	for (i = 0; i < npending; i++)
+		cmd_note("recorded run %s of store %s in the history from the state's journal "
+			 "(it had not been recorded)", pending[i], st->name);
+done:
+	state_strings_free(pending, npending);
+	recorded_free(&rec);
+	run_info_free(&last);
+	buf_free(&loc);
+	free(op);
+	history_close(h);
+	state_close(own);
+	return rc;
+}
+
+int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err)
+{
+	struct history *h = NULL;
+	int rc;
+
+	if ((rc = cmd_open_history(a, &h, err)) == 0)
+		rc = history_check_writable(h, err);
+	history_close(h);
+	return rc;
 }
 
 int64_t cmd_lease_s(const struct store *st)

@@ -67,6 +67,13 @@ static const struct command commands[] = {
 	  "copies the state into another, empty one (an SQLite file into PostgreSQL):\n"
 	  "the target is a config file whose backend names it, postgresql://... or\n"
 	  "sqlite:PATH.  A non-empty target, or a source with a lock held, is refused." },
+	{ "audit", cmd_audit, "Check the history and the state ('audit verify')", "verify",
+	  cmd_audit_opts, true, 1, 1,
+	  "Walks the history and the state and lists every finding: plan files whose bytes\n"
+	  "do not hash to their id, applies of plans not in the history, approvals whose\n"
+	  "signature does not verify, location serials that skip, a state that differs\n"
+	  "from the history, runs without a report, a rewritten history branch.\n"
+	  "Exit 0 when clean, 1 with findings." },
 };
 
 static const struct cmd_opt common_opts[] = {

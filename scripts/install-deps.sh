@@ -21,4 +21,4 @@ apt-get install -y -q --no-install-recommends \
   postgresql postgresql-client libpq-dev \
   slapd ldap-utils openssl \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux procps iproute2 openssh-server openssh-client zsh dpkg-dev file
+  util-linux procps iproute2 openssh-server openssh-client zsh dpkg-dev file chromium

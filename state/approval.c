@@ -310,17 +310,19 @@ void approval_judge(struct approval *a, const struct approval_policy *pol, int v
 	free(a->why_not);
 	a->why_not = NULL;
 	a->counted = false;
-	if (pol->author && !strcmp(a->principal, pol->author))
+	a->invalid = verified == 0;
+	if (pol->author && !strcmp(a->principal, pol->author)) {
 		a->why_not = xstrdup("the plan's author");
-	else if (verified == 0)
+	} else if (verified == 0) {
 		a->why_not = xasprintf("signature does not verify: %s",
 				       verify_why ? verify_why : "rejected by ssh-keygen");
-	else if (verified == 1 || !pol->signed_required)
+	} else if (verified == 1 || !pol->signed_required) {
 		a->counted = true;
-	else if (!a->signature)
+	} else if (!a->signature) {
 		a->why_not = xstrdup("not signed, and policy.signed_approvals is true");
-	else
+	} else {
 		a->why_not = xstrdup("signed, but the store has no policy.allowed_signers to verify it");
+	}
 }
 
 /* Reads one approval document; a malformed one is kept as an approval that
@@ -336,6 +338,7 @@ static void parse_doc(struct approval *a, const char *name, const char *data, si
 	    strcmp(json_string_value(json_object_get(o, "plan_id")), plan_id)) {
 		a->principal = xstrndup(name, strlen(name) - 5);
 		a->why_not = xstrdup("malformed approval record");
+		a->invalid = true;
 		json_decref(o);
 		return;
 	}
@@ -403,8 +406,7 @@ int approval_list(struct history *h, struct state *sdb, const char *store, const
 
 		if (a->why_not) /* malformed: never counts */
 			continue;
-		if (a->signature && pol->allowed_signers &&
-		    !(pol->author && !strcmp(a->principal, pol->author))) {
+		if (a->signature && pol->allowed_signers) {
 			verified = approval_verify(pol->allowed_signers, a->principal, plan_id,
 						   a->signature, &why, err);
 			if (verified < 0) {

@@ -36,6 +36,7 @@ struct approval {
 	char *approved_at; /* RFC 3339, or NULL (an approval only the state knows) */
 	bool counted;     /* counts towards policy.approvals */
 	char *why_not;    /* when not counted: why, e.g. "the plan's author" */
+	bool invalid;     /* a malformed record or a signature that does not verify */
 };
 void approval_list_free(struct approval *a, size_t n); /* each and the array; accepts NULL */
 

@@ -623,6 +623,7 @@ void history_entry_free(struct history_entry *e)
 	free(e->operator_name);
 	free(e->outcome);
 	free(e->kind);
+	free(e->run_id);
 	for (i = 0; i < e->napproved_by; i++)
 		free(e->approved_by[i]);
 	free(e->approved_by);
@@ -688,6 +689,8 @@ static int fill_entry(struct history_entry *e, git_commit *c, struct cms_error *
 			set_trailer(&e->outcome, value);
 		else if (strcasecmp(key, "Kind") == 0)
 			set_trailer(&e->kind, value);
+		else if (strcasecmp(key, "Run-Id") == 0)
+			set_trailer(&e->run_id, value);
 		else if (strcasecmp(key, "Approved-By") == 0)
 			*ARRAY_PUSH(e->approved_by, e->napproved_by, alloc) = xstrdup(value);
 	}
@@ -968,10 +971,15 @@ int history_list_dir(struct history *h, const char *dir, char ***names, size_t *
 
 	*names = NULL;
 	*n = 0;
-	if ((rc = check_path(dir, err)) < 0)
+	if (*dir && (rc = check_path(dir, err)) < 0)
 		goto done;
 	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0 || !have_tip)
 		goto done;
+	if (!*dir) { /* the root folder */
+		sub = root;
+		root = NULL;
+		goto list;
+	}
 	grc = git_tree_entry_bypath(&entry, root, dir);
 	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_TREE))
 		goto done;
@@ -980,6 +988,7 @@ int history_list_dir(struct history *h, const char *dir, char ***names, size_t *
 			      h->path);
 		goto done;
 	}
+list:
 	count = git_tree_entrycount(sub);
 	for (i = 0; i < count; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(sub, i);
@@ -995,6 +1004,51 @@ done:
 	git_tree_free(root);
 	*names = list;
 	*n = len;
+	return rc;
+}
+
+/* Creates, fills (64 KiB, synced) and removes a file in dir: what a
+ * commit needs there, on a read-only or full file system it fails. */
+static int probe_dir(const char *dir, struct cms_error *err)
+{
+	static const char zeros[4096];
+	char *path = xasprintf("%s/.cmsctl-probe-XXXXXX", dir);
+	int fd = mkstemp(path), rc = 0, i;
+
+	if (fd < 0) {
+		rc = cms_error_set(err, CMS_EREFUSED, "cannot create a file in '%s': %s", dir,
+				   strerror(errno));
+		goto done;
+	}
+	for (i = 0; i < 16 && rc == 0; i++)
+		if (write(fd, zeros, sizeof(zeros)) != (ssize_t)sizeof(zeros))
+			rc = cms_error_set(err, CMS_EREFUSED, "cannot write a file in '%s': %s", dir,
+					   strerror(errno ? errno : ENOSPC));
+	if (rc == 0 && fsync(fd) < 0)
+		rc = cms_error_set(err, CMS_EREFUSED, "cannot sync a file in '%s': %s", dir,
+				   strerror(errno));
+	close(fd);
+	unlink(path);
+done:
+	free(path);
+	return rc;
+}
+
+int history_check_writable(struct history *h, struct cms_error *err)
+{
+	const char *gitdir = git_repository_path(h->repo);
+	char *objects = xasprintf("%sobjects", gitdir), *refs = xasprintf("%srefs/heads", gitdir);
+	int rc;
+
+	if ((rc = probe_dir(objects, err)) == 0)
+		rc = probe_dir(refs, err);
+	if (rc < 0) {
+		cms_error_prefix(err, "history repository '%s' cannot be written", h->path);
+		cms_error_hint(err, "nothing was changed; make the history writable (or free space "
+			       "on its file system) and run again");
+	}
+	free(objects);
+	free(refs);
 	return rc;
 }
 

@@ -66,6 +66,7 @@ struct history_entry {
 	char *subject;
 	char *body;     /* without the subject */
 	char *plan_id, *store, *serial, *operator_name, *outcome, *kind; /* trailers or NULL */
+	char *run_id;   /* Run-Id trailer or NULL */
 	char **approved_by;
 	size_t napproved_by;
 };
@@ -101,10 +102,16 @@ int history_find_plan(struct history *h, const char *plan_id, char **data, size_
 		      struct cms_error *err);
 
 /* The names of the files (blobs) directly in folder dir at the branch
- * tip, sorted, folders among them with a trailing '/'; an absent folder or
+ * tip ("" is the root), sorted, folders among them with a trailing '/'; an absent folder or
  * branch is an empty list.  The caller frees each name and the array. */
 int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
 		     struct cms_error *err);
+
+/* Checks, before a run changes anything, that a commit could be recorded:
+ * a file can be created, filled and synced in the repository's objects/
+ * and refs/heads/ (a read-only or full file system fails).  CMS_EREFUSED
+ * naming the folder otherwise. */
+int history_check_writable(struct history *h, struct cms_error *err);
 
 /* The branch tip (40 hex + NUL); CMS_ENOTFOUND when the branch does not
  * exist yet. */

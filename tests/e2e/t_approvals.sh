@@ -13,18 +13,7 @@ printf 'alice@test %s\nbob@review %s\ncarol@review %s\n' "$(cat key-alice.pub)" 
 sed -i 's/approvals: 0/approvals: 1\n      allowed_signers: signers/' cms.yaml
 H=.cmsctl/history
 tip() { git --git-dir=$H rev-parse cms-history; }
-# plant PATH FILE: commits FILE at PATH on the history branch with plain
-# git plumbing (what someone with write access to the repository can do).
-plant() {
-	local blob tree commit
-	blob=$(git --git-dir=$H hash-object -w "$2")
-	GIT_INDEX_FILE=$T/idx git --git-dir=$H read-tree cms-history
-	GIT_INDEX_FILE=$T/idx git --git-dir=$H update-index --add --cacheinfo "100644,$blob,$1"
-	tree=$(GIT_INDEX_FILE=$T/idx git --git-dir=$H write-tree)
-	commit=$(git --git-dir=$H -c user.name=x -c user.email=x@x commit-tree "$tree" -p cms-history -m "planted $1")
-	git --git-dir=$H update-ref refs/heads/cms-history "$commit"
-	rm -f "$T/idx"
-}
+plant() { history_plant "$@"; }
 # approval_doc PRINCIPAL SIGFILE: the record approve writes.
 approval_doc() {
 	"$PY" -c 'import json,sys; print(json.dumps({"plan_id": sys.argv[1], "principal": sys.argv[2], "approved_at": "2026-01-01T00:00:00Z", "signature": open(sys.argv[3]).read()}, indent=2))' "$id" "$1" "$2"
@@ -76,7 +65,7 @@ contains err "dave@review (not signed, and policy.signed_approvals is true)"
 approval_doc carol@review sig-carol >c.json
 plant "redmond/approvals/$id/carol@review.json" c.json
 run 0 "$CMSCTL" apply adopt.plan --json
-"$PY" -c 'import json; r=json.load(open("out")); assert r["approvals"]==["carol@review"], r["approvals"]' || fail "report approvals"
+"$PY" -c 'import json; r=json.load(open("out")); assert r["approvals"]==["carol@review"] and r["author"]=="alice@test", r' || fail "report approvals"
 run 3 "$CMSCTL" approve "$id" --as bob@review --key key-bob
 contains err "was already applied"
 

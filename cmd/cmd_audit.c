@@ -1,0 +1,104 @@
+/*
+ * cmsctl audit verify: checks the history and the state against each other
+ * (state/audit.h) and prints every finding.  The config, when it loads,
+ * supplies each store's allowed-signers file so that approval signatures
+ * are checked too.  Exit 0 when clean, 1 with findings.
+ */
+#include "cmd/cmd.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "planner/config.h"
+#include "state/audit.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct cmd_opt cmd_audit_opts[] = {
+	{ "store", 's', "STORE", "check only this store" },
+	{ 0 },
+};
+
+int cmd_audit(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	struct history *h = NULL;
+	struct state *sdb = NULL;
+	struct audit_store *stores = NULL;
+	struct audit_finding *f = NULL;
+	struct audit_counts counts;
+	struct buf out = BUF_INIT;
+	size_t nstores = 0, n = 0, i;
+	int rc;
+
+	if (strcmp(a->pos[0], "verify") != 0)
+		return cmd_usage_error(a->cmd, "unknown audit subcommand '%s'", a->pos[0]);
+	/* Without a config the signatures cannot be checked; with a broken
+	 * one the diagnostics are printed and the audit stops. */
+	if (access(a->config, F_OK) == 0) {
+		if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
+			goto done;
+		stores = xcalloc(cfg->nstores ? cfg->nstores : 1, sizeof(*stores));
+		for (i = 0; i < cfg->nstores; i++) {
+			stores[i].name = cfg->stores[i].name;
+			stores[i].allowed_signers = cfg->stores[i].allowed_signers;
+		}
+		nstores = cfg->nstores;
+	}
+	if (cmd_open_history(a, &h, &err) < 0 || cmd_open_state(a, false, &sdb, &err) < 0)
+		goto fail;
+	if (audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, "store"), &f, &n, &counts,
+			 &err) < 0)
+		goto fail;
+	if (a->json) {
+		json_t *o = json_object(), *arr = json_array();
+		char *text;
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s?, s:s}", "kind", f[i].kind,
+							     "store", f[i].store, "message",
+							     f[i].message));
+		json_object_set_new(o, "ok", json_boolean(n == 0));
+		json_object_set_new(o, "findings", arr);
+		json_object_set_new(o, "checked", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+			"stores", (json_int_t)counts.stores, "plans", (json_int_t)counts.plans,
+			"applies", (json_int_t)counts.applies, "approvals",
+			(json_int_t)counts.approvals, "locations", (json_int_t)counts.locations,
+			"runs", (json_int_t)counts.runs));
+		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		buf_addf(&out, "%s\n", text ? text : "{}");
+		free(text);
+	} else {
+		for (i = 0; i < n; i++)
+			buf_addf(&out, "finding: %s%s%s: %s\n", f[i].store ? f[i].store : "",
+				 f[i].store ? ": " : "", f[i].kind, f[i].message);
+		buf_addf(&out, "audit verify: %s (%zu store%s, %zu plans, %zu applies, %zu approvals, "
+			 "%zu locations, %zu runs checked%s)\n",
+			 n ? "FAILED" : "passed", counts.stores, counts.stores == 1 ? "" : "s",
+			 counts.plans, counts.applies, counts.approvals, counts.locations, counts.runs,
+			 nstores ? "" : "; no config: signatures not checked");
+		if (n)
+			buf_addf(&out, "%zu finding%s\n", n, n == 1 ? "" : "s");
+	}
+	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+		goto fail;
+	rc = n ? EXIT_ERROR : EXIT_OK;
+	goto done;
+fail:
+	rc = cmd_fail(&err);
+done:
+	audit_findings_free(f, n);
+	free(stores);
+	state_close(sdb);
+	history_close(h);
+	config_free(cfg);
+	buf_free(&out);
+	cms_error_clear(&err);
+	return rc;
+}

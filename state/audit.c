@@ -1,0 +1,420 @@
+/*
+ * audit verify (state/audit.h): the record checked against itself.  Each
+ * check reads the history branch and the state only through their public
+ * interfaces, so what it trusts is what any reader of the record sees; a
+ * finding is a value appended to a list, never an error.
+ */
+#include "state/audit.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "state/approval.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <jansson.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct audit {
+	struct history *h;
+	struct state *sdb;
+	struct audit_finding *v;
+	size_t len, alloc;
+	struct audit_counts *counts;
+};
+
+void audit_findings_free(struct audit_finding *f, size_t n)
+{
+	size_t i;
+
+	if (!f)
+		return;
+	for (i = 0; i < n; i++) {
+		free(f[i].kind);
+		free(f[i].store);
+		free(f[i].message);
+	}
+	free(f);
+}
+
+__attribute__((format(printf, 4, 5)))
+static void finding(struct audit *au, const char *kind, const char *store, const char *fmt, ...)
+{
+	struct audit_finding *f = ARRAY_PUSH(au->v, au->len, au->alloc);
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	f->kind = xstrdup(kind);
+	f->store = xstrdup(store);
+	f->message = buf_detach(&b, NULL);
+}
+
+static void free_names(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The author named in a plan's bytes, or NULL. */
+static char *plan_author(const char *data, size_t len)
+{
+	json_t *o = json_loadb(data, len, 0, NULL);
+	json_t *a = o ? json_object_get(o, "author") : NULL;
+	char *out = json_is_string(a) ? xstrdup(json_string_value(a)) : NULL;
+
+	json_decref(o);
+	return out;
+}
+
+static int check_plans(struct audit *au, const char *store, struct cms_error *err)
+{
+	char *dir = xasprintf("%s/plans", store), **names = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = history_list_dir(au->h, dir, &names, &n, err)) < 0)
+		goto done;
+	for (i = 0; i < n; i++) {
+		const char *name = names[i], *dash = strrchr(name, '-');
+		size_t nl = strlen(name);
+		char *path, *data = NULL, id[41];
+		size_t len = 0;
+
+		if (nl < 6 || strcmp(name + nl - 5, ".json") || !dash)
+			continue;
+		path = xasprintf("%s/%s", dir, name);
+		rc = history_read(au->h, path, &data, &len, err);
+		if (rc < 0) {
+			free(path);
+			goto done;
+		}
+		au->counts->plans++;
+		history_blob_id(data, len, id);
+		if ((size_t)(name + nl - 5 - (dash + 1)) != 40 || strncmp(dash + 1, id, 40))
+			finding(au, "plan-hash", store, "plan file '%s' does not hash to the id in its "
+				"name: its bytes are blob %s", path, id);
+		free(path);
+		free(data);
+	}
+	rc = 0;
+done:
+	free_names(names, n);
+	free(dir);
+	return rc;
+}
+
+static int check_applies(struct audit *au, const char *store, struct cms_error *err)
+{
+	struct history_entry *log = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = history_log(au->h, store, &log, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		char *data = NULL;
+		size_t len = 0;
+
+		if (!log[i].kind || strcmp(log[i].kind, "apply"))
+			continue;
+		au->counts->applies++;
+		if (!log[i].plan_id) {
+			finding(au, "apply-without-plan", store, "apply commit %.12s names no plan "
+				"(no Plan-Id trailer)", log[i].commit);
+			continue;
+		}
+		rc = strlen(log[i].plan_id) == 40 ?
+		     history_find_plan(au->h, log[i].plan_id, &data, &len, err) : CMS_ENOTFOUND;
+		free(data);
+		if (rc == CMS_ENOTFOUND) {
+			cms_error_clear(err);
+			finding(au, "apply-without-plan", store, "apply commit %.12s carried out plan "
+				"%.12s, which is not in the history", log[i].commit, log[i].plan_id);
+		} else if (rc < 0) {
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	history_log_free(log, n);
+	return rc;
+}
+
+static int check_approvals(struct audit *au, const char *store, const char *allowed_signers,
+			   struct cms_error *err)
+{
+	char *dir = xasprintf("%s/approvals", store), **ids = NULL;
+	size_t nids = 0, i, j;
+	int rc;
+
+	if ((rc = history_list_dir(au->h, dir, &ids, &nids, err)) < 0)
+		goto done;
+	for (i = 0; i < nids; i++) {
+		struct approval_policy pol = { NULL, allowed_signers, true };
+		struct approval *list = NULL;
+		char *plan_id, *data = NULL, *author = NULL;
+		size_t n = 0, len = 0, il = strlen(ids[i]);
+
+		if (il < 2 || ids[i][il - 1] != '/')
+			continue;
+		plan_id = xstrndup(ids[i], il - 1);
+		rc = il - 1 == 40 ? history_find_plan(au->h, plan_id, &data, &len, err) : CMS_ENOTFOUND;
+		if (rc == 0)
+			author = plan_author(data, len);
+		else if (rc == CMS_ENOTFOUND)
+			cms_error_clear(err);
+		pol.author = author;
+		if (rc == 0 || rc == CMS_ENOTFOUND)
+			rc = approval_list(au->h, NULL, store, plan_id, &pol, &list, &n, err);
+		for (j = 0; rc == 0 && j < n; j++) {
+			au->counts->approvals++;
+			if (list[j].invalid)
+				finding(au, "approval-signature", store, "the approval of plan %.12s by %s: "
+					"%s", plan_id, list[j].principal,
+					list[j].why_not ? list[j].why_not : "invalid");
+		}
+		approval_list_free(list, n);
+		free(plan_id);
+		free(author);
+		free(data);
+		if (rc < 0)
+			goto done;
+	}
+	rc = 0;
+done:
+	free_names(ids, nids);
+	free(dir);
+	return rc;
+}
+
+/* Reads "serial", "primary" and "mirror" from a location.json. */
+static bool parse_location(const char *data, size_t len, int64_t *serial, char **primary,
+			   char **mirror)
+{
+	json_t *o = json_loadb(data, len, 0, NULL);
+	json_t *s = o ? json_object_get(o, "serial") : NULL, *p, *m;
+	bool ok = json_is_integer(s);
+
+	*primary = *mirror = NULL;
+	if (ok) {
+		*serial = (int64_t)json_integer_value(s);
+		p = json_object_get(o, "primary");
+		m = json_object_get(o, "mirror");
+		*primary = json_is_string(p) ? xstrdup(json_string_value(p)) : NULL;
+		*mirror = json_is_string(m) ? xstrdup(json_string_value(m)) : NULL;
+	}
+	json_decref(o);
+	return ok;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static int check_locations(struct audit *au, const char *store, struct cms_error *err)
+{
+	char *path = xasprintf("%s/location.json", store), *primary = NULL, *mirror = NULL;
+	struct history_version *v = NULL;
+	struct recorded rec;
+	size_t n = 0, i;
+	int64_t prev = 0, serial = 0;
+	bool have_prev = false, have_last = false;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = history_versions(au->h, path, &v, &n, err)) < 0)
+		goto done;
+	for (i = 0; i < n; i++) {
+		free(primary);
+		free(mirror);
+		au->counts->locations++;
+		if (!parse_location(v[i].data, v[i].len, &serial, &primary, &mirror)) {
+			finding(au, "serial-sequence", store, "'%s' at commit %.12s has no serial", path,
+				v[i].commit);
+			have_last = false;
+			continue;
+		}
+		if (have_prev && serial != prev + 1 && serial != prev && serial != 1)
+			finding(au, "serial-sequence", store, "'%s' goes from serial %" PRId64 " to %"
+				PRId64 " at commit %.12s", path, prev, serial, v[i].commit);
+		prev = serial;
+		have_prev = have_last = true;
+	}
+	if (au->sdb) {
+		if ((rc = state_read_store(au->sdb, store, &rec, err)) < 0)
+			goto done;
+		if (rec.exists && !have_last)
+			finding(au, "state-differs", store, "the state records serial %" PRId64 " (primary "
+				"%s) but the history has no location.json for it", rec.serial, rec.primary);
+		else if (rec.exists && (rec.serial != serial || !same_str(rec.primary, primary) ||
+					!same_str(rec.mirror, mirror)))
+			finding(au, "state-differs", store, "the state records serial %" PRId64
+				", primary %s, mirror %s; the history's last location.json says serial %"
+				PRId64 ", primary %s, mirror %s", rec.serial, rec.primary,
+				rec.mirror ? rec.mirror : "-", serial, primary ? primary : "-",
+				mirror ? mirror : "-");
+	}
+	rc = 0;
+done:
+	recorded_free(&rec);
+	history_versions_free(v, n);
+	free(primary);
+	free(mirror);
+	free(path);
+	return rc;
+}
+
+static int check_runs(struct audit *au, const char *store, struct cms_error *err)
+{
+	struct run_info *runs = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if (!au->sdb)
+		return 0;
+	if ((rc = state_run_list(au->sdb, store, &runs, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		char *path, *data = NULL;
+		size_t len = 0;
+
+		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running"))
+			continue;
+		au->counts->runs++;
+		path = xasprintf("%s/runs/%s/report.json", store, runs[i].id);
+		rc = history_read(au->h, path, &data, &len, err);
+		free(data);
+		if (rc == CMS_ENOTFOUND) {
+			cms_error_clear(err);
+			finding(au, "run-without-report", store, "%s run %s (outcome %s) is in the state "
+				"but '%s' is not in the history", runs[i].kind, runs[i].id,
+				runs[i].outcome, path);
+			rc = 0;
+		}
+		free(path);
+		if (rc < 0)
+			break;
+	}
+	for (i = 0; i < n; i++)
+		run_info_free(&runs[i]);
+	free(runs);
+	return rc;
+}
+
+static int check_tip(struct audit *au, struct cms_error *err)
+{
+	char *recorded = NULL, tip[41];
+	bool ok = false;
+	int rc;
+
+	if (!au->sdb)
+		return 0;
+	rc = state_history_tip(au->sdb, &recorded, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_clear(err);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if ((rc = history_descends_from(au->h, recorded, &ok, err)) < 0)
+		goto done;
+	if (!ok) {
+		rc = history_tip(au->h, tip, err);
+		if (rc == CMS_ENOTFOUND) {
+			cms_error_clear(err);
+			snprintf(tip, sizeof(tip), "(none)");
+		} else if (rc < 0) {
+			goto done;
+		}
+		finding(au, "history-rewritten", NULL, "the history branch tip %.12s does not descend "
+			"from %.12s, the tip the state recorded at the last history commit: the "
+			"branch was rewritten or reset", tip, recorded);
+	}
+	rc = 0;
+done:
+	free(recorded);
+	return rc;
+}
+
+static void add_name(char ***v, size_t *n, size_t *alloc, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], name))
+			return;
+	*ARRAY_PUSH(*v, *n, *alloc) = xstrdup(name);
+}
+
+int audit_verify(struct history *h, struct state *sdb, const struct audit_store *stores,
+		 size_t nstores, const char *only_store, struct audit_finding **out, size_t *n,
+		 struct audit_counts *counts, struct cms_error *err)
+{
+	struct audit au = { h, sdb, NULL, 0, 0, counts };
+	char **names = NULL, **dirs = NULL, **recorded = NULL;
+	size_t nnames = 0, alloc = 0, ndirs = 0, nrec = 0, i, j;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	memset(counts, 0, sizeof(*counts));
+	/* Every store any part of the record knows. */
+	for (i = 0; i < nstores; i++)
+		add_name(&names, &nnames, &alloc, stores[i].name);
+	if ((rc = history_list_dir(h, "", &dirs, &ndirs, err)) < 0)
+		goto done;
+	for (i = 0; i < ndirs; i++) {
+		size_t l = strlen(dirs[i]);
+
+		if (l > 1 && dirs[i][l - 1] == '/') {
+			dirs[i][l - 1] = '\0';
+			add_name(&names, &nnames, &alloc, dirs[i]);
+		}
+	}
+	if (sdb) {
+		if ((rc = state_list_stores(sdb, &recorded, &nrec, err)) < 0)
+			goto done;
+		for (i = 0; i < nrec; i++)
+			add_name(&names, &nnames, &alloc, recorded[i]);
+	}
+	if ((rc = check_tip(&au, err)) < 0)
+		goto done;
+	for (i = 0; i < nnames; i++) {
+		const char *store = names[i], *signers = NULL;
+
+		if (only_store && strcmp(store, only_store))
+			continue;
+		for (j = 0; j < nstores; j++)
+			if (!strcmp(stores[j].name, store))
+				signers = stores[j].allowed_signers;
+		counts->stores++;
+		if ((rc = check_plans(&au, store, err)) < 0 ||
+		    (rc = check_applies(&au, store, err)) < 0 ||
+		    (rc = check_approvals(&au, store, signers, err)) < 0 ||
+		    (rc = check_locations(&au, store, err)) < 0 ||
+		    (rc = check_runs(&au, store, err)) < 0)
+			goto done;
+	}
+	rc = 0;
+done:
+	free_names(names, nnames);
+	free_names(dirs, ndirs);
+	state_strings_free(recorded, nrec);
+	if (rc < 0) {
+		audit_findings_free(au.v, au.len);
+	} else {
+		*out = au.v;
+		*n = au.len;
+	}
+	return rc;
+}

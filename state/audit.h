@@ -1,0 +1,53 @@
+/*
+ * audit verify: checks the history and the state against each other and
+ * against themselves, and lists every finding.  What is checked, per
+ * store:
+ *   plan-hash           a plan file whose bytes do not hash to the id in its name
+ *   apply-without-plan  an apply commit whose Plan-Id is not in the history
+ *   approval-signature  an approval whose signature does not verify (or is malformed)
+ *   serial-sequence     location.json serials that do not go up by one
+ *                       (a serial of 1 starts a new lineage; re-asserting
+ *                       the same serial is allowed)
+ *   state-differs       the state's serial or location is not the last location.json
+ *   run-without-report  a finished run in the state without its report in the history
+ *   history-rewritten   the branch tip does not descend from the tip the state
+ *                       recorded at the last history commit
+ */
+#ifndef CMS_STATE_AUDIT_H
+#define CMS_STATE_AUDIT_H
+
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct history;
+struct state;
+
+/* What the config says about a store, for checking its approvals. */
+struct audit_store {
+	const char *name;
+	const char *allowed_signers; /* NULL: signatures cannot be checked */
+};
+
+struct audit_finding {
+	char *kind;    /* one of the names above */
+	char *store;   /* or NULL for the history as a whole */
+	char *message;
+};
+void audit_findings_free(struct audit_finding *f, size_t n);
+
+/* What was looked at, for the summary line. */
+struct audit_counts {
+	size_t stores, plans, applies, approvals, locations, runs;
+};
+
+/* Walks the history (and the state when sdb is not NULL) and appends every
+ * finding to *out; only_store NULL means every store the history, the state
+ * or the config knows.  Errors only when something cannot be read at all;
+ * findings are not errors. */
+int audit_verify(struct history *h, struct state *sdb, const struct audit_store *stores,
+		 size_t nstores, const char *only_store, struct audit_finding **out, size_t *n,
+		 struct audit_counts *counts, struct cms_error *err);
+
+#endif

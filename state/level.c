@@ -1,0 +1,321 @@
+/*
+ * Levelling the history with the state (state/level.h).  The report of a
+ * run recorded here is rebuilt from what the state's journal kept: the run
+ * (kind, plan, operator, times, outcome) and each step's detail, which is
+ * the step's report entry as it was journaled (statements, checks, notes,
+ * timings).  What the journal cannot know is said so in the report: its
+ * approvals list is empty and a follow-up tells where it came from.
+ */
+#include "state/level.h"
+#include "common/buf.h"
+#include "common/html.h"
+#include "common/util.h"
+#include "state/history.h"
+#include "state/state.h"
+
+#include <jansson.h>
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void free_runs(struct run_info *runs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		run_info_free(&runs[i]);
+	free(runs);
+}
+
+static char *report_path(const char *store, const char *run_id)
+{
+	return xasprintf("%s/runs/%s/report.json", store, run_id);
+}
+
+/* 1 when the history has the run's report, 0 when not. */
+static int has_report(struct history *h, const char *store, const char *run_id,
+		      struct cms_error *err)
+{
+	char *path = report_path(store, run_id), *data = NULL;
+	size_t len = 0;
+	int rc = history_read(h, path, &data, &len, err);
+
+	free(path);
+	free(data);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_clear(err);
+		return 0;
+	}
+	return rc < 0 ? rc : 1;
+}
+
+int level_pending(struct history *h, struct state *sdb, const char *store, char ***run_ids,
+		  size_t *n, struct cms_error *err)
+{
+	struct run_info *runs = NULL;
+	size_t nruns = 0, i, len = 0, alloc = 0;
+	char **v = NULL;
+	int rc;
+
+	*run_ids = NULL;
+	*n = 0;
+	if ((rc = state_run_list(sdb, store, &runs, &nruns, err)) < 0)
+		return rc;
+	for (i = 0; i < nruns; i++) {
+		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running"))
+			continue;
+		if ((rc = has_report(h, store, runs[i].id, err)) < 0)
+			break;
+		if (rc == 0)
+			*ARRAY_PUSH(v, len, alloc) = xstrdup(runs[i].id);
+		rc = 0;
+	}
+	free_runs(runs, nruns);
+	if (rc < 0) {
+		state_strings_free(v, len);
+		return rc;
+	}
+	*run_ids = v;
+	*n = len;
+	return 0;
+}
+
+static json_t *jstr(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* A step's report entry: the journaled detail, with the journal's own
+ * status and timings (later than the detail when the run was cut short). */
+static json_t *step_entry(const struct step_info *s)
+{
+	json_t *o = s->detail_json ? json_loads(s->detail_json, 0, NULL) : NULL;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	json_object_set_new(o, "n", json_integer(s->n));
+	json_object_set_new(o, "action", json_string(s->action ? s->action : "record"));
+	json_object_set_new(o, "server", jstr(s->server));
+	if (!json_object_get(o, "description"))
+		json_object_set_new(o, "description", json_null());
+	json_object_set_new(o, "status", json_string(step_status_name(s->status)));
+	json_object_set_new(o, "started_at", jstr(s->started_at));
+	json_object_set_new(o, "duration_ms", json_integer(s->duration_ms > 0 ? s->duration_ms : 0));
+	if (!json_is_array(json_object_get(o, "statements")))
+		json_object_set_new(o, "statements", json_array());
+	if (!json_is_array(json_object_get(o, "checks")))
+		json_object_set_new(o, "checks", json_array());
+	if (!json_object_get(o, "notes"))
+		json_object_set_new(o, "notes", json_null());
+	if (!json_object_get(o, "error"))
+		json_object_set_new(o, "error", json_null());
+	return o;
+}
+
+/* The write-unavailable window as far as the journal tells it: the time
+ * from the first fence step to the end of the promote step, summed from
+ * the steps' durations; -1 when no promotion finished. */
+static int64_t journal_window(const struct step_info *s, size_t n)
+{
+	int64_t sum = 0;
+	bool fenced = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i].action && !strcmp(s[i].action, "fence") && s[i].status != STEP_SKIPPED)
+			fenced = true;
+		if (!fenced)
+			continue;
+		sum += s[i].duration_ms > 0 ? s[i].duration_ms : 0;
+		if (s[i].action && !strcmp(s[i].action, "promote"))
+			return s[i].status == STEP_DONE ? sum : -1;
+	}
+	return -1;
+}
+
+struct plan_facts {
+	json_t *mode, *from, *to, *author; /* owned references, or NULL */
+	int64_t serial;
+};
+
+static void plan_facts(struct history *h, const char *plan_id, struct plan_facts *pf)
+{
+	struct cms_error ignored = CMS_ERROR_INIT;
+	char *data = NULL;
+	size_t len = 0;
+	json_t *o;
+
+	memset(pf, 0, sizeof(*pf));
+	pf->serial = -1;
+	if (!plan_id || history_find_plan(h, plan_id, &data, &len, &ignored) < 0) {
+		cms_error_clear(&ignored);
+		return;
+	}
+	o = json_loadb(data, len, 0, NULL);
+	free(data);
+	if (!o)
+		return;
+	pf->mode = json_incref(json_object_get(o, "mode"));
+	pf->from = json_incref(json_object_get(o, "from"));
+	pf->to = json_incref(json_object_get(o, "to"));
+	pf->author = json_incref(json_object_get(o, "author"));
+	if (json_is_integer(json_object_get(o, "serial")))
+		pf->serial = (int64_t)json_integer_value(json_object_get(o, "serial"));
+	json_decref(o);
+}
+
+static const char *loc_primary(json_t *loc)
+{
+	json_t *p = loc ? json_object_get(loc, "primary") : NULL;
+
+	return json_is_string(p) ? json_string_value(p) : NULL;
+}
+
+static int record_one(struct history *h, struct state *sdb, const struct run_info *run,
+		      const struct recorded *rec, bool newest, const char *engine,
+		      const char *location_json, const char *operator_name, int64_t now,
+		      struct cms_error *err)
+{
+	struct step_info *steps = NULL;
+	size_t nsteps = 0, i, nfiles = 0;
+	struct plan_facts pf;
+	json_t *o = NULL, *arr;
+	struct buf html = BUF_INIT, msg = BUF_INIT;
+	struct history_file files[3];
+	char *json = NULL, *p1 = NULL, *p2 = NULL, *p3 = NULL, commit[41], *subject = NULL;
+	int64_t window, serial_after;
+	bool ok = run->outcome && !strcmp(run->outcome, "ok");
+	int rc;
+
+	plan_facts(h, run->plan_id, &pf);
+	if ((rc = state_run_steps(sdb, run->id, &steps, &nsteps, err)) < 0)
+		goto done;
+	window = journal_window(steps, nsteps);
+	serial_after = newest && rec->exists ? rec->serial : (pf.serial >= 0 ? pf.serial : 0);
+	o = json_object();
+	json_object_set_new(o, "format_version", json_integer(1));
+	json_object_set_new(o, "run_id", json_string(run->id));
+	json_object_set_new(o, "kind", json_string(run->kind));
+	json_object_set_new(o, "store", json_string(run->store));
+	json_object_set_new(o, "engine", json_string(engine));
+	json_object_set_new(o, "operator", json_string(run->operator_name));
+	json_object_set_new(o, "author", pf.author ? json_incref(pf.author) : json_null());
+	json_object_set_new(o, "plan_id", jstr(run->plan_id));
+	json_object_set_new(o, "mode", pf.mode ? json_incref(pf.mode) : json_null());
+	json_object_set_new(o, "from", pf.from ? json_incref(pf.from) : json_null());
+	json_object_set_new(o, "to", pf.to ? json_incref(pf.to) : json_null());
+	json_object_set_new(o, "approvals", json_array());
+	json_object_set_new(o, "started_at", json_string(run->started_at));
+	json_object_set_new(o, "finished_at",
+			    json_string(run->finished_at ? run->finished_at : run->started_at));
+	json_object_set_new(o, "outcome", json_string(run->outcome));
+	json_object_set_new(o, "error", json_null());
+	json_object_set_new(o, "serial_before", json_integer(pf.serial >= 0 ? pf.serial : serial_after));
+	json_object_set_new(o, "serial_after", json_integer(serial_after));
+	if (newest && rec->exists)
+		json_object_set_new(o, "location", json_pack("{s:s, s:o}", "primary", rec->primary,
+							     "mirror", jstr(rec->mirror)));
+	else
+		json_object_set_new(o, "location", json_incref(ok && pf.to ? pf.to : pf.from ? pf.from
+							      : json_null()));
+	json_object_set_new(o, "prechecks", json_array());
+	arr = json_array();
+	for (i = 0; i < nsteps; i++)
+		json_array_append_new(arr, step_entry(&steps[i]));
+	json_object_set_new(o, "steps", arr);
+	json_object_set_new(o, "write_unavailable_ms", window >= 0 ? json_integer(window) : json_null());
+	json_object_set_new(o, "followups", json_pack("[s]", "this report was rebuilt from the "
+						      "state's journal: the process that ran the run ended "
+						      "before recording it in the history"));
+	json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!json) {
+		rc = cms_error_set(err, CMS_ERROR, "cannot encode the report of run '%s'", run->id);
+		goto done;
+	}
+	subject = xasprintf("%s: %s %s %s -> %s: %s (recorded from the journal)", run->store,
+			    run->kind, pf.mode && json_is_string(pf.mode) ? json_string_value(pf.mode)
+			    : "run", loc_primary(pf.from) ? loc_primary(pf.from) : "-",
+			    loc_primary(pf.to) ? loc_primary(pf.to) : "-", run->outcome);
+	buf_adds(&html, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+	buf_add_html(&html, subject);
+	buf_adds(&html, "</title></head><body><h1>");
+	buf_add_html(&html, subject);
+	buf_adds(&html, "</h1><p>Rebuilt from the state's journal.</p><pre>");
+	buf_add_html(&html, json);
+	buf_adds(&html, "</pre></body></html>\n");
+	p1 = report_path(run->store, run->id);
+	p2 = xasprintf("%s/runs/%s/report.html", run->store, run->id);
+	files[nfiles++] = (struct history_file){ p1, json, strlen(json) };
+	files[nfiles++] = (struct history_file){ p2, html.ptr, html.len };
+	if (newest && ok && location_json) {
+		p3 = xasprintf("%s/location.json", run->store);
+		files[nfiles++] = (struct history_file){ p3, location_json, strlen(location_json) };
+	}
+	buf_addf(&msg, "%s\n\nRun %s (%s) of store %s, recorded from the state's journal: the process "
+		 "that ran it ended before recording it.\n\n", subject, run->id, run->kind, run->store);
+	if (run->plan_id)
+		buf_addf(&msg, "Plan-Id: %s\n", run->plan_id);
+	buf_addf(&msg, "Store-Serial: %" PRId64 "\nOperator: %s\nOutcome: %s\nKind: %s\nRun-Id: %s\n"
+		 "Recorded-From: journal\n", serial_after, run->operator_name, run->outcome, run->kind,
+		 run->id);
+	if ((rc = history_commit(h, files, nfiles, msg.ptr, operator_name, now, commit, err)) < 0)
+		goto done;
+	if ((rc = state_history_tip_set(sdb, commit, now, err)) < 0)
+		goto done;
+done:
+	json_decref(o);
+	json_decref(pf.mode);
+	json_decref(pf.from);
+	json_decref(pf.to);
+	json_decref(pf.author);
+	step_info_list_free(steps, nsteps);
+	buf_free(&html);
+	buf_free(&msg);
+	free(json);
+	free(subject);
+	free(p1);
+	free(p2);
+	free(p3);
+	return rc;
+}
+
+int level_history(struct history *h, struct state *sdb, const char *store, const char *engine,
+		  const char *location_json, const char *operator_name, int64_t now,
+		  size_t *recorded, struct cms_error *err)
+{
+	struct run_info *runs = NULL;
+	struct recorded rec;
+	size_t nruns = 0, i;
+	int rc = 0;
+
+	*recorded = 0;
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = state_run_list(sdb, store, &runs, &nruns, err)) < 0 ||
+	    (rc = state_read_store(sdb, store, &rec, err)) < 0)
+		goto done;
+	for (i = 0; i < nruns; i++) {
+		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running"))
+			continue;
+		if ((rc = has_report(h, store, runs[i].id, err)) < 0)
+			goto done;
+		if (rc == 1) {
+			rc = 0;
+			continue;
+		}
+		if ((rc = record_one(h, sdb, &runs[i], &rec, i + 1 == nruns, engine, location_json,
+				     operator_name, now, err)) < 0)
+			goto done;
+		(*recorded)++;
+	}
+done:
+	if (rc < 0)
+		cms_error_prefix(err, "cannot bring the history level with the state");
+	recorded_free(&rec);
+	free_runs(runs, nruns);
+	return rc;
+}

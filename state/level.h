@@ -1,0 +1,34 @@
+/*
+ * Bringing the history level with the state.  A run the state has finished
+ * but whose report the history lacks (its process was killed between the
+ * state commit and the history commit, or the history refused the commit)
+ * is committed from the state's journal: its steps with their statements,
+ * checks and timings, as the journal kept them.
+ */
+#ifndef CMS_STATE_LEVEL_H
+#define CMS_STATE_LEVEL_H
+
+#include "common/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct history;
+struct state;
+
+/* The finished runs of store that have no report in the history, oldest
+ * first (each string and the array the caller's). */
+int level_pending(struct history *h, struct state *sdb, const char *store, char ***run_ids,
+		  size_t *n, struct cms_error *err);
+
+/* Commits each pending run of store from the journal, oldest first, and
+ * records the new history tip in the state.  engine is the store's engine
+ * name (the report says it); location_json, when not NULL, is the store's
+ * location.json for the state's current record, committed with the newest
+ * run when that run's outcome is ok and the history's location.json is
+ * behind.  *recorded: how many runs were committed. */
+int level_history(struct history *h, struct state *sdb, const char *store, const char *engine,
+		  const char *location_json, const char *operator_name, int64_t now,
+		  size_t *recorded, struct cms_error *err);
+
+#endif
