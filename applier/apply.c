@@ -234,6 +234,25 @@ static int run_publish(struct run *r, struct run_step *s, size_t idx, const char
 	return rc;
 }
 
+/* What the engine is told about the primary the move replaces, before it
+ * checks the target and before it promotes: whether it answered when the
+ * plan was made (and re-checked), and whether it is isolated from outside.
+ * Nothing isolates it yet, so an engine refuses every move that needs
+ * that (a forced failover, recovering restored copies while it may serve). */
+static void tell_engine_move(struct run *r)
+{
+	const struct plan *p = r->p;
+	const struct server_obs *o;
+
+	memset(&r->e->move, 0, sizeof(r->e->move));
+	if (!p || !p->from.primary)
+		return;
+	o = observation_find(&p->obs, p->from.primary);
+	r->e->move.old_primary = p->from.primary;
+	r->e->move.old_answers = o && o->reachable;
+	r->e->move.old_isolated = false;
+}
+
 /* Runs one step.  The caller journals before and after. */
 static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 {
@@ -249,6 +268,7 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 			  "unchanged");
 		return 0;
 	case ACTION_CHECK_TARGET:
+		tell_engine_move(r);
 		rc = ops->check_target(r->e, s->server, err);
 		add_check(&s->checks, &s->nchecks, rc == 0, "target can be promoted", "%s",
 			  rc == 0 ? "yes" : err->message);
@@ -279,6 +299,7 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		return rc;
 	case ACTION_PROMOTE:
 		r->promote_started = true;
+		tell_engine_move(r);
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0)

@@ -59,8 +59,22 @@ struct engine_ops {
 	const char *fence_note;
 };
 
+/* What the applier knows about the primary a move replaces, set before
+ * check_target and again before promote: engines decide from it whether a
+ * move that may lose data (forced service, a forced failover, recovering
+ * restored copies) may run at all.  Unreachable is not down: such a move
+ * needs old_isolated, or an old primary that answers and whose own
+ * database shows it cannot serve. */
+struct engine_move {
+	const char *old_primary; /* borrowed; NULL when there is none */
+	bool old_answers;        /* it answered when the plan was made (and re-checked) */
+	bool old_isolated;       /* fenced from outside by a fence target, or attested down
+				  * (plan --assume-down); at check_target: planned to be */
+};
+
 struct engine {
 	const struct engine_ops *ops;
+	struct engine_move move;         /* set by the applier; zero: nothing known */
 	const struct store *store;       /* borrowed */
 	engine_connect_fn connect;
 	void *connect_ctx;

@@ -58,13 +58,13 @@ static const char mssql_dbs_select[] =
 	"SELECT d.name, d.state_desc, d.is_read_only, m.mirroring_role_desc, "
 	"m.mirroring_state_desc, m.mirroring_safety_level_desc, m.mirroring_partner_name, "
 	"m.mirroring_witness_name, m.mirroring_witness_state_desc, m.mirroring_role_sequence, "
-	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn "
+	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn, d.is_in_standby "
 	"FROM sys.databases d LEFT JOIN sys.database_mirroring m ON m.database_id = d.database_id "
 	"WHERE d.name IN (";
 
 enum {
 	DBS_NAME, DBS_STATE, DBS_READ_ONLY, DBS_ROLE, DBS_MSTATE, DBS_SAFETY, DBS_PARTNER,
-	DBS_WITNESS, DBS_WSTATE, DBS_SEQUENCE, DBS_FAILOVER_LSN, DBS_END_LSN, DBS_NCOLS
+	DBS_WITNESS, DBS_WSTATE, DBS_SEQUENCE, DBS_FAILOVER_LSN, DBS_END_LSN, DBS_STANDBY, DBS_NCOLS
 };
 
 /* The local replica of an availability group and its databases; the
@@ -97,6 +97,7 @@ struct mdb {
 	bool present;
 	const char *state_desc;    /* sys.databases: ONLINE, RESTORING, ... */
 	bool read_only;
+	bool standby;              /* restored WITH STANDBY (a log-shipping copy): ONLINE, read-only */
 	const char *role;          /* PRINCIPAL or MIRROR; NULL: not mirrored */
 	const char *mstate;        /* SYNCHRONIZED, SYNCHRONIZING, SUSPENDED, DISCONNECTED, PENDING_FAILOVER */
 	const char *safety;        /* FULL, OFF, UNKNOWN */
@@ -355,6 +356,68 @@ static int server_index(struct engine *e, const char *name, size_t *out, struct 
 			     name ? name : "", st->name);
 }
 
+/* The machine part of a ServerName ("SQLA01\\RTC" -> "SQLA01") equals the
+ * first label of the server's fqdn, or its name when it has no fqdn. */
+static bool same_machine(const struct server *srv, const char *server_name)
+{
+	const char *want = srv->fqdn ? srv->fqdn : srv->name;
+	size_t wlen = strcspn(want, "."), glen = strcspn(server_name, "\\");
+
+	return wlen == glen && strncasecmp(want, server_name, wlen) == 0;
+}
+
+/*
+ * Which server answered: SERVERPROPERTY('InstanceName') must be the
+ * configured instance (NULL, the default instance, when none is
+ * configured), and the machine part of SERVERPROPERTY('ServerName') the
+ * first label of the configured fqdn (or the name).  A connection string
+ * or DSN that reaches another instance, or another machine, is refused
+ * (CMS_EREFUSED) before anything is read from it or sent to it.
+ */
+static int check_identity(struct engine *e, size_t idx, struct db *db, struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[idx];
+	struct db_result *r = NULL;
+	const char *sname, *inst;
+	int rc;
+
+	rc = db_exec(db, MSSQL_IDENTITY_SQL, &r, err);
+	engine_absorb_log(e, db);
+	if (rc < 0) {
+		cms_error_prefix(err, "cannot tell which instance server '%s' is", srv->name);
+		goto done;
+	}
+	if (!r || r->ncols != 2 || r->nrows != 1 || !(sname = db_result_get(r, 0, 0))) {
+		rc = bad_answer(err, srv->name, "SERVERPROPERTY('ServerName') gave no value");
+		goto done;
+	}
+	inst = db_result_get(r, 0, 1);
+	if (srv->instance ? !eq(inst, srv->instance) : inst != NULL) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "server '%s' answered as %s%.128s%s (ServerName '%.256s'), but the config names %s%s%s",
+				   srv->name, inst ? "instance '" : "the default instance", inst ? inst : "",
+				   inst ? "'" : "", sname, srv->instance ? "instance '" : "the default instance",
+				   srv->instance ? srv->instance : "", srv->instance ? "'" : "");
+		cms_error_hint(err, "the connection reaches another instance: name it in the connection string (Server=host\\%s, found through the SQL Server Browser, or the instance's Port=), or fix 'instance'",
+			       srv->instance ? srv->instance : (inst ? inst : "INSTANCE"));
+		goto done;
+	}
+	if (!same_machine(srv, sname)) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "server '%s' answered as '%.256s', another machine than '%s'", srv->name,
+				   sname, srv->fqdn ? srv->fqdn : srv->name);
+		cms_error_hint(err, "fix the connection string, or set 'fqdn' to the machine's name (its first label is compared with SERVERPROPERTY('ServerName'))");
+		goto done;
+	}
+done:
+	db_result_free(r);
+	return rc;
+}
+
+/* The server's session, connected (and its identity checked) on first use.
+ * A server that cannot be connected to gives its error as it is (callers
+ * may take it for down); one that answers as another instance gives
+ * CMS_EREFUSED, which no caller may take for down. */
 static int session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
 {
 	struct mssql *m = e->priv;
@@ -365,6 +428,14 @@ static int session(struct engine *e, size_t idx, struct db **out, struct cms_err
 		if ((rc = connect(&m->sessions[idx], e->store, &e->store->servers[idx],
 				  e->connect_ctx, err)) < 0) {
 			m->sessions[idx] = NULL;
+			return rc == CMS_EREFUSED ? CMS_ERROR : rc;
+		}
+		if ((rc = check_identity(e, idx, m->sessions[idx], err)) < 0) {
+			engine_absorb_log(e, m->sessions[idx]);
+			db_close(m->sessions[idx]);
+			m->sessions[idx] = NULL;
+			if (rc != CMS_EREFUSED)
+				err->code = rc = CMS_ERROR;
 			return rc;
 		}
 	}
@@ -384,6 +455,8 @@ static void drop_session(struct engine *e, size_t idx)
 /* A connection failure as a refusal: "<what> 'name' is unreachable: ...". */
 static int unreachable(struct cms_error *err, const char *what, const char *name)
 {
+	if (err->code == CMS_EREFUSED)
+		return CMS_EREFUSED; /* it answered, as another instance: not unreachable */
 	cms_error_prefix(err, "%s '%s' is unreachable", what, name);
 	err->code = CMS_EREFUSED;
 	return CMS_EREFUSED;
@@ -496,6 +569,12 @@ static int read_dbs(struct engine *e, size_t idx, struct mread *out, struct cms_
 		s = db_result_get(r, row, DBS_READ_ONLY);
 		if (parse_bit(&d->read_only, s) < 0) {
 			rc = bad_answer(err, label, "is_read_only of '%s' is '%.64s'", st->databases[i],
+					s ? s : "NULL");
+			goto done;
+		}
+		s = db_result_get(r, row, DBS_STANDBY);
+		if (parse_bit(&d->standby, s) < 0) {
+			rc = bad_answer(err, label, "is_in_standby of '%s' is '%.64s'", st->databases[i],
 					s ? s : "NULL");
 			goto done;
 		}
@@ -658,6 +737,14 @@ done:
 
 /* ---- probe -------------------------------------------------------------- */
 
+/* A restored copy outside mirroring: RESTORING (WITH NORECOVERY), or
+ * ONLINE and read-only in STANDBY (log shipping's readable secondary). */
+static bool restored_copy(const struct mdb *d)
+{
+	return d->present && !d->role &&
+	       (eq(d->state_desc, "RESTORING") || (d->standby && eq(d->state_desc, "ONLINE")));
+}
+
 static enum obs_role mdb_role(const struct mdb *d)
 {
 	if (!d->present)
@@ -669,9 +756,9 @@ static enum obs_role mdb_role(const struct mdb *d)
 			return OBS_MIRROR;
 		return OBS_UNKNOWN;
 	}
-	/* Not mirrored: a restoring copy is a disaster-recovery backup; an
-	 * online one is a standalone copy that accepts writes. */
-	if (eq(d->state_desc, "RESTORING"))
+	/* Not mirrored: a restoring or standby copy is a disaster-recovery
+	 * backup; an online one is a standalone copy that accepts writes. */
+	if (restored_copy(d))
 		return OBS_BACKUP;
 	if (eq(d->state_desc, "ONLINE"))
 		return OBS_PRIMARY;
@@ -688,6 +775,8 @@ static char *mdb_state_text(const struct mdb *d)
 		buf_adds(&b, "not mirrored");
 		if (!eq(d->state_desc, "ONLINE"))
 			buf_addf(&b, ", %s", d->state_desc);
+		if (d->standby)
+			buf_adds(&b, ", STANDBY");
 		return buf_detach(&b, NULL);
 	}
 	buf_addf(&b, "%s, SAFETY %s", or_unknown(d->mstate), or_unknown(d->safety));
@@ -826,7 +915,9 @@ static void probe_server(struct engine *e, size_t idx, struct server_obs *so)
 	so->role = OBS_UNKNOWN;
 	so->lag_bytes = -1;
 	if (session(e, idx, &db, &err) < 0) {
-		so->reachable = false;
+		/* Another instance answered: reachable, but nothing it says is
+		 * about this server (role unknown), and the error says why. */
+		so->reachable = err.code == CMS_EREFUSED;
 		so->error = err.message;
 		err.message = NULL;
 		goto done;
@@ -885,6 +976,30 @@ static int check_witness(const struct server *srv, const char *name, const struc
 	return CMS_EREFUSED;
 }
 
+/*
+ * A move that may lose data (forced service, a forced failover, recovering
+ * restored copies) makes the target writable without the old primary's
+ * say: it runs only when the old primary cannot serve any more, because a
+ * fence target isolated it or the operator attested it down.  That cmsctl
+ * cannot reach it proves nothing: SQL Server only needs the mirror to be
+ * disconnected from it, and a principal that still runs goes on serving
+ * every client that reaches it.
+ */
+static int need_isolation(struct engine *e, const char *what, const char *target,
+			  const char *old, struct cms_error *err)
+{
+	if (!old)
+		old = e->move.old_primary;
+	if (e->move.old_isolated)
+		return 0;
+	cms_error_set(err, CMS_EREFUSED,
+		      "%s on '%s' needs %s%s%s fenced first: unreachable is not down, and a primary that still runs goes on serving writes",
+		      what, target, old ? "'" : "the old primary", old ? old : "", old ? "'" : "");
+	cms_error_hint(err, "give %s%s%s a fence target that isolates it, or, if it is down for good, plan again with --assume-down %s --reason TEXT",
+		       old ? "'" : "the old primary", old ? old : "", old ? "'" : "", old ? old : "SERVER");
+	return CMS_EREFUSED;
+}
+
 /* A mirror database that can become principal, now or after catching up. */
 static int check_target_db(struct engine *e, const struct server *srv, const char *name,
 			   const struct mdb *d, struct cms_error *err)
@@ -895,12 +1010,12 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 		return cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
 				     name, srv->name);
 	if (!d->role) {
-		if (eq(d->state_desc, "RESTORING")) {
+		if (restored_copy(d)) {
 			if (allow)
 				return 0;
 			cms_error_set(err, CMS_EREFUSED,
-				      "database '%s' on target '%s' is a restored copy outside mirroring (RESTORING): recovering it loses what the last restored log backup does not hold",
-				      name, srv->name);
+				      "database '%s' on target '%s' is a restored copy outside mirroring (%s): recovering it loses what the last restored log backup does not hold",
+				      name, srv->name, d->standby ? "STANDBY" : "RESTORING");
 			cms_error_hint(err, "set policy.allow_data_loss: true to recover it (the seed's -Force)");
 			return CMS_EREFUSED;
 		}
@@ -929,8 +1044,13 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 		return CMS_EREFUSED;
 	}
 	if (eq(d->mstate, "DISCONNECTED")) {
-		if (allow)
-			return check_witness(srv, name, d, err);
+		if (allow) {
+			int rc;
+
+			if ((rc = check_witness(srv, name, d, err)) < 0)
+				return rc;
+			return need_isolation(e, "forced service", srv->name, NULL, err);
+		}
 		cms_error_set(err, CMS_EREFUSED,
 			      "mirroring of database '%s' is DISCONNECTED on target '%s': the mirror has lost its principal, and a switchover needs SYNCHRONIZED",
 			      name, srv->name);
@@ -945,6 +1065,17 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 			       name);
 		return CMS_EREFUSED;
 	}
+	/* The mirror is still connected to its principal: that principal runs.
+	 * Forced service is impossible (SQL Server needs DISCONNECTED) and a
+	 * switchover needs cmsctl to reach the principal. */
+	if (e->move.old_primary && !e->move.old_answers) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "mirroring of database '%s' is %s on target '%s': its principal still runs, though cmsctl cannot reach '%s'",
+			      name, d->mstate, srv->name, e->move.old_primary);
+		cms_error_hint(err, "a switchover needs '%s' within reach; forced service needs it stopped (and the mirror DISCONNECTED)",
+			       e->move.old_primary);
+		return CMS_EREFUSED;
+	}
 	/* SYNCHRONIZING and PENDING_FAILOVER pass: catch-up waits for them. */
 	return 0;
 }
@@ -952,7 +1083,7 @@ static int check_target_db(struct engine *e, const struct server *srv, const cha
 /* What SET PARTNER FAILOVER needs, checked on the principal. */
 static int check_switchover_db(const struct store *st, const struct server *principal,
 			       const struct server *target, const char *name, const struct mdb *d,
-			       struct cms_error *err)
+			       bool may_wait, struct cms_error *err)
 {
 	const struct server *partner;
 
@@ -972,7 +1103,7 @@ static int check_switchover_db(const struct store *st, const struct server *prin
 			       name, principal->name);
 		return CMS_EREFUSED;
 	}
-	if (!eq(d->mstate, "SYNCHRONIZED")) {
+	if (!eq(d->mstate, "SYNCHRONIZED") && !(may_wait && eq(d->mstate, "SYNCHRONIZING"))) {
 		const char *why = "a switchover needs SYNCHRONIZED";
 		bool resume = false;
 
@@ -1006,15 +1137,88 @@ static int check_switchover_db(const struct store *st, const struct server *prin
 	return 0;
 }
 
+/* Every database of the local replica SYNCHRONIZED, failover-ready and
+ * not suspended, on a SECONDARY: a FAILOVER without data loss is possible,
+ * whatever became of the primary (it needs only this replica). */
+static bool ag_ready(const struct agread *r, size_t ndbs)
+{
+	size_t i;
+
+	if (!eq(r->replica_role, "SECONDARY"))
+		return false;
+	for (i = 0; i < ndbs; i++) {
+		const struct agdb *d = &r->dbs[i];
+
+		if (!d->present || d->suspended || !eq(d->sync, "SYNCHRONIZED") || d->failover_ready != 1)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * CLUSTER_TYPE = EXTERNAL groups (Pacemaker on Linux) are failed over by
+ * the cluster manager, never by ALTER AVAILABILITY GROUP; NONE groups
+ * (read-scale) have no planned FAILOVER at all.  sys.availability_groups
+ * has cluster_type_desc from SQL Server 2017 on; before, every group is
+ * WSFC, hence the EXEC that is only compiled where the column exists.
+ * The group's name is a plain identifier (checked), so it needs no
+ * quoting inside the nested literal.
+ */
+static int check_cluster_type(struct engine *e, size_t idx, struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[idx];
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	const char *type;
+	int rc;
+
+	if (!srv->availability_group || !config_is_identifier(srv->availability_group))
+		return cms_error_set(err, CMS_ERROR,
+				     "availability group name '%.128s' of server '%s' is not a plain identifier",
+				     srv->availability_group ? srv->availability_group : "", srv->name);
+	buf_adds(&sql, MSSQL_AG_CLUSTER_SQL_HEAD);
+	buf_adds(&sql, srv->availability_group);
+	buf_adds(&sql, "''')");
+	if ((rc = run(e, idx, sql.ptr, &r, err)) < 0)
+		goto done;
+	if (!r || r->ncols != 1 || r->nrows != 1 || !(type = db_result_get(r, 0, 0))) {
+		rc = bad_answer(err, srv->name, "no cluster type for availability group '%s'",
+				srv->availability_group);
+		goto done;
+	}
+	if (eq(type, "EXTERNAL")) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "availability group '%s' has CLUSTER_TYPE = EXTERNAL: its failover belongs to the external cluster manager, and SQL Server refuses ALTER AVAILABILITY GROUP ... FAILOVER for it",
+				   srv->availability_group);
+		cms_error_hint(err, "fail it over with the cluster manager (Pacemaker: pcs resource move, or crm), then run 'cmsctl plan --accept-drift' to record the new primary");
+	} else if (eq(type, "NONE")) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "availability group '%s' has CLUSTER_TYPE = NONE: it has no planned FAILOVER, only a forced one after the primary is made a secondary by hand",
+				   srv->availability_group);
+		cms_error_hint(err, "move it by hand (SET (ROLE = SECONDARY) on the primary, then FORCE_FAILOVER_ALLOW_DATA_LOSS on the target), then run 'cmsctl plan --accept-drift'");
+	} else if (!eq(type, "WSFC")) {
+		rc = bad_answer(err, srv->name, "cluster type '%.64s' of availability group '%s'", type,
+				srv->availability_group);
+	}
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	return rc;
+}
+
 static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
 {
 	const struct store *st = e->store;
 	const struct server *srv = &st->servers[idx];
 	bool allow = st->policy.allow_data_loss;
-	struct agread r;
+	bool old_gone = e->move.old_primary && !e->move.old_answers;
+	bool force_needed = false;
+	struct agread r = { 0 };
 	size_t i;
 	int rc;
 
+	if ((rc = check_cluster_type(e, idx, err)) < 0)
+		return rc;
 	if ((rc = read_ag(e, idx, &r, err)) < 0)
 		return rc;
 	if (!r.replica_role) {
@@ -1052,6 +1256,8 @@ static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
 					   name, srv->availability_group, srv->name);
 			goto done;
 		}
+		if (eq(d->sync, "NOT SYNCHRONIZING"))
+			force_needed = true;
 		if (allow)
 			continue;
 		if (d->suspended) {
@@ -1068,8 +1274,65 @@ static int check_target_ag(struct engine *e, size_t idx, struct cms_error *err)
 			goto done;
 		}
 	}
+	/* Lossless whenever the target is ready, whatever the old primary's
+	 * reachability.  Otherwise a forced failover is what is left when the
+	 * target cannot catch up (RESOLVING, NOT SYNCHRONIZING) or the old
+	 * primary cannot be waited for: it needs the old primary isolated. */
+	if (ag_ready(&r, st->ndatabases))
+		goto done;
+	if (eq(r.replica_role, "RESOLVING") || force_needed || old_gone) {
+		if (!allow) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "availability group '%s' is not failover-ready on target '%s' and '%s' cannot be waited for: only a forced failover is possible",
+					   srv->availability_group, srv->name,
+					   e->move.old_primary ? e->move.old_primary : "the primary");
+			cms_error_hint(err, "set policy.allow_data_loss: true for a forced failover");
+			goto done;
+		}
+		rc = need_isolation(e, "a forced failover", srv->name, NULL, err);
+	}
 done:
 	agread_free(&r);
+	return rc;
+}
+
+static int check_old_primary_stopped(struct engine *e, const struct server *target,
+				     const char *old_primary, struct cms_error *err);
+
+/* A switchover runs on the principal: when the old primary answers, what
+ * SET PARTNER FAILOVER needs there (PRINCIPAL, SAFETY FULL, the target as
+ * partner, not SUSPENDED or DISCONNECTED) is checked now, before any
+ * change; SYNCHRONIZING passes, catch-up waits for it. */
+static int check_principal(struct engine *e, size_t tidx, const struct mread *t,
+			   struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const char *old = e->move.old_primary;
+	struct mread p = { 0 };
+	struct db *db;
+	size_t pidx, i;
+	bool any = false;
+	int rc;
+
+	for (i = 0; i < st->ndatabases; i++)
+		any |= eq(t->dbs[i].role, "MIRROR");
+	if (!any || !old || !e->move.old_answers)
+		return 0;
+	if ((rc = server_index(e, old, &pidx, err)) < 0)
+		return rc;
+	if ((rc = session(e, pidx, &db, err)) < 0) {
+		if (rc == CMS_EREFUSED)
+			return rc;
+		return unreachable(err, "principal", old);
+	}
+	if ((rc = read_dbs(e, pidx, &p, err)) < 0)
+		return rc;
+	for (i = 0; i < st->ndatabases && rc == 0; i++) {
+		if (eq(t->dbs[i].role, "MIRROR"))
+			rc = check_switchover_db(st, &st->servers[pidx], &st->servers[tidx],
+						 st->databases[i], &p.dbs[i], true, err);
+	}
+	mread_free(&p);
 	return rc;
 }
 
@@ -1091,6 +1354,14 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 		return rc;
 	for (i = 0; i < st->ndatabases && rc == 0; i++)
 		rc = check_target_db(e, &st->servers[idx], st->databases[i], &r.dbs[i], err);
+	for (i = 0; i < st->ndatabases && rc == 0; i++) {
+		if (restored_copy(&r.dbs[i])) {
+			rc = check_old_primary_stopped(e, &st->servers[idx], e->move.old_primary, err);
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = check_principal(e, idx, &r, err);
 	mread_free(&r);
 	return rc;
 }
@@ -1168,9 +1439,11 @@ static int goal_check(struct engine *e, size_t idx, enum mssql_goal goal, struct
 				rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on '%s'",
 						   name, srv->name);
 			} else if (goal == GOAL_SERVING) {
-				if (!eq(d->state_desc, "ONLINE") || !(d->role == NULL || eq(d->role, "PRINCIPAL"))) {
-					buf_addf(why, "database '%s' on '%s' is %s, %s", name, srv->name,
-						 d->state_desc, d->role ? d->role : "not mirrored");
+				if (!eq(d->state_desc, "ONLINE") || d->standby ||
+				    !(d->role == NULL || eq(d->role, "PRINCIPAL"))) {
+					buf_addf(why, "database '%s' on '%s' is %s%s, %s", name, srv->name,
+						 d->state_desc, d->standby ? " (STANDBY)" : "",
+						 d->role ? d->role : "not mirrored");
 					rc = 0;
 				}
 			} else if (!d->role || eq(d->role, "PRINCIPAL") || eq(d->mstate, "SYNCHRONIZED")) {
@@ -1269,10 +1542,12 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 		return cms_error_set(err, CMS_EREFUSED,
 				     "cannot tell whether target '%s' has caught up: no source given", target);
 	}
-	if (session(e, sidx, &db, err) < 0) {
+	if ((rc = session(e, sidx, &db, err)) < 0) {
 		/* With the source down there is nothing more to receive: the
 		 * target has all it will ever get, and forced service decides
 		 * the rest.  Without allow_data_loss that is a refusal. */
+		if (rc == CMS_EREFUSED)
+			return rc;
 		if (st->policy.allow_data_loss) {
 			cms_error_clear(err);
 			return 0;
@@ -1338,7 +1613,8 @@ static void followup_hadr_resume(struct engine *e, const char *server, const cha
 	buf_free(&stmts);
 }
 
-static int promote_ag(struct engine *e, size_t tidx, bool force, struct cms_error *err)
+static int promote_ag(struct engine *e, size_t tidx, const char *old_primary, bool force,
+		      struct cms_error *err)
 {
 	const struct store *st = e->store;
 	const struct server *srv = &st->servers[tidx];
@@ -1356,6 +1632,12 @@ static int promote_ag(struct engine *e, size_t tidx, bool force, struct cms_erro
 				   srv->name, srv->availability_group);
 		goto done;
 	}
+	/* Lossless whenever the target is ready, even on a forced move. */
+	if (force && ag_ready(&r, st->ndatabases))
+		force = false;
+	if (force && !eq(r.replica_role, "PRIMARY") &&
+	    (rc = need_isolation(e, "a forced failover", srv->name, old_primary, err)) < 0)
+		goto done;
 	for (i = 0; i < st->ndatabases; i++) {
 		const struct agdb *d = &r.dbs[i];
 		const char *name = st->databases[i];
@@ -1455,9 +1737,10 @@ done:
 /*
  * Recovering restored copies makes the backup writable, and nothing in
  * SQL Server takes the old primary out of service (fence sends nothing,
- * see above): when the old primary can still be reached and still serves a
- * database writable, recovering now would leave two writable copies, so
- * refuse.  Unreachable is what this mode is for, and passes.
+ * see above).  So it runs only when the old primary cannot serve: isolated
+ * from outside or attested down, or answering with none of the store's
+ * databases writable (taken offline or read-only: fenced through its own
+ * databases).  An old primary that cannot be reached is not down.
  */
 static int check_old_primary_stopped(struct engine *e, const struct server *target,
 				     const char *old_primary, struct cms_error *err)
@@ -1469,11 +1752,20 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 	size_t oidx, i;
 	int rc;
 
+	if (e->move.old_isolated)
+		return 0;
+	if (!old_primary)
+		return need_isolation(e, "recovering the restored copies", target->name, NULL, err);
 	if ((rc = server_index(e, old_primary, &oidx, err)) < 0)
 		return rc;
-	if (session(e, oidx, &db, &cerr) < 0) {
+	if ((rc = session(e, oidx, &db, &cerr)) < 0) {
+		if (rc == CMS_EREFUSED) {
+			cms_error_move(err, &cerr);
+			return rc;
+		}
 		cms_error_clear(&cerr);
-		return 0;
+		return need_isolation(e, "recovering the restored copies", target->name, old_primary,
+				      err);
 	}
 	if ((rc = read_dbs(e, oidx, &o, err)) < 0)
 		return rc;
@@ -1525,7 +1817,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 					   name, tsrv->name);
 			goto done;
 		}
-		if (!d->role && eq(d->state_desc, "RESTORING")) {
+		if (restored_copy(d)) {
 			act[i] = ACT_RESTORE;
 			any_restore = true;
 		} else if ((!d->role && eq(d->state_desc, "ONLINE")) || eq(d->role, "PRINCIPAL")) {
@@ -1549,16 +1841,19 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		if (act[i] == ACT_FORCE) {
 			if (!eq(d->mstate, "DISCONNECTED")) {
 				rc = cms_error_set(err, CMS_EREFUSED,
-						   "forced service needs the principal down, but mirroring of database '%s' on '%s' is %s",
+						   "forced service needs the mirror disconnected from its principal, but mirroring of database '%s' on '%s' is %s: the principal still runs",
 						   name, tsrv->name, or_unknown(d->mstate));
 				cms_error_hint(err, "plan a switchover instead: it loses no data");
 				goto done;
 			}
-			if ((rc = check_witness(tsrv, name, d, err)) < 0)
+			if ((rc = check_witness(tsrv, name, d, err)) < 0 ||
+			    (rc = need_isolation(e, "forced service", tsrv->name, old_primary, err)) < 0)
 				goto done;
 		}
 	}
-	if (any_restore && old_primary && (rc = check_old_primary_stopped(e, tsrv, old_primary, err)) < 0)
+	if (any_restore &&
+	    (rc = check_old_primary_stopped(e, tsrv, old_primary ? old_primary : e->move.old_primary,
+					    err)) < 0)
 		goto done;
 	if (any_failover) {
 		if (!old_primary) {
@@ -1569,7 +1864,9 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		}
 		if ((rc = server_index(e, old_primary, &pidx, err)) < 0)
 			goto done;
-		if (session(e, pidx, &db, err) < 0) {
+		if ((rc = session(e, pidx, &db, err)) < 0) {
+			if (rc == CMS_EREFUSED)
+				goto done;
 			rc = unreachable(err, "principal", old_primary);
 			cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
 			goto done;
@@ -1579,7 +1876,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 		for (i = 0; i < st->ndatabases; i++) {
 			if (act[i] == ACT_FAILOVER &&
 			    (rc = check_switchover_db(st, &st->servers[pidx], tsrv, st->databases[i],
-						      &p.dbs[i], err)) < 0)
+						      &p.dbs[i], false, err)) < 0)
 				goto done;
 		}
 	}
@@ -1626,7 +1923,7 @@ static int mssql_promote(struct engine *e, const char *target, const char *old_p
 	if (session(e, tidx, &db, err) < 0)
 		return unreachable(err, "target", target);
 	if (e->store->servers[tidx].availability_group)
-		return promote_ag(e, tidx, force, err);
+		return promote_ag(e, tidx, old_primary, force, err);
 	return promote_mirroring(e, tidx, old_primary, force, err);
 }
 

@@ -11,6 +11,20 @@
 
 #include <stdint.h>
 
+/* The statement every new session runs first: which server and instance
+ * answered (SERVERPROPERTY ServerName, InstanceName), checked against the
+ * server's config before anything else is read or changed. */
+#define MSSQL_IDENTITY_SQL \
+	"SELECT CAST(SERVERPROPERTY('ServerName') AS nvarchar(256)), " \
+	"CAST(SERVERPROPERTY('InstanceName') AS nvarchar(128))"
+
+/* The cluster type of an availability group: this, the group's quoted
+ * name, then "''')".  Answers WSFC on SQL Server 2012-2016, which have no
+ * cluster_type_desc column (the EXEC is compiled only where it exists). */
+#define MSSQL_AG_CLUSTER_SQL_HEAD \
+	"IF COL_LENGTH('sys.availability_groups', 'cluster_type_desc') IS NULL SELECT N'WSFC' " \
+	"ELSE EXEC(N'SELECT cluster_type_desc FROM sys.availability_groups WHERE name = N''"
+
 /* Appends ident as a bracket-quoted T-SQL identifier: [name], with every
  * ']' doubled.  Quoting only: callers must still refuse names that are not
  * plain identifiers (config_is_identifier) before building a statement. */

@@ -2,7 +2,10 @@
  * Publish targets: file (atomic JSON write: temp file, fsync, rename, fsync
  * of the folder, then read back), odbc (replace one row per store in a
  * table, then read back), command (a program run without a shell, with the
- * location in its environment and a timeout; a non-zero exit fails).
+ * location in its environment and a timeout; a non-zero exit fails), ldap
+ * (one modify of a directory entry over TLS, then a base search that must
+ * read back every value: what Set-CsConfigurationStoreLocation does to
+ * Lync's service connection point).
  */
 #define _GNU_SOURCE
 #include "applier/publish.h"
@@ -14,7 +17,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <lber.h>
+#include <ldap.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -272,6 +279,271 @@ done:
 	return rc;
 }
 
+/* ---- ldap ------------------------------------------------------------- */
+
+/* "fqdn\instance", the fqdn alone, or the name when there is no fqdn. */
+static void add_sql_location(struct buf *b, const char *name, const struct server *srv)
+{
+	buf_adds(b, srv && srv->fqdn ? srv->fqdn : name);
+	if (srv && srv->instance) {
+		buf_addch(b, '\\');
+		buf_adds(b, srv->instance);
+	}
+}
+
+int publish_ldap_value(char **out, const char *tmpl, const struct store *st,
+		       const struct published_location *loc, struct cms_error *err)
+{
+	const struct server *ps = store_find_server(st, loc->primary);
+	const struct server *ms = loc->mirror ? store_find_server(st, loc->mirror) : NULL;
+	struct buf b = BUF_INIT;
+	const char *p = tmpl, *open_, *close;
+
+	*out = NULL;
+	while ((open_ = strchr(p, '{'))) {
+		const char *what;
+		size_t len;
+
+		buf_add(&b, p, (size_t)(open_ - p));
+		if (!(close = strchr(open_, '}')))
+			goto bad;
+		len = (size_t)(close - open_ - 1);
+		what = open_ + 1;
+#define IS(word) (len == strlen(word) && !strncmp(what, word, len))
+		if (!strncmp(what, "mirror", 6) && !loc->mirror &&
+		    (IS("mirror") || IS("mirror_fqdn") || IS("mirror_instance") || IS("mirror_sql"))) {
+			buf_free(&b);
+			return 0;
+		}
+		if (IS("store"))
+			buf_adds(&b, loc->store);
+		else if (IS("primary"))
+			buf_adds(&b, loc->primary);
+		else if (IS("primary_fqdn"))
+			buf_adds(&b, ps && ps->fqdn ? ps->fqdn : loc->primary);
+		else if (IS("primary_instance"))
+			buf_adds(&b, ps && ps->instance ? ps->instance : "");
+		else if (IS("primary_sql"))
+			add_sql_location(&b, loc->primary, ps);
+		else if (IS("mirror"))
+			buf_adds(&b, loc->mirror);
+		else if (IS("mirror_fqdn"))
+			buf_adds(&b, ms && ms->fqdn ? ms->fqdn : loc->mirror);
+		else if (IS("mirror_instance"))
+			buf_adds(&b, ms && ms->instance ? ms->instance : "");
+		else if (IS("mirror_sql"))
+			add_sql_location(&b, loc->mirror, ms);
+		else if (IS("serial"))
+			buf_addf(&b, "%" PRId64, loc->serial);
+		else
+			goto bad;
+#undef IS
+		p = close + 1;
+	}
+	buf_adds(&b, p);
+	if (!b.len) {
+		buf_free(&b);
+		return cms_error_set(err, CMS_ERROR, "ldap value template '%.128s' gives an empty value",
+				     tmpl);
+	}
+	*out = buf_detach(&b, NULL);
+	return 1;
+bad:
+	buf_free(&b);
+	return cms_error_set(err, CMS_ERROR, "ldap value template '%.128s' has an unknown placeholder",
+			     tmpl);
+}
+
+/* Wraps an LDAP failure once: what was being done, the result's text, and
+ * the server's diagnostic message when it gave one. */
+static int ldap_fail(struct cms_error *err, LDAP *ld, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int ldap_fail(struct cms_error *err, LDAP *ld, int code, const char *fmt, ...)
+{
+	struct buf what = BUF_INIT;
+	char *diag = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&what, fmt, ap);
+	va_end(ap);
+	if (ld)
+		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	cms_error_set(err, CMS_ERROR, "%s: %s (ldap %d)%s%s", what.ptr, ldap_err2string(code), code,
+		      diag && *diag ? ": " : "", diag && *diag ? diag : "");
+	if (diag)
+		ldap_memfree(diag);
+	buf_free(&what);
+	return CMS_ERROR;
+}
+
+static struct timeval ms_to_timeval(int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms <= 0)
+		ms = 30 * 1000;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}
+
+/* Connects with TLS (ldaps://, or StartTLS on ldap://), the server's
+ * certificate checked against ca_file or the system's CAs, then binds. */
+static int ldap_open(LDAP **out, const struct publish_target *t, const struct store *st,
+		     const char *password, struct cms_error *err)
+{
+	struct timeval net = ms_to_timeval(st->policy.login_timeout_ms);
+	struct timeval api = ms_to_timeval(st->policy.query_timeout_ms);
+	int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, rc;
+	struct berval cred;
+	LDAP *ld = NULL;
+
+	*out = NULL;
+	if ((rc = ldap_initialize(&ld, t->uri)) != LDAP_SUCCESS)
+		return ldap_fail(err, NULL, rc, "cannot use ldap uri '%s'", t->uri);
+	if ((rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version)) != LDAP_OPT_SUCCESS ||
+	    (rc = ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF)) != LDAP_OPT_SUCCESS ||
+	    (rc = ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &net)) != LDAP_OPT_SUCCESS ||
+	    (rc = ldap_set_option(ld, LDAP_OPT_TIMEOUT, &api)) != LDAP_OPT_SUCCESS ||
+	    (rc = ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand)) != LDAP_OPT_SUCCESS ||
+	    (t->ca_file &&
+	     (rc = ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, t->ca_file)) != LDAP_OPT_SUCCESS) ||
+	    (rc = ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero)) != LDAP_OPT_SUCCESS) {
+		ldap_fail(err, ld, rc, "cannot set up the tls connection to '%s'", t->uri);
+		goto fail;
+	}
+	if (!strncmp(t->uri, "ldap://", 7) && (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
+		ldap_fail(err, ld, rc, "starttls with '%s' failed", t->uri);
+		goto fail;
+	}
+	cred.bv_val = (char *)password;
+	cred.bv_len = strlen(password);
+	if ((rc = ldap_sasl_bind_s(ld, t->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL)) !=
+	    LDAP_SUCCESS) {
+		ldap_fail(err, ld, rc, "cannot bind to '%s' as '%s'", t->uri, t->bind_dn);
+		goto fail;
+	}
+	*out = ld;
+	return 0;
+fail:
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return CMS_ERROR;
+}
+
+/* Whether the entry read back holds exactly values[i] (or nothing, for a
+ * removed attribute) for every attribute. */
+static int ldap_check_entry(LDAP *ld, LDAPMessage *res, const struct publish_target *t,
+			    char **values, struct cms_error *err)
+{
+	LDAPMessage *entry = ldap_first_entry(ld, res);
+	size_t i;
+
+	if (!entry || ldap_next_entry(ld, entry))
+		return cms_error_set(err, CMS_ERROR, "entry '%s' does not read back as one entry", t->dn);
+	for (i = 0; i < t->nattrs; i++) {
+		struct berval **got = ldap_get_values_len(ld, entry, t->attrs[i].name);
+		int n = got ? ldap_count_values_len(got) : 0;
+		bool ok;
+
+		if (!values[i])
+			ok = n == 0;
+		else
+			ok = n == 1 && got[0]->bv_len == strlen(values[i]) &&
+			     !memcmp(got[0]->bv_val, values[i], got[0]->bv_len);
+		if (!ok) {
+			cms_error_set(err, CMS_ERROR,
+				      "attribute '%s' of '%s' reads back %d value%s%s%.*s%s, not %s%s%s",
+				      t->attrs[i].name, t->dn, n, n == 1 ? "" : "s",
+				      n == 1 ? " '" : "", n == 1 ? (int)(got[0]->bv_len > 256 ? 256 : got[0]->bv_len) : 0,
+				      n == 1 ? got[0]->bv_val : "", n == 1 ? "'" : "",
+				      values[i] ? "'" : "", values[i] ? values[i] : "none",
+				      values[i] ? "'" : "");
+			ldap_value_free_len(got);
+			return CMS_ERROR;
+		}
+		ldap_value_free_len(got);
+	}
+	return 0;
+}
+
+static int publish_ldap(const struct publish_target *t, const struct store *st,
+			const struct published_location *loc, struct buf *log, struct cms_error *err)
+{
+	struct timeval api = ms_to_timeval(st->policy.query_timeout_ms);
+	char **values = xcalloc(t->nattrs + 1, sizeof(*values));
+	char **names = xcalloc(t->nattrs + 1, sizeof(*names));
+	LDAPMod *mods = xcalloc(t->nattrs, sizeof(*mods));
+	LDAPMod **modp = xcalloc(t->nattrs + 1, sizeof(*modp));
+	char ***vals = xcalloc(t->nattrs, sizeof(*vals));
+	char *password = NULL;
+	LDAPMessage *res = NULL;
+	LDAP *ld = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->nattrs; i++) {
+		if ((rc = publish_ldap_value(&values[i], t->attrs[i].value, st, loc, err)) < 0)
+			goto done;
+		names[i] = t->attrs[i].name;
+		/* Replace with no values removes the attribute (RFC 4511 4.6). */
+		vals[i] = xcalloc(2, sizeof(**vals));
+		vals[i][0] = values[i];
+		mods[i].mod_op = LDAP_MOD_REPLACE;
+		mods[i].mod_type = t->attrs[i].name;
+		mods[i].mod_values = vals[i];
+		modp[i] = &mods[i];
+	}
+	if ((rc = config_read_password(&password, t->password_env, t->password_file, err)) < 0)
+		goto done;
+	if (!password) {
+		rc = cms_error_set(err, CMS_ERROR, "ldap publish target '%s' has no password", t->uri);
+		goto done;
+	}
+	if ((rc = ldap_open(&ld, t, st, password, err)) < 0)
+		goto done;
+	/* One operation: the directory applies every change or none. */
+	if ((rc = ldap_modify_ext_s(ld, t->dn, modp, NULL, NULL)) != LDAP_SUCCESS) {
+		rc = ldap_fail(err, ld, rc, "cannot modify '%s' on '%s'", t->dn, t->uri);
+		goto done;
+	}
+	if ((rc = ldap_search_ext_s(ld, t->dn, LDAP_SCOPE_BASE, "(objectClass=*)", names, 0, NULL,
+				    NULL, &api, 2, &res)) != LDAP_SUCCESS) {
+		rc = ldap_fail(err, ld, rc, "cannot read back '%s' on '%s'", t->dn, t->uri);
+		goto done;
+	}
+	if ((rc = ldap_check_entry(ld, res, t, values, err)) < 0)
+		goto done;
+	buf_addf(log, "modified %s on %s:", t->dn, t->uri);
+	for (i = 0; i < t->nattrs; i++) {
+		if (values[i])
+			buf_addf(log, " %s=%s", t->attrs[i].name, values[i]);
+		else
+			buf_addf(log, " %s removed", t->attrs[i].name);
+	}
+	buf_adds(log, "; read it back\n");
+	rc = 0;
+done:
+	if (res)
+		ldap_msgfree(res);
+	if (ld)
+		ldap_unbind_ext_s(ld, NULL, NULL);
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	for (i = 0; i < t->nattrs; i++) {
+		free(values[i]);
+		free(vals[i]);
+	}
+	free(values);
+	free(names);
+	free(mods);
+	free(modp);
+	free(vals);
+	return rc;
+}
+
 int publish_target(const struct publish_target *t, const struct store *st,
 		   const struct published_location *loc, struct buf *log,
 		   struct db_stmt_log **stmts, size_t *nstmts, struct cms_error *err)
@@ -283,6 +555,8 @@ int publish_target(const struct publish_target *t, const struct store *st,
 		return publish_odbc(t, st, loc, log, stmts, nstmts, err);
 	case PUBLISH_COMMAND:
 		return publish_command(t, loc, log, err);
+	case PUBLISH_LDAP:
+		return publish_ldap(t, st, loc, log, err);
 	}
 	return cms_error_set(err, CMS_ERROR, "unknown publish target");
 }

@@ -33,6 +33,14 @@ int publish_target(const struct publish_target *t, const struct store *st,
 		   const struct published_location *loc, struct buf *log,
 		   struct db_stmt_log **stmts, size_t *nstmts, struct cms_error *err);
 
+/* The value an ldap target writes for one attribute: tmpl with its
+ * placeholders (config_ldap_placeholders) filled from loc and the store's
+ * servers.  Returns 1 and *out (caller frees), or 0 and *out NULL when
+ * tmpl names a mirror placeholder and loc has no mirror (the attribute is
+ * then removed), or CMS_ERROR for a template config loading would refuse. */
+int publish_ldap_value(char **out, const char *tmpl, const struct store *st,
+		       const struct published_location *loc, struct cms_error *err);
+
 /* The JSON document the file target writes (deterministic). */
 int publish_location_json(const struct published_location *loc, struct buf *out,
 			  struct cms_error *err);

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ldap.h>
 #include <yaml.h>
 
 #define MAX_FILE_BYTES (1024 * 1024)   /* a config is small; refuse anything bigger */
@@ -1079,6 +1080,95 @@ static int connection_password(const char *s, char *key_out, size_t key_size)
 	return 0;
 }
 
+/* The value of attribute key (case-insensitive) in an ODBC connection
+ * string, braces removed, into out; 1 found, 0 not (or too long). */
+static int connection_value(const char *s, const char *key, char *out, size_t size)
+{
+	const char *p = s;
+	char k[64];
+
+	while (*p) {
+		const char *ks, *ke;
+		size_t n = 0;
+
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (!*p)
+			break;
+		ks = p;
+		while (*p && *p != '=' && *p != ';')
+			p++;
+		ke = p;
+		while (ke > ks && ke[-1] == ' ')
+			ke--;
+		if ((size_t)(ke - ks) >= sizeof(k) || *p != '=') {
+			while (*p && *p != ';')
+				p++;
+			continue;
+		}
+		memcpy(k, ks, (size_t)(ke - ks));
+		k[ke - ks] = '\0';
+		for (p++; *p == ' '; p++)
+			;
+		if (*p == '{') {
+			for (p++; *p && !(*p == '}' && p[1] != '}'); p++) {
+				if (*p == '}')
+					p++;
+				if (n + 1 < size)
+					out[n++] = *p;
+			}
+			if (*p)
+				p++;
+		} else {
+			while (*p && *p != ';') {
+				if (n + 1 < size)
+					out[n++] = *p;
+				p++;
+			}
+			while (n && out[n - 1] == ' ')
+				n--;
+		}
+		while (*p && *p != ';')
+			p++;
+		out[n] = '\0';
+		if (eq_nocase(k, key))
+			return n + 1 < size ? 1 : 0;
+	}
+	return 0;
+}
+
+/* A named instance is reached either as Server=host\INSTANCE (FreeTDS asks
+ * the SQL Server Browser for its port) or through an explicit Port=; a
+ * connection string that names neither would reach the default instance,
+ * and one that names another instance is a contradiction. */
+static void check_instance_connection(struct loader *ld, const yaml_node_t *n,
+				      const struct server *sv)
+{
+	char server[256], port[16];
+	const char *slash;
+	struct diag *d;
+
+	if (!connection_value(sv->connection, "Server", server, sizeof(server)) &&
+	    !connection_value(sv->connection, "Servername", server, sizeof(server)))
+		return; /* a FreeTDS section or a DSN: the identity check at connect decides */
+	slash = strchr(server, '\\');
+	if (sv->instance && slash && !eq_nocase(slash + 1, sv->instance)) {
+		d = report(ld, n, "'connection' reaches instance '%s' (Server=%s), but 'instance' is '%s'",
+			   slash + 1, server, sv->instance);
+		hint(d, "name the same instance in both");
+	} else if (sv->instance && !slash &&
+		   !connection_value(sv->connection, "Port", port, sizeof(port))) {
+		d = report(ld, n, "'connection' names neither instance '%s' nor a port: it would reach "
+			   "the default instance of '%s'", sv->instance, server);
+		hint(d, "write Server=%s\\%s (found through the SQL Server Browser) or the instance's "
+		     "Port=", server, sv->instance);
+	} else if (!sv->instance && slash) {
+		d = report(ld, n, "'connection' reaches instance '%s' (Server=%s), but the server has "
+			   "no 'instance'", slash + 1, server);
+		hint(d, "add 'instance: %s': cmsctl checks which instance answers", slash + 1);
+	}
+}
+
 static char *get_connection(struct loader *ld, const yaml_node_t *n, const char *what)
 {
 	const char *s = get_string(ld, n, what, STR_SECRET);
@@ -1149,18 +1239,35 @@ static const char *const policy_keys[] = {
 };
 
 enum {
-	PU_FILE, PU_ODBC, PU_COMMAND, PU_TABLE, PU_PASSWORD_ENV, PU_PASSWORD_FILE, PU_TIMEOUT,
-	PU_NKEYS
+	PU_FILE, PU_ODBC, PU_COMMAND, PU_LDAP, PU_TABLE, PU_PASSWORD_ENV, PU_PASSWORD_FILE,
+	PU_TIMEOUT, PU_DN, PU_BIND_DN, PU_CA_FILE, PU_ATTRIBUTES, PU_NKEYS
 };
 static const char *const publish_keys[] = {
-	"file", "odbc", "command", "table", "password_env", "password_file", "timeout",
+	"file", "odbc", "command", "ldap", "table", "password_env", "password_file", "timeout",
+	"dn", "bind_dn", "ca_file", "attributes",
 };
-/* Which kind (PU_FILE, PU_ODBC, PU_COMMAND) each publish key belongs to. */
-static const int publish_key_kind[PU_NKEYS] = {
-	[PU_FILE] = PU_FILE, [PU_ODBC] = PU_ODBC, [PU_COMMAND] = PU_COMMAND,
-	[PU_TABLE] = PU_ODBC, [PU_PASSWORD_ENV] = PU_ODBC, [PU_PASSWORD_FILE] = PU_ODBC,
-	[PU_TIMEOUT] = PU_COMMAND,
+/* Which kinds (bits 1 << PU_FILE .. 1 << PU_LDAP) each publish key belongs to. */
+#define PU_BIT(k) (1u << (k))
+static const unsigned publish_key_kinds[PU_NKEYS] = {
+	[PU_FILE] = PU_BIT(PU_FILE), [PU_ODBC] = PU_BIT(PU_ODBC),
+	[PU_COMMAND] = PU_BIT(PU_COMMAND), [PU_LDAP] = PU_BIT(PU_LDAP),
+	[PU_TABLE] = PU_BIT(PU_ODBC),
+	[PU_PASSWORD_ENV] = PU_BIT(PU_ODBC) | PU_BIT(PU_LDAP),
+	[PU_PASSWORD_FILE] = PU_BIT(PU_ODBC) | PU_BIT(PU_LDAP),
+	[PU_TIMEOUT] = PU_BIT(PU_COMMAND),
+	[PU_DN] = PU_BIT(PU_LDAP), [PU_BIND_DN] = PU_BIT(PU_LDAP),
+	[PU_CA_FILE] = PU_BIT(PU_LDAP), [PU_ATTRIBUTES] = PU_BIT(PU_LDAP),
 };
+/* The first kind a key belongs to, for the hint about where it goes. */
+static const char *publish_key_home(size_t k)
+{
+	size_t kind;
+
+	for (kind = PU_FILE; kind <= PU_LDAP; kind++)
+		if (publish_key_kinds[k] & PU_BIT(kind))
+			return publish_keys[kind];
+	return "?";
+}
 
 static void policy_defaults(struct policy *p)
 {
@@ -1325,6 +1432,8 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 
 	if (!engine_known)
 		return;
+	if (st->engine == ENGINE_MSSQL && sv->connection)
+		check_instance_connection(ld, f[SV_CONNECTION].value, sv);
 	if (st->engine == ENGINE_SQLITE) {
 		if (!f[SV_PATH].key)
 			missing(ld, map, "path", where,
@@ -1440,6 +1549,209 @@ static void load_command(struct loader *ld, const yaml_node_t *n, struct publish
 	}
 }
 
+/* ---- ldap publish targets ---------------------------------------------- */
+
+const char *const config_ldap_placeholders[] = {
+	"store", "primary", "primary_fqdn", "primary_instance", "primary_sql",
+	"mirror", "mirror_fqdn", "mirror_instance", "mirror_sql", "serial", NULL,
+};
+
+int config_check_ldap_template(const char *tmpl, const char **bad, size_t *badlen)
+{
+	const char *p = tmpl, *close;
+	size_t i, len;
+
+	while ((p = strchr(p, '{'))) {
+		if (!(close = strchr(p, '}'))) {
+			*bad = p;
+			*badlen = strlen(p);
+			return -1;
+		}
+		len = (size_t)(close - p - 1);
+		for (i = 0; config_ldap_placeholders[i]; i++)
+			if (strlen(config_ldap_placeholders[i]) == len &&
+			    !strncmp(config_ldap_placeholders[i], p + 1, len))
+				break;
+		if (!config_ldap_placeholders[i]) {
+			*bad = p;
+			*badlen = len + 2;
+			return -1;
+		}
+		p = close + 1;
+	}
+	return 0;
+}
+
+/* An LDAP attribute description as cmsctl accepts it: a letter, then
+ * letters, digits and '-' (RFC 4512 keystring), at most 128. */
+static bool is_ldap_attr_name(const char *s)
+{
+	size_t i;
+
+	if (!is_alpha(s[0]))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!is_alnum(s[i]) && s[i] != '-')
+			return false;
+	return i <= 128;
+}
+
+/* ldaps://host[:port] or ldap://host[:port], nothing else (no path, no
+ * list of URIs): TLS is always used, and the host is the certificate's. */
+static char *get_ldap_uri(struct loader *ld, const yaml_node_t *n)
+{
+	const char *s = get_string(ld, n, "'ldap'", 0), *host, *p;
+	struct diag *d;
+
+	if (!s)
+		return NULL;
+	if (!strncmp(s, "ldaps://", 8))
+		host = s + 8;
+	else if (!strncmp(s, "ldap://", 7))
+		host = s + 7;
+	else
+		goto bad;
+	for (p = host; *p && *p != ':'; p++)
+		if (!is_alnum(*p) && *p != '.' && *p != '-')
+			goto bad;
+	if (p == host)
+		goto bad;
+	if (*p == ':') {
+		size_t digits = 0;
+
+		for (p++; is_digit(*p); p++)
+			digits++;
+		if (!digits || digits > 5)
+			goto bad;
+	}
+	if (*p && strcmp(p, "/"))
+		goto bad;
+	return xstrdup(s);
+bad:
+	d = report(ld, n, "invalid LDAP URI %s", QN(n));
+	hint(d, "write ldaps://host[:port] (TLS from the start) or ldap://host[:port] "
+	     "(StartTLS, always required)");
+	return NULL;
+}
+
+/* A distinguished name: RFC 4514 text that libldap parses. */
+static char *get_dn(struct loader *ld, const yaml_node_t *n, const char *what)
+{
+	const char *s = get_string(ld, n, what, 0);
+	LDAPDN parsed = NULL;
+	struct diag *d;
+
+	if (!s)
+		return NULL;
+	if (ldap_str2dn(s, &parsed, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || !parsed) {
+		d = report(ld, n, "invalid distinguished name in %s: %s", what, QN(n));
+		hint(d, "e.g. \"CN=Topology Settings,CN=RTC Service,CN=Services,CN=Configuration,"
+		     "DC=litwareinc,DC=com\"");
+		if (parsed)
+			ldap_dnfree(parsed);
+		return NULL;
+	}
+	ldap_dnfree(parsed);
+	return xstrdup(s);
+}
+
+static void load_ldap_attributes(struct loader *ld, const yaml_node_t *n,
+				 struct publish_target *t)
+{
+	yaml_node_pair_t *pair;
+	size_t count, i;
+	struct diag *d;
+
+	if (!expect_type(ld, n, YAML_MAPPING_NODE, "'attributes'"))
+		return;
+	count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (count == 0) {
+		d = report(ld, n, "'attributes' is empty");
+		hint(d, "e.g. msRTCSIP-BackEndServer: \"{primary_sql}\"");
+		return;
+	}
+	t->attrs = xcalloc(count, sizeof(*t->attrs));
+	for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = visit(ld, pair->key), *v;
+		const char *name, *value, *bad = NULL;
+		size_t badlen = 0;
+
+		if (!k) {
+			if (ld->stopped)
+				return;
+			continue;
+		}
+		if (!(name = get_string(ld, k, "an attribute name", 0)))
+			continue;
+		if (!is_ldap_attr_name(name)) {
+			d = report(ld, k, "invalid LDAP attribute name %s", QN(k));
+			hint(d, "a letter, then letters, digits and '-', e.g. msRTCSIP-BackEndServer");
+			continue;
+		}
+		for (i = 0; i < t->nattrs; i++) {
+			if (eq_nocase(t->attrs[i].name, name)) {
+				d = report(ld, k, "duplicate attribute %s in 'attributes'", QN(k));
+				hint(d, "first at line %d, column %d (attribute names ignore case)",
+				     t->attrs[i].at.line, t->attrs[i].at.column);
+				break;
+			}
+		}
+		if (i < t->nattrs)
+			continue;
+		if (!(v = visit(ld, pair->value))) {
+			if (ld->stopped)
+				return;
+			continue;
+		}
+		if (!(value = get_string(ld, v, "an attribute value", 0)))
+			continue;
+		if (config_check_ldap_template(value, &bad, &badlen) < 0) {
+			d = report(ld, v, "unknown placeholder '%.*s' in the value of attribute '%s'",
+				   (int)(badlen > 64 ? 64 : badlen), bad, name);
+			hint(d, "placeholders: {store}, {primary}, {primary_fqdn}, {primary_instance}, "
+			     "{primary_sql}, {mirror}, {mirror_fqdn}, {mirror_instance}, {mirror_sql}, "
+			     "{serial}");
+			continue;
+		}
+		t->attrs[t->nattrs].name = xstrdup(name);
+		t->attrs[t->nattrs].value = xstrdup(value);
+		t->attrs[t->nattrs].at = pos_of(k);
+		t->nattrs++;
+	}
+}
+
+static void load_ldap(struct loader *ld, const yaml_node_t *map, struct field *f,
+		      struct publish_target *t)
+{
+	struct diag *d;
+
+	if (f[PU_LDAP].value)
+		t->uri = get_ldap_uri(ld, f[PU_LDAP].value);
+	if (f[PU_DN].value)
+		t->dn = get_dn(ld, f[PU_DN].value, "'dn'");
+	else if (!f[PU_DN].key)
+		missing(ld, map, "dn", "an 'ldap' publish target",
+			"the entry to modify, e.g. CN=Topology Settings,CN=RTC Service,"
+			"CN=Services,CN=Configuration,DC=litwareinc,DC=com");
+	if (f[PU_BIND_DN].value)
+		t->bind_dn = get_dn(ld, f[PU_BIND_DN].value, "'bind_dn'");
+	else if (!f[PU_BIND_DN].key)
+		missing(ld, map, "bind_dn", "an 'ldap' publish target",
+			"the account that may write the entry; its password comes from "
+			"password_env or password_file");
+	if (f[PU_CA_FILE].value)
+		t->ca_file = get_path(ld, f[PU_CA_FILE].value, "'ca_file'", 0);
+	if (f[PU_ATTRIBUTES].value)
+		load_ldap_attributes(ld, f[PU_ATTRIBUTES].value, t);
+	else if (!f[PU_ATTRIBUTES].key)
+		missing(ld, map, "attributes", "an 'ldap' publish target",
+			"e.g. attributes: {msRTCSIP-BackEndServer: \"{primary_sql}\"}");
+	if (!f[PU_PASSWORD_ENV].key && !f[PU_PASSWORD_FILE].key) {
+		d = report(ld, map, "an 'ldap' publish target needs 'password_env' or 'password_file'");
+		hint(d, "the password of bind_dn; cmsctl binds with it over TLS only");
+	}
+}
+
 static void load_publish_item(struct loader *ld, const yaml_node_t *map,
 			      struct publish_target *t)
 {
@@ -1452,7 +1764,7 @@ static void load_publish_item(struct loader *ld, const yaml_node_t *map,
 	read_mapping(ld, map, "publish target", publish_keys, PU_NKEYS, f);
 	if (ld->stopped)
 		return;
-	for (k = PU_FILE; k <= PU_COMMAND; k++) {
+	for (k = PU_FILE; k <= PU_LDAP; k++) {
 		if (!f[k].key)
 			continue;
 		if (kind < 0) {
@@ -1464,21 +1776,33 @@ static void load_publish_item(struct loader *ld, const yaml_node_t *map,
 		hint(d, "use one publish item per target");
 	}
 	if (kind < 0) {
-		d = report(ld, map, "publish target needs one of 'file', 'odbc' or 'command'");
+		d = report(ld, map, "publish target needs one of 'file', 'odbc', 'command' or 'ldap'");
 		hint(d, "e.g. '- file: published/location.json'");
 		return;
 	}
 	for (k = PU_TABLE; k < PU_NKEYS; k++) {
-		if (!f[k].key || publish_key_kind[k] == kind)
+		if (!f[k].key || (publish_key_kinds[k] & PU_BIT(kind)))
 			continue;
 		d = report(ld, f[k].key, "key '%s' is not allowed in a '%s' publish target",
 			   publish_keys[k], publish_keys[kind]);
-		hint(d, "'%s' belongs to '%s' targets", publish_keys[k],
-		     publish_keys[publish_key_kind[k]]);
+		hint(d, "'%s' belongs to '%s' targets", publish_keys[k], publish_key_home(k));
 		f[k].key = f[k].value = NULL;
 	}
-	t->kind = kind == PU_FILE ? PUBLISH_FILE : kind == PU_ODBC ? PUBLISH_ODBC : PUBLISH_COMMAND;
+	t->kind = kind == PU_FILE ? PUBLISH_FILE : kind == PU_ODBC ? PUBLISH_ODBC
+		: kind == PU_COMMAND ? PUBLISH_COMMAND : PUBLISH_LDAP;
 	t->timeout_ms = 30 * 1000;
+	if (kind == PU_ODBC || kind == PU_LDAP) {
+		if (f[PU_PASSWORD_ENV].value)
+			t->password_env = get_env_name(ld, f[PU_PASSWORD_ENV].value, "'password_env'");
+		if (f[PU_PASSWORD_FILE].value)
+			t->password_file = get_path(ld, f[PU_PASSWORD_FILE].value, "'password_file'",
+						    STR_SECRET);
+		if (f[PU_PASSWORD_ENV].key && f[PU_PASSWORD_FILE].key) {
+			d = report(ld, f[PU_PASSWORD_FILE].key,
+				   "both 'password_env' and 'password_file' in publish target");
+			hint(d, "keep one of them");
+		}
+	}
 	switch (kind) {
 	case PU_FILE:
 		if (f[PU_FILE].value)
@@ -1491,22 +1815,15 @@ static void load_publish_item(struct loader *ld, const yaml_node_t *map,
 			t->table = get_identifier(ld, f[PU_TABLE].value, "'table'", "table name");
 		else
 			t->table = xstrdup("cms_location");
-		if (f[PU_PASSWORD_ENV].value)
-			t->password_env = get_env_name(ld, f[PU_PASSWORD_ENV].value, "'password_env'");
-		if (f[PU_PASSWORD_FILE].value)
-			t->password_file = get_path(ld, f[PU_PASSWORD_FILE].value, "'password_file'",
-						    STR_SECRET);
-		if (f[PU_PASSWORD_ENV].key && f[PU_PASSWORD_FILE].key) {
-			d = report(ld, f[PU_PASSWORD_FILE].key,
-				   "both 'password_env' and 'password_file' in publish target");
-			hint(d, "keep one of them");
-		}
 		break;
 	case PU_COMMAND:
 		if (f[PU_COMMAND].value)
 			load_command(ld, f[PU_COMMAND].value, t);
 		if (f[PU_TIMEOUT].value)
 			get_duration(ld, f[PU_TIMEOUT].value, "'timeout'", &t->timeout_ms);
+		break;
+	case PU_LDAP:
+		load_ldap(ld, map, f, t);
 		break;
 	}
 }

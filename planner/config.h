@@ -58,6 +58,17 @@ size_t config_edit_distance(const char *a, const char *b);
 /* The candidate closest to word if close enough to suggest, else NULL. */
 const char *config_did_you_mean(const char *word, const char *const *candidates, size_t n);
 
+/* The placeholders an ldap publish target's attribute values may use, NULL
+ * terminated: {store}, {primary}, {primary_fqdn} (the fqdn, else the name),
+ * {primary_instance}, {primary_sql} ("fqdn\\instance", or the fqdn alone
+ * without an instance: the form of Lync's msRTCSIP-BackEndServer), the same
+ * four for the mirror, and {serial}.  A value that uses a mirror
+ * placeholder while the location has no mirror removes the attribute. */
+extern const char *const config_ldap_placeholders[];
+/* Checks an ldap value template: 0, or -1 with *bad set to the offending
+ * part (an unknown placeholder or an unclosed '{'; borrowed from tmpl). */
+int config_check_ldap_template(const char *tmpl, const char **bad, size_t *badlen);
+
 /* Reads the password of a server (password_env or password_file, checking
  * the file's mode is 0600 or stricter).  *out is NULL when the server has
  * neither.  The caller wipes and frees it.  Errors never contain the secret. */

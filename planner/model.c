@@ -38,6 +38,15 @@ static void publish_free(struct publish_target *t)
 			free(t->argv[i]);
 		free(t->argv);
 	}
+	free(t->uri);
+	free(t->dn);
+	free(t->bind_dn);
+	free(t->ca_file);
+	for (i = 0; i < t->nattrs; i++) {
+		free(t->attrs[i].name);
+		free(t->attrs[i].value);
+	}
+	free(t->attrs);
 }
 
 static void store_free(struct store *st)

@@ -67,6 +67,15 @@ enum publish_kind {
 	PUBLISH_FILE,    /* atomic JSON write */
 	PUBLISH_ODBC,    /* upsert of one row */
 	PUBLISH_COMMAND, /* program run with the location in its environment */
+	PUBLISH_LDAP,    /* one modify of a directory entry (Lync's service connection point) */
+};
+
+/* ldap: one attribute of the entry and the template of its value
+ * ("{primary_sql}"); see config_ldap_placeholders. */
+struct publish_attr {
+	char *name;          /* an LDAP attribute description: letter, then letters, digits, '-' */
+	char *value;         /* the template */
+	struct pos at;
 };
 
 struct publish_target {
@@ -75,11 +84,17 @@ struct publish_target {
 	char *connection;    /* odbc: connection string without secrets */
 	char *dsn;           /* odbc: data source name */
 	char *table;         /* odbc: table name, default cms_location; a plain identifier */
-	char *password_env;  /* odbc: optional */
-	char *password_file; /* odbc: optional */
+	char *password_env;  /* odbc: optional; ldap: one of the two required */
+	char *password_file; /* odbc: optional; ldap: one of the two required */
 	char **argv;         /* command: program and arguments, NULL-terminated */
 	size_t argc;
 	int64_t timeout_ms;  /* command: default 30 s */
+	char *uri;           /* ldap: ldaps://host[:port] (TLS), or ldap://host[:port] (StartTLS, required) */
+	char *dn;            /* ldap: the entry modified */
+	char *bind_dn;       /* ldap: simple bind as this DN, with password_env/password_file */
+	char *ca_file;       /* ldap: CA certificates that sign the server's; NULL: the system's */
+	struct publish_attr *attrs; /* ldap: at least one */
+	size_t nattrs;
 	struct pos at;
 };
 

@@ -212,6 +212,8 @@ static char *describe_publish(const struct publish_target *t)
 				 t->dsn ? "dsn" : "connection");
 	case PUBLISH_COMMAND:
 		return xasprintf("command %s", t->argv && t->argv[0] ? t->argv[0] : "?");
+	case PUBLISH_LDAP:
+		return xasprintf("ldap entry %s on %s", t->dn ? t->dn : "?", t->uri ? t->uri : "?");
 	}
 	return xstrdup("?");
 }

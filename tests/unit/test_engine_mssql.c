@@ -25,6 +25,7 @@
 #include "common/util.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@
 #define Q_DBS "SELECT d.name, d.state_desc, d.is_read_only, m.mirroring_role_desc, " \
 	"m.mirroring_state_desc, m.mirroring_safety_level_desc, m.mirroring_partner_name, " \
 	"m.mirroring_witness_name, m.mirroring_witness_state_desc, m.mirroring_role_sequence, " \
-	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn " \
+	"m.mirroring_failover_lsn, m.mirroring_end_of_log_lsn, d.is_in_standby " \
 	"FROM sys.databases d LEFT JOIN sys.database_mirroring m ON m.database_id = d.database_id " \
 	"WHERE d.name IN (N'xds', N'lis')"
 
@@ -52,7 +53,7 @@ static const char *const dbs_cols[] = {
 	"name", "state_desc", "is_read_only", "mirroring_role_desc", "mirroring_state_desc",
 	"mirroring_safety_level_desc", "mirroring_partner_name", "mirroring_witness_name",
 	"mirroring_witness_state_desc", "mirroring_role_sequence", "mirroring_failover_lsn",
-	"mirroring_end_of_log_lsn",
+	"mirroring_end_of_log_lsn", "is_in_standby",
 };
 static const char *const ag_cols[] = {
 	"name", "state_desc", "is_read_only", "role_desc", "synchronization_state_desc",
@@ -70,16 +71,26 @@ static const char *const ag_cols[] = {
 /* A mirrored database: name, state_desc, role, state, safety, partner,
  * witness, witness state, role sequence, LSN. */
 #define MIR(n, st, role, ms, safety, partner, wit, ws, seq, lsn) \
-	n, st, "0", role, ms, safety, partner, wit, ws, seq, lsn, lsn
+	n, st, "0", role, ms, safety, partner, wit, ws, seq, lsn, lsn, "0"
 /* A database outside mirroring: every mirroring_ column NULL. */
-#define NOMIR(n, st) n, st, "0", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+#define NOMIR(n, st) n, st, "0", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "0"
+/* A copy restored WITH STANDBY: ONLINE, read-only, outside mirroring. */
+#define STANDBY(n) n, "ONLINE", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "1"
 /* An availability database of the local replica. */
 #define AGDB(n, st, role, sync, health, susp, ready, send, redo) \
 	n, st, "0", role, sync, health, susp, ready, send, redo, LSN_X
 
-#define DBS(cells) { Q_DBS, NULL, 12, dbs_cols, ARRAY_SIZE(cells) / 12, cells }
+#define DBS(cells) { Q_DBS, NULL, 13, dbs_cols, ARRAY_SIZE(cells) / 13, cells }
 #define AG(cells) { Q_AG, NULL, 11, ag_cols, ARRAY_SIZE(cells) / 11, cells }
 #define STMT(sql) { sql, NULL, 0, NULL, 0, NULL }
+#define Q_CLUSTER MSSQL_AG_CLUSTER_SQL_HEAD "cms_ag''')"
+static const char *const cluster_cols[] = { "" };
+static const char *const cluster_wsfc[] = { "WSFC" };
+static const char *const cluster_external[] = { "EXTERNAL" };
+static const char *const cluster_none[] = { "NONE" };
+#define CLUSTER_WSFC { Q_CLUSTER, NULL, 1, cluster_cols, 1, cluster_wsfc }
+#define CLUSTER_EXTERNAL { Q_CLUSTER, NULL, 1, cluster_cols, 1, cluster_external }
+#define CLUSTER_NONE { Q_CLUSTER, NULL, 1, cluster_cols, 1, cluster_none }
 #define FAILS(sql, msg) { sql, msg, 0, NULL, 0, NULL }
 
 /* pool-a, principal of both databases, pool-b its synchronous partner */
@@ -114,6 +125,10 @@ static const char *const a_mirror_suspended[] = {
 static const char *const a_standalone[] = {
 	NOMIR("xds", "ONLINE"),
 	NOMIR("lis", "ONLINE"),
+};
+static const char *const a_offline[] = {
+	NOMIR("xds", "OFFLINE"),
+	NOMIR("lis", "OFFLINE"),
 };
 static const char *const a_mixed_roles[] = {
 	MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_X),
@@ -203,7 +218,7 @@ static const char *const dr_online[] = {
 };
 /* an end-of-log LSN beyond 2^64: 10^23 + 1 */
 static const char *const dr_big_lsn[] = {
-	"xds", "RESTORING", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "100000000000000000000001",
+	"xds", "RESTORING", "1", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "100000000000000000000001", "0",
 	NOMIR("lis", "RESTORING"),
 };
 
@@ -249,7 +264,17 @@ struct fake_server {
 	const char *connect_error; /* when set, connecting fails with this */
 	struct db *db;             /* the session handed out; the engine closes it */
 	int connects;
+	/* Every session first answers MSSQL_IDENTITY_SQL: by default as the
+	 * configured machine and instance; these override (identity_instance
+	 * "" answers NULL, the default instance). */
+	const char *identity_server;
+	const char *identity_instance;
+	struct db_fake_reply *with_identity; /* the identity reply, then script */
+	char server_name[300];
+	const char *identity_cells[2];
 };
+
+static const char *const identity_cols[] = { "", "" };
 
 struct t {
 	char *dbs[2];
@@ -276,7 +301,26 @@ static int fake_connect(struct db **out, const struct store *store, const struct
 		if (f->connect_error)
 			return cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': %s",
 					     srv->name, f->connect_error);
-		*out = f->db = db_fake_new(srv->name, f->script, f->n);
+		if (f->identity_server) {
+			snprintf(f->server_name, sizeof(f->server_name), "%s", f->identity_server);
+		} else {
+			const char *m = srv->fqdn ? srv->fqdn : srv->name;
+
+			snprintf(f->server_name, sizeof(f->server_name), "%.*s%s%s",
+				 (int)strcspn(m, "."), m, srv->instance ? "\\" : "",
+				 srv->instance ? srv->instance : "");
+		}
+		f->identity_cells[0] = f->server_name;
+		f->identity_cells[1] = f->identity_instance ? (*f->identity_instance ? f->identity_instance : NULL)
+							   : srv->instance;
+		free(f->with_identity);
+		f->with_identity = xcalloc(f->n + 1, sizeof(*f->with_identity));
+		f->with_identity[0] = (struct db_fake_reply){ .sql = MSSQL_IDENTITY_SQL, .ncols = 2,
+							      .colnames = identity_cols, .nrows = 1,
+							      .cells = f->identity_cells };
+		if (f->n)
+			memcpy(f->with_identity + 1, f->script, f->n * sizeof(*f->script));
+		*out = f->db = db_fake_new(srv->name, f->with_identity, f->n + 1);
 		return 0;
 	}
 	return cms_error_set(err, CMS_ERROR, "test has no fake for server '%s'", srv->name);
@@ -329,7 +373,7 @@ static void assert_consumed(const struct t *t, size_t i)
 		assert_int_equal(t->fakes[i].n, 0);
 		return;
 	}
-	assert_int_equal(db_fake_consumed(t->fakes[i].db), t->fakes[i].n);
+	assert_int_equal(db_fake_consumed(t->fakes[i].db), t->fakes[i].n + 1);
 }
 
 static void assert_all_consumed(const struct t *t)
@@ -342,7 +386,11 @@ static void assert_all_consumed(const struct t *t)
 
 static void free_t(struct t *t)
 {
+	size_t i;
+
 	engine_close(t->e);
+	for (i = 0; i < ARRAY_SIZE(t->fakes); i++)
+		free(t->fakes[i].with_identity);
 	cms_error_clear(&t->err);
 	free(t);
 }
@@ -352,13 +400,32 @@ struct expect {
 	const char *sql;
 };
 
-/* The engine's statement log is exactly x, in order, every statement ok. */
+/* Removes the identity checks from a statement log (each new session's
+ * first statement; pinned by their own tests). */
+static void drop_identity(struct db_stmt_log *log, size_t *n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(log[i].sql, MSSQL_IDENTITY_SQL) == 0) {
+			free(log[i].label);
+			free(log[i].sql);
+			continue;
+		}
+		log[k++] = log[i];
+	}
+	*n = k;
+}
+
+/* The engine's statement log (identity checks aside) is exactly x, in
+ * order, every statement ok. */
 static void assert_transcript(struct engine *e, const struct expect *x, size_t n)
 {
 	struct db_stmt_log *log = NULL;
 	size_t nlog = 0, i;
 
 	engine_take_log(e, &log, &nlog);
+	drop_identity(log, &nlog);
 	for (i = 0; i < nlog && i < n; i++) {
 		assert_string_equal(log[i].label, x[i].label);
 		assert_string_equal(log[i].sql, x[i].sql);
@@ -598,6 +665,7 @@ static void probe_mixed_roles_and_malformed_answers_are_unknown(void **state)
 	observation_free(&obs);
 	/* the failed statement is in the log too, marked failed */
 	engine_take_log(t->e, &log, &nlog);
+	drop_identity(log, &nlog);
 	assert_int_equal(nlog, 3);
 	assert_string_equal(log[2].label, "dublin-dr");
 	assert_string_equal(log[2].sql, Q_DBS);
@@ -679,13 +747,16 @@ static void check_target_accepts_and_refuses_each_mirror_state(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct db_fake_reply b[] = { { Q_DBS, NULL, 12, dbs_cols, cases[i].ncells / 12, cases[i].cells } };
+		struct db_fake_reply b[] = { { Q_DBS, NULL, 13, dbs_cols, cases[i].ncells / 13, cases[i].cells } };
 		struct t *t = new_t(cases[i].allow_data_loss, NULL);
 		int rc;
 
 		t->fakes[1].script = b;
 		t->fakes[1].n = 1;
 		open_t(t);
+		/* the old primary fenced from outside: what each state allows
+		 * then; forced_moves_need_the_old_primary_isolated has the rest */
+		t->e->move = (struct engine_move){ .old_isolated = true };
 		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
 		if (!cases[i].refusal && rc != 0)
 			fail_msg("case %zu: refused: %s", i, t->err.message);
@@ -750,13 +821,18 @@ static void check_target_availability_group(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct db_fake_reply b[] = { { Q_AG, NULL, 11, ag_cols, cases[i].ncells / 11, cases[i].cells } };
+		struct db_fake_reply b[] = {
+			CLUSTER_WSFC,
+			{ Q_AG, NULL, 11, ag_cols, cases[i].ncells / 11, cases[i].cells },
+		};
 		struct t *t = new_t(cases[i].allow_data_loss, "cms_ag");
 		int rc;
 
 		t->fakes[1].script = b;
-		t->fakes[1].n = 1;
+		t->fakes[1].n = 2;
 		open_t(t);
+		t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true,
+						   .old_isolated = true };
 		rc = t->e->ops->check_target(t->e, "pool-b", &t->err);
 		if (!cases[i].refusal && rc != 0)
 			fail_msg("case %zu: refused: %s", i, t->err.message);
@@ -843,7 +919,8 @@ static void catch_up_with_the_source_down(void **state)
 	open_t(t);
 	/* data loss allowed: nothing more to receive, forced service decides */
 	assert_int_equal(t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err), 0);
-	assert_int_equal(t->e->nlog, 0);
+	assert_int_equal(t->e->nlog, 1); /* the target's identity, nothing else */
+	assert_string_equal(t->e->log[0].sql, MSSQL_IDENTITY_SQL);
 	free_t(t);
 
 	t = new_t(false, NULL);
@@ -938,7 +1015,7 @@ static void switchover_refusals_send_no_change(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct db_fake_reply a[] = { { Q_DBS, NULL, 12, dbs_cols, cases[i].ncells / 12, cases[i].cells } };
+		struct db_fake_reply a[] = { { Q_DBS, NULL, 13, dbs_cols, cases[i].ncells / 13, cases[i].cells } };
 		static const struct db_fake_reply b[] = { DBS(b_mirror) };
 		struct t *t = new_t(false, NULL);
 
@@ -1070,6 +1147,7 @@ static void forced_service_transcript(void **state)
 	SCRIPT(t, 1, b);
 	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	if (t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
@@ -1098,7 +1176,7 @@ static void forced_service_refusals(void **state)
 	SCRIPT(t, 1, connected);
 	open_t(t);
 	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
-		       "forced service needs the principal down, but mirroring of database 'xds' on 'pool-b' is SYNCHRONIZED");
+		       "forced service needs the mirror disconnected from its principal, but mirroring of database 'xds' on 'pool-b' is SYNCHRONIZED: the principal still runs");
 	assert_string_equal(t->err.hint, "plan a switchover instead: it loses no data");
 	assert_all_consumed(t);
 	free_t(t);
@@ -1186,6 +1264,7 @@ static void availability_group_forced_failover_transcript(void **state)
 	(void)state;
 	SCRIPT(t, 1, b);
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	if (t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
@@ -1213,6 +1292,7 @@ static void availability_group_refusals(void **state)
 	t = new_t(true, "cms_ag");
 	SCRIPT(t, 1, reverting);
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
 		       "database 'xds' on 'pool-b' is REVERTING: a forced failover now would leave it unable to start as primary");
 	assert_all_consumed(t);
@@ -1262,9 +1342,11 @@ static void restore_recovery_transcript(void **state)
 	SCRIPT(t, 2, dr);
 	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
 	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
 	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0); /* isolated: not asked */
 	assert_transcript(t->e, x, ARRAY_SIZE(x));
 	assert_int_equal(t->e->nfollowups, 1);
 	assert_string_equal(t->e->followups[0],
@@ -1336,6 +1418,342 @@ static void promote_of_a_target_already_serving_changes_nothing(void **state)
 	free_t(t);
 }
 
+/* Unreachable is not down: forced service and recovering restored copies
+ * need the old primary isolated (a fence target, or --assume-down), or, for
+ * restored copies, an old primary that answers with nothing writable.
+ * Each refusal comes from check_target, before any change. */
+static void forced_moves_need_the_old_primary_isolated(void **state)
+{
+	static const struct db_fake_reply disconnected[] = { DBS(b_mirror_disconnected) };
+	static const struct db_fake_reply synced[] = { DBS(b_mirror) };
+	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
+	static const struct db_fake_reply a_off[] = { DBS(a_offline) };
+	struct t *t;
+
+	(void)state;
+	/* The mirror is DISCONNECTED, the principal unreachable: no fence. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 1, disconnected);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "forced service on 'pool-b' needs 'pool-a' fenced first: unreachable is not down");
+	assert_contains(t->err.hint, "--assume-down pool-a --reason TEXT");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* The principal does not answer cmsctl but the mirror is still
+	 * SYNCHRONIZED with it: it runs.  Refused whatever the fence. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 1, synced);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "mirroring of database 'xds' is SYNCHRONIZED on target 'pool-b': its principal still runs, though cmsctl cannot reach 'pool-a'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* Restored copies, the old primary unreachable and not fenced. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "recovering the restored copies on 'dublin-dr' needs 'pool-a' fenced first");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* ... answering, its databases offline: fenced through its databases. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	SCRIPT(t, 0, a_off);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_int_equal(t->e->ops->check_target(t->e, "dublin-dr", &t->err), 0);
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* ... attested down: not asked at all. */
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_int_equal(t->e->ops->check_target(t->e, "dublin-dr", &t->err), 0);
+	assert_int_equal(t->fakes[0].connects, 0);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* An availability group whose target is SYNCHRONIZED and failover-ready
+ * fails over without data loss even though the old primary does not
+ * answer and the move was planned as a forced one: FAILOVER needs only
+ * the target, so neither a fence nor --assume-down is asked for. */
+static void availability_group_lossless_with_the_primary_unreachable(void **state)
+{
+	static const struct db_fake_reply b[] = {
+		CLUSTER_WSFC,
+		AG(ag_secondary_ready),
+		AG(ag_secondary_ready),
+		STMT("ALTER AVAILABILITY GROUP [cms_ag] FAILOVER"),
+		AG(ag_primary),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_CLUSTER },
+		{ "pool-b", Q_AG },
+		{ "pool-b", Q_AG },
+		{ "pool-b", "ALTER AVAILABILITY GROUP [cms_ag] FAILOVER" },
+		{ "pool-b", Q_AG },
+	};
+	static const struct db_fake_reply b2[] = { CLUSTER_WSFC, AG(ag_secondary_not_synchronizing) };
+	struct t *t = new_t(true, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, b);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" }; /* not answering, not fenced */
+	if (t->e->ops->check_target(t->e, "pool-b", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	if (t->e->ops->promote(t->e, "pool-b", NULL, true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_no_followups(t); /* lossless: nothing to resume */
+	free_t(t);
+
+	/* Not synchronizing, the primary unreachable and not fenced: refused
+	 * by check_target, before any change. */
+	t = new_t(true, "cms_ag");
+	SCRIPT(t, 1, b2);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a" };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "a forced failover on 'pool-b' needs 'pool-a' fenced first: unreachable is not down");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+static void availability_group_external_or_none_is_refused(void **state)
+{
+	static const struct db_fake_reply ext[] = { CLUSTER_EXTERNAL };
+	static const struct db_fake_reply none[] = { CLUSTER_NONE };
+	struct t *t = new_t(true, "cms_ag");
+
+	(void)state;
+	SCRIPT(t, 1, ext);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "availability group 'cms_ag' has CLUSTER_TYPE = EXTERNAL: its failover belongs to the external cluster manager");
+	assert_contains(t->err.hint, "pcs");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, "cms_ag");
+	SCRIPT(t, 1, none);
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "availability group 'cms_ag' has CLUSTER_TYPE = NONE");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* The principal's side of a switchover is checked by check_target, before
+ * any change (exit 7), not first inside promote. */
+static void switchover_principal_checked_before_any_change(void **state)
+{
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	static const struct db_fake_reply a_other[] = { DBS(a_principal_other_partner) };
+	static const struct db_fake_reply a_susp[] = { DBS(a_principal_suspended) };
+	static const struct db_fake_reply a_sync[] = { DBS(a_principal_synchronizing) };
+	static const struct expect x[] = { { "pool-b", Q_DBS }, { "pool-a", Q_DBS } };
+	struct t *t;
+
+	(void)state;
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 0, a_other);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "the mirroring partner of database 'xds' on 'pool-a' is '" PC "', not target 'pool-b'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 0, a_susp);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "mirroring of database 'xds' is SUSPENDED on 'pool-a'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	/* SYNCHRONIZING passes here: catch-up waits for it. Reads only. */
+	t = new_t(false, NULL);
+	SCRIPT(t, 1, b);
+	SCRIPT(t, 0, a_sync);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-b", &t->err), 0);
+	assert_all_consumed(t);
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	free_t(t);
+}
+
+/* A log-shipping copy restored WITH STANDBY (ONLINE, read-only) is a
+ * backup, not a primary; recovering it is the same RESTORE ... WITH
+ * RECOVERY, and it serves only once it has left STANDBY. */
+static void standby_copy_is_a_backup_and_recovers(void **state)
+{
+	static const char *const dr_standby[] = { STANDBY("xds"), STANDBY("lis") };
+	static const char *const dr_half[] = { NOMIR("xds", "ONLINE"), STANDBY("lis") };
+	static const struct db_fake_reply probe_dr[] = { DBS(dr_standby) };
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_standby),
+		DBS(dr_standby),
+		STMT("USE [master]"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+		DBS(dr_half),
+		DBS(dr_online),
+	};
+	static const struct db_fake_reply dr_refused[] = { DBS(dr_standby) };
+	struct observation obs;
+	struct t *t;
+
+	(void)state;
+	t = new_t(false, NULL);
+	SCRIPT(t, 2, probe_dr);
+	t->fakes[0].connect_error = "[08001] unreachable";
+	t->fakes[1].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	assert_int_equal(obs.servers[2].role, OBS_BACKUP);
+	assert_string_equal(obs.servers[2].dbs[0].state, "not mirrored, STANDBY");
+	assert_true(obs.servers[2].read_only);
+	observation_free(&obs);
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 2, dr_refused);
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "database 'xds' on target 'dublin-dr' is a restored copy outside mirroring (STANDBY)");
+	free_t(t);
+
+	t = new_t(true, NULL);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	if (t->e->ops->promote(t->e, "dublin-dr", NULL, true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	assert_int_equal(t->fakes[0].connects, 0);
+	free_t(t);
+}
+
+/* The engine sent nothing but n identity checks (the refused sessions are
+ * closed, so their fakes cannot be asked). */
+static void assert_only_identity(const struct t *t, size_t n)
+{
+	size_t i;
+
+	assert_int_equal(t->e->nlog, n);
+	for (i = 0; i < n; i++)
+		assert_string_equal(t->e->log[i].sql, MSSQL_IDENTITY_SQL);
+}
+
+/* Named instances: the engine asks every new session which server and
+ * instance answered, and refuses one that is not the configured one
+ * before it reads or changes anything there. */
+static void another_instance_is_refused_before_any_change(void **state)
+{
+	static const struct db_fake_reply none[] = { { NULL, NULL, 0, NULL, 0, NULL } };
+	struct observation obs;
+	struct t *t = new_t(true, NULL);
+
+	(void)state;
+	/* Configured RTC; the connection reached the default instance. */
+	t->servers[1].instance = "RTC";
+	t->fakes[1].identity_server = "SQL-B";
+	t->fakes[1].identity_instance = "";
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "server 'pool-b' answered as the default instance (ServerName 'SQL-B'), but the config names instance 'RTC'");
+	assert_non_null(t->err.hint);
+	assert_contains(t->err.hint, "Server=host\\RTC");
+	assert_only_identity(t, 1);
+	cms_error_clear(&t->err);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", true, &t->err),
+		       "but the config names instance 'RTC'");
+	assert_int_equal(t->fakes[1].connects, 2);
+	assert_only_identity(t, 2);
+	free_t(t);
+
+	/* The old primary answering as another instance is not "down": a
+	 * catch-up refuses instead of letting forced service go ahead. */
+	t = new_t(true, NULL);
+	t->fakes[0].identity_instance = "RTCLOCAL";
+	t->fakes[0].identity_server = "SQL-A\\RTCLOCAL";
+	open_t(t);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "pool-b", 5000, &t->err),
+		       "server 'pool-a' answered as instance 'RTCLOCAL' (ServerName 'SQL-A\\RTCLOCAL'), but the config names the default instance");
+	assert_only_identity(t, 2); /* pool-b's (accepted), then pool-a's */
+	free_t(t);
+
+	/* Another machine with the right instance name. */
+	t = new_t(false, NULL);
+	t->servers[1].instance = "RTC";
+	t->fakes[1].identity_server = "SQL-C\\RTC";
+	open_t(t);
+	assert_refused(t, t->e->ops->check_target(t->e, "pool-b", &t->err),
+		       "server 'pool-b' answered as 'SQL-C\\RTC', another machine than 'sql-b.litwareinc.com'");
+	free_t(t);
+
+	/* probe: reachable, role unknown, and the reason; no other statement. */
+	t = new_t(false, NULL);
+	t->fakes[0].script = none;
+	t->fakes[0].n = 0;
+	t->fakes[0].identity_instance = "RTC";
+	t->fakes[0].identity_server = "SQL-A\\RTC";
+	t->fakes[1].connect_error = "[08001] unreachable";
+	t->fakes[2].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	assert_true(obs.servers[0].reachable);
+	assert_int_equal(obs.servers[0].role, OBS_UNKNOWN);
+	assert_contains(obs.servers[0].error, "answered as instance 'RTC'");
+	assert_false(obs.servers[1].reachable);
+	observation_free(&obs);
+	assert_only_identity(t, 1);
+	free_t(t);
+}
+
+/* The identity that matches passes with the instance in either case. */
+static void the_configured_instance_passes(void **state)
+{
+	static const struct db_fake_reply b[] = { DBS(b_mirror) };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	t->servers[1].instance = "RTC";
+	t->fakes[1].identity_server = "sql-b\\rtc";
+	t->fakes[1].identity_instance = "rtc";
+	SCRIPT(t, 1, b);
+	open_t(t);
+	assert_int_equal(t->e->ops->check_target(t->e, "pool-b", &t->err), 0);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1372,6 +1790,13 @@ int main(void)
 		cmocka_unit_test(restore_while_the_old_primary_still_serves_is_refused),
 		cmocka_unit_test(restore_without_data_loss_allowed_is_refused),
 		cmocka_unit_test(promote_of_a_target_already_serving_changes_nothing),
+		cmocka_unit_test(another_instance_is_refused_before_any_change),
+		cmocka_unit_test(forced_moves_need_the_old_primary_isolated),
+		cmocka_unit_test(standby_copy_is_a_backup_and_recovers),
+		cmocka_unit_test(switchover_principal_checked_before_any_change),
+		cmocka_unit_test(availability_group_lossless_with_the_primary_unreachable),
+		cmocka_unit_test(availability_group_external_or_none_is_refused),
+		cmocka_unit_test(the_configured_instance_passes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

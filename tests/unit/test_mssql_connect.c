@@ -10,6 +10,12 @@
  * The silent listener is a child process started by this test (it accepts
  * and holds connections, never writes); the test kills it by its pid, and
  * it ends itself after 60 s should the test die first.
+ *
+ * Named instances: a fake SQL Server Browser (UDP 1434 on loopback, a
+ * child process like the listener) answers FreeTDS's instance query for
+ * `Server=127.0.0.1\RTC` with the TCP port of a silent listener of its
+ * own; the test checks that the driver asked for RTC (CLNT_UCAST_INST,
+ * [MC-SQLR] 2.2.4) and then connected to the announced port.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,8 +29,11 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -257,12 +266,111 @@ static void engine_reports_both_unreachable_and_refuses_them(void **state)
 	free(servers[1].connection);
 }
 
+/* The fake SQL Server Browser: answers every CLNT_UCAST_INST request on
+ * udp with an SVR_RESP naming tcp_port, accepts (and holds) connections on
+ * tcp, and writes one line per event to out: "udp <instance>", "tcp". */
+static void browser_child(int udp, int tcp, int tcp_port, int out)
+{
+	alarm(60);
+	for (;;) {
+		struct pollfd p[2] = { { udp, POLLIN, 0 }, { tcp, POLLIN, 0 } };
+		char buf[512], resp[512], line[300];
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		ssize_t n;
+		int len;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (p[0].revents & POLLIN) {
+			n = recvfrom(udp, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &flen);
+			if (n >= 2 && buf[0] == 0x04) {
+				buf[n] = '\0';
+				len = snprintf(line, sizeof(line), "udp %s\n", buf + 1);
+				if (write(out, line, (size_t)len) < 0)
+					_exit(1);
+				len = snprintf(resp + 3, sizeof(resp) - 3,
+					       "ServerName;VM;InstanceName;%s;IsClustered;No;Version;15.0.2000.5;tcp;%d;;",
+					       buf + 1, tcp_port);
+				resp[0] = 0x05;
+				resp[1] = (char)(len & 0xff);
+				resp[2] = (char)((len >> 8) & 0xff);
+				sendto(udp, resp, (size_t)len + 3, 0, (struct sockaddr *)&from, flen);
+			}
+		}
+		if (p[1].revents & POLLIN) {
+			/* the accepted connection stays open (and silent) until exit */
+			if (accept(tcp, NULL, NULL) >= 0 && write(out, "tcp\n", 4) < 0)
+				_exit(1);
+		}
+	}
+}
+
+static void named_instance_is_found_through_the_browser(void **state)
+{
+	struct sockaddr_in sa;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct db *db = NULL;
+	char got[512];
+	int udp, tcp, tcp_port, fds[2], rc;
+	ssize_t n, total = 0;
+	pid_t pid;
+
+	(void)state;
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(udp >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(1434);
+	if (bind(udp, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail_msg("cannot bind the fake SQL Server Browser to 127.0.0.1:1434: %s", strerror(errno));
+	assert_true((tcp = bind_loopback(&tcp_port, true)) >= 0);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		browser_child(udp, tcp, tcp_port, fds[1]);
+		_exit(0);
+	}
+	close(fds[1]);
+	close(udp);
+	close(tcp);
+
+	rc = db_connect_odbc(&db, "pool-rtc",
+			     "Driver=FreeTDS;Server=127.0.0.1\\RTC;Database=master;TDS_Version=7.4;Uid=sa",
+			     SECRET, LOGIN_TIMEOUT_MS, QUERY_TIMEOUT_MS, &err);
+	/* The listener never answers the pre-login: the login times out. */
+	assert_int_equal(rc, CMS_ERROR);
+	assert_null(db);
+	assert_contains(err.message, "cannot connect to server 'pool-rtc': [");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	while (total < (ssize_t)sizeof(got) - 1 &&
+	       (n = read(fds[0], got + total, sizeof(got) - 1 - (size_t)total)) > 0)
+		total += n;
+	got[total] = '\0';
+	close(fds[0]);
+	/* Asked the browser for RTC, then connected to the port it named. */
+	assert_contains(got, "udp RTC\n");
+	assert_contains(got, "tcp\n");
+	if (strstr(got, "tcp\n") < strstr(got, "udp RTC\n"))
+		fail_msg("connected before asking the browser: %s", got);
+	cms_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(closed_port_fails_at_once_with_sqlstate),
 		cmocka_unit_test(silent_listener_fails_at_the_login_timeout),
 		cmocka_unit_test(engine_reports_both_unreachable_and_refuses_them),
+		cmocka_unit_test(named_instance_is_found_through_the_browser),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
