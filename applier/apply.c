@@ -97,6 +97,22 @@ static int journal(struct run *r, struct run_step *s, struct cms_error *err)
 	free(detail);
 	if (rc == 0 && r->ctx->on_journal)
 		r->ctx->on_journal(r->ctx->on_journal_arg, s->n, s->status);
+	if (rc == 0 && r->ctx->on_step) {
+		struct apply_step_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.n = s->n;
+		ev.total = r->nsteps;
+		ev.action = plan_action_name(s->action);
+		ev.server = s->server;
+		ev.description = s->description;
+		ev.status = s->status;
+		ev.duration_ms = s->duration_ms;
+		ev.stmts = s->stmts;
+		ev.nstmts = s->nstmts;
+		ev.error = s->error;
+		r->ctx->on_step(r->ctx->on_step_arg, &ev);
+	}
 	return rc;
 }
 
@@ -459,6 +475,41 @@ static bool holder_is_dead_here(const char *holder, const char *place)
 	if (strncmp(end, place, strlen(place)) != 0 || strcmp(end + strlen(place), ")") != 0)
 		return false;
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+enum lock_holder_state applier_lock_holder_state(const char *holder)
+{
+	char *place = process_place();
+	const char *p = strstr(holder, " (pid ");
+	enum lock_holder_state res = HOLDER_UNKNOWN;
+	char *end;
+	long pid;
+
+	if (!p)
+		goto done;
+	pid = strtol(p + 6, &end, 10);
+	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
+		goto done;
+	end += 4;
+	if (strstr(place, "pid:[?]") || strncmp(end, place, strlen(place)) != 0 ||
+	    strcmp(end + strlen(place), ")") != 0) {
+		res = HOLDER_ELSEWHERE;
+		goto done;
+	}
+	res = (kill((pid_t)pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
+done:
+	free(place);
+	return res;
+}
+
+const char *lock_holder_state_name(enum lock_holder_state s)
+{
+	switch (s) {
+	case HOLDER_ALIVE: return "alive";
+	case HOLDER_DEAD: return "dead";
+	case HOLDER_ELSEWHERE: return "other-host";
+	default: return "unknown";
+	}
 }
 
 static int take_lock(struct run *r, const char *reason, struct cms_error *err)
@@ -1141,7 +1192,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	} else {
 		/* The old run is settled first, so that whatever follows cannot
 		 * leave the store stuck behind it. */
-		close_old_run(r, old_run, "rolled_back", true);
+		if (!r->dry)
+			close_old_run(r, old_run, "rolled_back", true);
 		r->pub_primary = rec->exists ? rec->primary : NULL;
 		r->pub_mirror = rec->exists ? rec->mirror : NULL;
 		r->pub_serial = rec->exists ? rec->serial : 0;
@@ -1173,6 +1225,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			  xasprintf("run %s was closed by restore before any promotion took effect; "
 				    "plan again to retry", old_run->id));
 	}
+	if (r->dry)
+		goto done;
 	for (i = 0; i < r->nsteps; i++)
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
 			goto done;
@@ -1254,12 +1308,83 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 	for (i = 0; i < r->ctx->store->npublish; i++)
 		add_run_step(r, ACTION_PUBLISH, NULL, "re-publish the recorded location");
 	add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
+	if (r->dry)
+		goto done;
 	for (i = 0; i < r->nsteps; i++)
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
 			goto done;
 	rc = run_steps(r, 0, err);
 done:
 	observation_free(&obs);
+	return rc;
+}
+
+static void free_run_checks(struct run_check *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(c[i].check);
+		free(c[i].observed);
+	}
+	free(c);
+}
+
+/* Forgets what a preview pass decided (its steps, and the follow-ups
+ * after the first keep), for the pass that does it. */
+static void reset_decision(struct run *r, size_t keep)
+{
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++) {
+		struct run_step *s = &r->steps[i];
+
+		free(s->server);
+		free(s->description);
+		db_stmt_log_free(s->stmts, s->nstmts);
+		free_run_checks(s->checks, s->nchecks);
+		buf_free(&s->notes);
+		free(s->error);
+	}
+	free(r->steps);
+	r->steps = NULL;
+	r->nsteps = 0;
+	for (i = keep; i < r->nfollowups; i++)
+		free(r->followups[i]);
+	r->nfollowups = keep;
+	free(r->fenced);
+	r->fenced = NULL;
+	r->promote_started = false;
+	r->dry = false;
+}
+
+/* The preview pass of restore: decides the steps without changing
+ * anything, and hands them to ctx->confirm. */
+static int restore_preview(struct run *r, const struct run_info *old_run, const struct recorded *rec,
+			   struct cms_error *err)
+{
+	struct apply_step_event *ev;
+	size_t i, keep = r->nfollowups;
+	int rc;
+
+	r->dry = true;
+	rc = old_run->id ? restore_interrupted(r, old_run, rec, err) : restore_recorded(r, rec, err);
+	if (rc < 0) {
+		reset_decision(r, keep);
+		return rc;
+	}
+	ev = xcalloc(r->nsteps ? r->nsteps : 1, sizeof(*ev));
+	for (i = 0; i < r->nsteps; i++) {
+		ev[i].n = r->steps[i].n;
+		ev[i].total = r->nsteps;
+		ev[i].action = plan_action_name(r->steps[i].action);
+		ev[i].server = r->steps[i].server;
+		ev[i].description = r->steps[i].description;
+		ev[i].status = STEP_PENDING;
+	}
+	rc = r->ctx->confirm(r->ctx->confirm_arg, ev, r->nsteps, r->followups, r->nfollowups, err);
+	free(ev);
+	reset_decision(r, keep);
 	return rc;
 }
 
@@ -1287,7 +1412,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.loc_mirror = xstrdup(rec.mirror);
 	/* Under the lock, every unfinished run is a dead one.  A dead restore
 	 * is closed (restore is idempotent: this one does its work again); a
-	 * dead apply is what this restore settles. */
+	 * dead apply is what this restore settles.  (Closing a dead restore
+	 * is bookkeeping under the lock: a preview does it too.) */
 	for (;;) {
 		run_info_free(&old_run);
 		memset(&old_run, 0, sizeof(old_run));
@@ -1322,6 +1448,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		r.plan_id = plan_id;
 	}
 	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
+		goto done;
+	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, "restore",
 				  ctx->operator_name, r.now, err)) < 0)

@@ -28,6 +28,21 @@
 
 #include <stdint.h>
 
+/* One step's progress, borrowed for the duration of the callback. */
+struct db_stmt_log;
+struct apply_step_event {
+	int n;                        /* step number, from 1 */
+	size_t total;                 /* steps in the run */
+	const char *action;           /* plan action name: fence, promote... */
+	const char *server;           /* or NULL */
+	const char *description;      /* the plan's words for the step */
+	enum step_status status;
+	int64_t duration_ms;          /* when finished */
+	const struct db_stmt_log *stmts; /* statements sent by the step, when finished */
+	size_t nstmts;
+	const char *error;            /* when failed */
+};
+
 struct apply_ctx {
 	const struct store *store;    /* desired config: connections and publish targets */
 	struct state *state;
@@ -39,6 +54,17 @@ struct apply_ctx {
 	 * status written (lets a test harness stop the process at a boundary). */
 	void (*on_journal)(void *arg, int step, enum step_status status);
 	void *on_journal_arg;
+	/* Progress: called after each journal write of a step (running, then
+	 * done, failed, skipped or undone), for the command line to show. */
+	void (*on_step)(void *arg, const struct apply_step_event *ev);
+	void *on_step_arg;
+	/* Restore: when set, called under the lock with the steps restore has
+	 * decided on (status pending) and its follow-ups, before anything is
+	 * changed or journaled; a negative return stops the restore with that
+	 * error and nothing changed (a declined prompt, a dry run). */
+	int (*confirm)(void *arg, const struct apply_step_event *steps, size_t n,
+		       char *const *followups, size_t nfollowups, struct cms_error *err);
+	void *confirm_arg;
 	/* Restore: reads the plan of an interrupted run by id (from the
 	 * history); id_out receives the blob id of the bytes read. */
 	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],
@@ -78,5 +104,13 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
  * newest interrupted apply (its plan read through ctx->load_plan), or
  * re-asserts the recorded location when there is none. */
 int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struct cms_error *err);
+
+/* Whether the process named in a lock holder ("operator (pid N on HOST,
+ * pid:[NS])") still exists: alive or dead when it is of this host and PID
+ * namespace, elsewhere when it is not, unknown when the holder does not
+ * say. */
+enum lock_holder_state { HOLDER_UNKNOWN, HOLDER_ALIVE, HOLDER_DEAD, HOLDER_ELSEWHERE };
+enum lock_holder_state applier_lock_holder_state(const char *holder);
+const char *lock_holder_state_name(enum lock_holder_state s);
 
 #endif

@@ -78,6 +78,11 @@ void db_stmt_log_free(struct db_stmt_log *log, size_t n);
 
 void db_close(struct db *db); /* accepts NULL */
 
+/* Replaces each whole-word occurrence of secret in b with "***" (never a
+ * part of another word: with the secret "x", "Unexpected" stays).  A
+ * no-op for a NULL or empty secret. */
+void db_scrub_secret(struct buf *b, const char *secret);
+
 /* Appends s as a standard SQL string literal ('...' with quotes doubled);
  * NULL appends ''.  Values are validated names; quoting is still exact. */
 void db_add_string_literal(struct buf *b, const char *s);

@@ -23,6 +23,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,23 +61,43 @@ static void wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
-/* Replaces every occurrence of secret in b with "***". */
-static void scrub_text(struct buf *b, const char *secret)
+static bool word_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+void db_scrub_secret(struct buf *b, const char *secret)
 {
 	struct buf out = BUF_INIT;
 	size_t slen;
-	const char *p, *hit;
+	const char *p, *hit, *from;
+	bool changed = false;
 
-	if (!secret || !*secret || !strstr(b->ptr, secret))
+	if (!secret || !*secret || !b->ptr || !strstr(b->ptr, secret))
 		return;
 	slen = strlen(secret);
-	p = b->ptr;
+	p = from = b->ptr;
+	/* Only whole words: the secret "x" must leave "Unexpected" alone,
+	 * while "'x'" or "=x;" lose it.  A secret that starts or ends with a
+	 * punctuation character is bounded by that character itself. */
 	while ((hit = strstr(p, secret)) != NULL) {
-		buf_add(&out, p, (size_t)(hit - p));
+		bool starts = hit == b->ptr || !word_char(hit[-1]) || !word_char(secret[0]);
+		bool ends = !word_char(hit[slen]) || !word_char(secret[slen - 1]);
+
+		if (!starts || !ends) {
+			p = hit + 1;
+			continue;
+		}
+		buf_add(&out, from, (size_t)(hit - from));
 		buf_adds(&out, "***");
-		p = hit + slen;
+		p = from = hit + slen;
+		changed = true;
 	}
-	buf_adds(&out, p);
+	if (!changed) {
+		buf_free(&out);
+		return;
+	}
+	buf_adds(&out, from);
 	wipe(b->ptr, b->len);
 	buf_free(b);
 	*b = out;
@@ -446,8 +467,8 @@ static int connect_error(struct db_odbc *o, SQLSMALLINT type, SQLHANDLE h, const
 		odbc_diag(&diag, type, h);
 	else
 		buf_adds(&diag, "the ODBC driver manager could not allocate a handle");
-	scrub_text(&diag, password);
-	scrub_text(&diag, escaped);
+	db_scrub_secret(&diag, password);
+	db_scrub_secret(&diag, escaped);
 	scrub_pwd_attributes(&diag);
 	rc = cms_error_set(err, CMS_ERROR, "%s '%s': %s", what, o->base.label, diag.ptr);
 	wipe(diag.ptr, diag.len);

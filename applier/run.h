@@ -42,6 +42,7 @@ struct run {
 	struct engine *e;
 	char *lock_id;
 	bool begun;                /* the run is in the journal */
+	bool dry;                  /* restore preview: decide the steps, change nothing */
 	struct run_step *steps;
 	size_t nsteps;
 	struct run_check *prechecks; /* facts re-checked before any change */

@@ -17,6 +17,7 @@
 #include "state/state.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,45 +226,72 @@ done:
 /* Returns 0 on "yes", CMS_EDECLINED otherwise. */
 static int confirm(const char *id, struct cms_error *err)
 {
-	char line[64];
-	size_t n;
+	char q[64];
 
-	if (!isatty(STDIN_FILENO)) {
-		cms_error_set(err, CMS_EDECLINED, "standard input is not a terminal: not asking");
-		cms_error_hint(err, "pass --yes to apply without asking, or apply a saved plan file");
-		return CMS_EDECLINED;
-	}
-	fprintf(stderr, "\nApply plan %.12s? Only 'yes' is accepted: ", id);
-	fflush(stderr);
-	if (!fgets(line, sizeof(line), stdin))
-		return cms_error_set(err, CMS_EDECLINED, "no answer: nothing was changed");
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	if (strcmp(line, "yes") != 0)
-		return cms_error_set(err, CMS_EDECLINED, "declined ('%s'): nothing was changed", line);
-	return 0;
+	snprintf(q, sizeof(q), "Apply plan %.12s?", id);
+	return cmd_confirm(q, "pass --yes to apply without asking, or apply a saved plan file", err);
 }
 
-static int check_in_history(struct cmd_args *a, const char *ref, const char *id,
-			    struct cms_error *err)
+/* The first place where two JSON values differ, as "PATH: A in the plan,
+ * B now"; false when equal. */
+static bool first_difference(json_t *x, json_t *y, struct buf *path, struct buf *out)
 {
-	struct history *h = NULL;
-	char *data = NULL;
-	size_t len = 0;
-	int rc;
+	size_t len = path->len;
 
-	if ((rc = cmd_open_history(a, &h, err)) < 0)
-		return rc;
-	rc = history_find_plan(h, id, &data, &len, err);
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_set(err, CMS_ESTALE, "plan file '%s' (id %s) is not in the history: it was "
-			      "changed after it was saved, or not saved with 'cmsctl plan -o'", ref, id);
-		cms_error_hint(err, "make and review a new plan with 'cmsctl plan -o FILE'");
+	if (json_is_object(x) && json_is_object(y)) {
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(x, key, v) {
+			buf_addf(path, "%s%s", path->len ? "." : "", key);
+			if (first_difference(v, json_object_get(y, key), path, out))
+				return true;
+			buf_setlen(path, len);
+		}
+		json_object_foreach(y, key, v)
+			if (!json_object_get(x, key)) {
+				buf_addf(out, "%s%s%s: absent in the plan", path->ptr ? path->ptr : "",
+					 path->len ? "." : "", key);
+				return true;
+			}
+		return false;
 	}
-	free(data);
-	history_close(h);
-	return rc;
+	if (json_is_array(x) && json_is_array(y) && json_array_size(x) == json_array_size(y)) {
+		size_t i;
+
+		for (i = 0; i < json_array_size(x); i++) {
+			buf_addf(path, "[%zu]", i);
+			if (first_difference(json_array_get(x, i), json_array_get(y, i), path, out))
+				return true;
+			buf_setlen(path, len);
+		}
+		return false;
+	}
+	if (json_equal(x, y))
+		return false;
+	{
+		char *a = x ? json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		char *b = y ? json_dumps(y, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+
+		buf_addf(out, "%s is %.80s in the plan, %.80s now", path->len ? path->ptr : "the plan",
+			 a ? a : "absent", b ? b : "absent");
+		free(a);
+		free(b);
+	}
+	return true;
+}
+
+static void describe_difference(const struct buf *saved, const struct buf *now, struct buf *out)
+{
+	json_t *x = json_loadb(saved->ptr, saved->len, 0, NULL);
+	json_t *y = json_loadb(now->ptr, now->len, 0, NULL);
+	struct buf path = BUF_INIT;
+
+	if (x && y)
+		first_difference(x, y, &path, out);
+	json_decref(x);
+	json_decref(y);
+	buf_free(&path);
 }
 
 /*
@@ -278,6 +306,8 @@ static int check_rederived(const struct store *st, const struct plan *p, const s
 {
 	struct recorded_location loc;
 	struct plan_inputs in;
+	struct buf what_buf = BUF_INIT;
+	const char *what = "";
 	int pass;
 
 	memset(&in, 0, sizeof(in));
@@ -299,20 +329,29 @@ static int check_rederived(const struct store *st, const struct plan *p, const s
 		struct cms_error ignored = CMS_ERROR_INIT;
 		struct buf b = BUF_INIT;
 		struct plan *q = NULL;
-		bool same;
+		bool same, made;
 
 		in.accept_drift = pass == 1;
-		same = planner_diff(&q, &in, &ignored) == 0 && plan_to_json(q, &b, &ignored) == 0 &&
-		       b.len == json->len && memcmp(b.ptr, json->ptr, b.len) == 0;
+		made = planner_diff(&q, &in, &ignored) == 0 && plan_to_json(q, &b, &ignored) == 0;
+		same = made && b.len == json->len && memcmp(b.ptr, json->ptr, b.len) == 0;
+		if (made && !same && (pass == 0 || !*what)) {
+			buf_reset(&what_buf);
+			describe_difference(json, &b, &what_buf);
+			what = what_buf.ptr ? what_buf.ptr : "";
+		}
 		plan_free(q);
 		buf_free(&b);
 		cms_error_clear(&ignored);
-		if (same)
+		if (same) {
+			buf_free(&what_buf);
 			return 0;
+		}
 	}
 	cms_error_set(err, CMS_ESTALE, "plan %.12s is not what the config now makes of the inputs "
-		      "it was made from: the config changed since, or the plan was edited", id);
+		      "it was made from: the config changed since, or the plan was edited%s%s", id,
+		      *what ? ": " : "", what);
 	cms_error_hint(err, "make and review a new plan with 'cmsctl plan -o FILE'");
+	buf_free(&what_buf);
 	return CMS_ESTALE;
 }
 
@@ -347,11 +386,13 @@ int cmd_apply(struct cmd_args *a)
 				      p->store, cmd_opt_value(a, "store"));
 			goto fail;
 		}
-		if (check_in_history(a, a->pos[0], id, &err) < 0)
+		if (cmd_check_in_history(a, a->pos[0], id, &err) < 0)
 			goto fail;
 		if (p->offline) {
 			cms_error_set(&err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
 				      "observation and cannot be applied", id);
+			cms_error_hint(&err, "an offline plan is for review; make one that probes the "
+				       "servers with 'cmsctl plan -s %s -o FILE'", p->store);
 			goto fail;
 		}
 		if (check_rederived(st, p, &json, id, &err) < 0)
@@ -388,6 +429,7 @@ int cmd_apply(struct cmd_args *a)
 	ctx.state = sdb;
 	ctx.operator_name = op;
 	ctx.lease_s = cmd_lease_s(st);
+	cmd_set_progress(a, &ctx);
 	appr.a = a;
 	appr.st = st;
 	appr.sdb = sdb;
@@ -405,6 +447,10 @@ int cmd_apply(struct cmd_args *a)
 	rc = EXIT_OK;
 	goto done;
 fail:
+	if (err.code == CMS_ESTALE && !err.hint)
+		cms_error_hint(&err, "a plan is good for one apply against the record it was made "
+			       "from; make and review a new one with 'cmsctl plan%s%s -o FILE'",
+			       st ? " -s " : "", st ? st->name : "");
 	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
 done:
 	apply_result_free(&res);

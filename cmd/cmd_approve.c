@@ -1,5 +1,6 @@
 /*
- * cmsctl approve: a reviewer's approval of exactly one plan id, signed with
+ * cmsctl approve: a reviewer's approval of exactly one plan (its file or its
+ * id), signed with
  * the reviewer's SSH key (state/approval.h) and recorded in the history
  * (<store>/approvals/<plan-id>/<principal>.json, Approved-By:) and the state.
  * Only a plan that apply could still carry out can be approved: not stale,
@@ -86,7 +87,7 @@ int cmd_approve(struct cmd_args *a)
 	struct history *h = NULL;
 	struct state *sdb = NULL;
 	struct plan *p = NULL;
-	struct buf msg = BUF_INIT, out = BUF_INIT;
+	struct buf msg = BUF_INIT, out = BUF_INIT, json = BUF_INIT;
 	struct history_file file;
 	char id[41], when[32], *who = NULL, *sig = NULL, *path = NULL, *doc = NULL, *why = NULL;
 	char *old = NULL;
@@ -106,21 +107,12 @@ int cmd_approve(struct cmd_args *a)
 		now = real_now;
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
-	/* Only a plan in the history can be approved: the id is of its bytes. */
-	if (cmd_open_history(a, &h, &err) < 0)
+	/* A plan file or an id; either way only a plan in the history can be
+	 * approved: the id is of its bytes. */
+	if (cmd_load_plan(a, a->pos[0], &p, &json, id, &err) < 0 ||
+	    cmd_check_in_history(a, a->pos[0], id, &err) < 0 ||
+	    cmd_open_history(a, &h, &err) < 0)
 		goto fail;
-	{
-		char *data = NULL;
-		size_t len = 0;
-
-		if (history_find_plan(h, a->pos[0], &data, &len, &err) < 0)
-			goto fail;
-		history_blob_id(data, len, id);
-		rc = plan_from_json(&p, data, len, "plan", &err);
-		free(data);
-		if (rc < 0)
-			goto fail;
-	}
 	if (!(st = config_find_store(cfg, p->store))) {
 		cms_error_set(&err, CMS_ESTALE, "plan %.12s is for store '%s', which '%s' does not have",
 			      id, p->store, cfg->path);
@@ -209,6 +201,7 @@ done:
 	config_free(cfg);
 	buf_free(&msg);
 	buf_free(&out);
+	buf_free(&json);
 	free(who);
 	free(sig);
 	free(path);

@@ -8,6 +8,7 @@
 #include "common/fileio.h"
 #include "common/html.h"
 #include "common/util.h"
+#include "planner/config.h"
 #include "state/history.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const struct cmd_opt cmd_history_opts[] = {
 	{ "store", 's', "STORE", "only this store" },
@@ -28,11 +30,36 @@ static json_t *jstr(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* The value of a "Name: value" trailer line of body, or NULL. */
+static char *trailer(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = body;
+
+	while (p && *p) {
+		if (!strncasecmp(p, name, n) && p[n] == ':' && p[n + 1] == ' ') {
+			const char *v = p + n + 2;
+
+			return xstrndup(v, strcspn(v, "\n"));
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
 static json_t *entry_json(const struct history_entry *e)
 {
 	json_t *o = json_object(), *ap = json_array();
+	char *run_id = trailer(e->body, "Run-Id");
+	char *store = e->store ? xstrdup(e->store) : NULL;
 	char t[32];
 	size_t i;
+
+	/* Every subject starts with "<store>: " (state/history.h). */
+	if (!store && e->subject && strstr(e->subject, ": "))
+		store = xstrndup(e->subject, (size_t)(strstr(e->subject, ": ") - e->subject));
 
 	cms_format_time(t, e->time);
 	json_object_set_new(o, "commit", json_string(e->commit));
@@ -40,12 +67,22 @@ static json_t *entry_json(const struct history_entry *e)
 	json_object_set_new(o, "subject", jstr(e->subject));
 	json_object_set_new(o, "kind", jstr(e->kind));
 	json_object_set_new(o, "plan_id", jstr(e->plan_id));
-	json_object_set_new(o, "store_serial", jstr(e->serial));
+	{
+		char *end = NULL;
+		long long serial = e->serial ? strtoll(e->serial, &end, 10) : 0;
+
+		json_object_set_new(o, "store_serial", e->serial && end && !*end && *e->serial ?
+				    json_integer(serial) : json_null());
+	}
+	json_object_set_new(o, "store", store ? json_string(store) : json_null());
+	json_object_set_new(o, "run_id", run_id ? json_string(run_id) : json_null());
 	json_object_set_new(o, "operator", jstr(e->operator_name));
 	json_object_set_new(o, "outcome", jstr(e->outcome));
 	for (i = 0; i < e->napproved_by; i++)
 		json_array_append_new(ap, json_string(e->approved_by[i]));
 	json_object_set_new(o, "approved_by", ap);
+	free(run_id);
+	free(store);
 	return o;
 }
 
@@ -88,6 +125,27 @@ static void render_html(const struct history_entry *es, size_t n, struct buf *b)
 	buf_adds(b, "</table>\n</body></html>\n");
 }
 
+/* -s naming a store with no entries: fine when the config has it (nothing
+ * happened yet), an error when it does not (a typo, most likely). */
+static int check_store_known(struct cmd_args *a, const char *store)
+{
+	struct diag_list dl = { 0 };
+	struct cms_error err = CMS_ERROR_INIT;
+	struct config *cfg = NULL;
+	int rc = EXIT_OK;
+
+	if (config_load(&cfg, a->config, &dl, &err) == 0 && !config_find_store(cfg, store)) {
+		cms_error_set(&err, CMS_ERROR, "no store '%s' in '%s' and no history entry for it in '%s'",
+			      store, cfg->path, a->history);
+		cmd_hint_store(cfg, store, &err);
+		rc = cmd_fail(&err);
+	}
+	config_free(cfg);
+	diag_list_free(&dl);
+	cms_error_clear(&err);
+	return rc;
+}
+
 int cmd_history(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -100,6 +158,9 @@ int cmd_history(struct cmd_args *a)
 
 	/* Reading never creates: no history yet is an empty one. */
 	if (access(a->history, F_OK) != 0 && errno == ENOENT) {
+		if (cmd_opt_value(a, "store") &&
+		    (rc = check_store_known(a, cmd_opt_value(a, "store"))) != EXIT_OK)
+			goto done;
 		cmd_note("no history at '%s' yet", a->history);
 		if (a->json && cmd_write_stdout("[]\n", 3, &err) < 0)
 			rc = cmd_fail(&err);
@@ -110,6 +171,9 @@ int cmd_history(struct cmd_args *a)
 		rc = cmd_fail(&err);
 		goto done;
 	}
+	if (n == 0 && cmd_opt_value(a, "store") &&
+	    (rc = check_store_known(a, cmd_opt_value(a, "store"))) != EXIT_OK)
+		goto done;
 	if (a->json) {
 		json_t *arr = json_array();
 		char *text;
@@ -141,8 +205,11 @@ int cmd_history(struct cmd_args *a)
 			if (es[i].plan_id || es[i].operator_name)
 				buf_addch(&out, '\n');
 		}
-		if (n == 0)
-			cmd_note("the history has no entries yet");
+		if (n == 0 && cmd_opt_value(a, "store"))
+			cmd_note("the history at '%s' has no entries for store '%s' yet", a->history,
+				 cmd_opt_value(a, "store"));
+		else if (n == 0)
+			cmd_note("the history at '%s' has no entries yet", a->history);
 	}
 	if (htmlpath) {
 		render_html(es, n, &html);

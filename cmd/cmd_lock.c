@@ -4,6 +4,7 @@
  * in the history.
  */
 #include "cmd/cmd.h"
+#include "applier/apply.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "state/history.h"
@@ -21,6 +22,7 @@ const struct cmd_opt cmd_lock_opts[] = {
 
 const struct cmd_opt cmd_unlock_opts[] = {
 	{ "force", 0, NULL, "break the lock even though its lease has not run out" },
+	{ "yes", 'y', NULL, "with --force, do not ask even when the holder is alive on this host" },
 	{ 0 },
 };
 
@@ -60,12 +62,14 @@ int cmd_lock(struct cmd_args *a)
 
 			cms_format_time(acq, locks[i].acquired_at);
 			cms_format_time(lease, locks[i].lease_until);
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
 							     "store", locks[i].store, "id", locks[i].id,
 							     "holder", locks[i].holder,
 							     "reason", locks[i].reason ? locks[i].reason : "",
 							     "acquired_at", acq, "lease_until", lease,
-							     "expired", locks[i].lease_until < now));
+							     "expired", locks[i].lease_until < now,
+							     "holder_state", lock_holder_state_name(
+								     applier_lock_holder_state(locks[i].holder))));
 		}
 		text = json_dumps(arr, JSON_SORT_KEYS | JSON_INDENT(2));
 		json_decref(arr);
@@ -78,9 +82,10 @@ int cmd_lock(struct cmd_args *a)
 
 			cms_format_time(acq, locks[i].acquired_at);
 			cms_format_time(lease, locks[i].lease_until);
-			buf_addf(&out, "%s %s held by %s since %s, lease until %s%s (%s)\n",
-				 locks[i].store, locks[i].id, locks[i].holder, acq, lease,
-				 locks[i].lease_until < now ? " [expired]" : "",
+			buf_addf(&out, "%s %s held by %s [%s] since %s, lease until %s%s (%s)\n",
+				 locks[i].store, locks[i].id, locks[i].holder,
+				 lock_holder_state_name(applier_lock_holder_state(locks[i].holder)), acq,
+				 lease, locks[i].lease_until < now ? " [expired]" : "",
 				 locks[i].reason ? locks[i].reason : "");
 		}
 		if (!n)
@@ -108,6 +113,7 @@ int cmd_unlock(struct cmd_args *a)
 	size_t n = 0, i;
 	int64_t now;
 	bool force = cmd_opt_flag(a, "force");
+	enum lock_holder_state hs;
 	int rc = EXIT_OK;
 
 	now = (int64_t)time(NULL); /* leases run on the real clock */
@@ -121,23 +127,51 @@ int cmd_unlock(struct cmd_args *a)
 		cms_error_hint(&err, "'cmsctl lock list' shows the locks held");
 		goto fail;
 	}
-	if (found->lease_until >= now && !force) {
+	hs = applier_lock_holder_state(found->holder);
+	if (found->lease_until >= now && !force && hs != HOLDER_DEAD) {
 		char lease[32];
 
 		cms_format_time(lease, found->lease_until);
-		cms_error_set(&err, CMS_ELOCKED, "lock '%s' of store '%s' is held by %s until %s",
-			      id, store, found->holder, lease);
+		cms_error_set(&err, CMS_ELOCKED, "lock '%s' of store '%s' is held by %s until %s%s",
+			      id, store, found->holder, lease,
+			      hs == HOLDER_ALIVE ? " and that process is running" : "");
 		cms_error_hint(&err, "make sure that process is gone, then pass --force");
 		goto fail;
+	}
+	if (found->lease_until >= now && hs == HOLDER_ALIVE && !cmd_opt_flag(a, "yes")) {
+		char *q = xasprintf("%s is running and holds lock %s of store %s; breaking it lets "
+				    "another run start beside it. Break it?", found->holder, id, store);
+
+		rc = cmd_confirm(q, "stop that process first; pass --yes to break its lock anyway",
+				 &err);
+		free(q);
+		if (rc < 0)
+			goto fail;
 	}
 	if (state_unlock(sdb, store, id, &err) < 0)
 		goto fail;
 	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\nOperator: %s\n"
 		 "Kind: unlock\nOutcome: %s\n", store, id, found->holder, force ? " (forced)" : "",
-		 found->reason ? found->reason : "-", op, force ? "forced" : "expired");
+		 found->reason ? found->reason : "-", op,
+		 force ? "forced" : found->lease_until < now ? "expired" : "holder-dead");
 	if (cmd_open_history(a, &h, &err) < 0 ||
 	    history_commit(h, NULL, 0, msg.ptr, op, now, NULL, &err) < 0)
 		goto fail;
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "store", store, "lock_id", id,
+				      "holder", found->holder, "holder_state", lock_holder_state_name(hs),
+				      "outcome", force ? "forced" : found->lease_until < now ?
+				      "expired" : "holder-dead");
+		char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+
+		json_decref(o);
+		buf_reset(&msg);
+		buf_adds(&msg, text);
+		buf_addch(&msg, '\n');
+		free(text);
+		if (cmd_write_stdout(msg.ptr, msg.len, &err) < 0)
+			goto fail;
+	}
 	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder);
 	goto done;
 fail:

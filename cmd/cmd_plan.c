@@ -11,7 +11,9 @@
 #include "planner/config.h"
 #include "planner/plan.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const struct cmd_opt cmd_plan_opts[] = {
@@ -88,6 +90,22 @@ int cmd_plan(struct cmd_args *a)
 		if (!a->json) {
 			plan_render(p, id, &text);
 			cmd_write_stderr(text.ptr, text.len);
+		}
+	} else if (a->json && outpath) {
+		/* The plan's bytes are in the file; stdout says what was saved. */
+		json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o}", "plan_id", id, "file", outpath,
+				      "store", p->store, "has_changes", plan_has_changes(p),
+				      "mode", plan_mode_name(p->mode), "plan",
+				      json_loadb(json.ptr, json.len, 0, NULL));
+		char *t = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+
+		json_decref(o);
+		buf_adds(&text, t);
+		buf_addch(&text, '\n');
+		free(t);
+		if (cmd_write_stdout(text.ptr, text.len, &err) < 0) {
+			rc = cmd_fail(&err);
+			goto done;
 		}
 	} else if (a->json) {
 		if (cmd_write_stdout(json.ptr, json.len, &err) < 0) {

@@ -2,7 +2,8 @@
  * cmsctl restore: the seed's -Restore.  Re-asserts the recorded location:
  * finishes or undoes an interrupted apply from its journal, or re-fences
  * stray primaries, unfences the recorded one and re-publishes.  Journaled
- * and reported like an apply.
+ * and reported like an apply.  Like apply it shows what it will do and
+ * asks (--yes not to, refusal without a terminal); --dry-run only shows.
  */
 #include "cmd/cmd.h"
 #include "applier/apply.h"
@@ -14,14 +15,84 @@
 #include "state/state.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 const struct cmd_opt cmd_restore_opts[] = {
 	{ "store", 's', "STORE", "the store (needed when the config has several)" },
 	{ "report", 0, "FILE", "also write the HTML report there" },
+	{ "yes", 'y', NULL, "do not ask: restore what it shows (for pipelines)" },
+	{ "dry-run", 'n', NULL, "show what restore would do, change nothing" },
 	{ 0 },
 };
+
+struct preview {
+	struct cmd_args *a;
+	const struct store *st;
+	bool shown_dry;             /* --dry-run: shown, stop there */
+};
+
+/* Shows the steps restore decided on, then stops (--dry-run), goes on
+ * (--yes) or asks. */
+static int confirm(void *arg, const struct apply_step_event *steps, size_t n,
+		   char *const *followups, size_t nfollowups, struct cms_error *err)
+{
+	struct preview *pv = arg;
+	struct buf out = BUF_INIT;
+	bool dry = cmd_opt_flag(pv->a, "dry-run");
+	size_t i;
+	int rc;
+
+	if (pv->a->json && dry) {
+		json_t *o = json_object(), *arr = json_array(), *fu = json_array();
+		char *text;
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:i, s:s, s:o, s:s}", "n", steps[i].n,
+							     "action", steps[i].action, "server",
+							     steps[i].server ? json_string(steps[i].server)
+									     : json_null(),
+							     "description", steps[i].description));
+		for (i = 0; i < nfollowups; i++)
+			json_array_append_new(fu, json_string(followups[i]));
+		json_object_set_new(o, "store", json_string(pv->st->name));
+		json_object_set_new(o, "dry_run", json_true());
+		json_object_set_new(o, "steps", arr);
+		json_object_set_new(o, "followups", fu);
+		text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+		json_decref(o);
+		buf_adds(&out, text);
+		buf_addch(&out, '\n');
+		free(text);
+	} else if (!pv->a->json) {
+		buf_addf(&out, "Restore of store %s%s:\n", pv->st->name,
+			 dry ? " (dry run: nothing is changed)" : "");
+		for (i = 0; i < n; i++)
+			buf_addf(&out, "  %d. %-12s %-15s %s\n", steps[i].n, steps[i].action,
+				 steps[i].server ? steps[i].server : "-", steps[i].description);
+		for (i = 0; i < nfollowups; i++)
+			buf_addf(&out, "  follow-up: %s\n", followups[i]);
+	}
+	rc = cmd_write_stdout(out.ptr, out.len, err);
+	buf_free(&out);
+	if (rc < 0)
+		return rc;
+	if (dry) {
+		pv->shown_dry = true;
+		return cms_error_set(err, CMS_EDECLINED, "dry run: nothing was changed");
+	}
+	if (cmd_opt_flag(pv->a, "yes"))
+		return 0;
+	{
+		char *q = xasprintf("Restore store %s as shown?", pv->st->name);
+
+		rc = cmd_confirm(q, "pass --yes to restore without asking, or --dry-run to see what "
+				 "it would do", err);
+		free(q);
+	}
+	return rc;
+}
 
 /* Reads a plan by id from the history, for the applier (under its lock). */
 static int load_plan(void *arg, const char *plan_id, struct plan **out, char id[41],
@@ -35,7 +106,7 @@ static int load_plan(void *arg, const char *plan_id, struct plan **out, char id[
 
 	*out = NULL;
 	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
-	    (rc = history_find_plan(h, plan_id, &data, &len, err)) < 0)
+	    (rc = cmd_find_plan(a, h, plan_id, &data, &len, err)) < 0)
 		goto done;
 	history_blob_id(data, len, id);
 	rc = plan_from_json(out, data, len, "plan of the interrupted run", err);
@@ -53,6 +124,7 @@ int cmd_restore(struct cmd_args *a)
 	struct state *sdb = NULL;
 	struct apply_result res;
 	struct apply_ctx ctx;
+	struct preview pv = { 0 };
 	char *op = cms_operator();
 	int rc, arc;
 
@@ -74,7 +146,16 @@ int cmd_restore(struct cmd_args *a)
 	ctx.lease_s = cmd_lease_s(st);
 	ctx.load_plan = load_plan;
 	ctx.load_plan_arg = a;
+	pv.a = a;
+	pv.st = st;
+	ctx.confirm = confirm;
+	ctx.confirm_arg = &pv;
+	cmd_set_progress(a, &ctx);
 	arc = applier_restore(&ctx, &res, &err);
+	if (pv.shown_dry) {
+		rc = EXIT_OK;
+		goto done;
+	}
 	arc = cmd_finish_run(a, st, &res, res.plan_id, "restore", arc, &err);
 	if (arc < 0)
 		goto fail;

@@ -5,6 +5,7 @@
  * re-seed).  Reads only; changes nothing.
  */
 #include "cmd/cmd.h"
+#include "applier/apply.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
@@ -18,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const struct cmd_opt cmd_status_opts[] = {
 	{ "store", 's', "STORE", "only this store" },
 	{ "offline", 0, NULL, "do not probe the servers" },
+	{ "detailed-exitcode", 0, NULL, "exit 2 when a store has a problem (drift, split brain, "
+	  "outage, fence, interrupted run, follow-up), 0 when healthy" },
 	{ 0 },
 };
 
@@ -30,12 +34,15 @@ struct store_status {
 	struct recorded rec;
 	struct observation obs;
 	char *probe_error;          /* the engine could not probe at all */
-	struct run_info run;        /* an interrupted run, when run.id */
+	struct run_info run;        /* an unfinished run, when run.id */
+	bool running;               /* ... whose lock holder is alive: in progress */
+	char *run_holder;           /* that holder, or NULL */
 	struct step_info *steps;
 	size_t nsteps;
 	char *drift;                /* description, or NULL */
 	char **followups;
 	size_t nfollowups, alloc_followups;
+	json_t *problems;           /* array of {code, message, ...fields} */
 };
 
 static void add_followup(struct store_status *s, char *text)
@@ -43,28 +50,94 @@ static void add_followup(struct store_status *s, char *text)
 	*ARRAY_PUSH(s->followups, s->nfollowups, s->alloc_followups) = text;
 }
 
+/* A problem: a stable code, the message people read, and the facts as
+ * fields (what a health check or a script matches on). */
+static void add_problem(struct store_status *s, const char *code, json_t *fields, char *message)
+{
+	json_t *o = fields ? fields : json_object();
+
+	json_object_set_new(o, "code", json_string(code));
+	json_object_set_new(o, "message", json_string(message));
+	json_array_append_new(s->problems, o);
+	free(message);
+}
+
+static bool is_recorded_primary(const struct store_status *s, const char *server)
+{
+	return s->rec.exists && s->rec.primary && !strcmp(s->rec.primary, server);
+}
+
+/* What the observations say, against the record: the problems (codes with
+ * fields) and the follow-ups (what to do about them). */
 static void derive(struct store_status *s)
 {
-	size_t i;
+	const struct server_obs *writable = NULL;
+	json_t *primaries = json_array();
+	bool primary_fenced = false;
+	size_t i, nwritable = 0;
 
+	if (s->probe_error)
+		add_problem(s, "probe_failed", json_pack("{s:s}", "error", s->probe_error),
+			    xasprintf("the servers could not be probed: %s", s->probe_error));
 	for (i = 0; i < s->obs.nservers; i++) {
 		const struct server_obs *o = &s->obs.servers[i];
+		bool fenced = o->reachable && (o->role == OBS_FENCED ||
+					       (o->role == OBS_PRIMARY && o->read_only));
 
-		if (o->reachable && o->role == OBS_FENCED &&
-		    !(s->rec.exists && s->rec.primary && !strcmp(s->rec.primary, o->server)))
+		if (server_obs_writable(o)) {
+			writable = o;
+			nwritable++;
+			json_array_append_new(primaries, json_string(o->server));
+		}
+		if (!o->reachable) {
+			const char *why = o->error ? o->error : "no answer";
+
+			if (is_recorded_primary(s, o->server))
+				add_problem(s, "primary_unreachable",
+					    json_pack("{s:s, s:s}", "server", o->server, "error", why),
+					    xasprintf("the recorded primary %s is unreachable (outage): %s",
+						      o->server, why));
+			else
+				add_problem(s, "server_unreachable",
+					    json_pack("{s:s, s:s}", "server", o->server, "error", why),
+					    xasprintf("%s is unreachable: %s", o->server, why));
+			add_followup(s, xasprintf("%s is unreachable: %s", o->server, why));
+		} else if (fenced && is_recorded_primary(s, o->server)) {
+			primary_fenced = true;
+			add_problem(s, "primary_fenced", json_pack("{s:s}", "server", o->server),
+				    xasprintf("the recorded primary %s is fenced (read-only): it takes "
+					      "no writes", o->server));
+		} else if (fenced) {
+			add_problem(s, "server_fenced", json_pack("{s:s}", "server", o->server),
+				    xasprintf("%s is fenced (read-only)", o->server));
 			add_followup(s, xasprintf("%s is fenced (read-only): re-seed it as a copy of "
-						  "the primary before it serves as mirror",
-						  o->server));
-		if (!o->reachable)
-			add_followup(s, xasprintf("%s is unreachable: %s", o->server,
-						  o->error ? o->error : "no answer"));
+						  "the primary before it serves as mirror; until then "
+						  "a move to it is refused", o->server));
+		}
 	}
-	if (!s->obs.probed || !s->rec.exists)
-		return;
-	s->drift = planner_drift(s->rec.primary, &s->obs);
-	if (s->drift)
-		add_followup(s, xstrdup("run 'cmsctl restore' to re-assert the recorded location, or "
-					"'cmsctl plan --accept-drift' to adopt what the servers report"));
+	if (nwritable > 1)
+		add_problem(s, "split_brain", json_pack("{s:O}", "servers", primaries),
+			    xasprintf("%zu servers report being the primary", nwritable));
+	if (s->obs.probed && s->rec.exists) {
+		s->drift = planner_drift(s->rec.primary, &s->obs);
+		if (s->drift && nwritable == 1 && strcmp(writable->server, s->rec.primary))
+			add_problem(s, "drift", json_pack("{s:s, s:s}", "recorded_primary",
+							  s->rec.primary, "observed_primary",
+							  writable->server),
+				    xstrdup(s->drift));
+		else if (s->drift && nwritable == 0 && !primary_fenced) {
+			const struct server_obs *rp = observation_find(&s->obs, s->rec.primary);
+
+			add_problem(s, "drift", json_pack("{s:s, s:n, s:s}", "recorded_primary",
+							  s->rec.primary, "observed_primary",
+							  "observed_role", rp ? obs_role_name(rp->role) : "unknown"),
+				    xstrdup(s->drift));
+		}
+		if (s->drift)
+			add_followup(s, xstrdup("run 'cmsctl restore' to re-assert the recorded location, or "
+						"'cmsctl plan --accept-drift' to adopt what the servers report"));
+	}
+	json_decref(primaries);
 }
 
 static void status_free(struct store_status *s)
@@ -82,6 +155,21 @@ static void status_free(struct store_status *s)
 	for (i = 0; i < s->nfollowups; i++)
 		free(s->followups[i]);
 	free(s->followups);
+	free(s->run_holder);
+	json_decref(s->problems);
+}
+
+/* An unfinished run whose lock is held by a live process (or by one on
+ * another host whose lease has not run out) is in progress, not
+ * interrupted. */
+static int find_running(struct state *sdb, struct store_status *s, struct cms_error *err)
+{
+	int rc = cmd_live_holder(sdb, s->st->name, &s->run_holder, err);
+
+	if (rc < 0)
+		return rc;
+	s->running = rc == 1;
+	return 0;
 }
 
 static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
@@ -90,6 +178,7 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 	struct cms_error perr = CMS_ERROR_INIT;
 	int rc;
 
+	s->problems = json_array();
 	if (sdb) {
 		if ((rc = state_read_store(sdb, s->st->name, &s->rec, err)) < 0)
 			return rc;
@@ -98,17 +187,25 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 			cms_error_clear(err);
 		else if (rc < 0)
 			return rc;
-		else if ((rc = state_run_steps(sdb, s->run.id, &s->steps, &s->nsteps, err)) < 0)
+		else if ((rc = state_run_steps(sdb, s->run.id, &s->steps, &s->nsteps, err)) < 0 ||
+			 (rc = find_running(sdb, s, err)) < 0)
 			return rc;
 	}
+	if (!cmd_opt_flag(a, "offline") && (rc = cmd_check_secrets(s->st, err)) < 0)
+		return rc;
 	if (cmd_observe(s->st, cmd_opt_flag(a, "offline"), &s->obs, &perr) < 0) {
 		s->probe_error = xstrdup(perr.message);
 		cms_error_clear(&perr);
 	}
 	derive(s);
-	if (s->run.id)
+	if (s->run.id && !s->running) {
+		add_problem(s, "interrupted_run",
+			    json_pack("{s:s, s:s, s:o}", "run_id", s->run.id, "kind", s->run.kind,
+				      "plan_id", s->run.plan_id ? json_string(s->run.plan_id) : json_null()),
+			    xasprintf("%s run %s was interrupted", s->run.kind, s->run.id));
 		add_followup(s, xasprintf("%s run %s was interrupted: run 'cmsctl restore -s %s'",
 					  s->run.kind, s->run.id, s->st->name));
+	}
 	return 0;
 }
 
@@ -130,12 +227,18 @@ static void render(const struct store_status *s, struct buf *out)
 	else if (!s->obs.probed)
 		buf_adds(out, "  observed: not probed (--offline)\n");
 	else {
-		buf_adds(out, "  server          observed      epoch  position      lag bytes  read-only\n");
+		int w = 15;
+
+		for (i = 0; i < s->obs.nservers; i++)
+			if ((int)strlen(s->obs.servers[i].server) > w)
+				w = (int)strlen(s->obs.servers[i].server);
+		buf_addf(out, "  %-*s observed      epoch  position      lag bytes  read-only\n", w,
+			 "server");
 		for (i = 0; i < s->obs.nservers; i++) {
 			const struct server_obs *o = &s->obs.servers[i];
 
 			if (!o->reachable) {
-				buf_addf(out, "  %-15s unreachable   (%s)\n", o->server,
+				buf_addf(out, "  %-*s unreachable   (%s)\n", w, o->server,
 					 o->error ? o->error : "no answer");
 				continue;
 			}
@@ -146,21 +249,29 @@ static void render(const struct store_status *s, struct buf *out)
 					snprintf(lag, sizeof(lag), "-");
 				else
 					snprintf(lag, sizeof(lag), "%" PRId64, o->lag_bytes);
-				buf_addf(out, "  %-15s %-13s %5" PRId64 "  %-12" PRIu64 "  %-10s %s\n",
+				buf_addf(out, "  %-*s %-13s %5" PRId64 "  %-12" PRIu64 "  %-10s %s\n", w,
 					 o->server, obs_role_name(o->role), o->epoch, o->position, lag,
 					 o->read_only ? "yes" : "no");
 			}
 		}
 	}
 	buf_addf(out, "  drift: %s\n", s->drift ? s->drift : "none");
-	if (s->run.id) {
+	if (s->run.id && s->running)
+		buf_addf(out, "  running: %s run %s (plan %s), started %s, held by %s:\n", s->run.kind,
+			 s->run.id, s->run.plan_id ? s->run.plan_id : "-",
+			 s->run.started_at ? s->run.started_at : "-", s->run_holder);
+	else if (s->run.id)
 		buf_addf(out, "  interrupted %s run %s (plan %s), started %s:\n", s->run.kind, s->run.id,
 			 s->run.plan_id ? s->run.plan_id : "-", s->run.started_at ? s->run.started_at : "-");
+	if (s->run.id) {
 		for (i = 0; i < s->nsteps; i++)
 			buf_addf(out, "    %d. %-12s %-10s %s\n", s->steps[i].n, s->steps[i].action,
 				 s->steps[i].server ? s->steps[i].server : "-",
 				 step_status_name(s->steps[i].status));
 	}
+	for (i = 0; i < json_array_size(s->problems); i++)
+		buf_addf(out, "  problem: %s\n", json_string_value(json_object_get(
+				 json_array_get(s->problems, i), "message")));
 	for (i = 0; i < s->nfollowups; i++)
 		buf_addf(out, "  follow-up: %s\n", s->followups[i]);
 }
@@ -187,6 +298,8 @@ static json_t *to_json(const struct store_status *s)
 	json_object_set_new(o, "observed", observation_to_json(&s->obs));
 	json_object_set_new(o, "probe_error", s->probe_error ? json_string(s->probe_error) : json_null());
 	json_object_set_new(o, "drift", s->drift ? json_string(s->drift) : json_null());
+	json_object_set_new(o, "problems", json_incref(s->problems));
+	json_object_set_new(o, "healthy", json_boolean(json_array_size(s->problems) == 0));
 	if (s->run.id) {
 		json_t *run = json_object(), *steps = json_array();
 
@@ -199,9 +312,13 @@ static json_t *to_json(const struct store_status *s)
 							       s->steps[i].server ? json_string(s->steps[i].server) : json_null(),
 							       "status", step_status_name(s->steps[i].status)));
 		json_object_set_new(run, "steps", steps);
-		json_object_set_new(o, "interrupted", run);
+		json_object_set_new(run, "started_at", s->run.started_at ? json_string(s->run.started_at) : json_null());
+		json_object_set_new(run, "holder", s->run_holder ? json_string(s->run_holder) : json_null());
+		json_object_set_new(o, s->running ? "running" : "interrupted", run);
+		json_object_set_new(o, s->running ? "interrupted" : "running", json_null());
 	} else {
 		json_object_set_new(o, "interrupted", json_null());
+		json_object_set_new(o, "running", json_null());
 	}
 	for (i = 0; i < s->nfollowups; i++)
 		json_array_append_new(fu, json_string(s->followups[i]));
@@ -256,6 +373,10 @@ int cmd_status(struct cmd_args *a)
 		free(text);
 	}
 	rc = cmd_write_stdout(out.ptr, out.len, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+	if (rc == EXIT_OK && cmd_opt_flag(a, "detailed-exitcode"))
+		for (i = 0; i < n; i++)
+			if (json_array_size(all[i].problems))
+				rc = EXIT_CHANGES;
 done:
 	for (i = 0; i < n; i++)
 		status_free(&all[i]);

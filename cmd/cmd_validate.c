@@ -5,7 +5,8 @@
  * diagnostic on stderr as "FILE:LINE:COL: error: MESSAGE" (and "  hint: ..."),
  * then "cmsctl: 'FILE' has N errors", exit 1.  A file that cannot be read at
  * all is one line, "cmsctl: cannot read config 'FILE': REASON".  With --json
- * the same facts go to stdout as one JSON document (sorted keys) and stderr
+ * the same facts go to stdout as one JSON object (sorted keys, per
+ * schemas/validate.schema.json: valid, diagnostics, stores) and stderr
  * stays quiet; the exit status is the same.
  */
 #include "cmd/cmd.h"
@@ -65,11 +66,26 @@ static json_t *diag_json(const struct diag *d)
 	return o;
 }
 
-/* --json: the diagnostics as a JSON array (empty when the file is valid);
- * validity is the exit status. */
-static int print_json(const struct diag_list *dl, struct cms_error *err)
+static json_t *store_json(const struct store *st)
 {
-	json_t *diags = json_array();
+	json_t *servers = json_array(), *dbs = json_array();
+	size_t i;
+
+	for (i = 0; i < st->nservers; i++)
+		json_array_append_new(servers, jstr(st->servers[i].name));
+	for (i = 0; i < st->ndatabases; i++)
+		json_array_append_new(dbs, jstr(st->databases[i]));
+	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "name", jstr(st->name),
+			 "engine", engine_kind_name(st->engine), "servers", servers, "databases", dbs,
+			 "primary", jstr(st->location.primary),
+			 "mirror", st->location.mirror ? jstr(st->location.mirror) : json_null());
+}
+
+/* --json: {"valid", "diagnostics" (empty when valid), "stores" (what a
+ * valid file holds)}; validity is also the exit status. */
+static int print_json(const struct config *cfg, const struct diag_list *dl, struct cms_error *err)
+{
+	json_t *diags = json_array(), *stores = json_array(), *root;
 	struct buf out = BUF_INIT;
 	char *text;
 	size_t i;
@@ -77,8 +93,12 @@ static int print_json(const struct diag_list *dl, struct cms_error *err)
 
 	for (i = 0; i < dl->len; i++)
 		json_array_append_new(diags, diag_json(&dl->items[i]));
-	text = json_dumps(diags, JSON_SORT_KEYS | JSON_INDENT(2));
-	json_decref(diags);
+	for (i = 0; cfg && i < cfg->nstores; i++)
+		json_array_append_new(stores, store_json(&cfg->stores[i]));
+	root = json_pack("{s:b, s:o, s:o}", "valid", cfg != NULL, "diagnostics", diags,
+			 "stores", stores);
+	text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
+	json_decref(root);
 	if (!text)
 		return cms_error_set(err, CMS_ERROR, "cannot encode the diagnostics as JSON");
 	buf_adds(&out, text);
@@ -100,7 +120,7 @@ int cmd_validate(struct cmd_args *a)
 
 	status = config_load(&cfg, a->config, &dl, &err) < 0 ? EXIT_ERROR : EXIT_OK;
 	if (a->json) {
-		if (print_json(&dl, &werr) < 0)
+		if (print_json(cfg, &dl, &werr) < 0)
 			status = cmd_fail(&werr);
 		goto done;
 	}

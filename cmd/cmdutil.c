@@ -5,6 +5,7 @@
  * these the same way.
  */
 #include "cmd/cmd.h"
+#include "applier/apply.h"
 #include "applier/engine.h"
 #include "common/buf.h"
 #include "common/fileio.h"
@@ -20,11 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err)
 {
 	size_t i, positioned = 0;
 
+	if (cmd_json_errors()) {
+		cmd_fail_json_diags(dl, err);
+		return;
+	}
 	for (i = 0; i < dl->len; i++) {
 		const struct diag *d = &dl->items[i];
 
@@ -60,6 +66,33 @@ int cmd_load_config(struct cmd_args *a, struct config **out)
 	return rc;
 }
 
+/* "its stores: a, b, c" */
+static char *store_list(const struct config *cfg)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < cfg->nstores; i++)
+		buf_addf(&b, "%s%s", i ? ", " : "", cfg->stores[i].name);
+	return buf_detach(&b, NULL);
+}
+
+void cmd_hint_store(const struct config *cfg, const char *name, struct cms_error *err)
+{
+	const char *names[64], *dym;
+	char *list = store_list(cfg);
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->nstores && n < ARRAY_SIZE(names); i++)
+		names[n++] = cfg->stores[i].name;
+	dym = config_did_you_mean(name, names, n);
+	if (dym)
+		cms_error_hint(err, "did you mean '%s'? (stores of '%s': %s)", dym, cfg->path, list);
+	else
+		cms_error_hint(err, "the stores of '%s' are: %s", cfg->path, list);
+	free(list);
+}
+
 int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct store **out)
 {
 	const char *name = cmd_opt_value(a, "store");
@@ -72,12 +105,17 @@ int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct st
 		if (*out)
 			return EXIT_OK;
 		cms_error_set(&err, CMS_ERROR, "no store '%s' in '%s'", name, cfg->path);
+		cmd_hint_store(cfg, name, &err);
 	} else if (cfg->nstores == 1) {
 		*out = &cfg->stores[0];
 		return EXIT_OK;
 	} else {
-		cms_error_set(&err, CMS_EUSAGE, "'%s' has %zu stores: choose one with -s STORE",
-			      cfg->path, cfg->nstores);
+		char *list = store_list(cfg);
+
+		cms_error_set(&err, CMS_EUSAGE, "'%s' has %zu stores (%s): choose one with -s STORE",
+			      cfg->path, cfg->nstores, list);
+		cms_error_hint(&err, "for example 'cmsctl %s -s %s'", a->cmd->name, cfg->stores[0].name);
+		free(list);
 	}
 	rc = cmd_fail(&err);
 	cms_error_clear(&err);
@@ -96,6 +134,32 @@ int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct c
 	return rc;
 }
 
+int cmd_check_secrets(const struct store *st, struct cms_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < st->nservers; i++) {
+		const struct server *sv = &st->servers[i];
+		char *pw = NULL;
+		int rc = config_read_password(&pw, sv->password_env, sv->password_file, err);
+
+		if (pw) {
+			memset(pw, 0, strlen(pw));
+			free(pw);
+		}
+		if (rc < 0) {
+			cms_error_prefix(err, "cannot log in to server '%s' of store '%s'", sv->name,
+					 st->name);
+			if (sv->password_env)
+				cms_error_hint(err, "export %s=... before running cmsctl (the config names "
+					       "it in password_env of server '%s')", sv->password_env,
+					       sv->name);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int cmd_observe(const struct store *st, bool offline, struct observation *out,
 		struct cms_error *err)
 {
@@ -107,6 +171,10 @@ int cmd_observe(const struct store *st, bool offline, struct observation *out,
 		out->probed = false;
 		return 0;
 	}
+	/* A secret the operator forgot is their error, not an unreachable
+	 * server. */
+	if ((rc = cmd_check_secrets(st, err)) < 0)
+		return rc;
 	if ((rc = engine_open(&e, st, NULL, NULL, err)) < 0)
 		return rc;
 	rc = engine_probe(e, out, err);
@@ -114,8 +182,34 @@ int cmd_observe(const struct store *st, bool offline, struct observation *out,
 	return rc;
 }
 
+int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct cms_error *err)
+{
+	struct lock_info *locks = NULL;
+	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
+	size_t n = 0, i;
+	int rc, found = 0;
+
+	*holder = NULL;
+	if ((rc = state_lock_list(sdb, &locks, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n && !found; i++) {
+		enum lock_holder_state hs;
+
+		if (strcmp(locks[i].store, store))
+			continue;
+		hs = applier_lock_holder_state(locks[i].holder);
+		if (hs == HOLDER_ALIVE || (hs != HOLDER_DEAD && locks[i].lease_until >= now)) {
+			*holder = xstrdup(locks[i].holder);
+			found = 1;
+		}
+	}
+	lock_info_list_free(locks, n);
+	return found;
+}
+
 static int refuse_if_interrupted(struct state *sdb, const char *store, struct cms_error *err)
 {
+	char *holder = NULL;
 	struct run_info run;
 	int rc;
 
@@ -127,6 +221,19 @@ static int refuse_if_interrupted(struct state *sdb, const char *store, struct cm
 	}
 	if (rc < 0)
 		return rc;
+	if ((rc = cmd_live_holder(sdb, store, &holder, err)) < 0) {
+		run_info_free(&run);
+		return rc;
+	}
+	if (rc == 1) {
+		cms_error_set(err, CMS_ELOCKED, "%s run '%s' of store '%s' (plan %.12s) is in progress, "
+			      "held by %s", run.kind, run.id, store, run.plan_id ? run.plan_id : "-",
+			      holder);
+		cms_error_hint(err, "wait for it to finish; 'cmsctl status' shows its steps");
+		free(holder);
+		run_info_free(&run);
+		return CMS_ELOCKED;
+	}
 	cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' (plan %.12s) was interrupted",
 		      run.kind, run.id, store, run.plan_id ? run.plan_id : "-");
 	cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' brings the store "
@@ -243,6 +350,42 @@ done:
 	return rc;
 }
 
+int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **data, size_t *len,
+		  struct cms_error *err)
+{
+	int rc = history_find_plan(h, id, data, len, err);
+
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_set(err, CMS_ERROR, "no plan '%s' in the history at '%s'", id, a->history);
+		cms_error_hint(err, "'cmsctl history' lists the plans saved there; a plan saved with "
+			       "another history needs --history PATH");
+	}
+	return rc;
+}
+
+int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
+			 struct cms_error *err)
+{
+	struct history *h = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cmd_open_history(a, &h, err)) < 0)
+		return rc;
+	rc = history_find_plan(h, id, &data, &len, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_set(err, CMS_ESTALE, "plan file '%s' (id %s) is not in the history at '%s': "
+			      "it was changed after it was saved, or saved with another history, or "
+			      "not saved with 'cmsctl plan -o'", ref, id, a->history);
+		cms_error_hint(err, "pass --history PATH if it was saved with another history; "
+			       "otherwise make and review a new plan with 'cmsctl plan -o FILE'");
+	}
+	free(data);
+	history_close(h);
+	return rc;
+}
+
 static bool looks_like_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -268,13 +411,15 @@ int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct
 			if (rc == CMS_ENOTFOUND)
 				rc = cms_error_set(err, CMS_ERROR,
 						   "cannot read plan file '%s': no such file", ref);
+			cms_error_hint(err, "give a plan file saved with 'cmsctl plan -o FILE', or a plan "
+				       "id (7 to 40 hex digits) from 'cmsctl history'");
 			goto done;
 		}
 		what = xasprintf("plan file '%s'", ref);
 	} else {
 		if ((rc = cmd_open_history(a, &h, err)) < 0)
 			goto done;
-		if ((rc = history_find_plan(h, ref, &data, &len, err)) < 0)
+		if ((rc = cmd_find_plan(a, h, ref, &data, &len, err)) < 0)
 			goto done;
 		what = xasprintf("plan '%s'", ref);
 	}

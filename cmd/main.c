@@ -4,7 +4,11 @@
  * dispatch.  Exit statuses are the contract in cmd.h.
  */
 #include "cmd/cmd.h"
+#include "common/buf.h"
 #include "common/util.h"
+#include "planner/config.h"
+
+#include <jansson.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +18,9 @@
 #ifndef CMSCTL_VERSION
 #define CMSCTL_VERSION "0.0.0"
 #endif
+
+static int cmd_version(struct cmd_args *a);
+static int cmd_completion(struct cmd_args *a);
 
 static const struct command commands[] = {
 	{ "validate", cmd_validate, "Check the config offline (schema and semantics)", "",
@@ -25,30 +32,40 @@ static const struct command commands[] = {
 	  "Probes the servers (unless --offline), diffs the desired location against the\n"
 	  "recorded state and the observations, prints the plan and, with -o, saves it and\n"
 	  "commits it to the history.  With --detailed-exitcode: 0 no changes, 2 changes." },
-	{ "apply", cmd_apply, "Execute a saved plan (or plan and ask)", "[PLAN-FILE]",
+	{ "apply", cmd_apply, "Execute a saved plan (or plan and ask)", "[PLAN-FILE|PLAN-ID]",
 	  cmd_apply_opts, true, 0, 1,
-	  "With a plan file, executes exactly that plan after re-checking it.  Without\n"
-	  "one, plans, shows the plan and asks; only the answer 'yes' proceeds." },
+	  "With a plan file, or the id of a plan in the history, executes exactly that plan\n"
+	  "after re-checking it.  Without one, plans, shows the plan and asks; only the\n"
+	  "answer 'yes' proceeds." },
 	{ "status", cmd_status, "Recorded location, observed roles, lag and drift", "",
 	  cmd_status_opts, true, 0, 0, NULL },
 	{ "show", cmd_show, "Show a saved plan file or a plan id from the history", "PLAN",
 	  cmd_show_opts, true, 1, 1, NULL },
 	{ "history", cmd_history, "Plans, approvals and applies from the git history", "",
 	  cmd_history_opts, true, 0, 0, NULL },
-	{ "approve", cmd_approve, "Record a reviewer's approval of a plan id", "PLAN-ID",
-	  cmd_approve_opts, true, 1, 1, NULL },
+	{ "approve", cmd_approve, "Record a reviewer's approval of a plan", "PLAN-FILE|PLAN-ID",
+	  cmd_approve_opts, true, 1, 1,
+	  "The plan is a plan file saved with 'cmsctl plan -o' or its id (7 to 40 hex digits)\n"
+	  "from 'cmsctl history'; either way it must be in the history." },
 	{ "restore", cmd_restore, "Re-assert the recorded location after an interruption", "",
 	  cmd_restore_opts, true, 0, 0, NULL },
 	{ "lock", cmd_lock, "List state locks ('lock list')", "list",
 	  cmd_lock_opts, true, 1, 1, NULL },
 	{ "unlock", cmd_unlock, "Break a state lock (audited)", "STORE LOCK-ID",
 	  cmd_unlock_opts, true, 2, 2, NULL },
+	{ "version", cmd_version, "Print the version", "", NULL, true, 0, 0, NULL },
+	{ "completion", cmd_completion, "Print the bash or zsh completion script", "bash|zsh",
+	  NULL, false, 1, 1,
+	  "The script is generated from the command table, so it always matches this\n"
+	  "binary.  Packages install it; by hand: source <(cmsctl completion bash)." },
 };
 
 static const struct cmd_opt common_opts[] = {
 	{ "config", 'c', "FILE", "config file (default: cms.yaml)" },
 	{ "state", 0, "PATH", "state database (default: .cmsctl/state.db)" },
 	{ "history", 0, "PATH", "history git repository (default: .cmsctl/history)" },
+	{ "progress", 0, NULL, "show each step of a run on stderr (default when it is a terminal)" },
+	{ "verbose", 'v', NULL, "also show the statements sent and their timings (CMSCTL_LOG=debug)" },
 	{ "help", 'h', NULL, "show this help" },
 	{ 0 },
 };
@@ -113,6 +130,21 @@ int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (cmd_json_errors()) {
+		struct cms_error err = CMS_ERROR_INIT;
+
+		va_start(ap, fmt);
+		cms_error_vset(&err, CMS_EUSAGE, fmt, ap);
+		va_end(ap);
+		if (cmd)
+			cms_error_hint(&err, "usage: cmsctl %s [options]%s%s (see 'cmsctl %s --help')",
+				       cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis, cmd->name);
+		else
+			cms_error_hint(&err, "see 'cmsctl help'");
+		cmd_fail(&err);
+		cms_error_clear(&err);
+		return EXIT_USAGE;
+	}
 	fputs("cmsctl: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -180,8 +212,20 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 			size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
 
 			o = find_long(a, arg + 2, len, &idx);
-			if (!o)
+			if (!o) {
+				char *word = xasprintf("%.*s", (int)len, arg + 2);
+				const char *names[32], *dym;
+				size_t k;
+
+				for (k = 0; k < a->nopts; k++)
+					names[k] = a->opts[k]->name;
+				dym = config_did_you_mean(word, names, a->nopts);
+				free(word);
+				if (dym)
+					return cmd_usage_error(cmd, "unknown option '%.*s': did you mean '--%s'?",
+							       (int)len + 2, arg, dym);
 				return cmd_usage_error(cmd, "unknown option '%.*s'", (int)len + 2, arg);
+			}
 			if (eq) {
 				if (!o->arg)
 					return cmd_usage_error(cmd, "option '--%s' takes no value", o->name);
@@ -218,6 +262,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 	if (!a->history)
 		a->history = ".cmsctl/history";
 	a->json = cmd_opt_flag(a, "json");
+	a->progress = cmd_opt_flag(a, "progress");
+	a->verbose = cmd_opt_flag(a, "verbose") ||
+		     (getenv("CMSCTL_LOG") && !strcmp(getenv("CMSCTL_LOG"), "debug"));
 	return 0;
 }
 
@@ -241,6 +288,219 @@ bool cmd_opt_flag(const struct cmd_args *a, const char *name)
 	return false;
 }
 
+/* "unknown command 'plam': did you mean 'plan'?" */
+static int unknown_command(const char *name)
+{
+	const char *names[ARRAY_SIZE(commands)], *dym;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		names[i] = commands[i].name;
+	dym = config_did_you_mean(name, names, ARRAY_SIZE(commands));
+	if (dym)
+		return cmd_usage_error(NULL, "unknown command '%s': did you mean '%s'?", name, dym);
+	return cmd_usage_error(NULL, "unknown command '%s'", name);
+}
+
+static int cmd_version(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	char *text;
+	int rc;
+
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s}", "name", "cmsctl", "version", CMSCTL_VERSION);
+
+		text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+		json_decref(o);
+		rc = cmd_write_stdout(text, strlen(text), &err) < 0 ||
+		     cmd_write_stdout("\n", 1, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+		free(text);
+	} else {
+		text = xasprintf("cmsctl %s\n", CMSCTL_VERSION);
+		rc = cmd_write_stdout(text, strlen(text), &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+		free(text);
+	}
+	cms_error_clear(&err);
+	return rc;
+}
+
+/* Whether an option's value is a path (completed as a file name). */
+static bool opt_takes_path(const struct cmd_opt *o)
+{
+	return o->arg && (!strcmp(o->arg, "FILE") || !strcmp(o->arg, "PATH") || !strcmp(o->arg, "DIR"));
+}
+
+/* Text safe inside a zsh _arguments description: no brackets, colons or quotes. */
+static void zsh_words(struct buf *b, const char *s)
+{
+	for (; *s; s++)
+		buf_addch(b, strchr("[]:'\\", *s) ? ' ' : *s);
+}
+
+static void completion_bash(struct buf *b)
+{
+	size_t i, k;
+
+	buf_adds(b, "# bash completion for cmsctl, generated by 'cmsctl completion bash' from its\n"
+		 "# command table.\n"
+		 "_cmsctl_stores() {\n"
+		 "\tlocal cfg=cms.yaml i\n"
+		 "\tfor ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do\n"
+		 "\t\tcase ${COMP_WORDS[i]} in -c | --config) cfg=${COMP_WORDS[i + 1]} ;; esac\n"
+		 "\tdone\n"
+		 "\t\"${COMP_WORDS[0]}\" validate --json -c \"$cfg\" 2>/dev/null |\n"
+		 "\t\tsed -n 's/^      \"name\": \"\\(.*\\)\",\\{0,1\\}$/\\1/p'\n"
+		 "}\n"
+		 "_cmsctl() {\n"
+		 "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} opts=\n"
+		 "\tif [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+		 "\t\tCOMPREPLY=($(compgen -W '");
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		buf_addf(b, "%s%s", i ? " " : "", commands[i].name);
+	buf_adds(b, " help' -- \"$cur\"))\n\t\treturn\n\tfi\n\tcase $prev in\n");
+	/* Options that take a path, then those that take a store. */
+	{
+		struct buf paths = BUF_INIT;
+		struct cmd_args a;
+
+		for (i = 0; i < ARRAY_SIZE(commands); i++) {
+			collect_opts(&commands[i], &a);
+			for (k = 0; k < a.nopts; k++) {
+				char word[64];
+
+				if (!opt_takes_path(a.opts[k]))
+					continue;
+				snprintf(word, sizeof(word), "|--%s|", a.opts[k]->name);
+				if (!paths.ptr || !strstr(paths.ptr, word)) {
+					if (!paths.len)
+						buf_addch(&paths, '|');
+					buf_addf(&paths, "--%s|", a.opts[k]->name);
+					if (a.opts[k]->short_name)
+						buf_addf(&paths, "-%c|", a.opts[k]->short_name);
+				}
+			}
+		}
+		if (paths.len > 2) {
+			buf_add(b, "\t", 1);
+			buf_add(b, paths.ptr + 1, paths.len - 2);
+			buf_adds(b, ")\n\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n\t\treturn ;;\n");
+		}
+		buf_free(&paths);
+	}
+	buf_adds(b, "\t-s | --store)\n\t\tCOMPREPLY=($(compgen -W \"$(_cmsctl_stores)\" -- \"$cur\"))\n"
+		 "\t\treturn ;;\n\tesac\n\tcase ${COMP_WORDS[1]} in\n");
+	buf_addf(b, "\thelp) COMPREPLY=($(compgen -W '");
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		buf_addf(b, "%s%s", i ? " " : "", commands[i].name);
+	buf_adds(b, "' -- \"$cur\"))\n\t\treturn ;;\n"
+		 "\tcompletion) COMPREPLY=($(compgen -W 'bash zsh' -- \"$cur\"))\n\t\treturn ;;\n"
+		 "\tlock) if [[ $cur != -* ]]; then\n"
+		 "\t\tCOMPREPLY=($(compgen -W 'list' -- \"$cur\"))\n\t\treturn\n\tfi ;;\n"
+		 "\tesac\n\tcase ${COMP_WORDS[1]} in\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		struct cmd_args a;
+
+		collect_opts(&commands[i], &a);
+		buf_addf(b, "\t%s) opts='", commands[i].name);
+		for (k = 0; k < a.nopts; k++) {
+			buf_addf(b, "%s--%s", k ? " " : "", a.opts[k]->name);
+			if (a.opts[k]->short_name)
+				buf_addf(b, " -%c", a.opts[k]->short_name);
+		}
+		buf_adds(b, "' ;;\n");
+	}
+	buf_adds(b, "\tesac\n"
+		 "\tif [[ $cur == -* ]]; then\n"
+		 "\t\tCOMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+		 "\telse\n"
+		 "\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
+		 "\tfi\n"
+		 "}\n"
+		 "complete -F _cmsctl cmsctl\n");
+}
+
+static void completion_zsh(struct buf *b)
+{
+	size_t i, k;
+
+	buf_adds(b, "#compdef cmsctl\n"
+		 "# zsh completion for cmsctl, generated by 'cmsctl completion zsh' from its\n"
+		 "# command table.\n"
+		 "_cmsctl_stores() {\n"
+		 "\tlocal -a stores\n"
+		 "\tstores=(${(f)\"$(cmsctl validate --json 2>/dev/null |"
+		 " sed -n 's/^      \"name\": \"\\(.*\\)\",\\{0,1\\}$/\\1/p')\"})\n"
+		 "\t_describe 'store' stores\n"
+		 "}\n"
+		 "_cmsctl() {\n"
+		 "\tlocal -a commands\n"
+		 "\tcommands=(\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		buf_addf(b, "\t\t'%s:", commands[i].name);
+		zsh_words(b, commands[i].summary);
+		buf_adds(b, "'\n");
+	}
+	buf_adds(b, "\t)\n"
+		 "\tif (( CURRENT == 2 )); then\n"
+		 "\t\t_describe 'command' commands\n"
+		 "\t\treturn\n"
+		 "\tfi\n"
+		 "\tlocal cmd=$words[2]\n"
+		 "\tshift words\n"
+		 "\t(( CURRENT-- ))\n"
+		 "\tcase $cmd in\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		struct cmd_args a;
+
+		collect_opts(&commands[i], &a);
+		buf_addf(b, "\t%s)\n\t\t_arguments -s", commands[i].name);
+		for (k = 0; k < a.nopts; k++) {
+			const struct cmd_opt *o = a.opts[k];
+			const char *action = !o->arg ? "" : opt_takes_path(o) ? ":file:_files"
+				: !strcmp(o->arg, "STORE") ? ":store:_cmsctl_stores" : ":value: ";
+
+			buf_adds(b, " \\\n\t\t\t");
+			if (o->short_name)
+				buf_addf(b, "'(-%c --%s)'{-%c,--%s}'[", o->short_name, o->name,
+					 o->short_name, o->name);
+			else
+				buf_addf(b, "'--%s[", o->name);
+			zsh_words(b, o->help);
+			buf_addf(b, "]%s'", action);
+		}
+		if (!strcmp(commands[i].name, "completion"))
+			buf_adds(b, " \\\n\t\t\t'1:shell:(bash zsh)'");
+		else if (!strcmp(commands[i].name, "lock"))
+			buf_adds(b, " \\\n\t\t\t'1:subcommand:(list)'");
+		else if (commands[i].max_pos)
+			buf_adds(b, " \\\n\t\t\t'*:file:_files'");
+		buf_adds(b, " ;;\n");
+	}
+	buf_adds(b, "\thelp) _describe 'command' commands ;;\n"
+		 "\tesac\n"
+		 "}\n"
+		 "_cmsctl \"$@\"\n");
+}
+
+static int cmd_completion(struct cmd_args *a)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct buf b = BUF_INIT;
+	int rc;
+
+	if (!strcmp(a->pos[0], "bash"))
+		completion_bash(&b);
+	else if (!strcmp(a->pos[0], "zsh"))
+		completion_zsh(&b);
+	else
+		return cmd_usage_error(a->cmd, "no completion for shell '%s' (bash or zsh)", a->pos[0]);
+	rc = cmd_write_stdout(b.ptr, b.len, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+	buf_free(&b);
+	cms_error_clear(&err);
+	return rc;
+}
+
 static const struct command *find_command(const char *name)
 {
 	size_t i;
@@ -255,13 +515,16 @@ int main(int argc, char **argv)
 {
 	const struct command *cmd;
 	struct cmd_args a;
-	int rc;
+	int rc, i;
 
 	if (argc < 2) {
 		print_main_help(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			cmd_output_json_errors(true);
+	if (!strcmp(argv[1], "--version")) {
 		printf("cmsctl %s\n", CMSCTL_VERSION);
 		return EXIT_OK;
 	}
@@ -269,7 +532,7 @@ int main(int argc, char **argv)
 		if (argc > 2) {
 			cmd = find_command(argv[2]);
 			if (!cmd)
-				return cmd_usage_error(NULL, "unknown command '%s'", argv[2]);
+				return unknown_command(argv[2]);
 			print_help(cmd, stdout);
 			return EXIT_OK;
 		}
@@ -278,7 +541,7 @@ int main(int argc, char **argv)
 	}
 	cmd = find_command(argv[1]);
 	if (!cmd)
-		return cmd_usage_error(NULL, "unknown command '%s'", argv[1]);
+		return unknown_command(argv[1]);
 	{
 		/* Checked once here, so that no layer below falls back to a
 		 * wrong clock (expiry, leases) on a malformed value. */

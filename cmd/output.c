@@ -3,15 +3,108 @@
  * progress notes on stderr, checked writes of data to stdout.
  */
 #include "cmd/cmd.h"
+#include "applier/apply.h"
+#include "applier/db.h"
+#include "planner/config.h"
+
+#include <jansson.h>
 #include "common/fileio.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Whether errors go to stderr as one JSON object (--json).  Set once by
+ * main before the command runs, read by every error path of the command
+ * line; nothing below cmd/ sees it. */
+static bool errors_as_json;
+
+void cmd_output_json_errors(bool on)
+{
+	errors_as_json = on;
+}
+
+bool cmd_json_errors(void)
+{
+	return errors_as_json;
+}
+
+static const char *exit_name(int status)
+{
+	switch (status) {
+	case EXIT_OK: return "ok";
+	case EXIT_CHANGES: return "changes";
+	case EXIT_STALE: return "stale";
+	case EXIT_LOCKED: return "locked";
+	case EXIT_DECLINED: return "declined";
+	case EXIT_INTERRUPTED: return "interrupted";
+	case EXIT_REFUSED: return "refused";
+	case EXIT_USAGE: return "usage";
+	default: return "error";
+	}
+}
+
+static json_t *jstr_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* {"error": {...}} on stderr; diags (optional) are the config's. */
+static void print_json_error(const struct cms_error *err, int status, const struct diag_list *dl)
+{
+	json_t *e = json_object(), *root;
+	char *text;
+
+	json_object_set_new(e, "message", jstr_or_null(err->message ? err->message : "unknown error"));
+	json_object_set_new(e, "exit_status", json_integer(status));
+	json_object_set_new(e, "kind", json_string(exit_name(status)));
+	json_object_set_new(e, "hint", jstr_or_null(err->hint));
+	json_object_set_new(e, "file", jstr_or_null(err->file));
+	json_object_set_new(e, "line", err->line > 0 ? json_integer(err->line) : json_null());
+	json_object_set_new(e, "column", err->column > 0 ? json_integer(err->column) : json_null());
+	if (dl) {
+		json_t *arr = json_array();
+		size_t i;
+
+		for (i = 0; i < dl->len; i++) {
+			const struct diag *d = &dl->items[i];
+
+			json_array_append_new(arr, json_pack("{s:o, s:i, s:i, s:o, s:o}",
+							     "file", jstr_or_null(d->file), "line", d->line,
+							     "column", d->column,
+							     "message", jstr_or_null(d->message),
+							     "hint", jstr_or_null(d->hint)));
+		}
+		json_object_set_new(e, "diagnostics", arr);
+	}
+	root = json_pack("{s:o}", "error", e);
+	text = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(root);
+	if (text) {
+		fprintf(stderr, "%s\n", text);
+		free(text);
+	} else {
+		fprintf(stderr, "{\"error\": {\"message\": \"cannot encode the error as JSON\"}}\n");
+	}
+}
+
+void cmd_fail_json_diags(const struct diag_list *dl, const struct cms_error *err)
+{
+	print_json_error(err, cms_error_exit_status(err->code ? err->code : CMS_ERROR), dl);
+}
 
 int cmd_fail(const struct cms_error *err)
 {
+	if (errors_as_json) {
+		int status = cms_error_exit_status(err->code ? err->code : CMS_ERROR);
+
+		print_json_error(err, status, NULL);
+		return status;
+	}
 	if (err->file && err->line > 0)
 		fprintf(stderr, "cmsctl: %s:%d:%d: %s\n", err->file, err->line, err->column,
 			err->message ? err->message : "unknown error");
@@ -42,6 +135,77 @@ int cmd_write_stdout(const char *data, size_t len, struct cms_error *err)
 		return cms_error_set(err, CMS_ERROR, "cannot write to standard output: %s",
 				     strerror(errno));
 	return 0;
+}
+
+int cmd_confirm(const char *question, const char *hint, struct cms_error *err)
+{
+	char line[64];
+	size_t n;
+
+	if (!isatty(STDIN_FILENO)) {
+		cms_error_set(err, CMS_EDECLINED, "standard input is not a terminal: not asking");
+		cms_error_hint(err, "%s", hint);
+		return CMS_EDECLINED;
+	}
+	fprintf(stderr, "\n%s Only 'yes' is accepted: ", question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return cms_error_set(err, CMS_EDECLINED, "no answer: nothing was changed");
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (strcmp(line, "yes") != 0)
+		return cms_error_set(err, CMS_EDECLINED, "declined ('%s'): nothing was changed", line);
+	return 0;
+}
+
+/* Progress of a run on stderr: "cmsctl: [2/7] fence pool-a ... done (0.41 s)",
+ * the line opened when the step starts, so that a long step shows what it
+ * is waiting on; with --verbose the statements and their timings follow. */
+static void progress_step(void *arg, const struct apply_step_event *ev)
+{
+	struct cmd_args *a = arg;
+	size_t i;
+
+	if (ev->status == STEP_PENDING)
+		return;
+	if (ev->status == STEP_RUNNING) {
+		if (a->shown.open_step)
+			fputc('\n', stderr);
+		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s ... ", ev->n, ev->total, ev->action,
+			ev->server ? " " : "", ev->server ? ev->server : "");
+		fflush(stderr);
+		a->shown.open_step = ev->n;
+		return;
+	}
+	if (a->shown.open_step != ev->n) {
+		if (a->shown.open_step)
+			fputc('\n', stderr);
+		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s ... ", ev->n, ev->total, ev->action,
+			ev->server ? " " : "", ev->server ? ev->server : "");
+	}
+	a->shown.open_step = 0;
+	if (ev->status == STEP_DONE || ev->status == STEP_FAILED)
+		fprintf(stderr, "%s (%.2f s)%s%s\n", step_status_name(ev->status),
+			(double)ev->duration_ms / 1000.0, ev->error ? ": " : "",
+			ev->error ? ev->error : "");
+	else
+		fprintf(stderr, "%s\n", step_status_name(ev->status));
+	if (a->verbose)
+		for (i = 0; i < ev->nstmts; i++)
+			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s%s: %s\n", ev->stmts[i].duration_ms,
+				ev->stmts[i].label ? ev->stmts[i].label : "-",
+				ev->stmts[i].ok ? "" : " (failed)", ev->stmts[i].sql);
+	fflush(stderr);
+}
+
+void cmd_set_progress(struct cmd_args *a, struct apply_ctx *ctx)
+{
+	if (!a->progress && !a->verbose && !isatty(STDERR_FILENO))
+		return;
+	a->shown.open_step = 0;
+	ctx->on_step = progress_step;
+	ctx->on_step_arg = a;
 }
 
 bool cmd_output_is_stdout(const char *path)

@@ -537,6 +537,10 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 			cms_error_set(err, CMS_EREFUSED,
 				      "target '%s' reports role %s; only a mirror or a backup can be promoted",
 				      target, obs_role_name(t->role));
+			if (t->role == OBS_FENCED || t->read_only)
+				cms_error_hint(err, "'%s' is fenced (read-only): re-seed it as a copy of the "
+					       "primary '%s' first; 'cmsctl status' lists it as a follow-up",
+					       target, in->recorded ? in->recorded->primary : "-");
 			return CMS_EREFUSED;
 		}
 		if (p->mode == PLAN_SWITCHOVER && (rc = check_lag(in, t, err)) < 0)

@@ -617,12 +617,27 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 		 plan_mode_name(p->mode));
 	if (p->offline)
 		buf_adds(out, "  made --offline: no server was probed; for review only, apply refuses it\n");
-	buf_adds(out, "\n  location    current         proposed\n");
-	buf_addf(out, "  primary     %-15s %s\n", or_dash(p->from.primary), or_dash(p->to.primary));
-	buf_addf(out, "  mirror      %-15s %s\n", or_dash(p->from.mirror), or_dash(p->to.mirror));
+	{
+		int w = 15;
+
+		if ((int)strlen(or_dash(p->from.primary)) > w)
+			w = (int)strlen(or_dash(p->from.primary));
+		if ((int)strlen(or_dash(p->from.mirror)) > w)
+			w = (int)strlen(or_dash(p->from.mirror));
+		buf_addf(out, "\n  location    %-*s proposed\n", w, "current");
+		buf_addf(out, "  primary     %-*s %s\n", w, or_dash(p->from.primary),
+			 or_dash(p->to.primary));
+		buf_addf(out, "  mirror      %-*s %s\n", w, or_dash(p->from.mirror),
+			 or_dash(p->to.mirror));
+	}
 
 	if (p->obs.nservers) {
-		buf_adds(out, "\n  server          observed      epoch  lag bytes    after\n");
+		int w = 15;
+
+		for (i = 0; i < p->obs.nservers; i++)
+			if ((int)strlen(p->obs.servers[i].server) > w)
+				w = (int)strlen(p->obs.servers[i].server);
+		buf_addf(out, "\n  %-*s observed      epoch  lag bytes    read-only  after\n", w, "server");
 		for (i = 0; i < p->obs.nservers; i++) {
 			const struct server_obs *o = &p->obs.servers[i];
 			char lag[32];
@@ -631,8 +646,9 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 				snprintf(lag, sizeof(lag), "-");
 			else
 				snprintf(lag, sizeof(lag), "%" PRId64, o->lag_bytes);
-			buf_addf(out, "  %-15s %-13s %5" PRId64 "  %-12s %s\n", o->server,
+			buf_addf(out, "  %-*s %-13s %5" PRId64 "  %-12s %-10s %s\n", w, o->server,
 				 o->reachable ? obs_role_name(o->role) : "unreachable", o->epoch, lag,
+				 !o->reachable ? "-" : o->read_only ? "yes" : "no",
 				 after_role(p, o->server, o));
 			if (!o->reachable && o->error)
 				buf_addf(out, "      (%s)\n", o->error);

@@ -4,8 +4,9 @@
 # PostgreSQL 15 server the integration tests start clusters of (and libpq,
 # for the promotion floor of tests/bench/pg_switchover.sh), OpenLDAP's
 # libldap (the ldap publish target) with the slapd, ldap-utils and openssl
-# its test starts a directory with, and the JSON Schema validator the tests
-# check outputs with.
+# its test starts a directory with, the JSON Schema validator the tests
+# check outputs with; zsh (its completion is checked), dpkg-dev and file
+# (CPack's Debian package and its dependencies).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo -E bash "$0" "$@"
@@ -20,4 +21,4 @@ apt-get install -y -q --no-install-recommends \
   postgresql postgresql-client libpq-dev \
   slapd ldap-utils openssl \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux procps iproute2 openssh-client
+  util-linux procps iproute2 openssh-client zsh dpkg-dev file

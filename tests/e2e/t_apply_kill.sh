@@ -37,7 +37,7 @@ case_at() {   # case_at N STATUS
 	action=$(sql .cmsctl/state.db "SELECT action FROM steps WHERE n = $n AND run_id = (SELECT id FROM runs WHERE kind='apply' ORDER BY started_at DESC, rowid DESC LIMIT 1)")
 	contains out "$n. $action"
 	run 6 "$CMSCTL" apply s.plan
-	run 0 "$CMSCTL" restore
+	run 0 "$CMSCTL" restore --yes
 	writable >w
 	[ "$(wc -l <w)" = 1 ] || { fail "after kill at $n:$st and restore: writable primaries: $(cat w | tr '\n' ' ')"; return; }
 	rec=$(sql .cmsctl/state.db "SELECT primary_server FROM stores WHERE name='redmond'")

@@ -21,7 +21,7 @@ run 0 "$CMSCTL" plan -o c.plan
 # Tampered: one byte changed after review.
 sed 's/"catch_up_timeout_ms": 30000/"catch_up_timeout_ms": 30001/' b.plan >tampered.plan
 run 3 "$CMSCTL" apply tampered.plan
-contains err "is not in the history: it was changed after it was saved"
+contains err "is not in the history at '.cmsctl/history': it was changed after it was saved"
 # Hand-edited to something that is no plan at all.
 printf '{"format_version": 1, "surprise": true}' >bogus.plan
 run 3 "$CMSCTL" apply bogus.plan

@@ -15,7 +15,7 @@ contains out "drift: the state records primary 'pool-a' but it reports primary (
 run 7 "$CMSCTL" plan
 contains err "drift: the state records primary 'pool-a' but it reports"
 contains err "run 'cmsctl restore'"
-run 0 "$CMSCTL" restore --report restore.html
+run 0 "$CMSCTL" restore --yes --report restore.html
 contains out "redmond: restore pool-a: ok"
 [ "$(sql servers/pool-a/xds.db 'SELECT read_only FROM cms_control')" = 0 ] || fail "pool-a still fenced"
 [ -f published/location.json ] || fail "restore did not re-publish"
@@ -27,7 +27,7 @@ contains out "drift: none"
 for d in xds lis; do sql servers/pool-b/$d.db "UPDATE cms_control SET role = 'primary', read_only = 0"; done
 run 7 "$CMSCTL" plan
 contains err "report being the primary"
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 [ "$(sql servers/pool-b/xds.db 'SELECT read_only FROM cms_control')" = 1 ] || fail "pool-b not re-fenced"
 git -C .cmsctl/history log -1 --format=%s cms-history >subject
 printf 'redmond: restore pool-a: ok\n' >want
@@ -39,7 +39,7 @@ for d in xds lis; do
 	sql servers/pool-a/$d.db "UPDATE cms_control SET role = 'mirror', read_only = 0"
 	sql servers/pool-b/$d.db "UPDATE cms_control SET role = 'primary', read_only = 0"
 done
-run 7 "$CMSCTL" restore
+run 7 "$CMSCTL" restore --yes
 contains err "the recorded primary 'pool-a' reports mirror"
 run 0 "$CMSCTL" plan --accept-drift -o adopt2.plan
 contains out "adopt"

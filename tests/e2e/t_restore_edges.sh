@@ -37,11 +37,11 @@ kill_at() {   # kill_at N STATUS [ARGS...]: apply s.plan, SIGKILL it at that jou
 fresh
 kill_at 4 done
 mv servers/pool-b pool-b.away
-run 7 "$CMSCTL" restore
+run 7 "$CMSCTL" restore --yes
 contains err "cannot tell whether the promotion of 'pool-b'"
 [ "$(writable)" = "" ] || fail "restore changed something: writable $(writable)"
 mv pool-b.away servers/pool-b
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 [ "$(writable)" = "pool-b " ] || fail "after restore: writable $(writable)"
 [ "$(serial)" = 2 ] || fail "serial $(serial)"
 
@@ -55,14 +55,14 @@ SH
 chmod +x hang.sh
 kill_at 4 done
 printf '      - command: [%s/hang.sh]\n' "$PWD" >>cms.yaml
-"$CMSCTL" restore >/dev/null 2>&1 & rpid=$!
+"$CMSCTL" restore --yes >/dev/null 2>&1 & rpid=$!
 for i in $(seq 1 100); do
 	[ "$(sql .cmsctl/state.db "SELECT count(*) FROM steps WHERE action = 'publish' AND status = 'running'" 2>/dev/null)" = 1 ] && break
 	sleep 0.05
 done
 kill -9 $rpid; wait $rpid 2>/dev/null || true
 sed -i '$d' cms.yaml
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 contains out "closed restore run"
 [ "$(writable)" = "pool-b " ] || fail "after the second restore: writable $(writable)"
 run 0 "$CMSCTL" status
@@ -74,7 +74,7 @@ fresh
 run 0 "$CMSCTL" apply s.plan
 sql .cmsctl/state.db "UPDATE runs SET outcome = 'running', finished_at = NULL WHERE plan_id = '$id'"
 run 6 "$CMSCTL" plan
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 contains out "was finished by restore"
 [ "$(serial)" = 2 ] || fail "serial $(serial) after restore of a committed run"
 run 0 "$CMSCTL" status
@@ -102,6 +102,7 @@ fresh
 sed -i 's/catch_up_timeout: 30s/catch_up_timeout: 45s/' cms.yaml
 run 3 "$CMSCTL" apply s.plan
 contains err "is not what the config now makes of the inputs"
+contains err "policy.catch_up_timeout_ms is 30000 in the plan, 45000 now"
 [ "$(serial)" = 1 ] || fail "serial $(serial)"
 
 # 6. An unwritable --report: the run still reaches the history.
@@ -119,10 +120,10 @@ for i in $(seq 1 200); do
 	[ "$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 3 AND run_id = (SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null)" = running ] && break
 	sleep 0.05
 done
-CMSCTL_NOW=2030-01-01T00:00:00Z run 4 "$CMSCTL" restore
+CMSCTL_NOW=2030-01-01T00:00:00Z run 4 "$CMSCTL" restore --yes
 contains err "is locked by alice@test (pid $hpid"
 kill -9 $hpid; wait $hpid 2>/dev/null || true
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 [ "$(writable)" = "pool-a " ] || fail "writable $(writable)"
 
 # 7. A malformed clock is a usage error, not a silent 1970.

@@ -121,7 +121,8 @@ if [ "$rc" -ne 1 ] || [ -s "$out" ] || ! cmp -s -- "$tmp/want" "$err"; then
 	diff -u -- "$tmp/want" "$err" | sed 's/^/    /'
 fi
 
-# --json: same exit status, stderr quiet, the diagnostics as a JSON array.
+# --json: same exit status, stderr quiet, one object whose diagnostics are
+# the errors (schemas/validate.schema.json).
 # Checked with Debian's python3 (also needed by t_examples.sh).
 py=/usr/bin/python3
 if [ -x "$py" ]; then
@@ -138,8 +139,11 @@ if [ -x "$py" ]; then
 		[ "$file" = empty/cms ] && nerr=1
 		if ! "$py" - "$out" "$want_rc" "$nerr" <<'EOF'; then
 import json, sys
-doc = json.load(open(sys.argv[1]))
-assert isinstance(doc, list), type(doc)
+top = json.load(open(sys.argv[1]))
+assert isinstance(top, dict), type(top)
+assert top["valid"] == (sys.argv[2] == "0"), top["valid"]
+assert (len(top["stores"]) > 0) == top["valid"], top["stores"]
+doc = top["diagnostics"]
 assert len(doc) == int(sys.argv[3]), len(doc)
 assert (len(doc) == 0) == (sys.argv[2] == "0")
 for d in doc:

@@ -90,7 +90,7 @@ kill_at() {
 # and published.
 restored() {
 	local want=$1 how=$2
-	if run 0 "$CMSCTL" restore -c cms.yaml; then
+	if run 0 "$CMSCTL" restore --yes -c cms.yaml; then
 		contains "$W/out" "was $how by restore"
 	fi
 	expect "writable after restore" "$(writable)" "$want"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# --json on every command, each output checked against its schema in
+# schemas/, integers as integers; under --json an error is one JSON object
+# on stderr (schemas/error.schema.json) with the documented exit status.
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+quickstart
+py() { "$PY" -c "$@"; }
+
+run 0 "$CMSCTL" version --json
+validate_json version.schema.json out
+run 0 "$CMSCTL" validate --json
+validate_json validate.schema.json out
+py 'import json; d=json.load(open("out")); assert d["valid"] and d["diagnostics"] == [] and d["stores"][0]["name"] == "redmond", d' ||
+	fail "validate --json on a good config"
+run 0 "$CMSCTL" lock list --json
+validate_json lock-list.schema.json out
+[ "$(cat out)" = "[]" ] || fail "lock list --json with no lock: $(cat out)"
+
+run 0 "$CMSCTL" plan --json -o adopt.plan
+validate_json plan-saved.schema.json out
+id=$(git hash-object adopt.plan)
+py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["file"] == "adopt.plan", d' "$id" ||
+	fail "plan --json -o does not carry the plan id"
+py 'import json; json.dump(json.load(open("out"))["plan"], open("inner.json", "w"))'
+validate_json plan.schema.json inner.json
+run 0 "$CMSCTL" show --json "$id"
+validate_json plan.schema.json out
+run 0 "$CMSCTL" apply --json "$id"
+validate_json report.schema.json out
+run 0 "$CMSCTL" plan -o s.plan
+sid=$(git hash-object s.plan)
+ssh-keygen -q -t ed25519 -N '' -C bob -f key-bob
+run 0 "$CMSCTL" approve --json --as bob@test --key key-bob s.plan
+validate_json approve.schema.json out
+py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["approved_by"] == "bob@test" and d["signed"] is True, d' "$sid" ||
+	fail "approve --json"
+run 0 "$CMSCTL" history --json
+validate_json history.schema.json out
+py 'import json; h=json.load(open("out"))
+applies=[e for e in h if e["kind"] == "apply"]
+assert applies and applies[0]["run_id"] and applies[0]["store"] == "redmond", applies
+assert all(isinstance(e["store_serial"], int) for e in h if e["store_serial"] is not None), h
+assert any(e["store_serial"] == 1 for e in h), h' || fail "history --json: run_id, store, integer serials"
+run 0 "$CMSCTL" restore --dry-run --json
+validate_json restore-preview.schema.json out
+run 0 "$CMSCTL" status --json
+validate_json status.schema.json out
+
+# Errors: one JSON object on stderr, the exit status it names.
+json_error() {   # json_error EXIT ARGS...: runs, checks stderr is the error object
+	local want=$1
+	shift
+	run "$want" "$CMSCTL" "$@" || return
+	[ ! -s out ] || fail "'$*': stdout is not empty under an error"
+	validate_json error.schema.json err
+	py 'import json,sys; e=json.load(open("err"))["error"]; assert e["exit_status"] == int(sys.argv[1]), e' "$want" ||
+		fail "'$*': exit_status in the error object"
+}
+json_error 1 plan --json -s redmnd
+contains err "did you mean 'redmond'?"
+json_error 64 plan --json --detailed-exitcod
+contains err "did you mean '--detailed-exitcode'?"
+json_error 3 apply --json s.plan --history elsewhere
+json_error 1 show --json 0123456789abcdef
+printf 'version: 1\nstores: []\nbogus: 1\n' >bad.yaml
+json_error 1 plan --json -c bad.yaml
+py 'import json; e=json.load(open("err"))["error"]; assert e["diagnostics"] and e["diagnostics"][0]["line"] >= 1, e' ||
+	fail "config errors under --json carry the diagnostics"
+finish
