@@ -4,9 +4,11 @@
 # PostgreSQL 15 server the integration tests start clusters of (and libpq,
 # for the promotion floor of tests/bench/pg_switchover.sh), OpenLDAP's
 # libldap (the ldap publish target) with the slapd, ldap-utils and openssl
-# its test starts a directory with, and the JSON Schema validator the tests
+# its test starts a directory with, the JSON Schema validator the tests
 # check outputs with; zsh (its completion is checked), dpkg-dev and file
-# (CPack's Debian package and its dependencies).
+# (CPack's Debian package and its dependencies), openssh-server (the
+# shared-history test starts an sshd) and chromium (the history page is
+# checked in a headless browser).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo -E bash "$0" "$@"
