@@ -28,7 +28,7 @@ run 7 ro "$CMSCTL" apply s.plan
 contains err "history repository '.cmsctl/history' cannot be written: cannot create a file in '"
 contains err "Read-only file system"
 contains err "nothing was changed"
-run 7 ro "$CMSCTL" restore
+run 7 ro "$CMSCTL" restore --yes
 contains err "cannot be written"
 snapshot_all >after
 same before after

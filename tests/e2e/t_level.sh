@@ -75,7 +75,7 @@ CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply back.plan >apply.out 2>apply.err & pi
 wait_for apply.err "holding at step 4:done"
 kill -9 $pid; wait $pid 2>/dev/null || true
 kid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE plan_id = '$bid' AND kind = 'apply'")
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 git --git-dir=$H show "cms-history:redmond/runs/$kid/report.json" >killed.json ||
 	fail "the killed run's journal did not reach the history with the restore"
 validate_json report.schema.json killed.json
@@ -100,7 +100,7 @@ CMSCTL_TEST_HOLD_AT=3:done "$CMSCTL" apply fwd.plan >apply.out 2>apply.err & pid
 wait_for apply.err "holding at step 3:done"
 kill -9 $pid; wait $pid 2>/dev/null || true
 uid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE plan_id = '$fid' AND kind = 'apply'")
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 git --git-dir=$H log --format=%s cms-history >subjects
 contains subjects "redmond: restore: undid switchover pool-a -> pool-b, pool-a stays primary: ok"
 git --git-dir=$H cat-file -e "cms-history:redmond/runs/$uid/report.json" ||

@@ -53,7 +53,7 @@ contains err "still held after waiting 2 s (--lock-timeout)"
 # the restore waits for the lease.)
 now=$(date +%s)
 sql .cmsctl/state.db "UPDATE locks SET lease_until = $((now + 3))"
-run 0 "$CMSCTL" restore --lock-timeout 60s
+run 0 "$CMSCTL" restore --yes --lock-timeout 60s
 [ "$(sql .cmsctl/state.db "SELECT count(*) FROM runs WHERE outcome = 'running'")" = 0 ] ||
 	fail "the interrupted run was not settled"
 [ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "the restore left a lock"

@@ -28,7 +28,7 @@ for attempt in 1 2 3; do
 	wait "$pid" 2>/dev/null || true
 	[ -n "$copy" ] && break
 	# The apply won the race: move back and try again.
-	run 0 "$CMSCTL" restore
+	run 0 "$CMSCTL" restore --yes
 	sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
 	run 0 "$CMSCTL" plan -o back.plan && run 0 "$CMSCTL" apply back.plan
 	sed -i 's/primary: pool-a/primary: pool-b/; s/mirror: pool-b/mirror: pool-a/' cms.yaml
@@ -37,7 +37,7 @@ for attempt in 1 2 3; do
 done
 [ -n "$copy" ] || fail "never caught the catch-up copy on disk"
 [ -e "$copy" ] || fail "the killed catch-up left no copy behind ($copy)"
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 contains out "a catch-up copy an interrupted run left behind"
 if ls servers/pool-b/xds.db.catchup-* >/dev/null 2>&1; then
 	fail "restore left the catch-up copy"

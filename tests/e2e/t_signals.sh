@@ -65,7 +65,7 @@ signal_at() {
 		[ "$outcome" = running ] || fail "SIG$sig after step $n: journal says $outcome"
 		contains apply.err "after promotion began"
 		[ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "SIG$sig after step $n: lock left"
-		run 0 "$CMSCTL" restore
+		run 0 "$CMSCTL" restore --yes
 		consistent "SIG$sig after step $n ($action) and restore"
 	fi
 	[ "$(sql .cmsctl/state.db 'PRAGMA integrity_check')" = ok ] || fail "integrity after SIG$sig at $n"
@@ -91,7 +91,7 @@ for k in 1 2 3 4 5 6 7 8; do
 	wait $pid || rc=$?
 	case $rc in
 		0 | 1) ;;
-		6) run 0 "$CMSCTL" restore ;;
+		6) run 0 "$CMSCTL" restore --yes ;;
 		143)
 			# Only before cmsctl got going (process start-up): then no
 			# run was begun.
@@ -129,7 +129,7 @@ wait $pid || rc=$?
 [ "$rc" = 6 ] || fail "second signal: exit $rc, expected 6"
 [ $(( $(date +%s) - start )) -lt 15 ] || fail "second signal did not end the process at once"
 contains apply.err "second signal: stopping at once"
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 consistent "second signal and restore"
 
 # Restore stopped by a signal between its steps: it says so, and the next
@@ -145,7 +145,7 @@ for i in $(seq 1 400); do
 done
 kill -9 $pid
 wait $pid 2>/dev/null || true
-CMSCTL_TEST_HOLD_AT="1:done" "$CMSCTL" restore >restore.out 2>restore.err &
+CMSCTL_TEST_HOLD_AT="1:done" "$CMSCTL" restore --yes >restore.out 2>restore.err &
 pid=$!
 got=
 for i in $(seq 1 400); do
@@ -159,7 +159,7 @@ rc=0
 wait $pid || rc=$?
 case $rc in 1 | 6) pass "restore stopped by SIGTERM: exit $rc" ;; *) fail "restore on SIGTERM: exit $rc" ;; esac
 contains restore.err "interrupted by signal 15"
-run 0 "$CMSCTL" restore
+run 0 "$CMSCTL" restore --yes
 consistent "restore stopped by a signal, then restore"
 
 # Reading commands just end.

@@ -88,7 +88,7 @@ wait $pid 2>/dev/null || true
 run 6 "$CMSCTL" plan
 run 0 "$CMSCTL" status
 contains out "interrupted"
-run 0 "$CMSCTL" restore --json
+run 0 "$CMSCTL" restore --yes --json
 [ "$(jq -r '[.steps[] | .action + ":" + .status] | join(" ")' out)" = \
 	"record:done promote:done reread_roles:done demote:done publish:done verify:done" ] ||
 	fail "restore steps: $(jq -r '[.steps[] | .action + ":" + .status] | join(" ")' out)"

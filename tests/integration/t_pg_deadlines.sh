@@ -94,12 +94,12 @@ contains "$W/apply.err" "cmsctl cut the session"
 # --- restore while pool-b is frozen ends in bound; after SIGCONT it converges ---
 t0=$(now_ms)
 rc=0
-"$CMSCTL" restore -c cms.yaml >"$W/out" 2>"$W/err" || rc=$?
+"$CMSCTL" restore --yes -c cms.yaml >"$W/out" 2>"$W/err" || rc=$?
 within "restore with pool-b frozen" "$t0" $((2 + 2 + MARGIN))
 pass "restore with pool-b frozen exited $rc"
 thaw
 write_config pool-a pool-b
-run 0 "$CMSCTL" restore -c cms.yaml
+run 0 "$CMSCTL" restore --yes -c cms.yaml
 expect "pool-a writable after restore" "$(pg_writable "$PG_PORT_A")" t
 run 0 "$CMSCTL" status -c cms.yaml --json
 expect "pool-b back as mirror" "$(srv pool-b .role)" mirror
@@ -135,7 +135,7 @@ sed 's/^/  apply: /' "$W/apply.err" >&2
 expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
 thaw
 t0=$(now_ms)
-run 0 "$CMSCTL" restore -c cms.yaml
+run 0 "$CMSCTL" restore --yes -c cms.yaml
 writers=
 for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
 	[ "$(pg_writable "${s#*:}")" = t ] && writers="$writers${writers:+ }${s%%:*}"
