@@ -113,6 +113,10 @@
 #define SQL_RELOAD "SELECT pg_reload_conf()"
 #define SQL_CURRENT_DATABASE "SELECT current_database()"
 #define SQL_SESSION_READ_WRITE "SET default_transaction_read_only = off"
+/* The fence's catalog changes commit locally: with a synchronous standby
+ * that froze or is cut off, a commit waiting for it would hold the fence
+ * (or its undo) until the deadline cut the session. */
+#define SQL_LOCAL_COMMIT "SET synchronous_commit = local"
 #define SQL_TERMINATE \
 	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity " \
 	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
@@ -1098,7 +1102,8 @@ static int set_connections(struct engine *e, struct db *db, bool allow, struct c
 		}
 		/* This session may have started read-only (a server fenced
 		 * earlier): ALTER DATABASE is refused in a read-only transaction. */
-		if (i == 0 && (rc = run(e, db, SQL_SESSION_READ_WRITE, NULL, err)) < 0)
+		if (i == 0 && ((rc = run(e, db, SQL_SESSION_READ_WRITE, NULL, err)) < 0 ||
+			       (rc = run(e, db, SQL_LOCAL_COMMIT, NULL, err)) < 0))
 			goto done;
 		buf_reset(&sql);
 		/* Store database names are plain identifiers (config.c). */

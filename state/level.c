@@ -139,7 +139,7 @@ static int64_t journal_window(const struct step_info *s, size_t n)
 }
 
 struct plan_facts {
-	json_t *mode, *from, *to, *author; /* owned references, or NULL */
+	json_t *mode, *from, *to, *author, *assume_down; /* owned references, or NULL */
 	int64_t serial;
 };
 
@@ -164,6 +164,7 @@ static void plan_facts(struct history *h, const char *plan_id, struct plan_facts
 	pf->from = json_incref(json_object_get(o, "from"));
 	pf->to = json_incref(json_object_get(o, "to"));
 	pf->author = json_incref(json_object_get(o, "author"));
+	pf->assume_down = json_incref(json_object_get(o, "assume_down"));
 	if (json_is_integer(json_object_get(o, "serial")))
 		pf->serial = (int64_t)json_integer_value(json_object_get(o, "serial"));
 	json_decref(o);
@@ -210,6 +211,7 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	json_object_set_new(o, "from", pf.from ? json_incref(pf.from) : json_null());
 	json_object_set_new(o, "to", pf.to ? json_incref(pf.to) : json_null());
 	json_object_set_new(o, "approvals", json_array());
+	json_object_set_new(o, "assume_down", pf.assume_down ? json_incref(pf.assume_down) : json_null());
 	json_object_set_new(o, "started_at", json_string(run->started_at));
 	json_object_set_new(o, "finished_at",
 			    json_string(run->finished_at ? run->finished_at : run->started_at));
@@ -273,6 +275,7 @@ done:
 	json_decref(pf.from);
 	json_decref(pf.to);
 	json_decref(pf.author);
+	json_decref(pf.assume_down);
 	step_info_list_free(steps, nsteps);
 	buf_free(&html);
 	buf_free(&msg);

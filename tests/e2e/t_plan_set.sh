@@ -92,7 +92,9 @@ assert x["report"] is None and x["run_id"] is None, x
 assert d["applied"] == 3 and d["failed"] == 1 and d["exit_status"] == 3, d
 PYEOF
 # Progress is per store, each line prefixed with its store.
-contains err "store-3: cmsctl: observation changed since plan"
+# Under --json each store's error is one JSON line, prefixed by the store.
+contains err 'store-3: {"error"'
+contains err "observation changed since plan"
 contains err "store-1: cmsctl: applied plan"
 for i in 1 2 4; do
 	[ "$(serial store-$i)" = 2 ] || fail "store-$i: serial $(serial store-$i), want 2"

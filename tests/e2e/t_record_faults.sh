@@ -63,25 +63,31 @@ run 1 "$CMSCTL" apply "$S" s1.plan
 unfill
 run 0 "$CMSCTL" status "$S" --offline
 
-# The history on the tmpfs, full after the plan was committed: the servers
-# move, the state records it, the history cannot: exit 6, never 1.
+# The history on the tmpfs, full after the plan was committed: checked
+# before any server is changed, so the run is refused (7) and can be
+# applied once the history takes commits again.
 rm -rf "$T/mnt"/state.db*
 cp -a "$H" "$T/mnt/history"
 HI="--history=$T/mnt/history"
 run 0 "$CMSCTL" plan $HI -o s2.plan
 fill
-run 6 "$CMSCTL" apply $HI s2.plan
-contains err "could not be recorded"
-[ "$(published)" = pool-b ] || fail "the move did not happen"
+# A history that cannot take a commit refuses the run before any change.
+run 7 "$CMSCTL" apply $HI s2.plan
+contains err "cannot be written"
+[ "$(published)" = pool-a ] || fail "a move refused for a full history changed the location"
 unfill
+run 0 "$CMSCTL" apply $HI s2.plan
+[ "$(published)" = pool-b ] || fail "the move did not happen"
 
-# Read-only history after the plan: the same, exit 6.
+# Read-only history after the plan: the same, refused before any change.
 sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
 run 0 "$CMSCTL" plan $HI -o s3.plan
 mount -o remount,ro "$T/mnt"
-run 6 "$CMSCTL" apply $HI s3.plan
-[ "$(published)" = pool-a ] || fail "the move did not happen"
+run 7 "$CMSCTL" apply $HI s3.plan
+[ "$(published)" = pool-b ] || fail "a move refused for a read-only history changed the location"
 mount -o remount,rw "$T/mnt"
+run 0 "$CMSCTL" apply $HI s3.plan
+[ "$(published)" = pool-a ] || fail "the move did not happen"
 
 # Read-only state: refused before any change, exit 1.
 rm -rf "$T/mnt/history"

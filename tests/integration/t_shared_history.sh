@@ -147,7 +147,7 @@ make_runner r3 "ssh://$(id -un)@127.0.0.1:$port$T/remote-ssh.git" "$T/ssh/id_tes
 cd "$T/r3"
 run 0 "$CMSCTL" plan --offline -o ssh.plan
 lacks err "warning"
-got=$(git -C "$T/remote-ssh.git" log --format=%s cms-history 2>/dev/null | head -n 1)
+got=$(git -C "$T/remote-ssh.git" log -1 --format=%s cms-history 2>/dev/null || true)
 [ "$got" = "redmond: plan $(sed -n 's/^redmond: plan //p' <(git -C .cmsctl/history log -1 --format=%s cms-history))" ] ||
 	{ fail "the plan commit did not reach the ssh remote (got '$got')"; cat "$T/ssh/sshd.log" >&2; }
 # The ssh remote is now ahead of nothing; a second runner on it reads it.

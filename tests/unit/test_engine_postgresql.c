@@ -46,6 +46,7 @@
 #define SQL_DATABASES "SELECT datname, datallowconn FROM pg_database"
 #define SQL_CURRENT_DATABASE "SELECT current_database()"
 #define SQL_SESSION_RW "SET default_transaction_read_only = off"
+#define SQL_LOCAL_COMMIT "SET synchronous_commit = local"
 #define SQL_TO_CLOSE "SELECT datname FROM pg_database WHERE datallowconn <> false AND datname IN ('xds', 'lis') ORDER BY datname"
 #define SQL_TO_OPEN "SELECT datname FROM pg_database WHERE datallowconn <> true AND datname IN ('xds', 'lis') ORDER BY datname"
 #define SQL_OPEN_LEFT "SELECT count(*) FROM pg_database WHERE datallowconn <> false AND datname IN ('xds', 'lis')"
@@ -640,6 +641,7 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
 		ROWS(SQL_TO_CLOSE, 1, namecols, "lis", "xds"),
 		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
 		DONE(SQL_CLOSE("lis")),
 		DONE(SQL_CLOSE("xds")),
 		DONE(SQL_FENCE),
@@ -673,6 +675,7 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 		   "pool-a: " SQL_CURRENT_DATABASE,
 		   "pool-a: " SQL_TO_CLOSE,
 		   "pool-a: " SQL_SESSION_RW,
+		   "pool-a: " SQL_LOCAL_COMMIT,
 		   "pool-a: " SQL_CLOSE("lis"),
 		   "pool-a: " SQL_CLOSE("xds"),
 		   "pool-a: " SQL_FENCE,
@@ -751,6 +754,7 @@ static void test_fence_fails_when_a_database_still_takes_connections(void **stat
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
 		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
 		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
 		DONE(SQL_CLOSE("xds")),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
@@ -800,6 +804,7 @@ static void test_unfence_opens_databases_resets_reloads_and_verifies(void **stat
 	const struct db_fake_reply a[] = {
 		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
 		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
 		DONE(SQL_OPEN("lis")),
 		DONE(SQL_OPEN("xds")),
 		DONE(SQL_UNFENCE),
@@ -823,6 +828,7 @@ static void test_unfence_opens_databases_resets_reloads_and_verifies(void **stat
 	TRANSCRIPT(e,
 		   "pool-a: " SQL_TO_OPEN,
 		   "pool-a: " SQL_SESSION_RW,
+		   "pool-a: " SQL_LOCAL_COMMIT,
 		   "pool-a: " SQL_OPEN("lis"),
 		   "pool-a: " SQL_OPEN("xds"),
 		   "pool-a: " SQL_UNFENCE,
@@ -1026,6 +1032,7 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		VAL(SQL_RELOAD, "1"),
 		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
 		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
 		DONE(SQL_OPEN("lis")),
 		DONE(SQL_OPEN("xds")),
 		VAL(SQL_IN_RECOVERY, "0"),
@@ -1055,6 +1062,7 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		   "pool-b: " SQL_SHOW_RO,
 		   "pool-b: " SQL_TO_OPEN,
 		   "pool-b: " SQL_SESSION_RW,
+		   "pool-b: " SQL_LOCAL_COMMIT,
 		   "pool-b: " SQL_OPEN("lis"),
 		   "pool-b: " SQL_OPEN("xds"),
 		   "pool-b: " SQL_IN_RECOVERY);
