@@ -107,10 +107,13 @@ expect_codes ""
 # A holder killed while it holds the lock: dead, and its lock can be broken
 # without --force.
 run 0 "$CMSCTL" plan -o s2.plan
+id2=$(git hash-object s2.plan)
 CMSCTL_TEST_HOLD_AT="2:running" "$CMSCTL" apply s2.plan >apply.out 2>apply.err &
 pid=$!
+# The run of this plan, not an earlier one whose journal also stopped at a
+# running step 2.
 for i in $(seq 1 400); do
-	[ "$(sql .cmsctl/state.db "SELECT count(*) FROM steps WHERE n = 2 AND status = 'running' AND run_id = (SELECT id FROM runs WHERE kind = 'apply' ORDER BY rowid DESC LIMIT 1)" 2>/dev/null || true)" = 1 ] && break
+	[ "$(sql .cmsctl/state.db "SELECT count(*) FROM steps WHERE n = 2 AND status = 'running' AND run_id = (SELECT id FROM runs WHERE plan_id = '$id2')" 2>/dev/null || true)" = 1 ] && break
 	sleep 0.05
 done
 run 0 "$CMSCTL" lock list --json
