@@ -1379,36 +1379,13 @@ done:
 	return rc;
 }
 
-static void free_run_checks(struct run_check *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(c[i].check);
-		free(c[i].observed);
-	}
-	free(c);
-}
-
 /* Forgets what a preview pass decided (its steps, and the follow-ups
  * after the first keep), for the pass that does it. */
 static void reset_decision(struct run *r, size_t keep)
 {
 	size_t i;
 
-	for (i = 0; i < r->nsteps; i++) {
-		struct run_step *s = &r->steps[i];
-
-		free(s->server);
-		free(s->description);
-		db_stmt_log_free(s->stmts, s->nstmts);
-		free_run_checks(s->checks, s->nchecks);
-		buf_free(&s->notes);
-		free(s->error);
-	}
-	free(r->steps);
-	r->steps = NULL;
-	r->nsteps = 0;
+	report_run_free_steps(r);
 	for (i = keep; i < r->nfollowups; i++)
 		free(r->followups[i]);
 	r->nfollowups = keep;

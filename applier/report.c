@@ -301,7 +301,7 @@ static void free_checks(struct run_check *c, size_t n)
 	free(c);
 }
 
-void report_run_free_content(struct run *r)
+void report_run_free_steps(struct run *r)
 {
 	size_t i;
 
@@ -316,6 +316,15 @@ void report_run_free_content(struct run *r)
 		free(s->error);
 	}
 	free(r->steps);
+	r->steps = NULL;
+	r->nsteps = 0;
+}
+
+void report_run_free_content(struct run *r)
+{
+	size_t i;
+
+	report_run_free_steps(r);
 	free_checks(r->prechecks, r->nprechecks);
 	for (i = 0; i < r->nfollowups; i++)
 		free(r->followups[i]);

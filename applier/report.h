@@ -17,6 +17,8 @@ void report_build(const struct run *r, struct buf *json, struct buf *html);
 char *report_step_detail_json(const struct run_step *s);
 /* "redmond: apply switchover pool-a -> pool-b: ok"; caller frees. */
 char *report_subject(const struct run *r);
+/* Frees a run's steps and leaves it with none. */
+void report_run_free_steps(struct run *r);
 /* Frees what a run owns that the report describes (steps, checks, ...). */
 void report_run_free_content(struct run *r);
 
