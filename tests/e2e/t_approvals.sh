@@ -98,7 +98,10 @@ contains out "already approved by bob@review: nothing recorded"
 CMSCTL_NOW=2099-01-01T00:00:00Z run 3 "$CMSCTL" approve "$sid" --as carol@review --key key-carol
 contains err "has expired"
 
-# Stale: another plan applied since (serial 1 -> 2).
+# Stale: another plan applied since (serial 1 -> 2).  Plans carry their
+# creation second: made in the same second as s.plan, s2.plan would be the
+# very same plan (then "already applied", not "stale").
+t=$(date +%s); while [ "$(date +%s)" = "$t" ]; do sleep 0.05; done
 run 0 "$CMSCTL" plan -o s2.plan
 s2=$(git hash-object s2.plan)
 run 0 "$CMSCTL" apply s.plan
