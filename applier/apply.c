@@ -147,6 +147,21 @@ static struct run_step *add_run_step(struct run *r, enum plan_action action, con
 	return s;
 }
 
+/* One publish step per target, each naming its target. */
+static void add_publish_run_steps(struct run *r, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < r->ctx->store->npublish; i++) {
+		char *t = planner_describe_publish(&r->ctx->store->publish[i]);
+		char *d = xasprintf("%s %s", what, t);
+
+		add_run_step(r, ACTION_PUBLISH, NULL, d);
+		free(d);
+		free(t);
+	}
+}
+
 static const struct server *find_server(const struct run *r, const char *name)
 {
 	return name ? store_find_server(r->ctx->store, name) : NULL;
@@ -225,6 +240,7 @@ static int run_publish(struct run *r, struct run_step *s, size_t idx, const char
 	loc.primary_fqdn = ps ? ps->fqdn : NULL;
 	loc.primary_instance = ps ? ps->instance : NULL;
 	loc.serial = serial;
+	loc.lineage = r->pub_lineage;
 	loc.plan_id = r->plan_id;
 	loc.run_id = r->run_id;
 	loc.now = now_s();
@@ -609,6 +625,8 @@ static void run_free(struct run *r)
 	free(r->lock_id);
 	free(r->fenced);
 	free(r->fenced_outside);
+	free(r->fresh_lineage);
+	free(r->publish_error);
 	for (i = 0; i < r->napprovals; i++)
 		free(r->approvals[i]);
 	free(r->approvals);
@@ -837,6 +855,83 @@ static void report_outside_fence(struct run *r)
 				    "happen: bring it back by hand, then plan again", r->fenced_outside));
 }
 
+/* A publish target that failed never stops the run: the move stands and
+ * is recorded; the target becomes a follow-up that status shows and
+ * restore retries.  A required target's failure makes the run end with
+ * exit 6 (finish_publish). */
+static void publish_failed(struct run *r, struct run_step *s)
+{
+	int idx = r->publish_idx - 1;
+	const struct publish_target *t = idx >= 0 && (size_t)idx < r->ctx->store->npublish
+		? &r->ctx->store->publish[idx] : NULL;
+
+	r->publish_failed++;
+	if (!t || t->required) {
+		r->publish_failed_required++;
+		if (!r->publish_error)
+			r->publish_error = xstrdup(s->error);
+	}
+	strv_push(&r->followups, &r->nfollowups,
+		  xasprintf("%s failed: %s; 'cmsctl restore' publishes it again", s->description,
+			    s->error ? s->error : "?"));
+}
+
+/* After a run that moved or re-asserted the location: exit 6 when a
+ * required publish target is left behind. */
+static int finish_publish(struct run *r, struct cms_error *err)
+{
+	if (!r->publish_failed_required)
+		return 0;
+	cms_error_set(err, CMS_EINTERRUPTED, "store '%s' is at primary %s (recorded, serial %" PRId64
+		      "), but %zu required publish target%s did not take it: %s",
+		      r->ctx->store->name, r->pub_primary ? r->pub_primary : "-", r->serial_after,
+		      r->publish_failed_required, r->publish_failed_required == 1 ? "" : "s",
+		      r->publish_error ? r->publish_error : "?");
+	cms_error_hint(err, "'cmsctl status' lists it; 'cmsctl restore' publishes again once the "
+		       "target is back; plan and apply are not blocked by it");
+	return CMS_EINTERRUPTED;
+}
+
+/* Before any change: no target is given an older serial or another
+ * lineage than it holds.  A target that cannot be read now (down) is let
+ * through: its publish will fail and become a follow-up. */
+static int check_publish_targets(struct run *r, struct cms_error *err)
+{
+	const struct store *st = r->ctx->store;
+	struct published_location loc;
+	size_t i;
+
+	memset(&loc, 0, sizeof(loc));
+	loc.store = st->name;
+	loc.primary = r->pub_primary;
+	loc.mirror = r->pub_mirror;
+	loc.serial = r->pub_serial;
+	loc.lineage = r->pub_lineage;
+	for (i = 0; i < st->npublish; i++) {
+		struct cms_error terr = CMS_ERROR_INIT;
+		char *what = planner_describe_publish(&st->publish[i]);
+		char *check = xasprintf("%s holds no newer serial and no other lineage", what);
+		int rc = publish_check_target(&st->publish[i], st, &loc, &terr);
+
+		if (!r->dry && (rc != 0 || terr.code == CMS_EREFUSED))
+			add_check(&r->prechecks, &r->nprechecks, rc >= 0, check, "%s",
+				  rc == 1 ? "yes" : rc < 0 && terr.code != CMS_EREFUSED ? "not readable now"
+				  : terr.message);
+		free(check);
+		if (rc < 0 && terr.code == CMS_EREFUSED) {
+			cms_error_move(err, &terr);
+			cms_error_hint(err, "a publish never goes backwards: another state (or an older "
+				       "run) must not overwrite it; if the target really is stale, "
+				       "clear it by hand and plan again");
+			free(what);
+			return CMS_EREFUSED;
+		}
+		cms_error_clear(&terr);
+		free(what);
+	}
+	return 0;
+}
+
 static int run_steps(struct run *r, size_t from, struct cms_error *err)
 {
 	size_t i;
@@ -883,6 +978,12 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 				rc = CMS_ERROR;
 			}
 			cms_error_clear(&jerr);
+		}
+		if (rc < 0 && s->action == ACTION_PUBLISH && s->status == STEP_FAILED) {
+			publish_failed(r, s);
+			cms_error_clear(err);
+			rc = 0;
+			continue;
 		}
 		if (rc < 0)
 			return rc;
@@ -1014,13 +1115,18 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	r.pub_primary = p->to.primary;
 	r.pub_mirror = p->to.mirror;
 	r.pub_serial = r.serial_before + 1;
+	/* An adoption's lineage is made now, so that its publish steps carry
+	 * the lineage the state will record. */
+	if (!*p->lineage)
+		r.fresh_lineage = cms_random_hex(16);
+	r.pub_lineage = *p->lineage ? p->lineage : r.fresh_lineage;
 	r.loc_primary = xstrdup(rec.primary);
 	r.loc_mirror = xstrdup(rec.mirror);
 	if ((rc = check_approvals(&r, err)) < 0)
 		goto done;
 	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
 		goto done;
-	if ((rc = recheck_observations(&r, err)) < 0)
+	if ((rc = recheck_observations(&r, err)) < 0 || (rc = check_publish_targets(&r, err)) < 0)
 		goto done;
 	/* The statements of the pre-run probe are not part of any step. */
 	{
@@ -1064,13 +1170,9 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		goto done;
 	}
 	{
-		const char *lineage = *p->lineage ? p->lineage : NULL;
-		char *fresh = lineage ? NULL : cms_random_hex(16);
-
-		rc = state_commit(ctx->state, ctx->store->name, lineage ? lineage : fresh,
-				  r.serial_before, p->to.primary, p->to.mirror, plan_id, r.run_id,
-				  now_s(), &r.serial_after, err);
-		free(fresh);
+		rc = state_commit(ctx->state, ctx->store->name, r.pub_lineage, r.serial_before,
+				  p->to.primary, p->to.mirror, plan_id, r.run_id, now_s(),
+				  &r.serial_after, err);
 		if (rc < 0) {
 			r.error = xstrdup(err->message);
 			if (r.promote_started) {
@@ -1090,6 +1192,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	}
 	set_location(&r, p->to.primary, p->to.mirror);
 	finish_run(&r, "ok");
+	rc = finish_publish(&r, err);
 done:
 	if (r.begun)
 		fill_result(&r, out);
@@ -1235,6 +1338,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		r->pub_primary = p->to.primary;
 		r->pub_mirror = p->to.mirror;
 		r->pub_serial = way == RESTORE_FINISHED ? rec->serial : (rec->exists ? rec->serial : 0) + 1;
+		r->pub_lineage = *p->lineage ? p->lineage : rec->exists ? rec->lineage : NULL;
 		if (fence != STEP_PENDING && p->from.primary)
 			r->fenced = xstrdup(p->from.primary);
 		r->promote_started = true;
@@ -1244,8 +1348,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		add_run_step(r, ACTION_REREAD_ROLES, NULL, "re-read every server's role");
 		if (r->fenced)
 			add_run_step(r, ACTION_DEMOTE, p->from.primary, "make the old primary a copy of the new one");
-		for (i = 0; i < r->ctx->store->npublish; i++)
-			add_run_step(r, ACTION_PUBLISH, NULL, "publish the new location");
+		add_publish_run_steps(r, "publish the new location to");
 		add_run_step(r, ACTION_VERIFY, NULL, "verify the new location end to end");
 	} else {
 		/* The old run is settled first, so that whatever follows cannot
@@ -1256,6 +1359,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		r->pub_primary = rec->exists ? rec->primary : NULL;
 		r->pub_mirror = rec->exists ? rec->mirror : NULL;
 		r->pub_serial = rec->exists ? rec->serial : 0;
+		r->pub_lineage = rec->exists ? rec->lineage : NULL;
 		if (way == RESTORE_UNDO && fence != STEP_PENDING && fence != STEP_UNDONE &&
 		    p->from.primary) {
 			if (old && old->reachable) {
@@ -1271,8 +1375,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		rp = rec->exists ? observation_find(&obs, rec->primary) : NULL;
 		if (rec->exists && (server_obs_writable(rp) ||
 				    (rp && rp->reachable && r->nsteps > 1 && !strcmp(rec->primary, p->from.primary)))) {
-			for (i = 0; i < r->ctx->store->npublish; i++)
-				add_run_step(r, ACTION_PUBLISH, NULL, "re-publish the recorded location");
+			add_publish_run_steps(r, "re-publish the recorded location to");
 			add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
 		} else if (rec->exists) {
 			strv_push(&r->followups, &r->nfollowups,
@@ -1350,6 +1453,7 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 	r->pub_primary = rec->primary;
 	r->pub_mirror = rec->mirror;
 	r->pub_serial = rec->serial;
+	r->pub_lineage = rec->lineage;
 	for (i = 0; i < obs.nservers; i++) {
 		const struct server_obs *o = &obs.servers[i];
 
@@ -1365,8 +1469,7 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 						  "unfence the recorded primary");
 		s->undo = true;
 	}
-	for (i = 0; i < r->ctx->store->npublish; i++)
-		add_run_step(r, ACTION_PUBLISH, NULL, "re-publish the recorded location");
+	add_publish_run_steps(r, "re-publish the recorded location to");
 	add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
 	if (r->dry)
 		goto done;
@@ -1508,6 +1611,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		goto done;
 	}
 	finish_run(&r, "ok");
+	rc = finish_publish(&r, err);
 done:
 	if (r.begun)
 		fill_result(&r, out);

@@ -44,6 +44,7 @@ int publish_location_json(const struct published_location *loc, struct buf *out,
 	json_object_set_new(o, "primary_fqdn", loc->primary_fqdn ? json_string(loc->primary_fqdn) : json_null());
 	json_object_set_new(o, "primary_instance", loc->primary_instance ? json_string(loc->primary_instance) : json_null());
 	json_object_set_new(o, "serial", json_integer(loc->serial));
+	json_object_set_new(o, "lineage", loc->lineage ? json_string(loc->lineage) : json_null());
 	json_object_set_new(o, "plan_id", loc->plan_id ? json_string(loc->plan_id) : json_null());
 	json_object_set_new(o, "run_id", json_string(loc->run_id));
 	json_object_set_new(o, "updated_at", json_string(t));
@@ -76,6 +77,67 @@ static int make_parent_dir(const char *path, struct cms_error *err)
 	return rc;
 }
 
+/* Whether a target that holds serial `serial` of lineage `lineage` (NULL:
+ * written before targets carried one) may be given loc: never another
+ * lineage, never an older serial of the same one.  The same serial is a
+ * re-publish (restore) and is allowed. */
+static int check_held(const char *what, int64_t serial, const char *lineage,
+		      const struct published_location *loc, struct cms_error *err)
+{
+	if (lineage && loc->lineage && strcmp(lineage, loc->lineage))
+		return cms_error_set(err, CMS_EREFUSED, "%s holds serial %" PRId64 " of lineage %s; "
+				     "this run would publish serial %" PRId64 " of another lineage, %s",
+				     what, serial, lineage, loc->serial, loc->lineage);
+	if (serial > loc->serial)
+		return cms_error_set(err, CMS_EREFUSED, "%s holds serial %" PRId64 "%s%s, newer than "
+				     "serial %" PRId64 " this run would publish", what, serial,
+				     lineage ? " of lineage " : "", lineage ? lineage : "", loc->serial);
+	return 0;
+}
+
+/* What a location file holds now.  Nothing, or a document that is not a
+ * location with a serial, makes no claim; a device, a FIFO or a folder is
+ * refused (never replaced). */
+static int check_file(const struct publish_target *t, const struct published_location *loc,
+		      struct cms_error *err)
+{
+	json_t *doc = NULL, *v;
+	char *text = NULL, *what = NULL;
+	const char *lineage = NULL, *store;
+	size_t len = 0;
+	struct stat sb;
+	int rc = 0;
+
+	if (stat(t->path, &sb) < 0)
+		return errno == ENOENT ? 0 : cms_error_set(err, CMS_ERROR, "cannot read location file "
+							    "'%s': %s", t->path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return cms_error_set(err, CMS_EREFUSED, "cannot write location file '%s': it is %s, "
+				     "not a regular file; left as it is", t->path,
+				     cms_file_kind(sb.st_mode));
+	if ((rc = cms_read_file(&text, &len, t->path, 1 << 20, err)) < 0)
+		return rc;
+	what = xasprintf("location file '%s'", t->path);
+	doc = json_loadb(text, len, 0, NULL);
+	store = json_string_value(json_object_get(doc, "store"));
+	v = json_object_get(doc, "serial");
+	if (!store || !json_is_integer(v))
+		goto done;
+	if (strcmp(store, loc->store)) {
+		rc = cms_error_set(err, CMS_EREFUSED, "%s holds the location of store '%s', not '%s'",
+				   what, store, loc->store);
+		goto done;
+	}
+	if (json_is_string(json_object_get(doc, "lineage")))
+		lineage = json_string_value(json_object_get(doc, "lineage"));
+	rc = check_held(what, (int64_t)json_integer_value(v), lineage, loc, err);
+done:
+	json_decref(doc);
+	free(text);
+	free(what);
+	return rc;
+}
+
 static int publish_file(const struct publish_target *t, const struct published_location *loc,
 			struct buf *log, struct cms_error *err)
 {
@@ -85,6 +147,8 @@ static int publish_file(const struct publish_target *t, const struct published_l
 	int rc;
 
 	if ((rc = publish_location_json(loc, &doc, err)) < 0)
+		goto done;
+	if ((rc = check_file(t, loc, err)) < 0)
 		goto done;
 	if ((rc = make_parent_dir(t->path, err)) < 0)
 		goto done;
@@ -104,6 +168,64 @@ done:
 	return rc;
 }
 
+/* Connects to an odbc target, its password read and wiped again. */
+static int odbc_open(struct db **db, const struct publish_target *t, const struct store *st,
+		     struct cms_error *err)
+{
+	const char *table = t->table ? t->table : "cms_location";
+	char *password = NULL, *connstr = NULL;
+	int rc;
+
+	*db = NULL;
+	if (!config_is_identifier(table))
+		return cms_error_set(err, CMS_ERROR, "publish table '%s' is not a plain identifier", table);
+	if ((rc = config_read_password(&password, t->password_env, t->password_file, err)) < 0)
+		return rc;
+	connstr = t->dsn ? xasprintf("DSN=%s", t->dsn) : xstrdup(t->connection);
+	rc = db_connect_odbc(db, "publish", connstr, password, st->policy.login_timeout_ms,
+			     st->policy.query_timeout_ms, err);
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	free(connstr);
+	return rc;
+}
+
+/* The serial and lineage the table's row of the store holds, checked
+ * against loc (check_held); no row is a first publish. */
+static int check_odbc_row(struct db *db, const char *table, const struct published_location *loc,
+			  struct cms_error *err)
+{
+	struct db_result *res = NULL;
+	struct buf sql = BUF_INIT;
+	const char *serial;
+	char *what = NULL, *end = NULL;
+	long long n;
+	int rc;
+
+	buf_addf(&sql, "SELECT serial, lineage FROM %s WHERE store = ", table);
+	db_add_string_literal(&sql, loc->store);
+	if ((rc = db_exec(db, sql.ptr, &res, err)) < 0)
+		goto done;
+	if (res->nrows == 0)
+		goto done;
+	what = xasprintf("table '%s' (row of store '%s')", table, loc->store);
+	serial = db_result_get(res, 0, 0);
+	errno = 0;
+	n = serial ? strtoll(serial, &end, 10) : 0;
+	if (res->nrows != 1 || !serial || errno || end == serial || *end) {
+		rc = cms_error_set(err, CMS_EREFUSED, "%s does not hold one row with a serial", what);
+		goto done;
+	}
+	rc = check_held(what, (int64_t)n, db_result_get(res, 0, 1), loc, err);
+done:
+	db_result_free(res);
+	buf_free(&sql);
+	free(what);
+	return rc;
+}
+
 static int publish_odbc(const struct publish_target *t, const struct store *st,
 			const struct published_location *loc, struct buf *log,
 			struct db_stmt_log **stmts, size_t *nstmts, struct cms_error *err)
@@ -112,30 +234,26 @@ static int publish_odbc(const struct publish_target *t, const struct store *st,
 	struct db *db = NULL;
 	struct db_result *res = NULL;
 	struct buf sql = BUF_INIT;
-	char *password = NULL, *connstr = NULL, ts[32];
+	char ts[32];
 	const char *got_p, *got_m;
 	int rc;
 
-	if (!config_is_identifier(table))
-		return cms_error_set(err, CMS_ERROR, "publish table '%s' is not a plain identifier", table);
-	if ((rc = config_read_password(&password, t->password_env, t->password_file, err)) < 0)
-		goto done;
-	connstr = t->dsn ? xasprintf("DSN=%s", t->dsn) : xstrdup(t->connection);
-	if ((rc = db_connect_odbc(&db, "publish", connstr, password, st->policy.login_timeout_ms,
-				  st->policy.query_timeout_ms, err)) < 0)
+	if ((rc = odbc_open(&db, t, st, err)) < 0)
 		goto done;
 	cms_format_time(ts, loc->now);
 	/* One row per store: delete and insert in one transaction is an
 	 * upsert every SQL dialect understands. */
 	if ((rc = db_begin(db, err)) < 0)
 		goto done;
+	if ((rc = check_odbc_row(db, table, loc, err)) < 0)
+		goto rollback;
 	buf_addf(&sql, "DELETE FROM %s WHERE store = ", table);
 	db_add_string_literal(&sql, loc->store);
 	if ((rc = db_exec(db, sql.ptr, NULL, err)) < 0)
 		goto rollback;
 	buf_reset(&sql);
-	buf_addf(&sql, "INSERT INTO %s (store, primary_server, mirror_server, serial, updated_at) VALUES (",
-		 table);
+	buf_addf(&sql, "INSERT INTO %s (store, primary_server, mirror_server, serial, lineage, "
+		 "updated_at) VALUES (", table);
 	db_add_string_literal(&sql, loc->store);
 	buf_adds(&sql, ", ");
 	db_add_string_literal(&sql, loc->primary);
@@ -145,6 +263,11 @@ static int publish_odbc(const struct publish_target *t, const struct store *st,
 	else
 		buf_adds(&sql, "NULL");
 	buf_addf(&sql, ", %" PRId64 ", ", loc->serial);
+	if (loc->lineage)
+		db_add_string_literal(&sql, loc->lineage);
+	else
+		buf_adds(&sql, "NULL");
+	buf_adds(&sql, ", ");
 	db_add_string_literal(&sql, ts);
 	buf_adds(&sql, ")");
 	if ((rc = db_exec(db, sql.ptr, NULL, err)) < 0)
@@ -187,11 +310,6 @@ done:
 	}
 	db_result_free(res);
 	db_close(db);
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
-	free(connstr);
 	buf_free(&sql);
 	return rc;
 }
@@ -217,6 +335,7 @@ static int publish_command(const struct publish_target *t, const struct publishe
 	envp[ne++] = env_entry("CMS_PRIMARY_FQDN", loc->primary_fqdn);
 	envp[ne++] = env_entry("CMS_PRIMARY_INSTANCE", loc->primary_instance);
 	envp[ne++] = env_entry("CMS_SERIAL", serial);
+	envp[ne++] = env_entry("CMS_LINEAGE", loc->lineage);
 	envp[ne++] = env_entry("CMS_PLAN_ID", loc->plan_id);
 	envp[ne++] = env_entry("CMS_RUN_ID", loc->run_id);
 	envp[ne++] = env_entry("PATH", path ? path : "/usr/bin:/bin");
@@ -509,4 +628,26 @@ int publish_target(const struct publish_target *t, const struct store *st,
 		return publish_ldap(t, st, loc, log, err);
 	}
 	return cms_error_set(err, CMS_ERROR, "unknown publish target");
+}
+
+int publish_check_target(const struct publish_target *t, const struct store *st,
+			 const struct published_location *loc, struct cms_error *err)
+{
+	struct db *db = NULL;
+	int rc;
+
+	switch (t->kind) {
+	case PUBLISH_FILE:
+		return check_file(t, loc, err) < 0 ? err->code : 1;
+	case PUBLISH_ODBC:
+		if ((rc = odbc_open(&db, t, st, err)) == 0)
+			rc = check_odbc_row(db, t->table ? t->table : "cms_location", loc, err) < 0
+				? err->code : 1;
+		db_close(db);
+		return rc;
+	case PUBLISH_COMMAND:
+	case PUBLISH_LDAP:
+		break;
+	}
+	return 0;
 }

@@ -21,6 +21,7 @@ struct published_location {
 	const char *primary_fqdn;  /* or NULL */
 	const char *primary_instance; /* or NULL */
 	int64_t serial;
+	const char *lineage;       /* the store's lineage in the state, or NULL */
 	const char *plan_id;       /* or NULL (restore) */
 	const char *run_id;
 	int64_t now;
@@ -32,6 +33,16 @@ struct published_location {
 int publish_target(const struct publish_target *t, const struct store *st,
 		   const struct published_location *loc, struct buf *log,
 		   struct db_stmt_log **stmts, size_t *nstmts, struct cms_error *err);
+
+/* Before any change: whether target t may be given loc.  Returns 1 when
+ * it was read and holds no newer serial and no other lineage, 0 when it
+ * cannot be read back for a serial (command, ldap), CMS_EREFUSED naming
+ * what it holds when it must not be overwritten, or another error when it
+ * could not be read (down: the publish itself will fail and be left as a
+ * follow-up).  publish_target() makes the same check again right before
+ * it writes. */
+int publish_check_target(const struct publish_target *t, const struct store *st,
+			 const struct published_location *loc, struct cms_error *err);
 
 /* The value an ldap target writes for one attribute: tmpl with its
  * placeholders (config_ldap_placeholders) filled from loc and the store's

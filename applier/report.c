@@ -80,7 +80,7 @@ static int64_t unavailable_ms(const struct run *r)
 	return r->t_promoted - r->t_fence;
 }
 
-char *report_subject(const struct run *r)
+static char *subject_of(const struct run *r)
 {
 	const char *store = r->ctx->store->name;
 
@@ -100,6 +100,18 @@ char *report_subject(const struct run *r)
 		return xasprintf("%s: %s adopt %s: %s", store, r->kind, r->p->to.primary, r->outcome);
 	return xasprintf("%s: %s %s %s -> %s: %s", store, r->kind, plan_mode_name(r->p->mode),
 			 r->p->from.primary ? r->p->from.primary : "-", r->p->to.primary, r->outcome);
+}
+
+char *report_subject(const struct run *r)
+{
+	char *s = subject_of(r), *with;
+
+	if (!r->publish_failed)
+		return s;
+	with = xasprintf("%s, %zu publish target%s left to retry", s, r->publish_failed,
+			 r->publish_failed == 1 ? "" : "s");
+	free(s);
+	return with;
 }
 
 static json_t *report_json(const struct run *r)

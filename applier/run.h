@@ -55,6 +55,11 @@ struct run {
 	const char *pub_primary;   /* the location publish and verify steps assert */
 	const char *pub_mirror;
 	int64_t pub_serial;
+	const char *pub_lineage;   /* the lineage publish steps carry (NULL: none yet) */
+	char *fresh_lineage;       /* an adoption's new lineage, made before its first step */
+	size_t publish_failed;     /* publish steps that failed (follow-ups) */
+	size_t publish_failed_required; /* ... of them, targets not marked required: false */
+	char *publish_error;       /* the first required target's error */
 	int64_t serial_before, serial_after;
 	char *loc_primary, *loc_mirror; /* the recorded location at the end */
 	char **approvals;

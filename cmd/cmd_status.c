@@ -174,6 +174,67 @@ static int find_running(struct state *sdb, struct store_status *s, struct cms_er
 	return 0;
 }
 
+/* Publish targets left behind: the newest run that ran publish steps,
+ * and those of its steps that failed (the move stands; restore publishes
+ * again).  A target marked required: false is a follow-up, not a
+ * problem. */
+static int publish_pending(struct state *sdb, struct store_status *s, struct cms_error *err)
+{
+	struct run_info *runs = NULL;
+	size_t nruns = 0, i, j;
+	int rc;
+
+	if (!s->st->npublish)
+		return 0;
+	if ((rc = state_run_list(sdb, s->st->name, &runs, &nruns, err)) < 0)
+		return rc;
+	for (i = nruns; i-- > 0;) {
+		struct step_info *steps = NULL;
+		size_t nsteps = 0, idx = 0;
+		bool ran = false;
+
+		if (!strcmp(runs[i].outcome, "running"))
+			continue;
+		if ((rc = state_run_steps(sdb, runs[i].id, &steps, &nsteps, err)) < 0)
+			break;
+		for (j = 0; j < nsteps; j++) {
+			json_t *d;
+			const char *desc, *why;
+			const struct publish_target *t;
+
+			if (strcmp(steps[j].action, "publish"))
+				continue;
+			t = idx < s->st->npublish ? &s->st->publish[idx] : NULL;
+			idx++;
+			if (steps[j].status != STEP_DONE && steps[j].status != STEP_FAILED)
+				continue;
+			ran = true;
+			if (steps[j].status != STEP_FAILED)
+				continue;
+			d = json_loads(steps[j].detail_json ? steps[j].detail_json : "{}", 0, NULL);
+			desc = json_string_value(json_object_get(d, "description"));
+			why = json_string_value(json_object_get(d, "error"));
+			if (!t || t->required)
+				add_problem(s, "publish_pending",
+					    json_pack("{s:s, s:s, s:s}", "run_id", runs[i].id, "target",
+						      desc ? desc : "publish", "error", why ? why : ""),
+					    xasprintf("%s failed in run %s: %s", desc ? desc : "publish",
+						      runs[i].id, why ? why : "?"));
+			add_followup(s, xasprintf("%s failed in run %s: run 'cmsctl restore -s %s' to "
+						  "publish again", desc ? desc : "publish", runs[i].id,
+						  s->st->name));
+			json_decref(d);
+		}
+		step_info_list_free(steps, nsteps);
+		if (ran)
+			break;
+	}
+	for (i = 0; i < nruns; i++)
+		run_info_free(&runs[i]);
+	free(runs);
+	return rc < 0 ? rc : 0;
+}
+
 static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 		  struct cms_error *err)
 {
@@ -200,6 +261,8 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 		cms_error_clear(&perr);
 	}
 	derive(s);
+	if (sdb && (rc = publish_pending(sdb, s, err)) < 0)
+		return rc;
 	if (s->run.id && !s->running) {
 		add_problem(s, "interrupted_run",
 			    json_pack("{s:s, s:s, s:o}", "run_id", s->run.id, "kind", s->run.kind,

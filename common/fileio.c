@@ -27,8 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What a file that is not a regular file is, for messages. */
-static const char *kind_of(mode_t m)
+const char *cms_file_kind(mode_t m)
 {
 	if (S_ISFIFO(m))
 		return "a FIFO";
@@ -92,7 +91,7 @@ static int open_input(const char *path, size_t max, const char *what, struct cms
 	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
 		return read_fail(err, CMS_ERROR, what, path, "it is %s, not a regular file",
-				 kind_of(sb.st_mode));
+				 cms_file_kind(sb.st_mode));
 	}
 	if ((uintmax_t)sb.st_size > (uintmax_t)max) {
 		close(fd);
@@ -313,7 +312,7 @@ static int write_path(const char *path, const void *data, size_t len, mode_t mod
 	if (in_place_ok && (S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode)))
 		return write_in_place(path, data, len, what, err);
 	return cms_error_set(err, CMS_ERROR, "cannot write %s '%s': it is %s, not a regular file; "
-			     "left as it is", what, path, kind_of(sb.st_mode));
+			     "left as it is", what, path, cms_file_kind(sb.st_mode));
 }
 
 int cms_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

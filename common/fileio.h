@@ -20,6 +20,10 @@
  * NUL-terminated and the caller's.  The file is opened without blocking
  * and refused unless it is a regular file (a FIFO, a device, a folder).
  * A missing file is CMS_ENOTFOUND.  Messages read "cannot read 'path': ...". */
+/* What a file that is not a regular file is, for messages: "a FIFO",
+ * "a character device", "a folder"... */
+const char *cms_file_kind(mode_t m);
+
 int cms_read_file(char **out, size_t *len, const char *path, size_t max, struct cms_error *err);
 
 /* The same, with what naming the file in messages: "cannot read plan file

@@ -1343,11 +1343,11 @@ static const char *const policy_keys[] = {
 
 enum {
 	PU_FILE, PU_ODBC, PU_COMMAND, PU_LDAP, PU_TABLE, PU_PASSWORD_ENV, PU_PASSWORD_FILE,
-	PU_TIMEOUT, PU_DN, PU_BIND_DN, PU_CA_FILE, PU_ATTRIBUTES, PU_NKEYS
+	PU_TIMEOUT, PU_DN, PU_BIND_DN, PU_CA_FILE, PU_ATTRIBUTES, PU_REQUIRED, PU_NKEYS
 };
 static const char *const publish_keys[] = {
 	"file", "odbc", "command", "ldap", "table", "password_env", "password_file", "timeout",
-	"dn", "bind_dn", "ca_file", "attributes",
+	"dn", "bind_dn", "ca_file", "attributes", "required",
 };
 enum { FE_COMMAND, FE_TIMEOUT, FE_NKEYS };
 static const char *const fence_keys[] = { "command", "timeout" };
@@ -1363,6 +1363,7 @@ static const unsigned publish_key_kinds[PU_NKEYS] = {
 	[PU_TIMEOUT] = PU_BIT(PU_COMMAND),
 	[PU_DN] = PU_BIT(PU_LDAP), [PU_BIND_DN] = PU_BIT(PU_LDAP),
 	[PU_CA_FILE] = PU_BIT(PU_LDAP), [PU_ATTRIBUTES] = PU_BIT(PU_LDAP),
+	[PU_REQUIRED] = PU_BIT(PU_FILE) | PU_BIT(PU_ODBC) | PU_BIT(PU_COMMAND) | PU_BIT(PU_LDAP),
 };
 /* The first kind a key belongs to, for the hint about where it goes. */
 static const char *publish_key_home(size_t k)
@@ -1947,6 +1948,9 @@ static void load_publish_item(struct loader *ld, const yaml_node_t *map,
 	t->kind = kind == PU_FILE ? PUBLISH_FILE : kind == PU_ODBC ? PUBLISH_ODBC
 		: kind == PU_COMMAND ? PUBLISH_COMMAND : PUBLISH_LDAP;
 	t->timeout_ms = 30 * 1000;
+	t->required = true;
+	if (f[PU_REQUIRED].value)
+		get_bool(ld, f[PU_REQUIRED].value, "'required'", &t->required);
 	if (kind == PU_ODBC || kind == PU_LDAP) {
 		if (f[PU_PASSWORD_ENV].value)
 			t->password_env = get_env_name(ld, f[PU_PASSWORD_ENV].value, "'password_env'");

@@ -107,6 +107,7 @@ struct publish_target {
 	char *ca_file;       /* ldap: CA certificates that sign the server's; NULL: the system's */
 	struct publish_attr *attrs; /* ldap: at least one */
 	size_t nattrs;
+	bool required;       /* false: a failure is a follow-up, never a failed run (default true) */
 	struct pos at;
 };
 

@@ -211,18 +211,20 @@ static void copy_observation(struct observation *dst, const struct observation *
 	}
 }
 
-static char *describe_publish(const struct publish_target *t)
+char *planner_describe_publish(const struct publish_target *t)
 {
+	const char *opt = t->required ? "" : " (not required)";
+
 	switch (t->kind) {
 	case PUBLISH_FILE:
-		return xasprintf("file %s", t->path);
+		return xasprintf("file %s%s", t->path, opt);
 	case PUBLISH_ODBC:
-		return xasprintf("odbc table %s (%s)", t->table ? t->table : "cms_location",
-				 t->dsn ? "dsn" : "connection");
+		return xasprintf("odbc table %s (%s)%s", t->table ? t->table : "cms_location",
+				 t->dsn ? "dsn" : "connection", opt);
 	case PUBLISH_COMMAND:
-		return xasprintf("command %s", t->argv && t->argv[0] ? t->argv[0] : "?");
+		return xasprintf("command %s%s", t->argv && t->argv[0] ? t->argv[0] : "?", opt);
 	case PUBLISH_LDAP:
-		return xasprintf("ldap entry %s on %s", t->dn ? t->dn : "?", t->uri ? t->uri : "?");
+		return xasprintf("ldap entry %s on %s%s", t->dn ? t->dn : "?", t->uri ? t->uri : "?", opt);
 	}
 	return xstrdup("?");
 }
@@ -274,7 +276,7 @@ static struct plan *plan_new(const struct plan_inputs *in)
 	p->npublish = st->npublish;
 	p->publish = xcalloc(st->npublish, sizeof(char *));
 	for (i = 0; i < st->npublish; i++)
-		p->publish[i] = describe_publish(&st->publish[i]);
+		p->publish[i] = planner_describe_publish(&st->publish[i]);
 	p->author = xstrdup(in->author);
 	p->created = in->now;
 	/* Both are bounded (now by cms_now, the ttl by the config), so the sum
@@ -332,6 +334,8 @@ static void add_publish_steps(struct builder *b, const struct store *st, const c
 	for (i = 0; i < st->npublish; i++) {
 		struct plan_step *s = add_step(b, ACTION_PUBLISH, NULL, "publish the location to %s",
 					       b->p->publish[i]);
+		if (st->publish[i].kind == PUBLISH_FILE || st->publish[i].kind == PUBLISH_ODBC)
+			add_check(s, "the target holds no newer serial and no other lineage");
 		add_check(s, "published primary reads back as %s", primary);
 		if (mirror)
 			add_check(s, "published mirror reads back as %s", mirror);

@@ -138,6 +138,9 @@ char *planner_drift(const char *recorded_primary, const struct observation *obs)
 /* "command /sbin/power-off pg-a (timeout 30000 ms)": a fence target as
  * plans describe it (apply compares it with the config's).  Caller frees. */
 char *planner_describe_fence_target(const struct fence_target *t);
+/* A publish target for people: "file PATH", "odbc table T (dsn)", ...,
+ * with " (not required)" for a target marked required: false. */
+char *planner_describe_publish(const struct publish_target *t);
 
 /* NULL, or why fencing a server of this engine through its database sends
  * nothing (the promotion itself takes the role away). */

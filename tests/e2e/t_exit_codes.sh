@@ -68,8 +68,25 @@ chmod +x fail.sh
 printf '      - command: [%s/fail.sh]\n' "$T" >>cms.yaml
 run 0 "$CMSCTL" plan -o back2.plan
 run 6 "$CMSCTL" apply back2.plan
-contains err "stopped after promotion began"
+contains err "is at primary pool-a (recorded, serial"
 contains err "publish command '$T/fail.sh' failed with exit 3"
+# The move stands: nothing is interrupted, plan is not blocked, status
+# shows the target left behind, restore publishes again (and still fails).
+run 0 "$CMSCTL" plan
+run 0 "$CMSCTL" status
+contains out "problem: publish the location to command $T/fail.sh failed in run"
+run 6 "$CMSCTL" restore --yes
+contains err "publish command '$T/fail.sh' failed with exit 3"
+
+# 6: a failure after promotion that is not a publish stops, never rolls
+# back, and is left for restore.
+sed -i '$d' cms.yaml
+sed -i 's/primary: pool-a/primary: pool-b/; s/mirror: pool-b/mirror: pool-a/' cms.yaml
+run 0 "$CMSCTL" plan -o fwd.plan
+sqlite3 .cmsctl/state.db "CREATE TRIGGER no_commit BEFORE UPDATE OF serial ON stores BEGIN SELECT RAISE(ABORT, 'state is read-only now'); END"
+run 6 "$CMSCTL" apply fwd.plan
+contains err "stopped after promotion"
+sqlite3 .cmsctl/state.db "DROP TRIGGER no_commit"
 run 6 "$CMSCTL" plan
 contains err "was interrupted"
 run 0 "$CMSCTL" status

@@ -67,10 +67,12 @@ contains err "saved plan"
 if [ "$have_dev" = 1 ]; then
 	sed -i "s|- file: published/location.json|- file: $T/null|" cms.yaml
 	run 0 "$CMSCTL" plan -o adopt.plan
-	# The adopting run publishes before it records anything: refused and
-	# rolled back (exit 1).
-	run 1 "$CMSCTL" apply adopt.plan
+	# Apply reads every location file before any change: refused (exit 7),
+	# nothing recorded.
+	run 7 "$CMSCTL" apply adopt.plan
 	contains err "cannot write location file '$T/null': it is a character device, not a regular file; left as it is"
+	[ ! -e .cmsctl/state.db ] || [ "$(sql .cmsctl/state.db 'SELECT count(*) FROM stores')" = 0 ] ||
+		fail "a refused adoption was recorded"
 	[ "$(kind "$T/null")" = "character special file" ] || fail "the publish target device was replaced"
 	sed -i "s|- file: $T/null|- file: published/location.json|" cms.yaml
 fi

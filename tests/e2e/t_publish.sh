@@ -4,7 +4,7 @@
 # environment, a timeout, a non-zero exit fails the step).
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 quickstart
-sql registry.db "CREATE TABLE cms_location (store TEXT PRIMARY KEY, primary_server TEXT NOT NULL, mirror_server TEXT, serial INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+sql registry.db "CREATE TABLE cms_location (store TEXT PRIMARY KEY, primary_server TEXT NOT NULL, mirror_server TEXT, serial INTEGER NOT NULL, lineage TEXT, updated_at TEXT NOT NULL)"
 cat >hook.sh <<'SH'
 #!/bin/sh
 env | grep '^CMS_' | sort >"$(dirname "$0")/hook.env"

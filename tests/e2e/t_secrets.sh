@@ -6,7 +6,7 @@
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 secret='S3cr3t-Zq9-never-print-me'
 quickstart
-sql registry.db "CREATE TABLE cms_location (store TEXT PRIMARY KEY, primary_server TEXT NOT NULL, mirror_server TEXT, serial INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+sql registry.db "CREATE TABLE cms_location (store TEXT PRIMARY KEY, primary_server TEXT NOT NULL, mirror_server TEXT, serial INTEGER NOT NULL, lineage TEXT, updated_at TEXT NOT NULL)"
 printf '%s\n' "$secret" >pw && chmod 600 pw
 export CMS_PUB_PASSWORD=$secret
 cat >>cms.yaml <<YAML
