@@ -1126,6 +1126,8 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		goto done;
 	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
 		goto done;
+	r.e->on_database = ctx->on_database;
+	r.e->on_database_arg = ctx->on_database_arg;
 	if ((rc = recheck_observations(&r, err)) < 0 || (rc = check_publish_targets(&r, err)) < 0)
 		goto done;
 	/* The statements of the pre-run probe are not part of any step. */
@@ -1589,6 +1591,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	}
 	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
 		goto done;
+	r.e->on_database = ctx->on_database;
+	r.e->on_database_arg = ctx->on_database_arg;
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, "restore",

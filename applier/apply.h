@@ -57,6 +57,9 @@ struct apply_ctx {
 	 * status written (lets a test harness stop the process at a boundary). */
 	void (*on_journal)(void *arg, int step, enum step_status status);
 	void *on_journal_arg;
+	/* Test hook: handed to the engine (engine.h, on_database). */
+	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
+	void *on_database_arg;
 	/* Progress: called after each journal write of a step (running, then
 	 * done, failed, skipped or undone), for the command line to show. */
 	void (*on_step)(void *arg, const struct apply_step_event *ev);

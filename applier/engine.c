@@ -224,3 +224,9 @@ int engine_probe(struct engine *e, struct observation *out, struct cms_error *er
 	out->probed = true;
 	return 0;
 }
+
+void engine_database_done(struct engine *e, const char *action, const char *server, const char *db)
+{
+	if (e && e->on_database)
+		e->on_database(e->on_database_arg, action, server, db);
+}

@@ -89,6 +89,11 @@ struct engine {
 	char **followups;                /* advice recorded by the engine ("re-seed pool-a") */
 	size_t nfollowups, alloc_followups;
 	void *priv;                      /* the implementation's own */
+	/* Test hook (a test build's CMSCTL_TEST_HOLD_AT=promote:DB): called by
+	 * engines that promote database by database, after each database took
+	 * the promotion.  NULL: nothing. */
+	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
+	void *on_database_arg;
 };
 
 /* Creates the engine for store->engine.  connect NULL means ODBC. */
@@ -107,6 +112,8 @@ void engine_take_log(struct engine *e, struct db_stmt_log **out, size_t *n);
  * before closing a session). */
 void engine_absorb_log(struct engine *e, struct db *db);
 void engine_add_followup(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Calls e->on_database when set. */
+void engine_database_done(struct engine *e, const char *action, const char *server, const char *db);
 
 /* Convenience wrappers over e->ops. */
 int engine_probe(struct engine *e, struct observation *out, struct cms_error *err);

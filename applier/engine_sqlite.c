@@ -872,6 +872,7 @@ static int sq_promote(struct engine *e, const char *target, const char *old_prim
 		moved[j] = true;
 		sq_disconnect(e, db);
 		db = NULL;
+		engine_database_done(e, "promote", tgt->name, dbname);
 	}
 done:
 	sq_disconnect(e, db);

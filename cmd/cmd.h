@@ -152,9 +152,10 @@ int cmd_write_output(const char *path, const char *data, size_t len, const char 
  * applier between steps; a second ends the process at once, exit 6. */
 const volatile sig_atomic_t *cmd_catch_stop_signals(void);
 
-/* Test hook of apply and restore (CMSCTL_TEST_HOLD_AT=N:STATUS, see
- * cmd/cmd_apply.c): holds right after step N is journaled as STATUS. */
-void cmd_test_hold_at(void *arg, int step, enum step_status status);
+/* Test hooks of apply and restore (CMSCTL_TEST_HOLD_AT, cmd/testhooks.c;
+ * a test build only, else no effect). */
+void cmd_test_hooks(struct apply_ctx *ctx);
+void cmd_test_hold_before_record(const char *run_id);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

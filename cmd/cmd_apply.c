@@ -149,14 +149,7 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 
 	if (!res->run_id)
 		return arc;
-	/* Test hook (tests/e2e/t_level.sh): CMSCTL_TEST_HOLD_AT=record holds
-	 * still between the state's commit of the run and the history's, so
-	 * a harness can SIGKILL it there. */
-	if (getenv("CMSCTL_TEST_HOLD_AT") && !strcmp(getenv("CMSCTL_TEST_HOLD_AT"), "record")) {
-		fprintf(stderr, "cmsctl: holding before recording run %s (CMSCTL_TEST_HOLD_AT)\n",
-			res->run_id);
-		sleep(60);
-	}
+	cmd_test_hold_before_record(res->run_id);
 	/* A run that failed keeps its own error; one that succeeded (it
 	 * changed the servers or the state) but cannot be recorded or printed
 	 * fails with that instead, as exit 6: never the code of a run that
@@ -182,38 +175,6 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 	}
 	cms_error_clear(&herr);
 	return arc;
-}
-
-/*
- * Test hook for the kill tests (tests/e2e/t_apply_kill.sh): with
- * CMSCTL_TEST_HOLD_AT=N:STATUS, the process holds still for a minute right
- * after journaling step N as STATUS, so a harness watching the journal can
- * SIGKILL it at exactly that boundary, or break a server there and let it
- * go on with SIGCONT (which ends the hold early).  Unset in production: no
- * effect.
- */
-static void hold_wake(int sig)
-{
-	(void)sig;
-}
-
-void cmd_test_hold_at(void *arg, int step, enum step_status status)
-{
-	const char *spec = arg;
-	char want[64];
-
-	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
-	if (spec && !strcmp(spec, want)) {
-		struct sigaction sa, old;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = hold_wake; /* no SA_RESTART: sleep returns */
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGCONT, &sa, &old);
-		fprintf(stderr, "cmsctl: holding at step %s (CMSCTL_TEST_HOLD_AT)\n", want);
-		sleep(60);
-		sigaction(SIGCONT, &old, NULL);
-	}
 }
 
 /* What apply counts of a plan's approvals: those the history records,
@@ -425,10 +386,7 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 	appr.sdb = sdb;
 	ctx.approvals = count_approvals;
 	ctx.approvals_arg = &appr;
-	if (getenv("CMSCTL_TEST_HOLD_AT")) {
-		ctx.on_journal = cmd_test_hold_at;
-		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
-	}
+	cmd_test_hooks(&ctx);
 	arc = applier_apply(&ctx, p, id, &res, err);
 	arc = cmd_finish_run(a, st, &res, id, "apply", arc, err);
 	if (sum) {

@@ -160,10 +160,7 @@ int cmd_restore(struct cmd_args *a)
 	ctx.confirm = confirm;
 	ctx.confirm_arg = &pv;
 	cmd_set_progress(a, &ctx);
-	if (getenv("CMSCTL_TEST_HOLD_AT")) {
-		ctx.on_journal = cmd_test_hold_at;
-		ctx.on_journal_arg = getenv("CMSCTL_TEST_HOLD_AT");
-	}
+	cmd_test_hooks(&ctx);
 	arc = applier_restore(&ctx, &res, &err);
 	if (pv.shown_dry) {
 		rc = EXIT_OK;

@@ -7,9 +7,8 @@
 # Once the client lets go, the same move goes through.
 #
 # Then an apply killed (SIGKILL) while its promotion had taken on xds and
-# not yet on lis: the test holds apply at the start of its promote step,
-# promotes xds by hand as the engine's first statement would have, and
-# kills it.  plan refuses (the run is interrupted); restore finishes the
+# not yet on lis: a test build holds apply right after the engine promoted
+# xds (CMSCTL_TEST_HOLD_AT=promote:xds), and the test kills it there.  plan refuses (the run is interrupted); restore finishes the
 # promotion of lis and the run, from what the servers report.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 
@@ -70,17 +69,14 @@ run 0 "$CMSCTL" apply s2.plan
 sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
 run 0 "$CMSCTL" plan -o back.plan
 id=$(git hash-object back.plan)
-CMSCTL_TEST_HOLD_AT="4:running" "$CMSCTL" apply back.plan >/dev/null 2>&1 &
+CMSCTL_TEST_HOLD_AT="promote:xds" "$CMSCTL" apply back.plan >/dev/null 2>apply.err &
 pid=$!
-got=
 for i in $(seq 1 400); do
-	got=$(sql .cmsctl/state.db "SELECT status FROM steps WHERE n = 4 AND action = 'promote' AND run_id = (SELECT id FROM runs WHERE plan_id = '$id' AND kind = 'apply')" 2>/dev/null || true)
-	[ "$got" = running ] && break
+	grep -q "holding after promote of xds on pool-a" apply.err 2>/dev/null && break
 	sleep 0.05
 done
-[ "$got" = running ] || fail "apply never reached its promote step"
-epoch=$(sql servers/pool-b/xds.db "SELECT epoch FROM cms_control")
-sql servers/pool-a/xds.db "UPDATE cms_control SET role = 'primary', read_only = 0, epoch = $((epoch + 1)) WHERE id = 1"
+contains apply.err "holding after promote of xds on pool-a (CMSCTL_TEST_HOLD_AT)" ||
+	fail "apply never promoted xds"
 kill -9 $pid
 wait $pid 2>/dev/null || true
 [ "$(roles)" = "pool-a/xds=primary/0 pool-a/lis=mirror/0 pool-b/xds=primary/1 pool-b/lis=primary/1 " ] ||

@@ -1,0 +1,104 @@
+/*
+ * Test hooks of apply and restore, compiled only into a test build
+ * (cmake -DCMSCTL_TEST_CLOCK=ON defines CMSCTL_TEST_BUILD); in a product
+ * build CMSCTL_TEST_HOLD_AT has no effect.  With CMSCTL_TEST_HOLD_AT set,
+ * the process holds still for a minute at one exact point, so that a
+ * harness can SIGKILL it there, or break a server there and let it go on
+ * with SIGCONT (which ends the hold early):
+ *   N:STATUS     right after step N is journaled as STATUS
+ *                (tests/e2e/t_apply_kill.sh);
+ *   promote:DB   right after the engine promoted database DB of the target,
+ *                before the next one (tests/e2e/t_store_unit.sh);
+ *   record       between the state's commit of a run and the history's
+ *                (tests/e2e/t_level.sh).
+ * Each hold says so on stderr ("cmsctl: holding ...").
+ */
+#define _GNU_SOURCE
+#include "cmd/cmd.h"
+#include "applier/apply.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef CMSCTL_TEST_BUILD
+static void hold_wake(int sig)
+{
+	(void)sig;
+}
+
+static void hold(const char *what)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = hold_wake; /* no SA_RESTART: sleep returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCONT, &sa, &old);
+	fprintf(stderr, "cmsctl: holding %s (CMSCTL_TEST_HOLD_AT)\n", what);
+	sleep(60);
+	sigaction(SIGCONT, &old, NULL);
+}
+
+static void hold_at_step(void *arg, int step, enum step_status status)
+{
+	const char *spec = arg;
+	char want[64];
+
+	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
+	if (spec && !strcmp(spec, want)) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "at step %s", want);
+		hold(what);
+	}
+}
+
+static void hold_at_database(void *arg, const char *action, const char *server, const char *db)
+{
+	const char *spec = arg;
+	char want[160];
+
+	snprintf(want, sizeof(want), "%s:%s", action, db);
+	if (spec && !strcmp(spec, want)) {
+		char what[200];
+
+		snprintf(what, sizeof(what), "after %s of %s on %s", action, db, server);
+		hold(what);
+	}
+}
+#endif
+
+void cmd_test_hooks(struct apply_ctx *ctx)
+{
+#ifdef CMSCTL_TEST_BUILD
+	const char *spec = getenv("CMSCTL_TEST_HOLD_AT");
+
+	if (!spec)
+		return;
+	ctx->on_journal = hold_at_step;
+	ctx->on_journal_arg = (void *)spec;
+	ctx->on_database = hold_at_database;
+	ctx->on_database_arg = (void *)spec;
+#else
+	(void)ctx;
+#endif
+}
+
+void cmd_test_hold_before_record(const char *run_id)
+{
+#ifdef CMSCTL_TEST_BUILD
+	const char *spec = getenv("CMSCTL_TEST_HOLD_AT");
+
+	if (spec && !strcmp(spec, "record")) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "before recording run %s", run_id);
+		hold(what);
+	}
+#else
+	(void)run_id;
+#endif
+}
