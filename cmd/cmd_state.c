@@ -107,6 +107,7 @@ static json_t *dump_json(const struct state_dump *d)
 						     "acquired_at", acq, "lease_until", lease));
 	}
 	json_object_set_new(root, "locks", arr);
+	json_object_set_new(root, "history_tip", str_or_null(d->history_tip));
 	return root;
 }
 
@@ -150,6 +151,8 @@ static void dump_text(const struct state_dump *d, struct buf *out)
 				 d->approvals[i].plan_id, d->approvals[i].store,
 				 d->approvals[i].approver, d->approvals[i].approved_at);
 	}
+	if (d->history_tip)
+		buf_addf(out, "history tip %s (as of the last history commit)\n", d->history_tip);
 	if (d->nconsumed) {
 		buf_adds(out, "used plans\n");
 		for (i = 0; i < d->nconsumed; i++)

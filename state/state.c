@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const status_names[] = {
 	[STEP_PENDING] = "pending",
@@ -237,12 +238,28 @@ int state_approvals(struct state *st, const char *plan_id, char ***approvers, si
 
 int state_dump(struct state *st, struct state_dump *out, struct cms_error *err)
 {
-	return st->ops->dump(st, out, err);
+	int rc = st->ops->dump(st, out, err);
+
+	if (rc < 0)
+		return rc;
+	rc = st->ops->history_tip(st, &out->history_tip, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_clear(err);
+		out->history_tip = NULL;
+		rc = 0;
+	}
+	if (rc < 0)
+		state_dump_free(out);
+	return rc < 0 ? rc : 0;
 }
 
 int state_load(struct state *st, const struct state_dump *d, struct cms_error *err)
 {
-	return st->ops->load(st, d, err);
+	int rc = st->ops->load(st, d, err);
+
+	if (rc == 0 && d->history_tip)
+		rc = st->ops->history_tip_set(st, d->history_tip, (int64_t)time(NULL), err);
+	return rc;
 }
 
 /* --- freeing ----------------------------------------------------------- */
@@ -363,5 +380,6 @@ void state_dump_free(struct state_dump *d)
 	}
 	free(d->consumed);
 	lock_info_list_free(d->locks, d->nlocks);
+	free(d->history_tip);
 	memset(d, 0, sizeof(*d));
 }

@@ -190,12 +190,14 @@ struct state_dump {
 	size_t nconsumed;
 	struct lock_info *locks;              /* by store */
 	size_t nlocks;
+	char *history_tip;                    /* the recorded history tip, or NULL */
 };
 void state_dump_free(struct state_dump *d); /* frees content; accepts NULL */
 int state_dump(struct state *st, struct state_dump *out, struct cms_error *err);
-/* Copies d into st, in one transaction, run order kept.  A target that
- * already records anything is refused (CMS_ERROR, nothing written); locks
- * are not copied (a lock belongs to a running process). */
+/* Copies d into st, in one transaction, run order kept, then the history
+ * tip.  A target that already records anything is refused (CMS_ERROR,
+ * nothing written); locks are not copied (a lock belongs to a running
+ * process). */
 int state_load(struct state *st, const struct state_dump *d, struct cms_error *err);
 
 #endif

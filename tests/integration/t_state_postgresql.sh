@@ -65,9 +65,12 @@ run 0 "$CMSCTL" plan -o switch.plan
 run 0 "$CMSCTL" apply switch.plan
 run 0 "$CMSCTL" state show --json
 cp out before.json
+tip=$(git -C .cmsctl/history rev-parse cms-history)
+[ "$(jq -r .history_tip before.json)" = "$tip" ] || fail "state show: history tip $(jq -r .history_tip before.json), branch at $tip"
 run 0 "$CMSCTL" state show
 contains out "store redmond"
 contains out "serial:     2"
+contains out "history tip $tip"
 psql_state postgres "CREATE DATABASE cmsctl2 OWNER cmsctl" >/dev/null
 mv cms.yaml orig.yaml
 with_backend "host=127.0.0.1 port=$PG_PORT_A user=cmsctl dbname=cmsctl2" >pg.yaml
@@ -76,6 +79,9 @@ run 0 "$CMSCTL" state migrate --to pg.yaml
 contains err "migrated 1 store, 2 runs"
 run 0 "$CMSCTL" state show --json -c pg.yaml
 same before.json out
+# The recorded history tip came along: audit verify still checks that the
+# branch only grew from it (a rewritten branch is a finding).
+run 0 "$CMSCTL" audit verify -c pg.yaml
 # The migrated state goes on: a plan against it is not an adoption.
 run 0 "$CMSCTL" plan -c pg.yaml
 lacks out "adopt"
