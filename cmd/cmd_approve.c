@@ -174,8 +174,18 @@ int cmd_approve(struct cmd_args *a)
 		 id, path);
 	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: approve\n"
 		 "Approved-By: %s\nSigned: %s\n", id, p->serial, who, who, sig ? "yes" : "no");
-	if (state_approve(sdb, id, p->store, who, real_now, &err) < 0)
+	/* The state decides between runners approving at once: only the one
+	 * that recorded the approval commits it to the history. */
+	if ((rc = state_approve(sdb, id, p->store, who, real_now, &err)) < 0)
 		goto fail;
+	if (rc == 0) {
+		buf_addf(&out, "plan %s of store %s is already approved by %s (recorded by another "
+			 "runner): nothing recorded\n", id, p->store, who);
+		if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+			goto fail;
+		rc = EXIT_OK;
+		goto done;
+	}
 	if (cmd_history_commit(a, h, &file, 1, msg.ptr, who, real_now, &err) < 0)
 		goto fail;
 	if (a->json) {

@@ -148,7 +148,9 @@ int state_plan_consumed(struct state *st, const char *plan_id, bool *out, struct
 int state_consume_plan(struct state *st, const char *plan_id, const char *store,
 		       const char *run_id, int64_t now, struct cms_error *err);
 
-/* Idempotent: approving the same plan twice records the first time. */
+/* Idempotent: approving the same plan twice records the first time.
+ * Returns 1 when this call recorded the approval, 0 when the approver's
+ * approval was recorded already (by another runner, say). */
 int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
 		  int64_t now, struct cms_error *err);
 /* Sorted by approver; free with state_strings_free. */

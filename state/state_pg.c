@@ -1126,6 +1126,8 @@ static int pg_approve(struct state *base, const char *plan_id, const char *store
 		       approver, ts);
 	if (!res)
 		ret = pg_failf(st, bad, err, "cannot record the approval of plan '%s'", plan_id);
+	else
+		ret = strcmp(PQcmdTuples(res), "0") ? 1 : 0;
 	PQclear(res);
 	PQclear(bad);
 	return ret;

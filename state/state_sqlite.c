@@ -1367,6 +1367,8 @@ static int sq_approve(struct state *base, const char *plan_id, const char *store
 		rc = step_done(stmt);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot record the approval of plan '%s'", plan_id);
+	else
+		ret = sqlite3_changes(st->db) > 0 ? 1 : 0;
 	sqlite3_finalize(stmt);
 	return ret;
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Team scale end to end: two "runners" (working copies with their own
 # config copies and local history clones) share one PostgreSQL state and
-# one history remote (a bare repository over a path).  Rounds of: plan on
-# one, apply on both at once.  Exactly one apply per plan (the other exits
-# 3 or 4); the remote branch holds every plan and run commit once; the
-# serial in the state equals the last location.json on the remote.  Then
+# one history remote (a bare repository over a path).  The store needs one
+# approval.  Rounds of: plan on one, approve on both at once (the same
+# reviewer), apply on both at once.  Exactly one approval commit and one
+# apply per plan (the other apply exits 3 or 4); the remote branch holds
+# every plan, approval and run commit once; the serial in the state equals
+# the last location.json on the remote.  Then
 # the remote unreachable during an apply: the apply completes, the commit
 # stays local, status says so, `history push` delivers it.  Then a remote
-# over ssh (sshd started here on a loopback port, with a key made here).
+# over ssh (sshd started here on a loopback port, with a key made here),
+# with the key given as a file and then from an ssh-agent.
 # ROUNDS (default 4) sets the number of racing rounds;
 # tests/bench/shared_race.sh runs the issue's 100.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
@@ -33,7 +36,9 @@ make_runner() { # NAME REMOTE [SSH-KEY]
 		echo "  remote: $2"
 		[ -z "${3:-}" ] || echo "  ssh_key: $3"
 		sed -e '1,/^version:/d' -e "s|path: servers/|path: $T/site/servers/|" \
-			-e "s|file: published/|file: $T/site/published/|" "$T/site/cms.yaml"
+			-e "s|file: published/|file: $T/site/published/|" \
+			-e 's/^      approvals: 0$/      approvals: 1\n      signed_approvals: false/' \
+			"$T/site/cms.yaml"
 	} >"$T/$1/cms.yaml"
 }
 make_runner r1 ../remote.git
@@ -43,13 +48,23 @@ want() { sed -i "s/^      primary: .*/      primary: $1/; s/^      mirror: .*/  
 
 cd "$T/r1"
 want pool-a pool-b
+grep -q '^      approvals: 1$' cms.yaml || fail "the runners' config does not need an approval"
 run 0 "$CMSCTL" plan -o adopt.plan
+run 7 "$CMSCTL" apply adopt.plan
+CMSCTL_OPERATOR=bob@test run 0 "$CMSCTL" approve adopt.plan
 run 0 "$CMSCTL" apply adopt.plan
 for r in $(seq 1 "$rounds"); do
 	if [ $((r % 2)) = 1 ]; then want pool-b pool-a; else want pool-a pool-b; fi
 	cd "$T/r1"
 	run 0 "$CMSCTL" plan -o "p$r.plan" || break
 	cp "p$r.plan" "$T/r2/"
+	(cd "$T/r1" && CMSCTL_OPERATOR=bob@test exec "$CMSCTL" approve "p$r.plan") >"$T/v1.out" 2>"$T/v1.err" & p1=$!
+	(cd "$T/r2" && CMSCTL_OPERATOR=bob@test exec "$CMSCTL" approve "p$r.plan") >"$T/v2.out" 2>"$T/v2.err" & p2=$!
+	c1=0; wait $p1 || c1=$?
+	c2=0; wait $p2 || c2=$?
+	[ "$c1 $c2" = "0 0" ] || { fail "round $r: approvals exited $c1 and $c2"; cat "$T/v1.err" "$T/v2.err" >&2; }
+	[ "$(cat "$T/v1.out" "$T/v2.out" | grep -c '^approved plan')" = 1 ] ||
+		{ fail "round $r: not exactly one approval recorded"; cat "$T/v1.out" "$T/v2.out" >&2; }
 	(cd "$T/r1" && exec "$CMSCTL" apply "p$r.plan") >"$T/a1.out" 2>"$T/a1.err" & p1=$!
 	(cd "$T/r2" && exec "$CMSCTL" apply "p$r.plan") >"$T/a2.out" 2>"$T/a2.err" & p2=$!
 	c1=0; wait $p1 || c1=$?
@@ -71,6 +86,11 @@ plans=$(git -C remote.git log --format='%(trailers:key=Kind,valueonly,separator=
 applies=$(git -C remote.git log --format='%s' cms-history | grep -c ': apply .*: ok$' || true)
 [ "$plans" = $((rounds + 1)) ] || fail "remote holds $plans plan commits, expected $((rounds + 1))"
 [ "$applies" = $((rounds + 1)) ] || fail "remote holds $applies ok applies, expected $((rounds + 1))"
+approvals=$(git -C remote.git log --format='%(trailers:key=Kind,valueonly,separator=)' cms-history | grep -cx approve || true)
+[ "$approvals" = $((rounds + 1)) ] || fail "remote holds $approvals approval commits, expected $((rounds + 1))"
+# Every run commit counted exactly the one approval.
+[ "$(git -C remote.git log --format='%(trailers:key=Kind,valueonly,separator=)%x09%(trailers:key=Approved-By,valueonly,separator=)' cms-history |
+	grep -c "^apply	bob@test$" || true)" = $((rounds + 1)) ] || fail "not every apply commit names its approval"
 dups=$(git -C remote.git log --format='%B%x1e' cms-history | "$PY" -c '
 import sys, collections
 msgs = [m.strip() for m in sys.stdin.read().split("\x1e") if m.strip()]
@@ -88,6 +108,7 @@ remote_serial=$(git -C remote.git show cms-history:redmond/location.json | "$PY"
 cd "$T/r1"
 if [ $((rounds % 2)) = 1 ]; then want pool-a pool-b; else want pool-b pool-a; fi
 run 0 "$CMSCTL" plan -o off.plan
+CMSCTL_OPERATOR=bob@test run 0 "$CMSCTL" approve off.plan
 mv "$T/remote.git" "$T/remote.away"
 run 0 "$CMSCTL" apply off.plan
 contains err "warning: the history is"
@@ -154,4 +175,23 @@ got=$(git -C "$T/remote-ssh.git" log -1 --format=%s cms-history 2>/dev/null || t
 make_runner r4 "ssh://$(id -un)@127.0.0.1:$port$T/remote-ssh.git" "$T/ssh/id_test"
 cd "$T/r4"
 run 0 "$CMSCTL" show "$(git hash-object ../r3/ssh.plan)"
+
+# The key from an ssh-agent (no ssh_key in the config): a runner whose key
+# file is out of reach, the agent the test starts holding it.
+mkdir -p "$T/agent" && cp "$T/ssh/id_test" "$T/agent/key" && chmod 0600 "$T/agent/key"
+eval "$(ssh-agent -s -a "$T/agent/sock")" >/dev/null
+agent_pid=$SSH_AGENT_PID
+trap 'kill "$agent_pid" 2>/dev/null; [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null; pg_stop_all; rm -rf "$T"' EXIT
+ssh-add -q "$T/agent/key" 2>/dev/null || fail "ssh-add"
+rm -f "$T/agent/key"
+make_runner r5 "ssh://$(id -un)@127.0.0.1:$port$T/remote-ssh.git"
+cd "$T/r5"
+run 0 "$CMSCTL" plan --offline -o agent.plan
+lacks err "warning"
+[ "$(git -C "$T/remote-ssh.git" log -1 --format=%H cms-history)" = "$(git -C .cmsctl/history rev-parse cms-history)" ] ||
+	{ fail "the plan commit did not reach the ssh remote through the agent"; cat "$T/ssh/sshd.log" >&2; }
+# Without the agent, the same runner cannot push: the commit stays local.
+ssh-agent -k >/dev/null
+run 0 "$CMSCTL" plan --offline -o noagent.plan
+contains err "ahead of its remote"
 finish

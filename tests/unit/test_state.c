@@ -905,10 +905,10 @@ static void test_approvals_are_idempotent_and_sorted(void **ctx)
 	OK(state_approvals(st, "p1", &who, &n, &err));
 	assert_int_equal(n, 0);
 	state_strings_free(who, n);
-	OK(state_approve(st, "p1", "redmond", "carol", T0, &err));
-	OK(state_approve(st, "p1", "redmond", "bob", T0 + 1, &err));
-	OK(state_approve(st, "p1", "redmond", "carol", T0 + 2, &err));
-	OK(state_approve(st, "p2", "redmond", "dave", T0, &err));
+	FAILS(state_approve(st, "p1", "redmond", "carol", T0, &err), 1);
+	FAILS(state_approve(st, "p1", "redmond", "bob", T0 + 1, &err), 1);
+	OK(state_approve(st, "p1", "redmond", "carol", T0 + 2, &err)); /* there already */
+	FAILS(state_approve(st, "p2", "redmond", "dave", T0, &err), 1);
 	OK(state_approvals(st, "p1", &who, &n, &err));
 	assert_int_equal(n, 2);
 	assert_string_equal(who[0], "bob");
@@ -1056,8 +1056,8 @@ static void fill_everything(struct state *st)
 	OK(state_commit(st, "dublin", "lin-2", 0, "dr-1", NULL, "plan-2", NULL, T0 + 5, &serial,
 			&err));
 	OK(state_consume_plan(st, "plan-3", "redmond", "run-9", T0 + 6, &err));
-	OK(state_approve(st, "plan-4", "redmond", "carol", T0 + 7, &err));
-	OK(state_approve(st, "plan-4", "redmond", "bob", T0 + 8, &err));
+	FAILS(state_approve(st, "plan-4", "redmond", "carol", T0 + 7, &err), 1);
+	FAILS(state_approve(st, "plan-4", "redmond", "bob", T0 + 8, &err), 1);
 	OK(state_lock(st, "redmond", "alice (pid 1 on h)", "apply", 300, T0, &id, &err));
 	free(id);
 }
