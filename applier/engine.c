@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
+#include "planner/engines.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,9 +24,31 @@
 #define ENGINE_DEFAULT_LOGIN_TIMEOUT_MS 5000
 #define ENGINE_DEFAULT_QUERY_TIMEOUT_MS 30000
 
+/* The implementations, one per row of planner/engines.c. */
+struct engine_impl {
+	enum engine_kind kind;
+	int (*init)(struct engine *e, struct cms_error *err);
+};
+static const struct engine_impl implementations[] = {
+	{ ENGINE_SQLITE, engine_sqlite_init },
+	{ ENGINE_POSTGRESQL, engine_postgresql_init },
+	{ ENGINE_MSSQL, engine_mssql_init },
+};
+
+static const struct engine_impl *implementation(enum engine_kind k)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(implementations) / sizeof(implementations[0]); i++)
+		if (implementations[i].kind == k)
+			return &implementations[i];
+	return NULL;
+}
+
 int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
 		void *connect_ctx, struct cms_error *err)
 {
+	const struct engine_impl *impl;
 	struct engine *e = NULL;
 	int rc = 0;
 
@@ -36,21 +59,11 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 	e->store = store;
 	e->connect = connect ? connect : engine_connect_odbc;
 	e->connect_ctx = connect_ctx;
-	switch (store->engine) {
-	case ENGINE_SQLITE:
-		rc = engine_sqlite_init(e, err);
-		break;
-	case ENGINE_POSTGRESQL:
-		rc = engine_postgresql_init(e, err);
-		break;
-	case ENGINE_MSSQL:
-		rc = engine_mssql_init(e, err);
-		break;
-	default:
+	if (!(impl = implementation(store->engine)))
 		rc = cms_error_set(err, CMS_ERROR, "store '%s' has an unknown engine (%d)",
 				   store->name, (int)store->engine);
-		break;
-	}
+	else
+		rc = impl->init(e, err);
 	if (rc < 0)
 		goto done;
 	if (!e->ops) {
@@ -145,11 +158,10 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 	 * keyword wins, so a UID already in the connection string stays. */
 	if (srv->user && *srv->user)
 		add_attribute(&connstr, "UID", srv->user);
-	/* psqlODBC's logs (Debug, CommLog) hold every connection's password;
-	 * the config refuses them, and these override a DSN or driver entry
-	 * that turns them on. */
-	if (store->engine == ENGINE_POSTGRESQL)
-		buf_adds(&connstr, ";Debug=0;CommLog=0");
+	/* The engine's own attributes (psqlODBC: driver logging off, since its
+	 * logs hold every connection's password). */
+	if (engine_traits(store->engine) && engine_traits(store->engine)->connection_suffix)
+		buf_adds(&connstr, engine_traits(store->engine)->connection_suffix);
 	if ((rc = config_read_password(&password, srv->password_env, srv->password_file, err)) < 0) {
 		cms_error_prefix(err, "cannot connect to server '%s'", srv->name);
 		goto done;

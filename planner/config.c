@@ -28,6 +28,7 @@
  *  - Diagnostics are sorted by position before they are returned.
  */
 #include "planner/config.h"
+#include "planner/engines.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"
@@ -1286,7 +1287,6 @@ static char *get_connection(struct loader *ld, const yaml_node_t *n, const char 
 
 /* ---- the format -------------------------------------------------------- */
 
-static const char *const engine_names[] = { "sqlite", "postgresql", "mssql" };
 static const char *const role_names[] = { "primary", "mirror", "backup" };
 
 enum { TOP_VERSION, TOP_STORES, TOP_BACKEND, TOP_NKEYS };
@@ -1541,9 +1541,9 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 
 	if (!engine_known)
 		return;
-	if (st->engine == ENGINE_MSSQL && sv->connection)
+	if (engine_traits(st->engine)->has_instances && sv->connection)
 		check_instance_connection(ld, f[SV_CONNECTION].value, sv);
-	if (st->engine == ENGINE_SQLITE) {
+	if (engine_traits(st->engine)->servers_are_folders) {
 		if (!f[SV_PATH].key)
 			missing(ld, map, "path", where,
 				"a sqlite server is a directory holding one <database>.db file per database");
@@ -2139,14 +2139,21 @@ static void load_store(struct loader *ld, const yaml_node_t *map, struct config 
 		missing(ld, map, "engine", where, "expected one of: sqlite, postgresql, mssql");
 	} else if (f[ST_ENGINE].value &&
 		   (s = get_string(ld, f[ST_ENGINE].value, "'engine'", 0))) {
-		for (i = 0; i < ARRAY_SIZE(engine_names) && strcmp(s, engine_names[i]); i++)
-			;
-		if (i < ARRAY_SIZE(engine_names)) {
-			st->engine = (enum engine_kind)i;
+		const struct engine_traits *t = engine_traits_by_name(s);
+
+		if (t) {
+			st->engine = t->kind;
 			engine_known = true;
 		} else {
+			size_t n, k;
+			const struct engine_traits *all = engine_traits_all(&n);
+			const char **names = xcalloc(n, sizeof(*names));
+
+			for (k = 0; k < n; k++)
+				names[k] = all[k].name;
 			d = report(ld, f[ST_ENGINE].value, "unknown engine %s", QN(f[ST_ENGINE].value));
-			hint_choices(d, s, engine_names, ARRAY_SIZE(engine_names), "expected one of:");
+			hint_choices(d, s, (const char *const *)names, n, "expected one of:");
+			free(names);
 		}
 	}
 

@@ -5,6 +5,7 @@
  * layer can use the model without pulling in the YAML loader's concerns.
  */
 #include "planner/model.h"
+#include "planner/engines.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -127,15 +128,9 @@ const struct server *store_find_server(const struct store *st, const char *name)
 
 const char *engine_kind_name(enum engine_kind k)
 {
-	switch (k) {
-	case ENGINE_SQLITE:
-		return "sqlite";
-	case ENGINE_POSTGRESQL:
-		return "postgresql";
-	case ENGINE_MSSQL:
-		return "mssql";
-	}
-	return "unknown";
+	const struct engine_traits *t = engine_traits(k);
+
+	return t ? t->name : "unknown";
 }
 
 const char *server_role_name(enum server_role r)

@@ -19,6 +19,7 @@
  *     of these it is refused: unreachable is not down.
  */
 #include "planner/plan.h"
+#include "planner/engines.h"
 #include "common/util.h"
 
 #include <inttypes.h>
@@ -243,15 +244,9 @@ char *planner_describe_fence_target(const struct fence_target *t)
 
 const char *planner_fence_note(enum engine_kind k)
 {
-	switch (k) {
-	case ENGINE_MSSQL:
-		return "nothing is sent: SQL Server's failover itself takes the principal role away, "
-		       "database by database";
-	case ENGINE_SQLITE:
-	case ENGINE_POSTGRESQL:
-		break;
-	}
-	return NULL;
+	const struct engine_traits *t = engine_traits(k);
+
+	return t ? t->fence_note : NULL;
 }
 
 static struct plan *plan_new(const struct plan_inputs *in)
@@ -402,17 +397,15 @@ static int plan_adopt(struct builder *b, const struct plan_inputs *in,
 	return 0;
 }
 
-static const char *after_demote_text(enum engine_kind k)
+/* What the old primary reports after demote (engines.h, after_demote). */
+static const char *after_demote_text(const struct store *st, const char *old)
 {
-	switch (k) {
-	case ENGINE_SQLITE:
-		return "mirror";
-	case ENGINE_MSSQL:
-		return "mirror";
-	case ENGINE_POSTGRESQL:
-		return "fenced";
-	}
-	return "fenced";
+	const struct engine_traits *t = engine_traits(st->engine);
+	const struct server *srv = store_find_server(st, old);
+
+	if (t && t->after_demote)
+		return t->after_demote;
+	return srv && srv->role == SERVER_ROLE_BACKUP ? "backup" : "mirror";
 }
 
 static int check_lag(const struct plan_inputs *in, const struct server_obs *t, struct cms_error *err)
@@ -484,6 +477,7 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	const struct server_obs *t = observation_find(&p->obs, target);
 	const struct server_obs *o = observation_find(&p->obs, old);
 	const struct server *osrv = store_find_server(st, old);
+	const struct engine_traits *traits = engine_traits(st->engine);
 	bool old_up = p->offline ? true : (o && o->reachable);
 	bool loses_data;
 	struct plan_step *s;
@@ -600,12 +594,13 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	if (old_up)
 		add_check(s, "%s no longer accepts writes", old);
 	if (old_up) {
-		if (st->engine == ENGINE_POSTGRESQL)
+		if (traits->old_primary_stays_fenced)
 			s = add_step(b, ACTION_DEMOTE, old, "leave %s fenced: it must be re-seeded from %s "
 				     "before it serves again", old, target);
 		else
-			s = add_step(b, ACTION_DEMOTE, old, "make %s a mirror of %s", old, target);
-		add_check(s, "%s reports %s", old, after_demote_text(st->engine));
+			s = add_step(b, ACTION_DEMOTE, old, "make %s a %s of %s", old,
+				     after_demote_text(st, old), target);
+		add_check(s, "%s reports %s", old, after_demote_text(st, old));
 	}
 	add_publish_steps(b, st, target, st->location.mirror);
 	s = add_step(b, ACTION_VERIFY, NULL, "verify the new location end to end");
@@ -618,14 +613,14 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	if (st->location.mirror) {
 		const struct server_obs *m = observation_find(&p->obs, st->location.mirror);
 		bool streams_after = !strcmp(st->location.mirror, old) &&
-				     st->engine != ENGINE_POSTGRESQL && old_up;
+				     !traits->old_primary_stays_fenced && old_up;
 
 		if (!streams_after && !(m && m->reachable && m->role == OBS_MIRROR &&
 					m->upstream && !strcmp(m->upstream, target)))
 			add_pending(b, "mirror %s is pending until it is observed as a mirror of %s",
 				    st->location.mirror, target);
 	}
-	if (p->mode == PLAN_SWITCHOVER && st->engine == ENGINE_POSTGRESQL)
+	if (p->mode == PLAN_SWITCHOVER && traits->old_primary_stays_fenced)
 		add_pending(b, "%s stays fenced after the switchover: re-seed it as a standby of %s "
 			    "(pg_rewind) before it can serve as mirror", old, target);
 	return 0;

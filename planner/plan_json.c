@@ -9,6 +9,7 @@
  * edit cannot smuggle in something apply would act on.
  */
 #include "planner/plan.h"
+#include "planner/engines.h"
 #include "planner/observe_json.h"
 #include "common/util.h"
 
@@ -533,12 +534,10 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 	p->store = get_str(&r, root, "", "store", 0);
 	s = get_str(&r, root, "", "engine", 0);
 	if (s) {
-		if (!strcmp(s, "sqlite"))
-			p->engine = ENGINE_SQLITE;
-		else if (!strcmp(s, "postgresql"))
-			p->engine = ENGINE_POSTGRESQL;
-		else if (!strcmp(s, "mssql"))
-			p->engine = ENGINE_MSSQL;
+		const struct engine_traits *t = engine_traits_by_name(s);
+
+		if (t)
+			p->engine = t->kind;
 		else
 			bad(&r, "engine", "is not a known engine");
 	}
@@ -600,9 +599,14 @@ static const char *after_role(const struct plan *p, const char *server, const st
 	if (p->from.primary && !strcmp(server, p->from.primary)) {
 		size_t i;
 
+		/* The demote step's own check says what it leaves: "X reports R". */
 		for (i = 0; i < p->nsteps; i++)
-			if (p->steps[i].action == ACTION_DEMOTE)
-				return p->engine == ENGINE_POSTGRESQL ? "fenced" : "mirror";
+			if (p->steps[i].action == ACTION_DEMOTE) {
+				const char *c = p->steps[i].nchecks ? p->steps[i].checks[0] : NULL;
+				const char *r = c ? strstr(c, " reports ") : NULL;
+
+				return r ? r + strlen(" reports ") : "demoted";
+			}
 		return "out of service";
 	}
 	return o ? (o->reachable ? obs_role_name(o->role) : "unreachable") : "-";
