@@ -87,13 +87,23 @@ static int64_t now_s(void)
 	return t;
 }
 
+/* The same clock in milliseconds: the times of runs and steps. */
+static int64_t now_ms(void)
+{
+	int64_t t;
+
+	if (cms_now_ms(&t) < 0)
+		t = 0;
+	return t;
+}
+
 static int journal(struct run *r, struct run_step *s, struct cms_error *err)
 {
 	char *detail = report_step_detail_json(s);
 	int rc;
 
 	rc = state_step_set(r->ctx->state, r->run_id, s->n, plan_action_name(s->action), s->server,
-			    s->status, detail, now_s(), s->duration_ms, err);
+			    s->status, detail, now_ms(), s->duration_ms, err);
 	free(detail);
 	if (rc == 0 && r->ctx->on_journal)
 		r->ctx->on_journal(r->ctx->on_journal_arg, s->n, s->status);
@@ -862,7 +872,7 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		if ((rc = renew_lock(r, err)) < 0)
 			return rc;
 		s->status = STEP_RUNNING;
-		cms_format_time(s->started_at, now_s());
+		cms_format_time_ms(s->started_at, now_ms());
 		if ((rc = journal(r, s, err)) < 0)
 			return rc;
 		t0 = cms_monotonic_ms();
@@ -961,7 +971,7 @@ static void init_run(struct run *r, const struct apply_ctx *ctx, const struct pl
 	r->run_id = cms_random_hex(8);
 	r->outcome = "failed";
 	r->now = now_s();
-	r->started = r->now;
+	r->started = now_ms();
 }
 
 static void finish_run(struct run *r, const char *outcome)
@@ -969,7 +979,7 @@ static void finish_run(struct run *r, const char *outcome)
 	struct cms_error ferr = CMS_ERROR_INIT;
 
 	r->outcome = outcome;
-	r->finished = now_s();
+	r->finished = now_ms();
 	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0)
 		cms_error_clear(&ferr);
 }
@@ -1032,7 +1042,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	}
 
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, plan_id, "apply",
-				  ctx->operator_name, now_s(), err)) < 0)
+				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
 	for (i = 0; i < p->nsteps; i++)
@@ -1047,7 +1057,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		if (r.promote_started) {
 			/* Never roll back after promotion: stop and leave it to restore. */
 			r.outcome = "interrupted";
-			r.finished = now_s();
+			r.finished = now_ms();
 			cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
 				      "promotion began: %s", plan_id, r.error);
 			cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' "
@@ -1130,7 +1140,7 @@ static void close_old_run(struct run *r, const struct run_info *old_run, const c
 	if (consume && state_consume_plan(r->ctx->state, r->plan_id, r->ctx->store->name,
 					  old_run->id, r->now, &ferr) < 0)
 		cms_error_clear(&ferr);
-	if (state_run_finish(r->ctx->state, old_run->id, outcome, r->now, &ferr) < 0)
+	if (state_run_finish(r->ctx->state, old_run->id, outcome, now_ms(), &ferr) < 0)
 		cms_error_clear(&ferr);
 }
 
@@ -1463,7 +1473,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 			goto done;
 		if (!strcmp(old_run.kind, "apply"))
 			break;
-		if ((rc = state_run_finish(ctx->state, old_run.id, "interrupted", r.now, err)) < 0)
+		if ((rc = state_run_finish(ctx->state, old_run.id, "interrupted", now_ms(), err)) < 0)
 			goto done;
 		strv_push(&r.followups, &r.nfollowups,
 			  xasprintf("closed %s run %s, which was interrupted", old_run.kind, old_run.id));
@@ -1489,7 +1499,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, "restore",
-				  ctx->operator_name, r.now, err)) < 0)
+				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
 	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {

@@ -42,8 +42,9 @@ static json_t *step_json(const struct run_step *s)
 	json_object_set_new(o, "started_at", *s->started_at ? json_string(s->started_at) : json_null());
 	json_object_set_new(o, "duration_ms", json_integer(s->duration_ms));
 	for (i = 0; i < s->nstmts; i++)
-		json_array_append_new(stmts, json_pack("{s:s, s:s, s:I, s:b}", "server",
+		json_array_append_new(stmts, json_pack("{s:s, s:o, s:s, s:I, s:b}", "server",
 						       s->stmts[i].label ? s->stmts[i].label : "",
+						       "database", jstr(s->stmts[i].database),
 						       "sql", s->stmts[i].sql ? s->stmts[i].sql : "",
 						       "duration_ms", (json_int_t)s->stmts[i].duration_ms,
 						       "ok", s->stmts[i].ok));
@@ -127,9 +128,9 @@ static json_t *report_json(const struct run *r)
 				      r->p->assume_down_reason ? r->p->assume_down_reason : "") :
 			    json_null());
 	json_object_set_new(o, "approvals", strv_json(r->approvals, r->napprovals));
-	cms_format_time(t, r->started);
+	cms_format_time_ms(t, r->started);
 	json_object_set_new(o, "started_at", json_string(t));
-	cms_format_time(t, r->finished ? r->finished : r->started);
+	cms_format_time_ms(t, r->finished ? r->finished : r->started);
 	json_object_set_new(o, "finished_at", json_string(t));
 	json_object_set_new(o, "outcome", json_string(r->outcome));
 	json_object_set_new(o, "error", jstr(r->error));
@@ -207,9 +208,9 @@ static void report_html(const struct run *r, struct buf *h)
 		html_row(h, "approved by", r->approvals[i]);
 	if (!r->napprovals)
 		html_row(h, "approved by", "(no approvals)");
-	cms_format_time(t, r->started);
+	cms_format_time_ms(t, r->started);
 	html_row(h, "started", t);
-	cms_format_time(t, r->finished ? r->finished : r->started);
+	cms_format_time_ms(t, r->finished ? r->finished : r->started);
 	html_row(h, "finished", t);
 	html_row(h, "outcome", r->outcome);
 	html_row(h, "error", r->error);
@@ -247,11 +248,13 @@ static void report_html(const struct run *r, struct buf *h)
 		}
 		html_checks(h, s->checks, s->nchecks);
 		if (s->nstmts) {
-			buf_adds(h, "<table class=\"statements\"><tr><th>server</th><th>statement</th>"
-				 "<th>ms</th><th>ok</th></tr>\n");
+			buf_adds(h, "<table class=\"statements\"><tr><th>server</th><th>database</th>"
+				 "<th>statement</th><th>ms</th><th>ok</th></tr>\n");
 			for (j = 0; j < s->nstmts; j++) {
 				buf_adds(h, "<tr><td>");
 				buf_add_html(h, s->stmts[j].label);
+				buf_adds(h, "</td><td>");
+				buf_add_html(h, s->stmts[j].database ? s->stmts[j].database : "-");
 				buf_adds(h, "</td><td><code>");
 				buf_add_html(h, s->stmts[j].sql);
 				buf_addf(h, "</code></td><td>%" PRId64 "</td><td class=\"%s\">%s</td></tr>\n",

@@ -22,7 +22,7 @@ struct run_step {
 	char *description;
 	bool undo;                 /* a fence step that undoes a fence */
 	enum step_status status;
-	char started_at[32];       /* RFC 3339, "" until it runs */
+	char started_at[32];       /* RFC 3339 with milliseconds, "" until it runs */
 	int64_t duration_ms;
 	struct db_stmt_log *stmts; /* statements sent, with durations */
 	size_t nstmts;
@@ -64,7 +64,7 @@ struct run {
 	const char *outcome;
 	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	char *error;
-	int64_t started, finished;
+	int64_t started, finished; /* wall clock, ms since the epoch */
 	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */
 };
 

@@ -55,6 +55,9 @@ promote = [s for s in r["steps"] if s["action"] == "promote"]
 assert promote and promote[0]["status"] == "done", r["steps"]
 assert any(s["statements"] for s in r["steps"]), "no statements"
 assert isinstance(r["write_unavailable_ms"], int), r["write_unavailable_ms"]
+stmts = [st for s in r["steps"] for st in s["statements"]]
+assert all(st["database"] in ("xds", "lis") for st in stmts), stmts
+assert r["started_at"].endswith("Z") and r["started_at"][19] == ".", r["started_at"]
 PYEOF
 git --git-dir=$H show cms-history:redmond/location.json >loc.json
 "$PY" -c 'import json; l=json.load(open("loc.json")); assert l["serial"]==2 and l["primary"]=="pool-b", l' ||
