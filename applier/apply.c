@@ -73,6 +73,8 @@ void apply_result_free(struct apply_result *r)
 	free(r->subject);
 	free(r->assume_down);
 	free(r->assume_down_reason);
+	free(r->reason);
+	free(r->ticket);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -955,6 +957,10 @@ static void fill_result(struct run *r, struct apply_result *out)
 	if (r->p && r->p->assume_down) {
 		out->assume_down = xstrdup(r->p->assume_down);
 		out->assume_down_reason = xstrdup(r->p->assume_down_reason);
+	}
+	if (r->p) {
+		out->reason = xstrdup(r->p->reason);
+		out->ticket = xstrdup(r->p->ticket);
 	}
 }
 

@@ -127,6 +127,8 @@ static json_t *report_json(const struct run *r)
 			    json_pack("{s:s, s:s}", "server", r->p->assume_down, "reason",
 				      r->p->assume_down_reason ? r->p->assume_down_reason : "") :
 			    json_null());
+	json_object_set_new(o, "reason", r->p ? jstr(r->p->reason) : json_null());
+	json_object_set_new(o, "ticket", r->p ? jstr(r->p->ticket) : json_null());
 	json_object_set_new(o, "approvals", strv_json(r->approvals, r->napprovals));
 	cms_format_time_ms(t, r->started);
 	json_object_set_new(o, "started_at", json_string(t));
@@ -204,6 +206,10 @@ static void report_html(const struct run *r, struct buf *h)
 		html_row(h, "assumed down", ad);
 		free(ad);
 	}
+	if (r->p && r->p->reason)
+		html_row(h, "reason", r->p->reason);
+	if (r->p && r->p->ticket)
+		html_row(h, "ticket", r->p->ticket);
 	for (i = 0; i < r->napprovals; i++)
 		html_row(h, "approved by", r->approvals[i]);
 	if (!r->napprovals)

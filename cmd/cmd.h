@@ -242,7 +242,9 @@ struct plan_request {
 	struct state *state;  /* an open state to read (plan --all), or NULL: open it */
 	bool no_state;        /* with state NULL: there is no state yet (plan --all) */
 	const char *assume_down;        /* --assume-down SERVER, or NULL */
-	const char *assume_down_reason; /* --reason TEXT */
+	const char *assume_down_reason; /* --reason TEXT, with --assume-down */
+	const char *reason;             /* --reason TEXT: why the change is made, or NULL */
+	const char *ticket;             /* --ticket ID, or NULL */
 };
 struct history;
 int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,

@@ -481,6 +481,8 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	in.accept_drift = req->accept_drift;
 	in.assume_down = req->assume_down;
 	in.assume_down_reason = req->assume_down_reason;
+	in.reason = req->reason;
+	in.ticket = req->ticket;
 	in.after_run = last.id;
 	if ((rc = planner_diff(out, &in, err)) < 0)
 		goto done;
@@ -539,6 +541,10 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 	if (p->assume_down)
 		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", p->assume_down,
 			 p->assume_down_reason);
+	if (p->reason)
+		buf_addf(&msg, "Reason: %s\n", p->reason);
+	if (p->ticket)
+		buf_addf(&msg, "Ticket: %s\n", p->ticket);
 	rc = cmd_history_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
 	buf_free(&text);
 	buf_free(&msg);

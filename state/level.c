@@ -159,7 +159,7 @@ static int64_t journal_window(const struct step_info *s, size_t n)
 }
 
 struct plan_facts {
-	json_t *mode, *from, *to, *author, *assume_down; /* owned references, or NULL */
+	json_t *mode, *from, *to, *author, *assume_down, *reason, *ticket; /* owned, or NULL */
 	int64_t serial;
 };
 
@@ -185,6 +185,8 @@ static void plan_facts(struct history *h, const char *plan_id, struct plan_facts
 	pf->to = json_incref(json_object_get(o, "to"));
 	pf->author = json_incref(json_object_get(o, "author"));
 	pf->assume_down = json_incref(json_object_get(o, "assume_down"));
+	pf->reason = json_incref(json_object_get(o, "reason"));
+	pf->ticket = json_incref(json_object_get(o, "ticket"));
 	if (json_is_integer(json_object_get(o, "serial")))
 		pf->serial = (int64_t)json_integer_value(json_object_get(o, "serial"));
 	json_decref(o);
@@ -230,6 +232,8 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	json_object_set_new(o, "mode", pf.mode ? json_incref(pf.mode) : json_null());
 	json_object_set_new(o, "from", pf.from ? json_incref(pf.from) : json_null());
 	json_object_set_new(o, "to", pf.to ? json_incref(pf.to) : json_null());
+	json_object_set_new(o, "reason", json_is_string(pf.reason) ? json_incref(pf.reason) : json_null());
+	json_object_set_new(o, "ticket", json_is_string(pf.ticket) ? json_incref(pf.ticket) : json_null());
 	json_object_set_new(o, "approvals", json_array());
 	json_object_set_new(o, "assume_down", pf.assume_down ? json_incref(pf.assume_down) : json_null());
 	json_object_set_new(o, "started_at", jtime(run->started_at));
@@ -285,6 +289,10 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	buf_addf(&msg, "Store-Serial: %" PRId64 "\nOperator: %s\nOutcome: %s\nKind: %s\nRun-Id: %s\n"
 		 "Recorded-From: journal\n", serial_after, run->operator_name, run->outcome, run->kind,
 		 run->id);
+	if (json_is_string(pf.reason))
+		buf_addf(&msg, "Reason: %s\n", json_string_value(pf.reason));
+	if (json_is_string(pf.ticket))
+		buf_addf(&msg, "Ticket: %s\n", json_string_value(pf.ticket));
 	if ((rc = history_commit(h, files, nfiles, msg.ptr, operator_name, now, commit, err)) < 0)
 		goto done;
 	if ((rc = state_history_tip_set(sdb, commit, now, err)) < 0)
@@ -296,6 +304,8 @@ done:
 	json_decref(pf.to);
 	json_decref(pf.author);
 	json_decref(pf.assume_down);
+	json_decref(pf.reason);
+	json_decref(pf.ticket);
 	step_info_list_free(steps, nsteps);
 	buf_free(&html);
 	buf_free(&msg);
