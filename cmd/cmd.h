@@ -314,7 +314,9 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
 		      struct cms_error *err);
 
 /* A run that could not be recorded is refused before it starts: the
- * history must take a commit (history_check_writable). */
+ * history must take a commit (history_check_writable), and its remote,
+ * when the config names one, must answer (history_remote_check); else
+ * CMS_EREFUSED (exit 7). */
 int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
 
 /* history_commit, then records the new tip in the state (when there is a

@@ -817,6 +817,18 @@ int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err)
 	if ((rc = cmd_open_history(a, &h, err)) == 0)
 		rc = history_check_writable(h, err);
 	history_close(h);
+	if (rc == 0 && a->backend && a->backend->remote) {
+		struct history_remote hr = { a->backend->remote, a->backend->ssh_key };
+
+		/* The shared record too: a run whose commits could not reach the
+		 * remote other runners read is refused before it starts. */
+		if ((rc = history_remote_check(a->history, &hr, err)) < 0) {
+			err->code = rc = CMS_EREFUSED;
+			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
+				       "to record only locally, remove 'remote:' from the config's "
+				       "backend block and push later with 'cmsctl history push')");
+		}
+	}
 	return rc;
 }
 
