@@ -385,6 +385,8 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 	case ACTION_FENCE:
 		if (s->undo) {
 			rc = ops->unfence(r->e, s->server, err);
+			if (rc == 0)
+				r->w_unfenced = now_ms();
 			add_check(&s->checks, &s->nchecks, rc == 0, "takes writes again", "%s",
 				  rc == 0 ? "unfenced" : err->message);
 			return rc;
@@ -414,8 +416,10 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		tell_engine_move(r);
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
-		if (rc == 0)
+		if (rc == 0) {
 			r->t_promoted = cms_monotonic_ms();
+			r->w_promoted = now_ms();
+		}
 		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
 			r->promote_started = false; /* a refusal before any change: undo the fence */
 		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s",
@@ -932,7 +936,9 @@ static void collect_followups(struct run *r)
 	if (r->e)
 		for (i = 0; i < r->e->nfollowups; i++)
 			strv_push(&r->followups, &r->nfollowups, xstrdup(r->e->followups[i]));
-	if (r->p && !strcmp(r->outcome, "ok"))
+	/* The plan's pending items hold only when its move was carried out:
+	 * not after a restore that undid it (the old location stands). */
+	if (r->p && !strcmp(r->outcome, "ok") && (!r->settled || !strcmp(r->settled, "finished")))
 		for (i = 0; i < r->p->npending; i++)
 			strv_push(&r->followups, &r->nfollowups, xstrdup(r->p->pending[i]));
 }
@@ -974,6 +980,9 @@ static void init_run(struct run *r, const struct apply_ctx *ctx, const struct pl
 	r->kind = kind;
 	r->t_fence = -1;
 	r->t_promoted = -1;
+	r->w_promoted = -1;
+	r->w_unfenced = -1;
+	r->window_ms = -1;
 	r->run_id = cms_random_hex(8);
 	r->outcome = "failed";
 	r->now = now_s();
@@ -1177,6 +1186,73 @@ static bool partly_promoted(const struct server_obs *t)
 	return any;
 }
 
+/* The step of the journal with action a that ran (neither pending nor
+ * skipped), the first one; NULL when none did. */
+static const struct step_info *journal_step(const struct step_info *steps, size_t n,
+					    enum plan_action a)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(steps[i].action, plan_action_name(a)) && steps[i].status != STEP_PENDING &&
+		    steps[i].status != STEP_SKIPPED)
+			return &steps[i];
+	return NULL;
+}
+
+/* The write-unavailable window of the interrupted run this restore closed:
+ * from the start of that run's fence (its journal) to the promotion that
+ * ended it (that run's, when its journal says it finished; this
+ * restore's, when it finished one; else, as an upper bound, the moment
+ * this restore saw the target promoted), or, when the run was undone, to
+ * the undo of the fence.  Both ends are wall-clock milliseconds.  No fence
+ * in the journal, or a fence nobody undid: no window. */
+static void measure_closed_window(struct run *r, const struct run_info *old_run,
+				  const struct step_info *steps, size_t n, bool forward,
+				  bool finish_promote, int64_t seen_at)
+{
+	const struct step_info *f = journal_step(steps, n, ACTION_FENCE);
+	const struct step_info *pr = journal_step(steps, n, ACTION_PROMOTE);
+	int64_t from = -1, to = -1;
+	char *what = NULL;
+	char tf[32], tt[32];
+
+	if (!f || !f->started_at || cms_parse_time_ms(&from, f->started_at) < 0)
+		return;
+	if (forward) {
+		if (finish_promote && r->w_promoted >= 0) {
+			to = r->w_promoted;
+			what = xstrdup("the promotion this restore finished");
+		} else if (pr && pr->status == STEP_DONE && pr->finished_at &&
+			   cms_parse_time_ms(&to, pr->finished_at) == 0) {
+			what = xasprintf("the promotion run %s finished", old_run->id);
+		} else if (seen_at >= 0) {
+			to = seen_at;
+			what = xstrdup("when this restore found the target promoted (an upper bound: "
+				       "the journal does not say when the promotion took)");
+		}
+	} else if (f->status == STEP_UNDONE && f->finished_at &&
+		   cms_parse_time_ms(&to, f->finished_at) == 0) {
+		what = xasprintf("the undo of the fence by run %s", old_run->id);
+	} else if (r->w_unfenced >= 0) {
+		to = r->w_unfenced;
+		what = xstrdup("the undo of the fence by this restore");
+	}
+	if (!what || to < 0) {
+		free(what);
+		return;
+	}
+	r->window_ms = to > from ? to - from : 0;
+	cms_format_time_ms(tf, from);
+	cms_format_time_ms(tt, to);
+	free(r->window_note);
+	r->window_note = xasprintf("from the fence of run %s at %s to %s at %s", old_run->id, tf,
+				   what, tt);
+	add_check(&r->steps[0].checks, &r->steps[0].nchecks, true, "write-unavailable window of "
+		  "the run closed", "%" PRId64 " ms, %s", r->window_ms, r->window_note);
+	free(what);
+}
+
 static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			       const struct recorded *rec, struct cms_error *err)
 {
@@ -1188,6 +1264,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	enum step_status promote, fence;
 	enum restore_way way;
 	bool consumed = false, finish_promote = false;
+	int64_t seen_at;
 	char *desc;
 	int rc;
 
@@ -1200,6 +1277,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	fence = journaled(steps, nsteps, ACTION_FENCE);
 	if ((rc = probe(r, &obs, err)) < 0)
 		goto done;
+	seen_at = now_ms();
 	t = p->to.primary ? observation_find(&obs, p->to.primary) : NULL;
 	old = p->from.primary ? observation_find(&obs, p->from.primary) : NULL;
 
@@ -1325,6 +1403,10 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
 				    p->to.primary));
 	}
+	measure_closed_window(r, old_run, steps, nsteps, way == RESTORE_FORWARD ||
+			      way == RESTORE_FINISHED, finish_promote, seen_at);
+	if (r->window_ms >= 0 && (rc = journal(r, &r->steps[0], err)) < 0)
+		goto done;
 done:
 	for (i = 0; i < nsteps; i++)
 		step_info_free(&steps[i]);

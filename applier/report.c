@@ -76,6 +76,8 @@ static json_t *strv_json(char *const *v, size_t n)
 
 static int64_t unavailable_ms(const struct run *r)
 {
+	if (r->window_ms >= 0)
+		return r->window_ms;
 	if (r->t_fence < 0 || r->t_promoted < 0)
 		return -1;
 	return r->t_promoted - r->t_fence;
@@ -224,11 +226,18 @@ static void report_html(const struct run *r, struct buf *h)
 	html_row(h, "serial", num);
 	html_row(h, "recorded primary", r->loc_primary);
 	html_row(h, "recorded mirror", r->loc_mirror);
-	if (w >= 0)
-		snprintf(num, sizeof(num), "%" PRId64 " ms (fence to promoted)", w);
-	else
-		snprintf(num, sizeof(num), "not measured (no fence and promotion in this run)");
-	html_row(h, "write-unavailable window", num);
+	if (w >= 0 && r->window_ms >= 0 && r->window_note) {
+		char *wn = xasprintf("%" PRId64 " ms (%s)", w, r->window_note);
+
+		html_row(h, "write-unavailable window", wn);
+		free(wn);
+	} else {
+		if (w >= 0)
+			snprintf(num, sizeof(num), "%" PRId64 " ms (fence to promoted)", w);
+		else
+			snprintf(num, sizeof(num), "not measured (no fence and promotion in this run)");
+		html_row(h, "write-unavailable window", num);
+	}
 	buf_adds(h, "</table>\n");
 	if (r->nprechecks) {
 		buf_adds(h, "<h2>Checks before any change</h2>\n");
@@ -341,5 +350,6 @@ void report_run_free_content(struct run *r)
 	free(r->run_id);
 	free(r->loc_primary);
 	free(r->loc_mirror);
+	free(r->window_note);
 	free(r->error);
 }

@@ -51,6 +51,11 @@ struct run {
 	char *fenced_outside;      /* server fenced through a fence target (cmsctl cannot undo) */
 	bool promote_started;
 	int64_t t_fence, t_promoted; /* monotonic ms, -1 when not reached */
+	int64_t w_promoted, w_unfenced; /* wall-clock ms of this run's promotion / undone
+					 * fence, -1 when not reached */
+	int64_t window_ms;         /* restore: the window of the run it closed, measured from
+				    * that run's journal to this run's wall clock; -1: none */
+	char *window_note;         /* what window_ms spans, for the page; or NULL */
 	int publish_idx;
 	const char *pub_primary;   /* the location publish and verify steps assert */
 	const char *pub_mirror;
