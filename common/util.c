@@ -212,18 +212,25 @@ int cms_now_ms(int64_t *out)
 
 void cms_format_time_ms(char out[32], int64_t t_ms)
 {
-	char sec[32];
-	int64_t ms;
+	int ms;
+	size_t len;
 
 	if (t_ms < 0)
 		t_ms = 0;
 	if (t_ms > CMS_TIME_MAX * 1000 + 999)
 		t_ms = CMS_TIME_MAX * 1000 + 999;
-	ms = t_ms % 1000;
-	cms_format_time(sec, t_ms / 1000);
-	/* "...:SSZ" becomes "...:SS.mmmZ". */
-	sec[strlen(sec) - 1] = '\0';
-	snprintf(out, 32, "%s.%03dZ", sec, (int)ms);
+	ms = (int)(t_ms % 1000);
+	cms_format_time(out, t_ms / 1000);
+	/* "...:SSZ" (20 characters) becomes "...:SS.mmmZ" (24). */
+	len = strlen(out);
+	if (len < 1 || len + 4 >= 32)
+		return;
+	out[len - 1] = '.';
+	out[len] = (char)('0' + ms / 100);
+	out[len + 1] = (char)('0' + ms / 10 % 10);
+	out[len + 2] = (char)('0' + ms % 10);
+	out[len + 3] = 'Z';
+	out[len + 4] = '\0';
 }
 
 int cms_parse_time_ms(int64_t *out, const char *s)
