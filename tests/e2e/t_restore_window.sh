@@ -76,6 +76,11 @@ validate_json report.schema.json undo.json
 lacks undo.json "$pending"
 git --git-dir=$H show "cms-history:redmond/runs/$kid/report.json" >killed1.json
 check_window undo.json killed1.json fence catch_up || fail "the window of the undone run"
+# The killed run's report, rebuilt from its journal by the restore, names
+# the database of each statement and has times in milliseconds.
+validate_json report.schema.json killed1.json
+"$PY" -c 'import json; r=json.load(open("killed1.json")); st=[x for s in r["steps"] for x in s["statements"]]
+assert st and all(x["database"] in ("xds", "lis") for x in st), st' || fail "the rebuilt report's statements"
 contains undo.json "to the undo of the fence by this restore"
 run 0 "$CMSCTL" status
 lacks out "$pending"
