@@ -73,6 +73,8 @@ void apply_result_free(struct apply_result *r)
 	free(r->subject);
 	free(r->assume_down);
 	free(r->assume_down_reason);
+	free(r->reason);
+	free(r->ticket);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -87,13 +89,23 @@ static int64_t now_s(void)
 	return t;
 }
 
+/* The same clock in milliseconds: the times of runs and steps. */
+static int64_t now_ms(void)
+{
+	int64_t t;
+
+	if (cms_now_ms(&t) < 0)
+		t = 0;
+	return t;
+}
+
 static int journal(struct run *r, struct run_step *s, struct cms_error *err)
 {
 	char *detail = report_step_detail_json(s);
 	int rc;
 
 	rc = state_step_set(r->ctx->state, r->run_id, s->n, plan_action_name(s->action), s->server,
-			    s->status, detail, now_s(), s->duration_ms, err);
+			    s->status, detail, now_ms(), s->duration_ms, err);
 	free(detail);
 	if (rc == 0 && r->ctx->on_journal)
 		r->ctx->on_journal(r->ctx->on_journal_arg, s->n, s->status);
@@ -389,6 +401,8 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 	case ACTION_FENCE:
 		if (s->undo) {
 			rc = ops->unfence(r->e, s->server, err);
+			if (rc == 0)
+				r->w_unfenced = now_ms();
 			add_check(&s->checks, &s->nchecks, rc == 0, "takes writes again", "%s",
 				  rc == 0 ? "unfenced" : err->message);
 			return rc;
@@ -418,8 +432,10 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		tell_engine_move(r);
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
-		if (rc == 0)
+		if (rc == 0) {
 			r->t_promoted = cms_monotonic_ms();
+			r->w_promoted = now_ms();
+		}
 		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
 			r->promote_started = false; /* a refusal before any change: undo the fence */
 		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s",
@@ -957,7 +973,7 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		if ((rc = renew_lock(r, err)) < 0)
 			return rc;
 		s->status = STEP_RUNNING;
-		cms_format_time(s->started_at, now_s());
+		cms_format_time_ms(s->started_at, now_ms());
 		if ((rc = journal(r, s, err)) < 0)
 			return rc;
 		t0 = cms_monotonic_ms();
@@ -1021,7 +1037,9 @@ static void collect_followups(struct run *r)
 	if (r->e)
 		for (i = 0; i < r->e->nfollowups; i++)
 			strv_push(&r->followups, &r->nfollowups, xstrdup(r->e->followups[i]));
-	if (r->p && !strcmp(r->outcome, "ok"))
+	/* The plan's pending items hold only when its move was carried out:
+	 * not after a restore that undid it (the old location stands). */
+	if (r->p && !strcmp(r->outcome, "ok") && (!r->settled || !strcmp(r->settled, "finished")))
 		for (i = 0; i < r->p->npending; i++)
 			strv_push(&r->followups, &r->nfollowups, xstrdup(r->p->pending[i]));
 }
@@ -1047,6 +1065,10 @@ static void fill_result(struct run *r, struct apply_result *out)
 		out->assume_down = xstrdup(r->p->assume_down);
 		out->assume_down_reason = xstrdup(r->p->assume_down_reason);
 	}
+	if (r->p) {
+		out->reason = xstrdup(r->p->reason);
+		out->ticket = xstrdup(r->p->ticket);
+	}
 }
 
 static void init_run(struct run *r, const struct apply_ctx *ctx, const struct plan *p,
@@ -1059,10 +1081,13 @@ static void init_run(struct run *r, const struct apply_ctx *ctx, const struct pl
 	r->kind = kind;
 	r->t_fence = -1;
 	r->t_promoted = -1;
+	r->w_promoted = -1;
+	r->w_unfenced = -1;
+	r->window_ms = -1;
 	r->run_id = cms_random_hex(8);
 	r->outcome = "failed";
 	r->now = now_s();
-	r->started = r->now;
+	r->started = now_ms();
 }
 
 static void finish_run(struct run *r, const char *outcome)
@@ -1070,7 +1095,7 @@ static void finish_run(struct run *r, const char *outcome)
 	struct cms_error ferr = CMS_ERROR_INIT;
 
 	r->outcome = outcome;
-	r->finished = now_s();
+	r->finished = now_ms();
 	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0)
 		cms_error_clear(&ferr);
 }
@@ -1140,7 +1165,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	}
 
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, plan_id, "apply",
-				  ctx->operator_name, now_s(), err)) < 0)
+				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
 	for (i = 0; i < p->nsteps; i++)
@@ -1155,7 +1180,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		if (r.promote_started) {
 			/* Never roll back after promotion: stop and leave it to restore. */
 			r.outcome = "interrupted";
-			r.finished = now_s();
+			r.finished = now_ms();
 			cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
 				      "promotion began: %s", plan_id, r.error);
 			cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' "
@@ -1235,7 +1260,7 @@ static void close_old_run(struct run *r, const struct run_info *old_run, const c
 	if (consume && state_consume_plan(r->ctx->state, r->plan_id, r->ctx->store->name,
 					  old_run->id, r->now, &ferr) < 0)
 		cms_error_clear(&ferr);
-	if (state_run_finish(r->ctx->state, old_run->id, outcome, r->now, &ferr) < 0)
+	if (state_run_finish(r->ctx->state, old_run->id, outcome, now_ms(), &ferr) < 0)
 		cms_error_clear(&ferr);
 }
 
@@ -1266,6 +1291,73 @@ static bool partly_promoted(const struct server_obs *t)
 	return any;
 }
 
+/* The step of the journal with action a that ran (neither pending nor
+ * skipped), the first one; NULL when none did. */
+static const struct step_info *journal_step(const struct step_info *steps, size_t n,
+					    enum plan_action a)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(steps[i].action, plan_action_name(a)) && steps[i].status != STEP_PENDING &&
+		    steps[i].status != STEP_SKIPPED)
+			return &steps[i];
+	return NULL;
+}
+
+/* The write-unavailable window of the interrupted run this restore closed:
+ * from the start of that run's fence (its journal) to the promotion that
+ * ended it (that run's, when its journal says it finished; this
+ * restore's, when it finished one; else, as an upper bound, the moment
+ * this restore saw the target promoted), or, when the run was undone, to
+ * the undo of the fence.  Both ends are wall-clock milliseconds.  No fence
+ * in the journal, or a fence nobody undid: no window. */
+static void measure_closed_window(struct run *r, const struct run_info *old_run,
+				  const struct step_info *steps, size_t n, bool forward,
+				  bool finish_promote, int64_t seen_at)
+{
+	const struct step_info *f = journal_step(steps, n, ACTION_FENCE);
+	const struct step_info *pr = journal_step(steps, n, ACTION_PROMOTE);
+	int64_t from = -1, to = -1;
+	char *what = NULL;
+	char tf[32], tt[32];
+
+	if (!f || !f->started_at || cms_parse_time_ms(&from, f->started_at) < 0)
+		return;
+	if (forward) {
+		if (finish_promote && r->w_promoted >= 0) {
+			to = r->w_promoted;
+			what = xstrdup("the promotion this restore finished");
+		} else if (pr && pr->status == STEP_DONE && pr->finished_at &&
+			   cms_parse_time_ms(&to, pr->finished_at) == 0) {
+			what = xasprintf("the promotion run %s finished", old_run->id);
+		} else if (seen_at >= 0) {
+			to = seen_at;
+			what = xstrdup("when this restore found the target promoted (an upper bound: "
+				       "the journal does not say when the promotion took)");
+		}
+	} else if (f->status == STEP_UNDONE && f->finished_at &&
+		   cms_parse_time_ms(&to, f->finished_at) == 0) {
+		what = xasprintf("the undo of the fence by run %s", old_run->id);
+	} else if (r->w_unfenced >= 0) {
+		to = r->w_unfenced;
+		what = xstrdup("the undo of the fence by this restore");
+	}
+	if (!what || to < 0) {
+		free(what);
+		return;
+	}
+	r->window_ms = to > from ? to - from : 0;
+	cms_format_time_ms(tf, from);
+	cms_format_time_ms(tt, to);
+	free(r->window_note);
+	r->window_note = xasprintf("from the fence of run %s at %s to %s at %s", old_run->id, tf,
+				   what, tt);
+	add_check(&r->steps[0].checks, &r->steps[0].nchecks, true, "write-unavailable window of "
+		  "the run closed", "%" PRId64 " ms, %s", r->window_ms, r->window_note);
+	free(what);
+}
+
 static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			       const struct recorded *rec, struct cms_error *err)
 {
@@ -1277,6 +1369,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	enum step_status promote, fence;
 	enum restore_way way;
 	bool consumed = false, finish_promote = false;
+	int64_t seen_at;
 	char *desc;
 	int rc;
 
@@ -1289,6 +1382,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	fence = journaled(steps, nsteps, ACTION_FENCE);
 	if ((rc = probe(r, &obs, err)) < 0)
 		goto done;
+	seen_at = now_ms();
 	t = p->to.primary ? observation_find(&obs, p->to.primary) : NULL;
 	old = p->from.primary ? observation_find(&obs, p->from.primary) : NULL;
 
@@ -1414,6 +1508,10 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
 				    p->to.primary));
 	}
+	measure_closed_window(r, old_run, steps, nsteps, way == RESTORE_FORWARD ||
+			      way == RESTORE_FINISHED, finish_promote, seen_at);
+	if (r->window_ms >= 0 && (rc = journal(r, &r->steps[0], err)) < 0)
+		goto done;
 done:
 	for (i = 0; i < nsteps; i++)
 		step_info_free(&steps[i]);
@@ -1568,7 +1666,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 			goto done;
 		if (!strcmp(old_run.kind, "apply"))
 			break;
-		if ((rc = state_run_finish(ctx->state, old_run.id, "interrupted", r.now, err)) < 0)
+		if ((rc = state_run_finish(ctx->state, old_run.id, "interrupted", now_ms(), err)) < 0)
 			goto done;
 		strv_push(&r.followups, &r.nfollowups,
 			  xasprintf("closed %s run %s, which was interrupted", old_run.kind, old_run.id));
@@ -1596,7 +1694,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, "restore",
-				  ctx->operator_name, r.now, err)) < 0)
+				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
 	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {

@@ -103,6 +103,8 @@ struct apply_result {
 	size_t napprovals;
 	char *assume_down;            /* the plan's attestation: server attested down, or NULL */
 	char *assume_down_reason;
+	char *reason;                 /* the plan's --reason, or NULL */
+	char *ticket;                 /* the plan's --ticket, or NULL */
 };
 void apply_result_free(struct apply_result *r); /* frees content */
 

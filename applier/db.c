@@ -42,18 +42,34 @@ const char *db_result_get(const struct db_result *r, size_t row, size_t col)
 	return r->cells[row * r->ncols + col];
 }
 
-static void db_log_append(struct db *db, const char *sql, int64_t duration_ms, int ok)
+static void db_log_append(struct db *db, const char *database, const char *sql,
+			  int64_t duration_ms, int ok)
 {
 	struct db_stmt_log *entry;
 
 	entry = ARRAY_PUSH(db->log, db->nlog, db->alloc_log);
 	entry->label = xstrdup(db->label ? db->label : "");
+	entry->database = database ? xstrdup(database) : db->database ? xstrdup(db->database) : NULL;
 	entry->sql = xstrdup(sql);
 	entry->duration_ms = duration_ms < 0 ? 0 : duration_ms;
 	entry->ok = ok;
 }
 
+void db_set_database(struct db *db, const char *database)
+{
+	if (!db)
+		return;
+	free(db->database);
+	db->database = database ? xstrdup(database) : NULL;
+}
+
 int db_exec(struct db *db, const char *sql, struct db_result **out, struct cms_error *err)
+{
+	return db_exec_on(db, NULL, sql, out, err);
+}
+
+int db_exec_on(struct db *db, const char *database, const char *sql, struct db_result **out,
+	       struct cms_error *err)
 {
 	struct db_result *res = NULL;
 	int64_t start;
@@ -68,7 +84,7 @@ int db_exec(struct db *db, const char *sql, struct db_result **out, struct cms_e
 
 	start = cms_monotonic_ms();
 	rc = db->ops->exec(db, sql, out ? &res : NULL, err);
-	db_log_append(db, sql, cms_monotonic_ms() - start, rc == 0);
+	db_log_append(db, database, sql, cms_monotonic_ms() - start, rc == 0);
 	if (rc < 0) {
 		db_result_free(res);
 		return rc;
@@ -120,6 +136,7 @@ void db_stmt_log_free(struct db_stmt_log *log, size_t n)
 		return;
 	for (i = 0; i < n; i++) {
 		free(log[i].label);
+		free(log[i].database);
 		free(log[i].sql);
 	}
 	free(log);
@@ -133,6 +150,7 @@ void db_close(struct db *db)
 		db->ops->close(db);
 	db_stmt_log_free(db->log, db->nlog);
 	free(db->label);
+	free(db->database);
 	free(db);
 }
 

@@ -34,6 +34,8 @@ const char *db_result_get(const struct db_result *r, size_t row, size_t col); /*
 /* A statement's record, for the journal and the report. */
 struct db_stmt_log {
 	char *label;       /* who it was sent to (server name) */
+	char *database;    /* the database it hit: the one it named, else the
+			    * session's database; NULL when the driver did not say */
 	char *sql;         /* the text sent (never contains a secret) */
 	int64_t duration_ms;
 	int ok;            /* 1 succeeded, 0 failed */
@@ -50,6 +52,7 @@ struct db_ops {
 struct db {
 	const struct db_ops *ops;
 	char *label;                 /* server name, for messages and the log */
+	char *database;              /* the session's current database (db_set_database), or NULL */
 	struct db_stmt_log *log;     /* statements sent, in order */
 	size_t nlog, alloc_log;
 	int64_t deadline_ms;         /* a step's end (cms_monotonic_ms), 0: none */
@@ -74,6 +77,16 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 /* Runs one statement; *out (may be NULL to discard rows) gets every row.
  * The statement and its duration are appended to db->log either way. */
 int db_exec(struct db *db, const char *sql, struct db_result **out, struct cms_error *err);
+
+/* Like db_exec, for a statement that acts on one named database of the
+ * server (ALTER DATABASE x ...) while the session is in another: the log
+ * names database instead of the session's.  database NULL is db_exec. */
+int db_exec_on(struct db *db, const char *database, const char *sql, struct db_result **out,
+	       struct cms_error *err);
+
+/* Sets the session's current database, as the log names it (NULL: not
+ * known).  ODBC sessions start with what the driver reports. */
+void db_set_database(struct db *db, const char *database);
 
 /* Runs sql and returns the single value of its first row and column
  * (*out NULL for SQL NULL); no row is an error. */

@@ -669,6 +669,7 @@ static int odbc_tx(struct db *db, int what, struct cms_error *err)
 		rc = cut_error(o, words[what], o->query_timeout_ms, err);
 	entry = ARRAY_PUSH(db->log, db->nlog, db->alloc_log);
 	entry->label = xstrdup(db->label);
+	entry->database = db->database ? xstrdup(db->database) : NULL;
 	entry->sql = xstrdup(words[what]);
 	entry->duration_ms = cms_monotonic_ms() - start;
 	entry->ok = rc == 0;
@@ -680,6 +681,28 @@ static const struct db_ops odbc_ops = {
 	.close = odbc_close,
 	.tx = odbc_tx,
 };
+
+/* The database the session is in, as the driver reports it (for the
+ * statement log); left NULL when the driver does not say or takes longer
+ * than the login timeout to. */
+static void odbc_read_catalog(struct db_odbc *o)
+{
+	SQLCHAR name[256];
+	SQLINTEGER len = 0;
+	struct odbc_guard g;
+	SQLRETURN r;
+	int fired;
+
+	guard_start(&g, call_deadline(o, o->login_timeout_ms), &o->socks, NULL);
+	r = SQLGetConnectAttr(o->dbc, SQL_ATTR_CURRENT_CATALOG, name, (SQLINTEGER)sizeof(name), &len);
+	fired = guard_stop(&g);
+	if (fired)
+		o->cut = true; /* the next call says the session was cut */
+	if (fired || !SQL_SUCCEEDED(r) || len <= 0 || (size_t)len >= sizeof(name))
+		return;
+	name[len] = '\0';
+	db_set_database(&o->base, (const char *)name);
+}
 
 static int connect_error(struct db_odbc *o, SQLSMALLINT type, SQLHANDLE h, const char *what,
 			 const char *password, const char *escaped, struct cms_error *err)
@@ -810,6 +833,7 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		goto done;
 	}
 	o->connected = 1;
+	odbc_read_catalog(o);
 	*out = &o->base;
 	o = NULL;
 done:

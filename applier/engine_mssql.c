@@ -462,18 +462,25 @@ static int unreachable(struct cms_error *err, const char *what, const char *name
 	return CMS_EREFUSED;
 }
 
-/* Runs one statement and moves its log entry to the engine at once. */
-static int run(struct engine *e, size_t idx, const char *sql, struct db_result **out,
-	       struct cms_error *err)
+/* Runs one statement that acts on database (NULL: the session's) and
+ * moves its log entry to the engine at once. */
+static int run_on(struct engine *e, size_t idx, const char *database, const char *sql,
+		  struct db_result **out, struct cms_error *err)
 {
 	struct db *db = NULL;
 	int rc;
 
 	if ((rc = session(e, idx, &db, err)) < 0)
 		return rc;
-	rc = db_exec(db, sql, out, err);
+	rc = db_exec_on(db, database, sql, out, err);
 	engine_absorb_log(e, db);
 	return rc;
+}
+
+static int run(struct engine *e, size_t idx, const char *sql, struct db_result **out,
+	       struct cms_error *err)
+{
+	return run_on(e, idx, NULL, sql, out, err);
 }
 
 /* SET PARTNER FAILOVER and RESTORE need master as the database context;
@@ -487,6 +494,12 @@ static int use_master(struct engine *e, size_t idx, bool *done, struct cms_error
 		return 0;
 	if ((rc = run(e, idx, "USE [master]", NULL, err)) < 0)
 		return rc;
+	{
+		struct db *db = NULL;
+
+		if (session(e, idx, &db, err) == 0)
+			db_set_database(db, "master");
+	}
 	*done = true;
 	return 0;
 }
@@ -1717,7 +1730,7 @@ static int change_db(struct engine *e, size_t idx, enum mssql_action act, const 
 	buf_adds(&sql, act == ACT_RESTORE ? " WITH RECOVERY"
 		 : act == ACT_FORCE ? " SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS"
 		 : " SET PARTNER FAILOVER");
-	if ((rc = run(e, idx, sql.ptr, NULL, err)) < 0)
+	if ((rc = run_on(e, idx, name, sql.ptr, NULL, err)) < 0)
 		goto done;
 	if (moved->len)
 		buf_adds(moved, ", ");

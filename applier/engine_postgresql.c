@@ -394,6 +394,16 @@ static int run(struct engine *e, struct db *db, const char *sql, struct db_resul
 	return rc;
 }
 
+/* run() for a statement that acts on one database of the store. */
+static int run_on(struct engine *e, struct db *db, const char *database, const char *sql,
+		  struct cms_error *err)
+{
+	int rc = db_exec_on(db, database, sql, NULL, err);
+
+	engine_absorb_log(e, db);
+	return rc;
+}
+
 static int run_value(struct engine *e, struct db *db, const char *sql, char **out,
 		     struct cms_error *err)
 {
@@ -422,6 +432,7 @@ static void collapse_polls(struct engine *e, size_t from, int64_t waited_ms)
 	first->ok = e->log[e->nlog - 1].ok;
 	for (i = from + 1; i < e->nlog; i++) {
 		free(e->log[i].label);
+		free(e->log[i].database);
 		free(e->log[i].sql);
 	}
 	e->nlog = from + 1;
@@ -1109,7 +1120,7 @@ static int set_connections(struct engine *e, struct db *db, bool allow, struct c
 		/* Store database names are plain identifiers (config.c). */
 		buf_addf(&sql, "ALTER DATABASE \"%s\" WITH ALLOW_CONNECTIONS %s", st->databases[k],
 			 allow ? "true" : "false");
-		if ((rc = run(e, db, sql.ptr, NULL, err)) < 0)
+		if ((rc = run_on(e, db, st->databases[k], sql.ptr, err)) < 0)
 			goto done;
 	}
 done:

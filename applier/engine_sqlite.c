@@ -228,6 +228,7 @@ static int sq_connect(struct engine *e, const struct server *srv, const char *db
 	if ((rc = sq_file_path(&file, srv, dbname, err)) < 0)
 		goto done;
 	rc = sq_connect_file(e, srv, file.ptr, out, err);
+	db_set_database(*out, dbname);
 done:
 	buf_free(&file);
 	return rc;
@@ -626,6 +627,7 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 	 * target: its own role and epoch, and writable by the flag. */
 	if ((rc = sq_connect_file(e, tgt, tmp_file.ptr, &cdb, err)) < 0)
 		goto done;
+	db_set_database(cdb, dbname); /* the copy that becomes the target's dbname */
 	buf_reset(&sql);
 	buf_addf(&sql, "UPDATE cms_control SET role = '%s', epoch = %lld, read_only = 0 WHERE id = 1",
 		 sq_role_text(tctl.role), (long long)tctl.epoch);

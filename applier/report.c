@@ -42,8 +42,9 @@ static json_t *step_json(const struct run_step *s)
 	json_object_set_new(o, "started_at", *s->started_at ? json_string(s->started_at) : json_null());
 	json_object_set_new(o, "duration_ms", json_integer(s->duration_ms));
 	for (i = 0; i < s->nstmts; i++)
-		json_array_append_new(stmts, json_pack("{s:s, s:s, s:I, s:b}", "server",
+		json_array_append_new(stmts, json_pack("{s:s, s:o, s:s, s:I, s:b}", "server",
 						       s->stmts[i].label ? s->stmts[i].label : "",
+						       "database", jstr(s->stmts[i].database),
 						       "sql", s->stmts[i].sql ? s->stmts[i].sql : "",
 						       "duration_ms", (json_int_t)s->stmts[i].duration_ms,
 						       "ok", s->stmts[i].ok));
@@ -75,6 +76,8 @@ static json_t *strv_json(char *const *v, size_t n)
 
 static int64_t unavailable_ms(const struct run *r)
 {
+	if (r->window_ms >= 0)
+		return r->window_ms;
 	if (r->t_fence < 0 || r->t_promoted < 0)
 		return -1;
 	return r->t_promoted - r->t_fence;
@@ -138,10 +141,12 @@ static json_t *report_json(const struct run *r)
 			    json_pack("{s:s, s:s}", "server", r->p->assume_down, "reason",
 				      r->p->assume_down_reason ? r->p->assume_down_reason : "") :
 			    json_null());
+	json_object_set_new(o, "reason", r->p ? jstr(r->p->reason) : json_null());
+	json_object_set_new(o, "ticket", r->p ? jstr(r->p->ticket) : json_null());
 	json_object_set_new(o, "approvals", strv_json(r->approvals, r->napprovals));
-	cms_format_time(t, r->started);
+	cms_format_time_ms(t, r->started);
 	json_object_set_new(o, "started_at", json_string(t));
-	cms_format_time(t, r->finished ? r->finished : r->started);
+	cms_format_time_ms(t, r->finished ? r->finished : r->started);
 	json_object_set_new(o, "finished_at", json_string(t));
 	json_object_set_new(o, "outcome", json_string(r->outcome));
 	json_object_set_new(o, "error", jstr(r->error));
@@ -215,13 +220,17 @@ static void report_html(const struct run *r, struct buf *h)
 		html_row(h, "assumed down", ad);
 		free(ad);
 	}
+	if (r->p && r->p->reason)
+		html_row(h, "reason", r->p->reason);
+	if (r->p && r->p->ticket)
+		html_row(h, "ticket", r->p->ticket);
 	for (i = 0; i < r->napprovals; i++)
 		html_row(h, "approved by", r->approvals[i]);
 	if (!r->napprovals)
 		html_row(h, "approved by", "(no approvals)");
-	cms_format_time(t, r->started);
+	cms_format_time_ms(t, r->started);
 	html_row(h, "started", t);
-	cms_format_time(t, r->finished ? r->finished : r->started);
+	cms_format_time_ms(t, r->finished ? r->finished : r->started);
 	html_row(h, "finished", t);
 	html_row(h, "outcome", r->outcome);
 	html_row(h, "error", r->error);
@@ -229,11 +238,18 @@ static void report_html(const struct run *r, struct buf *h)
 	html_row(h, "serial", num);
 	html_row(h, "recorded primary", r->loc_primary);
 	html_row(h, "recorded mirror", r->loc_mirror);
-	if (w >= 0)
-		snprintf(num, sizeof(num), "%" PRId64 " ms (fence to promoted)", w);
-	else
-		snprintf(num, sizeof(num), "not measured (no fence and promotion in this run)");
-	html_row(h, "write-unavailable window", num);
+	if (w >= 0 && r->window_ms >= 0 && r->window_note) {
+		char *wn = xasprintf("%" PRId64 " ms (%s)", w, r->window_note);
+
+		html_row(h, "write-unavailable window", wn);
+		free(wn);
+	} else {
+		if (w >= 0)
+			snprintf(num, sizeof(num), "%" PRId64 " ms (fence to promoted)", w);
+		else
+			snprintf(num, sizeof(num), "not measured (no fence and promotion in this run)");
+		html_row(h, "write-unavailable window", num);
+	}
 	buf_adds(h, "</table>\n");
 	if (r->nprechecks) {
 		buf_adds(h, "<h2>Checks before any change</h2>\n");
@@ -259,11 +275,13 @@ static void report_html(const struct run *r, struct buf *h)
 		}
 		html_checks(h, s->checks, s->nchecks);
 		if (s->nstmts) {
-			buf_adds(h, "<table class=\"statements\"><tr><th>server</th><th>statement</th>"
-				 "<th>ms</th><th>ok</th></tr>\n");
+			buf_adds(h, "<table class=\"statements\"><tr><th>server</th><th>database</th>"
+				 "<th>statement</th><th>ms</th><th>ok</th></tr>\n");
 			for (j = 0; j < s->nstmts; j++) {
 				buf_adds(h, "<tr><td>");
 				buf_add_html(h, s->stmts[j].label);
+				buf_adds(h, "</td><td>");
+				buf_add_html(h, s->stmts[j].database ? s->stmts[j].database : "-");
 				buf_adds(h, "</td><td><code>");
 				buf_add_html(h, s->stmts[j].sql);
 				buf_addf(h, "</code></td><td>%" PRId64 "</td><td class=\"%s\">%s</td></tr>\n",
@@ -344,5 +362,6 @@ void report_run_free_content(struct run *r)
 	free(r->run_id);
 	free(r->loc_primary);
 	free(r->loc_mirror);
+	free(r->window_note);
 	free(r->error);
 }

@@ -22,7 +22,7 @@ struct run_step {
 	char *description;
 	bool undo;                 /* a fence step that undoes a fence */
 	enum step_status status;
-	char started_at[32];       /* RFC 3339, "" until it runs */
+	char started_at[32];       /* RFC 3339 with milliseconds, "" until it runs */
 	int64_t duration_ms;
 	struct db_stmt_log *stmts; /* statements sent, with durations */
 	size_t nstmts;
@@ -51,6 +51,11 @@ struct run {
 	char *fenced_outside;      /* server fenced through a fence target (cmsctl cannot undo) */
 	bool promote_started;
 	int64_t t_fence, t_promoted; /* monotonic ms, -1 when not reached */
+	int64_t w_promoted, w_unfenced; /* wall-clock ms of this run's promotion / undone
+					 * fence, -1 when not reached */
+	int64_t window_ms;         /* restore: the window of the run it closed, measured from
+				    * that run's journal to this run's wall clock; -1: none */
+	char *window_note;         /* what window_ms spans, for the page; or NULL */
 	int publish_idx;
 	const char *pub_primary;   /* the location publish and verify steps assert */
 	const char *pub_mirror;
@@ -69,7 +74,7 @@ struct run {
 	const char *outcome;
 	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	char *error;
-	int64_t started, finished;
+	int64_t started, finished; /* wall clock, ms since the epoch */
 	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */
 };
 

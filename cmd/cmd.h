@@ -243,7 +243,9 @@ struct plan_request {
 	struct state *state;  /* an open state to read (plan --all), or NULL: open it */
 	bool no_state;        /* with state NULL: there is no state yet (plan --all) */
 	const char *assume_down;        /* --assume-down SERVER, or NULL */
-	const char *assume_down_reason; /* --reason TEXT */
+	const char *assume_down_reason; /* --reason TEXT, with --assume-down */
+	const char *reason;             /* --reason TEXT: why the change is made, or NULL */
+	const char *ticket;             /* --ticket ID, or NULL */
 };
 struct history;
 int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
@@ -313,7 +315,9 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
 		      struct cms_error *err);
 
 /* A run that could not be recorded is refused before it starts: the
- * history must take a commit (history_check_writable). */
+ * history must take a commit (history_check_writable), and its remote,
+ * when the config names one, must answer (history_remote_check); else
+ * CMS_EREFUSED (exit 7). */
 int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
 
 /* history_commit, then records the new tip in the state (when there is a

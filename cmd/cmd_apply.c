@@ -92,6 +92,10 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 	if (res->assume_down)
 		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", res->assume_down,
 			 res->assume_down_reason ? res->assume_down_reason : "");
+	if (res->reason)
+		buf_addf(&msg, "Reason: %s\n", res->reason);
+	if (res->ticket)
+		buf_addf(&msg, "Ticket: %s\n", res->ticket);
 	if (cms_now(&now) < 0)
 		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
@@ -321,6 +325,8 @@ static int check_rederived(const struct store *st, const struct plan *p, const s
 	in.after_run = p->after_run;
 	in.assume_down = p->assume_down;
 	in.assume_down_reason = p->assume_down_reason;
+	in.reason = p->reason;
+	in.ticket = p->ticket;
 	for (pass = 0; pass < 2; pass++) {
 		struct cms_error ignored = CMS_ERROR_INIT;
 		struct buf b = BUF_INIT;

@@ -31,7 +31,8 @@ const struct cmd_opt cmd_plan_opts[] = {
 	{ "detailed-exitcode", 0, NULL, "exit 2 when the plan has changes, 0 when none" },
 	{ "accept-drift", 0, NULL, "adopt what the servers report when it differs from the state" },
 	{ "assume-down", 0, "SERVER", "attest that the unreachable old primary is down (needs --reason)" },
-	{ "reason", 0, "TEXT", "why SERVER of --assume-down is known to be down (kept in the plan)" },
+	{ "reason", 0, "TEXT", "why the change is made, one line (kept in the plan, its report and the history; with --assume-down also how you know SERVER is down)" },
+	{ "ticket", 0, "ID", "the change's ticket, e.g. CHG-1234 (kept like --reason)" },
 	{ 0 },
 };
 
@@ -95,6 +96,8 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		memset(&req, 0, sizeof(req));
 		req.offline = cmd_opt_flag(a, "offline");
 		req.accept_drift = cmd_opt_flag(a, "accept-drift");
+		req.reason = cmd_opt_value(a, "reason");
+		req.ticket = cmd_opt_value(a, "ticket");
 		req.state = sdb;
 		req.no_state = sdb == NULL;
 		if (cmd_make_plan(a, st, &req, &p, &json, id, &serr) < 0) {
@@ -193,18 +196,23 @@ done:
 	return rc;
 }
 
-/* An attestation is one line of text: it goes into the plan, the report
- * and a history trailer. */
-static bool one_line(const char *s)
+/* --reason and --ticket go into the plan, the report and history
+ * trailers: each is checked here, before anything is read or probed. */
+static int check_texts(struct cmd_args *a)
 {
-	const unsigned char *c;
+	const char *reason = cmd_opt_value(a, "reason"), *ticket = cmd_opt_value(a, "ticket");
+	const char *problem;
 
-	if (!s || !*s || strlen(s) > 500)
-		return false;
-	for (c = (const unsigned char *)s; *c; c++)
-		if (*c < 0x20 || *c == 0x7f)
-			return false;
-	return true;
+	if (cmd_opt_value(a, "assume-down") && !reason)
+		return cmd_usage_error(a->cmd, "'--assume-down' needs '--reason TEXT': one line (at most "
+				       "500 characters) saying how you know the server is down");
+	if (reason && (problem = plan_text_problem(reason, PLAN_REASON_MAX, true)))
+		return cmd_usage_error(a->cmd, "'--reason' %s: give one line of text, at most %d bytes",
+				       problem, PLAN_REASON_MAX);
+	if (ticket && (problem = plan_text_problem(ticket, PLAN_TICKET_MAX, false)))
+		return cmd_usage_error(a->cmd, "'--ticket' %s: give the ticket's id, at most %d bytes, "
+				       "no spaces", problem, PLAN_TICKET_MAX);
+	return EXIT_OK;
 }
 
 int cmd_plan(struct cmd_args *a)
@@ -221,15 +229,8 @@ int cmd_plan(struct cmd_args *a)
 
 	if (cmd_opt_flag(a, "all") && cmd_opt_value(a, "store"))
 		return cmd_usage_error(a->cmd, "--all and -s do not go together");
-	if (cmd_opt_value(a, "assume-down") && !one_line(cmd_opt_value(a, "reason"))) {
-		rc = cmd_usage_error(a->cmd, "'--assume-down' needs '--reason TEXT': one line (at most 500 "
-				     "characters) saying how you know the server is down");
+	if ((rc = check_texts(a)) != EXIT_OK)
 		goto done;
-	}
-	if (cmd_opt_value(a, "reason") && !cmd_opt_value(a, "assume-down")) {
-		rc = cmd_usage_error(a->cmd, "'--reason' goes with '--assume-down SERVER'");
-		goto done;
-	}
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if (cmd_opt_flag(a, "all")) {
@@ -242,7 +243,9 @@ int cmd_plan(struct cmd_args *a)
 	req.offline = cmd_opt_flag(a, "offline");
 	req.accept_drift = cmd_opt_flag(a, "accept-drift");
 	req.assume_down = cmd_opt_value(a, "assume-down");
-	req.assume_down_reason = cmd_opt_value(a, "reason");
+	req.assume_down_reason = req.assume_down ? cmd_opt_value(a, "reason") : NULL;
+	req.reason = cmd_opt_value(a, "reason");
+	req.ticket = cmd_opt_value(a, "ticket");
 	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0) {
 		rc = cmd_fail(&err);
 		goto done;

@@ -481,6 +481,8 @@ int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_
 	in.accept_drift = req->accept_drift;
 	in.assume_down = req->assume_down;
 	in.assume_down_reason = req->assume_down_reason;
+	in.reason = req->reason;
+	in.ticket = req->ticket;
 	in.after_run = last.id;
 	if ((rc = planner_diff(out, &in, err)) < 0)
 		goto done;
@@ -539,6 +541,10 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 	if (p->assume_down)
 		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", p->assume_down,
 			 p->assume_down_reason);
+	if (p->reason)
+		buf_addf(&msg, "Reason: %s\n", p->reason);
+	if (p->ticket)
+		buf_addf(&msg, "Ticket: %s\n", p->ticket);
 	rc = cmd_history_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
 	buf_free(&text);
 	buf_free(&msg);
@@ -811,6 +817,18 @@ int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err)
 	if ((rc = cmd_open_history(a, &h, err)) == 0)
 		rc = history_check_writable(h, err);
 	history_close(h);
+	if (rc == 0 && a->backend && a->backend->remote) {
+		struct history_remote hr = { a->backend->remote, a->backend->ssh_key };
+
+		/* The shared record too: a run whose commits could not reach the
+		 * remote other runners read is refused before it starts. */
+		if ((rc = history_remote_check(a->history, &hr, err)) < 0) {
+			err->code = rc = CMS_EREFUSED;
+			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
+				       "to record only locally, remove 'remote:' from the config's "
+				       "backend block and push later with 'cmsctl history push')");
+		}
+	}
 	return rc;
 }
 

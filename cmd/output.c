@@ -240,8 +240,9 @@ static void progress_step(void *arg, const struct apply_step_event *ev)
 		fprintf(stderr, "%s\n", step_status_name(ev->status));
 	if (a->verbose)
 		for (i = 0; i < ev->nstmts; i++)
-			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s%s: %s\n", ev->stmts[i].duration_ms,
+			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s/%s%s: %s\n", ev->stmts[i].duration_ms,
 				ev->stmts[i].label ? ev->stmts[i].label : "-",
+				ev->stmts[i].database ? ev->stmts[i].database : "-",
 				ev->stmts[i].ok ? "" : " (failed)", ev->stmts[i].sql);
 	fflush(stderr);
 }

@@ -189,6 +189,78 @@ int cms_now(int64_t *out)
 	return 0;
 }
 
+int cms_now_ms(int64_t *out)
+{
+	const char *s = getenv("CMSCTL_NOW");
+	struct timespec ts;
+	int64_t sec;
+	int rc;
+
+	if (s && *s) {
+		rc = cms_now(&sec);
+		if (rc != -2) {
+			*out = sec * 1000;
+			return rc;
+		}
+	} else {
+		rc = 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return rc;
+}
+
+void cms_format_time_ms(char out[32], int64_t t_ms)
+{
+	int ms;
+	size_t len;
+
+	if (t_ms < 0)
+		t_ms = 0;
+	if (t_ms > CMS_TIME_MAX * 1000 + 999)
+		t_ms = CMS_TIME_MAX * 1000 + 999;
+	ms = (int)(t_ms % 1000);
+	cms_format_time(out, t_ms / 1000);
+	/* "...:SSZ" (20 characters) becomes "...:SS.mmmZ" (24). */
+	len = strlen(out);
+	if (len < 1 || len + 4 >= 32)
+		return;
+	out[len - 1] = '.';
+	out[len] = (char)('0' + ms / 100);
+	out[len + 1] = (char)('0' + ms / 10 % 10);
+	out[len + 2] = (char)('0' + ms % 10);
+	out[len + 3] = 'Z';
+	out[len + 4] = '\0';
+}
+
+int cms_parse_time_ms(int64_t *out, const char *s)
+{
+	char whole[32];
+	size_t len;
+	int64_t sec;
+	int i;
+
+	if (!s)
+		return -1;
+	len = strlen(s);
+	if (len == 24 && s[19] == '.' && s[23] == 'Z') {
+		for (i = 20; i < 23; i++)
+			if (s[i] < '0' || s[i] > '9')
+				return -1;
+		memcpy(whole, s, 19);
+		whole[19] = 'Z';
+		whole[20] = '\0';
+		if (cms_parse_time(&sec, whole) < 0)
+			return -1;
+		*out = sec * 1000 + (s[20] - '0') * 100 + (s[21] - '0') * 10 + (s[22] - '0');
+		return 0;
+	}
+	if (cms_parse_time(&sec, s) < 0)
+		return -1;
+	*out = sec * 1000;
+	return 0;
+}
+
 int64_t cms_real_now(void)
 {
 	return (int64_t)time(NULL);

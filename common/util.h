@@ -45,6 +45,18 @@ void cms_format_time(char out[32], int64_t t);
  * trailing characters); returns 0 or -1. */
 int cms_parse_time(int64_t *out, const char *s);
 
+/* Wall-clock "now" in milliseconds since the epoch, for the times of runs
+ * (reports and the journal): CMSCTL_NOW's second (.000) when set, under
+ * the same rules and return values as cms_now; otherwise CLOCK_REALTIME. */
+int cms_now_ms(int64_t *out);
+/* Formats t_ms as RFC 3339 UTC with milliseconds,
+ * "2026-01-01T00:00:00.123Z"; out holds >= 25 bytes.  Clamped like
+ * cms_format_time. */
+void cms_format_time_ms(char out[32], int64_t t_ms);
+/* Parses cms_format_time_ms's format, or cms_format_time's (whole
+ * seconds, .000), into milliseconds; returns 0 or -1. */
+int cms_parse_time_ms(int64_t *out, const char *s);
+
 /* Monotonic milliseconds, for durations. */
 int64_t cms_monotonic_ms(void);
 

@@ -103,6 +103,8 @@ void plan_free(struct plan *p)
 	free(p->fence.note);
 	free(p->assume_down);
 	free(p->assume_down_reason);
+	free(p->reason);
+	free(p->ticket);
 	for (i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].server);
 		free(p->steps[i].description);
@@ -273,6 +275,8 @@ static struct plan *plan_new(const struct plan_inputs *in)
 	for (i = 0; i < st->npublish; i++)
 		p->publish[i] = planner_describe_publish(&st->publish[i]);
 	p->author = xstrdup(in->author);
+	p->reason = xstrdup(in->reason);
+	p->ticket = xstrdup(in->ticket);
 	p->created = in->now;
 	/* Both are bounded (now by cms_now, the ttl by the config), so the sum
 	 * cannot overflow; past what a time can say, it is that end. */
@@ -736,4 +740,49 @@ done:
 fail:
 	plan_free(b.p);
 	return rc;
+}
+
+const char *plan_text_problem(const char *s, size_t max, bool spaces)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	size_t len, i, n;
+	uint32_t cp;
+
+	if (!s || !*s)
+		return "is empty";
+	len = strlen(s);
+	if (len > max)
+		return "is too long";
+	for (i = 0; i < len; i += n) {
+		if (c[i] < 0x80) {
+			n = 1;
+			cp = c[i];
+		} else if ((c[i] & 0xe0) == 0xc0) {
+			n = 2;
+			cp = c[i] & 0x1f;
+		} else if ((c[i] & 0xf0) == 0xe0) {
+			n = 3;
+			cp = c[i] & 0x0f;
+		} else if ((c[i] & 0xf8) == 0xf0) {
+			n = 4;
+			cp = c[i] & 0x07;
+		} else {
+			return "is not valid UTF-8";
+		}
+		if (i + n > len)
+			return "is not valid UTF-8";
+		for (size_t k = 1; k < n; k++) {
+			if ((c[i + k] & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			cp = (cp << 6) | (c[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return "is not valid UTF-8";
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+			return "contains a control character (it must be one line)";
+		if (!spaces && (cp == ' ' || cp == 0xa0))
+			return "contains white space";
+	}
+	return NULL;
 }

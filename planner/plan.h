@@ -90,6 +90,8 @@ struct plan {
 	struct plan_fence fence;
 	char *assume_down;     /* the server the operator attests is down, or NULL */
 	char *assume_down_reason; /* why (--reason), set with assume_down */
+	char *reason;          /* why the change is made (plan --reason), or NULL */
+	char *ticket;          /* the change's ticket (plan --ticket), or NULL */
 	struct plan_step *steps;
 	size_t nsteps;
 	char **pending;        /* things the plan cannot do, to be seen to (re-seed ...) */
@@ -117,8 +119,21 @@ struct plan_inputs {
 	const char *after_run; /* the store's newest run id in the state, or NULL */
 	const char *assume_down; /* --assume-down: a server the operator attests is down */
 	const char *assume_down_reason; /* --reason, required with assume_down */
+	const char *reason;      /* --reason: why the change is made, or NULL */
+	const char *ticket;      /* --ticket: the change's ticket, or NULL */
 };
 
+
+/* Limits of plan --reason and --ticket (bytes). */
+#define PLAN_REASON_MAX 500
+#define PLAN_TICKET_MAX 128
+
+/* What is wrong with a --reason (spaces true) or --ticket (spaces false)
+ * value, or NULL when it is fine: it must be non-empty valid UTF-8 of at
+ * most max bytes with no control character (C0, DEL, C1); a ticket has no
+ * white space either.  It goes into the plan, the report and a history
+ * trailer, each one line.  The text returned is static. */
+const char *plan_text_problem(const char *s, size_t max, bool spaces);
 
 /*
  * The diff.  Returns 0 and *out, or CMS_EREFUSED when a precondition

@@ -153,6 +153,11 @@ int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err)
 	json_object_set_new(root, "policy", policy_json(&p->policy));
 	json_object_set_new(root, "fence", fence_json(&p->fence));
 	json_object_set_new(root, "assume_down", assume_down_json(p));
+	/* Only when given: plans without them keep their bytes (and ids). */
+	if (p->reason)
+		json_object_set_new(root, "reason", json_string(p->reason));
+	if (p->ticket)
+		json_object_set_new(root, "ticket", json_string(p->ticket));
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 		json_t *so = json_object();
@@ -505,7 +510,8 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 	static const char *const keys[] = { "format_version", "store", "engine", "databases",
 					    "mode", "from", "to", "lineage", "serial", "after_run", "offline",
 					    "observations", "policy", "fence", "assume_down", "steps",
-					    "pending", "publish", "author", "created", "expires", NULL };
+					    "pending", "publish", "author", "created", "expires", "reason",
+					    "ticket", NULL };
 	struct reader r = { what, err, 0 };
 	json_error_t jerr;
 	json_t *root;
@@ -569,6 +575,16 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 	p->pending = get_strv(&r, root, "", "pending", &p->npending);
 	p->publish = get_strv(&r, root, "", "publish", &p->npublish);
 	p->author = get_str(&r, root, "", "author", 0);
+	if (json_object_get(root, "reason")) {
+		p->reason = get_str(&r, root, "", "reason", 0);
+		if (p->reason && plan_text_problem(p->reason, PLAN_REASON_MAX, true))
+			bad(&r, "reason", plan_text_problem(p->reason, PLAN_REASON_MAX, true));
+	}
+	if (json_object_get(root, "ticket")) {
+		p->ticket = get_str(&r, root, "", "ticket", 0);
+		if (p->ticket && plan_text_problem(p->ticket, PLAN_TICKET_MAX, false))
+			bad(&r, "ticket", plan_text_problem(p->ticket, PLAN_TICKET_MAX, false));
+	}
 	p->created = get_time(&r, root, "created");
 	p->expires = get_time(&r, root, "expires");
 	if (!r.failed && p->mode != PLAN_NONE && !p->to.primary)
@@ -674,6 +690,13 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 		buf_addf(out, "ASSUMED DOWN by %s: %s does not answer and is attested down: \"%s\"\n"
 			 "  if it is not, the store may have two primaries\n", p->author,
 			 p->assume_down, p->assume_down_reason ? p->assume_down_reason : "");
+
+	if (p->reason || p->ticket)
+		buf_adds(out, "\n");
+	if (p->reason)
+		buf_addf(out, "Reason: %s\n", p->reason);
+	if (p->ticket)
+		buf_addf(out, "Ticket: %s\n", p->ticket);
 
 	if (p->nsteps) {
 		buf_adds(out, "\nSteps:\n");

@@ -156,6 +156,12 @@ int history_remote_sync(const char *repo_path, const char *branch,
  * how many commits the remote lacked (0: it was level). */
 int history_remote_push(const char *repo_path, const char *branch,
 			const struct history_remote *cfg, size_t *pushed, struct cms_error *err);
+/* Connects to the remote as a push would (its receive side, with the
+ * configured credentials) and disconnects, changing nothing: whether a
+ * history commit made now could reach it.  CMS_EREFUSED when it cannot
+ * be reached, with the transport's reason. */
+int history_remote_check(const char *repo_path, const struct history_remote *cfg,
+			 struct cms_error *err);
 /* How far the local branch is ahead of and behind what was last seen of
  * the remote (no network). */
 int history_remote_ahead(const char *repo_path, const char *branch,

@@ -468,3 +468,30 @@ done:
 	ctx_close(&c);
 	return rc;
 }
+
+int history_remote_check(const char *repo_path, const struct history_remote *cfg,
+			 struct cms_error *err)
+{
+	struct remote_ctx c;
+	git_remote *remote = NULL;
+	git_remote_callbacks cb;
+	int rc;
+
+	if ((rc = ctx_open(&c, repo_path, NULL, cfg, err)) < 0)
+		goto done;
+	callbacks(&cb, &c);
+	if (git_remote_create_anonymous(&remote, c.repo, cfg->url) < 0) {
+		rc = remote_fail(err, CMS_EREFUSED, "cannot use history remote '%s'", cfg->url);
+		goto done;
+	}
+	c.cred_attempts = 0;
+	if (git_remote_connect(remote, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
+		rc = remote_fail(err, CMS_EREFUSED, "cannot reach history remote '%s'", cfg->url);
+		goto done;
+	}
+	git_remote_disconnect(remote);
+done:
+	git_remote_free(remote);
+	ctx_close(&c);
+	return rc;
+}

@@ -88,11 +88,27 @@ static json_t *jstr(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* A journal time in the report's format (milliseconds): journals written
+ * before times had milliseconds say whole seconds. */
+static json_t *jtime(const char *s)
+{
+	char t[32];
+	int64_t ms;
+
+	if (!s)
+		return json_null();
+	if (cms_parse_time_ms(&ms, s) < 0)
+		return json_string(s);
+	cms_format_time_ms(t, ms);
+	return json_string(t);
+}
+
 /* A step's report entry: the journaled detail, with the journal's own
  * status and timings (later than the detail when the run was cut short). */
 static json_t *step_entry(const struct step_info *s)
 {
-	json_t *o = s->detail_json ? json_loads(s->detail_json, 0, NULL) : NULL;
+	json_t *o = s->detail_json ? json_loads(s->detail_json, 0, NULL) : NULL, *stmt;
+	size_t i;
 
 	if (!json_is_object(o)) {
 		json_decref(o);
@@ -104,10 +120,14 @@ static json_t *step_entry(const struct step_info *s)
 	if (!json_object_get(o, "description"))
 		json_object_set_new(o, "description", json_null());
 	json_object_set_new(o, "status", json_string(step_status_name(s->status)));
-	json_object_set_new(o, "started_at", jstr(s->started_at));
+	json_object_set_new(o, "started_at", jtime(s->started_at));
 	json_object_set_new(o, "duration_ms", json_integer(s->duration_ms > 0 ? s->duration_ms : 0));
 	if (!json_is_array(json_object_get(o, "statements")))
 		json_object_set_new(o, "statements", json_array());
+	/* Journals written before statements named their database. */
+	json_array_foreach(json_object_get(o, "statements"), i, stmt)
+		if (json_is_object(stmt) && !json_object_get(stmt, "database"))
+			json_object_set_new(stmt, "database", json_null());
 	if (!json_is_array(json_object_get(o, "checks")))
 		json_object_set_new(o, "checks", json_array());
 	if (!json_object_get(o, "notes"))
@@ -139,7 +159,7 @@ static int64_t journal_window(const struct step_info *s, size_t n)
 }
 
 struct plan_facts {
-	json_t *mode, *from, *to, *author, *assume_down; /* owned references, or NULL */
+	json_t *mode, *from, *to, *author, *assume_down, *reason, *ticket; /* owned, or NULL */
 	int64_t serial;
 };
 
@@ -165,6 +185,8 @@ static void plan_facts(struct history *h, const char *plan_id, struct plan_facts
 	pf->to = json_incref(json_object_get(o, "to"));
 	pf->author = json_incref(json_object_get(o, "author"));
 	pf->assume_down = json_incref(json_object_get(o, "assume_down"));
+	pf->reason = json_incref(json_object_get(o, "reason"));
+	pf->ticket = json_incref(json_object_get(o, "ticket"));
 	if (json_is_integer(json_object_get(o, "serial")))
 		pf->serial = (int64_t)json_integer_value(json_object_get(o, "serial"));
 	json_decref(o);
@@ -210,11 +232,13 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	json_object_set_new(o, "mode", pf.mode ? json_incref(pf.mode) : json_null());
 	json_object_set_new(o, "from", pf.from ? json_incref(pf.from) : json_null());
 	json_object_set_new(o, "to", pf.to ? json_incref(pf.to) : json_null());
+	json_object_set_new(o, "reason", json_is_string(pf.reason) ? json_incref(pf.reason) : json_null());
+	json_object_set_new(o, "ticket", json_is_string(pf.ticket) ? json_incref(pf.ticket) : json_null());
 	json_object_set_new(o, "approvals", json_array());
 	json_object_set_new(o, "assume_down", pf.assume_down ? json_incref(pf.assume_down) : json_null());
-	json_object_set_new(o, "started_at", json_string(run->started_at));
+	json_object_set_new(o, "started_at", jtime(run->started_at));
 	json_object_set_new(o, "finished_at",
-			    json_string(run->finished_at ? run->finished_at : run->started_at));
+			    jtime(run->finished_at ? run->finished_at : run->started_at));
 	json_object_set_new(o, "outcome", json_string(run->outcome));
 	json_object_set_new(o, "error", json_null());
 	json_object_set_new(o, "serial_before", json_integer(pf.serial >= 0 ? pf.serial : serial_after));
@@ -265,6 +289,10 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	buf_addf(&msg, "Store-Serial: %" PRId64 "\nOperator: %s\nOutcome: %s\nKind: %s\nRun-Id: %s\n"
 		 "Recorded-From: journal\n", serial_after, run->operator_name, run->outcome, run->kind,
 		 run->id);
+	if (json_is_string(pf.reason))
+		buf_addf(&msg, "Reason: %s\n", json_string_value(pf.reason));
+	if (json_is_string(pf.ticket))
+		buf_addf(&msg, "Ticket: %s\n", json_string_value(pf.ticket));
 	if ((rc = history_commit(h, files, nfiles, msg.ptr, operator_name, now, commit, err)) < 0)
 		goto done;
 	if ((rc = state_history_tip_set(sdb, commit, now, err)) < 0)
@@ -276,6 +304,8 @@ done:
 	json_decref(pf.to);
 	json_decref(pf.author);
 	json_decref(pf.assume_down);
+	json_decref(pf.reason);
+	json_decref(pf.ticket);
 	step_info_list_free(steps, nsteps);
 	buf_free(&html);
 	buf_free(&msg);

@@ -107,13 +107,14 @@ void step_info_list_free(struct step_info *s, size_t n); /* frees each and the a
  * state_step_set inserts or updates step n: started_at is stamped when it
  * enters running, finished_at when it reaches done, failed, skipped or
  * undone; a NULL action, server or detail_json, or a negative duration_ms,
- * keeps the value recorded before. */
+ * keeps the value recorded before.  Run and step times (now_ms) are
+ * milliseconds since the epoch, kept as RFC 3339 with milliseconds. */
 int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
-		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err);
+		    const char *kind, const char *operator_name, int64_t now_ms, struct cms_error *err);
 int state_step_set(struct state *st, const char *run_id, int n, const char *action,
 		   const char *server, enum step_status status, const char *detail_json,
-		   int64_t now, int64_t duration_ms, struct cms_error *err);
-int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now,
+		   int64_t now_ms, int64_t duration_ms, struct cms_error *err);
+int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now_ms,
 		     struct cms_error *err);
 /* The newest run of a store whose outcome is still "running" (an
  * interrupted apply), or CMS_ENOTFOUND. */

@@ -690,14 +690,14 @@ done:
 
 static int pg_run_begin(struct state *base, const char *run_id, const char *store,
 			const char *plan_id, const char *kind, const char *operator_name,
-			int64_t now, struct cms_error *err)
+			int64_t now_ms, struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	PGresult *bad = NULL, *res;
 	char ts[32];
 	int ret = 0;
 
-	cms_format_time(ts, now);
+	cms_format_time_ms(ts, now_ms);
 	res = pg_query(st, &bad, "INSERT INTO cmsctl.runs (id, store, plan_id, kind, operator,"
 		       " started_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'running')",
 		       "ssssss", run_id, store, plan_id, kind, operator_name, ts);
@@ -710,7 +710,7 @@ static int pg_run_begin(struct state *base, const char *run_id, const char *stor
 
 static int pg_step_set(struct state *base, const char *run_id, int n, const char *action,
 		       const char *server, enum step_status status, const char *detail_json,
-		       int64_t now, int64_t duration_ms, struct cms_error *err)
+		       int64_t now_ms, int64_t duration_ms, struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	const char *status_text = state_step_status_text(status);
@@ -721,7 +721,7 @@ static int pg_step_set(struct state *base, const char *run_id, int n, const char
 	if (!status_text)
 		return cms_error_set(err, CMS_ERROR, "cannot journal step %d of run '%s': invalid "
 				     "status %d", n, run_id, (int)status);
-	cms_format_time(ts, now);
+	cms_format_time_ms(ts, now_ms);
 	/* As in the SQLite backend: started_at when the step enters running,
 	 * finished_at at an end status; NULL values keep what was there. */
 	res = pg_query(st, &bad,
@@ -755,7 +755,7 @@ static int pg_step_set(struct state *base, const char *run_id, int n, const char
 }
 
 static int pg_run_finish(struct state *base, const char *run_id, const char *outcome,
-			 int64_t now, struct cms_error *err)
+			 int64_t now_ms, struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	PGresult *bad = NULL, *res;
@@ -765,7 +765,7 @@ static int pg_run_finish(struct state *base, const char *run_id, const char *out
 	if (!outcome || !strcmp(outcome, "running"))
 		return cms_error_set(err, CMS_ERROR, "cannot finish run '%s' with outcome '%s'",
 				     run_id, outcome ? outcome : "(none)");
-	cms_format_time(ts, now);
+	cms_format_time_ms(ts, now_ms);
 	res = pg_query(st, &bad, "UPDATE cmsctl.runs SET outcome = $2, finished_at = $3"
 		       " WHERE id = $1", "sss", run_id, outcome, ts);
 	if (!res)

@@ -910,14 +910,14 @@ done:
 
 static int sq_run_begin(struct state *base, const char *run_id, const char *store,
 			const char *plan_id,
-		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err)
+		    const char *kind, const char *operator_name, int64_t now_ms, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
 	char ts[32];
 	int rc, ret = 0;
 
-	cms_format_time(ts, now);
+	cms_format_time_ms(ts, now_ms);
 	rc = prepare(st, &stmt,
 		     "INSERT INTO runs (id, store, plan_id, kind, operator, started_at, outcome)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
@@ -932,7 +932,7 @@ static int sq_run_begin(struct state *base, const char *run_id, const char *stor
 
 static int sq_step_set(struct state *base, const char *run_id, int n, const char *action,
 		   const char *server, enum step_status status, const char *detail_json,
-		   int64_t now, int64_t duration_ms, struct cms_error *err)
+		   int64_t now_ms, int64_t duration_ms, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
@@ -942,7 +942,7 @@ static int sq_step_set(struct state *base, const char *run_id, int n, const char
 	if (!state_step_status_text(status))
 		return cms_error_set(err, CMS_ERROR, "cannot journal step %d of run '%s': invalid "
 				     "status %d", n, run_id, (int)status);
-	cms_format_time(ts, now);
+	cms_format_time_ms(ts, now_ms);
 	/* started_at is stamped when the step enters running, finished_at when
 	 * it reaches an end status; NULL action, server, detail or a negative
 	 * duration keep what was recorded before.  The action is looked up
@@ -977,7 +977,7 @@ static int sq_step_set(struct state *base, const char *run_id, int n, const char
 	return ret;
 }
 
-static int sq_run_finish(struct state *base, const char *run_id, const char *outcome, int64_t now,
+static int sq_run_finish(struct state *base, const char *run_id, const char *outcome, int64_t now_ms,
 		     struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
@@ -988,7 +988,7 @@ static int sq_run_finish(struct state *base, const char *run_id, const char *out
 	if (!outcome || !strcmp(outcome, "running"))
 		return cms_error_set(err, CMS_ERROR, "cannot finish run '%s' with outcome '%s'",
 				     run_id, outcome ? outcome : "(none)");
-	cms_format_time(ts, now);
+	cms_format_time_ms(ts, now_ms);
 	rc = prepare(st, &stmt, "UPDATE runs SET outcome = ?2, finished_at = ?3 WHERE id = ?1",
 		     "sss", run_id, outcome, ts);
 	if (rc == SQLITE_OK)

@@ -29,7 +29,7 @@ run "$cmsctl" plan -o adopt.plan
 run "$cmsctl" apply adopt.plan
 # 3. The config wants pool-b as primary: the next plan is a switchover.
 run ./write.sh . pool-a 3
-run "$cmsctl" plan -o switchover.plan
+run "$cmsctl" plan -o switchover.plan --reason "move to pool-b for the quick start" --ticket CHG-1
 run "$cmsctl" show switchover.plan
 run "$cmsctl" apply switchover.plan --report switchover-report.html
 # 4. Where things are now.

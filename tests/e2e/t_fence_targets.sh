@@ -55,7 +55,9 @@ run 7 "$CMSCTL" apply --yes
 [ "$(writable)" = "" ] || fail "writable after a refusal: $(writable)"
 run 64 "$CMSCTL" plan --assume-down pool-a
 contains err "'--assume-down' needs '--reason TEXT'"
-run 64 "$CMSCTL" plan --reason "no server"
+# --reason alone is no attestation: still refused.
+run 7 "$CMSCTL" plan --reason "no server"
+contains err "cannot be fenced"
 
 # 2. A fence target that exits 0: shown in the plan, run with the server in
 #    its environment, and the move succeeds.

@@ -34,6 +34,16 @@ run 0 "$CMSCTL" approve --json --as bob@test --key key-bob s.plan
 validate_json approve.schema.json out
 py 'import json,sys; d=json.load(open("out")); assert d["plan_id"] == sys.argv[1] and d["approved_by"] == "bob@test" and d["signed"] is True, d' "$sid" ||
 	fail "approve --json"
+run 0 "$CMSCTL" apply --json --yes s.plan
+validate_json report.schema.json out
+py 'import json, re; r=json.load(open("out"))
+stmts=[st for s in r["steps"] for st in s["statements"]]
+assert stmts, "a switchover sent no statement"
+assert all(st["database"] in ("xds", "lis") for st in stmts), [(st["server"], st["database"], st["sql"]) for st in stmts]
+assert {st["database"] for st in stmts} == {"xds", "lis"}, "the statements do not name both databases"
+ms=re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+times=[r["started_at"], r["finished_at"]] + [s["started_at"] for s in r["steps"] if s["started_at"]]
+assert all(ms.match(t) for t in times), times' || fail "a switchover report: each statement names its database, times in milliseconds"
 run 0 "$CMSCTL" history --json
 validate_json history.schema.json out
 py 'import json; h=json.load(open("out"))

@@ -10,7 +10,7 @@ quickstart
 H=.cmsctl/history
 run 0 "$CMSCTL" plan -o adopt.plan
 run 0 "$CMSCTL" apply adopt.plan
-run 0 "$CMSCTL" plan -o s.plan
+run 0 "$CMSCTL" plan -o s.plan --reason "move for the levelling test" --ticket CHG-7
 id=$(git hash-object s.plan)
 # wait_for FILE TEXT: up to 120 s for TEXT to appear in FILE.
 wait_for() {
@@ -50,17 +50,24 @@ import json
 r = json.load(open("report.json"))
 assert r["outcome"] == "ok" and r["serial_after"] == 2, r
 assert r["author"] == "alice@test", r["author"]
+assert r["reason"] == "move for the levelling test" and r["ticket"] == "CHG-7", (r["reason"], r["ticket"])
 assert r["location"]["primary"] == "pool-b", r["location"]
 promote = [s for s in r["steps"] if s["action"] == "promote"]
 assert promote and promote[0]["status"] == "done", r["steps"]
 assert any(s["statements"] for s in r["steps"]), "no statements"
 assert isinstance(r["write_unavailable_ms"], int), r["write_unavailable_ms"]
+stmts = [st for s in r["steps"] for st in s["statements"]]
+assert all(st["database"] in ("xds", "lis") for st in stmts), stmts
+assert r["started_at"].endswith("Z") and r["started_at"][19] == ".", r["started_at"]
 PYEOF
 git --git-dir=$H show cms-history:redmond/location.json >loc.json
 "$PY" -c 'import json; l=json.load(open("loc.json")); assert l["serial"]==2 and l["primary"]=="pool-b", l' ||
 	fail "location.json not levelled"
 git --git-dir=$H log -1 --format='%(trailers:key=Recorded-From,valueonly)' cms-history~1 >from
 printf 'journal\n\n' >want
+same from want
+git --git-dir=$H log -1 --format='%(trailers:key=Reason,valueonly)%(trailers:key=Ticket,valueonly)' cms-history~1 >from
+printf 'move for the levelling test\nCHG-7\n\n' >want
 same from want
 run 0 "$CMSCTL" status
 lacks out "history: behind"

@@ -106,5 +106,5 @@ contains err "cmsctl: [3/3] verify ... done ("
 # --verbose shows the statements with their timings.
 for d in xds lis; do sql servers/pool-a/$d.db "UPDATE cms_control SET read_only = 1"; done
 CMSCTL_LOG=debug run 0 "$CMSCTL" restore --yes
-contains err " ms  pool-a: UPDATE cms_control SET read_only = 0"
+contains err " ms  pool-a/xds: UPDATE cms_control SET read_only = 0"
 finish

@@ -26,6 +26,7 @@ validate_json report.schema.json report.json
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["outcome"] == "ok" and r["mode"] == "switchover", r["outcome"]
+assert r["reason"] == "move to pool-b for the quick start" and r["ticket"] == "CHG-1", (r["reason"], r["ticket"])
 # The window is measured from the start of the fence to the promoted target:
 # it spans the fence, catch-up and promote steps (durations are rounded down).
 w = r["write_unavailable_ms"]

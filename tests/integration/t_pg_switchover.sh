@@ -111,6 +111,18 @@ missing=$(psql_on "$PG_PORT_B" xds -At -c \
 	"SELECT count(*) FROM unnest('{$(paste -sd, "$W/acked")}'::int[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.id = a.id)")
 expect "acknowledged writes ($acked, $(grep -c '^refused' "$W/writer.out" || true) refused) missing on the new primary" "$missing" 0
 
+# Each statement names the database it hit: ALTER DATABASE the store
+# database it names, every other one the session's database (the
+# connection string's, from psqlODBC).
+expect "statements naming no database" \
+	"$(jq '[.steps[].statements[] | select(.database == null)] | length' "$W/report.json")" 0
+expect "ALTER DATABASE statements not naming their database" \
+	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER DATABASE")) | select(.database as $d | .sql | contains("\"" + $d + "\"") | not)] | length' "$W/report.json")" 0
+expect "ALTER DATABASE statements" \
+	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER DATABASE"))] | length > 0' "$W/report.json")" true
+expect "other statements not in the session's database 'postgres'" \
+	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER DATABASE") | not) | select(.database != "postgres")] | length' "$W/report.json")" 0
+
 # The write-unavailable window runs from the fence to the promoted target:
 # at least its three steps (each duration truncated to whole ms, hence the
 # 2 ms slack), at most the whole apply.

@@ -103,14 +103,32 @@ remote_serial=$(git -C remote.git show cms-history:redmond/location.json | "$PY"
 [ "$serial" = "$remote_serial" ] || fail "state serial $serial, remote location.json serial $remote_serial"
 [ "$serial" = $((rounds + 1)) ] || fail "serial $serial after $rounds rounds"
 
-# The remote unreachable during an apply: the apply completes, the commits
-# stay local, status says so, history push delivers them.
+# The remote unreachable before an apply: refused (exit 7), nothing
+# changed.  Unreachable during an apply (after that check): the apply
+# completes, the commits stay local, status says so, history push
+# delivers them.
 cd "$T/r1"
 if [ $((rounds % 2)) = 1 ]; then want pool-a pool-b; else want pool-b pool-a; fi
 run 0 "$CMSCTL" plan -o off.plan
 CMSCTL_OPERATOR=bob@test run 0 "$CMSCTL" approve off.plan
 mv "$T/remote.git" "$T/remote.away"
-run 0 "$CMSCTL" apply off.plan
+serial_before=$(psql_state "SELECT serial FROM cmsctl.stores WHERE name = 'redmond'")
+run 7 "$CMSCTL" apply off.plan
+contains err "cannot reach history remote '../remote.git'"
+[ "$(psql_state "SELECT serial FROM cmsctl.stores WHERE name = 'redmond'")" = "$serial_before" ] ||
+	fail "a refused apply changed the state"
+mv "$T/remote.away" "$T/remote.git"
+CMSCTL_TEST_HOLD_AT=1:done "$CMSCTL" apply off.plan >"$T/off.out" 2>"$T/off.err" & pid=$!
+for _ in $(seq 1 1200); do
+	grep -qF "holding at step 1:done" "$T/off.err" 2>/dev/null && break
+	sleep 0.1
+done
+grep -qF "holding at step 1:done" "$T/off.err" || fail "the apply never reached step 1"
+mv "$T/remote.git" "$T/remote.away"
+kill -CONT $pid
+c=0; wait $pid || c=$?
+[ "$c" = 0 ] || { fail "apply with the remote gone during the run exited $c"; cat "$T/off.err" >&2; }
+cp "$T/off.err" err
 contains err "warning: the history is"
 contains err "ahead of its remote"
 run 0 "$CMSCTL" status --offline

@@ -196,6 +196,38 @@ static void test_log_records_every_statement_in_order_and_moves_out(void **state
 	db_close(db);
 }
 
+/* Each logged statement names the database it hit: the one it acts on
+ * (db_exec_on), else the session's; NULL until the session has one. */
+static void test_log_names_the_database_each_statement_hit(void **state)
+{
+	const struct db_fake_reply script[] = {
+		{ "SELECT 1", NULL, 0, NULL, 0, NULL },
+		{ "SELECT 2", NULL, 0, NULL, 0, NULL },
+		{ "ALTER DATABASE \"lis\" WITH ALLOW_CONNECTIONS false", NULL, 0, NULL, 0, NULL },
+		{ "SELECT 4", NULL, 0, NULL, 0, NULL },
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct db_stmt_log *log = NULL;
+	size_t n = 0;
+	struct db *db = db_fake_new("pool-a", script, 4);
+
+	(void)state;
+	assert_int_equal(db_exec(db, "SELECT 1", NULL, &err), 0);
+	db_set_database(db, "postgres");
+	assert_int_equal(db_exec(db, "SELECT 2", NULL, &err), 0);
+	assert_int_equal(db_exec_on(db, "lis", "ALTER DATABASE \"lis\" WITH ALLOW_CONNECTIONS false",
+				    NULL, &err), 0);
+	assert_int_equal(db_exec_on(db, NULL, "SELECT 4", NULL, &err), 0);
+	db_take_log(db, &log, &n);
+	assert_int_equal(n, 4);
+	assert_null(log[0].database);
+	assert_string_equal(log[1].database, "postgres");
+	assert_string_equal(log[2].database, "lis");
+	assert_string_equal(log[3].database, "postgres");
+	db_stmt_log_free(log, n);
+	db_close(db);
+}
+
 static void test_query_value_returns_first_cell_or_fails_without_row(void **state)
 {
 	static const char *const one_col[] = { "v" };
@@ -237,6 +269,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fake_answers_scripted_rows),
+		cmocka_unit_test(test_log_names_the_database_each_statement_hit),
 		cmocka_unit_test(test_fake_matches_prefix_ending_in_star),
 		cmocka_unit_test(test_fake_exact_entry_does_not_match_longer_statement),
 		cmocka_unit_test(test_fake_unexpected_statement_is_logged_as_failed),

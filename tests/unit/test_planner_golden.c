@@ -116,7 +116,7 @@ static void run_case(const char *dir)
 	char *cfgpath = case_path(dir, "config.yaml"), *obspath = case_path(dir, "observed.json");
 	json_t *rj = NULL;
 	char id[41], id2[41];
-	char *ad = NULL, *reason = NULL;
+	char *ad = NULL, *reason = NULL, *rt = NULL;
 	int rc;
 
 	if (config_load(&cfg, cfgpath, &dl, &err) < 0)
@@ -143,6 +143,21 @@ static void run_case(const char *dir)
 		in.assume_down = ad;
 		in.assume_down_reason = reason;
 		free(ap);
+	}
+	if (file_exists(dir, "reason-ticket")) {
+		char *tp = case_path(dir, "reason-ticket"), *nl;
+		size_t len;
+
+		if (cms_read_file(&rt, &len, tp, 4096, &err) < 0)
+			fail_msg("%s: %s", tp, err.message);
+		if (!(nl = strchr(rt, '\n')))
+			fail_msg("%s: reason, newline, ticket", tp);
+		*nl = '\0';
+		in.reason = rt;
+		in.ticket = nl + 1;
+		if ((nl = strchr(nl + 1, '\n')))
+			*nl = '\0';
+		free(tp);
 	}
 	if (file_exists(dir, "recorded.json")) {
 		char *rp = case_path(dir, "recorded.json");
@@ -181,6 +196,7 @@ static void run_case(const char *dir)
 	assert_string_equal(id, id2);
 done:
 	free(ad);
+	free(rt);
 	plan_free(p);
 	plan_free(back);
 	json_decref(rj);
@@ -297,12 +313,69 @@ static void test_parser_refuses_unknown_and_wrong_fields(void **state)
 	}
 }
 
+/* --reason and --ticket: one clean line each. */
+static void test_reason_and_ticket_text(void **state)
+{
+	(void)state;
+	assert_null(plan_text_problem("Patch Tuesday: move off pool-a \xe2\x80\x94 10 min", 500, true));
+	assert_null(plan_text_problem("CHG-1234", 128, false));
+	assert_string_equal(plan_text_problem("", 500, true), "is empty");
+	assert_string_equal(plan_text_problem(NULL, 500, true), "is empty");
+	assert_string_equal(plan_text_problem("abcd", 3, true), "is too long");
+	assert_null(plan_text_problem("abc", 3, true));
+	assert_string_equal(plan_text_problem("two\nlines", 500, true),
+			    "contains a control character (it must be one line)");
+	assert_string_equal(plan_text_problem("del\x7f", 500, true),
+			    "contains a control character (it must be one line)");
+	assert_string_equal(plan_text_problem("c1 \xc2\x85", 500, true),
+			    "contains a control character (it must be one line)");
+	assert_string_equal(plan_text_problem("ls \xe2\x80\xa8", 500, true),
+			    "contains a control character (it must be one line)");
+	assert_string_equal(plan_text_problem("latin1 \xe9", 500, true), "is not valid UTF-8");
+	assert_string_equal(plan_text_problem("overlong \xc0\xaf", 500, true), "is not valid UTF-8");
+	assert_string_equal(plan_text_problem("cut \xe2\x80", 500, true), "is not valid UTF-8");
+	assert_string_equal(plan_text_problem("surrogate \xed\xa0\x80", 500, true), "is not valid UTF-8");
+	assert_string_equal(plan_text_problem("CHG 1", 128, false), "contains white space");
+	assert_string_equal(plan_text_problem("CHG\xc2\xa0" "1", 128, false), "contains white space");
+	assert_null(plan_text_problem("two words", 500, true));
+}
+
+/* A plan file whose reason or ticket breaks those rules is refused. */
+static void test_parser_checks_reason_and_ticket(void **state)
+{
+	const char *src = getenv("CMSCTL_SOURCE_DIR");
+	struct cms_error err = CMS_ERROR_INIT;
+	struct plan *p = NULL;
+	char *path, *data = NULL, *bad;
+	size_t len = 0;
+
+	(void)state;
+	path = xasprintf("%s/tests/planner/switchover-reason/expected.json", src);
+	assert_int_equal(cms_read_file(&data, &len, path, 1 << 20, &err), 0);
+	assert_int_equal(plan_from_json(&p, data, len, "test", &err), 0);
+	assert_string_equal(p->reason, "kernel update on pool-a (maintenance window 22:00-23:00)");
+	assert_string_equal(p->ticket, "CHG-1234");
+	plan_free(p);
+	p = NULL;
+	bad = xstrdup(data);
+	memcpy(strstr(bad, "CHG-1234"), "CHG\\t234", 8); /* the JSON escape of a tab */
+	assert_int_equal(plan_from_json(&p, bad, strlen(bad), "test", &err), CMS_ESTALE);
+	assert_null(p);
+	assert_non_null(strstr(err.message, "'ticket' contains a control character"));
+	cms_error_clear(&err);
+	free(bad);
+	free(data);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden_cases),
 		cmocka_unit_test(test_same_inputs_same_bytes),
 		cmocka_unit_test(test_parser_refuses_unknown_and_wrong_fields),
+		cmocka_unit_test(test_reason_and_ticket_text),
+		cmocka_unit_test(test_parser_checks_reason_and_ticket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

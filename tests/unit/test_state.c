@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #define T0 INT64_C(1767225600) /* 2026-01-01T00:00:00Z */
+#define T0MS (T0 * 1000) /* the same, in the milliseconds of run and step times */
 
 #define assert_contains(hay, needle)                                                      \
 	do {                                                                              \
@@ -480,10 +481,10 @@ static void fill_state(const char *path)
 	int64_t serial;
 	int i;
 
-	OK(state_run_begin(st, "run-1", "redmond", "p1", "apply", "alice", T0, &err));
+	OK(state_run_begin(st, "run-1", "redmond", "p1", "apply", "alice", T0MS, &err));
 	for (i = 1; i <= 200; i++)
 		OK(state_step_set(st, "run-1", i, "wait for catch-up", "pool-b", STEP_DONE,
-				  "{\"statements\":[\"SELECT 1\",\"SELECT 2\"]}", T0, 5, &err));
+				  "{\"statements\":[\"SELECT 1\",\"SELECT 2\"]}", T0MS, 5, &err));
 	OK(state_commit(st, "redmond", "lin", 0, "pool-a", "pool-b", "p1", "run-1", T0, &serial,
 			&err));
 	state_close(st);
@@ -718,24 +719,24 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	struct run_info run = { 0 };
 	size_t n;
 
-	OK(state_run_begin(st, "r1", "redmond", "plan1", "apply", "alice", T0, &err));
-	FAILS(state_run_begin(st, "r1", "redmond", "plan1", "apply", "alice", T0, &err), CMS_ERROR);
+	OK(state_run_begin(st, "r1", "redmond", "plan1", "apply", "alice", T0MS, &err));
+	FAILS(state_run_begin(st, "r1", "redmond", "plan1", "apply", "alice", T0MS, &err), CMS_ERROR);
 	assert_contains(err.message, "cannot record the start of run 'r1' in state database");
 	cms_error_clear(&err);
 
-	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_PENDING, NULL, T0, 0,
+	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_PENDING, NULL, T0MS, 0,
 			  &err));
-	OK(state_step_set(st, "r1", 1, "check target", "pool-b", STEP_PENDING, NULL, T0, 0, &err));
-	OK(state_step_set(st, "r1", 1, "check target", "pool-b", STEP_RUNNING, NULL, T0 + 1, -1,
+	OK(state_step_set(st, "r1", 1, "check target", "pool-b", STEP_PENDING, NULL, T0MS, 0, &err));
+	OK(state_step_set(st, "r1", 1, "check target", "pool-b", STEP_RUNNING, NULL, T0MS + 1000, -1,
 			  &err));
-	OK(state_step_set(st, "r1", 1, NULL, NULL, STEP_DONE, detail, T0 + 2, 3, &err));
+	OK(state_step_set(st, "r1", 1, NULL, NULL, STEP_DONE, detail, T0MS + 2345, 3, &err));
 	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_RUNNING,
-			  "{\"statements\":[]}", T0 + 3, -1, &err));
-	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_FAILED, NULL, T0 + 4,
+			  "{\"statements\":[]}", T0MS + 3000, -1, &err));
+	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_FAILED, NULL, T0MS + 4000,
 			  1000, &err));
-	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_UNDONE, NULL, T0 + 5,
+	OK(state_step_set(st, "r1", 2, "fence old primary", "pool-a", STEP_UNDONE, NULL, T0MS + 5000,
 			  -1, &err));
-	OK(state_step_set(st, "r1", 3, "promote target", NULL, STEP_SKIPPED, NULL, T0 + 5, 0,
+	OK(state_step_set(st, "r1", 3, "promote target", NULL, STEP_SKIPPED, NULL, T0MS + 5000, 0,
 			  &err));
 
 	OK(state_run_steps(st, "r1", &steps, &n, &err));
@@ -745,34 +746,34 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	assert_string_equal(steps[0].server, "pool-b");
 	assert_int_equal(steps[0].status, STEP_DONE);
 	assert_string_equal(steps[0].detail_json, detail);
-	assert_string_equal(steps[0].started_at, "2026-01-01T00:00:01Z");
-	assert_string_equal(steps[0].finished_at, "2026-01-01T00:00:02Z");
+	assert_string_equal(steps[0].started_at, "2026-01-01T00:00:01.000Z");
+	assert_string_equal(steps[0].finished_at, "2026-01-01T00:00:02.345Z");
 	assert_int_equal(steps[0].duration_ms, 3);
 	assert_int_equal(steps[1].n, 2);
 	assert_int_equal(steps[1].status, STEP_UNDONE);
 	assert_string_equal(steps[1].detail_json, "{\"statements\":[]}");
-	assert_string_equal(steps[1].started_at, "2026-01-01T00:00:03Z");
-	assert_string_equal(steps[1].finished_at, "2026-01-01T00:00:05Z");
+	assert_string_equal(steps[1].started_at, "2026-01-01T00:00:03.000Z");
+	assert_string_equal(steps[1].finished_at, "2026-01-01T00:00:05.000Z");
 	assert_int_equal(steps[1].duration_ms, 1000);
 	assert_int_equal(steps[2].status, STEP_SKIPPED);
 	assert_null(steps[2].server);
 	assert_null(steps[2].started_at);
-	assert_string_equal(steps[2].finished_at, "2026-01-01T00:00:05Z");
+	assert_string_equal(steps[2].finished_at, "2026-01-01T00:00:05.000Z");
 	step_info_list_free(steps, n);
 
 	/* A step of an unknown run is refused (foreign key). */
-	FAILS(state_step_set(st, "nope", 1, "x", NULL, STEP_PENDING, NULL, T0, 0, &err), CMS_ERROR);
+	FAILS(state_step_set(st, "nope", 1, "x", NULL, STEP_PENDING, NULL, T0MS, 0, &err), CMS_ERROR);
 	assert_contains(err.message, "cannot journal step 1 of run 'nope' in state database");
 	assert_contains(err.message, is_pg() ? "violates foreign key constraint" :
 			"FOREIGN KEY constraint failed");
 	cms_error_clear(&err);
-	FAILS(state_step_set(st, "r1", 4, "x", NULL, (enum step_status)42, NULL, T0, 0, &err),
+	FAILS(state_step_set(st, "r1", 4, "x", NULL, (enum step_status)42, NULL, T0MS, 0, &err),
 	      CMS_ERROR);
 	cms_error_clear(&err);
 
 	/* The newest unfinished run of the store. */
-	OK(state_run_begin(st, "r2", "redmond", NULL, "restore", "bob", T0 + 60, &err));
-	OK(state_run_begin(st, "r3", "dublin", "plan3", "apply", "bob", T0 + 90, &err));
+	OK(state_run_begin(st, "r2", "redmond", NULL, "restore", "bob", T0MS + 60000, &err));
+	OK(state_run_begin(st, "r3", "dublin", "plan3", "apply", "bob", T0MS + 90000, &err));
 	OK(state_run_unfinished(st, "redmond", &run, &err));
 	assert_string_equal(run.id, "r2");
 	assert_string_equal(run.kind, "restore");
@@ -781,18 +782,18 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	assert_null(run.plan_id);
 	assert_null(run.finished_at);
 	run_info_free(&run);
-	OK(state_run_finish(st, "r2", "interrupted-restored", T0 + 70, &err));
+	OK(state_run_finish(st, "r2", "interrupted-restored", T0MS + 70000, &err));
 	OK(state_run_unfinished(st, "redmond", &run, &err));
 	assert_string_equal(run.id, "r1");
-	assert_string_equal(run.started_at, "2026-01-01T00:00:00Z");
+	assert_string_equal(run.started_at, "2026-01-01T00:00:00.000Z");
 	run_info_free(&run);
-	OK(state_run_finish(st, "r1", "failed", T0 + 80, &err));
+	OK(state_run_finish(st, "r1", "failed", T0MS + 80000, &err));
 	FAILS(state_run_unfinished(st, "redmond", &run, &err), CMS_ENOTFOUND);
 	assert_null(run.id);
 	cms_error_clear(&err);
-	FAILS(state_run_finish(st, "r9", "done", T0, &err), CMS_ENOTFOUND);
+	FAILS(state_run_finish(st, "r9", "done", T0MS, &err), CMS_ENOTFOUND);
 	cms_error_clear(&err);
-	FAILS(state_run_finish(st, "r3", "running", T0, &err), CMS_ERROR);
+	FAILS(state_run_finish(st, "r3", "running", T0MS, &err), CMS_ERROR);
 	cms_error_clear(&err);
 	OK(state_run_steps(st, "r3", &steps, &n, &err));
 	assert_int_equal(n, 0);
@@ -933,7 +934,7 @@ static void child_journal(struct fx *fx, int fd)
 		_exit(2);
 	for (i = 1;; i++) {
 		if (state_step_set(st, "run-k", i, "promote target", "pool-b", STEP_RUNNING, NULL,
-				   T0 + i, -1, &err) < 0)
+				   T0MS + i, -1, &err) < 0)
 			_exit(3);
 		r.n = i;
 		r.status = STEP_RUNNING;
@@ -942,7 +943,7 @@ static void child_journal(struct fx *fx, int fd)
 		if (state_step_set(st, "run-k", i, "promote target", "pool-b", STEP_DONE,
 				   "{\"statements\":[{\"sql\":\"ALTER DATABASE cms SET PARTNER "
 				   "FAILOVER\"}]}",
-				   T0 + i, 7, &err) < 0)
+				   T0MS + i, 7, &err) < 0)
 			_exit(3);
 		r.status = STEP_DONE;
 		if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
@@ -980,7 +981,7 @@ static void test_sigkill_mid_journal_keeps_every_returned_write(void **ctx)
 	size_t n, i;
 	pid_t pid;
 
-	OK(state_run_begin(st, "run-k", "redmond", "plan-k", "apply", "alice", T0, &err));
+	OK(state_run_begin(st, "run-k", "redmond", "plan-k", "apply", "alice", T0MS, &err));
 	state_close(st); /* no connection crosses fork() */
 
 	assert_int_equal(pipe(fds), 0);
@@ -1045,14 +1046,14 @@ static void fill_everything(struct state *st)
 	int64_t serial;
 	char *id = NULL;
 
-	OK(state_run_begin(st, "run-1", "redmond", "plan-1", "apply", "alice", T0, &err));
-	OK(state_step_set(st, "run-1", 1, "fence", "pool-a", STEP_DONE, "{\"s\":1}", T0, 12, &err));
-	OK(state_step_set(st, "run-1", 2, "promote", "pool-b", STEP_RUNNING, NULL, T0 + 1, -1,
+	OK(state_run_begin(st, "run-1", "redmond", "plan-1", "apply", "alice", T0MS, &err));
+	OK(state_step_set(st, "run-1", 1, "fence", "pool-a", STEP_DONE, "{\"s\":1}", T0MS, 12, &err));
+	OK(state_step_set(st, "run-1", 2, "promote", "pool-b", STEP_RUNNING, NULL, T0MS + 1000, -1,
 			  &err));
 	OK(state_commit(st, "redmond", "lin-1", 0, "pool-b", "pool-a", "plan-1", "run-1", T0 + 2,
 			&serial, &err));
-	OK(state_run_finish(st, "run-1", "ok", T0 + 3, &err));
-	OK(state_run_begin(st, "run-2", "dublin", NULL, "restore", "bob", T0 + 4, &err));
+	OK(state_run_finish(st, "run-1", "ok", T0MS + 3000, &err));
+	OK(state_run_begin(st, "run-2", "dublin", NULL, "restore", "bob", T0MS + 4000, &err));
 	OK(state_commit(st, "dublin", "lin-2", 0, "dr-1", NULL, "plan-2", NULL, T0 + 5, &serial,
 			&err));
 	OK(state_consume_plan(st, "plan-3", "redmond", "run-9", T0 + 6, &err));

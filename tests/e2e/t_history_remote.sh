@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A run that cannot reach the shared history is refused before it changes
+# anything: with the config's history remote gone (a path that no longer
+# exists, a file:// URL to nothing, an ssh:// port nobody listens on),
+# apply and restore exit 7 and the servers, the published location, the
+# state and the history stay as they were.  plan still works from the
+# local history (a warning).  With the remote back, the same plan applies
+# and its run reaches the remote.
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+quickstart
+git init -q --bare remote.git
+# set_remote URL: the config's backend names URL as the history remote.
+set_remote() {
+	sed -i '/^backend:/,/^  remote:/d' cms.yaml
+	sed -i "s|^version: 1\$|version: 1\nbackend:\n  remote: $1|" cms.yaml
+}
+set_remote remote.git
+run 0 "$CMSCTL" validate
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+[ "$(git -C remote.git rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
+	fail "the adoption did not reach the remote"
+sed -i 's/primary: pool-a/primary: pool-X/; s/mirror: pool-b/mirror: pool-a/; s/primary: pool-X/primary: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o s.plan
+snapshot_all() {
+	sha256sum servers/*/*.db published/* .cmsctl/state.db 2>/dev/null
+	git --git-dir=.cmsctl/history rev-parse cms-history
+	sql .cmsctl/state.db "SELECT serial FROM stores; SELECT count(*) FROM runs; SELECT count(*) FROM locks"
+}
+snapshot_all >before
+
+# 1. The remote's path is gone.
+mv remote.git remote.away
+run 7 "$CMSCTL" apply s.plan
+contains err "cannot reach history remote 'remote.git'"
+contains err "nothing was changed; bring the history remote back"
+run 7 "$CMSCTL" apply --json s.plan
+contains err '"exit_status":7'
+run 7 "$CMSCTL" restore --yes
+contains err "cannot reach history remote"
+# 2. A file:// URL to a repository that does not exist.
+set_remote "file://$T/no/such/repo.git"
+run 7 "$CMSCTL" apply s.plan
+contains err "cannot reach history remote 'file://$T/no/such/repo.git'"
+# 3. ssh to a port nobody listens on.
+port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+set_remote "ssh://git@127.0.0.1:$port/cms-history.git"
+run 7 "$CMSCTL" apply s.plan
+contains err "cannot reach history remote 'ssh://git@127.0.0.1:$port/cms-history.git'"
+snapshot_all >after
+same before after
+# plan reads the local history and says the remote was not reached.
+run 0 "$CMSCTL" plan -o again.plan
+contains err "warning: working from the local history"
+
+# The remote back: the same plan applies, and its run is on the remote.
+mv remote.away remote.git
+set_remote remote.git
+run 0 "$CMSCTL" apply s.plan
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1")
+git -C remote.git cat-file -e "cms-history:redmond/runs/$rid/report.json" ||
+	fail "the run did not reach the remote"
+finish
