@@ -2,7 +2,7 @@
 # The acceptance scenario of the shared backends at full length: two
 # runners racing ROUNDS rounds (default 100) of plan on one, apply on both,
 # on a PostgreSQL state and a history remote (tests/integration/
-# t_shared_history.sh, which CI runs with 4 rounds).  Prints the wall time.
+# t_shared_history.sh, which CI runs with 100 rounds too).  Prints the wall time.
 #
 #   bash tests/bench/shared_race.sh [ROUNDS]
 set -euo pipefail

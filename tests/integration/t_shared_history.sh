@@ -11,11 +11,11 @@
 # stays local, status says so, `history push` delivers it.  Then a remote
 # over ssh (sshd started here on a loopback port, with a key made here),
 # with the key given as a file and then from an ssh-agent.
-# ROUNDS (default 4) sets the number of racing rounds;
-# tests/bench/shared_race.sh runs the 100.
+# ROUNDS sets the number of racing rounds: 100 in CI (CI=true), 4
+# otherwise (a quick local run); tests/bench/shared_race.sh times 100.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 . "$SRC/tests/integration/pgcluster.sh"
-rounds=${ROUNDS:-4}
+if [ "${CI:-}" = true ]; then rounds=${ROUNDS:-100}; else rounds=${ROUNDS:-4}; fi
 chmod 0711 "$T"
 pg_start_single "$T/pg"
 sshd_pid=
