@@ -5,6 +5,7 @@
  * location, to the history.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "applier/publish.h"
 #include "common/buf.h"

@@ -7,6 +7,7 @@
  * consumed or expired, and never by its author.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"

@@ -5,6 +5,7 @@
  * are checked too.  Exit 0 when clean, 1 with findings.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"

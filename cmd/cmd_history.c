@@ -7,6 +7,7 @@
  * store filter is CSS (:target).
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/html.h"

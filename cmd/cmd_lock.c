@@ -4,6 +4,7 @@
  * in the history.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "common/buf.h"
 #include "common/util.h"

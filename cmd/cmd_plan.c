@@ -5,6 +5,7 @@
  * apply executes.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"

@@ -6,6 +6,7 @@
  * asks (--yes not to, refusal without a terminal); --dry-run only shows.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "common/buf.h"
 #include "common/util.h"

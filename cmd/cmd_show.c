@@ -3,6 +3,7 @@
  * same human rendering plan printed, or as its exact JSON bytes.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "planner/plan.h"
 

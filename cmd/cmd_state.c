@@ -6,6 +6,7 @@
  * with a run in progress.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "state/state.h"

@@ -5,6 +5,7 @@
  * re-seed).  Reads only; changes nothing.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "common/buf.h"
 #include "common/util.h"

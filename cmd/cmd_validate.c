@@ -10,6 +10,7 @@
  * stays quiet; the exit status is the same.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"

@@ -5,6 +5,7 @@
  * these the same way.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "applier/engine.h"
 #include "common/buf.h"

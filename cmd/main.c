@@ -4,6 +4,7 @@
  * dispatch.  Exit statuses are the contract in cmd.h.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"

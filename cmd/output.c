@@ -11,6 +11,7 @@
  * written to "-" (a plan, a report) go out unchanged: they are a file's.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "applier/db.h"
 #include "planner/config.h"

@@ -15,6 +15,7 @@
  * store), and prints the summary.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"

@@ -11,6 +11,7 @@
  * reach; everything else receives a pointer to it through apply_ctx.
  */
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 
 #include <signal.h>
 #include <string.h>

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "applier/apply.h"
 
 #include <signal.h>
