@@ -1,6 +1,7 @@
 /*
  * The generic half of a database session: what every implementation (ODBC
- * in db_odbc.c, the scripted fake in db_fake.c) shares.  db_exec() times
+ * in db_odbc.c, the scripted fake of the unit tests in tests/unit/db_fake.c)
+ * shares.  db_exec() times
  * each statement and appends it to the session's log whatever the outcome,
  * so that the journal and the report can show every statement that was
  * sent; implementations only run it (ops->exec) and release their own

@@ -1,7 +1,7 @@
 /*
  * A database session: the one way cmsctl talks to servers.  In production
  * it is ODBC (db_odbc.c); unit tests of an engine's statements use a
- * scripted fake (db_fake.c) that answers canned result sets and records the
+ * scripted fake (tests/unit/db_fake.c) that answers canned result sets and records the
  * statements it was sent.
  *
  * Every connection has a login timeout and every statement a query timeout.
@@ -111,20 +111,5 @@ void db_add_string_literal(struct buf *b, const char *s);
 int db_begin(struct db *db, struct cms_error *err);
 int db_commit(struct db *db, struct cms_error *err);
 int db_rollback(struct db *db, struct cms_error *err);
-
-/* Scripted fake for unit tests: each expected statement (exact text, or a
- * prefix ending in '*') is answered with the given result or error. */
-struct db_fake_reply {
-	const char *sql;            /* expected text; "prefix*" matches a prefix */
-	const char *error;          /* when not NULL, the statement fails with this message */
-	size_t ncols;
-	const char *const *colnames;
-	size_t nrows;
-	const char *const *cells;   /* nrows * ncols; NULL cells are SQL NULL */
-};
-/* The fake fails any statement not next in script, naming what it expected. */
-struct db *db_fake_new(const char *label, const struct db_fake_reply *script, size_t n);
-/* Number of script entries consumed so far. */
-size_t db_fake_consumed(const struct db *db);
 
 #endif

@@ -6,6 +6,7 @@
  * that the journal and the report are built from.
  */
 #include "applier/db.h"
+#include "tests/unit/db_fake.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "applier/db.h"
+#include "tests/unit/db_fake.h"
 #include "applier/engine.h"
 #include "applier/engine_mssql.h"
 #include "common/buf.h"

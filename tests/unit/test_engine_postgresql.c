@@ -11,6 +11,7 @@
  * The statements were checked against real PostgreSQL 15 clusters
  * through psqlODBC (tests/integration/).
  */
+#include "tests/unit/db_fake.h"
 #include "applier/engine.h"
 #include "common/util.h"
 

@@ -11,7 +11,7 @@
  *
  * The script is borrowed: it must outlive the session.
  */
-#include "applier/db.h"
+#include "tests/unit/db_fake.h"
 #include "common/util.h"
 
 #include <stdlib.h>
