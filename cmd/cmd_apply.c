@@ -70,12 +70,12 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 	int64_t now;
 	int rc = 0;
 
-	p1 = xasprintf("%s/runs/%s/report.json", st->name, res->run_id);
-	p2 = xasprintf("%s/runs/%s/report.html", st->name, res->run_id);
+	p1 = history_path_report(st->name, res->run_id, "json");
+	p2 = history_path_report(st->name, res->run_id, "html");
 	files[nfiles++] = (struct history_file){ p1, res->report_json.ptr, res->report_json.len };
 	files[nfiles++] = (struct history_file){ p2, res->report_html.ptr, res->report_html.len };
 	if (res->location_primary && res->outcome && !strcmp(res->outcome, "ok")) {
-		p3 = xasprintf("%s/location.json", st->name);
+		p3 = history_path_location(st->name);
 		if ((rc = location_doc(&loc, st, res, plan_id, err)) < 0)
 			goto done;
 		files[nfiles++] = (struct history_file){ p3, loc.ptr, loc.len };
@@ -84,19 +84,18 @@ static int record_run(struct cmd_args *a, const struct store *st, const struct a
 	for (i = 0; i < res->nfollowups; i++)
 		buf_addf(&msg, "Follow-up: %s\n", res->followups[i]);
 	buf_addch(&msg, '\n');
-	if (plan_id)
-		buf_addf(&msg, "Plan-Id: %s\n", plan_id);
-	buf_addf(&msg, "Store-Serial: %" PRId64 "\nOperator: %s\nOutcome: %s\nKind: %s\nRun-Id: %s\n",
-		 res->serial_after, op, res->outcome, kind, res->run_id);
-	for (i = 0; i < res->napprovals; i++)
-		buf_addf(&msg, "Approved-By: %s\n", res->approvals[i]);
-	if (res->assume_down)
-		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", res->assume_down,
-			 res->assume_down_reason ? res->assume_down_reason : "");
-	if (res->reason)
-		buf_addf(&msg, "Reason: %s\n", res->reason);
-	if (res->ticket)
-		buf_addf(&msg, "Ticket: %s\n", res->ticket);
+	{
+		struct history_trailers t = {
+			.plan_id = plan_id, .has_serial = true, .serial = res->serial_after,
+			.operator_name = op, .outcome = res->outcome, .kind = kind,
+			.run_id = res->run_id, .approved_by = res->approvals,
+			.napproved_by = res->napprovals, .assume_down = res->assume_down,
+			.assume_down_reason = res->assume_down_reason, .reason = res->reason,
+			.ticket = res->ticket,
+		};
+
+		history_add_trailers(&msg, &t);
+	}
 	if (cms_now(&now) < 0)
 		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)

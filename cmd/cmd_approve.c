@@ -173,8 +173,16 @@ int cmd_approve(struct cmd_args *a)
 	buf_addf(&msg, "%s: approve plan %.12s by %s\n\n", p->store, id, who);
 	buf_addf(&msg, "%s approval of plan %s; the record is %s.\n\n", sig ? "Signed" : "Unsigned",
 		 id, path);
-	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: approve\n"
-		 "Approved-By: %s\nSigned: %s\n", id, p->serial, who, who, sig ? "yes" : "no");
+	{
+		char *by[1] = { who };
+		struct history_trailers t = {
+			.plan_id = id, .has_serial = true, .serial = p->serial, .operator_name = who,
+			.kind = "approve", .approved_by = by, .napproved_by = 1,
+			.signed_ = sig ? "yes" : "no",
+		};
+
+		history_add_trailers(&msg, &t);
+	}
 	/* The state decides between runners approving at once: only the one
 	 * that recorded the approval commits it to the history. */
 	if ((rc = state_approve(sdb, id, p->store, who, real_now, &err)) < 0)

@@ -39,36 +39,12 @@ static json_t *jstr(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* The value of a "Name: value" trailer line of body, or NULL. */
-static char *trailer(const char *body, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = body;
-
-	while (p && *p) {
-		if (!strncasecmp(p, name, n) && p[n] == ':' && p[n + 1] == ' ') {
-			const char *v = p + n + 2;
-
-			return xstrndup(v, strcspn(v, "\n"));
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
-
 static json_t *entry_json(const struct history_entry *e)
 {
 	json_t *o = json_object(), *ap = json_array();
-	char *run_id = trailer(e->body, "Run-Id");
-	char *store = e->store ? xstrdup(e->store) : NULL;
+	const char *run_id = e->run_id, *store = e->store;
 	char t[32];
 	size_t i;
-
-	/* Every subject starts with "<store>: " (state/history.h). */
-	if (!store && e->subject && strstr(e->subject, ": "))
-		store = xstrndup(e->subject, (size_t)(strstr(e->subject, ": ") - e->subject));
 
 	cms_format_time(t, e->time);
 	json_object_set_new(o, "commit", json_string(e->commit));
@@ -90,8 +66,6 @@ static json_t *entry_json(const struct history_entry *e)
 	for (i = 0; i < e->napproved_by; i++)
 		json_array_append_new(ap, json_string(e->approved_by[i]));
 	json_object_set_new(o, "approved_by", ap);
-	free(run_id);
-	free(store);
 	return o;
 }
 
@@ -258,13 +232,13 @@ static int gather_row(struct history *h, const struct config *cfg, const char *d
 	if (!*r->store || !is_hex(e->run_id, 16))
 		return 0;
 	/* The run's report, exported and read for its window. */
-	hpath = xasprintf("%s/runs/%s/report.html", r->store, e->run_id);
+	hpath = history_path_report(r->store, e->run_id, "html");
 	if ((rc = export_file(h, dir, hpath, hpath, &done, err)) < 0)
 		goto done;
 	if (done)
 		r->report_href = xstrdup(hpath);
 	free(hpath);
-	hpath = xasprintf("%s/runs/%s/report.json", r->store, e->run_id);
+	hpath = history_path_report(r->store, e->run_id, "json");
 	if ((rc = export_file(h, dir, hpath, hpath, &done, err)) < 0)
 		goto done;
 	if (done) {

@@ -151,10 +151,16 @@ int cmd_unlock(struct cmd_args *a)
 	}
 	if (state_unlock(sdb, store, id, &err) < 0)
 		goto fail;
-	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\nOperator: %s\n"
-		 "Kind: unlock\nOutcome: %s\n", store, id, found->holder, force ? " (forced)" : "",
-		 found->reason ? found->reason : "-", op,
-		 force ? "forced" : found->lease_until < now ? "expired" : "holder-dead");
+	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\n", store, id,
+		 found->holder, force ? " (forced)" : "", found->reason ? found->reason : "-");
+	{
+		struct history_trailers t = {
+			.operator_name = op, .kind = "unlock",
+			.outcome = force ? "forced" : found->lease_until < now ? "expired" : "holder-dead",
+		};
+
+		history_add_trailers(&msg, &t);
+	}
 	if (cmd_open_history(a, &h, &err) < 0 ||
 	    cmd_history_commit(a, h, NULL, 0, msg.ptr, op, now, &err) < 0)
 		goto fail;

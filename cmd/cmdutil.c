@@ -525,8 +525,8 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 	int rc;
 
 	plan_render(p, id, &text);
-	jpath = xasprintf("%s/plans/%" PRId64 "-%s.json", p->store, p->serial, id);
-	tpath = xasprintf("%s/plans/%" PRId64 "-%s.txt", p->store, p->serial, id);
+	jpath = history_path_plan(p->store, p->serial, id, "json");
+	tpath = history_path_plan(p->store, p->serial, id, "txt");
 	files[0].path = jpath;
 	files[0].data = json->ptr;
 	files[0].len = json->len;
@@ -537,15 +537,16 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 	buf_addf(&msg, "%s: plan %s\n\n", p->store, summary + strlen(p->store) + 2);
 	buf_addf(&msg, "Plan %s of store %s, made against serial %" PRId64 ".\n\n", id, p->store,
 		 p->serial);
-	buf_addf(&msg, "Plan-Id: %s\nStore-Serial: %" PRId64 "\nOperator: %s\nKind: plan\n", id,
-		 p->serial, p->author);
-	if (p->assume_down)
-		buf_addf(&msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", p->assume_down,
-			 p->assume_down_reason);
-	if (p->reason)
-		buf_addf(&msg, "Reason: %s\n", p->reason);
-	if (p->ticket)
-		buf_addf(&msg, "Ticket: %s\n", p->ticket);
+	{
+		struct history_trailers t = {
+			.plan_id = id, .has_serial = true, .serial = p->serial,
+			.operator_name = p->author, .kind = "plan", .assume_down = p->assume_down,
+			.assume_down_reason = p->assume_down_reason, .reason = p->reason,
+			.ticket = p->ticket,
+		};
+
+		history_add_trailers(&msg, &t);
+	}
 	rc = cmd_history_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
 	buf_free(&text);
 	buf_free(&msg);

@@ -49,7 +49,12 @@ char *approval_path(const char *store, const char *plan_id, const char *principa
 			*p = '_';
 	if (name[0] == '.')
 		name[0] = '_';
-	p = xasprintf("%s/approvals/%s/%s.json", store, plan_id, name);
+	{
+		char *file = xasprintf("%s.json", name);
+
+		p = history_path_approval(store, plan_id, file);
+		free(file);
+	}
 	free(name);
 	return p;
 }
@@ -361,7 +366,7 @@ int approval_list(struct history *h, struct state *sdb, const char *store, const
 {
 	struct approval *list = NULL;
 	size_t len = 0, alloc = 0, i, j, nnames = 0, nstate = 0;
-	char **names = NULL, **state_who = NULL, *dir = xasprintf("%s/approvals/%s", store, plan_id);
+	char **names = NULL, **state_who = NULL, *dir = history_path_approvals(store, plan_id);
 	int rc;
 
 	*out = NULL;

@@ -152,7 +152,7 @@ done:
 static int check_approvals(struct audit *au, const char *store, const char *allowed_signers,
 			   struct cms_error *err)
 {
-	char *dir = xasprintf("%s/approvals", store), **ids = NULL;
+	char *dir = history_path_approvals(store, NULL), **ids = NULL;
 	size_t nids = 0, i, j;
 	int rc;
 
@@ -223,7 +223,7 @@ static bool same_str(const char *a, const char *b)
 
 static int check_locations(struct audit *au, const char *store, struct cms_error *err)
 {
-	char *path = xasprintf("%s/location.json", store), *primary = NULL, *mirror = NULL;
+	char *path = history_path_location(store), *primary = NULL, *mirror = NULL;
 	struct history_version *v = NULL;
 	struct recorded rec;
 	size_t n = 0, i;
@@ -291,7 +291,7 @@ static int check_runs(struct audit *au, const char *store, struct cms_error *err
 		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running"))
 			continue;
 		au->counts->runs++;
-		path = xasprintf("%s/runs/%s/report.json", store, runs[i].id);
+		path = history_path_report(store, runs[i].id, "json");
 		rc = history_read(au->h, path, &data, &len, err);
 		free(data);
 		if (rc == CMS_ENOTFOUND) {

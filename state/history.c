@@ -667,6 +667,9 @@ static int fill_entry(struct history_entry *e, git_commit *c, struct cms_error *
 	body = git_commit_body(c);
 	e->subject = xstrdup(summary);
 	e->body = xstrdup(body ? body : "");
+	/* Every subject starts with "<store>: ". */
+	if (strstr(summary, ": "))
+		e->store = xstrndup(summary, (size_t)(strstr(summary, ": ") - summary));
 
 	message = git_commit_message(c);
 	if (git_message_trailers(&trailers, message ? message : "") < 0) {
@@ -679,8 +682,6 @@ static int fill_entry(struct history_entry *e, git_commit *c, struct cms_error *
 
 		if (strcasecmp(key, "Plan-Id") == 0)
 			set_trailer(&e->plan_id, value);
-		else if (strcasecmp(key, "Store") == 0)
-			set_trailer(&e->store, value);
 		else if (strcasecmp(key, "Store-Serial") == 0)
 			set_trailer(&e->serial, value);
 		else if (strcasecmp(key, "Operator") == 0)
@@ -1195,4 +1196,63 @@ void history_blob_id(const void *data, size_t len, char out[41])
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[40] = '\0';
+}
+
+/* --- layout and trailers -------------------------------------------------- */
+
+char *history_path_plan(const char *store, int64_t serial, const char *plan_id, const char *ext)
+{
+	return xasprintf("%s/plans/%" PRId64 "-%s.%s", store, serial, plan_id, ext);
+}
+
+char *history_path_approvals(const char *store, const char *plan_id)
+{
+	return plan_id ? xasprintf("%s/approvals/%s", store, plan_id)
+		       : xasprintf("%s/approvals", store);
+}
+
+char *history_path_approval(const char *store, const char *plan_id, const char *file_name)
+{
+	return xasprintf("%s/approvals/%s/%s", store, plan_id, file_name);
+}
+
+char *history_path_report(const char *store, const char *run_id, const char *ext)
+{
+	return xasprintf("%s/runs/%s/report.%s", store, run_id, ext);
+}
+
+char *history_path_location(const char *store)
+{
+	return xasprintf("%s/location.json", store);
+}
+
+void history_add_trailers(struct buf *msg, const struct history_trailers *t)
+{
+	size_t i;
+
+	if (t->plan_id)
+		buf_addf(msg, "Plan-Id: %s\n", t->plan_id);
+	if (t->has_serial)
+		buf_addf(msg, "Store-Serial: %" PRId64 "\n", t->serial);
+	if (t->operator_name)
+		buf_addf(msg, "Operator: %s\n", t->operator_name);
+	if (t->outcome)
+		buf_addf(msg, "Outcome: %s\n", t->outcome);
+	if (t->kind)
+		buf_addf(msg, "Kind: %s\n", t->kind);
+	if (t->run_id)
+		buf_addf(msg, "Run-Id: %s\n", t->run_id);
+	if (t->recorded_from)
+		buf_addf(msg, "Recorded-From: %s\n", t->recorded_from);
+	for (i = 0; i < t->napproved_by; i++)
+		buf_addf(msg, "Approved-By: %s\n", t->approved_by[i]);
+	if (t->signed_)
+		buf_addf(msg, "Signed: %s\n", t->signed_);
+	if (t->assume_down)
+		buf_addf(msg, "Assumed-Down: %s\nAssumed-Down-Reason: %s\n", t->assume_down,
+			 t->assume_down_reason ? t->assume_down_reason : "");
+	if (t->reason)
+		buf_addf(msg, "Reason: %s\n", t->reason);
+	if (t->ticket)
+		buf_addf(msg, "Ticket: %s\n", t->ticket);
 }

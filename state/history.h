@@ -10,6 +10,7 @@
 #ifndef CMS_STATE_HISTORY_H
 #define CMS_STATE_HISTORY_H
 
+#include "common/buf.h"
 #include "common/error.h"
 
 #include <stdbool.h>
@@ -23,6 +24,41 @@ struct history_file {
 	const void *data;
 	size_t len;
 };
+
+/* The layout of the history, defined here once: every path a commit
+ * writes or a reader looks for (callers free the strings).
+ *   STORE/plans/SERIAL-ID.json, .txt     a plan and its text
+ *   STORE/approvals/ID/PRINCIPAL.json    an approval
+ *   STORE/runs/RUN/report.json, .html    a run's report
+ *   STORE/location.json                  the location after the last move */
+char *history_path_plan(const char *store, int64_t serial, const char *plan_id, const char *ext);
+char *history_path_approvals(const char *store, const char *plan_id); /* NULL: every plan's */
+char *history_path_approval(const char *store, const char *plan_id, const char *file_name);
+char *history_path_report(const char *store, const char *run_id, const char *ext);
+char *history_path_location(const char *store);
+
+/* The trailers of a history commit, written in one order by
+ * history_add_trailers() and read back by history_log() (struct
+ * history_entry).  NULL (or has_serial false, no approvals) leaves a
+ * trailer out. */
+struct history_trailers {
+	const char *plan_id;       /* Plan-Id */
+	bool has_serial;
+	int64_t serial;            /* Store-Serial */
+	const char *operator_name; /* Operator */
+	const char *outcome;       /* Outcome */
+	const char *kind;          /* Kind: plan, approve, apply, restore, unlock */
+	const char *run_id;        /* Run-Id */
+	const char *recorded_from; /* Recorded-From: journal */
+	char *const *approved_by;  /* Approved-By, one each */
+	size_t napproved_by;
+	const char *signed_;       /* Signed: yes/no (approvals) */
+	const char *assume_down;   /* Assumed-Down, with Assumed-Down-Reason */
+	const char *assume_down_reason;
+	const char *reason;        /* Reason */
+	const char *ticket;        /* Ticket */
+};
+void history_add_trailers(struct buf *msg, const struct history_trailers *t);
 
 /* Opens the repository at path (bare or not), creating a bare one when
  * absent.  branch NULL means "cms-history".
@@ -65,7 +101,8 @@ struct history_entry {
 	int64_t time;
 	char *subject;
 	char *body;     /* without the subject */
-	char *plan_id, *store, *serial, *operator_name, *outcome, *kind; /* trailers or NULL */
+	char *store;    /* from the subject ("<store>: ..."), or NULL */
+	char *plan_id, *serial, *operator_name, *outcome, *kind; /* trailers or NULL */
 	char *run_id;   /* Run-Id trailer or NULL */
 	char **approved_by;
 	size_t napproved_by;

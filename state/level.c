@@ -32,7 +32,7 @@ static void free_runs(struct run_info *runs, size_t n)
 
 static char *report_path(const char *store, const char *run_id)
 {
-	return xasprintf("%s/runs/%s/report.json", store, run_id);
+	return history_path_report(store, run_id, "json");
 }
 
 /* 1 when the history has the run's report, 0 when not. */
@@ -275,24 +275,25 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	buf_add_html(&html, json);
 	buf_adds(&html, "</pre></body></html>\n");
 	p1 = report_path(run->store, run->id);
-	p2 = xasprintf("%s/runs/%s/report.html", run->store, run->id);
+	p2 = history_path_report(run->store, run->id, "html");
 	files[nfiles++] = (struct history_file){ p1, json, strlen(json) };
 	files[nfiles++] = (struct history_file){ p2, html.ptr, html.len };
 	if (newest && ok && location_json) {
-		p3 = xasprintf("%s/location.json", run->store);
+		p3 = history_path_location(run->store);
 		files[nfiles++] = (struct history_file){ p3, location_json, strlen(location_json) };
 	}
 	buf_addf(&msg, "%s\n\nRun %s (%s) of store %s, recorded from the state's journal: the process "
 		 "that ran it ended before recording it.\n\n", subject, run->id, run->kind, run->store);
-	if (run->plan_id)
-		buf_addf(&msg, "Plan-Id: %s\n", run->plan_id);
-	buf_addf(&msg, "Store-Serial: %" PRId64 "\nOperator: %s\nOutcome: %s\nKind: %s\nRun-Id: %s\n"
-		 "Recorded-From: journal\n", serial_after, run->operator_name, run->outcome, run->kind,
-		 run->id);
-	if (json_is_string(pf.reason))
-		buf_addf(&msg, "Reason: %s\n", json_string_value(pf.reason));
-	if (json_is_string(pf.ticket))
-		buf_addf(&msg, "Ticket: %s\n", json_string_value(pf.ticket));
+	{
+		struct history_trailers t = {
+			.plan_id = run->plan_id, .has_serial = true, .serial = serial_after,
+			.operator_name = run->operator_name, .outcome = run->outcome,
+			.kind = run->kind, .run_id = run->id, .recorded_from = "journal",
+			.reason = json_string_value(pf.reason), .ticket = json_string_value(pf.ticket),
+		};
+
+		history_add_trailers(&msg, &t);
+	}
 	if ((rc = history_commit(h, files, nfiles, msg.ptr, operator_name, now, commit, err)) < 0)
 		goto done;
 	if ((rc = state_history_tip_set(sdb, commit, now, err)) < 0)

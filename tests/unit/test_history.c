@@ -406,7 +406,7 @@ static void test_commits_nested_paths_visible_to_git(void **state)
 	assert_string_equal(log[0].subject, "redmond: apply switchover pool-a -> pool-b: ok");
 	assert_non_null(strstr(log[0].body, "Moved the CMS from pool-a to pool-b."));
 	assert_string_equal(log[0].plan_id, PLAN_A);
-	assert_null(log[0].store);
+	assert_string_equal(log[0].store, "redmond"); /* from the subject */
 	assert_string_equal(log[0].serial, "4");
 	assert_string_equal(log[0].operator_name, "alice@ops1");
 	assert_string_equal(log[0].outcome, "ok");
