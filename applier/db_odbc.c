@@ -255,13 +255,6 @@ static SQLULEN timeout_seconds(int64_t ms)
 	return (SQLULEN)((ms + 999) / 1000);
 }
 
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-
-	while (n--)
-		*v++ = 0;
-}
 
 static bool word_char(char c)
 {
@@ -300,7 +293,7 @@ void db_scrub_secret(struct buf *b, const char *secret)
 		return;
 	}
 	buf_adds(&out, from);
-	wipe(b->ptr, b->len);
+	cms_wipe(b->ptr, b->len);
 	buf_free(b);
 	*b = out;
 }
@@ -344,7 +337,7 @@ static void scrub_pwd_attributes(struct buf *b)
 		buf_free(&out);
 		return;
 	}
-	wipe(b->ptr, b->len);
+	cms_wipe(b->ptr, b->len);
 	buf_free(b);
 	*b = out;
 }
@@ -394,7 +387,7 @@ static void odbc_diag(struct buf *out, SQLSMALLINT type, SQLHANDLE h)
 			buf_addch(out, (c < 0x20 || c == 0x7f) ? ' ' : (char)c);
 		}
 		if (big) {
-			wipe(big, (size_t)len);
+			cms_wipe(big, (size_t)len);
 			free(big);
 		}
 	}
@@ -718,7 +711,7 @@ static int connect_error(struct db_odbc *o, SQLSMALLINT type, SQLHANDLE h, const
 	db_scrub_secret(&diag, escaped);
 	scrub_pwd_attributes(&diag);
 	rc = cms_error_set(err, CMS_ERROR, "%s '%s': %s", what, o->base.label, diag.ptr);
-	wipe(diag.ptr, diag.len);
+	cms_wipe(diag.ptr, diag.len);
 	buf_free(&diag);
 	return rc;
 }
@@ -807,7 +800,7 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)cs.ptr, SQL_NTS, NULL, 0, NULL,
 			     SQL_DRIVER_NOPROMPT);
 	fired = guard_stop(&g);
-	wipe(cs.ptr, cs.len);
+	cms_wipe(cs.ptr, cs.len);
 	if (fired) {
 		if (SQL_SUCCEEDED(r))
 			o->connected = 1;
@@ -840,7 +833,7 @@ done:
 	free(before.v);
 	buf_free(&cs);
 	if (escaped) {
-		wipe(escaped, strlen(escaped));
+		cms_wipe(escaped, strlen(escaped));
 		free(escaped);
 	}
 	if (o)

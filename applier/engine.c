@@ -93,15 +93,6 @@ void engine_close(struct engine *e)
 	free(e);
 }
 
-static void wipe_string(char *s)
-{
-	volatile char *v = s;
-
-	if (!s)
-		return;
-	while (*v)
-		*v++ = '\0';
-}
 
 /* Appends ";KEY=value".  The value is braced ('}' doubled) only when it
  * must be: psqlODBC takes braces literally (UID={cmsctl} logs in as
@@ -172,8 +163,7 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 						      : ENGINE_DEFAULT_QUERY_TIMEOUT_MS;
 	rc = db_connect_odbc(out, srv->name, connstr.ptr, password, login_ms, query_ms, err);
 done:
-	wipe_string(password);
-	free(password);
+	cms_free_secret(password);
 	buf_free(&connstr);
 	return rc;
 }

@@ -184,10 +184,7 @@ static int odbc_open(struct db **db, const struct publish_target *t, const struc
 	connstr = t->dsn ? xasprintf("DSN=%s", t->dsn) : xstrdup(t->connection);
 	rc = db_connect_odbc(db, "publish", connstr, password, st->policy.login_timeout_ms,
 			     st->policy.query_timeout_ms, err);
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
+	cms_free_secret(password);
 	free(connstr);
 	return rc;
 }
@@ -597,10 +594,7 @@ done:
 		ldap_msgfree(res);
 	if (ld)
 		ldap_unbind_ext_s(ld, NULL, NULL);
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
+	cms_free_secret(password);
 	for (i = 0; i < t->nattrs; i++) {
 		free(values[i]);
 		free(vals[i]);

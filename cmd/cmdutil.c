@@ -251,10 +251,7 @@ static int open_backend_state(const struct cmd_backend *b, bool create, struct s
 		return rc;
 	t.password = password;
 	rc = state_open_target(out, &t, create, err);
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
+	cms_free_secret(password);
 	return rc;
 }
 
@@ -331,10 +328,7 @@ int cmd_check_secrets(const struct store *st, struct cms_error *err)
 		char *pw = NULL;
 		int rc = config_read_password(&pw, sv->password_env, sv->password_file, err);
 
-		if (pw) {
-			memset(pw, 0, strlen(pw));
-			free(pw);
-		}
+		cms_free_secret(pw);
 		if (rc < 0) {
 			cms_error_prefix(err, "cannot log in to server '%s' of store '%s'", sv->name,
 					 st->name);

@@ -327,3 +327,17 @@ char *cms_random_hex(size_t nbytes)
 	s[2 * nbytes] = '\0';
 	return s;
 }
+
+void cms_wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
+
+void cms_free_secret(char *s)
+{
+	if (!s)
+		return;
+	cms_wipe(s, strlen(s));
+	free(s);
+}

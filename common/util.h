@@ -12,6 +12,11 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);           /* NULL in, NULL out */
+/* Overwrites n bytes with zeros in a way the compiler keeps (a secret
+ * that is about to be freed), and frees a secret string after wiping it
+ * (NULL: nothing). */
+void cms_wipe(void *p, size_t n);
+void cms_free_secret(char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
