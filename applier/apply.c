@@ -875,7 +875,7 @@ static void report_outside_fence(struct run *r)
  * is recorded; the target becomes a follow-up that status shows and
  * restore retries.  A required target's failure makes the run end with
  * exit 6 (finish_publish). */
-static void publish_failed(struct run *r, struct run_step *s)
+static void publish_failed(struct run *r, struct run_step *s, int code)
 {
 	int idx = r->publish_idx - 1;
 	const struct publish_target *t = idx >= 0 && (size_t)idx < r->ctx->store->npublish
@@ -888,8 +888,10 @@ static void publish_failed(struct run *r, struct run_step *s)
 			r->publish_error = xstrdup(s->error);
 	}
 	strv_push(&r->followups, &r->nfollowups,
-		  xasprintf("%s failed: %s; 'cmsctl restore' publishes it again", s->description,
-			    s->error ? s->error : "?"));
+		  xasprintf("%s failed: %s; %s", s->description, s->error ? s->error : "?",
+			    code == CMS_EREFUSED ? "the target holds a newer location: find out "
+			    "which state wrote it before anything publishes there again"
+			    : "'cmsctl restore' publishes it again"));
 }
 
 /* After a run that moved or re-asserted the location: exit 6 when a
@@ -898,11 +900,11 @@ static int finish_publish(struct run *r, struct cms_error *err)
 {
 	if (!r->publish_failed_required)
 		return 0;
-	cms_error_set(err, CMS_EINTERRUPTED, "store '%s' is at primary %s (recorded, serial %" PRId64
-		      "), but %zu required publish target%s did not take it: %s",
-		      r->ctx->store->name, r->pub_primary ? r->pub_primary : "-", r->serial_after,
+	cms_error_set(err, CMS_EINTERRUPTED, "%zu required publish target%s failed (%s); the move "
+		      "itself is done: store '%s' is at primary '%s', recorded as serial %" PRId64,
 		      r->publish_failed_required, r->publish_failed_required == 1 ? "" : "s",
-		      r->publish_error ? r->publish_error : "?");
+		      r->publish_error ? r->publish_error : "?", r->ctx->store->name,
+		      r->pub_primary ? r->pub_primary : "-", r->serial_after);
 	cms_error_hint(err, "'cmsctl status' lists it; 'cmsctl restore' publishes again once the "
 		       "target is back; plan and apply are not blocked by it");
 	return CMS_EINTERRUPTED;
@@ -917,6 +919,10 @@ static int check_publish_targets(struct run *r, struct cms_error *err)
 	struct published_location loc;
 	size_t i;
 
+	for (i = 0; i < r->nsteps && r->steps[i].action != ACTION_PUBLISH; i++)
+		;
+	if (r->nsteps && i == r->nsteps)
+		return 0; /* this run publishes nothing */
 	memset(&loc, 0, sizeof(loc));
 	loc.store = st->name;
 	loc.primary = r->pub_primary;
@@ -929,10 +935,11 @@ static int check_publish_targets(struct run *r, struct cms_error *err)
 		char *check = xasprintf("%s holds no newer serial and no other lineage", what);
 		int rc = publish_check_target(&st->publish[i], st, &loc, &terr);
 
-		if (!r->dry && (rc != 0 || terr.code == CMS_EREFUSED))
-			add_check(&r->prechecks, &r->nprechecks, rc >= 0, check, "%s",
-				  rc == 1 ? "yes" : rc < 0 && terr.code != CMS_EREFUSED ? "not readable now"
-				  : terr.message);
+		if (!r->dry && rc != 0)
+			add_check(&r->prechecks, &r->nprechecks, rc > 0, check, "%s%s",
+				  rc > 0 ? "yes" : terr.code == CMS_EREFUSED ? "" : "not checked, the target "
+				  "cannot be read now (its publish will fail and be left to retry): ",
+				  rc > 0 ? "" : terr.message ? terr.message : "?");
 		free(check);
 		if (rc < 0 && terr.code == CMS_EREFUSED) {
 			cms_error_move(err, &terr);
@@ -962,9 +969,11 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		if (r->ctx->stop && *r->ctx->stop) {
 			int sig = (int)*r->ctx->stop;
 
-			if (r->promote_started)
+			if (r->promote_started || r->committed)
 				return cms_error_set(err, CMS_EINTERRUPTED, "interrupted by signal %d "
-						     "(%s) after promotion began", sig, strsignal(sig));
+						     "(%s) after %s", sig, strsignal(sig),
+						     r->promote_started ? "promotion began"
+						     : "the new location was recorded");
 			return cms_error_set(err, CMS_ERROR, "interrupted by signal %d (%s) before "
 					     "any promotion%s", sig, strsignal(sig),
 					     strcmp(r->kind, "apply") ? ""
@@ -972,6 +981,11 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		}
 		if ((rc = renew_lock(r, err)) < 0)
 			return rc;
+		if (s->action == ACTION_PUBLISH && r->commit_hook && !r->committed) {
+			if ((rc = r->commit_hook(r, err)) < 0)
+				return rc;
+			r->committed = true;
+		}
 		s->status = STEP_RUNNING;
 		cms_format_time_ms(s->started_at, now_ms());
 		if ((rc = journal(r, s, err)) < 0)
@@ -996,13 +1010,18 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 			cms_error_clear(&jerr);
 		}
 		if (rc < 0 && s->action == ACTION_PUBLISH && s->status == STEP_FAILED) {
-			publish_failed(r, s);
+			publish_failed(r, s, err->code);
 			cms_error_clear(err);
 			rc = 0;
 			continue;
 		}
 		if (rc < 0)
 			return rc;
+	}
+	if (r->commit_hook && !r->committed) {
+		if ((rc = r->commit_hook(r, err)) < 0)
+			return rc;
+		r->committed = true;
 	}
 	return 0;
 }
@@ -1100,6 +1119,20 @@ static void finish_run(struct run *r, const char *outcome)
 		cms_error_clear(&ferr);
 }
 
+/* The commit_hook of apply: the new location into the state (lineage and
+ * serial compare-and-swap, the plan consumed). */
+static int commit_location(struct run *r, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	int rc = state_commit(r->ctx->state, r->ctx->store->name, r->pub_lineage, r->serial_before,
+			      p->to.primary, p->to.mirror, r->plan_id, r->run_id, now_s(),
+			      &r->serial_after, err);
+
+	if (rc == 0)
+		set_location(r, p->to.primary, p->to.mirror);
+	return rc;
+}
+
 int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char *plan_id,
 		  struct apply_result *out, struct cms_error *err)
 {
@@ -1174,17 +1207,21 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		if ((rc = journal(&r, &r.steps[i], err)) < 0)
 			goto done;
 
+	r.commit_hook = commit_location;
 	rc = run_steps(&r, 0, err);
 	if (rc < 0) {
 		r.error = xstrdup(err->message);
-		if (r.promote_started) {
-			/* Never roll back after promotion: stop and leave it to restore. */
+		if (r.promote_started || r.committed) {
+			/* Never roll back after promotion, or once the new
+			 * location is recorded: stop and leave it to restore. */
 			r.outcome = "interrupted";
 			r.finished = now_ms();
-			cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
-				      "promotion began: %s", plan_id, r.error);
+			cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after %s: %s",
+				      plan_id, r.promote_started ? "promotion began"
+				      : "the new location was recorded", r.error);
 			cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' "
-				       "finishes it");
+				       "finishes it%s", r.committed ? "" : " (once the state is writable, "
+				       "when that is what failed)");
 			rc = CMS_EINTERRUPTED;
 			goto done;
 		}
@@ -1196,28 +1233,6 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		finish_run(&r, "rolled_back");
 		goto done;
 	}
-	{
-		rc = state_commit(ctx->state, ctx->store->name, r.pub_lineage, r.serial_before,
-				  p->to.primary, p->to.mirror, plan_id, r.run_id, now_s(),
-				  &r.serial_after, err);
-		if (rc < 0) {
-			r.error = xstrdup(err->message);
-			if (r.promote_started) {
-				/* The servers moved but the state could not say so:
-				 * exit 6 (restore), never "rolled back". */
-				r.outcome = "interrupted";
-				cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after "
-					      "promotion: %s", plan_id, r.error);
-				cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl "
-					       "restore' finishes it once the state is writable");
-				rc = CMS_EINTERRUPTED;
-			} else {
-				finish_run(&r, "failed");
-			}
-			goto done;
-		}
-	}
-	set_location(&r, p->to.primary, p->to.mirror);
 	finish_run(&r, "ok");
 	rc = finish_publish(&r, err);
 done:
@@ -1483,7 +1498,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			  xasprintf("run %s was closed by restore before any promotion took effect; "
 				    "plan again to retry", old_run->id));
 	}
-	if (r->dry)
+	if ((rc = check_publish_targets(r, err)) < 0 || r->dry)
 		goto done;
 	for (i = 0; i < r->nsteps; i++)
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
@@ -1571,7 +1586,9 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 	}
 	add_publish_run_steps(r, "re-publish the recorded location to");
 	add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
-	if (r->dry)
+	/* A state behind its targets (restored from a backup, say) must not
+	 * re-assert its older location: refused before any change. */
+	if ((rc = check_publish_targets(r, err)) < 0 || r->dry)
 		goto done;
 	for (i = 0; i < r->nsteps; i++)
 		if ((rc = journal(r, &r->steps[i], err)) < 0)

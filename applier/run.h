@@ -50,6 +50,12 @@ struct run {
 	char *fenced;              /* server fenced by this run and not undone */
 	char *fenced_outside;      /* server fenced through a fence target (cmsctl cannot undo) */
 	bool promote_started;
+	/* Apply: records the new location in the state right before the first
+	 * publish step (or after the last step when there is none), so that a
+	 * target never holds a location the state does not; committed once it
+	 * did (from then on nothing is rolled back). */
+	int (*commit_hook)(struct run *r, struct cms_error *err);
+	bool committed;
 	int64_t t_fence, t_promoted; /* monotonic ms, -1 when not reached */
 	int64_t w_promoted, w_unfenced; /* wall-clock ms of this run's promotion / undone
 					 * fence, -1 when not reached */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const struct cmd_opt cmd_approve_opts[] = {
 	{ "as", 0, "NAME", "the reviewer's name, as allowed_signers lists it (default: CMSCTL_OPERATOR, else user@host)" },
@@ -78,6 +79,38 @@ done:
 	recorded_free(&rec);
 	run_info_free(&last);
 	return rc;
+}
+
+/* Whether the history holds path within about 15 s: 1 yes, 0 no (the
+ * history is re-opened, so fetched from its remote, each time). */
+static int wait_for_record(struct cmd_args *a, struct history **h, const char *path,
+			   struct cms_error *err)
+{
+	int i;
+
+	for (i = 0; i < 30; i++) {
+		char *data = NULL;
+		size_t len = 0;
+		int rc;
+
+		if (i) {
+			struct timespec ts = { 0, 500 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			history_close(*h);
+			*h = NULL;
+			if ((rc = cmd_open_history(a, h, err)) < 0)
+				return rc;
+		}
+		rc = history_read(*h, path, &data, &len, err);
+		free(data);
+		if (rc == 0)
+			return 1;
+		if (rc != CMS_ENOTFOUND)
+			return rc;
+		cms_error_clear(err);
+	}
+	return 0;
 }
 
 int cmd_approve(struct cmd_args *a)
@@ -188,12 +221,22 @@ int cmd_approve(struct cmd_args *a)
 	if ((rc = state_approve(sdb, id, p->store, who, real_now, &err)) < 0)
 		goto fail;
 	if (rc == 0) {
-		buf_addf(&out, "plan %s of store %s is already approved by %s (recorded by another "
-			 "runner): nothing recorded\n", id, p->store, who);
-		if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+		/* Another runner recorded it and commits it to the history now;
+		 * or an earlier approve recorded it and then failed to commit.
+		 * Wait (re-reading the history, its remote fetched) for the
+		 * former; past that, the record is missing: commit it here. */
+		if ((rc = wait_for_record(a, &h, path, &err)) < 0)
 			goto fail;
-		rc = EXIT_OK;
-		goto done;
+		if (rc == 1) {
+			buf_addf(&out, "plan %s of store %s is already approved by %s (recorded by "
+				 "another runner): nothing recorded\n", id, p->store, who);
+			if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+				goto fail;
+			rc = EXIT_OK;
+			goto done;
+		}
+		cmd_note("the approval of plan %.12s by %s is in the state but not in the history: "
+			 "recording it now", id, who);
 	}
 	if (cmd_history_commit(a, h, &file, 1, msg.ptr, who, real_now, &err) < 0)
 		goto fail;

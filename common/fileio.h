@@ -16,14 +16,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Reads all of path (at most max bytes, else "too large"); *out is
- * NUL-terminated and the caller's.  The file is opened without blocking
- * and refused unless it is a regular file (a FIFO, a device, a folder).
- * A missing file is CMS_ENOTFOUND.  Messages read "cannot read 'path': ...". */
 /* What a file that is not a regular file is, for messages: "a FIFO",
  * "a character device", "a folder"... */
 const char *cms_file_kind(mode_t m);
 
+/* Reads all of path (at most max bytes, else "too large"); *out is
+ * NUL-terminated and the caller's.  The file is opened without blocking
+ * and refused unless it is a regular file (a FIFO, a device, a folder).
+ * A missing file is CMS_ENOTFOUND.  Messages read "cannot read 'path': ...". */
 int cms_read_file(char **out, size_t *len, const char *path, size_t max, struct cms_error *err);
 
 /* The same, with what naming the file in messages: "cannot read plan file

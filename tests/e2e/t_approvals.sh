@@ -115,4 +115,24 @@ run 0 "$CMSCTL" plan -o back.plan
 run 0 "$CMSCTL" approve "$(git hash-object back.plan)" --as dave@review
 contains out "(unsigned)"
 run 0 "$CMSCTL" apply back.plan
+
+# An approval the state holds but the history lacks (an approve whose
+# history commit failed after the state recorded it): approving again
+# waits for another runner's record, then commits the missing one.
+sed -i 's/primary: pool-a/primary: pool-TMP/; s/primary: pool-b/primary: pool-a/; s/primary: pool-TMP/primary: pool-b/' cms.yaml
+sed -i 's/mirror: pool-a/mirror: pool-TMP/; s/mirror: pool-b/mirror: pool-a/; s/mirror: pool-TMP/mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o again.plan
+aid=$(git hash-object again.plan)
+sql .cmsctl/state.db "INSERT INTO approvals (plan_id, store, approver, approved_at) VALUES ('$aid', 'redmond', 'erin@review', '2026-01-01T00:00:00Z')"
+before=$(git -C .cmsctl/history rev-list --count cms-history)
+run 0 "$CMSCTL" approve "$aid" --as erin@review
+contains err "is in the state but not in the history: recording it now"
+[ "$(git -C .cmsctl/history rev-list --count cms-history)" = $((before + 1)) ] ||
+	fail "the missing approval was not committed"
+[ "$(git -C .cmsctl/history log -1 --format='%(trailers:key=Approved-By,valueonly)' cms-history)" = erin@review ] ||
+	fail "the last commit is not erin's approval"
+run 0 "$CMSCTL" approve "$aid" --as erin@review
+contains out "already approved by erin@review: nothing recorded"
+[ "$(git -C .cmsctl/history rev-list --count cms-history)" = $((before + 1)) ] ||
+	fail "a second approval was committed"
 finish

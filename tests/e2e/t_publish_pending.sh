@@ -28,8 +28,10 @@ primary_is() { # SERVER: the quick start's servers say which one takes writes
 	[ "$(sql .cmsctl/state.db "SELECT primary_server FROM stores")" = "$1" ] ||
 		fail "recorded primary is not $1"
 }
-status_problems() {
-	"$CMSCTL" status --json --offline >st.json 2>st.err || true
+status_problems() { # the problem codes status reports (status itself must work)
+	local rc=0
+	"$CMSCTL" status --json --offline >st.json 2>st.err || rc=$?
+	[ "$rc" = 0 ] || { fail "status exited $rc: $(cat st.err)"; echo "status-failed"; return; }
 	jq -r '.stores[0].problems[].code' st.json
 }
 
@@ -46,7 +48,7 @@ lineage=$(sql .cmsctl/state.db "SELECT lineage FROM stores")
 touch down
 run 0 "$CMSCTL" plan -o s.plan
 run 6 "$CMSCTL" apply s.plan
-contains err "is at primary pool-b (recorded, serial 2), but 1 required publish target did not take it"
+contains err "1 required publish target failed (publish command '$T/hook.sh' failed with exit 3); the move itself is done: store 'redmond' is at primary 'pool-b', recorded as serial 2"
 contains err "registry unreachable"
 primary_is pool-b
 [ "$(serial)" = 2 ] || fail "serial after the switchover: $(serial)"
@@ -121,17 +123,42 @@ primary_is pool-b
 sql registry.db "UPDATE cms_location SET serial = 4"
 
 # 4. A second state started from another folder: its adoption would
-# publish serial 1 of a new lineage over serial 4 of this one.
-mkdir other
+# publish serial 1 of a new lineage over serial 4 of this one.  First with
+# every target (the file refuses), then with the odbc target alone.
+mkdir other other2
 sed "s|path: servers/|path: $T/servers/|; s|file: published/|file: $T/published/|;
 	s/primary: pool-a/primary: pool-b/; s/mirror: pool-b/mirror: pool-a/" cms.yaml >other/cms.yaml
 cp published/location.json file.before
 run 0 "$CMSCTL" plan -c other/cms.yaml -o other/adopt.plan
 run 7 "$CMSCTL" apply -c other/cms.yaml other/adopt.plan
-contains err "holds serial 4 of lineage $lineage; this run would publish serial 1 of another lineage"
+contains err "location file '$T/published/location.json' holds serial 4 of lineage $lineage; this run would publish serial 1 of another lineage"
 same file.before published/location.json
+grep -v "file: $T/published/location.json" other/cms.yaml >other2/cms.yaml
+run 0 "$CMSCTL" plan -c other2/cms.yaml -o other2/adopt.plan
+run 7 "$CMSCTL" apply -c other2/cms.yaml other2/adopt.plan
+contains err "table 'cms_location' (row of store 'redmond') holds serial 4 of lineage $lineage; this run would publish serial 1 of another lineage"
 [ "$(sql registry.db 'SELECT serial, lineage FROM cms_location')" = "4|$lineage" ] ||
 	fail "the odbc row was overwritten"
-[ "$(sql other/.cmsctl/state.db "SELECT count(*) FROM stores")" = 0 ] ||
-	fail "the second state recorded an adoption"
+for o in other other2; do
+	[ "$(sql $o/.cmsctl/state.db "SELECT count(*) FROM stores")" = 0 ] ||
+		fail "the state in $o recorded an adoption"
+done
+
+# 5. A state behind its targets (an older copy put back): restore would
+# re-assert serial 4 over the targets' serial 5: refused before any change.
+cp .cmsctl/state.db state-at-4.db
+sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o five.plan
+run 0 "$CMSCTL" apply five.plan
+[ "$(serial)" = 5 ] || fail "serial $(serial)"
+cp state-at-4.db .cmsctl/state.db
+# pool-b, the primary of the old copy, as a fenced former primary: without
+# the check restore would unfence it and fence pool-a, the real primary.
+for d in xds lis; do sql servers/pool-b/$d.db "UPDATE cms_control SET role = 'primary', read_only = 1"; done
+roles_before=$(for s in pool-a pool-b; do for d in xds lis; do sql servers/$s/$d.db "SELECT role || read_only FROM cms_control"; done; done)
+run 7 "$CMSCTL" restore --yes
+contains err "holds serial 5 of lineage $lineage, newer than serial 4 this run would publish"
+[ "$(for s in pool-a pool-b; do for d in xds lis; do sql servers/$s/$d.db "SELECT role || read_only FROM cms_control"; done; done)" = "$roles_before" ] ||
+	fail "a refused restore changed a server"
+[ "$(jq -r .serial published/location.json)" = 5 ] || fail "the file went back"
 finish
