@@ -1109,14 +1109,31 @@ static void init_run(struct run *r, const struct apply_ctx *ctx, const struct pl
 	r->started = now_ms();
 }
 
-static void finish_run(struct run *r, const char *outcome)
+/* Closes the run in the state.  A close that fails leaves the run open
+ * ("running"): the next restore closes it.  It is never swallowed: the
+ * caller's rc becomes the close's error when the run was otherwise fine,
+ * and a note on a run that failed anyway. */
+static int finish_run(struct run *r, const char *outcome, int rc, struct cms_error *err)
 {
 	struct cms_error ferr = CMS_ERROR_INIT;
 
 	r->outcome = outcome;
 	r->finished = now_ms();
-	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0)
-		cms_error_clear(&ferr);
+	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0) {
+		strv_push(&r->followups, &r->nfollowups,
+			  xasprintf("run %s could not be closed in the state (%s): 'cmsctl restore' "
+				    "closes it", r->run_id, ferr.message ? ferr.message : "?"));
+		if (rc == 0) {
+			cms_error_move(err, &ferr);
+			cms_error_prefix(err, "run %s is done (%s) but cannot be closed in the state",
+					 r->run_id, outcome);
+			cms_error_hint(err, "'cmsctl restore' closes it once the state is writable");
+			err->code = CMS_EINTERRUPTED;
+			rc = CMS_EINTERRUPTED;
+		}
+	}
+	cms_error_clear(&ferr);
+	return rc;
 }
 
 /* The commit_hook of apply: the new location into the state (lineage and
@@ -1230,11 +1247,11 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		skip_pending(&r);
 		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
 			cms_error_clear(&cerr);
-		finish_run(&r, "rolled_back");
+		finish_run(&r, "rolled_back", rc, err);
 		goto done;
 	}
-	finish_run(&r, "ok");
-	rc = finish_publish(&r, err);
+	if ((rc = finish_run(&r, "ok", 0, err)) == 0)
+		rc = finish_publish(&r, err);
 done:
 	if (r.begun)
 		fill_result(&r, out);
@@ -1716,7 +1733,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.begun = true;
 	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {
 		r.error = xstrdup(err->message);
-		finish_run(&r, "failed");
+		finish_run(&r, "failed", rc, err);
 		goto done;
 	}
 	if (old_run.id)
@@ -1726,11 +1743,11 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (rc < 0) {
 		r.error = xstrdup(err->message);
 		skip_pending(&r);
-		finish_run(&r, "failed");
+		finish_run(&r, "failed", rc, err);
 		goto done;
 	}
-	finish_run(&r, "ok");
-	rc = finish_publish(&r, err);
+	if ((rc = finish_run(&r, "ok", 0, err)) == 0)
+		rc = finish_publish(&r, err);
 done:
 	if (r.begun)
 		fill_result(&r, out);

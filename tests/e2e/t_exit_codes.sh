@@ -68,7 +68,7 @@ chmod +x fail.sh
 printf '      - command: [%s/fail.sh]\n' "$T" >>cms.yaml
 run 0 "$CMSCTL" plan -o back2.plan
 run 6 "$CMSCTL" apply back2.plan
-contains err "is at primary pool-a (recorded, serial"
+contains err "the move itself is done: store 'redmond' is at primary 'pool-a', recorded as serial"
 contains err "publish command '$T/fail.sh' failed with exit 3"
 # The move stands: nothing is interrupted, plan is not blocked, status
 # shows the target left behind, restore publishes again (and still fails).
@@ -91,4 +91,19 @@ run 6 "$CMSCTL" plan
 contains err "was interrupted"
 run 0 "$CMSCTL" status
 contains out "interrupted apply run"
+run 0 "$CMSCTL" restore --yes
+
+# 6: a run that did everything but cannot be closed in the state is not
+# reported as fine: exit 6, and restore closes it.
+sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o close.plan
+sqlite3 .cmsctl/state.db "CREATE TRIGGER no_close BEFORE UPDATE OF outcome ON runs WHEN NEW.outcome = 'ok' BEGIN SELECT RAISE(ABORT, 'the state takes no more writes'); END"
+run 6 "$CMSCTL" apply close.plan
+contains err "is done (ok) but cannot be closed in the state"
+contains err "the state takes no more writes"
+sqlite3 .cmsctl/state.db "DROP TRIGGER no_close"
+[ "$(sqlite3 .cmsctl/state.db "SELECT primary_server FROM stores")" = pool-a ] || fail "the move was not recorded"
+run 0 "$CMSCTL" restore --yes
+[ "$(sqlite3 .cmsctl/state.db "SELECT count(*) FROM runs WHERE outcome = 'running'")" = 0 ] ||
+	fail "restore left a run open"
 finish
