@@ -13,6 +13,7 @@
 #include "applier/command.h"
 #include "applier/publish.h"
 #include "applier/report.h"
+#include "applier/restore_decide.h"
 #include "applier/run.h"
 #include "common/util.h"
 
@@ -1276,13 +1277,6 @@ static enum step_status journaled(const struct step_info *steps, size_t n, enum 
 	return st;
 }
 
-/* What restore does with an interrupted apply. */
-enum restore_way {
-	RESTORE_CLOSE,    /* an adoption: no server was changed; close the run */
-	RESTORE_UNDO,     /* promotion never took: undo the fence, keep the record */
-	RESTORE_FORWARD,  /* the target took the promotion: finish the run */
-	RESTORE_FINISHED, /* the new location was committed already: finish what followed */
-};
 
 static void close_old_run(struct run *r, const struct run_info *old_run, const char *outcome,
 			  bool consume)
@@ -1294,33 +1288,6 @@ static void close_old_run(struct run *r, const struct run_info *old_run, const c
 		cms_error_clear(&ferr);
 	if (state_run_finish(r->ctx->state, old_run->id, outcome, now_ms(), &ferr) < 0)
 		cms_error_clear(&ferr);
-}
-
-/* Finishes or undoes an interrupted apply.  The servers, not the journal,
- * decide whether a promotion took: a journal can say "running" for a
- * promotion that completed just before the process died, and a target that
- * cannot be seen is never assumed either way. */
-/* The target of an interrupted promotion that took on some of the store's
- * databases and not (yet) on the others: each database reports primary
- * (writable) or a copy, and at least one is primary.  The store moves as a
- * unit, so restore finishes the promotion of the rest. */
-static bool partly_promoted(const struct server_obs *t)
-{
-	bool any = false;
-	size_t i;
-
-	if (!t || !t->reachable || !t->ndbs)
-		return false;
-	for (i = 0; i < t->ndbs; i++) {
-		const struct db_obs *d = &t->dbs[i];
-
-		if (d->role == OBS_PRIMARY && !d->read_only)
-			any = true;
-		else if (d->role != OBS_MIRROR && d->role != OBS_BACKUP && d->role != OBS_PRIMARY &&
-			 d->role != OBS_FENCED)
-			return false;
-	}
-	return any;
 }
 
 /* The step of the journal with action a that ran (neither pending nor
@@ -1390,6 +1357,11 @@ static void measure_closed_window(struct run *r, const struct run_info *old_run,
 	free(what);
 }
 
+/* Finishes or undoes an interrupted apply.  The servers, not the journal,
+ * decide whether a promotion took: a journal can say "running" for a
+ * promotion that completed just before the process died, and a target that
+ * cannot be seen is never assumed either way (restore_decide.h has the
+ * decision table). */
 static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			       const struct recorded *rec, struct cms_error *err)
 {
@@ -1418,24 +1390,20 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	t = p->to.primary ? observation_find(&obs, p->to.primary) : NULL;
 	old = p->from.primary ? observation_find(&obs, p->from.primary) : NULL;
 
-	if (consumed && rec->exists && rec->serial == p->serial + 1 && p->to.primary &&
-	    !strcmp(rec->primary, p->to.primary))
-		way = RESTORE_FINISHED;
-	else if (p->mode == PLAN_ADOPT || p->mode == PLAN_NONE)
-		way = RESTORE_CLOSE;
-	else if (promote == STEP_PENDING)
-		way = RESTORE_UNDO;
-	else if (server_obs_writable(t))
-		way = RESTORE_FORWARD;
-	else if (partly_promoted(t) || (t && t->reachable && t->role == OBS_FENCED)) {
-		/* Some databases promoted and not others, or promoted but still
-		 * closed (PostgreSQL: the fence's ALLOW_CONNECTIONS false
-		 * replicated to it, and a promotion from outside kept it). */
+	{
+		struct restore_facts f = {
+			.consumed = consumed, .recorded = rec->exists, .recorded_serial = rec->serial,
+			.recorded_primary = rec->primary, .mode = p->mode, .plan_serial = p->serial,
+			.to_primary = p->to.primary, .promote = promote, .target = t,
+		};
+
+		way = restore_decide(&f);
+	}
+	if (way == RESTORE_FINISH_PROMOTE) {
 		way = RESTORE_FORWARD;
 		finish_promote = true;
-	} else if (t && t->reachable && (t->role == OBS_MIRROR || t->role == OBS_BACKUP))
-		way = RESTORE_UNDO;
-	else {
+	}
+	if (way == RESTORE_UNKNOWN) {
 		cms_error_set(err, CMS_EREFUSED, "cannot tell whether the promotion of '%s' in run %s "
 			      "took effect: it reports %s", p->to.primary, old_run->id,
 			      t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "nothing");
