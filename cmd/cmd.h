@@ -42,6 +42,8 @@ struct cmd_args {
 	size_t nopts;
 	char **pos;               /* positional arguments (borrowed from argv) */
 	size_t npos;
+	const char **stores;      /* every -s/--store given, in order (plan takes several) */
+	size_t nstores;
 	/* Common options, resolved with defaults. */
 	const char *config;       /* -c, default cms.yaml */
 	bool config_given;        /* -c was given */

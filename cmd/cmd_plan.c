@@ -25,7 +25,8 @@
 #include <string.h>
 
 const struct cmd_opt cmd_plan_opts[] = {
-	{ "store", 's', "STORE", "the store to plan (needed when the config has several)" },
+	{ "store", 's', "STORE", "the store to plan (needed when the config has several); "
+	  "several -s plan those stores as a plan set, like --all" },
 	{ "all", 0, NULL, "plan every store of the config (a plan set; -o names a new folder)" },
 	{ "out", 'o', "FILE", "save the plan there ('-': stdout) and commit it to the history" },
 	{ "offline", 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
@@ -65,28 +66,66 @@ static int make_set_folder(const char *dir, struct cms_error *err)
 	return 0;
 }
 
-/* plan --all: every store, in config order.  One store that cannot be
+/* The stores of plan --all (every store, in config order) or of several
+ * -s (those, in the order given): NULL with err set for a name the config
+ * does not have or one given twice. */
+static const struct store **pick_stores(struct cmd_args *a, const struct config *cfg, size_t *n,
+					struct cms_error *err)
+{
+	const struct store **v;
+	size_t i, j;
+
+	if (!a->nstores || cmd_opt_flag(a, "all")) {
+		v = xcalloc(cfg->nstores + 1, sizeof(*v));
+		for (i = 0; i < cfg->nstores; i++)
+			v[i] = &cfg->stores[i];
+		*n = cfg->nstores;
+		return v;
+	}
+	v = xcalloc(a->nstores, sizeof(*v));
+	for (i = 0; i < a->nstores; i++) {
+		if (!(v[i] = config_find_store(cfg, a->stores[i]))) {
+			cms_error_set(err, CMS_ERROR, "no store '%s' in '%s'", a->stores[i], cfg->path);
+			cmd_hint_store(cfg, a->stores[i], err);
+			free(v);
+			return NULL;
+		}
+		for (j = 0; j < i; j++)
+			if (v[j] == v[i]) {
+				cms_error_set(err, CMS_EUSAGE, "store '%s' is given twice", a->stores[i]);
+				free(v);
+				return NULL;
+			}
+	}
+	*n = a->nstores;
+	return v;
+}
+
+/* plan --all or several -s: a plan set.  One store that cannot be
  * planned (an interrupted run, a probe that fails) is reported and the
  * others are still planned; the exit status is then 1. */
 static int plan_all(struct cmd_args *a, const struct config *cfg)
 {
 	struct cms_error err = CMS_ERROR_INIT;
 	const char *dir = cmd_opt_value(a, "out");
+	const struct store **stores = NULL;
 	struct state *sdb = NULL;
 	struct history *h = NULL;
 	struct buf out = BUF_INIT;
 	json_t *jset = NULL;
-	size_t i, nchanged = 0, nfailed = 0;
+	size_t i, nchanged = 0, nfailed = 0, nstores = 0;
 	int rc = EXIT_OK;
 
+	if (!(stores = pick_stores(a, cfg, &nstores, &err)))
+		goto fail;
 	if (cmd_open_state(a, false, &sdb, &err) < 0)
 		goto fail;
 	if (dir && make_set_folder(dir, &err) < 0)
 		goto fail;
 	if (a->json)
 		jset = json_array();
-	for (i = 0; i < cfg->nstores; i++) {
-		const struct store *st = &cfg->stores[i];
+	for (i = 0; i < nstores; i++) {
+		const struct store *st = stores[i];
 		struct cms_error serr = CMS_ERROR_INIT;
 		struct plan_request req;
 		struct plan *p = NULL;
@@ -173,8 +212,8 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		json_decref(doc);
 	} else {
 		buf_addf(&out, "%zu store%s: %zu with changes, %zu without, %zu not planned\n",
-			 cfg->nstores, cfg->nstores == 1 ? "" : "s", nchanged,
-			 cfg->nstores - nchanged - nfailed, nfailed);
+			 nstores, nstores == 1 ? "" : "s", nchanged, nstores - nchanged - nfailed,
+			 nfailed);
 	}
 	if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
 		goto fail;
@@ -189,6 +228,7 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 fail:
 	rc = cmd_fail(&err);
 done:
+	free(stores);
 	json_decref(jset);
 	history_close(h);
 	state_close(sdb);
@@ -234,7 +274,7 @@ int cmd_plan(struct cmd_args *a)
 		goto done;
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
-	if (cmd_opt_flag(a, "all")) {
+	if (cmd_opt_flag(a, "all") || a->nstores > 1) {
 		rc = plan_all(a, cfg);
 		goto done;
 	}

@@ -250,11 +250,17 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 				val = eq + 1;
 			}
 		} else {
-			if (arg[2])
-				return cmd_usage_error(cmd, "unknown option '%s'", arg);
 			o = find_short(a, arg[1], &idx);
 			if (!o)
-				return cmd_usage_error(cmd, "unknown option '%s'", arg);
+				return cmd_usage_error(cmd, "unknown option '%.2s'", arg);
+			/* getopt's way: "-sredmond" is "-s redmond"; a flag takes
+			 * no attached value. */
+			if (arg[2]) {
+				if (!o->arg)
+					return cmd_usage_error(cmd, "option '-%c' takes no value (in '%s')",
+							       arg[1], arg);
+				val = arg + 2;
+			}
 		}
 		if (!strcmp(o->name, "help"))
 			return 1;
@@ -265,7 +271,14 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 		}
 		a->given[idx] = true;
 		a->values[idx] = val;
+		if (!strcmp(o->name, "store")) {
+			a->stores = xrealloc(a->stores, (a->nstores + 1) * sizeof(*a->stores));
+			a->stores[a->nstores++] = val;
+		}
 	}
+	if (a->nstores > 1 && strcmp(cmd->name, "plan"))
+		return cmd_usage_error(cmd, "'%s' takes one -s (given %zu); 'plan' takes several",
+				       cmd->name, a->nstores);
 	if (a->npos < cmd->min_pos)
 		return cmd_usage_error(cmd, "missing argument");
 	if (a->npos > cmd->max_pos)
@@ -581,6 +594,7 @@ int main(int argc, char **argv)
 	if (rc == 1) {
 		print_help(cmd, stdout);
 		free(a.pos);
+		free(a.stores);
 		return EXIT_OK;
 	}
 	if (rc == 0) {
@@ -589,5 +603,6 @@ int main(int argc, char **argv)
 	}
 	cmd_backend_free(a.backend);
 	free(a.pos);
+	free(a.stores);
 	return rc;
 }

@@ -29,6 +29,20 @@ for i in $(seq 1 $n); do
 done
 config pool-a >cms.yaml
 
+# Several -s: those stores only, in the order given, as a set; a name the
+# config lacks refuses the whole set before anything is written.
+run 1 "$CMSCTL" plan -s store-2 -s store-9 -o some
+contains err "no store 'store-9'"
+[ ! -e some ] || fail "a refused set made its folder"
+run 64 "$CMSCTL" plan -s store-2 -s store-2
+run 0 "$CMSCTL" plan -s store-3 -sstore-1 -o some
+contains out "2 stores: 2 with changes, 0 without, 0 not planned"
+[ "$(ls some | tr '\n' ' ')" = "store-1.json store-3.json " ] || fail "some holds $(ls some)"
+rm -rf some
+run 64 "$CMSCTL" status -s store-1 -s store-2
+contains err "'status' takes one -s (given 2); 'plan' takes several"
+run 64 "$CMSCTL" plan -s store-1 --all
+
 # Adopt every store in one set.
 run 0 "$CMSCTL" plan --all -o adopt
 contains out "5 stores: 5 with changes, 0 without, 0 not planned"
