@@ -7,6 +7,7 @@
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
+#include "applier/record.h"
 #include "applier/publish.h"
 #include "common/buf.h"
 #include "common/fileio.h"
@@ -37,71 +38,24 @@ const struct cmd_opt cmd_apply_opts[] = {
 };
 
 /* location.json in the history: the same document the file target publishes. */
-static int location_doc(struct buf *out, const struct store *st, const struct apply_result *res,
-			const char *plan_id, struct cms_error *err)
-{
-	const struct server *ps = store_find_server(st, res->location_primary);
-	struct published_location loc;
-
-	memset(&loc, 0, sizeof(loc));
-	loc.store = st->name;
-	loc.engine = engine_kind_name(st->engine);
-	loc.primary = res->location_primary;
-	loc.mirror = res->location_mirror;
-	loc.primary_fqdn = ps ? ps->fqdn : NULL;
-	loc.primary_instance = ps ? ps->instance : NULL;
-	loc.serial = res->serial_after;
-	loc.plan_id = plan_id;
-	loc.run_id = res->run_id;
-	if (cms_now(&loc.now) < 0)
-		loc.now = 0;
-	return publish_location_json(&loc, out, err);
-}
-
 static int record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		   const char *plan_id, const char *kind, const char *report_path,
-		   struct cms_error *err)
+		      const char *plan_id, const char *kind, const char *report_path,
+		      struct cms_error *err)
 {
+	struct cms_error warn = CMS_ERROR_INIT;
 	struct history *h = NULL;
-	struct history_file files[3];
-	struct buf msg = BUF_INIT, loc = BUF_INIT;
-	char *p1 = NULL, *p2 = NULL, *p3 = NULL, *op = cms_operator();
-	size_t nfiles = 0, i;
-	int64_t now;
-	int rc = 0;
+	struct state *sdb = NULL;
+	char *op = cms_operator();
+	int rc;
 
-	p1 = history_path_report(st->name, res->run_id, "json");
-	p2 = history_path_report(st->name, res->run_id, "html");
-	files[nfiles++] = (struct history_file){ p1, res->report_json.ptr, res->report_json.len };
-	files[nfiles++] = (struct history_file){ p2, res->report_html.ptr, res->report_html.len };
-	if (res->location_primary && res->outcome && !strcmp(res->outcome, "ok")) {
-		p3 = history_path_location(st->name);
-		if ((rc = location_doc(&loc, st, res, plan_id, err)) < 0)
-			goto done;
-		files[nfiles++] = (struct history_file){ p3, loc.ptr, loc.len };
-	}
-	buf_addf(&msg, "%s\n\nRun %s (%s) of store %s.\n", res->subject, res->run_id, kind, st->name);
-	for (i = 0; i < res->nfollowups; i++)
-		buf_addf(&msg, "Follow-up: %s\n", res->followups[i]);
-	buf_addch(&msg, '\n');
-	{
-		struct history_trailers t = {
-			.plan_id = plan_id, .has_serial = true, .serial = res->serial_after,
-			.operator_name = op, .outcome = res->outcome, .kind = kind,
-			.run_id = res->run_id, .approved_by = res->approvals,
-			.napproved_by = res->napprovals, .assume_down = res->assume_down,
-			.assume_down_reason = res->assume_down_reason, .reason = res->reason,
-			.ticket = res->ticket,
-		};
-
-		history_add_trailers(&msg, &t);
-	}
-	if (cms_now(&now) < 0)
-		now = 0;
 	if ((rc = cmd_open_history(a, &h, err)) < 0)
 		goto done;
-	if ((rc = cmd_history_commit(a, h, files, nfiles, msg.ptr, op, now, err)) < 0)
+	if (cmd_open_state(a, false, &sdb, &warn) < 0)
+		cms_error_clear(&warn); /* the tip alone is not recorded */
+	if ((rc = applier_record_run(h, sdb, st, res, plan_id, kind, op, &warn, err)) < 0)
 		goto done;
+	if (warn.message)
+		cmd_note("warning: the history tip was not recorded in the state: %s", warn.message);
 	/* The history first: a report file that cannot be written must not
 	 * keep the run out of the audit trail. */
 	if (report_path)
@@ -112,11 +66,8 @@ done:
 		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
 				 "recorded", res->outcome ? res->outcome : "?");
 	history_close(h);
-	buf_free(&msg);
-	buf_free(&loc);
-	free(p1);
-	free(p2);
-	free(p3);
+	state_close(sdb);
+	cms_error_clear(&warn);
 	free(op);
 	return rc;
 }

@@ -238,7 +238,7 @@ int cmd_approve(struct cmd_args *a)
 		cmd_note("the approval of plan %.12s by %s is in the state but not in the history: "
 			 "recording it now", id, who);
 	}
-	if (cmd_history_commit(a, h, &file, 1, msg.ptr, who, real_now, &err) < 0)
+	if (cmd_record_commit(a, h, &file, 1, msg.ptr, who, real_now, &err) < 0)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "plan_id", id, "store", p->store,

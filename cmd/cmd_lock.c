@@ -162,7 +162,7 @@ int cmd_unlock(struct cmd_args *a)
 		history_add_trailers(&msg, &t);
 	}
 	if (cmd_open_history(a, &h, &err) < 0 ||
-	    cmd_history_commit(a, h, NULL, 0, msg.ptr, op, now, &err) < 0)
+	    cmd_record_commit(a, h, NULL, 0, msg.ptr, op, now, &err) < 0)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "store", store, "lock_id", id,

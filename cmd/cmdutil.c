@@ -15,6 +15,7 @@
 #include "planner/plan.h"
 #include "applier/publish.h"
 #include "state/history.h"
+#include "state/record.h"
 #include "state/level.h"
 #include "state/state.h"
 
@@ -541,7 +542,7 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 
 		history_add_trailers(&msg, &t);
 	}
-	rc = cmd_history_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
+	rc = cmd_record_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
 	buf_free(&text);
 	buf_free(&msg);
 	free(jpath);
@@ -717,26 +718,25 @@ done:
 	cms_error_clear(&err);
 }
 
-int cmd_history_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
+int cmd_record_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
 		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
 		       struct cms_error *err)
 {
 	struct cms_error serr = CMS_ERROR_INIT;
 	struct state *sdb = NULL;
-	char commit[41];
 	int rc;
 
-	if ((rc = history_commit(h, files, nfiles, message, operator_name, now, commit, err)) < 0)
-		return rc;
-	/* The tip as of this commit, for audit verify's rewrite check.  A
-	 * tip that cannot be recorded leaves an older one, an ancestor:
-	 * the check stays right, only less tight. */
-	if (cmd_open_state(a, false, &sdb, &serr) < 0 ||
-	    (sdb && state_history_tip_set(sdb, commit, cms_real_now(), &serr) < 0))
+	if (cmd_open_state(a, false, &sdb, &serr) < 0) {
+		cmd_note("warning: the history tip will not be recorded in the state: %s",
+			 serr.message);
+		cms_error_clear(&serr);
+	}
+	rc = record_commit(h, sdb, files, nfiles, message, operator_name, now, NULL, &serr, err);
+	if (rc == 0 && serr.message)
 		cmd_note("warning: the history tip was not recorded in the state: %s", serr.message);
 	state_close(sdb);
 	cms_error_clear(&serr);
-	return 0;
+	return rc;
 }
 
 int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,

@@ -154,10 +154,11 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
  * CMS_EREFUSED (exit 7). */
 int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
 
-/* history_commit, then records the new tip in the state (when there is a
- * state) for audit verify; a tip that cannot be recorded is a warning. */
+/* record_commit() (state/record.h) with this invocation's state: the
+ * commit, then its tip for audit verify; a tip that cannot be recorded is
+ * a warning. */
 struct history_file;
-int cmd_history_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
+int cmd_record_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
 		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
 		       struct cms_error *err);
 

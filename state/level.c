@@ -11,6 +11,7 @@
 #include "common/html.h"
 #include "common/util.h"
 #include "state/history.h"
+#include "state/record.h"
 #include "state/state.h"
 
 #include <jansson.h>
@@ -294,10 +295,15 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 
 		history_add_trailers(&msg, &t);
 	}
-	if ((rc = history_commit(h, files, nfiles, msg.ptr, operator_name, now, commit, err)) < 0)
-		goto done;
-	if ((rc = state_history_tip_set(sdb, commit, now, err)) < 0)
-		goto done;
+	{
+		struct cms_error warn = CMS_ERROR_INIT;
+
+		rc = record_commit(h, sdb, files, nfiles, msg.ptr, operator_name, now, commit, &warn,
+				   err);
+		cms_error_clear(&warn);
+		if (rc < 0)
+			goto done;
+	}
 done:
 	json_decref(o);
 	json_decref(pf.mode);
