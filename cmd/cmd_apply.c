@@ -189,8 +189,9 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
  * CMSCTL_TEST_HOLD_AT=N:STATUS, the process holds still for a minute right
  * after journaling step N as STATUS, so a harness watching the journal can
  * SIGKILL it at exactly that boundary, or break a server there and let it
- * go on with SIGCONT (which ends the hold early).  Unset in production: no
- * effect.
+ * go on with SIGCONT (which ends the hold early).  It holds once: a step
+ * journaled again with the same status (a fence whose undo failed after a
+ * rollback) goes on.  Unset in production: no effect.
  */
 static void hold_wake(int sig)
 {
@@ -199,13 +200,15 @@ static void hold_wake(int sig)
 
 void cmd_test_hold_at(void *arg, int step, enum step_status status)
 {
+	static bool held;
 	const char *spec = arg;
 	char want[64];
 
 	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
-	if (spec && !strcmp(spec, want)) {
+	if (spec && !held && !strcmp(spec, want)) {
 		struct sigaction sa, old;
 
+		held = true;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = hold_wake; /* no SA_RESTART: sleep returns */
 		sigemptyset(&sa.sa_mask);
