@@ -20,7 +20,8 @@
  * disconnect) runs under a watchdog thread.  At the call's deadline --
  * its timeout plus a short grace, capped by db->deadline_ms -- the
  * watchdog shuts down the session's sockets (the ones that appeared in
- * this process while it connected, found in /proc/self/fd).  shutdown(2)
+ * this process while it connected, found in /proc/self/fd), with
+ * SO_LINGER 0 so that their close discards what was not delivered.  shutdown(2)
  * wakes a recv or poll blocked in the driver at once, where SQLCancel
  * would itself wait on the frozen server; the call returns an error and
  * the session is marked cut, so nothing else waits on it.  The call stays
@@ -168,6 +169,18 @@ static bool is_stream(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
+/* Wakes whatever waits on fd, and makes the driver's later close reset
+ * the connection (SO_LINGER 0) instead of leaving the kernel to retransmit
+ * what was still queued -- a statement sent into a partition -- for
+ * minutes, to be run by the server once the partition heals. */
+static void cut_socket(int fd)
+{
+	struct linger l = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	shutdown(fd, SHUT_RDWR);
+}
+
 static void guard_cut(struct odbc_guard *g)
 {
 	struct odbc_socks now = { NULL, 0, 0 };
@@ -179,13 +192,13 @@ static void guard_cut(struct odbc_guard *g)
 		 * driver closed may now be another session's. */
 		for (i = 0; i < g->cut->n; i++)
 			if (odbc_socks_has(&now, &g->cut->v[i]))
-				shutdown(g->cut->v[i].fd, SHUT_RDWR);
+				cut_socket(g->cut->v[i].fd);
 		free(now.v);
 		return;
 	}
 	for (i = 0; i < now.n; i++)
 		if (!odbc_socks_has(g->before, &now.v[i]) && is_stream(now.v[i].fd))
-			shutdown(now.v[i].fd, SHUT_RDWR);
+			cut_socket(now.v[i].fd);
 	free(now.v);
 }
 
