@@ -20,11 +20,24 @@
  * disconnect) runs under a watchdog thread.  At the call's deadline --
  * its timeout plus a short grace, capped by db->deadline_ms -- the
  * watchdog shuts down the session's sockets (the ones that appeared in
- * this process while it connected, found in /proc/self/fd).  shutdown(2)
+ * this process while it connected, found in /proc/self/fd), with
+ * SO_LINGER 0 so that their close discards what was not delivered.  shutdown(2)
  * wakes a recv or poll blocked in the driver at once, where SQLCancel
  * would itself wait on the frozen server; the call returns an error and
  * the session is marked cut, so nothing else waits on it.  The call stays
  * on the calling thread: the watchdog touches no ODBC handle.
+ *
+ * Connect is the exception: it can wait outside any socket of the session
+ * (a host name whose DNS server never answers: glibc's resolver polls a
+ * UDP socket of its own, and spins rather than returns when that socket
+ * is shut down).  So SQLDriverConnect runs on a worker thread while the
+ * calling thread keeps the deadline: at the deadline it cuts the new
+ * stream sockets (a frozen postmaster), waits a short grace for the
+ * driver to return, and otherwise abandons the attempt: the worker, once
+ * the driver returns, disconnects and frees the handles and the
+ * connection string itself.  unixODBC holds no process-wide lock during
+ * a driver's connect unless the driver's odbcinst.ini entry asks for
+ * Threading=3.
  *
  * Secrets: the password is appended to the connection string only for the
  * SQLDriverConnect call, wiped from memory right after, and scrubbed from
@@ -40,6 +53,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +75,9 @@
 /* How long past a call's own timeout cmsctl waits before cutting the
  * session: a server that still answers reports its own timeout first. */
 #define ODBC_CUT_GRACE_MS 500
+/* How long past a connect's deadline (and its cut) the calling thread
+ * waits for the driver to return before it abandons the attempt. */
+#define ODBC_ABANDON_GRACE_MS 500
 
 /* A socket of this process: its descriptor and inode. */
 struct odbc_sock {
@@ -141,6 +158,29 @@ struct odbc_guard {
 	const struct odbc_socks *before; /* every socket not among these */
 };
 
+/* A stream (TCP or unix) socket: a session's.  A datagram socket that
+ * appeared during a connect is a resolver's, which a shutdown would make
+ * spin instead of return (see the top of this file). */
+static bool is_stream(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/* Wakes whatever waits on fd, and makes the driver's later close reset
+ * the connection (SO_LINGER 0) instead of leaving the kernel to retransmit
+ * what was still queued -- a statement sent into a partition -- for
+ * minutes, to be run by the server once the partition heals. */
+static void cut_socket(int fd)
+{
+	struct linger l = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	shutdown(fd, SHUT_RDWR);
+}
+
 static void guard_cut(struct odbc_guard *g)
 {
 	struct odbc_socks now = { NULL, 0, 0 };
@@ -152,13 +192,13 @@ static void guard_cut(struct odbc_guard *g)
 		 * driver closed may now be another session's. */
 		for (i = 0; i < g->cut->n; i++)
 			if (odbc_socks_has(&now, &g->cut->v[i]))
-				shutdown(g->cut->v[i].fd, SHUT_RDWR);
+				cut_socket(g->cut->v[i].fd);
 		free(now.v);
 		return;
 	}
 	for (i = 0; i < now.n; i++)
-		if (!odbc_socks_has(g->before, &now.v[i]))
-			shutdown(now.v[i].fd, SHUT_RDWR);
+		if (!odbc_socks_has(g->before, &now.v[i]) && is_stream(now.v[i].fd))
+			cut_socket(now.v[i].fd);
 	free(now.v);
 }
 
@@ -716,6 +756,138 @@ static int connect_error(struct db_odbc *o, SQLSMALLINT type, SQLHANDLE h, const
 	return rc;
 }
 
+/* A connect in progress on a worker thread.  The one that finishes last
+ * frees it: the caller when the worker returned in time, the worker when
+ * the caller abandoned it. */
+struct odbc_connect_job {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	SQLHENV env;
+	SQLHDBC dbc;
+	char *cs;     /* the connection string with the password */
+	size_t cslen;
+	SQLRETURN r;
+	bool done, abandoned;
+};
+
+static void job_free(struct odbc_connect_job *j)
+{
+	cms_wipe(j->cs, j->cslen);
+	free(j->cs);
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
+
+static void *connect_main(void *arg)
+{
+	struct odbc_connect_job *j = arg;
+	SQLRETURN r;
+	bool abandoned;
+
+	r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
+			     SQL_DRIVER_NOPROMPT);
+	pthread_mutex_lock(&j->mu);
+	j->r = r;
+	j->done = true;
+	abandoned = j->abandoned;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	if (abandoned) {
+		if (SQL_SUCCEEDED(r))
+			SQLDisconnect(j->dbc);
+		SQLFreeHandle(SQL_HANDLE_DBC, j->dbc);
+		SQLFreeHandle(SQL_HANDLE_ENV, j->env);
+		job_free(j);
+	}
+	return NULL;
+}
+
+/* With j->mu held: waits until the worker is done or deadline_ms passes;
+ * true when it is done. */
+static bool job_wait(struct odbc_connect_job *j, int64_t deadline_ms)
+{
+	while (!j->done) {
+		struct timespec ts;
+
+		if (cms_monotonic_ms() >= deadline_ms)
+			return false;
+		ts.tv_sec = (time_t)(deadline_ms / 1000);
+		ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+		pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+	}
+	return true;
+}
+
+/* SQLDriverConnect with the connection string cs (taken: wiped and freed
+ * here or by the worker) under the connect's deadline.  Sets *r and *cut
+ * (the deadline passed: the stream sockets that appeared since before
+ * were shut down).  Returns false when the attempt was abandoned: the
+ * handles are the worker's then, and o no longer holds them. */
+static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc_socks *before,
+			    SQLRETURN *r, bool *cut)
+{
+	struct odbc_connect_job *j = xcalloc(1, sizeof(*j));
+	int64_t deadline = call_deadline(o, o->login_timeout_ms);
+	pthread_condattr_t ca;
+	pthread_attr_t ta;
+	sigset_t all, old;
+	pthread_t th;
+	bool started;
+
+	*cut = false;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	j->env = o->env;
+	j->dbc = o->dbc;
+	j->cs = buf_detach(cs, &j->cslen);
+	/* Signals stay with the calling thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	started = pthread_create(&th, &ta, connect_main, j) == 0;
+	pthread_attr_destroy(&ta);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!started) {
+		/* No thread could be made: the call runs here, bounded by the
+		 * socket watchdog only. */
+		struct odbc_guard g;
+
+		guard_start(&g, deadline, NULL, before);
+		*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
+				      SQL_DRIVER_NOPROMPT);
+		*cut = guard_stop(&g);
+		job_free(j);
+		return true;
+	}
+	pthread_mutex_lock(&j->mu);
+	if (!job_wait(j, deadline)) {
+		struct odbc_guard cutter;
+
+		pthread_mutex_unlock(&j->mu);
+		memset(&cutter, 0, sizeof(cutter));
+		cutter.before = before;
+		guard_cut(&cutter);
+		*cut = true;
+		pthread_mutex_lock(&j->mu);
+		if (!job_wait(j, cms_monotonic_ms() + ODBC_ABANDON_GRACE_MS)) {
+			j->abandoned = true;
+			pthread_mutex_unlock(&j->mu);
+			o->env = SQL_NULL_HENV;
+			o->dbc = SQL_NULL_HDBC;
+			return false;
+		}
+	}
+	*r = j->r;
+	pthread_mutex_unlock(&j->mu);
+	job_free(j);
+	return true;
+}
+
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
 		    struct cms_error *err)
@@ -725,7 +897,6 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	char *escaped = NULL;
 	SQLULEN login_s = timeout_seconds(login_timeout_ms);
 	struct odbc_socks before = { NULL, 0, 0 };
-	struct odbc_guard g;
 	bool fired;
 	SQLRETURN r;
 	int rc = 0;
@@ -796,11 +967,14 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	}
 	/* The sockets that appear during the connect are the session's. */
 	odbc_socks_of_process(&before);
-	guard_start(&g, call_deadline(o, o->login_timeout_ms), NULL, &before);
-	r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)cs.ptr, SQL_NTS, NULL, 0, NULL,
-			     SQL_DRIVER_NOPROMPT);
-	fired = guard_stop(&g);
-	cms_wipe(cs.ptr, cs.len);
+	if (!connect_bounded(o, &cs, &before, &r, &fired)) {
+		o->cut = true;
+		rc = cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': no answer within %"
+				   PRId64 " ms, waiting outside any socket of the session (a name "
+				   "lookup?); cmsctl abandoned the attempt", o->base.label,
+				   o->login_timeout_ms);
+		goto done;
+	}
 	if (fired) {
 		if (SQL_SUCCEEDED(r))
 			o->connected = 1;

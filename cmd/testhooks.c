@@ -19,6 +19,7 @@
 #include "applier/apply.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +44,19 @@ static void hold(const char *what)
 	sigaction(SIGCONT, &old, NULL);
 }
 
+/* It holds once: a step journaled again with the same status (a fence
+ * whose undo failed after a rollback) goes on. */
 static void hold_at_step(void *arg, int step, enum step_status status)
 {
+	static bool held;
 	const char *spec = arg;
 	char want[64];
 
 	snprintf(want, sizeof(want), "%d:%s", step, step_status_name(status));
-	if (spec && !strcmp(spec, want)) {
+	if (spec && !held && !strcmp(spec, want)) {
 		char what[80];
 
+		held = true;
 		snprintf(what, sizeof(what), "at step %s", want);
 		hold(what);
 	}

@@ -7,8 +7,11 @@
 # its test starts a directory with, the JSON Schema validator the tests
 # check outputs with; zsh (its completion is checked), dpkg-dev and file
 # (CPack's Debian package and its dependencies), openssh-server (the
-# shared-history test starts an sshd) and chromium (the history page is
-# checked in a headless browser).
+# shared-history test starts an sshd), chromium (the history page is
+# checked in a headless browser), iproute2 (`ip netns`, veth and `tc`: the
+# partition tests cut a server off for real) with kmod (the kernel loads
+# sch_netem through modprobe), and mount (a private /etc/resolv.conf in
+# the name-lookup test).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo -E bash "$0" "$@"
@@ -23,4 +26,4 @@ apt-get install -y -q --no-install-recommends \
   postgresql postgresql-client libpq-dev \
   slapd ldap-utils openssl \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux procps iproute2 openssh-server openssh-client zsh dpkg-dev file chromium
+  util-linux mount procps iproute2 kmod openssh-server openssh-client zsh dpkg-dev file chromium

@@ -32,7 +32,8 @@
 #       work folder W=$PGCLUSTER_DIR/work and enters it.
 #   cms_config [--no-publish] PRIMARY MIRROR [POLICY-LINE...]
 #       Writes cms.yaml (current folder) for the store `redmond` (databases
-#       xds and lis) on the cluster's ports: pool-a, pool-b (role mirror)
+#       xds and lis) on the cluster's ports (pool-a at PG_HOST_A once
+#       pg_move_to_netns moved it): pool-a, pool-b (role mirror)
 #       and, when the cluster has one (PG_PORT_DR set), dublin-dr (role
 #       backup).  location names PRIMARY and MIRROR (no mirror line when
 #       MIRROR is empty); policy holds each POLICY-LINE ("key: value"), in
@@ -138,7 +139,7 @@ stores:
     databases: [xds, lis]
     servers:
       - name: pool-a
-        connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
+        connection: "Driver={PostgreSQL Unicode};Server=$(pgc_host "$PG_PORT_A");Port=$PG_PORT_A;Database=postgres;Uid=cmsctl"
       - name: pool-b
         role: mirror
         connection: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$PG_PORT_B;Database=postgres;Uid=cmsctl"

@@ -26,6 +26,15 @@
 # psql_on PORT DB ARGS... (psql as cmsctl over TCP, stopping at the first
 # error, bounded to 60 s), pg_node_dir NAME, pg_wait_streaming N.
 #
+# pg_move_to_netns NS NSADDR NET
+#   Moves the primary pool-a into the network namespace NS (made by the
+#   caller, reached from here through a veth whose namespace end has the
+#   address NSADDR in the subnet NET): stops it, makes it listen on NSADDR
+#   and on the namespace's own loopback, lets NET in (trust, tests only),
+#   starts it inside NS and points every standby at NSADDR, then waits
+#   until they stream again.  Sets PG_HOST_A=NSADDR: psql_on and the
+#   checks below reach pool-a there (pgc_host PORT says where a port is).
+#
 # Binaries: PG_BIN when set, else the directory of `initdb` on PATH, else
 # the newest /usr/lib/postgresql/*/bin.  Without initdb the library skips
 # (exit 77) with a loud message, except in CI (CI=true) where a missing
@@ -103,13 +112,23 @@ s.close()'
 
 pg_node_dir() { printf '%s/%s\n' "$PGCLUSTER_DIR" "$1"; }
 
+# The address a node's PORT is reached at: pool-a's own once it was moved
+# into a network namespace, 127.0.0.1 otherwise.
+pgc_host() {
+	if [ -n "${PG_HOST_A:-}" ] && [ "$1" = "${PG_PORT_A:-}" ]; then
+		printf '%s\n' "$PG_HOST_A"
+	else
+		printf '127.0.0.1\n'
+	fi
+}
+
 # A test must never hang: every psql is bounded (a commit waiting for a
 # synchronous standby that is gone would wait forever).
 psql_on() {
 	local port=$1 db=$2
 	shift 2
 	PGCONNECT_TIMEOUT=10 timeout -k 5 60 \
-		"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U cmsctl -d "$db" "$@"
+		"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(pgc_host "$port")" -p "$port" -U cmsctl -d "$db" "$@"
 }
 
 pgc_dump_logs() {
@@ -268,12 +287,45 @@ pg_start_cluster() {
 	pgc_say "primary pool-a on 127.0.0.1:$PG_PORT_A, standby pool-b on :$PG_PORT_B${PG_PORT_DR:+, standby dublin-dr on :$PG_PORT_DR} (in $PGCLUSTER_DIR)"
 }
 
+pg_move_to_netns() {
+	local ns=$1 addr=$2 net=$3 dir n node
+	dir=$(pg_node_dir pool-a)
+	pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || pgc_fail "cannot stop pool-a"
+	pgc_conf pool-a "listen_addresses = '127.0.0.1, $addr'"
+	printf '%s\n' "host all all $net trust" "host replication all $net trust" |
+		pg_as_owner tee -a "$dir/pg_hba.conf" >/dev/null
+	ip netns exec "$ns" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -l "$PGCLUSTER_DIR/pool-a.log" \
+		-o "-p $PG_PORT_A" -w -t 60 start >/dev/null || pgc_fail "cannot start pool-a in network namespace $ns"
+	PG_HOST_A=$addr
+	export PG_HOST_A
+	n=0
+	for node in "${PGCLUSTER_NODES[@]}"; do
+		[ "$node" = pool-a ] && continue
+		n=$((n + 1))
+		psql_on "$(pgc_port_of "$node")" postgres \
+			-c "ALTER SYSTEM SET primary_conninfo = 'host=$addr port=$PG_PORT_A user=cmsctl application_name=$node'" \
+			-c "SELECT pg_reload_conf()" >/dev/null || pgc_fail "cannot point $node at $addr"
+	done
+	pg_wait_streaming "$n"
+	pgc_say "primary pool-a moved into network namespace $ns, at $addr:$PG_PORT_A"
+}
+
+# The port of a node started by pg_start_cluster.
+pgc_port_of() {
+	case $1 in
+	pool-a) printf '%s\n' "$PG_PORT_A" ;;
+	pool-b) printf '%s\n' "$PG_PORT_B" ;;
+	dublin-dr) printf '%s\n' "$PG_PORT_DR" ;;
+	esac
+}
+
 pg_stop_all() {
 	local n
 	for n in "${PGCLUSTER_NODES[@]}"; do
 		pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir "$n")" -m immediate stop >/dev/null 2>&1 || true
 	done
 	PGCLUSTER_NODES=()
+	PG_HOST_A=
 	if [ -n "${PGCLUSTER_DIR:-}" ] && [ "${PGCLUSTER_KEEP:-0}" != 1 ]; then
 		rm -rf "$PGCLUSTER_DIR"
 	fi
@@ -303,7 +355,7 @@ pg_stop_all() {
 #   synchronous_standby_names it carried, starts it and waits until PRIMARY
 #   sees it streaming.
 pg_node_state() {
-	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -F ' ' -h 127.0.0.1 -p "$1" -U cmsctl \
+	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -F ' ' -h "$(pgc_host "$1")" -p "$1" -U cmsctl \
 		-d postgres -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END,
 	'read_only=' || current_setting('default_transaction_read_only'),
 	'timeline=' || CASE WHEN pg_is_in_recovery()
@@ -314,13 +366,13 @@ pg_node_state() {
 }
 
 pg_closed_dbs() {
-	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$1" -U cmsctl -d postgres \
+	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h "$(pgc_host "$1")" -p "$1" -U cmsctl -d postgres \
 		-c "SELECT count(*) FROM pg_database WHERE datname IN ('xds', 'lis') AND NOT datallowconn" \
 		2>/dev/null || echo down
 }
 
 pg_writable() {
-	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$1" -U cmsctl -d postgres \
+	PGCONNECT_TIMEOUT=2 timeout -k 5 30 "$PG_BIN/psql" -X -q -At -h "$(pgc_host "$1")" -p "$1" -U cmsctl -d postgres \
 		-c "SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'" \
 		2>/dev/null || echo down
 }

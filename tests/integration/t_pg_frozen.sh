@@ -25,9 +25,11 @@ cleanup() {
 	pg_stop_all
 	exit $rc
 }
-trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
+# pg_start_cluster sets its own EXIT trap: ours replaces it afterwards.
 start_work_cluster 1
+trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 A=$(pg_node_dir pool-a)
 
