@@ -5,6 +5,7 @@
  * detail JSON goes into the journal, so state and report tell one story.
  */
 #include "applier/report.h"
+#include "common/json.h"
 #include "common/html.h"
 #include "common/util.h"
 
@@ -58,10 +59,10 @@ static json_t *step_json(const struct run_step *s)
 char *report_step_detail_json(const struct run_step *s)
 {
 	json_t *o = step_json(s);
-	char *text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+	char *text = cms_json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
 
 	json_decref(o);
-	return text ? text : xstrdup("{}");
+	return text;
 }
 
 static json_t *strv_json(char *const *v, size_t n)
@@ -311,12 +312,9 @@ static void report_html(const struct run *r, struct buf *h)
 void report_build(const struct run *r, struct buf *json, struct buf *html)
 {
 	json_t *o = report_json(r);
-	char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
 
+	cms_json_add(json, o, JSON_SORT_KEYS | JSON_INDENT(2));
 	json_decref(o);
-	buf_adds(json, text ? text : "{}");
-	buf_addch(json, '\n');
-	free(text);
 	report_html(r, html);
 }
 

@@ -7,6 +7,7 @@
  * consumed or expired, and never by its author.
  */
 #include "cmd/cmd.h"
+#include "common/json.h"
 #include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
@@ -241,12 +242,13 @@ int cmd_approve(struct cmd_args *a)
 	if (cmd_record_commit(a, h, &file, 1, msg.ptr, who, real_now, &err) < 0)
 		goto fail;
 	if (a->json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "plan_id", id, "store", p->store,
-				      "approved_by", who, "signed", sig != NULL);
-		char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
+		json_t *o = json_object();
 
-		buf_addf(&out, "%s\n", s ? s : "{}");
-		free(s);
+		json_object_set_new(o, "plan_id", json_string(id));
+		json_object_set_new(o, "store", json_string(p->store));
+		json_object_set_new(o, "approved_by", json_string(who));
+		json_object_set_new(o, "signed", json_boolean(sig != NULL));
+		cms_json_add(&out, o, JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else
 		buf_addf(&out, "approved plan %s of store %s as %s (%s)\n", id, p->store, who,

@@ -5,6 +5,7 @@
  * are checked too.  Exit 0 when clean, 1 with findings.
  */
 #include "cmd/cmd.h"
+#include "common/json.h"
 #include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
@@ -58,7 +59,6 @@ int cmd_audit(struct cmd_args *a)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_object(), *arr = json_array();
-		char *text;
 
 		for (i = 0; i < n; i++)
 			json_array_append_new(arr, json_pack("{s:s, s:s?, s:s}", "kind", f[i].kind,
@@ -71,10 +71,8 @@ int cmd_audit(struct cmd_args *a)
 			"applies", (json_int_t)counts.applies, "approvals",
 			(json_int_t)counts.approvals, "locations", (json_int_t)counts.locations,
 			"runs", (json_int_t)counts.runs));
-		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		cms_json_add(&out, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
-		buf_addf(&out, "%s\n", text ? text : "{}");
-		free(text);
 	} else {
 		for (i = 0; i < n; i++)
 			buf_addf(&out, "finding: %s%s%s: %s\n", f[i].store ? f[i].store : "",

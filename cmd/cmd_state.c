@@ -6,6 +6,7 @@
  * with a run in progress.
  */
 #include "cmd/cmd.h"
+#include "common/json.h"
 #include "cmd/cmdutil.h"
 #include "common/buf.h"
 #include "common/util.h"
@@ -178,12 +179,9 @@ static int state_show(struct cmd_args *a)
 	}
 	if (a->json) {
 		json_t *root = dump_json(&d);
-		char *text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
 
+		cms_json_add(&out, root, JSON_SORT_KEYS | JSON_INDENT(2));
 		json_decref(root);
-		buf_adds(&out, text ? text : "{}");
-		buf_addch(&out, '\n');
-		free(text);
 	} else {
 		dump_text(&d, &out);
 		if (!sdb)
