@@ -27,8 +27,47 @@ enum {
 	EXIT_USAGE = 64,
 };
 
+/* Every option of every command, once: its id (OPT_STORE) and its long
+ * name ("store").  Code names options by id, so a misspelt option does
+ * not compile. */
+#define CMD_OPTIONS(X) \
+	X(ACCEPT_DRIFT, "accept-drift") \
+	X(ALL, "all") \
+	X(AS, "as") \
+	X(ASSUME_DOWN, "assume-down") \
+	X(CONFIG, "config") \
+	X(DETAILED_EXITCODE, "detailed-exitcode") \
+	X(DRY_RUN, "dry-run") \
+	X(FORCE, "force") \
+	X(HELP, "help") \
+	X(HISTORY, "history") \
+	X(HTML, "html") \
+	X(JSON, "json") \
+	X(KEY, "key") \
+	X(LOCK_TIMEOUT, "lock-timeout") \
+	X(OFFLINE, "offline") \
+	X(OUT, "out") \
+	X(PARALLEL, "parallel") \
+	X(PROGRESS, "progress") \
+	X(REASON, "reason") \
+	X(REPORT, "report") \
+	X(STATE, "state") \
+	X(STORE, "store") \
+	X(TICKET, "ticket") \
+	X(TO, "to") \
+	X(VERBOSE, "verbose") \
+	X(YES, "yes")
+
+enum cmd_opt_id {
+	OPT_NONE, /* ends an option table */
+#define CMD_OPT_ID(id, name) OPT_##id,
+	CMD_OPTIONS(CMD_OPT_ID)
+#undef CMD_OPT_ID
+	OPT_COUNT
+};
+
 struct cmd_opt {
-	const char *name;    /* long name, without "--" */
+	enum cmd_opt_id id;  /* its long name is cmd_opt_name(o) */
 	char short_name;     /* or 0 */
 	const char *arg;     /* metavariable when it takes a value, NULL for a flag */
 	const char *help;
@@ -102,8 +141,10 @@ struct command {
 };
 
 /* The value of an option by long name, or NULL when not given. */
-const char *cmd_opt_value(const struct cmd_args *a, const char *name);
-bool cmd_opt_flag(const struct cmd_args *a, const char *name);
+/* "store" for OPT_STORE, without "--". */
+const char *cmd_opt_name(const struct cmd_opt *o);
+const char *cmd_opt_value(const struct cmd_args *a, enum cmd_opt_id id);
+bool cmd_opt_flag(const struct cmd_args *a, enum cmd_opt_id id);
 
 /* Prints "cmsctl: <message>" (with file:line:column and a hint when set) to
  * stderr and returns the exit status for err->code. */

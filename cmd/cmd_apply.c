@@ -28,11 +28,11 @@
 #include <unistd.h>
 
 const struct cmd_opt cmd_apply_opts[] = {
-	{ "store", 's', "STORE", "the store (needed without a plan file when the config has several)" },
-	{ "yes", 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
-	{ "report", 0, "FILE", "also write the HTML report there ('-': stdout)" },
-	{ "parallel", 0, "N", "plan set: apply up to N stores at once (default 4)" },
-	{ "lock-timeout", 0, "DURATION", "wait up to DURATION for a held lock, retrying "
+	{ OPT_STORE, 's', "STORE", "the store (needed without a plan file when the config has several)" },
+	{ OPT_YES, 'y', NULL, "do not ask: apply the plan just made (for pipelines)" },
+	{ OPT_REPORT, 0, "FILE", "also write the HTML report there ('-': stdout)" },
+	{ OPT_PARALLEL, 0, "N", "plan set: apply up to N stores at once (default 4)" },
+	{ OPT_LOCK_TIMEOUT, 0, "DURATION", "wait up to DURATION for a held lock, retrying "
 	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
@@ -87,7 +87,7 @@ static int print_run(struct cmd_args *a, const struct apply_result *res, struct 
 		 res->location_mirror ? res->location_mirror : "-", res->serial_after);
 	for (i = 0; i < res->nfollowups; i++)
 		buf_addf(&out, "  follow-up: %s\n", res->followups[i]);
-	if (cmd_output_is_stdout(cmd_opt_value(a, "report"))) {
+	if (cmd_output_is_stdout(cmd_opt_value(a, OPT_REPORT))) {
 		/* The report is the data on stdout; the summary is chatter. */
 		cmd_write_stderr(out.ptr, out.len);
 		rc = 0;
@@ -109,7 +109,7 @@ int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct appl
 	 * changed the servers or the state) but cannot be recorded or printed
 	 * fails with that instead, as exit 6: never the code of a run that
 	 * changed nothing. */
-	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, "report"), &herr) < 0 ||
+	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, OPT_REPORT), &herr) < 0 ||
 	    /* A run this one closed (restore) reaches the history now too. */
 	    cmd_level_history(a, st, NULL, &herr) < 0) {
 		if (arc == 0) {
@@ -384,9 +384,9 @@ int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *re
 			      id, p->store, cfg->path);
 		goto fail;
 	}
-	if (cmd_opt_value(a, "store") && strcmp(cmd_opt_value(a, "store"), p->store)) {
+	if (cmd_opt_value(a, OPT_STORE) && strcmp(cmd_opt_value(a, OPT_STORE), p->store)) {
 		cms_error_set(&err, CMS_EUSAGE, "plan %.12s is for store '%s', not '%s'", id,
-			      p->store, cmd_opt_value(a, "store"));
+			      p->store, cmd_opt_value(a, OPT_STORE));
 		goto fail;
 	}
 	if (cmd_check_in_history(a, ref, id, &err) < 0)
@@ -458,7 +458,7 @@ int cmd_apply(struct cmd_args *a)
 			rc = cmd_apply_saved(a, cfg, a->pos[0], NULL);
 		goto done;
 	}
-	if (cmd_opt_value(a, "parallel")) {
+	if (cmd_opt_value(a, OPT_PARALLEL)) {
 		rc = cmd_usage_error(a->cmd, "--parallel needs a plan set (a folder made by "
 				     "'cmsctl plan --all -o FOLDER')");
 		goto done;
@@ -475,7 +475,7 @@ int cmd_apply(struct cmd_args *a)
 		rc = EXIT_OK;
 		goto done;
 	}
-	if (!cmd_opt_flag(a, "yes") && confirm(id, &err) < 0)
+	if (!cmd_opt_flag(a, OPT_YES) && confirm(id, &err) < 0)
 		goto fail;
 	if (cmd_commit_plan(a, p, &json, id, &err) < 0)
 		goto fail;

@@ -26,8 +26,8 @@
 #include <time.h>
 
 const struct cmd_opt cmd_approve_opts[] = {
-	{ "as", 0, "NAME", "the reviewer's name, as allowed_signers lists it (default: CMSCTL_OPERATOR, else user@host)" },
-	{ "key", 0, "FILE", "the SSH key to sign with (default: CMSCTL_SIGNING_KEY)" },
+	{ OPT_AS, 0, "NAME", "the reviewer's name, as allowed_signers lists it (default: CMSCTL_OPERATOR, else user@host)" },
+	{ OPT_KEY, 0, "FILE", "the SSH key to sign with (default: CMSCTL_SIGNING_KEY)" },
 	{ 0 },
 };
 
@@ -126,12 +126,12 @@ int cmd_approve(struct cmd_args *a)
 	struct history_file file;
 	char id[41], when[32], *who = NULL, *sig = NULL, *path = NULL, *doc = NULL, *why = NULL;
 	char *old = NULL;
-	const char *key = cmd_opt_value(a, "key");
+	const char *key = cmd_opt_value(a, OPT_KEY);
 	size_t oldlen = 0;
 	int64_t now, real_now = cms_real_now();
 	int rc = EXIT_OK;
 
-	who = cmd_opt_value(a, "as") ? xstrdup(cmd_opt_value(a, "as")) : cms_operator();
+	who = cmd_opt_value(a, OPT_AS) ? xstrdup(cmd_opt_value(a, OPT_AS)) : cms_operator();
 	if (!*who || strpbrk(who, "\n\r \t")) {
 		rc = cmd_usage_error(a->cmd, "'--as' needs a one-word name (a principal of allowed_signers)");
 		goto done;

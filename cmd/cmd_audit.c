@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 const struct cmd_opt cmd_audit_opts[] = {
-	{ "store", 's', "STORE", "check only this store" },
+	{ OPT_STORE, 's', "STORE", "check only this store" },
 	{ 0 },
 };
 
@@ -54,7 +54,7 @@ int cmd_audit(struct cmd_args *a)
 	}
 	if (cmd_open_history(a, &h, &err) < 0 || cmd_open_state(a, false, &sdb, &err) < 0)
 		goto fail;
-	if (audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, "store"), &f, &n, &counts,
+	if (audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &n, &counts,
 			 &err) < 0)
 		goto fail;
 	if (a->json) {

@@ -28,8 +28,8 @@
 #include <strings.h>
 
 const struct cmd_opt cmd_history_opts[] = {
-	{ "store", 's', "STORE", "only this store" },
-	{ "html", 0, "DIR", "export a static HTML page of the history, with every run's report and plan, "
+	{ OPT_STORE, 's', "STORE", "only this store" },
+	{ OPT_HTML, 0, "DIR", "export a static HTML page of the history, with every run's report and plan, "
 	  "into folder DIR (a FILE ending in .html, or '-', gets the page alone)" },
 	{ 0 },
 };
@@ -418,7 +418,7 @@ static int export_html(struct cmd_args *a, struct history *h, const struct histo
 		nstores = cfg->nstores;
 	}
 	if ((rc = cmd_open_state(a, false, &sdb, err)) < 0 ||
-	    (rc = audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, "store"), &f, &nf, &counts,
+	    (rc = audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &nf, &counts,
 			       err)) < 0)
 		goto done;
 	rows = xcalloc(n ? n : 1, sizeof(*rows));
@@ -525,7 +525,7 @@ int cmd_history(struct cmd_args *a)
 	struct history *h = NULL;
 	struct history_entry *es = NULL;
 	struct buf out = BUF_INIT, html = BUF_INIT;
-	const char *htmlpath = cmd_opt_value(a, "html");
+	const char *htmlpath = cmd_opt_value(a, OPT_HTML);
 	size_t i, n = 0;
 	int rc = EXIT_OK;
 
@@ -548,8 +548,8 @@ int cmd_history(struct cmd_args *a)
 	}
 	/* Reading never creates: no history yet is an empty one. */
 	if (access(a->history, F_OK) != 0 && errno == ENOENT) {
-		if (cmd_opt_value(a, "store") &&
-		    (rc = check_store_known(a, cmd_opt_value(a, "store"))) != EXIT_OK)
+		if (cmd_opt_value(a, OPT_STORE) &&
+		    (rc = check_store_known(a, cmd_opt_value(a, OPT_STORE))) != EXIT_OK)
 			goto done;
 		cmd_note("no history at '%s' yet", a->history);
 		if (a->json && cmd_write_stdout("[]\n", 3, &err) < 0)
@@ -557,12 +557,12 @@ int cmd_history(struct cmd_args *a)
 		goto done;
 	}
 	if (cmd_open_history(a, &h, &err) < 0 ||
-	    history_log(h, cmd_opt_value(a, "store"), &es, &n, &err) < 0) {
+	    history_log(h, cmd_opt_value(a, OPT_STORE), &es, &n, &err) < 0) {
 		rc = cmd_fail(&err);
 		goto done;
 	}
-	if (n == 0 && cmd_opt_value(a, "store") &&
-	    (rc = check_store_known(a, cmd_opt_value(a, "store"))) != EXIT_OK)
+	if (n == 0 && cmd_opt_value(a, OPT_STORE) &&
+	    (rc = check_store_known(a, cmd_opt_value(a, OPT_STORE))) != EXIT_OK)
 		goto done;
 	if (a->json) {
 		json_t *arr = json_array();
@@ -595,9 +595,9 @@ int cmd_history(struct cmd_args *a)
 			if (es[i].plan_id || es[i].operator_name)
 				buf_addch(&out, '\n');
 		}
-		if (n == 0 && cmd_opt_value(a, "store"))
+		if (n == 0 && cmd_opt_value(a, OPT_STORE))
 			cmd_note("the history at '%s' has no entries for store '%s' yet", a->history,
-				 cmd_opt_value(a, "store"));
+				 cmd_opt_value(a, OPT_STORE));
 		else if (n == 0)
 			cmd_note("the history at '%s' has no entries yet", a->history);
 	}

@@ -22,8 +22,8 @@ const struct cmd_opt cmd_lock_opts[] = {
 };
 
 const struct cmd_opt cmd_unlock_opts[] = {
-	{ "force", 0, NULL, "break the lock even though its lease has not run out" },
-	{ "yes", 'y', NULL, "with --force, do not ask even when the holder is alive on this host" },
+	{ OPT_FORCE, 0, NULL, "break the lock even though its lease has not run out" },
+	{ OPT_YES, 'y', NULL, "with --force, do not ask even when the holder is alive on this host" },
 	{ 0 },
 };
 
@@ -113,7 +113,7 @@ int cmd_unlock(struct cmd_args *a)
 	char *op = cms_operator();
 	size_t n = 0, i;
 	int64_t now;
-	bool force = cmd_opt_flag(a, "force");
+	bool force = cmd_opt_flag(a, OPT_FORCE);
 	enum lock_holder_state hs;
 	int rc = EXIT_OK;
 
@@ -139,7 +139,7 @@ int cmd_unlock(struct cmd_args *a)
 		cms_error_hint(&err, "make sure that process is gone, then pass --force");
 		goto fail;
 	}
-	if (found->lease_until >= now && hs == HOLDER_ALIVE && !cmd_opt_flag(a, "yes")) {
+	if (found->lease_until >= now && hs == HOLDER_ALIVE && !cmd_opt_flag(a, OPT_YES)) {
 		char *q = xasprintf("%s is running and holds lock %s of store %s; breaking it lets "
 				    "another run start beside it. Break it?", found->holder, id, store);
 

@@ -25,16 +25,16 @@
 #include <string.h>
 
 const struct cmd_opt cmd_plan_opts[] = {
-	{ "store", 's', "STORE", "the store to plan (needed when the config has several); "
+	{ OPT_STORE, 's', "STORE", "the store to plan (needed when the config has several); "
 	  "several -s plan those stores as a plan set, like --all" },
-	{ "all", 0, NULL, "plan every store of the config (a plan set; -o names a new folder)" },
-	{ "out", 'o', "FILE", "save the plan there ('-': stdout) and commit it to the history" },
-	{ "offline", 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
-	{ "detailed-exitcode", 0, NULL, "exit 2 when the plan has changes, 0 when none" },
-	{ "accept-drift", 0, NULL, "adopt what the servers report when it differs from the state" },
-	{ "assume-down", 0, "SERVER", "attest that the unreachable old primary is down (needs --reason)" },
-	{ "reason", 0, "TEXT", "why the change is made, one line (kept in the plan, its report and the history; with --assume-down also how you know SERVER is down)" },
-	{ "ticket", 0, "ID", "the change's ticket, e.g. CHG-1234 (kept like --reason)" },
+	{ OPT_ALL, 0, NULL, "plan every store of the config (a plan set; -o names a new folder)" },
+	{ OPT_OUT, 'o', "FILE", "save the plan there ('-': stdout) and commit it to the history" },
+	{ OPT_OFFLINE, 0, NULL, "do not probe the servers (for review only; apply refuses it)" },
+	{ OPT_DETAILED_EXITCODE, 0, NULL, "exit 2 when the plan has changes, 0 when none" },
+	{ OPT_ACCEPT_DRIFT, 0, NULL, "adopt what the servers report when it differs from the state" },
+	{ OPT_ASSUME_DOWN, 0, "SERVER", "attest that the unreachable old primary is down (needs --reason)" },
+	{ OPT_REASON, 0, "TEXT", "why the change is made, one line (kept in the plan, its report and the history; with --assume-down also how you know SERVER is down)" },
+	{ OPT_TICKET, 0, "ID", "the change's ticket, e.g. CHG-1234 (kept like --reason)" },
 	{ 0 },
 };
 
@@ -75,7 +75,7 @@ static const struct store **pick_stores(struct cmd_args *a, const struct config 
 	const struct store **v;
 	size_t i, j;
 
-	if (!a->nstores || cmd_opt_flag(a, "all")) {
+	if (!a->nstores || cmd_opt_flag(a, OPT_ALL)) {
 		v = xcalloc(cfg->nstores + 1, sizeof(*v));
 		for (i = 0; i < cfg->nstores; i++)
 			v[i] = &cfg->stores[i];
@@ -107,7 +107,7 @@ static const struct store **pick_stores(struct cmd_args *a, const struct config 
 static int plan_all(struct cmd_args *a, const struct config *cfg)
 {
 	struct cms_error err = CMS_ERROR_INIT;
-	const char *dir = cmd_opt_value(a, "out");
+	const char *dir = cmd_opt_value(a, OPT_OUT);
 	const struct store **stores = NULL;
 	struct state *sdb = NULL;
 	struct history *h = NULL;
@@ -134,10 +134,10 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		bool changes;
 
 		memset(&req, 0, sizeof(req));
-		req.offline = cmd_opt_flag(a, "offline");
-		req.accept_drift = cmd_opt_flag(a, "accept-drift");
-		req.reason = cmd_opt_value(a, "reason");
-		req.ticket = cmd_opt_value(a, "ticket");
+		req.offline = cmd_opt_flag(a, OPT_OFFLINE);
+		req.accept_drift = cmd_opt_flag(a, OPT_ACCEPT_DRIFT);
+		req.reason = cmd_opt_value(a, OPT_REASON);
+		req.ticket = cmd_opt_value(a, OPT_TICKET);
 		req.state = sdb;
 		req.no_state = sdb == NULL;
 		if (cmd_make_plan(a, st, &req, &p, &json, id, &serr) < 0) {
@@ -222,7 +222,7 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 			 nchanged == 1 ? "" : "s", dir);
 	if (nfailed)
 		rc = EXIT_ERROR;
-	else if (cmd_opt_flag(a, "detailed-exitcode") && nchanged)
+	else if (cmd_opt_flag(a, OPT_DETAILED_EXITCODE) && nchanged)
 		rc = EXIT_CHANGES;
 	goto done;
 fail:
@@ -241,10 +241,10 @@ done:
  * trailers: each is checked here, before anything is read or probed. */
 static int check_texts(struct cmd_args *a)
 {
-	const char *reason = cmd_opt_value(a, "reason"), *ticket = cmd_opt_value(a, "ticket");
+	const char *reason = cmd_opt_value(a, OPT_REASON), *ticket = cmd_opt_value(a, OPT_TICKET);
 	const char *problem;
 
-	if (cmd_opt_value(a, "assume-down") && !reason)
+	if (cmd_opt_value(a, OPT_ASSUME_DOWN) && !reason)
 		return cmd_usage_error(a->cmd, "'--assume-down' needs '--reason TEXT': one line (at most "
 				       "500 characters) saying how you know the server is down");
 	if (reason && (problem = plan_text_problem(reason, PLAN_REASON_MAX, true)))
@@ -264,29 +264,29 @@ int cmd_plan(struct cmd_args *a)
 	struct plan *p = NULL;
 	struct plan_request req;
 	struct buf json = BUF_INIT, text = BUF_INIT;
-	const char *outpath = cmd_opt_value(a, "out");
+	const char *outpath = cmd_opt_value(a, OPT_OUT);
 	char id[41];
 	int rc;
 
-	if (cmd_opt_flag(a, "all") && cmd_opt_value(a, "store"))
+	if (cmd_opt_flag(a, OPT_ALL) && cmd_opt_value(a, OPT_STORE))
 		return cmd_usage_error(a->cmd, "--all and -s do not go together");
 	if ((rc = check_texts(a)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
-	if (cmd_opt_flag(a, "all") || a->nstores > 1) {
+	if (cmd_opt_flag(a, OPT_ALL) || a->nstores > 1) {
 		rc = plan_all(a, cfg);
 		goto done;
 	}
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
 	memset(&req, 0, sizeof(req));
-	req.offline = cmd_opt_flag(a, "offline");
-	req.accept_drift = cmd_opt_flag(a, "accept-drift");
-	req.assume_down = cmd_opt_value(a, "assume-down");
-	req.assume_down_reason = req.assume_down ? cmd_opt_value(a, "reason") : NULL;
-	req.reason = cmd_opt_value(a, "reason");
-	req.ticket = cmd_opt_value(a, "ticket");
+	req.offline = cmd_opt_flag(a, OPT_OFFLINE);
+	req.accept_drift = cmd_opt_flag(a, OPT_ACCEPT_DRIFT);
+	req.assume_down = cmd_opt_value(a, OPT_ASSUME_DOWN);
+	req.assume_down_reason = req.assume_down ? cmd_opt_value(a, OPT_REASON) : NULL;
+	req.reason = cmd_opt_value(a, OPT_REASON);
+	req.ticket = cmd_opt_value(a, OPT_TICKET);
 	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0) {
 		rc = cmd_fail(&err);
 		goto done;
@@ -339,7 +339,7 @@ int cmd_plan(struct cmd_args *a)
 	if (outpath)
 		cmd_note("saved plan %s to '%s' and the history", id,
 			 cmd_output_is_stdout(outpath) ? "standard output" : outpath);
-	rc = (cmd_opt_flag(a, "detailed-exitcode") && plan_has_changes(p)) ? EXIT_CHANGES : EXIT_OK;
+	rc = (cmd_opt_flag(a, OPT_DETAILED_EXITCODE) && plan_has_changes(p)) ? EXIT_CHANGES : EXIT_OK;
 done:
 	plan_free(p);
 	buf_free(&json);

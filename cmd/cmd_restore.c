@@ -21,11 +21,11 @@
 #include <string.h>
 
 const struct cmd_opt cmd_restore_opts[] = {
-	{ "store", 's', "STORE", "the store (needed when the config has several)" },
-	{ "report", 0, "FILE", "also write the HTML report there" },
-	{ "yes", 'y', NULL, "do not ask: restore what it shows (for pipelines)" },
-	{ "dry-run", 'n', NULL, "show what restore would do, change nothing" },
-	{ "lock-timeout", 0, "DURATION", "wait up to DURATION for a held lock, retrying "
+	{ OPT_STORE, 's', "STORE", "the store (needed when the config has several)" },
+	{ OPT_REPORT, 0, "FILE", "also write the HTML report there" },
+	{ OPT_YES, 'y', NULL, "do not ask: restore what it shows (for pipelines)" },
+	{ OPT_DRY_RUN, 'n', NULL, "show what restore would do, change nothing" },
+	{ OPT_LOCK_TIMEOUT, 0, "DURATION", "wait up to DURATION for a held lock, retrying "
 	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
@@ -43,7 +43,7 @@ static int confirm(void *arg, const struct apply_step_event *steps, size_t n,
 {
 	struct preview *pv = arg;
 	struct buf out = BUF_INIT;
-	bool dry = cmd_opt_flag(pv->a, "dry-run");
+	bool dry = cmd_opt_flag(pv->a, OPT_DRY_RUN);
 	size_t i;
 	int rc;
 
@@ -85,7 +85,7 @@ static int confirm(void *arg, const struct apply_step_event *steps, size_t n,
 		pv->shown_dry = true;
 		return cms_error_set(err, CMS_EDECLINED, "dry run: nothing was changed");
 	}
-	if (cmd_opt_flag(pv->a, "yes"))
+	if (cmd_opt_flag(pv->a, OPT_YES))
 		return 0;
 	{
 		char *q = xasprintf("Restore store %s as shown?", pv->st->name);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 const struct cmd_opt cmd_state_opts[] = {
-	{ "to", 0, "CONFIG-OR-URL", "migrate: the target state (a config file, postgresql://... "
+	{ OPT_TO, 0, "CONFIG-OR-URL", "migrate: the target state (a config file, postgresql://... "
 	  "or sqlite:PATH)" },
 	{ 0 },
 };
@@ -201,7 +201,7 @@ done:
 
 static int state_migrate(struct cmd_args *a)
 {
-	const char *to = cmd_opt_value(a, "to");
+	const char *to = cmd_opt_value(a, OPT_TO);
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state_dump d = { 0 };
 	struct state *src = NULL, *dst = NULL;

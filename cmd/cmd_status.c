@@ -25,9 +25,9 @@
 #include <time.h>
 
 const struct cmd_opt cmd_status_opts[] = {
-	{ "store", 's', "STORE", "only this store" },
-	{ "offline", 0, NULL, "do not probe the servers" },
-	{ "detailed-exitcode", 0, NULL, "exit 2 when a store has a problem (drift, split brain, "
+	{ OPT_STORE, 's', "STORE", "only this store" },
+	{ OPT_OFFLINE, 0, NULL, "do not probe the servers" },
+	{ OPT_DETAILED_EXITCODE, 0, NULL, "exit 2 when a store has a problem (drift, split brain, "
 	  "outage, fence, interrupted run, follow-up), 0 when healthy" },
 	{ 0 },
 };
@@ -257,9 +257,9 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 			 (rc = find_running(sdb, s, err)) < 0)
 			return rc;
 	}
-	if (!cmd_opt_flag(a, "offline") && (rc = cmd_check_secrets(s->st, err)) < 0)
+	if (!cmd_opt_flag(a, OPT_OFFLINE) && (rc = cmd_check_secrets(s->st, err)) < 0)
 		return rc;
-	if (cmd_observe(s->st, cmd_opt_flag(a, "offline"), &s->obs, &perr) < 0) {
+	if (cmd_observe(s->st, cmd_opt_flag(a, OPT_OFFLINE), &s->obs, &perr) < 0) {
 		s->probe_error = xstrdup(perr.message);
 		cms_error_clear(&perr);
 	}
@@ -443,7 +443,7 @@ int cmd_status(struct cmd_args *a)
 
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
-	if (cmd_opt_value(a, "store") && (rc = cmd_pick_store(a, cfg, &only)) != EXIT_OK)
+	if (cmd_opt_value(a, OPT_STORE) && (rc = cmd_pick_store(a, cfg, &only)) != EXIT_OK)
 		goto done;
 	if (cmd_open_state(a, false, &sdb, &err) < 0) {
 		rc = cmd_fail(&err);
@@ -495,7 +495,7 @@ int cmd_status(struct cmd_args *a)
 	else
 		json_decref(cmd_history_remote_status(a, &out));
 	rc = cmd_write_stdout(out.ptr, out.len, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
-	if (rc == EXIT_OK && cmd_opt_flag(a, "detailed-exitcode"))
+	if (rc == EXIT_OK && cmd_opt_flag(a, OPT_DETAILED_EXITCODE))
 		for (i = 0; i < n; i++)
 			if (json_array_size(all[i].problems))
 				rc = EXIT_CHANGES;

@@ -101,7 +101,7 @@ void cmd_hint_store(const struct config *cfg, const char *name, struct cms_error
 
 int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct store **out)
 {
-	const char *name = cmd_opt_value(a, "store");
+	const char *name = cmd_opt_value(a, OPT_STORE);
 	struct cms_error err = CMS_ERROR_INIT;
 	int rc;
 
@@ -177,8 +177,8 @@ static void backend_display(struct cmd_args *a)
 
 void cmd_backend_from_config(struct cmd_args *a, const struct backend *cb)
 {
-	const char *opt_state = cmd_opt_value(a, "state");
-	const char *opt_history = cmd_opt_value(a, "history");
+	const char *opt_state = cmd_opt_value(a, OPT_STATE);
+	const char *opt_history = cmd_opt_value(a, OPT_HISTORY);
 	struct cmd_backend *b;
 
 	if (a->backend)
@@ -852,7 +852,7 @@ int64_t cmd_lease_s(const struct store *st)
 
 int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms)
 {
-	const char *v = cmd_opt_value(a, "lock-timeout");
+	const char *v = cmd_opt_value(a, OPT_LOCK_TIMEOUT);
 
 	*out_ms = 0;
 	if (!v || !strcmp(v, "0"))

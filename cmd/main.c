@@ -78,28 +78,28 @@ static const struct command commands[] = {
 };
 
 static const struct cmd_opt common_opts[] = {
-	{ "config", 'c', "FILE", "config file (default: cms.yaml)" },
-	{ "state", 0, "PATH|URL", "state: a file, sqlite:PATH or postgresql://... "
+	{ OPT_CONFIG, 'c', "FILE", "config file (default: cms.yaml)" },
+	{ OPT_STATE, 0, "PATH|URL", "state: a file, sqlite:PATH or postgresql://... "
 	  "(default: the config's backend)" },
-	{ "history", 0, "PATH", "history git repository (default: the config's backend)" },
-	{ "progress", 0, NULL, "show each step of a run on stderr (default when it is a terminal)" },
-	{ "verbose", 'v', NULL, "also show the statements sent and their timings (CMSCTL_LOG=debug)" },
-	{ "help", 'h', NULL, "show this help" },
+	{ OPT_HISTORY, 0, "PATH", "history git repository (default: the config's backend)" },
+	{ OPT_PROGRESS, 0, NULL, "show each step of a run on stderr (default when it is a terminal)" },
+	{ OPT_VERBOSE, 'v', NULL, "also show the statements sent and their timings (CMSCTL_LOG=debug)" },
+	{ OPT_HELP, 'h', NULL, "show this help" },
 	{ 0 },
 };
 
-static const struct cmd_opt json_opt = { "json", 0, NULL, "print data as JSON on stdout" };
+static const struct cmd_opt json_opt = { OPT_JSON, 0, NULL, "print data as JSON on stdout" };
 
 static void collect_opts(const struct command *cmd, struct cmd_args *a)
 {
 	const struct cmd_opt *o;
 
 	a->nopts = 0;
-	for (o = cmd->opts; o && o->name; o++)
+	for (o = cmd->opts; o && o->id; o++)
 		a->opts[a->nopts++] = o;
 	if (cmd->has_json)
 		a->opts[a->nopts++] = &json_opt;
-	for (o = common_opts; o->name; o++)
+	for (o = common_opts; o->id; o++)
 		a->opts[a->nopts++] = o;
 }
 
@@ -120,10 +120,10 @@ static void print_help(const struct command *cmd, FILE *fp)
 		char left[64];
 
 		if (o->short_name)
-			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->name,
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, cmd_opt_name(o),
 				 o->arg ? " " : "", o->arg ? o->arg : "");
 		else
-			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+			snprintf(left, sizeof(left), "    --%s%s%s", cmd_opt_name(o), o->arg ? " " : "",
 				 o->arg ? o->arg : "");
 		fprintf(fp, "  %-28s %s\n", left, o->help);
 	}
@@ -182,7 +182,8 @@ static const struct cmd_opt *find_long(struct cmd_args *a, const char *name, siz
 	size_t i;
 
 	for (i = 0; i < a->nopts; i++)
-		if (strlen(a->opts[i]->name) == len && !strncmp(a->opts[i]->name, name, len)) {
+		if (strlen(cmd_opt_name(a->opts[i])) == len &&
+		    !strncmp(cmd_opt_name(a->opts[i]), name, len)) {
 			*idx = i;
 			return a->opts[i];
 		}
@@ -236,7 +237,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 				size_t k;
 
 				for (k = 0; k < a->nopts; k++)
-					names[k] = a->opts[k]->name;
+					names[k] = cmd_opt_name(a->opts[k]);
 				dym = config_did_you_mean(word, names, a->nopts);
 				free(word);
 				if (dym)
@@ -246,7 +247,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 			}
 			if (eq) {
 				if (!o->arg)
-					return cmd_usage_error(cmd, "option '--%s' takes no value", o->name);
+					return cmd_usage_error(cmd, "option '--%s' takes no value", cmd_opt_name(o));
 				val = eq + 1;
 			}
 		} else {
@@ -262,16 +263,16 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 				val = arg + 2;
 			}
 		}
-		if (!strcmp(o->name, "help"))
+		if (o->id == OPT_HELP)
 			return 1;
 		if (o->arg && !val) {
 			if (i + 1 >= argc)
-				return cmd_usage_error(cmd, "option '--%s' needs a value (%s)", o->name, o->arg);
+				return cmd_usage_error(cmd, "option '--%s' needs a value (%s)", cmd_opt_name(o), o->arg);
 			val = argv[++i];
 		}
 		a->given[idx] = true;
 		a->values[idx] = val;
-		if (!strcmp(o->name, "store")) {
+		if (o->id == OPT_STORE) {
 			a->stores = xrealloc(a->stores, (a->nstores + 1) * sizeof(*a->stores));
 			a->stores[a->nstores++] = val;
 		}
@@ -283,37 +284,49 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 		return cmd_usage_error(cmd, "missing argument");
 	if (a->npos > cmd->max_pos)
 		return cmd_usage_error(cmd, "unexpected argument '%s'", a->pos[cmd->max_pos]);
-	a->config = cmd_opt_value(a, "config");
+	a->config = cmd_opt_value(a, OPT_CONFIG);
 	a->config_given = a->config != NULL;
 	if (!a->config)
 		a->config = "cms.yaml";
 	/* The state and history come from the config's backend unless given
 	 * here; cmd_backend resolves them when a command needs them. */
-	a->state = cmd_opt_value(a, "state");
-	a->history = cmd_opt_value(a, "history");
-	a->json = cmd_opt_flag(a, "json");
-	a->progress = cmd_opt_flag(a, "progress");
-	a->verbose = cmd_opt_flag(a, "verbose") ||
+	a->state = cmd_opt_value(a, OPT_STATE);
+	a->history = cmd_opt_value(a, OPT_HISTORY);
+	a->json = cmd_opt_flag(a, OPT_JSON);
+	a->progress = cmd_opt_flag(a, OPT_PROGRESS);
+	a->verbose = cmd_opt_flag(a, OPT_VERBOSE) ||
 		     (getenv("CMSCTL_LOG") && !strcmp(getenv("CMSCTL_LOG"), "debug"));
 	return 0;
 }
 
-const char *cmd_opt_value(const struct cmd_args *a, const char *name)
+const char *cmd_opt_name(const struct cmd_opt *o)
+{
+	static const char *const names[OPT_COUNT] = {
+		[OPT_NONE] = "",
+#define CMD_OPT_NAME(id, name) [OPT_##id] = name,
+		CMD_OPTIONS(CMD_OPT_NAME)
+#undef CMD_OPT_NAME
+	};
+
+	return o && (unsigned)o->id < OPT_COUNT ? names[o->id] : "";
+}
+
+const char *cmd_opt_value(const struct cmd_args *a, enum cmd_opt_id id)
 {
 	size_t i;
 
 	for (i = 0; i < a->nopts; i++)
-		if (!strcmp(a->opts[i]->name, name))
+		if (a->opts[i]->id == id)
 			return a->given[i] ? a->values[i] : NULL;
 	return NULL;
 }
 
-bool cmd_opt_flag(const struct cmd_args *a, const char *name)
+bool cmd_opt_flag(const struct cmd_args *a, enum cmd_opt_id id)
 {
 	size_t i;
 
 	for (i = 0; i < a->nopts; i++)
-		if (!strcmp(a->opts[i]->name, name))
+		if (a->opts[i]->id == id)
 			return a->given[i];
 	return false;
 }
@@ -401,11 +414,11 @@ static void completion_bash(struct buf *b)
 
 				if (!opt_takes_path(a.opts[k]))
 					continue;
-				snprintf(word, sizeof(word), "|--%s|", a.opts[k]->name);
+				snprintf(word, sizeof(word), "|--%s|", cmd_opt_name(a.opts[k]));
 				if (!paths.ptr || !strstr(paths.ptr, word)) {
 					if (!paths.len)
 						buf_addch(&paths, '|');
-					buf_addf(&paths, "--%s|", a.opts[k]->name);
+					buf_addf(&paths, "--%s|", cmd_opt_name(a.opts[k]));
 					if (a.opts[k]->short_name)
 						buf_addf(&paths, "-%c|", a.opts[k]->short_name);
 				}
@@ -434,7 +447,7 @@ static void completion_bash(struct buf *b)
 		collect_opts(&commands[i], &a);
 		buf_addf(b, "\t%s) opts='", commands[i].name);
 		for (k = 0; k < a.nopts; k++) {
-			buf_addf(b, "%s--%s", k ? " " : "", a.opts[k]->name);
+			buf_addf(b, "%s--%s", k ? " " : "", cmd_opt_name(a.opts[k]));
 			if (a.opts[k]->short_name)
 				buf_addf(b, " -%c", a.opts[k]->short_name);
 		}
@@ -492,10 +505,10 @@ static void completion_zsh(struct buf *b)
 
 			buf_adds(b, " \\\n\t\t\t");
 			if (o->short_name)
-				buf_addf(b, "'(-%c --%s)'{-%c,--%s}'[", o->short_name, o->name,
-					 o->short_name, o->name);
+				buf_addf(b, "'(-%c --%s)'{-%c,--%s}'[", o->short_name, cmd_opt_name(o),
+					 o->short_name, cmd_opt_name(o));
 			else
-				buf_addf(b, "'--%s[", o->name);
+				buf_addf(b, "'--%s[", cmd_opt_name(o));
 			zsh_words(b, o->help);
 			buf_addf(b, "]%s'", action);
 		}

@@ -258,7 +258,7 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	/* --report FOLDER: FOLDER/STORE.html for this store. */
 	for (i = 0; report_dir && i < a->nopts; i++) {
-		if (!strcmp(a->opts[i]->name, "report")) {
+		if (a->opts[i]->id == OPT_REPORT) {
 			report = xasprintf("%s/%s.html", report_dir, member_name(m));
 			a->values[i] = report;
 		}
@@ -487,7 +487,7 @@ static int print_summary(struct cmd_args *a, const struct member *m, size_t n, i
 int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 {
 	struct cms_error err = CMS_ERROR_INIT;
-	const char *par = cmd_opt_value(a, "parallel"), *report_dir = cmd_opt_value(a, "report");
+	const char *par = cmd_opt_value(a, OPT_PARALLEL), *report_dir = cmd_opt_value(a, OPT_REPORT);
 	struct member *m = NULL;
 	size_t n = 0, next = 0, running = 0, finished = 0;
 	long parallel = PLANSET_DEFAULT_PARALLEL;
@@ -503,7 +503,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 			return cmd_usage_error(a->cmd, "--parallel takes a number from 1 to %d, not '%s'",
 					       PLANSET_MAX_PARALLEL, par);
 	}
-	if (cmd_opt_value(a, "store"))
+	if (cmd_opt_value(a, OPT_STORE))
 		return cmd_usage_error(a->cmd, "-s does not go with a plan set: it applies the plan "
 				       "of every store in it");
 	if (report_dir && (stat(report_dir, &stbuf) < 0 || !S_ISDIR(stbuf.st_mode))) {

@@ -111,7 +111,55 @@ struct sqlite_state {
 	struct state base; /* first: the handle state.h hands out */
 	sqlite3 *db;
 	char *path; /* as given, for messages */
+	dev_t dev;  /* the file, for the registry of open files below */
+	ino_t ino;
 };
+
+/*
+ * The state files this process has open.  check_header() reads a file with
+ * open() and close() before SQLite touches it, and a close() drops every
+ * POSIX lock the process holds on that file, the locks of its SQLite
+ * connections included: another process would then take the file for
+ * unused, checkpoint and truncate its WAL under them (SQLite reads short).
+ * So a file already open here is not read raw again (it was checked when
+ * first opened).  States are opened and closed by one thread.
+ */
+static struct {
+	dev_t dev;
+	ino_t ino;
+	int refs;
+} open_files[8];
+
+static int open_file_slot(dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(open_files) / sizeof(open_files[0]); i++)
+		if (open_files[i].refs && open_files[i].dev == dev && open_files[i].ino == ino)
+			return (int)i;
+	return -1;
+}
+
+static void open_file_ref(dev_t dev, ino_t ino, int delta)
+{
+	int i = open_file_slot(dev, ino);
+	size_t k;
+
+	if (i >= 0) {
+		open_files[i].refs += delta;
+		return;
+	}
+	if (delta <= 0)
+		return;
+	for (k = 0; k < sizeof(open_files) / sizeof(open_files[0]); k++)
+		if (!open_files[k].refs) {
+			open_files[k].dev = dev;
+			open_files[k].ino = ino;
+			open_files[k].refs = delta;
+			return;
+		}
+	/* More than 8 state files open at once: they are still read raw. */
+}
 
 /* --- SQLite helpers ---------------------------------------------------- */
 
@@ -560,10 +608,15 @@ int state_sqlite_open(struct state **out, const char *path, bool create, struct 
 		if ((ret = create_file(path, err)) < 0)
 			return ret;
 	}
-	if ((ret = check_header(path, err)) < 0)
+	if (stat(path, &sb) != 0)
+		return cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
+				     strerror(errno));
+	if (open_file_slot(sb.st_dev, sb.st_ino) < 0 && (ret = check_header(path, err)) < 0)
 		return ret;
 
 	st = xcalloc(1, sizeof(*st));
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
 	st->base.ops = &sqlite_backend;
 	st->path = xstrdup(path);
 	st->base.name = st->path;
@@ -606,6 +659,7 @@ int state_sqlite_open(struct state **out, const char *path, bool create, struct 
 		goto done;
 	if ((ret = migrate(st, version, err)) < 0)
 		goto done;
+	open_file_ref(st->dev, st->ino, 1);
 	*out = &st->base;
 	st = NULL;
 done:
@@ -622,6 +676,16 @@ static void sq_close(struct state *base)
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
+}
+
+/* Closes a handle that state_sqlite_open handed out. */
+static void sq_close_opened(struct state *base)
+{
+	struct sqlite_state *st = (struct sqlite_state *)base;
+
+	if (st)
+		open_file_ref(st->dev, st->ino, -1);
+	sq_close(base);
 }
 
 static int sq_integrity_check(struct state *base, char **out_result, struct cms_error *err)
@@ -1637,7 +1701,7 @@ done:
 static const struct state_backend sqlite_backend = {
 	.version = STATE_BACKEND_VERSION,
 	.name = "sqlite",
-	.close = sq_close,
+	.close = sq_close_opened,
 	.integrity_check = sq_integrity_check,
 	.list_stores = sq_list_stores,
 	.read_store = sq_read_store,
