@@ -59,7 +59,11 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 	e->store = store;
 	e->connect = connect ? connect : engine_connect_odbc;
 	e->connect_ctx = connect_ctx;
-	if (!(impl = implementation(store->engine)))
+	if (!engine_traits(store->engine) ||
+	    engine_traits(store->engine)->version != ENGINE_TRAITS_VERSION)
+		rc = cms_error_set(err, CMS_ERROR, "store '%s': the engine table has no current row "
+				   "for engine %d", store->name, (int)store->engine);
+	else if (!(impl = implementation(store->engine)))
 		rc = cms_error_set(err, CMS_ERROR, "store '%s' has an unknown engine (%d)",
 				   store->name, (int)store->engine);
 	else

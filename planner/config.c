@@ -2136,7 +2136,15 @@ static void load_store(struct loader *ld, const yaml_node_t *map, struct config 
 		snprintf(where, sizeof(where), "store");
 
 	if (!f[ST_ENGINE].key) {
-		missing(ld, map, "engine", where, "expected one of: sqlite, postgresql, mssql");
+		size_t n, k;
+		const struct engine_traits *all = engine_traits_all(&n);
+		struct buf names = BUF_INIT;
+
+		buf_adds(&names, "expected one of:");
+		for (k = 0; k < n; k++)
+			buf_addf(&names, "%s %s", k ? "," : "", all[k].name);
+		missing(ld, map, "engine", where, names.ptr);
+		buf_free(&names);
 	} else if (f[ST_ENGINE].value &&
 		   (s = get_string(ld, f[ST_ENGINE].value, "'engine'", 0))) {
 		const struct engine_traits *t = engine_traits_by_name(s);
