@@ -70,6 +70,12 @@ void db_set_deadline(struct db *db, int64_t deadline_ms);
  * (braced, escaped) and never appears in any message.  label names the
  * server in messages.
  */
+/* Connect attempts abandoned at their deadline whose worker thread is
+ * still inside the driver (a name lookup that never answers): while any
+ * is, the process must end with _exit(), not exit(), so that no exit-time
+ * cleanup of a library frees what that thread still uses. */
+int db_odbc_abandoned_workers(void);
+
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
 		    struct cms_error *err);

@@ -770,6 +770,20 @@ struct odbc_connect_job {
 	bool done, abandoned;
 };
 
+/* Connect workers abandoned and still inside the driver. */
+static int live_abandoned;
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int db_odbc_abandoned_workers(void)
+{
+	int n;
+
+	pthread_mutex_lock(&live_mu);
+	n = live_abandoned;
+	pthread_mutex_unlock(&live_mu);
+	return n;
+}
+
 static void job_free(struct odbc_connect_job *j)
 {
 	cms_wipe(j->cs, j->cslen);
@@ -799,6 +813,9 @@ static void *connect_main(void *arg)
 		SQLFreeHandle(SQL_HANDLE_DBC, j->dbc);
 		SQLFreeHandle(SQL_HANDLE_ENV, j->env);
 		job_free(j);
+		pthread_mutex_lock(&live_mu);
+		live_abandoned--;
+		pthread_mutex_unlock(&live_mu);
 	}
 	return NULL;
 }
@@ -876,6 +893,9 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 		pthread_mutex_lock(&j->mu);
 		if (!job_wait(j, cms_monotonic_ms() + ODBC_ABANDON_GRACE_MS)) {
 			j->abandoned = true;
+			pthread_mutex_lock(&live_mu);
+			live_abandoned++;
+			pthread_mutex_unlock(&live_mu);
 			pthread_mutex_unlock(&j->mu);
 			o->env = SQL_NULL_HENV;
 			o->dbc = SQL_NULL_HDBC;
@@ -987,7 +1007,10 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 
 		odbc_socks_of_process(&now);
 		for (i = 0; i < now.n; i++) {
-			if (odbc_socks_has(&before, &now.v[i]))
+			/* TCP only: a UDP socket that appeared meanwhile is another
+			 * thread's name lookup (an abandoned connect's), and a cut
+			 * one makes the resolver spin. */
+			if (odbc_socks_has(&before, &now.v[i]) || !is_stream(now.v[i].fd))
 				continue;
 			array_grow(&o->socks.v, &o->socks.alloc, o->socks.n + 1, sizeof(*o->socks.v));
 			o->socks.v[o->socks.n++] = now.v[i];
