@@ -49,6 +49,9 @@ run 7 "$CMSCTL" apply s.plan
 contains err "cannot reach history remote 'ssh://git@127.0.0.1:$port/cms-history.git'"
 snapshot_all >after
 same before after
+# A dry run records nothing: it shows what restore would do all the same.
+run 0 "$CMSCTL" restore --dry-run
+lacks err "nothing was changed; bring the history remote back"
 # plan reads the local history and says the remote was not reached.
 run 0 "$CMSCTL" plan -o again.plan
 contains err "warning: working from the local history"
