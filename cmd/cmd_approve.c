@@ -83,7 +83,8 @@ done:
 }
 
 /* Whether the history holds path within about 15 s: 1 yes, 0 no (the
- * history is re-opened, so fetched from its remote, each time). */
+ * history is re-opened and fetched from its remote, when it has one, each
+ * time). */
 static int wait_for_record(struct cmd_args *a, struct history **h, const char *path,
 			   struct cms_error *err)
 {
@@ -100,6 +101,9 @@ static int wait_for_record(struct cmd_args *a, struct history **h, const char *p
 			nanosleep(&ts, NULL);
 			history_close(*h);
 			*h = NULL;
+			/* Fetch again: the other runner pushes its record. */
+			if (a->backend)
+				a->backend->synced = false;
 			if ((rc = cmd_open_history(a, h, err)) < 0)
 				return rc;
 		}
