@@ -2648,7 +2648,8 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 	struct cms_error rerr = CMS_ERROR_INIT;
 	bool *suspended = xcalloc(st->ndatabases, sizeof(*suspended));
 	bool *serving = xcalloc(st->ndatabases, sizeof(*serving));
-	bool any_suspended = false, any_serving = false;
+	bool *restoring = xcalloc(st->ndatabases, sizeof(*restoring));
+	bool any_suspended = false, any_serving = false, any_restoring = false;
 	const struct server *srv;
 	struct mread mr = { 0 };
 	struct agread ar = { 0 };
@@ -2694,6 +2695,17 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 			suspended[i] = any_suspended = true;
 		else if (eq(d->role, "PRINCIPAL") || (!d->role && eq(d->state_desc, "ONLINE")))
 			serving[i] = any_serving = true;
+		else if (!d->role && eq(d->state_desc, "RESTORING"))
+			restoring[i] = any_restoring = true;
+	}
+	if (any_restoring) {
+		/* Left by a tail-log backup WITH NORECOVERY: a copy that log
+		 * backups of the new primary can roll forward. */
+		buf_reset(&names);
+		add_db_names(&names, st, restoring);
+		engine_add_followup(e,
+				    "'%s' holds %s RESTORING after its tail-log backup: it is a copy that log backups of '%s' can roll forward (log shipping the other way) before it serves again",
+				    old_primary, names.ptr, new_primary ? new_primary : "the new primary");
 	}
 	if (any_suspended && new_primary)
 		followup_partner_resume(e, new_primary, old_primary, suspended);
@@ -2711,6 +2723,7 @@ done:
 	agread_free(&ar);
 	free(suspended);
 	free(serving);
+	free(restoring);
 	return rc;
 }
 

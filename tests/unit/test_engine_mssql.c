@@ -1832,6 +1832,7 @@ static void log_shipping_failover_with_a_tail_log_fence(void **state)
 		STMT("BACKUP LOG [lis] TO DISK = N'" F(TAIL("lis")) "' WITH NORECOVERY"),
 		DBS(a_restoring),
 		DBS(a_restoring),       /* promote: no longer serving */
+		DBS(a_restoring),       /* demote */
 	};
 	struct t *t = new_logship_t();
 
@@ -1856,8 +1857,11 @@ static void log_shipping_failover_with_a_tail_log_fence(void **state)
 		fail_msg("promote: %s", t->err.message);
 	assert_string_equal(t->e->step_note,
 			    "xds at LSN " L400 " (0 log backups restored), lis at LSN " L400 " (0 log backups restored)");
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "dublin-dr", &t->err), 0);
 	assert_all_consumed(t);
-	assert_int_equal(t->e->nfollowups, 1); /* changes after the last restored log backup */
+	assert_int_equal(t->e->nfollowups, 2); /* changes after the last restored log backup; pool-a */
+	assert_string_equal(t->e->followups[1],
+			    "'pool-a' holds xds, lis RESTORING after its tail-log backup: it is a copy that log backups of 'dublin-dr' can roll forward (log shipping the other way) before it serves again");
 	unsetenv("CMSCTL_NOW");
 	free_t(t);
 }
