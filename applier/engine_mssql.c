@@ -16,7 +16,13 @@
  *   switchover         ALTER DATABASE [d] SET PARTNER FAILOVER, on the principal
  *   forced service     ALTER DATABASE [d] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS, on the mirror
  *   availability group ALTER AVAILABILITY GROUP [g] FAILOVER | FORCE_FAILOVER_ALLOW_DATA_LOSS, on the target
- *   restored copies    RESTORE DATABASE [d] WITH RECOVERY, on the backup
+ *   restored copies    RESTORE DATABASE [d] WITH RECOVERY, on the backup, after
+ *                      RESTORE LOG [d] FROM DISK = N'...' WITH FILE = n, NORECOVERY
+ *                      for every log backup of its log_backups folder newer than
+ *                      the copy, in LSN order ("Fail Over to a Log Shipping
+ *                      Secondary"), and, when the old primary answers, its
+ *                      BACKUP LOG [d] TO DISK = N'...' WITH NORECOVERY (the
+ *                      tail-log backup, the fence of this path)
  * Every precondition of every database is checked before the first change,
  * so that a refusal never leaves the store half moved.  None of these
  * statements is trusted to have finished when it returns (SET PARTNER "can
@@ -27,7 +33,10 @@
  * Names in statements: database and availability group names are checked
  * to be plain identifiers when the engine opens (config loading checks them
  * too) and are always bracket-quoted; string literals are N'...' with
- * quotes doubled.  Nothing else from outside reaches a statement.
+ * quotes doubled.  Folder and file names of log backups (the log_backups
+ * folder, checked by config loading; file names as xp_dirtree lists them,
+ * refused when they hold a quote or a separator) reach statements only as
+ * such literals.  Nothing else from outside reaches a statement.
  *
  * Sessions stay open (one per server, in e->priv) for the life of the
  * engine; each statement's log entry is moved to the engine right after it
@@ -1950,8 +1959,14 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 }
 
 /*
- * Fence and unfence do nothing, on purpose.  The way to make a SQL Server
- * database refuse writes, ALTER DATABASE SET READ_ONLY, is itself logged
+ * Fence and unfence do nothing, on purpose, except on the restore path
+ * with a tail-log fence (check_target decided it: the target is a backup
+ * with log_backups and the old primary answers, its databases outside
+ * mirroring): there fence is the tail-log backup WITH NORECOVERY and
+ * unfence RESTORE ... WITH RECOVERY of what it left RESTORING (unfence
+ * reads the server for that, so a restore in a later process undoes it
+ * too).  Otherwise: the way to make a SQL Server database refuse writes,
+ * ALTER DATABASE SET READ_ONLY, is itself logged
  * and shipped: on a mirrored principal or an availability group primary it
  * would travel to the partner and leave the new principal read-only too.
  * It is also not needed: SET PARTNER FAILOVER and ALTER AVAILABILITY GROUP
@@ -1961,8 +1976,9 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
  * Forced service is only possible with the principal down (SQL Server
  * refuses it otherwise, and so does promote, first), and recovering
  * restored copies is refused while the old primary still serves
- * (check_old_primary_stopped).  So the step only checks that the server is
- * one of the store's; it sends no statement and records no follow-up, and
+ * (check_old_primary_stopped) unless its tail-log backup fences it.  So the
+ * step only checks that the server is one of the store's; it sends no
+ * statement and records no follow-up, and
  * the report's write-unavailable window runs from this step to the
  * promotion, which is what clients see.  Consequence for `cmsctl restore`:
  * re-fencing a stray primary does nothing on this engine; demote and status
