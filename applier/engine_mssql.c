@@ -2488,6 +2488,99 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 	return rc;
 }
 
+/* Re-reads server idx every MSSQL_POLL_MS until database i is role (and
+ * mirroring state mstate, when not NULL) and ONLINE, within the role wait. */
+static int wait_db_role(struct engine *e, size_t idx, size_t i, const char *role,
+			const char *mstate, struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[idx];
+	int64_t start = cms_monotonic_ms(), limit = role_wait_ms(e), elapsed;
+	struct mread r = { 0 };
+	int rc;
+
+	for (;;) {
+		const struct mdb *d;
+		char *now, *text;
+
+		if ((rc = read_dbs(e, idx, &r, err)) < 0)
+			return rc;
+		d = &r.dbs[i];
+		if (d->present && eq(d->role, role) && eq(d->state_desc, "ONLINE") &&
+		    (!mstate || eq(d->mstate, mstate))) {
+			mread_free(&r);
+			return 0;
+		}
+		text = mdb_state_text(d);
+		now = xasprintf("%s, %s", d->role ? d->role : "not mirrored", text);
+		free(text);
+		mread_free(&r);
+		elapsed = cms_monotonic_ms() - start;
+		if (elapsed >= limit) {
+			rc = cms_error_set(err, CMS_ERROR,
+					   "timed out after %lld ms waiting for database '%s' to be %s%s%s on '%s': it is %s",
+					   (long long)elapsed, e->store->databases[i], role, mstate ? " and " : "",
+					   mstate ? mstate : "", srv->name, now);
+			free(now);
+			return rc;
+		}
+		free(now);
+		sleep_ms(limit - elapsed < MSSQL_POLL_MS ? limit - elapsed : MSSQL_POLL_MS);
+	}
+}
+
+/*
+ * A switchover that failed part way (SET PARTNER FAILOVER of a later
+ * database refused after earlier ones moved): the databases of a store
+ * move as a unit, and the lossless way back is the same statement, now
+ * on the target, once each moved database is SYNCHRONIZED there.  When
+ * every moved database is back on the old principal, nothing is changed:
+ * CMS_EREFUSED, and the applier ends the run rolled back (exit 7).
+ * Otherwise rc, with what could not be failed back; restore finishes the
+ * move forward from what the servers report.
+ */
+static int fail_back(struct engine *e, size_t tidx, size_t pidx, const bool *switched, int rc,
+		     struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct buf back = BUF_INIT, failed = BUF_INIT, sql = BUF_INIT;
+	bool master = false;
+	size_t i;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		struct cms_error ferr = CMS_ERROR_INIT;
+		const char *name = st->databases[i];
+
+		if (!switched[i])
+			continue;
+		buf_reset(&sql);
+		buf_adds(&sql, "ALTER DATABASE ");
+		mssql_quote_ident(&sql, name);
+		buf_adds(&sql, " SET PARTNER FAILOVER");
+		if (wait_db_role(e, tidx, i, "PRINCIPAL", "SYNCHRONIZED", &ferr) < 0 ||
+		    use_master(e, tidx, &master, &ferr) < 0 ||
+		    run_on(e, tidx, name, sql.ptr, NULL, &ferr) < 0 ||
+		    wait_db_role(e, pidx, i, "PRINCIPAL", NULL, &ferr) < 0)
+			buf_addf(&failed, "%s'%s' (%s)", failed.len ? ", " : "", name,
+				 ferr.message ? ferr.message : "?");
+		else
+			buf_addf(&back, "%s%s", back.len ? ", " : "", name);
+		cms_error_clear(&ferr);
+	}
+	if (!failed.len) {
+		cms_error_prefix(err, "switchover to '%s' stopped part way, and %s failed back to '%s': nothing is changed",
+				 st->servers[tidx].name, back.ptr, st->servers[pidx].name);
+		err->code = rc = CMS_EREFUSED;
+	} else {
+		cms_error_prefix(err, "switchover to '%s' stopped part way, and failing back %s to '%s' failed",
+				 st->servers[tidx].name, failed.ptr, st->servers[pidx].name);
+		cms_error_hint(err, "run 'cmsctl restore': it finishes the move from what the servers report");
+	}
+	buf_free(&back);
+	buf_free(&failed);
+	buf_free(&sql);
+	return rc;
+}
+
 static int promote_mirroring(struct engine *e, size_t tidx, const char *old_primary, bool force,
 			     struct cms_error *err)
 {
@@ -2497,6 +2590,8 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	enum mssql_action *act = xcalloc(st->ndatabases, sizeof(*act));
 	bool *forced = xcalloc(st->ndatabases, sizeof(*forced));     /* changed by forced service */
 	bool *restored = xcalloc(st->ndatabases, sizeof(*restored));
+	bool *switched = xcalloc(st->ndatabases, sizeof(*switched)); /* moved by SET PARTNER FAILOVER */
+	bool any_switched = false;
 	bool any_failover = false, any_restore = false;	/* planned */
 	bool any_forced = false, any_restored = false;	/* changed so far */
 	bool t_master = false, p_master = false;
@@ -2607,8 +2702,13 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 			rc = change_db(e, pidx, act[i], st->databases[i], &p_master, &moved, err);
 		else if (act[i] != ACT_NONE)
 			rc = change_db(e, tidx, act[i], st->databases[i], &t_master, &moved, err);
-		if (rc < 0)
+		if (rc < 0) {
+			if (any_switched)
+				rc = fail_back(e, tidx, pidx, switched, rc, err);
 			goto done;
+		}
+		switched[i] = act[i] == ACT_FAILOVER;
+		any_switched |= switched[i];
 		forced[i] = act[i] == ACT_FORCE;
 		restored[i] = act[i] == ACT_RESTORE;
 		any_forced |= forced[i];
@@ -2629,6 +2729,7 @@ done:
 	free(act);
 	free(forced);
 	free(restored);
+	free(switched);
 	return rc;
 }
 

@@ -1062,25 +1062,92 @@ static void switchover_with_the_principal_unreachable_is_refused(void **state)
 	free_t(t);
 }
 
-static void switchover_failing_halfway_says_what_moved(void **state)
+/* The store's databases move as a unit: a switchover whose second SET
+ * PARTNER FAILOVER fails fails the first database back (the same statement,
+ * on the target, once it is SYNCHRONIZED there), and then nothing is
+ * changed: a refusal (the run ends rolled back, exit 7).  When the way back
+ * fails too, the error says so, and restore finishes the move forward. */
+static void switchover_failing_halfway_fails_back(void **state)
 {
+	static const char *const b_half_synchronizing[] = {
+		MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZING", "FULL", PA, NULL, "UNKNOWN", "4", LSN_X),
+		MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+	};
 	static const struct db_fake_reply a[] = {
 		DBS(a_principal),
 		STMT("USE [master]"),
 		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
 		FAILS("ALTER DATABASE [lis] SET PARTNER FAILOVER",
 		      "statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy"),
+		DBS(a_mixed_roles),   /* xds back as PRINCIPAL */
 	};
-	static const struct db_fake_reply b[] = { DBS(b_mirror) };
-	struct t *t = new_t(false, NULL);
+	static const struct db_fake_reply b[] = {
+		DBS(b_mirror),
+		DBS(b_half_synchronizing),
+		DBS(b_principal_half),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+	};
+	static const struct db_fake_reply a_fails[] = {
+		DBS(a_principal),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+		FAILS("ALTER DATABASE [lis] SET PARTNER FAILOVER",
+		      "statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy"),
+	};
+	static const struct db_fake_reply b_fails[] = {
+		DBS(b_mirror),
+		DBS(b_principal_half),
+		STMT("USE [master]"),
+		FAILS("ALTER DATABASE [xds] SET PARTNER FAILOVER",
+		      "statement failed on server 'pool-b': [42000] native 1405: the database is already enabled for mirroring"),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_DBS },
+		{ "pool-a", Q_DBS },
+		{ "pool-a", "USE [master]" },
+		{ "pool-a", "ALTER DATABASE [xds] SET PARTNER FAILOVER" },
+		{ "pool-a", "ALTER DATABASE [lis] SET PARTNER FAILOVER" },
+		{ "pool-b", Q_DBS },
+		{ "pool-b", Q_DBS },
+		{ "pool-b", "USE [master]" },
+		{ "pool-b", "ALTER DATABASE [xds] SET PARTNER FAILOVER" },
+		{ "pool-a", Q_DBS },
+	};
+	struct db_stmt_log *log = NULL;
+	size_t nlog = 0, i;
+	struct t *t;
 
 	(void)state;
+	t = new_t(false, NULL);
 	SCRIPT(t, 0, a);
 	SCRIPT(t, 1, b);
 	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err),
+		       "switchover to 'pool-b' stopped part way, and xds failed back to 'pool-a': nothing is changed: database 'lis' did not move on 'pool-a' after xds did");
+	assert_all_consumed(t);
+	/* every statement in order; the failed one marked failed */
+	engine_take_log(t->e, &log, &nlog);
+	drop_identity(log, &nlog);
+	assert_int_equal(nlog, ARRAY_SIZE(x));
+	for (i = 0; i < nlog; i++) {
+		assert_string_equal(log[i].label, x[i].label);
+		assert_string_equal(log[i].sql, x[i].sql);
+		assert_int_equal(log[i].ok, i != 4);
+	}
+	db_stmt_log_free(log, nlog);
+	assert_no_followups(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 0, a_fails);
+	SCRIPT(t, 1, b_fails);
+	open_t(t);
 	assert_int_equal(t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err), CMS_ERROR);
-	assert_string_equal(t->err.message,
-			    "database 'lis' did not move on 'pool-a' after xds did: statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy");
+	assert_contains(t->err.message,
+			"switchover to 'pool-b' stopped part way, and failing back 'xds' (statement failed on server 'pool-b': [42000] native 1405");
+	assert_contains(t->err.message, "database 'lis' did not move on 'pool-a' after xds did");
+	assert_contains(t->err.hint, "cmsctl restore");
 	assert_all_consumed(t);
 	free_t(t);
 }
@@ -2178,7 +2245,7 @@ int main(void)
 		cmocka_unit_test(switchover_transcript),
 		cmocka_unit_test(switchover_refusals_send_no_change),
 		cmocka_unit_test(switchover_with_the_principal_unreachable_is_refused),
-		cmocka_unit_test(switchover_failing_halfway_says_what_moved),
+		cmocka_unit_test(switchover_failing_halfway_fails_back),
 		cmocka_unit_test(switchover_resumes_a_half_done_move),
 		cmocka_unit_test(promote_times_out_when_the_target_never_takes_over),
 		cmocka_unit_test(forced_service_transcript),
