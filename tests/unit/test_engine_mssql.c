@@ -22,6 +22,7 @@
 #include "tests/unit/db_fake.h"
 #include "applier/engine.h"
 #include "applier/engine_mssql.h"
+#include "applier/restore_decide.h"
 #include "common/buf.h"
 #include "common/util.h"
 
@@ -1177,6 +1178,50 @@ static void switchover_resumes_a_half_done_move(void **state)
 	free_t(t);
 }
 
+/* A pair left half moved (an apply killed between the two SET PARTNER
+ * FAILOVER): what the engine reports makes restore's decision "finish the
+ * promotion" (restore_decide), and promote then moves only the database
+ * that has not moved, on the principal it still has. */
+static void restore_finishes_a_half_moved_pair(void **state)
+{
+	static const char *const a_half[] = {
+		MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_X),
+		MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+	};
+	static const struct db_fake_reply a[] = {
+		DBS(a_half),
+		DBS(a_half),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [lis] SET PARTNER FAILOVER"),
+	};
+	static const struct db_fake_reply b[] = {
+		DBS(b_principal_half),
+		DBS(b_principal_half),
+		DBS(b_principal),
+	};
+	struct observation obs;
+	struct restore_facts f = { .mode = PLAN_SWITCHOVER, .to_primary = "pool-b",
+				   .promote = STEP_FAILED, .recorded = true,
+				   .recorded_primary = "pool-a", .recorded_serial = 4, .plan_serial = 4 };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	t->fakes[2].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	f.target = observation_find(&obs, "pool-b");
+	assert_int_equal(f.target->dbs[0].role, OBS_PRIMARY);
+	assert_int_equal(f.target->dbs[1].role, OBS_MIRROR);
+	assert_int_equal(restore_decide(&f), RESTORE_FINISH_PROMOTE);
+	observation_free(&obs);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
 static void promote_times_out_when_the_target_never_takes_over(void **state)
 {
 	static const struct db_fake_reply a[] = {
@@ -2246,6 +2291,7 @@ int main(void)
 		cmocka_unit_test(switchover_refusals_send_no_change),
 		cmocka_unit_test(switchover_with_the_principal_unreachable_is_refused),
 		cmocka_unit_test(switchover_failing_halfway_fails_back),
+		cmocka_unit_test(restore_finishes_a_half_moved_pair),
 		cmocka_unit_test(switchover_resumes_a_half_done_move),
 		cmocka_unit_test(promote_times_out_when_the_target_never_takes_over),
 		cmocka_unit_test(forced_service_transcript),
