@@ -1333,11 +1333,13 @@ static int log_chain(const struct logset *v, size_t n, const char *name, const c
  * each database marked in which (in LSN order, WITH NORECOVERY), after
  * checking every database's chain: a gap refuses before the first RESTORE
  * LOG.  tails (NULL, or per database NULL or a path) are tail-log backups
- * the chain must include.  With apply false it only checks.  note gets
+ * the chain must include; cover (NULL, or per database NULL or an LSN) is
+ * where the chain must reach at least.  With apply false it only checks.  note gets
  * "xds at LSN n (k log backups restored)" per database.
  */
 static int log_catch_up(struct engine *e, size_t bidx, const bool *which, char *const *tails,
-			bool apply, bool *master_done, struct buf *note, struct cms_error *err)
+			char *const *cover, bool apply, bool *master_done, struct buf *note,
+			struct cms_error *err)
 {
 	const struct store *st = e->store;
 	const struct server *srv = &st->servers[bidx];
@@ -1363,6 +1365,14 @@ static int log_catch_up(struct engine *e, size_t bidx, const bool *which, char *
 		free(from);
 		if (rc < 0)
 			goto done;
+		if (cover && cover[i] && mssql_lsn_cmp(reached[i], cover[i]) < 0) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "the log backups of database '%s' in '%s' reach LSN %s, but the last log backup taken on the old primary ends at LSN %s: the rest is not in the folder",
+					   st->databases[i], srv->log_backups, reached[i], cover[i]);
+			cms_error_hint(err, "copy the missing log backups of '%s' into '%s' (log shipping's copy job may be behind), then apply again",
+				       st->databases[i], srv->log_backups);
+			goto done;
+		}
 	}
 	for (i = 0; apply && i < st->ndatabases; i++) {
 		for (j = 0; which[i] && j < nchain[i]; j++) {
@@ -1906,20 +1916,72 @@ static int check_principal(struct engine *e, size_t tidx, const struct mread *t,
 	return rc;
 }
 
+/* Where the last log backup of database name taken on server idx ends
+ * (msdb's backup history; copy-only backups are outside the chain), or
+ * *out NULL when it never took one. */
+static int read_last_log_backup(struct engine *e, size_t idx, const char *name, char **out,
+				struct cms_error *err)
+{
+	const char *label = e->store->servers[idx].name;
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	const char *v;
+	int rc;
+
+	*out = NULL;
+	buf_adds(&sql, "SELECT MAX(last_lsn) FROM msdb.dbo.backupset WHERE type = 'L' AND is_copy_only = 0 AND database_name = ");
+	mssql_quote_nstring(&sql, name);
+	if ((rc = run(e, idx, sql.ptr, &r, err)) < 0) {
+		cms_error_prefix(err, "cannot read the backup history of database '%s' on '%s'", name,
+				 label);
+		goto done;
+	}
+	if (!r || r->ncols != 1 || r->nrows != 1) {
+		rc = bad_answer(err, label, "no answer from msdb.dbo.backupset for '%s'", name);
+		goto done;
+	}
+	if ((v = db_result_get(r, 0, 0))) {
+		if (!lsn_valid(v)) {
+			rc = bad_answer(err, label, "last_lsn of '%s' is '%.64s'", name, v);
+			goto done;
+		}
+		*out = xstrdup(v);
+	}
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	return rc;
+}
+
 /* The log chain of every restored copy of server idx, checked (nothing
- * restored): a gap refuses before any change. */
+ * restored): a gap refuses before any change, and so does a folder that
+ * stops short of the old primary's last log backup when it answers. */
 static int check_log_chain(struct engine *e, size_t idx, const struct mread *r,
 			   struct cms_error *err)
 {
 	const struct store *st = e->store;
+	struct mssql *m = e->priv;
 	bool *which = xcalloc(st->ndatabases, sizeof(*which));
+	char **cover = xcalloc(st->ndatabases, sizeof(*cover));
 	struct buf note = BUF_INIT;
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	for (i = 0; i < st->ndatabases; i++)
 		which[i] = restored_copy(&r->dbs[i]);
-	rc = log_catch_up(e, idx, which, NULL, false, NULL, &note, err);
+	/* The old primary answers and its tail-log backup will be the fence:
+	 * its own backup history says where its last log backup ends, and the
+	 * folder must reach that, or the tail-log backup would follow a gap. */
+	for (i = 0; m->tail_from && i < st->ndatabases; i++) {
+		if (which[i] && (rc = read_last_log_backup(e, m->tail_from - 1, st->databases[i],
+							   &cover[i], err)) < 0)
+			goto done;
+	}
+	rc = log_catch_up(e, idx, which, NULL, cover, false, NULL, &note, err);
+done:
+	for (i = 0; i < st->ndatabases; i++)
+		free(cover[i]);
+	free(cover);
 	free(which);
 	buf_free(&note);
 	return rc;
@@ -2184,8 +2246,8 @@ static int restore_log_backups(struct engine *e, size_t tidx, struct cms_error *
 		any |= (which[i] = restored_copy(&r.dbs[i]));
 	if (!any)
 		goto done;
-	if ((rc = log_catch_up(e, tidx, which, m->tail_from ? m->tails : NULL, true, &master, &note,
-			       err)) < 0)
+	if ((rc = log_catch_up(e, tidx, which, m->tail_from ? m->tails : NULL, NULL, true, &master,
+			       &note, err)) < 0)
 		goto done;
 	free(e->step_note);
 	e->step_note = buf_detach(&note, NULL);
@@ -2685,8 +2747,8 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 
 		for (i = 0; i < st->ndatabases; i++)
 			restored[i] = act[i] == ACT_RESTORE;
-		rc = log_catch_up(e, tidx, restored, m->tail_from ? m->tails : NULL, true, &t_master,
-				  &note, err);
+		rc = log_catch_up(e, tidx, restored, m->tail_from ? m->tails : NULL, NULL, true,
+				  &t_master, &note, err);
 		memset(restored, 0, st->ndatabases * sizeof(*restored));
 		if (rc == 0) {
 			free(e->step_note);

@@ -1856,6 +1856,9 @@ static const char *const h_lis_1[] = { HDR("2", "1", "lis", L100, L300) };
 static const char *const h_full[] = { HDR("1", "1", "xds", L100, L100) };
 static const char *const h_xds_tail[] = { HDR("2", "1", "xds", L300, L400) };
 static const char *const h_lis_tail[] = { HDR("2", "1", "lis", L300, L400) };
+#define Q_LASTLOG(db) "SELECT MAX(last_lsn) FROM msdb.dbo.backupset WHERE type = 'L' AND is_copy_only = 0 AND database_name = N'" db "'"
+static const char *const lastlog_cols[] = { "" };
+#define LASTLOG(db, cells) { Q_LASTLOG(db), NULL, 1, lastlog_cols, 1, cells }
 static const char *const redo_100[] = { L100 };
 static const char *const redo_200[] = { L200 };
 static const char *const redo_300[] = { L300 };
@@ -1938,6 +1941,8 @@ static void log_shipping_failover_with_a_tail_log_fence(void **state)
 	};
 	static const struct db_fake_reply a[] = {
 		DBS(a_standalone),      /* check_target: serving, so fenced by its tail */
+		LASTLOG("xds", redo_300), /* its last log backups, which the folder reaches */
+		LASTLOG("lis", redo_300),
 		DBS(a_standalone),      /* fence */
 		STMT("USE [master]"),
 		STMT("BACKUP LOG [xds] TO DISK = N'" F(TAIL("xds")) "' WITH NORECOVERY"),
@@ -1956,7 +1961,7 @@ static void log_shipping_failover_with_a_tail_log_fence(void **state)
 	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
 	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
 		fail_msg("check_target: %s", t->err.message);
-	assert_int_equal(db_fake_consumed(t->fakes[0].db), 2); /* identity, read: nothing sent */
+	assert_int_equal(db_fake_consumed(t->fakes[0].db), 4); /* identity, reads: nothing sent */
 	if (t->e->ops->fence(t->e, "pool-a", &t->err) < 0)
 		fail_msg("fence: %s", t->err.message);
 	assert_string_equal(t->e->step_note,
@@ -2000,7 +2005,12 @@ static void a_gap_in_the_log_chain_is_refused_before_any_change(void **state)
 		HEADERS("lis_1.trn", h_lis_1),
 		REDO("xds", redo_300),
 	};
-	static const struct db_fake_reply a[] = { DBS(a_standalone) };
+	static const char *const never[] = { NULL };
+	static const struct db_fake_reply a[] = {
+		DBS(a_standalone),
+		LASTLOG("xds", redo_200),
+		LASTLOG("lis", never),
+	};
 	struct t *t;
 
 	(void)state;
@@ -2024,6 +2034,38 @@ static void a_gap_in_the_log_chain_is_refused_before_any_change(void **state)
 	assert_all_consumed(t); /* no RESTORE LOG, no RESTORE DATABASE */
 	assert_int_equal(t->fakes[0].connects, 0);
 	assert_no_followups(t);
+	free_t(t);
+}
+
+/* The old primary answers, and its backup history says its last log
+ * backup of xds ends at 400 while the folder reaches only 300 (the copy
+ * job is behind): refused by check_target, before the tail-log backup. */
+static void a_folder_behind_the_old_primary_is_refused(void **state)
+{
+	static const struct db_fake_reply a[] = {
+		DBS(a_standalone),
+		LASTLOG("xds", redo_400),
+		LASTLOG("lis", redo_300),
+	};
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+	};
+	struct t *t = new_logship_t();
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "the log backups of database 'xds' in '" FOLDER "' reach LSN " L300 ", but the last log backup taken on the old primary ends at LSN " L400 ": the rest is not in the folder");
+	assert_all_consumed(t);
 	free_t(t);
 }
 
@@ -2090,6 +2132,8 @@ static void tail_log_fence_undone_and_a_missing_tail_refused(void **state)
 {
 	static const struct db_fake_reply a[] = {
 		DBS(a_standalone),
+		LASTLOG("xds", redo_200),
+		LASTLOG("lis", redo_100),
 		DBS(a_standalone),
 		STMT("USE [master]"),
 		STMT("BACKUP LOG [xds] TO DISK = N'" F(TAIL("xds")) "' WITH NORECOVERY"),
@@ -2316,6 +2360,7 @@ int main(void)
 		cmocka_unit_test(log_shipping_failover_with_a_tail_log_fence),
 		cmocka_unit_test(a_gap_in_the_log_chain_is_refused_before_any_change),
 		cmocka_unit_test(log_chain_with_the_old_primary_down),
+		cmocka_unit_test(a_folder_behind_the_old_primary_is_refused),
 		cmocka_unit_test(tail_log_fence_undone_and_a_missing_tail_refused),
 		cmocka_unit_test(tail_log_fence_needs_a_folder_and_no_mirroring),
 	};
