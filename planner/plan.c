@@ -614,7 +614,12 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	add_check(s, "%s reports primary", target);
 	if (old_up)
 		add_check(s, "%s no longer accepts writes", old);
-	if (old_up) {
+	if (old_up && tsrv && tsrv->log_backups && traits->log_backup_fence_note) {
+		/* Its tail-log backup left it RESTORING: a copy again. */
+		s = add_step(b, ACTION_DEMOTE, old, "leave %s RESTORING after its tail-log backup: a "
+			     "copy that log backups of %s can roll forward", old, target);
+		add_check(s, "%s reports backup", old);
+	} else if (old_up) {
 		if (traits->old_primary_stays_fenced)
 			s = add_step(b, ACTION_DEMOTE, old, "leave %s fenced: it must be re-seeded from %s "
 				     "before it serves again", old, target);
