@@ -1387,7 +1387,7 @@ static int log_catch_up(struct engine *e, size_t bidx, const bool *which, char *
 			buf_adds(&sql, " FROM DISK = ");
 			mssql_quote_nstring(&sql, s->path);
 			buf_addf(&sql, " WITH FILE = %ld, NORECOVERY", s->position);
-			if ((rc = run(e, bidx, sql.ptr, NULL, err)) < 0) {
+			if ((rc = run_on(e, bidx, st->databases[i], sql.ptr, NULL, err)) < 0) {
 				cms_error_prefix(err, "cannot restore log backup '%s' of database '%s' on '%s'",
 						 s->path, st->databases[i], srv->name);
 				goto done;
@@ -1472,7 +1472,7 @@ static int take_tail_logs(struct engine *e, size_t oidx, struct cms_error *err)
 		buf_adds(&sql, " TO DISK = ");
 		mssql_quote_nstring(&sql, m->tails[i]);
 		buf_adds(&sql, " WITH NORECOVERY");
-		if ((rc = run_on(e, oidx, "master", sql.ptr, NULL, err)) < 0) {
+		if ((rc = run_on(e, oidx, st->databases[i], sql.ptr, NULL, err)) < 0) {
 			free(m->tails[i]);
 			m->tails[i] = NULL;
 			cms_error_prefix(err, "cannot take the tail-log backup of database '%s' on '%s'",
@@ -1526,7 +1526,7 @@ static int recover_tail_logs(struct engine *e, size_t idx, struct cms_error *err
 		if ((rc = add_ident(&sql, "database", st->databases[i], err)) < 0)
 			goto done;
 		buf_adds(&sql, " WITH RECOVERY");
-		if ((rc = run_on(e, idx, "master", sql.ptr, NULL, err)) < 0) {
+		if ((rc = run_on(e, idx, st->databases[i], sql.ptr, NULL, err)) < 0) {
 			cms_error_prefix(err, "cannot bring database '%s' on '%s' back online",
 					 st->databases[i], st->servers[idx].name);
 			goto done;

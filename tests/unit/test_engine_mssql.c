@@ -2118,6 +2118,10 @@ static void log_chain_with_the_old_primary_down(void **state)
 	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
+	/* each RESTORE names the database it hit in the statement log */
+	assert_string_equal(t->e->log[10].sql, x[9].sql);
+	assert_string_equal(t->e->log[10].database, "xds");
+	assert_string_equal(t->e->log[12].database, "lis");
 	assert_transcript(t->e, x, ARRAY_SIZE(x));
 	assert_string_equal(t->e->step_note,
 			    "xds at LSN " L300 " (2 log backups restored), lis at LSN " L300 " (1 log backup restored)");
