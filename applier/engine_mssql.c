@@ -2050,7 +2050,7 @@ static int mssql_fence(struct engine *e, const char *server, struct cms_error *e
 {
 	struct mssql *m = e->priv;
 	struct db *db;
-	size_t idx;
+	size_t idx, i;
 	int rc;
 
 	if ((rc = server_index(e, server, &idx, err)) < 0)
@@ -2063,9 +2063,15 @@ static int mssql_fence(struct engine *e, const char *server, struct cms_error *e
 		return unreachable(err, "old primary", server);
 	if ((rc = take_tail_logs(e, idx, err)) < 0)
 		return rc;
+	for (i = 0; i < e->store->ndatabases && !m->tails[i]; i++)
+		;
 	free(e->step_note);
-	e->step_note = xasprintf("tail-log backup WITH NORECOVERY into '%s': every database RESTORING on '%s'",
-				 e->store->servers[m->tail_to].log_backups, server);
+	if (i < e->store->ndatabases)
+		e->step_note = xasprintf("tail-log backup WITH NORECOVERY into '%s': every database RESTORING on '%s'",
+					 e->store->servers[m->tail_to].log_backups, server);
+	else
+		e->step_note = xasprintf("no tail-log backup needed: every database already RESTORING on '%s'",
+					 server);
 	return 0;
 }
 
