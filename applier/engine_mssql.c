@@ -1136,7 +1136,13 @@ static int read_headers(struct engine *e, size_t bidx, const char *path, struct 
 	buf_adds(&sql, "RESTORE HEADERONLY FROM DISK = ");
 	mssql_quote_nstring(&sql, path);
 	if ((rc = run(e, bidx, sql.ptr, &r, err)) < 0) {
+		/* A file of the folder that is not a readable backup (one the
+		 * copy job is still writing): the chain cannot be known, so the
+		 * move is refused, before any change when check_target meets it. */
 		cms_error_prefix(err, "cannot read the headers of log backup '%s' on '%s'", path, label);
+		cms_error_hint(err, "a .trn file of the folder that is still being copied, or damaged? wait or move it out of '%s', then apply again",
+			       e->store->servers[bidx].log_backups);
+		err->code = rc = CMS_EREFUSED;
 		goto done;
 	}
 	for (k = 0; k < ARRAY_SIZE(want); k++) {

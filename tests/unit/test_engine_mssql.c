@@ -2005,6 +2005,13 @@ static void a_gap_in_the_log_chain_is_refused_before_any_change(void **state)
 		HEADERS("lis_1.trn", h_lis_1),
 		REDO("xds", redo_300),
 	};
+	static const struct db_fake_reply dr_unreadable[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_gap),
+		HEADERS("xds_1.trn", h_xds_1),
+		FAILS(Q_HEADERS("xds_3.trn"),
+		      "statement failed on server 'dublin-dr': [42000] native 3241: the media family on device is incorrectly formed"),
+	};
 	static const char *const never[] = { NULL };
 	static const struct db_fake_reply a[] = {
 		DBS(a_standalone),
@@ -2034,6 +2041,17 @@ static void a_gap_in_the_log_chain_is_refused_before_any_change(void **state)
 	assert_all_consumed(t); /* no RESTORE LOG, no RESTORE DATABASE */
 	assert_int_equal(t->fakes[0].connects, 0);
 	assert_no_followups(t);
+	free_t(t);
+
+	/* a file that is no readable backup (still being copied): refused */
+	t = new_logship_t();
+	SCRIPT(t, 2, dr_unreadable);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "cannot read the headers of log backup '" F("xds_3.trn") "' on 'dublin-dr'");
+	assert_contains(t->err.hint, "still being copied");
+	assert_all_consumed(t);
 	free_t(t);
 }
 
