@@ -2152,6 +2152,17 @@ static void log_chain_with_the_old_primary_down(void **state)
  * before any RESTORE LOG. */
 static void tail_log_fence_undone_and_a_missing_tail_refused(void **state)
 {
+	static const struct db_fake_reply a_fenced_before[] = { DBS(a_restoring) };
+	static const struct db_fake_reply dr_before[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+		REDO("lis", redo_100),
+	};
 	static const struct db_fake_reply a[] = {
 		DBS(a_standalone),
 		LASTLOG("xds", redo_200),
@@ -2203,6 +2214,19 @@ static void tail_log_fence_undone_and_a_missing_tail_refused(void **state)
 		fail_msg("unfence: %s", t->err.message);
 	assert_all_consumed(t);
 	unsetenv("CMSCTL_NOW");
+	free_t(t);
+
+	/* an earlier attempt left every database RESTORING: nothing to take */
+	t = new_logship_t();
+	SCRIPT(t, 0, a_fenced_before);
+	SCRIPT(t, 2, dr_before);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	assert_int_equal(t->e->ops->fence(t->e, "pool-a", &t->err), 0);
+	assert_null(t->e->step_note); /* no tail-log fence was planned: nothing serves */
+	assert_all_consumed(t);
 	free_t(t);
 }
 
