@@ -416,21 +416,34 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		 * of two) is undone like a whole one. */
 		free(r->fenced);
 		r->fenced = xstrdup(s->server);
+		free(r->e->step_note);
+		r->e->step_note = NULL;
 		rc = ops->fence(r->e, s->server, err);
-		if (rc == 0 && ops->fence_note)
+		if (rc == 0 && r->e->step_note)
+			add_check(&s->checks, &s->nchecks, true, "a write is refused", "%s",
+				  r->e->step_note);
+		else if (rc == 0 && ops->fence_note)
 			add_check(&s->checks, &s->nchecks, true, "fence", "%s", ops->fence_note);
 		else
 			add_check(&s->checks, &s->nchecks, rc == 0, "a write is refused", "%s",
 				  rc == 0 ? "refused (verified by the engine)" : err->message);
+		free(r->e->step_note);
+		r->e->step_note = NULL;
 		return rc;
 	case ACTION_CATCH_UP:
+		free(r->e->step_note);
+		r->e->step_note = NULL;
 		rc = ops->catch_up(r->e, old, s->server, p->policy.catch_up_timeout_ms, err);
 		add_check(&s->checks, &s->nchecks, rc == 0, "target caught up", "%s",
-			  rc == 0 ? "yes" : err->message);
+			  rc < 0 ? err->message : r->e->step_note ? r->e->step_note : "yes");
+		free(r->e->step_note);
+		r->e->step_note = NULL;
 		return rc;
 	case ACTION_PROMOTE:
 		r->promote_started = true;
 		tell_engine_move(r);
+		free(r->e->step_note);
+		r->e->step_note = NULL;
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0) {
@@ -439,8 +452,11 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		}
 		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
 			r->promote_started = false; /* a refusal before any change: undo the fence */
-		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s",
-			  rc == 0 ? "yes" : err->message);
+		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s%s%s",
+			  rc == 0 ? "yes" : err->message, rc == 0 && r->e->step_note ? "; " : "",
+			  rc == 0 && r->e->step_note ? r->e->step_note : "");
+		free(r->e->step_note);
+		r->e->step_note = NULL;
 		return rc;
 	case ACTION_REREAD_ROLES:
 		return verify_roles(r, s, r->pub_primary, r->fenced ? old : NULL, err);

@@ -91,6 +91,7 @@ void engine_close(struct engine *e)
 	if (e->ops && e->ops->close)
 		e->ops->close(e);
 	db_stmt_log_free(e->log, e->nlog);
+	free(e->step_note);
 	for (i = 0; i < e->nfollowups; i++)
 		free(e->followups[i]);
 	free(e->followups);

@@ -89,6 +89,9 @@ struct engine {
 	char **followups;                /* advice recorded by the engine ("re-seed pool-a") */
 	size_t nfollowups, alloc_followups;
 	void *priv;                      /* the implementation's own */
+	char *step_note;                 /* NULL, or what the last catch_up or promote reached
+					  * ("xds at LSN ..."), for the step's check; the
+					  * applier takes it (frees it) */
 	/* Test hook (a test build's CMSCTL_TEST_HOLD_AT=promote:DB): called by
 	 * engines that promote database by database, after each database took
 	 * the promotion.  NULL: nothing. */

@@ -16,7 +16,13 @@
  *   switchover         ALTER DATABASE [d] SET PARTNER FAILOVER, on the principal
  *   forced service     ALTER DATABASE [d] SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS, on the mirror
  *   availability group ALTER AVAILABILITY GROUP [g] FAILOVER | FORCE_FAILOVER_ALLOW_DATA_LOSS, on the target
- *   restored copies    RESTORE DATABASE [d] WITH RECOVERY, on the backup
+ *   restored copies    RESTORE DATABASE [d] WITH RECOVERY, on the backup, after
+ *                      RESTORE LOG [d] FROM DISK = N'...' WITH FILE = n, NORECOVERY
+ *                      for every log backup of its log_backups folder newer than
+ *                      the copy, in LSN order ("Fail Over to a Log Shipping
+ *                      Secondary"), and, when the old primary answers, its
+ *                      BACKUP LOG [d] TO DISK = N'...' WITH NORECOVERY (the
+ *                      tail-log backup, the fence of this path)
  * Every precondition of every database is checked before the first change,
  * so that a refusal never leaves the store half moved.  None of these
  * statements is trusted to have finished when it returns (SET PARTNER "can
@@ -27,7 +33,10 @@
  * Names in statements: database and availability group names are checked
  * to be plain identifiers when the engine opens (config loading checks them
  * too) and are always bracket-quoted; string literals are N'...' with
- * quotes doubled.  Nothing else from outside reaches a statement.
+ * quotes doubled.  Folder and file names of log backups (the log_backups
+ * folder, checked by config loading; file names as xp_dirtree lists them,
+ * refused when they hold a quote or a separator) reach statements only as
+ * such literals.  Nothing else from outside reaches a statement.
  *
  * Sessions stay open (one per server, in e->priv) for the life of the
  * engine; each statement's log entry is moved to the engine right after it
@@ -90,6 +99,10 @@ struct mssql {
 	struct db **sessions; /* one per config server (same index), NULL until first used */
 	char *db_list;        /* N'xds', N'lis': the store's databases as literals */
 	char *dbs_sql;        /* mssql_dbs_select completed with db_list */
+	size_t tail_from;     /* index + 1 of the old primary whose tail-log backup is the fence
+			       * (decided by check_target); 0: none */
+	size_t tail_to;       /* the backup server whose log_backups folder receives it */
+	char **tails;         /* per database: the tail-log backup taken, or NULL */
 };
 
 /* One database as one server reported it; strings borrowed from the result. */
@@ -973,6 +986,566 @@ static int mssql_probe(struct engine *e, struct observation *out, struct cms_err
 	return 0;
 }
 
+/* ---- log backups (log shipping's "Fail Over to a Log Shipping Secondary") */
+
+/*
+ * A backup server with 'log_backups' holds copies restored WITH NORECOVERY
+ * or WITH STANDBY and a folder of the primary's log backups, under the path
+ * SQL Server itself reads them by (a share that the old primary can write
+ * too).  Before it takes over, it restores every log backup newer than its
+ * copy, in LSN order, and when the old primary answers, that primary's
+ * tail-log backup first taken WITH NORECOVERY (which leaves it RESTORING:
+ * it is the fence of this path).
+ *
+ * What the copy holds: sys.master_files.redo_start_lsn of the primary data
+ * file, "the LSN at which the next roll forward must start", which SQL
+ * Server keeps for RESTORING and STANDBY databases.  Which backups there
+ * are: the folder listed by the backup server itself (xp_dirtree, depth 1,
+ * files; only names ending in .trn are read), and for each file its
+ * headers (RESTORE HEADERONLY: every backup set of the file, with
+ * BackupType 2 = log, DatabaseName, FirstLSN, LastLSN, Position).  A file's
+ * name decides nothing: the headers say which database and which part of
+ * its log it holds.  LSNs are numeric(25,0) and compared as decimals.
+ */
+
+#define LOG_SUFFIX ".trn"
+
+/* One log backup set found in the folder; strings owned. */
+struct logset {
+	char *path;      /* the file, as SQL Server reads it */
+	char *db;        /* DatabaseName */
+	char *first;     /* FirstLSN */
+	char *last;      /* LastLSN: the first LSN after the backup */
+	long position;   /* Position: the set's number in the file (WITH FILE =) */
+};
+
+/* Skips leading zeros; the digits of a numeric(25,0), "" for zero. */
+static const char *lsn_digits(const char *s, size_t *len)
+{
+	const char *p;
+
+	while (*s == '0')
+		s++;
+	for (p = s; *p >= '0' && *p <= '9'; p++)
+		;
+	*len = (size_t)(p - s);
+	return s;
+}
+
+static bool lsn_valid(const char *s)
+{
+	const char *p = s;
+
+	if (!s || !*s)
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == s || p - s > 38)
+		return false;
+	if (*p == '.')
+		for (p++; *p == '0'; p++)
+			;
+	return *p == '\0';
+}
+
+int mssql_lsn_cmp(const char *a, const char *b)
+{
+	size_t la, lb;
+	int c;
+
+	a = lsn_digits(a, &la);
+	b = lsn_digits(b, &lb);
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	c = strncmp(a, b, la);
+	return c < 0 ? -1 : c > 0;
+}
+
+static void logsets_free(struct logset *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].db);
+		free(v[i].first);
+		free(v[i].last);
+	}
+	free(v);
+}
+
+static int logset_order(const void *pa, const void *pb)
+{
+	const struct logset *a = pa, *b = pb;
+	int c = strcasecmp(a->db, b->db);
+
+	if (c)
+		return c;
+	if ((c = mssql_lsn_cmp(a->first, b->first)))
+		return c;
+	if ((c = mssql_lsn_cmp(a->last, b->last)))
+		return c;
+	/* the same sets in two files: the same choice every time */
+	if ((c = strcmp(a->path, b->path)))
+		return c;
+	return (a->position > b->position) - (a->position < b->position);
+}
+
+static bool has_log_suffix(const char *name)
+{
+	size_t n = strlen(name), k = strlen(LOG_SUFFIX);
+
+	return n > k && strcasecmp(name + n - k, LOG_SUFFIX) == 0;
+}
+
+/* folder + separator + name: a share or a drive path takes '\', a POSIX
+ * path (SQL Server on Linux) '/'.  Caller frees. */
+static char *folder_file(const char *folder, const char *name)
+{
+	size_t n = strlen(folder);
+	char sep = folder[0] == '/' ? '/' : '\\';
+
+	if (n && (folder[n - 1] == '\\' || folder[n - 1] == '/'))
+		return xasprintf("%s%s", folder, name);
+	return xasprintf("%s%c%s", folder, sep, name);
+}
+
+static size_t col_named(const struct db_result *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->ncols; i++) {
+		if (r->colnames && r->colnames[i] && strcasecmp(r->colnames[i], name) == 0)
+			return i;
+	}
+	return (size_t)-1;
+}
+
+/* Reads the headers of one file and appends its log backup sets. */
+static int read_headers(struct engine *e, size_t bidx, const char *path, struct logset **v,
+			size_t *n, size_t *alloc, struct cms_error *err)
+{
+	const char *label = e->store->servers[bidx].name;
+	static const char *const want[] = { "BackupType", "DatabaseName", "FirstLSN", "LastLSN",
+					    "Position" };
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	size_t col[5], row, k;
+	int rc;
+
+	buf_adds(&sql, "RESTORE HEADERONLY FROM DISK = ");
+	mssql_quote_nstring(&sql, path);
+	if ((rc = run(e, bidx, sql.ptr, &r, err)) < 0) {
+		/* A file of the folder that is not a readable backup (one the
+		 * copy job is still writing): the chain cannot be known, so the
+		 * move is refused, before any change when check_target meets it. */
+		cms_error_prefix(err, "cannot read the headers of log backup '%s' on '%s'", path, label);
+		cms_error_hint(err, "a .trn file of the folder that is still being copied, or damaged? wait or move it out of '%s', then apply again",
+			       e->store->servers[bidx].log_backups);
+		err->code = rc = CMS_EREFUSED;
+		goto done;
+	}
+	for (k = 0; k < ARRAY_SIZE(want); k++) {
+		if (!r || (col[k] = col_named(r, want[k])) == (size_t)-1) {
+			rc = bad_answer(err, label, "RESTORE HEADERONLY of '%s' has no column %s", path,
+					want[k]);
+			goto done;
+		}
+	}
+	for (row = 0; row < r->nrows; row++) {
+		const char *type = db_result_get(r, row, col[0]);
+		const char *db = db_result_get(r, row, col[1]);
+		const char *first = db_result_get(r, row, col[2]);
+		const char *last = db_result_get(r, row, col[3]);
+		const char *pos = db_result_get(r, row, col[4]);
+		int64_t position;
+
+		if (!type || strcmp(type, "2") != 0)
+			continue; /* a full or differential backup in the folder: not for this path */
+		if (!db || !lsn_valid(first) || !lsn_valid(last) || mssql_lsn_cmp(first, last) > 0 ||
+		    !pos || parse_int64(&position, pos) < 0 || position < 1 || position > 32767) {
+			rc = bad_answer(err, label, "RESTORE HEADERONLY of '%s': set %zu has DatabaseName '%.128s', FirstLSN '%.64s', LastLSN '%.64s', Position '%.16s'",
+					path, row + 1, db ? db : "NULL", first ? first : "NULL",
+					last ? last : "NULL", pos ? pos : "NULL");
+			goto done;
+		}
+		if (db_index(e->store, db) == e->store->ndatabases)
+			continue; /* another database's log backup */
+		if (*n == *alloc) {
+			*alloc = *alloc ? 2 * *alloc : 8;
+			*v = xrealloc(*v, *alloc * sizeof(**v));
+		}
+		(*v)[*n] = (struct logset){ .path = xstrdup(path), .db = xstrdup(db),
+					    .first = xstrdup(first), .last = xstrdup(last),
+					    .position = (long)position };
+		(*n)++;
+	}
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	return rc;
+}
+
+/* Lists the backup server's log_backups folder and reads every .trn
+ * file's headers: the store's log backup sets, by database then LSN. */
+static int read_log_sets(struct engine *e, size_t bidx, struct logset **out, size_t *nout,
+			 struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[bidx];
+	struct logset *v = NULL;
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	size_t n = 0, alloc = 0, row, cname, cfile;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	buf_adds(&sql, "EXEC master.sys.xp_dirtree ");
+	mssql_quote_nstring(&sql, srv->log_backups);
+	buf_adds(&sql, ", 1, 1");
+	if ((rc = run(e, bidx, sql.ptr, &r, err)) < 0) {
+		cms_error_prefix(err, "cannot list log_backups folder '%s' on '%s'", srv->log_backups,
+				 srv->name);
+		goto done;
+	}
+	if (!r || (cname = col_named(r, "subdirectory")) == (size_t)-1 ||
+	    (cfile = col_named(r, "file")) == (size_t)-1) {
+		rc = bad_answer(err, srv->name, "xp_dirtree gave no subdirectory and file columns");
+		goto done;
+	}
+	for (row = 0; row < r->nrows && rc == 0; row++) {
+		const char *name = db_result_get(r, row, cname);
+		const char *isfile = db_result_get(r, row, cfile);
+		char *path;
+
+		if (!name || !isfile || strcmp(isfile, "1") != 0 || !has_log_suffix(name))
+			continue;
+		if (strpbrk(name, "'\\/")) {
+			rc = bad_answer(err, srv->name, "file name '%.128s' in '%s'", name,
+					srv->log_backups);
+			break;
+		}
+		path = folder_file(srv->log_backups, name);
+		rc = read_headers(e, bidx, path, &v, &n, &alloc, err);
+		free(path);
+	}
+	if (rc == 0 && n)
+		qsort(v, n, sizeof(*v), logset_order);
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	if (rc < 0) {
+		logsets_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/* Where the restored copy of database name on server bidx rolls forward
+ * from (redo_start_lsn); *out is the caller's. */
+static int read_redo_lsn(struct engine *e, size_t bidx, const char *name, char **out,
+			 struct cms_error *err)
+{
+	const char *label = e->store->servers[bidx].name;
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	const char *s;
+	int rc;
+
+	*out = NULL;
+	buf_adds(&sql, "SELECT redo_start_lsn FROM sys.master_files WHERE file_id = 1 AND database_id = DB_ID(");
+	mssql_quote_nstring(&sql, name);
+	buf_addch(&sql, ')');
+	if ((rc = run(e, bidx, sql.ptr, &r, err)) < 0)
+		goto done;
+	if (!r || r->ncols != 1 || r->nrows != 1) {
+		rc = bad_answer(err, label, "no primary data file for database '%s'", name);
+		goto done;
+	}
+	if (!(s = db_result_get(r, 0, 0))) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "the copy of database '%s' on '%s' has no redo_start_lsn: it cannot take more log backups",
+				   name, label);
+		cms_error_hint(err, "restore it again from a full backup WITH NORECOVERY, then apply again");
+		goto done;
+	}
+	if (!lsn_valid(s)) {
+		rc = bad_answer(err, label, "redo_start_lsn of '%s' is '%.64s'", name, s);
+		goto done;
+	}
+	*out = xstrdup(s);
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	return rc;
+}
+
+/*
+ * The chain of database name from LSN from: the sets to restore, in order
+ * (indexes into v, which is sorted), and the LSN the last one reaches.  A
+ * set that ends at or before the current LSN is already in the copy; the
+ * next one must start at or before it (FirstLSN <= current < LastLSN),
+ * otherwise the log between is in no backup of the folder: a gap, refused
+ * (CMS_EREFUSED).  must_reach, when set (the tail-log backup), is a file
+ * whose sets of the database the copy must hold at the end of the chain
+ * (restored now or before).
+ */
+static int log_chain(const struct logset *v, size_t n, const char *name, const char *from,
+		     const char *must_reach, const char *server, const char *folder, size_t **out,
+		     size_t *nout, char **reached, struct cms_error *err)
+{
+	const char *cur = from;
+	size_t *idx = xcalloc(n ? n : 1, sizeof(*idx));
+	size_t k = 0, i;
+	bool found = must_reach == NULL;
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(v[i].db, name) != 0 || mssql_lsn_cmp(v[i].last, cur) <= 0)
+			continue;
+		if (mssql_lsn_cmp(v[i].first, cur) > 0) {
+			free(idx);
+			cms_error_set(err, CMS_EREFUSED,
+				      "the log backups of database '%s' in '%s' have a gap: '%s' reaches LSN %s, and the next log backup, '%s', starts at LSN %s",
+				      name, folder, server, cur, v[i].path, v[i].first);
+			cms_error_hint(err, "copy the missing log backups of '%s' into '%s' (log shipping's copy job may be behind), then apply again; without them the copy cannot go past LSN %s",
+				       name, folder, cur);
+			return CMS_EREFUSED;
+		}
+		idx[k++] = i;
+		cur = v[i].last;
+	}
+	for (i = 0; i < n && !found; i++) {
+		found = strcasecmp(v[i].db, name) == 0 && strcasecmp(v[i].path, must_reach) == 0 &&
+			mssql_lsn_cmp(v[i].last, cur) <= 0;
+	}
+	if (!found) {
+		free(idx);
+		cms_error_set(err, CMS_EREFUSED,
+			      "the tail-log backup '%s' of database '%s' is not in the chain of log backups that '%s' reads in '%s'",
+			      must_reach, name, server, folder);
+		cms_error_hint(err, "check that the old primary and '%s' reach the same folder under that path", server);
+		return CMS_EREFUSED;
+	}
+	*out = idx;
+	*nout = k;
+	*reached = xstrdup(cur);
+	return 0;
+}
+
+/*
+ * Restores, on backup server bidx, every log backup newer than its copy of
+ * each database marked in which (in LSN order, WITH NORECOVERY), after
+ * checking every database's chain: a gap refuses before the first RESTORE
+ * LOG.  tails (NULL, or per database NULL or a path) are tail-log backups
+ * the chain must include; cover (NULL, or per database NULL or an LSN) is
+ * where the chain must reach at least.  With apply false it only checks.  note gets
+ * "xds at LSN n (k log backups restored)" per database.
+ */
+static int log_catch_up(struct engine *e, size_t bidx, const bool *which, char *const *tails,
+			char *const *cover, bool apply, bool *master_done, struct buf *note,
+			struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *srv = &st->servers[bidx];
+	struct logset *v = NULL;
+	size_t nv = 0, i, j;
+	size_t **chain = xcalloc(st->ndatabases, sizeof(*chain));
+	size_t *nchain = xcalloc(st->ndatabases, sizeof(*nchain));
+	char **reached = xcalloc(st->ndatabases, sizeof(*reached));
+	struct buf sql = BUF_INIT;
+	int rc;
+
+	if ((rc = read_log_sets(e, bidx, &v, &nv, err)) < 0)
+		goto done;
+	for (i = 0; i < st->ndatabases; i++) {
+		char *from = NULL;
+
+		if (!which[i])
+			continue;
+		if ((rc = read_redo_lsn(e, bidx, st->databases[i], &from, err)) < 0)
+			goto done;
+		rc = log_chain(v, nv, st->databases[i], from, tails ? tails[i] : NULL, srv->name,
+			       srv->log_backups, &chain[i], &nchain[i], &reached[i], err);
+		free(from);
+		if (rc < 0)
+			goto done;
+		if (cover && cover[i] && mssql_lsn_cmp(reached[i], cover[i]) < 0) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "the log backups of database '%s' in '%s' reach LSN %s, but the last log backup taken on the old primary ends at LSN %s: the rest is not in the folder",
+					   st->databases[i], srv->log_backups, reached[i], cover[i]);
+			cms_error_hint(err, "copy the missing log backups of '%s' into '%s' (log shipping's copy job may be behind), then apply again",
+				       st->databases[i], srv->log_backups);
+			goto done;
+		}
+	}
+	for (i = 0; apply && i < st->ndatabases; i++) {
+		for (j = 0; which[i] && j < nchain[i]; j++) {
+			const struct logset *s = &v[chain[i][j]];
+
+			if ((rc = use_master(e, bidx, master_done, err)) < 0)
+				goto done;
+			buf_reset(&sql);
+			buf_adds(&sql, "RESTORE LOG ");
+			if ((rc = add_ident(&sql, "database", st->databases[i], err)) < 0)
+				goto done;
+			buf_adds(&sql, " FROM DISK = ");
+			mssql_quote_nstring(&sql, s->path);
+			buf_addf(&sql, " WITH FILE = %ld, NORECOVERY", s->position);
+			if ((rc = run_on(e, bidx, st->databases[i], sql.ptr, NULL, err)) < 0) {
+				cms_error_prefix(err, "cannot restore log backup '%s' of database '%s' on '%s'",
+						 s->path, st->databases[i], srv->name);
+				goto done;
+			}
+		}
+	}
+	for (i = 0; i < st->ndatabases; i++) {
+		if (!which[i])
+			continue;
+		if (note->len)
+			buf_adds(note, ", ");
+		buf_addf(note, "%s %s LSN %s (%zu log backup%s %s)", st->databases[i],
+			 apply ? "at" : "can reach", reached[i], nchain[i], nchain[i] == 1 ? "" : "s",
+			 apply ? "restored" : "to restore");
+	}
+done:
+	for (i = 0; i < st->ndatabases; i++) {
+		free(chain[i]);
+		free(reached[i]);
+	}
+	free(chain);
+	free(nchain);
+	free(reached);
+	logsets_free(v, nv);
+	buf_free(&sql);
+	return rc;
+}
+
+/* The tail-log fence: on the old primary, for each of the store's
+ * databases still ONLINE and writable, BACKUP LOG ... WITH NORECOVERY into
+ * the backup server's log_backups folder; then every database must read
+ * RESTORING.  A database already RESTORING (an earlier attempt) is left as
+ * it is. */
+static int take_tail_logs(struct engine *e, size_t oidx, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct mssql *m = e->priv;
+	const struct server *osrv = &st->servers[oidx];
+	const struct server *to = &st->servers[m->tail_to];
+	struct mread o = { 0 };
+	struct buf sql = BUF_INIT;
+	bool master = false;
+	char stamp[32], digits[16];
+	size_t i, k = 0;
+	int64_t now;
+	int rc;
+
+	if (cms_now(&now) < 0)
+		now = cms_real_now();
+	cms_format_time(stamp, now);
+	for (i = 0; stamp[i] && k + 1 < sizeof(digits); i++) {
+		if (stamp[i] >= '0' && stamp[i] <= '9')
+			digits[k++] = stamp[i];
+	}
+	digits[k] = '\0';
+	if ((rc = read_dbs(e, oidx, &o, err)) < 0)
+		goto done;
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &o.dbs[i];
+		char *name;
+
+		if (d->present && !d->role && eq(d->state_desc, "RESTORING"))
+			continue;
+		if (!d->present || d->role || !eq(d->state_desc, "ONLINE") || d->read_only) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on '%s' is %s%s: a tail-log backup WITH NORECOVERY needs it ONLINE, writable and outside mirroring",
+					   st->databases[i], osrv->name,
+					   d->present ? d->state_desc : "missing",
+					   d->role ? " and mirrored" : d->read_only ? " and read-only" : "");
+			goto done;
+		}
+		if ((rc = use_master(e, oidx, &master, err)) < 0)
+			goto done;
+		name = xasprintf("%s_tail_%s%s", st->databases[i], digits, LOG_SUFFIX);
+		free(m->tails[i]);
+		m->tails[i] = folder_file(to->log_backups, name);
+		free(name);
+		buf_reset(&sql);
+		buf_adds(&sql, "BACKUP LOG ");
+		if ((rc = add_ident(&sql, "database", st->databases[i], err)) < 0)
+			goto done;
+		buf_adds(&sql, " TO DISK = ");
+		mssql_quote_nstring(&sql, m->tails[i]);
+		buf_adds(&sql, " WITH NORECOVERY");
+		if ((rc = run_on(e, oidx, st->databases[i], sql.ptr, NULL, err)) < 0) {
+			free(m->tails[i]);
+			m->tails[i] = NULL;
+			cms_error_prefix(err, "cannot take the tail-log backup of database '%s' on '%s'",
+					 st->databases[i], osrv->name);
+			goto done;
+		}
+	}
+	mread_free(&o);
+	if ((rc = read_dbs(e, oidx, &o, err)) < 0)
+		goto done;
+	for (i = 0; i < st->ndatabases; i++) {
+		if (!eq(o.dbs[i].state_desc, "RESTORING")) {
+			rc = cms_error_set(err, CMS_ERROR,
+					   "database '%s' on '%s' is %s after its tail-log backup WITH NORECOVERY, not RESTORING",
+					   st->databases[i], osrv->name,
+					   o.dbs[i].present ? o.dbs[i].state_desc : "missing");
+			goto done;
+		}
+	}
+done:
+	mread_free(&o);
+	buf_free(&sql);
+	return rc;
+}
+
+/* Undoes the tail-log fence: RESTORE DATABASE ... WITH RECOVERY for each
+ * of the store's databases that the server holds RESTORING outside
+ * mirroring (no data is restored: the database comes back online where its
+ * tail-log backup left it). */
+static int recover_tail_logs(struct engine *e, size_t idx, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct mssql *m = e->priv;
+	struct mread o = { 0 };
+	struct buf sql = BUF_INIT;
+	bool master = false;
+	size_t i;
+	int rc;
+
+	if ((rc = read_dbs(e, idx, &o, err)) < 0)
+		goto done;
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &o.dbs[i];
+
+		if (!d->present || d->role || d->standby || !eq(d->state_desc, "RESTORING"))
+			continue;
+		if ((rc = use_master(e, idx, &master, err)) < 0)
+			goto done;
+		buf_reset(&sql);
+		buf_adds(&sql, "RESTORE DATABASE ");
+		if ((rc = add_ident(&sql, "database", st->databases[i], err)) < 0)
+			goto done;
+		buf_adds(&sql, " WITH RECOVERY");
+		if ((rc = run_on(e, idx, st->databases[i], sql.ptr, NULL, err)) < 0) {
+			cms_error_prefix(err, "cannot bring database '%s' on '%s' back online",
+					 st->databases[i], st->servers[idx].name);
+			goto done;
+		}
+		free(m->tails[i]);
+		m->tails[i] = NULL;
+	}
+done:
+	mread_free(&o);
+	buf_free(&sql);
+	return rc;
+}
+
 /* ---- preconditions ------------------------------------------------------ */
 
 /* Forced service needs the witness connected to the mirror, or none. */
@@ -1310,7 +1883,7 @@ done:
 }
 
 static int check_old_primary_stopped(struct engine *e, const struct server *target,
-				     const char *old_primary, struct cms_error *err);
+				     const char *old_primary, bool tail_ok, struct cms_error *err);
 
 /* A switchover runs on the principal: when the old primary answers, what
  * SET PARTNER FAILOVER needs there (PRINCIPAL, SAFETY FULL, the target as
@@ -1349,6 +1922,77 @@ static int check_principal(struct engine *e, size_t tidx, const struct mread *t,
 	return rc;
 }
 
+/* Where the last log backup of database name taken on server idx ends
+ * (msdb's backup history; copy-only backups are outside the chain), or
+ * *out NULL when it never took one. */
+static int read_last_log_backup(struct engine *e, size_t idx, const char *name, char **out,
+				struct cms_error *err)
+{
+	const char *label = e->store->servers[idx].name;
+	struct db_result *r = NULL;
+	struct buf sql = BUF_INIT;
+	const char *v;
+	int rc;
+
+	*out = NULL;
+	buf_adds(&sql, "SELECT MAX(last_lsn) FROM msdb.dbo.backupset WHERE type = 'L' AND is_copy_only = 0 AND database_name = ");
+	mssql_quote_nstring(&sql, name);
+	if ((rc = run(e, idx, sql.ptr, &r, err)) < 0) {
+		cms_error_prefix(err, "cannot read the backup history of database '%s' on '%s'", name,
+				 label);
+		goto done;
+	}
+	if (!r || r->ncols != 1 || r->nrows != 1) {
+		rc = bad_answer(err, label, "no answer from msdb.dbo.backupset for '%s'", name);
+		goto done;
+	}
+	if ((v = db_result_get(r, 0, 0))) {
+		if (!lsn_valid(v)) {
+			rc = bad_answer(err, label, "last_lsn of '%s' is '%.64s'", name, v);
+			goto done;
+		}
+		*out = xstrdup(v);
+	}
+done:
+	db_result_free(r);
+	buf_free(&sql);
+	return rc;
+}
+
+/* The log chain of every restored copy of server idx, checked (nothing
+ * restored): a gap refuses before any change, and so does a folder that
+ * stops short of the old primary's last log backup when it answers. */
+static int check_log_chain(struct engine *e, size_t idx, const struct mread *r,
+			   struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct mssql *m = e->priv;
+	bool *which = xcalloc(st->ndatabases, sizeof(*which));
+	char **cover = xcalloc(st->ndatabases, sizeof(*cover));
+	struct buf note = BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < st->ndatabases; i++)
+		which[i] = restored_copy(&r->dbs[i]);
+	/* The old primary answers and its tail-log backup will be the fence:
+	 * its own backup history says where its last log backup ends, and the
+	 * folder must reach that, or the tail-log backup would follow a gap. */
+	for (i = 0; m->tail_from && i < st->ndatabases; i++) {
+		if (which[i] && (rc = read_last_log_backup(e, m->tail_from - 1, st->databases[i],
+							   &cover[i], err)) < 0)
+			goto done;
+	}
+	rc = log_catch_up(e, idx, which, NULL, cover, false, NULL, &note, err);
+done:
+	for (i = 0; i < st->ndatabases; i++)
+		free(cover[i]);
+	free(cover);
+	free(which);
+	buf_free(&note);
+	return rc;
+}
+
 static int mssql_check_target(struct engine *e, const char *target, struct cms_error *err)
 {
 	const struct store *st = e->store;
@@ -1369,7 +2013,10 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 		rc = check_target_db(e, &st->servers[idx], st->databases[i], &r.dbs[i], err);
 	for (i = 0; i < st->ndatabases && rc == 0; i++) {
 		if (restored_copy(&r.dbs[i])) {
-			rc = check_old_primary_stopped(e, &st->servers[idx], e->move.old_primary, err);
+			rc = check_old_primary_stopped(e, &st->servers[idx], e->move.old_primary,
+						       st->servers[idx].log_backups != NULL, err);
+			if (rc == 0 && st->servers[idx].log_backups)
+				rc = check_log_chain(e, idx, &r, err);
 			break;
 		}
 	}
@@ -1380,8 +2027,14 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 }
 
 /*
- * Fence and unfence do nothing, on purpose.  The way to make a SQL Server
- * database refuse writes, ALTER DATABASE SET READ_ONLY, is itself logged
+ * Fence and unfence do nothing, on purpose, except on the restore path
+ * with a tail-log fence (check_target decided it: the target is a backup
+ * with log_backups and the old primary answers, its databases outside
+ * mirroring): there fence is the tail-log backup WITH NORECOVERY and
+ * unfence RESTORE ... WITH RECOVERY of what it left RESTORING (unfence
+ * reads the server for that, so a restore in a later process undoes it
+ * too).  Otherwise: the way to make a SQL Server database refuse writes,
+ * ALTER DATABASE SET READ_ONLY, is itself logged
  * and shipped: on a mirrored principal or an availability group primary it
  * would travel to the partner and leave the new principal read-only too.
  * It is also not needed: SET PARTNER FAILOVER and ALTER AVAILABILITY GROUP
@@ -1391,8 +2044,9 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
  * Forced service is only possible with the principal down (SQL Server
  * refuses it otherwise, and so does promote, first), and recovering
  * restored copies is refused while the old primary still serves
- * (check_old_primary_stopped).  So the step only checks that the server is
- * one of the store's; it sends no statement and records no follow-up, and
+ * (check_old_primary_stopped) unless its tail-log backup fences it.  So the
+ * step only checks that the server is one of the store's; it sends no
+ * statement and records no follow-up, and
  * the report's write-unavailable window runs from this step to the
  * promotion, which is what clients see.  Consequence for `cmsctl restore`:
  * re-fencing a stray primary does nothing on this engine; demote and status
@@ -1400,16 +2054,64 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
  */
 static int mssql_fence(struct engine *e, const char *server, struct cms_error *err)
 {
-	size_t idx;
+	struct mssql *m = e->priv;
+	struct db *db;
+	size_t idx, i;
+	int rc;
 
-	return server_index(e, server, &idx, err);
+	if ((rc = server_index(e, server, &idx, err)) < 0)
+		return rc;
+	if (m->tail_from != idx + 1)
+		return 0;
+	/* The restore path with the old primary answering (decided by
+	 * check_target): its tail-log backup WITH NORECOVERY is the fence. */
+	if (session(e, idx, &db, err) < 0)
+		return unreachable(err, "old primary", server);
+	if ((rc = take_tail_logs(e, idx, err)) < 0)
+		return rc;
+	for (i = 0; i < e->store->ndatabases && !m->tails[i]; i++)
+		;
+	free(e->step_note);
+	if (i < e->store->ndatabases)
+		e->step_note = xasprintf("tail-log backup WITH NORECOVERY into '%s': every database RESTORING on '%s'",
+					 e->store->servers[m->tail_to].log_backups, server);
+	else
+		e->step_note = xasprintf("no tail-log backup needed: every database already RESTORING on '%s'",
+					 server);
+	return 0;
 }
 
+/*
+ * Undoes a tail-log fence: the store's databases that the server holds
+ * RESTORING outside mirroring come back online (RESTORE ... WITH RECOVERY,
+ * no data restored).  A server that never took one has none, and gets no
+ * statement but the read; one that cannot be reached fails the undo only
+ * when this engine took its tail-log backups.
+ */
 static int mssql_unfence(struct engine *e, const char *server, struct cms_error *err)
 {
-	size_t idx;
+	struct mssql *m = e->priv;
+	struct cms_error cerr = CMS_ERROR_INIT;
+	struct db *db;
+	bool took = false;
+	size_t idx, i;
+	int rc;
 
-	return server_index(e, server, &idx, err);
+	if ((rc = server_index(e, server, &idx, err)) < 0)
+		return rc;
+	if (e->store->servers[idx].availability_group)
+		return 0; /* no tail-log fence in an availability group */
+	for (i = 0; i < e->store->ndatabases; i++)
+		took |= m->tails[i] != NULL && m->tail_from == idx + 1;
+	if (session(e, idx, &db, &cerr) < 0) {
+		if (!took) {
+			cms_error_clear(&cerr);
+			return 0;
+		}
+		cms_error_move(err, &cerr);
+		return unreachable(err, "old primary", server);
+	}
+	return recover_tail_logs(e, idx, err);
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -1535,6 +2237,40 @@ static int wait_for(struct engine *e, size_t idx, enum mssql_goal goal, int64_t 
 	return rc < 0 ? rc : 0;
 }
 
+/* On a backup server with log_backups: restores every log backup newer
+ * than its restored copies (the tail-log backups this engine took
+ * included).  Returns 1 when it holds restored copies (e->step_note says
+ * the LSN each reached), 0 when it holds none, or an error. */
+static int restore_log_backups(struct engine *e, size_t tidx, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct mssql *m = e->priv;
+	bool *which = xcalloc(st->ndatabases, sizeof(*which));
+	bool any = false, master = false;
+	struct buf note = BUF_INIT;
+	struct mread r = { 0 };
+	size_t i;
+	int rc;
+
+	if ((rc = read_dbs(e, tidx, &r, err)) < 0)
+		goto done;
+	for (i = 0; i < st->ndatabases; i++)
+		any |= (which[i] = restored_copy(&r.dbs[i]));
+	if (!any)
+		goto done;
+	if ((rc = log_catch_up(e, tidx, which, m->tail_from ? m->tails : NULL, NULL, true, &master,
+			       &note, err)) < 0)
+		goto done;
+	free(e->step_note);
+	e->step_note = buf_detach(&note, NULL);
+	rc = 1;
+done:
+	buf_free(&note);
+	mread_free(&r);
+	free(which);
+	return rc;
+}
+
 static int mssql_catch_up(struct engine *e, const char *source, const char *target,
 			  int64_t timeout_ms, struct cms_error *err)
 {
@@ -1549,6 +2285,13 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 		return rc;
 	if (session(e, tidx, &db, err) < 0)
 		return unreachable(err, "target", target);
+	if (st->servers[tidx].log_backups && !st->servers[tidx].availability_group) {
+		/* Restored copies catch up from the folder, whatever the source. */
+		int copies = restore_log_backups(e, tidx, err);
+
+		if (copies != 0)
+			return copies < 0 ? copies : 0;
+	}
 	if (!source) {
 		if (st->policy.allow_data_loss)
 			return 0;
@@ -1756,7 +2499,7 @@ done:
  * databases).  An old primary that cannot be reached is not down.
  */
 static int check_old_primary_stopped(struct engine *e, const struct server *target,
-				     const char *old_primary, struct cms_error *err)
+				     const char *old_primary, bool tail_ok, struct cms_error *err)
 {
 	const struct store *st = e->store;
 	struct cms_error cerr = CMS_ERROR_INIT;
@@ -1787,15 +2530,128 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 
 		if (d->present && !d->read_only && eq(d->state_desc, "ONLINE") &&
 		    (!d->role || eq(d->role, "PRINCIPAL"))) {
+			if (tail_ok && !d->role)
+				continue; /* fenced by its tail-log backup, checked below */
 			rc = cms_error_set(err, CMS_EREFUSED,
 					   "old primary '%s' still serves database '%s' writable: recovering the restored copies on '%s' now would leave two writable copies",
 					   old_primary, st->databases[i], target->name);
-			cms_error_hint(err, "stop '%s', or take its databases offline (ALTER DATABASE [%s] SET OFFLINE), then apply again",
-				       old_primary, st->databases[i]);
+			if (tail_ok)
+				cms_error_hint(err, "a tail-log backup WITH NORECOVERY, the fence of this path, needs the database outside mirroring: remove mirroring of [%s] on '%s' or stop it, then apply again",
+					       st->databases[i], old_primary);
+			else
+				cms_error_hint(err, "stop '%s', or take its databases offline (ALTER DATABASE [%s] SET OFFLINE), then apply again; or give '%s' a 'log_backups' folder: its fence is then a tail-log backup of '%s' WITH NORECOVERY",
+					       old_primary, st->databases[i], target->name, old_primary);
 			break;
 		}
 	}
+	if (rc == 0 && tail_ok) {
+		struct mssql *m = e->priv;
+
+		/* Whatever still serves is fenced by a tail-log backup WITH
+		 * NORECOVERY at the fence step, into the target's folder. */
+		for (i = 0; i < st->ndatabases && !m->tail_from; i++) {
+			const struct mdb *d = &o.dbs[i];
+
+			if (d->present && !d->role && !d->read_only && eq(d->state_desc, "ONLINE")) {
+				m->tail_from = oidx + 1;
+				m->tail_to = (size_t)(target - st->servers);
+			}
+		}
+	}
 	mread_free(&o);
+	return rc;
+}
+
+/* Re-reads server idx every MSSQL_POLL_MS until database i is role (and
+ * mirroring state mstate, when not NULL) and ONLINE, within the role wait. */
+static int wait_db_role(struct engine *e, size_t idx, size_t i, const char *role,
+			const char *mstate, struct cms_error *err)
+{
+	const struct server *srv = &e->store->servers[idx];
+	int64_t start = cms_monotonic_ms(), limit = role_wait_ms(e), elapsed;
+	struct mread r = { 0 };
+	int rc;
+
+	for (;;) {
+		const struct mdb *d;
+		char *now, *text;
+
+		if ((rc = read_dbs(e, idx, &r, err)) < 0)
+			return rc;
+		d = &r.dbs[i];
+		if (d->present && eq(d->role, role) && eq(d->state_desc, "ONLINE") &&
+		    (!mstate || eq(d->mstate, mstate))) {
+			mread_free(&r);
+			return 0;
+		}
+		text = mdb_state_text(d);
+		now = xasprintf("%s, %s", d->role ? d->role : "not mirrored", text);
+		free(text);
+		mread_free(&r);
+		elapsed = cms_monotonic_ms() - start;
+		if (elapsed >= limit) {
+			rc = cms_error_set(err, CMS_ERROR,
+					   "timed out after %lld ms waiting for database '%s' to be %s%s%s on '%s': it is %s",
+					   (long long)elapsed, e->store->databases[i], role, mstate ? " and " : "",
+					   mstate ? mstate : "", srv->name, now);
+			free(now);
+			return rc;
+		}
+		free(now);
+		sleep_ms(limit - elapsed < MSSQL_POLL_MS ? limit - elapsed : MSSQL_POLL_MS);
+	}
+}
+
+/*
+ * A switchover that failed part way (SET PARTNER FAILOVER of a later
+ * database refused after earlier ones moved): the databases of a store
+ * move as a unit, and the lossless way back is the same statement, now
+ * on the target, once each moved database is SYNCHRONIZED there.  When
+ * every moved database is back on the old principal, nothing is changed:
+ * CMS_EREFUSED, and the applier ends the run rolled back (exit 7).
+ * Otherwise rc, with what could not be failed back; restore finishes the
+ * move forward from what the servers report.
+ */
+static int fail_back(struct engine *e, size_t tidx, size_t pidx, const bool *switched, int rc,
+		     struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct buf back = BUF_INIT, failed = BUF_INIT, sql = BUF_INIT;
+	bool master = false;
+	size_t i;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		struct cms_error ferr = CMS_ERROR_INIT;
+		const char *name = st->databases[i];
+
+		if (!switched[i])
+			continue;
+		buf_reset(&sql);
+		buf_adds(&sql, "ALTER DATABASE ");
+		mssql_quote_ident(&sql, name);
+		buf_adds(&sql, " SET PARTNER FAILOVER");
+		if (wait_db_role(e, tidx, i, "PRINCIPAL", "SYNCHRONIZED", &ferr) < 0 ||
+		    use_master(e, tidx, &master, &ferr) < 0 ||
+		    run_on(e, tidx, name, sql.ptr, NULL, &ferr) < 0 ||
+		    wait_db_role(e, pidx, i, "PRINCIPAL", NULL, &ferr) < 0)
+			buf_addf(&failed, "%s'%s' (%s)", failed.len ? ", " : "", name,
+				 ferr.message ? ferr.message : "?");
+		else
+			buf_addf(&back, "%s%s", back.len ? ", " : "", name);
+		cms_error_clear(&ferr);
+	}
+	if (!failed.len) {
+		cms_error_prefix(err, "switchover to '%s' stopped part way, and %s failed back to '%s': nothing is changed",
+				 st->servers[tidx].name, back.ptr, st->servers[pidx].name);
+		err->code = rc = CMS_EREFUSED;
+	} else {
+		cms_error_prefix(err, "switchover to '%s' stopped part way, and failing back %s to '%s' failed",
+				 st->servers[tidx].name, failed.ptr, st->servers[pidx].name);
+		cms_error_hint(err, "run 'cmsctl restore': it finishes the move from what the servers report");
+	}
+	buf_free(&back);
+	buf_free(&failed);
+	buf_free(&sql);
 	return rc;
 }
 
@@ -1808,6 +2664,8 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	enum mssql_action *act = xcalloc(st->ndatabases, sizeof(*act));
 	bool *forced = xcalloc(st->ndatabases, sizeof(*forced));     /* changed by forced service */
 	bool *restored = xcalloc(st->ndatabases, sizeof(*restored));
+	bool *switched = xcalloc(st->ndatabases, sizeof(*switched)); /* moved by SET PARTNER FAILOVER */
+	bool any_switched = false;
 	bool any_failover = false, any_restore = false;	/* planned */
 	bool any_forced = false, any_restored = false;	/* changed so far */
 	bool t_master = false, p_master = false;
@@ -1866,7 +2724,7 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	}
 	if (any_restore &&
 	    (rc = check_old_primary_stopped(e, tsrv, old_primary ? old_primary : e->move.old_primary,
-					    err)) < 0)
+					    false, err)) < 0)
 		goto done;
 	if (any_failover) {
 		if (!old_primary) {
@@ -1893,14 +2751,38 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 				goto done;
 		}
 	}
+	/* Restored copies first take every log backup newer than them (a gap
+	 * refuses before the first RESTORE LOG), then RESTORE ... WITH RECOVERY. */
+	if (any_restore && tsrv->log_backups) {
+		struct mssql *m = e->priv;
+		struct buf note = BUF_INIT;
+
+		for (i = 0; i < st->ndatabases; i++)
+			restored[i] = act[i] == ACT_RESTORE;
+		rc = log_catch_up(e, tidx, restored, m->tail_from ? m->tails : NULL, NULL, true,
+				  &t_master, &note, err);
+		memset(restored, 0, st->ndatabases * sizeof(*restored));
+		if (rc == 0) {
+			free(e->step_note);
+			e->step_note = buf_detach(&note, NULL);
+		}
+		buf_free(&note);
+		if (rc < 0)
+			goto done;
+	}
 	/* The changes, database by database. */
 	for (i = 0; i < st->ndatabases; i++) {
 		if (act[i] == ACT_FAILOVER)
 			rc = change_db(e, pidx, act[i], st->databases[i], &p_master, &moved, err);
 		else if (act[i] != ACT_NONE)
 			rc = change_db(e, tidx, act[i], st->databases[i], &t_master, &moved, err);
-		if (rc < 0)
+		if (rc < 0) {
+			if (any_switched)
+				rc = fail_back(e, tidx, pidx, switched, rc, err);
 			goto done;
+		}
+		switched[i] = act[i] == ACT_FAILOVER;
+		any_switched |= switched[i];
 		forced[i] = act[i] == ACT_FORCE;
 		restored[i] = act[i] == ACT_RESTORE;
 		any_forced |= forced[i];
@@ -1921,6 +2803,7 @@ done:
 	free(act);
 	free(forced);
 	free(restored);
+	free(switched);
 	return rc;
 }
 
@@ -1956,7 +2839,8 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 	struct cms_error rerr = CMS_ERROR_INIT;
 	bool *suspended = xcalloc(st->ndatabases, sizeof(*suspended));
 	bool *serving = xcalloc(st->ndatabases, sizeof(*serving));
-	bool any_suspended = false, any_serving = false;
+	bool *restoring = xcalloc(st->ndatabases, sizeof(*restoring));
+	bool any_suspended = false, any_serving = false, any_restoring = false;
 	const struct server *srv;
 	struct mread mr = { 0 };
 	struct agread ar = { 0 };
@@ -2002,6 +2886,17 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 			suspended[i] = any_suspended = true;
 		else if (eq(d->role, "PRINCIPAL") || (!d->role && eq(d->state_desc, "ONLINE")))
 			serving[i] = any_serving = true;
+		else if (!d->role && eq(d->state_desc, "RESTORING"))
+			restoring[i] = any_restoring = true;
+	}
+	if (any_restoring) {
+		/* Left by a tail-log backup WITH NORECOVERY: a copy that log
+		 * backups of the new primary can roll forward. */
+		buf_reset(&names);
+		add_db_names(&names, st, restoring);
+		engine_add_followup(e,
+				    "'%s' holds %s RESTORING after its tail-log backup: it is a copy that log backups of '%s' can roll forward (log shipping the other way) before it serves again",
+				    old_primary, names.ptr, new_primary ? new_primary : "the new primary");
 	}
 	if (any_suspended && new_primary)
 		followup_partner_resume(e, new_primary, old_primary, suspended);
@@ -2019,6 +2914,7 @@ done:
 	agread_free(&ar);
 	free(suspended);
 	free(serving);
+	free(restoring);
 	return rc;
 }
 
@@ -2034,6 +2930,9 @@ static void mssql_close(struct engine *e)
 	for (i = 0; i < e->store->nservers; i++)
 		drop_session(e, i);
 	free(m->sessions);
+	for (i = 0; i < e->store->ndatabases; i++)
+		free(m->tails[i]);
+	free(m->tails);
 	free(m->db_list);
 	free(m->dbs_sql);
 	free(m);
@@ -2087,6 +2986,7 @@ int engine_mssql_init(struct engine *e, struct cms_error *err)
 	buf_addch(&sql, ')');
 	m = xcalloc(1, sizeof(*m));
 	m->sessions = xcalloc(st->nservers ? st->nservers : 1, sizeof(*m->sessions));
+	m->tails = xcalloc(st->ndatabases, sizeof(*m->tails));
 	m->db_list = buf_detach(&list, NULL);
 	m->dbs_sql = buf_detach(&sql, NULL);
 	e->priv = m;

@@ -39,4 +39,10 @@ void mssql_quote_nstring(struct buf *out, const char *s);
  * than 38 digits). */
 int mssql_parse_lsn(uint64_t *out, const char *s);
 
+/* Compares two LSNs as RESTORE HEADERONLY and sys.master_files give them
+ * (decimal numeric(25,0), leading zeros and a ".0" tail allowed): <0, 0,
+ * >0.  Exact over all 25 digits, unlike mssql_parse_lsn.  Both must be
+ * decimal digits (callers check). */
+int mssql_lsn_cmp(const char *a, const char *b);
+
 #endif

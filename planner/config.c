@@ -204,6 +204,19 @@ static bool is_dsn(const char *s)
 	       s[0] != ' ' && s[len - 1] != ' ';
 }
 
+/* A folder as SQL Server sees it: a share (\\host\share...), a drive
+ * path (D:\...) or, for SQL Server on Linux, an absolute path; it ends up
+ * in N'...' literals, so no quotes, and no wildcards. */
+static bool is_log_backup_folder(const char *s)
+{
+	size_t len = strlen(s);
+	bool unc = len > 2 && s[0] == '\\' && s[1] == '\\' && s[2] != '\\';
+	bool drive = len > 2 && ((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')) &&
+		     s[1] == ':' && s[2] == '\\';
+
+	return len <= 200 && (unc || drive || s[0] == '/') && !strpbrk(s, "'\"*?<>|");
+}
+
 size_t config_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j, d;
@@ -1307,11 +1320,12 @@ static const char *const store_keys[] = {
 
 enum {
 	SV_NAME, SV_FQDN, SV_INSTANCE, SV_CONNECTION, SV_DSN, SV_PATH, SV_USER,
-	SV_PASSWORD_ENV, SV_PASSWORD_FILE, SV_AVAILABILITY_GROUP, SV_ROLE, SV_FENCE, SV_NKEYS
+	SV_PASSWORD_ENV, SV_PASSWORD_FILE, SV_AVAILABILITY_GROUP, SV_ROLE, SV_FENCE, SV_LOG_BACKUPS,
+	SV_NKEYS
 };
 static const char *const server_keys[] = {
 	"name", "fqdn", "instance", "connection", "dsn", "path", "user",
-	"password_env", "password_file", "availability_group", "role", "fence",
+	"password_env", "password_file", "availability_group", "role", "fence", "log_backups",
 };
 
 #define E_SQLITE (1u << ENGINE_SQLITE)
@@ -1326,7 +1340,7 @@ static const unsigned server_key_engines[SV_NKEYS] = {
 	[SV_CONNECTION] = E_PG | E_MSSQL, [SV_DSN] = E_PG | E_MSSQL, [SV_PATH] = E_SQLITE,
 	[SV_USER] = E_PG | E_MSSQL, [SV_PASSWORD_ENV] = E_PG | E_MSSQL,
 	[SV_PASSWORD_FILE] = E_PG | E_MSSQL, [SV_AVAILABILITY_GROUP] = E_MSSQL, [SV_ROLE] = E_ALL,
-	[SV_FENCE] = E_ALL,
+	[SV_FENCE] = E_ALL, [SV_LOG_BACKUPS] = E_MSSQL,
 };
 
 enum { LO_PRIMARY, LO_MIRROR, LO_NKEYS };
@@ -1479,7 +1493,7 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 			   engine_kind_name(st->engine));
 		if (k == SV_PATH)
 			hint(d, "'path' is for sqlite servers; use 'connection' or 'dsn'");
-		else if (k == SV_INSTANCE || k == SV_AVAILABILITY_GROUP)
+		else if (k == SV_INSTANCE || k == SV_AVAILABILITY_GROUP || k == SV_LOG_BACKUPS)
 			hint(d, "'%s' is for mssql servers", server_keys[k]);
 		else
 			hint(d, "a sqlite server is a directory: it is reached through 'path'");
@@ -1538,6 +1552,23 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 
 	if (f[SV_FENCE].value)
 		load_fence(ld, f[SV_FENCE].value, sv);
+	if (f[SV_LOG_BACKUPS].value &&
+	    (s = get_string(ld, f[SV_LOG_BACKUPS].value, "'log_backups'", 0))) {
+		if (sv->role != SERVER_ROLE_BACKUP) {
+			d = report(ld, f[SV_LOG_BACKUPS].key, "'log_backups' in %s, which is not a backup",
+				   where);
+			hint(d, "'log_backups' is the folder of log backups that a backup server "
+			     "(role: backup) restores before it takes over; remove it, or set 'role: backup'");
+		} else if (!is_log_backup_folder(s)) {
+			d = report(ld, f[SV_LOG_BACKUPS].value, "invalid 'log_backups' folder %s",
+				   QN(f[SV_LOG_BACKUPS].value));
+			hint(d, "an absolute folder as SQL Server sees it, a share (\\\\host\\share\\dir) "
+			     "or a drive path (D:\\logship), at most 200 characters, without quotes, "
+			     "'*' or '?'");
+		} else {
+			sv->log_backups = xstrdup(s);
+		}
+	}
 
 	if (!engine_known)
 		return;

@@ -32,6 +32,9 @@ static const struct engine_traits rows[] = {
 		.after_demote = "mirror",
 		.fence_note = "nothing is sent: SQL Server's failover itself takes the principal "
 			      "role away, database by database",
+		.log_backup_fence_note = "a tail-log backup of each database WITH NORECOVERY into "
+					 "the target's log_backups folder leaves it RESTORING (no "
+					 "more writes)",
 	},
 };
 

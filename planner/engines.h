@@ -25,6 +25,10 @@ struct engine_traits {
 	/* NULL, or why fencing a server through its database sends nothing
 	 * (the promotion itself takes the role away). */
 	const char *fence_note;
+	/* NULL, or how the old primary is fenced through its database when
+	 * the target is a backup server with a 'log_backups' folder (mssql:
+	 * its tail-log backup WITH NORECOVERY). */
+	const char *log_backup_fence_note;
 	/* After a move the old primary stays fenced and must be re-seeded
 	 * from the new primary before it serves again (PostgreSQL: a timeline
 	 * cannot be turned back by a statement); otherwise demote makes it a

@@ -38,6 +38,7 @@ static void server_free(struct server *sv)
 	free(sv->password_env);
 	free(sv->password_file);
 	free(sv->availability_group);
+	free(sv->log_backups);
 }
 
 static void publish_free(struct publish_target *t)

@@ -52,6 +52,8 @@ struct server {
 	char *password_env;  /* name of an environment variable holding the password */
 	char *password_file; /* path of a file (mode 0600) holding the password */
 	char *availability_group; /* mssql: an availability group to fail over instead of mirroring */
+	char *log_backups;   /* mssql, role backup: the folder of log backups it restores before it
+			      * takes over, as SQL Server sees it (a share both servers reach), or NULL */
 	enum server_role role;
 	struct fence_target *fence; /* tried in order; none: only a database fence */
 	size_t nfence;

@@ -553,6 +553,10 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	}
 	if ((rc = choose_fence(p, old, osrv, old_up, err)) < 0)
 		return rc;
+	if (old_up && tsrv && tsrv->log_backups && traits->log_backup_fence_note) {
+		free(p->fence.note);
+		p->fence.note = xstrdup(traits->log_backup_fence_note);
+	}
 
 	s = add_step(b, ACTION_CHECK_TARGET, target, "check that %s can be promoted", target);
 	add_check(s, "%s is reachable and holds every database (%zu)", target, st->ndatabases);
@@ -583,21 +587,39 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 			s = add_step(b, ACTION_FENCE, old, "fence %s: make it refuse writes", old);
 			add_check(s, "a write on %s is refused afterwards", old);
 		}
-		s = add_step(b, ACTION_CATCH_UP, target, "wait until %s has everything %s has",
-			     target, old);
-		add_check(s, "%s reaches the position of the fenced %s within %" PRId64 " ms",
-			  target, old, pol->catch_up_timeout_ms);
-		add_check(s, "on timeout the fence of %s is undone and apply stops", old);
+		if (tsrv && tsrv->log_backups) {
+			s = add_step(b, ACTION_CATCH_UP, target, "restore on %s every log backup newer "
+				     "than its copy from %s, in LSN order, %s's tail-log backup last",
+				     target, tsrv->log_backups, old);
+			add_check(s, "the chain of log backups has no gap (checked before any change)");
+			add_check(s, "%s reaches the LSN of the tail-log backup of %s", target, old);
+			add_check(s, "on failure the fence of %s is undone (RESTORE ... WITH RECOVERY "
+				  "on it) and apply stops", old);
+		} else {
+			s = add_step(b, ACTION_CATCH_UP, target, "wait until %s has everything %s has",
+				     target, old);
+			add_check(s, "%s reaches the position of the fenced %s within %" PRId64 " ms",
+				  target, old, pol->catch_up_timeout_ms);
+			add_check(s, "on timeout the fence of %s is undone and apply stops", old);
+		}
 	}
 	s = add_step(b, ACTION_PROMOTE, target, "promote %s, database by database%s", target,
 		     loses_data ? " (forced: may lose data)" : "");
+	if (!old_up && tsrv && tsrv->log_backups)
+		add_check(s, "first, every log backup newer than its copy from %s, in LSN order "
+			  "(a gap refuses before any change)", tsrv->log_backups);
 	for (i = 0; i < st->ndatabases; i++)
 		add_check(s, "%s accepts writes on %s", target, st->databases[i]);
 	s = add_step(b, ACTION_REREAD_ROLES, NULL, "re-read every server's role; trust no return value");
 	add_check(s, "%s reports primary", target);
 	if (old_up)
 		add_check(s, "%s no longer accepts writes", old);
-	if (old_up) {
+	if (old_up && tsrv && tsrv->log_backups && traits->log_backup_fence_note) {
+		/* Its tail-log backup left it RESTORING: a copy again. */
+		s = add_step(b, ACTION_DEMOTE, old, "leave %s RESTORING after its tail-log backup: a "
+			     "copy that log backups of %s can roll forward", old, target);
+		add_check(s, "%s reports backup", old);
+	} else if (old_up) {
 		if (traits->old_primary_stays_fenced)
 			s = add_step(b, ACTION_DEMOTE, old, "leave %s fenced: it must be re-seeded from %s "
 				     "before it serves again", old, target);

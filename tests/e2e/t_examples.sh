@@ -58,7 +58,8 @@ reasons="unknown-key-policy=additionalProperties unknown-key-top=additionalPrope
 	literal-password-connection=not password-in-pqopt=not databases-duplicate=uniqueItems
 	approvals-out-of-range=maximum sqlite-missing-path=required missing-engine=required
 	backend-unknown-state=pattern backend-literal-password=not
-	backend-postgresql-no-connection=required"
+	backend-postgresql-no-connection=required log-backups-relative=pattern
+	log-backups-not-backup=const log-backups-postgresql=false"
 
 fails=0
 checks=0

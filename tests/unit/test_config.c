@@ -808,6 +808,95 @@ static void test_password_file_mode_is_checked(void **state)
 	cms_error_clear(&err);
 }
 
+/* log_backups: an mssql backup server's folder of log backups, as SQL
+ * Server sees it; refused on another role, another engine, or when it is
+ * not an absolute folder that fits in N'...'. */
+static void test_log_backups_folder(void **state)
+{
+	static const char head[] =
+		"version: 1\n"
+		"stores:\n"
+		"  - name: redmond\n"
+		"    engine: mssql\n"
+		"    databases: [xds]\n"
+		"    servers:\n"
+		"      - name: a\n"
+		"        dsn: a\n";
+	static const char tail[] =
+		"    location: {primary: a}\n";
+	static const struct {
+		const char *servers;
+		const char *message; /* NULL: loads */
+		const char *folder;  /* of server 'dr' when it loads */
+	} cases[] = {
+		{ "      - {name: dr, role: backup, dsn: dr, log_backups: '\\\\fs01\\logship\\redmond'}\n",
+		  NULL, "\\\\fs01\\logship\\redmond" },
+		{ "      - {name: dr, role: backup, dsn: dr, log_backups: 'E:\\logship'}\n", NULL, "E:\\logship" },
+		{ "      - {name: dr, role: backup, dsn: dr, log_backups: /var/opt/mssql/logship}\n", NULL,
+		  "/var/opt/mssql/logship" },
+		{ "      - {name: dr, role: backup, dsn: dr}\n", NULL, NULL },
+		{ "      - {name: dr, role: mirror, dsn: dr, log_backups: 'E:\\logship'}\n",
+		  "'log_backups' in server 'dr', which is not a backup", NULL },
+		{ "      - {name: dr, role: backup, dsn: dr, log_backups: logship}\n",
+		  "invalid 'log_backups' folder 'logship'", NULL },
+		{ "      - {name: dr, role: backup, dsn: dr, log_backups: \"E:\\\\it's\"}\n",
+		  "invalid 'log_backups' folder", NULL },
+		{ "      - {name: dr, role: backup, dsn: dr, log_backups: 'E:\\*.trn'}\n",
+		  "invalid 'log_backups' folder", NULL },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct diag_list dl = { 0 };
+		struct config *cfg = NULL;
+		struct buf text = BUF_INIT;
+		int rc;
+
+		buf_adds(&text, head);
+		buf_adds(&text, cases[i].servers);
+		buf_adds(&text, tail);
+		rc = load(&cfg, &dl, text.ptr);
+		if (!cases[i].message) {
+			if (rc != 0)
+				dump_diags(&dl);
+			assert_int_equal(rc, 0);
+			if (cases[i].folder)
+				assert_string_equal(store_find_server(&cfg->stores[0], "dr")->log_backups,
+						    cases[i].folder);
+			else
+				assert_null(store_find_server(&cfg->stores[0], "dr")->log_backups);
+		} else {
+			assert_int_equal(rc, CMS_ERROR);
+			assert_int_equal(dl.len, 1);
+			if (!strstr(dl.items[0].message, cases[i].message))
+				fail_msg("case %zu: '%s' lacks '%s'", i, dl.items[0].message,
+					 cases[i].message);
+		}
+		config_free(cfg);
+		diag_list_free(&dl);
+		buf_free(&text);
+	}
+	{
+		static const char sqlite[] =
+			"version: 1\n"
+			"stores:\n"
+			"  - name: s\n"
+			"    engine: sqlite\n"
+			"    databases: [xds]\n"
+			"    servers: [{name: a, path: a}, {name: b, path: b, role: backup, log_backups: /x}]\n"
+			"    location: {primary: a}\n";
+		struct diag_list dl = { 0 };
+		struct config *cfg = NULL;
+
+		assert_int_equal(load(&cfg, &dl, sqlite), CMS_ERROR);
+		assert_int_equal(dl.len, 1);
+		assert_string_equal(dl.items[0].message, "key 'log_backups' is not allowed for engine sqlite");
+		assert_string_equal(dl.items[0].hint, "'log_backups' is for mssql servers");
+		diag_list_free(&dl);
+	}
+}
+
 static void test_model_names(void **state)
 {
 	(void)state;
@@ -845,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_secrets_never_reach_messages),
 		cmocka_unit_test(test_password_file_mode_is_checked),
 		cmocka_unit_test(test_model_names),
+		cmocka_unit_test(test_log_backups_folder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include "tests/unit/db_fake.h"
 #include "applier/engine.h"
 #include "applier/engine_mssql.h"
+#include "applier/restore_decide.h"
 #include "common/buf.h"
 #include "common/util.h"
 
@@ -846,19 +847,33 @@ static void check_target_availability_group(void **state)
 
 /* ---- fence and catch-up ------------------------------------------------- */
 
+/* Outside the restore path with a tail-log fence, fence sends nothing;
+ * unfence only reads the server (it would bring back databases a tail-log
+ * backup left RESTORING, and there are none). */
 static void fence_is_a_statement_free_no_op(void **state)
 {
+	static const struct db_fake_reply a[] = { DBS(a_principal) };
 	struct t *t = new_t(false, NULL);
 
 	(void)state;
+	SCRIPT(t, 0, a);
 	open_t(t);
 	assert_non_null(t->e->ops->fence_note); /* the report says why nothing is sent */
 	assert_int_equal(t->e->ops->fence(t->e, "pool-a", &t->err), 0);
-	assert_int_equal(t->e->ops->unfence(t->e, "pool-a", &t->err), 0);
-	assert_int_equal(t->e->ops->fence(t->e, "pool-z", &t->err), CMS_ENOTFOUND);
 	assert_int_equal(t->fakes[0].connects, 0);
 	assert_int_equal(t->e->nlog, 0);
+	assert_int_equal(t->e->ops->unfence(t->e, "pool-a", &t->err), 0);
+	assert_int_equal(t->e->ops->fence(t->e, "pool-z", &t->err), CMS_ENOTFOUND);
+	assert_all_consumed(t);
+	assert_int_equal(t->e->nlog, 2); /* identity, read */
 	assert_no_followups(t);
+	free_t(t);
+
+	/* unreachable, and no tail-log backup taken here: nothing to undo */
+	t = new_t(false, NULL);
+	t->fakes[0].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(t->e->ops->unfence(t->e, "pool-a", &t->err), 0);
 	free_t(t);
 }
 
@@ -1048,25 +1063,92 @@ static void switchover_with_the_principal_unreachable_is_refused(void **state)
 	free_t(t);
 }
 
-static void switchover_failing_halfway_says_what_moved(void **state)
+/* The store's databases move as a unit: a switchover whose second SET
+ * PARTNER FAILOVER fails fails the first database back (the same statement,
+ * on the target, once it is SYNCHRONIZED there), and then nothing is
+ * changed: a refusal (the run ends rolled back, exit 7).  When the way back
+ * fails too, the error says so, and restore finishes the move forward. */
+static void switchover_failing_halfway_fails_back(void **state)
 {
+	static const char *const b_half_synchronizing[] = {
+		MIR("xds", "ONLINE", "PRINCIPAL", "SYNCHRONIZING", "FULL", PA, NULL, "UNKNOWN", "4", LSN_X),
+		MIR("lis", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PA, NULL, "UNKNOWN", "3", LSN_L),
+	};
 	static const struct db_fake_reply a[] = {
 		DBS(a_principal),
 		STMT("USE [master]"),
 		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
 		FAILS("ALTER DATABASE [lis] SET PARTNER FAILOVER",
 		      "statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy"),
+		DBS(a_mixed_roles),   /* xds back as PRINCIPAL */
 	};
-	static const struct db_fake_reply b[] = { DBS(b_mirror) };
-	struct t *t = new_t(false, NULL);
+	static const struct db_fake_reply b[] = {
+		DBS(b_mirror),
+		DBS(b_half_synchronizing),
+		DBS(b_principal_half),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+	};
+	static const struct db_fake_reply a_fails[] = {
+		DBS(a_principal),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [xds] SET PARTNER FAILOVER"),
+		FAILS("ALTER DATABASE [lis] SET PARTNER FAILOVER",
+		      "statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy"),
+	};
+	static const struct db_fake_reply b_fails[] = {
+		DBS(b_mirror),
+		DBS(b_principal_half),
+		STMT("USE [master]"),
+		FAILS("ALTER DATABASE [xds] SET PARTNER FAILOVER",
+		      "statement failed on server 'pool-b': [42000] native 1405: the database is already enabled for mirroring"),
+	};
+	static const struct expect x[] = {
+		{ "pool-b", Q_DBS },
+		{ "pool-a", Q_DBS },
+		{ "pool-a", "USE [master]" },
+		{ "pool-a", "ALTER DATABASE [xds] SET PARTNER FAILOVER" },
+		{ "pool-a", "ALTER DATABASE [lis] SET PARTNER FAILOVER" },
+		{ "pool-b", Q_DBS },
+		{ "pool-b", Q_DBS },
+		{ "pool-b", "USE [master]" },
+		{ "pool-b", "ALTER DATABASE [xds] SET PARTNER FAILOVER" },
+		{ "pool-a", Q_DBS },
+	};
+	struct db_stmt_log *log = NULL;
+	size_t nlog = 0, i;
+	struct t *t;
 
 	(void)state;
+	t = new_t(false, NULL);
 	SCRIPT(t, 0, a);
 	SCRIPT(t, 1, b);
 	open_t(t);
+	assert_refused(t, t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err),
+		       "switchover to 'pool-b' stopped part way, and xds failed back to 'pool-a': nothing is changed: database 'lis' did not move on 'pool-a' after xds did");
+	assert_all_consumed(t);
+	/* every statement in order; the failed one marked failed */
+	engine_take_log(t->e, &log, &nlog);
+	drop_identity(log, &nlog);
+	assert_int_equal(nlog, ARRAY_SIZE(x));
+	for (i = 0; i < nlog; i++) {
+		assert_string_equal(log[i].label, x[i].label);
+		assert_string_equal(log[i].sql, x[i].sql);
+		assert_int_equal(log[i].ok, i != 4);
+	}
+	db_stmt_log_free(log, nlog);
+	assert_no_followups(t);
+	free_t(t);
+
+	t = new_t(false, NULL);
+	SCRIPT(t, 0, a_fails);
+	SCRIPT(t, 1, b_fails);
+	open_t(t);
 	assert_int_equal(t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err), CMS_ERROR);
-	assert_string_equal(t->err.message,
-			    "database 'lis' did not move on 'pool-a' after xds did: statement failed on server 'pool-a': [42000] native 1404: the command failed because the database mirror is busy");
+	assert_contains(t->err.message,
+			"switchover to 'pool-b' stopped part way, and failing back 'xds' (statement failed on server 'pool-b': [42000] native 1405");
+	assert_contains(t->err.message, "database 'lis' did not move on 'pool-a' after xds did");
+	assert_contains(t->err.hint, "cmsctl restore");
 	assert_all_consumed(t);
 	free_t(t);
 }
@@ -1090,6 +1172,50 @@ static void switchover_resumes_a_half_done_move(void **state)
 	SCRIPT(t, 0, a);
 	SCRIPT(t, 1, b);
 	open_t(t);
+	if (t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* A pair left half moved (an apply killed between the two SET PARTNER
+ * FAILOVER): what the engine reports makes restore's decision "finish the
+ * promotion" (restore_decide), and promote then moves only the database
+ * that has not moved, on the principal it still has. */
+static void restore_finishes_a_half_moved_pair(void **state)
+{
+	static const char *const a_half[] = {
+		MIR("xds", "RESTORING", "MIRROR", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "4", LSN_X),
+		MIR("lis", "ONLINE", "PRINCIPAL", "SYNCHRONIZED", "FULL", PB, NULL, "UNKNOWN", "3", LSN_L),
+	};
+	static const struct db_fake_reply a[] = {
+		DBS(a_half),
+		DBS(a_half),
+		STMT("USE [master]"),
+		STMT("ALTER DATABASE [lis] SET PARTNER FAILOVER"),
+	};
+	static const struct db_fake_reply b[] = {
+		DBS(b_principal_half),
+		DBS(b_principal_half),
+		DBS(b_principal),
+	};
+	struct observation obs;
+	struct restore_facts f = { .mode = PLAN_SWITCHOVER, .to_primary = "pool-b",
+				   .promote = STEP_FAILED, .recorded = true,
+				   .recorded_primary = "pool-a", .recorded_serial = 4, .plan_serial = 4 };
+	struct t *t = new_t(false, NULL);
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 1, b);
+	t->fakes[2].connect_error = "[08001] unreachable";
+	open_t(t);
+	assert_int_equal(engine_probe(t->e, &obs, &t->err), 0);
+	f.target = observation_find(&obs, "pool-b");
+	assert_int_equal(f.target->dbs[0].role, OBS_PRIMARY);
+	assert_int_equal(f.target->dbs[1].role, OBS_MIRROR);
+	assert_int_equal(restore_decide(&f), RESTORE_FINISH_PROMOTE);
+	observation_free(&obs);
 	if (t->e->ops->promote(t->e, "pool-b", "pool-a", false, &t->err) < 0)
 		fail_msg("promote: %s", t->err.message);
 	assert_all_consumed(t);
@@ -1661,6 +1787,483 @@ static void standby_copy_is_a_backup_and_recovers(void **state)
 	free_t(t);
 }
 
+/* ---- log shipping: tail-log fence and the chain of log backups ---------- */
+
+#define FOLDER "\\\\fs01\\logship\\redmond"
+#define F(name) FOLDER "\\" name
+#define Q_DIRTREE "EXEC master.sys.xp_dirtree N'" FOLDER "', 1, 1"
+#define Q_HEADERS(name) "RESTORE HEADERONLY FROM DISK = N'" F(name) "'"
+#define Q_REDO(db) "SELECT redo_start_lsn FROM sys.master_files WHERE file_id = 1 AND database_id = DB_ID(N'" db "')"
+#define RESTORE_LOG(db, name, pos) \
+	STMT("RESTORE LOG [" db "] FROM DISK = N'" F(name) "' WITH FILE = " pos ", NORECOVERY")
+#define X_RESTORE_LOG(db, name, pos) \
+	{ "dublin-dr", "RESTORE LOG [" db "] FROM DISK = N'" F(name) "' WITH FILE = " pos ", NORECOVERY" }
+/* The tail-log backups' names hold the time of the fence: CMSCTL_NOW. */
+#define TAIL_NOW "2026-01-01T10:20:30Z"
+#define TAIL(db) db "_tail_20260101102030.trn"
+
+/* RESTORE HEADERONLY gives some 50 columns, more with each version: the
+ * engine finds its five by name, wherever they are. */
+static const char *const hdr_cols[] = {
+	"BackupName", "BackupType", "Position", "ServerName", "DatabaseName", "FirstLSN", "LastLSN",
+	"CheckpointLSN",
+};
+#define HDR(type, pos, db, first, last) "set", type, pos, "SQL-A", db, first, last, first
+#define HEADERS(name, cells) { Q_HEADERS(name), NULL, 8, hdr_cols, ARRAY_SIZE(cells) / 8, cells }
+static const char *const dirtree_cols[] = { "subdirectory", "depth", "file" };
+#define DIRTREE(cells) { Q_DIRTREE, NULL, 3, dirtree_cols, ARRAY_SIZE(cells) / 3, cells }
+static const char *const redo_cols[] = { "redo_start_lsn" };
+#define REDO(db, cells) { Q_REDO(db), NULL, 1, redo_cols, 1, cells }
+
+/* LSNs of 22 digits: beyond 2^64, compared exactly */
+#define L100 "9000000000000000100001"
+#define L200 "9000000000000000200001"
+#define L300 "9000000000000000300001"
+#define L400 "9000000000000000400001"
+#define L500 "9000000000000000500001"
+
+/* The folder: a subfolder, a text file and a full backup aside, log
+ * backups of both databases, listed in no particular order. */
+static const char *const dir_cells[] = {
+	"archive", "1", "0",
+	"xds_2.trn", "1", "1",
+	"README.txt", "1", "1",
+	"lis_1.trn", "1", "1",
+	"xds_1.trn", "1", "1",
+	"full.TRN", "1", "1",
+};
+static const char *const dir_with_tails[] = {
+	"xds_2.trn", "1", "1",
+	TAIL("lis"), "1", "1",
+	"lis_1.trn", "1", "1",
+	"xds_1.trn", "1", "1",
+	"full.TRN", "1", "1",
+	TAIL("xds"), "1", "1",
+};
+static const char *const dir_gap[] = {
+	"xds_1.trn", "1", "1",
+	"xds_3.trn", "1", "1",
+	"lis_1.trn", "1", "1",
+};
+static const char *const h_xds_1[] = { HDR("2", "1", "xds", L100, L200) };
+/* two sets in one file: the second is xds from 200 to 300 */
+static const char *const h_xds_2[] = {
+	HDR("2", "1", "xds", L100, L200),
+	HDR("2", "2", "xds", L200, L300),
+};
+static const char *const h_xds_3[] = { HDR("2", "1", "xds", L400, L500) };
+static const char *const h_lis_1[] = { HDR("2", "1", "lis", L100, L300) };
+static const char *const h_full[] = { HDR("1", "1", "xds", L100, L100) };
+static const char *const h_xds_tail[] = { HDR("2", "1", "xds", L300, L400) };
+static const char *const h_lis_tail[] = { HDR("2", "1", "lis", L300, L400) };
+#define Q_LASTLOG(db) "SELECT MAX(last_lsn) FROM msdb.dbo.backupset WHERE type = 'L' AND is_copy_only = 0 AND database_name = N'" db "'"
+static const char *const lastlog_cols[] = { "" };
+#define LASTLOG(db, cells) { Q_LASTLOG(db), NULL, 1, lastlog_cols, 1, cells }
+static const char *const redo_100[] = { L100 };
+static const char *const redo_200[] = { L200 };
+static const char *const redo_300[] = { L300 };
+static const char *const redo_400[] = { L400 };
+static const char *const a_restoring[] = {
+	NOMIR("xds", "RESTORING"),
+	NOMIR("lis", "RESTORING"),
+};
+
+static struct t *new_logship_t(void)
+{
+	struct t *t = new_t(true, NULL);
+
+	t->servers[2].log_backups = FOLDER;
+	return t;
+}
+
+static void lsn_compare_is_exact_over_25_digits(void **state)
+{
+	(void)state;
+	assert_int_equal(mssql_lsn_cmp("9000000000000000100001", "9000000000000000200001"), -1);
+	assert_int_equal(mssql_lsn_cmp("9000000000000000200001", "9000000000000000200001"), 0);
+	/* equal modulo 2^64, yet different */
+	assert_int_equal(mssql_lsn_cmp("18446744073709551617", "1"), 1);
+	assert_int_equal(mssql_lsn_cmp("0000123", "123.0"), 0);
+	assert_int_equal(mssql_lsn_cmp("99", "100"), -1);
+	assert_int_equal(mssql_lsn_cmp("0", "00"), 0);
+}
+
+/* "Fail Over to a Log Shipping Secondary" with the old primary answering:
+ * check_target reads the chain (nothing restored); the fence is the old
+ * primary's tail-log backup WITH NORECOVERY into the backup's folder;
+ * catch-up restores every newer log backup in LSN order, the tail-log
+ * backups last, and says the LSN reached; promote finds nothing newer and
+ * recovers.  A full backup, other files and sets already in the copy are
+ * left alone; a file with two sets is restored WITH FILE = 2. */
+static void log_shipping_failover_with_a_tail_log_fence(void **state)
+{
+	static const struct db_fake_reply dr[] = {
+		/* check_target */
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+		REDO("lis", redo_100),
+		/* catch_up */
+		DBS(dr_restoring),
+		DIRTREE(dir_with_tails),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS(TAIL("lis"), h_lis_tail),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		HEADERS(TAIL("xds"), h_xds_tail),
+		REDO("xds", redo_200),
+		REDO("lis", redo_100),
+		STMT("USE [master]"),
+		RESTORE_LOG("xds", "xds_2.trn", "2"),
+		RESTORE_LOG("xds", TAIL("xds"), "1"),
+		RESTORE_LOG("lis", "lis_1.trn", "1"),
+		RESTORE_LOG("lis", TAIL("lis"), "1"),
+		/* promote */
+		DBS(dr_restoring),
+		DIRTREE(dir_with_tails),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS(TAIL("lis"), h_lis_tail),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		HEADERS(TAIL("xds"), h_xds_tail),
+		REDO("xds", redo_400),
+		REDO("lis", redo_400),
+		STMT("USE [master]"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+		DBS(dr_online),
+	};
+	static const struct db_fake_reply a[] = {
+		DBS(a_standalone),      /* check_target: serving, so fenced by its tail */
+		LASTLOG("xds", redo_300), /* its last log backups, which the folder reaches */
+		LASTLOG("lis", redo_300),
+		DBS(a_standalone),      /* fence */
+		STMT("USE [master]"),
+		STMT("BACKUP LOG [xds] TO DISK = N'" F(TAIL("xds")) "' WITH NORECOVERY"),
+		STMT("BACKUP LOG [lis] TO DISK = N'" F(TAIL("lis")) "' WITH NORECOVERY"),
+		DBS(a_restoring),
+		DBS(a_restoring),       /* promote: no longer serving */
+		DBS(a_restoring),       /* demote */
+	};
+	struct t *t = new_logship_t();
+
+	(void)state;
+	setenv("CMSCTL_NOW", TAIL_NOW, 1);
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	assert_int_equal(db_fake_consumed(t->fakes[0].db), 4); /* identity, reads: nothing sent */
+	if (t->e->ops->fence(t->e, "pool-a", &t->err) < 0)
+		fail_msg("fence: %s", t->err.message);
+	assert_string_equal(t->e->step_note,
+			    "tail-log backup WITH NORECOVERY into '" FOLDER "': every database RESTORING on 'pool-a'");
+	if (t->e->ops->catch_up(t->e, "pool-a", "dublin-dr", 5000, &t->err) < 0)
+		fail_msg("catch_up: %s", t->err.message);
+	assert_string_equal(t->e->step_note,
+			    "xds at LSN " L400 " (2 log backups restored), lis at LSN " L400 " (2 log backups restored)");
+	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_string_equal(t->e->step_note,
+			    "xds at LSN " L400 " (0 log backups restored), lis at LSN " L400 " (0 log backups restored)");
+	assert_int_equal(t->e->ops->demote(t->e, "pool-a", "dublin-dr", &t->err), 0);
+	assert_all_consumed(t);
+	assert_int_equal(t->e->nfollowups, 2); /* changes after the last restored log backup; pool-a */
+	assert_string_equal(t->e->followups[1],
+			    "'pool-a' holds xds, lis RESTORING after its tail-log backup: it is a copy that log backups of 'dublin-dr' can roll forward (log shipping the other way) before it serves again");
+	unsetenv("CMSCTL_NOW");
+	free_t(t);
+}
+
+/* A gap in the chain (the log between 300 and 400 is in no backup of the
+ * folder) is refused by check_target, before any change: exit 7.  With the
+ * old primary isolated there is no catch-up step, and promote refuses the
+ * same gap before its first RESTORE LOG. */
+static void a_gap_in_the_log_chain_is_refused_before_any_change(void **state)
+{
+	static const struct db_fake_reply dr_check[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_gap),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("xds_3.trn", h_xds_3),
+		HEADERS("lis_1.trn", h_lis_1),
+		REDO("xds", redo_200),
+	};
+	static const struct db_fake_reply dr_promote[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_gap),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("xds_3.trn", h_xds_3),
+		HEADERS("lis_1.trn", h_lis_1),
+		REDO("xds", redo_300),
+	};
+	static const struct db_fake_reply dr_unreadable[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_gap),
+		HEADERS("xds_1.trn", h_xds_1),
+		FAILS(Q_HEADERS("xds_3.trn"),
+		      "statement failed on server 'dublin-dr': [42000] native 3241: the media family on device is incorrectly formed"),
+	};
+	static const char *const never[] = { NULL };
+	static const struct db_fake_reply a[] = {
+		DBS(a_standalone),
+		LASTLOG("xds", redo_200),
+		LASTLOG("lis", never),
+	};
+	struct t *t;
+
+	(void)state;
+	t = new_logship_t();
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 2, dr_check);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "the log backups of database 'xds' in '" FOLDER "' have a gap: 'dublin-dr' reaches LSN " L200 ", and the next log backup, '" F("xds_3.trn") "', starts at LSN " L400);
+	assert_contains(t->err.hint, "copy the missing log backups of 'xds'");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_logship_t();
+	SCRIPT(t, 2, dr_promote);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err),
+		       "'dublin-dr' reaches LSN " L300 ", and the next log backup, '" F("xds_3.trn") "', starts at LSN " L400);
+	assert_all_consumed(t); /* no RESTORE LOG, no RESTORE DATABASE */
+	assert_int_equal(t->fakes[0].connects, 0);
+	assert_no_followups(t);
+	free_t(t);
+
+	/* a file that is no readable backup (still being copied): refused */
+	t = new_logship_t();
+	SCRIPT(t, 2, dr_unreadable);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "cannot read the headers of log backup '" F("xds_3.trn") "' on 'dublin-dr'");
+	assert_contains(t->err.hint, "still being copied");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* The old primary answers, and its backup history says its last log
+ * backup of xds ends at 400 while the folder reaches only 300 (the copy
+ * job is behind): refused by check_target, before the tail-log backup. */
+static void a_folder_behind_the_old_primary_is_refused(void **state)
+{
+	static const struct db_fake_reply a[] = {
+		DBS(a_standalone),
+		LASTLOG("xds", redo_400),
+		LASTLOG("lis", redo_300),
+	};
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+	};
+	struct t *t = new_logship_t();
+
+	(void)state;
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "the log backups of database 'xds' in '" FOLDER "' reach LSN " L300 ", but the last log backup taken on the old primary ends at LSN " L400 ": the rest is not in the folder");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* The old primary isolated (down, or fenced from outside): no tail-log
+ * backup and no catch-up step; promote restores what the folder holds,
+ * then recovers, and says the LSN reached. */
+static void log_chain_with_the_old_primary_down(void **state)
+{
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_100),
+		REDO("lis", redo_100),
+		STMT("USE [master]"),
+		RESTORE_LOG("xds", "xds_1.trn", "1"),
+		RESTORE_LOG("xds", "xds_2.trn", "2"),
+		RESTORE_LOG("lis", "lis_1.trn", "1"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+		DBS(dr_online),
+	};
+	static const struct expect x[] = {
+		{ "dublin-dr", Q_DBS },
+		{ "dublin-dr", Q_DIRTREE },
+		{ "dublin-dr", Q_HEADERS("xds_2.trn") },
+		{ "dublin-dr", Q_HEADERS("lis_1.trn") },
+		{ "dublin-dr", Q_HEADERS("xds_1.trn") },
+		{ "dublin-dr", Q_HEADERS("full.TRN") },
+		{ "dublin-dr", Q_REDO("xds") },
+		{ "dublin-dr", Q_REDO("lis") },
+		{ "dublin-dr", "USE [master]" },
+		X_RESTORE_LOG("xds", "xds_1.trn", "1"),
+		X_RESTORE_LOG("xds", "xds_2.trn", "2"),
+		X_RESTORE_LOG("lis", "lis_1.trn", "1"),
+		{ "dublin-dr", "RESTORE DATABASE [xds] WITH RECOVERY" },
+		{ "dublin-dr", "RESTORE DATABASE [lis] WITH RECOVERY" },
+		{ "dublin-dr", Q_DBS },
+	};
+	struct t *t = new_logship_t();
+
+	(void)state;
+	SCRIPT(t, 2, dr);
+	t->fakes[0].connect_error = "[08001] native 20009: unable to connect";
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_isolated = true };
+	if (t->e->ops->promote(t->e, "dublin-dr", "pool-a", true, &t->err) < 0)
+		fail_msg("promote: %s", t->err.message);
+	assert_all_consumed(t);
+	/* each RESTORE names the database it hit in the statement log */
+	assert_string_equal(t->e->log[10].sql, x[9].sql);
+	assert_string_equal(t->e->log[10].database, "xds");
+	assert_string_equal(t->e->log[12].database, "lis");
+	assert_transcript(t->e, x, ARRAY_SIZE(x));
+	assert_string_equal(t->e->step_note,
+			    "xds at LSN " L300 " (2 log backups restored), lis at LSN " L300 " (1 log backup restored)");
+	free_t(t);
+}
+
+/* The tail-log fence is undone by recovering the old primary's databases
+ * (no data restored); a tail-log backup that is missing from the chain the
+ * backup server reads (another folder under the same path) is refused
+ * before any RESTORE LOG. */
+static void tail_log_fence_undone_and_a_missing_tail_refused(void **state)
+{
+	static const struct db_fake_reply a_fenced_before[] = { DBS(a_restoring) };
+	static const struct db_fake_reply dr_before[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+		REDO("lis", redo_100),
+	};
+	static const struct db_fake_reply a[] = {
+		DBS(a_standalone),
+		LASTLOG("xds", redo_200),
+		LASTLOG("lis", redo_100),
+		DBS(a_standalone),
+		STMT("USE [master]"),
+		STMT("BACKUP LOG [xds] TO DISK = N'" F(TAIL("xds")) "' WITH NORECOVERY"),
+		STMT("BACKUP LOG [lis] TO DISK = N'" F(TAIL("lis")) "' WITH NORECOVERY"),
+		DBS(a_restoring),
+		DBS(a_restoring),
+		STMT("USE [master]"),
+		STMT("RESTORE DATABASE [xds] WITH RECOVERY"),
+		STMT("RESTORE DATABASE [lis] WITH RECOVERY"),
+	};
+	static const struct db_fake_reply dr[] = {
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+		REDO("lis", redo_100),
+		/* catch_up: the tails are not in the folder the backup reads */
+		DBS(dr_restoring),
+		DIRTREE(dir_cells),
+		HEADERS("xds_2.trn", h_xds_2),
+		HEADERS("lis_1.trn", h_lis_1),
+		HEADERS("xds_1.trn", h_xds_1),
+		HEADERS("full.TRN", h_full),
+		REDO("xds", redo_200),
+	};
+	struct t *t = new_logship_t();
+
+	(void)state;
+	setenv("CMSCTL_NOW", TAIL_NOW, 1);
+	SCRIPT(t, 0, a);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	if (t->e->ops->fence(t->e, "pool-a", &t->err) < 0)
+		fail_msg("fence: %s", t->err.message);
+	assert_refused(t, t->e->ops->catch_up(t->e, "pool-a", "dublin-dr", 5000, &t->err),
+		       "the tail-log backup '" F(TAIL("xds")) "' of database 'xds' is not in the chain of log backups that 'dublin-dr' reads in '" FOLDER "'");
+	cms_error_clear(&t->err);
+	if (t->e->ops->unfence(t->e, "pool-a", &t->err) < 0)
+		fail_msg("unfence: %s", t->err.message);
+	assert_all_consumed(t);
+	unsetenv("CMSCTL_NOW");
+	free_t(t);
+
+	/* an earlier attempt left every database RESTORING: nothing to take */
+	t = new_logship_t();
+	SCRIPT(t, 0, a_fenced_before);
+	SCRIPT(t, 2, dr_before);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	if (t->e->ops->check_target(t->e, "dublin-dr", &t->err) < 0)
+		fail_msg("check_target: %s", t->err.message);
+	assert_int_equal(t->e->ops->fence(t->e, "pool-a", &t->err), 0);
+	assert_null(t->e->step_note); /* no tail-log fence was planned: nothing serves */
+	assert_all_consumed(t);
+	free_t(t);
+}
+
+/* Without log_backups an answering old primary that serves is refused, and
+ * the hint names the folder that would make its tail-log backup the fence;
+ * a mirrored old primary cannot take a tail-log backup WITH NORECOVERY. */
+static void tail_log_fence_needs_a_folder_and_no_mirroring(void **state)
+{
+	static const struct db_fake_reply a_alone[] = { DBS(a_standalone) };
+	static const struct db_fake_reply a_mirrored[] = { DBS(a_principal) };
+	static const struct db_fake_reply dr[] = { DBS(dr_restoring) };
+	struct t *t;
+
+	(void)state;
+	t = new_t(true, NULL);
+	SCRIPT(t, 0, a_alone);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "old primary 'pool-a' still serves database 'xds' writable");
+	assert_contains(t->err.hint, "give 'dublin-dr' a 'log_backups' folder");
+	assert_all_consumed(t);
+	free_t(t);
+
+	t = new_logship_t();
+	SCRIPT(t, 0, a_mirrored);
+	SCRIPT(t, 2, dr);
+	open_t(t);
+	t->e->move = (struct engine_move){ .old_primary = "pool-a", .old_answers = true };
+	assert_refused(t, t->e->ops->check_target(t->e, "dublin-dr", &t->err),
+		       "old primary 'pool-a' still serves database 'xds' writable");
+	assert_contains(t->err.hint, "needs the database outside mirroring");
+	assert_all_consumed(t);
+	free_t(t);
+}
+
 /* The engine sent nothing but n identity checks (the refused sessions are
  * closed, so their fakes cannot be asked). */
 static void assert_only_identity(const struct t *t, size_t n)
@@ -1777,7 +2380,8 @@ int main(void)
 		cmocka_unit_test(switchover_transcript),
 		cmocka_unit_test(switchover_refusals_send_no_change),
 		cmocka_unit_test(switchover_with_the_principal_unreachable_is_refused),
-		cmocka_unit_test(switchover_failing_halfway_says_what_moved),
+		cmocka_unit_test(switchover_failing_halfway_fails_back),
+		cmocka_unit_test(restore_finishes_a_half_moved_pair),
 		cmocka_unit_test(switchover_resumes_a_half_done_move),
 		cmocka_unit_test(promote_times_out_when_the_target_never_takes_over),
 		cmocka_unit_test(forced_service_transcript),
@@ -1798,6 +2402,13 @@ int main(void)
 		cmocka_unit_test(availability_group_lossless_with_the_primary_unreachable),
 		cmocka_unit_test(availability_group_external_or_none_is_refused),
 		cmocka_unit_test(the_configured_instance_passes),
+		cmocka_unit_test(lsn_compare_is_exact_over_25_digits),
+		cmocka_unit_test(log_shipping_failover_with_a_tail_log_fence),
+		cmocka_unit_test(a_gap_in_the_log_chain_is_refused_before_any_change),
+		cmocka_unit_test(log_chain_with_the_old_primary_down),
+		cmocka_unit_test(a_folder_behind_the_old_primary_is_refused),
+		cmocka_unit_test(tail_log_fence_undone_and_a_missing_tail_refused),
+		cmocka_unit_test(tail_log_fence_needs_a_folder_and_no_mirroring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
