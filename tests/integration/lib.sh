@@ -172,3 +172,16 @@ pg_read_only() { psql_on "$1" postgres -At -c 'SHOW default_transaction_read_onl
 
 # ---- state ----
 sq() { sqlite3 .cmsctl/state.db "$1"; }
+
+# continue_held PID: lets an apply held by CMSCTL_TEST_HOLD_AT go on.  The
+# hold installs its SIGCONT handler after the journal write the test saw:
+# wait for its message in $W/apply.err first, else the signal could come
+# before the handler and be lost (a full minute's hold).
+continue_held() {
+	local _
+	for _ in $(seq 1 400); do
+		grep -q "holding at step" "$W/apply.err" 2>/dev/null && break
+		sleep 0.05
+	done
+	kill -CONT "$1"
+}

@@ -79,13 +79,7 @@ expect "fence journaled done" "$got" done
 expect "pool-a fenced" "$(pg_writable "$PG_PORT_A")" f
 freeze pool-b
 t0=$(now_ms)
-# The hold installs its SIGCONT handler after the journal write: wait
-# for its message, else the signal could come first and be lost.
-for _ in $(seq 1 400); do
-	grep -q "holding at step" "$W/apply.err" 2>/dev/null && break
-	sleep 0.05
-done
-kill -CONT "$held"
+continue_held "$held"
 rc=0
 wait "$held" || rc=$?
 held=
@@ -131,13 +125,7 @@ done
 expect "catch_up journaled done" "$got" done
 freeze pool-b
 t0=$(now_ms)
-# The hold installs its SIGCONT handler after the journal write: wait
-# for its message, else the signal could come first and be lost.
-for _ in $(seq 1 400); do
-	grep -q "holding at step" "$W/apply.err" 2>/dev/null && break
-	sleep 0.05
-done
-kill -CONT "$held"
+continue_held "$held"
 rc=0
 wait "$held" || rc=$?
 held=

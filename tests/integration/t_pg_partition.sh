@@ -149,13 +149,7 @@ else
 fi
 netns_cut "$CUT"
 t0=$(now_ms)
-# The hold installs its SIGCONT handler after the journal write: wait
-# for its message, else the signal could come first and be lost.
-for _ in $(seq 1 400); do
-	grep -q "holding at step" "$W/apply.err" 2>/dev/null && break
-	sleep 0.05
-done
-kill -CONT "$held"
+continue_held "$held"
 rc=0
 wait "$held" || rc=$?
 held=
