@@ -9,7 +9,7 @@
 #include "applier/run.h"
 #include "common/buf.h"
 
-#define REPORT_FORMAT_VERSION 1
+#define REPORT_FORMAT_VERSION 2
 
 void report_build(const struct run *r, struct buf *json, struct buf *html);
 /* The journal detail of one step (statements, checks, notes), JSON text;

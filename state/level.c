@@ -222,7 +222,8 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	window = journal_window(steps, nsteps);
 	serial_after = newest && rec->exists ? rec->serial : (pf.serial >= 0 ? pf.serial : 0);
 	o = json_object();
-	json_object_set_new(o, "format_version", json_integer(1));
+	/* The report format of applier/report.h (REPORT_FORMAT_VERSION). */
+	json_object_set_new(o, "format_version", json_integer(2));
 	json_object_set_new(o, "run_id", json_string(run->id));
 	json_object_set_new(o, "kind", json_string(run->kind));
 	json_object_set_new(o, "store", json_string(run->store));
