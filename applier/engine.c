@@ -133,8 +133,6 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 			void *ctx, struct cms_error *err)
 {
 	struct buf connstr = BUF_INIT;
-	char *password = NULL;
-	int64_t login_ms, query_ms;
 	int rc = 0;
 
 	(void)ctx;
@@ -158,18 +156,32 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 	 * logs hold every connection's password). */
 	if (engine_traits(store->engine) && engine_traits(store->engine)->connection_suffix)
 		buf_adds(&connstr, engine_traits(store->engine)->connection_suffix);
-	if ((rc = config_read_password(&password, srv->password_env, srv->password_file, err)) < 0) {
-		cms_error_prefix(err, "cannot connect to server '%s'", srv->name);
-		goto done;
+	rc = engine_odbc_open(out, srv->name, connstr.ptr, srv->password_env, srv->password_file,
+			      store, err);
+done:
+	buf_free(&connstr);
+	return rc;
+}
+
+int engine_odbc_open(struct db **out, const char *label, const char *connstr,
+		     const char *password_env, const char *password_file, const struct store *store,
+		     struct cms_error *err)
+{
+	char *password = NULL;
+	int64_t login_ms, query_ms;
+	int rc;
+
+	*out = NULL;
+	if ((rc = config_read_password(&password, password_env, password_file, err)) < 0) {
+		cms_error_prefix(err, "cannot connect to server '%s'", label);
+		return rc;
 	}
 	login_ms = store->policy.login_timeout_ms > 0 ? store->policy.login_timeout_ms
 						      : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
 	query_ms = store->policy.query_timeout_ms > 0 ? store->policy.query_timeout_ms
 						      : ENGINE_DEFAULT_QUERY_TIMEOUT_MS;
-	rc = db_connect_odbc(out, srv->name, connstr.ptr, password, login_ms, query_ms, err);
-done:
+	rc = db_connect_odbc(out, label, connstr, password, login_ms, query_ms, err);
 	cms_free_secret(password);
-	buf_free(&connstr);
 	return rc;
 }
 

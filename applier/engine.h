@@ -109,6 +109,15 @@ void engine_close(struct engine *e); /* accepts NULL */
 int engine_connect_odbc(struct db **out, const struct store *store, const struct server *srv,
 			void *ctx, struct cms_error *err);
 
+/* The one way cmsctl opens an ODBC session (servers and odbc publish
+ * targets): connstr (no secret in it) with the password read from
+ * password_env/password_file and wiped after the connect, and the store's
+ * login and query timeouts (their defaults for a store the loader did not
+ * build).  label names the session in messages and logs. */
+int engine_odbc_open(struct db **out, const char *label, const char *connstr,
+		     const char *password_env, const char *password_file, const struct store *store,
+		     struct cms_error *err);
+
 /* Moves the statement log out (caller frees with db_stmt_log_free). */
 void engine_take_log(struct engine *e, struct db_stmt_log **out, size_t *n);
 /* Appends a db session's log to the engine's (used by implementations

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "applier/publish.h"
 #include "applier/command.h"
+#include "applier/engine.h"
 #include "common/fileio.h"
 #include "common/util.h"
 #include "planner/config.h"
@@ -173,18 +174,15 @@ static int odbc_open(struct db **db, const struct publish_target *t, const struc
 		     struct cms_error *err)
 {
 	const char *table = t->table ? t->table : "cms_location";
-	char *password = NULL, *connstr = NULL;
+	char *connstr = NULL;
 	int rc;
 
 	*db = NULL;
 	if (!config_is_identifier(table))
 		return cms_error_set(err, CMS_ERROR, "publish table '%s' is not a plain identifier", table);
-	if ((rc = config_read_password(&password, t->password_env, t->password_file, err)) < 0)
-		return rc;
 	connstr = t->dsn ? xasprintf("DSN=%s", t->dsn) : xstrdup(t->connection);
-	rc = db_connect_odbc(db, "publish", connstr, password, st->policy.login_timeout_ms,
-			     st->policy.query_timeout_ms, err);
-	cms_free_secret(password);
+	rc = engine_odbc_open(db, "publish target", connstr, t->password_env, t->password_file, st,
+			      err);
 	free(connstr);
 	return rc;
 }
