@@ -15,6 +15,10 @@
 #include "planner/config.h"
 #include "planner/engines.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -248,4 +252,41 @@ void engine_database_done(struct engine *e, const char *action, const char *serv
 {
 	if (e && e->on_database)
 		e->on_database(e->on_database_arg, action, server, db);
+}
+
+const struct server *engine_server(const struct engine *e, const char *name, size_t *index,
+				   struct cms_error *err)
+{
+	const struct store *st = e->store;
+	size_t i;
+
+	for (i = 0; name && i < st->nservers; i++)
+		if (strcmp(st->servers[i].name, name) == 0) {
+			if (index)
+				*index = i;
+			return &st->servers[i];
+		}
+	cms_error_set(err, CMS_ENOTFOUND, "server '%s' is not part of store '%s'", name ? name : "",
+		      st->name);
+	return NULL;
+}
+
+void engine_sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void engine_format_ms(char out[32], int64_t ms)
+{
+	if (ms >= 1000 && ms % 1000 == 0)
+		snprintf(out, 32, "%" PRId64 "s", ms / 1000);
+	else
+		snprintf(out, 32, "%" PRId64 "ms", ms);
 }

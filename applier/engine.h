@@ -124,6 +124,15 @@ void engine_take_log(struct engine *e, struct db_stmt_log **out, size_t *n);
  * before closing a session). */
 void engine_absorb_log(struct engine *e, struct db *db);
 void engine_add_followup(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* What every engine shares: the server of the store named name (its index
+ * into store->servers in *index when not NULL), or NULL with
+ * CMS_ENOTFOUND "server 'x' is not part of store 'y'"; a sleep that
+ * resumes after signals; a duration for messages ("30s", "250ms"). */
+const struct server *engine_server(const struct engine *e, const char *name, size_t *index,
+				   struct cms_error *err);
+void engine_sleep_ms(int64_t ms);
+void engine_format_ms(char out[32], int64_t ms);
+
 /* Calls e->on_database when set. */
 void engine_database_done(struct engine *e, const char *action, const char *server, const char *db);
 

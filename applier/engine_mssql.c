@@ -356,17 +356,7 @@ static void add_db_statements(struct buf *b, const struct store *st, const bool 
 
 static int server_index(struct engine *e, const char *name, size_t *out, struct cms_error *err)
 {
-	const struct store *st = e->store;
-	size_t i;
-
-	for (i = 0; name && i < st->nservers; i++) {
-		if (strcmp(st->servers[i].name, name) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	return cms_error_set(err, CMS_ENOTFOUND, "server '%s' is not part of store '%s'",
-			     name ? name : "", st->name);
+	return engine_server(e, name, out, err) ? 0 : CMS_ENOTFOUND;
 }
 
 /* The machine part of a ServerName ("SQLA01\\RTC" -> "SQLA01") equals the
@@ -517,17 +507,6 @@ static int use_master(struct engine *e, size_t idx, bool *done, struct cms_error
 	return 0;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
 
 static int64_t role_wait_ms(const struct engine *e)
 {
@@ -2231,7 +2210,7 @@ static int wait_for(struct engine *e, size_t idx, enum mssql_goal goal, int64_t 
 					   (long long)elapsed, what, why.ptr);
 			break;
 		}
-		sleep_ms(timeout_ms - elapsed < MSSQL_POLL_MS ? timeout_ms - elapsed : MSSQL_POLL_MS);
+		engine_sleep_ms(timeout_ms - elapsed < MSSQL_POLL_MS ? timeout_ms - elapsed : MSSQL_POLL_MS);
 	}
 	buf_free(&why);
 	return rc < 0 ? rc : 0;
@@ -2598,7 +2577,7 @@ static int wait_db_role(struct engine *e, size_t idx, size_t i, const char *role
 			return rc;
 		}
 		free(now);
-		sleep_ms(limit - elapsed < MSSQL_POLL_MS ? limit - elapsed : MSSQL_POLL_MS);
+		engine_sleep_ms(limit - elapsed < MSSQL_POLL_MS ? limit - elapsed : MSSQL_POLL_MS);
 	}
 }
 

@@ -260,25 +260,7 @@ static int parse_walfile_timeline(const char *s, int64_t *out)
 	return 0;
 }
 
-static void format_duration(char out[32], int64_t ms)
-{
-	if (ms >= 1000 && ms % 1000 == 0)
-		snprintf(out, 32, "%" PRId64 "s", ms / 1000);
-	else
-		snprintf(out, 32, "%" PRId64 "ms", ms);
-}
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* The value of keyword key (case-insensitive) in an ODBC connection string,
  * braces removed; NULL when absent.  Caller frees. */
@@ -520,7 +502,7 @@ static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct
 			break;
 		if (*seen == want || cms_monotonic_ms() - start >= PG_RELOAD_WAIT_MS)
 			break;
-		sleep_ms(PG_RELOAD_POLL_MS);
+		engine_sleep_ms(PG_RELOAD_POLL_MS);
 	}
 	collapse_polls(e, from, cms_monotonic_ms() - start);
 	*out = v;
@@ -1283,7 +1265,7 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 						   PG_TERMINATE_WAIT_MS / 1000);
 				break;
 			}
-			sleep_ms(PG_TERMINATE_POLL_MS);
+			engine_sleep_ms(PG_TERMINATE_POLL_MS);
 		}
 		collapse_polls(e, from, cms_monotonic_ms() - start);
 		free(left);
@@ -1421,7 +1403,7 @@ static int pg_catch_up(struct engine *e, const char *source, const char *target,
 		}
 		if (cms_monotonic_ms() - start >= timeout_ms)
 			break;
-		sleep_ms(PG_CATCH_UP_POLL_MS);
+		engine_sleep_ms(PG_CATCH_UP_POLL_MS);
 	}
 	db_set_deadline(tdb, 0);
 	collapse_polls(e, from, cms_monotonic_ms() - start);
@@ -1437,7 +1419,7 @@ static int pg_catch_up(struct engine *e, const char *source, const char *target,
 			goto done;
 		format_lsn(have, replayed);
 		format_lsn(want, needed);
-		format_duration(within, timeout_ms);
+		engine_format_ms(within, timeout_ms);
 		rc = cms_error_set(err, CMS_EREFUSED,
 				   "standby '%s' did not catch up within %s (replayed %s, needed %s)%s",
 				   target, within, isnull ? "nothing" : have, want,
@@ -1522,7 +1504,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 				break;
 			if (cms_monotonic_ms() - start >= limit)
 				break;
-			sleep_ms(PG_PROMOTE_POLL_MS);
+			engine_sleep_ms(PG_PROMOTE_POLL_MS);
 		}
 		db_set_deadline(db, 0);
 		collapse_polls(e, from, cms_monotonic_ms() - start);
@@ -1531,7 +1513,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		if (in_recovery) {
 			char within[32];
 
-			format_duration(within, limit);
+			engine_format_ms(within, limit);
 			rc = cms_error_set(err, CMS_ERROR,
 					   "server '%s' was asked to promote but is still in recovery after %s",
 					   name, within);

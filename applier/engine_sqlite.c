@@ -114,26 +114,10 @@ static int sq_parse_i64(int64_t *out, const char *s)
 	return 0;
 }
 
-static void sq_format_duration(char out[32], int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(out, 32, "%llds", (long long)(ms / 1000));
-	else
-		snprintf(out, 32, "%lldms", (long long)ms);
-}
 
 static const struct server *sq_server(struct engine *e, const char *name, struct cms_error *err)
 {
-	const struct store *st = e->store;
-	size_t i;
-
-	for (i = 0; name && i < st->nservers; i++) {
-		if (strcmp(st->servers[i].name, name) == 0)
-			return &st->servers[i];
-	}
-	cms_error_set(err, CMS_ENOTFOUND, "no server '%s' in store '%s'", name ? name : "",
-		      st->name);
-	return NULL;
+	return engine_server(e, name, NULL, err);
 }
 
 static int sq_valid_db_name(const char *s)
@@ -700,7 +684,7 @@ static int sq_catch_up(struct engine *e, const char *source, const char *target,
 		return err ? err->code : CMS_ENOTFOUND;
 	if (src == tgt)
 		return cms_error_set(err, CMS_ERROR, "cannot catch '%s' up with itself", tgt->name);
-	sq_format_duration(limit, timeout_ms);
+	engine_format_ms(limit, timeout_ms);
 	for (;;) {
 		int behind = 0;
 
