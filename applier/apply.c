@@ -1130,11 +1130,11 @@ static void init_run(struct run *r, const struct apply_ctx *ctx, const struct pl
  * ("running"): the next restore closes it.  It is never swallowed: the
  * caller's rc becomes the close's error when the run was otherwise fine,
  * and a note on a run that failed anyway. */
-static int finish_run(struct run *r, const char *outcome, int rc, struct cms_error *err)
+static int finish_run(struct run *r, enum run_outcome outcome, int rc, struct cms_error *err)
 {
 	struct cms_error ferr = CMS_ERROR_INIT;
 
-	r->outcome = outcome;
+	r->outcome = run_outcome_name(outcome);
 	r->finished = now_ms();
 	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0) {
 		strv_push(&r->followups, &r->nfollowups,
@@ -1143,7 +1143,7 @@ static int finish_run(struct run *r, const char *outcome, int rc, struct cms_err
 		if (rc == 0) {
 			cms_error_move(err, &ferr);
 			cms_error_prefix(err, "run %s is done (%s) but cannot be closed in the state",
-					 r->run_id, outcome);
+					 r->run_id, r->outcome);
 			cms_error_hint(err, "'cmsctl restore' closes it once the state is writable");
 			err->code = CMS_EINTERRUPTED;
 			rc = CMS_EINTERRUPTED;
@@ -1231,7 +1231,7 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		db_stmt_log_free(l, n);
 	}
 
-	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, plan_id, "apply",
+	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, plan_id, RUN_APPLY,
 				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
@@ -1264,10 +1264,10 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		skip_pending(&r);
 		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
 			cms_error_clear(&cerr);
-		finish_run(&r, "rolled_back", rc, err);
+		finish_run(&r, RUN_ROLLED_BACK, rc, err);
 		goto done;
 	}
-	if ((rc = finish_run(&r, "ok", 0, err)) == 0)
+	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
 	if (r.begun)
@@ -1294,7 +1294,7 @@ static enum step_status journaled(const struct step_info *steps, size_t n, enum 
 }
 
 
-static void close_old_run(struct run *r, const struct run_info *old_run, const char *outcome,
+static void close_old_run(struct run *r, const struct run_info *old_run, enum run_outcome outcome,
 			  bool consume)
 {
 	struct cms_error ferr = CMS_ERROR_INIT;
@@ -1466,7 +1466,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		/* The old run is settled first, so that whatever follows cannot
 		 * leave the store stuck behind it. */
 		if (!r->dry)
-			close_old_run(r, old_run, "rolled_back", true);
+			close_old_run(r, old_run, RUN_ROLLED_BACK, true);
 		r->settled = "undid";
 		r->pub_primary = rec->exists ? rec->primary : NULL;
 		r->pub_mirror = rec->exists ? rec->mirror : NULL;
@@ -1518,7 +1518,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	}
 	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		set_location(r, p->to.primary, p->to.mirror);
-		close_old_run(r, old_run, "restored", false);
+		close_old_run(r, old_run, RUN_RESTORED, false);
 		r->settled = "finished";
 		strv_push(&r->followups, &r->nfollowups,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
@@ -1684,7 +1684,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 			goto done;
 		if (!strcmp(old_run.kind, "apply"))
 			break;
-		if ((rc = state_run_finish(ctx->state, old_run.id, "interrupted", now_ms(), err)) < 0)
+		if ((rc = state_run_finish(ctx->state, old_run.id, RUN_INTERRUPTED, now_ms(), err)) < 0)
 			goto done;
 		strv_push(&r.followups, &r.nfollowups,
 			  xasprintf("closed %s run %s, which was interrupted", old_run.kind, old_run.id));
@@ -1711,13 +1711,13 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.e->on_database_arg = ctx->on_database_arg;
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
-	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, "restore",
+	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, RUN_RESTORE,
 				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
 	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {
 		r.error = xstrdup(err->message);
-		finish_run(&r, "failed", rc, err);
+		finish_run(&r, RUN_FAILED, rc, err);
 		goto done;
 	}
 	if (old_run.id)
@@ -1727,10 +1727,10 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (rc < 0) {
 		r.error = xstrdup(err->message);
 		skip_pending(&r);
-		finish_run(&r, "failed", rc, err);
+		finish_run(&r, RUN_FAILED, rc, err);
 		goto done;
 	}
-	if ((rc = finish_run(&r, "ok", 0, err)) == 0)
+	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
 	if (r.begun)

@@ -35,6 +35,35 @@ const char *step_status_name(enum step_status s)
 	return name ? name : "unknown";
 }
 
+static const char *const kind_names[] = { [RUN_APPLY] = "apply", [RUN_RESTORE] = "restore" };
+static const char *const outcome_names[] = {
+	[RUN_RUNNING] = "running", [RUN_OK] = "ok", [RUN_FAILED] = "failed",
+	[RUN_ROLLED_BACK] = "rolled_back", [RUN_INTERRUPTED] = "interrupted",
+	[RUN_RESTORED] = "restored",
+};
+
+const char *run_kind_name(enum run_kind k)
+{
+	return (unsigned)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "unknown";
+}
+
+const char *run_outcome_name(enum run_outcome o)
+{
+	return (unsigned)o < ARRAY_SIZE(outcome_names) ? outcome_names[o] : "unknown";
+}
+
+int run_outcome_parse(const char *name, enum run_outcome *out)
+{
+	size_t i;
+
+	for (i = 0; name && i < ARRAY_SIZE(outcome_names); i++)
+		if (!strcmp(name, outcome_names[i])) {
+			*out = (enum run_outcome)i;
+			return 0;
+		}
+	return -1;
+}
+
 int state_step_status_parse(const char *name, enum step_status *out)
 {
 	size_t i;
@@ -150,9 +179,10 @@ int state_lock_list(struct state *st, struct lock_info **out, size_t *n, struct 
 }
 
 int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
-		    const char *kind, const char *operator_name, int64_t now, struct cms_error *err)
+		    enum run_kind kind, const char *operator_name, int64_t now, struct cms_error *err)
 {
-	return st->ops->run_begin(st, run_id, store, plan_id, kind, operator_name, now, err);
+	return st->ops->run_begin(st, run_id, store, plan_id, run_kind_name(kind), operator_name,
+				  now, err);
 }
 
 int state_step_set(struct state *st, const char *run_id, int n, const char *action,
@@ -163,10 +193,10 @@ int state_step_set(struct state *st, const char *run_id, int n, const char *acti
 				 duration_ms, err);
 }
 
-int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now,
+int state_run_finish(struct state *st, const char *run_id, enum run_outcome outcome, int64_t now,
 		     struct cms_error *err)
 {
-	return st->ops->run_finish(st, run_id, outcome, now, err);
+	return st->ops->run_finish(st, run_id, run_outcome_name(outcome), now, err);
 }
 
 int state_run_unfinished(struct state *st, const char *store, struct run_info *out,

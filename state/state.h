@@ -87,6 +87,22 @@ int state_lock_list(struct state *st, struct lock_info **out, size_t *n, struct 
 enum step_status { STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED, STEP_UNDONE };
 const char *step_status_name(enum step_status s);
 
+/* What a run is, and how it ended: the journal keeps their names (and the
+ * schema refuses any other, a CHECK of the state's migrations). */
+enum run_kind { RUN_APPLY, RUN_RESTORE };
+enum run_outcome {
+	RUN_RUNNING,     /* not finished (in progress, or interrupted) */
+	RUN_OK,
+	RUN_FAILED,
+	RUN_ROLLED_BACK, /* failed before promotion, the fence undone */
+	RUN_INTERRUPTED, /* closed as interrupted (a dead restore) */
+	RUN_RESTORED,    /* finished by the restore that closed it */
+};
+const char *run_kind_name(enum run_kind k);
+const char *run_outcome_name(enum run_outcome o);
+/* 0 and *out for a known name, -1 otherwise. */
+int run_outcome_parse(const char *name, enum run_outcome *out);
+
 struct run_info {
 	char *id, *store, *plan_id, *kind, *operator_name, *outcome;
 	char *started_at, *finished_at; /* RFC 3339 or NULL */
@@ -103,19 +119,20 @@ struct step_info {
 void step_info_free(struct step_info *s);                 /* frees content */
 void step_info_list_free(struct step_info *s, size_t n); /* frees each and the array */
 
-/* kind: "apply" or "restore"; outcome starts as "running".
+/* A run begins with outcome "running".
  * state_step_set inserts or updates step n: started_at is stamped when it
  * enters running, finished_at when it reaches done, failed, skipped or
  * undone; a NULL action, server or detail_json, or a negative duration_ms,
  * keeps the value recorded before.  Run and step times (now_ms) are
  * milliseconds since the epoch, kept as RFC 3339 with milliseconds. */
 int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
-		    const char *kind, const char *operator_name, int64_t now_ms, struct cms_error *err);
+		    enum run_kind kind, const char *operator_name, int64_t now_ms,
+		    struct cms_error *err);
 int state_step_set(struct state *st, const char *run_id, int n, const char *action,
 		   const char *server, enum step_status status, const char *detail_json,
 		   int64_t now_ms, int64_t duration_ms, struct cms_error *err);
-int state_run_finish(struct state *st, const char *run_id, const char *outcome, int64_t now_ms,
-		     struct cms_error *err);
+int state_run_finish(struct state *st, const char *run_id, enum run_outcome outcome,
+		     int64_t now_ms, struct cms_error *err);
 /* The newest run of a store whose outcome is still "running" (an
  * interrupted apply), or CMS_ENOTFOUND. */
 int state_run_unfinished(struct state *st, const char *store, struct run_info *out,

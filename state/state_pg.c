@@ -101,6 +101,11 @@ static const char *const migrations[] = {
 	"	commit_id text NOT NULL,\n"
 	"	recorded_at text NOT NULL\n"
 	");\n",
+	/* 3: a run's kind and outcome are one of the known names (state.h) */
+	"ALTER TABLE cmsctl.runs\n"
+	"	ADD CONSTRAINT runs_kind_known CHECK (kind IN ('apply', 'restore')),\n"
+	"	ADD CONSTRAINT runs_outcome_known CHECK (outcome IN\n"
+	"		('running', 'ok', 'failed', 'rolled_back', 'interrupted', 'restored'));\n",
 };
 
 #define PG_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

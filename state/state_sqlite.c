@@ -103,6 +103,16 @@ static const char *const migrations[] = {
 	"	commit_id TEXT NOT NULL,\n"
 	"	recorded_at TEXT NOT NULL\n"
 	");\n",
+	/* 3: a run's kind and outcome are one of the known names (state.h);
+	 * SQLite adds no CHECK to a table, so triggers do its work */
+	"CREATE TRIGGER runs_known_insert BEFORE INSERT ON runs\n"
+	"WHEN NEW.kind NOT IN ('apply', 'restore') OR NEW.outcome NOT IN\n"
+	"	('running', 'ok', 'failed', 'rolled_back', 'interrupted', 'restored')\n"
+	"BEGIN SELECT RAISE(ABORT, 'unknown run kind or outcome'); END;\n"
+	"CREATE TRIGGER runs_known_update BEFORE UPDATE OF kind, outcome ON runs\n"
+	"WHEN NEW.kind NOT IN ('apply', 'restore') OR NEW.outcome NOT IN\n"
+	"	('running', 'ok', 'failed', 'rolled_back', 'interrupted', 'restored')\n"
+	"BEGIN SELECT RAISE(ABORT, 'unknown run kind or outcome'); END;\n",
 };
 
 #define STATE_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

@@ -392,7 +392,7 @@ static void test_new_state_is_wal_with_app_id_and_schema(void **ctx)
 	assert_string_equal(s, "1129141041"); /* 0x434D5331 */
 	free(s);
 	s = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(s, "2");
+	assert_string_equal(s, "3");
 	free(s);
 	s = raw_text(fx->db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
 			     " WHERE type = 'table' ORDER BY name)");
@@ -454,7 +454,7 @@ static void test_refuses_newer_schema_unchanged(void **ctx)
 	state_close(st);
 	raw_exec(fx->db, "PRAGMA user_version = 99", false);
 	assert_refused_unchanged(fx->db, CMS_ERROR, "has schema version 99, newer than "
-				 "this cmsctl (2); upgrade cmsctl");
+				 "this cmsctl (3); upgrade cmsctl");
 }
 
 static void test_refuses_newer_schema_still_in_the_wal_unchanged(void **ctx)
@@ -481,7 +481,7 @@ static void fill_state(const char *path)
 	int64_t serial;
 	int i;
 
-	OK(state_run_begin(st, "run-1", "redmond", "p1", "apply", "alice", T0MS, &err));
+	OK(state_run_begin(st, "run-1", "redmond", "p1", RUN_APPLY, "alice", T0MS, &err));
 	for (i = 1; i <= 200; i++)
 		OK(state_step_set(st, "run-1", i, "wait for catch-up", "pool-b", STEP_DONE,
 				  "{\"statements\":[\"SELECT 1\",\"SELECT 2\"]}", T0MS, 5, &err));
@@ -705,7 +705,7 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
 	else
 		v = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(v, "2");
+	assert_string_equal(v, "3");
 	free(v);
 }
 
@@ -719,8 +719,8 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	struct run_info run = { 0 };
 	size_t n;
 
-	OK(state_run_begin(st, "r1", "redmond", "plan1", "apply", "alice", T0MS, &err));
-	FAILS(state_run_begin(st, "r1", "redmond", "plan1", "apply", "alice", T0MS, &err), CMS_ERROR);
+	OK(state_run_begin(st, "r1", "redmond", "plan1", RUN_APPLY, "alice", T0MS, &err));
+	FAILS(state_run_begin(st, "r1", "redmond", "plan1", RUN_APPLY, "alice", T0MS, &err), CMS_ERROR);
 	assert_contains(err.message, "cannot record the start of run 'r1' in state database");
 	cms_error_clear(&err);
 
@@ -772,8 +772,8 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	cms_error_clear(&err);
 
 	/* The newest unfinished run of the store. */
-	OK(state_run_begin(st, "r2", "redmond", NULL, "restore", "bob", T0MS + 60000, &err));
-	OK(state_run_begin(st, "r3", "dublin", "plan3", "apply", "bob", T0MS + 90000, &err));
+	OK(state_run_begin(st, "r2", "redmond", NULL, RUN_RESTORE, "bob", T0MS + 60000, &err));
+	OK(state_run_begin(st, "r3", "dublin", "plan3", RUN_APPLY, "bob", T0MS + 90000, &err));
 	OK(state_run_unfinished(st, "redmond", &run, &err));
 	assert_string_equal(run.id, "r2");
 	assert_string_equal(run.kind, "restore");
@@ -782,18 +782,21 @@ static void test_journal_steps_upsert_and_list(void **ctx)
 	assert_null(run.plan_id);
 	assert_null(run.finished_at);
 	run_info_free(&run);
-	OK(state_run_finish(st, "r2", "interrupted-restored", T0MS + 70000, &err));
+	OK(state_run_finish(st, "r2", RUN_RESTORED, T0MS + 70000, &err));
 	OK(state_run_unfinished(st, "redmond", &run, &err));
 	assert_string_equal(run.id, "r1");
 	assert_string_equal(run.started_at, "2026-01-01T00:00:00.000Z");
 	run_info_free(&run);
-	OK(state_run_finish(st, "r1", "failed", T0MS + 80000, &err));
+	OK(state_run_finish(st, "r1", RUN_FAILED, T0MS + 80000, &err));
 	FAILS(state_run_unfinished(st, "redmond", &run, &err), CMS_ENOTFOUND);
 	assert_null(run.id);
 	cms_error_clear(&err);
-	FAILS(state_run_finish(st, "r9", "done", T0MS, &err), CMS_ENOTFOUND);
+	FAILS(state_run_finish(st, "r9", RUN_OK, T0MS, &err), CMS_ENOTFOUND);
 	cms_error_clear(&err);
-	FAILS(state_run_finish(st, "r3", "running", T0MS, &err), CMS_ERROR);
+	FAILS(state_run_finish(st, "r3", RUN_RUNNING, T0MS, &err), CMS_ERROR);
+	cms_error_clear(&err);
+	/* The schema itself refuses an outcome that is not one of the names. */
+	FAILS(state_run_finish(st, "r3", (enum run_outcome)99, T0MS, &err), CMS_ERROR);
 	cms_error_clear(&err);
 	OK(state_run_steps(st, "r3", &steps, &n, &err));
 	assert_int_equal(n, 0);
@@ -981,7 +984,7 @@ static void test_sigkill_mid_journal_keeps_every_returned_write(void **ctx)
 	size_t n, i;
 	pid_t pid;
 
-	OK(state_run_begin(st, "run-k", "redmond", "plan-k", "apply", "alice", T0MS, &err));
+	OK(state_run_begin(st, "run-k", "redmond", "plan-k", RUN_APPLY, "alice", T0MS, &err));
 	state_close(st); /* no connection crosses fork() */
 
 	assert_int_equal(pipe(fds), 0);
@@ -1046,14 +1049,14 @@ static void fill_everything(struct state *st)
 	int64_t serial;
 	char *id = NULL;
 
-	OK(state_run_begin(st, "run-1", "redmond", "plan-1", "apply", "alice", T0MS, &err));
+	OK(state_run_begin(st, "run-1", "redmond", "plan-1", RUN_APPLY, "alice", T0MS, &err));
 	OK(state_step_set(st, "run-1", 1, "fence", "pool-a", STEP_DONE, "{\"s\":1}", T0MS, 12, &err));
 	OK(state_step_set(st, "run-1", 2, "promote", "pool-b", STEP_RUNNING, NULL, T0MS + 1000, -1,
 			  &err));
 	OK(state_commit(st, "redmond", "lin-1", 0, "pool-b", "pool-a", "plan-1", "run-1", T0 + 2,
 			&serial, &err));
-	OK(state_run_finish(st, "run-1", "ok", T0MS + 3000, &err));
-	OK(state_run_begin(st, "run-2", "dublin", NULL, "restore", "bob", T0MS + 4000, &err));
+	OK(state_run_finish(st, "run-1", RUN_OK, T0MS + 3000, &err));
+	OK(state_run_begin(st, "run-2", "dublin", NULL, RUN_RESTORE, "bob", T0MS + 4000, &err));
 	OK(state_commit(st, "dublin", "lin-2", 0, "dr-1", NULL, "plan-2", NULL, T0 + 5, &serial,
 			&err));
 	OK(state_consume_plan(st, "plan-3", "redmond", "run-9", T0 + 6, &err));
