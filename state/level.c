@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -159,6 +160,39 @@ static int64_t journal_window(const struct step_info *s, size_t n)
 	return -1;
 }
 
+/* A restore journals the window of the run it closed as a check of its
+ * first step ("write-unavailable window of the run closed", observed "N
+ * ms, from ..."): N, or -1 when no step has it. */
+static int64_t journaled_closed_window(const struct step_info *s, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		json_t *d = s[i].detail_json ? json_loads(s[i].detail_json, 0, NULL) : NULL;
+		json_t *checks = json_object_get(d, "checks");
+		int64_t w = -1;
+
+		for (j = 0; j < json_array_size(checks); j++) {
+			json_t *c = json_array_get(checks, j);
+			const char *name = json_string_value(json_object_get(c, "check"));
+			const char *seen = json_string_value(json_object_get(c, "observed"));
+			char *end = NULL;
+			long long v;
+
+			if (!name || !seen || strcmp(name, "write-unavailable window of the run closed"))
+				continue;
+			errno = 0;
+			v = strtoll(seen, &end, 10);
+			if (!errno && end != seen && v >= 0 && !strncmp(end, " ms", 3))
+				w = (int64_t)v;
+		}
+		json_decref(d);
+		if (w >= 0)
+			return w;
+	}
+	return -1;
+}
+
 struct plan_facts {
 	json_t *mode, *from, *to, *author, *assume_down, *reason, *ticket; /* owned, or NULL */
 	int64_t serial;
@@ -220,6 +254,8 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	if ((rc = state_run_steps(sdb, run->id, &steps, &nsteps, err)) < 0)
 		goto done;
 	window = journal_window(steps, nsteps);
+	if (window < 0)
+		window = journaled_closed_window(steps, nsteps);
 	serial_after = newest && rec->exists ? rec->serial : (pf.serial >= 0 ? pf.serial : 0);
 	o = json_object();
 	/* The report format of applier/report.h (REPORT_FORMAT_VERSION). */

@@ -103,4 +103,27 @@ restore_html=$(git --git-dir=$H log -1 --format='%(trailers:key=Run-Id,valueonly
 git --git-dir=$H show "cms-history:redmond/runs/$restore_html/report.html" >fwd.html
 contains fwd.html "ms (from the fence of run $kid at "
 run 0 "$CMSCTL" audit verify
+
+# 3. The restore itself killed between its record in the state and its
+#    report in the history: the report the next command rebuilds from the
+#    journal still carries the window of the run it closed.
+sed -i 's/^      primary: .*/      primary: pool-a/; s/^      mirror: .*/      mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o s3.plan
+kid=$(killed_at 3:done s3.plan)
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" restore --yes >restore.out 2>restore.err & pid=$!
+wait_for restore.err "holding before recording run"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'restore' ORDER BY started_at DESC LIMIT 1")
+if git --git-dir=$H cat-file -e "cms-history:redmond/runs/$rid/report.json" 2>/dev/null; then
+	fail "the restore's report reached the history although it was killed before"
+fi
+run 0 "$CMSCTL" plan -o after.plan
+contains err "recorded run $rid of store redmond in the history from the state's journal"
+git --git-dir=$H show "cms-history:redmond/runs/$rid/report.json" >levelled.json
+validate_json report.schema.json levelled.json
+want=$(sql .cmsctl/state.db "SELECT detail FROM steps WHERE run_id = '$rid' AND n = 1" |
+	"$PY" -c 'import json,sys; d=json.load(sys.stdin); print([c["observed"] for c in d["checks"] if c["check"] == "write-unavailable window of the run closed"][0].split(" ")[0])')
+[ "$(jq -r .write_unavailable_ms levelled.json)" = "$want" ] ||
+	fail "the levelled restore report's window: $(jq -r .write_unavailable_ms levelled.json), journaled $want"
 finish
