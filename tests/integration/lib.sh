@@ -173,6 +173,25 @@ pg_read_only() { psql_on "$1" postgres -At -c 'SHOW default_transaction_read_onl
 # ---- state ----
 sq() { sqlite3 .cmsctl/state.db "$1"; }
 
+now_ms() { date +%s%3N; }
+
+# ended_within WHAT START_MS DEADLINE_MS: the time since START_MS is at most
+# the command's deadline plus 1 s, plus SLACK_MS (2 s unless
+# CMSCTL_TEST_SLACK_MS says otherwise) for a machine so loaded that starting
+# a process takes a while; a time past deadline + 1 s but within the slack
+# is shown, not failed.
+SLACK_MS=${CMSCTL_TEST_SLACK_MS:-2000}
+ended_within() {
+	local took=$(($(now_ms) - $2)) bound=$(($3 + 1000))
+	if [ "$took" -le "$bound" ]; then
+		pass "$1 ended in ${took} ms (deadline $3 ms + 1 s)"
+	elif [ "$took" -le $((bound + SLACK_MS)) ]; then
+		pass "$1 ended in ${took} ms: past its deadline $3 ms + 1 s, within the slack of a loaded machine"
+	else
+		fail "$1 took ${took} ms, past its deadline $3 ms + 1 s + slack ${SLACK_MS} ms"
+	fi
+}
+
 # continue_held PID: lets an apply held by CMSCTL_TEST_HOLD_AT go on.  The
 # hold installs its SIGCONT handler after the journal write the test saw:
 # wait for its message in $W/apply.err first, else the signal could come

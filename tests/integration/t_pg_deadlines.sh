@@ -35,7 +35,6 @@ thaw() {
 	kill -CONT $frozen
 	frozen=
 }
-now_ms() { date +%s%3N; }
 # within WHAT START_MS LIMIT_S: the time since START_MS is at most LIMIT_S.
 within() {
 	local took=$(( $(now_ms) - $2 ))

@@ -60,19 +60,6 @@ cms() {
 		shift 2 && exec "$@"' sh "$W/hosts" "$W/resolv.conf" "$CMSCTL" "$@"
 }
 
-now_ms() { date +%s%3N; }
-SLACK_MS=${CMSCTL_TEST_SLACK_MS:-2000}
-# within WHAT START_MS DEADLINE_MS: as in t_pg_partition.sh.
-within() {
-	local took=$(($(now_ms) - $2)) bound=$(($3 + 1000))
-	if [ "$took" -le "$bound" ]; then
-		pass "$1 ended in ${took} ms (deadline $3 ms + 1 s)"
-	elif [ "$took" -le $((bound + SLACK_MS)) ]; then
-		pass "$1 ended in ${took} ms: past its deadline $3 ms + 1 s, within the slack of a loaded machine"
-	else
-		fail "$1 took ${took} ms, past its deadline $3 ms + 1 s + slack ${SLACK_MS} ms"
-	fi
-}
 config() {
 	cms_config "$@"
 	sed -i "s/Server=127.0.0.1;Port=$PG_PORT_A;/Server=$NAME;Port=$PG_PORT_A;/" cms.yaml
@@ -89,7 +76,7 @@ expect "pool-a reached by its name" "$(srv pool-a .role)" primary
 without_name
 t0=$(now_ms)
 run 0 cms status -c cms.yaml --json
-within "status with pool-a's name unresolvable" "$t0" 3000
+ended_within "status with pool-a's name unresolvable" "$t0" 3000
 expect "pool-a seen as unreachable" "$(srv pool-a .reachable)" false
 expect "why" "$(srv pool-a .error | grep -o 'cmsctl abandoned the attempt')" "cmsctl abandoned the attempt"
 n=$(grep -c '^query' "$W/dns.log" || true)
@@ -102,13 +89,13 @@ fi
 config pool-b pool-a "query_timeout: 2s" "allow_data_loss: true"
 t0=$(now_ms)
 run 7 cms plan -c cms.yaml || true
-within "plan with pool-a's name unresolvable" "$t0" 3000
+ended_within "plan with pool-a's name unresolvable" "$t0" 3000
 contains "$W/err" "the primary 'pool-a' is unreachable and cannot be fenced"
 
 config pool-a pool-b "query_timeout: 2s"
 t0=$(now_ms)
 run 7 cms restore --yes -c cms.yaml || true
-within "restore with pool-a's name unresolvable" "$t0" 3000
+ended_within "restore with pool-a's name unresolvable" "$t0" 3000
 contains "$W/err" "cmsctl abandoned the attempt"
 expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
 

@@ -30,7 +30,6 @@ trap 'exit 130' INT TERM HUP
 # pg_start_cluster sets its own EXIT trap: ours replaces it afterwards.
 start_work_cluster 1
 trap cleanup EXIT
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 A=$(pg_node_dir pool-a)
 
 # write_config [FENCE-COMMAND]: pool-b wanted, data loss allowed, and pool-a

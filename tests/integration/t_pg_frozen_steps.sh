@@ -41,19 +41,6 @@ trap cleanup EXIT
 
 policy=("catch_up_timeout: 3s" "query_timeout: 2s")
 sq() { sqlite3 -bail .cmsctl/state.db "$1"; }
-now_ms() { date +%s%3N; }
-SLACK_MS=${CMSCTL_TEST_SLACK_MS:-2000}
-# within WHAT START_MS DEADLINE_MS: as in t_pg_partition.sh.
-within() {
-	local took=$(($(now_ms) - $2)) bound=$(($3 + 1000))
-	if [ "$took" -le "$bound" ]; then
-		pass "$1 ended in ${took} ms (deadline $3 ms + 1 s)"
-	elif [ "$took" -le $((bound + SLACK_MS)) ]; then
-		pass "$1 ended in ${took} ms: past its deadline $3 ms + 1 s, within the slack of a loaded machine"
-	else
-		fail "$1 took ${took} ms, past its deadline $3 ms + 1 s + slack ${SLACK_MS} ms"
-	fi
-}
 freeze() {
 	local pid
 	pid=$(head -1 "$(pg_node_dir "$1")/postmaster.pid")
@@ -122,7 +109,7 @@ before_b=$(pg_node_state "$PG_PORT_B")
 frozen_at fence pool-a f.plan
 # The fence's first statement is cut (2 + 0.5 s); its undo connects anew
 # to the frozen server and is cut (2 + 0.5 s).
-within "apply frozen at the fence" "$t0" 5000
+ended_within "apply frozen at the fence" "$t0" 5000
 expect "exit code (failed before promotion, rolled back)" "$rc" 1
 contains "$W/apply.err" "cmsctl cut the session"
 contains "$W/apply.out" "pool-a is still fenced: the undo failed"
@@ -144,7 +131,7 @@ run 0 "$CMSCTL" plan -c cms.yaml -o d.plan || finish
 frozen_at demote pool-a d.plan
 # The demote's look at pool-a is cut (2 + 0.5 s), so is its fresh connect
 # (2 + 0.5 s), then the verification's (2 + 0.5 s).
-within "apply frozen at the demote" "$t0" 7500
+ended_within "apply frozen at the demote" "$t0" 7500
 expect "exit code (moved; pool-a left to a follow-up)" "$rc" 0
 contains "$W/apply.out" "server 'pool-a' was unreachable at failover: it must not be restarted as a primary"
 expect "journal: run" "$(sq "SELECT outcome FROM runs WHERE plan_id = '$id'")" ok
@@ -167,7 +154,7 @@ cms_config pool-a pool-b "${policy[@]}"
 run 0 "$CMSCTL" plan -c cms.yaml -o v.plan || finish
 frozen_at verify pool-a v.plan
 # The verification's look at pool-a is cut (2 + 0.5 s).
-within "apply frozen at the verification" "$t0" 2500
+ended_within "apply frozen at the verification" "$t0" 2500
 expect "exit code (stopped after promotion began)" "$rc" 6
 contains "$W/apply.err" "verification failed: pool-a reports primary (observed unreachable"
 expect "journal: run (unfinished)" "$(sq "SELECT outcome FROM runs WHERE plan_id = '$id'")" running
@@ -176,7 +163,7 @@ expect "journal: verify" "$(step_status verify)" failed
 expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
 t0=$(now_ms)
 run 0 "$CMSCTL" status -c cms.yaml --json
-within "status with pool-a frozen" "$t0" 2500
+ended_within "status with pool-a frozen" "$t0" 2500
 expect "status: the run is interrupted" "$(jq -r '.stores[0].interrupted.plan_id' "$W/out")" "$id"
 thaw pool-a
 run 0 "$CMSCTL" restore --yes -c cms.yaml

@@ -21,7 +21,7 @@
 #      taking writes and restore fences it: the writer's later writes fail.
 # Deadlines: login 2 s, statements 2 s, catch-up 3 s; each cut is 0.5 s
 # past its timeout.  Each command must end within the sum of the
-# deadlines it meets plus 1 s (see `within` for a loaded machine).
+# deadlines it meets plus 1 s (see `ended_within` in lib.sh for a loaded machine).
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
@@ -52,22 +52,6 @@ netns_make
 pg_move_to_netns "$NETNS" "$NETNS_ADDR" "$NETNS_NET"
 A=$(pg_node_dir pool-a)
 
-now_ms() { date +%s%3N; }
-# within WHAT START_MS DEADLINE_MS: the time since START_MS is at most the
-# command's deadline plus 1 s, plus SLACK_MS (2 s unless set) for a
-# machine so loaded that starting a process takes a while; a time past
-# deadline + 1 s but within the slack is shown, not failed.
-SLACK_MS=${CMSCTL_TEST_SLACK_MS:-2000}
-within() {
-	local took=$(($(now_ms) - $2)) bound=$(($3 + 1000))
-	if [ "$took" -le "$bound" ]; then
-		pass "$1 ended in ${took} ms (deadline $3 ms + 1 s)"
-	elif [ "$took" -le $((bound + SLACK_MS)) ]; then
-		pass "$1 ended in ${took} ms: past its deadline $3 ms + 1 s, within the slack of a loaded machine"
-	else
-		fail "$1 took ${took} ms, past its deadline $3 ms + 1 s + slack ${SLACK_MS} ms"
-	fi
-}
 policy=("catch_up_timeout: 3s" "query_timeout: 2s")
 sq() { sqlite3 -bail .cmsctl/state.db "$1"; }
 # held_at N: runs apply of plan $2 in the background, held after step N is
@@ -156,7 +140,7 @@ held=
 # link: the fence's first statement is cut (2 + 0.5 s), then its undo.
 # loss: catch-up's look at pool-a is cut (2 + 0.5 s), then the fence's
 # undo connects anew and is cut (2 + 0.5 s).
-within "apply cut off at the $([ "$CUT" = link ] && echo fence || echo catch-up)" "$t0" 5000
+ended_within "apply cut off at the $([ "$CUT" = link ] && echo fence || echo catch-up)" "$t0" 5000
 expect "apply exit code (failed before promotion, rolled back)" "$rc" 1
 sed 's/^/  apply: /' "$W/apply.err" >&2
 contains "$W/apply.err" "cmsctl cut the session"
@@ -173,7 +157,7 @@ t0=$(now_ms)
 rc=0
 "$CMSCTL" restore --yes -c cms.yaml >"$W/out" 2>"$W/err" || rc=$?
 # One connect to pool-a, cut at 2 + 0.5 s.
-within "restore cut off from pool-a" "$t0" 2500
+ended_within "restore cut off from pool-a" "$t0" 2500
 sed 's/^/  restore: /' "$W/err" >&2
 expect "restore exit code while cut off" "$rc" 7
 expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
@@ -192,7 +176,7 @@ netns_cut "$CUT"
 cut_at=$(now_ms)
 t0=$(now_ms)
 run 0 "$CMSCTL" status -c cms.yaml --json
-within "status cut off from pool-a" "$t0" 2500
+ended_within "status cut off from pool-a" "$t0" 2500
 expect "pool-a seen as unreachable" "$(srv pool-a .reachable)" false
 
 # fence_config [FENCE-COMMAND]: pool-b wanted, data loss allowed.
@@ -210,11 +194,11 @@ fence_config
 serial=$(sq 'SELECT serial FROM stores')
 t0=$(now_ms)
 run 7 "$CMSCTL" plan -c cms.yaml -o refused.plan || true
-within "plan cut off from pool-a" "$t0" 2500
+ended_within "plan cut off from pool-a" "$t0" 2500
 contains "$W/err" "the primary 'pool-a' is unreachable and cannot be fenced"
 t0=$(now_ms)
 run 7 "$CMSCTL" apply -c cms.yaml --yes || true
-within "apply (refused) cut off from pool-a" "$t0" 2500
+ended_within "apply (refused) cut off from pool-a" "$t0" 2500
 contains "$W/err" "the primary 'pool-a' is unreachable and cannot be fenced"
 expect "pool-b after the refusals" "$(pg_node_state "$PG_PORT_B")" "$before_b"
 expect "serial after the refusals" "$(sq 'SELECT serial FROM stores')" "$serial"
@@ -265,7 +249,7 @@ else
 	run 0 "$CMSCTL" apply -c cms.yaml assumed.plan --json || finish
 	# Three looks at every server (before the run, after promotion, at
 	# verification), each cut off from pool-a at 2 + 0.5 s.
-	within "apply of the attested failover" "$t0" 7500
+	ended_within "apply of the attested failover" "$t0" 7500
 	expect "report attestation" "$(jq -r '.assume_down.reason' "$W/out")" "$reason"
 	expect "history trailer" \
 		"$(git --git-dir=.cmsctl/history log -1 --format='%(trailers:key=Assumed-Down-Reason,valueonly)' | head -1)" \

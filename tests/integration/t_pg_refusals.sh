@@ -44,7 +44,6 @@ run_refused() {
 	fi
 	pass "'$*' exited $got"
 }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # A frozen postmaster must be thawed before pg_stop_all can stop it.
 frozen=

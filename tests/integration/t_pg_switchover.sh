@@ -21,7 +21,6 @@ start_work_cluster 2
 
 # write_config PRIMARY MIRROR
 write_config() { cms_config "$1" "$2" "catch_up_timeout: 30s"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # has LIST TEXT: the lines of LIST (a file) include one holding TEXT.
 has() {
