@@ -412,6 +412,7 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		    !strcmp(p->fence.server, s->server))
 			return fence_from_outside(r, s, err);
 		r->t_fence = cms_monotonic_ms();
+		r->e->window_opened = 0;
 		/* Marked before the call: a fence that fails half way (one database
 		 * of two) is undone like a whole one. */
 		free(r->fenced);
@@ -419,6 +420,8 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		free(r->e->step_note);
 		r->e->step_note = NULL;
 		rc = ops->fence(r->e, s->server, err);
+		if (r->e->window_opened > 0)
+			r->t_fence = r->e->window_opened;
 		if (rc == 0 && r->e->step_note)
 			add_check(&s->checks, &s->nchecks, true, "a write is refused", "%s",
 				  r->e->step_note);
@@ -444,10 +447,11 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		tell_engine_move(r);
 		free(r->e->step_note);
 		r->e->step_note = NULL;
+		r->e->window_closed = 0;
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0) {
-			r->t_promoted = cms_monotonic_ms();
+			r->t_promoted = r->e->window_closed > 0 ? r->e->window_closed : cms_monotonic_ms();
 			r->w_promoted = now_ms();
 		}
 		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))

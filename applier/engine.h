@@ -97,6 +97,14 @@ struct engine {
 	 * the promotion.  NULL: nothing. */
 	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
 	void *on_database_arg;
+	/* The write-unavailable window as the engine sees it
+	 * (cms_monotonic_ms(); 0: not marked).  fence may set window_opened
+	 * right before its first statement that changes the old primary (the
+	 * checks and sessions it needs come before); promote may set
+	 * window_closed once the target takes writes (checks and tidying after
+	 * it are outside).  The applier clears them before the step and falls
+	 * back to the step's own bounds. */
+	int64_t window_opened, window_closed;
 };
 
 /* Creates the engine for store->engine.  connect NULL means ODBC. */

@@ -67,12 +67,12 @@
 #include <time.h>
 
 #define PG_CATCH_UP_POLL_MS 10
-#define PG_PROMOTE_POLL_MS 5
+#define PG_PROMOTE_POLL_MS 2
 #define PG_PROMOTE_DEFAULT_TIMEOUT_MS 60000
 /* A reload reaches sessions asynchronously: how long a verification waits
  * for a new session to see it, and how often it looks. */
 #define PG_RELOAD_WAIT_MS 1000
-#define PG_RELOAD_POLL_MS 10
+#define PG_RELOAD_POLL_MS 2
 /* How long fence waits for the terminated backends to exit (a backend
  * still running after pg_terminate_backend() returns could still commit),
  * and how often it looks. */
@@ -117,9 +117,12 @@
  * that froze or is cut off, a commit waiting for it would hold the fence
  * (or its undo) until the deadline cut the session. */
 #define SQL_LOCAL_COMMIT "SET synchronous_commit = local"
+/* Every client session but cmsctl's own two: the one that fences and the
+ * verifier (its pid, %s), opened before the fence. */
 #define SQL_TERMINATE \
 	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity " \
-	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+	"WHERE pid <> pg_backend_pid() AND pid <> %s AND backend_type = 'client backend'"
+#define SQL_BACKEND_PID "SELECT pg_backend_pid()"
 /* A write attempt: every CREATE is refused in a read-only transaction
  * ("cannot execute CREATE TABLE in a read-only transaction", SQLSTATE
  * 25006), temporary tables included.  Should the fence not have taken,
@@ -480,22 +483,17 @@ static int query_identity(struct engine *e, struct db *db, bool *in_recovery, ch
 	return rc;
 }
 
-/* Opens a new session to n and waits (up to PG_RELOAD_WAIT_MS) until it
- * sees default_transaction_read_only == want: a reload reaches sessions
- * asynchronously.  *out is the open session (the caller closes it with
- * close_verifier); *seen is what it last saw. */
-static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct db **out,
-			  bool *seen, struct cms_error *err)
+/* Waits (up to PG_RELOAD_WAIT_MS) until session v sees
+ * default_transaction_read_only == want: a reload reaches sessions
+ * asynchronously, each at its next statement once its backend took the
+ * signal.  *seen is what it last saw. */
+static int poll_read_only(struct engine *e, struct db *v, bool want, bool *seen,
+			  struct cms_error *err)
 {
-	struct db *v = NULL;
-	int64_t start;
+	int64_t start = cms_monotonic_ms();
 	size_t from;
 	int rc;
 
-	*out = NULL;
-	if ((rc = e->connect(&v, e->store, n->srv, e->connect_ctx, err)) < 0)
-		return rc;
-	start = cms_monotonic_ms();
 	from = e->nlog;
 	for (;;) {
 		if ((rc = query_bool(e, v, SQL_SHOW_READ_ONLY, seen, err)) < 0)
@@ -505,8 +503,20 @@ static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct
 		engine_sleep_ms(PG_RELOAD_POLL_MS);
 	}
 	collapse_polls(e, from, cms_monotonic_ms() - start);
-	*out = v;
 	return rc;
+}
+
+/* Opens a new session to n and polls it with poll_read_only.  *out is the
+ * open session (the caller closes it with close_verifier). */
+static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct db **out,
+			  bool *seen, struct cms_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = e->connect(out, e->store, n->srv, e->connect_ctx, err)) < 0)
+		return rc;
+	return poll_read_only(e, *out, want, seen, err);
 }
 
 static void close_verifier(struct engine *e, struct db *v)
@@ -1203,12 +1213,36 @@ static int check_session_database(struct engine *e, struct db *db, const char *s
 	return rc;
 }
 
+/* The verifier: a second session to n, opened before the fence so that
+ * no connection is made while writes are refused, and its backend pid
+ * (*pid, caller frees), which the fence spares. */
+static int open_verifier(struct engine *e, struct pg_node *n, struct db **out, char **pid,
+			 struct cms_error *err)
+{
+	int rc;
+
+	*pid = NULL;
+	if ((rc = e->connect(out, e->store, n->srv, e->connect_ctx, err)) < 0)
+		return rc;
+	if ((rc = run_value(e, *out, SQL_BACKEND_PID, pid, err)) < 0)
+		return rc;
+	if (!*pid || !**pid || strspn(*pid, "0123456789") != strlen(*pid))
+		return cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a backend pid",
+				     n->srv->name, *pid ? *pid : "NULL");
+	return 0;
+}
+
+/* Fences n.  What only reads or prepares (the refusals, the verifier
+ * session) comes first; e->window_opened marks the first statement that
+ * changes anything, where writes start to be refused. */
 static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 {
 	const char *name = n->srv->name;
 	struct db_result *res = NULL;
 	struct cms_error werr = CMS_ERROR_INIT;
 	struct db *db, *v = NULL;
+	struct buf sql = BUF_INIT;
+	char *vpid = NULL;
 	bool seen = false;
 	size_t i;
 	int rc;
@@ -1217,7 +1251,10 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		goto done;
 	if ((rc = check_no_overrides(e, db, name, err)) < 0 ||
 	    (rc = check_session_database(e, db, name, err)) < 0 ||
-	    (rc = set_connections(e, db, false, err)) < 0 ||
+	    (rc = open_verifier(e, n, &v, &vpid, err)) < 0)
+		goto done;
+	e->window_opened = cms_monotonic_ms();
+	if ((rc = set_connections(e, db, false, err)) < 0 ||
 	    (rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
 	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
 		goto done;
@@ -1225,7 +1262,8 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	 * running: end them, and wait until each has exited, since a backend
 	 * still alive after being signalled could still commit after the
 	 * LSN that catch_up reads next. */
-	if ((rc = run(e, db, SQL_TERMINATE, &res, err)) < 0)
+	buf_addf(&sql, SQL_TERMINATE, vpid);
+	if ((rc = run(e, db, sql.ptr, &res, err)) < 0)
 		goto done;
 	/* pg_terminate_backend(pid, timeout) would wait in steps of 100 ms
 	 * for each backend; signalling all, then polling at 5 ms, keeps the
@@ -1285,19 +1323,20 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 			goto done;
 		}
 	}
-	/* Verify from a session that did not exist before the reload. */
-	if ((rc = wait_read_only(e, n, true, &v, &seen, err)) < 0)
+	/* Verify from the other session: it never set anything itself, so
+	 * the reloaded configuration reaches it as it reaches any client. */
+	if ((rc = poll_read_only(e, v, true, &seen, err)) < 0)
 		goto done;
 	if (!seen) {
 		rc = cms_error_set(err, CMS_ERROR,
-				   "fence of server '%s' did not take: a new session still has default_transaction_read_only off after %ds",
+				   "fence of server '%s' did not take: a second session still has default_transaction_read_only off after %ds",
 				   name, PG_RELOAD_WAIT_MS / 1000);
 		cms_error_hint(err, "is default_transaction_read_only set on the server's command line?");
 		goto done;
 	}
 	if (run(e, v, SQL_WRITE_PROBE, NULL, &werr) == 0) {
 		rc = cms_error_set(err, CMS_ERROR,
-				   "fence of server '%s' did not take: a write was accepted in a new session", name);
+				   "fence of server '%s' did not take: a write was accepted in a second session", name);
 		goto done;
 	}
 	if (!is_read_only_refusal(werr.message)) {
@@ -1310,6 +1349,8 @@ done:
 	cms_error_clear(&werr);
 	close_verifier(e, v);
 	db_result_free(res);
+	buf_free(&sql);
+	free(vpid);
 	return rc;
 }
 
@@ -1521,20 +1562,6 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 			goto done;
 		}
 	}
-	/* pg_rewind reads the timeline from the control file: without a
-	 * checkpoint after the promotion it sees the new primary still on the
-	 * old timeline and finds nothing to rewind. */
-	{
-		/* The promotion has happened: a checkpoint that fails (a slow one
-		 * past the query timeout) must not turn it into a failure. */
-		struct cms_error cerr2 = CMS_ERROR_INIT;
-
-		if (run(e, db, SQL_CHECKPOINT, NULL, &cerr2) < 0)
-			engine_add_followup(e, "CHECKPOINT on '%s' after promotion failed (%s): run it "
-					    "before any pg_rewind from it", name,
-					    cerr2.message ? cerr2.message : "?");
-		cms_error_clear(&cerr2);
-	}
 	/* A server once fenced (a former primary re-seeded with its
 	 * configuration) carries default_transaction_read_only = on. */
 	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0)
@@ -1558,6 +1585,8 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	 * here before the promotion: allow them again. */
 	if ((rc = set_connections(e, db, true, err)) < 0)
 		goto done;
+	/* Clients can write from here on: what follows only checks and tidies. */
+	e->window_closed = cms_monotonic_ms();
 	/* Trust no return value: read the role again. */
 	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
 		goto done;
@@ -1566,6 +1595,20 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		goto done;
 	}
 	n->in_recovery = false;
+	/* pg_rewind reads the timeline from the control file: without a
+	 * checkpoint after the promotion it sees the new primary still on the
+	 * old timeline and finds nothing to rewind. */
+	{
+		/* The promotion has happened: a checkpoint that fails (a slow one
+		 * past the query timeout) must not turn it into a failure. */
+		struct cms_error cerr2 = CMS_ERROR_INIT;
+
+		if (run(e, db, SQL_CHECKPOINT, NULL, &cerr2) < 0)
+			engine_add_followup(e, "CHECKPOINT on '%s' after promotion failed (%s): run it "
+					    "before any pg_rewind from it", name,
+					    cerr2.message ? cerr2.message : "?");
+		cms_error_clear(&cerr2);
+	}
 done:
 	close_verifier(e, v);
 	return rc;
