@@ -21,6 +21,8 @@
 #include <jansson.h>
 #include <lber.h>
 #include <ldap.h>
+
+#include "common/lib_ldap.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -464,6 +466,8 @@ static int ldap_open(LDAP **out, const struct publish_target *t, const struct st
 	LDAP *ld = NULL;
 
 	*out = NULL;
+	if (cms_lib_ldap_load(err) < 0)
+		return CMS_ERROR;
 	if ((rc = ldap_initialize(&ld, t->uri)) != LDAP_SUCCESS)
 		return ldap_fail(err, NULL, rc, "cannot use ldap uri '%s'", t->uri);
 	if ((rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version)) != LDAP_OPT_SUCCESS ||

@@ -22,6 +22,8 @@
 
 #include <git2.h>
 
+#include "common/lib_git2.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +52,6 @@ struct history {
 	char *path;           /* as given, for messages */
 	char *branch;         /* short name, e.g. "cms-history" */
 	char *refname;        /* "refs/heads/<branch>" */
-	int git_ready;        /* git_libgit2_init() succeeded; close shuts down */
 };
 
 /* The message of the last libgit2 error, never NULL. */
@@ -82,13 +83,31 @@ static int git_fail(struct cms_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+/* libgit2 is initialised once and stays so until the process exits: each
+ * git_libgit2_init() after a shutdown reads the whole CA bundle again
+ * (libgit2's TLS set-up), several milliseconds that a command opening
+ * the history three or four times paid each time. */
+int history_git_init(struct cms_error *err)
+{
+	static int done;
+	int rc;
+
+	if (done)
+		return 0;
+	if ((rc = cms_lib_git2_load(err)) < 0)
+		return rc;
+	if (git_libgit2_init() < 0)
+		return git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	done = 1;
+	return 0;
+}
+
 void history_close(struct history *h)
 {
 	if (!h)
 		return;
-	git_repository_free(h->repo);
-	if (h->git_ready)
-		git_libgit2_shutdown();
+	if (h->repo)
+		git_repository_free(h->repo);
 	free(h->path);
 	free(h->branch);
 	free(h->refname);
@@ -193,11 +212,8 @@ int history_open(struct history **out, const char *path, const char *branch,
 	h->path = xstrdup(path);
 	h->branch = xstrdup(branch);
 	h->refname = xasprintf("refs/heads/%s", branch);
-	if (git_libgit2_init() < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	if ((rc = history_git_init(err)) < 0)
 		goto done;
-	}
-	h->git_ready = 1;
 	/* A history is an audit trail: have libgit2 fsync objects and refs.
 	 * The option is process-wide; it is only ever set to this value. */
 	if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {

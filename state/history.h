@@ -71,11 +71,15 @@ void history_add_trailers(struct buf *msg, const struct history_trailers *t);
  *   a repository is an error;
  * - a branch checked out in the repository's work tree is refused: moving it
  *   would make the checkout look modified.
- * libgit2 is initialised here and shut down by history_close (refcounted);
+ * libgit2 is initialised here, once per process (history_git_init);
  * fsync of objects and refs is enabled (a process-wide libgit2 option). */
 int history_open(struct history **out, const char *path, const char *branch,
 		 struct cms_error *err);
 void history_close(struct history *h);
+/* Loads and initialises libgit2 for the rest of the process (once;
+ * history_open does it): 0, or CMS_ERROR when it cannot be loaded or
+ * started. */
+int history_git_init(struct cms_error *err);
 
 /* Adds or replaces files on top of the branch tip and commits with message
  * (subject line, blank line, body ending with trailers).  The ref update is

@@ -28,6 +28,8 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+
+#include "common/lib_pq.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +400,8 @@ int state_pg_open(struct state **out, const struct state_target *t, bool create,
 	if (!t->connection || !*t->connection)
 		return cms_error_set(err, CMS_ERROR, "no connection string for the postgresql "
 				     "state");
+	if ((ret = cms_lib_pq_load(err)) < 0)
+		return ret;
 	st = xcalloc(1, sizeof(*st));
 	st->base.ops = &pg_backend;
 	st->name = xasprintf("postgresql: %s", t->connection);

@@ -24,6 +24,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
+
+#include "common/lib_sqlite.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,6 +624,8 @@ int state_sqlite_open(struct state **out, const char *path, bool create, struct 
 		return cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
 				     strerror(errno));
 	if (open_file_slot(sb.st_dev, sb.st_ino) < 0 && (ret = check_header(path, err)) < 0)
+		return ret;
+	if ((ret = cms_lib_sqlite_load(err)) < 0)
 		return ret;
 
 	st = xcalloc(1, sizeof(*st));
