@@ -23,7 +23,8 @@
  *             store's databases, ALTER SYSTEM SET
  *             default_transaction_read_only = on, reload, terminate client
  *             backends, then verify that no store database takes
- *             connections and, from a new session, that a write is refused.
+ *             connections and, from a second session (opened before the
+ *             first change, and spared), that a write is refused.
  *             default_transaction_read_only alone is advisory (any client
  *             can SET it off in its own session); a database that refuses
  *             connections cannot be written by anyone, and only its owner
@@ -32,12 +33,17 @@
  *             promote allows connections again on the new primary, and
  *             unfence undoes both halves.
  *   catch_up  the fenced primary's pg_current_wal_lsn() once, then the
- *             target's pg_last_wal_replay_lsn() every 10 ms until it has
+ *             target's pg_last_wal_replay_lsn() every 2 ms until it has
  *             replayed that far.
- *   promote   pg_promote(false) and our own 5 ms poll of
- *             pg_is_in_recovery() (pg_promote(true) polls at 100 ms), then
- *             CHECKPOINT, and a reset of a fence the target may carry (the
- *             replicated ALLOW_CONNECTIONS false included).
+ *   promote   pg_promote(false) and our own 2 ms poll of
+ *             pg_is_in_recovery() (pg_promote(true) polls at 100 ms), a
+ *             reset of a fence the target may carry (the replicated
+ *             ALLOW_CONNECTIONS false included), then, once it takes
+ *             writes, a re-read of its role and a CHECKPOINT.
+ *
+ * The write-unavailable window (engine.window_opened/closed) opens at the
+ * fence's first change and closes when the new primary takes connections
+ * again: checks, sessions and the CHECKPOINT are kept out of it.
  *   demote    impossible online: the old primary stays fenced and the
  *             follow-ups say how to re-seed it.
  *
@@ -66,7 +72,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define PG_CATCH_UP_POLL_MS 10
+#define PG_CATCH_UP_POLL_MS 2
 #define PG_PROMOTE_POLL_MS 2
 #define PG_PROMOTE_DEFAULT_TIMEOUT_MS 60000
 /* A reload reaches sessions asynchronously: how long a verification waits
@@ -77,7 +83,7 @@
  * still running after pg_terminate_backend() returns could still commit),
  * and how often it looks. */
 #define PG_TERMINATE_WAIT_MS 5000
-#define PG_TERMINATE_POLL_MS 5
+#define PG_TERMINATE_POLL_MS 2
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
 /* The role and the cluster's identity in one round trip: initdb draws the
@@ -1266,7 +1272,7 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	if ((rc = run(e, db, sql.ptr, &res, err)) < 0)
 		goto done;
 	/* pg_terminate_backend(pid, timeout) would wait in steps of 100 ms
-	 * for each backend; signalling all, then polling at 5 ms, keeps the
+	 * for each backend; signalling all, then polling at 2 ms, keeps the
 	 * write-unavailable window short.  Each poll is its own transaction:
 	 * a fresh activity snapshot. */
 	if (res->nrows > 0) {
