@@ -489,11 +489,11 @@ static int renew_lock(struct run *r, struct cms_error *err)
 				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), err);
 }
 
-/* Where this process lives: its host and PID namespace.  A lock holder
- * is written "operator (pid N on HOST, pid:[NS])", so that a process can
- * tell a dead holder of its own host and namespace from a live one it
- * cannot see (another container with the same host name). */
-static char *process_place(void)
+/* This process as a lock holder: the operator, its pid, its host and its
+ * PID namespace, so that a process can tell a dead holder of its own host
+ * and namespace from a live one it cannot see (another container with the
+ * same host name). */
+static void process_holder(struct lock_holder *out, const char *operator_name)
 {
 	char host[256] = "localhost", ns[64] = "pid:[?]";
 	ssize_t n;
@@ -504,50 +504,26 @@ static char *process_place(void)
 	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	if (n > 0)
 		ns[n] = '\0';
-	return xasprintf("%s, %s", host, ns);
+	out->name = xstrdup(operator_name);
+	out->pid = (int64_t)getpid();
+	out->host = xstrdup(host);
+	out->pid_ns = xstrdup(ns);
 }
 
-/* A lock held by a process of this host and namespace that no longer
- * exists (killed mid-apply) is stale: it is broken, and the run says so. */
-static bool holder_is_dead_here(const char *holder, const char *place)
+enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holder)
 {
-	const char *p = strstr(holder, " (pid ");
-	char *end;
-	long pid;
+	struct lock_holder self = { 0 };
+	enum lock_holder_state res;
 
-	if (!p || strstr(place, "pid:[?]"))
-		return false;
-	pid = strtol(p + 6, &end, 10);
-	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
-		return false;
-	end += 4;
-	if (strncmp(end, place, strlen(place)) != 0 || strcmp(end + strlen(place), ")") != 0)
-		return false;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
-enum lock_holder_state applier_lock_holder_state(const char *holder)
-{
-	char *place = process_place();
-	const char *p = strstr(holder, " (pid ");
-	enum lock_holder_state res = HOLDER_UNKNOWN;
-	char *end;
-	long pid;
-
-	if (!p)
-		goto done;
-	pid = strtol(p + 6, &end, 10);
-	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
-		goto done;
-	end += 4;
-	if (strstr(place, "pid:[?]") || strncmp(end, place, strlen(place)) != 0 ||
-	    strcmp(end + strlen(place), ")") != 0) {
+	if (holder->pid <= 0 || !holder->host || !holder->pid_ns)
+		return HOLDER_UNKNOWN;
+	process_holder(&self, NULL);
+	if (!strcmp(self.pid_ns, "pid:[?]") || strcmp(holder->host, self.host) != 0 ||
+	    strcmp(holder->pid_ns, self.pid_ns) != 0)
 		res = HOLDER_ELSEWHERE;
-		goto done;
-	}
-	res = (kill((pid_t)pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
-done:
-	free(place);
+	else
+		res = (kill((pid_t)holder->pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
+	lock_holder_free(&self);
 	return res;
 }
 
@@ -602,16 +578,17 @@ static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 
 static int take_lock_once(struct run *r, const char *reason, struct cms_error *err)
 {
-	char *place = process_place();
-	char *holder = xasprintf("%s (pid %ld on %s)", r->ctx->operator_name, (long)getpid(), place);
+	struct lock_holder holder = { 0 };
 	int rc, attempt;
+
+	process_holder(&holder, r->ctx->operator_name);
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct lock_info *locks = NULL;
 		size_t n = 0, i;
 		bool broke = false;
 
-		rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
+		rc = state_lock(r->ctx->state, r->ctx->store->name, &holder, reason,
 				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), &r->lock_id, err);
 		if (rc != CMS_ELOCKED || attempt > 0)
 			break;
@@ -619,12 +596,12 @@ static int take_lock_once(struct run *r, const char *reason, struct cms_error *e
 			break;
 		for (i = 0; i < n; i++) {
 			if (strcmp(locks[i].store, r->ctx->store->name) ||
-			    !holder_is_dead_here(locks[i].holder, place))
+			    applier_lock_holder_state(&locks[i].holder) != HOLDER_DEAD)
 				continue;
 			if (state_unlock(r->ctx->state, locks[i].store, locks[i].id, NULL) == 0) {
 				strv_push(&r->followups, &r->nfollowups,
 					  xasprintf("broke lock %s of %s: that process no longer exists",
-						    locks[i].id, locks[i].holder));
+						    locks[i].id, locks[i].holder_text));
 				broke = true;
 			}
 		}
@@ -635,8 +612,7 @@ static int take_lock_once(struct run *r, const char *reason, struct cms_error *e
 			break;
 		cms_error_clear(err);
 	}
-	free(holder);
-	free(place);
+	lock_holder_free(&holder);
 	return rc;
 }
 

@@ -116,12 +116,12 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
  * re-asserts the recorded location when there is none. */
 int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struct cms_error *err);
 
-/* Whether the process named in a lock holder ("operator (pid N on HOST,
- * pid:[NS])") still exists: alive or dead when it is of this host and PID
- * namespace, elsewhere when it is not, unknown when the holder does not
- * say. */
+/* Whether the process a lock holder names (its pid, host and PID
+ * namespace) still exists: alive or dead when it is of this host and PID
+ * namespace, elsewhere when it is not, unknown when the holder names no
+ * process. */
 enum lock_holder_state { HOLDER_UNKNOWN, HOLDER_ALIVE, HOLDER_DEAD, HOLDER_ELSEWHERE };
-enum lock_holder_state applier_lock_holder_state(const char *holder);
+enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holder);
 const char *lock_holder_state_name(enum lock_holder_state s);
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "state/state.h"
 
-#define STATE_BACKEND_VERSION 1
+#define STATE_BACKEND_VERSION 2
 
 struct state_backend {
 	unsigned int version; /* STATE_BACKEND_VERSION */
@@ -27,8 +27,9 @@ struct state_backend {
 	int (*read_store)(struct state *st, const char *store, struct recorded *out,
 			  struct cms_error *err);
 
-	int (*lock)(struct state *st, const char *store, const char *holder, const char *reason,
-		    int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err);
+	int (*lock)(struct state *st, const char *store, const struct lock_holder *holder,
+		    const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
+		    struct cms_error *err);
 	int (*lock_renew)(struct state *st, const char *store, const char *lock_id,
 			  int64_t lease_s, int64_t now, struct cms_error *err);
 	int (*unlock)(struct state *st, const char *store, const char *lock_id,
@@ -89,5 +90,12 @@ int state_pg_open(struct state **out, const struct state_target *t, bool create,
 /* Helpers the backends share (state.c). */
 const char *state_step_status_text(enum step_status s); /* NULL when out of range */
 int state_step_status_parse(const char *name, enum step_status *out);
+/* The refusal of a lock held by someone else: CMS_ELOCKED, naming l's
+ * holder, reason and lease, with the unlock command as the hint. */
+int state_lock_held(struct cms_error *err, const struct lock_info *l);
+/* Splits a holder written as text before schema version 4, "NAME (pid N on
+ * HOST, NS)", into *out (the caller frees it); text of any other form is
+ * the name alone.  Only the migration to version 4 reads that text. */
+void state_lock_holder_parse_legacy(const char *text, struct lock_holder *out);
 
 #endif
