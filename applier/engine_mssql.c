@@ -1150,14 +1150,9 @@ static int read_headers(struct engine *e, size_t bidx, const char *path, struct 
 		}
 		if (db_index(e->store, db) == e->store->ndatabases)
 			continue; /* another database's log backup */
-		if (*n == *alloc) {
-			*alloc = *alloc ? 2 * *alloc : 8;
-			*v = xrealloc(*v, *alloc * sizeof(**v));
-		}
-		(*v)[*n] = (struct logset){ .path = xstrdup(path), .db = xstrdup(db),
-					    .first = xstrdup(first), .last = xstrdup(last),
-					    .position = (long)position };
-		(*n)++;
+		*ARRAY_PUSH(*v, *n, *alloc) = (struct logset){ .path = xstrdup(path), .db = xstrdup(db),
+							       .first = xstrdup(first), .last = xstrdup(last),
+							       .position = (long)position };
 	}
 done:
 	db_result_free(r);

@@ -23,7 +23,7 @@ struct state_backend {
 
 	void (*close)(struct state *st);
 	int (*integrity_check)(struct state *st, char **out_result, struct cms_error *err);
-	int (*list_stores)(struct state *st, char ***names, size_t *n, struct cms_error *err);
+	int (*list_stores)(struct state *st, struct cms_strv *names, struct cms_error *err);
 	int (*read_store)(struct state *st, const char *store, struct recorded *out,
 			  struct cms_error *err);
 
@@ -67,7 +67,7 @@ struct state_backend {
 			    const char *run_id, int64_t now, struct cms_error *err);
 	int (*approve)(struct state *st, const char *plan_id, const char *store,
 		       const char *approver, int64_t now, struct cms_error *err);
-	int (*approvals)(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+	int (*approvals)(struct state *st, const char *plan_id, struct cms_strv *approvers,
 			 struct cms_error *err);
 
 	/* Everything recorded, runs in insertion order. */

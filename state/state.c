@@ -216,9 +216,9 @@ int state_integrity_check(struct state *st, char **out_result, struct cms_error 
 	return st->ops->integrity_check(st, out_result, err);
 }
 
-int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err)
+int state_list_stores(struct state *st, struct cms_strv *names, struct cms_error *err)
 {
-	return st->ops->list_stores(st, names, n, err);
+	return st->ops->list_stores(st, names, err);
 }
 
 int state_read_store(struct state *st, const char *store, struct recorded *out,
@@ -332,10 +332,10 @@ int state_approve(struct state *st, const char *plan_id, const char *store, cons
 	return st->ops->approve(st, plan_id, store, approver, now, err);
 }
 
-int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+int state_approvals(struct state *st, const char *plan_id, struct cms_strv *approvers,
 		    struct cms_error *err)
 {
-	return st->ops->approvals(st, plan_id, approvers, n, err);
+	return st->ops->approvals(st, plan_id, approvers, err);
 }
 
 int state_dump(struct state *st, struct state_dump *out, struct cms_error *err)
@@ -375,17 +375,6 @@ void recorded_free(struct recorded *r)
 	free(r->mirror);
 	free(r->updated_at);
 	memset(r, 0, sizeof(*r));
-}
-
-void state_strings_free(char **v, size_t n)
-{
-	size_t i;
-
-	if (!v)
-		return;
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 void lock_info_free(struct lock_info *l)

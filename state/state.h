@@ -15,6 +15,7 @@
 #define CMS_STATE_STATE_H
 
 #include "common/error.h"
+#include "common/strv.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,10 +60,9 @@ void state_close(struct state *st);
  * with CMS_ERROR naming the first problem. */
 int state_integrity_check(struct state *st, char **out_result, struct cms_error *err);
 
-/* The names of the recorded stores, sorted; free with state_strings_free. */
-int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err);
-/* Frees a string list returned by this interface; accepts NULL. */
-void state_strings_free(char **v, size_t n);
+/* The names of the recorded stores, sorted, into *names (empty at the
+ * call; the caller frees it, on failure too). */
+int state_list_stores(struct state *st, struct cms_strv *names, struct cms_error *err);
 
 int state_read_store(struct state *st, const char *store, struct recorded *out,
 		     struct cms_error *err);
@@ -190,8 +190,8 @@ int state_consume_plan(struct state *st, const char *plan_id, const char *store,
  * approval was recorded already (by another runner, say). */
 int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
 		  int64_t now, struct cms_error *err);
-/* Sorted by approver; free with state_strings_free. */
-int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+/* Sorted by approver, into *approvers (as state_list_stores). */
+int state_approvals(struct state *st, const char *plan_id, struct cms_strv *approvers,
 		    struct cms_error *err);
 
 /* The history branch tip as of the last history commit cmsctl made (audit

@@ -504,30 +504,26 @@ static int pg_read_store(struct state *base, const char *store, struct recorded 
 	return ret;
 }
 
-/* Collects the first column of every row. */
-static void read_strings(const PGresult *res, char ***out, size_t *n)
+/* Collects the first column of every row (none is NULL). */
+static void read_strings(const PGresult *res, struct cms_strv *out)
 {
 	int i, rows = PQntuples(res);
 
-	*out = rows ? xcalloc((size_t)rows, sizeof(char *)) : NULL;
 	for (i = 0; i < rows; i++)
-		(*out)[i] = col_dup(res, i, 0);
-	*n = (size_t)rows;
+		cms_strv_push(out, col_dup(res, i, 0));
 }
 
-static int pg_list_stores(struct state *base, char ***names, size_t *n, struct cms_error *err)
+static int pg_list_stores(struct state *base, struct cms_strv *names, struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	PGresult *bad = NULL, *res;
 	int ret = 0;
 
-	*names = NULL;
-	*n = 0;
 	res = pg_query(st, &bad, "SELECT name FROM cmsctl.stores ORDER BY name COLLATE \"C\"", "");
 	if (!res)
 		ret = pg_failf(st, bad, err, "cannot list the stores");
 	else
-		read_strings(res, names, n);
+		read_strings(res, names);
 	PQclear(res);
 	PQclear(bad);
 	return ret;
@@ -1182,21 +1178,19 @@ static int pg_approve(struct state *base, const char *plan_id, const char *store
 	return ret;
 }
 
-static int pg_approvals(struct state *base, const char *plan_id, char ***approvers, size_t *n,
+static int pg_approvals(struct state *base, const char *plan_id, struct cms_strv *approvers,
 			struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	PGresult *bad = NULL, *res;
 	int ret = 0;
 
-	*approvers = NULL;
-	*n = 0;
 	res = pg_query(st, &bad, "SELECT approver FROM cmsctl.approvals WHERE plan_id = $1"
 		       " ORDER BY approver COLLATE \"C\"", "s", plan_id);
 	if (!res)
 		ret = pg_failf(st, bad, err, "cannot read the approvals of plan '%s'", plan_id);
 	else
-		read_strings(res, approvers, n);
+		read_strings(res, approvers);
 	PQclear(res);
 	PQclear(bad);
 	return ret;

@@ -761,35 +761,25 @@ static int sq_read_store(struct state *base, const char *store, struct recorded 
 	return ret;
 }
 
-/* Collects the first column of every row as strings. */
-static int read_strings(sqlite3_stmt *stmt, char ***out, size_t *n)
+/* Collects the first column of every row as strings (none is NULL). */
+static int read_strings(sqlite3_stmt *stmt, struct cms_strv *out)
 {
-	char **v = NULL;
-	size_t len = 0, alloc = 0;
 	int rc;
 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		*ARRAY_PUSH(v, len, alloc) = col_strdup(stmt, 0);
-	if (rc != SQLITE_DONE) {
-		state_strings_free(v, len);
-		return rc;
-	}
-	*out = v;
-	*n = len;
-	return SQLITE_OK;
+		cms_strv_push(out, col_strdup(stmt, 0));
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int sq_list_stores(struct state *base, char ***names, size_t *n, struct cms_error *err)
+static int sq_list_stores(struct state *base, struct cms_strv *names, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = 0;
 
-	*names = NULL;
-	*n = 0;
 	rc = prepare(st, &stmt, "SELECT name FROM stores ORDER BY name", "");
 	if (rc == SQLITE_OK)
-		rc = read_strings(stmt, names, n);
+		rc = read_strings(stmt, names);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot list the stores");
 	sqlite3_finalize(stmt);
@@ -1493,20 +1483,18 @@ static int sq_approve(struct state *base, const char *plan_id, const char *store
 	return ret;
 }
 
-static int sq_approvals(struct state *base, const char *plan_id, char ***approvers, size_t *n,
-		    struct cms_error *err)
+static int sq_approvals(struct state *base, const char *plan_id, struct cms_strv *approvers,
+			struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = 0;
 
-	*approvers = NULL;
-	*n = 0;
 	rc = prepare(st, &stmt,
 		     "SELECT approver FROM approvals WHERE plan_id = ?1 ORDER BY approver", "s",
 		     plan_id);
 	if (rc == SQLITE_OK)
-		rc = read_strings(stmt, approvers, n);
+		rc = read_strings(stmt, approvers);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot read the approvals of plan '%s'", plan_id);
 	sqlite3_finalize(stmt);

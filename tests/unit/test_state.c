@@ -903,10 +903,9 @@ static void test_commit_increments_serial_and_refuses_stale(void **ctx)
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = open_fx_ok(fx, true);
 	struct recorded rec;
-	char **names = NULL;
+	struct cms_strv names = CMS_STRV_INIT;
 	int64_t serial = -1;
 	bool used;
-	size_t n;
 
 	OK(state_read_store(st, "redmond", &rec, &err));
 	assert_false(rec.exists);
@@ -983,11 +982,11 @@ static void test_commit_increments_serial_and_refuses_stale(void **ctx)
 	cms_error_clear(&err);
 	OK(state_commit(st, "dublin", "lin-d", 0, "sql-1", NULL, "p9", NULL, T0, &serial, &err));
 	assert_int_equal(serial, 1);
-	OK(state_list_stores(st, &names, &n, &err));
-	assert_int_equal(n, 2);
-	assert_string_equal(names[0], "dublin");
-	assert_string_equal(names[1], "redmond");
-	state_strings_free(names, n);
+	OK(state_list_stores(st, &names, &err));
+	assert_int_equal(names.n, 2);
+	assert_string_equal(names.v[0], "dublin");
+	assert_string_equal(names.v[1], "redmond");
+	cms_strv_free(&names);
 	state_close(st);
 }
 
@@ -996,21 +995,20 @@ static void test_approvals_are_idempotent_and_sorted(void **ctx)
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = open_fx_ok(fx, true);
-	char **who = NULL;
-	size_t n;
+	struct cms_strv who = CMS_STRV_INIT;
 
-	OK(state_approvals(st, "p1", &who, &n, &err));
-	assert_int_equal(n, 0);
-	state_strings_free(who, n);
+	OK(state_approvals(st, "p1", &who, &err));
+	assert_int_equal(who.n, 0);
+	cms_strv_free(&who);
 	FAILS(state_approve(st, "p1", "redmond", "carol", T0, &err), 1);
 	FAILS(state_approve(st, "p1", "redmond", "bob", T0 + 1, &err), 1);
 	OK(state_approve(st, "p1", "redmond", "carol", T0 + 2, &err)); /* there already */
 	FAILS(state_approve(st, "p2", "redmond", "dave", T0, &err), 1);
-	OK(state_approvals(st, "p1", &who, &n, &err));
-	assert_int_equal(n, 2);
-	assert_string_equal(who[0], "bob");
-	assert_string_equal(who[1], "carol");
-	state_strings_free(who, n);
+	OK(state_approvals(st, "p1", &who, &err));
+	assert_int_equal(who.n, 2);
+	assert_string_equal(who.v[0], "bob");
+	assert_string_equal(who.v[1], "carol");
+	cms_strv_free(&who);
 	state_close(st);
 }
 
@@ -1326,7 +1324,7 @@ static void test_names_and_frees(void **ctx)
 	run_info_free(NULL);
 	step_info_free(NULL);
 	step_info_list_free(NULL, 0);
-	state_strings_free(NULL, 0);
+	cms_strv_free(NULL);
 	state_close(NULL);
 }
 
