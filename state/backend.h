@@ -90,6 +90,15 @@ int state_pg_open(struct state **out, const struct state_target *t, bool create,
 /* Helpers the backends share (state.c). */
 const char *state_step_status_text(enum step_status s); /* NULL when out of range */
 int state_step_status_parse(const char *name, enum step_status *out);
+/* A lock row's columns, in the order both backends read and write them,
+ * and what taking over a store's row replaces (the same SQL in both). */
+#define STATE_LOCK_COLUMNS \
+	"store, id, holder, reason, acquired_at, lease_until, holder_pid, holder_host, holder_pid_ns"
+#define STATE_LOCK_TAKE_OVER \
+	" ON CONFLICT (store) DO UPDATE SET id = excluded.id, holder = excluded.holder," \
+	" reason = excluded.reason, acquired_at = excluded.acquired_at," \
+	" lease_until = excluded.lease_until, holder_pid = excluded.holder_pid," \
+	" holder_host = excluded.holder_host, holder_pid_ns = excluded.holder_pid_ns"
 /* The refusal of a lock held by someone else: CMS_ELOCKED, naming l's
  * holder, reason and lease, with the unlock command as the hint. */
 int state_lock_held(struct cms_error *err, const struct lock_info *l);

@@ -531,8 +531,7 @@ static int pg_list_stores(struct state *base, struct cms_strv *names, struct cms
 
 /* --- locks ------------------------------------------------------------- */
 
-#define LOCK_COLUMNS \
-	"store, id, holder, reason, acquired_at, lease_until, holder_pid, holder_host, holder_pid_ns"
+#define LOCK_COLUMNS STATE_LOCK_COLUMNS
 
 static void lock_read_row(const PGresult *res, int row, struct lock_info *l)
 {
@@ -583,6 +582,7 @@ static int pg_lock(struct state *base, const char *store, const struct lock_hold
 		   struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
+	int64_t pid = holder->pid > 0 ? holder->pid : 0; /* 0: names no process (NULL) */
 	struct lock_info cur = { 0 };
 	PGresult *bad = NULL, *res = NULL;
 	char *id = NULL;
@@ -615,15 +615,9 @@ static int pg_lock(struct state *base, const char *store, const struct lock_hold
 	/* No lock, or an expired one: take it over. */
 	res = pg_query(st, &bad,
 		       "INSERT INTO cmsctl.locks (" LOCK_COLUMNS ") VALUES ($1, $2, $3, $4,"
-		       " $5::bigint, $6::bigint, NULLIF($7::bigint, 0), $8, $9)"
-		       " ON CONFLICT (store) DO UPDATE SET id = excluded.id,"
-		       " holder = excluded.holder, reason = excluded.reason,"
-		       " acquired_at = excluded.acquired_at, lease_until = excluded.lease_until,"
-		       " holder_pid = excluded.holder_pid, holder_host = excluded.holder_host,"
-		       " holder_pid_ns = excluded.holder_pid_ns",
-		       "ssssiiiss", store, id, holder->name, reason, now, now + lease_s,
-		       holder->pid > 0 ? holder->pid : (int64_t)0,
-		       holder->pid > 0 ? holder->host : NULL, holder->pid > 0 ? holder->pid_ns : NULL);
+		       " $5::bigint, $6::bigint, NULLIF($7::bigint, 0), $8, $9)" STATE_LOCK_TAKE_OVER,
+		       "ssssiiiss", store, id, holder->name, reason, now, now + lease_s, pid,
+		       pid ? holder->host : NULL, pid ? holder->pid_ns : NULL);
 	if (!res) {
 		ret = pg_failf(st, bad, err, "cannot lock store '%s'", store);
 		goto done;

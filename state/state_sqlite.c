@@ -802,8 +802,7 @@ static void lock_read_row(sqlite3_stmt *stmt, struct lock_info *l)
 	l->holder_text = lock_holder_text(&l->holder);
 }
 
-#define LOCK_COLUMNS \
-	"store, id, holder, reason, acquired_at, lease_until, holder_pid, holder_host, holder_pid_ns"
+#define LOCK_COLUMNS STATE_LOCK_COLUMNS
 
 /* Migration 4: the holders written as text, "NAME (pid N on HOST, NS)",
  * split into their columns, once. */
@@ -871,6 +870,7 @@ static int sq_lock(struct state *base, const char *store, const struct lock_hold
 		   struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
+	int64_t pid = holder->pid > 0 ? holder->pid : 0; /* 0: names no process (NULL) */
 	struct lock_info cur = { 0 };
 	sqlite3_stmt *stmt = NULL;
 	char *id = NULL;
@@ -897,14 +897,9 @@ static int sq_lock(struct state *base, const char *store, const struct lock_hold
 	/* No lock, or an expired one: take it over. */
 	rc = prepare(st, &stmt,
 		     "INSERT INTO locks (" LOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-		     " NULLIF(?7, 0), ?8, ?9) ON CONFLICT (store) DO UPDATE SET id = excluded.id,"
-		     " holder = excluded.holder, reason = excluded.reason,"
-		     " acquired_at = excluded.acquired_at, lease_until = excluded.lease_until,"
-		     " holder_pid = excluded.holder_pid, holder_host = excluded.holder_host,"
-		     " holder_pid_ns = excluded.holder_pid_ns",
-		     "ssssiiiss", store, id, holder->name, reason, now, now + lease_s,
-		     holder->pid > 0 ? holder->pid : (int64_t)0,
-		     holder->pid > 0 ? holder->host : NULL, holder->pid > 0 ? holder->pid_ns : NULL);
+		     " NULLIF(?7, 0), ?8, ?9)" STATE_LOCK_TAKE_OVER,
+		     "ssssiiiss", store, id, holder->name, reason, now, now + lease_s, pid,
+		     pid ? holder->host : NULL, pid ? holder->pid_ns : NULL);
 	if (rc == SQLITE_OK)
 		rc = step_done(stmt);
 	if (rc == SQLITE_OK)

@@ -661,6 +661,19 @@ static void fx_raw_exec(struct fx *fx, const char *sqlite_sql, const char *pg_sq
 		raw_exec(fx->db, sqlite_sql, false);
 }
 
+/* The schema version the fixture's state records. */
+static void assert_schema_version(struct fx *fx, const char *want)
+{
+	char *v;
+
+	if (is_pg())
+		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
+	else
+		v = raw_text(fx->db, "PRAGMA user_version");
+	assert_string_equal(v, want);
+	free(v);
+}
+
 static void assert_holder(const struct lock_info *l, const char *name, int64_t pid,
 			  const char *host, const char *pid_ns, const char *text)
 {
@@ -688,7 +701,7 @@ static void test_lock_holder_in_columns_and_migrated_from_text(void **ctx)
 				  .host = (char *)"runner-1", .pid_ns = (char *)"pid:[4026531836]" };
 	struct state *st = open_fx_ok(fx, true);
 	struct lock_info *locks = NULL;
-	char *id = NULL, *v;
+	char *id = NULL;
 	size_t n;
 
 	OK(state_lock(st, "redmond", &me, "apply", 300, T0, &id, &err));
@@ -733,12 +746,7 @@ static void test_lock_holder_in_columns_and_migrated_from_text(void **ctx)
 		      "carol@gone (pid 17 on elsewhere, pid:[1])");
 	lock_info_list_free(locks, n);
 	state_close(st);
-	if (is_pg())
-		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
-	else
-		v = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(v, "4");
-	free(v);
+	assert_schema_version(fx, "4");
 }
 
 /* Children racing on a path that does not exist yet: all create or open
@@ -749,7 +757,6 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 	enum { RACERS = 6 };
 	pid_t pids[RACERS];
 	int statuses[RACERS], go[2], i, winners = 0, losers = 0;
-	char *v;
 
 	assert_int_equal(pipe(go), 0);
 	for (i = 0; i < RACERS; i++) {
@@ -794,12 +801,7 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 	}
 	assert_int_equal(winners, 1);
 	assert_int_equal(losers, RACERS - 1);
-	if (is_pg())
-		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
-	else
-		v = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(v, "4");
-	free(v);
+	assert_schema_version(fx, "4");
 }
 
 static void test_journal_steps_upsert_and_list(void **ctx)
