@@ -701,11 +701,12 @@ static void test_lock_holder_in_columns_and_migrated_from_text(void **ctx)
 				  .host = (char *)"runner-1", .pid_ns = (char *)"pid:[4026531836]" };
 	struct state *st = open_fx_ok(fx, true);
 	struct lock_info *locks = NULL;
-	char *id = NULL;
+	char *id = NULL, *id2 = NULL;
 	size_t n;
 
 	OK(state_lock(st, "redmond", &me, "apply", 300, T0, &id, &err));
-	FAILS(state_lock(st, "redmond", WHO("bob"), "apply", 300, T0 + 1, &id, &err), CMS_ELOCKED);
+	FAILS(state_lock(st, "redmond", WHO("bob"), "apply", 300, T0 + 1, &id2, &err), CMS_ELOCKED);
+	assert_null(id2);
 	assert_contains(err.message, "store 'redmond' is locked by alice@ci-7 (pid 4242 on "
 			"runner-1, pid:[4026531836]) since");
 	cms_error_clear(&err);
