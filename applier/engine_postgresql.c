@@ -140,8 +140,7 @@
 #define SQL_CHECKPOINT "CHECKPOINT"
 
 struct pg_node {
-	const struct server *srv; /* borrowed from the store */
-	struct db *db;            /* open session, or NULL */
+	const struct server *srv; /* borrowed from the store (same index: engine_session) */
 	bool known;               /* the fields below hold a probe's or a step's reading */
 	bool reachable;
 	bool in_recovery;
@@ -350,27 +349,21 @@ static struct pg_node *find_node(struct engine *e, const char *name, struct cms_
 	return NULL;
 }
 
-/* Closes a node's session, keeping its statements in the engine's log. */
+/* A node's session (engine_session: its server's, reused until dropped),
+ * and its closing, keeping its statements in the engine's log. */
 static void drop_session(struct engine *e, struct pg_node *n)
 {
-	if (!n || !n->db)
-		return;
-	engine_absorb_log(e, n->db);
-	db_close(n->db);
-	n->db = NULL;
+	struct pg_priv *pp = e->priv;
+
+	if (n)
+		engine_session_drop(e, (size_t)(n - pp->nodes));
 }
 
 static int node_session(struct engine *e, struct pg_node *n, struct db **out, struct cms_error *err)
 {
-	int rc;
+	struct pg_priv *pp = e->priv;
 
-	*out = NULL;
-	if (!n->db && (rc = e->connect(&n->db, e->store, n->srv, e->connect_ctx, err)) < 0) {
-		n->db = NULL;
-		return rc;
-	}
-	*out = n->db;
-	return 0;
+	return engine_session(e, (size_t)(n - pp->nodes), out, err);
 }
 
 /* Runs one statement and moves it to the engine's log at once, so that
@@ -985,15 +978,6 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 
 /* ---- steps ---- */
 
-/* Reachability is a precondition of a move: a failure to connect refuses
- * it (exit 7) with the session's own message. */
-static int refuse_unreachable(int rc, struct cms_error *err)
-{
-	if (rc < 0 && err)
-		err->code = CMS_EREFUSED;
-	return rc < 0 ? CMS_EREFUSED : rc;
-}
-
 static int pg_check_target(struct engine *e, const char *target, struct cms_error *err)
 {
 	const struct store *st = e->store;
@@ -1009,8 +993,10 @@ static int pg_check_target(struct engine *e, const char *target, struct cms_erro
 
 	if (!(n = find_node(e, target, err)))
 		return CMS_ERROR;
+	/* Reachability is a precondition of a move: a failure to connect
+	 * refuses it (exit 7). */
 	if ((rc = node_session(e, n, &db, err)) < 0) {
-		rc = refuse_unreachable(rc, err);
+		rc = engine_refuse_unreachable(err, "target", target);
 		goto done;
 	}
 	if ((rc = query_identity(e, db, &in_recovery, &sysid, err)) < 0)
@@ -1703,12 +1689,9 @@ done:
 static void pg_close(struct engine *e)
 {
 	struct pg_priv *pp = e->priv;
-	size_t i;
 
 	if (!pp)
 		return;
-	for (i = 0; i < pp->nnodes; i++)
-		drop_session(e, &pp->nodes[i]);
 	free(pp->nodes);
 	free(pp->ref_sysid);
 	free(pp);

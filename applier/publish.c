@@ -299,10 +299,8 @@ done:
 		size_t n = 0, i;
 
 		db_take_log(db, &l, &n);
-		for (i = 0; i < n; i++) {
-			*stmts = xrealloc(*stmts, (*nstmts + 1) * sizeof(**stmts));
-			(*stmts)[(*nstmts)++] = l[i];
-		}
+		for (i = 0; i < n; i++)
+			*ARRAY_APPEND(*stmts, *nstmts) = l[i];
 		free(l);
 	}
 	db_result_free(res);

@@ -85,8 +85,8 @@ static int print_run(struct cmd_args *a, const struct apply_result *res, struct 
 	buf_addf(&out, "%s\n  run %s, recorded primary %s, mirror %s, serial %" PRId64 "\n",
 		 res->subject, res->run_id, res->location_primary ? res->location_primary : "-",
 		 res->location_mirror ? res->location_mirror : "-", res->serial_after);
-	for (i = 0; i < res->nfollowups; i++)
-		buf_addf(&out, "  follow-up: %s\n", res->followups[i]);
+	for (i = 0; i < res->followups.n; i++)
+		buf_addf(&out, "  follow-up: %s\n", res->followups.v[i]);
 	if (cmd_output_is_stdout(cmd_opt_value(a, OPT_REPORT))) {
 		/* The report is the data on stdout; the summary is chatter. */
 		cmd_write_stderr(out.ptr, out.len);
@@ -141,33 +141,27 @@ struct approvals_arg {
 	struct state *sdb;
 };
 
-static int count_approvals(void *arg, const struct plan *p, const char *plan_id, char ***counted,
-			   size_t *ncounted, struct buf *not_counted, struct cms_error *err)
+static int count_approvals(void *arg, const struct plan *p, const char *plan_id,
+			   struct cms_strv *counted, struct buf *not_counted, struct cms_error *err)
 {
 	struct approvals_arg *x = arg;
 	struct approval_policy pol = { p->author, x->st->allowed_signers, x->st->signed_approvals };
 	struct approval *list = NULL;
 	struct history *h = NULL;
-	size_t n = 0, i, len = 0;
-	char **v = NULL;
+	size_t n = 0, i;
 	int rc;
 
-	*counted = NULL;
-	*ncounted = 0;
 	if ((rc = cmd_open_history(x->a, &h, err)) < 0 ||
 	    (rc = approval_list(h, x->sdb, p->store, plan_id, &pol, &list, &n, err)) < 0)
 		goto done;
-	v = xcalloc(n ? n : 1, sizeof(*v));
 	for (i = 0; i < n; i++) {
 		if (list[i].counted) {
-			v[len++] = xstrdup(list[i].principal);
+			cms_strv_add(counted, list[i].principal);
 		} else {
 			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
 				 list[i].principal, list[i].why_not);
 		}
 	}
-	*counted = v;
-	*ncounted = len;
 done:
 	approval_list_free(list, n);
 	history_close(h);

@@ -65,12 +65,12 @@ int cmd_lock(struct cmd_args *a)
 			cms_format_time(lease, locks[i].lease_until);
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
 							     "store", locks[i].store, "id", locks[i].id,
-							     "holder", locks[i].holder,
+							     "holder", locks[i].holder_text,
 							     "reason", locks[i].reason ? locks[i].reason : "",
 							     "acquired_at", acq, "lease_until", lease,
 							     "expired", locks[i].lease_until < now,
 							     "holder_state", lock_holder_state_name(
-								     applier_lock_holder_state(locks[i].holder))));
+								     applier_lock_holder_state(&locks[i].holder))));
 		}
 		text = json_dumps(arr, JSON_SORT_KEYS | JSON_INDENT(2));
 		json_decref(arr);
@@ -84,8 +84,8 @@ int cmd_lock(struct cmd_args *a)
 			cms_format_time(acq, locks[i].acquired_at);
 			cms_format_time(lease, locks[i].lease_until);
 			buf_addf(&out, "%s %s held by %s [%s] since %s, lease until %s%s (%s)\n",
-				 locks[i].store, locks[i].id, locks[i].holder,
-				 lock_holder_state_name(applier_lock_holder_state(locks[i].holder)), acq,
+				 locks[i].store, locks[i].id, locks[i].holder_text,
+				 lock_holder_state_name(applier_lock_holder_state(&locks[i].holder)), acq,
 				 lease, locks[i].lease_until < now ? " [expired]" : "",
 				 locks[i].reason ? locks[i].reason : "");
 		}
@@ -128,20 +128,20 @@ int cmd_unlock(struct cmd_args *a)
 		cms_error_hint(&err, "'cmsctl lock list' shows the locks held");
 		goto fail;
 	}
-	hs = applier_lock_holder_state(found->holder);
+	hs = applier_lock_holder_state(&found->holder);
 	if (found->lease_until >= now && !force && hs != HOLDER_DEAD) {
 		char lease[32];
 
 		cms_format_time(lease, found->lease_until);
 		cms_error_set(&err, CMS_ELOCKED, "lock '%s' of store '%s' is held by %s until %s%s",
-			      id, store, found->holder, lease,
+			      id, store, found->holder_text, lease,
 			      hs == HOLDER_ALIVE ? " and that process is running" : "");
 		cms_error_hint(&err, "make sure that process is gone, then pass --force");
 		goto fail;
 	}
 	if (found->lease_until >= now && hs == HOLDER_ALIVE && !cmd_opt_flag(a, OPT_YES)) {
 		char *q = xasprintf("%s is running and holds lock %s of store %s; breaking it lets "
-				    "another run start beside it. Break it?", found->holder, id, store);
+				    "another run start beside it. Break it?", found->holder_text, id, store);
 
 		rc = cmd_confirm(q, "stop that process first; pass --yes to break its lock anyway",
 				 &err);
@@ -152,7 +152,7 @@ int cmd_unlock(struct cmd_args *a)
 	if (state_unlock(sdb, store, id, &err) < 0)
 		goto fail;
 	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\n", store, id,
-		 found->holder, force ? " (forced)" : "", found->reason ? found->reason : "-");
+		 found->holder_text, force ? " (forced)" : "", found->reason ? found->reason : "-");
 	{
 		struct history_trailers t = {
 			.operator_name = op, .kind = "unlock",
@@ -166,7 +166,7 @@ int cmd_unlock(struct cmd_args *a)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "store", store, "lock_id", id,
-				      "holder", found->holder, "holder_state", lock_holder_state_name(hs),
+				      "holder", found->holder_text, "holder_state", lock_holder_state_name(hs),
 				      "outcome", force ? "forced" : found->lease_until < now ?
 				      "expired" : "holder-dead");
 		char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
@@ -179,7 +179,7 @@ int cmd_unlock(struct cmd_args *a)
 		if (cmd_write_stdout(msg.ptr, msg.len, &err) < 0)
 			goto fail;
 	}
-	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder);
+	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder_text);
 	goto done;
 fail:
 	rc = cmd_fail(&err);

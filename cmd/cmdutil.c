@@ -380,9 +380,9 @@ int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct 
 
 		if (strcmp(locks[i].store, store))
 			continue;
-		hs = applier_lock_holder_state(locks[i].holder);
+		hs = applier_lock_holder_state(&locks[i].holder);
 		if (hs == HOLDER_ALIVE || (hs != HOLDER_DEAD && locks[i].lease_until >= now)) {
-			*holder = xstrdup(locks[i].holder);
+			*holder = xstrdup(locks[i].holder_text);
 			found = 1;
 		}
 	}
@@ -747,8 +747,9 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
 	struct recorded rec;
 	struct run_info last;
 	struct buf loc = BUF_INIT;
-	char **pending = NULL, *op = NULL;
-	size_t npending = 0, recorded = 0, i;
+	struct cms_strv pending = CMS_STRV_INIT;
+	char *op = NULL;
+	size_t recorded = 0, i;
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
@@ -759,7 +760,7 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
 		sdb = own;
 	}
 	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
-	    (rc = level_pending(h, sdb, st->name, &pending, &npending, err)) < 0 || !npending)
+	    (rc = level_pending(h, sdb, st->name, &pending, err)) < 0 || !pending.n)
 		goto done;
 	/* The location.json of the state's current record, for the newest run. */
 	if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
@@ -791,11 +792,11 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
 	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
 				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
 		goto done;
-	for (i = 0; i < npending; i++)
+	for (i = 0; i < pending.n; i++)
 		cmd_note("recorded run %s of store %s in the history from the state's journal "
-			 "(it had not been recorded)", pending[i], st->name);
+			 "(it had not been recorded)", pending.v[i], st->name);
 done:
-	state_strings_free(pending, npending);
+	cms_strv_free(&pending);
 	recorded_free(&rec);
 	run_info_free(&last);
 	buf_free(&loc);

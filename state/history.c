@@ -976,18 +976,15 @@ done:
 	return rc;
 }
 
-int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+int history_list_dir(struct history *h, const char *dir, struct cms_strv *names,
 		     struct cms_error *err)
 {
 	git_tree *root = NULL, *sub = NULL;
 	git_tree_entry *entry = NULL;
-	char **list = NULL;
-	size_t len = 0, alloc = 0, i, count;
+	size_t i, count;
 	git_oid tip;
 	int rc = 0, grc, have_tip;
 
-	*names = NULL;
-	*n = 0;
 	if (*dir && (rc = check_path(dir, err)) < 0)
 		goto done;
 	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0 || !have_tip)
@@ -1011,16 +1008,14 @@ list:
 		const git_tree_entry *te = git_tree_entry_byindex(sub, i);
 
 		if (git_tree_entry_type(te) == GIT_OBJECT_BLOB)
-			*ARRAY_PUSH(list, len, alloc) = xstrdup(git_tree_entry_name(te));
+			cms_strv_add(names, git_tree_entry_name(te));
 		else if (git_tree_entry_type(te) == GIT_OBJECT_TREE)
-			*ARRAY_PUSH(list, len, alloc) = xasprintf("%s/", git_tree_entry_name(te));
+			cms_strv_addf(names, "%s/", git_tree_entry_name(te));
 	}
 done:
 	git_tree_free(sub);
 	git_tree_entry_free(entry);
 	git_tree_free(root);
-	*names = list;
-	*n = len;
 	return rc;
 }
 

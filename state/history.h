@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/strv.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -143,9 +144,10 @@ int history_find_plan(struct history *h, const char *plan_id, char **data, size_
 		      struct cms_error *err);
 
 /* The names of the files (blobs) directly in folder dir at the branch
- * tip ("" is the root), sorted, folders among them with a trailing '/'; an absent folder or
- * branch is an empty list.  The caller frees each name and the array. */
-int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+ * tip ("" is the root), sorted, folders among them with a trailing '/', into
+ * *names (empty at the call; the caller frees it); an absent folder or
+ * branch is an empty list. */
+int history_list_dir(struct history *h, const char *dir, struct cms_strv *names,
 		     struct cms_error *err);
 
 /* Checks, before a run changes anything, that a commit could be recorded:

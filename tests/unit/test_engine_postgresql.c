@@ -630,7 +630,8 @@ static void test_check_target_unreachable_is_refused(void **state)
 	e = open_engine(&w);
 	assert_int_equal(e->ops->check_target(e, "pool-b", &err), CMS_EREFUSED);
 	assert_int_equal(err.code, CMS_EREFUSED);
-	assert_string_equal(err.message, "cannot connect to server 'pool-b': connection refused");
+	assert_string_equal(err.message, "target 'pool-b' is unreachable: cannot connect to server "
+			    "'pool-b': connection refused");
 	cms_error_clear(&err);
 	engine_close(e);
 }
