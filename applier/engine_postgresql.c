@@ -1066,9 +1066,23 @@ static void add_store_db_list(struct buf *b, const struct store *st)
 	}
 }
 
+/* Readies db's session for the catalog changes of a fence or a reopen:
+ * it may have started read-only (a server fenced earlier), and ALTER
+ * DATABASE is refused in a read-only transaction. */
+static int prepare_writes(struct engine *e, struct db *db, struct cms_error *err)
+{
+	int rc;
+
+	if ((rc = run(e, db, SQL_SESSION_READ_WRITE, NULL, err)) < 0)
+		return rc;
+	return run(e, db, SQL_LOCAL_COMMIT, NULL, err);
+}
+
 /* ALTER DATABASE ... ALLOW_CONNECTIONS allow, for each of the store's
- * databases not already so. */
-static int set_connections(struct engine *e, struct db *db, bool allow, struct cms_error *err)
+ * databases not already so.  prepared: prepare_writes ran on db already;
+ * otherwise it runs before the first change. */
+static int set_connections(struct engine *e, struct db *db, bool allow, bool prepared,
+			   struct cms_error *err)
 {
 	const struct store *st = e->store;
 	struct buf sql = BUF_INIT;
@@ -1095,10 +1109,7 @@ static int set_connections(struct engine *e, struct db *db, bool allow, struct c
 					   "the store", db->label, name ? name : "NULL");
 			goto done;
 		}
-		/* This session may have started read-only (a server fenced
-		 * earlier): ALTER DATABASE is refused in a read-only transaction. */
-		if (i == 0 && ((rc = run(e, db, SQL_SESSION_READ_WRITE, NULL, err)) < 0 ||
-			       (rc = run(e, db, SQL_LOCAL_COMMIT, NULL, err)) < 0))
+		if (i == 0 && !prepared && (rc = prepare_writes(e, db, err)) < 0)
 			goto done;
 		buf_reset(&sql);
 		/* Store database names are plain identifiers (config.c). */
@@ -1243,10 +1254,11 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		goto done;
 	if ((rc = check_no_overrides(e, db, name, err)) < 0 ||
 	    (rc = check_session_database(e, db, name, err)) < 0 ||
-	    (rc = open_verifier(e, n, &v, &vpid, err)) < 0)
+	    (rc = open_verifier(e, n, &v, &vpid, err)) < 0 ||
+	    (rc = prepare_writes(e, db, err)) < 0)
 		goto done;
 	e->window_opened = cms_monotonic_ms();
-	if ((rc = set_connections(e, db, false, err)) < 0 ||
+	if ((rc = set_connections(e, db, false, true, err)) < 0 ||
 	    (rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
 	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
 		goto done;
@@ -1370,7 +1382,7 @@ static int pg_unfence(struct engine *e, const char *server, struct cms_error *er
 		return CMS_ERROR;
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		goto done;
-	if ((rc = set_connections(e, db, true, err)) < 0 ||
+	if ((rc = set_connections(e, db, true, false, err)) < 0 ||
 	    (rc = run(e, db, SQL_UNFENCE, NULL, err)) < 0 ||
 	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
 		goto done;
@@ -1511,6 +1523,16 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	if ((rc = node_session(e, n, &db, err)) < 0 ||
 	    (rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
 		goto done;
+	/* What does not need the promotion comes before it, while the
+	 * standby is idle (right after it, the new primary is busy ending
+	 * recovery and every statement waits): a server once fenced (a former
+	 * primary re-seeded with its configuration) carries
+	 * default_transaction_read_only = on, which its own configuration
+	 * says before as after; and the session is readied for the reopening
+	 * (after the SHOW: it sets the session's own value). */
+	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0 ||
+	    (rc = prepare_writes(e, db, err)) < 0)
+		goto done;
 	/* Already out of recovery: a resumed apply whose promotion went
 	 * through; finish the steps after it. */
 	if (in_recovery) {
@@ -1554,10 +1576,6 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 			goto done;
 		}
 	}
-	/* A server once fenced (a former primary re-seeded with its
-	 * configuration) carries default_transaction_read_only = on. */
-	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0)
-		goto done;
 	if (ro) {
 		if ((rc = run(e, db, SQL_UNFENCE, NULL, err)) < 0 ||
 		    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0 ||
@@ -1575,7 +1593,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	}
 	/* The fence's ALTER DATABASE ... ALLOW_CONNECTIONS false replicated
 	 * here before the promotion: allow them again. */
-	if ((rc = set_connections(e, db, true, err)) < 0)
+	if ((rc = set_connections(e, db, true, true, err)) < 0)
 		goto done;
 	/* Clients can write from here on: what follows only checks and tidies. */
 	e->window_closed = cms_monotonic_ms();
