@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "applier/apply.h"
+#include "applier/planning.h"
 #include "applier/command.h"
 #include "applier/publish.h"
 #include "applier/report.h"
@@ -1189,11 +1190,8 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		memset(&unfinished, 0, sizeof(unfinished));
 		rc = state_run_unfinished(ctx->state, ctx->store->name, &unfinished, err);
 		if (rc == 0) {
-			cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' was interrupted",
-				      unfinished.kind, unfinished.id, ctx->store->name);
-			cms_error_hint(err, "run 'cmsctl restore' first");
+			rc = applier_interrupted_error(&unfinished, ctx->store->name, err);
 			run_info_free(&unfinished);
-			rc = CMS_EINTERRUPTED;
 			goto done;
 		}
 		if (rc != CMS_ENOTFOUND)

@@ -438,6 +438,7 @@ int cmd_apply(struct cmd_args *a)
 	struct plan *p = NULL;
 	struct buf json = BUF_INIT, text = BUF_INIT;
 	struct plan_request req = { .offline = false };
+	struct state *sdb = NULL;
 	struct stat stbuf;
 	char id[41];
 	int rc;
@@ -465,8 +466,11 @@ int cmd_apply(struct cmd_args *a)
 	}
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
-	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0)
+	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
+	    applier_make_plan(sdb, st, &req, &p, &json, id, &err) < 0)
 		goto fail;
+	state_close(sdb);
+	sdb = NULL;
 	plan_render(p, id, &text);
 	if (cmd_write_stdout(text.ptr, text.len, &err) < 0)
 		goto fail;
@@ -490,6 +494,7 @@ fail:
 			       st ? " -s " : "", st ? st->name : "");
 	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
 done:
+	state_close(sdb);
 	plan_free(p);
 	buf_free(&json);
 	buf_free(&text);

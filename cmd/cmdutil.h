@@ -8,6 +8,7 @@
 #define CMS_CMD_CMDUTIL_H
 
 #include "cmd/cmd.h"
+#include "applier/planning.h"
 #include "common/error.h"
 
 #include <stdbool.h>
@@ -39,9 +40,6 @@ int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct st
 void cmd_hint_store(const struct config *cfg, const char *name, struct cms_error *err);
 /* Opens the state; with create false a missing state gives *out NULL and 0. */
 int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
-/* Reads (and forgets) the password of each server of a store: a missing
- * password variable or unreadable password file is an error naming it. */
-int cmd_check_secrets(const struct store *st, struct cms_error *err);
 /* Opens the state that spec names: a URL (postgresql://..., sqlite:PATH)
  * or a config file whose backend says where it is.  *name_out (the
  * caller's) is what the state is called in messages. */
@@ -59,31 +57,6 @@ struct backend;
 /* Fills a->backend from a loaded config's backend (what cmd_load_config
  * does), unless already resolved. */
 void cmd_backend_from_config(struct cmd_args *a, const struct backend *b);
-/* Probes the servers of a store (or, offline, records that nothing was
- * asked). */
-int cmd_observe(const struct store *st, bool offline, struct observation *out,
-		struct cms_error *err);
-
-/* 1 with *holder (the caller's) when the store's lock is held by a live
- * process, or by one elsewhere whose lease has not run out: a run in
- * progress; 0 when not; negative on error. */
-int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct cms_error *err);
-
-/* Plans a store: state, probe, diff.  On success *json holds the plan's
- * bytes and id its blob id.  Refuses when an apply was interrupted. */
-struct plan_request {
-	bool offline;
-	bool accept_drift;
-	struct state *state;  /* an open state to read (plan --all), or NULL: open it */
-	bool no_state;        /* with state NULL: there is no state yet (plan --all) */
-	const char *assume_down;        /* --assume-down SERVER, or NULL */
-	const char *assume_down_reason; /* --reason TEXT, with --assume-down */
-	const char *reason;             /* --reason TEXT: why the change is made, or NULL */
-	const char *ticket;             /* --ticket ID, or NULL */
-};
-struct history;
-int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
-		  struct plan **out, struct buf *json, char id[41], struct cms_error *err);
 /* Commits a plan's JSON and text to the history. */
 int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *json,
 		    const char *id, struct cms_error *err);
@@ -154,6 +127,12 @@ int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *
  * CMS_EREFUSED (exit 7). */
 int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
 
+/* The state a history commit records its tip in (for audit verify): this
+ * invocation's, or NULL with a warning when it cannot be opened. */
+struct state *cmd_tip_state(struct cmd_args *a);
+/* After a commit that succeeded (rc 0): warns when its tip could not be
+ * recorded; clears warn. */
+void cmd_tip_warning(int rc, struct cms_error *warn);
 /* record_commit() (state/record.h) with this invocation's state: the
  * commit, then its tip for audit verify; a tip that cannot be recorded is
  * a warning. */
