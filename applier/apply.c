@@ -676,9 +676,6 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 	int64_t now = now_s();
 	int rc;
 
-	if (p->offline)
-		return cms_error_set(err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
-				     "observation and cannot be applied", r->plan_id);
 	if (strcmp(p->store, st->name) || p->engine != st->engine)
 		return cms_error_set(err, CMS_ESTALE, "plan %.12s is for store '%s' (engine %s), not "
 				     "this store", r->plan_id, p->store, engine_kind_name(p->engine));

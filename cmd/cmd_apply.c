@@ -7,14 +7,12 @@
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
-#include "applier/record.h"
-#include "applier/publish.h"
+#include "applier/runner.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
-#include "state/approval.h"
 #include "state/history.h"
 #include "state/state.h"
 
@@ -36,41 +34,6 @@ const struct cmd_opt cmd_apply_opts[] = {
 	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
-
-/* location.json in the history: the same document the file target publishes. */
-static int record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		      const char *plan_id, const char *kind, const char *report_path,
-		      struct cms_error *err)
-{
-	struct cms_error warn = CMS_ERROR_INIT;
-	struct history *h = NULL;
-	struct state *sdb = NULL;
-	char *op = cms_operator();
-	int rc;
-
-	if ((rc = cmd_open_history(a, &h, err)) < 0)
-		goto done;
-	if (cmd_open_state(a, false, &sdb, &warn) < 0)
-		cms_error_clear(&warn); /* the tip alone is not recorded */
-	if ((rc = applier_record_run(h, sdb, st, res, plan_id, kind, op, &warn, err)) < 0)
-		goto done;
-	if (warn.message)
-		cmd_note("warning: the history tip was not recorded in the state: %s", warn.message);
-	/* The history first: a report file that cannot be written must not
-	 * keep the run out of the audit trail. */
-	if (report_path)
-		rc = cmd_write_output(report_path, res->report_html.ptr, res->report_html.len,
-				      "report", err);
-done:
-	if (rc < 0)
-		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
-				 "recorded", res->outcome ? res->outcome : "?");
-	history_close(h);
-	state_close(sdb);
-	cms_error_clear(&warn);
-	free(op);
-	return rc;
-}
 
 static int print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err)
 {
@@ -97,81 +60,44 @@ static int print_run(struct cmd_args *a, const struct apply_result *res, struct 
 	return rc;
 }
 
-int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		   const char *plan_id, const char *kind, int arc, struct cms_error *err)
+static int write_report(void *arg, const struct apply_result *res, struct cms_error *err)
 {
-	struct cms_error herr = CMS_ERROR_INIT;
+	const char *path = cmd_opt_value(arg, OPT_REPORT);
+
+	if (!path)
+		return 0;
+	return cmd_write_output(path, res->report_html.ptr, res->report_html.len, "report", err);
+}
+
+void cmd_run_ctx(struct cmd_args *a, const struct store *st, const struct applier_env *env,
+		 const char *op, struct apply_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->stop = cmd_catch_stop_signals();
+	ctx->store = st;
+	ctx->operator_name = op;
+	cmd_lock_timeout(a, &ctx->lock_timeout_ms);
+	cmd_set_progress(a, ctx);
+	ctx->env = env;
+	ctx->write_report = write_report;
+	ctx->write_report_arg = a;
+	cmd_test_hooks(ctx);
+}
+
+int cmd_finish_run(struct cmd_args *a, const struct apply_result *res, int arc,
+		   struct cms_error *err)
+{
+	struct cms_error perr = CMS_ERROR_INIT;
 
 	if (!res->run_id)
 		return arc;
-	cmd_test_hold_before_record(res->run_id);
-	/* A run that failed keeps its own error; one that succeeded (it
-	 * changed the servers or the state) but cannot be recorded or printed
-	 * fails with that instead, as exit 6: never the code of a run that
-	 * changed nothing. */
-	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, OPT_REPORT), &herr) < 0 ||
-	    /* A run this one closed (restore) reaches the history now too. */
-	    cmd_level_history(a, st, NULL, &herr) < 0) {
-		if (arc == 0) {
-			cms_error_move(err, &herr);
-			err->code = CMS_EINTERRUPTED;
-			cms_error_hint(err, "the run is done and in the state ('cmsctl status'); only "
-				       "its record in the history or the report is missing");
-			arc = CMS_EINTERRUPTED;
-		} else {
-			cmd_fail(&herr);
-		}
-	}
-	cms_error_clear(&herr);
-	if (print_run(a, res, &herr) < 0 && arc == 0) {
-		cms_error_move(err, &herr);
+	if (print_run(a, res, &perr) < 0 && arc == 0) {
+		cms_error_move(err, &perr);
 		err->code = CMS_EINTERRUPTED;
 		arc = CMS_EINTERRUPTED;
 	}
-	cms_error_clear(&herr);
+	cms_error_clear(&perr);
 	return arc;
-}
-
-/* What apply counts of a plan's approvals: those the history records,
- * judged by the store's policy (signatures checked against its
- * allowed-signers file), plus the unsigned ones only the state knows. */
-struct approvals_arg {
-	struct cmd_args *a;
-	const struct store *st;
-	struct state *sdb;
-};
-
-static int count_approvals(void *arg, const struct plan *p, const char *plan_id, char ***counted,
-			   size_t *ncounted, struct buf *not_counted, struct cms_error *err)
-{
-	struct approvals_arg *x = arg;
-	struct approval_policy pol = { p->author, x->st->allowed_signers, x->st->signed_approvals };
-	struct approval *list = NULL;
-	struct history *h = NULL;
-	size_t n = 0, i, len = 0;
-	char **v = NULL;
-	int rc;
-
-	*counted = NULL;
-	*ncounted = 0;
-	if ((rc = cmd_open_history(x->a, &h, err)) < 0 ||
-	    (rc = approval_list(h, x->sdb, p->store, plan_id, &pol, &list, &n, err)) < 0)
-		goto done;
-	v = xcalloc(n ? n : 1, sizeof(*v));
-	for (i = 0; i < n; i++) {
-		if (list[i].counted) {
-			v[len++] = xstrdup(list[i].principal);
-		} else {
-			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
-				 list[i].principal, list[i].why_not);
-		}
-	}
-	*counted = v;
-	*ncounted = len;
-done:
-	approval_list_free(list, n);
-	history_close(h);
-	return rc;
 }
 
 /* Returns 0 on "yes", CMS_EDECLINED otherwise. */
@@ -183,44 +109,30 @@ static int confirm(const char *id, struct cms_error *err)
 	return cmd_confirm(q, "pass --yes to apply without asking, or apply a saved plan file", err);
 }
 
-/* Runs a checked plan that has changes: the lock, the steps, the record. */
+/* Applies a plan through the applier (verified, run, recorded) and
+ * prints the outcome; 0 without a run when it has no changes. */
 static int run_plan(struct cmd_args *a, const struct store *st, const struct plan *p,
-		    const char *id, struct cmd_run_summary *sum, struct cms_error *err)
+		    const struct buf *json, const char *id, const char *ref,
+		    struct cmd_run_summary *sum, struct cms_error *err)
 {
-	struct state *sdb = NULL;
+	struct applier_env env;
 	struct apply_result res;
 	struct apply_ctx ctx;
-	struct approvals_arg appr;
 	char *op = cms_operator();
 	int arc;
 
 	memset(&res, 0, sizeof(res));
-	/* A run that could not be recorded is refused before it starts, and
-	 * a run the state finished but the history lacks is recorded first. */
-	if ((arc = cmd_check_history_writable(a, err)) < 0)
+	if ((arc = cmd_applier_env(a, &env, err)) < 0)
 		goto done;
-	if ((arc = cmd_state_open(a, true, &sdb, err)) < 0 ||
-	    (arc = cmd_level_history(a, st, sdb, err)) < 0)
-		goto done;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.stop = cmd_catch_stop_signals();
-	ctx.store = st;
-	ctx.state = sdb;
-	ctx.operator_name = op;
-	ctx.lease_s = cmd_lease_s(st);
-	if (cmd_lock_timeout(a, &ctx.lock_timeout_ms) != EXIT_OK) {
-		arc = cms_error_set(err, CMS_EUSAGE, "invalid --lock-timeout");
+	cmd_run_ctx(a, st, &env, op, &ctx);
+	arc = applier_run_plan(&ctx, p, json, id, ref, &res, err);
+	if (arc == 0 && !res.run_id) {
+		cmd_note("plan %.12s has no changes: nothing to apply", id);
+		if (sum)
+			snprintf(sum->outcome, sizeof(sum->outcome), "unchanged");
 		goto done;
 	}
-	cmd_set_progress(a, &ctx);
-	appr.a = a;
-	appr.st = st;
-	appr.sdb = sdb;
-	ctx.approvals = count_approvals;
-	ctx.approvals_arg = &appr;
-	cmd_test_hooks(&ctx);
-	arc = applier_apply(&ctx, p, id, &res, err);
-	arc = cmd_finish_run(a, st, &res, id, "apply", arc, err);
+	arc = cmd_finish_run(a, &res, arc, err);
 	if (sum) {
 		snprintf(sum->outcome, sizeof(sum->outcome), "%s",
 			 res.outcome ? res.outcome : arc < 0 ? "refused" : "ok");
@@ -232,7 +144,6 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 			 res.serial_after);
 done:
 	apply_result_free(&res);
-	state_close(sdb);
 	free(op);
 	return arc;
 }
@@ -264,25 +175,7 @@ int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *re
 			      p->store, cmd_opt_value(a, OPT_STORE));
 		goto fail;
 	}
-	if (cmd_check_in_history(a, ref, id, &err) < 0)
-		goto fail;
-	if (p->offline) {
-		cms_error_set(&err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
-			      "observation and cannot be applied", id);
-		cms_error_hint(&err, "an offline plan is for review; make one that probes the "
-			       "servers with 'cmsctl plan -s %s -o FILE'", p->store);
-		goto fail;
-	}
-	if (planner_check_rederived(st, p, &json, id, &err) < 0)
-		goto fail;
-	if (!plan_has_changes(p)) {
-		cmd_note("plan %.12s has no changes: nothing to apply", id);
-		if (sum)
-			snprintf(sum->outcome, sizeof(sum->outcome), "unchanged");
-		rc = EXIT_OK;
-		goto done;
-	}
-	if (run_plan(a, st, p, id, sum, &err) < 0)
+	if (run_plan(a, st, p, &json, id, ref, sum, &err) < 0)
 		goto fail;
 	rc = EXIT_OK;
 	goto done;
@@ -358,7 +251,7 @@ int cmd_apply(struct cmd_args *a)
 		goto fail;
 	if (cmd_commit_plan(a, p, &json, id, &err) < 0)
 		goto fail;
-	if (run_plan(a, st, p, id, NULL, &err) < 0)
+	if (run_plan(a, st, p, &json, id, id, NULL, &err) < 0)
 		goto fail;
 	rc = EXIT_OK;
 	goto done;

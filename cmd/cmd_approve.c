@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "cmd/cmdutil.h"
+#include "applier/runner.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
@@ -123,6 +124,7 @@ int cmd_approve(struct cmd_args *a)
 	struct cms_error err = CMS_ERROR_INIT;
 	struct config *cfg = NULL;
 	const struct store *st;
+	struct applier_env env;
 	struct history *h = NULL;
 	struct state *sdb = NULL;
 	struct plan *p = NULL;
@@ -149,7 +151,8 @@ int cmd_approve(struct cmd_args *a)
 	/* A plan file or an id; either way only a plan in the history can be
 	 * approved: the id is of its bytes. */
 	if (cmd_load_plan(a, a->pos[0], &p, &json, id, &err) < 0 ||
-	    cmd_check_in_history(a, a->pos[0], id, &err) < 0 ||
+	    cmd_applier_env(a, &env, &err) < 0 ||
+	    applier_check_in_history(&env, a->pos[0], id, &err) < 0 ||
 	    cmd_open_history(a, &h, &err) < 0)
 		goto fail;
 	if (!(st = config_find_store(cfg, p->store))) {

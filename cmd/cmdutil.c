@@ -9,6 +9,7 @@
 #include "applier/apply.h"
 #include "applier/engine.h"
 #include "applier/planning.h"
+#include "applier/runner.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"
@@ -346,42 +347,6 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 	return rc;
 }
 
-int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **data, size_t *len,
-		  struct cms_error *err)
-{
-	int rc = history_find_plan(h, id, data, len, err);
-
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_set(err, CMS_ERROR, "no plan '%s' in the history at '%s'", id, a->history);
-		cms_error_hint(err, "'cmsctl history' lists the plans saved there; a plan saved with "
-			       "another history needs --history PATH");
-	}
-	return rc;
-}
-
-int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
-			 struct cms_error *err)
-{
-	struct history *h = NULL;
-	char *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	if ((rc = cmd_open_history(a, &h, err)) < 0)
-		return rc;
-	rc = history_find_plan(h, id, &data, &len, err);
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_set(err, CMS_ESTALE, "plan file '%s' (id %s) is not in the history at '%s': "
-			      "it was changed after it was saved, or saved with another history, or "
-			      "not saved with 'cmsctl plan -o'", ref, id, a->history);
-		cms_error_hint(err, "pass --history PATH if it was saved with another history; "
-			       "otherwise make and review a new plan with 'cmsctl plan -o FILE'");
-	}
-	free(data);
-	history_close(h);
-	return rc;
-}
-
 static bool looks_like_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -394,6 +359,7 @@ static bool looks_like_id(const char *s)
 int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
 		  char id[41], struct cms_error *err)
 {
+	struct applier_env env;
 	struct history *h = NULL;
 	struct stat stbuf;
 	char *data = NULL, *what = NULL;
@@ -415,7 +381,8 @@ int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct
 	} else {
 		if ((rc = cmd_open_history(a, &h, err)) < 0)
 			goto done;
-		if ((rc = cmd_find_plan(a, h, ref, &data, &len, err)) < 0)
+		if ((rc = cmd_applier_env(a, &env, err)) < 0 ||
+		    (rc = applier_find_plan(&env, h, ref, &data, &len, err)) < 0)
 			goto done;
 		what = xasprintf("plan '%s'", ref);
 	}
@@ -428,6 +395,50 @@ done:
 	free(data);
 	free(what);
 	return rc;
+}
+
+static int env_open_state(void *arg, bool create, struct state **out, struct cms_error *err)
+{
+	return cmd_state_open(arg, create, out, err);
+}
+
+static int env_open_history(void *arg, bool refetch, struct history **out, struct cms_error *err)
+{
+	struct cmd_args *a = arg;
+
+	/* Fetch again: another runner pushes its record. */
+	if (refetch && a->backend)
+		a->backend->synced = false;
+	return cmd_open_history(a, out, err);
+}
+
+static void env_note(void *arg, const char *text)
+{
+	(void)arg;
+	cmd_note("%s", text);
+}
+
+static void env_warn(void *arg, const struct cms_error *e)
+{
+	(void)arg;
+	cmd_fail(e);
+}
+
+int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	out->state_name = a->state;
+	out->open_state = env_open_state;
+	out->history_path = a->history;
+	out->remote.url = a->backend->remote;
+	out->remote.ssh_key = a->backend->ssh_key;
+	out->open_history = env_open_history;
+	out->note = env_note;
+	out->warn = env_warn;
+	out->arg = a;
+	return 0;
 }
 
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err)
@@ -550,112 +561,12 @@ int cmd_record_commit(struct cmd_args *a, struct history *h, const struct histor
 int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
 		      struct cms_error *err)
 {
-	struct history *h = NULL;
-	struct state *own = NULL;
-	struct recorded rec;
-	struct run_info last;
-	struct buf loc = BUF_INIT;
-	char **pending = NULL, *op = NULL;
-	size_t npending = 0, recorded = 0, i;
+	struct applier_env env;
 	int rc;
 
-	memset(&rec, 0, sizeof(rec));
-	memset(&last, 0, sizeof(last));
-	if (!sdb) {
-		if ((rc = cmd_open_state(a, false, &own, err)) < 0 || !own)
-			goto done;
-		sdb = own;
-	}
-	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
-	    (rc = level_pending(h, sdb, st->name, &pending, &npending, err)) < 0 || !npending)
-		goto done;
-	/* The location.json of the state's current record, for the newest run. */
-	if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
-		goto done;
-	rc = state_run_last(sdb, st->name, &last, err);
-	if (rc == CMS_ENOTFOUND)
-		cms_error_clear(err);
-	else if (rc < 0)
-		goto done;
-	if (rec.exists && last.id) {
-		const struct server *ps = store_find_server(st, rec.primary);
-		struct published_location pl;
-
-		memset(&pl, 0, sizeof(pl));
-		pl.store = st->name;
-		pl.engine = engine_kind_name(st->engine);
-		pl.primary = rec.primary;
-		pl.mirror = rec.mirror;
-		pl.primary_fqdn = ps ? ps->fqdn : NULL;
-		pl.primary_instance = ps ? ps->instance : NULL;
-		pl.serial = rec.serial;
-		pl.plan_id = last.plan_id;
-		pl.run_id = last.id;
-		pl.now = cms_real_now();
-		if ((rc = publish_location_json(&pl, &loc, err)) < 0)
-			goto done;
-	}
-	op = cms_operator();
-	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
-				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
-		goto done;
-	for (i = 0; i < npending; i++)
-		cmd_note("recorded run %s of store %s in the history from the state's journal "
-			 "(it had not been recorded)", pending[i], st->name);
-done:
-	state_strings_free(pending, npending);
-	recorded_free(&rec);
-	run_info_free(&last);
-	buf_free(&loc);
-	free(op);
-	history_close(h);
-	state_close(own);
-	return rc;
-}
-
-int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err)
-{
-	struct history *h = NULL;
-	int rc;
-
-	if ((rc = cmd_open_history(a, &h, err)) == 0)
-		rc = history_check_writable(h, err);
-	history_close(h);
-	if (rc == 0 && a->backend && a->backend->remote) {
-		struct history_remote hr = { a->backend->remote, a->backend->ssh_key };
-
-		/* The shared record too: a run whose commits could not reach the
-		 * remote other runners read is refused before it starts. */
-		if ((rc = history_remote_check(a->history, &hr, err)) < 0) {
-			err->code = rc = CMS_EREFUSED;
-			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
-				       "to record only locally, remove 'remote:' from the config's "
-				       "backend block and push later with 'cmsctl history push')");
-		}
-	}
-	return rc;
-}
-
-int64_t cmd_lease_s(const struct store *st)
-{
-	int64_t longest = st->policy.catch_up_timeout_ms;
-	size_t i;
-
-	if (st->policy.query_timeout_ms > longest)
-		longest = st->policy.query_timeout_ms;
-	for (i = 0; i < st->npublish; i++)
-		if (st->publish[i].kind == PUBLISH_COMMAND && st->publish[i].timeout_ms > longest)
-			longest = st->publish[i].timeout_ms;
-	for (i = 0; i < st->nservers; i++) {
-		int64_t all = 0;
-		size_t j;
-
-		for (j = 0; j < st->servers[i].nfence; j++)
-			all += st->servers[i].fence[j].timeout_ms;
-		if (all > longest)
-			longest = all;
-	}
-	return 900 + 2 * longest / 1000;
+	if ((rc = cmd_applier_env(a, &env, err)) < 0)
+		return rc;
+	return applier_level_history(&env, sdb, st, err);
 }
 
 int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms)

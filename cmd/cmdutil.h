@@ -21,6 +21,7 @@ struct state;
 struct plan;
 struct observation;
 struct diag_list;
+struct applier_env;
 struct buf;
 
 /* Prints diagnostics as "FILE:LINE:COL: error: MESSAGE" + "  hint: ..."
@@ -60,14 +61,6 @@ void cmd_backend_from_config(struct cmd_args *a, const struct backend *b);
 /* Commits a plan's JSON and text to the history. */
 int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *json,
 		    const char *id, struct cms_error *err);
-/* history_find_plan, with a message naming the history searched and a
- * hint when the id is not there. */
-int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **data, size_t *len,
-		  struct cms_error *err);
-/* A plan file's id must be in the history (saved with 'plan -o' and not
- * edited since): CMS_ESTALE naming the history otherwise. */
-int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
-			 struct cms_error *err);
 /* The same, into an open history (plan --all commits many plans). */
 int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan *p, const struct buf *json,
 		       const char *id, struct cms_error *err);
@@ -76,13 +69,20 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
 		  char id[41], struct cms_error *err);
 
-/* After an apply or restore run: commits its report (and, when ok, the new
- * location) to the history, writes the HTML report to --report, prints the
- * outcome (text, or the report with --json).  Returns arc, or CMS_ERROR
- * with err set when a successful run could not be recorded or printed. */
+/* The context of an apply or restore for this invocation: signals,
+ * --lock-timeout (already checked), progress, test hooks, the state and
+ * history through env (cmd_applier_env), --report written once the run is
+ * in the history.  op is the operator's name (borrowed). */
+struct apply_ctx;
+void cmd_run_ctx(struct cmd_args *a, const struct store *st, const struct applier_env *env,
+		 const char *op, struct apply_ctx *ctx);
+/* After an apply or restore run (recorded by the applier): prints the
+ * outcome (text, or the report with --json).  Returns arc, or
+ * CMS_EINTERRUPTED with err set when a successful run could not be
+ * printed. */
 struct apply_result;
-int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		   const char *plan_id, const char *kind, int arc, struct cms_error *err);
+int cmd_finish_run(struct cmd_args *a, const struct apply_result *res, int arc,
+		   struct cms_error *err);
 
 /* What became of one saved plan, for the summary of a plan set. */
 struct cmd_run_summary {
@@ -101,10 +101,6 @@ int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *re
  * status of the set. */
 int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir);
 
-/* The lease of a store's lock: renewed between steps, it must outlast the
- * longest single step (catch-up, a statement, a publish command), with
- * room to spare: 15 minutes plus twice the longest bound. */
-int64_t cmd_lease_s(const struct store *st);
 /* --lock-timeout DURATION in milliseconds (0 when not given); prints a
  * usage error and returns EXIT_USAGE when malformed, else EXIT_OK. */
 int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
@@ -114,18 +110,16 @@ int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
 struct history;
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);
 
-/* Brings the history level with the state for store st: every finished
- * run without a report in the history is committed from the journal
- * (state/level.h), with a note on stderr for each.  sdb NULL: the state is
- * opened (and nothing is done when there is none). */
+/* The applier's view of this invocation's state and history (applier/
+ * runner.h): opened through cmd_state_open() and cmd_open_history(),
+ * notes and extra errors on stderr.  Borrows a. */
+struct applier_env;
+int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_error *err);
+
+/* applier_level_history() with this invocation's state (sdb NULL: opened,
+ * nothing done when there is none) and history. */
 int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
 		      struct cms_error *err);
-
-/* A run that could not be recorded is refused before it starts: the
- * history must take a commit (history_check_writable), and its remote,
- * when the config names one, must answer (history_remote_check); else
- * CMS_EREFUSED (exit 7). */
-int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
 
 /* The state a history commit records its tip in (for audit verify): this
  * invocation's, or NULL with a warning when it cannot be opened. */
