@@ -1,13 +1,13 @@
 /*
  * Steps several commands share: loading the config with its diagnostics,
- * choosing the store, opening the state, probing, planning, committing and
- * loading plans.  Kept here so that plan, apply, status and show do each of
- * these the same way.
+ * choosing the store, finding and opening the state and the history (and
+ * handing them to the applier, cmd_applier_env), loading plans.  Kept here
+ * so that plan, apply, status and show do each of these the same way; what
+ * is decided about a plan or a run is in applier/.
  */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
-#include "applier/engine.h"
 #include "applier/planning.h"
 #include "applier/runner.h"
 #include "common/buf.h"
@@ -15,20 +15,15 @@
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
-#include "applier/publish.h"
 #include "state/history.h"
-#include "state/record.h"
-#include "state/level.h"
 #include "state/state.h"
 
 #include <errno.h>
 #include <jansson.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err)
 {
@@ -543,19 +538,6 @@ void cmd_tip_warning(int rc, struct cms_error *warn)
 	if (rc == 0 && warn->message)
 		cmd_note("warning: the history tip was not recorded in the state: %s", warn->message);
 	cms_error_clear(warn);
-}
-
-int cmd_record_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
-		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
-		       struct cms_error *err)
-{
-	struct cms_error warn = CMS_ERROR_INIT;
-	struct state *sdb = cmd_tip_state(a);
-	int rc = record_commit(h, sdb, files, nfiles, message, operator_name, now, NULL, &warn, err);
-
-	cmd_tip_warning(rc, &warn);
-	state_close(sdb);
-	return rc;
 }
 
 int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,

@@ -127,12 +127,5 @@ struct state *cmd_tip_state(struct cmd_args *a);
 /* After a commit that succeeded (rc 0): warns when its tip could not be
  * recorded; clears warn. */
 void cmd_tip_warning(int rc, struct cms_error *warn);
-/* record_commit() (state/record.h) with this invocation's state: the
- * commit, then its tip for audit verify; a tip that cannot be recorded is
- * a warning. */
-struct history_file;
-int cmd_record_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
-		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
-		       struct cms_error *err);
 
 #endif
