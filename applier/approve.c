@@ -102,6 +102,52 @@ static int wait_for_record(const struct applier_env *env, struct history **h, co
 	return 0;
 }
 
+/* The signature (*sig, the caller's; NULL when no key is given), checked
+ * now against the store's allowed signers rather than discovered at
+ * apply; a store that counts only signed approvals needs a key. */
+static int sign_approval(const struct store *st, const struct plan *p, const char *id,
+			 const struct approve_request *req, char **sig, struct cms_error *err)
+{
+	char *why = NULL;
+	int rc;
+
+	*sig = NULL;
+	if (!req->key && st->signed_approvals)
+		return cms_error_set(err, CMS_EUSAGE, "store '%s' counts only signed approvals: give "
+				     "the SSH key to sign with (--key FILE or CMSCTL_SIGNING_KEY)",
+				     p->store);
+	if (!req->key)
+		return 0;
+	if ((rc = approval_sign(req->key, id, sig, err)) < 0 || !st->allowed_signers)
+		return rc;
+	rc = approval_verify(st->allowed_signers, req->who, id, *sig, &why, err);
+	if (rc == 0) {
+		rc = cms_error_set(err, CMS_EREFUSED, "the approval of plan %.12s as %s would not "
+				   "count: %s", id, req->who, why);
+		cms_error_hint(err, "nothing was recorded; sign with the key '%s' lists for %s",
+			       st->allowed_signers, req->who);
+	}
+	free(why);
+	return rc < 0 ? rc : 0;
+}
+
+/* The history message of an approval, with its trailers. */
+static void approval_message(struct buf *msg, const struct plan *p, const char *id,
+			     const char *who, bool signed_, const char *path)
+{
+	char *by[1] = { (char *)who };
+	struct history_trailers t = {
+		.plan_id = id, .has_serial = true, .serial = p->serial, .operator_name = who,
+		.kind = "approve", .approved_by = by, .napproved_by = 1,
+		.signed_ = signed_ ? "yes" : "no",
+	};
+
+	buf_addf(msg, "%s: approve plan %.12s by %s\n\n", p->store, id, who);
+	buf_addf(msg, "%s approval of plan %s; the record is %s.\n\n", signed_ ? "Signed" : "Unsigned",
+		 id, path);
+	history_add_trailers(msg, &t);
+}
+
 int applier_approve(const struct applier_env *env, const struct config *cfg, const struct plan *p,
 		    const char *id, const char *ref, const struct approve_request *req,
 		    enum approve_outcome *out, bool *signed_out, struct cms_error *err)
@@ -113,7 +159,7 @@ int applier_approve(const struct applier_env *env, const struct config *cfg, con
 	struct buf msg = BUF_INIT;
 	struct history_file file;
 	const char *who = req->who;
-	char when[32], *sig = NULL, *path = NULL, *doc = NULL, *why = NULL, *old = NULL;
+	char when[32], *sig = NULL, *path = NULL, *doc = NULL, *old = NULL;
 	size_t oldlen = 0;
 	int rc;
 
@@ -149,28 +195,8 @@ int applier_approve(const struct applier_env *env, const struct config *cfg, con
 	if (rc != CMS_ENOTFOUND)
 		goto done;
 	cms_error_clear(err);
-	if (!req->key && st->signed_approvals) {
-		rc = cms_error_set(err, CMS_EUSAGE, "store '%s' counts only signed approvals: give the "
-				   "SSH key to sign with (--key FILE or CMSCTL_SIGNING_KEY)", p->store);
+	if ((rc = sign_approval(st, p, id, req, &sig, err)) < 0)
 		goto done;
-	}
-	if (req->key) {
-		if ((rc = approval_sign(req->key, id, &sig, err)) < 0)
-			goto done;
-		/* Checked now rather than discovered at apply. */
-		if (st->allowed_signers) {
-			rc = approval_verify(st->allowed_signers, who, id, sig, &why, err);
-			if (rc < 0)
-				goto done;
-			if (rc == 0) {
-				rc = cms_error_set(err, CMS_EREFUSED, "the approval of plan %.12s as %s "
-						   "would not count: %s", id, who, why);
-				cms_error_hint(err, "nothing was recorded; sign with the key '%s' lists "
-					       "for %s", st->allowed_signers, who);
-				goto done;
-			}
-		}
-	}
 	*signed_out = sig != NULL;
 	cms_format_time(when, req->real_now);
 	if ((rc = approval_doc(id, who, when, sig, &doc, err)) < 0)
@@ -178,19 +204,7 @@ int applier_approve(const struct applier_env *env, const struct config *cfg, con
 	file.path = path;
 	file.data = doc;
 	file.len = strlen(doc);
-	buf_addf(&msg, "%s: approve plan %.12s by %s\n\n", p->store, id, who);
-	buf_addf(&msg, "%s approval of plan %s; the record is %s.\n\n", sig ? "Signed" : "Unsigned",
-		 id, path);
-	{
-		char *by[1] = { (char *)who };
-		struct history_trailers t = {
-			.plan_id = id, .has_serial = true, .serial = p->serial, .operator_name = who,
-			.kind = "approve", .approved_by = by, .napproved_by = 1,
-			.signed_ = sig ? "yes" : "no",
-		};
-
-		history_add_trailers(&msg, &t);
-	}
+	approval_message(&msg, p, id, who, sig != NULL, path);
 	/* The state decides between runners approving at once: only the one
 	 * that recorded the approval commits it to the history. */
 	if ((rc = state_approve(sdb, id, p->store, who, req->real_now, err)) < 0)
@@ -222,7 +236,6 @@ done:
 	free(sig);
 	free(path);
 	free(doc);
-	free(why);
 	free(old);
 	return rc < 0 ? rc : 0;
 }
