@@ -710,10 +710,8 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 		struct run_info last;
 		bool same;
 
-		rc = state_run_last(r->ctx->state, st->name, &last, err);
-		if (rc < 0 && rc != CMS_ENOTFOUND)
+		if ((rc = applier_last_run(r->ctx->state, st->name, &last, err)) < 0)
 			return rc;
-		cms_error_clear(err);
 		same = (!last.id && !p->after_run) ||
 		       (last.id && p->after_run && !strcmp(last.id, p->after_run));
 		if (!same)

@@ -4,6 +4,7 @@
  * recorded in the state and committed to the history.
  */
 #include "applier/approve.h"
+#include "applier/planning.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
@@ -50,12 +51,8 @@ static int check_current(struct state *sdb, const struct plan *p, const char *id
 				   rec.exists ? rec.serial : 0);
 		goto done;
 	}
-	rc = state_run_last(sdb, p->store, &last, err);
-	if (rc == CMS_ENOTFOUND)
-		cms_error_clear(err);
-	else if (rc < 0)
+	if ((rc = applier_last_run(sdb, p->store, &last, err)) < 0)
 		goto done;
-	rc = 0;
 	same = (!last.id && !p->after_run) || (last.id && p->after_run && !strcmp(last.id, p->after_run));
 	if (!same)
 		rc = cms_error_set(err, CMS_ESTALE, "plan %.12s is stale: run %s of store '%s' happened "

@@ -86,6 +86,20 @@ int applier_live_holder(struct state *sdb, const char *store, char **holder, str
 	return found;
 }
 
+int applier_last_run(struct state *sdb, const char *store, struct run_info *last,
+		     struct cms_error *err)
+{
+	int rc;
+
+	memset(last, 0, sizeof(*last));
+	rc = state_run_last(sdb, store, last, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_clear(err);
+		return 0;
+	}
+	return rc;
+}
+
 int applier_interrupted_error(const struct run_info *run, const char *store,
 			      struct cms_error *err)
 {
@@ -151,10 +165,7 @@ int applier_make_plan(struct state *sdb, const struct store *st, const struct pl
 			goto done;
 		if ((rc = refuse_if_interrupted(sdb, st->name, err)) < 0)
 			goto done;
-		rc = state_run_last(sdb, st->name, &last, err);
-		if (rc == CMS_ENOTFOUND)
-			cms_error_clear(err);
-		else if (rc < 0)
+		if ((rc = applier_last_run(sdb, st->name, &last, err)) < 0)
 			goto done;
 	}
 	if ((rc = applier_observe(st, req->offline, &obs, err)) < 0)

@@ -42,6 +42,11 @@ int applier_observe(const struct store *st, bool offline, struct observation *ou
 int applier_live_holder(struct state *sdb, const char *store, char **holder,
 			struct cms_error *err);
 
+/* The newest run of store into *last (its id NULL when there is none:
+ * that is not an error). */
+int applier_last_run(struct state *sdb, const char *store, struct run_info *last,
+		     struct cms_error *err);
+
 /* The refusal of anything but restore while a run of store is unfinished
  * (CMS_EINTERRUPTED, with what to do); run is that run. */
 int applier_interrupted_error(const struct run_info *run, const char *store,

@@ -6,6 +6,7 @@
  * files; here they are one path that every caller takes.
  */
 #include "applier/runner.h"
+#include "applier/planning.h"
 #include "applier/publish.h"
 #include "applier/record.h"
 #include "applier/run.h"
@@ -142,12 +143,8 @@ static int current_location_doc(struct state *sdb, const struct store *st, struc
 	memset(&last, 0, sizeof(last));
 	if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
 		goto done;
-	rc = state_run_last(sdb, st->name, &last, err);
-	if (rc == CMS_ENOTFOUND)
-		cms_error_clear(err);
-	else if (rc < 0)
+	if ((rc = applier_last_run(sdb, st->name, &last, err)) < 0)
 		goto done;
-	rc = 0;
 	if (rec.exists && last.id) {
 		const struct server *ps = store_find_server(st, rec.primary);
 		struct published_location pl;
