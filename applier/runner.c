@@ -373,6 +373,20 @@ done:
 	return rc;
 }
 
+/* A dry run shows the decided steps (the caller's confirm, when there is
+ * one) and stops there, whatever that confirm answers. */
+static int confirm_dry_run(void *arg, const struct apply_step_event *steps, size_t n,
+			   char *const *followups, size_t nfollowups, struct cms_error *err)
+{
+	const struct apply_ctx *ctx = arg;
+	int rc;
+
+	if (ctx->confirm &&
+	    (rc = ctx->confirm(ctx->confirm_arg, steps, n, followups, nfollowups, err)) < 0)
+		return rc;
+	return cms_error_set(err, CMS_EDECLINED, "dry run: nothing was changed");
+}
+
 int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_result *out,
 			struct cms_error *err)
 {
@@ -398,6 +412,10 @@ int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_
 	if (!c.load_plan) {
 		c.load_plan = load_plan;
 		c.load_plan_arg = (void *)env;
+	}
+	if (dry_run) {
+		c.confirm = confirm_dry_run;
+		c.confirm_arg = (void *)ctx;
 	}
 	arc = applier_restore(&c, out, err);
 	arc = record_run(&c, out, out->plan_id, "restore", arc, err);

@@ -99,7 +99,8 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
  * through ctx->env (none: nothing was ever applied), the history checked
  * writable (not for a dry run, which records nothing) and levelled, the
  * run, its record.  A NULL ctx->load_plan reads the interrupted run's plan
- * from the history. */
+ * from the history.  A dry run decides the steps, shows them through
+ * ctx->confirm and stops there (CMS_EDECLINED), having changed nothing. */
 int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_result *out,
 			struct cms_error *err);
 

@@ -1,8 +1,10 @@
 /*
  * cmsctl apply: execute a saved plan (exactly the bytes reviewed), or plan
  * and ask first (the seed's -Confirm: only the answer "yes" proceeds).
- * Writes the report (the seed's -Report) and commits it, with the new
- * location, to the history.
+ * The applier (applier/runner.c) verifies the plan, runs it and commits
+ * its report, with the new location, to the history; this file parses,
+ * asks, writes --report (the seed's -Report) when the applier calls back,
+ * and prints.
  */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
