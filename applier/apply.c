@@ -28,35 +28,26 @@
 #include <time.h>
 #include <unistd.h>
 
-static void strv_push(char ***v, size_t *n, char *s)
-{
-	*v = xrealloc(*v, (*n + 1) * sizeof(char *));
-	(*v)[(*n)++] = s;
-}
-
 static void add_check(struct run_check **v, size_t *n, bool ok, const char *check,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void add_check(struct run_check **v, size_t *n, bool ok, const char *check,
 		      const char *fmt, ...)
 {
+	struct run_check *c = ARRAY_APPEND(*v, *n);
 	struct buf b = BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[*n].check = xstrdup(check);
-	(*v)[*n].observed = buf_detach(&b, NULL);
-	(*v)[*n].ok = ok;
-	(*n)++;
+	c->check = xstrdup(check);
+	c->observed = buf_detach(&b, NULL);
+	c->ok = ok;
 }
 
 void apply_result_free(struct apply_result *r)
 {
-	size_t i;
-
 	if (!r)
 		return;
 	free(r->run_id);
@@ -64,12 +55,8 @@ void apply_result_free(struct apply_result *r)
 	free(r->outcome);
 	free(r->location_primary);
 	free(r->location_mirror);
-	for (i = 0; i < r->nfollowups; i++)
-		free(r->followups[i]);
-	free(r->followups);
-	for (i = 0; i < r->napprovals; i++)
-		free(r->approvals[i]);
-	free(r->approvals);
+	cms_strv_free(&r->followups);
+	cms_strv_free(&r->approvals);
 	buf_free(&r->report_json);
 	buf_free(&r->report_html);
 	free(r->subject);
@@ -139,8 +126,7 @@ static void take_statements(struct run *r, struct run_step *s)
 		return;
 	engine_take_log(r->e, &l, &n);
 	for (i = 0; i < n; i++) {
-		s->stmts = xrealloc(s->stmts, (s->nstmts + 1) * sizeof(*s->stmts));
-		s->stmts[s->nstmts++] = l[i];
+		*ARRAY_APPEND(s->stmts, s->nstmts) = l[i];
 	}
 	free(l);
 }
@@ -150,10 +136,8 @@ static struct run_step *add_run_step(struct run *r, enum plan_action action, con
 {
 	struct run_step *s;
 
-	r->steps = xrealloc(r->steps, (r->nsteps + 1) * sizeof(*r->steps));
-	s = &r->steps[r->nsteps];
-	memset(s, 0, sizeof(*s));
-	s->n = (int)++r->nsteps;
+	s = ARRAY_APPEND(r->steps, r->nsteps);
+	s->n = (int)r->nsteps;
 	s->action = action;
 	s->server = xstrdup(server);
 	s->description = xstrdup(description);
@@ -218,7 +202,7 @@ static int verify_roles(struct run *r, struct run_step *s, const char *primary, 
 			/* An unreachable server cannot be seen taking writes, nor seen
 			 * not to: say so rather than count it as checked. */
 			if (!o->reachable && s->action == ACTION_VERIFY)
-				strv_push(&r->followups, &r->nfollowups,
+				cms_strv_push(&r->followups,
 					  xasprintf("%s was unreachable at verification: make sure it does "
 						    "not come back as a primary", o->server));
 		}
@@ -413,6 +397,7 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		    !strcmp(p->fence.server, s->server))
 			return fence_from_outside(r, s, err);
 		r->t_fence = cms_monotonic_ms();
+		r->e->window_opened = 0;
 		/* Marked before the call: a fence that fails half way (one database
 		 * of two) is undone like a whole one. */
 		free(r->fenced);
@@ -420,6 +405,8 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		free(r->e->step_note);
 		r->e->step_note = NULL;
 		rc = ops->fence(r->e, s->server, err);
+		if (r->e->window_opened > 0)
+			r->t_fence = r->e->window_opened;
 		if (rc == 0 && r->e->step_note)
 			add_check(&s->checks, &s->nchecks, true, "a write is refused", "%s",
 				  r->e->step_note);
@@ -445,10 +432,11 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		tell_engine_move(r);
 		free(r->e->step_note);
 		r->e->step_note = NULL;
+		r->e->window_closed = 0;
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0) {
-			r->t_promoted = cms_monotonic_ms();
+			r->t_promoted = r->e->window_closed > 0 ? r->e->window_closed : cms_monotonic_ms();
 			r->w_promoted = now_ms();
 		}
 		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
@@ -490,11 +478,11 @@ static int renew_lock(struct run *r, struct cms_error *err)
 				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), err);
 }
 
-/* Where this process lives: its host and PID namespace.  A lock holder
- * is written "operator (pid N on HOST, pid:[NS])", so that a process can
- * tell a dead holder of its own host and namespace from a live one it
- * cannot see (another container with the same host name). */
-static char *process_place(void)
+/* This process as a lock holder: the operator, its pid, its host and its
+ * PID namespace, so that a process can tell a dead holder of its own host
+ * and namespace from a live one it cannot see (another container with the
+ * same host name). */
+static void process_holder(struct lock_holder *out, const char *operator_name)
 {
 	char host[256] = "localhost", ns[64] = "pid:[?]";
 	ssize_t n;
@@ -505,50 +493,26 @@ static char *process_place(void)
 	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	if (n > 0)
 		ns[n] = '\0';
-	return xasprintf("%s, %s", host, ns);
+	out->name = xstrdup(operator_name);
+	out->pid = (int64_t)getpid();
+	out->host = xstrdup(host);
+	out->pid_ns = xstrdup(ns);
 }
 
-/* A lock held by a process of this host and namespace that no longer
- * exists (killed mid-apply) is stale: it is broken, and the run says so. */
-static bool holder_is_dead_here(const char *holder, const char *place)
+enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holder)
 {
-	const char *p = strstr(holder, " (pid ");
-	char *end;
-	long pid;
+	struct lock_holder self = { 0 };
+	enum lock_holder_state res;
 
-	if (!p || strstr(place, "pid:[?]"))
-		return false;
-	pid = strtol(p + 6, &end, 10);
-	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
-		return false;
-	end += 4;
-	if (strncmp(end, place, strlen(place)) != 0 || strcmp(end + strlen(place), ")") != 0)
-		return false;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
-enum lock_holder_state applier_lock_holder_state(const char *holder)
-{
-	char *place = process_place();
-	const char *p = strstr(holder, " (pid ");
-	enum lock_holder_state res = HOLDER_UNKNOWN;
-	char *end;
-	long pid;
-
-	if (!p)
-		goto done;
-	pid = strtol(p + 6, &end, 10);
-	if (pid <= 0 || strncmp(end, " on ", 4) != 0)
-		goto done;
-	end += 4;
-	if (strstr(place, "pid:[?]") || strncmp(end, place, strlen(place)) != 0 ||
-	    strcmp(end + strlen(place), ")") != 0) {
+	if (holder->pid <= 0 || !holder->host || !holder->pid_ns)
+		return HOLDER_UNKNOWN;
+	process_holder(&self, NULL);
+	if (!strcmp(self.pid_ns, "pid:[?]") || strcmp(holder->host, self.host) != 0 ||
+	    strcmp(holder->pid_ns, self.pid_ns) != 0)
 		res = HOLDER_ELSEWHERE;
-		goto done;
-	}
-	res = (kill((pid_t)pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
-done:
-	free(place);
+	else
+		res = (kill((pid_t)holder->pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
+	lock_holder_free(&self);
 	return res;
 }
 
@@ -603,16 +567,17 @@ static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 
 static int take_lock_once(struct run *r, const char *reason, struct cms_error *err)
 {
-	char *place = process_place();
-	char *holder = xasprintf("%s (pid %ld on %s)", r->ctx->operator_name, (long)getpid(), place);
+	struct lock_holder holder = { 0 };
 	int rc, attempt;
+
+	process_holder(&holder, r->ctx->operator_name);
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct lock_info *locks = NULL;
 		size_t n = 0, i;
 		bool broke = false;
 
-		rc = state_lock(r->ctx->state, r->ctx->store->name, holder, reason,
+		rc = state_lock(r->ctx->state, r->ctx->store->name, &holder, reason,
 				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), &r->lock_id, err);
 		if (rc != CMS_ELOCKED || attempt > 0)
 			break;
@@ -620,12 +585,12 @@ static int take_lock_once(struct run *r, const char *reason, struct cms_error *e
 			break;
 		for (i = 0; i < n; i++) {
 			if (strcmp(locks[i].store, r->ctx->store->name) ||
-			    !holder_is_dead_here(locks[i].holder, place))
+			    applier_lock_holder_state(&locks[i].holder) != HOLDER_DEAD)
 				continue;
 			if (state_unlock(r->ctx->state, locks[i].store, locks[i].id, NULL) == 0) {
-				strv_push(&r->followups, &r->nfollowups,
+				cms_strv_push(&r->followups,
 					  xasprintf("broke lock %s of %s: that process no longer exists",
-						    locks[i].id, locks[i].holder));
+						    locks[i].id, locks[i].holder_text));
 				broke = true;
 			}
 		}
@@ -636,8 +601,7 @@ static int take_lock_once(struct run *r, const char *reason, struct cms_error *e
 			break;
 		cms_error_clear(err);
 	}
-	free(holder);
-	free(place);
+	lock_holder_free(&holder);
 	return rc;
 }
 
@@ -652,8 +616,6 @@ static void release_lock(struct run *r)
 
 static void run_free(struct run *r)
 {
-	size_t i;
-
 	report_run_free_content(r);
 	engine_close(r->e);
 	free(r->lock_id);
@@ -661,9 +623,7 @@ static void run_free(struct run *r)
 	free(r->fenced_outside);
 	free(r->fresh_lineage);
 	free(r->publish_error);
-	for (i = 0; i < r->napprovals; i++)
-		free(r->approvals[i]);
-	free(r->approvals);
+	cms_strv_free(&r->approvals);
 }
 
 /* Facts about the plan itself: CMS_ESTALE with which one changed. */
@@ -727,13 +687,13 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 				     r->plan_id);
 	if (p->fence.via == FENCE_VIA_TARGETS) {
 		const struct server *fs = store_find_server(st, p->fence.server);
-		bool same = fs && fs->nfence == p->fence.ntargets;
+		bool same = fs && fs->nfence == p->fence.targets.n;
 		size_t i;
 
 		for (i = 0; same && i < fs->nfence; i++) {
 			char *d = planner_describe_fence_target(&fs->fence[i]);
 
-			same = !strcmp(d, p->fence.targets[i]);
+			same = !strcmp(d, p->fence.targets.v[i]);
 			free(d);
 		}
 		if (!same)
@@ -750,38 +710,33 @@ static int check_approvals(struct run *r, struct cms_error *err)
 	int need = p->policy.approvals > r->ctx->store->policy.approvals ?
 		   p->policy.approvals : r->ctx->store->policy.approvals;
 	struct buf not_counted = BUF_INIT;
-	char **who = NULL;
-	size_t n = 0, i;
+	struct cms_strv who = CMS_STRV_INIT;
+	size_t i;
 	int rc;
 
 	if (r->ctx->approvals) {
-		if ((rc = r->ctx->approvals(r->ctx->approvals_arg, p, r->plan_id, &who, &n,
+		if ((rc = r->ctx->approvals(r->ctx->approvals_arg, p, r->plan_id, &r->approvals,
 					    &not_counted, err)) < 0)
 			goto done;
-		for (i = 0; i < n; i++)
-			strv_push(&r->approvals, &r->napprovals, who[i]);
 	} else {
-		if ((rc = state_approvals(r->ctx->state, r->plan_id, &who, &n, err)) < 0)
+		if ((rc = state_approvals(r->ctx->state, r->plan_id, &who, err)) < 0)
 			goto done;
-		for (i = 0; i < n; i++) {
-			if (!strcmp(who[i], p->author))
-				free(who[i]); /* an author's own approval does not count */
-			else
-				strv_push(&r->approvals, &r->napprovals, who[i]);
-		}
+		for (i = 0; i < who.n; i++)
+			if (strcmp(who.v[i], p->author) != 0) /* an author's own approval does not count */
+				cms_strv_add(&r->approvals, who.v[i]);
 	}
 	rc = 0;
-	if ((int)r->napprovals < need) {
+	if ((int)r->approvals.n < need) {
 		cms_error_set(err, CMS_EREFUSED, "plan %.12s has %zu approval%s that count%s (from people "
 			      "other than its author %s); policy.approvals needs %d%s%s", r->plan_id,
-			      r->napprovals, r->napprovals == 1 ? "" : "s",
-			      r->napprovals == 1 ? "s" : "", p->author, need,
+			      r->approvals.n, r->approvals.n == 1 ? "" : "s",
+			      r->approvals.n == 1 ? "s" : "", p->author, need,
 			      not_counted.len ? "; not counted: " : "", not_counted.ptr);
 		cms_error_hint(err, "a reviewer runs 'cmsctl approve %s'", r->plan_id);
 		rc = CMS_EREFUSED;
 	}
 done:
-	free(who);
+	cms_strv_free(&who);
 	buf_free(&not_counted);
 	return rc;
 }
@@ -862,7 +817,7 @@ static void roll_back_fence(struct run *r)
 			buf_addf(&s->notes, "fence undone after a failure before promotion\n");
 		} else {
 			buf_addf(&s->notes, "could not undo the fence: %s\n", uerr.message);
-			strv_push(&r->followups, &r->nfollowups,
+			cms_strv_push(&r->followups,
 				  xasprintf("%s is still fenced: the undo failed (%s); unfence it or "
 					    "run 'cmsctl restore'", s->server, uerr.message));
 		}
@@ -879,7 +834,7 @@ static void roll_back_fence(struct run *r)
 static void report_outside_fence(struct run *r)
 {
 	if (r->fenced_outside)
-		strv_push(&r->followups, &r->nfollowups,
+		cms_strv_push(&r->followups,
 			  xasprintf("%s was fenced from outside by its fence target and the move did not "
 				    "happen: bring it back by hand, then plan again", r->fenced_outside));
 }
@@ -900,7 +855,7 @@ static void publish_failed(struct run *r, struct run_step *s, int code)
 		if (!r->publish_error)
 			r->publish_error = xstrdup(s->error);
 	}
-	strv_push(&r->followups, &r->nfollowups,
+	cms_strv_push(&r->followups,
 		  xasprintf("%s failed: %s; %s", s->description, s->error ? s->error : "?",
 			    code == CMS_EREFUSED ? "the target holds a newer location: find out "
 			    "which state wrote it before anything publishes there again"
@@ -1068,12 +1023,12 @@ static void collect_followups(struct run *r)
 
 	if (r->e)
 		for (i = 0; i < r->e->nfollowups; i++)
-			strv_push(&r->followups, &r->nfollowups, xstrdup(r->e->followups[i]));
+			cms_strv_add(&r->followups, r->e->followups[i]);
 	/* The plan's pending items hold only when its move was carried out:
 	 * not after a restore that undid it (the old location stands). */
 	if (r->p && !strcmp(r->outcome, "ok") && (!r->settled || !strcmp(r->settled, "finished")))
-		for (i = 0; i < r->p->npending; i++)
-			strv_push(&r->followups, &r->nfollowups, xstrdup(r->p->pending[i]));
+		for (i = 0; i < r->p->pending.n; i++)
+			cms_strv_add(&r->followups, r->p->pending.v[i]);
 }
 
 static void fill_result(struct run *r, struct apply_result *out)
@@ -1087,10 +1042,10 @@ static void fill_result(struct run *r, struct apply_result *out)
 	out->serial_after = r->serial_after;
 	out->location_primary = xstrdup(r->loc_primary);
 	out->location_mirror = xstrdup(r->loc_mirror);
-	for (i = 0; i < r->nfollowups; i++)
-		strv_push(&out->followups, &out->nfollowups, xstrdup(r->followups[i]));
-	for (i = 0; i < r->napprovals; i++)
-		strv_push(&out->approvals, &out->napprovals, xstrdup(r->approvals[i]));
+	for (i = 0; i < r->followups.n; i++)
+		cms_strv_add(&out->followups, r->followups.v[i]);
+	for (i = 0; i < r->approvals.n; i++)
+		cms_strv_add(&out->approvals, r->approvals.v[i]);
 	report_build(r, &out->report_json, &out->report_html);
 	out->subject = report_subject(r);
 	if (r->p && r->p->assume_down) {
@@ -1133,7 +1088,7 @@ static int finish_run(struct run *r, enum run_outcome outcome, int rc, struct cm
 	r->outcome = run_outcome_name(outcome);
 	r->finished = now_ms();
 	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0) {
-		strv_push(&r->followups, &r->nfollowups,
+		cms_strv_push(&r->followups,
 			  xasprintf("run %s could not be closed in the state (%s): 'cmsctl restore' "
 				    "closes it", r->run_id, ferr.message ? ferr.message : "?"));
 		if (rc == 0) {
@@ -1515,7 +1470,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 								  "undo the fence of the old primary");
 				s->undo = true;
 			} else {
-				strv_push(&r->followups, &r->nfollowups,
+				cms_strv_push(&r->followups,
 					  xasprintf("%s was unreachable: its fence could not be undone; "
 						    "run 'cmsctl restore' once it is back", p->from.primary));
 			}
@@ -1526,12 +1481,12 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			add_publish_run_steps(r, "re-publish the recorded location to");
 			add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
 		} else if (rec->exists) {
-			strv_push(&r->followups, &r->nfollowups,
+			cms_strv_push(&r->followups,
 				  xasprintf("the recorded primary %s does not take writes (%s): plan a move "
 					    "to a server that can", rec->primary,
 					    rp ? (rp->reachable ? obs_role_name(rp->role) : "unreachable") : "-"));
 		}
-		strv_push(&r->followups, &r->nfollowups,
+		cms_strv_push(&r->followups,
 			  xasprintf("run %s was closed by restore before any promotion took effect; "
 				    "plan again to retry", old_run->id));
 	}
@@ -1556,7 +1511,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		set_location(r, p->to.primary, p->to.mirror);
 		close_old_run(r, old_run, RUN_RESTORED, false);
 		r->settled = "finished";
-		strv_push(&r->followups, &r->nfollowups,
+		cms_strv_push(&r->followups,
 			  xasprintf("run %s was finished by restore: %s is the primary", old_run->id,
 				    p->to.primary));
 	}
@@ -1640,12 +1595,8 @@ done:
  * after the first keep), for the pass that does it. */
 static void reset_decision(struct run *r, size_t keep)
 {
-	size_t i;
-
 	report_run_free_steps(r);
-	for (i = keep; i < r->nfollowups; i++)
-		free(r->followups[i]);
-	r->nfollowups = keep;
+	cms_strv_truncate(&r->followups, keep);
 	free(r->fenced);
 	r->fenced = NULL;
 	r->promote_started = false;
@@ -1658,7 +1609,7 @@ static int restore_preview(struct run *r, const struct run_info *old_run, const 
 			   struct cms_error *err)
 {
 	struct apply_step_event *ev;
-	size_t i, keep = r->nfollowups;
+	size_t i, keep = r->followups.n;
 	int rc;
 
 	r->dry = true;
@@ -1676,7 +1627,7 @@ static int restore_preview(struct run *r, const struct run_info *old_run, const 
 		ev[i].description = r->steps[i].description;
 		ev[i].status = STEP_PENDING;
 	}
-	rc = r->ctx->confirm(r->ctx->confirm_arg, ev, r->nsteps, r->followups, r->nfollowups, err);
+	rc = r->ctx->confirm(r->ctx->confirm_arg, ev, r->nsteps, r->followups.v, r->followups.n, err);
 	free(ev);
 	reset_decision(r, keep);
 	return rc;
@@ -1722,7 +1673,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 			break;
 		if ((rc = state_run_finish(ctx->state, old_run.id, RUN_INTERRUPTED, now_ms(), err)) < 0)
 			goto done;
-		strv_push(&r.followups, &r.nfollowups,
+		cms_strv_push(&r.followups,
 			  xasprintf("closed %s run %s, which was interrupted", old_run.kind, old_run.id));
 	}
 	if (old_run.id) {

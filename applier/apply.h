@@ -24,6 +24,7 @@
 #include "applier/engine.h"
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/strv.h"
 #include "planner/model.h"
 #include "planner/plan.h"
 #include "state/state.h"
@@ -83,12 +84,12 @@ struct apply_ctx {
 	/* Non-zero once a signal asked the run to stop (the signal's number);
 	 * read between steps.  NULL: never asked. */
 	const volatile sig_atomic_t *stop;
-	/* Apply: the approvals of plan_id that count (*counted, each and the
-	 * array the caller's) and a description of each one that does not
+	/* Apply: the approvals of plan_id that count (added to *counted) and a
+	 * description of each one that does not
 	 * ("name: why", '; '-separated, into not_counted).  NULL: every
 	 * approval the state records counts, except the author's. */
-	int (*approvals)(void *arg, const struct plan *p, const char *plan_id, char ***counted,
-			 size_t *ncounted, struct buf *not_counted, struct cms_error *err);
+	int (*approvals)(void *arg, const struct plan *p, const char *plan_id,
+			 struct cms_strv *counted, struct buf *not_counted, struct cms_error *err);
 	void *approvals_arg;
 	/* Where the run is recorded (applier/runner.h): the state and the
 	 * history, opened by the caller's functions. */
@@ -109,13 +110,11 @@ struct apply_result {
 	char *outcome;                /* ok, failed, rolled_back, interrupted, restored */
 	int64_t serial_after;         /* the recorded serial when the run ended */
 	char *location_primary, *location_mirror; /* the recorded location when the run ended */
-	char **followups;
-	size_t nfollowups;
+	struct cms_strv followups;
 	struct buf report_json;       /* per schemas/report.schema.json */
 	struct buf report_html;       /* self-contained page */
 	char *subject;                /* one-line history subject */
-	char **approvals;             /* approvers counted */
-	size_t napprovals;
+	struct cms_strv approvals;    /* approvers counted */
 	char *assume_down;            /* the plan's attestation: server attested down, or NULL */
 	char *assume_down_reason;
 	char *reason;                 /* the plan's --reason, or NULL */
@@ -124,12 +123,12 @@ struct apply_result {
 void apply_result_free(struct apply_result *r); /* frees content */
 
 
-/* Whether the process named in a lock holder ("operator (pid N on HOST,
- * pid:[NS])") still exists: alive or dead when it is of this host and PID
- * namespace, elsewhere when it is not, unknown when the holder does not
- * say. */
+/* Whether the process a lock holder names (its pid, host and PID
+ * namespace) still exists: alive or dead when it is of this host and PID
+ * namespace, elsewhere when it is not, unknown when the holder names no
+ * process. */
 enum lock_holder_state { HOLDER_UNKNOWN, HOLDER_ALIVE, HOLDER_DEAD, HOLDER_ELSEWHERE };
-enum lock_holder_state applier_lock_holder_state(const char *holder);
+enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holder);
 const char *lock_holder_state_name(enum lock_holder_state s);
 
 #endif

@@ -67,6 +67,8 @@
 #include <sql.h>
 #include <sqlext.h>
 
+#include "common/lib_odbc.h"
+
 /* Upper bound on one fetched value: the statements cmsctl sends return
  * small values; anything bigger is a broken or hostile server. */
 #define ODBC_MAX_CELL (16u * 1024u * 1024u)
@@ -936,6 +938,9 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 				   o->base.label);
 		goto done;
 	}
+	/* Here, on the calling thread, before the connect's worker exists. */
+	if ((rc = cms_lib_odbc_load(err)) < 0)
+		goto done;
 	r = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env);
 	if (!SQL_SUCCEEDED(r)) {
 		o->env = SQL_NULL_HENV;

@@ -1,13 +1,15 @@
 /*
  * What every engine shares: choosing the implementation for a store, the
  * default way of connecting to a server (ODBC with the policy's timeouts
- * and the password read from its reference), and the statement log and
- * follow-ups an engine gathers for the applier.
+ * and the password read from its reference), one cached session per
+ * server, the refusal of a move for a server that cannot be reached, and
+ * the statement log and follow-ups an engine gathers for the applier.
  *
- * An engine implementation opens its db sessions through e->connect, runs
- * its statements with db_exec(), and calls engine_absorb_log() before
- * closing each session, so that the applier can journal every statement
- * of a step with engine_take_log().
+ * An engine implementation gets a server's session with engine_session()
+ * (or, for a session of its own, connects through e->connect and calls
+ * engine_absorb_log() before closing it), runs its statements with
+ * db_exec(), so that the applier can journal every statement of a step
+ * with engine_take_log().
  */
 #include "applier/engine.h"
 #include "common/buf.h"
@@ -61,6 +63,7 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 		return cms_error_set(err, CMS_ERROR, "no store to open an engine for");
 	e = xcalloc(1, sizeof(*e));
 	e->store = store;
+	e->sessions = xcalloc(store->nservers ? store->nservers : 1, sizeof(*e->sessions));
 	e->connect = connect ? connect : engine_connect_odbc;
 	e->connect_ctx = connect_ctx;
 	if (!engine_traits(store->engine) ||
@@ -92,6 +95,9 @@ void engine_close(struct engine *e)
 
 	if (!e)
 		return;
+	for (i = 0; e->sessions && i < e->store->nservers; i++)
+		engine_session_drop(e, i);
+	free(e->sessions);
 	if (e->ops && e->ops->close)
 		e->ops->close(e);
 	db_stmt_log_free(e->log, e->nlog);
@@ -234,6 +240,53 @@ void engine_add_followup(struct engine *e, const char *fmt, ...)
 		}
 	}
 	*ARRAY_PUSH(e->followups, e->nfollowups, e->alloc_followups) = buf_detach(&b, NULL);
+}
+
+int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if (!e->sessions[idx]) {
+		if ((rc = e->connect(&e->sessions[idx], e->store, &e->store->servers[idx],
+				     e->connect_ctx, err)) < 0) {
+			e->sessions[idx] = NULL;
+			if (rc != CMS_EREFUSED)
+				return rc;
+			if (err) /* refused is reserved for a server that answered */
+				err->code = CMS_ERROR;
+			return CMS_ERROR;
+		}
+		if (e->ops->check_session &&
+		    (rc = e->ops->check_session(e, idx, e->sessions[idx], err)) < 0) {
+			engine_session_drop(e, idx);
+			if (rc != CMS_EREFUSED && err)
+				err->code = CMS_ERROR;
+			return rc == CMS_EREFUSED ? CMS_EREFUSED : CMS_ERROR;
+		}
+	}
+	*out = e->sessions[idx];
+	return 0;
+}
+
+void engine_session_drop(struct engine *e, size_t idx)
+{
+	if (!e->sessions[idx])
+		return;
+	engine_absorb_log(e, e->sessions[idx]);
+	db_close(e->sessions[idx]);
+	e->sessions[idx] = NULL;
+}
+
+int engine_refuse_unreachable(struct cms_error *err, const char *what, const char *name)
+{
+	if (!err)
+		return CMS_EREFUSED;
+	if (err->code == CMS_EREFUSED)
+		return CMS_EREFUSED; /* it answered, as another server: not unreachable */
+	cms_error_prefix(err, "%s '%s' is unreachable", what, name);
+	err->code = CMS_EREFUSED;
+	return CMS_EREFUSED;
 }
 
 int engine_probe(struct engine *e, struct observation *out, struct cms_error *err)

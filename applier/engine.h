@@ -63,6 +63,11 @@ struct engine_ops {
 	/* NULL, or: fence and unfence send nothing on this engine, and this
 	 * says why (for the report, instead of "a write is refused"). */
 	const char *fence_note;
+	/* Optional: checks a session just connected to server idx, before
+	 * engine_session hands it out (mssql: that the server answers as the
+	 * configured instance).  CMS_EREFUSED when it answered as another
+	 * server; any other failure is taken for CMS_ERROR. */
+	int (*check_session)(struct engine *e, size_t idx, struct db *db, struct cms_error *err);
 };
 
 /* What the applier knows about the primary a move replaces, set before
@@ -84,6 +89,8 @@ struct engine {
 	const struct store *store;       /* borrowed */
 	engine_connect_fn connect;
 	void *connect_ctx;
+	struct db **sessions;            /* one per store server (same index), NULL until
+					  * engine_session first connects it */
 	struct db_stmt_log *log;         /* statements gathered from closed sessions */
 	size_t nlog, alloc_log;
 	char **followups;                /* advice recorded by the engine ("re-seed pool-a") */
@@ -97,6 +104,14 @@ struct engine {
 	 * the promotion.  NULL: nothing. */
 	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
 	void *on_database_arg;
+	/* The write-unavailable window as the engine sees it
+	 * (cms_monotonic_ms(); 0: not marked).  fence may set window_opened
+	 * right before its first statement that changes the old primary (the
+	 * checks and sessions it needs come before); promote may set
+	 * window_closed once the target takes writes (checks and tidying after
+	 * it are outside).  The applier clears them before the step and falls
+	 * back to the step's own bounds. */
+	int64_t window_opened, window_closed;
 };
 
 /* Creates the engine for store->engine.  connect NULL means ODBC. */
@@ -132,6 +147,22 @@ const struct server *engine_server(const struct engine *e, const char *name, siz
 				   struct cms_error *err);
 void engine_sleep_ms(int64_t ms);
 void engine_format_ms(char out[32], int64_t ms);
+
+/* The session to the store's server idx, connected through e->connect
+ * (and checked by ops->check_session) on first use, then reused until
+ * engine_session_drop or engine_close.  A server that cannot be connected
+ * to fails with the connect's message and CMS_ERROR (a caller may take it
+ * for unreachable); one that answers as another server with CMS_EREFUSED,
+ * which no caller may take for unreachable. */
+int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err);
+/* Closes server idx's session, if open, keeping its statements in the
+ * engine's log; the next engine_session connects again. */
+void engine_session_drop(struct engine *e, size_t idx);
+/* A server a move needs that cannot be reached, as the refusal of the
+ * move (exit 7): err becomes "WHAT 'NAME' is unreachable: <why>" with
+ * CMS_EREFUSED.  An err already CMS_EREFUSED (the server answered as
+ * another) is refused as it is.  Returns CMS_EREFUSED. */
+int engine_refuse_unreachable(struct cms_error *err, const char *what, const char *name);
 
 /* Calls e->on_database when set. */
 void engine_database_done(struct engine *e, const char *action, const char *server, const char *db);

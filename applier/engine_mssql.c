@@ -96,7 +96,6 @@ enum {
 };
 
 struct mssql {
-	struct db **sessions; /* one per config server (same index), NULL until first used */
 	char *db_list;        /* N'xds', N'lis': the store's databases as literals */
 	char *dbs_sql;        /* mssql_dbs_select completed with db_list */
 	size_t tail_from;     /* index + 1 of the old primary whose tail-log backup is the fence
@@ -417,54 +416,6 @@ done:
 	return rc;
 }
 
-/* The server's session, connected (and its identity checked) on first use.
- * A server that cannot be connected to gives its error as it is (callers
- * may take it for down); one that answers as another instance gives
- * CMS_EREFUSED, which no caller may take for down. */
-static int session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
-{
-	struct mssql *m = e->priv;
-	engine_connect_fn connect = e->connect ? e->connect : engine_connect_odbc;
-	int rc;
-
-	if (!m->sessions[idx]) {
-		if ((rc = connect(&m->sessions[idx], e->store, &e->store->servers[idx],
-				  e->connect_ctx, err)) < 0) {
-			m->sessions[idx] = NULL;
-			return rc == CMS_EREFUSED ? CMS_ERROR : rc;
-		}
-		if ((rc = check_identity(e, idx, m->sessions[idx], err)) < 0) {
-			engine_absorb_log(e, m->sessions[idx]);
-			db_close(m->sessions[idx]);
-			m->sessions[idx] = NULL;
-			if (rc != CMS_EREFUSED)
-				err->code = rc = CMS_ERROR;
-			return rc;
-		}
-	}
-	*out = m->sessions[idx];
-	return 0;
-}
-
-static void drop_session(struct engine *e, size_t idx)
-{
-	struct mssql *m = e->priv;
-
-	engine_absorb_log(e, m->sessions[idx]);
-	db_close(m->sessions[idx]);
-	m->sessions[idx] = NULL;
-}
-
-/* A connection failure as a refusal: "<what> 'name' is unreachable: ...". */
-static int unreachable(struct cms_error *err, const char *what, const char *name)
-{
-	if (err->code == CMS_EREFUSED)
-		return CMS_EREFUSED; /* it answered, as another instance: not unreachable */
-	cms_error_prefix(err, "%s '%s' is unreachable", what, name);
-	err->code = CMS_EREFUSED;
-	return CMS_EREFUSED;
-}
-
 /* Runs one statement that acts on database (NULL: the session's) and
  * moves its log entry to the engine at once. */
 static int run_on(struct engine *e, size_t idx, const char *database, const char *sql,
@@ -473,7 +424,7 @@ static int run_on(struct engine *e, size_t idx, const char *database, const char
 	struct db *db = NULL;
 	int rc;
 
-	if ((rc = session(e, idx, &db, err)) < 0)
+	if ((rc = engine_session(e, idx, &db, err)) < 0)
 		return rc;
 	rc = db_exec_on(db, database, sql, out, err);
 	engine_absorb_log(e, db);
@@ -500,7 +451,7 @@ static int use_master(struct engine *e, size_t idx, bool *done, struct cms_error
 	{
 		struct db *db = NULL;
 
-		if (session(e, idx, &db, err) == 0)
+		if (engine_session(e, idx, &db, err) == 0)
 			db_set_database(db, "master");
 	}
 	*done = true;
@@ -919,7 +870,7 @@ static void probe_server(struct engine *e, size_t idx, struct server_obs *so)
 	so->server = xstrdup(srv->name);
 	so->role = OBS_UNKNOWN;
 	so->lag_bytes = -1;
-	if (session(e, idx, &db, &err) < 0) {
+	if (engine_session(e, idx, &db, &err) < 0) {
 		/* Another instance answered: reachable, but nothing it says is
 		 * about this server (role unknown), and the error says why. */
 		so->reachable = err.code == CMS_EREFUSED;
@@ -943,7 +894,7 @@ failed:
 	 * broken; the next use reconnects. */
 	so->error = err.message;
 	err.message = NULL;
-	drop_session(e, idx);
+	engine_session_drop(e, idx);
 done:
 	mread_free(&mr);
 	agread_free(&ar);
@@ -1150,14 +1101,9 @@ static int read_headers(struct engine *e, size_t bidx, const char *path, struct 
 		}
 		if (db_index(e->store, db) == e->store->ndatabases)
 			continue; /* another database's log backup */
-		if (*n == *alloc) {
-			*alloc = *alloc ? 2 * *alloc : 8;
-			*v = xrealloc(*v, *alloc * sizeof(**v));
-		}
-		(*v)[*n] = (struct logset){ .path = xstrdup(path), .db = xstrdup(db),
-					    .first = xstrdup(first), .last = xstrdup(last),
-					    .position = (long)position };
-		(*n)++;
+		*ARRAY_PUSH(*v, *n, *alloc) = (struct logset){ .path = xstrdup(path), .db = xstrdup(db),
+							       .first = xstrdup(first), .last = xstrdup(last),
+							       .position = (long)position };
 	}
 done:
 	db_result_free(r);
@@ -1885,10 +1831,10 @@ static int check_principal(struct engine *e, size_t tidx, const struct mread *t,
 		return 0;
 	if ((rc = server_index(e, old, &pidx, err)) < 0)
 		return rc;
-	if ((rc = session(e, pidx, &db, err)) < 0) {
+	if ((rc = engine_session(e, pidx, &db, err)) < 0) {
 		if (rc == CMS_EREFUSED)
 			return rc;
-		return unreachable(err, "principal", old);
+		return engine_refuse_unreachable(err, "principal", old);
 	}
 	if ((rc = read_dbs(e, pidx, &p, err)) < 0)
 		return rc;
@@ -1982,8 +1928,8 @@ static int mssql_check_target(struct engine *e, const char *target, struct cms_e
 
 	if ((rc = server_index(e, target, &idx, err)) < 0)
 		return rc;
-	if (session(e, idx, &db, err) < 0)
-		return unreachable(err, "target", target);
+	if (engine_session(e, idx, &db, err) < 0)
+		return engine_refuse_unreachable(err, "target", target);
 	if (st->servers[idx].availability_group)
 		return check_target_ag(e, idx, err);
 	if ((rc = read_dbs(e, idx, &r, err)) < 0)
@@ -2044,8 +1990,8 @@ static int mssql_fence(struct engine *e, const char *server, struct cms_error *e
 		return 0;
 	/* The restore path with the old primary answering (decided by
 	 * check_target): its tail-log backup WITH NORECOVERY is the fence. */
-	if (session(e, idx, &db, err) < 0)
-		return unreachable(err, "old primary", server);
+	if (engine_session(e, idx, &db, err) < 0)
+		return engine_refuse_unreachable(err, "old primary", server);
 	if ((rc = take_tail_logs(e, idx, err)) < 0)
 		return rc;
 	for (i = 0; i < e->store->ndatabases && !m->tails[i]; i++)
@@ -2082,13 +2028,13 @@ static int mssql_unfence(struct engine *e, const char *server, struct cms_error 
 		return 0; /* no tail-log fence in an availability group */
 	for (i = 0; i < e->store->ndatabases; i++)
 		took |= m->tails[i] != NULL && m->tail_from == idx + 1;
-	if (session(e, idx, &db, &cerr) < 0) {
+	if (engine_session(e, idx, &db, &cerr) < 0) {
 		if (!took) {
 			cms_error_clear(&cerr);
 			return 0;
 		}
 		cms_error_move(err, &cerr);
-		return unreachable(err, "old primary", server);
+		return engine_refuse_unreachable(err, "old primary", server);
 	}
 	return recover_tail_logs(e, idx, err);
 }
@@ -2262,8 +2208,8 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 	if ((rc = server_index(e, target, &tidx, err)) < 0 ||
 	    (source && (rc = server_index(e, source, &sidx, err)) < 0))
 		return rc;
-	if (session(e, tidx, &db, err) < 0)
-		return unreachable(err, "target", target);
+	if (engine_session(e, tidx, &db, err) < 0)
+		return engine_refuse_unreachable(err, "target", target);
 	if (st->servers[tidx].log_backups && !st->servers[tidx].availability_group) {
 		/* Restored copies catch up from the folder, whatever the source. */
 		int copies = restore_log_backups(e, tidx, err);
@@ -2277,7 +2223,7 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 		return cms_error_set(err, CMS_EREFUSED,
 				     "cannot tell whether target '%s' has caught up: no source given", target);
 	}
-	if ((rc = session(e, sidx, &db, err)) < 0) {
+	if ((rc = engine_session(e, sidx, &db, err)) < 0) {
 		/* With the source down there is nothing more to receive: the
 		 * target has all it will ever get, and forced service decides
 		 * the rest.  Without allow_data_loss that is a refusal. */
@@ -2287,7 +2233,7 @@ static int mssql_catch_up(struct engine *e, const char *source, const char *targ
 			cms_error_clear(err);
 			return 0;
 		}
-		unreachable(err, "source", source);
+		engine_refuse_unreachable(err, "source", source);
 		cms_error_prefix(err, "cannot tell whether target '%s' has caught up", target);
 		return CMS_EREFUSED;
 	}
@@ -2493,7 +2439,7 @@ static int check_old_primary_stopped(struct engine *e, const struct server *targ
 		return need_isolation(e, "recovering the restored copies", target->name, NULL, err);
 	if ((rc = server_index(e, old_primary, &oidx, err)) < 0)
 		return rc;
-	if ((rc = session(e, oidx, &db, &cerr)) < 0) {
+	if ((rc = engine_session(e, oidx, &db, &cerr)) < 0) {
 		if (rc == CMS_EREFUSED) {
 			cms_error_move(err, &cerr);
 			return rc;
@@ -2712,10 +2658,10 @@ static int check_principal_switchover(struct engine *e, const struct server *tsr
 	}
 	if ((rc = server_index(e, old_primary, pidx, err)) < 0)
 		return rc;
-	if ((rc = session(e, *pidx, &db, err)) < 0) {
+	if ((rc = engine_session(e, *pidx, &db, err)) < 0) {
 		if (rc == CMS_EREFUSED)
 			return rc;
-		rc = unreachable(err, "principal", old_primary);
+		rc = engine_refuse_unreachable(err, "principal", old_primary);
 		cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
 		return rc;
 	}
@@ -2836,8 +2782,8 @@ static int mssql_promote(struct engine *e, const char *target, const char *old_p
 
 	if ((rc = server_index(e, target, &tidx, err)) < 0)
 		return rc;
-	if (session(e, tidx, &db, err) < 0)
-		return unreachable(err, "target", target);
+	if (engine_session(e, tidx, &db, err) < 0)
+		return engine_refuse_unreachable(err, "target", target);
 	if (e->store->servers[tidx].availability_group)
 		return promote_ag(e, tidx, old_primary, force, err);
 	return promote_mirroring(e, tidx, old_primary, force, err);
@@ -2873,7 +2819,7 @@ static int mssql_demote(struct engine *e, const char *old_primary, const char *n
 		goto done;
 	srv = &st->servers[idx];
 	add_db_names(&names, st, NULL);
-	if (session(e, idx, &db, &rerr) < 0 ||
+	if (engine_session(e, idx, &db, &rerr) < 0 ||
 	    (srv->availability_group ? read_ag(e, idx, &ar, &rerr) : read_dbs(e, idx, &mr, &rerr)) < 0) {
 		engine_add_followup(e,
 				    "'%s' could not be checked after the move (%s): once it is back, make sure it reports %s for %s before any client reaches it",
@@ -2947,9 +2893,6 @@ static void mssql_close(struct engine *e)
 
 	if (!m)
 		return;
-	for (i = 0; i < e->store->nservers; i++)
-		drop_session(e, i);
-	free(m->sessions);
 	for (i = 0; i < e->store->ndatabases; i++)
 		free(m->tails[i]);
 	free(m->tails);
@@ -2969,6 +2912,7 @@ static const struct engine_ops mssql_ops = {
 	.promote = mssql_promote,
 	.demote = mssql_demote,
 	.close = mssql_close,
+	.check_session = check_identity,
 	.fence_note = "not needed on SQL Server: the failover switches the roles of each database "
 		      "atomically, and SET READ_ONLY would be shipped to the new principal too",
 };
@@ -3005,7 +2949,6 @@ int engine_mssql_init(struct engine *e, struct cms_error *err)
 	buf_adds(&sql, list.ptr);
 	buf_addch(&sql, ')');
 	m = xcalloc(1, sizeof(*m));
-	m->sessions = xcalloc(st->nservers ? st->nservers : 1, sizeof(*m->sessions));
 	m->tails = xcalloc(st->ndatabases, sizeof(*m->tails));
 	m->db_list = buf_detach(&list, NULL);
 	m->dbs_sql = buf_detach(&sql, NULL);

@@ -23,7 +23,8 @@
  *             store's databases, ALTER SYSTEM SET
  *             default_transaction_read_only = on, reload, terminate client
  *             backends, then verify that no store database takes
- *             connections and, from a new session, that a write is refused.
+ *             connections and, from a second session (opened before the
+ *             first change, and spared), that a write is refused.
  *             default_transaction_read_only alone is advisory (any client
  *             can SET it off in its own session); a database that refuses
  *             connections cannot be written by anyone, and only its owner
@@ -32,12 +33,17 @@
  *             promote allows connections again on the new primary, and
  *             unfence undoes both halves.
  *   catch_up  the fenced primary's pg_current_wal_lsn() once, then the
- *             target's pg_last_wal_replay_lsn() every 10 ms until it has
+ *             target's pg_last_wal_replay_lsn() every 2 ms until it has
  *             replayed that far.
- *   promote   pg_promote(false) and our own 5 ms poll of
- *             pg_is_in_recovery() (pg_promote(true) polls at 100 ms), then
- *             CHECKPOINT, and a reset of a fence the target may carry (the
- *             replicated ALLOW_CONNECTIONS false included).
+ *   promote   pg_promote(false) and our own 2 ms poll of
+ *             pg_is_in_recovery() (pg_promote(true) polls at 100 ms), a
+ *             reset of a fence the target may carry (the replicated
+ *             ALLOW_CONNECTIONS false included), then, once it takes
+ *             writes, a re-read of its role and a CHECKPOINT.
+ *
+ * The write-unavailable window (engine.window_opened/closed) opens at the
+ * fence's first change and closes when the new primary takes connections
+ * again: checks, sessions and the CHECKPOINT are kept out of it.
  *   demote    impossible online: the old primary stays fenced and the
  *             follow-ups say how to re-seed it.
  *
@@ -66,18 +72,18 @@
 #include <strings.h>
 #include <time.h>
 
-#define PG_CATCH_UP_POLL_MS 10
-#define PG_PROMOTE_POLL_MS 5
+#define PG_CATCH_UP_POLL_MS 2
+#define PG_PROMOTE_POLL_MS 2
 #define PG_PROMOTE_DEFAULT_TIMEOUT_MS 60000
 /* A reload reaches sessions asynchronously: how long a verification waits
  * for a new session to see it, and how often it looks. */
 #define PG_RELOAD_WAIT_MS 1000
-#define PG_RELOAD_POLL_MS 10
+#define PG_RELOAD_POLL_MS 2
 /* How long fence waits for the terminated backends to exit (a backend
  * still running after pg_terminate_backend() returns could still commit),
  * and how often it looks. */
 #define PG_TERMINATE_WAIT_MS 5000
-#define PG_TERMINATE_POLL_MS 5
+#define PG_TERMINATE_POLL_MS 2
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
 /* The role and the cluster's identity in one round trip: initdb draws the
@@ -117,9 +123,12 @@
  * that froze or is cut off, a commit waiting for it would hold the fence
  * (or its undo) until the deadline cut the session. */
 #define SQL_LOCAL_COMMIT "SET synchronous_commit = local"
+/* Every client session but cmsctl's own two: the one that fences and the
+ * verifier (its pid, %s), opened before the fence. */
 #define SQL_TERMINATE \
 	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity " \
-	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+	"WHERE pid <> pg_backend_pid() AND pid <> %s AND backend_type = 'client backend'"
+#define SQL_BACKEND_PID "SELECT pg_backend_pid()"
 /* A write attempt: every CREATE is refused in a read-only transaction
  * ("cannot execute CREATE TABLE in a read-only transaction", SQLSTATE
  * 25006), temporary tables included.  Should the fence not have taken,
@@ -131,8 +140,7 @@
 #define SQL_CHECKPOINT "CHECKPOINT"
 
 struct pg_node {
-	const struct server *srv; /* borrowed from the store */
-	struct db *db;            /* open session, or NULL */
+	const struct server *srv; /* borrowed from the store (same index: engine_session) */
 	bool known;               /* the fields below hold a probe's or a step's reading */
 	bool reachable;
 	bool in_recovery;
@@ -341,27 +349,21 @@ static struct pg_node *find_node(struct engine *e, const char *name, struct cms_
 	return NULL;
 }
 
-/* Closes a node's session, keeping its statements in the engine's log. */
+/* A node's session (engine_session: its server's, reused until dropped),
+ * and its closing, keeping its statements in the engine's log. */
 static void drop_session(struct engine *e, struct pg_node *n)
 {
-	if (!n || !n->db)
-		return;
-	engine_absorb_log(e, n->db);
-	db_close(n->db);
-	n->db = NULL;
+	struct pg_priv *pp = e->priv;
+
+	if (n)
+		engine_session_drop(e, (size_t)(n - pp->nodes));
 }
 
 static int node_session(struct engine *e, struct pg_node *n, struct db **out, struct cms_error *err)
 {
-	int rc;
+	struct pg_priv *pp = e->priv;
 
-	*out = NULL;
-	if (!n->db && (rc = e->connect(&n->db, e->store, n->srv, e->connect_ctx, err)) < 0) {
-		n->db = NULL;
-		return rc;
-	}
-	*out = n->db;
-	return 0;
+	return engine_session(e, (size_t)(n - pp->nodes), out, err);
 }
 
 /* Runs one statement and moves it to the engine's log at once, so that
@@ -480,22 +482,17 @@ static int query_identity(struct engine *e, struct db *db, bool *in_recovery, ch
 	return rc;
 }
 
-/* Opens a new session to n and waits (up to PG_RELOAD_WAIT_MS) until it
- * sees default_transaction_read_only == want: a reload reaches sessions
- * asynchronously.  *out is the open session (the caller closes it with
- * close_verifier); *seen is what it last saw. */
-static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct db **out,
-			  bool *seen, struct cms_error *err)
+/* Waits (up to PG_RELOAD_WAIT_MS) until session v sees
+ * default_transaction_read_only == want: a reload reaches sessions
+ * asynchronously, each at its next statement once its backend took the
+ * signal.  *seen is what it last saw. */
+static int poll_read_only(struct engine *e, struct db *v, bool want, bool *seen,
+			  struct cms_error *err)
 {
-	struct db *v = NULL;
-	int64_t start;
+	int64_t start = cms_monotonic_ms();
 	size_t from;
 	int rc;
 
-	*out = NULL;
-	if ((rc = e->connect(&v, e->store, n->srv, e->connect_ctx, err)) < 0)
-		return rc;
-	start = cms_monotonic_ms();
 	from = e->nlog;
 	for (;;) {
 		if ((rc = query_bool(e, v, SQL_SHOW_READ_ONLY, seen, err)) < 0)
@@ -505,8 +502,20 @@ static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct
 		engine_sleep_ms(PG_RELOAD_POLL_MS);
 	}
 	collapse_polls(e, from, cms_monotonic_ms() - start);
-	*out = v;
 	return rc;
+}
+
+/* Opens a new session to n and polls it with poll_read_only.  *out is the
+ * open session (the caller closes it with close_verifier). */
+static int wait_read_only(struct engine *e, struct pg_node *n, bool want, struct db **out,
+			  bool *seen, struct cms_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = e->connect(out, e->store, n->srv, e->connect_ctx, err)) < 0)
+		return rc;
+	return poll_read_only(e, *out, want, seen, err);
 }
 
 static void close_verifier(struct engine *e, struct db *v)
@@ -969,15 +978,6 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 
 /* ---- steps ---- */
 
-/* Reachability is a precondition of a move: a failure to connect refuses
- * it (exit 7) with the session's own message. */
-static int refuse_unreachable(int rc, struct cms_error *err)
-{
-	if (rc < 0 && err)
-		err->code = CMS_EREFUSED;
-	return rc < 0 ? CMS_EREFUSED : rc;
-}
-
 static int pg_check_target(struct engine *e, const char *target, struct cms_error *err)
 {
 	const struct store *st = e->store;
@@ -993,8 +993,10 @@ static int pg_check_target(struct engine *e, const char *target, struct cms_erro
 
 	if (!(n = find_node(e, target, err)))
 		return CMS_ERROR;
+	/* Reachability is a precondition of a move: a failure to connect
+	 * refuses it (exit 7). */
 	if ((rc = node_session(e, n, &db, err)) < 0) {
-		rc = refuse_unreachable(rc, err);
+		rc = engine_refuse_unreachable(err, "target", target);
 		goto done;
 	}
 	if ((rc = query_identity(e, db, &in_recovery, &sysid, err)) < 0)
@@ -1203,12 +1205,36 @@ static int check_session_database(struct engine *e, struct db *db, const char *s
 	return rc;
 }
 
+/* The verifier: a second session to n, opened before the fence so that
+ * no connection is made while writes are refused, and its backend pid
+ * (*pid, caller frees), which the fence spares. */
+static int open_verifier(struct engine *e, struct pg_node *n, struct db **out, char **pid,
+			 struct cms_error *err)
+{
+	int rc;
+
+	*pid = NULL;
+	if ((rc = e->connect(out, e->store, n->srv, e->connect_ctx, err)) < 0)
+		return rc;
+	if ((rc = run_value(e, *out, SQL_BACKEND_PID, pid, err)) < 0)
+		return rc;
+	if (!*pid || !**pid || strspn(*pid, "0123456789") != strlen(*pid))
+		return cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a backend pid",
+				     n->srv->name, *pid ? *pid : "NULL");
+	return 0;
+}
+
+/* Fences n.  What only reads or prepares (the refusals, the verifier
+ * session) comes first; e->window_opened marks the first statement that
+ * changes anything, where writes start to be refused. */
 static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 {
 	const char *name = n->srv->name;
 	struct db_result *res = NULL;
 	struct cms_error werr = CMS_ERROR_INIT;
 	struct db *db, *v = NULL;
+	struct buf sql = BUF_INIT;
+	char *vpid = NULL;
 	bool seen = false;
 	size_t i;
 	int rc;
@@ -1217,7 +1243,10 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		goto done;
 	if ((rc = check_no_overrides(e, db, name, err)) < 0 ||
 	    (rc = check_session_database(e, db, name, err)) < 0 ||
-	    (rc = set_connections(e, db, false, err)) < 0 ||
+	    (rc = open_verifier(e, n, &v, &vpid, err)) < 0)
+		goto done;
+	e->window_opened = cms_monotonic_ms();
+	if ((rc = set_connections(e, db, false, err)) < 0 ||
 	    (rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
 	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
 		goto done;
@@ -1225,10 +1254,11 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	 * running: end them, and wait until each has exited, since a backend
 	 * still alive after being signalled could still commit after the
 	 * LSN that catch_up reads next. */
-	if ((rc = run(e, db, SQL_TERMINATE, &res, err)) < 0)
+	buf_addf(&sql, SQL_TERMINATE, vpid);
+	if ((rc = run(e, db, sql.ptr, &res, err)) < 0)
 		goto done;
 	/* pg_terminate_backend(pid, timeout) would wait in steps of 100 ms
-	 * for each backend; signalling all, then polling at 5 ms, keeps the
+	 * for each backend; signalling all, then polling at 2 ms, keeps the
 	 * write-unavailable window short.  Each poll is its own transaction:
 	 * a fresh activity snapshot. */
 	if (res->nrows > 0) {
@@ -1285,19 +1315,20 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 			goto done;
 		}
 	}
-	/* Verify from a session that did not exist before the reload. */
-	if ((rc = wait_read_only(e, n, true, &v, &seen, err)) < 0)
+	/* Verify from the other session: it never set anything itself, so
+	 * the reloaded configuration reaches it as it reaches any client. */
+	if ((rc = poll_read_only(e, v, true, &seen, err)) < 0)
 		goto done;
 	if (!seen) {
 		rc = cms_error_set(err, CMS_ERROR,
-				   "fence of server '%s' did not take: a new session still has default_transaction_read_only off after %ds",
+				   "fence of server '%s' did not take: a second session still has default_transaction_read_only off after %ds",
 				   name, PG_RELOAD_WAIT_MS / 1000);
 		cms_error_hint(err, "is default_transaction_read_only set on the server's command line?");
 		goto done;
 	}
 	if (run(e, v, SQL_WRITE_PROBE, NULL, &werr) == 0) {
 		rc = cms_error_set(err, CMS_ERROR,
-				   "fence of server '%s' did not take: a write was accepted in a new session", name);
+				   "fence of server '%s' did not take: a write was accepted in a second session", name);
 		goto done;
 	}
 	if (!is_read_only_refusal(werr.message)) {
@@ -1310,6 +1341,8 @@ done:
 	cms_error_clear(&werr);
 	close_verifier(e, v);
 	db_result_free(res);
+	buf_free(&sql);
+	free(vpid);
 	return rc;
 }
 
@@ -1521,20 +1554,6 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 			goto done;
 		}
 	}
-	/* pg_rewind reads the timeline from the control file: without a
-	 * checkpoint after the promotion it sees the new primary still on the
-	 * old timeline and finds nothing to rewind. */
-	{
-		/* The promotion has happened: a checkpoint that fails (a slow one
-		 * past the query timeout) must not turn it into a failure. */
-		struct cms_error cerr2 = CMS_ERROR_INIT;
-
-		if (run(e, db, SQL_CHECKPOINT, NULL, &cerr2) < 0)
-			engine_add_followup(e, "CHECKPOINT on '%s' after promotion failed (%s): run it "
-					    "before any pg_rewind from it", name,
-					    cerr2.message ? cerr2.message : "?");
-		cms_error_clear(&cerr2);
-	}
 	/* A server once fenced (a former primary re-seeded with its
 	 * configuration) carries default_transaction_read_only = on. */
 	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0)
@@ -1558,6 +1577,8 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	 * here before the promotion: allow them again. */
 	if ((rc = set_connections(e, db, true, err)) < 0)
 		goto done;
+	/* Clients can write from here on: what follows only checks and tidies. */
+	e->window_closed = cms_monotonic_ms();
 	/* Trust no return value: read the role again. */
 	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
 		goto done;
@@ -1566,6 +1587,20 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		goto done;
 	}
 	n->in_recovery = false;
+	/* pg_rewind reads the timeline from the control file: without a
+	 * checkpoint after the promotion it sees the new primary still on the
+	 * old timeline and finds nothing to rewind. */
+	{
+		/* The promotion has happened: a checkpoint that fails (a slow one
+		 * past the query timeout) must not turn it into a failure. */
+		struct cms_error cerr2 = CMS_ERROR_INIT;
+
+		if (run(e, db, SQL_CHECKPOINT, NULL, &cerr2) < 0)
+			engine_add_followup(e, "CHECKPOINT on '%s' after promotion failed (%s): run it "
+					    "before any pg_rewind from it", name,
+					    cerr2.message ? cerr2.message : "?");
+		cms_error_clear(&cerr2);
+	}
 done:
 	close_verifier(e, v);
 	return rc;
@@ -1654,12 +1689,9 @@ done:
 static void pg_close(struct engine *e)
 {
 	struct pg_priv *pp = e->priv;
-	size_t i;
 
 	if (!pp)
 		return;
-	for (i = 0; i < pp->nnodes; i++)
-		drop_session(e, &pp->nodes[i]);
 	free(pp->nodes);
 	free(pp->ref_sysid);
 	free(pp);

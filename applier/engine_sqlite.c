@@ -453,12 +453,8 @@ static int sq_check_target(struct engine *e, const char *target, struct cms_erro
 	if (!(srv = sq_server(e, target, err)))
 		return err ? err->code : CMS_ENOTFOUND;
 	for (j = 0; j < st->ndatabases; j++) {
-		if ((rc = sq_read(e, srv, st->databases[j], &ctl, err)) < 0) {
-			cms_error_prefix(err, "target '%s' is unreachable", srv->name);
-			if (err)
-				err->code = CMS_EREFUSED;
-			return CMS_EREFUSED;
-		}
+		if ((rc = sq_read(e, srv, st->databases[j], &ctl, err)) < 0)
+			return engine_refuse_unreachable(err, "target", srv->name);
 		if (ctl.role == OBS_PRIMARY)
 			return cms_error_set(err, CMS_EREFUSED,
 					     "target '%s' already holds '%s' as primary", srv->name,

@@ -76,9 +76,9 @@ int applier_live_holder(struct state *sdb, const char *store, char **holder, str
 
 		if (strcmp(locks[i].store, store))
 			continue;
-		hs = applier_lock_holder_state(locks[i].holder);
+		hs = applier_lock_holder_state(&locks[i].holder);
 		if (hs == HOLDER_ALIVE || (hs != HOLDER_DEAD && locks[i].lease_until >= now)) {
-			*holder = xstrdup(locks[i].holder);
+			*holder = xstrdup(locks[i].holder_text);
 			found = 1;
 		}
 	}

@@ -21,6 +21,8 @@
 #include <jansson.h>
 #include <lber.h>
 #include <ldap.h>
+
+#include "common/lib_ldap.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -297,10 +299,8 @@ done:
 		size_t n = 0, i;
 
 		db_take_log(db, &l, &n);
-		for (i = 0; i < n; i++) {
-			*stmts = xrealloc(*stmts, (*nstmts + 1) * sizeof(**stmts));
-			(*stmts)[(*nstmts)++] = l[i];
-		}
+		for (i = 0; i < n; i++)
+			*ARRAY_APPEND(*stmts, *nstmts) = l[i];
 		free(l);
 	}
 	db_result_free(res);
@@ -464,6 +464,8 @@ static int ldap_open(LDAP **out, const struct publish_target *t, const struct st
 	LDAP *ld = NULL;
 
 	*out = NULL;
+	if (cms_lib_ldap_load(err) < 0)
+		return CMS_ERROR;
 	if ((rc = ldap_initialize(&ld, t->uri)) != LDAP_SUCCESS)
 		return ldap_fail(err, NULL, rc, "cannot use ldap uri '%s'", t->uri);
 	if ((rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version)) != LDAP_OPT_SUCCESS ||

@@ -54,15 +54,15 @@ int applier_record_run(struct history *h, struct state *sdb, const struct store 
 		files[nfiles++] = (struct history_file){ p3, loc.ptr, loc.len };
 	}
 	buf_addf(&msg, "%s\n\nRun %s (%s) of store %s.\n", res->subject, res->run_id, kind, st->name);
-	for (i = 0; i < res->nfollowups; i++)
-		buf_addf(&msg, "Follow-up: %s\n", res->followups[i]);
+	for (i = 0; i < res->followups.n; i++)
+		buf_addf(&msg, "Follow-up: %s\n", res->followups.v[i]);
 	buf_addch(&msg, '\n');
 	{
 		struct history_trailers t = {
 			.plan_id = plan_id, .has_serial = true, .serial = res->serial_after,
 			.operator_name = op, .outcome = res->outcome, .kind = kind,
-			.run_id = res->run_id, .approved_by = res->approvals,
-			.napproved_by = res->napprovals, .assume_down = res->assume_down,
+			.run_id = res->run_id, .approved_by = res->approvals.v,
+			.napproved_by = res->approvals.n, .assume_down = res->assume_down,
 			.assume_down_reason = res->assume_down_reason, .reason = res->reason,
 			.ticket = res->ticket,
 		};

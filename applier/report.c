@@ -65,16 +65,6 @@ char *report_step_detail_json(const struct run_step *s)
 	return text;
 }
 
-static json_t *strv_json(char *const *v, size_t n)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 static int64_t unavailable_ms(const struct run *r)
 {
 	if (r->window_ms >= 0)
@@ -144,7 +134,7 @@ static json_t *report_json(const struct run *r)
 			    json_null());
 	json_object_set_new(o, "reason", r->p ? jstr(r->p->reason) : json_null());
 	json_object_set_new(o, "ticket", r->p ? jstr(r->p->ticket) : json_null());
-	json_object_set_new(o, "approvals", strv_json(r->approvals, r->napprovals));
+	json_object_set_new(o, "approvals", cms_json_strv(&r->approvals));
 	cms_format_time_ms(t, r->started);
 	json_object_set_new(o, "started_at", json_string(t));
 	cms_format_time_ms(t, r->finished ? r->finished : r->started);
@@ -160,7 +150,7 @@ static json_t *report_json(const struct run *r)
 		json_array_append_new(steps, step_json(&r->steps[i]));
 	json_object_set_new(o, "steps", steps);
 	json_object_set_new(o, "write_unavailable_ms", w >= 0 ? json_integer(w) : json_null());
-	json_object_set_new(o, "followups", strv_json(r->followups, r->nfollowups));
+	json_object_set_new(o, "followups", cms_json_strv(&r->followups));
 	return o;
 }
 
@@ -225,9 +215,9 @@ static void report_html(const struct run *r, struct buf *h)
 		html_row(h, "reason", r->p->reason);
 	if (r->p && r->p->ticket)
 		html_row(h, "ticket", r->p->ticket);
-	for (i = 0; i < r->napprovals; i++)
-		html_row(h, "approved by", r->approvals[i]);
-	if (!r->napprovals)
+	for (i = 0; i < r->approvals.n; i++)
+		html_row(h, "approved by", r->approvals.v[i]);
+	if (!r->approvals.n)
 		html_row(h, "approved by", "(no approvals)");
 	cms_format_time_ms(t, r->started);
 	html_row(h, "started", t);
@@ -298,12 +288,12 @@ static void report_html(const struct run *r, struct buf *h)
 		}
 	}
 	buf_adds(h, "<h2>Follow-ups</h2>\n<ul>\n");
-	for (i = 0; i < r->nfollowups; i++) {
+	for (i = 0; i < r->followups.n; i++) {
 		buf_adds(h, "<li>");
-		buf_add_html(h, r->followups[i]);
+		buf_add_html(h, r->followups.v[i]);
 		buf_adds(h, "</li>\n");
 	}
-	if (!r->nfollowups)
+	if (!r->followups.n)
 		buf_adds(h, "<li>none</li>\n");
 	buf_adds(h, "</ul>\n</body></html>\n");
 	free(subject);
@@ -350,13 +340,9 @@ void report_run_free_steps(struct run *r)
 
 void report_run_free_content(struct run *r)
 {
-	size_t i;
-
 	report_run_free_steps(r);
 	free_checks(r->prechecks, r->nprechecks);
-	for (i = 0; i < r->nfollowups; i++)
-		free(r->followups[i]);
-	free(r->followups);
+	cms_strv_free(&r->followups);
 	free(r->run_id);
 	free(r->loc_primary);
 	free(r->loc_mirror);

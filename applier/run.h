@@ -83,10 +83,8 @@ struct run {
 	char *publish_error;       /* the first required target's error */
 	int64_t serial_before, serial_after;
 	char *loc_primary, *loc_mirror; /* the recorded location at the end */
-	char **approvals;
-	size_t napprovals;
-	char **followups;
-	size_t nfollowups;
+	struct cms_strv approvals; /* approvers counted */
+	struct cms_strv followups;
 	const char *outcome;
 	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	char *error;

@@ -174,8 +174,9 @@ int applier_level_history(const struct applier_env *env, struct state *sdb,
 	struct history *h = NULL;
 	struct state *own = NULL;
 	struct buf loc = BUF_INIT;
-	char **pending = NULL, *op = NULL;
-	size_t npending = 0, recorded = 0, i;
+	struct cms_strv pending = CMS_STRV_INIT;
+	char *op = NULL;
+	size_t recorded = 0, i;
 	int rc;
 
 	if (!sdb) {
@@ -189,7 +190,7 @@ int applier_level_history(const struct applier_env *env, struct state *sdb,
 		sdb = own;
 	}
 	if ((rc = env->open_history(env->arg, false, &h, err)) < 0 ||
-	    (rc = level_pending(h, sdb, st->name, &pending, &npending, err)) < 0 || !npending)
+	    (rc = level_pending(h, sdb, st->name, &pending, err)) < 0 || !pending.n)
 		goto done;
 	if ((rc = current_location_doc(sdb, st, &loc, err)) < 0)
 		goto done;
@@ -197,11 +198,11 @@ int applier_level_history(const struct applier_env *env, struct state *sdb,
 	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
 				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
 		goto done;
-	for (i = 0; i < npending; i++)
+	for (i = 0; i < pending.n; i++)
 		applier_note(env, "recorded run %s of store %s in the history from the state's "
-			     "journal (it had not been recorded)", pending[i], st->name);
+			     "journal (it had not been recorded)", pending.v[i], st->name);
 done:
-	state_strings_free(pending, npending);
+	cms_strv_free(&pending);
 	buf_free(&loc);
 	free(op);
 	history_close(h);
@@ -218,33 +219,27 @@ struct approvals_arg {
 	struct state *sdb;
 };
 
-static int count_approvals(void *arg, const struct plan *p, const char *plan_id, char ***counted,
-			   size_t *ncounted, struct buf *not_counted, struct cms_error *err)
+static int count_approvals(void *arg, const struct plan *p, const char *plan_id,
+			   struct cms_strv *counted, struct buf *not_counted, struct cms_error *err)
 {
 	struct approvals_arg *x = arg;
 	struct approval_policy pol = { p->author, x->st->allowed_signers, x->st->signed_approvals };
 	struct approval *list = NULL;
 	struct history *h = NULL;
-	size_t n = 0, i, len = 0;
-	char **v = NULL;
+	size_t n = 0, i;
 	int rc;
 
-	*counted = NULL;
-	*ncounted = 0;
 	if ((rc = x->env->open_history(x->env->arg, false, &h, err)) < 0 ||
 	    (rc = approval_list(h, x->sdb, p->store, plan_id, &pol, &list, &n, err)) < 0)
 		goto done;
-	v = xcalloc(n ? n : 1, sizeof(*v));
 	for (i = 0; i < n; i++) {
 		if (list[i].counted) {
-			v[len++] = xstrdup(list[i].principal);
+			cms_strv_add(counted, list[i].principal);
 		} else {
 			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
 				 list[i].principal, list[i].why_not);
 		}
 	}
-	*counted = v;
-	*ncounted = len;
 done:
 	approval_list_free(list, n);
 	history_close(h);

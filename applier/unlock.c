@@ -49,20 +49,20 @@ int applier_unlock(const struct applier_env *env, const char *store, const char 
 		cms_error_hint(err, "'cmsctl lock list' shows the locks held");
 		goto done;
 	}
-	hs = applier_lock_holder_state(found->holder);
+	hs = applier_lock_holder_state(&found->holder);
 	if (found->lease_until >= now && !force && hs != HOLDER_DEAD) {
 		char lease[32];
 
 		cms_format_time(lease, found->lease_until);
 		rc = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is held by %s until %s%s",
-				   id, store, found->holder, lease,
+				   id, store, found->holder_text, lease,
 				   hs == HOLDER_ALIVE ? " and that process is running" : "");
 		cms_error_hint(err, "make sure that process is gone, then pass --force");
 		goto done;
 	}
 	if (found->lease_until >= now && hs == HOLDER_ALIVE && confirm) {
 		char *q = xasprintf("%s is running and holds lock %s of store %s; breaking it lets "
-				    "another run start beside it. Break it?", found->holder, id, store);
+				    "another run start beside it. Break it?", found->holder_text, id, store);
 
 		rc = confirm(confirm_arg, q, err);
 		free(q);
@@ -71,11 +71,11 @@ int applier_unlock(const struct applier_env *env, const char *store, const char 
 	}
 	if ((rc = state_unlock(sdb, store, id, err)) < 0)
 		goto done;
-	out->holder = xstrdup(found->holder);
+	out->holder = xstrdup(found->holder_text);
 	out->holder_state = hs;
 	out->outcome = force ? "forced" : found->lease_until < now ? "expired" : "holder-dead";
 	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\n", store, id,
-		 found->holder, force ? " (forced)" : "", found->reason ? found->reason : "-");
+		 found->holder_text, force ? " (forced)" : "", found->reason ? found->reason : "-");
 	{
 		struct history_trailers t = {
 			.operator_name = op, .kind = "unlock", .outcome = out->outcome,

@@ -50,8 +50,8 @@ static int print_run(struct cmd_args *a, const struct apply_result *res, struct 
 	buf_addf(&out, "%s\n  run %s, recorded primary %s, mirror %s, serial %" PRId64 "\n",
 		 res->subject, res->run_id, res->location_primary ? res->location_primary : "-",
 		 res->location_mirror ? res->location_mirror : "-", res->serial_after);
-	for (i = 0; i < res->nfollowups; i++)
-		buf_addf(&out, "  follow-up: %s\n", res->followups[i]);
+	for (i = 0; i < res->followups.n; i++)
+		buf_addf(&out, "  follow-up: %s\n", res->followups.v[i]);
 	if (cmd_output_is_stdout(cmd_opt_value(a, OPT_REPORT))) {
 		/* The report is the data on stdout; the summary is chatter. */
 		cmd_write_stderr(out.ptr, out.len);

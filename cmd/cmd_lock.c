@@ -65,12 +65,12 @@ int cmd_lock(struct cmd_args *a)
 			cms_format_time(lease, locks[i].lease_until);
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
 							     "store", locks[i].store, "id", locks[i].id,
-							     "holder", locks[i].holder,
+							     "holder", locks[i].holder_text,
 							     "reason", locks[i].reason ? locks[i].reason : "",
 							     "acquired_at", acq, "lease_until", lease,
 							     "expired", locks[i].lease_until < now,
 							     "holder_state", lock_holder_state_name(
-								     applier_lock_holder_state(locks[i].holder))));
+								     applier_lock_holder_state(&locks[i].holder))));
 		}
 		text = json_dumps(arr, JSON_SORT_KEYS | JSON_INDENT(2));
 		json_decref(arr);
@@ -84,8 +84,8 @@ int cmd_lock(struct cmd_args *a)
 			cms_format_time(acq, locks[i].acquired_at);
 			cms_format_time(lease, locks[i].lease_until);
 			buf_addf(&out, "%s %s held by %s [%s] since %s, lease until %s%s (%s)\n",
-				 locks[i].store, locks[i].id, locks[i].holder,
-				 lock_holder_state_name(applier_lock_holder_state(locks[i].holder)), acq,
+				 locks[i].store, locks[i].id, locks[i].holder_text,
+				 lock_holder_state_name(applier_lock_holder_state(&locks[i].holder)), acq,
 				 lease, locks[i].lease_until < now ? " [expired]" : "",
 				 locks[i].reason ? locks[i].reason : "");
 		}

@@ -104,7 +104,7 @@ static json_t *dump_json(const struct state_dump *d)
 		cms_format_time(lease, d->locks[i].lease_until);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}",
 						     "store", d->locks[i].store, "id", d->locks[i].id,
-						     "holder", d->locks[i].holder,
+						     "holder", d->locks[i].holder_text,
 						     "reason", str_or_null(d->locks[i].reason),
 						     "acquired_at", acq, "lease_until", lease));
 	}
@@ -130,7 +130,7 @@ static void dump_text(const struct state_dump *d, struct buf *out)
 			 r->rec.updated_at ? r->rec.updated_at : "-", runs);
 		for (k = 0; k < d->nlocks; k++)
 			if (!strcmp(d->locks[k].store, r->name))
-				buf_addf(out, "  locked by:  %s (lock %s)\n", d->locks[k].holder,
+				buf_addf(out, "  locked by:  %s (lock %s)\n", d->locks[k].holder_text,
 					 d->locks[k].id);
 	}
 	if (d->nruns) {
@@ -219,7 +219,7 @@ static int state_migrate(struct cmd_args *a)
 		goto fail;
 	if (d.nlocks) {
 		cms_error_set(&err, CMS_ELOCKED, "store '%s' is locked by %s: a run is in progress",
-			      d.locks[0].store, d.locks[0].holder);
+			      d.locks[0].store, d.locks[0].holder_text);
 		cms_error_hint(&err, "migrate when no run holds a lock ('cmsctl lock list')");
 		goto fail;
 	}

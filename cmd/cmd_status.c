@@ -8,6 +8,7 @@
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
 #include "common/buf.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/observe.h"
@@ -43,15 +44,9 @@ struct store_status {
 	struct step_info *steps;
 	size_t nsteps;
 	char *drift;                /* description, or NULL */
-	char **followups;
-	size_t nfollowups, alloc_followups;
+	struct cms_strv followups;
 	json_t *problems;           /* array of {code, message, ...fields} */
 };
-
-static void add_followup(struct store_status *s, char *text)
-{
-	*ARRAY_PUSH(s->followups, s->nfollowups, s->alloc_followups) = text;
-}
 
 /* A problem: a stable code, the message people read, and the facts as
  * fields (what a health check or a script matches on). */
@@ -104,7 +99,7 @@ static void derive(struct store_status *s)
 				add_problem(s, "server_unreachable",
 					    json_pack("{s:s, s:s}", "server", o->server, "error", why),
 					    xasprintf("%s is unreachable: %s", o->server, why));
-			add_followup(s, xasprintf("%s is unreachable: %s", o->server, why));
+			cms_strv_push(&s->followups, xasprintf("%s is unreachable: %s", o->server, why));
 		} else if (fenced && is_recorded_primary(s, o->server)) {
 			primary_fenced = true;
 			add_problem(s, "primary_fenced", json_pack("{s:s}", "server", o->server),
@@ -113,7 +108,7 @@ static void derive(struct store_status *s)
 		} else if (fenced) {
 			add_problem(s, "server_fenced", json_pack("{s:s}", "server", o->server),
 				    xasprintf("%s is fenced (read-only)", o->server));
-			add_followup(s, xasprintf("%s is fenced (read-only): re-seed it as a copy of "
+			cms_strv_push(&s->followups, xasprintf("%s is fenced (read-only): re-seed it as a copy of "
 						  "the primary before it serves as mirror; until then "
 						  "a move to it is refused", o->server));
 		}
@@ -137,7 +132,7 @@ static void derive(struct store_status *s)
 				    xstrdup(s->drift));
 		}
 		if (s->drift)
-			add_followup(s, xstrdup("run 'cmsctl restore' to re-assert the recorded location, or "
+			cms_strv_push(&s->followups, xstrdup("run 'cmsctl restore' to re-assert the recorded location, or "
 						"'cmsctl plan --accept-drift' to adopt what the servers report"));
 	}
 	json_decref(primaries);
@@ -155,9 +150,7 @@ static void status_free(struct store_status *s)
 		step_info_free(&s->steps[i]);
 	free(s->steps);
 	free(s->drift);
-	for (i = 0; i < s->nfollowups; i++)
-		free(s->followups[i]);
-	free(s->followups);
+	cms_strv_free(&s->followups);
 	free(s->run_holder);
 	json_decref(s->problems);
 }
@@ -223,7 +216,7 @@ static int publish_pending(struct state *sdb, struct store_status *s, struct cms
 						      desc ? desc : "publish", "error", why ? why : ""),
 					    xasprintf("%s failed in run %s: %s", desc ? desc : "publish",
 						      runs[i].id, why ? why : "?"));
-			add_followup(s, xasprintf("%s failed in run %s: run 'cmsctl restore -s %s' to "
+			cms_strv_push(&s->followups, xasprintf("%s failed in run %s: run 'cmsctl restore -s %s' to "
 						  "publish again", desc ? desc : "publish", runs[i].id,
 						  s->st->name));
 			json_decref(d);
@@ -271,7 +264,7 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 			    json_pack("{s:s, s:s, s:o}", "run_id", s->run.id, "kind", s->run.kind,
 				      "plan_id", s->run.plan_id ? json_string(s->run.plan_id) : json_null()),
 			    xasprintf("%s run %s was interrupted", s->run.kind, s->run.id));
-		add_followup(s, xasprintf("%s run %s was interrupted: run 'cmsctl restore -s %s'",
+		cms_strv_push(&s->followups, xasprintf("%s run %s was interrupted: run 'cmsctl restore -s %s'",
 					  s->run.kind, s->run.id, s->st->name));
 	}
 	return 0;
@@ -340,13 +333,13 @@ static void render(const struct store_status *s, struct buf *out)
 	for (i = 0; i < json_array_size(s->problems); i++)
 		buf_addf(out, "  problem: %s\n", json_string_value(json_object_get(
 				 json_array_get(s->problems, i), "message")));
-	for (i = 0; i < s->nfollowups; i++)
-		buf_addf(out, "  follow-up: %s\n", s->followups[i]);
+	for (i = 0; i < s->followups.n; i++)
+		buf_addf(out, "  follow-up: %s\n", s->followups.v[i]);
 }
 
 static json_t *to_json(const struct store_status *s)
 {
-	json_t *o = json_object(), *rec = json_object(), *fu = json_array();
+	json_t *o = json_object(), *rec = json_object();
 	size_t i;
 
 	json_object_set_new(o, "store", json_string(s->st->name));
@@ -388,9 +381,7 @@ static json_t *to_json(const struct store_status *s)
 		json_object_set_new(o, "interrupted", json_null());
 		json_object_set_new(o, "running", json_null());
 	}
-	for (i = 0; i < s->nfollowups; i++)
-		json_array_append_new(fu, json_string(s->followups[i]));
-	json_object_set_new(o, "followups", fu);
+	json_object_set_new(o, "followups", cms_json_strv(&s->followups));
 	return o;
 }
 
@@ -401,30 +392,25 @@ static int pending_json(struct cmd_args *a, struct state *sdb, const char *store
 			struct buf *out, struct cms_error *err)
 {
 	struct history *h = NULL;
-	char **ids = NULL;
-	size_t n = 0, i;
+	struct cms_strv ids = CMS_STRV_INIT;
+	size_t i;
 	int rc = 0;
 
 	if (sdb && ((rc = cmd_open_history(a, &h, err)) < 0 ||
-		    (rc = level_pending(h, sdb, store, &ids, &n, err)) < 0))
+		    (rc = level_pending(h, sdb, store, &ids, err)) < 0))
 		goto done;
-	if (o) {
-		json_t *arr = json_array();
-
-		for (i = 0; i < n; i++)
-			json_array_append_new(arr, json_string(ids[i]));
-		json_object_set_new(o, "history_pending", arr);
-	}
-	if (out && n) {
-		buf_addf(out, "  history: behind the state: run%s", n == 1 ? "" : "s");
-		for (i = 0; i < n; i++)
-			buf_addf(out, " %s", ids[i]);
+	if (o)
+		json_object_set_new(o, "history_pending", cms_json_strv(&ids));
+	if (out && ids.n) {
+		buf_addf(out, "  history: behind the state: run%s", ids.n == 1 ? "" : "s");
+		for (i = 0; i < ids.n; i++)
+			buf_addf(out, " %s", ids.v[i]);
 		buf_addf(out, " %s finished but not recorded; the next apply, restore, approve or "
-			 "plan -o records %s from the journal\n", n == 1 ? "is" : "are",
-			 n == 1 ? "it" : "them");
+			 "plan -o records %s from the journal\n", ids.n == 1 ? "is" : "are",
+			 ids.n == 1 ? "it" : "them");
 	}
 done:
-	state_strings_free(ids, n);
+	cms_strv_free(&ids);
 	history_close(h);
 	return rc;
 }

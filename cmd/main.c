@@ -275,8 +275,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 		a->given[idx] = true;
 		a->values[idx] = val;
 		if (o->id == OPT_STORE) {
-			a->stores = xrealloc(a->stores, (a->nstores + 1) * sizeof(*a->stores));
-			a->stores[a->nstores++] = val;
+			*ARRAY_APPEND(a->stores, a->nstores) = val;
 		}
 	}
 	if (a->nstores > 1 && strcmp(cmd->name, "plan"))

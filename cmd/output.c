@@ -73,9 +73,11 @@ static void print_json_error(const struct cms_error *err, int status, const stru
 	json_object_set_new(e, "exit_status", json_integer(status));
 	json_object_set_new(e, "kind", json_string(exit_name(status)));
 	json_object_set_new(e, "hint", jstr_or_null(err->hint));
-	json_object_set_new(e, "file", jstr_or_null(err->file));
-	json_object_set_new(e, "line", err->line > 0 ? json_integer(err->line) : json_null());
-	json_object_set_new(e, "column", err->column > 0 ? json_integer(err->column) : json_null());
+	/* The error's own position: always null (schemas/error.schema.json);
+	 * a config error's positions are its diagnostics'. */
+	json_object_set_new(e, "file", json_null());
+	json_object_set_new(e, "line", json_null());
+	json_object_set_new(e, "column", json_null());
 	if (dl) {
 		json_t *arr = json_array();
 		size_t i;
@@ -142,13 +144,7 @@ int cmd_fail(const struct cms_error *err)
 		return status;
 	}
 
-	if (err->file && err->line > 0) {
-		fputs("cmsctl: ", stderr);
-		put_line(stderr, err->file);
-		fprintf(stderr, ":%d:%d: ", err->line, err->column);
-	} else {
-		fputs("cmsctl: ", stderr);
-	}
+	fputs("cmsctl: ", stderr);
 	put_line(stderr, msg);
 	fputc('\n', stderr);
 	if (err->hint) {

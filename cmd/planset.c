@@ -17,10 +17,12 @@
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "common/buf.h"
+#include "common/dynlib.h"
 #include "common/fileio.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
+#include "state/history.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -272,6 +274,19 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	_exit(rc);
 }
 
+/* Loads, once here, the libraries every child needs (and initialises
+ * libgit2, which parses the CA bundle): the forked children inherit them
+ * instead of each loading them again.  A library that does not load is
+ * left to each child, which reports it as a single apply would. */
+static void preload_libraries(void)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+
+	if (history_git_init(&err) < 0 || cms_lib_odbc_load(&err) < 0 ||
+	    cms_lib_sqlite_load(&err) < 0)
+		cms_error_clear(&err);
+}
+
 static int cloexec_pipe(int fds[2])
 {
 	if (pipe(fds) < 0)
@@ -519,6 +534,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	/* A broken pipe on the terminal must not kill the summary's writer
 	 * while children still run. */
 	signal(SIGPIPE, SIG_IGN);
+	preload_libraries();
 	cmd_note("applying %zu plan%s of '%s', up to %ld at once", n, n == 1 ? "" : "s", dir,
 		 parallel);
 	while (finished < n) {

@@ -46,16 +46,6 @@ void cms_error_hint(struct cms_error *err, const char *fmt, ...)
 	err->hint = buf_detach(&b, NULL);
 }
 
-void cms_error_at(struct cms_error *err, const char *file, int line, int column)
-{
-	if (!err)
-		return;
-	free(err->file);
-	err->file = xstrdup(file);
-	err->line = line;
-	err->column = column;
-}
-
 void cms_error_prefix(struct cms_error *err, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
@@ -87,7 +77,6 @@ void cms_error_clear(struct cms_error *err)
 		return;
 	free(err->message);
 	free(err->hint);
-	free(err->file);
 	memset(err, 0, sizeof(*err));
 }
 

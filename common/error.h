@@ -31,12 +31,11 @@ struct cms_error {
 	int code;          /* one of enum cms_error_code, 0 when clear */
 	char *message;     /* owned; NULL when clear */
 	char *hint;        /* owned; optional advice on how to proceed */
-	char *file;        /* owned; optional source file of a config error */
-	int line;          /* 1-based, 0 when unknown */
-	int column;        /* 1-based, 0 when unknown */
 };
+/* A config error's positions (file:line:column) are in the loader's
+ * diagnostics (planner/config.h, struct diag), one per problem found. */
 
-#define CMS_ERROR_INIT { 0, NULL, NULL, NULL, 0, 0 }
+#define CMS_ERROR_INIT { 0, NULL, NULL }
 
 /* Sets code and message (printf-style) and returns code, so that callers can
  * write `return cms_error_set(err, CMS_ERROR, "cannot ...");`.  Replaces any
@@ -50,10 +49,7 @@ int cms_error_vset(struct cms_error *err, int code, const char *fmt, va_list ap)
 void cms_error_hint(struct cms_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Sets the config position of an error already set. */
-void cms_error_at(struct cms_error *err, const char *file, int line, int column);
-
-/* Prefixes the message with "<prefix>: ", keeping code and position.
+/* Prefixes the message with "<prefix>: ", keeping code and hint.
  * For adding context while passing an error up. */
 void cms_error_prefix(struct cms_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

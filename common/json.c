@@ -1,5 +1,5 @@
 /*
- * cms_json_dumps() and cms_json_add() (common/json.h).
+ * cms_json_dumps(), cms_json_add() and cms_json_strv() (common/json.h).
  */
 #include "common/json.h"
 
@@ -24,4 +24,14 @@ void cms_json_add(struct buf *b, const json_t *j, size_t flags)
 	buf_adds(b, text);
 	buf_addch(b, '\n');
 	free(text);
+}
+
+json_t *cms_json_strv(const struct cms_strv *l)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	return a;
 }

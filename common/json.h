@@ -7,6 +7,7 @@
 #define CMS_COMMON_JSON_H
 
 #include "common/buf.h"
+#include "common/strv.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -15,5 +16,7 @@
 char *cms_json_dumps(const json_t *j, size_t flags);
 /* Appends the dump of j and a newline to b. */
 void cms_json_add(struct buf *b, const json_t *j, size_t flags);
+/* A JSON array of l's strings, in order (a new reference). */
+json_t *cms_json_strv(const struct cms_strv *l);
 
 #endif

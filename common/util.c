@@ -76,6 +76,15 @@ void array_grow(void *arr_ptr, size_t *alloc, size_t n, size_t elem)
 	void **arr = arr_ptr;
 	size_t want;
 
+	if (!alloc) { /* no kept capacity: exactly n, the last (new) element zeroed */
+		if (n == 0)
+			return;
+		if (n > SIZE_MAX / elem)
+			oom(SIZE_MAX);
+		*arr = xrealloc(*arr, n * elem);
+		memset((char *)*arr + (n - 1) * elem, 0, elem);
+		return;
+	}
 	if (n <= *alloc)
 		return;
 	want = *alloc ? *alloc * 2 : 8;

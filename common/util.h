@@ -22,10 +22,18 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Grows *arr (of *alloc elements of size elem) to hold at least n. */
+/* The one way arrays grow.  array_grow() makes *arr (of *alloc elements
+ * of size elem) hold at least n, doubling, the new elements zeroed; with
+ * alloc NULL the array has no kept capacity (exactly its length, however it
+ * was allocated) and is made exactly n long, its last element zeroed.  ARRAY_PUSH(arr, len, alloc)
+ * appends a slot and returns its address (len incremented); ARRAY_APPEND
+ * does the same for an array without a capacity field (a short list that
+ * other code may also have allocated to its exact length). */
 void array_grow(void *arr_ptr, size_t *alloc, size_t n, size_t elem);
 #define ARRAY_PUSH(arr, len, alloc) \
 	(array_grow(&(arr), &(alloc), (len) + 1, sizeof(*(arr))), &(arr)[(len)++])
+#define ARRAY_APPEND(arr, len) \
+	(array_grow(&(arr), NULL, (len) + 1, sizeof(*(arr))), &(arr)[(len)++])
 
 /* The last second RFC 3339's four-digit year can write,
  * 9999-12-31T23:59:59Z: the end of the range of every cmsctl time. */

@@ -46,6 +46,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <ldap.h>
+
+#include "common/lib_ldap.h"
 #include <yaml.h>
 
 #define MAX_FILE_BYTES (64 << 20)      /* 64 MiB: about 250,000 stores of two servers */
@@ -1875,6 +1877,15 @@ static char *get_dn(struct loader *ld, const yaml_node_t *n, const char *what)
 
 	if (!s)
 		return NULL;
+	{
+		struct cms_error lerr = CMS_ERROR_INIT;
+
+		if (cms_lib_ldap_load(&lerr) < 0) {
+			report(ld, n, "cannot check the distinguished name in %s: %s", what, lerr.message);
+			cms_error_clear(&lerr);
+			return NULL;
+		}
+	}
 	if (ldap_str2dn(s, &parsed, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || !parsed) {
 		d = report(ld, n, "invalid distinguished name in %s: %s", what, QN(n));
 		hint(d, "e.g. \"CN=Topology Settings,CN=RTC Service,CN=Services,CN=Configuration,"

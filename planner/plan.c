@@ -74,15 +74,6 @@ bool plan_has_changes(const struct plan *p)
 	return p->mode != PLAN_NONE;
 }
 
-static void free_strv(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void plan_free(struct plan *p)
 {
 	size_t i;
@@ -90,7 +81,7 @@ void plan_free(struct plan *p)
 	if (!p)
 		return;
 	free(p->store);
-	free_strv(p->databases, p->ndatabases);
+	cms_strv_free(&p->databases);
 	free(p->from.primary);
 	free(p->from.mirror);
 	free(p->to.primary);
@@ -99,7 +90,7 @@ void plan_free(struct plan *p)
 	free(p->after_run);
 	observation_free(&p->obs);
 	free(p->fence.server);
-	free_strv(p->fence.targets, p->fence.ntargets);
+	cms_strv_free(&p->fence.targets);
 	free(p->fence.note);
 	free(p->assume_down);
 	free(p->assume_down_reason);
@@ -108,11 +99,11 @@ void plan_free(struct plan *p)
 	for (i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].server);
 		free(p->steps[i].description);
-		free_strv(p->steps[i].checks, p->steps[i].nchecks);
+		cms_strv_free(&p->steps[i].checks);
 	}
 	free(p->steps);
-	free_strv(p->pending, p->npending);
-	free_strv(p->publish, p->npublish);
+	cms_strv_free(&p->pending);
+	cms_strv_free(&p->publish);
 	free(p->author);
 	free(p);
 }
@@ -137,7 +128,7 @@ char *plan_summary(const struct plan *p)
 
 struct builder {
 	struct plan *p;
-	size_t alloc_steps, alloc_pending;
+	size_t alloc_steps;
 };
 
 static struct plan_step *add_step(struct builder *b, enum plan_action action, const char *server,
@@ -159,34 +150,6 @@ static struct plan_step *add_step(struct builder *b, enum plan_action action, co
 	s->server = xstrdup(server);
 	s->description = buf_detach(&d, NULL);
 	return s;
-}
-
-static void add_check(struct plan_step *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add_check(struct plan_step *s, const char *fmt, ...)
-{
-	struct buf d = BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vaddf(&d, fmt, ap);
-	va_end(ap);
-	s->checks = xrealloc(s->checks, (s->nchecks + 1) * sizeof(char *));
-	s->checks[s->nchecks++] = buf_detach(&d, NULL);
-}
-
-static void add_pending(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add_pending(struct builder *b, const char *fmt, ...)
-{
-	char **slot = ARRAY_PUSH(b->p->pending, b->p->npending, b->alloc_pending);
-	struct buf d = BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vaddf(&d, fmt, ap);
-	va_end(ap);
-	*slot = buf_detach(&d, NULL);
 }
 
 static void copy_observation(struct observation *dst, const struct observation *src)
@@ -260,20 +223,16 @@ static struct plan *plan_new(const struct plan_inputs *in)
 	p->format_version = PLAN_FORMAT_VERSION;
 	p->store = xstrdup(st->name);
 	p->engine = st->engine;
-	p->ndatabases = st->ndatabases;
-	p->databases = xcalloc(st->ndatabases, sizeof(char *));
 	for (i = 0; i < st->ndatabases; i++)
-		p->databases[i] = xstrdup(st->databases[i]);
+		cms_strv_add(&p->databases, st->databases[i]);
 	p->lineage = xstrdup(in->recorded ? in->recorded->lineage : "");
 	p->serial = in->recorded ? in->recorded->serial : 0;
 	p->after_run = xstrdup(in->after_run);
 	p->offline = !in->obs->probed;
 	copy_observation(&p->obs, in->obs);
 	p->policy = st->policy;
-	p->npublish = st->npublish;
-	p->publish = xcalloc(st->npublish, sizeof(char *));
 	for (i = 0; i < st->npublish; i++)
-		p->publish[i] = planner_describe_publish(&st->publish[i]);
+		cms_strv_push(&p->publish, planner_describe_publish(&st->publish[i]));
 	p->author = xstrdup(in->author);
 	p->reason = xstrdup(in->reason);
 	p->ticket = xstrdup(in->ticket);
@@ -332,12 +291,12 @@ static void add_publish_steps(struct builder *b, const struct store *st, const c
 
 	for (i = 0; i < st->npublish; i++) {
 		struct plan_step *s = add_step(b, ACTION_PUBLISH, NULL, "publish the location to %s",
-					       b->p->publish[i]);
+					       b->p->publish.v[i]);
 		if (st->publish[i].kind == PUBLISH_FILE || st->publish[i].kind == PUBLISH_ODBC)
-			add_check(s, "the target holds no newer serial and no other lineage");
-		add_check(s, "published primary reads back as %s", primary);
+			cms_strv_addf(&s->checks, "the target holds no newer serial and no other lineage");
+		cms_strv_addf(&s->checks, "published primary reads back as %s", primary);
 		if (mirror)
-			add_check(s, "published mirror reads back as %s", mirror);
+			cms_strv_addf(&s->checks, "published mirror reads back as %s", mirror);
 	}
 }
 
@@ -382,20 +341,20 @@ static int plan_adopt(struct builder *b, const struct plan_inputs *in,
 	s = add_step(b, ACTION_RECORD, NULL, "record the location %s%s%s%s (no server is changed)",
 		     p->to.primary, p->to.mirror ? ", mirror " : "", p->to.mirror ? p->to.mirror : "",
 		     in->recorded ? "" : " as serial 1 of a new lineage");
-	add_check(s, "%s still reports primary", p->to.primary);
+	cms_strv_addf(&s->checks, "%s still reports primary", p->to.primary);
 	if (p->to.mirror)
-		add_check(s, "%s still reports mirror", p->to.mirror);
+		cms_strv_addf(&s->checks, "%s still reports mirror", p->to.mirror);
 	if (in->recorded)
-		add_check(s, "the store is still at serial %" PRId64, in->recorded->serial);
+		cms_strv_addf(&s->checks, "the store is still at serial %" PRId64, in->recorded->serial);
 	else
-		add_check(s, "the store is still unrecorded");
+		cms_strv_addf(&s->checks, "the store is still unrecorded");
 	add_publish_steps(b, st, p->to.primary, p->to.mirror);
 	if (!p->offline && strcmp(p->to.primary, st->location.primary) != 0)
-		add_pending(b, "the config wants primary %s: plan again after this adoption to move there",
+		cms_strv_addf(&b->p->pending, "the config wants primary %s: plan again after this adoption to move there",
 			    st->location.primary);
 	if (!p->offline && st->location.mirror && (!mirror || strcmp(mirror, st->location.mirror)) &&
 	    strcmp(p->to.primary, st->location.primary) == 0)
-		add_pending(b, "the config wants mirror %s, observed %s: it is recorded once it is "
+		cms_strv_addf(&b->p->pending, "the config wants mirror %s, observed %s: it is recorded once it is "
 			    "observed as a mirror", st->location.mirror,
 			    observed_role_text(observation_find(&p->obs, st->location.mirror)));
 	return 0;
@@ -452,10 +411,8 @@ static int choose_fence(struct plan *p, const char *old, const struct server *os
 	}
 	if (osrv && osrv->nfence) {
 		p->fence.via = FENCE_VIA_TARGETS;
-		p->fence.ntargets = osrv->nfence;
-		p->fence.targets = xcalloc(osrv->nfence, sizeof(char *));
 		for (i = 0; i < osrv->nfence; i++)
-			p->fence.targets[i] = planner_describe_fence_target(&osrv->fence[i]);
+			cms_strv_push(&p->fence.targets, planner_describe_fence_target(&osrv->fence[i]));
 		return 0;
 	}
 	if (p->assume_down) {
@@ -554,15 +511,15 @@ static void add_check_target_step(struct builder *b, const struct store *st,
 	struct plan_step *s;
 
 	s = add_step(b, ACTION_CHECK_TARGET, target, "check that %s can be promoted", target);
-	add_check(s, "%s is reachable and holds every database (%zu)", target, st->ndatabases);
+	cms_strv_addf(&s->checks, "%s is reachable and holds every database (%zu)", target, st->ndatabases);
 	if (t && t->reachable) {
-		add_check(s, "%s still reports role %s at epoch %" PRId64, target,
+		cms_strv_addf(&s->checks, "%s still reports role %s at epoch %" PRId64, target,
 			  obs_role_name(t->role), t->epoch);
 		if (p->mode == PLAN_SWITCHOVER)
-			add_check(s, "lag %" PRId64 " bytes <= max_lag_bytes %" PRIu64, t->lag_bytes,
+			cms_strv_addf(&s->checks, "lag %" PRId64 " bytes <= max_lag_bytes %" PRIu64, t->lag_bytes,
 				  st->policy.max_lag_bytes);
 	} else {
-		add_check(s, "%s reports role mirror or backup (not probed)", target);
+		cms_strv_addf(&s->checks, "%s reports role mirror or backup (not probed)", target);
 	}
 }
 
@@ -579,35 +536,35 @@ static void add_fence_steps(struct builder *b, const struct store *st, const cha
 	if (p->fence.via == FENCE_VIA_TARGETS) {
 		s = add_step(b, ACTION_FENCE, old, "fence %s from outside: it does not answer; run its "
 			     "fence targets in order until one exits 0", old);
-		add_check(s, "one of the %zu fence target%s of %s exits 0 within its timeout",
-			  p->fence.ntargets, p->fence.ntargets == 1 ? "" : "s", old);
+		cms_strv_addf(&s->checks, "one of the %zu fence target%s of %s exits 0 within its timeout",
+			  p->fence.targets.n, p->fence.targets.n == 1 ? "" : "s", old);
 		if (p->assume_down)
-			add_check(s, "when none does, the operator's attestation that %s is down stands",
+			cms_strv_addf(&s->checks, "when none does, the operator's attestation that %s is down stands",
 				  old);
 		else
-			add_check(s, "when none does, the move stops before any change");
+			cms_strv_addf(&s->checks, "when none does, the move stops before any change");
 	}
 	if (old_up) {
 		if (p->fence.note) {
 			s = add_step(b, ACTION_FENCE, old, "fence %s: %s", old, p->fence.note);
 		} else {
 			s = add_step(b, ACTION_FENCE, old, "fence %s: make it refuse writes", old);
-			add_check(s, "a write on %s is refused afterwards", old);
+			cms_strv_addf(&s->checks, "a write on %s is refused afterwards", old);
 		}
 		if (tsrv && tsrv->log_backups) {
 			s = add_step(b, ACTION_CATCH_UP, target, "restore on %s every log backup newer "
 				     "than its copy from %s, in LSN order, %s's tail-log backup last",
 				     target, tsrv->log_backups, old);
-			add_check(s, "the chain of log backups has no gap (checked before any change)");
-			add_check(s, "%s reaches the LSN of the tail-log backup of %s", target, old);
-			add_check(s, "on failure the fence of %s is undone (RESTORE ... WITH RECOVERY "
+			cms_strv_addf(&s->checks, "the chain of log backups has no gap (checked before any change)");
+			cms_strv_addf(&s->checks, "%s reaches the LSN of the tail-log backup of %s", target, old);
+			cms_strv_addf(&s->checks, "on failure the fence of %s is undone (RESTORE ... WITH RECOVERY "
 				  "on it) and apply stops", old);
 		} else {
 			s = add_step(b, ACTION_CATCH_UP, target, "wait until %s has everything %s has",
 				     target, old);
-			add_check(s, "%s reaches the position of the fenced %s within %" PRId64 " ms",
+			cms_strv_addf(&s->checks, "%s reaches the position of the fenced %s within %" PRId64 " ms",
 				  target, old, pol->catch_up_timeout_ms);
-			add_check(s, "on timeout the fence of %s is undone and apply stops", old);
+			cms_strv_addf(&s->checks, "on timeout the fence of %s is undone and apply stops", old);
 		}
 	}
 }
@@ -625,19 +582,19 @@ static void add_promote_steps(struct builder *b, const struct store *st, const c
 	s = add_step(b, ACTION_PROMOTE, target, "promote %s, database by database%s", target,
 		     loses_data ? " (forced: may lose data)" : "");
 	if (!old_up && tsrv && tsrv->log_backups)
-		add_check(s, "first, every log backup newer than its copy from %s, in LSN order "
+		cms_strv_addf(&s->checks, "first, every log backup newer than its copy from %s, in LSN order "
 			  "(a gap refuses before any change)", tsrv->log_backups);
 	for (i = 0; i < st->ndatabases; i++)
-		add_check(s, "%s accepts writes on %s", target, st->databases[i]);
+		cms_strv_addf(&s->checks, "%s accepts writes on %s", target, st->databases[i]);
 	s = add_step(b, ACTION_REREAD_ROLES, NULL, "re-read every server's role; trust no return value");
-	add_check(s, "%s reports primary", target);
+	cms_strv_addf(&s->checks, "%s reports primary", target);
 	if (old_up)
-		add_check(s, "%s no longer accepts writes", old);
+		cms_strv_addf(&s->checks, "%s no longer accepts writes", old);
 	if (old_up && tsrv && tsrv->log_backups && traits->log_backup_fence_note) {
 		/* Its tail-log backup left it RESTORING: a copy again. */
 		s = add_step(b, ACTION_DEMOTE, old, "leave %s RESTORING after its tail-log backup: a "
 			     "copy that log backups of %s can roll forward", old, target);
-		add_check(s, "%s reports backup", old);
+		cms_strv_addf(&s->checks, "%s reports backup", old);
 	} else if (old_up) {
 		if (traits->old_primary_stays_fenced)
 			s = add_step(b, ACTION_DEMOTE, old, "leave %s fenced: it must be re-seeded from %s "
@@ -645,7 +602,7 @@ static void add_promote_steps(struct builder *b, const struct store *st, const c
 		else
 			s = add_step(b, ACTION_DEMOTE, old, "make %s a %s of %s", old,
 				     after_demote_text(st, old), target);
-		add_check(s, "%s reports %s", old, after_demote_text(st, old));
+		cms_strv_addf(&s->checks, "%s reports %s", old, after_demote_text(st, old));
 	}
 }
 
@@ -658,7 +615,7 @@ static void add_move_pending(struct builder *b, const struct store *st, const ch
 	const char *target = st->location.primary;
 
 	if (!old_up)
-		add_pending(b, "%s was unreachable: it must not come back as a primary; re-seed it "
+		cms_strv_addf(&b->p->pending, "%s was unreachable: it must not come back as a primary; re-seed it "
 			    "from %s", old, target);
 	if (st->location.mirror) {
 		const struct server_obs *m = observation_find(&p->obs, st->location.mirror);
@@ -667,11 +624,11 @@ static void add_move_pending(struct builder *b, const struct store *st, const ch
 
 		if (!streams_after && !(m && m->reachable && m->role == OBS_MIRROR &&
 					m->upstream && !strcmp(m->upstream, target)))
-			add_pending(b, "mirror %s is pending until it is observed as a mirror of %s",
+			cms_strv_addf(&b->p->pending, "mirror %s is pending until it is observed as a mirror of %s",
 				    st->location.mirror, target);
 	}
 	if (p->mode == PLAN_SWITCHOVER && traits->old_primary_stays_fenced)
-		add_pending(b, "%s stays fenced after the switchover: re-seed it as a standby of %s "
+		cms_strv_addf(&b->p->pending, "%s stays fenced after the switchover: re-seed it as a standby of %s "
 			    "(pg_rewind) before it can serve as mirror", old, target);
 }
 
@@ -721,7 +678,7 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	add_promote_steps(b, st, old, tsrv, old_up, loses_data);
 	add_publish_steps(b, st, target, st->location.mirror);
 	s = add_step(b, ACTION_VERIFY, NULL, "verify the new location end to end");
-	add_check(s, "exactly one server reports primary: %s", target);
+	cms_strv_addf(&s->checks, "exactly one server reports primary: %s", target);
 	add_move_pending(b, st, old, old_up);
 	return 0;
 }
@@ -801,7 +758,7 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
 					goto fail;
 				goto done;
 			}
-			add_pending(&b, "mirror %s is pending until it is observed as a mirror of %s "
+			cms_strv_addf(&b.p->pending, "mirror %s is pending until it is observed as a mirror of %s "
 				    "(observed %s)", want, st->location.primary, observed_role_text(m));
 		} else if (same && want && !b.p->offline) {
 			/* Recorded and desired agree, but the servers must too: a
@@ -811,7 +768,7 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
 
 			if (!(m && m->reachable && m->role == OBS_MIRROR &&
 			      (!m->upstream || !strcmp(m->upstream, st->location.primary))))
-				add_pending(&b, "mirror %s is pending until it is observed as a mirror of "
+				cms_strv_addf(&b.p->pending, "mirror %s is pending until it is observed as a mirror of "
 					    "%s (observed %s)", want, st->location.primary,
 					    observed_role_text(m));
 		}

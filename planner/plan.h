@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/strv.h"
 #include "planner/model.h"
 #include "planner/observe.h"
 
@@ -48,8 +49,7 @@ struct plan_step {
 	enum plan_action action;
 	char *server;          /* the server acted on, or NULL */
 	char *description;     /* one line for people */
-	char **checks;         /* what the step verifies, in order */
-	size_t nchecks;
+	struct cms_strv checks; /* what the step verifies, in order */
 };
 
 /* How a move keeps its old primary from taking writes. */
@@ -62,8 +62,7 @@ enum plan_fence_via {
 struct plan_fence {
 	char *server;          /* the old primary, or NULL when the plan fences nothing */
 	enum plan_fence_via via;
-	char **targets;        /* via targets: each target described, in the order tried */
-	size_t ntargets;
+	struct cms_strv targets; /* via targets: each target described, in the order tried */
 	char *note;            /* NULL, or why a database fence sends nothing on this engine */
 };
 
@@ -76,8 +75,7 @@ struct plan {
 	int format_version;
 	char *store;
 	enum engine_kind engine;
-	char **databases;
-	size_t ndatabases;
+	struct cms_strv databases;
 	enum plan_mode mode;
 	struct plan_location from, to;
 	char *lineage;         /* "" for a store never adopted */
@@ -94,10 +92,8 @@ struct plan {
 	char *ticket;          /* the change's ticket (plan --ticket), or NULL */
 	struct plan_step *steps;
 	size_t nsteps;
-	char **pending;        /* things the plan cannot do, to be seen to (re-seed ...) */
-	size_t npending;
-	char **publish;        /* publish targets, described without secrets */
-	size_t npublish;
+	struct cms_strv pending; /* things the plan cannot do, to be seen to (re-seed ...) */
+	struct cms_strv publish; /* publish targets, described without secrets */
 	char *author;
 	int64_t created, expires; /* seconds since the epoch */
 };

@@ -11,6 +11,7 @@
 #include "planner/plan.h"
 #include "planner/engines.h"
 #include "planner/observe_json.h"
+#include "common/json.h"
 #include "common/util.h"
 
 #include <inttypes.h>
@@ -29,16 +30,6 @@ static json_t *time_json(int64_t t)
 
 	cms_format_time(buf, t);
 	return json_string(buf);
-}
-
-static json_t *strv_json(char *const *v, size_t n)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
 }
 
 static json_t *location_json(const struct plan_location *l)
@@ -114,7 +105,7 @@ static json_t *fence_json(const struct plan_fence *f)
 
 	json_object_set_new(o, "server", jstr_or_null(f->server));
 	json_object_set_new(o, "via", json_string(fence_via_names[f->via]));
-	json_object_set_new(o, "targets", strv_json(f->targets, f->ntargets));
+	json_object_set_new(o, "targets", cms_json_strv(&f->targets));
 	json_object_set_new(o, "note", jstr_or_null(f->note));
 	return o;
 }
@@ -141,7 +132,7 @@ int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err)
 	json_object_set_new(root, "format_version", json_integer(p->format_version));
 	json_object_set_new(root, "store", json_string(p->store));
 	json_object_set_new(root, "engine", json_string(engine_kind_name(p->engine)));
-	json_object_set_new(root, "databases", strv_json(p->databases, p->ndatabases));
+	json_object_set_new(root, "databases", cms_json_strv(&p->databases));
 	json_object_set_new(root, "mode", json_string(plan_mode_name(p->mode)));
 	json_object_set_new(root, "from", location_json(&p->from));
 	json_object_set_new(root, "to", location_json(&p->to));
@@ -166,12 +157,12 @@ int plan_to_json(const struct plan *p, struct buf *out, struct cms_error *err)
 		json_object_set_new(so, "action", json_string(plan_action_name(s->action)));
 		json_object_set_new(so, "server", jstr_or_null(s->server));
 		json_object_set_new(so, "description", json_string(s->description));
-		json_object_set_new(so, "checks", strv_json(s->checks, s->nchecks));
+		json_object_set_new(so, "checks", cms_json_strv(&s->checks));
 		json_array_append_new(steps, so);
 	}
 	json_object_set_new(root, "steps", steps);
-	json_object_set_new(root, "pending", strv_json(p->pending, p->npending));
-	json_object_set_new(root, "publish", strv_json(p->publish, p->npublish));
+	json_object_set_new(root, "pending", cms_json_strv(&p->pending));
+	json_object_set_new(root, "publish", cms_json_strv(&p->publish));
 	json_object_set_new(root, "author", json_string(p->author));
 	json_object_set_new(root, "created", time_json(p->created));
 	json_object_set_new(root, "expires", time_json(p->expires));
@@ -280,16 +271,14 @@ static int64_t get_time(struct reader *r, json_t *obj, const char *key)
 	return t;
 }
 
-static char **get_strv(struct reader *r, json_t *obj, const char *path, const char *key, size_t *n)
+static void get_strv(struct reader *r, json_t *obj, const char *path, const char *key,
+		     struct cms_strv *out)
 {
 	json_t *a = field(r, obj, path, key, JSON_ARRAY), *v;
-	char **out;
 	size_t i;
 
-	*n = 0;
 	if (!a)
-		return NULL;
-	out = xcalloc(json_array_size(a) + 1, sizeof(char *));
+		return;
 	json_array_foreach(a, i, v) {
 		if (!json_is_string(v)) {
 			char *p = xasprintf("%s%s%s[%zu]", path, *path ? "." : "", key, i);
@@ -297,9 +286,8 @@ static char **get_strv(struct reader *r, json_t *obj, const char *path, const ch
 			free(p);
 			continue;
 		}
-		out[(*n)++] = xstrdup(json_string_value(v));
+		cms_strv_add(out, json_string_value(v));
 	}
-	return out;
 }
 
 static void get_location(struct reader *r, json_t *obj, const char *key, struct plan_location *l)
@@ -439,9 +427,9 @@ static void get_fence(struct reader *r, json_t *root, struct plan *p)
 		else if (via)
 			p->fence.via = (enum plan_fence_via)i;
 		free(via);
-		p->fence.targets = get_strv(r, o, "fence", "targets", &p->fence.ntargets);
+		get_strv(r, o, "fence", "targets", &p->fence.targets);
 		p->fence.note = get_str(r, o, "fence", "note", 1);
-		if (p->fence.via == FENCE_VIA_TARGETS && !p->fence.ntargets)
+		if (p->fence.via == FENCE_VIA_TARGETS && !p->fence.targets.n)
 			bad(r, "fence.targets", "is empty for a fence through targets");
 		if (p->fence.via != FENCE_VIA_NONE && !p->fence.server)
 			bad(r, "fence.server", "is missing");
@@ -499,7 +487,7 @@ static void get_steps(struct reader *r, json_t *root, struct plan *p)
 		free(action);
 		s->server = get_str(r, sv, path, "server", 1);
 		s->description = get_str(r, sv, path, "description", 0);
-		s->checks = get_strv(r, sv, path, "checks", &s->nchecks);
+		get_strv(r, sv, path, "checks", &s->checks);
 		free(path);
 	}
 }
@@ -548,7 +536,7 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 			bad(&r, "engine", "is not a known engine");
 	}
 	free(s);
-	p->databases = get_strv(&r, root, "", "databases", &p->ndatabases);
+	get_strv(&r, root, "", "databases", &p->databases);
 	s = get_str(&r, root, "", "mode", 0);
 	if (s) {
 		int found = 0;
@@ -572,8 +560,8 @@ int plan_from_json(struct plan **out, const char *data, size_t len, const char *
 	get_policy(&r, root, &p->policy);
 	get_fence(&r, root, p);
 	get_steps(&r, root, p);
-	p->pending = get_strv(&r, root, "", "pending", &p->npending);
-	p->publish = get_strv(&r, root, "", "publish", &p->npublish);
+	get_strv(&r, root, "", "pending", &p->pending);
+	get_strv(&r, root, "", "publish", &p->publish);
 	p->author = get_str(&r, root, "", "author", 0);
 	if (json_object_get(root, "reason")) {
 		p->reason = get_str(&r, root, "", "reason", 0);
@@ -618,7 +606,7 @@ static const char *after_role(const struct plan *p, const char *server, const st
 		/* The demote step's own check says what it leaves: "X reports R". */
 		for (i = 0; i < p->nsteps; i++)
 			if (p->steps[i].action == ACTION_DEMOTE) {
-				const char *c = p->steps[i].nchecks ? p->steps[i].checks[0] : NULL;
+				const char *c = p->steps[i].checks.n ? p->steps[i].checks.v[0] : NULL;
 				const char *r = c ? strstr(c, " reports ") : NULL;
 
 				return r ? r + strlen(" reports ") : "demoted";
@@ -681,8 +669,8 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 	if (p->fence.server && p->fence.via == FENCE_VIA_TARGETS) {
 		buf_addf(out, "\nFence of %s: from outside, through its fence targets, tried in order "
 			 "until one exits 0:\n", p->fence.server);
-		for (i = 0; i < p->fence.ntargets; i++)
-			buf_addf(out, "  %zu. %s\n", i + 1, p->fence.targets[i]);
+		for (i = 0; i < p->fence.targets.n; i++)
+			buf_addf(out, "  %zu. %s\n", i + 1, p->fence.targets.v[i]);
 	}
 	if (p->fence.server && p->fence.via == FENCE_VIA_NONE)
 		buf_addf(out, "\nFence of %s: none; nothing is sent to it\n", p->fence.server);
@@ -704,18 +692,18 @@ void plan_render(const struct plan *p, const char *plan_id, struct buf *out)
 			const struct plan_step *s = &p->steps[i];
 
 			buf_addf(out, "  %d. %-12s %s\n", s->n, plan_action_name(s->action), s->description);
-			for (j = 0; j < s->nchecks; j++)
-				buf_addf(out, "       - %s\n", s->checks[j]);
+			for (j = 0; j < s->checks.n; j++)
+				buf_addf(out, "       - %s\n", s->checks.v[j]);
 		}
 	} else {
-		buf_adds(out, p->npending ?
+		buf_adds(out, p->pending.n ?
 			 "\nNo changes that a plan can make; what is left is listed as pending.\n" :
 			 "\nNo changes. The recorded location matches the config and the servers.\n");
 	}
-	if (p->npending) {
+	if (p->pending.n) {
 		buf_adds(out, "\nPending (not done by this plan):\n");
-		for (i = 0; i < p->npending; i++)
-			buf_addf(out, "  - %s\n", p->pending[i]);
+		for (i = 0; i < p->pending.n; i++)
+			buf_addf(out, "  - %s\n", p->pending.v[i]);
 	}
 	cms_format_time(created, p->created);
 	cms_format_time(expires, p->expires);

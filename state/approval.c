@@ -365,41 +365,42 @@ int approval_list(struct history *h, struct state *sdb, const char *store, const
 		  struct cms_error *err)
 {
 	struct approval *list = NULL;
-	size_t len = 0, alloc = 0, i, j, nnames = 0, nstate = 0;
-	char **names = NULL, **state_who = NULL, *dir = history_path_approvals(store, plan_id);
+	struct cms_strv names = CMS_STRV_INIT, state_who = CMS_STRV_INIT;
+	size_t len = 0, alloc = 0, i, j;
+	char *dir = history_path_approvals(store, plan_id);
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = history_list_dir(h, dir, &names, &nnames, err)) < 0)
+	if ((rc = history_list_dir(h, dir, &names, err)) < 0)
 		goto done;
-	for (i = 0; i < nnames; i++) {
+	for (i = 0; i < names.n; i++) {
 		char *path, *data = NULL;
-		size_t dlen = 0, nl = strlen(names[i]);
+		size_t dlen = 0, nl = strlen(names.v[i]);
 		struct approval *a;
 
-		if (nl < 6 || strcmp(names[i] + nl - 5, ".json"))
+		if (nl < 6 || strcmp(names.v[i] + nl - 5, ".json"))
 			continue;
-		path = xasprintf("%s/%s", dir, names[i]);
+		path = xasprintf("%s/%s", dir, names.v[i]);
 		rc = history_read(h, path, &data, &dlen, err);
 		free(path);
 		if (rc < 0)
 			goto done;
 		a = ARRAY_PUSH(list, len, alloc);
 		memset(a, 0, sizeof(*a));
-		parse_doc(a, names[i], data, dlen, plan_id);
+		parse_doc(a, names.v[i], data, dlen, plan_id);
 		free(data);
 	}
 	if (sdb) {
-		if ((rc = state_approvals(sdb, plan_id, &state_who, &nstate, err)) < 0)
+		if ((rc = state_approvals(sdb, plan_id, &state_who, err)) < 0)
 			goto done;
-		for (i = 0; i < nstate; i++) {
-			for (j = 0; j < len && strcmp(list[j].principal, state_who[i]); j++)
+		for (i = 0; i < state_who.n; i++) {
+			for (j = 0; j < len && strcmp(list[j].principal, state_who.v[i]); j++)
 				;
 			if (j < len)
 				continue;
 			memset(ARRAY_PUSH(list, len, alloc), 0, sizeof(*list));
-			list[len - 1].principal = xstrdup(state_who[i]);
+			list[len - 1].principal = xstrdup(state_who.v[i]);
 		}
 	}
 	if (len)
@@ -424,10 +425,8 @@ int approval_list(struct history *h, struct state *sdb, const char *store, const
 	}
 	rc = 0;
 done:
-	state_strings_free(state_who, nstate);
-	for (i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	cms_strv_free(&state_who);
+	cms_strv_free(&names);
 	free(dir);
 	if (rc < 0) {
 		approval_list_free(list, len);

@@ -55,15 +55,6 @@ static void finding(struct audit *au, const char *kind, const char *store, const
 	f->message = buf_detach(&b, NULL);
 }
 
-static void free_names(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* The author named in a plan's bytes, or NULL. */
 static char *plan_author(const char *data, size_t len)
 {
@@ -77,14 +68,15 @@ static char *plan_author(const char *data, size_t len)
 
 static int check_plans(struct audit *au, const char *store, struct cms_error *err)
 {
-	char *dir = xasprintf("%s/plans", store), **names = NULL;
-	size_t n = 0, i;
+	char *dir = xasprintf("%s/plans", store);
+	struct cms_strv names = CMS_STRV_INIT;
+	size_t i;
 	int rc;
 
-	if ((rc = history_list_dir(au->h, dir, &names, &n, err)) < 0)
+	if ((rc = history_list_dir(au->h, dir, &names, err)) < 0)
 		goto done;
-	for (i = 0; i < n; i++) {
-		const char *name = names[i], *dash = strrchr(name, '-');
+	for (i = 0; i < names.n; i++) {
+		const char *name = names.v[i], *dash = strrchr(name, '-');
 		size_t nl = strlen(name);
 		char *path, *data = NULL, id[41];
 		size_t len = 0;
@@ -107,7 +99,7 @@ static int check_plans(struct audit *au, const char *store, struct cms_error *er
 	}
 	rc = 0;
 done:
-	free_names(names, n);
+	cms_strv_free(&names);
 	free(dir);
 	return rc;
 }
@@ -152,21 +144,22 @@ done:
 static int check_approvals(struct audit *au, const char *store, const char *allowed_signers,
 			   struct cms_error *err)
 {
-	char *dir = history_path_approvals(store, NULL), **ids = NULL;
-	size_t nids = 0, i, j;
+	char *dir = history_path_approvals(store, NULL);
+	struct cms_strv ids = CMS_STRV_INIT;
+	size_t i, j;
 	int rc;
 
-	if ((rc = history_list_dir(au->h, dir, &ids, &nids, err)) < 0)
+	if ((rc = history_list_dir(au->h, dir, &ids, err)) < 0)
 		goto done;
-	for (i = 0; i < nids; i++) {
+	for (i = 0; i < ids.n; i++) {
 		struct approval_policy pol = { NULL, allowed_signers, true };
 		struct approval *list = NULL;
 		char *plan_id, *data = NULL, *author = NULL;
-		size_t n = 0, len = 0, il = strlen(ids[i]);
+		size_t n = 0, len = 0, il = strlen(ids.v[i]);
 
-		if (il < 2 || ids[i][il - 1] != '/')
+		if (il < 2 || ids.v[i][il - 1] != '/')
 			continue;
-		plan_id = xstrndup(ids[i], il - 1);
+		plan_id = xstrndup(ids.v[i], il - 1);
 		rc = il - 1 == 40 ? history_find_plan(au->h, plan_id, &data, &len, err) : CMS_ENOTFOUND;
 		if (rc == 0)
 			author = plan_author(data, len);
@@ -191,7 +184,7 @@ static int check_approvals(struct audit *au, const char *store, const char *allo
 	}
 	rc = 0;
 done:
-	free_names(ids, nids);
+	cms_strv_free(&ids);
 	free(dir);
 	return rc;
 }
@@ -346,23 +339,13 @@ done:
 	return rc;
 }
 
-static void add_name(char ***v, size_t *n, size_t *alloc, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], name))
-			return;
-	*ARRAY_PUSH(*v, *n, *alloc) = xstrdup(name);
-}
-
 int audit_verify(struct history *h, struct state *sdb, const struct audit_store *stores,
 		 size_t nstores, const char *only_store, struct audit_finding **out, size_t *n,
 		 struct audit_counts *counts, struct cms_error *err)
 {
 	struct audit au = { h, sdb, NULL, 0, 0, counts };
-	char **names = NULL, **dirs = NULL, **recorded = NULL;
-	size_t nnames = 0, alloc = 0, ndirs = 0, nrec = 0, i, j;
+	struct cms_strv names = CMS_STRV_INIT, dirs = CMS_STRV_INIT, recorded = CMS_STRV_INIT;
+	size_t i, j;
 	int rc;
 
 	*out = NULL;
@@ -370,27 +353,27 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 	memset(counts, 0, sizeof(*counts));
 	/* Every store any part of the record knows. */
 	for (i = 0; i < nstores; i++)
-		add_name(&names, &nnames, &alloc, stores[i].name);
-	if ((rc = history_list_dir(h, "", &dirs, &ndirs, err)) < 0)
+		cms_strv_add_unique(&names, stores[i].name);
+	if ((rc = history_list_dir(h, "", &dirs, err)) < 0)
 		goto done;
-	for (i = 0; i < ndirs; i++) {
-		size_t l = strlen(dirs[i]);
+	for (i = 0; i < dirs.n; i++) {
+		size_t l = strlen(dirs.v[i]);
 
-		if (l > 1 && dirs[i][l - 1] == '/') {
-			dirs[i][l - 1] = '\0';
-			add_name(&names, &nnames, &alloc, dirs[i]);
+		if (l > 1 && dirs.v[i][l - 1] == '/') {
+			dirs.v[i][l - 1] = '\0';
+			cms_strv_add_unique(&names, dirs.v[i]);
 		}
 	}
 	if (sdb) {
-		if ((rc = state_list_stores(sdb, &recorded, &nrec, err)) < 0)
+		if ((rc = state_list_stores(sdb, &recorded, err)) < 0)
 			goto done;
-		for (i = 0; i < nrec; i++)
-			add_name(&names, &nnames, &alloc, recorded[i]);
+		for (i = 0; i < recorded.n; i++)
+			cms_strv_add_unique(&names, recorded.v[i]);
 	}
 	if ((rc = check_tip(&au, err)) < 0)
 		goto done;
-	for (i = 0; i < nnames; i++) {
-		const char *store = names[i], *signers = NULL;
+	for (i = 0; i < names.n; i++) {
+		const char *store = names.v[i], *signers = NULL;
 
 		if (only_store && strcmp(store, only_store))
 			continue;
@@ -407,9 +390,9 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 	}
 	rc = 0;
 done:
-	free_names(names, nnames);
-	free_names(dirs, ndirs);
-	state_strings_free(recorded, nrec);
+	cms_strv_free(&names);
+	cms_strv_free(&dirs);
+	cms_strv_free(&recorded);
 	if (rc < 0) {
 		audit_findings_free(au.v, au.len);
 	} else {

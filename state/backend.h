@@ -15,7 +15,7 @@
 
 #include "state/state.h"
 
-#define STATE_BACKEND_VERSION 1
+#define STATE_BACKEND_VERSION 2
 
 struct state_backend {
 	unsigned int version; /* STATE_BACKEND_VERSION */
@@ -23,12 +23,13 @@ struct state_backend {
 
 	void (*close)(struct state *st);
 	int (*integrity_check)(struct state *st, char **out_result, struct cms_error *err);
-	int (*list_stores)(struct state *st, char ***names, size_t *n, struct cms_error *err);
+	int (*list_stores)(struct state *st, struct cms_strv *names, struct cms_error *err);
 	int (*read_store)(struct state *st, const char *store, struct recorded *out,
 			  struct cms_error *err);
 
-	int (*lock)(struct state *st, const char *store, const char *holder, const char *reason,
-		    int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err);
+	int (*lock)(struct state *st, const char *store, const struct lock_holder *holder,
+		    const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
+		    struct cms_error *err);
 	int (*lock_renew)(struct state *st, const char *store, const char *lock_id,
 			  int64_t lease_s, int64_t now, struct cms_error *err);
 	int (*unlock)(struct state *st, const char *store, const char *lock_id,
@@ -66,7 +67,7 @@ struct state_backend {
 			    const char *run_id, int64_t now, struct cms_error *err);
 	int (*approve)(struct state *st, const char *plan_id, const char *store,
 		       const char *approver, int64_t now, struct cms_error *err);
-	int (*approvals)(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+	int (*approvals)(struct state *st, const char *plan_id, struct cms_strv *approvers,
 			 struct cms_error *err);
 
 	/* Everything recorded, runs in insertion order. */
@@ -89,5 +90,21 @@ int state_pg_open(struct state **out, const struct state_target *t, bool create,
 /* Helpers the backends share (state.c). */
 const char *state_step_status_text(enum step_status s); /* NULL when out of range */
 int state_step_status_parse(const char *name, enum step_status *out);
+/* A lock row's columns, in the order both backends read and write them,
+ * and what taking over a store's row replaces (the same SQL in both). */
+#define STATE_LOCK_COLUMNS \
+	"store, id, holder, reason, acquired_at, lease_until, holder_pid, holder_host, holder_pid_ns"
+#define STATE_LOCK_TAKE_OVER \
+	" ON CONFLICT (store) DO UPDATE SET id = excluded.id, holder = excluded.holder," \
+	" reason = excluded.reason, acquired_at = excluded.acquired_at," \
+	" lease_until = excluded.lease_until, holder_pid = excluded.holder_pid," \
+	" holder_host = excluded.holder_host, holder_pid_ns = excluded.holder_pid_ns"
+/* The refusal of a lock held by someone else: CMS_ELOCKED, naming l's
+ * holder, reason and lease, with the unlock command as the hint. */
+int state_lock_held(struct cms_error *err, const struct lock_info *l);
+/* Splits a holder written as text before schema version 4, "NAME (pid N on
+ * HOST, NS)", into *out (the caller frees it); text of any other form is
+ * the name alone.  Only the migration to version 4 reads that text. */
+void state_lock_holder_parse_legacy(const char *text, struct lock_holder *out);
 
 #endif

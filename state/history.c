@@ -22,6 +22,8 @@
 
 #include <git2.h>
 
+#include "common/lib_git2.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +52,6 @@ struct history {
 	char *path;           /* as given, for messages */
 	char *branch;         /* short name, e.g. "cms-history" */
 	char *refname;        /* "refs/heads/<branch>" */
-	int git_ready;        /* git_libgit2_init() succeeded; close shuts down */
 };
 
 /* The message of the last libgit2 error, never NULL. */
@@ -82,13 +83,31 @@ static int git_fail(struct cms_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+/* libgit2 is initialised once and stays so until the process exits: each
+ * git_libgit2_init() after a shutdown reads the whole CA bundle again
+ * (libgit2's TLS set-up), several milliseconds that a command opening
+ * the history three or four times paid each time. */
+int history_git_init(struct cms_error *err)
+{
+	static int done;
+	int rc;
+
+	if (done)
+		return 0;
+	if ((rc = cms_lib_git2_load(err)) < 0)
+		return rc;
+	if (git_libgit2_init() < 0)
+		return git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	done = 1;
+	return 0;
+}
+
 void history_close(struct history *h)
 {
 	if (!h)
 		return;
-	git_repository_free(h->repo);
-	if (h->git_ready)
-		git_libgit2_shutdown();
+	if (h->repo)
+		git_repository_free(h->repo);
 	free(h->path);
 	free(h->branch);
 	free(h->refname);
@@ -193,11 +212,8 @@ int history_open(struct history **out, const char *path, const char *branch,
 	h->path = xstrdup(path);
 	h->branch = xstrdup(branch);
 	h->refname = xasprintf("refs/heads/%s", branch);
-	if (git_libgit2_init() < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	if ((rc = history_git_init(err)) < 0)
 		goto done;
-	}
-	h->git_ready = 1;
 	/* A history is an audit trail: have libgit2 fsync objects and refs.
 	 * The option is process-wide; it is only ever set to this value. */
 	if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {
@@ -960,18 +976,15 @@ done:
 	return rc;
 }
 
-int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+int history_list_dir(struct history *h, const char *dir, struct cms_strv *names,
 		     struct cms_error *err)
 {
 	git_tree *root = NULL, *sub = NULL;
 	git_tree_entry *entry = NULL;
-	char **list = NULL;
-	size_t len = 0, alloc = 0, i, count;
+	size_t i, count;
 	git_oid tip;
 	int rc = 0, grc, have_tip;
 
-	*names = NULL;
-	*n = 0;
 	if (*dir && (rc = check_path(dir, err)) < 0)
 		goto done;
 	if ((rc = read_tip(h, &tip, &have_tip, NULL, &root, err)) < 0 || !have_tip)
@@ -995,16 +1008,14 @@ list:
 		const git_tree_entry *te = git_tree_entry_byindex(sub, i);
 
 		if (git_tree_entry_type(te) == GIT_OBJECT_BLOB)
-			*ARRAY_PUSH(list, len, alloc) = xstrdup(git_tree_entry_name(te));
+			cms_strv_add(names, git_tree_entry_name(te));
 		else if (git_tree_entry_type(te) == GIT_OBJECT_TREE)
-			*ARRAY_PUSH(list, len, alloc) = xasprintf("%s/", git_tree_entry_name(te));
+			cms_strv_addf(names, "%s/", git_tree_entry_name(te));
 	}
 done:
 	git_tree_free(sub);
 	git_tree_entry_free(entry);
 	git_tree_free(root);
-	*names = list;
-	*n = len;
 	return rc;
 }
 

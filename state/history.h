@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/strv.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,11 +72,15 @@ void history_add_trailers(struct buf *msg, const struct history_trailers *t);
  *   a repository is an error;
  * - a branch checked out in the repository's work tree is refused: moving it
  *   would make the checkout look modified.
- * libgit2 is initialised here and shut down by history_close (refcounted);
+ * libgit2 is initialised here, once per process (history_git_init);
  * fsync of objects and refs is enabled (a process-wide libgit2 option). */
 int history_open(struct history **out, const char *path, const char *branch,
 		 struct cms_error *err);
 void history_close(struct history *h);
+/* Loads and initialises libgit2 for the rest of the process (once;
+ * history_open does it): 0, or CMS_ERROR when it cannot be loaded or
+ * started. */
+int history_git_init(struct cms_error *err);
 
 /* Adds or replaces files on top of the branch tip and commits with message
  * (subject line, blank line, body ending with trailers).  The ref update is
@@ -139,9 +144,10 @@ int history_find_plan(struct history *h, const char *plan_id, char **data, size_
 		      struct cms_error *err);
 
 /* The names of the files (blobs) directly in folder dir at the branch
- * tip ("" is the root), sorted, folders among them with a trailing '/'; an absent folder or
- * branch is an empty list.  The caller frees each name and the array. */
-int history_list_dir(struct history *h, const char *dir, char ***names, size_t *n,
+ * tip ("" is the root), sorted, folders among them with a trailing '/', into
+ * *names (empty at the call; the caller frees it); an absent folder or
+ * branch is an empty list. */
+int history_list_dir(struct history *h, const char *dir, struct cms_strv *names,
 		     struct cms_error *err);
 
 /* Checks, before a run changes anything, that a commit could be recorded:

@@ -22,6 +22,8 @@
 
 #include <git2.h>
 
+#include "common/lib_git2.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,13 +121,15 @@ static void callbacks(git_remote_callbacks *cb, struct remote_ctx *c)
 static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *branch,
 		    const struct history_remote *cfg, struct cms_error *err)
 {
+	int rc;
+
 	memset(c, 0, sizeof(*c));
 	c->cfg = cfg;
 	c->branch = branch ? branch : REMOTE_DEFAULT_BRANCH;
 	c->local_ref = xasprintf("refs/heads/%s", c->branch);
 	c->tracking_ref = xasprintf("refs/remotes/cmsctl/%s", c->branch);
-	if (git_libgit2_init() < 0)
-		return remote_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	if ((rc = history_git_init(err)) < 0)
+		return rc;
 	if (git_repository_open_ext(&c->repo, repo_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
 		return remote_fail(err, CMS_ERROR, "cannot open history repository '%s'", repo_path);
 	return 0;
@@ -133,11 +137,11 @@ static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *bra
 
 static void ctx_close(struct remote_ctx *c)
 {
-	git_repository_free(c->repo);
+	if (c->repo)
+		git_repository_free(c->repo);
 	free(c->local_ref);
 	free(c->tracking_ref);
 	free(c->rejected);
-	git_libgit2_shutdown();
 }
 
 /* Fetches the remote branch into the tracking ref.  A remote without the

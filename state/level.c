@@ -54,16 +54,13 @@ static int has_report(struct history *h, const char *store, const char *run_id,
 	return rc < 0 ? rc : 1;
 }
 
-int level_pending(struct history *h, struct state *sdb, const char *store, char ***run_ids,
-		  size_t *n, struct cms_error *err)
+int level_pending(struct history *h, struct state *sdb, const char *store,
+		  struct cms_strv *run_ids, struct cms_error *err)
 {
 	struct run_info *runs = NULL;
-	size_t nruns = 0, i, len = 0, alloc = 0;
-	char **v = NULL;
+	size_t nruns = 0, i;
 	int rc;
 
-	*run_ids = NULL;
-	*n = 0;
 	if ((rc = state_run_list(sdb, store, &runs, &nruns, err)) < 0)
 		return rc;
 	for (i = 0; i < nruns; i++) {
@@ -72,17 +69,11 @@ int level_pending(struct history *h, struct state *sdb, const char *store, char 
 		if ((rc = has_report(h, store, runs[i].id, err)) < 0)
 			break;
 		if (rc == 0)
-			*ARRAY_PUSH(v, len, alloc) = xstrdup(runs[i].id);
+			cms_strv_add(run_ids, runs[i].id);
 		rc = 0;
 	}
 	free_runs(runs, nruns);
-	if (rc < 0) {
-		state_strings_free(v, len);
-		return rc;
-	}
-	*run_ids = v;
-	*n = len;
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 static json_t *jstr(const char *s)

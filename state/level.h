@@ -9,6 +9,7 @@
 #define CMS_STATE_LEVEL_H
 
 #include "common/error.h"
+#include "common/strv.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,9 +18,9 @@ struct history;
 struct state;
 
 /* The finished runs of store that have no report in the history, oldest
- * first (each string and the array the caller's). */
-int level_pending(struct history *h, struct state *sdb, const char *store, char ***run_ids,
-		  size_t *n, struct cms_error *err);
+ * first, into *run_ids (empty at the call; the caller frees it). */
+int level_pending(struct history *h, struct state *sdb, const char *store,
+		  struct cms_strv *run_ids, struct cms_error *err);
 
 /* Commits each pending run of store from the journal, oldest first, and
  * records the new history tip in the state.  engine is the store's engine

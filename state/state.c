@@ -8,6 +8,9 @@
 #include "state/backend.h"
 #include "common/util.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,6 +65,74 @@ int run_outcome_parse(const char *name, enum run_outcome *out)
 			return 0;
 		}
 	return -1;
+}
+
+/* --- lock holders ------------------------------------------------------ */
+
+char *lock_holder_text(const struct lock_holder *h)
+{
+	if (h->pid <= 0)
+		return xstrdup(h->name ? h->name : "");
+	return xasprintf("%s (pid %" PRId64 " on %s, %s)", h->name ? h->name : "", h->pid,
+			 h->host ? h->host : "", h->pid_ns ? h->pid_ns : "pid:[?]");
+}
+
+void lock_holder_free(struct lock_holder *h)
+{
+	if (!h)
+		return;
+	free(h->name);
+	free(h->host);
+	free(h->pid_ns);
+	memset(h, 0, sizeof(*h));
+}
+
+void state_lock_holder_parse_legacy(const char *text, struct lock_holder *out)
+{
+	const char *p = strstr(text, " (pid "), *host, *ns = NULL, *c, *end;
+	char *stop;
+	long long pid;
+
+	memset(out, 0, sizeof(*out));
+	end = text + strlen(text);
+	if (!p || !isdigit((unsigned char)p[6]) || end[-1] != ')')
+		goto whole;
+	errno = 0;
+	pid = strtoll(p + 6, &stop, 10);
+	if (errno || pid <= 0 || strncmp(stop, " on ", 4) != 0)
+		goto whole;
+	host = stop + 4;
+	/* The namespace follows the last ", " (a host name has no comma). */
+	for (c = host; (c = strstr(c, ", ")) && c < end - 1; c++)
+		ns = c;
+	if (!ns || ns == host || ns + 2 >= end - 1)
+		goto whole;
+	out->name = xstrndup(text, (size_t)(p - text));
+	out->pid = pid;
+	out->host = xstrndup(host, (size_t)(ns - host));
+	out->pid_ns = xstrndup(ns + 2, (size_t)(end - 1 - (ns + 2)));
+	return;
+whole:
+	out->name = xstrdup(text);
+}
+
+int state_lock_held(struct cms_error *err, const struct lock_info *l)
+{
+	char since[32], until[32];
+
+	cms_format_time(since, l->acquired_at);
+	cms_format_time(until, l->lease_until);
+	if (l->reason && *l->reason)
+		cms_error_set(err, CMS_ELOCKED,
+			      "store '%s' is locked by %s since %s (reason: %s, lease until %s)",
+			      l->store, l->holder_text, since, l->reason, until);
+	else
+		cms_error_set(err, CMS_ELOCKED,
+			      "store '%s' is locked by %s since %s (lease until %s)", l->store,
+			      l->holder_text, since, until);
+	cms_error_hint(err, "wait for it, or break an expired lock with 'cmsctl unlock %s %s'",
+		       l->store, l->id);
+	return CMS_ELOCKED;
 }
 
 int state_step_status_parse(const char *name, enum step_status *out)
@@ -145,9 +216,9 @@ int state_integrity_check(struct state *st, char **out_result, struct cms_error 
 	return st->ops->integrity_check(st, out_result, err);
 }
 
-int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err)
+int state_list_stores(struct state *st, struct cms_strv *names, struct cms_error *err)
 {
-	return st->ops->list_stores(st, names, n, err);
+	return st->ops->list_stores(st, names, err);
 }
 
 int state_read_store(struct state *st, const char *store, struct recorded *out,
@@ -156,8 +227,9 @@ int state_read_store(struct state *st, const char *store, struct recorded *out,
 	return st->ops->read_store(st, store, out, err);
 }
 
-int state_lock(struct state *st, const char *store, const char *holder, const char *reason,
-	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err)
+int state_lock(struct state *st, const char *store, const struct lock_holder *holder,
+	       const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
+	       struct cms_error *err)
 {
 	return st->ops->lock(st, store, holder, reason, lease_s, now, lock_id_out, err);
 }
@@ -260,10 +332,10 @@ int state_approve(struct state *st, const char *plan_id, const char *store, cons
 	return st->ops->approve(st, plan_id, store, approver, now, err);
 }
 
-int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+int state_approvals(struct state *st, const char *plan_id, struct cms_strv *approvers,
 		    struct cms_error *err)
 {
-	return st->ops->approvals(st, plan_id, approvers, n, err);
+	return st->ops->approvals(st, plan_id, approvers, err);
 }
 
 int state_dump(struct state *st, struct state_dump *out, struct cms_error *err)
@@ -305,24 +377,14 @@ void recorded_free(struct recorded *r)
 	memset(r, 0, sizeof(*r));
 }
 
-void state_strings_free(char **v, size_t n)
-{
-	size_t i;
-
-	if (!v)
-		return;
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void lock_info_free(struct lock_info *l)
 {
 	if (!l)
 		return;
 	free(l->store);
 	free(l->id);
-	free(l->holder);
+	lock_holder_free(&l->holder);
+	free(l->holder_text);
 	free(l->reason);
 	memset(l, 0, sizeof(*l));
 }

@@ -15,6 +15,7 @@
 #define CMS_STATE_STATE_H
 
 #include "common/error.h"
+#include "common/strv.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,25 +60,43 @@ void state_close(struct state *st);
  * with CMS_ERROR naming the first problem. */
 int state_integrity_check(struct state *st, char **out_result, struct cms_error *err);
 
-/* The names of the recorded stores, sorted; free with state_strings_free. */
-int state_list_stores(struct state *st, char ***names, size_t *n, struct cms_error *err);
-/* Frees a string list returned by this interface; accepts NULL. */
-void state_strings_free(char **v, size_t n);
+/* The names of the recorded stores, sorted, into *names (empty at the
+ * call; the caller frees it, on failure too). */
+int state_list_stores(struct state *st, struct cms_strv *names, struct cms_error *err);
 
 int state_read_store(struct state *st, const char *store, struct recorded *out,
 		     struct cms_error *err);
+
+/* Who holds a lock, one column each.  A run of cmsctl names its process
+ * too, so that a later run can tell a dead holder of its own host and PID
+ * namespace from a live one it cannot see (another container with the same
+ * host name); a lock written by hand may name only someone. */
+struct lock_holder {
+	char *name;   /* the operator ("user@host"), or any text */
+	int64_t pid;  /* the holding process; 0 when the lock names none */
+	char *host;   /* that process's host name; NULL when pid is 0 */
+	char *pid_ns; /* its PID namespace, "pid:[N]" ("pid:[?]": unknown); NULL when pid is 0 */
+};
+/* The holder as messages show it: "NAME (pid N on HOST, NS)", or NAME
+ * alone when it names no process.  Caller frees. */
+char *lock_holder_text(const struct lock_holder *h);
+void lock_holder_free(struct lock_holder *h); /* frees content; accepts NULL */
 
 /* Locks (one per store).  The lease is renewed by state_lock_renew.  A held,
  * unexpired lock of someone else is CMS_ELOCKED with the holder in the
  * message. */
 struct lock_info {
-	char *store, *id, *holder, *reason;
+	char *store, *id;
+	struct lock_holder holder;
+	char *holder_text; /* lock_holder_text(&holder), for messages */
+	char *reason;
 	int64_t acquired_at, lease_until; /* seconds since the epoch */
 };
 void lock_info_free(struct lock_info *l);                 /* frees content */
 void lock_info_list_free(struct lock_info *l, size_t n); /* frees each and the array */
-int state_lock(struct state *st, const char *store, const char *holder, const char *reason,
-	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err);
+int state_lock(struct state *st, const char *store, const struct lock_holder *holder,
+	       const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
+	       struct cms_error *err);
 int state_lock_renew(struct state *st, const char *store, const char *lock_id,
 		     int64_t lease_s, int64_t now, struct cms_error *err);
 int state_unlock(struct state *st, const char *store, const char *lock_id, struct cms_error *err);
@@ -171,8 +190,8 @@ int state_consume_plan(struct state *st, const char *plan_id, const char *store,
  * approval was recorded already (by another runner, say). */
 int state_approve(struct state *st, const char *plan_id, const char *store, const char *approver,
 		  int64_t now, struct cms_error *err);
-/* Sorted by approver; free with state_strings_free. */
-int state_approvals(struct state *st, const char *plan_id, char ***approvers, size_t *n,
+/* Sorted by approver, into *approvers (as state_list_stores). */
+int state_approvals(struct state *st, const char *plan_id, struct cms_strv *approvers,
 		    struct cms_error *err);
 
 /* The history branch tip as of the last history commit cmsctl made (audit

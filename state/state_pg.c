@@ -28,6 +28,8 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+
+#include "common/lib_pq.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +108,26 @@ static const char *const migrations[] = {
 	"	ADD CONSTRAINT runs_kind_known CHECK (kind IN ('apply', 'restore')),\n"
 	"	ADD CONSTRAINT runs_outcome_known CHECK (outcome IN\n"
 	"		('running', 'ok', 'failed', 'rolled_back', 'interrupted', 'restored'));\n",
+	/* 4: a lock's holder in columns (state.h, struct lock_holder): holder
+	 * keeps the name, the process gets its own; the text of older rows is
+	 * split by migrate_lock_holders */
+	"ALTER TABLE cmsctl.locks\n"
+	"	ADD COLUMN holder_pid bigint CHECK (holder_pid > 0),\n"
+	"	ADD COLUMN holder_host text,\n"
+	"	ADD COLUMN holder_pid_ns text;\n",
 };
 
 #define PG_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
+
+struct pg_state;
+static int migrate_lock_holders(struct pg_state *st, struct cms_error *err);
+
+/* What a migration step rewrites beyond its SQL (by step, NULL for none),
+ * after its SQL and in its transaction. */
+static int (*const migration_rows[ARRAY_SIZE(migrations)])(struct pg_state *st,
+							  struct cms_error *err) = {
+	[3] = migrate_lock_holders,
+};
 
 struct pg_state {
 	struct state base; /* first: the handle state.h hands out */
@@ -353,6 +372,8 @@ static int migrate(struct pg_state *st, int64_t version, struct cms_error *err)
 		}
 		if ((ret = pg_exec(st, migrations[version], err, "migrate the schema")) < 0)
 			goto done;
+		if (migration_rows[version] && (ret = migration_rows[version](st, err)) < 0)
+			goto done;
 		res = pg_query(st, &bad, "UPDATE cmsctl.meta SET schema_version = $1::integer", "i",
 			       version + 1);
 		PQclear(res);
@@ -398,6 +419,8 @@ int state_pg_open(struct state **out, const struct state_target *t, bool create,
 	if (!t->connection || !*t->connection)
 		return cms_error_set(err, CMS_ERROR, "no connection string for the postgresql "
 				     "state");
+	if ((ret = cms_lib_pq_load(err)) < 0)
+		return ret;
 	st = xcalloc(1, sizeof(*st));
 	st->base.ops = &pg_backend;
 	st->name = xasprintf("postgresql: %s", t->connection);
@@ -485,30 +508,26 @@ static int pg_read_store(struct state *base, const char *store, struct recorded 
 	return ret;
 }
 
-/* Collects the first column of every row. */
-static void read_strings(const PGresult *res, char ***out, size_t *n)
+/* Collects the first column of every row (none is NULL). */
+static void read_strings(const PGresult *res, struct cms_strv *out)
 {
 	int i, rows = PQntuples(res);
 
-	*out = rows ? xcalloc((size_t)rows, sizeof(char *)) : NULL;
 	for (i = 0; i < rows; i++)
-		(*out)[i] = col_dup(res, i, 0);
-	*n = (size_t)rows;
+		cms_strv_push(out, col_dup(res, i, 0));
 }
 
-static int pg_list_stores(struct state *base, char ***names, size_t *n, struct cms_error *err)
+static int pg_list_stores(struct state *base, struct cms_strv *names, struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	PGresult *bad = NULL, *res;
 	int ret = 0;
 
-	*names = NULL;
-	*n = 0;
 	res = pg_query(st, &bad, "SELECT name FROM cmsctl.stores ORDER BY name COLLATE \"C\"", "");
 	if (!res)
 		ret = pg_failf(st, bad, err, "cannot list the stores");
 	else
-		read_strings(res, names, n);
+		read_strings(res, names);
 	PQclear(res);
 	PQclear(bad);
 	return ret;
@@ -516,41 +535,58 @@ static int pg_list_stores(struct state *base, char ***names, size_t *n, struct c
 
 /* --- locks ------------------------------------------------------------- */
 
-#define LOCK_COLUMNS "store, id, holder, reason, acquired_at, lease_until"
+#define LOCK_COLUMNS STATE_LOCK_COLUMNS
 
 static void lock_read_row(const PGresult *res, int row, struct lock_info *l)
 {
+	int64_t pid = col_i64(res, row, 6);
+
 	l->store = col_dup(res, row, 0);
 	l->id = col_dup(res, row, 1);
-	l->holder = col_dup(res, row, 2);
+	l->holder.name = col_dup(res, row, 2);
 	l->reason = col_dup(res, row, 3);
 	l->acquired_at = col_i64(res, row, 4);
 	l->lease_until = col_i64(res, row, 5);
+	l->holder.pid = pid > 0 ? pid : 0;
+	l->holder.host = col_dup(res, row, 7);
+	l->holder.pid_ns = col_dup(res, row, 8);
+	l->holder_text = lock_holder_text(&l->holder);
 }
 
-static int lock_held(struct cms_error *err, const struct lock_info *l)
+/* Migration 4: the holders written as text, "NAME (pid N on HOST, NS)",
+ * split into their columns, once. */
+static int migrate_lock_holders(struct pg_state *st, struct cms_error *err)
 {
-	char since[32], until[32];
+	PGresult *bad = NULL, *rows, *res;
+	int i, ret = 0;
 
-	cms_format_time(since, l->acquired_at);
-	cms_format_time(until, l->lease_until);
-	if (l->reason && *l->reason)
-		cms_error_set(err, CMS_ELOCKED,
-			      "store '%s' is locked by %s since %s (reason: %s, lease until %s)",
-			      l->store, l->holder, since, l->reason, until);
-	else
-		cms_error_set(err, CMS_ELOCKED,
-			      "store '%s' is locked by %s since %s (lease until %s)", l->store,
-			      l->holder, since, until);
-	cms_error_hint(err, "wait for it, or break an expired lock with 'cmsctl unlock %s %s'",
-		       l->store, l->id);
-	return CMS_ELOCKED;
+	rows = pg_query(st, &bad, "SELECT store, holder FROM cmsctl.locks", "");
+	if (!rows)
+		ret = pg_failf(st, bad, err, "cannot migrate the lock holders");
+	for (i = 0; !ret && i < PQntuples(rows); i++) {
+		struct lock_holder h;
+
+		state_lock_holder_parse_legacy(PQgetvalue(rows, i, 1), &h);
+		res = pg_query(st, &bad, "UPDATE cmsctl.locks SET holder = $2,"
+			       " holder_pid = NULLIF($3::bigint, 0), holder_host = $4,"
+			       " holder_pid_ns = $5 WHERE store = $1", "ssiss",
+			       PQgetvalue(rows, i, 0), h.name, h.pid, h.host, h.pid_ns);
+		if (!res)
+			ret = pg_failf(st, bad, err, "cannot migrate the lock holders");
+		PQclear(res);
+		lock_holder_free(&h);
+	}
+	PQclear(rows);
+	PQclear(bad);
+	return ret;
 }
 
-static int pg_lock(struct state *base, const char *store, const char *holder, const char *reason,
-		   int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err)
+static int pg_lock(struct state *base, const char *store, const struct lock_holder *holder,
+		   const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
+		   struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
+	int64_t pid = holder->pid > 0 ? holder->pid : 0; /* 0: names no process (NULL) */
 	struct lock_info cur = { 0 };
 	PGresult *bad = NULL, *res = NULL;
 	char *id = NULL;
@@ -575,7 +611,7 @@ static int pg_lock(struct state *base, const char *store, const char *holder, co
 	if (PQntuples(res) == 1) {
 		lock_read_row(res, 0, &cur);
 		if (cur.lease_until > now) {
-			ret = lock_held(err, &cur);
+			ret = state_lock_held(err, &cur);
 			goto done;
 		}
 	}
@@ -583,10 +619,9 @@ static int pg_lock(struct state *base, const char *store, const char *holder, co
 	/* No lock, or an expired one: take it over. */
 	res = pg_query(st, &bad,
 		       "INSERT INTO cmsctl.locks (" LOCK_COLUMNS ") VALUES ($1, $2, $3, $4,"
-		       " $5::bigint, $6::bigint) ON CONFLICT (store) DO UPDATE SET id = excluded.id,"
-		       " holder = excluded.holder, reason = excluded.reason,"
-		       " acquired_at = excluded.acquired_at, lease_until = excluded.lease_until",
-		       "ssssii", store, id, holder, reason, now, now + lease_s);
+		       " $5::bigint, $6::bigint, NULLIF($7::bigint, 0), $8, $9)" STATE_LOCK_TAKE_OVER,
+		       "ssssiiiss", store, id, holder->name, reason, now, now + lease_s, pid,
+		       pid ? holder->host : NULL, pid ? holder->pid_ns : NULL);
 	if (!res) {
 		ret = pg_failf(st, bad, err, "cannot lock store '%s'", store);
 		goto done;
@@ -624,17 +659,20 @@ static int pg_lock_renew(struct state *base, const char *store, const char *lock
 	if (strcmp(PQcmdTuples(res), "0") != 0)
 		goto done;
 	PQclear(res);
-	res = pg_query(st, &bad, "SELECT holder, acquired_at FROM cmsctl.locks WHERE store = $1",
+	res = pg_query(st, &bad, "SELECT " LOCK_COLUMNS " FROM cmsctl.locks WHERE store = $1",
 		       "s", store);
 	if (!res) {
 		ret = pg_failf(st, bad, err, "cannot read the lock of store '%s'", store);
 	} else if (PQntuples(res) == 1) {
+		struct lock_info cur = { 0 };
 		char since[32];
 
-		cms_format_time(since, col_i64(res, 0, 1));
+		lock_read_row(res, 0, &cur);
+		cms_format_time(since, cur.acquired_at);
 		ret = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is no longer "
 				    "held: %s took the store over at %s", lock_id, store,
-				    PQgetvalue(res, 0, 0), since);
+				    cur.holder_text, since);
+		lock_info_free(&cur);
 	} else {
 		ret = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is no longer "
 				    "held: it was broken", lock_id, store);
@@ -1138,21 +1176,19 @@ static int pg_approve(struct state *base, const char *plan_id, const char *store
 	return ret;
 }
 
-static int pg_approvals(struct state *base, const char *plan_id, char ***approvers, size_t *n,
+static int pg_approvals(struct state *base, const char *plan_id, struct cms_strv *approvers,
 			struct cms_error *err)
 {
 	struct pg_state *st = (struct pg_state *)base;
 	PGresult *bad = NULL, *res;
 	int ret = 0;
 
-	*approvers = NULL;
-	*n = 0;
 	res = pg_query(st, &bad, "SELECT approver FROM cmsctl.approvals WHERE plan_id = $1"
 		       " ORDER BY approver COLLATE \"C\"", "s", plan_id);
 	if (!res)
 		ret = pg_failf(st, bad, err, "cannot read the approvals of plan '%s'", plan_id);
 	else
-		read_strings(res, approvers, n);
+		read_strings(res, approvers);
 	PQclear(res);
 	PQclear(bad);
 	return ret;

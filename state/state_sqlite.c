@@ -24,6 +24,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
+
+#include "common/lib_sqlite.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,12 @@ static const char *const migrations[] = {
 	"WHEN NEW.kind NOT IN ('apply', 'restore') OR NEW.outcome NOT IN\n"
 	"	('running', 'ok', 'failed', 'rolled_back', 'interrupted', 'restored')\n"
 	"BEGIN SELECT RAISE(ABORT, 'unknown run kind or outcome'); END;\n",
+	/* 4: a lock's holder in columns (state.h, struct lock_holder): holder
+	 * keeps the name, the process gets its own; the text of older rows is
+	 * split by migrate_lock_holders */
+	"ALTER TABLE locks ADD COLUMN holder_pid INTEGER CHECK (holder_pid > 0);\n"
+	"ALTER TABLE locks ADD COLUMN holder_host TEXT;\n"
+	"ALTER TABLE locks ADD COLUMN holder_pid_ns TEXT;\n",
 };
 
 #define STATE_SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -123,6 +131,14 @@ struct sqlite_state {
 	char *path; /* as given, for messages */
 	dev_t dev;  /* the file, for the registry of open files below */
 	ino_t ino;
+};
+
+static int migrate_lock_holders(struct sqlite_state *st);
+
+/* What a migration step rewrites beyond its SQL (by step, NULL for none),
+ * after its SQL and in its transaction; an SQLite code. */
+static int (*const migration_rows[ARRAY_SIZE(migrations)])(struct sqlite_state *st) = {
+	[3] = migrate_lock_holders,
 };
 
 /*
@@ -575,6 +591,8 @@ static int migrate(struct sqlite_state *st, int64_t version, struct cms_error *e
 		if (version >= STATE_SCHEMA_VERSION)
 			break;
 		rc = sqlite3_exec(st->db, migrations[version], NULL, NULL, NULL);
+		if (rc == SQLITE_OK && migration_rows[version])
+			rc = migration_rows[version](st);
 		if (rc == SQLITE_OK) {
 			/* Each step (re)asserts the mark of a cmsctl state. */
 			bump = xasprintf("PRAGMA application_id = %u;"
@@ -622,6 +640,8 @@ int state_sqlite_open(struct state **out, const char *path, bool create, struct 
 		return cms_error_set(err, CMS_ERROR, "cannot open state database '%s': %s", path,
 				     strerror(errno));
 	if (open_file_slot(sb.st_dev, sb.st_ino) < 0 && (ret = check_header(path, err)) < 0)
+		return ret;
+	if ((ret = cms_lib_sqlite_load(err)) < 0)
 		return ret;
 
 	st = xcalloc(1, sizeof(*st));
@@ -745,35 +765,25 @@ static int sq_read_store(struct state *base, const char *store, struct recorded 
 	return ret;
 }
 
-/* Collects the first column of every row as strings. */
-static int read_strings(sqlite3_stmt *stmt, char ***out, size_t *n)
+/* Collects the first column of every row as strings (none is NULL). */
+static int read_strings(sqlite3_stmt *stmt, struct cms_strv *out)
 {
-	char **v = NULL;
-	size_t len = 0, alloc = 0;
 	int rc;
 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		*ARRAY_PUSH(v, len, alloc) = col_strdup(stmt, 0);
-	if (rc != SQLITE_DONE) {
-		state_strings_free(v, len);
-		return rc;
-	}
-	*out = v;
-	*n = len;
-	return SQLITE_OK;
+		cms_strv_push(out, col_strdup(stmt, 0));
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int sq_list_stores(struct state *base, char ***names, size_t *n, struct cms_error *err)
+static int sq_list_stores(struct state *base, struct cms_strv *names, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = 0;
 
-	*names = NULL;
-	*n = 0;
 	rc = prepare(st, &stmt, "SELECT name FROM stores ORDER BY name", "");
 	if (rc == SQLITE_OK)
-		rc = read_strings(stmt, names, n);
+		rc = read_strings(stmt, names);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot list the stores");
 	sqlite3_finalize(stmt);
@@ -786,13 +796,56 @@ static void lock_read_row(sqlite3_stmt *stmt, struct lock_info *l)
 {
 	l->store = col_strdup(stmt, 0);
 	l->id = col_strdup(stmt, 1);
-	l->holder = col_strdup(stmt, 2);
+	l->holder.name = col_strdup(stmt, 2);
 	l->reason = col_strdup(stmt, 3);
 	l->acquired_at = sqlite3_column_int64(stmt, 4);
 	l->lease_until = sqlite3_column_int64(stmt, 5);
+	l->holder.pid = sqlite3_column_int64(stmt, 6);
+	l->holder.host = col_strdup(stmt, 7);
+	l->holder.pid_ns = col_strdup(stmt, 8);
+	l->holder_text = lock_holder_text(&l->holder);
 }
 
-#define LOCK_COLUMNS "store, id, holder, reason, acquired_at, lease_until"
+#define LOCK_COLUMNS STATE_LOCK_COLUMNS
+
+/* Migration 4: the holders written as text, "NAME (pid N on HOST, NS)",
+ * split into their columns, once. */
+static int migrate_lock_holders(struct sqlite_state *st)
+{
+	struct { char *store, *text; } *rows = NULL, *row;
+	sqlite3_stmt *stmt = NULL;
+	size_t n = 0, alloc = 0, i;
+	int rc;
+
+	rc = prepare(st, &stmt, "SELECT store, holder FROM locks", "");
+	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		row = ARRAY_PUSH(rows, n, alloc);
+		row->store = col_strdup(stmt, 0);
+		row->text = col_strdup(stmt, 1);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	for (i = 0; rc == SQLITE_OK && i < n; i++) {
+		struct lock_holder h;
+
+		state_lock_holder_parse_legacy(rows[i].text, &h);
+		rc = prepare(st, &stmt, "UPDATE locks SET holder = ?2, holder_pid = NULLIF(?3, 0),"
+			     " holder_host = ?4, holder_pid_ns = ?5 WHERE store = ?1", "ssiss",
+			     rows[i].store, h.name, h.pid, h.host, h.pid_ns);
+		if (rc == SQLITE_OK)
+			rc = step_done(stmt);
+		sqlite3_finalize(stmt);
+		lock_holder_free(&h);
+	}
+	for (i = 0; i < n; i++) {
+		free(rows[i].store);
+		free(rows[i].text);
+	}
+	free(rows);
+	return rc;
+}
 
 /* Reads the lock of store into *out (all NULL when there is none). */
 static int lock_get(struct sqlite_state *st, const char *store, struct lock_info *out, bool *found)
@@ -816,29 +869,12 @@ static int lock_get(struct sqlite_state *st, const char *store, struct lock_info
 	return rc;
 }
 
-static int lock_held(struct cms_error *err, const struct lock_info *l)
-{
-	char since[32], until[32];
-
-	cms_format_time(since, l->acquired_at);
-	cms_format_time(until, l->lease_until);
-	if (l->reason && *l->reason)
-		cms_error_set(err, CMS_ELOCKED,
-			      "store '%s' is locked by %s since %s (reason: %s, lease until %s)",
-			      l->store, l->holder, since, l->reason, until);
-	else
-		cms_error_set(err, CMS_ELOCKED,
-			      "store '%s' is locked by %s since %s (lease until %s)", l->store,
-			      l->holder, since, until);
-	cms_error_hint(err, "wait for it, or break an expired lock with 'cmsctl unlock %s %s'",
-		       l->store, l->id);
-	return CMS_ELOCKED;
-}
-
-static int sq_lock(struct state *base, const char *store, const char *holder, const char *reason,
-	       int64_t lease_s, int64_t now, char **lock_id_out, struct cms_error *err)
+static int sq_lock(struct state *base, const char *store, const struct lock_holder *holder,
+		   const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
+		   struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
+	int64_t pid = holder->pid > 0 ? holder->pid : 0; /* 0: names no process (NULL) */
 	struct lock_info cur = { 0 };
 	sqlite3_stmt *stmt = NULL;
 	char *id = NULL;
@@ -859,16 +895,15 @@ static int sq_lock(struct state *base, const char *store, const char *holder, co
 		goto done;
 	}
 	if (found && cur.lease_until > now) {
-		ret = lock_held(err, &cur);
+		ret = state_lock_held(err, &cur);
 		goto done;
 	}
 	/* No lock, or an expired one: take it over. */
 	rc = prepare(st, &stmt,
-		     "INSERT INTO locks (" LOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-		     " ON CONFLICT (store) DO UPDATE SET id = excluded.id,"
-		     " holder = excluded.holder, reason = excluded.reason,"
-		     " acquired_at = excluded.acquired_at, lease_until = excluded.lease_until",
-		     "ssssii", store, id, holder, reason, now, now + lease_s);
+		     "INSERT INTO locks (" LOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+		     " NULLIF(?7, 0), ?8, ?9)" STATE_LOCK_TAKE_OVER,
+		     "ssssiiiss", store, id, holder->name, reason, now, now + lease_s, pid,
+		     pid ? holder->host : NULL, pid ? holder->pid_ns : NULL);
 	if (rc == SQLITE_OK)
 		rc = step_done(stmt);
 	if (rc == SQLITE_OK)
@@ -920,7 +955,7 @@ static int sq_lock_renew(struct state *base, const char *store, const char *lock
 		cms_format_time(since, cur.acquired_at);
 		ret = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is no longer "
 				    "held: %s took the store over at %s", lock_id, store,
-				    cur.holder, since);
+				    cur.holder_text, since);
 	} else {
 		ret = cms_error_set(err, CMS_ELOCKED, "lock '%s' of store '%s' is no longer "
 				    "held: it was broken", lock_id, store);
@@ -1447,20 +1482,18 @@ static int sq_approve(struct state *base, const char *plan_id, const char *store
 	return ret;
 }
 
-static int sq_approvals(struct state *base, const char *plan_id, char ***approvers, size_t *n,
-		    struct cms_error *err)
+static int sq_approvals(struct state *base, const char *plan_id, struct cms_strv *approvers,
+			struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = 0;
 
-	*approvers = NULL;
-	*n = 0;
 	rc = prepare(st, &stmt,
 		     "SELECT approver FROM approvals WHERE plan_id = ?1 ORDER BY approver", "s",
 		     plan_id);
 	if (rc == SQLITE_OK)
-		rc = read_strings(stmt, approvers, n);
+		rc = read_strings(stmt, approvers);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot read the approvals of plan '%s'", plan_id);
 	sqlite3_finalize(stmt);

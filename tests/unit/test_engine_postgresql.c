@@ -72,7 +72,9 @@
 #define SQL_RELOAD "SELECT pg_reload_conf()"
 #define SQL_TERMINATE                                                            \
 	"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "          \
-	"WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+	"WHERE pid <> pg_backend_pid() AND pid <> 4300 AND backend_type = 'client backend'"
+/* The verifier's pid, read before the fence changes anything. */
+#define SQL_BACKEND_PID "SELECT pg_backend_pid()"
 #define SQL_BACKENDS_LEFT "SELECT count(*) FROM pg_stat_activity WHERE pid IN (4242, 4243)"
 #define SQL_WRITE_PROBE "CREATE TEMP TABLE cmsctl_fence_probe ()"
 #define READ_ONLY_REFUSAL                                                              \
@@ -628,7 +630,8 @@ static void test_check_target_unreachable_is_refused(void **state)
 	e = open_engine(&w);
 	assert_int_equal(e->ops->check_target(e, "pool-b", &err), CMS_EREFUSED);
 	assert_int_equal(err.code, CMS_EREFUSED);
-	assert_string_equal(err.message, "cannot connect to server 'pool-b': connection refused");
+	assert_string_equal(err.message, "target 'pool-b' is unreachable: cannot connect to server "
+			    "'pool-b': connection refused");
 	cms_error_clear(&err);
 	engine_close(e);
 }
@@ -653,8 +656,9 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 		VAL(SQL_BACKENDS_LEFT, "0"),
 		VAL(SQL_OPEN_LEFT, "0"),
 	};
-	/* The reload reaches the new session on its second look. */
+	/* The reload reaches the other session on its second look. */
 	const struct db_fake_reply verify[] = {
+		VAL(SQL_BACKEND_PID, "4300"),
 		VAL(SQL_SHOW_RO, "off"),
 		VAL(SQL_SHOW_RO, "on"),
 		FAIL(SQL_WRITE_PROBE, READ_ONLY_REFUSAL),
@@ -668,12 +672,16 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 	SESSION(&w, "pool-a", a);
 	SESSION(&w, "pool-a", verify);
 	e = open_engine(&w);
+	assert_int_equal(e->window_opened, 0);
 	assert_int_equal(e->ops->fence(e, "pool-a", &err), 0);
 	assert_null(err.message);
 	assert_all_sessions_used(&w);
+	/* The window opens at the first change, after the checks. */
+	assert_true(e->window_opened > 0);
 	TRANSCRIPT(e,
 		   "pool-a: " SQL_OVERRIDES,
 		   "pool-a: " SQL_CURRENT_DATABASE,
+		   "pool-a: " SQL_BACKEND_PID,
 		   "pool-a: " SQL_TO_CLOSE,
 		   "pool-a: " SQL_SESSION_RW,
 		   "pool-a: " SQL_LOCAL_COMMIT,
@@ -701,6 +709,7 @@ static void test_fence_fails_when_a_write_is_accepted(void **state)
 		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	const struct db_fake_reply verify[] = {
+		VAL(SQL_BACKEND_PID, "4300"),
 		VAL(SQL_SHOW_RO, "on"),
 		DONE(SQL_WRITE_PROBE),
 	};
@@ -715,7 +724,7 @@ static void test_fence_fails_when_a_write_is_accepted(void **state)
 	e = open_engine(&w);
 	assert_int_equal(e->ops->fence(e, "pool-a", &err), CMS_ERROR);
 	assert_string_equal(err.message,
-			    "fence of server 'pool-a' did not take: a write was accepted in a new session");
+			    "fence of server 'pool-a' did not take: a write was accepted in a second session");
 	cms_error_clear(&err);
 	engine_close(e);
 }
@@ -762,6 +771,9 @@ static void test_fence_fails_when_a_database_still_takes_connections(void **stat
 		NOROWS(SQL_TERMINATE, 2, termcols),
 		VAL(SQL_OPEN_LEFT, "1"),
 	};
+	const struct db_fake_reply verify[] = {
+		VAL(SQL_BACKEND_PID, "4300"),
+	};
 	struct cms_error err = CMS_ERROR_INIT;
 	struct world w;
 	struct engine *e;
@@ -769,6 +781,7 @@ static void test_fence_fails_when_a_database_still_takes_connections(void **stat
 	(void)state;
 	world_init(&w);
 	SESSION(&w, "pool-a", a);
+	SESSION(&w, "pool-a", verify);
 	e = open_engine(&w);
 	assert_int_equal(e->ops->fence(e, "pool-a", &err), CMS_ERROR);
 	assert_string_equal(err.message, "fence of server 'pool-a' did not take: 1 of the store's "
@@ -1027,7 +1040,6 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		VAL(SQL_IN_RECOVERY, "1"),
 		VAL(SQL_IN_RECOVERY, "1"),
 		VAL(SQL_IN_RECOVERY, "0"),
-		DONE("CHECKPOINT"),
 		VAL(SQL_SHOW_RO, "on"),
 		DONE(SQL_UNFENCE),
 		VAL(SQL_RELOAD, "1"),
@@ -1037,6 +1049,7 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		DONE(SQL_OPEN("lis")),
 		DONE(SQL_OPEN("xds")),
 		VAL(SQL_IN_RECOVERY, "0"),
+		DONE("CHECKPOINT"),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_SHOW_RO, "off"),
@@ -1052,11 +1065,13 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 	e = open_engine(&w);
 	assert_int_equal(e->ops->promote(e, "pool-b", "pool-a", false, &err), 0);
 	assert_all_sessions_used(&w);
+	/* Closed once the databases took connections again, before the
+	 * re-read and the CHECKPOINT. */
+	assert_true(e->window_closed > 0);
 	TRANSCRIPT(e,
 		   "pool-b: " SQL_IN_RECOVERY,
 		   "pool-b: SELECT pg_promote(false)",
 		   "pool-b: " SQL_IN_RECOVERY " -- polled 3 times",
-		   "pool-b: CHECKPOINT",
 		   "pool-b: " SQL_SHOW_RO,
 		   "pool-b: " SQL_UNFENCE,
 		   "pool-b: " SQL_RELOAD,
@@ -1066,7 +1081,8 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		   "pool-b: " SQL_LOCAL_COMMIT,
 		   "pool-b: " SQL_OPEN("lis"),
 		   "pool-b: " SQL_OPEN("xds"),
-		   "pool-b: " SQL_IN_RECOVERY);
+		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: CHECKPOINT");
 	assert_int_equal(e->nfollowups, 0);
 	engine_close(e);
 }
@@ -1086,10 +1102,10 @@ static void test_promote_forced_records_last_known_positions(void **state)
 		VAL("SELECT pg_last_wal_replay_lsn()", "0/5000148"),
 		VAL("SELECT pg_promote(false)", "1"),
 		VAL(SQL_IN_RECOVERY, "0"),
-		DONE("CHECKPOINT"),
 		VAL(SQL_SHOW_RO, "off"),
 		NOROWS(SQL_TO_OPEN, 1, namecols),
 		VAL(SQL_IN_RECOVERY, "0"),
+		DONE("CHECKPOINT"),
 	};
 	const struct db_fake_reply dr[] = {
 		ID("1", SYSID),
@@ -1147,10 +1163,10 @@ static void test_promote_of_already_promoted_target_finishes(void **state)
 {
 	const struct db_fake_reply b[] = {
 		VAL(SQL_IN_RECOVERY, "false"),
-		DONE("CHECKPOINT"),
 		VAL(SQL_SHOW_RO, "off"),
 		NOROWS(SQL_TO_OPEN, 1, namecols),
 		VAL(SQL_IN_RECOVERY, "f"),
+		DONE("CHECKPOINT"),
 	};
 	struct cms_error err = CMS_ERROR_INIT;
 	struct world w;
@@ -1163,10 +1179,10 @@ static void test_promote_of_already_promoted_target_finishes(void **state)
 	assert_int_equal(e->ops->promote(e, "pool-b", "pool-a", false, &err), 0);
 	TRANSCRIPT(e,
 		   "pool-b: " SQL_IN_RECOVERY,
-		   "pool-b: CHECKPOINT",
 		   "pool-b: " SQL_SHOW_RO,
 		   "pool-b: " SQL_TO_OPEN,
-		   "pool-b: " SQL_IN_RECOVERY);
+		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: CHECKPOINT");
 	engine_close(e);
 }
 
@@ -1226,6 +1242,7 @@ static void test_demote_refences_an_unfenced_old_primary(void **state)
 		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	const struct db_fake_reply verify[] = {
+		VAL(SQL_BACKEND_PID, "4300"),
 		VAL(SQL_SHOW_RO, "on"),
 		FAIL(SQL_WRITE_PROBE, READ_ONLY_REFUSAL),
 	};

@@ -58,6 +58,9 @@
 				 err.message ? err.message : "no error");                 \
 	} while (0)
 
+/* A lock holder that names no process (as a lock written by hand). */
+#define WHO(n) (&(struct lock_holder){ .name = (char *)(n) })
+
 struct fx {
 	char *dir;     /* the test's private folder */
 	char *db;      /* dir/state.db */
@@ -392,7 +395,7 @@ static void test_new_state_is_wal_with_app_id_and_schema(void **ctx)
 	assert_string_equal(s, "1129141041"); /* 0x434D5331 */
 	free(s);
 	s = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(s, "3");
+	assert_string_equal(s, "4");
 	free(s);
 	s = raw_text(fx->db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
 			     " WHERE type = 'table' ORDER BY name)");
@@ -454,7 +457,7 @@ static void test_refuses_newer_schema_unchanged(void **ctx)
 	state_close(st);
 	raw_exec(fx->db, "PRAGMA user_version = 99", false);
 	assert_refused_unchanged(fx->db, CMS_ERROR, "has schema version 99, newer than "
-				 "this cmsctl (3); upgrade cmsctl");
+				 "this cmsctl (4); upgrade cmsctl");
 }
 
 static void test_refuses_newer_schema_still_in_the_wal_unchanged(void **ctx)
@@ -535,12 +538,12 @@ static void test_lock_unlock_and_relock(void **ctx)
 	char *id = NULL, *id2 = NULL, *hint;
 	size_t n;
 
-	OK(state_lock(st, "redmond", "alice@ci-7", "apply of plan 1a2b", 300, T0, &id, &err));
+	OK(state_lock(st, "redmond", WHO("alice@ci-7"), "apply of plan 1a2b", 300, T0, &id, &err));
 	assert_non_null(id);
 	assert_int_equal(strlen(id), 16);
 	assert_int_equal(strspn(id, "0123456789abcdef"), 16);
 
-	FAILS(state_lock(st, "redmond", "bob@laptop", "restore", 300, T0 + 10, &id2, &err),
+	FAILS(state_lock(st, "redmond", WHO("bob@laptop"), "restore", 300, T0 + 10, &id2, &err),
 	      CMS_ELOCKED);
 	assert_null(id2);
 	assert_string_equal(err.message,
@@ -553,14 +556,14 @@ static void test_lock_unlock_and_relock(void **ctx)
 	cms_error_clear(&err);
 
 	/* Another store is independent. */
-	OK(state_lock(st, "dublin", "bob@laptop", NULL, 60, T0, &id2, &err));
+	OK(state_lock(st, "dublin", WHO("bob@laptop"), NULL, 60, T0, &id2, &err));
 	OK(state_lock_list(st, &locks, &n, &err));
 	assert_int_equal(n, 2);
 	assert_string_equal(locks[0].store, "dublin");
 	assert_null(locks[0].reason);
 	assert_string_equal(locks[1].store, "redmond");
 	assert_string_equal(locks[1].id, id);
-	assert_string_equal(locks[1].holder, "alice@ci-7");
+	assert_string_equal(locks[1].holder_text, "alice@ci-7");
 	assert_int_equal(locks[1].acquired_at, T0);
 	assert_int_equal(locks[1].lease_until, T0 + 300);
 	lock_info_list_free(locks, n);
@@ -576,8 +579,8 @@ static void test_lock_unlock_and_relock(void **ctx)
 	cms_error_clear(&err);
 	free(id);
 	id = NULL;
-	OK(state_lock(st, "redmond", "bob@laptop", "restore", 300, T0 + 20, &id, &err));
-	FAILS(state_lock(st, "redmond", "bob@laptop", "restore", 0, T0, &id2, &err), CMS_ERROR);
+	OK(state_lock(st, "redmond", WHO("bob@laptop"), "restore", 300, T0 + 20, &id, &err));
+	FAILS(state_lock(st, "redmond", WHO("bob@laptop"), "restore", 0, T0, &id2, &err), CMS_ERROR);
 	cms_error_clear(&err);
 	free(id);
 	free(id2);
@@ -593,13 +596,13 @@ static void test_expired_lock_is_taken_over_and_renew_notices(void **ctx)
 	char *a = NULL, *b = NULL;
 	size_t n;
 
-	OK(state_lock(st, "redmond", "alice", "apply", 60, T0, &a, &err));
+	OK(state_lock(st, "redmond", WHO("alice"), "apply", 60, T0, &a, &err));
 	/* Renewed within the lease: still held at T0 + 100. */
 	OK(state_lock_renew(st, "redmond", a, 120, T0 + 50, &err));
-	FAILS(state_lock(st, "redmond", "bob", "apply", 60, T0 + 100, &b, &err), CMS_ELOCKED);
+	FAILS(state_lock(st, "redmond", WHO("bob"), "apply", 60, T0 + 100, &b, &err), CMS_ELOCKED);
 	cms_error_clear(&err);
 	/* The lease ends at T0 + 170: from then on the lock may be taken over. */
-	OK(state_lock(st, "redmond", "bob", "apply", 60, T0 + 170, &b, &err));
+	OK(state_lock(st, "redmond", WHO("bob"), "apply", 60, T0 + 170, &b, &err));
 	assert_string_not_equal(a, b);
 	FAILS(state_lock_renew(st, "redmond", a, 60, T0 + 171, &err), CMS_ELOCKED);
 	assert_contains(err.message, "is no longer held: bob took the store over at");
@@ -607,7 +610,7 @@ static void test_expired_lock_is_taken_over_and_renew_notices(void **ctx)
 	OK(state_lock_renew(st, "redmond", b, 600, T0 + 180, &err));
 	OK(state_lock_list(st, &locks, &n, &err));
 	assert_int_equal(n, 1);
-	assert_string_equal(locks[0].holder, "bob");
+	assert_string_equal(locks[0].holder_text, "bob");
 	assert_int_equal(locks[0].acquired_at, T0 + 170);
 	assert_int_equal(locks[0].lease_until, T0 + 780);
 	lock_info_list_free(locks, n);
@@ -629,15 +632,15 @@ static void test_two_handles_contend_for_one_lock(void **ctx)
 	char *ida = NULL, *idb = NULL;
 	size_t n;
 
-	OK(state_lock(a, "redmond", "runner-a", "apply", 300, T0, &ida, &err));
-	FAILS(state_lock(b, "redmond", "runner-b", "apply", 300, T0 + 1, &idb, &err), CMS_ELOCKED);
+	OK(state_lock(a, "redmond", WHO("runner-a"), "apply", 300, T0, &ida, &err));
+	FAILS(state_lock(b, "redmond", WHO("runner-b"), "apply", 300, T0 + 1, &idb, &err), CMS_ELOCKED);
 	assert_contains(err.message, "locked by runner-a since 2026-01-01T00:00:00Z");
 	cms_error_clear(&err);
 	OK(state_unlock(a, "redmond", ida, &err));
-	OK(state_lock(b, "redmond", "runner-b", "apply", 300, T0 + 2, &idb, &err));
+	OK(state_lock(b, "redmond", WHO("runner-b"), "apply", 300, T0 + 2, &idb, &err));
 	OK(state_lock_list(a, &locks, &n, &err));
 	assert_int_equal(n, 1);
-	assert_string_equal(locks[0].holder, "runner-b");
+	assert_string_equal(locks[0].holder_text, "runner-b");
 	assert_string_equal(locks[0].id, idb);
 	lock_info_list_free(locks, n);
 	FAILS(state_lock_renew(a, "redmond", ida, 300, T0 + 3, &err), CMS_ELOCKED);
@@ -648,6 +651,105 @@ static void test_two_handles_contend_for_one_lock(void **ctx)
 	state_close(b);
 }
 
+/* Runs SQL on the fixture's state behind cmsctl's back: SQLite directly,
+ * PostgreSQL through the test's own connection. */
+static void fx_raw_exec(struct fx *fx, const char *sqlite_sql, const char *pg_sql)
+{
+	if (is_pg())
+		free(pg_run(fx->pg_db, pg_sql));
+	else
+		raw_exec(fx->db, sqlite_sql, false);
+}
+
+/* The schema version the fixture's state records. */
+static void assert_schema_version(struct fx *fx, const char *want)
+{
+	char *v;
+
+	if (is_pg())
+		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
+	else
+		v = raw_text(fx->db, "PRAGMA user_version");
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void assert_holder(const struct lock_info *l, const char *name, int64_t pid,
+			  const char *host, const char *pid_ns, const char *text)
+{
+	assert_string_equal(l->holder.name, name);
+	assert_int_equal(l->holder.pid, pid);
+	if (host)
+		assert_string_equal(l->holder.host, host);
+	else
+		assert_null(l->holder.host);
+	if (pid_ns)
+		assert_string_equal(l->holder.pid_ns, pid_ns);
+	else
+		assert_null(l->holder.pid_ns);
+	assert_string_equal(l->holder_text, text);
+}
+
+/* A holder is kept in columns and shown as one text; a state of schema
+ * version 3, whose holders are that text, is split into the columns once,
+ * when it is opened, and shows the same. */
+static void test_lock_holder_in_columns_and_migrated_from_text(void **ctx)
+{
+	struct fx *fx = *ctx;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct lock_holder me = { .name = (char *)"alice@ci-7", .pid = 4242,
+				  .host = (char *)"runner-1", .pid_ns = (char *)"pid:[4026531836]" };
+	struct state *st = open_fx_ok(fx, true);
+	struct lock_info *locks = NULL;
+	char *id = NULL, *id2 = NULL;
+	size_t n;
+
+	OK(state_lock(st, "redmond", &me, "apply", 300, T0, &id, &err));
+	FAILS(state_lock(st, "redmond", WHO("bob"), "apply", 300, T0 + 1, &id2, &err), CMS_ELOCKED);
+	assert_null(id2);
+	assert_contains(err.message, "store 'redmond' is locked by alice@ci-7 (pid 4242 on "
+			"runner-1, pid:[4026531836]) since");
+	cms_error_clear(&err);
+	OK(state_lock_list(st, &locks, &n, &err));
+	assert_int_equal(n, 1);
+	assert_holder(&locks[0], "alice@ci-7", 4242, "runner-1", "pid:[4026531836]",
+		      "alice@ci-7 (pid 4242 on runner-1, pid:[4026531836])");
+	lock_info_list_free(locks, n);
+	state_close(st);
+	free(id);
+
+	/* Back to version 3: the holder as text, and rows of other shapes. */
+	fx_raw_exec(fx,
+		    "ALTER TABLE locks DROP COLUMN holder_pid;"
+		    " ALTER TABLE locks DROP COLUMN holder_host;"
+		    " ALTER TABLE locks DROP COLUMN holder_pid_ns;"
+		    " UPDATE locks SET holder = 'carol@gone (pid 17 on elsewhere, pid:[1])';"
+		    " INSERT INTO locks VALUES ('dublin', 'a1', 'bob@other:4242', NULL, 1, 2);"
+		    " INSERT INTO locks VALUES ('oslo', 'a2', 'dan (pid 5 on h)', NULL, 1, 2);"
+		    " INSERT INTO locks VALUES ('paris', 'a3', 'eve (pid 0 on h, pid:[1])', NULL, 1, 2);"
+		    " PRAGMA user_version = 3",
+		    "ALTER TABLE cmsctl.locks DROP COLUMN holder_pid, DROP COLUMN holder_host,"
+		    " DROP COLUMN holder_pid_ns;"
+		    " UPDATE cmsctl.locks SET holder = 'carol@gone (pid 17 on elsewhere, pid:[1])';"
+		    " INSERT INTO cmsctl.locks VALUES ('dublin', 'a1', 'bob@other:4242', NULL, 1, 2);"
+		    " INSERT INTO cmsctl.locks VALUES ('oslo', 'a2', 'dan (pid 5 on h)', NULL, 1, 2);"
+		    " INSERT INTO cmsctl.locks VALUES"
+		    "  ('paris', 'a3', 'eve (pid 0 on h, pid:[1])', NULL, 1, 2);"
+		    " UPDATE cmsctl.meta SET schema_version = 3");
+	st = open_fx_ok(fx, false);
+	OK(state_lock_list(st, &locks, &n, &err));
+	assert_int_equal(n, 4);
+	assert_holder(&locks[0], "bob@other:4242", 0, NULL, NULL, "bob@other:4242");
+	assert_holder(&locks[1], "dan (pid 5 on h)", 0, NULL, NULL, "dan (pid 5 on h)");
+	assert_holder(&locks[2], "eve (pid 0 on h, pid:[1])", 0, NULL, NULL,
+		      "eve (pid 0 on h, pid:[1])");
+	assert_holder(&locks[3], "carol@gone", 17, "elsewhere", "pid:[1]",
+		      "carol@gone (pid 17 on elsewhere, pid:[1])");
+	lock_info_list_free(locks, n);
+	state_close(st);
+	assert_schema_version(fx, "4");
+}
+
 /* Children racing on a path that does not exist yet: all create or open
  * it fine, exactly one gets the lock. */
 static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
@@ -656,7 +758,6 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 	enum { RACERS = 6 };
 	pid_t pids[RACERS];
 	int statuses[RACERS], go[2], i, winners = 0, losers = 0;
-	char *v;
 
 	assert_int_equal(pipe(go), 0);
 	for (i = 0; i < RACERS; i++) {
@@ -676,7 +777,7 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 				_exit(10);
 			}
 			snprintf(holder, sizeof(holder), "racer-%d", i);
-			rc = state_lock(st, "redmond", holder, "race", 300, T0, &id, &err);
+			rc = state_lock(st, "redmond", WHO(holder), "race", 300, T0, &id, &err);
 			if (rc < 0 && rc != CMS_ELOCKED)
 				fprintf(stderr, "racer: %s\n", err.message);
 			state_close(st);
@@ -701,12 +802,7 @@ static void test_racing_processes_share_one_state_and_one_lock(void **ctx)
 	}
 	assert_int_equal(winners, 1);
 	assert_int_equal(losers, RACERS - 1);
-	if (is_pg())
-		v = pg_run(fx->pg_db, "SELECT schema_version FROM cmsctl.meta");
-	else
-		v = raw_text(fx->db, "PRAGMA user_version");
-	assert_string_equal(v, "3");
-	free(v);
+	assert_schema_version(fx, "4");
 }
 
 static void test_journal_steps_upsert_and_list(void **ctx)
@@ -810,10 +906,9 @@ static void test_commit_increments_serial_and_refuses_stale(void **ctx)
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = open_fx_ok(fx, true);
 	struct recorded rec;
-	char **names = NULL;
+	struct cms_strv names = CMS_STRV_INIT;
 	int64_t serial = -1;
 	bool used;
-	size_t n;
 
 	OK(state_read_store(st, "redmond", &rec, &err));
 	assert_false(rec.exists);
@@ -890,11 +985,11 @@ static void test_commit_increments_serial_and_refuses_stale(void **ctx)
 	cms_error_clear(&err);
 	OK(state_commit(st, "dublin", "lin-d", 0, "sql-1", NULL, "p9", NULL, T0, &serial, &err));
 	assert_int_equal(serial, 1);
-	OK(state_list_stores(st, &names, &n, &err));
-	assert_int_equal(n, 2);
-	assert_string_equal(names[0], "dublin");
-	assert_string_equal(names[1], "redmond");
-	state_strings_free(names, n);
+	OK(state_list_stores(st, &names, &err));
+	assert_int_equal(names.n, 2);
+	assert_string_equal(names.v[0], "dublin");
+	assert_string_equal(names.v[1], "redmond");
+	cms_strv_free(&names);
 	state_close(st);
 }
 
@@ -903,21 +998,20 @@ static void test_approvals_are_idempotent_and_sorted(void **ctx)
 	struct fx *fx = *ctx;
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = open_fx_ok(fx, true);
-	char **who = NULL;
-	size_t n;
+	struct cms_strv who = CMS_STRV_INIT;
 
-	OK(state_approvals(st, "p1", &who, &n, &err));
-	assert_int_equal(n, 0);
-	state_strings_free(who, n);
+	OK(state_approvals(st, "p1", &who, &err));
+	assert_int_equal(who.n, 0);
+	cms_strv_free(&who);
 	FAILS(state_approve(st, "p1", "redmond", "carol", T0, &err), 1);
 	FAILS(state_approve(st, "p1", "redmond", "bob", T0 + 1, &err), 1);
 	OK(state_approve(st, "p1", "redmond", "carol", T0 + 2, &err)); /* there already */
 	FAILS(state_approve(st, "p2", "redmond", "dave", T0, &err), 1);
-	OK(state_approvals(st, "p1", &who, &n, &err));
-	assert_int_equal(n, 2);
-	assert_string_equal(who[0], "bob");
-	assert_string_equal(who[1], "carol");
-	state_strings_free(who, n);
+	OK(state_approvals(st, "p1", &who, &err));
+	assert_int_equal(who.n, 2);
+	assert_string_equal(who.v[0], "bob");
+	assert_string_equal(who.v[1], "carol");
+	cms_strv_free(&who);
 	state_close(st);
 }
 
@@ -1062,7 +1156,7 @@ static void fill_everything(struct state *st)
 	OK(state_consume_plan(st, "plan-3", "redmond", "run-9", T0 + 6, &err));
 	FAILS(state_approve(st, "plan-4", "redmond", "carol", T0 + 7, &err), 1);
 	FAILS(state_approve(st, "plan-4", "redmond", "bob", T0 + 8, &err), 1);
-	OK(state_lock(st, "redmond", "alice (pid 1 on h)", "apply", 300, T0, &id, &err));
+	OK(state_lock(st, "redmond", WHO("alice (pid 1 on h)"), "apply", 300, T0, &id, &err));
 	free(id);
 }
 
@@ -1233,7 +1327,7 @@ static void test_names_and_frees(void **ctx)
 	run_info_free(NULL);
 	step_info_free(NULL);
 	step_info_list_free(NULL, 0);
-	state_strings_free(NULL, 0);
+	cms_strv_free(NULL);
 	state_close(NULL);
 }
 
@@ -1244,6 +1338,7 @@ static void test_names_and_frees(void **ctx)
 	T(test_lock_unlock_and_relock),                                 \
 	T(test_expired_lock_is_taken_over_and_renew_notices),           \
 	T(test_two_handles_contend_for_one_lock),                       \
+	T(test_lock_holder_in_columns_and_migrated_from_text),          \
 	T(test_racing_processes_share_one_state_and_one_lock),          \
 	T(test_journal_steps_upsert_and_list),                          \
 	T(test_commit_increments_serial_and_refuses_stale),             \
