@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "applier/apply.h"
+#include "applier/planning.h"
 #include "applier/command.h"
 #include "applier/publish.h"
 #include "applier/report.h"
@@ -635,9 +636,6 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 	int64_t now = now_s();
 	int rc;
 
-	if (p->offline)
-		return cms_error_set(err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
-				     "observation and cannot be applied", r->plan_id);
 	if (strcmp(p->store, st->name) || p->engine != st->engine)
 		return cms_error_set(err, CMS_ESTALE, "plan %.12s is for store '%s' (engine %s), not "
 				     "this store", r->plan_id, p->store, engine_kind_name(p->engine));
@@ -672,10 +670,8 @@ static int check_plan_facts(struct run *r, struct recorded *rec, struct cms_erro
 		struct run_info last;
 		bool same;
 
-		rc = state_run_last(r->ctx->state, st->name, &last, err);
-		if (rc < 0 && rc != CMS_ENOTFOUND)
+		if ((rc = applier_last_run(r->ctx->state, st->name, &last, err)) < 0)
 			return rc;
-		cms_error_clear(err);
 		same = (!last.id && !p->after_run) ||
 		       (last.id && p->after_run && !strcmp(last.id, p->after_run));
 		if (!same)
@@ -1122,14 +1118,127 @@ static int commit_location(struct run *r, struct cms_error *err)
 	return rc;
 }
 
+/* Under the lock: a run of the store that never finished is restore's
+ * first (CMS_EINTERRUPTED). */
+static int refuse_unfinished(const struct apply_ctx *ctx, struct cms_error *err)
+{
+	struct run_info unfinished;
+	int rc;
+
+	memset(&unfinished, 0, sizeof(unfinished));
+	rc = state_run_unfinished(ctx->state, ctx->store->name, &unfinished, err);
+	if (rc == 0) {
+		rc = applier_interrupted_error(&unfinished, ctx->store->name, err);
+		run_info_free(&unfinished);
+		return rc;
+	}
+	if (rc != CMS_ENOTFOUND)
+		return rc;
+	cms_error_clear(err);
+	return 0;
+}
+
+/* The location the run starts from (rec) and the one its publish steps
+ * assert. */
+static void set_run_locations(struct run *r, const struct recorded *rec)
+{
+	const struct plan *p = r->p;
+
+	r->serial_before = rec->exists ? rec->serial : 0;
+	r->serial_after = r->serial_before;
+	r->pub_primary = p->to.primary;
+	r->pub_mirror = p->to.mirror;
+	r->pub_serial = r->serial_before + 1;
+	/* An adoption's lineage is made now, so that its publish steps carry
+	 * the lineage the state will record. */
+	if (!*p->lineage)
+		r->fresh_lineage = cms_random_hex(16);
+	r->pub_lineage = *p->lineage ? p->lineage : r->fresh_lineage;
+	r->loc_primary = xstrdup(rec->primary);
+	r->loc_mirror = xstrdup(rec->mirror);
+}
+
+/* Opens the engine and re-checks, before any change, what the plan
+ * observed of the servers and of the publish targets. */
+static int recheck_servers(struct run *r, struct cms_error *err)
+{
+	const struct apply_ctx *ctx = r->ctx;
+	int rc;
+
+	if ((rc = engine_open(&r->e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
+		return rc;
+	r->e->on_database = ctx->on_database;
+	r->e->on_database_arg = ctx->on_database_arg;
+	if ((rc = recheck_observations(r, err)) < 0 || (rc = check_publish_targets(r, err)) < 0)
+		return rc;
+	/* The statements of the pre-run probe are not part of any step. */
+	{
+		struct db_stmt_log *l = NULL;
+		size_t n = 0;
+
+		engine_take_log(r->e, &l, &n);
+		db_stmt_log_free(l, n);
+	}
+	return 0;
+}
+
+/* The run and every step of the plan (pending) into the journal. */
+static int begin_journal(struct run *r, struct cms_error *err)
+{
+	const struct apply_ctx *ctx = r->ctx;
+	const struct plan *p = r->p;
+	size_t i;
+	int rc;
+
+	if ((rc = state_run_begin(ctx->state, r->run_id, ctx->store->name, r->plan_id, RUN_APPLY,
+				  ctx->operator_name, now_ms(), err)) < 0)
+		return rc;
+	r->begun = true;
+	for (i = 0; i < p->nsteps; i++)
+		add_run_step(r, p->steps[i].action, p->steps[i].server, p->steps[i].description);
+	for (i = 0; i < r->nsteps; i++)
+		if ((rc = journal(r, &r->steps[i], err)) < 0)
+			return rc;
+	return 0;
+}
+
+/* A step failed (rc, err): after promotion, or once the new location is
+ * recorded, the run stops and is left for restore (CMS_EINTERRUPTED);
+ * before, the fence is undone and the run ends rolled back. */
+static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
+{
+	const struct apply_ctx *ctx = r->ctx;
+	struct cms_error cerr = CMS_ERROR_INIT;
+
+	r->error = xstrdup(err->message);
+	if (r->promote_started || r->committed) {
+		/* Never roll back after promotion, or once the new
+		 * location is recorded: stop and leave it to restore. */
+		r->outcome = "interrupted";
+		r->finished = now_ms();
+		cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after %s: %s",
+			      r->plan_id, r->promote_started ? "promotion began"
+			      : "the new location was recorded", r->error);
+		cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' "
+			       "finishes it%s", r->committed ? "" : " (once the state is writable, "
+			       "when that is what failed)");
+		return CMS_EINTERRUPTED;
+	}
+	roll_back_fence(r);
+	report_outside_fence(r);
+	skip_pending(r);
+	if (state_consume_plan(ctx->state, r->plan_id, ctx->store->name, r->run_id, now_s(), &cerr) < 0)
+		cms_error_clear(&cerr);
+	finish_run(r, RUN_ROLLED_BACK, rc, err);
+	return rc;
+}
+
 int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char *plan_id,
 		  struct apply_result *out, struct cms_error *err)
 {
 	struct run r;
 	struct recorded rec;
-	struct cms_error cerr = CMS_ERROR_INIT;
 	char *reason = xasprintf("apply plan %.12s", plan_id);
-	size_t i;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1138,91 +1247,18 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	r.operator_name = ctx->operator_name;
 	if ((rc = take_lock(&r, reason, err)) < 0)
 		goto done_unlocked;
-	{
-		struct run_info unfinished;
-
-		memset(&unfinished, 0, sizeof(unfinished));
-		rc = state_run_unfinished(ctx->state, ctx->store->name, &unfinished, err);
-		if (rc == 0) {
-			cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' was interrupted",
-				      unfinished.kind, unfinished.id, ctx->store->name);
-			cms_error_hint(err, "run 'cmsctl restore' first");
-			run_info_free(&unfinished);
-			rc = CMS_EINTERRUPTED;
-			goto done;
-		}
-		if (rc != CMS_ENOTFOUND)
-			goto done;
-		cms_error_clear(err);
-	}
-	if ((rc = check_plan_facts(&r, &rec, err)) < 0)
+	if ((rc = refuse_unfinished(ctx, err)) < 0 || (rc = check_plan_facts(&r, &rec, err)) < 0)
 		goto done;
-	r.serial_before = rec.exists ? rec.serial : 0;
-	r.serial_after = r.serial_before;
-	r.pub_primary = p->to.primary;
-	r.pub_mirror = p->to.mirror;
-	r.pub_serial = r.serial_before + 1;
-	/* An adoption's lineage is made now, so that its publish steps carry
-	 * the lineage the state will record. */
-	if (!*p->lineage)
-		r.fresh_lineage = cms_random_hex(16);
-	r.pub_lineage = *p->lineage ? p->lineage : r.fresh_lineage;
-	r.loc_primary = xstrdup(rec.primary);
-	r.loc_mirror = xstrdup(rec.mirror);
-	if ((rc = check_approvals(&r, err)) < 0)
+	set_run_locations(&r, &rec);
+	if ((rc = check_approvals(&r, err)) < 0 || (rc = recheck_servers(&r, err)) < 0 ||
+	    (rc = begin_journal(&r, err)) < 0)
 		goto done;
-	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
-		goto done;
-	r.e->on_database = ctx->on_database;
-	r.e->on_database_arg = ctx->on_database_arg;
-	if ((rc = recheck_observations(&r, err)) < 0 || (rc = check_publish_targets(&r, err)) < 0)
-		goto done;
-	/* The statements of the pre-run probe are not part of any step. */
-	{
-		struct db_stmt_log *l = NULL;
-		size_t n = 0;
-
-		engine_take_log(r.e, &l, &n);
-		db_stmt_log_free(l, n);
-	}
-
-	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, plan_id, RUN_APPLY,
-				  ctx->operator_name, now_ms(), err)) < 0)
-		goto done;
-	r.begun = true;
-	for (i = 0; i < p->nsteps; i++)
-		add_run_step(&r, p->steps[i].action, p->steps[i].server, p->steps[i].description);
-	for (i = 0; i < r.nsteps; i++)
-		if ((rc = journal(&r, &r.steps[i], err)) < 0)
-			goto done;
 
 	r.commit_hook = commit_location;
 	rc = run_steps(&r, 0, err);
-	if (rc < 0) {
-		r.error = xstrdup(err->message);
-		if (r.promote_started || r.committed) {
-			/* Never roll back after promotion, or once the new
-			 * location is recorded: stop and leave it to restore. */
-			r.outcome = "interrupted";
-			r.finished = now_ms();
-			cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped after %s: %s",
-				      plan_id, r.promote_started ? "promotion began"
-				      : "the new location was recorded", r.error);
-			cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' "
-				       "finishes it%s", r.committed ? "" : " (once the state is writable, "
-				       "when that is what failed)");
-			rc = CMS_EINTERRUPTED;
-			goto done;
-		}
-		roll_back_fence(&r);
-		report_outside_fence(&r);
-		skip_pending(&r);
-		if (state_consume_plan(ctx->state, plan_id, ctx->store->name, r.run_id, now_s(), &cerr) < 0)
-			cms_error_clear(&cerr);
-		finish_run(&r, RUN_ROLLED_BACK, rc, err);
-		goto done;
-	}
-	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
+	if (rc < 0)
+		rc = stop_failed_apply(&r, rc, err);
+	else if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
 	if (r.begun)

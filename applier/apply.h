@@ -14,7 +14,9 @@
  * verifies; it is journaled and reported like an apply.
  *
  * Neither prints.  The report (JSON and HTML) comes back in the result for
- * the caller to write and commit to the history.
+ * the caller to write and commit to the history.  Both are internal to
+ * applier/ (run.h): callers go through applier/runner.h, which verifies
+ * the plan first and records the run after.
  */
 #ifndef CMS_APPLIER_APPLY_H
 #define CMS_APPLIER_APPLY_H
@@ -45,6 +47,8 @@ struct apply_step_event {
 	const char *error;            /* when failed */
 };
 
+struct applier_env;
+struct apply_result;
 struct apply_ctx {
 	const struct store *store;    /* desired config: connections and publish targets */
 	struct state *state;
@@ -87,6 +91,17 @@ struct apply_ctx {
 	int (*approvals)(void *arg, const struct plan *p, const char *plan_id,
 			 struct cms_strv *counted, struct buf *not_counted, struct cms_error *err);
 	void *approvals_arg;
+	/* Where the run is recorded (applier/runner.h): the state and the
+	 * history, opened by the caller's functions. */
+	const struct applier_env *env;
+	/* Test hook: called between the state's record of a run and the
+	 * history's, with the run's id. */
+	void (*before_record)(void *arg, const char *run_id);
+	void *before_record_arg;
+	/* Called once the run's report is in the history (writes --report); a
+	 * failure is the record's. */
+	int (*write_report)(void *arg, const struct apply_result *res, struct cms_error *err);
+	void *write_report_arg;
 };
 
 struct apply_result {
@@ -107,13 +122,6 @@ struct apply_result {
 };
 void apply_result_free(struct apply_result *r); /* frees content */
 
-int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char *plan_id,
-		  struct apply_result *out, struct cms_error *err);
-
-/* Under the store's lock: closes dead restore runs, then settles the
- * newest interrupted apply (its plan read through ctx->load_plan), or
- * re-asserts the recorded location when there is none. */
-int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struct cms_error *err);
 
 /* Whether the process a lock holder names (its pid, host and PID
  * namespace) still exists: alive or dead when it is of this host and PID

@@ -2580,12 +2580,132 @@ static int fail_back(struct engine *e, size_t tidx, size_t pidx, const bool *swi
 	return rc;
 }
 
+/* What each database of the target (read into t) needs, and every
+ * precondition of it, before any change: act[i], and whether any needs a
+ * switchover on the principal or a recovery of a restored copy. */
+static int decide_promote_actions(struct engine *e, size_t tidx, const struct mread *t,
+				  const char *old_primary, bool force, enum mssql_action *act,
+				  bool *any_failover, bool *any_restore, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	const struct server *tsrv = &st->servers[tidx];
+	bool allow = st->policy.allow_data_loss;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < st->ndatabases; i++) {
+		const struct mdb *d = &t->dbs[i];
+		const char *name = st->databases[i];
+
+		if (!d->present) {
+			rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
+					   name, tsrv->name);
+			return rc;
+		}
+		if (restored_copy(d)) {
+			act[i] = ACT_RESTORE;
+			*any_restore = true;
+		} else if ((!d->role && eq(d->state_desc, "ONLINE")) || eq(d->role, "PRINCIPAL")) {
+			act[i] = ACT_NONE;
+		} else if (eq(d->role, "MIRROR")) {
+			act[i] = force ? ACT_FORCE : ACT_FAILOVER;
+			*any_failover |= !force;
+		} else {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on target '%s' is %s (%s): it cannot be promoted",
+					   name, tsrv->name, d->state_desc, d->role ? d->role : "not mirrored");
+			return rc;
+		}
+		if (act[i] == ACT_RESTORE && !force && !allow) {
+			rc = cms_error_set(err, CMS_EREFUSED,
+					   "database '%s' on target '%s' is a restored copy: recovering it may lose data",
+					   name, tsrv->name);
+			cms_error_hint(err, "set policy.allow_data_loss: true (the seed's -Force)");
+			return rc;
+		}
+		if (act[i] == ACT_FORCE) {
+			if (!eq(d->mstate, "DISCONNECTED")) {
+				rc = cms_error_set(err, CMS_EREFUSED,
+						   "forced service needs the mirror disconnected from its principal, but mirroring of database '%s' on '%s' is %s: the principal still runs",
+						   name, tsrv->name, or_unknown(d->mstate));
+				cms_error_hint(err, "plan a switchover instead: it loses no data");
+				return rc;
+			}
+			if ((rc = check_witness(tsrv, name, d, err)) < 0 ||
+			    (rc = need_isolation(e, "forced service", tsrv->name, old_primary, err)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* A switchover runs on the principal: it must answer, and each database
+ * to switch must be ready there (read into p; *pidx its index). */
+static int check_principal_switchover(struct engine *e, const struct server *tsrv,
+				      const char *old_primary, const enum mssql_action *act,
+				      size_t *pidx, struct mread *p, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct db *db;
+	size_t i;
+	int rc;
+
+	if (!old_primary) {
+		rc = cms_error_set(err, CMS_EREFUSED,
+				   "a switchover to '%s' runs on the principal, and none is known",
+				   tsrv->name);
+		return rc;
+	}
+	if ((rc = server_index(e, old_primary, pidx, err)) < 0)
+		return rc;
+	if ((rc = engine_session(e, *pidx, &db, err)) < 0) {
+		if (rc == CMS_EREFUSED)
+			return rc;
+		rc = engine_refuse_unreachable(err, "principal", old_primary);
+		cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
+		return rc;
+	}
+	if ((rc = read_dbs(e, *pidx, p, err)) < 0)
+		return rc;
+	for (i = 0; i < st->ndatabases; i++) {
+		if (act[i] == ACT_FAILOVER &&
+		    (rc = check_switchover_db(st, &st->servers[*pidx], tsrv, st->databases[i],
+					      &p->dbs[i], false, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Restored copies first take every log backup newer than them (a gap
+ * refuses before the first RESTORE LOG); *t_master as log_catch_up(). */
+static int catch_up_restored(struct engine *e, size_t tidx, const enum mssql_action *act,
+			     bool *t_master, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct mssql *m = e->priv;
+	struct buf note = BUF_INIT;
+	bool *restored = xcalloc(st->ndatabases, sizeof(*restored));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < st->ndatabases; i++)
+		restored[i] = act[i] == ACT_RESTORE;
+	rc = log_catch_up(e, tidx, restored, m->tail_from ? m->tails : NULL, NULL, true,
+			  t_master, &note, err);
+	if (rc == 0) {
+		free(e->step_note);
+		e->step_note = buf_detach(&note, NULL);
+	}
+	buf_free(&note);
+	free(restored);
+	return rc;
+}
+
 static int promote_mirroring(struct engine *e, size_t tidx, const char *old_primary, bool force,
 			     struct cms_error *err)
 {
 	const struct store *st = e->store;
 	const struct server *tsrv = &st->servers[tidx];
-	bool allow = st->policy.allow_data_loss;
 	enum mssql_action *act = xcalloc(st->ndatabases, sizeof(*act));
 	bool *forced = xcalloc(st->ndatabases, sizeof(*forced));     /* changed by forced service */
 	bool *restored = xcalloc(st->ndatabases, sizeof(*restored));
@@ -2596,105 +2716,26 @@ static int promote_mirroring(struct engine *e, size_t tidx, const char *old_prim
 	bool t_master = false, p_master = false;
 	struct mread t = { 0 }, p = { 0 };
 	struct buf moved = BUF_INIT;
-	struct db *db;
 	char *what = NULL;
 	size_t pidx = 0, i;
 	int rc;
 
-	if ((rc = read_dbs(e, tidx, &t, err)) < 0)
+	if ((rc = read_dbs(e, tidx, &t, err)) < 0 ||
+	    (rc = decide_promote_actions(e, tidx, &t, old_primary, force, act, &any_failover,
+					 &any_restore, err)) < 0)
 		goto done;
-	/* What each database needs, and every precondition, before any change. */
-	for (i = 0; i < st->ndatabases; i++) {
-		const struct mdb *d = &t.dbs[i];
-		const char *name = st->databases[i];
-
-		if (!d->present) {
-			rc = cms_error_set(err, CMS_EREFUSED, "database '%s' does not exist on target '%s'",
-					   name, tsrv->name);
-			goto done;
-		}
-		if (restored_copy(d)) {
-			act[i] = ACT_RESTORE;
-			any_restore = true;
-		} else if ((!d->role && eq(d->state_desc, "ONLINE")) || eq(d->role, "PRINCIPAL")) {
-			act[i] = ACT_NONE;
-		} else if (eq(d->role, "MIRROR")) {
-			act[i] = force ? ACT_FORCE : ACT_FAILOVER;
-			any_failover |= !force;
-		} else {
-			rc = cms_error_set(err, CMS_EREFUSED,
-					   "database '%s' on target '%s' is %s (%s): it cannot be promoted",
-					   name, tsrv->name, d->state_desc, d->role ? d->role : "not mirrored");
-			goto done;
-		}
-		if (act[i] == ACT_RESTORE && !force && !allow) {
-			rc = cms_error_set(err, CMS_EREFUSED,
-					   "database '%s' on target '%s' is a restored copy: recovering it may lose data",
-					   name, tsrv->name);
-			cms_error_hint(err, "set policy.allow_data_loss: true (the seed's -Force)");
-			goto done;
-		}
-		if (act[i] == ACT_FORCE) {
-			if (!eq(d->mstate, "DISCONNECTED")) {
-				rc = cms_error_set(err, CMS_EREFUSED,
-						   "forced service needs the mirror disconnected from its principal, but mirroring of database '%s' on '%s' is %s: the principal still runs",
-						   name, tsrv->name, or_unknown(d->mstate));
-				cms_error_hint(err, "plan a switchover instead: it loses no data");
-				goto done;
-			}
-			if ((rc = check_witness(tsrv, name, d, err)) < 0 ||
-			    (rc = need_isolation(e, "forced service", tsrv->name, old_primary, err)) < 0)
-				goto done;
-		}
-	}
 	if (any_restore &&
 	    (rc = check_old_primary_stopped(e, tsrv, old_primary ? old_primary : e->move.old_primary,
 					    false, err)) < 0)
 		goto done;
-	if (any_failover) {
-		if (!old_primary) {
-			rc = cms_error_set(err, CMS_EREFUSED,
-					   "a switchover to '%s' runs on the principal, and none is known",
-					   tsrv->name);
-			goto done;
-		}
-		if ((rc = server_index(e, old_primary, &pidx, err)) < 0)
-			goto done;
-		if ((rc = engine_session(e, pidx, &db, err)) < 0) {
-			if (rc == CMS_EREFUSED)
-				goto done;
-			rc = engine_refuse_unreachable(err, "principal", old_primary);
-			cms_error_hint(err, "if it is down for good, fail over with data loss allowed (forced service)");
-			goto done;
-		}
-		if ((rc = read_dbs(e, pidx, &p, err)) < 0)
-			goto done;
-		for (i = 0; i < st->ndatabases; i++) {
-			if (act[i] == ACT_FAILOVER &&
-			    (rc = check_switchover_db(st, &st->servers[pidx], tsrv, st->databases[i],
-						      &p.dbs[i], false, err)) < 0)
-				goto done;
-		}
-	}
+	if (any_failover &&
+	    (rc = check_principal_switchover(e, tsrv, old_primary, act, &pidx, &p, err)) < 0)
+		goto done;
 	/* Restored copies first take every log backup newer than them (a gap
 	 * refuses before the first RESTORE LOG), then RESTORE ... WITH RECOVERY. */
-	if (any_restore && tsrv->log_backups) {
-		struct mssql *m = e->priv;
-		struct buf note = BUF_INIT;
-
-		for (i = 0; i < st->ndatabases; i++)
-			restored[i] = act[i] == ACT_RESTORE;
-		rc = log_catch_up(e, tidx, restored, m->tail_from ? m->tails : NULL, NULL, true,
-				  &t_master, &note, err);
-		memset(restored, 0, st->ndatabases * sizeof(*restored));
-		if (rc == 0) {
-			free(e->step_note);
-			e->step_note = buf_detach(&note, NULL);
-		}
-		buf_free(&note);
-		if (rc < 0)
-			goto done;
-	}
+	if (any_restore && tsrv->log_backups &&
+	    (rc = catch_up_restored(e, tidx, act, &t_master, err)) < 0)
+		goto done;
 	/* The changes, database by database. */
 	for (i = 0; i < st->ndatabases; i++) {
 		if (act[i] == ACT_FAILOVER)

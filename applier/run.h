@@ -9,6 +9,16 @@
 
 #include <stdbool.h>
 
+/* The run loops (apply.c), called by the entries of runner.h: a plan
+ * already verified, a state open in ctx->state. */
+int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char *plan_id,
+		  struct apply_result *out, struct cms_error *err);
+
+/* Under the store's lock: closes dead restore runs, then settles the
+ * newest interrupted apply (its plan read through ctx->load_plan), or
+ * re-asserts the recorded location when there is none. */
+int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struct cms_error *err);
+
 struct run_check {
 	char *check;      /* what was checked */
 	char *observed;   /* what was seen */

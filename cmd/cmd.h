@@ -198,7 +198,6 @@ const volatile sig_atomic_t *cmd_catch_stop_signals(void);
 /* Test hooks of apply and restore (CMSCTL_TEST_HOLD_AT, cmd/testhooks.c;
  * a test build only, else no effect). */
 void cmd_test_hooks(struct apply_ctx *ctx);
-void cmd_test_hold_before_record(const char *run_id);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

@@ -1,20 +1,20 @@
 /*
  * cmsctl apply: execute a saved plan (exactly the bytes reviewed), or plan
  * and ask first (the seed's -Confirm: only the answer "yes" proceeds).
- * Writes the report (the seed's -Report) and commits it, with the new
- * location, to the history.
+ * The applier (applier/runner.c) verifies the plan, runs it and commits
+ * its report, with the new location, to the history; this file parses,
+ * asks, writes --report (the seed's -Report) when the applier calls back,
+ * and prints.
  */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
-#include "applier/record.h"
-#include "applier/publish.h"
+#include "applier/runner.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
-#include "state/approval.h"
 #include "state/history.h"
 #include "state/state.h"
 
@@ -36,41 +36,6 @@ const struct cmd_opt cmd_apply_opts[] = {
 	  "(default 0s: fail at once, exit 4)" },
 	{ 0 },
 };
-
-/* location.json in the history: the same document the file target publishes. */
-static int record_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		      const char *plan_id, const char *kind, const char *report_path,
-		      struct cms_error *err)
-{
-	struct cms_error warn = CMS_ERROR_INIT;
-	struct history *h = NULL;
-	struct state *sdb = NULL;
-	char *op = cms_operator();
-	int rc;
-
-	if ((rc = cmd_open_history(a, &h, err)) < 0)
-		goto done;
-	if (cmd_open_state(a, false, &sdb, &warn) < 0)
-		cms_error_clear(&warn); /* the tip alone is not recorded */
-	if ((rc = applier_record_run(h, sdb, st, res, plan_id, kind, op, &warn, err)) < 0)
-		goto done;
-	if (warn.message)
-		cmd_note("warning: the history tip was not recorded in the state: %s", warn.message);
-	/* The history first: a report file that cannot be written must not
-	 * keep the run out of the audit trail. */
-	if (report_path)
-		rc = cmd_write_output(report_path, res->report_html.ptr, res->report_html.len,
-				      "report", err);
-done:
-	if (rc < 0)
-		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
-				 "recorded", res->outcome ? res->outcome : "?");
-	history_close(h);
-	state_close(sdb);
-	cms_error_clear(&warn);
-	free(op);
-	return rc;
-}
 
 static int print_run(struct cmd_args *a, const struct apply_result *res, struct cms_error *err)
 {
@@ -97,75 +62,44 @@ static int print_run(struct cmd_args *a, const struct apply_result *res, struct 
 	return rc;
 }
 
-int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		   const char *plan_id, const char *kind, int arc, struct cms_error *err)
+static int write_report(void *arg, const struct apply_result *res, struct cms_error *err)
 {
-	struct cms_error herr = CMS_ERROR_INIT;
+	const char *path = cmd_opt_value(arg, OPT_REPORT);
+
+	if (!path)
+		return 0;
+	return cmd_write_output(path, res->report_html.ptr, res->report_html.len, "report", err);
+}
+
+void cmd_run_ctx(struct cmd_args *a, const struct store *st, const struct applier_env *env,
+		 const char *op, struct apply_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->stop = cmd_catch_stop_signals();
+	ctx->store = st;
+	ctx->operator_name = op;
+	cmd_lock_timeout(a, &ctx->lock_timeout_ms);
+	cmd_set_progress(a, ctx);
+	ctx->env = env;
+	ctx->write_report = write_report;
+	ctx->write_report_arg = a;
+	cmd_test_hooks(ctx);
+}
+
+int cmd_finish_run(struct cmd_args *a, const struct apply_result *res, int arc,
+		   struct cms_error *err)
+{
+	struct cms_error perr = CMS_ERROR_INIT;
 
 	if (!res->run_id)
 		return arc;
-	cmd_test_hold_before_record(res->run_id);
-	/* A run that failed keeps its own error; one that succeeded (it
-	 * changed the servers or the state) but cannot be recorded or printed
-	 * fails with that instead, as exit 6: never the code of a run that
-	 * changed nothing. */
-	if (record_run(a, st, res, plan_id, kind, cmd_opt_value(a, OPT_REPORT), &herr) < 0 ||
-	    /* A run this one closed (restore) reaches the history now too. */
-	    cmd_level_history(a, st, NULL, &herr) < 0) {
-		if (arc == 0) {
-			cms_error_move(err, &herr);
-			err->code = CMS_EINTERRUPTED;
-			cms_error_hint(err, "the run is done and in the state ('cmsctl status'); only "
-				       "its record in the history or the report is missing");
-			arc = CMS_EINTERRUPTED;
-		} else {
-			cmd_fail(&herr);
-		}
-	}
-	cms_error_clear(&herr);
-	if (print_run(a, res, &herr) < 0 && arc == 0) {
-		cms_error_move(err, &herr);
+	if (print_run(a, res, &perr) < 0 && arc == 0) {
+		cms_error_move(err, &perr);
 		err->code = CMS_EINTERRUPTED;
 		arc = CMS_EINTERRUPTED;
 	}
-	cms_error_clear(&herr);
+	cms_error_clear(&perr);
 	return arc;
-}
-
-/* What apply counts of a plan's approvals: those the history records,
- * judged by the store's policy (signatures checked against its
- * allowed-signers file), plus the unsigned ones only the state knows. */
-struct approvals_arg {
-	struct cmd_args *a;
-	const struct store *st;
-	struct state *sdb;
-};
-
-static int count_approvals(void *arg, const struct plan *p, const char *plan_id,
-			   struct cms_strv *counted, struct buf *not_counted, struct cms_error *err)
-{
-	struct approvals_arg *x = arg;
-	struct approval_policy pol = { p->author, x->st->allowed_signers, x->st->signed_approvals };
-	struct approval *list = NULL;
-	struct history *h = NULL;
-	size_t n = 0, i;
-	int rc;
-
-	if ((rc = cmd_open_history(x->a, &h, err)) < 0 ||
-	    (rc = approval_list(h, x->sdb, p->store, plan_id, &pol, &list, &n, err)) < 0)
-		goto done;
-	for (i = 0; i < n; i++) {
-		if (list[i].counted) {
-			cms_strv_add(counted, list[i].principal);
-		} else {
-			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
-				 list[i].principal, list[i].why_not);
-		}
-	}
-done:
-	approval_list_free(list, n);
-	history_close(h);
-	return rc;
 }
 
 /* Returns 0 on "yes", CMS_EDECLINED otherwise. */
@@ -177,169 +111,30 @@ static int confirm(const char *id, struct cms_error *err)
 	return cmd_confirm(q, "pass --yes to apply without asking, or apply a saved plan file", err);
 }
 
-/* The first place where two JSON values differ, as "PATH: A in the plan,
- * B now"; false when equal. */
-static bool first_difference(json_t *x, json_t *y, struct buf *path, struct buf *out)
-{
-	size_t len = path->len;
-
-	if (json_is_object(x) && json_is_object(y)) {
-		const char *key;
-		json_t *v;
-
-		json_object_foreach(x, key, v) {
-			buf_addf(path, "%s%s", path->len ? "." : "", key);
-			if (first_difference(v, json_object_get(y, key), path, out))
-				return true;
-			buf_setlen(path, len);
-		}
-		json_object_foreach(y, key, v)
-			if (!json_object_get(x, key)) {
-				buf_addf(out, "%s%s%s: absent in the plan", path->ptr ? path->ptr : "",
-					 path->len ? "." : "", key);
-				return true;
-			}
-		return false;
-	}
-	if (json_is_array(x) && json_is_array(y) && json_array_size(x) == json_array_size(y)) {
-		size_t i;
-
-		for (i = 0; i < json_array_size(x); i++) {
-			buf_addf(path, "[%zu]", i);
-			if (first_difference(json_array_get(x, i), json_array_get(y, i), path, out))
-				return true;
-			buf_setlen(path, len);
-		}
-		return false;
-	}
-	if (json_equal(x, y))
-		return false;
-	{
-		char *a = x ? json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		char *b = y ? json_dumps(y, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-
-		buf_addf(out, "%s is %.80s in the plan, %.80s now", path->len ? path->ptr : "the plan",
-			 a ? a : "absent", b ? b : "absent");
-		free(a);
-		free(b);
-	}
-	return true;
-}
-
-static void describe_difference(const struct buf *saved, const struct buf *now, struct buf *out)
-{
-	json_t *x = json_loadb(saved->ptr, saved->len, 0, NULL);
-	json_t *y = json_loadb(now->ptr, now->len, 0, NULL);
-	struct buf path = BUF_INIT;
-
-	if (x && y)
-		first_difference(x, y, &path, out);
-	json_decref(x);
-	json_decref(y);
-	buf_free(&path);
-}
-
-/*
- * A saved plan must be exactly what the planner makes of its own recorded
- * inputs (the record it was made against, its observations, its clock and
- * author) under the config as it is now.  So steps, policy and targets
- * cannot be edited, not even in the history branch, and a config changed
- * since planning is noticed rather than half-honoured.
- */
-static int check_rederived(const struct store *st, const struct plan *p, const struct buf *json,
-			   const char *id, struct cms_error *err)
-{
-	struct recorded_location loc;
-	struct plan_inputs in;
-	struct buf what_buf = BUF_INIT;
-	const char *what = "";
-	int pass;
-
-	memset(&in, 0, sizeof(in));
-	in.desired = st;
-	if (*p->lineage) {
-		loc.lineage = p->lineage;
-		loc.serial = p->serial;
-		loc.primary = p->from.primary;
-		loc.mirror = p->from.mirror;
-		in.recorded = &loc;
-	}
-	in.obs = &p->obs;
-	in.now = p->created;
-	in.author = p->author;
-	in.after_run = p->after_run;
-	in.assume_down = p->assume_down;
-	in.assume_down_reason = p->assume_down_reason;
-	in.reason = p->reason;
-	in.ticket = p->ticket;
-	for (pass = 0; pass < 2; pass++) {
-		struct cms_error ignored = CMS_ERROR_INIT;
-		struct buf b = BUF_INIT;
-		struct plan *q = NULL;
-		bool same, made;
-
-		in.accept_drift = pass == 1;
-		made = planner_diff(&q, &in, &ignored) == 0 && plan_to_json(q, &b, &ignored) == 0;
-		same = made && b.len == json->len && memcmp(b.ptr, json->ptr, b.len) == 0;
-		if (made && !same && (pass == 0 || !*what)) {
-			buf_reset(&what_buf);
-			describe_difference(json, &b, &what_buf);
-			what = what_buf.ptr ? what_buf.ptr : "";
-		}
-		plan_free(q);
-		buf_free(&b);
-		cms_error_clear(&ignored);
-		if (same) {
-			buf_free(&what_buf);
-			return 0;
-		}
-	}
-	cms_error_set(err, CMS_ESTALE, "plan %.12s is not what the config now makes of the inputs "
-		      "it was made from: the config changed since, or the plan was edited%s%s", id,
-		      *what ? ": " : "", what);
-	cms_error_hint(err, "make and review a new plan with 'cmsctl plan -o FILE'");
-	buf_free(&what_buf);
-	return CMS_ESTALE;
-}
-
-/* Runs a checked plan that has changes: the lock, the steps, the record. */
+/* Applies a plan through the applier (verified, run, recorded) and
+ * prints the outcome; 0 without a run when it has no changes. */
 static int run_plan(struct cmd_args *a, const struct store *st, const struct plan *p,
-		    const char *id, struct cmd_run_summary *sum, struct cms_error *err)
+		    const struct buf *json, const char *id, const char *ref,
+		    struct cmd_run_summary *sum, struct cms_error *err)
 {
-	struct state *sdb = NULL;
+	struct applier_env env;
 	struct apply_result res;
 	struct apply_ctx ctx;
-	struct approvals_arg appr;
 	char *op = cms_operator();
 	int arc;
 
 	memset(&res, 0, sizeof(res));
-	/* A run that could not be recorded is refused before it starts, and
-	 * a run the state finished but the history lacks is recorded first. */
-	if ((arc = cmd_check_history_writable(a, err)) < 0)
+	if ((arc = cmd_applier_env(a, &env, err)) < 0)
 		goto done;
-	if ((arc = cmd_state_open(a, true, &sdb, err)) < 0 ||
-	    (arc = cmd_level_history(a, st, sdb, err)) < 0)
-		goto done;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.stop = cmd_catch_stop_signals();
-	ctx.store = st;
-	ctx.state = sdb;
-	ctx.operator_name = op;
-	ctx.lease_s = cmd_lease_s(st);
-	if (cmd_lock_timeout(a, &ctx.lock_timeout_ms) != EXIT_OK) {
-		arc = cms_error_set(err, CMS_EUSAGE, "invalid --lock-timeout");
+	cmd_run_ctx(a, st, &env, op, &ctx);
+	arc = applier_run_plan(&ctx, p, json, id, ref, &res, err);
+	if (arc == 0 && !res.run_id) {
+		cmd_note("plan %.12s has no changes: nothing to apply", id);
+		if (sum)
+			snprintf(sum->outcome, sizeof(sum->outcome), "unchanged");
 		goto done;
 	}
-	cmd_set_progress(a, &ctx);
-	appr.a = a;
-	appr.st = st;
-	appr.sdb = sdb;
-	ctx.approvals = count_approvals;
-	ctx.approvals_arg = &appr;
-	cmd_test_hooks(&ctx);
-	arc = applier_apply(&ctx, p, id, &res, err);
-	arc = cmd_finish_run(a, st, &res, id, "apply", arc, err);
+	arc = cmd_finish_run(a, &res, arc, err);
 	if (sum) {
 		snprintf(sum->outcome, sizeof(sum->outcome), "%s",
 			 res.outcome ? res.outcome : arc < 0 ? "refused" : "ok");
@@ -351,7 +146,6 @@ static int run_plan(struct cmd_args *a, const struct store *st, const struct pla
 			 res.serial_after);
 done:
 	apply_result_free(&res);
-	state_close(sdb);
 	free(op);
 	return arc;
 }
@@ -383,25 +177,7 @@ int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *re
 			      p->store, cmd_opt_value(a, OPT_STORE));
 		goto fail;
 	}
-	if (cmd_check_in_history(a, ref, id, &err) < 0)
-		goto fail;
-	if (p->offline) {
-		cms_error_set(&err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
-			      "observation and cannot be applied", id);
-		cms_error_hint(&err, "an offline plan is for review; make one that probes the "
-			       "servers with 'cmsctl plan -s %s -o FILE'", p->store);
-		goto fail;
-	}
-	if (check_rederived(st, p, &json, id, &err) < 0)
-		goto fail;
-	if (!plan_has_changes(p)) {
-		cmd_note("plan %.12s has no changes: nothing to apply", id);
-		if (sum)
-			snprintf(sum->outcome, sizeof(sum->outcome), "unchanged");
-		rc = EXIT_OK;
-		goto done;
-	}
-	if (run_plan(a, st, p, id, sum, &err) < 0)
+	if (run_plan(a, st, p, &json, id, ref, sum, &err) < 0)
 		goto fail;
 	rc = EXIT_OK;
 	goto done;
@@ -432,6 +208,7 @@ int cmd_apply(struct cmd_args *a)
 	struct plan *p = NULL;
 	struct buf json = BUF_INIT, text = BUF_INIT;
 	struct plan_request req = { .offline = false };
+	struct state *sdb = NULL;
 	struct stat stbuf;
 	char id[41];
 	int rc;
@@ -459,8 +236,11 @@ int cmd_apply(struct cmd_args *a)
 	}
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
-	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0)
+	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
+	    applier_make_plan(sdb, st, &req, &p, &json, id, &err) < 0)
 		goto fail;
+	state_close(sdb);
+	sdb = NULL;
 	plan_render(p, id, &text);
 	if (cmd_write_stdout(text.ptr, text.len, &err) < 0)
 		goto fail;
@@ -473,7 +253,7 @@ int cmd_apply(struct cmd_args *a)
 		goto fail;
 	if (cmd_commit_plan(a, p, &json, id, &err) < 0)
 		goto fail;
-	if (run_plan(a, st, p, id, NULL, &err) < 0)
+	if (run_plan(a, st, p, &json, id, id, NULL, &err) < 0)
 		goto fail;
 	rc = EXIT_OK;
 	goto done;
@@ -484,6 +264,7 @@ fail:
 			       st ? " -s " : "", st ? st->name : "");
 	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
 done:
+	state_close(sdb);
 	plan_free(p);
 	buf_free(&json);
 	buf_free(&text);

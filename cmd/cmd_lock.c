@@ -1,14 +1,14 @@
 /*
  * cmsctl lock list and cmsctl unlock: see the state locks, and break one —
  * only when its lease has run out, or with --force — leaving a record of it
- * in the history.
+ * in the history (applier/unlock.c decides and records).
  */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
+#include "applier/unlock.h"
 #include "common/buf.h"
 #include "common/util.h"
-#include "state/history.h"
 #include "state/state.h"
 
 #include <inttypes.h>
@@ -102,92 +102,52 @@ done:
 	return rc;
 }
 
+/* With --force and a holder alive on this host: ask (--yes: do not). */
+static int confirm_break(void *arg, const char *question, struct cms_error *err)
+{
+	struct cmd_args *a = arg;
+
+	if (cmd_opt_flag(a, OPT_YES))
+		return 0;
+	return cmd_confirm(question, "stop that process first; pass --yes to break its lock anyway",
+			   err);
+}
+
 int cmd_unlock(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
-	struct state *sdb = NULL;
-	struct history *h = NULL;
-	struct lock_info *locks = NULL, *found = NULL;
-	struct buf msg = BUF_INIT;
+	struct applier_env env;
+	struct unlock_result res;
+	struct buf out = BUF_INIT;
 	const char *store = a->pos[0], *id = a->pos[1];
 	char *op = cms_operator();
-	size_t n = 0, i;
-	int64_t now;
-	bool force = cmd_opt_flag(a, OPT_FORCE);
-	enum lock_holder_state hs;
 	int rc = EXIT_OK;
 
-	now = (int64_t)time(NULL); /* leases run on the real clock */
-	if (cmd_state_open(a, false, &sdb, &err) < 0 || state_lock_list(sdb, &locks, &n, &err) < 0)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (!strcmp(locks[i].store, store) && !strcmp(locks[i].id, id))
-			found = &locks[i];
-	if (!found) {
-		cms_error_set(&err, CMS_ERROR, "store '%s' has no lock '%s'", store, id);
-		cms_error_hint(&err, "'cmsctl lock list' shows the locks held");
-		goto fail;
-	}
-	hs = applier_lock_holder_state(&found->holder);
-	if (found->lease_until >= now && !force && hs != HOLDER_DEAD) {
-		char lease[32];
-
-		cms_format_time(lease, found->lease_until);
-		cms_error_set(&err, CMS_ELOCKED, "lock '%s' of store '%s' is held by %s until %s%s",
-			      id, store, found->holder_text, lease,
-			      hs == HOLDER_ALIVE ? " and that process is running" : "");
-		cms_error_hint(&err, "make sure that process is gone, then pass --force");
-		goto fail;
-	}
-	if (found->lease_until >= now && hs == HOLDER_ALIVE && !cmd_opt_flag(a, OPT_YES)) {
-		char *q = xasprintf("%s is running and holds lock %s of store %s; breaking it lets "
-				    "another run start beside it. Break it?", found->holder_text, id, store);
-
-		rc = cmd_confirm(q, "stop that process first; pass --yes to break its lock anyway",
-				 &err);
-		free(q);
-		if (rc < 0)
-			goto fail;
-	}
-	if (state_unlock(sdb, store, id, &err) < 0)
-		goto fail;
-	buf_addf(&msg, "%s: unlock %s held by %s%s\n\nReason it was taken: %s\n\n", store, id,
-		 found->holder_text, force ? " (forced)" : "", found->reason ? found->reason : "-");
-	{
-		struct history_trailers t = {
-			.operator_name = op, .kind = "unlock",
-			.outcome = force ? "forced" : found->lease_until < now ? "expired" : "holder-dead",
-		};
-
-		history_add_trailers(&msg, &t);
-	}
-	if (cmd_open_history(a, &h, &err) < 0 ||
-	    cmd_record_commit(a, h, NULL, 0, msg.ptr, op, now, &err) < 0)
+	memset(&res, 0, sizeof(res));
+	if (cmd_applier_env(a, &env, &err) < 0 ||
+	    applier_unlock(&env, store, id, cmd_opt_flag(a, OPT_FORCE), op, confirm_break, a, &res,
+			   &err) < 0)
 		goto fail;
 	if (a->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "store", store, "lock_id", id,
-				      "holder", found->holder_text, "holder_state", lock_holder_state_name(hs),
-				      "outcome", force ? "forced" : found->lease_until < now ?
-				      "expired" : "holder-dead");
+				      "holder", res.holder, "holder_state",
+				      lock_holder_state_name(res.holder_state), "outcome", res.outcome);
 		char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
 
 		json_decref(o);
-		buf_reset(&msg);
-		buf_adds(&msg, text);
-		buf_addch(&msg, '\n');
+		buf_adds(&out, text);
+		buf_addch(&out, '\n');
 		free(text);
-		if (cmd_write_stdout(msg.ptr, msg.len, &err) < 0)
+		if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
 			goto fail;
 	}
-	cmd_note("broke lock %s of store %s (held by %s)", id, store, found->holder_text);
+	cmd_note("broke lock %s of store %s (held by %s)", id, store, res.holder);
 	goto done;
 fail:
 	rc = cmd_fail(&err);
 done:
-	free_locks(locks, n);
-	buf_free(&msg);
-	history_close(h);
-	state_close(sdb);
+	unlock_result_free(&res);
+	buf_free(&out);
 	free(op);
 	cms_error_clear(&err);
 	return rc;

@@ -138,9 +138,7 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		req.accept_drift = cmd_opt_flag(a, OPT_ACCEPT_DRIFT);
 		req.reason = cmd_opt_value(a, OPT_REASON);
 		req.ticket = cmd_opt_value(a, OPT_TICKET);
-		req.state = sdb;
-		req.no_state = sdb == NULL;
-		if (cmd_make_plan(a, st, &req, &p, &json, id, &serr) < 0) {
+		if (applier_make_plan(sdb, st, &req, &p, &json, id, &serr) < 0) {
 			cms_error_prefix(&serr, "store '%s'", st->name);
 			cmd_fail(&serr);
 			nfailed++;
@@ -261,6 +259,7 @@ int cmd_plan(struct cmd_args *a)
 	struct cms_error err = CMS_ERROR_INIT;
 	struct config *cfg = NULL;
 	const struct store *st;
+	struct state *sdb = NULL;
 	struct plan *p = NULL;
 	struct plan_request req;
 	struct buf json = BUF_INIT, text = BUF_INIT;
@@ -287,10 +286,13 @@ int cmd_plan(struct cmd_args *a)
 	req.assume_down_reason = req.assume_down ? cmd_opt_value(a, OPT_REASON) : NULL;
 	req.reason = cmd_opt_value(a, OPT_REASON);
 	req.ticket = cmd_opt_value(a, OPT_TICKET);
-	if (cmd_make_plan(a, st, &req, &p, &json, id, &err) < 0) {
+	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
+	    applier_make_plan(sdb, st, &req, &p, &json, id, &err) < 0) {
 		rc = cmd_fail(&err);
 		goto done;
 	}
+	state_close(sdb);
+	sdb = NULL;
 	if (outpath) {
 		/* History first: a plan file that exists is always one the history
 		 * knows, so apply can tell it from an edited one. */
@@ -341,6 +343,7 @@ int cmd_plan(struct cmd_args *a)
 			 cmd_output_is_stdout(outpath) ? "standard output" : outpath);
 	rc = (cmd_opt_flag(a, OPT_DETAILED_EXITCODE) && plan_has_changes(p)) ? EXIT_CHANGES : EXIT_OK;
 done:
+	state_close(sdb);
 	plan_free(p);
 	buf_free(&json);
 	buf_free(&text);

@@ -7,13 +7,11 @@
  */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
-#include "applier/apply.h"
+#include "applier/runner.h"
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
-#include "state/history.h"
-#include "state/state.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -97,79 +95,39 @@ static int confirm(void *arg, const struct apply_step_event *steps, size_t n,
 	return rc;
 }
 
-/* Reads a plan by id from the history, for the applier (under its lock). */
-static int load_plan(void *arg, const char *plan_id, struct plan **out, char id[41],
-		     struct cms_error *err)
-{
-	struct cmd_args *a = arg;
-	struct history *h = NULL;
-	char *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	*out = NULL;
-	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
-	    (rc = cmd_find_plan(a, h, plan_id, &data, &len, err)) < 0)
-		goto done;
-	history_blob_id(data, len, id);
-	rc = plan_from_json(out, data, len, "plan of the interrupted run", err);
-done:
-	free(data);
-	history_close(h);
-	return rc;
-}
-
 int cmd_restore(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
 	struct config *cfg = NULL;
 	const struct store *st;
-	struct state *sdb = NULL;
+	struct applier_env env;
 	struct apply_result res;
 	struct apply_ctx ctx;
 	struct preview pv = { 0 };
 	char *op = cms_operator();
+	int64_t lock_timeout_ms;
 	int rc, arc;
 
 	memset(&res, 0, sizeof(res));
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.stop = cmd_catch_stop_signals();
-	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
+	if ((rc = cmd_lock_timeout(a, &lock_timeout_ms)) != EXIT_OK)
 		goto done; /* a malformed value is refused before anything happens */
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
-	if (cmd_state_open(a, false, &sdb, &err) < 0) {
-		if (err.code == CMS_ENOTFOUND)
-			cms_error_set(&err, CMS_ERROR, "no state at '%s': nothing was ever applied",
-				      a->state);
+	if (cmd_applier_env(a, &env, &err) < 0)
 		goto fail;
-	}
-	/* --dry-run changes nothing and records nothing: no history check. */
-	if ((!cmd_opt_flag(a, OPT_DRY_RUN) && cmd_check_history_writable(a, &err) < 0) ||
-	    cmd_level_history(a, st, sdb, &err) < 0)
-		goto fail;
-	ctx.store = st;
-	ctx.state = sdb;
-	ctx.operator_name = op;
-	ctx.lease_s = cmd_lease_s(st);
-	if ((rc = cmd_lock_timeout(a, &ctx.lock_timeout_ms)) != EXIT_OK)
-		goto done;
-	ctx.load_plan = load_plan;
-	ctx.load_plan_arg = a;
+	cmd_run_ctx(a, st, &env, op, &ctx);
 	pv.a = a;
 	pv.st = st;
 	ctx.confirm = confirm;
 	ctx.confirm_arg = &pv;
-	cmd_set_progress(a, &ctx);
-	cmd_test_hooks(&ctx);
-	arc = applier_restore(&ctx, &res, &err);
+	arc = applier_run_restore(&ctx, cmd_opt_flag(a, OPT_DRY_RUN), &res, &err);
 	if (pv.shown_dry) {
 		rc = EXIT_OK;
 		goto done;
 	}
-	arc = cmd_finish_run(a, st, &res, res.plan_id, "restore", arc, &err);
+	arc = cmd_finish_run(a, &res, arc, &err);
 	if (arc < 0)
 		goto fail;
 	rc = EXIT_OK;
@@ -178,7 +136,6 @@ fail:
 	rc = err.message ? cmd_fail(&err) : EXIT_ERROR;
 done:
 	apply_result_free(&res);
-	state_close(sdb);
 	config_free(cfg);
 	cms_error_clear(&err);
 	free(op);

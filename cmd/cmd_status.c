@@ -160,7 +160,7 @@ static void status_free(struct store_status *s)
  * interrupted. */
 static int find_running(struct state *sdb, struct store_status *s, struct cms_error *err)
 {
-	int rc = cmd_live_holder(sdb, s->st->name, &s->run_holder, err);
+	int rc = applier_live_holder(sdb, s->st->name, &s->run_holder, err);
 
 	if (rc < 0)
 		return rc;
@@ -250,9 +250,9 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 			 (rc = find_running(sdb, s, err)) < 0)
 			return rc;
 	}
-	if (!cmd_opt_flag(a, OPT_OFFLINE) && (rc = cmd_check_secrets(s->st, err)) < 0)
+	if (!cmd_opt_flag(a, OPT_OFFLINE) && (rc = applier_check_secrets(s->st, err)) < 0)
 		return rc;
-	if (cmd_observe(s->st, cmd_opt_flag(a, OPT_OFFLINE), &s->obs, &perr) < 0) {
+	if (applier_observe(s->st, cmd_opt_flag(a, OPT_OFFLINE), &s->obs, &perr) < 0) {
 		s->probe_error = xstrdup(perr.message);
 		cms_error_clear(&perr);
 	}

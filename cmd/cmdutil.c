@@ -1,32 +1,29 @@
 /*
  * Steps several commands share: loading the config with its diagnostics,
- * choosing the store, opening the state, probing, planning, committing and
- * loading plans.  Kept here so that plan, apply, status and show do each of
- * these the same way.
+ * choosing the store, finding and opening the state and the history (and
+ * handing them to the applier, cmd_applier_env), loading plans.  Kept here
+ * so that plan, apply, status and show do each of these the same way; what
+ * is decided about a plan or a run is in applier/.
  */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
-#include "applier/engine.h"
+#include "applier/planning.h"
+#include "applier/runner.h"
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "planner/plan.h"
-#include "applier/publish.h"
 #include "state/history.h"
-#include "state/record.h"
-#include "state/level.h"
 #include "state/state.h"
 
 #include <errno.h>
 #include <jansson.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err)
 {
@@ -320,184 +317,6 @@ int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct c
 	return rc;
 }
 
-int cmd_check_secrets(const struct store *st, struct cms_error *err)
-{
-	size_t i;
-
-	for (i = 0; i < st->nservers; i++) {
-		const struct server *sv = &st->servers[i];
-		char *pw = NULL;
-		int rc = config_read_password(&pw, sv->password_env, sv->password_file, err);
-
-		cms_free_secret(pw);
-		if (rc < 0) {
-			cms_error_prefix(err, "cannot log in to server '%s' of store '%s'", sv->name,
-					 st->name);
-			if (sv->password_env)
-				cms_error_hint(err, "export %s=... before running cmsctl (the config names "
-					       "it in password_env of server '%s')", sv->password_env,
-					       sv->name);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-int cmd_observe(const struct store *st, bool offline, struct observation *out,
-		struct cms_error *err)
-{
-	struct engine *e = NULL;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (offline) {
-		out->probed = false;
-		return 0;
-	}
-	/* A secret the operator forgot is their error, not an unreachable
-	 * server. */
-	if ((rc = cmd_check_secrets(st, err)) < 0)
-		return rc;
-	if ((rc = engine_open(&e, st, NULL, NULL, err)) < 0)
-		return rc;
-	rc = engine_probe(e, out, err);
-	engine_close(e);
-	return rc;
-}
-
-int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct cms_error *err)
-{
-	struct lock_info *locks = NULL;
-	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
-	size_t n = 0, i;
-	int rc, found = 0;
-
-	*holder = NULL;
-	if ((rc = state_lock_list(sdb, &locks, &n, err)) < 0)
-		return rc;
-	for (i = 0; i < n && !found; i++) {
-		enum lock_holder_state hs;
-
-		if (strcmp(locks[i].store, store))
-			continue;
-		hs = applier_lock_holder_state(&locks[i].holder);
-		if (hs == HOLDER_ALIVE || (hs != HOLDER_DEAD && locks[i].lease_until >= now)) {
-			*holder = xstrdup(locks[i].holder_text);
-			found = 1;
-		}
-	}
-	lock_info_list_free(locks, n);
-	return found;
-}
-
-static int refuse_if_interrupted(struct state *sdb, const char *store, struct cms_error *err)
-{
-	char *holder = NULL;
-	struct run_info run;
-	int rc;
-
-	memset(&run, 0, sizeof(run));
-	rc = state_run_unfinished(sdb, store, &run, err);
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_clear(err);
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	if ((rc = cmd_live_holder(sdb, store, &holder, err)) < 0) {
-		run_info_free(&run);
-		return rc;
-	}
-	if (rc == 1) {
-		cms_error_set(err, CMS_ELOCKED, "%s run '%s' of store '%s' (plan %.12s) is in progress, "
-			      "held by %s", run.kind, run.id, store, run.plan_id ? run.plan_id : "-",
-			      holder);
-		cms_error_hint(err, "wait for it to finish; 'cmsctl status' shows its steps");
-		free(holder);
-		run_info_free(&run);
-		return CMS_ELOCKED;
-	}
-	cms_error_set(err, CMS_EINTERRUPTED, "%s run '%s' of store '%s' (plan %.12s) was interrupted",
-		      run.kind, run.id, store, run.plan_id ? run.plan_id : "-");
-	cms_error_hint(err, "'cmsctl status' shows what is left; 'cmsctl restore' brings the store "
-		       "back to one consistent location");
-	run_info_free(&run);
-	return CMS_EINTERRUPTED;
-}
-
-int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
-		  struct plan **out, struct buf *json, char id[41], struct cms_error *err)
-{
-	struct state *sdb = NULL;
-	struct recorded rec;
-	struct recorded_location loc;
-	struct observation obs;
-	struct plan_inputs in;
-	struct run_info last;
-	char *author = NULL;
-	int64_t now;
-	int rc;
-
-	*out = NULL;
-	memset(&rec, 0, sizeof(rec));
-	memset(&obs, 0, sizeof(obs));
-	memset(&last, 0, sizeof(last));
-	if (cms_now(&now) < 0)
-		return cms_error_set(err, CMS_EUSAGE, "CMSCTL_NOW is not an RFC 3339 UTC time");
-	if (req->state)
-		sdb = req->state;
-	else if (!req->no_state && (rc = cmd_open_state(a, false, &sdb, err)) < 0)
-		goto done;
-	if (sdb) {
-		if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
-			goto done;
-		if ((rc = refuse_if_interrupted(sdb, st->name, err)) < 0)
-			goto done;
-		rc = state_run_last(sdb, st->name, &last, err);
-		if (rc == CMS_ENOTFOUND)
-			cms_error_clear(err);
-		else if (rc < 0)
-			goto done;
-	}
-	if ((rc = cmd_observe(st, req->offline, &obs, err)) < 0)
-		goto done;
-	author = cms_operator();
-	memset(&in, 0, sizeof(in));
-	in.desired = st;
-	if (rec.exists) {
-		loc.lineage = rec.lineage;
-		loc.serial = rec.serial;
-		loc.primary = rec.primary;
-		loc.mirror = rec.mirror;
-		in.recorded = &loc;
-	}
-	in.obs = &obs;
-	in.now = now;
-	in.author = author;
-	in.accept_drift = req->accept_drift;
-	in.assume_down = req->assume_down;
-	in.assume_down_reason = req->assume_down_reason;
-	in.reason = req->reason;
-	in.ticket = req->ticket;
-	in.after_run = last.id;
-	if ((rc = planner_diff(out, &in, err)) < 0)
-		goto done;
-	if ((rc = plan_to_json(*out, json, err)) < 0) {
-		plan_free(*out);
-		*out = NULL;
-		goto done;
-	}
-	history_blob_id(json->ptr, json->len, id);
-done:
-	free(author);
-	run_info_free(&last);
-	observation_free(&obs);
-	recorded_free(&rec);
-	if (sdb != req->state)
-		state_close(sdb);
-	return rc;
-}
-
 int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *json,
 		    const char *id, struct cms_error *err)
 {
@@ -511,79 +330,15 @@ int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *
 	return rc;
 }
 
-int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan *p, const struct buf *json,
-		       const char *id, struct cms_error *err)
+int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan *p,
+		       const struct buf *json, const char *id, struct cms_error *err)
 {
-	struct buf text = BUF_INIT, msg = BUF_INIT;
-	struct history_file files[2];
-	char *jpath = NULL, *tpath = NULL, *summary = NULL;
-	int rc;
+	struct cms_error warn = CMS_ERROR_INIT;
+	struct state *sdb = cmd_tip_state(a);
+	int rc = applier_commit_plan(h, sdb, p, json, id, &warn, err);
 
-	plan_render(p, id, &text);
-	jpath = history_path_plan(p->store, p->serial, id, "json");
-	tpath = history_path_plan(p->store, p->serial, id, "txt");
-	files[0].path = jpath;
-	files[0].data = json->ptr;
-	files[0].len = json->len;
-	files[1].path = tpath;
-	files[1].data = text.ptr;
-	files[1].len = text.len;
-	summary = plan_summary(p);
-	buf_addf(&msg, "%s: plan %s\n\n", p->store, summary + strlen(p->store) + 2);
-	buf_addf(&msg, "Plan %s of store %s, made against serial %" PRId64 ".\n\n", id, p->store,
-		 p->serial);
-	{
-		struct history_trailers t = {
-			.plan_id = id, .has_serial = true, .serial = p->serial,
-			.operator_name = p->author, .kind = "plan", .assume_down = p->assume_down,
-			.assume_down_reason = p->assume_down_reason, .reason = p->reason,
-			.ticket = p->ticket,
-		};
-
-		history_add_trailers(&msg, &t);
-	}
-	rc = cmd_record_commit(a, h, files, 2, msg.ptr, p->author, cms_real_now(), err);
-	buf_free(&text);
-	buf_free(&msg);
-	free(jpath);
-	free(tpath);
-	free(summary);
-	return rc;
-}
-
-int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **data, size_t *len,
-		  struct cms_error *err)
-{
-	int rc = history_find_plan(h, id, data, len, err);
-
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_set(err, CMS_ERROR, "no plan '%s' in the history at '%s'", id, a->history);
-		cms_error_hint(err, "'cmsctl history' lists the plans saved there; a plan saved with "
-			       "another history needs --history PATH");
-	}
-	return rc;
-}
-
-int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
-			 struct cms_error *err)
-{
-	struct history *h = NULL;
-	char *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	if ((rc = cmd_open_history(a, &h, err)) < 0)
-		return rc;
-	rc = history_find_plan(h, id, &data, &len, err);
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_set(err, CMS_ESTALE, "plan file '%s' (id %s) is not in the history at '%s': "
-			      "it was changed after it was saved, or saved with another history, or "
-			      "not saved with 'cmsctl plan -o'", ref, id, a->history);
-		cms_error_hint(err, "pass --history PATH if it was saved with another history; "
-			       "otherwise make and review a new plan with 'cmsctl plan -o FILE'");
-	}
-	free(data);
-	history_close(h);
+	cmd_tip_warning(rc, &warn);
+	state_close(sdb);
 	return rc;
 }
 
@@ -599,6 +354,7 @@ static bool looks_like_id(const char *s)
 int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
 		  char id[41], struct cms_error *err)
 {
+	struct applier_env env;
 	struct history *h = NULL;
 	struct stat stbuf;
 	char *data = NULL, *what = NULL;
@@ -620,7 +376,8 @@ int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct
 	} else {
 		if ((rc = cmd_open_history(a, &h, err)) < 0)
 			goto done;
-		if ((rc = cmd_find_plan(a, h, ref, &data, &len, err)) < 0)
+		if ((rc = cmd_applier_env(a, &env, err)) < 0 ||
+		    (rc = applier_find_plan(&env, h, ref, &data, &len, err)) < 0)
 			goto done;
 		what = xasprintf("plan '%s'", ref);
 	}
@@ -633,6 +390,50 @@ done:
 	free(data);
 	free(what);
 	return rc;
+}
+
+static int env_open_state(void *arg, bool create, struct state **out, struct cms_error *err)
+{
+	return cmd_state_open(arg, create, out, err);
+}
+
+static int env_open_history(void *arg, bool refetch, struct history **out, struct cms_error *err)
+{
+	struct cmd_args *a = arg;
+
+	/* Fetch again: another runner pushes its record. */
+	if (refetch && a->backend)
+		a->backend->synced = false;
+	return cmd_open_history(a, out, err);
+}
+
+static void env_note(void *arg, const char *text)
+{
+	(void)arg;
+	cmd_note("%s", text);
+}
+
+static void env_warn(void *arg, const struct cms_error *e)
+{
+	(void)arg;
+	cmd_fail(e);
+}
+
+int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	out->state_name = a->state;
+	out->open_state = env_open_state;
+	out->history_path = a->history;
+	out->remote.url = a->backend->remote;
+	out->remote.ssh_key = a->backend->ssh_key;
+	out->open_history = env_open_history;
+	out->note = env_note;
+	out->warn = env_warn;
+	out->arg = a;
+	return 0;
 }
 
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err)
@@ -718,137 +519,36 @@ done:
 	cms_error_clear(&err);
 }
 
-int cmd_record_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
-		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
-		       struct cms_error *err)
+struct state *cmd_tip_state(struct cmd_args *a)
 {
 	struct cms_error serr = CMS_ERROR_INIT;
 	struct state *sdb = NULL;
-	int rc;
 
 	if (cmd_open_state(a, false, &sdb, &serr) < 0) {
 		cmd_note("warning: the history tip will not be recorded in the state: %s",
 			 serr.message);
-		cms_error_clear(&serr);
+		sdb = NULL;
 	}
-	rc = record_commit(h, sdb, files, nfiles, message, operator_name, now, NULL, &serr, err);
-	if (rc == 0 && serr.message)
-		cmd_note("warning: the history tip was not recorded in the state: %s", serr.message);
-	state_close(sdb);
 	cms_error_clear(&serr);
-	return rc;
+	return sdb;
+}
+
+void cmd_tip_warning(int rc, struct cms_error *warn)
+{
+	if (rc == 0 && warn->message)
+		cmd_note("warning: the history tip was not recorded in the state: %s", warn->message);
+	cms_error_clear(warn);
 }
 
 int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
 		      struct cms_error *err)
 {
-	struct history *h = NULL;
-	struct state *own = NULL;
-	struct recorded rec;
-	struct run_info last;
-	struct buf loc = BUF_INIT;
-	struct cms_strv pending = CMS_STRV_INIT;
-	char *op = NULL;
-	size_t recorded = 0, i;
+	struct applier_env env;
 	int rc;
 
-	memset(&rec, 0, sizeof(rec));
-	memset(&last, 0, sizeof(last));
-	if (!sdb) {
-		if ((rc = cmd_open_state(a, false, &own, err)) < 0 || !own)
-			goto done;
-		sdb = own;
-	}
-	if ((rc = cmd_open_history(a, &h, err)) < 0 ||
-	    (rc = level_pending(h, sdb, st->name, &pending, err)) < 0 || !pending.n)
-		goto done;
-	/* The location.json of the state's current record, for the newest run. */
-	if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
-		goto done;
-	rc = state_run_last(sdb, st->name, &last, err);
-	if (rc == CMS_ENOTFOUND)
-		cms_error_clear(err);
-	else if (rc < 0)
-		goto done;
-	if (rec.exists && last.id) {
-		const struct server *ps = store_find_server(st, rec.primary);
-		struct published_location pl;
-
-		memset(&pl, 0, sizeof(pl));
-		pl.store = st->name;
-		pl.engine = engine_kind_name(st->engine);
-		pl.primary = rec.primary;
-		pl.mirror = rec.mirror;
-		pl.primary_fqdn = ps ? ps->fqdn : NULL;
-		pl.primary_instance = ps ? ps->instance : NULL;
-		pl.serial = rec.serial;
-		pl.plan_id = last.plan_id;
-		pl.run_id = last.id;
-		pl.now = cms_real_now();
-		if ((rc = publish_location_json(&pl, &loc, err)) < 0)
-			goto done;
-	}
-	op = cms_operator();
-	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
-				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
-		goto done;
-	for (i = 0; i < pending.n; i++)
-		cmd_note("recorded run %s of store %s in the history from the state's journal "
-			 "(it had not been recorded)", pending.v[i], st->name);
-done:
-	cms_strv_free(&pending);
-	recorded_free(&rec);
-	run_info_free(&last);
-	buf_free(&loc);
-	free(op);
-	history_close(h);
-	state_close(own);
-	return rc;
-}
-
-int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err)
-{
-	struct history *h = NULL;
-	int rc;
-
-	if ((rc = cmd_open_history(a, &h, err)) == 0)
-		rc = history_check_writable(h, err);
-	history_close(h);
-	if (rc == 0 && a->backend && a->backend->remote) {
-		struct history_remote hr = { a->backend->remote, a->backend->ssh_key };
-
-		/* The shared record too: a run whose commits could not reach the
-		 * remote other runners read is refused before it starts. */
-		if ((rc = history_remote_check(a->history, &hr, err)) < 0) {
-			err->code = rc = CMS_EREFUSED;
-			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
-				       "to record only locally, remove 'remote:' from the config's "
-				       "backend block and push later with 'cmsctl history push')");
-		}
-	}
-	return rc;
-}
-
-int64_t cmd_lease_s(const struct store *st)
-{
-	int64_t longest = st->policy.catch_up_timeout_ms;
-	size_t i;
-
-	if (st->policy.query_timeout_ms > longest)
-		longest = st->policy.query_timeout_ms;
-	for (i = 0; i < st->npublish; i++)
-		if (st->publish[i].kind == PUBLISH_COMMAND && st->publish[i].timeout_ms > longest)
-			longest = st->publish[i].timeout_ms;
-	for (i = 0; i < st->nservers; i++) {
-		int64_t all = 0;
-		size_t j;
-
-		for (j = 0; j < st->servers[i].nfence; j++)
-			all += st->servers[i].fence[j].timeout_ms;
-		if (all > longest)
-			longest = all;
-	}
-	return 900 + 2 * longest / 1000;
+	if ((rc = cmd_applier_env(a, &env, err)) < 0)
+		return rc;
+	return applier_level_history(&env, sdb, st, err);
 }
 
 int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms)

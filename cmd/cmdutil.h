@@ -8,6 +8,7 @@
 #define CMS_CMD_CMDUTIL_H
 
 #include "cmd/cmd.h"
+#include "applier/planning.h"
 #include "common/error.h"
 
 #include <stdbool.h>
@@ -20,6 +21,7 @@ struct state;
 struct plan;
 struct observation;
 struct diag_list;
+struct applier_env;
 struct buf;
 
 /* Prints diagnostics as "FILE:LINE:COL: error: MESSAGE" + "  hint: ..."
@@ -39,9 +41,6 @@ int cmd_pick_store(struct cmd_args *a, const struct config *cfg, const struct st
 void cmd_hint_store(const struct config *cfg, const char *name, struct cms_error *err);
 /* Opens the state; with create false a missing state gives *out NULL and 0. */
 int cmd_open_state(struct cmd_args *a, bool create, struct state **out, struct cms_error *err);
-/* Reads (and forgets) the password of each server of a store: a missing
- * password variable or unreadable password file is an error naming it. */
-int cmd_check_secrets(const struct store *st, struct cms_error *err);
 /* Opens the state that spec names: a URL (postgresql://..., sqlite:PATH)
  * or a config file whose backend says where it is.  *name_out (the
  * caller's) is what the state is called in messages. */
@@ -59,42 +58,9 @@ struct backend;
 /* Fills a->backend from a loaded config's backend (what cmd_load_config
  * does), unless already resolved. */
 void cmd_backend_from_config(struct cmd_args *a, const struct backend *b);
-/* Probes the servers of a store (or, offline, records that nothing was
- * asked). */
-int cmd_observe(const struct store *st, bool offline, struct observation *out,
-		struct cms_error *err);
-
-/* 1 with *holder (the caller's) when the store's lock is held by a live
- * process, or by one elsewhere whose lease has not run out: a run in
- * progress; 0 when not; negative on error. */
-int cmd_live_holder(struct state *sdb, const char *store, char **holder, struct cms_error *err);
-
-/* Plans a store: state, probe, diff.  On success *json holds the plan's
- * bytes and id its blob id.  Refuses when an apply was interrupted. */
-struct plan_request {
-	bool offline;
-	bool accept_drift;
-	struct state *state;  /* an open state to read (plan --all), or NULL: open it */
-	bool no_state;        /* with state NULL: there is no state yet (plan --all) */
-	const char *assume_down;        /* --assume-down SERVER, or NULL */
-	const char *assume_down_reason; /* --reason TEXT, with --assume-down */
-	const char *reason;             /* --reason TEXT: why the change is made, or NULL */
-	const char *ticket;             /* --ticket ID, or NULL */
-};
-struct history;
-int cmd_make_plan(struct cmd_args *a, const struct store *st, const struct plan_request *req,
-		  struct plan **out, struct buf *json, char id[41], struct cms_error *err);
 /* Commits a plan's JSON and text to the history. */
 int cmd_commit_plan(struct cmd_args *a, const struct plan *p, const struct buf *json,
 		    const char *id, struct cms_error *err);
-/* history_find_plan, with a message naming the history searched and a
- * hint when the id is not there. */
-int cmd_find_plan(struct cmd_args *a, struct history *h, const char *id, char **data, size_t *len,
-		  struct cms_error *err);
-/* A plan file's id must be in the history (saved with 'plan -o' and not
- * edited since): CMS_ESTALE naming the history otherwise. */
-int cmd_check_in_history(struct cmd_args *a, const char *ref, const char *id,
-			 struct cms_error *err);
 /* The same, into an open history (plan --all commits many plans). */
 int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan *p, const struct buf *json,
 		       const char *id, struct cms_error *err);
@@ -103,13 +69,20 @@ int cmd_commit_plan_in(struct cmd_args *a, struct history *h, const struct plan 
 int cmd_load_plan(struct cmd_args *a, const char *ref, struct plan **out, struct buf *json,
 		  char id[41], struct cms_error *err);
 
-/* After an apply or restore run: commits its report (and, when ok, the new
- * location) to the history, writes the HTML report to --report, prints the
- * outcome (text, or the report with --json).  Returns arc, or CMS_ERROR
- * with err set when a successful run could not be recorded or printed. */
+/* The context of an apply or restore for this invocation: signals,
+ * --lock-timeout (already checked), progress, test hooks, the state and
+ * history through env (cmd_applier_env), --report written once the run is
+ * in the history.  op is the operator's name (borrowed). */
+struct apply_ctx;
+void cmd_run_ctx(struct cmd_args *a, const struct store *st, const struct applier_env *env,
+		 const char *op, struct apply_ctx *ctx);
+/* After an apply or restore run (recorded by the applier): prints the
+ * outcome (text, or the report with --json).  Returns arc, or
+ * CMS_EINTERRUPTED with err set when a successful run could not be
+ * printed. */
 struct apply_result;
-int cmd_finish_run(struct cmd_args *a, const struct store *st, const struct apply_result *res,
-		   const char *plan_id, const char *kind, int arc, struct cms_error *err);
+int cmd_finish_run(struct cmd_args *a, const struct apply_result *res, int arc,
+		   struct cms_error *err);
 
 /* What became of one saved plan, for the summary of a plan set. */
 struct cmd_run_summary {
@@ -128,10 +101,6 @@ int cmd_apply_saved(struct cmd_args *a, const struct config *cfg, const char *re
  * status of the set. */
 int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir);
 
-/* The lease of a store's lock: renewed between steps, it must outlast the
- * longest single step (catch-up, a statement, a publish command), with
- * room to spare: 15 minutes plus twice the longest bound. */
-int64_t cmd_lease_s(const struct store *st);
 /* --lock-timeout DURATION in milliseconds (0 when not given); prints a
  * usage error and returns EXIT_USAGE when malformed, else EXIT_OK. */
 int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
@@ -141,25 +110,22 @@ int cmd_lock_timeout(struct cmd_args *a, int64_t *out_ms);
 struct history;
 int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error *err);
 
-/* Brings the history level with the state for store st: every finished
- * run without a report in the history is committed from the journal
- * (state/level.h), with a note on stderr for each.  sdb NULL: the state is
- * opened (and nothing is done when there is none). */
+/* The applier's view of this invocation's state and history (applier/
+ * runner.h): opened through cmd_state_open() and cmd_open_history(),
+ * notes and extra errors on stderr.  Borrows a. */
+struct applier_env;
+int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_error *err);
+
+/* applier_level_history() with this invocation's state (sdb NULL: opened,
+ * nothing done when there is none) and history. */
 int cmd_level_history(struct cmd_args *a, const struct store *st, struct state *sdb,
 		      struct cms_error *err);
 
-/* A run that could not be recorded is refused before it starts: the
- * history must take a commit (history_check_writable), and its remote,
- * when the config names one, must answer (history_remote_check); else
- * CMS_EREFUSED (exit 7). */
-int cmd_check_history_writable(struct cmd_args *a, struct cms_error *err);
-
-/* record_commit() (state/record.h) with this invocation's state: the
- * commit, then its tip for audit verify; a tip that cannot be recorded is
- * a warning. */
-struct history_file;
-int cmd_record_commit(struct cmd_args *a, struct history *h, const struct history_file *files,
-		       size_t nfiles, const char *message, const char *operator_name, int64_t now,
-		       struct cms_error *err);
+/* The state a history commit records its tip in (for audit verify): this
+ * invocation's, or NULL with a warning when it cannot be opened. */
+struct state *cmd_tip_state(struct cmd_args *a);
+/* After a commit that succeeded (rc 0): warns when its tip could not be
+ * recorded; clears warn. */
+void cmd_tip_warning(int rc, struct cms_error *warn);
 
 #endif

@@ -75,6 +75,18 @@ static void hold_at_database(void *arg, const char *action, const char *server, 
 		hold(what);
 	}
 }
+
+static void hold_before_record(void *arg, const char *run_id)
+{
+	const char *spec = arg;
+
+	if (spec && !strcmp(spec, "record")) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "before recording run %s", run_id);
+		hold(what);
+	}
+}
 #endif
 
 void cmd_test_hooks(struct apply_ctx *ctx)
@@ -88,23 +100,10 @@ void cmd_test_hooks(struct apply_ctx *ctx)
 	ctx->on_journal_arg = (void *)spec;
 	ctx->on_database = hold_at_database;
 	ctx->on_database_arg = (void *)spec;
+	ctx->before_record = hold_before_record;
+	ctx->before_record_arg = (void *)spec;
 #else
 	(void)ctx;
 #endif
 }
 
-void cmd_test_hold_before_record(const char *run_id)
-{
-#ifdef CMSCTL_TEST_BUILD
-	const char *spec = getenv("CMSCTL_TEST_HOLD_AT");
-
-	if (spec && !strcmp(spec, "record")) {
-		char what[96];
-
-		snprintf(what, sizeof(what), "before recording run %s", run_id);
-		hold(what);
-	}
-#else
-	(void)run_id;
-#endif
-}

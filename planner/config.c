@@ -1448,22 +1448,13 @@ static void load_policy(struct loader *ld, const yaml_node_t *n, struct store *s
 
 static void load_fence(struct loader *ld, const yaml_node_t *n, struct server *sv);
 
-static void load_server(struct loader *ld, const yaml_node_t *map, struct store *st,
-			bool engine_known, bool *name_ok)
+/* name: a valid name, unique in the store (*name_ok when valid). */
+static void load_server_name(struct loader *ld, const yaml_node_t *map, struct field *f,
+			     struct store *st, struct server *sv, bool *name_ok)
 {
-	struct server *sv = &st->servers[st->nservers++];
-	struct field f[SV_NKEYS];
-	char where[96];
 	struct diag *d;
 	const char *s;
-	size_t i, k;
-
-	*name_ok = false;
-	sv->at = pos_of(map);
-	sv->role = SERVER_ROLE_PRIMARY;
-	read_mapping(ld, map, "server", server_keys, SV_NKEYS, f);
-	if (ld->stopped)
-		return;
+	size_t i;
 
 	if (!f[SV_NAME].key) {
 		missing(ld, map, "name", "server", NULL);
@@ -1482,13 +1473,15 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 			}
 		}
 	}
-	if (sv->name)
-		snprintf(where, sizeof(where), "server '%s'", sv->name);
-	else
-		snprintf(where, sizeof(where), "server");
+}
 
-	/* Keys the store's engine would not use. */
-	for (k = 0; engine_known && k < SV_NKEYS; k++) {
+/* Keys the store's engine would not use are reported and dropped. */
+static void drop_foreign_keys(struct loader *ld, struct field *f, const struct store *st)
+{
+	struct diag *d;
+	size_t k;
+
+	for (k = 0; k < SV_NKEYS; k++) {
 		if (!f[k].key || (server_key_engines[k] & (1u << st->engine)))
 			continue;
 		d = report(ld, f[k].key, "key '%s' is not allowed for engine %s", server_keys[k],
@@ -1501,6 +1494,16 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 			hint(d, "a sqlite server is a directory: it is reached through 'path'");
 		f[k].key = f[k].value = NULL;
 	}
+}
+
+/* How the server is reached and who it is: fqdn, instance, connection or
+ * dsn or path, user and password, availability group, role. */
+static void load_server_fields(struct loader *ld, struct field *f, struct server *sv,
+			       const char *where)
+{
+	struct diag *d;
+	const char *s;
+	size_t i;
 
 	if (f[SV_FQDN].value && (s = get_string(ld, f[SV_FQDN].value, "'fqdn'", 0))) {
 		if (!is_hostname(s)) {
@@ -1551,29 +1554,41 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 			hint_choices(d, s, role_names, ARRAY_SIZE(role_names), "expected one of:");
 		}
 	}
+}
 
-	if (f[SV_FENCE].value)
-		load_fence(ld, f[SV_FENCE].value, sv);
-	if (f[SV_LOG_BACKUPS].value &&
-	    (s = get_string(ld, f[SV_LOG_BACKUPS].value, "'log_backups'", 0))) {
-		if (sv->role != SERVER_ROLE_BACKUP) {
-			d = report(ld, f[SV_LOG_BACKUPS].key, "'log_backups' in %s, which is not a backup",
-				   where);
-			hint(d, "'log_backups' is the folder of log backups that a backup server "
-			     "(role: backup) restores before it takes over; remove it, or set 'role: backup'");
-		} else if (!is_log_backup_folder(s)) {
-			d = report(ld, f[SV_LOG_BACKUPS].value, "invalid 'log_backups' folder %s",
-				   QN(f[SV_LOG_BACKUPS].value));
-			hint(d, "an absolute folder as SQL Server sees it, a share (\\\\host\\share\\dir) "
-			     "or a drive path (D:\\logship), at most 200 characters, without quotes, "
-			     "'*' or '?'");
-		} else {
-			sv->log_backups = xstrdup(s);
-		}
-	}
+/* log_backups: only on a backup server, a folder SQL Server can read. */
+static void load_log_backups(struct loader *ld, struct field *f, struct server *sv,
+			     const char *where)
+{
+	struct diag *d;
+	const char *s;
 
-	if (!engine_known)
+	if (!f[SV_LOG_BACKUPS].value ||
+	    !(s = get_string(ld, f[SV_LOG_BACKUPS].value, "'log_backups'", 0)))
 		return;
+	if (sv->role != SERVER_ROLE_BACKUP) {
+		d = report(ld, f[SV_LOG_BACKUPS].key, "'log_backups' in %s, which is not a backup",
+			   where);
+		hint(d, "'log_backups' is the folder of log backups that a backup server "
+		     "(role: backup) restores before it takes over; remove it, or set 'role: backup'");
+	} else if (!is_log_backup_folder(s)) {
+		d = report(ld, f[SV_LOG_BACKUPS].value, "invalid 'log_backups' folder %s",
+			   QN(f[SV_LOG_BACKUPS].value));
+		hint(d, "an absolute folder as SQL Server sees it, a share (\\\\host\\share\\dir) "
+		     "or a drive path (D:\\logship), at most 200 characters, without quotes, "
+		     "'*' or '?'");
+	} else {
+		sv->log_backups = xstrdup(s);
+	}
+}
+
+/* What the store's engine needs to reach a server: a folder, or one of
+ * connection and dsn (with an instance name where the engine has them). */
+static void check_server_reach(struct loader *ld, const yaml_node_t *map, struct field *f,
+			       const struct store *st, struct server *sv, const char *where)
+{
+	struct diag *d;
+
 	if (engine_traits(st->engine)->has_instances && sv->connection)
 		check_instance_connection(ld, f[SV_CONNECTION].value, sv);
 	if (engine_traits(st->engine)->servers_are_folders) {
@@ -1587,6 +1602,35 @@ static void load_server(struct loader *ld, const yaml_node_t *map, struct store 
 		d = report(ld, f[SV_DSN].key, "both 'connection' and 'dsn' in %s", where);
 		hint(d, "keep one of them");
 	}
+}
+
+static void load_server(struct loader *ld, const yaml_node_t *map, struct store *st,
+			bool engine_known, bool *name_ok)
+{
+	struct server *sv = &st->servers[st->nservers++];
+	struct field f[SV_NKEYS];
+	char where[96];
+
+	*name_ok = false;
+	sv->at = pos_of(map);
+	sv->role = SERVER_ROLE_PRIMARY;
+	read_mapping(ld, map, "server", server_keys, SV_NKEYS, f);
+	if (ld->stopped)
+		return;
+
+	load_server_name(ld, map, f, st, sv, name_ok);
+	if (sv->name)
+		snprintf(where, sizeof(where), "server '%s'", sv->name);
+	else
+		snprintf(where, sizeof(where), "server");
+	if (engine_known)
+		drop_foreign_keys(ld, f, st);
+	load_server_fields(ld, f, sv, where);
+	if (f[SV_FENCE].value)
+		load_fence(ld, f[SV_FENCE].value, sv);
+	load_log_backups(ld, f, sv, where);
+	if (engine_known)
+		check_server_reach(ld, map, f, st, sv, where);
 }
 
 static void undefined_server(struct loader *ld, const yaml_node_t *n, const struct store *st,

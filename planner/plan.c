@@ -427,93 +427,88 @@ static int choose_fence(struct plan *p, const char *old, const struct server *os
 	return CMS_EREFUSED;
 }
 
-static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms_error *err)
+/* --assume-down: it must name the old primary, and that primary must not
+ * answer; the attestation goes into the plan. */
+static int take_assume_down(struct plan *p, const struct plan_inputs *in, const char *old,
+			    const struct server_obs *o, bool old_up, struct cms_error *err)
 {
 	const struct store *st = in->desired;
-	const struct policy *pol = &st->policy;
-	struct plan *p = b->p;
-	const char *target = st->location.primary;
-	const char *old = in->recorded->primary;
-	const struct server *tsrv = store_find_server(st, target);
-	const struct server_obs *t = observation_find(&p->obs, target);
-	const struct server_obs *o = observation_find(&p->obs, old);
-	const struct server *osrv = store_find_server(st, old);
-	const struct engine_traits *traits = engine_traits(st->engine);
-	bool old_up = p->offline ? true : (o && o->reachable);
-	bool loses_data;
-	struct plan_step *s;
-	size_t i;
-	int rc;
 
-	if (in->assume_down) {
-		if (strcmp(in->assume_down, old) != 0) {
-			cms_error_set(err, CMS_EREFUSED, "--assume-down names '%s', but the primary this "
-				      "move replaces is '%s'", in->assume_down, old);
-			cms_error_hint(err, "an attestation is about the old primary of store '%s'", st->name);
-			return CMS_EREFUSED;
-		}
-		if (old_up && !p->offline) {
-			cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': it answers (reports %s), so "
-				      "it is not down", old, obs_role_name(o->role));
-			cms_error_hint(err, "plan without --assume-down: a primary that answers is fenced "
-				       "through its database");
-			return CMS_EREFUSED;
-		}
-		p->assume_down = xstrdup(in->assume_down);
-		p->assume_down_reason = xstrdup(in->assume_down_reason);
-	}
-
-	if (tsrv && tsrv->role == SERVER_ROLE_BACKUP)
-		p->mode = PLAN_DISASTER_RECOVERY;
-	else if (!old_up)
-		p->mode = PLAN_FAILOVER;
-	else
-		p->mode = PLAN_SWITCHOVER;
-	loses_data = p->mode != PLAN_SWITCHOVER;
-	p->to.primary = xstrdup(target);
-	p->to.mirror = xstrdup(st->location.mirror);
-
-	if (loses_data && !pol->allow_data_loss) {
-		cms_error_set(err, CMS_EREFUSED,
-			      "%s of store '%s' to '%s' may lose data and policy.allow_data_loss is false",
-			      plan_mode_name(p->mode), st->name, target);
-		if (p->mode == PLAN_FAILOVER)
-			cms_error_hint(err, "the primary '%s' is unreachable: bring it back for a "
-				       "switchover, or set 'allow_data_loss: true' under policy of "
-				       "store '%s' to accept losing what it did not send", old, st->name);
-		else
-			cms_error_hint(err, "'%s' is a backup; set 'allow_data_loss: true' under policy "
-				       "of store '%s' to accept losing what it does not have", target,
-				       st->name);
+	if (strcmp(in->assume_down, old) != 0) {
+		cms_error_set(err, CMS_EREFUSED, "--assume-down names '%s', but the primary this "
+			      "move replaces is '%s'", in->assume_down, old);
+		cms_error_hint(err, "an attestation is about the old primary of store '%s'", st->name);
 		return CMS_EREFUSED;
 	}
-	if (!p->offline) {
-		if (!t || !t->reachable) {
-			cms_error_set(err, CMS_EREFUSED, "target '%s' is unreachable: %s", target,
-				      t && t->error ? t->error : "not probed");
-			cms_error_hint(err, "a move needs its target reachable; 'cmsctl status' shows "
-				       "what each server reports");
-			return CMS_EREFUSED;
-		}
-		if (t->role != OBS_MIRROR && t->role != OBS_BACKUP) {
-			cms_error_set(err, CMS_EREFUSED,
-				      "target '%s' reports role %s; only a mirror or a backup can be promoted",
-				      target, obs_role_name(t->role));
-			if (t->role == OBS_FENCED || t->read_only)
-				cms_error_hint(err, "'%s' is fenced (read-only): re-seed it as a copy of the "
-					       "primary '%s' first; 'cmsctl status' lists it as a follow-up",
-					       target, in->recorded ? in->recorded->primary : "-");
-			return CMS_EREFUSED;
-		}
-		if (p->mode == PLAN_SWITCHOVER && (rc = check_lag(in, t, err)) < 0)
-			return rc;
+	if (old_up && !p->offline) {
+		cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': it answers (reports %s), so "
+			      "it is not down", old, obs_role_name(o->role));
+		cms_error_hint(err, "plan without --assume-down: a primary that answers is fenced "
+			       "through its database");
+		return CMS_EREFUSED;
 	}
-	if ((rc = choose_fence(p, old, osrv, old_up, err)) < 0)
-		return rc;
-	if (old_up && tsrv && tsrv->log_backups && traits->log_backup_fence_note) {
-		free(p->fence.note);
-		p->fence.note = xstrdup(traits->log_backup_fence_note);
+	p->assume_down = xstrdup(in->assume_down);
+	p->assume_down_reason = xstrdup(in->assume_down_reason);
+	return 0;
+}
+
+/* A failover or a move to a backup may lose data: refused unless the
+ * store's policy allows it. */
+static int refuse_data_loss(const struct plan *p, const struct store *st, const char *old,
+			    struct cms_error *err)
+{
+	const char *target = st->location.primary;
+
+	cms_error_set(err, CMS_EREFUSED,
+		      "%s of store '%s' to '%s' may lose data and policy.allow_data_loss is false",
+		      plan_mode_name(p->mode), st->name, target);
+	if (p->mode == PLAN_FAILOVER)
+		cms_error_hint(err, "the primary '%s' is unreachable: bring it back for a "
+			       "switchover, or set 'allow_data_loss: true' under policy of "
+			       "store '%s' to accept losing what it did not send", old, st->name);
+	else
+		cms_error_hint(err, "'%s' is a backup; set 'allow_data_loss: true' under policy "
+			       "of store '%s' to accept losing what it does not have", target,
+			       st->name);
+	return CMS_EREFUSED;
+}
+
+/* The target must answer as a mirror or a backup, and (switchover) be
+ * close enough behind. */
+static int check_target_observed(const struct plan *p, const struct plan_inputs *in,
+				 const struct server_obs *t, struct cms_error *err)
+{
+	const char *target = in->desired->location.primary;
+
+	if (!t || !t->reachable) {
+		cms_error_set(err, CMS_EREFUSED, "target '%s' is unreachable: %s", target,
+			      t && t->error ? t->error : "not probed");
+		cms_error_hint(err, "a move needs its target reachable; 'cmsctl status' shows "
+			       "what each server reports");
+		return CMS_EREFUSED;
 	}
+	if (t->role != OBS_MIRROR && t->role != OBS_BACKUP) {
+		cms_error_set(err, CMS_EREFUSED,
+			      "target '%s' reports role %s; only a mirror or a backup can be promoted",
+			      target, obs_role_name(t->role));
+		if (t->role == OBS_FENCED || t->read_only)
+			cms_error_hint(err, "'%s' is fenced (read-only): re-seed it as a copy of the "
+				       "primary '%s' first; 'cmsctl status' lists it as a follow-up",
+				       target, in->recorded ? in->recorded->primary : "-");
+		return CMS_EREFUSED;
+	}
+	if (p->mode == PLAN_SWITCHOVER)
+		return check_lag(in, t, err);
+	return 0;
+}
+
+/* The first step: what apply re-checks of the target before any change. */
+static void add_check_target_step(struct builder *b, const struct store *st,
+				  const struct server_obs *t)
+{
+	const struct plan *p = b->p;
+	const char *target = st->location.primary;
+	struct plan_step *s;
 
 	s = add_step(b, ACTION_CHECK_TARGET, target, "check that %s can be promoted", target);
 	cms_strv_addf(&s->checks, "%s is reachable and holds every database (%zu)", target, st->ndatabases);
@@ -522,10 +517,22 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 			  obs_role_name(t->role), t->epoch);
 		if (p->mode == PLAN_SWITCHOVER)
 			cms_strv_addf(&s->checks, "lag %" PRId64 " bytes <= max_lag_bytes %" PRIu64, t->lag_bytes,
-				  pol->max_lag_bytes);
+				  st->policy.max_lag_bytes);
 	} else {
 		cms_strv_addf(&s->checks, "%s reports role mirror or backup (not probed)", target);
 	}
+}
+
+/* Fencing the old primary (from outside, or through its database) and,
+ * when it answered, the target catching up with it. */
+static void add_fence_steps(struct builder *b, const struct store *st, const char *old,
+			    const struct server *tsrv, bool old_up)
+{
+	const struct plan *p = b->p;
+	const struct policy *pol = &st->policy;
+	const char *target = st->location.primary;
+	struct plan_step *s;
+
 	if (p->fence.via == FENCE_VIA_TARGETS) {
 		s = add_step(b, ACTION_FENCE, old, "fence %s from outside: it does not answer; run its "
 			     "fence targets in order until one exits 0", old);
@@ -560,6 +567,18 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 			cms_strv_addf(&s->checks, "on timeout the fence of %s is undone and apply stops", old);
 		}
 	}
+}
+
+/* Promotion, the re-read of every role, and what becomes of the old
+ * primary. */
+static void add_promote_steps(struct builder *b, const struct store *st, const char *old,
+			      const struct server *tsrv, bool old_up, bool loses_data)
+{
+	const struct engine_traits *traits = engine_traits(st->engine);
+	const char *target = st->location.primary;
+	struct plan_step *s;
+	size_t i;
+
 	s = add_step(b, ACTION_PROMOTE, target, "promote %s, database by database%s", target,
 		     loses_data ? " (forced: may lose data)" : "");
 	if (!old_up && tsrv && tsrv->log_backups)
@@ -585,9 +604,15 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 				     after_demote_text(st, old), target);
 		cms_strv_addf(&s->checks, "%s reports %s", old, after_demote_text(st, old));
 	}
-	add_publish_steps(b, st, target, st->location.mirror);
-	s = add_step(b, ACTION_VERIFY, NULL, "verify the new location end to end");
-	cms_strv_addf(&s->checks, "exactly one server reports primary: %s", target);
+}
+
+/* What stays to do after the move: the plan's pending items. */
+static void add_move_pending(struct builder *b, const struct store *st, const char *old,
+			     bool old_up)
+{
+	const struct plan *p = b->p;
+	const struct engine_traits *traits = engine_traits(st->engine);
+	const char *target = st->location.primary;
 
 	if (!old_up)
 		cms_strv_addf(&b->p->pending, "%s was unreachable: it must not come back as a primary; re-seed it "
@@ -605,6 +630,56 @@ static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms
 	if (p->mode == PLAN_SWITCHOVER && traits->old_primary_stays_fenced)
 		cms_strv_addf(&b->p->pending, "%s stays fenced after the switchover: re-seed it as a standby of %s "
 			    "(pg_rewind) before it can serve as mirror", old, target);
+}
+
+static int plan_move(struct builder *b, const struct plan_inputs *in, struct cms_error *err)
+{
+	const struct store *st = in->desired;
+	const struct policy *pol = &st->policy;
+	struct plan *p = b->p;
+	const char *target = st->location.primary;
+	const char *old = in->recorded->primary;
+	const struct server *tsrv = store_find_server(st, target);
+	const struct server_obs *t = observation_find(&p->obs, target);
+	const struct server_obs *o = observation_find(&p->obs, old);
+	const struct server *osrv = store_find_server(st, old);
+	const struct engine_traits *traits = engine_traits(st->engine);
+	bool old_up = p->offline ? true : (o && o->reachable);
+	bool loses_data;
+	struct plan_step *s;
+	int rc;
+
+	if (in->assume_down && (rc = take_assume_down(p, in, old, o, old_up, err)) < 0)
+		return rc;
+
+	if (tsrv && tsrv->role == SERVER_ROLE_BACKUP)
+		p->mode = PLAN_DISASTER_RECOVERY;
+	else if (!old_up)
+		p->mode = PLAN_FAILOVER;
+	else
+		p->mode = PLAN_SWITCHOVER;
+	loses_data = p->mode != PLAN_SWITCHOVER;
+	p->to.primary = xstrdup(target);
+	p->to.mirror = xstrdup(st->location.mirror);
+
+	if (loses_data && !pol->allow_data_loss)
+		return refuse_data_loss(p, st, old, err);
+	if (!p->offline && (rc = check_target_observed(p, in, t, err)) < 0)
+		return rc;
+	if ((rc = choose_fence(p, old, osrv, old_up, err)) < 0)
+		return rc;
+	if (old_up && tsrv && tsrv->log_backups && traits->log_backup_fence_note) {
+		free(p->fence.note);
+		p->fence.note = xstrdup(traits->log_backup_fence_note);
+	}
+
+	add_check_target_step(b, st, t);
+	add_fence_steps(b, st, old, tsrv, old_up);
+	add_promote_steps(b, st, old, tsrv, old_up, loses_data);
+	add_publish_steps(b, st, target, st->location.mirror);
+	s = add_step(b, ACTION_VERIFY, NULL, "verify the new location end to end");
+	cms_strv_addf(&s->checks, "exactly one server reports primary: %s", target);
+	add_move_pending(b, st, old, old_up);
 	return 0;
 }
 

@@ -140,6 +140,14 @@ const char *plan_text_problem(const char *s, size_t max, bool spaces);
  */
 int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_error *err);
 
+/* A saved plan (p, its bytes json, its blob id) must be exactly what the
+ * planner makes of its own recorded inputs (the record it was made
+ * against, its observations, clock and author) under the config st as it
+ * is now: CMS_ESTALE naming the first difference otherwise (the config
+ * changed, or the plan was edited). */
+int planner_check_rederived(const struct store *st, const struct plan *p, const struct buf *json,
+			    const char *id, struct cms_error *err);
+
 /* How the servers contradict the recorded primary ("the state records
  * primary 'a' but 'b' reports being the primary"), or NULL when they do
  * not.  An unreachable recorded primary is an outage, not drift.  Caller

@@ -1,0 +1,420 @@
+/*
+ * Apply and restore from their request to their record (runner.h): the
+ * checks a saved plan must pass before any run, the history made level
+ * with the state and checked writable, the run itself (apply.c), and the
+ * commit of its report and location.  cmd/ used to do these in its command
+ * files; here they are one path that every caller takes.
+ */
+#include "applier/runner.h"
+#include "applier/planning.h"
+#include "applier/publish.h"
+#include "applier/record.h"
+#include "applier/run.h"
+#include "common/util.h"
+#include "state/approval.h"
+#include "state/level.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void applier_note(const struct applier_env *env, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	if (!env->note)
+		return;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	env->note(env->arg, b.ptr ? b.ptr : "");
+	buf_free(&b);
+}
+
+int64_t applier_lease_s(const struct store *st)
+{
+	int64_t longest = st->policy.catch_up_timeout_ms;
+	size_t i;
+
+	if (st->policy.query_timeout_ms > longest)
+		longest = st->policy.query_timeout_ms;
+	for (i = 0; i < st->npublish; i++)
+		if (st->publish[i].kind == PUBLISH_COMMAND && st->publish[i].timeout_ms > longest)
+			longest = st->publish[i].timeout_ms;
+	for (i = 0; i < st->nservers; i++) {
+		int64_t all = 0;
+		size_t j;
+
+		for (j = 0; j < st->servers[i].nfence; j++)
+			all += st->servers[i].fence[j].timeout_ms;
+		if (all > longest)
+			longest = all;
+	}
+	return 900 + 2 * longest / 1000;
+}
+
+int applier_find_plan(const struct applier_env *env, struct history *h, const char *id,
+		      char **data, size_t *len, struct cms_error *err)
+{
+	int rc = history_find_plan(h, id, data, len, err);
+
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_set(err, CMS_ERROR, "no plan '%s' in the history at '%s'", id,
+			      env->history_path);
+		cms_error_hint(err, "'cmsctl history' lists the plans saved there; a plan saved with "
+			       "another history needs --history PATH");
+	}
+	return rc;
+}
+
+int applier_check_in_history(const struct applier_env *env, const char *ref, const char *id,
+			     struct cms_error *err)
+{
+	struct history *h = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = env->open_history(env->arg, false, &h, err)) < 0)
+		return rc;
+	rc = history_find_plan(h, id, &data, &len, err);
+	if (rc == CMS_ENOTFOUND) {
+		cms_error_set(err, CMS_ESTALE, "plan file '%s' (id %s) is not in the history at '%s': "
+			      "it was changed after it was saved, or saved with another history, or "
+			      "not saved with 'cmsctl plan -o'", ref, id, env->history_path);
+		cms_error_hint(err, "pass --history PATH if it was saved with another history; "
+			       "otherwise make and review a new plan with 'cmsctl plan -o FILE'");
+	}
+	free(data);
+	history_close(h);
+	return rc;
+}
+
+int applier_verify_plan(const struct applier_env *env, const struct store *st,
+			const struct plan *p, const struct buf *json, const char *id,
+			const char *ref, struct cms_error *err)
+{
+	int rc;
+
+	if ((rc = applier_check_in_history(env, ref, id, err)) < 0)
+		return rc;
+	if (p->offline) {
+		cms_error_set(err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "
+			      "observation and cannot be applied", id);
+		cms_error_hint(err, "an offline plan is for review; make one that probes the "
+			       "servers with 'cmsctl plan -s %s -o FILE'", p->store);
+		return CMS_ESTALE;
+	}
+	return planner_check_rederived(st, p, json, id, err);
+}
+
+int applier_check_history_writable(const struct applier_env *env, struct cms_error *err)
+{
+	struct history *h = NULL;
+	int rc;
+
+	if ((rc = env->open_history(env->arg, false, &h, err)) == 0)
+		rc = history_check_writable(h, err);
+	history_close(h);
+	if (rc == 0 && env->remote.url) {
+		/* The shared record too: a run whose commits could not reach the
+		 * remote other runners read is refused before it starts. */
+		if ((rc = history_remote_check(env->history_path, &env->remote, err)) < 0) {
+			err->code = rc = CMS_EREFUSED;
+			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
+				       "to record only locally, remove 'remote:' from the config's "
+				       "backend block and push later with 'cmsctl history push')");
+		}
+	}
+	return rc;
+}
+
+/* The location.json of the state's current record of st, for the newest
+ * run (last); empty when there is no record or no run. */
+static int current_location_doc(struct state *sdb, const struct store *st, struct buf *out,
+				struct cms_error *err)
+{
+	struct recorded rec;
+	struct run_info last;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&last, 0, sizeof(last));
+	if ((rc = state_read_store(sdb, st->name, &rec, err)) < 0)
+		goto done;
+	if ((rc = applier_last_run(sdb, st->name, &last, err)) < 0)
+		goto done;
+	if (rec.exists && last.id) {
+		const struct server *ps = store_find_server(st, rec.primary);
+		struct published_location pl;
+
+		memset(&pl, 0, sizeof(pl));
+		pl.store = st->name;
+		pl.engine = engine_kind_name(st->engine);
+		pl.primary = rec.primary;
+		pl.mirror = rec.mirror;
+		pl.primary_fqdn = ps ? ps->fqdn : NULL;
+		pl.primary_instance = ps ? ps->instance : NULL;
+		pl.serial = rec.serial;
+		pl.plan_id = last.plan_id;
+		pl.run_id = last.id;
+		pl.now = cms_real_now();
+		rc = publish_location_json(&pl, out, err);
+	}
+done:
+	recorded_free(&rec);
+	run_info_free(&last);
+	return rc;
+}
+
+int applier_level_history(const struct applier_env *env, struct state *sdb,
+			  const struct store *st, struct cms_error *err)
+{
+	struct history *h = NULL;
+	struct state *own = NULL;
+	struct buf loc = BUF_INIT;
+	struct cms_strv pending = CMS_STRV_INIT;
+	char *op = NULL;
+	size_t recorded = 0, i;
+	int rc;
+
+	if (!sdb) {
+		rc = env->open_state(env->arg, false, &own, err);
+		if (rc == CMS_ENOTFOUND) {
+			cms_error_clear(err);
+			rc = 0;
+		}
+		if (rc < 0 || !own)
+			goto done;
+		sdb = own;
+	}
+	if ((rc = env->open_history(env->arg, false, &h, err)) < 0 ||
+	    (rc = level_pending(h, sdb, st->name, &pending, err)) < 0 || !pending.n)
+		goto done;
+	if ((rc = current_location_doc(sdb, st, &loc, err)) < 0)
+		goto done;
+	op = cms_operator();
+	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
+				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
+		goto done;
+	for (i = 0; i < pending.n; i++)
+		applier_note(env, "recorded run %s of store %s in the history from the state's "
+			     "journal (it had not been recorded)", pending.v[i], st->name);
+done:
+	cms_strv_free(&pending);
+	buf_free(&loc);
+	free(op);
+	history_close(h);
+	state_close(own);
+	return rc;
+}
+
+/* What apply counts of a plan's approvals: those the history records,
+ * judged by the store's policy (signatures checked against its
+ * allowed-signers file), plus the unsigned ones only the state knows. */
+struct approvals_arg {
+	const struct applier_env *env;
+	const struct store *st;
+	struct state *sdb;
+};
+
+static int count_approvals(void *arg, const struct plan *p, const char *plan_id,
+			   struct cms_strv *counted, struct buf *not_counted, struct cms_error *err)
+{
+	struct approvals_arg *x = arg;
+	struct approval_policy pol = { p->author, x->st->allowed_signers, x->st->signed_approvals };
+	struct approval *list = NULL;
+	struct history *h = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = x->env->open_history(x->env->arg, false, &h, err)) < 0 ||
+	    (rc = approval_list(h, x->sdb, p->store, plan_id, &pol, &list, &n, err)) < 0)
+		goto done;
+	for (i = 0; i < n; i++) {
+		if (list[i].counted) {
+			cms_strv_add(counted, list[i].principal);
+		} else {
+			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
+				 list[i].principal, list[i].why_not);
+		}
+	}
+done:
+	approval_list_free(list, n);
+	history_close(h);
+	return rc;
+}
+
+/* The report (and, when ok, the location) of a finished run into the
+ * history, then --report through ctx->write_report. */
+static int commit_run(const struct apply_ctx *ctx, const struct apply_result *res,
+		      const char *plan_id, const char *kind, struct cms_error *err)
+{
+	const struct applier_env *env = ctx->env;
+	struct cms_error warn = CMS_ERROR_INIT;
+	struct history *h = NULL;
+	int rc;
+
+	if ((rc = env->open_history(env->arg, false, &h, err)) < 0)
+		goto done;
+	if ((rc = applier_record_run(h, ctx->state, ctx->store, res, plan_id, kind,
+				     ctx->operator_name, &warn, err)) < 0)
+		goto done;
+	if (warn.message)
+		applier_note(env, "warning: the history tip was not recorded in the state: %s",
+			     warn.message);
+	/* The history first: a report file that cannot be written must not
+	 * keep the run out of the audit trail. */
+	if (ctx->write_report)
+		rc = ctx->write_report(ctx->write_report_arg, res, err);
+done:
+	if (rc < 0)
+		cms_error_prefix(err, "the run finished with outcome '%s' but its report could not be "
+				 "recorded", res->outcome ? res->outcome : "?");
+	history_close(h);
+	cms_error_clear(&warn);
+	return rc;
+}
+
+/* After a run: its record, and any run it closed (restore), into the
+ * history.  A run that failed keeps its own error; one that succeeded (it
+ * changed the servers or the state) but cannot be recorded fails with that
+ * instead, as CMS_EINTERRUPTED: never the code of a run that changed
+ * nothing. */
+static int record_run(const struct apply_ctx *ctx, const struct apply_result *res,
+		      const char *plan_id, const char *kind, int arc, struct cms_error *err)
+{
+	struct cms_error herr = CMS_ERROR_INIT;
+
+	if (!res->run_id)
+		return arc;
+	if (ctx->before_record)
+		ctx->before_record(ctx->before_record_arg, res->run_id);
+	if (commit_run(ctx, res, plan_id, kind, &herr) < 0 ||
+	    applier_level_history(ctx->env, ctx->state, ctx->store, &herr) < 0) {
+		if (arc == 0) {
+			cms_error_move(err, &herr);
+			err->code = CMS_EINTERRUPTED;
+			cms_error_hint(err, "the run is done and in the state ('cmsctl status'); only "
+				       "its record in the history or the report is missing");
+			arc = CMS_EINTERRUPTED;
+		} else if (ctx->env->warn) {
+			ctx->env->warn(ctx->env->arg, &herr);
+		}
+	}
+	cms_error_clear(&herr);
+	return arc;
+}
+
+int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const struct buf *json,
+		     const char *id, const char *ref, struct apply_result *out,
+		     struct cms_error *err)
+{
+	const struct applier_env *env = ctx->env;
+	struct approvals_arg appr;
+	struct apply_ctx c = *ctx;
+	struct state *sdb = NULL;
+	int arc;
+
+	memset(out, 0, sizeof(*out));
+	if ((arc = applier_verify_plan(env, ctx->store, p, json, id, ref, err)) < 0)
+		return arc;
+	if (!plan_has_changes(p))
+		return 0;
+	/* A run that could not be recorded is refused before it starts, and
+	 * a run the state finished but the history lacks is recorded first. */
+	if ((arc = applier_check_history_writable(env, err)) < 0)
+		goto done;
+	if ((arc = env->open_state(env->arg, true, &sdb, err)) < 0 ||
+	    (arc = applier_level_history(env, sdb, ctx->store, err)) < 0)
+		goto done;
+	c.state = sdb;
+	if (!c.lease_s)
+		c.lease_s = applier_lease_s(ctx->store);
+	if (!c.approvals) {
+		appr.env = env;
+		appr.st = ctx->store;
+		appr.sdb = sdb;
+		c.approvals = count_approvals;
+		c.approvals_arg = &appr;
+	}
+	arc = applier_apply(&c, p, id, out, err);
+	arc = record_run(&c, out, id, "apply", arc, err);
+done:
+	state_close(sdb);
+	return arc;
+}
+
+/* Reads the plan of an interrupted run by id from the history. */
+static int load_plan(void *arg, const char *plan_id, struct plan **out, char id[41],
+		     struct cms_error *err)
+{
+	const struct applier_env *env = arg;
+	struct history *h = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = env->open_history(env->arg, false, &h, err)) < 0 ||
+	    (rc = applier_find_plan(env, h, plan_id, &data, &len, err)) < 0)
+		goto done;
+	history_blob_id(data, len, id);
+	rc = plan_from_json(out, data, len, "plan of the interrupted run", err);
+done:
+	free(data);
+	history_close(h);
+	return rc;
+}
+
+/* A dry run shows the decided steps (the caller's confirm, when there is
+ * one) and stops there, whatever that confirm answers. */
+static int confirm_dry_run(void *arg, const struct apply_step_event *steps, size_t n,
+			   char *const *followups, size_t nfollowups, struct cms_error *err)
+{
+	const struct apply_ctx *ctx = arg;
+	int rc;
+
+	if (ctx->confirm &&
+	    (rc = ctx->confirm(ctx->confirm_arg, steps, n, followups, nfollowups, err)) < 0)
+		return rc;
+	return cms_error_set(err, CMS_EDECLINED, "dry run: nothing was changed");
+}
+
+int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_result *out,
+			struct cms_error *err)
+{
+	const struct applier_env *env = ctx->env;
+	struct apply_ctx c = *ctx;
+	struct state *sdb = NULL;
+	int arc;
+
+	memset(out, 0, sizeof(*out));
+	if ((arc = env->open_state(env->arg, false, &sdb, err)) < 0) {
+		if (err->code == CMS_ENOTFOUND)
+			arc = cms_error_set(err, CMS_ERROR, "no state at '%s': nothing was ever applied",
+					    env->state_name);
+		return arc;
+	}
+	/* A dry run changes nothing and records nothing: no history check. */
+	if ((!dry_run && (arc = applier_check_history_writable(env, err)) < 0) ||
+	    (arc = applier_level_history(env, sdb, ctx->store, err)) < 0)
+		goto done;
+	c.state = sdb;
+	if (!c.lease_s)
+		c.lease_s = applier_lease_s(ctx->store);
+	if (!c.load_plan) {
+		c.load_plan = load_plan;
+		c.load_plan_arg = (void *)env;
+	}
+	if (dry_run) {
+		c.confirm = confirm_dry_run;
+		c.confirm_arg = (void *)ctx;
+	}
+	arc = applier_restore(&c, out, err);
+	arc = record_run(&c, out, out->plan_id, "restore", arc, err);
+done:
+	state_close(sdb);
+	return arc;
+}
