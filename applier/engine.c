@@ -8,8 +8,8 @@
  * An engine implementation gets a server's session with engine_session()
  * (or, for a session of its own, connects through e->connect and calls
  * engine_absorb_log() before closing it), runs its statements with
- * db_exec(), so that the applier can journal every statement of a step
- * with engine_take_log().
+ * engine_exec() or engine_query_value(), so that the applier can journal
+ * every statement of a step, in order, with engine_take_log().
  */
 #include "applier/engine.h"
 #include "common/buf.h"
@@ -219,6 +219,24 @@ void engine_absorb_log(struct engine *e, struct db *db)
 	for (i = 0; i < n; i++)
 		*ARRAY_PUSH(e->log, e->nlog, e->alloc_log) = log[i];
 	free(log); /* the entries' strings now belong to e->log */
+}
+
+int engine_exec(struct engine *e, struct db *db, const char *database, const char *sql,
+		struct db_result **out, struct cms_error *err)
+{
+	int rc = db_exec_on(db, database, sql, out, err);
+
+	engine_absorb_log(e, db);
+	return rc;
+}
+
+int engine_query_value(struct engine *e, struct db *db, const char *sql, char **out,
+		       struct cms_error *err)
+{
+	int rc = db_query_value(db, sql, out, err);
+
+	engine_absorb_log(e, db);
+	return rc;
 }
 
 void engine_add_followup(struct engine *e, const char *fmt, ...)

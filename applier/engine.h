@@ -138,6 +138,15 @@ void engine_take_log(struct engine *e, struct db_stmt_log **out, size_t *n);
 /* Appends a db session's log to the engine's (used by implementations
  * before closing a session). */
 void engine_absorb_log(struct engine *e, struct db *db);
+/* Runs one statement on db (acting on database; NULL: the session's) and
+ * moves its log entry to the engine's log at once, so that the applier
+ * journals a step's statements in the order they were sent, whichever
+ * session sent them; engine_query_value reads the first column of the
+ * first row (NULL for SQL NULL or no row; caller frees). */
+int engine_exec(struct engine *e, struct db *db, const char *database, const char *sql,
+		struct db_result **out, struct cms_error *err);
+int engine_query_value(struct engine *e, struct db *db, const char *sql, char **out,
+		       struct cms_error *err);
 void engine_add_followup(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* What every engine shares: the server of the store named name (its index
  * into store->servers in *index when not NULL), or NULL with

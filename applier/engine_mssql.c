@@ -383,8 +383,7 @@ static int check_identity(struct engine *e, size_t idx, struct db *db, struct cm
 	const char *sname, *inst;
 	int rc;
 
-	rc = db_exec(db, MSSQL_IDENTITY_SQL, &r, err);
-	engine_absorb_log(e, db);
+	rc = engine_exec(e, db, NULL, MSSQL_IDENTITY_SQL, &r, err);
 	if (rc < 0) {
 		cms_error_prefix(err, "cannot tell which instance server '%s' is", srv->name);
 		goto done;
@@ -426,9 +425,7 @@ static int run_on(struct engine *e, size_t idx, const char *database, const char
 
 	if ((rc = engine_session(e, idx, &db, err)) < 0)
 		return rc;
-	rc = db_exec_on(db, database, sql, out, err);
-	engine_absorb_log(e, db);
-	return rc;
+	return engine_exec(e, db, database, sql, out, err);
 }
 
 static int run(struct engine *e, size_t idx, const char *sql, struct db_result **out,

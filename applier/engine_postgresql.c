@@ -372,29 +372,20 @@ static int node_session(struct engine *e, struct pg_node *n, struct db **out, st
 static int run(struct engine *e, struct db *db, const char *sql, struct db_result **out,
 	       struct cms_error *err)
 {
-	int rc = db_exec(db, sql, out, err);
-
-	engine_absorb_log(e, db);
-	return rc;
+	return engine_exec(e, db, NULL, sql, out, err);
 }
 
 /* run() for a statement that acts on one database of the store. */
 static int run_on(struct engine *e, struct db *db, const char *database, const char *sql,
 		  struct cms_error *err)
 {
-	int rc = db_exec_on(db, database, sql, NULL, err);
-
-	engine_absorb_log(e, db);
-	return rc;
+	return engine_exec(e, db, database, sql, NULL, err);
 }
 
 static int run_value(struct engine *e, struct db *db, const char *sql, char **out,
 		     struct cms_error *err)
 {
-	int rc = db_query_value(db, sql, out, err);
-
-	engine_absorb_log(e, db);
-	return rc;
+	return engine_query_value(e, db, sql, out, err);
 }
 
 /* Replaces the engine's log entries from index from on (all the same
