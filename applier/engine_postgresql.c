@@ -119,6 +119,10 @@
 #define SQL_RELOAD "SELECT pg_reload_conf()"
 #define SQL_CURRENT_DATABASE "SELECT current_database()"
 #define SQL_SESSION_READ_WRITE "SET default_transaction_read_only = off"
+/* Back to the server's own setting once the catalog changes are made: the
+ * session goes on reading roles (SHOW default_transaction_read_only) for
+ * the later steps, which must see what any client sees. */
+#define SQL_SESSION_RESET "RESET default_transaction_read_only"
 /* The fence's catalog changes commit locally: with a synchronous standby
  * that froze or is cut off, a commit waiting for it would hold the fence
  * (or its undo) until the deadline cut the session. */
@@ -1340,6 +1344,7 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		cms_error_prefix(err, "cannot verify the fence of server '%s'", name);
 		goto done;
 	}
+	rc = run(e, db, SQL_SESSION_RESET, NULL, err);
 done:
 	cms_error_clear(&werr);
 	close_verifier(e, v);
@@ -1589,7 +1594,8 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	/* Clients can write from here on: what follows only checks and tidies. */
 	e->window_closed = cms_monotonic_ms();
 	/* Trust no return value: read the role again. */
-	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
+	if ((rc = run(e, db, SQL_SESSION_RESET, NULL, err)) < 0 ||
+	    (rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
 		goto done;
 	if (in_recovery) {
 		rc = cms_error_set(err, CMS_ERROR, "server '%s' is back in recovery after its promotion", name);

@@ -48,6 +48,7 @@
 #define SQL_CURRENT_DATABASE "SELECT current_database()"
 #define SQL_SESSION_RW "SET default_transaction_read_only = off"
 #define SQL_LOCAL_COMMIT "SET synchronous_commit = local"
+#define SQL_SESSION_RESET "RESET default_transaction_read_only"
 #define SQL_TO_CLOSE "SELECT datname FROM pg_database WHERE datallowconn <> false AND datname IN ('xds', 'lis') ORDER BY datname"
 #define SQL_TO_OPEN "SELECT datname FROM pg_database WHERE datallowconn <> true AND datname IN ('xds', 'lis') ORDER BY datname"
 #define SQL_OPEN_LEFT "SELECT count(*) FROM pg_database WHERE datallowconn <> false AND datname IN ('xds', 'lis')"
@@ -655,6 +656,7 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 		VAL(SQL_BACKENDS_LEFT, "1"),
 		VAL(SQL_BACKENDS_LEFT, "0"),
 		VAL(SQL_OPEN_LEFT, "0"),
+		DONE(SQL_SESSION_RESET),
 	};
 	/* The reload reaches the other session on its second look. */
 	const struct db_fake_reply verify[] = {
@@ -693,7 +695,8 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 		   "pool-a: " SQL_BACKENDS_LEFT " -- polled 2 times",
 		   "pool-a: " SQL_OPEN_LEFT,
 		   "pool-a: " SQL_SHOW_RO " -- polled 2 times",
-		   "!pool-a: " SQL_WRITE_PROBE);
+		   "!pool-a: " SQL_WRITE_PROBE,
+		   "pool-a: " SQL_SESSION_RESET);
 	engine_close(e);
 }
 
@@ -1050,6 +1053,7 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
 		DONE(SQL_OPEN("lis")),
 		DONE(SQL_OPEN("xds")),
+		DONE(SQL_SESSION_RESET),
 		VAL(SQL_IN_RECOVERY, "0"),
 		DONE("CHECKPOINT"),
 	};
@@ -1083,6 +1087,7 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		   "pool-b: " SQL_TO_OPEN,
 		   "pool-b: " SQL_OPEN("lis"),
 		   "pool-b: " SQL_OPEN("xds"),
+		   "pool-b: " SQL_SESSION_RESET,
 		   "pool-b: " SQL_IN_RECOVERY,
 		   "pool-b: CHECKPOINT");
 	assert_int_equal(e->nfollowups, 0);
@@ -1108,6 +1113,7 @@ static void test_promote_forced_records_last_known_positions(void **state)
 		VAL("SELECT pg_promote(false)", "1"),
 		VAL(SQL_IN_RECOVERY, "0"),
 		NOROWS(SQL_TO_OPEN, 1, namecols),
+		DONE(SQL_SESSION_RESET),
 		VAL(SQL_IN_RECOVERY, "0"),
 		DONE("CHECKPOINT"),
 	};
@@ -1174,6 +1180,7 @@ static void test_promote_of_already_promoted_target_finishes(void **state)
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
 		NOROWS(SQL_TO_OPEN, 1, namecols),
+		DONE(SQL_SESSION_RESET),
 		VAL(SQL_IN_RECOVERY, "f"),
 		DONE("CHECKPOINT"),
 	};
@@ -1192,6 +1199,7 @@ static void test_promote_of_already_promoted_target_finishes(void **state)
 		   "pool-b: " SQL_SESSION_RW,
 		   "pool-b: " SQL_LOCAL_COMMIT,
 		   "pool-b: " SQL_TO_OPEN,
+		   "pool-b: " SQL_SESSION_RESET,
 		   "pool-b: " SQL_IN_RECOVERY,
 		   "pool-b: CHECKPOINT");
 	engine_close(e);
@@ -1253,6 +1261,7 @@ static void test_demote_refences_an_unfenced_old_primary(void **state)
 		VAL(SQL_RELOAD, "1"),
 		NOROWS(SQL_TERMINATE, 2, termcols),
 		VAL(SQL_OPEN_LEFT, "0"),
+		DONE(SQL_SESSION_RESET),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_BACKEND_PID, "4300"),
