@@ -436,8 +436,12 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0) {
-			r->t_promoted = r->e->window_closed > 0 ? r->e->window_closed : cms_monotonic_ms();
-			r->w_promoted = now_ms();
+			int64_t mono = cms_monotonic_ms();
+
+			/* At the engine's mark, on both clocks: the journal's
+			 * wall-clock instant is what a restore measures from. */
+			r->t_promoted = r->e->window_closed > 0 ? r->e->window_closed : mono;
+			r->w_promoted = now_ms() - (mono - r->t_promoted);
 		}
 		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
 			r->promote_started = false; /* a refusal before any change: undo the fence */

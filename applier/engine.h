@@ -142,7 +142,8 @@ void engine_absorb_log(struct engine *e, struct db *db);
  * moves its log entry to the engine's log at once, so that the applier
  * journals a step's statements in the order they were sent, whichever
  * session sent them; engine_query_value reads the first column of the
- * first row (NULL for SQL NULL or no row; caller frees). */
+ * first row (db_query_value: NULL for SQL NULL, an error for no row;
+ * caller frees). */
 int engine_exec(struct engine *e, struct db *db, const char *database, const char *sql,
 		struct db_result **out, struct cms_error *err);
 int engine_query_value(struct engine *e, struct db *db, const char *sql, char **out,

@@ -33,19 +33,22 @@
  *             promote allows connections again on the new primary, and
  *             unfence undoes both halves.
  *   catch_up  the fenced primary's pg_current_wal_lsn() once, then the
- *             target's pg_last_wal_replay_lsn() every 2 ms until it has
- *             replayed that far.
- *   promote   pg_promote(false) and our own 2 ms poll of
- *             pg_is_in_recovery() (pg_promote(true) polls at 100 ms), a
+ *             target's pg_last_wal_replay_lsn() every 2 ms (10 ms after
+ *             the first 100 ms) until it has replayed that far.
+ *   promote   pg_promote(false) and our own poll of pg_is_in_recovery()
+ *             at the same pace (pg_promote(true) polls at 100 ms), a
  *             reset of a fence the target may carry (the replicated
  *             ALLOW_CONNECTIONS false included), then, once it takes
  *             writes, a re-read of its role and a CHECKPOINT.
+ *   demote    impossible online: the old primary stays fenced (fenced
+ *             again when either half is missing) and the follow-ups say
+ *             how to re-seed it.
  *
  * The write-unavailable window (engine.window_opened/closed) opens at the
  * fence's first change and closes when the new primary takes connections
- * again: checks, sessions and the CHECKPOINT are kept out of it.
- *   demote    impossible online: the old primary stays fenced and the
- *             follow-ups say how to re-seed it.
+ * again: checks, sessions and the CHECKPOINT are kept out of it (a target
+ * that carries a fence of its own still gets its verifying session inside
+ * the window).
  *
  * Privileges: ALTER SYSTEM, pg_promote(), CHECKPOINT and terminating other
  * roles' backends need a superuser (or, from PostgreSQL 15, the matching
@@ -72,8 +75,12 @@
 #include <strings.h>
 #include <time.h>
 
-#define PG_CATCH_UP_POLL_MS 2
-#define PG_PROMOTE_POLL_MS 2
+/* Catch-up and promotion are looked at every 2 ms for their first 100 ms
+ * (a switchover's usual wait), then every 10 ms: a long wait does not
+ * keep a session busy nor grow the statement log at 500 looks a second. */
+#define PG_POLL_FAST_MS 2
+#define PG_POLL_SLOW_MS 10
+#define PG_POLL_FAST_FOR_MS 100
 #define PG_PROMOTE_DEFAULT_TIMEOUT_MS 60000
 /* A reload reaches sessions asynchronously: how long a verification waits
  * for a new session to see it, and how often it looks. */
@@ -390,6 +397,11 @@ static int run_value(struct engine *e, struct db *db, const char *sql, char **ou
 		     struct cms_error *err)
 {
 	return engine_query_value(e, db, sql, out, err);
+}
+
+static int64_t poll_interval(int64_t start)
+{
+	return cms_monotonic_ms() - start < PG_POLL_FAST_FOR_MS ? PG_POLL_FAST_MS : PG_POLL_SLOW_MS;
 }
 
 /* Replaces the engine's log entries from index from on (all the same
@@ -1402,6 +1414,7 @@ static int pg_unfence(struct engine *e, const char *server, struct cms_error *er
 		cms_error_hint(err, "is default_transaction_read_only = on set in postgresql.conf or on the command line?");
 		goto done;
 	}
+	rc = run(e, db, SQL_SESSION_RESET, NULL, err);
 done:
 	close_verifier(e, v);
 	if (rc < 0)
@@ -1444,7 +1457,7 @@ static int pg_catch_up(struct engine *e, const char *source, const char *target,
 		}
 		if (cms_monotonic_ms() - start >= timeout_ms)
 			break;
-		engine_sleep_ms(PG_CATCH_UP_POLL_MS);
+		engine_sleep_ms(poll_interval(start));
 	}
 	db_set_deadline(tdb, 0);
 	collapse_polls(e, from, cms_monotonic_ms() - start);
@@ -1555,7 +1568,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 				break;
 			if (cms_monotonic_ms() - start >= limit)
 				break;
-			engine_sleep_ms(PG_PROMOTE_POLL_MS);
+			engine_sleep_ms(poll_interval(start));
 		}
 		db_set_deadline(db, 0);
 		collapse_polls(e, from, cms_monotonic_ms() - start);
@@ -1593,9 +1606,20 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		goto done;
 	/* Clients can write from here on: what follows only checks and tidies. */
 	e->window_closed = cms_monotonic_ms();
+	/* The promotion is done: a session that cannot reset its own setting
+	 * is dropped (the next step connects again), not a failed step. */
+	{
+		struct cms_error rerr = CMS_ERROR_INIT;
+
+		if (run(e, db, SQL_SESSION_RESET, NULL, &rerr) < 0) {
+			drop_session(e, n);
+			if ((rc = node_session(e, n, &db, err)) < 0)
+				goto done;
+		}
+		cms_error_clear(&rerr);
+	}
 	/* Trust no return value: read the role again. */
-	if ((rc = run(e, db, SQL_SESSION_RESET, NULL, err)) < 0 ||
-	    (rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
+	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
 		goto done;
 	if (in_recovery) {
 		rc = cms_error_set(err, CMS_ERROR, "server '%s' is back in recovery after its promotion", name);
@@ -1658,6 +1682,7 @@ static int pg_demote(struct engine *e, const char *old_primary, const char *new_
 	struct pg_node *n;
 	struct db *db;
 	bool in_recovery = false, ro = false;
+	long open = -1;
 	int rc = 0;
 
 	if (!old_primary)
@@ -1686,7 +1711,11 @@ static int pg_demote(struct engine *e, const char *old_primary, const char *new_
 	 * at least stay read-only: two writable primaries are a split brain. */
 	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0)
 		goto done;
-	if (!ro && (rc = do_fence(e, n, err)) < 0)
+	/* Fenced means both halves: a server whose databases were opened
+	 * again (an unfence by hand) is fenced again. */
+	if (ro && (rc = count_not_set(e, db, false, &open, err)) < 0)
+		goto done;
+	if ((!ro || open != 0) && (rc = do_fence(e, n, err)) < 0)
 		goto done;
 	engine_add_followup(e,
 			    "server '%s' is fenced (read-only) and must be re-seeded as a standby of '%s' "

@@ -188,7 +188,8 @@ static int fetch(struct remote_ctx *c, struct cms_error *err)
 		rc = remote_fail(err, CMS_ERROR, "cannot fetch from history remote '%s'",
 				 c->cfg->url);
 done:
-	git_remote_free(remote);
+	if (remote)
+		git_remote_free(remote);
 	free(spec);
 	return rc;
 }
@@ -391,7 +392,8 @@ static int push_once(struct remote_ctx *c, const git_oid *local, struct cms_erro
 		rc = remote_fail(err, CMS_ERROR, "cannot record the pushed history");
 done:
 	git_reference_free(ref);
-	git_remote_free(remote);
+	if (remote)
+		git_remote_free(remote);
 	free(spec);
 	return rc;
 }
@@ -495,7 +497,8 @@ int history_remote_check(const char *repo_path, const struct history_remote *cfg
 	}
 	git_remote_disconnect(remote);
 done:
-	git_remote_free(remote);
+	if (remote)
+		git_remote_free(remote);
 	ctx_close(&c);
 	return rc;
 }

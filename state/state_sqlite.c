@@ -633,7 +633,9 @@ int state_sqlite_open(struct state **out, const char *path, bool create, struct 
 		if (!create)
 			return cms_error_set(err, CMS_ENOTFOUND,
 					     "state database '%s' does not exist", path);
-		if ((ret = create_file(path, err)) < 0)
+		/* Before the file: a missing SQLite must not leave an empty
+		 * state file behind. */
+		if ((ret = cms_lib_sqlite_load(err)) < 0 || (ret = create_file(path, err)) < 0)
 			return ret;
 	}
 	if (stat(path, &sb) != 0)

@@ -39,7 +39,9 @@ done
 # A libgit2 that lacks cmsctl's functions (an empty library under its
 # soname, found first through LD_LIBRARY_PATH): a clear error, exit 1,
 # no state and no history written.
-soname=$(objdump -p "$(ldconfig -p | awk '/libgit2\.so\./ { print $NF; exit }')" | awk '$1 == "SONAME" { print $2 }')
+# The soname cmsctl loads: the file the plan above loaded has it.
+loaded=$(grep -oE 'calling init: [^ ]*/libgit2[.-][^ ]*' "$T/ld.log" | head -n 1 | sed 's/calling init: //')
+soname=$(objdump -p "$loaded" | awk '$1 == "SONAME" { print $2 }')
 [ -n "$soname" ] || fail "cannot find libgit2's soname"
 mkdir -p "$T/fake"
 printf 'int cmsctl_fake_git2;\n' >"$T/fake/empty.c"

@@ -15,7 +15,9 @@
 #include "common/dynlib.h"
 #include "common/lib_git2.h"
 #include "common/lib_ldap.h"
+#include "common/lib_odbc.h"
 #include "common/lib_pq.h"
+#include "common/lib_sqlite.h"
 
 struct libc_table {
 	size_t (*strlen_fn)(const char *);
@@ -78,10 +80,14 @@ static void test_product_libraries_load(void **state)
 	assert_int_equal(cms_lib_git2_load(&err), 0);
 	assert_int_equal(cms_lib_pq_load(&err), 0);
 	assert_int_equal(cms_lib_ldap_load(&err), 0);
+	assert_int_equal(cms_lib_sqlite_load(&err), 0);
+	assert_int_equal(cms_lib_odbc_load(&err), 0);
 	assert_null(err.message);
-	assert_true(cms_lib_git2_lib.loaded && cms_lib_pq_lib.loaded && cms_lib_ldap_lib.loaded);
+	assert_true(cms_lib_git2_lib.loaded && cms_lib_pq_lib.loaded && cms_lib_ldap_lib.loaded &&
+		    cms_lib_sqlite_lib.loaded && cms_lib_odbc_lib.loaded);
 	/* A call through the table reaches the library. */
 	assert_true(PQstatus(NULL) == CONNECTION_BAD);
+	assert_non_null(sqlite3_errstr(SQLITE_BUSY));
 }
 
 int main(void)

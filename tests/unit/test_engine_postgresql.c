@@ -829,6 +829,7 @@ static void test_unfence_opens_databases_resets_reloads_and_verifies(void **stat
 		DONE(SQL_UNFENCE),
 		VAL(SQL_RELOAD, "1"),
 		VAL(SQL_CLOSED_LEFT, "0"),
+		DONE(SQL_SESSION_RESET),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_SHOW_RO, "off"),
@@ -853,7 +854,8 @@ static void test_unfence_opens_databases_resets_reloads_and_verifies(void **stat
 		   "pool-a: " SQL_UNFENCE,
 		   "pool-a: " SQL_RELOAD,
 		   "pool-a: " SQL_CLOSED_LEFT,
-		   "pool-a: " SQL_SHOW_RO);
+		   "pool-a: " SQL_SHOW_RO,
+		   "pool-a: " SQL_SESSION_RESET);
 	engine_close(e);
 }
 
@@ -1210,6 +1212,7 @@ static void test_demote_leaves_fenced_and_advises_reseed(void **state)
 	const struct db_fake_reply a[] = {
 		VAL(SQL_IN_RECOVERY, "0"),
 		VAL(SQL_SHOW_RO, "on"),
+		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	struct cms_error err = CMS_ERROR_INIT;
 	struct world w;
@@ -1225,7 +1228,7 @@ static void test_demote_leaves_fenced_and_advises_reseed(void **state)
 			    "server 'pool-a' is fenced (read-only) and must be re-seeded as a standby of 'pool-b' "
 			    "(pg_rewind needs wal_log_hints=on or data checksums, and the WAL since the fork kept) "
 			    "before it can serve as mirror");
-	TRANSCRIPT(e, "pool-a: " SQL_IN_RECOVERY, "pool-a: " SQL_SHOW_RO);
+	TRANSCRIPT(e, "pool-a: " SQL_IN_RECOVERY, "pool-a: " SQL_SHOW_RO, "pool-a: " SQL_OPEN_LEFT);
 	engine_close(e);
 }
 
