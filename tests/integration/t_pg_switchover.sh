@@ -121,6 +121,14 @@ expect "ALTER DATABASE statements" \
 	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER DATABASE"))] | length > 0' "$W/report.json")" true
 expect "other statements not in the session's database 'postgres'" \
 	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER DATABASE") | not) | select(.database != "postgres")] | length' "$W/report.json")" 0
+# The old primary is fenced once: its session reads the server's own
+# read-only setting again after the fence's catalog changes, so the demote
+# step finds it fenced and changes nothing (it used to read its session's
+# own "off" and fence again).
+expect "statements of the demote step that change the old primary" \
+	"$(jq '[.steps[] | select(.action == "demote") | .statements[] | select(.sql | test("^(ALTER|CREATE|SELECT pid, pg_terminate_backend)"))] | length' "$W/report.json")" 0
+expect "fence steps' ALTER SYSTEM statements" \
+	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER SYSTEM SET default_transaction_read_only"))] | length' "$W/report.json")" 1
 
 # The write-unavailable window runs from the fence's first change (the
 # first ALTER DATABASE; its checks and the verifier session come before) to
