@@ -192,6 +192,26 @@ ended_within() {
 	fi
 }
 
+# hold_apply N PLAN [LOOKS]: starts `cmsctl apply -c cms.yaml PLAN` in the
+# background, held once step N is journaled done (CMSCTL_TEST_HOLD_AT), and
+# waits (LOOKS looks 50 ms apart, 1200 unless given) until the journal says
+# so or the apply has exited.  Sets held (its pid), id (the plan's id) and
+# held_status (the step's status in the journal at the last look).
+hold_apply() {
+	local n=$1 plan=$2 looks=${3:-1200} i
+	id=$(git hash-object "$plan")
+	CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply -c cms.yaml "$plan" >"$W/apply.out" 2>"$W/apply.err" &
+	held=$!
+	held_status=
+	for i in $(seq 1 "$looks"); do
+		held_status=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
+			(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
+		[ "$held_status" = done ] && break
+		kill -0 "$held" 2>/dev/null || break
+		sleep 0.05
+	done
+}
+
 # continue_held PID: lets an apply held by CMSCTL_TEST_HOLD_AT go on.  The
 # hold installs its SIGCONT handler after the journal write the test saw:
 # wait for its message in $W/apply.err first, else the signal could come

@@ -63,18 +63,8 @@ thaw
 # --- apply: the target freezes after the fence, during catch-up ---
 run 0 "$CMSCTL" plan -c cms.yaml -o s.plan || finish
 n=$(jq '[.steps[].action] | index("fence") + 1' s.plan)
-id=$(git hash-object s.plan)
-CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply -c cms.yaml s.plan >"$W/apply.out" 2>"$W/apply.err" &
-held=$!
-got=
-for i in $(seq 1 600); do
-	got=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
-		(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
-	[ "$got" = done ] && break
-	kill -0 "$held" 2>/dev/null || break
-	sleep 0.05
-done
-expect "fence journaled done" "$got" done
+hold_apply "$n" s.plan 600
+expect "fence journaled done" "$held_status" done
 expect "pool-a fenced" "$(pg_writable "$PG_PORT_A")" f
 freeze pool-b
 t0=$(now_ms)
@@ -110,18 +100,8 @@ expect "pool-b back as mirror" "$(srv pool-b .role)" mirror
 write_config pool-b pool-a
 run 0 "$CMSCTL" plan -c cms.yaml -o p.plan || finish
 n=$(jq '[.steps[].action] | index("catch_up") + 1' p.plan)
-id=$(git hash-object p.plan)
-CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply -c cms.yaml p.plan >"$W/apply.out" 2>"$W/apply.err" &
-held=$!
-got=
-for i in $(seq 1 600); do
-	got=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
-		(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
-	[ "$got" = done ] && break
-	kill -0 "$held" 2>/dev/null || break
-	sleep 0.05
-done
-expect "catch_up journaled done" "$got" done
+hold_apply "$n" p.plan 600
+expect "catch_up journaled done" "$held_status" done
 freeze pool-b
 t0=$(now_ms)
 continue_held "$held"

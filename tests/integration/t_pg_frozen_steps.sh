@@ -67,19 +67,10 @@ thaw() {
 # frozen_at ACTION NODE PLAN: applies PLAN held after the step before
 # ACTION, freezes NODE, continues; sets rc and the run's id.
 frozen_at() {
-	local action=$1 node=$2 plan=$3 n i got=
+	local action=$1 node=$2 plan=$3 n
 	n=$(jq --arg a "$action" '[.steps[].action] | index($a)' "$plan")
-	id=$(git hash-object "$plan")
-	CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply -c cms.yaml "$plan" >"$W/apply.out" 2>"$W/apply.err" &
-	held=$!
-	for i in $(seq 1 1200); do
-		got=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
-			(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
-		[ "$got" = done ] && break
-		kill -0 "$held" 2>/dev/null || break
-		sleep 0.05
-	done
-	expect "apply held before $action" "$got" done
+	hold_apply "$n" "$plan"
+	expect "apply held before $action" "$held_status" done
 	freeze "$node"
 	t0=$(now_ms)
 	continue_held "$held"

@@ -57,18 +57,8 @@ sq() { sqlite3 -bail .cmsctl/state.db "$1"; }
 # held_at N: runs apply of plan $2 in the background, held after step N is
 # journaled done (CMSCTL_TEST_HOLD_AT), and waits for that point.
 held_at() {
-	local n=$1 plan=$2 id i got=
-	id=$(git hash-object "$plan")
-	CMSCTL_TEST_HOLD_AT="$n:done" "$CMSCTL" apply -c cms.yaml "$plan" >"$W/apply.out" 2>"$W/apply.err" &
-	held=$!
-	for i in $(seq 1 1200); do
-		got=$(sq "SELECT status FROM steps WHERE n = $n AND run_id =
-			(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
-		[ "$got" = done ] && break
-		kill -0 "$held" 2>/dev/null || break
-		sleep 0.05
-	done
-	expect "apply held after step $n" "$got" done
+	hold_apply "$1" "$2"
+	expect "apply held after step $1" "$held_status" done
 }
 
 cms_config pool-a pool-b "${policy[@]}"
