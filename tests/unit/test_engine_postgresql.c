@@ -1250,6 +1250,46 @@ static void test_demote_unreachable_old_primary_is_a_followup(void **state)
 	engine_close(e);
 }
 
+/* Read-only, but a store database takes connections again (an unfence by
+ * hand of one half): only both halves are a fence, so it is fenced again. */
+static void test_demote_refences_when_a_database_was_reopened(void **state)
+{
+	const struct db_fake_reply a[] = {
+		VAL(SQL_IN_RECOVERY, "0"),
+		VAL(SQL_SHOW_RO, "on"),
+		VAL(SQL_OPEN_LEFT, "1"),
+		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
+		DONE(SQL_CLOSE("xds")),
+		DONE(SQL_FENCE),
+		VAL(SQL_RELOAD, "1"),
+		NOROWS(SQL_TERMINATE, 2, termcols),
+		VAL(SQL_OPEN_LEFT, "0"),
+		DONE(SQL_SESSION_RESET),
+	};
+	const struct db_fake_reply verify[] = {
+		VAL(SQL_BACKEND_PID, "4300"),
+		VAL(SQL_SHOW_RO, "on"),
+		FAIL(SQL_WRITE_PROBE, READ_ONLY_REFUSAL),
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct world w;
+	struct engine *e;
+
+	(void)state;
+	world_init(&w);
+	SESSION(&w, "pool-a", a);
+	SESSION(&w, "pool-a", verify);
+	e = open_engine(&w);
+	assert_int_equal(e->ops->demote(e, "pool-a", "pool-b", &err), 0);
+	assert_all_sessions_used(&w);
+	assert_true(has_followup(e, "server 'pool-a' is fenced (read-only)"));
+	engine_close(e);
+}
+
 static void test_demote_refences_an_unfenced_old_primary(void **state)
 {
 	const struct db_fake_reply a[] = {
@@ -1311,6 +1351,7 @@ int main(void)
 		cmocka_unit_test(test_promote_of_already_promoted_target_finishes),
 		cmocka_unit_test(test_demote_leaves_fenced_and_advises_reseed),
 		cmocka_unit_test(test_demote_unreachable_old_primary_is_a_followup),
+		cmocka_unit_test(test_demote_refences_when_a_database_was_reopened),
 		cmocka_unit_test(test_demote_refences_an_unfenced_old_primary),
 	};
 
