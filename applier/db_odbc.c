@@ -44,13 +44,17 @@
  * every diagnostic (drivers sometimes echo the connection string in their
  * messages), as is any PWD= value that might appear in one.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NODELETE */
 #include "applier/db.h"
 #include "common/buf.h"
+#include "common/strv.h"
 #include "common/util.h"
 
 #include <ctype.h>
 #include <inttypes.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -61,6 +65,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,7 +111,9 @@ struct db_odbc {
 
 /* ---- deadlines ----------------------------------------------------------- */
 
-/* Every socket of this process, from /proc/self/fd. */
+/* Every socket of this process: the descriptors listed in /proc/self/fd,
+ * each looked at with fstat() (a socket's st_ino is the inode that
+ * /proc shows as "socket:[ino]"). */
 static void odbc_socks_of_process(struct odbc_socks *out)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -116,24 +123,18 @@ static void odbc_socks_of_process(struct odbc_socks *out)
 	if (!d)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		char path[64], link[64], *end;
-		unsigned long ino;
-		ssize_t len;
+		struct stat sb;
+		char *end;
 		long fd;
 
 		fd = strtol(de->d_name, &end, 10);
 		if (*end || end == de->d_name || fd < 0 || fd == dirfd(d))
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%ld", fd);
-		len = readlink(path, link, sizeof(link) - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) != 1)
+		if (fstat((int)fd, &sb) != 0 || !S_ISSOCK(sb.st_mode))
 			continue;
 		array_grow(&out->v, &out->alloc, out->n + 1, sizeof(*out->v));
 		out->v[out->n].fd = (int)fd;
-		out->v[out->n].ino = ino;
+		out->v[out->n].ino = (unsigned long)sb.st_ino;
 		out->n++;
 	}
 	closedir(d);
@@ -149,13 +150,13 @@ static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k
 	return false;
 }
 
-/* A watchdog over one call. */
+/* A watchdog over one call: an entry in the list of the process's one
+ * watchdog thread (below), which cuts the call's sockets at its
+ * deadline. */
 struct odbc_guard {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
+	struct odbc_guard *next;
 	int64_t deadline_ms;             /* cms_monotonic_ms() */
-	bool running, done, fired;
+	bool running, fired;
 	const struct odbc_socks *cut;    /* these sockets, or */
 	const struct odbc_socks *before; /* every socket not among these */
 };
@@ -204,25 +205,101 @@ static void guard_cut(struct odbc_guard *g)
 	free(now.v);
 }
 
-static void *guard_main(void *arg)
-{
-	struct odbc_guard *g = arg;
+/*
+ * The watchdog thread: one per process, started by the first guarded call
+ * and kept (a thread per call cost a clone, a stack and, on exit, a TLB
+ * shootdown on every core: most of a sqlite store's apply).  It sleeps
+ * until the earliest deadline among the guards in its list, or until one
+ * is added; a guard whose deadline passed is cut and taken off the list.
+ * Cuts happen with the list's lock held, so once guard_stop() has taken
+ * a guard off, no cut of it is under way.  A child of fork() has no
+ * thread: it starts its own (wd_atfork_child).
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct odbc_guard *list;
+	int64_t until;  /* the thread sleeps until then (INT64_MAX: a signal) */
+	bool started;   /* the thread runs (in this process) */
+	bool failed;    /* it could not be made: calls run unguarded */
+} wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, INT64_MAX, false, false };
+static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
 
-	pthread_mutex_lock(&g->mu);
-	while (!g->done) {
+static void *wd_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&wd.mu);
+	for (;;) {
+		int64_t now = cms_monotonic_ms(), next = INT64_MAX;
+		struct odbc_guard **pp = &wd.list, *g;
 		struct timespec ts;
 
-		if (cms_monotonic_ms() >= g->deadline_ms) {
-			g->fired = true;
-			guard_cut(g);
-			break;
+		while ((g = *pp) != NULL) {
+			if (now >= g->deadline_ms) {
+				g->fired = true;
+				*pp = g->next;
+				guard_cut(g);
+				continue;
+			}
+			if (g->deadline_ms < next)
+				next = g->deadline_ms;
+			pp = &g->next;
 		}
-		ts.tv_sec = (time_t)(g->deadline_ms / 1000);
-		ts.tv_nsec = (long)(g->deadline_ms % 1000) * 1000000L;
-		pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+		wd.until = next;
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&wd.cv, &wd.mu);
+			continue;
+		}
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000L;
+		pthread_cond_timedwait(&wd.cv, &wd.mu, &ts);
 	}
-	pthread_mutex_unlock(&g->mu);
 	return NULL;
+}
+
+/* In a child of fork(): the parent's thread is not there, nor are its
+ * calls; the lock may have been held by a thread that is not there
+ * either. */
+static void wd_atfork_child(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&wd.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wd.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	wd.list = NULL;
+	wd.until = INT64_MAX;
+	wd.started = false;
+	wd.failed = false;
+}
+
+static void wd_init(void)
+{
+	wd_atfork_child(); /* the same: a monotonic condition variable */
+	pthread_atfork(NULL, NULL, wd_atfork_child);
+}
+
+/* With wd.mu held: the thread runs, or cannot be made. */
+static bool wd_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t ta;
+	pthread_t th;
+
+	if (wd.started || wd.failed)
+		return wd.started;
+	/* Signals stay with the calling threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	wd.started = pthread_create(&th, &ta, wd_main, NULL) == 0;
+	pthread_attr_destroy(&ta);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	wd.failed = !wd.started;
+	return wd.started;
 }
 
 /* The deadline of a call with its own timeout, capped by the db's. */
@@ -241,41 +318,49 @@ static int64_t call_deadline(const struct db_odbc *o, int64_t timeout_ms)
 	return d;
 }
 
-/* Starts a watchdog that cuts cut (or, when connecting, every socket not in
- * before) at deadline_ms.  Without a thread (none could be made) the call
- * runs unguarded, bounded by the driver's own timeouts only. */
+/* Puts a watchdog on the call: cut (or, when connecting, every socket not
+ * in before) is cut at deadline_ms.  Without the thread (it could not be
+ * made) the call runs unguarded, bounded by the driver's own timeouts
+ * only. */
 static void guard_start(struct odbc_guard *g, int64_t deadline_ms, const struct odbc_socks *cut,
 			const struct odbc_socks *before)
 {
-	pthread_condattr_t ca;
-
 	memset(g, 0, sizeof(*g));
 	g->deadline_ms = deadline_ms;
 	g->cut = cut;
 	g->before = before;
-	pthread_mutex_init(&g->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	g->running = pthread_create(&g->th, NULL, guard_main, g) == 0;
+	pthread_once(&wd_once, wd_init);
+	pthread_mutex_lock(&wd.mu);
+	if (wd_start()) {
+		g->running = true;
+		g->next = wd.list;
+		wd.list = g;
+		/* Wake the thread only when this deadline is sooner than
+		 * what it sleeps until. */
+		if (deadline_ms < wd.until) {
+			wd.until = deadline_ms;
+			pthread_cond_signal(&wd.cv);
+		}
+	}
+	pthread_mutex_unlock(&wd.mu);
 }
 
-/* Stops the watchdog; true when it cut the session. */
+/* Takes the watchdog off the call; true when it cut the session. */
 static bool guard_stop(struct odbc_guard *g)
 {
+	struct odbc_guard **pp;
 	bool fired;
 
-	if (g->running) {
-		pthread_mutex_lock(&g->mu);
-		g->done = true;
-		pthread_cond_signal(&g->cv);
-		pthread_mutex_unlock(&g->mu);
-		pthread_join(g->th, NULL);
-	}
+	if (!g->running)
+		return false;
+	pthread_mutex_lock(&wd.mu);
+	for (pp = &wd.list; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
 	fired = g->fired;
-	pthread_cond_destroy(&g->cv);
-	pthread_mutex_destroy(&g->mu);
+	pthread_mutex_unlock(&wd.mu);
 	return fired;
 }
 
@@ -795,9 +880,11 @@ static void job_free(struct odbc_connect_job *j)
 	free(j);
 }
 
-static void *connect_main(void *arg)
+/* Runs one connect job; false when the caller abandoned it (the worker
+ * then cleaned up after it, and is of no more use: it may have waited in
+ * the driver for minutes). */
+static bool connect_run(struct odbc_connect_job *j)
 {
-	struct odbc_connect_job *j = arg;
 	SQLRETURN r;
 	bool abandoned;
 
@@ -819,7 +906,86 @@ static void *connect_main(void *arg)
 		live_abandoned--;
 		pthread_mutex_unlock(&live_mu);
 	}
+	return !abandoned;
+}
+
+/*
+ * Connect workers are kept: one that finished its connect in time waits
+ * for the next (a thread per connect cost a clone, a stack and a TLB
+ * shootdown on exit, and the sqlite engine connects a few dozen times per
+ * apply).  At most one waits; an abandoned one ends once the driver
+ * returns.  A child of fork() has none (cw_atfork_child).
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct odbc_connect_job *job; /* handed to the waiting worker */
+	bool waiting;                 /* a worker waits for a job */
+} cw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false };
+static pthread_once_t cw_once = PTHREAD_ONCE_INIT;
+
+static void cw_atfork_child(void)
+{
+	pthread_mutex_init(&cw.mu, NULL);
+	pthread_cond_init(&cw.cv, NULL);
+	cw.job = NULL;
+	cw.waiting = false;
+}
+
+static void cw_init(void)
+{
+	pthread_atfork(NULL, NULL, cw_atfork_child);
+}
+
+static void *connect_main(void *arg)
+{
+	struct odbc_connect_job *j = arg;
+
+	while (connect_run(j)) {
+		pthread_mutex_lock(&cw.mu);
+		if (cw.waiting) {
+			/* Another worker already waits: one is enough. */
+			pthread_mutex_unlock(&cw.mu);
+			break;
+		}
+		cw.waiting = true;
+		while (!cw.job)
+			pthread_cond_wait(&cw.cv, &cw.mu);
+		j = cw.job;
+		cw.job = NULL;
+		pthread_mutex_unlock(&cw.mu);
+	}
 	return NULL;
+}
+
+/* Hands j to the waiting worker, or starts one (with every signal
+ * blocked: signals stay with the calling thread); false when no thread
+ * could be made. */
+static bool connect_start(struct odbc_connect_job *j)
+{
+	sigset_t all, old;
+	pthread_attr_t ta;
+	pthread_t th;
+	bool started;
+
+	pthread_once(&cw_once, cw_init);
+	pthread_mutex_lock(&cw.mu);
+	if (cw.waiting && !cw.job) {
+		cw.job = j;
+		cw.waiting = false;
+		pthread_cond_signal(&cw.cv);
+		pthread_mutex_unlock(&cw.mu);
+		return true;
+	}
+	pthread_mutex_unlock(&cw.mu);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	started = pthread_create(&th, &ta, connect_main, j) == 0;
+	pthread_attr_destroy(&ta);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return started;
 }
 
 /* With j->mu held: waits until the worker is done or deadline_ms passes;
@@ -849,10 +1015,6 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	struct odbc_connect_job *j = xcalloc(1, sizeof(*j));
 	int64_t deadline = call_deadline(o, o->login_timeout_ms);
 	pthread_condattr_t ca;
-	pthread_attr_t ta;
-	sigset_t all, old;
-	pthread_t th;
-	bool started;
 
 	*cut = false;
 	pthread_mutex_init(&j->mu, NULL);
@@ -863,15 +1025,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	j->env = o->env;
 	j->dbc = o->dbc;
 	j->cs = buf_detach(cs, &j->cslen);
-	/* Signals stay with the calling thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&ta);
-	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-	started = pthread_create(&th, &ta, connect_main, j) == 0;
-	pthread_attr_destroy(&ta);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!started) {
+	if (!connect_start(j)) {
 		/* No thread could be made: the call runs here, bounded by the
 		 * socket watchdog only. */
 		struct odbc_guard g;
@@ -908,6 +1062,57 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	pthread_mutex_unlock(&j->mu);
 	job_free(j);
 	return true;
+}
+
+/*
+ * Keeping drivers loaded.  unixODBC loads a driver when a connection
+ * needs it and unloads it when the last connection that used it closes;
+ * the sqlite engine opens a session per database file and operation, so
+ * a driver and the libraries it brings were mapped and relocated again
+ * and again.  After a connect that loaded libraries, each is opened once
+ * more with RTLD_NODELETE, which keeps it for the life of the process
+ * (and of its children: a plan set's stores).
+ */
+static pthread_mutex_t pin_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long pin_adds; /* dlpi_adds when last pinned */
+static struct cms_strv pinned;
+
+struct pin_walk {
+	unsigned long long adds;
+	bool pin;
+};
+
+static int pin_one(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct pin_walk *w = arg;
+	size_t i;
+
+	(void)size;
+	w->adds = info->dlpi_adds;
+	if (!w->pin)
+		return 1; /* the count is in every entry: the first will do */
+	if (!info->dlpi_name || !*info->dlpi_name)
+		return 0;
+	for (i = 0; i < pinned.n; i++)
+		if (strcmp(pinned.v[i], info->dlpi_name) == 0)
+			return 0;
+	if (dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+		cms_strv_add(&pinned, info->dlpi_name);
+	return 0;
+}
+
+static void pin_loaded_libraries(void)
+{
+	struct pin_walk w = { 0, false };
+
+	pthread_mutex_lock(&pin_mu);
+	dl_iterate_phdr(pin_one, &w);
+	if (w.adds != pin_adds) {
+		w.pin = true;
+		dl_iterate_phdr(pin_one, &w);
+		pin_adds = w.adds;
+	}
+	pthread_mutex_unlock(&pin_mu);
 }
 
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
@@ -1028,6 +1233,7 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		goto done;
 	}
 	o->connected = 1;
+	pin_loaded_libraries();
 	odbc_read_catalog(o);
 	*out = &o->base;
 	o = NULL;
