@@ -470,7 +470,9 @@ static int take_writer_lock(struct history *h, struct cms_error *err)
 			cms_error_hint(err, "wait for it to finish and try again");
 			goto fail;
 		}
-		pause_ms(10);
+		/* Every millisecond at first (a commit holds the lock for a
+		 * few), every 10 ms after half a second. */
+		pause_ms(cms_monotonic_ms() + HISTORY_WRITER_WAIT_MS - deadline < 500 ? 1 : 10);
 	}
 	free(path);
 	return fd;
@@ -845,6 +847,38 @@ int history_read(struct history *h, const char *path, char **data, size_t *len,
 	rc = read_blob(h, git_tree_entry_id(entry), path, data, len, err);
 done:
 	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	return rc;
+}
+
+int history_have_files(struct history *h, const char *const *paths, size_t n, bool *have,
+		       struct cms_error *err)
+{
+	git_tree *tree = NULL;
+	git_oid tip;
+	size_t i;
+	int rc = 0, have_tip;
+
+	for (i = 0; i < n; i++)
+		have[i] = false;
+	for (i = 0; i < n; i++)
+		if ((rc = check_path(paths[i], err)) < 0)
+			return rc;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0 || !have_tip)
+		goto done;
+	for (i = 0; i < n; i++) {
+		git_tree_entry *entry = NULL;
+		int grc = git_tree_entry_bypath(&entry, tree, paths[i]);
+
+		if (grc < 0 && grc != GIT_ENOTFOUND) {
+			rc = git_fail(err, CMS_ERROR, "cannot look up '%s' in history repository '%s'",
+				      paths[i], h->path);
+			goto done;
+		}
+		have[i] = grc == 0 && git_tree_entry_type(entry) == GIT_OBJECT_BLOB;
+		git_tree_entry_free(entry);
+	}
+done:
 	git_tree_free(tree);
 	return rc;
 }

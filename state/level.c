@@ -37,21 +37,38 @@ static char *report_path(const char *store, const char *run_id)
 	return history_path_report(store, run_id, "json");
 }
 
-/* 1 when the history has the run's report, 0 when not. */
-static int has_report(struct history *h, const char *store, const char *run_id,
-		      struct cms_error *err)
+/* Which finished runs of the store have their report in the history:
+ * (*have)[i] for runs[i] (the caller frees *have); a run still running
+ * counts as having one (there is nothing to record yet).  One read of
+ * the history's tip for all of them, and no report read: a store's runs
+ * add up over the years. */
+static int reports_present(struct history *h, const char *store, const struct run_info *runs,
+			   size_t nruns, bool **have, struct cms_error *err)
 {
-	char *path = report_path(store, run_id), *data = NULL;
-	size_t len = 0;
-	int rc = history_read(h, path, &data, &len, err);
+	char **paths = xcalloc(nruns ? nruns : 1, sizeof(*paths));
+	size_t *at = xcalloc(nruns ? nruns : 1, sizeof(*at));
+	bool *found = xcalloc(nruns ? nruns : 1, sizeof(*found));
+	size_t i, n = 0;
+	int rc;
 
-	free(path);
-	free(data);
-	if (rc == CMS_ENOTFOUND) {
-		cms_error_clear(err);
-		return 0;
+	*have = xcalloc(nruns ? nruns : 1, sizeof(**have));
+	for (i = 0; i < nruns; i++) {
+		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running")) {
+			(*have)[i] = true;
+			continue;
+		}
+		at[n] = i;
+		paths[n++] = report_path(store, runs[i].id);
 	}
-	return rc < 0 ? rc : 1;
+	rc = history_have_files(h, (const char *const *)paths, n, found, err);
+	for (i = 0; i < n; i++) {
+		(*have)[at[i]] = found[i];
+		free(paths[i]);
+	}
+	free(paths);
+	free(at);
+	free(found);
+	return rc;
 }
 
 int level_pending(struct history *h, struct state *sdb, const char *store,
@@ -61,17 +78,15 @@ int level_pending(struct history *h, struct state *sdb, const char *store,
 	size_t nruns = 0, i;
 	int rc;
 
+	bool *have = NULL;
+
 	if ((rc = state_run_list(sdb, store, &runs, &nruns, err)) < 0)
 		return rc;
-	for (i = 0; i < nruns; i++) {
-		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running"))
-			continue;
-		if ((rc = has_report(h, store, runs[i].id, err)) < 0)
-			break;
-		if (rc == 0)
-			cms_strv_add(run_ids, runs[i].id);
-		rc = 0;
-	}
+	if ((rc = reports_present(h, store, runs, nruns, &have, err)) == 0)
+		for (i = 0; i < nruns; i++)
+			if (!have[i])
+				cms_strv_add(run_ids, runs[i].id);
+	free(have);
 	free_runs(runs, nruns);
 	return rc < 0 ? rc : 0;
 }
@@ -359,22 +374,18 @@ int level_history(struct history *h, struct state *sdb, const char *store, const
 	struct run_info *runs = NULL;
 	struct recorded rec;
 	size_t nruns = 0, i;
+	bool *have = NULL;
 	int rc = 0;
 
 	*recorded = 0;
 	memset(&rec, 0, sizeof(rec));
 	if ((rc = state_run_list(sdb, store, &runs, &nruns, err)) < 0 ||
-	    (rc = state_read_store(sdb, store, &rec, err)) < 0)
+	    (rc = state_read_store(sdb, store, &rec, err)) < 0 ||
+	    (rc = reports_present(h, store, runs, nruns, &have, err)) < 0)
 		goto done;
 	for (i = 0; i < nruns; i++) {
-		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running"))
+		if (have[i])
 			continue;
-		if ((rc = has_report(h, store, runs[i].id, err)) < 0)
-			goto done;
-		if (rc == 1) {
-			rc = 0;
-			continue;
-		}
 		if ((rc = record_one(h, sdb, &runs[i], &rec, i + 1 == nruns, engine, location_json,
 				     operator_name, now, err)) < 0)
 			goto done;
@@ -384,6 +395,7 @@ done:
 	if (rc < 0)
 		cms_error_prefix(err, "cannot bring the history level with the state");
 	recorded_free(&rec);
+	free(have);
 	free_runs(runs, nruns);
 	return rc;
 }
