@@ -274,17 +274,24 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	_exit(rc);
 }
 
-/* Loads, once here, the libraries every child needs (and initialises
- * libgit2, which parses the CA bundle): the forked children inherit them
- * instead of each loading them again.  A library that does not load is
- * left to each child, which reports it as a single apply would. */
-static void preload_libraries(void)
+/* Does, once here, what every child would do again: loads the libraries
+ * every child needs (and initialises libgit2, which parses the CA bundle),
+ * and opens the state once, which checks a SQLite state's file
+ * (quick_check, as long as the whole file): the forked children inherit
+ * the libraries and the check of the file as it is now.  A library that
+ * does not load, or a state that does not open, is left to each child,
+ * which reports it as a single apply would. */
+static void preload(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = NULL;
 
 	if (history_git_init(&err) < 0 || cms_lib_odbc_load(&err) < 0 ||
 	    cms_lib_sqlite_load(&err) < 0)
 		cms_error_clear(&err);
+	if (cmd_state_open(a, false, &st, &err) < 0)
+		cms_error_clear(&err);
+	state_close(st);
 }
 
 static int cloexec_pipe(int fds[2])
@@ -534,7 +541,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	/* A broken pipe on the terminal must not kill the summary's writer
 	 * while children still run. */
 	signal(SIGPIPE, SIG_IGN);
-	preload_libraries();
+	preload(a);
 	cmd_note("applying %zu plan%s of '%s', up to %ld at once", n, n == 1 ? "" : "s", dir,
 		 parallel);
 	while (finished < n) {

@@ -18,7 +18,7 @@
 	X(sqlite3_bind_int64) \
 	X(sqlite3_bind_null) \
 	X(sqlite3_bind_text) \
-	X(sqlite3_busy_timeout) \
+	X(sqlite3_busy_handler) \
 	X(sqlite3_changes) \
 	X(sqlite3_close) \
 	X(sqlite3_column_int) \
@@ -53,7 +53,7 @@ extern struct cms_lib_sqlite cms_lib_sqlite;
 #define sqlite3_bind_int64 (CMS_LIB_SQLITE->sqlite3_bind_int64)
 #define sqlite3_bind_null (CMS_LIB_SQLITE->sqlite3_bind_null)
 #define sqlite3_bind_text (CMS_LIB_SQLITE->sqlite3_bind_text)
-#define sqlite3_busy_timeout (CMS_LIB_SQLITE->sqlite3_busy_timeout)
+#define sqlite3_busy_handler (CMS_LIB_SQLITE->sqlite3_busy_handler)
 #define sqlite3_changes (CMS_LIB_SQLITE->sqlite3_changes)
 #define sqlite3_close (CMS_LIB_SQLITE->sqlite3_close)
 #define sqlite3_column_int (CMS_LIB_SQLITE->sqlite3_column_int)

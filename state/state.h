@@ -94,6 +94,10 @@ struct lock_info {
 };
 void lock_info_free(struct lock_info *l);                 /* frees content */
 void lock_info_list_free(struct lock_info *l, size_t n); /* frees each and the array */
+/* state_lock_renew extends a lease only once a tenth of it has passed
+ * (it checks the lock is still held either way): apply renews before
+ * every step, and each write is a sync. */
+#define STATE_LEASE_RENEW_PART 10
 int state_lock(struct state *st, const char *store, const struct lock_holder *holder,
 	       const char *reason, int64_t lease_s, int64_t now, char **lock_id_out,
 	       struct cms_error *err);
