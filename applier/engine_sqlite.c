@@ -20,9 +20,15 @@
  * ignores the contract: the flag is advisory to such a client.
  *
  * Decisions, where DESIGN.md is silent:
- *  - Sessions are opened per operation and database and closed at once:
- *    the engine is single-process, and catch-up must replace a file that
- *    nobody holds open.
+ *  - One session per database file, opened when first needed and kept
+ *    for the engine's life (a store's apply used to connect three dozen
+ *    times, each a driver load and a schema read).  A kept session is
+ *    used again only while its path still names the same file (device
+ *    and inode, looked at before every use), so a file that is gone is
+ *    still an unreachable server and a file put in its place gets a
+ *    session of its own.  Catch-up closes the target's session before it
+ *    replaces the file, which must be held open by nobody; the session
+ *    on the catch-up copy is not kept.
  *  - A server whose directory or file is missing, or whose control table
  *    cannot be read, is unreachable (an observation, not a failure).
  *  - Lag is measured against the observed primary: the single reachable
@@ -58,6 +64,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A session kept on one database file (see the decisions above). */
+struct sq_session {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	struct db *db;
+	bool in_use;
+};
+
+struct sq_priv {
+	struct sq_session *v;
+	size_t n, alloc;
+};
 
 struct sq_ctl {
 	enum obs_role role;  /* from cms_control.role */
@@ -156,15 +176,49 @@ static int64_t sq_query_timeout_ms(const struct engine *e)
 	return e->store->policy.query_timeout_ms > 0 ? e->store->policy.query_timeout_ms : 30000;
 }
 
-/* Opens a session on one SQLite file of srv through e->connect.  The file
- * must exist: a missing file is an unreachable server, never a new empty
+static struct sq_priv *sq_priv(struct engine *e)
+{
+	if (!e->priv)
+		e->priv = xcalloc(1, sizeof(struct sq_priv));
+	return e->priv;
+}
+
+/* Closes the kept session at index i (its log goes to the engine). */
+static void sq_drop(struct engine *e, size_t i)
+{
+	struct sq_priv *p = e->priv;
+
+	engine_absorb_log(e, p->v[i].db);
+	db_close(p->v[i].db);
+	free(p->v[i].path);
+	p->v[i] = p->v[--p->n];
+}
+
+/* Closes the kept session on file, if any: before the file is replaced. */
+static void sq_forget(struct engine *e, const char *file)
+{
+	struct sq_priv *p = e->priv;
+	size_t i;
+
+	for (i = 0; p && i < p->n; i++)
+		if (!strcmp(p->v[i].path, file)) {
+			sq_drop(e, i);
+			return;
+		}
+}
+
+/* Opens a session on one SQLite file of srv through e->connect, or hands
+ * out the one kept on it (keep: a new one is kept too).  The file must
+ * exist: a missing file is an unreachable server, never a new empty
  * database (NoCreat=1 makes the driver refuse to create one as well). */
-static int sq_connect_file(struct engine *e, const struct server *srv, const char *file,
+static int sq_connect_file(struct engine *e, const struct server *srv, const char *file, bool keep,
 			   struct db **out, struct cms_error *err)
 {
+	struct sq_priv *p = sq_priv(e);
 	struct buf connstr = BUF_INIT;
 	struct server tmp;
 	struct stat sb;
+	size_t i;
 	int rc = 0;
 
 	*out = NULL;
@@ -186,6 +240,17 @@ static int sq_connect_file(struct engine *e, const struct server *srv, const cha
 		rc = cms_error_set(err, CMS_ERROR, "database file '%s' is not a regular file", file);
 		goto done;
 	}
+	for (i = 0; i < p->n; i++) {
+		if (strcmp(p->v[i].path, file) != 0 || p->v[i].in_use)
+			continue;
+		if (p->v[i].dev == sb.st_dev && p->v[i].ino == sb.st_ino) {
+			p->v[i].in_use = true;
+			*out = p->v[i].db;
+			goto done;
+		}
+		sq_drop(e, i); /* another file under that name now */
+		break;
+	}
 	/* Timeout is the driver's busy timeout (ms): how long a statement
 	 * waits for a lock held by a client, bounded like any statement. */
 	buf_addf(&connstr, "Driver=SQLite3;Database=%s;Timeout=%lld;NoCreat=1", file,
@@ -197,6 +262,15 @@ static int sq_connect_file(struct engine *e, const struct server *srv, const cha
 	tmp.password_env = NULL;
 	tmp.password_file = NULL;
 	rc = e->connect(out, e->store, &tmp, e->connect_ctx, err);
+	if (rc == 0 && keep) {
+		struct sq_session *k = ARRAY_PUSH(p->v, p->n, p->alloc);
+
+		k->path = xstrdup(file);
+		k->dev = sb.st_dev;
+		k->ino = sb.st_ino;
+		k->db = *out;
+		k->in_use = true;
+	}
 done:
 	buf_free(&connstr);
 	return rc;
@@ -211,18 +285,28 @@ static int sq_connect(struct engine *e, const struct server *srv, const char *db
 	*out = NULL;
 	if ((rc = sq_file_path(&file, srv, dbname, err)) < 0)
 		goto done;
-	rc = sq_connect_file(e, srv, file.ptr, out, err);
+	rc = sq_connect_file(e, srv, file.ptr, true, out, err);
 	db_set_database(*out, dbname);
 done:
 	buf_free(&file);
 	return rc;
 }
 
+/* Gives a session back: kept for the next use, or closed when it is not
+ * a kept one.  Its statements go to the engine's log now, in order. */
 static void sq_disconnect(struct engine *e, struct db *db)
 {
+	struct sq_priv *p = e->priv;
+	size_t i;
+
 	if (!db)
 		return;
 	engine_absorb_log(e, db);
+	for (i = 0; p && i < p->n; i++)
+		if (p->v[i].db == db) {
+			p->v[i].in_use = false;
+			return;
+		}
 	db_close(db);
 }
 
@@ -571,7 +655,7 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 	*copied = 0;
 	if ((rc = sq_file_path(&tgt_file, tgt, dbname, err)) < 0)
 		goto done;
-	/* The target's session is closed before its file is replaced. */
+	/* The target's session is closed (sq_forget) before its file is replaced. */
 	if ((rc = sq_read(e, tgt, dbname, &tctl, err)) < 0)
 		goto done;
 	if ((rc = sq_connect(e, src, dbname, &sdb, err)) < 0)
@@ -605,7 +689,7 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 
 	/* The copy keeps the source's data and counter but is still the
 	 * target: its own role and epoch, and writable by the flag. */
-	if ((rc = sq_connect_file(e, tgt, tmp_file.ptr, &cdb, err)) < 0)
+	if ((rc = sq_connect_file(e, tgt, tmp_file.ptr, false, &cdb, err)) < 0)
 		goto done;
 	db_set_database(cdb, dbname); /* the copy that becomes the target's dbname */
 	buf_reset(&sql);
@@ -639,6 +723,7 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 	}
 	if ((rc = sq_fsync_path(tmp_file.ptr, 0, err)) < 0)
 		goto done;
+	sq_forget(e, tgt_file.ptr);
 	if ((rc = sq_unlink_sidecars(tgt_file.ptr, err)) < 0)
 		goto done;
 	if (rename(tmp_file.ptr, tgt_file.ptr) != 0) {
@@ -920,7 +1005,14 @@ done:
 
 static void sq_close(struct engine *e)
 {
-	e->priv = NULL; /* nothing held between operations */
+	struct sq_priv *p = e->priv;
+
+	while (p && p->n)
+		sq_drop(e, p->n - 1);
+	if (p)
+		free(p->v);
+	free(p);
+	e->priv = NULL;
 }
 
 /* True for "<db>.db.catchup-<16 hex>" and its -wal, -shm, -journal. */
