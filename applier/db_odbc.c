@@ -184,25 +184,33 @@ static void cut_socket(int fd)
 	shutdown(fd, SHUT_RDWR);
 }
 
-static void guard_cut(struct odbc_guard *g)
+/* Cuts the call's sockets; how many it cut.  A session with none (a
+ * driver that reads files, as the SQLite one) has nothing to cut: its
+ * call returns on its own, with its own result. */
+static size_t guard_cut(struct odbc_guard *g)
 {
 	struct odbc_socks now = { NULL, 0, 0 };
-	size_t i;
+	size_t i, n = 0;
 
 	odbc_socks_of_process(&now);
 	if (g->cut) {
 		/* Only a descriptor that is still the same socket: one the
 		 * driver closed may now be another session's. */
 		for (i = 0; i < g->cut->n; i++)
-			if (odbc_socks_has(&now, &g->cut->v[i]))
+			if (odbc_socks_has(&now, &g->cut->v[i])) {
 				cut_socket(g->cut->v[i].fd);
+				n++;
+			}
 		free(now.v);
-		return;
+		return n;
 	}
 	for (i = 0; i < now.n; i++)
-		if (!odbc_socks_has(g->before, &now.v[i]) && is_stream(now.v[i].fd))
+		if (!odbc_socks_has(g->before, &now.v[i]) && is_stream(now.v[i].fd)) {
 			cut_socket(now.v[i].fd);
+			n++;
+		}
 	free(now.v);
+	return n;
 }
 
 /*
@@ -236,9 +244,8 @@ static void *wd_main(void *arg)
 
 		while ((g = *pp) != NULL) {
 			if (now >= g->deadline_ms) {
-				g->fired = true;
 				*pp = g->next;
-				guard_cut(g);
+				g->fired = guard_cut(g) > 0;
 				continue;
 			}
 			if (g->deadline_ms < next)
