@@ -76,6 +76,12 @@ void db_set_deadline(struct db *db, int64_t deadline_ms);
  * cleanup of a library frees what that thread still uses. */
 int db_odbc_abandoned_workers(void);
 
+/* Loads unixODBC (once, on the calling thread) and says whether sessions
+ * may connect on several threads at once (each connect then knows its
+ * own sockets: applier/db_odbc.c).  Negative when unixODBC cannot be
+ * loaded. */
+int db_odbc_concurrent(struct cms_error *err);
+
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
 		    struct cms_error *err);

@@ -19,8 +19,8 @@
  * server (connect, a statement with its rows, a transaction boundary,
  * disconnect) runs under a watchdog thread.  At the call's deadline --
  * its timeout plus a short grace, capped by db->deadline_ms -- the
- * watchdog shuts down the session's sockets (the ones that appeared in
- * this process while it connected, found in /proc/self/fd), with
+ * watchdog shuts down the session's sockets (the ones its connect
+ * opened: "Which sockets a connect opened" below), with
  * SO_LINGER 0 so that their close discards what was not delivered.  shutdown(2)
  * wakes a recv or poll blocked in the driver at once, where SQLCancel
  * would itself wait on the frozen server; the call returns an error and
@@ -150,6 +150,86 @@ static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k
 	return false;
 }
 
+/*
+ * Which sockets a connect opened.  cmsctl defines connect(2) itself and
+ * exports it (the link option in CMakeLists.txt), so the drivers' calls
+ * (libpq's, FreeTDS's) come here first: a thread that connects a session
+ * records, in its own list, each socket it connects, then the call goes
+ * on to the C library's connect.  Connects on several threads at once
+ * then each know their own sockets.  glibc's name lookups connect through
+ * an internal entry and are never recorded (a cut resolver socket makes
+ * the resolver spin).  Where the symbol is not exported (rec_works() is
+ * false) the sockets are found as before, by what appeared in
+ * /proc/self/fd while the session connected, and connects take turns.
+ */
+static __thread struct odbc_socks *rec_to;  /* this thread's list, while connecting */
+static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER; /* guards every list */
+static int (*libc_connect)(int, __CONST_SOCKADDR_ARG, socklen_t);
+static pthread_once_t libc_connect_once = PTHREAD_ONCE_INIT;
+
+static void libc_connect_init(void)
+{
+	*(void **)&libc_connect = dlsym(RTLD_NEXT, "connect");
+}
+
+int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	struct odbc_socks *to = rec_to;
+	struct stat sb;
+
+	pthread_once(&libc_connect_once, libc_connect_init);
+	if (to && fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+		pthread_mutex_lock(&rec_mu);
+		array_grow(&to->v, &to->alloc, to->n + 1, sizeof(*to->v));
+		to->v[to->n].fd = fd;
+		to->v[to->n].ino = (unsigned long)sb.st_ino;
+		to->n++;
+		pthread_mutex_unlock(&rec_mu);
+	}
+	if (!libc_connect) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return libc_connect(fd, addr, len);
+}
+
+static bool rec_active;
+static pthread_once_t rec_once = PTHREAD_ONCE_INIT;
+
+static void rec_init(void)
+{
+	rec_active = dlsym(RTLD_DEFAULT, "connect") == (void *)connect;
+}
+
+/* True when the drivers' connect() calls reach the one above. */
+static bool rec_works(void)
+{
+	pthread_once(&rec_once, rec_init);
+	return rec_active;
+}
+
+/* A copy of a list that a connecting thread may still be adding to. */
+static void socks_copy(const struct odbc_socks *src, struct odbc_socks *dst)
+{
+	dst->n = 0;
+	pthread_mutex_lock(&rec_mu);
+	if (src->n) {
+		array_grow(&dst->v, &dst->alloc, src->n, sizeof(*dst->v));
+		memcpy(dst->v, src->v, src->n * sizeof(*src->v));
+		dst->n = src->n;
+	}
+	pthread_mutex_unlock(&rec_mu);
+}
+
+/* Descriptor fd is still socket k (the driver may have closed it, and
+ * the number gone to another session's socket). */
+static bool still_sock(const struct odbc_sock *k)
+{
+	struct stat sb;
+
+	return fstat(k->fd, &sb) == 0 && S_ISSOCK(sb.st_mode) && (unsigned long)sb.st_ino == k->ino;
+}
+
 /* A watchdog over one call: an entry in the list of the process's one
  * watchdog thread (below), which cuts the call's sockets at its
  * deadline. */
@@ -192,18 +272,19 @@ static size_t guard_cut(struct odbc_guard *g)
 	struct odbc_socks now = { NULL, 0, 0 };
 	size_t i, n = 0;
 
-	odbc_socks_of_process(&now);
 	if (g->cut) {
 		/* Only a descriptor that is still the same socket: one the
 		 * driver closed may now be another session's. */
-		for (i = 0; i < g->cut->n; i++)
-			if (odbc_socks_has(&now, &g->cut->v[i])) {
-				cut_socket(g->cut->v[i].fd);
+		socks_copy(g->cut, &now);
+		for (i = 0; i < now.n; i++)
+			if (still_sock(&now.v[i]) && is_stream(now.v[i].fd)) {
+				cut_socket(now.v[i].fd);
 				n++;
 			}
 		free(now.v);
 		return n;
 	}
+	odbc_socks_of_process(&now);
 	for (i = 0; i < now.n; i++)
 		if (!odbc_socks_has(g->before, &now.v[i]) && is_stream(now.v[i].fd)) {
 			cut_socket(now.v[i].fd);
@@ -864,6 +945,7 @@ struct odbc_connect_job {
 	size_t cslen;
 	SQLRETURN r;
 	bool done, abandoned;
+	struct odbc_socks rec; /* the sockets the driver connected (rec_works()) */
 };
 
 /* Connect workers abandoned and still inside the driver. */
@@ -884,6 +966,7 @@ static void job_free(struct odbc_connect_job *j)
 {
 	cms_wipe(j->cs, j->cslen);
 	free(j->cs);
+	free(j->rec.v);
 	pthread_cond_destroy(&j->cv);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
@@ -897,8 +980,10 @@ static bool connect_run(struct odbc_connect_job *j)
 	SQLRETURN r;
 	bool abandoned;
 
+	rec_to = &j->rec;
 	r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
 			     SQL_DRIVER_NOPROMPT);
+	rec_to = NULL;
 	pthread_mutex_lock(&j->mu);
 	j->r = r;
 	j->done = true;
@@ -1015,14 +1100,17 @@ static bool job_wait(struct odbc_connect_job *j, int64_t deadline_ms)
 
 /* SQLDriverConnect with the connection string cs (taken: wiped and freed
  * here or by the worker) under the connect's deadline.  Sets *r and *cut
- * (the deadline passed: the stream sockets that appeared since before
- * were shut down).  Returns false when the attempt was abandoned: the
- * handles are the worker's then, and o no longer holds them. */
+ * (the deadline passed: the session's stream sockets were shut down:
+ * those the connect recorded, or else those that appeared since before),
+ * and moves the recorded sockets to *rec.  Returns false when the attempt
+ * was abandoned: the handles are the worker's then, and o no longer holds
+ * them. */
 static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc_socks *before,
-			    SQLRETURN *r, bool *cut)
+			    SQLRETURN *r, bool *cut, struct odbc_socks *rec)
 {
 	struct odbc_connect_job *j = xcalloc(1, sizeof(*j));
 	int64_t deadline = call_deadline(o, o->login_timeout_ms);
+	bool recording = rec_works();
 	pthread_condattr_t ca;
 
 	*cut = false;
@@ -1039,12 +1127,13 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 		 * socket watchdog only. */
 		struct odbc_guard g;
 
-		guard_start(&g, deadline, NULL, before);
+		guard_start(&g, deadline, recording ? &j->rec : NULL, before);
+		rec_to = &j->rec;
 		*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
 				      SQL_DRIVER_NOPROMPT);
+		rec_to = NULL;
 		*cut = guard_stop(&g);
-		job_free(j);
-		return true;
+		goto finished;
 	}
 	pthread_mutex_lock(&j->mu);
 	if (!job_wait(j, deadline)) {
@@ -1052,7 +1141,10 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 
 		pthread_mutex_unlock(&j->mu);
 		memset(&cutter, 0, sizeof(cutter));
-		cutter.before = before;
+		if (recording)
+			cutter.cut = &j->rec;
+		else
+			cutter.before = before;
 		guard_cut(&cutter);
 		*cut = true;
 		pthread_mutex_lock(&j->mu);
@@ -1069,9 +1161,18 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	}
 	*r = j->r;
 	pthread_mutex_unlock(&j->mu);
+finished:
+	pthread_mutex_lock(&rec_mu);
+	*rec = j->rec;
+	memset(&j->rec, 0, sizeof(j->rec));
+	pthread_mutex_unlock(&rec_mu);
 	job_free(j);
 	return true;
 }
+
+/* Without recording, connects take turns: what appeared in /proc/self/fd
+ * while one connected must be that one's. */
+static pthread_mutex_t serial_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Keeping drivers loaded.  unixODBC loads a driver when a connection
@@ -1124,6 +1225,15 @@ static void pin_loaded_libraries(void)
 	pthread_mutex_unlock(&pin_mu);
 }
 
+int db_odbc_concurrent(struct cms_error *err)
+{
+	int rc;
+
+	if ((rc = cms_lib_odbc_load(err)) < 0)
+		return rc;
+	return rec_works() ? 1 : 0;
+}
+
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
 		    struct cms_error *err)
@@ -1132,8 +1242,8 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	struct buf cs = BUF_INIT;
 	char *escaped = NULL;
 	SQLULEN login_s = timeout_seconds(login_timeout_ms);
-	struct odbc_socks before = { NULL, 0, 0 };
-	bool fired;
+	struct odbc_socks before = { NULL, 0, 0 }, rec = { NULL, 0, 0 };
+	bool fired, recording, serial = false;
 	SQLRETURN r;
 	int rc = 0;
 
@@ -1204,9 +1314,15 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		buf_adds(&cs, escaped);
 		buf_addch(&cs, '}');
 	}
-	/* The sockets that appear during the connect are the session's. */
-	odbc_socks_of_process(&before);
-	if (!connect_bounded(o, &cs, &before, &r, &fired)) {
+	/* The sockets the connect recorded are the session's; without
+	 * recording, those that appear while it connects. */
+	recording = rec_works();
+	if (!recording) {
+		pthread_mutex_lock(&serial_mu);
+		serial = true;
+		odbc_socks_of_process(&before);
+	}
+	if (!connect_bounded(o, &cs, &before, &r, &fired, &rec)) {
 		o->cut = true;
 		rc = cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': no answer within %"
 				   PRId64 " ms, waiting outside any socket of the session (a name "
@@ -1220,7 +1336,18 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		rc = cut_error(o, "cannot connect", o->login_timeout_ms, err);
 		goto done;
 	}
-	if (SQL_SUCCEEDED(r)) {
+	if (SQL_SUCCEEDED(r) && recording) {
+		size_t i;
+
+		/* Those still open: the driver may have tried several
+		 * addresses. */
+		for (i = 0; i < rec.n; i++) {
+			if (!still_sock(&rec.v[i]) || !is_stream(rec.v[i].fd))
+				continue;
+			array_grow(&o->socks.v, &o->socks.alloc, o->socks.n + 1, sizeof(*o->socks.v));
+			o->socks.v[o->socks.n++] = rec.v[i];
+		}
+	} else if (SQL_SUCCEEDED(r)) {
 		struct odbc_socks now = { NULL, 0, 0 };
 		size_t i;
 
@@ -1236,6 +1363,10 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		}
 		free(now.v);
 	}
+	if (serial) {
+		pthread_mutex_unlock(&serial_mu);
+		serial = false;
+	}
 	if (!SQL_SUCCEEDED(r)) {
 		rc = connect_error(o, SQL_HANDLE_DBC, o->dbc, "cannot connect to server", password,
 				   escaped, err);
@@ -1247,7 +1378,10 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	*out = &o->base;
 	o = NULL;
 done:
+	if (serial)
+		pthread_mutex_unlock(&serial_mu);
 	free(before.v);
+	free(rec.v);
 	buf_free(&cs);
 	if (escaped) {
 		cms_wipe(escaped, strlen(escaped));

@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdarg.h>
@@ -50,6 +52,22 @@ static const struct engine_impl *implementation(enum engine_kind k)
 			return &implementations[i];
 	return NULL;
 }
+
+/* What connecting every server at once left for engine_session: a
+ * session still to check (check_session runs on the calling thread), or
+ * the connect's failure, reported by the first engine_session instead of
+ * connecting again. */
+struct engine_early {
+	struct db *db;
+	int rc;
+	struct cms_error err;
+	bool unchecked;
+	/* the connecting thread's */
+	struct engine *e;
+	size_t idx;
+	pthread_t th;
+	bool started;
+};
 
 int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
 		void *connect_ctx, struct cms_error *err)
@@ -98,6 +116,9 @@ void engine_close(struct engine *e)
 	for (i = 0; e->sessions && i < e->store->nservers; i++)
 		engine_session_drop(e, i);
 	free(e->sessions);
+	for (i = 0; e->early && i < e->store->nservers; i++)
+		cms_error_clear(&e->early[i].err);
+	free(e->early);
 	if (e->ops && e->ops->close)
 		e->ops->close(e);
 	db_stmt_log_free(e->log, e->nlog);
@@ -260,14 +281,84 @@ void engine_add_followup(struct engine *e, const char *fmt, ...)
 	*ARRAY_PUSH(e->followups, e->nfollowups, e->alloc_followups) = buf_detach(&b, NULL);
 }
 
+static void *early_main(void *arg)
+{
+	struct engine_early *x = arg;
+
+	x->rc = x->e->connect(&x->db, x->e->store, &x->e->store->servers[x->idx],
+			      x->e->connect_ctx, &x->err);
+	return NULL;
+}
+
+/* Connects every server that has no session yet, each on its own thread,
+ * when the sessions are ODBC ones and ODBC connects may run at once: the
+ * probe then waits for the slowest server, not for the sum of them.
+ * Otherwise (scripted sessions in tests, a driver manager that cannot)
+ * nothing happens here and engine_session connects one by one. */
+static void engine_connect_all(struct engine *e)
+{
+	const struct store *st = e->store;
+	struct cms_error err = CMS_ERROR_INIT;
+	sigset_t all, old;
+	size_t i, todo = 0;
+
+	if (e->connect != engine_connect_odbc || e->early || st->nservers < 2)
+		return;
+	for (i = 0; i < st->nservers; i++)
+		if (!e->sessions[i])
+			todo++;
+	if (todo < 2)
+		return;
+	if (db_odbc_concurrent(&err) <= 0) {
+		cms_error_clear(&err); /* engine_session reports it */
+		return;
+	}
+	e->early = xcalloc(st->nservers, sizeof(*e->early));
+	/* Signals stay with the calling thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < st->nservers; i++) {
+		struct engine_early *x = &e->early[i];
+
+		if (e->sessions[i])
+			continue;
+		x->e = e;
+		x->idx = i;
+		x->started = pthread_create(&x->th, NULL, early_main, x) == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (i = 0; i < st->nservers; i++) {
+		struct engine_early *x = &e->early[i];
+
+		if (!x->started)
+			continue; /* engine_session connects it */
+		pthread_join(x->th, NULL);
+		if (x->rc == 0) {
+			e->sessions[i] = x->db;
+			x->db = NULL;
+			x->unchecked = true;
+		}
+	}
+}
+
 int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
 {
+	struct engine_early *x = e->early ? &e->early[idx] : NULL;
+	bool check = false;
 	int rc;
 
 	*out = NULL;
 	if (!e->sessions[idx]) {
-		if ((rc = e->connect(&e->sessions[idx], e->store, &e->store->servers[idx],
-				     e->connect_ctx, err)) < 0) {
+		if (x && x->started && x->rc < 0) {
+			/* Its connect already failed: that is the answer. */
+			rc = x->rc;
+			cms_error_move(err, &x->err);
+			x->started = false;
+		} else {
+			rc = e->connect(&e->sessions[idx], e->store, &e->store->servers[idx],
+					e->connect_ctx, err);
+		}
+		if (rc < 0) {
 			e->sessions[idx] = NULL;
 			if (rc != CMS_EREFUSED)
 				return rc;
@@ -275,6 +366,13 @@ int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_err
 				err->code = CMS_ERROR;
 			return CMS_ERROR;
 		}
+		check = true;
+	} else if (x && x->unchecked) {
+		check = true;
+	}
+	if (x)
+		x->unchecked = false;
+	if (check) {
 		if (e->ops->check_session &&
 		    (rc = e->ops->check_session(e, idx, e->sessions[idx], err)) < 0) {
 			engine_session_drop(e, idx);
@@ -313,6 +411,8 @@ int engine_probe(struct engine *e, struct observation *out, struct cms_error *er
 
 	if (!e || !e->ops || !e->ops->probe)
 		return cms_error_set(err, CMS_ERROR, "no engine to probe with");
+	if (e->ops->probe_connects_all)
+		engine_connect_all(e);
 	if ((rc = e->ops->probe(e, out, err)) < 0)
 		return rc;
 	out->probed = true;

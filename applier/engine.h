@@ -68,6 +68,9 @@ struct engine_ops {
 	 * configured instance).  CMS_EREFUSED when it answered as another
 	 * server; any other failure is taken for CMS_ERROR. */
 	int (*check_session)(struct engine *e, size_t idx, struct db *db, struct cms_error *err);
+	/* Its probe opens a session to every server (engine_session): the
+	 * probe connects them all at once first (engine_probe). */
+	bool probe_connects_all;
 };
 
 /* What the applier knows about the primary a move replaces, set before
@@ -91,6 +94,8 @@ struct engine {
 	void *connect_ctx;
 	struct db **sessions;            /* one per store server (same index), NULL until
 					  * engine_session first connects it */
+	struct engine_early *early;      /* per server: what connecting them all at once
+					  * left for engine_session (NULL: nothing) */
 	struct db_stmt_log *log;         /* statements gathered from closed sessions */
 	size_t nlog, alloc_log;
 	char **followups;                /* advice recorded by the engine ("re-seed pool-a") */

@@ -2902,6 +2902,7 @@ static void mssql_close(struct engine *e)
 static const struct engine_ops mssql_ops = {
 	.name = "mssql",
 	.probe = mssql_probe,
+	.probe_connects_all = true,
 	.check_target = mssql_check_target,
 	.fence = mssql_fence,
 	.unfence = mssql_unfence,

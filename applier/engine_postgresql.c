@@ -1745,6 +1745,7 @@ static void pg_close(struct engine *e)
 static const struct engine_ops pg_ops = {
 	.name = "postgresql",
 	.probe = pg_probe,
+	.probe_connects_all = true,
 	.check_target = pg_check_target,
 	.fence = pg_fence,
 	.unfence = pg_unfence,
