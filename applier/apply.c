@@ -88,7 +88,7 @@ static int64_t now_ms(void)
 	return t;
 }
 
-static int journal(struct run *r, struct run_step *s, struct cms_error *err)
+static int journal_write(struct run *r, struct run_step *s, struct cms_error *err)
 {
 	char *detail = report_step_detail_json(s);
 	int rc;
@@ -96,9 +96,16 @@ static int journal(struct run *r, struct run_step *s, struct cms_error *err)
 	rc = state_step_set(r->ctx->state, r->run_id, s->n, plan_action_name(s->action), s->server,
 			    s->status, detail, now_ms(), s->duration_ms, err);
 	free(detail);
-	if (rc == 0 && r->ctx->on_journal)
+	return rc;
+}
+
+/* What watches the journal (a test build's hold, the progress lines)
+ * hears of step s, once it is written. */
+static void journal_told(struct run *r, struct run_step *s)
+{
+	if (r->ctx->on_journal)
 		r->ctx->on_journal(r->ctx->on_journal_arg, s->n, s->status);
-	if (rc == 0 && r->ctx->on_step) {
+	if (r->ctx->on_step) {
 		struct apply_step_event ev;
 
 		memset(&ev, 0, sizeof(ev));
@@ -114,6 +121,14 @@ static int journal(struct run *r, struct run_step *s, struct cms_error *err)
 		ev.error = s->error;
 		r->ctx->on_step(r->ctx->on_step_arg, &ev);
 	}
+}
+
+static int journal(struct run *r, struct run_step *s, struct cms_error *err)
+{
+	int rc = journal_write(r, s, err);
+
+	if (rc == 0)
+		journal_told(r, s);
 	return rc;
 }
 
@@ -1191,18 +1206,29 @@ static int begin_journal(struct run *r, struct cms_error *err)
 {
 	const struct apply_ctx *ctx = r->ctx;
 	const struct plan *p = r->p;
+	struct cms_error berr = CMS_ERROR_INIT;
 	size_t i;
 	int rc;
 
-	if ((rc = state_run_begin(ctx->state, r->run_id, ctx->store->name, r->plan_id, RUN_APPLY,
-				  ctx->operator_name, now_ms(), err)) < 0)
-		return rc;
-	r->begun = true;
 	for (i = 0; i < p->nsteps; i++)
 		add_run_step(r, p->steps[i].action, p->steps[i].server, p->steps[i].description);
+	/* One transaction, one sync: the run and all its steps, or none. */
+	if ((rc = state_batch_begin(ctx->state, err)) < 0)
+		return rc;
+	rc = state_run_begin(ctx->state, r->run_id, ctx->store->name, r->plan_id, RUN_APPLY,
+			     ctx->operator_name, now_ms(), err);
+	for (i = 0; rc == 0 && i < r->nsteps; i++)
+		rc = journal_write(r, &r->steps[i], err);
+	if (state_batch_end(ctx->state, rc == 0, rc == 0 ? err : &berr) < 0 && rc == 0)
+		rc = CMS_ERROR;
+	cms_error_clear(&berr);
+	if (rc < 0) {
+		report_run_free_steps(r); /* as before: a run never begun has no steps */
+		return rc;
+	}
+	r->begun = true;
 	for (i = 0; i < r->nsteps; i++)
-		if ((rc = journal(r, &r->steps[i], err)) < 0)
-			return rc;
+		journal_told(r, &r->steps[i]);
 	return 0;
 }
 

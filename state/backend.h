@@ -37,6 +37,10 @@ struct state_backend {
 	int (*lock_list)(struct state *st, struct lock_info **out, size_t *n,
 			 struct cms_error *err);
 
+	/* A batch of writes in one transaction: what 0 begins it, 1 commits
+	 * it, 2 rolls it back (its own failure not reported).  Only run_begin
+	 * and step_set run inside one. */
+	int (*batch)(struct state *st, int what, struct cms_error *err);
 	int (*run_begin)(struct state *st, const char *run_id, const char *store,
 			 const char *plan_id, const char *kind, const char *operator_name,
 			 int64_t now, struct cms_error *err);

@@ -250,6 +250,16 @@ int state_lock_list(struct state *st, struct lock_info **out, size_t *n, struct 
 	return st->ops->lock_list(st, out, n, err);
 }
 
+int state_batch_begin(struct state *st, struct cms_error *err)
+{
+	return st->ops->batch(st, 0, err);
+}
+
+int state_batch_end(struct state *st, bool commit, struct cms_error *err)
+{
+	return st->ops->batch(st, commit ? 1 : 2, err);
+}
+
 int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
 		    enum run_kind kind, const char *operator_name, int64_t now, struct cms_error *err)
 {

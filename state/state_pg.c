@@ -741,6 +741,22 @@ done:
 
 /* --- the journal ------------------------------------------------------- */
 
+static int pg_batch(struct state *base, int what, struct cms_error *err)
+{
+	struct pg_state *st = (struct pg_state *)base;
+	int ret;
+
+	if (what == 2) {
+		rollback(st);
+		return 0;
+	}
+	ret = pg_exec(st, what == 0 ? "BEGIN" : "COMMIT", err,
+		      what == 0 ? "begin a batch of writes" : "commit a batch of writes");
+	if (ret < 0)
+		rollback(st);
+	return ret;
+}
+
 static int pg_run_begin(struct state *base, const char *run_id, const char *store,
 			const char *plan_id, const char *kind, const char *operator_name,
 			int64_t now_ms, struct cms_error *err)
@@ -1392,6 +1408,7 @@ static const struct state_backend pg_backend = {
 	.lock_renew = pg_lock_renew,
 	.unlock = pg_unlock,
 	.lock_list = pg_lock_list,
+	.batch = pg_batch,
 	.run_begin = pg_run_begin,
 	.step_set = pg_step_set,
 	.run_finish = pg_run_finish,

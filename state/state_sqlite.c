@@ -1084,6 +1084,24 @@ done:
 
 /* --- the journal ------------------------------------------------------- */
 
+static int sq_batch(struct state *base, int what, struct cms_error *err)
+{
+	struct sqlite_state *st = (struct sqlite_state *)base;
+
+	if (what == 2) {
+		rollback(st);
+		return 0;
+	}
+	if ((what == 0 ? begin(st) : commit(st)) != SQLITE_OK) {
+		int ret = sql_failf(st, err, "cannot %s a batch of writes",
+				    what == 0 ? "begin" : "commit");
+
+		rollback(st);
+		return ret;
+	}
+	return 0;
+}
+
 static int sq_run_begin(struct state *base, const char *run_id, const char *store,
 			const char *plan_id,
 		    const char *kind, const char *operator_name, int64_t now_ms, struct cms_error *err)
@@ -1819,6 +1837,7 @@ static const struct state_backend sqlite_backend = {
 	.lock_renew = sq_lock_renew,
 	.unlock = sq_unlock,
 	.lock_list = sq_lock_list,
+	.batch = sq_batch,
 	.run_begin = sq_run_begin,
 	.step_set = sq_step_set,
 	.run_finish = sq_run_finish,

@@ -614,12 +614,73 @@ static void test_expired_lock_is_taken_over_and_renew_notices(void **ctx)
 	assert_int_equal(locks[0].acquired_at, T0 + 170);
 	assert_int_equal(locks[0].lease_until, T0 + 780);
 	lock_info_list_free(locks, n);
+	/* Most of the lease left (more than nine tenths): checked, not
+	 * extended; less: extended. */
+	OK(state_lock_renew(st, "redmond", b, 600, T0 + 200, &err));
+	OK(state_lock_list(st, &locks, &n, &err));
+	assert_int_equal(locks[0].lease_until, T0 + 780);
+	lock_info_list_free(locks, n);
+	OK(state_lock_renew(st, "redmond", b, 600, T0 + 300, &err));
+	OK(state_lock_list(st, &locks, &n, &err));
+	assert_int_equal(locks[0].lease_until, T0 + 900);
+	lock_info_list_free(locks, n);
+	FAILS(state_lock_renew(st, "redmond", a, 600, T0 + 301, &err), CMS_ELOCKED);
+	cms_error_clear(&err);
 	OK(state_unlock(st, "redmond", b, &err));
 	FAILS(state_lock_renew(st, "redmond", b, 60, T0 + 181, &err), CMS_ELOCKED);
 	assert_contains(err.message, "was broken");
 	cms_error_clear(&err);
 	free(a);
 	free(b);
+	state_close(st);
+}
+
+/* A batch is one transaction: all of its writes, or none of them. */
+static void test_batch_writes_all_or_nothing(void **ctx)
+{
+	struct fx *fx = *ctx;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = open_fx_ok(fx, true);
+	struct step_info *steps = NULL;
+	struct run_info run = { 0 };
+	size_t n;
+
+	/* Rolled back: neither the run nor its step. */
+	OK(state_batch_begin(st, &err));
+	OK(state_run_begin(st, "r1", "redmond", "plan1", RUN_APPLY, "alice", T0MS, &err));
+	OK(state_step_set(st, "r1", 1, "check target", "pool-b", STEP_PENDING, NULL, T0MS, 0, &err));
+	OK(state_batch_end(st, false, &err));
+	FAILS(state_run_unfinished(st, "redmond", &run, &err), CMS_ENOTFOUND);
+	cms_error_clear(&err);
+	OK(state_run_steps(st, "r1", &steps, &n, &err));
+	assert_int_equal(n, 0);
+	step_info_list_free(steps, n);
+
+	/* Committed: all of it. */
+	OK(state_batch_begin(st, &err));
+	OK(state_run_begin(st, "r1", "redmond", "plan1", RUN_APPLY, "alice", T0MS, &err));
+	OK(state_step_set(st, "r1", 1, "check target", "pool-b", STEP_PENDING, NULL, T0MS, 0, &err));
+	OK(state_step_set(st, "r1", 2, "fence", "pool-a", STEP_PENDING, NULL, T0MS, 0, &err));
+	OK(state_batch_end(st, true, &err));
+	OK(state_run_unfinished(st, "redmond", &run, &err));
+	assert_string_equal(run.id, "r1");
+	run_info_free(&run);
+	OK(state_run_steps(st, "r1", &steps, &n, &err));
+	assert_int_equal(n, 2);
+	assert_string_equal(steps[1].action, "fence");
+	step_info_list_free(steps, n);
+
+	/* A write that fails inside a batch: the batch ends rolled back,
+	 * and the run written before it in the batch is gone too. */
+	OK(state_batch_begin(st, &err));
+	OK(state_run_begin(st, "r2", "dublin", "plan2", RUN_APPLY, "alice", T0MS, &err));
+	FAILS(state_step_set(st, "nope", 1, "x", NULL, STEP_PENDING, NULL, T0MS, 0, &err), CMS_ERROR);
+	cms_error_clear(&err);
+	OK(state_batch_end(st, false, &err));
+	FAILS(state_run_unfinished(st, "dublin", &run, &err), CMS_ENOTFOUND);
+	cms_error_clear(&err);
+	/* And the state takes writes again. */
+	OK(state_step_set(st, "r1", 1, NULL, NULL, STEP_DONE, NULL, T0MS + 10, 1, &err));
 	state_close(st);
 }
 
@@ -1337,6 +1398,7 @@ static void test_names_and_frees(void **ctx)
 #define SHARED_TESTS                                                    \
 	T(test_lock_unlock_and_relock),                                 \
 	T(test_expired_lock_is_taken_over_and_renew_notices),           \
+	T(test_batch_writes_all_or_nothing),                            \
 	T(test_two_handles_contend_for_one_lock),                       \
 	T(test_lock_holder_in_columns_and_migrated_from_text),          \
 	T(test_racing_processes_share_one_state_and_one_lock),          \
