@@ -220,6 +220,8 @@ int cmd_apply(struct cmd_args *a)
 		if ((rc = cmd_lock_timeout(a, &lock_timeout_ms)) != EXIT_OK)
 			goto done;
 	}
+	/* Every apply records in the history: libgit2 loads meanwhile. */
+	history_git_init_early();
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if (a->npos == 1) {

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
+#include "state/history.h"
 #include "planner/plan.h"
 
 #include <inttypes.h>
@@ -111,6 +112,8 @@ int cmd_restore(struct cmd_args *a)
 	memset(&res, 0, sizeof(res));
 	if ((rc = cmd_lock_timeout(a, &lock_timeout_ms)) != EXIT_OK)
 		goto done; /* a malformed value is refused before anything happens */
+	/* Every restore records in the history: libgit2 loads meanwhile. */
+	history_git_init_early();
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)

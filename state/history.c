@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,45 @@ static int git_fail(struct cms_error *err, int code, const char *fmt, ...)
  * git_libgit2_init() after a shutdown reads the whole CA bundle again
  * (libgit2's TLS set-up), several milliseconds that a command opening
  * the history three or four times paid each time. */
+static int git_init_now(struct cms_error *err)
+{
+	int rc;
+
+	if ((rc = cms_lib_git2_load(err)) < 0)
+		return rc;
+	if (git_libgit2_init() < 0)
+		return git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	return 0;
+}
+
+/* history_git_init_early's thread, and what it found. */
+static struct {
+	pthread_t th;
+	bool started;
+	int rc;
+	struct cms_error err;
+} early;
+
+static void *git_init_main(void *arg)
+{
+	(void)arg;
+	early.rc = git_init_now(&early.err);
+	return NULL;
+}
+
+void history_git_init_early(void)
+{
+	sigset_t all, old;
+
+	if (early.started)
+		return;
+	/* Signals stay with the calling thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	early.started = pthread_create(&early.th, NULL, git_init_main, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 int history_git_init(struct cms_error *err)
 {
 	static int done;
@@ -94,10 +135,20 @@ int history_git_init(struct cms_error *err)
 
 	if (done)
 		return 0;
-	if ((rc = cms_lib_git2_load(err)) < 0)
+	if (early.started) {
+		/* What the early start found is the answer, as if loaded here. */
+		pthread_join(early.th, NULL);
+		early.started = false;
+		if ((rc = early.rc) < 0) {
+			cms_error_move(err, &early.err);
+			early.rc = 0;
+			return rc;
+		}
+		done = 1;
+		return 0;
+	}
+	if ((rc = git_init_now(err)) < 0)
 		return rc;
-	if (git_libgit2_init() < 0)
-		return git_fail(err, CMS_ERROR, "cannot initialise libgit2");
 	done = 1;
 	return 0;
 }

@@ -81,6 +81,12 @@ void history_close(struct history *h);
  * history_open does it): 0, or CMS_ERROR when it cannot be loaded or
  * started. */
 int history_git_init(struct cms_error *err);
+/* Starts loading and initialising libgit2 on a thread of its own (some
+ * 20 ms: the library, what it brings, the CA bundle), for a command that
+ * will need it, while it reads its config and state; the first
+ * history_git_init() waits for it and reports what it found.  Nothing
+ * else may call libgit2 before that. */
+void history_git_init_early(void);
 
 /* Adds or replaces files on top of the branch tip and commits with message
  * (subject line, blank line, body ending with trailers).  The ref update is
