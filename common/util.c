@@ -283,6 +283,23 @@ int64_t cms_monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void cms_lock_pause(int64_t waited_ms)
+{
+	int64_t us = waited_ms * 1000 / 8;
+	unsigned char r = 0;
+	struct timespec ts;
+
+	if (us < 500)
+		us = 500;
+	if (us > 5000)
+		us = 5000;
+	cms_random_bytes(&r, 1);
+	us += us * r / 512; /* + 0 to 50% */
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)us * 1000L;
+	nanosleep(&ts, NULL);
+}
+
 char *cms_operator(void)
 {
 	const char *env = getenv("CMSCTL_OPERATOR");

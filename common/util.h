@@ -73,6 +73,12 @@ int cms_parse_time_ms(int64_t *out, const char *s);
 /* Monotonic milliseconds, for durations. */
 int64_t cms_monotonic_ms(void);
 
+/* One pause of a wait for a lock another process holds, having waited
+ * waited_ms so far: an eighth of that, at least 0.5 ms and at most 5 ms,
+ * jittered by up to half, so that a short wait looks often and many
+ * waiters do not all wake every millisecond (nor in step). */
+void cms_lock_pause(int64_t waited_ms);
+
 /* The operator: CMSCTL_OPERATOR when set, else "user@host". Caller frees. */
 char *cms_operator(void);
 

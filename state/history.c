@@ -521,9 +521,8 @@ static int take_writer_lock(struct history *h, struct cms_error *err)
 			cms_error_hint(err, "wait for it to finish and try again");
 			goto fail;
 		}
-		/* Every millisecond at first (a commit holds the lock for a
-		 * few), every 10 ms after half a second. */
-		pause_ms(cms_monotonic_ms() + HISTORY_WRITER_WAIT_MS - deadline < 500 ? 1 : 10);
+		/* Often at first (a commit holds the lock for a few ms). */
+		cms_lock_pause(cms_monotonic_ms() + HISTORY_WRITER_WAIT_MS - deadline);
 	}
 	free(path);
 	return fd;

@@ -38,11 +38,6 @@
  * 64 stores at once, each journaling every step, and a journal write that
  * gives up after promotion leaves its store interrupted. */
 #define STATE_BUSY_TIMEOUT_MS 60000
-/* While waiting, how often to look again: every millisecond or so for
- * this long (a write holds the lock for about one fsync), then every
- * STATE_BUSY_SLOW_MS. */
-#define STATE_BUSY_FAST_MS 500
-#define STATE_BUSY_SLOW_MS 10
 
 /*
  * Schema migrations: migrations[i] takes a database from user_version i to
@@ -643,26 +638,18 @@ done:
  * STATE_BUSY_TIMEOUT_MS.  SQLite's own (sqlite3_busy_timeout) sleeps 1,
  * 2, 5, 10 ... up to 100 ms between looks, and does not wake when the
  * lock is freed: with a plan set's stores all journaling at once, most
- * of their time went to those sleeps while the lock was free. */
+ * of their time went to those sleeps while the lock was free.  Here the
+ * pauses grow with the wait, from 0.5 to 5 ms (cms_lock_pause). */
 static int busy_wait(void *arg, int count)
 {
 	struct sqlite_state *st = arg;
 	int64_t now = cms_monotonic_ms();
-	unsigned char r = 0;
-	struct timespec ts = { 0, 0 };
 
 	if (count == 0)
 		st->busy_since = now;
 	if (now - st->busy_since >= STATE_BUSY_TIMEOUT_MS)
 		return 0;
-	if (now - st->busy_since < STATE_BUSY_FAST_MS) {
-		/* 0.5 to 1.5 ms, so that waiters do not look in step. */
-		cms_random_bytes(&r, 1);
-		ts.tv_nsec = 500000L + (long)r * 4000L;
-	} else {
-		ts.tv_nsec = STATE_BUSY_SLOW_MS * 1000000L;
-	}
-	nanosleep(&ts, NULL);
+	cms_lock_pause(now - st->busy_since);
 	return 1;
 }
 
