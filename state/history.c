@@ -901,38 +901,6 @@ done:
 	return rc;
 }
 
-int history_have_files(struct history *h, const char *const *paths, size_t n, bool *have,
-		       struct cms_error *err)
-{
-	git_tree *tree = NULL;
-	git_oid tip;
-	size_t i;
-	int rc = 0, have_tip;
-
-	for (i = 0; i < n; i++)
-		have[i] = false;
-	for (i = 0; i < n; i++)
-		if ((rc = check_path(paths[i], err)) < 0)
-			return rc;
-	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0 || !have_tip)
-		goto done;
-	for (i = 0; i < n; i++) {
-		git_tree_entry *entry = NULL;
-		int grc = git_tree_entry_bypath(&entry, tree, paths[i]);
-
-		if (grc < 0 && grc != GIT_ENOTFOUND) {
-			rc = git_fail(err, CMS_ERROR, "cannot look up '%s' in history repository '%s'",
-				      paths[i], h->path);
-			goto done;
-		}
-		have[i] = grc == 0 && git_tree_entry_type(entry) == GIT_OBJECT_BLOB;
-		git_tree_entry_free(entry);
-	}
-done:
-	git_tree_free(tree);
-	return rc;
-}
-
 /* What history_find_plan has found so far. */
 struct plan_match {
 	const char *want;        /* lowercase hex, PLAN_ID_MIN..PLAN_ID_LEN chars */

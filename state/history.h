@@ -149,12 +149,6 @@ int history_read(struct history *h, const char *path, char **data, size_t *len,
 int history_find_plan(struct history *h, const char *plan_id, char **data, size_t *len,
 		      struct cms_error *err);
 
-/* Whether each of the n files paths[i] is in the history at the branch
- * tip (have[i]), without reading them: one read of the tip for all of
- * them.  No branch yet: none is. */
-int history_have_files(struct history *h, const char *const *paths, size_t n, bool *have,
-		       struct cms_error *err);
-
 /* The names of the files (blobs) directly in folder dir at the branch
  * tip ("" is the root), sorted, folders among them with a trailing '/', into
  * *names (empty at the call; the caller frees it); an absent folder or

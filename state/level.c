@@ -37,37 +37,41 @@ static char *report_path(const char *store, const char *run_id)
 	return history_path_report(store, run_id, "json");
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Which finished runs of the store have their report in the history:
  * (*have)[i] for runs[i] (the caller frees *have); a run still running
- * counts as having one (there is nothing to record yet).  One read of
- * the history's tip for all of them, and no report read: a store's runs
- * add up over the years. */
+ * counts as having one (there is nothing to record yet).  One listing of
+ * the store's runs/ folder for all of them: a run's folder (its report
+ * in JSON and HTML) is written whole, by one commit, so a run with a
+ * folder has its report.  A store's runs add up over the years: this
+ * reads one tree, not one per run. */
 static int reports_present(struct history *h, const char *store, const struct run_info *runs,
 			   size_t nruns, bool **have, struct cms_error *err)
 {
-	char **paths = xcalloc(nruns ? nruns : 1, sizeof(*paths));
-	size_t *at = xcalloc(nruns ? nruns : 1, sizeof(*at));
-	bool *found = xcalloc(nruns ? nruns : 1, sizeof(*found));
-	size_t i, n = 0;
+	struct cms_strv names = { 0 };
+	char *dir = xasprintf("%s/runs", store);
+	size_t i;
 	int rc;
 
 	*have = xcalloc(nruns ? nruns : 1, sizeof(**have));
-	for (i = 0; i < nruns; i++) {
+	rc = history_list_dir(h, dir, &names, err); /* sorted; folders end in '/' */
+	for (i = 0; rc == 0 && i < nruns; i++) {
+		char *key;
+
 		if (!runs[i].outcome || !strcmp(runs[i].outcome, "running")) {
 			(*have)[i] = true;
 			continue;
 		}
-		at[n] = i;
-		paths[n++] = report_path(store, runs[i].id);
+		key = xasprintf("%s/", runs[i].id);
+		(*have)[i] = names.n && bsearch(&key, names.v, names.n, sizeof(*names.v), cmp_str);
+		free(key);
 	}
-	rc = history_have_files(h, (const char *const *)paths, n, found, err);
-	for (i = 0; i < n; i++) {
-		(*have)[at[i]] = found[i];
-		free(paths[i]);
-	}
-	free(paths);
-	free(at);
-	free(found);
+	cms_strv_free(&names);
+	free(dir);
 	return rc;
 }
 
