@@ -38,6 +38,8 @@
  * 64 stores at once, each journaling every step, and a journal write that
  * gives up after promotion leaves its store interrupted. */
 #define STATE_BUSY_TIMEOUT_MS 60000
+/* How many statements a state keeps prepared. */
+#define STATE_STMT_CACHE 24
 
 /*
  * Schema migrations: migrations[i] takes a database from user_version i to
@@ -133,6 +135,15 @@ struct sqlite_state {
 	dev_t dev;  /* the file, for the registry of open files below */
 	ino_t ino;
 	int64_t busy_since; /* when the current wait for a lock began */
+	/* Statements kept prepared, by their SQL (prepare, release): a
+	 * journal write prepared its upsert again each time, most of its
+	 * CPU. */
+	struct {
+		char *sql;
+		sqlite3_stmt *stmt;
+		bool busy; /* handed out by prepare, not yet released */
+	} cache[STATE_STMT_CACHE];
+	size_t ncache;
 };
 
 static int migrate_lock_holders(struct sqlite_state *st);
@@ -221,7 +232,22 @@ static int prepare(struct sqlite_state *st, sqlite3_stmt **out, const char *sql,
 	int rc, i;
 
 	*out = NULL;
-	rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+	rc = SQLITE_OK;
+	for (i = 0; i < (int)st->ncache; i++)
+		if (!st->cache[i].busy && !strcmp(st->cache[i].sql, sql)) {
+			st->cache[i].busy = true;
+			*out = st->cache[i].stmt;
+			break;
+		}
+	if (!*out) {
+		rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+		if (rc == SQLITE_OK && st->ncache < STATE_STMT_CACHE) {
+			st->cache[st->ncache].sql = xstrdup(sql);
+			st->cache[st->ncache].stmt = *out;
+			st->cache[st->ncache].busy = true;
+			st->ncache++;
+		}
+	}
 	va_start(ap, types);
 	for (i = 0; rc == SQLITE_OK && types[i]; i++) {
 		switch (types[i]) {
@@ -242,6 +268,24 @@ static int prepare(struct sqlite_state *st, sqlite3_stmt **out, const char *sql,
 	}
 	va_end(ap);
 	return rc;
+}
+
+/* Gives back a statement from prepare: a kept one is reset (which ends
+ * any read it was in) for the next prepare of its SQL, any other is
+ * finalised.  NULL is nothing. */
+static void release(struct sqlite_state *st, sqlite3_stmt *stmt)
+{
+	size_t i;
+
+	if (!stmt)
+		return;
+	for (i = 0; st && i < st->ncache; i++)
+		if (st->cache[i].stmt == stmt) {
+			sqlite3_reset(stmt);
+			st->cache[i].busy = false;
+			return;
+		}
+	sqlite3_finalize(stmt);
 }
 
 /* Steps a statement that returns no rows; SQLITE_OK when it ran. */
@@ -493,7 +537,7 @@ static int check_identity(struct sqlite_state *st, int64_t *version, bool *fresh
 	else if (*version < 0)
 		ret = refuse_foreign(err, st->path, "schema version %" PRId64, *version);
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -520,7 +564,7 @@ static int run_check(struct sqlite_state *st, bool quick, char **out, struct cms
 	}
 	*out = buf_detach(&b, NULL);
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	buf_free(&b);
 	return ret;
 }
@@ -588,7 +632,7 @@ static int set_wal(struct sqlite_state *st, struct cms_error *err)
 				    "mode: it stays in '%s' mode", st->path,
 				    mode ? mode : "unknown");
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -748,8 +792,14 @@ static void sq_close(struct state *base)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
 
+	size_t i;
+
 	if (!st)
 		return;
+	for (i = 0; i < st->ncache; i++) {
+		sqlite3_finalize(st->cache[i].stmt);
+		free(st->cache[i].sql);
+	}
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -808,7 +858,7 @@ static int sq_read_store(struct state *base, const char *store, struct recorded 
 	} else if (rc != SQLITE_DONE) {
 		ret = sql_failf(st, err, "cannot read store '%s'", store);
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -833,7 +883,7 @@ static int sq_list_stores(struct state *base, struct cms_strv *names, struct cms
 		rc = read_strings(stmt, names);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot list the stores");
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -871,7 +921,7 @@ static int migrate_lock_holders(struct sqlite_state *st)
 		row->text = col_strdup(stmt, 1);
 		rc = SQLITE_OK;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc == SQLITE_DONE)
 		rc = SQLITE_OK;
 	for (i = 0; rc == SQLITE_OK && i < n; i++) {
@@ -883,7 +933,7 @@ static int migrate_lock_holders(struct sqlite_state *st)
 			     rows[i].store, h.name, h.pid, h.host, h.pid_ns);
 		if (rc == SQLITE_OK)
 			rc = step_done(stmt);
-		sqlite3_finalize(stmt);
+		release(st, stmt);
 		lock_holder_free(&h);
 	}
 	for (i = 0; i < n; i++) {
@@ -912,7 +962,7 @@ static int lock_get(struct sqlite_state *st, const char *store, struct lock_info
 	} else if (rc == SQLITE_DONE) {
 		rc = SQLITE_OK;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return rc;
 }
 
@@ -962,7 +1012,7 @@ static int sq_lock(struct state *base, const char *store, const struct lock_hold
 	*lock_id_out = id;
 	id = NULL;
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	rollback(st);
 	lock_info_free(&cur);
 	free(id);
@@ -1015,7 +1065,7 @@ static int sq_lock_renew(struct state *base, const char *store, const char *lock
 				    "held: it was broken", lock_id, store);
 	}
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	lock_info_free(&cur);
 	return ret;
 }
@@ -1036,7 +1086,7 @@ static int sq_unlock(struct state *base, const char *store, const char *lock_id,
 	else if (sqlite3_changes(st->db) == 0)
 		ret = cms_error_set(err, CMS_ENOTFOUND, "store '%s' has no lock '%s'", store,
 				    lock_id);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1065,7 +1115,7 @@ static int sq_lock_list(struct state *base, struct lock_info **out, size_t *n,
 	v = NULL;
 done:
 	lock_info_list_free(v, len);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1107,7 +1157,7 @@ static int sq_run_begin(struct state *base, const char *run_id, const char *stor
 		rc = step_done(stmt);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot record the start of run '%s'", run_id);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1154,7 +1204,7 @@ static int sq_step_set(struct state *base, const char *run_id, int n, const char
 		rc = step_done(stmt);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot journal step %d of run '%s'", n, run_id);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1179,7 +1229,7 @@ static int sq_run_finish(struct state *base, const char *run_id, const char *out
 	else if (sqlite3_changes(st->db) == 0)
 		ret = cms_error_set(err, CMS_ENOTFOUND, "run '%s' is not in state database '%s'",
 				    run_id, st->path);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1217,7 +1267,7 @@ static int sq_run_newest(struct state *base, const char *store, bool unfinished,
 	} else {
 		ret = sql_failf(st, err, "cannot read the runs of store '%s'", store);
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1264,7 +1314,7 @@ static int sq_run_steps(struct state *base, const char *run_id, struct step_info
 	v = NULL;
 done:
 	step_info_list_free(v, len);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1303,7 +1353,7 @@ static int sq_run_list(struct state *base, const char *store, struct run_info **
 		*out = v;
 		*n = len;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1324,7 +1374,7 @@ static int sq_history_tip_set(struct state *base, const char *commit_id, int64_t
 		rc = step_done(stmt);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot record the history tip %s", commit_id);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1344,7 +1394,7 @@ static int sq_history_tip(struct state *base, char **commit_id, struct cms_error
 		ret = cms_error_set(err, CMS_ENOTFOUND, "no history tip recorded in the state");
 	else
 		ret = sql_failf(st, err, "cannot read the recorded history tip");
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1381,7 +1431,7 @@ static int plan_unused(struct sqlite_state *st, const char *plan_id, const char 
 	} else if (rc != SQLITE_DONE) {
 		ret = sql_failf(st, err, "cannot read the consumed plans");
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1397,7 +1447,7 @@ static int plan_mark_consumed(struct sqlite_state *st, const char *plan_id, cons
 		     "ssss", plan_id, store, run_id, ts);
 	if (rc == SQLITE_OK)
 		rc = step_done(stmt);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return rc;
 }
 
@@ -1432,7 +1482,7 @@ static int sq_commit(struct state *base, const char *store, const char *lineage,
 		ret = sql_failf(st, err, "cannot commit store '%s'", store);
 		goto done;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 
 	if (exists && expected_serial >= 0 && serial != expected_serial) {
@@ -1480,7 +1530,7 @@ static int sq_commit(struct state *base, const char *store, const char *lineage,
 	}
 	*new_serial = serial + 1;
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	rollback(st);
 	free(have_lineage);
 	return ret;
@@ -1501,7 +1551,7 @@ static int sq_plan_consumed(struct state *base, const char *plan_id, bool *out,
 		*out = true;
 	else if (rc != SQLITE_DONE)
 		ret = sql_failf(st, err, "cannot read the consumed plans");
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1550,7 +1600,7 @@ static int sq_approve(struct state *base, const char *plan_id, const char *store
 		ret = sql_failf(st, err, "cannot record the approval of plan '%s'", plan_id);
 	else
 		ret = sqlite3_changes(st->db) > 0 ? 1 : 0;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1568,7 +1618,7 @@ static int sq_approvals(struct state *base, const char *plan_id, struct cms_strv
 		rc = read_strings(stmt, approvers);
 	if (rc != SQLITE_OK)
 		ret = sql_failf(st, err, "cannot read the approvals of plan '%s'", plan_id);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return ret;
 }
 
@@ -1602,7 +1652,7 @@ static int sq_dump(struct state *base, struct state_dump *out, struct cms_error 
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 	alloc = 0;
 	rc = prepare(st, &stmt, "SELECT id, store, plan_id, kind, operator, outcome, started_at,"
@@ -1622,7 +1672,7 @@ static int sq_dump(struct state *base, struct state_dump *out, struct cms_error 
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 	alloc = 0;
 	rc = prepare(st, &stmt, "SELECT s.run_id, s.n, s.action, s.server, s.status, s.detail,"
@@ -1651,7 +1701,7 @@ static int sq_dump(struct state *base, struct state_dump *out, struct cms_error 
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 	alloc = 0;
 	rc = prepare(st, &stmt, "SELECT plan_id, store, approver, approved_at FROM approvals"
@@ -1667,7 +1717,7 @@ static int sq_dump(struct state *base, struct state_dump *out, struct cms_error 
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 	alloc = 0;
 	rc = prepare(st, &stmt, "SELECT plan_id, store, run_id, consumed_at FROM consumed_plans"
@@ -1683,7 +1733,7 @@ static int sq_dump(struct state *base, struct state_dump *out, struct cms_error 
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 	alloc = 0;
 	rc = prepare(st, &stmt, "SELECT " LOCK_COLUMNS " FROM locks ORDER BY store", "");
@@ -1697,7 +1747,7 @@ static int sq_dump(struct state *base, struct state_dump *out, struct cms_error 
 fail:
 	ret = sql_failf(st, err, "cannot read the state");
 done:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (ret < 0)
@@ -1718,7 +1768,7 @@ static int sq_is_empty(struct sqlite_state *st, bool *empty)
 		*empty = sqlite3_column_int64(stmt, 0) == 0;
 		rc = SQLITE_OK;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return rc;
 }
 
@@ -1745,7 +1795,7 @@ static int exec_bound(struct sqlite_state *st, const char *sql, const char *type
 	va_end(ap);
 	if (rc == SQLITE_OK)
 		rc = step_done(stmt);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return rc;
 }
 
