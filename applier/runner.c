@@ -95,9 +95,22 @@ int applier_verify_plan(const struct applier_env *env, const struct store *st,
 			const struct plan *p, const struct buf *json, const char *id,
 			const char *ref, struct cms_error *err)
 {
+	struct history *h = NULL;
+	bool found = false;
 	int rc;
 
-	if ((rc = applier_check_in_history(env, ref, id, err)) < 0)
+	/* Where 'plan -o' saved it (a plan's id is its blob id): one look-up;
+	 * else the search of every store's plans. */
+	if ((rc = env->open_history(env->arg, false, &h, err)) == 0 && p->store) {
+		char *path = history_path_plan(p->store, p->serial, id, "json");
+
+		rc = history_has_blob(h, path, id, &found, err);
+		free(path);
+	}
+	history_close(h);
+	if (rc < 0)
+		return rc;
+	if (!found && (rc = applier_check_in_history(env, ref, id, err)) < 0)
 		return rc;
 	if (p->offline) {
 		cms_error_set(err, CMS_ESTALE, "plan %.12s was made --offline: it relied on no "

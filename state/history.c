@@ -901,6 +901,36 @@ done:
 	return rc;
 }
 
+int history_has_blob(struct history *h, const char *path, const char *blob_id, bool *found,
+		     struct cms_error *err)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *entry = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid tip;
+	int rc, grc, have_tip;
+
+	*found = false;
+	if ((rc = check_path(path, err)) < 0)
+		return rc;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0 || !have_tip)
+		goto done;
+	grc = git_tree_entry_bypath(&entry, tree, path);
+	if (grc < 0 && grc != GIT_ENOTFOUND) {
+		rc = git_fail(err, CMS_ERROR, "cannot look up '%s' in history repository '%s'", path,
+			      h->path);
+		goto done;
+	}
+	if (grc == 0 && git_tree_entry_type(entry) == GIT_OBJECT_BLOB) {
+		git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(entry));
+		*found = !strcasecmp(hex, blob_id);
+	}
+done:
+	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	return rc;
+}
+
 /* What history_find_plan has found so far. */
 struct plan_match {
 	const char *want;        /* lowercase hex, PLAN_ID_MIN..PLAN_ID_LEN chars */

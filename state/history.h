@@ -149,6 +149,11 @@ int history_read(struct history *h, const char *path, char **data, size_t *len,
 int history_find_plan(struct history *h, const char *plan_id, char **data, size_t *len,
 		      struct cms_error *err);
 
+/* Whether the file at path at the branch tip is the blob blob_id (40 hex
+ * digits): *found.  No file there, or another content: false. */
+int history_has_blob(struct history *h, const char *path, const char *blob_id, bool *found,
+		     struct cms_error *err);
+
 /* The names of the files (blobs) directly in folder dir at the branch
  * tip ("" is the root), sorted, folders among them with a trailing '/', into
  * *names (empty at the call; the caller frees it); an absent folder or
