@@ -1189,40 +1189,48 @@ static struct cms_strv pinned;
 
 struct pin_walk {
 	unsigned long long adds;
-	bool pin;
+	bool list;
+	struct cms_strv names; /* loaded and not pinned yet */
 };
 
-static int pin_one(struct dl_phdr_info *info, size_t size, void *arg)
+/* Only looks: dl_iterate_phdr holds the loader's list lock, and a
+ * dlopen() from in here could wait for another thread's dlopen, which
+ * waits for that lock. */
+static int pin_look(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct pin_walk *w = arg;
 	size_t i;
 
 	(void)size;
 	w->adds = info->dlpi_adds;
-	if (!w->pin)
+	if (!w->list)
 		return 1; /* the count is in every entry: the first will do */
 	if (!info->dlpi_name || !*info->dlpi_name)
 		return 0;
 	for (i = 0; i < pinned.n; i++)
 		if (strcmp(pinned.v[i], info->dlpi_name) == 0)
 			return 0;
-	if (dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
-		cms_strv_add(&pinned, info->dlpi_name);
+	cms_strv_add(&w->names, info->dlpi_name);
 	return 0;
 }
 
 static void pin_loaded_libraries(void)
 {
-	struct pin_walk w = { 0, false };
+	struct pin_walk w = { 0, false, CMS_STRV_INIT };
+	size_t i;
 
 	pthread_mutex_lock(&pin_mu);
-	dl_iterate_phdr(pin_one, &w);
+	dl_iterate_phdr(pin_look, &w);
 	if (w.adds != pin_adds) {
-		w.pin = true;
-		dl_iterate_phdr(pin_one, &w);
+		w.list = true;
+		dl_iterate_phdr(pin_look, &w);
 		pin_adds = w.adds;
+		for (i = 0; i < w.names.n; i++)
+			if (dlopen(w.names.v[i], RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+				cms_strv_add(&pinned, w.names.v[i]);
 	}
 	pthread_mutex_unlock(&pin_mu);
+	cms_strv_free(&w.names);
 }
 
 int db_odbc_concurrent(struct cms_error *err)
