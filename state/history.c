@@ -115,12 +115,29 @@ static void *git_init_main(void *arg)
 	return NULL;
 }
 
+/* At exit: a command that ends before it needs libgit2 (a refused plan
+ * file, a config error) waits for the thread, which must not be in the
+ * middle of loading a library while the process tears its libraries
+ * down. */
+static void git_init_wait(void)
+{
+	if (!early.started)
+		return;
+	pthread_join(early.th, NULL);
+	early.started = false;
+	cms_error_clear(&early.err);
+}
+
 void history_git_init_early(void)
 {
+	static bool registered;
 	sigset_t all, old;
 
 	if (early.started)
 		return;
+	if (!registered && atexit(git_init_wait) != 0)
+		return; /* no thread then: history_git_init loads it itself */
+	registered = true;
 	/* Signals stay with the calling thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
