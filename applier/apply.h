@@ -102,6 +102,14 @@ struct apply_ctx {
 	 * failure is the record's. */
 	int (*write_report)(void *arg, const struct apply_result *res, struct cms_error *err);
 	void *write_report_arg;
+	/* Called under the store's lock, once the plan is known to be still
+	 * the one to apply and before the run begins: records in the history
+	 * the runs the state finished and the history lacks.  Under the lock,
+	 * so that it never records the run of another process that is still
+	 * recording it (two runners applying one plan at once).  NULL:
+	 * nothing. */
+	int (*level)(void *arg, struct cms_error *err);
+	void *level_arg;
 };
 
 struct apply_result {

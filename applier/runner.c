@@ -320,12 +320,26 @@ static int record_run(const struct apply_ctx *ctx, const struct apply_result *re
 	return arc;
 }
 
+struct level_arg {
+	const struct applier_env *env;
+	const struct store *st;
+	struct state *sdb;
+};
+
+static int level_locked(void *arg, struct cms_error *err)
+{
+	struct level_arg *lv = arg;
+
+	return applier_level_history(lv->env, lv->sdb, lv->st, err);
+}
+
 int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const struct buf *json,
 		     const char *id, const char *ref, struct apply_result *out,
 		     struct cms_error *err)
 {
 	const struct applier_env *env = ctx->env;
 	struct approvals_arg appr;
+	struct level_arg lv;
 	struct apply_ctx c = *ctx;
 	struct state *sdb = NULL;
 	int arc;
@@ -336,12 +350,17 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 	if (!plan_has_changes(p))
 		return 0;
 	/* A run that could not be recorded is refused before it starts, and
-	 * a run the state finished but the history lacks is recorded first. */
+	 * a run the state finished but the history lacks is recorded first,
+	 * under the store's lock (apply_ctx.level). */
 	if ((arc = applier_check_history_writable(env, err)) < 0)
 		goto done;
-	if ((arc = env->open_state(env->arg, true, &sdb, err)) < 0 ||
-	    (arc = applier_level_history(env, sdb, ctx->store, err)) < 0)
+	if ((arc = env->open_state(env->arg, true, &sdb, err)) < 0)
 		goto done;
+	lv.env = env;
+	lv.st = ctx->store;
+	lv.sdb = sdb;
+	c.level = level_locked;
+	c.level_arg = &lv;
 	c.state = sdb;
 	if (!c.lease_s)
 		c.lease_s = applier_lease_s(ctx->store);
