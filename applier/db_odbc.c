@@ -111,9 +111,9 @@ struct db_odbc {
 
 /* ---- deadlines ----------------------------------------------------------- */
 
-/* Every socket of this process: the descriptors listed in /proc/self/fd,
- * each looked at with fstat() (a socket's st_ino is the inode that
- * /proc shows as "socket:[ino]"). */
+/* Every socket of this process, from /proc/self/fd (the links only: an
+ * fstat() of a file on a hung network mount would hang).  Used where the
+ * connects are not recorded (see below). */
 static void odbc_socks_of_process(struct odbc_socks *out)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -123,18 +123,24 @@ static void odbc_socks_of_process(struct odbc_socks *out)
 	if (!d)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		struct stat sb;
-		char *end;
+		char path[64], link[64], *end;
+		unsigned long ino;
+		ssize_t len;
 		long fd;
 
 		fd = strtol(de->d_name, &end, 10);
 		if (*end || end == de->d_name || fd < 0 || fd == dirfd(d))
 			continue;
-		if (fstat((int)fd, &sb) != 0 || !S_ISSOCK(sb.st_mode))
+		snprintf(path, sizeof(path), "/proc/self/fd/%ld", fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) != 1)
 			continue;
 		array_grow(&out->v, &out->alloc, out->n + 1, sizeof(*out->v));
 		out->v[out->n].fd = (int)fd;
-		out->v[out->n].ino = (unsigned long)sb.st_ino;
+		out->v[out->n].ino = ino;
 		out->n++;
 	}
 	closedir(d);
@@ -310,8 +316,7 @@ static struct {
 	struct odbc_guard *list;
 	int64_t until;  /* the thread sleeps until then (INT64_MAX: a signal) */
 	bool started;   /* the thread runs (in this process) */
-	bool failed;    /* it could not be made: calls run unguarded */
-} wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, INT64_MAX, false, false };
+} wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, INT64_MAX, false };
 static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
 
 static void *wd_main(void *arg)
@@ -360,7 +365,6 @@ static void wd_atfork_child(void)
 	wd.list = NULL;
 	wd.until = INT64_MAX;
 	wd.started = false;
-	wd.failed = false;
 }
 
 static void wd_init(void)
@@ -369,15 +373,16 @@ static void wd_init(void)
 	pthread_atfork(NULL, NULL, wd_atfork_child);
 }
 
-/* With wd.mu held: the thread runs, or cannot be made. */
+/* With wd.mu held: the thread runs, or could not be made now (the next
+ * guarded call tries again). */
 static bool wd_start(void)
 {
 	sigset_t all, old;
 	pthread_attr_t ta;
 	pthread_t th;
 
-	if (wd.started || wd.failed)
-		return wd.started;
+	if (wd.started)
+		return true;
 	/* Signals stay with the calling threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -386,7 +391,6 @@ static bool wd_start(void)
 	wd.started = pthread_create(&th, &ta, wd_main, NULL) == 0;
 	pthread_attr_destroy(&ta);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	wd.failed = !wd.started;
 	return wd.started;
 }
 
@@ -1145,8 +1149,9 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 			cutter.cut = &j->rec;
 		else
 			cutter.before = before;
-		guard_cut(&cutter);
-		*cut = true;
+		/* Nothing to cut (a file driver, a name lookup): the call's
+		 * own result stands if it comes within the grace. */
+		*cut = guard_cut(&cutter) > 0;
 		pthread_mutex_lock(&j->mu);
 		if (!job_wait(j, cms_monotonic_ms() + ODBC_ABANDON_GRACE_MS)) {
 			j->abandoned = true;

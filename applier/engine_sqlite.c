@@ -194,17 +194,19 @@ static void sq_drop(struct engine *e, size_t i)
 	p->v[i] = p->v[--p->n];
 }
 
-/* Closes the kept session on file, if any: before the file is replaced. */
+/* Closes the kept sessions on file: before the file is replaced.  None
+ * is in use then (catch-up gives its sessions back first). */
 static void sq_forget(struct engine *e, const char *file)
 {
 	struct sq_priv *p = e->priv;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; p && i < p->n; i++)
-		if (!strcmp(p->v[i].path, file)) {
-			sq_drop(e, i);
-			return;
-		}
+	while (p && i < p->n) {
+		if (!strcmp(p->v[i].path, file) && !p->v[i].in_use)
+			sq_drop(e, i); /* the last one moves to i */
+		else
+			i++;
+	}
 }
 
 /* Opens a session on one SQLite file of srv through e->connect, or hands
@@ -241,8 +243,12 @@ static int sq_connect_file(struct engine *e, const struct server *srv, const cha
 		goto done;
 	}
 	for (i = 0; i < p->n; i++) {
-		if (strcmp(p->v[i].path, file) != 0 || p->v[i].in_use)
+		if (strcmp(p->v[i].path, file) != 0)
 			continue;
+		if (p->v[i].in_use) {
+			keep = false; /* one at a time is kept per file */
+			continue;
+		}
 		if (p->v[i].dev == sb.st_dev && p->v[i].ino == sb.st_ino) {
 			p->v[i].in_use = true;
 			*out = p->v[i].db;

@@ -569,22 +569,26 @@ done:
 	return ret;
 }
 
-/* The file that last passed quick_check, and the process that checked
- * it.  A process forked from that one (a plan set's store: the set
+/* The file that last passed quick_check, the process that checked it and
+ * when.  A process forked from that one (a plan set's store: the set
  * checks the state once, then starts its stores) does not check the same
- * file again; every other open checks it, as the check costs a read of
- * the whole file and a plan set's stores start within moments of it. */
+ * file again within STATE_CHECK_INHERIT_MS of that check (a set of many
+ * stores starts them in waves); every other open checks it: the check
+ * reads the whole file. */
+#define STATE_CHECK_INHERIT_MS (5 * 60 * 1000)
 static struct {
 	bool set;
 	pid_t pid;
 	dev_t dev;
 	ino_t ino;
+	int64_t at; /* cms_monotonic_ms() */
 } checked;
 
 static bool checked_by_parent(const struct stat *sb)
 {
 	return checked.set && checked.pid != getpid() && checked.dev == sb->st_dev &&
-	       checked.ino == sb->st_ino;
+	       checked.ino == sb->st_ino &&
+	       cms_monotonic_ms() - checked.at < STATE_CHECK_INHERIT_MS;
 }
 
 static int quick_check(struct sqlite_state *st, struct cms_error *err)
@@ -766,6 +770,7 @@ int state_sqlite_open(struct state **out, const char *path, bool create, struct 
 		checked.pid = getpid();
 		checked.dev = sb.st_dev;
 		checked.ino = sb.st_ino;
+		checked.at = cms_monotonic_ms();
 	}
 
 	/* The file is ours (or empty): from here on it may be written. */
