@@ -882,56 +882,26 @@ done:
 	return rc;
 }
 
-int history_read(struct history *h, const char *path, char **data, size_t *len,
-		 struct cms_error *err)
+/* Looks up the blob at path at the branch tip: *found is 1 (and *id set),
+ * 0 when there is no such file (or path names a folder), -1 when the
+ * branch does not exist yet.  Returns 0 or a negative error code. */
+static int blob_at_tip(struct history *h, const char *path, git_oid *id, int *found,
+		       struct cms_error *err)
 {
 	git_tree *tree = NULL;
 	git_tree_entry *entry = NULL;
-	git_oid tip;
-	int rc = 0, grc, have_tip;
-
-	*data = NULL;
-	*len = 0;
-	if ((rc = check_path(path, err)) < 0)
-		goto done;
-	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0)
-		goto done;
-	if (!have_tip) {
-		rc = cms_error_set(err, CMS_ENOTFOUND, "no file '%s' in the history: branch '%s' "
-				   "does not exist yet", path, h->branch);
-		goto done;
-	}
-	grc = git_tree_entry_bypath(&entry, tree, path);
-	if (grc == GIT_ENOTFOUND || (grc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_BLOB)) {
-		rc = cms_error_set(err, CMS_ENOTFOUND, "no file '%s' in the history", path);
-		goto done;
-	}
-	if (grc < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot look up '%s' in history repository '%s'", path,
-			      h->path);
-		goto done;
-	}
-	rc = read_blob(h, git_tree_entry_id(entry), path, data, len, err);
-done:
-	git_tree_entry_free(entry);
-	git_tree_free(tree);
-	return rc;
-}
-
-int history_has_blob(struct history *h, const char *path, const char *blob_id, bool *found,
-		     struct cms_error *err)
-{
-	git_tree *tree = NULL;
-	git_tree_entry *entry = NULL;
-	char hex[GIT_OID_HEXSZ + 1];
 	git_oid tip;
 	int rc, grc, have_tip;
 
-	*found = false;
+	*found = 0;
 	if ((rc = check_path(path, err)) < 0)
 		return rc;
-	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0 || !have_tip)
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, &tree, err)) < 0)
 		goto done;
+	if (!have_tip) {
+		*found = -1;
+		goto done;
+	}
 	grc = git_tree_entry_bypath(&entry, tree, path);
 	if (grc < 0 && grc != GIT_ENOTFOUND) {
 		rc = git_fail(err, CMS_ERROR, "cannot look up '%s' in history repository '%s'", path,
@@ -939,13 +909,48 @@ int history_has_blob(struct history *h, const char *path, const char *blob_id, b
 		goto done;
 	}
 	if (grc == 0 && git_tree_entry_type(entry) == GIT_OBJECT_BLOB) {
-		git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(entry));
-		*found = !strcasecmp(hex, blob_id);
+		git_oid_cpy(id, git_tree_entry_id(entry));
+		*found = 1;
 	}
 done:
 	git_tree_entry_free(entry);
 	git_tree_free(tree);
 	return rc;
+}
+
+int history_read(struct history *h, const char *path, char **data, size_t *len,
+		 struct cms_error *err)
+{
+	git_oid id;
+	int rc, found;
+
+	*data = NULL;
+	*len = 0;
+	if ((rc = blob_at_tip(h, path, &id, &found, err)) < 0)
+		return rc;
+	if (found < 0)
+		return cms_error_set(err, CMS_ENOTFOUND, "no file '%s' in the history: branch '%s' "
+				     "does not exist yet", path, h->branch);
+	if (!found)
+		return cms_error_set(err, CMS_ENOTFOUND, "no file '%s' in the history", path);
+	return read_blob(h, &id, path, data, len, err);
+}
+
+int history_has_blob(struct history *h, const char *path, const char *blob_id, bool *found,
+		     struct cms_error *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	int rc, there;
+
+	*found = false;
+	if ((rc = blob_at_tip(h, path, &id, &there, err)) < 0)
+		return rc;
+	if (there == 1) {
+		git_oid_tostr(hex, sizeof(hex), &id);
+		*found = !strcasecmp(hex, blob_id);
+	}
+	return 0;
 }
 
 /* What history_find_plan has found so far. */
