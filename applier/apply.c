@@ -3,9 +3,10 @@
  * the contract).
  *
  * Every step is written to the journal before it starts (running) and after
- * it ends (done, failed, undone), each write its own committed transaction,
- * so a process killed at any point leaves a journal that says exactly which
- * steps ran.  The statements an engine sent, their durations and the values
+ * it ends (done, failed, undone), each write committed before the step (or
+ * the next) goes on, so a process killed at any point leaves a journal that
+ * says which steps ran; a step's end and the next step's start share one
+ * transaction (journal_pair).  The statements an engine sent, their durations and the values
  * each check observed go with the step, and into the report.
  */
 #define _GNU_SOURCE
@@ -942,41 +943,100 @@ static int check_publish_targets(struct run *r, struct cms_error *err)
 	return 0;
 }
 
+/* A signal is acted on between steps: the step in hand is finished,
+ * never cut in the middle.  0 when none came. */
+static int stop_requested(struct run *r, struct cms_error *err)
+{
+	int sig;
+
+	if (!r->ctx->stop || !*r->ctx->stop)
+		return 0;
+	sig = (int)*r->ctx->stop;
+	if (r->promote_started || r->committed)
+		return cms_error_set(err, CMS_EINTERRUPTED, "interrupted by signal %d "
+				     "(%s) after %s", sig, strsignal(sig),
+				     r->promote_started ? "promotion began"
+				     : "the new location was recorded");
+	return cms_error_set(err, CMS_ERROR, "interrupted by signal %d (%s) before "
+			     "any promotion%s", sig, strsignal(sig),
+			     strcmp(r->kind, "apply") ? ""
+			     : "; the run was rolled back");
+}
+
+/* What comes before step s starts: the signal check, the lease, and (for
+ * the first publish) recording the new location. */
+static int before_step(struct run *r, struct run_step *s, struct cms_error *err)
+{
+	int rc;
+
+	if ((rc = stop_requested(r, err)) < 0 || (rc = renew_lock(r, err)) < 0)
+		return rc;
+	if (s->action == ACTION_PUBLISH && r->commit_hook && !r->committed) {
+		if ((rc = r->commit_hook(r, err)) < 0)
+			return rc;
+		r->committed = true;
+	}
+	return 0;
+}
+
+/* Journals the end of step s (done) and the start of step next (running)
+ * in one transaction, one sync: between two steps that both go ahead,
+ * the journal is never at rest with s done and next still pending, and a
+ * process killed there leaves s running (it ran) or next running (it may
+ * not have started), as two separate writes could too.  next's
+ * before_step ran already (and had no location to record: the first
+ * publish is journaled on its own, after the commit hook).  On a failure
+ * nothing of the two is written. */
+static int journal_pair(struct run *r, struct run_step *s, struct run_step *next,
+			struct cms_error *err)
+{
+	struct cms_error berr = CMS_ERROR_INIT;
+	int rc;
+
+	if ((rc = state_batch_begin(r->ctx->state, err)) < 0)
+		return rc;
+	if ((rc = journal_write(r, s, err)) == 0)
+		rc = journal_write(r, next, err);
+	if (state_batch_end(r->ctx->state, rc == 0, rc == 0 ? err : &berr) < 0 && rc == 0)
+		rc = CMS_ERROR;
+	cms_error_clear(&berr);
+	if (rc < 0)
+		return rc;
+	journal_told(r, s);
+	journal_told(r, next);
+	return 0;
+}
+
 static int run_steps(struct run *r, size_t from, struct cms_error *err)
 {
+	bool started = false; /* r->steps[i] is journaled running already */
 	size_t i;
 	int rc = 0;
 
 	for (i = from; i < r->nsteps; i++) {
 		struct run_step *s = &r->steps[i];
+		struct run_step *next = i + 1 < r->nsteps ? &r->steps[i + 1] : NULL;
 		int64_t t0;
 
-		/* A signal is acted on between steps: the step in hand is
-		 * finished, never cut in the middle. */
-		if (r->ctx->stop && *r->ctx->stop) {
-			int sig = (int)*r->ctx->stop;
-
-			if (r->promote_started || r->committed)
-				return cms_error_set(err, CMS_EINTERRUPTED, "interrupted by signal %d "
-						     "(%s) after %s", sig, strsignal(sig),
-						     r->promote_started ? "promotion began"
-						     : "the new location was recorded");
-			return cms_error_set(err, CMS_ERROR, "interrupted by signal %d (%s) before "
-					     "any promotion%s", sig, strsignal(sig),
-					     strcmp(r->kind, "apply") ? ""
-					     : "; the run was rolled back");
-		}
-		if ((rc = renew_lock(r, err)) < 0)
-			return rc;
-		if (s->action == ACTION_PUBLISH && r->commit_hook && !r->committed) {
-			if ((rc = r->commit_hook(r, err)) < 0)
+		if (!started) {
+			if ((rc = before_step(r, s, err)) < 0)
 				return rc;
-			r->committed = true;
-		}
-		s->status = STEP_RUNNING;
-		cms_format_time_ms(s->started_at, now_ms());
-		if ((rc = journal(r, s, err)) < 0)
+			s->status = STEP_RUNNING;
+			cms_format_time_ms(s->started_at, now_ms());
+			if ((rc = journal(r, s, err)) < 0)
+				return rc;
+		} else if ((rc = stop_requested(r, err)) < 0) {
+			/* A signal after the pair was written (a watcher of the
+			 * journal held it): s never started, and says so. */
+			struct cms_error jerr = CMS_ERROR_INIT;
+
+			s->status = STEP_PENDING;
+			s->started_at[0] = '\0';
+			if (journal(r, s, &jerr) < 0)
+				cms_error_clear(&jerr);
 			return rc;
+		}
+		started = false;
 		t0 = cms_monotonic_ms();
 		rc = exec_step(r, s, err);
 		s->duration_ms = cms_monotonic_ms() - t0;
@@ -986,6 +1046,29 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 			s->error = xstrdup(err->message);
 		} else {
 			s->status = STEP_DONE;
+		}
+		/* The next step goes ahead: its start is journaled with this
+		 * step's end.  Otherwise (a failure, a signal, the last step) this
+		 * step's end alone, and the loop decides. */
+		if (rc == 0 && next &&
+		    !(next->action == ACTION_PUBLISH && r->commit_hook && !r->committed)) {
+			struct cms_error berr = CMS_ERROR_INIT;
+
+			if (before_step(r, next, &berr) == 0) {
+				next->status = STEP_RUNNING;
+				cms_format_time_ms(next->started_at, now_ms());
+				if ((rc = journal_pair(r, s, next, err)) < 0) {
+					next->status = STEP_PENDING;
+					next->started_at[0] = '\0';
+					return rc;
+				}
+				started = true;
+				continue;
+			}
+			/* A signal, or a lease not renewed: this step's end alone,
+			 * and the loop's own before_step says why (or renews on a
+			 * second try). */
+			cms_error_clear(&berr);
 		}
 		{
 			struct cms_error jerr = CMS_ERROR_INIT;
