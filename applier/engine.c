@@ -28,6 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Sessions engine_preconnect opened are taken by an engine opened within
+ * this long; after a longer wait (for the store's lock, say) they may have
+ * been ended meanwhile, and the engine connects afresh. */
+#define ENGINE_PRECONNECT_FRESH_MS 1000
+
 /* Used when a store was built without the config loader's defaults. */
 #define ENGINE_DEFAULT_LOGIN_TIMEOUT_MS 5000
 #define ENGINE_DEFAULT_QUERY_TIMEOUT_MS 30000
@@ -56,18 +61,88 @@ static const struct engine_impl *implementation(enum engine_kind k)
 /* What connecting every server at once left for engine_session: a
  * session still to check (check_session runs on the calling thread), or
  * the connect's failure, reported by the first engine_session instead of
- * connecting again. */
+ * connecting again.  The connect runs on a thread of its own (started),
+ * which whoever needs its result joins first (joined). */
 struct engine_early {
 	struct db *db;
 	int rc;
 	struct cms_error err;
 	bool unchecked;
 	/* the connecting thread's */
-	struct engine *e;
-	size_t idx;
+	const struct store *st;
+	const struct server *srv;
+	engine_connect_fn connect;
+	void *connect_ctx;
 	pthread_t th;
 	bool started;
+	bool joined;
 };
+
+/* Connects made ahead of the engine (engine_preconnect), for the next
+ * engine_open of the same store to take: a session to every server, and
+ * a second one (spare) to each server named. */
+struct preconnect {
+	const struct store *st;
+	int64_t started_ms;         /* cms_monotonic_ms() */
+	struct engine_early *early; /* one per server */
+	struct engine_early *spare; /* one per server, started where asked */
+};
+static struct preconnect *pending;
+
+static void *early_main(void *arg)
+{
+	struct engine_early *x = arg;
+
+	x->rc = x->connect(&x->db, x->st, x->srv, x->connect_ctx, &x->err);
+	return NULL;
+}
+
+/* Starts x's connect on a thread of its own; signals stay with the
+ * calling thread.  Not started: whoever needs the session connects it. */
+static void early_start(struct engine_early *x, const struct store *st, size_t idx,
+			engine_connect_fn connect, void *connect_ctx)
+{
+	sigset_t all, old;
+
+	x->st = st;
+	x->srv = &st->servers[idx];
+	x->connect = connect;
+	x->connect_ctx = connect_ctx;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	x->started = pthread_create(&x->th, NULL, early_main, x) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void early_join(struct engine_early *x)
+{
+	if (x->started && !x->joined) {
+		pthread_join(x->th, NULL);
+		x->joined = true;
+	}
+}
+
+/* Waits for every connect of xs (n of them) and closes what nobody took. */
+static void early_free(struct engine_early *xs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; xs && i < n; i++) {
+		early_join(&xs[i]);
+		db_close(xs[i].db);
+		cms_error_clear(&xs[i].err);
+	}
+	free(xs);
+}
+
+static void preconnect_free(struct preconnect *pc)
+{
+	if (!pc)
+		return;
+	early_free(pc->early, pc->st->nservers);
+	early_free(pc->spare, pc->st->nservers);
+	free(pc);
+}
 
 int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
 		void *connect_ctx, struct cms_error *err)
@@ -100,6 +175,16 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 				   store->name);
 		goto done;
 	}
+	/* The connects engine_preconnect started for this store, if they
+	 * are what this engine would make itself. */
+	if (pending && cms_monotonic_ms() - pending->started_ms > ENGINE_PRECONNECT_FRESH_MS)
+		engine_preconnect_drop(); /* a long wait (the store's lock): connect afresh */
+	if (pending && pending->st == store && e->connect == engine_connect_odbc && !connect_ctx) {
+		e->early = pending->early;
+		e->spare = pending->spare;
+		free(pending);
+		pending = NULL;
+	}
 	*out = e;
 	e = NULL;
 done:
@@ -116,9 +201,8 @@ void engine_close(struct engine *e)
 	for (i = 0; e->sessions && i < e->store->nservers; i++)
 		engine_session_drop(e, i);
 	free(e->sessions);
-	for (i = 0; e->early && i < e->store->nservers; i++)
-		cms_error_clear(&e->early[i].err);
-	free(e->early);
+	early_free(e->early, e->store->nservers);
+	early_free(e->spare, e->store->nservers);
 	if (e->ops && e->ops->close)
 		e->ops->close(e);
 	db_stmt_log_free(e->log, e->nlog);
@@ -281,64 +365,113 @@ void engine_add_followup(struct engine *e, const char *fmt, ...)
 	*ARRAY_PUSH(e->followups, e->nfollowups, e->alloc_followups) = buf_detach(&b, NULL);
 }
 
-static void *early_main(void *arg)
+/* Takes the result of x's connect into server idx's session. */
+static void early_take(struct engine *e, size_t idx)
 {
-	struct engine_early *x = arg;
+	struct engine_early *x = &e->early[idx];
 
-	x->rc = x->e->connect(&x->db, x->e->store, &x->e->store->servers[x->idx],
-			      x->e->connect_ctx, &x->err);
-	return NULL;
+	if (!x->started || x->joined)
+		return;
+	early_join(x);
+	if (x->rc == 0 && !e->sessions[idx]) {
+		e->sessions[idx] = x->db;
+		x->db = NULL;
+		x->unchecked = true;
+	}
 }
 
 /* Connects every server that has no session yet, each on its own thread,
  * when the sessions are ODBC ones and ODBC connects may run at once: the
  * probe then waits for the slowest server, not for the sum of them.
  * Otherwise (scripted sessions in tests, a driver manager that cannot)
- * nothing happens here and engine_session connects one by one. */
+ * nothing happens here and engine_session connects one by one.  Connects
+ * engine_preconnect started are waited for instead. */
 static void engine_connect_all(struct engine *e)
 {
 	const struct store *st = e->store;
 	struct cms_error err = CMS_ERROR_INIT;
-	sigset_t all, old;
 	size_t i, todo = 0;
 
-	if (e->connect != engine_connect_odbc || e->early || st->nservers < 2)
-		return;
-	for (i = 0; i < st->nservers; i++)
-		if (!e->sessions[i])
-			todo++;
-	if (todo < 2)
-		return;
-	if (db_odbc_concurrent(&err) <= 0) {
-		cms_error_clear(&err); /* engine_session reports it */
-		return;
-	}
-	e->early = xcalloc(st->nservers, sizeof(*e->early));
-	/* Signals stay with the calling thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (i = 0; i < st->nservers; i++) {
-		struct engine_early *x = &e->early[i];
-
-		if (e->sessions[i])
-			continue;
-		x->e = e;
-		x->idx = i;
-		x->started = pthread_create(&x->th, NULL, early_main, x) == 0;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	for (i = 0; i < st->nservers; i++) {
-		struct engine_early *x = &e->early[i];
-
-		if (!x->started)
-			continue; /* engine_session connects it */
-		pthread_join(x->th, NULL);
-		if (x->rc == 0) {
-			e->sessions[i] = x->db;
-			x->db = NULL;
-			x->unchecked = true;
+	if (!e->early) {
+		if (e->connect != engine_connect_odbc || st->nservers < 2)
+			return;
+		for (i = 0; i < st->nservers; i++)
+			if (!e->sessions[i])
+				todo++;
+		if (todo < 2)
+			return;
+		if (db_odbc_concurrent(&err) <= 0) {
+			cms_error_clear(&err); /* engine_session reports it */
+			return;
 		}
+		e->early = xcalloc(st->nservers, sizeof(*e->early));
+		for (i = 0; i < st->nservers; i++)
+			if (!e->sessions[i])
+				early_start(&e->early[i], st, i, e->connect, e->connect_ctx);
 	}
+	for (i = 0; i < st->nservers; i++)
+		early_take(e, i);
+}
+
+int engine_take_spare(struct engine *e, size_t idx, struct db **out)
+{
+	struct engine_early *x = e->spare ? &e->spare[idx] : NULL;
+
+	*out = NULL;
+	if (!x || !x->started)
+		return 0;
+	early_join(x);
+	x->started = false;
+	cms_error_clear(&x->err); /* the caller connects again and says why */
+	if (x->rc < 0)
+		return 0;
+	*out = x->db;
+	x->db = NULL;
+	return 1;
+}
+
+void engine_preconnect(const struct store *st, const char *const *spares, size_t nspares)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct engine *probe = NULL;
+	struct preconnect *pc;
+	bool all, spare_ok;
+	size_t i, j;
+
+	if (pending || !st || st->nservers == 0)
+		return;
+	/* Only for an engine whose probe connects every server anyway, and
+	 * only when ODBC connects may run at once. */
+	all = engine_open(&probe, st, NULL, NULL, &err) == 0 && probe->ops->probe_connects_all;
+	spare_ok = all && probe->ops->fence_takes_spare;
+	engine_close(probe);
+	cms_error_clear(&err);
+	if (!all || db_odbc_concurrent(&err) <= 0) {
+		cms_error_clear(&err);
+		return;
+	}
+	pc = xcalloc(1, sizeof(*pc));
+	pc->st = st;
+	pc->started_ms = cms_monotonic_ms();
+	pc->early = xcalloc(st->nservers, sizeof(*pc->early));
+	pc->spare = xcalloc(st->nservers, sizeof(*pc->spare));
+	for (i = 0; i < st->nservers; i++) {
+		early_start(&pc->early[i], st, i, engine_connect_odbc, NULL);
+		for (j = 0; spare_ok && j < nspares; j++)
+			if (spares[j] && !strcmp(spares[j], st->servers[i].name)) {
+				early_start(&pc->spare[i], st, i, engine_connect_odbc, NULL);
+				break;
+			}
+	}
+	pending = pc;
+}
+
+void engine_preconnect_drop(void)
+{
+	struct preconnect *pc = pending;
+
+	pending = NULL;
+	preconnect_free(pc);
 }
 
 int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
@@ -348,6 +481,8 @@ int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_err
 	int rc;
 
 	*out = NULL;
+	if (x)
+		early_take(e, idx);
 	if (!e->sessions[idx]) {
 		if (x && x->started && x->rc < 0) {
 			/* Its connect already failed: that is the answer. */

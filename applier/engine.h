@@ -71,6 +71,9 @@ struct engine_ops {
 	/* Its probe opens a session to every server (engine_session): the
 	 * probe connects them all at once first (engine_probe). */
 	bool probe_connects_all;
+	/* Its fence opens a second session to the server it fences
+	 * (engine_take_spare): engine_preconnect may open it ahead. */
+	bool fence_takes_spare;
 };
 
 /* What the applier knows about the primary a move replaces, set before
@@ -96,6 +99,8 @@ struct engine {
 					  * engine_session first connects it */
 	struct engine_early *early;      /* per server: what connecting them all at once
 					  * left for engine_session (NULL: nothing) */
+	struct engine_early *spare;      /* per server: second sessions engine_preconnect
+					  * opened (engine_take_spare; NULL: none) */
 	struct db_stmt_log *log;         /* statements gathered from closed sessions */
 	size_t nlog, alloc_log;
 	char **followups;                /* advice recorded by the engine ("re-seed pool-a") */
@@ -170,6 +175,22 @@ void engine_format_ms(char out[32], int64_t ms);
  * for unreachable); one that answers as another server with CMS_EREFUSED,
  * which no caller may take for unreachable. */
 int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err);
+
+/* Starts connecting, now and on threads of their own, every server of st
+ * and a second session to each server named in spares (nspares of them),
+ * when st's engine probes every server and fences with a second session
+ * (engine_ops) and ODBC connects may run at once; otherwise nothing.
+ * The next engine_open of st (ODBC sessions) takes them, so that the
+ * connects run while the caller does other work (an apply's checks of
+ * the history and the state).  One store at a time; what no engine took
+ * is closed by engine_preconnect_drop(). */
+void engine_preconnect(const struct store *st, const char *const *spares, size_t nspares);
+void engine_preconnect_drop(void);
+/* A second session to server idx that engine_preconnect opened: 1 with
+ * *out (the caller closes it, as one it connected itself), or 0 when
+ * there is none (never opened, or its connect failed: the caller
+ * connects, and says why if that fails too). */
+int engine_take_spare(struct engine *e, size_t idx, struct db **out);
 /* Closes server idx's session, if open, keeping its statements in the
  * engine's log; the next engine_session connects again. */
 void engine_session_drop(struct engine *e, size_t idx);

@@ -75,10 +75,12 @@
 #include <strings.h>
 #include <time.h>
 
-/* Catch-up and promotion are looked at every 2 ms for their first 100 ms
- * (a switchover's usual wait), then every 10 ms: a long wait does not
- * keep a session busy nor grow the statement log at 500 looks a second. */
-#define PG_POLL_FAST_MS 2
+/* Catch-up and promotion are looked at every millisecond for their first
+ * 100 ms (a switchover's usual wait; each look is a round trip and sleep,
+ * 2 to 4 ms in all on a small VM, so the promoting server keeps its CPU),
+ * then every 10 ms: a long wait does not keep a session busy nor grow the
+ * statement log at hundreds of looks a second. */
+#define PG_POLL_FAST_MS 1
 #define PG_POLL_SLOW_MS 10
 #define PG_POLL_FAST_FOR_MS 100
 #define PG_PROMOTE_DEFAULT_TIMEOUT_MS 60000
@@ -158,6 +160,17 @@ struct pg_node {
 	bool has_lsn;
 	uint64_t lsn;             /* last known WAL position (insert or replay) */
 	const char *lsn_what;     /* where lsn came from, for follow-ups */
+	/* check_target readies a standby for its promotion while it is idle,
+	 * before the window opens: ready_db is the session it did so on (NULL:
+	 * not done, or the session was dropped since), ready_ro what SHOW
+	 * default_transaction_read_only said there. */
+	struct db *ready_db;
+	bool ready_ro;
+	/* The fence left its session's own read-only override set: RESET
+	 * outside the window (node_session, once the window has closed). */
+	bool reset_pending;
+	/* catch_up saw this standby replay everything the fenced primary had */
+	bool caught_up;
 };
 
 struct pg_priv {
@@ -170,6 +183,12 @@ struct pg_priv {
 	char *ref_sysid;
 	const char *ref_whose;
 	bool split;
+	/* Between a fence's first change and the promoted target taking
+	 * writes: node_session leaves pending tidying for later. */
+	bool in_window;
+	/* A fence by this engine verified every database of the store closed
+	 * to connections on the old primary. */
+	bool fenced_all;
 };
 
 /* ---- small parsers: every value from a server is checked ---- */
@@ -366,15 +385,30 @@ static void drop_session(struct engine *e, struct pg_node *n)
 {
 	struct pg_priv *pp = e->priv;
 
-	if (n)
+	if (n) {
 		engine_session_drop(e, (size_t)(n - pp->nodes));
+		n->ready_db = NULL;
+		n->reset_pending = false; /* a new session starts without the override */
+	}
 }
+
+static int run(struct engine *e, struct db *db, const char *sql, struct db_result **out,
+	       struct cms_error *err);
+static int prepare_writes(struct engine *e, struct db *db, struct cms_error *err);
 
 static int node_session(struct engine *e, struct pg_node *n, struct db **out, struct cms_error *err)
 {
 	struct pg_priv *pp = e->priv;
+	int rc;
 
-	return engine_session(e, (size_t)(n - pp->nodes), out, err);
+	if ((rc = engine_session(e, (size_t)(n - pp->nodes), out, err)) < 0)
+		return rc;
+	if (n->reset_pending && !pp->in_window) {
+		if ((rc = run(e, *out, SQL_SESSION_RESET, NULL, err)) < 0)
+			return rc;
+		n->reset_pending = false;
+	}
+	return 0;
 }
 
 /* Runs one statement and moves it to the engine's log at once, so that
@@ -945,6 +979,8 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 	size_t i, j;
 
 	(void)err; /* an unreachable server is an observation, not a failure */
+	/* A probe reads roles as clients see them: no window is open now. */
+	pp->in_window = false;
 	out->servers = xcalloc(pp->nnodes ? pp->nnodes : 1, sizeof(*out->servers));
 	out->nservers = pp->nnodes;
 	r = xcalloc(pp->nnodes ? pp->nnodes : 1, sizeof(*r));
@@ -1052,6 +1088,16 @@ static int pg_check_target(struct engine *e, const char *target, struct cms_erro
 			       target);
 		goto done;
 	}
+	/* What the promotion needs and can know before it, read and set now
+	 * while the standby is idle and before any fence opens the window
+	 * (do_promote): whether its own configuration says read-only (a
+	 * server once fenced, re-seeded with it), and the session readied
+	 * for the reopening (after the SHOW: it sets the session's own
+	 * value). */
+	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &n->ready_ro, err)) < 0 ||
+	    (rc = prepare_writes(e, db, err)) < 0)
+		goto done;
+	n->ready_db = db;
 done:
 	if (rc < 0)
 		drop_session(e, n);
@@ -1085,11 +1131,11 @@ static int prepare_writes(struct engine *e, struct db *db, struct cms_error *err
 	return run(e, db, SQL_LOCAL_COMMIT, NULL, err);
 }
 
-/* ALTER DATABASE ... ALLOW_CONNECTIONS allow, for each of the store's
- * databases not already so.  prepared: prepare_writes ran on db already;
- * otherwise it runs before the first change. */
-static int set_connections(struct engine *e, struct db *db, bool allow, bool prepared,
-			   struct cms_error *err)
+/* The store's databases whose ALLOW_CONNECTIONS is not allow, as
+ * indexes into the store's list (*out, caller frees; *n of them): what a
+ * fence or a reopen has to change.  Only reads. */
+static int list_not_set(struct engine *e, struct db *db, bool allow, size_t **out, size_t *n,
+			struct cms_error *err)
 {
 	const struct store *st = e->store;
 	struct buf sql = BUF_INIT;
@@ -1097,14 +1143,15 @@ static int set_connections(struct engine *e, struct db *db, bool allow, bool pre
 	size_t i;
 	int rc;
 
-	/* Only the databases whose setting differs: a promotion of a server
-	 * that was never fenced sends nothing. */
+	*out = NULL;
+	*n = 0;
 	buf_addf(&sql, "SELECT datname FROM pg_database WHERE datallowconn <> %s AND datname IN (",
 		 allow ? "true" : "false");
 	add_store_db_list(&sql, st);
 	buf_adds(&sql, ") ORDER BY datname");
 	if ((rc = run(e, db, sql.ptr, &res, err)) < 0)
 		goto done;
+	*out = xcalloc(res->nrows ? res->nrows : 1, sizeof(**out));
 	for (i = 0; i < res->nrows; i++) {
 		const char *name = db_result_get(res, i, 0);
 		size_t k;
@@ -1114,20 +1161,55 @@ static int set_connections(struct engine *e, struct db *db, bool allow, bool pre
 		if (k == st->ndatabases) {
 			rc = cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a database of "
 					   "the store", db->label, name ? name : "NULL");
+			free(*out);
+			*out = NULL;
+			*n = 0;
 			goto done;
 		}
-		if (i == 0 && !prepared && (rc = prepare_writes(e, db, err)) < 0)
-			goto done;
-		buf_reset(&sql);
-		/* Store database names are plain identifiers (config.c). */
-		buf_addf(&sql, "ALTER DATABASE \"%s\" WITH ALLOW_CONNECTIONS %s", st->databases[k],
-			 allow ? "true" : "false");
-		if ((rc = run_on(e, db, st->databases[k], sql.ptr, err)) < 0)
-			goto done;
+		(*out)[(*n)++] = k;
 	}
 done:
 	db_result_free(res);
 	buf_free(&sql);
+	return rc;
+}
+
+/* ALTER DATABASE ... ALLOW_CONNECTIONS allow, for the n databases of the
+ * store at the indexes idx (list_not_set); db's session is ready for
+ * writes (prepare_writes). */
+static int alter_connections(struct engine *e, struct db *db, bool allow, const size_t *idx,
+			     size_t n, struct cms_error *err)
+{
+	const struct store *st = e->store;
+	struct buf sql = BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		buf_reset(&sql);
+		/* Store database names are plain identifiers (config.c). */
+		buf_addf(&sql, "ALTER DATABASE \"%s\" WITH ALLOW_CONNECTIONS %s", st->databases[idx[i]],
+			 allow ? "true" : "false");
+		rc = run_on(e, db, st->databases[idx[i]], sql.ptr, err);
+	}
+	buf_free(&sql);
+	return rc;
+}
+
+/* ALTER DATABASE ... ALLOW_CONNECTIONS allow, for each of the store's
+ * databases not already so (a promotion of a server that was never fenced
+ * sends nothing).  prepared: prepare_writes ran on db already; otherwise
+ * it runs before the first change. */
+static int set_connections(struct engine *e, struct db *db, bool allow, bool prepared,
+			   struct cms_error *err)
+{
+	size_t *idx = NULL, n = 0;
+	int rc;
+
+	if ((rc = list_not_set(e, db, allow, &idx, &n, err)) == 0 && n > 0 &&
+	    (prepared || (rc = prepare_writes(e, db, err)) == 0))
+		rc = alter_connections(e, db, allow, idx, n, err);
+	free(idx);
 	return rc;
 }
 
@@ -1232,10 +1314,24 @@ static int open_verifier(struct engine *e, struct pg_node *n, struct db **out, c
 	int rc;
 
 	*pid = NULL;
+	/* A session opened ahead (engine_preconnect) that no longer answers
+	 * is replaced by a new one. */
+	if (engine_take_spare(e, (size_t)(n - ((struct pg_priv *)e->priv)->nodes), out)) {
+		struct cms_error serr = CMS_ERROR_INIT;
+
+		if (run_value(e, *out, SQL_BACKEND_PID, pid, &serr) == 0)
+			goto got;
+		cms_error_clear(&serr);
+		close_verifier(e, *out);
+		*out = NULL;
+		free(*pid);
+		*pid = NULL;
+	}
 	if ((rc = e->connect(out, e->store, n->srv, e->connect_ctx, err)) < 0)
 		return rc;
 	if ((rc = run_value(e, *out, SQL_BACKEND_PID, pid, err)) < 0)
 		return rc;
+got:
 	if (!*pid || !**pid || strspn(*pid, "0123456789") != strlen(*pid))
 		return cms_error_set(err, CMS_ERROR, "server '%s' answered '%s' for a backend pid",
 				     n->srv->name, *pid ? *pid : "NULL");
@@ -1250,9 +1346,11 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	const char *name = n->srv->name;
 	struct db_result *res = NULL;
 	struct cms_error werr = CMS_ERROR_INIT;
+	struct pg_priv *pp = e->priv;
 	struct db *db, *v = NULL;
 	struct buf sql = BUF_INIT;
 	char *vpid = NULL;
+	size_t *closing = NULL, nclosing = 0;
 	bool seen = false;
 	size_t i;
 	int rc;
@@ -1262,12 +1360,20 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 	if ((rc = check_no_overrides(e, db, name, err)) < 0 ||
 	    (rc = check_session_database(e, db, name, err)) < 0 ||
 	    (rc = open_verifier(e, n, &v, &vpid, err)) < 0 ||
+	    (rc = list_not_set(e, db, false, &closing, &nclosing, err)) < 0 ||
 	    (rc = prepare_writes(e, db, err)) < 0)
 		goto done;
 	e->window_opened = cms_monotonic_ms();
-	if ((rc = set_connections(e, db, false, true, err)) < 0 ||
-	    (rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
-	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0)
+	pp->in_window = true;
+	/* Only a catch-up after this fence has seen its changes replayed. */
+	for (i = 0; i < pp->nnodes; i++)
+		pp->nodes[i].caught_up = false;
+	/* The reload first: every backend of the server re-reads its
+	 * configuration once signalled, and does so while the databases are
+	 * closed and the sessions ended, not after. */
+	if ((rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
+	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0 ||
+	    (rc = alter_connections(e, db, false, closing, nclosing, err)) < 0)
 		goto done;
 	/* Sessions opened before the fence keep read-write transactions
 	 * running: end them, and wait until each has exited, since a backend
@@ -1356,12 +1462,18 @@ static int do_fence(struct engine *e, struct pg_node *n, struct cms_error *err)
 		cms_error_prefix(err, "cannot verify the fence of server '%s'", name);
 		goto done;
 	}
-	rc = run(e, db, SQL_SESSION_RESET, NULL, err);
+	/* cmsctl's own read-write override goes once the window has closed
+	 * (node_session): the steps after it read roles through this session. */
+	n->reset_pending = true;
+	pp->fenced_all = true;
 done:
+	if (rc < 0)
+		pp->in_window = false;
 	cms_error_clear(&werr);
 	close_verifier(e, v);
 	db_result_free(res);
 	buf_free(&sql);
+	free(closing);
 	free(vpid);
 	return rc;
 }
@@ -1388,6 +1500,8 @@ static int pg_unfence(struct engine *e, const char *server, struct cms_error *er
 
 	if (!(n = find_node(e, server, err)))
 		return CMS_ERROR;
+	((struct pg_priv *)e->priv)->in_window = false;
+	((struct pg_priv *)e->priv)->fenced_all = false;
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		goto done;
 	if ((rc = set_connections(e, db, true, false, err)) < 0 ||
@@ -1466,6 +1580,7 @@ static int pg_catch_up(struct engine *e, const char *source, const char *target,
 	tgt->has_lsn = !isnull;
 	tgt->lsn = replayed;
 	tgt->lsn_what = "replayed, at catch-up";
+	tgt->caught_up = caught_up;
 	if (!caught_up) {
 		char have[24], want[24], within[32];
 
@@ -1522,8 +1637,10 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	const char *name = n->srv->name;
 	int64_t limit = e->store->policy.catch_up_timeout_ms > 0 ? e->store->policy.catch_up_timeout_ms
 								   : PG_PROMOTE_DEFAULT_TIMEOUT_MS;
+	struct pg_priv *pp = e->priv;
 	struct db *db, *v = NULL;
 	bool in_recovery, isnull, promoted, ro, seen;
+	size_t *reopen = NULL, nreopen = 0;
 	uint64_t lsn;
 	int64_t start;
 	size_t from;
@@ -1538,10 +1655,28 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	 * primary re-seeded with its configuration) carries
 	 * default_transaction_read_only = on, which its own configuration
 	 * says before as after; and the session is readied for the reopening
-	 * (after the SHOW: it sets the session's own value). */
-	if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0 ||
-	    (rc = prepare_writes(e, db, err)) < 0)
+	 * (after the SHOW: it sets the session's own value).  check_target
+	 * did both on this session already, before the window opened. */
+	if (n->ready_db == db) {
+		ro = n->ready_ro;
+	} else if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0 ||
+		   (rc = prepare_writes(e, db, err)) < 0) {
 		goto done;
+	}
+	/* Which of the store's databases are closed: the fence's ALTER
+	 * DATABASE replicated here, and catch-up saw it replayed.  Read on
+	 * the idle standby; nothing replicates after the promotion.  (A
+	 * forced promotion without catch-up may still replay a change after
+	 * this reading: the reopen is checked again once the window closed.) */
+	if (in_recovery && n->caught_up && pp->fenced_all) {
+		/* All of them: this engine's fence closed every one on the old
+		 * primary and checked it, and catch-up saw that replayed here. */
+		reopen = xcalloc(e->store->ndatabases ? e->store->ndatabases : 1, sizeof(*reopen));
+		for (nreopen = 0; nreopen < e->store->ndatabases; nreopen++)
+			reopen[nreopen] = nreopen;
+	} else if (in_recovery && (rc = list_not_set(e, db, true, &reopen, &nreopen, err)) < 0) {
+		goto done;
+	}
 	/* Already out of recovery: a resumed apply whose promotion went
 	 * through; finish the steps after it. */
 	if (in_recovery) {
@@ -1601,11 +1736,18 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		v = NULL;
 	}
 	/* The fence's ALTER DATABASE ... ALLOW_CONNECTIONS false replicated
-	 * here before the promotion: allow them again. */
-	if ((rc = set_connections(e, db, true, true, err)) < 0)
+	 * here before the promotion: allow them again.  A server found out
+	 * of recovery (a resumed apply) is read now. */
+	if ((rc = reopen ? alter_connections(e, db, true, reopen, nreopen, err)
+					       : set_connections(e, db, true, true, err)) < 0)
 		goto done;
 	/* Clients can write from here on: what follows only checks and tidies. */
 	e->window_closed = cms_monotonic_ms();
+	pp->in_window = false;
+	/* Whatever replayed after the reading above (a promotion that no
+	 * catch-up preceded) is reopened too. */
+	if (reopen && !n->caught_up && (rc = set_connections(e, db, true, true, err)) < 0)
+		goto done;
 	/* The promotion is done: a session that cannot reset its own setting
 	 * is dropped (the next step connects again), not a failed step. */
 	{
@@ -1641,6 +1783,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		cms_error_clear(&cerr2);
 	}
 done:
+	free(reopen);
 	close_verifier(e, v);
 	return rc;
 }
@@ -1684,6 +1827,8 @@ static int pg_demote(struct engine *e, const char *old_primary, const char *new_
 	bool in_recovery = false, ro = false;
 	long open = -1;
 	int rc = 0;
+
+	((struct pg_priv *)e->priv)->in_window = false;
 
 	if (!old_primary)
 		return 0;
@@ -1746,6 +1891,7 @@ static const struct engine_ops pg_ops = {
 	.name = "postgresql",
 	.probe = pg_probe,
 	.probe_connects_all = true,
+	.fence_takes_spare = true,
 	.check_target = pg_check_target,
 	.fence = pg_fence,
 	.unfence = pg_unfence,

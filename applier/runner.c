@@ -6,6 +6,7 @@
  * files; here they are one path that every caller takes.
  */
 #include "applier/runner.h"
+#include "applier/engine.h"
 #include "applier/planning.h"
 #include "applier/publish.h"
 #include "applier/record.h"
@@ -333,6 +334,29 @@ static int level_locked(void *arg, struct cms_error *err)
 	return applier_level_history(lv->env, lv->sdb, lv->st, err);
 }
 
+/* The servers' sessions, connected while the plan, the history and the
+ * state are checked (an ODBC connect costs tens of milliseconds): only
+ * for a plan that would probe them (made online, with changes), with the
+ * secrets at hand (their absence is reported by the probe's own check),
+ * and with the product's ODBC sessions.  A refused apply closes them
+ * unused. */
+static void connect_ahead(const struct apply_ctx *ctx, const struct plan *p)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	const char *fenced[8];
+	size_t i, n = 0;
+
+	if (ctx->connect || p->offline || !plan_has_changes(p) ||
+	    applier_check_secrets(ctx->store, &err) < 0) {
+		cms_error_clear(&err);
+		return;
+	}
+	for (i = 0; i < p->nsteps && n < sizeof(fenced) / sizeof(fenced[0]); i++)
+		if (p->steps[i].action == ACTION_FENCE && p->steps[i].server)
+			fenced[n++] = p->steps[i].server;
+	engine_preconnect(ctx->store, fenced, n);
+}
+
 int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const struct buf *json,
 		     const char *id, const char *ref, struct apply_result *out,
 		     struct cms_error *err)
@@ -345,10 +369,11 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 	int arc;
 
 	memset(out, 0, sizeof(*out));
+	connect_ahead(ctx, p);
 	if ((arc = applier_verify_plan(env, ctx->store, p, json, id, ref, err)) < 0)
-		return arc;
+		goto done;
 	if (!plan_has_changes(p))
-		return 0;
+		goto done;
 	/* A run that could not be recorded is refused before it starts, and
 	 * a run the state finished but the history lacks is recorded first,
 	 * under the store's lock (apply_ctx.level). */
@@ -374,6 +399,7 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 	arc = applier_apply(&c, p, id, out, err);
 	arc = record_run(&c, out, id, "apply", arc, err);
 done:
+	engine_preconnect_drop();
 	state_close(sdb);
 	return arc;
 }

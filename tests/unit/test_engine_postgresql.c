@@ -460,6 +460,9 @@ static void test_standby_of_another_cluster_is_refused(void **state)
 		/* check_target */
 		ID("1", SYSID),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		VAL(SQL_SHOW_RO, "off"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
 	};
 	const struct db_fake_reply dr[] = {
 		ID("1", OTHER_SYSID),
@@ -550,7 +553,10 @@ static void test_standby_of_another_cluster_is_refused(void **state)
 		   "dublin-dr: " SQL_WAL_RECEIVER,
 		   "dublin-dr: " SQL_IDENTITY,
 		   "pool-b: " SQL_IDENTITY,
-		   "pool-b: " SQL_DATABASES);
+		   "pool-b: " SQL_DATABASES,
+		   "pool-b: " SQL_SHOW_RO,
+		   "pool-b: " SQL_SESSION_RW,
+		   "pool-b: " SQL_LOCAL_COMMIT);
 	engine_close(e);
 
 	/* No primary, one standby of each cluster: no majority. */
@@ -589,6 +595,10 @@ static void test_check_target_refuses_primary_and_missing_databases(void **state
 	const struct db_fake_reply dr[] = {
 		ID("1", SYSID),
 		ROWS(SQL_DATABASES, 1, dbcols, "postgres", "lis", "xds"),
+		/* readied for its promotion */
+		VAL(SQL_SHOW_RO, "off"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
 	};
 	struct cms_error err = CMS_ERROR_INIT;
 	struct world w;
@@ -615,7 +625,10 @@ static void test_check_target_refuses_primary_and_missing_databases(void **state
 		   "pool-b: " SQL_IDENTITY,
 		   "pool-b: " SQL_DATABASES,
 		   "dublin-dr: " SQL_IDENTITY,
-		   "dublin-dr: " SQL_DATABASES);
+		   "dublin-dr: " SQL_DATABASES,
+		   "dublin-dr: " SQL_SHOW_RO,
+		   "dublin-dr: " SQL_SESSION_RW,
+		   "dublin-dr: " SQL_LOCAL_COMMIT);
 	cms_error_clear(&err);
 	engine_close(e);
 }
@@ -644,19 +657,23 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 	const struct db_fake_reply a[] = {
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "lis", "xds"),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
-		ROWS(SQL_TO_CLOSE, 1, namecols, "lis", "xds"),
-		DONE(SQL_CLOSE("lis")),
-		DONE(SQL_CLOSE("xds")),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
+		DONE(SQL_CLOSE("lis")),
+		DONE(SQL_CLOSE("xds")),
 		ROWS(SQL_TERMINATE, 2, termcols, "4242", "1", "4243", "1"),
 		/* Both signalled; one is still exiting at the first look. */
 		VAL(SQL_BACKENDS_LEFT, "1"),
 		VAL(SQL_BACKENDS_LEFT, "0"),
 		VAL(SQL_OPEN_LEFT, "0"),
+		/* after the window: the next use of the session (demote) */
 		DONE(SQL_SESSION_RESET),
+		VAL(SQL_IN_RECOVERY, "0"),
+		VAL(SQL_SHOW_RO, "on"),
+		VAL(SQL_OPEN_LEFT, "0"),
 	};
 	/* The reload reaches the other session on its second look. */
 	const struct db_fake_reply verify[] = {
@@ -677,26 +694,29 @@ static void test_fence_closes_databases_sets_reloads_terminates_and_verifies(voi
 	assert_int_equal(e->window_opened, 0);
 	assert_int_equal(e->ops->fence(e, "pool-a", &err), 0);
 	assert_null(err.message);
-	assert_all_sessions_used(&w);
-	/* The window opens at the first change, after the checks. */
+	/* The window opens at the first change, after the checks and the
+	 * reading of what to close. */
 	assert_true(e->window_opened > 0);
 	TRANSCRIPT(e,
 		   "pool-a: " SQL_OVERRIDES,
 		   "pool-a: " SQL_CURRENT_DATABASE,
 		   "pool-a: " SQL_BACKEND_PID,
+		   "pool-a: " SQL_TO_CLOSE,
 		   "pool-a: " SQL_SESSION_RW,
 		   "pool-a: " SQL_LOCAL_COMMIT,
-		   "pool-a: " SQL_TO_CLOSE,
-		   "pool-a: " SQL_CLOSE("lis"),
-		   "pool-a: " SQL_CLOSE("xds"),
 		   "pool-a: " SQL_FENCE,
 		   "pool-a: " SQL_RELOAD,
+		   "pool-a: " SQL_CLOSE("lis"),
+		   "pool-a: " SQL_CLOSE("xds"),
 		   "pool-a: " SQL_TERMINATE,
 		   "pool-a: " SQL_BACKENDS_LEFT " -- polled 2 times",
 		   "pool-a: " SQL_OPEN_LEFT,
 		   "pool-a: " SQL_SHOW_RO " -- polled 2 times",
-		   "!pool-a: " SQL_WRITE_PROBE,
-		   "pool-a: " SQL_SESSION_RESET);
+		   "!pool-a: " SQL_WRITE_PROBE);
+	/* cmsctl's own override of the session is reset outside the window,
+	 * before the session is next used to read the server's role. */
+	assert_int_equal(e->ops->demote(e, "pool-a", "pool-b", &err), 0);
+	assert_all_sessions_used(&w);
 	engine_close(e);
 }
 
@@ -705,9 +725,9 @@ static void test_fence_fails_when_a_write_is_accepted(void **state)
 	const struct db_fake_reply a[] = {
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		NOROWS(SQL_TO_CLOSE, 1, namecols),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
-		NOROWS(SQL_TO_CLOSE, 1, namecols),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
 		NOROWS(SQL_TERMINATE, 2, termcols),
@@ -767,12 +787,12 @@ static void test_fence_fails_when_a_database_still_takes_connections(void **stat
 	const struct db_fake_reply a[] = {
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
-		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
-		DONE(SQL_CLOSE("xds")),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
+		DONE(SQL_CLOSE("xds")),
 		NOROWS(SQL_TERMINATE, 2, termcols),
 		VAL(SQL_OPEN_LEFT, "1"),
 	};
@@ -1046,15 +1066,19 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		VAL(SQL_SHOW_RO, "on"),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
+		/* what to reopen is read before the promotion, on the idle standby */
+		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
 		VAL("SELECT pg_promote(false)", "1"),
 		VAL(SQL_IN_RECOVERY, "1"),
 		VAL(SQL_IN_RECOVERY, "1"),
 		VAL(SQL_IN_RECOVERY, "0"),
 		DONE(SQL_UNFENCE),
 		VAL(SQL_RELOAD, "1"),
-		ROWS(SQL_TO_OPEN, 1, namecols, "lis", "xds"),
 		DONE(SQL_OPEN("lis")),
 		DONE(SQL_OPEN("xds")),
+		/* no catch-up vouched for the reading: looked at again, after
+		 * the window */
+		NOROWS(SQL_TO_OPEN, 1, namecols),
 		DONE(SQL_SESSION_RESET),
 		VAL(SQL_IN_RECOVERY, "0"),
 		DONE("CHECKPOINT"),
@@ -1081,18 +1105,130 @@ static void test_promote_polls_checkpoints_and_clears_old_fence(void **state)
 		   "pool-b: " SQL_SHOW_RO,
 		   "pool-b: " SQL_SESSION_RW,
 		   "pool-b: " SQL_LOCAL_COMMIT,
+		   "pool-b: " SQL_TO_OPEN,
 		   "pool-b: SELECT pg_promote(false)",
 		   "pool-b: " SQL_IN_RECOVERY " -- polled 3 times",
 		   "pool-b: " SQL_UNFENCE,
 		   "pool-b: " SQL_RELOAD,
 		   "pool-b: " SQL_SHOW_RO,
-		   "pool-b: " SQL_TO_OPEN,
 		   "pool-b: " SQL_OPEN("lis"),
 		   "pool-b: " SQL_OPEN("xds"),
+		   "pool-b: " SQL_TO_OPEN,
 		   "pool-b: " SQL_SESSION_RESET,
 		   "pool-b: " SQL_IN_RECOVERY,
 		   "pool-b: CHECKPOINT");
 	assert_int_equal(e->nfollowups, 0);
+	engine_close(e);
+}
+
+/* A switchover as apply runs it: check_target readies the standby (its
+ * read-only setting read, the session set for writes) before the fence
+ * opens the window; after the fence closed every database and catch-up
+ * saw it replayed, the promotion reopens all of them without reading
+ * which, and cmsctl's own override on the old primary is reset once the
+ * window has closed. */
+static void test_switchover_keeps_reads_out_of_the_window(void **state)
+{
+	const struct db_fake_reply a[] = {
+		/* fence */
+		NOROWS(SQL_OVERRIDES, 3, ovcols),
+		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "lis", "xds"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
+		DONE(SQL_FENCE),
+		VAL(SQL_RELOAD, "1"),
+		DONE(SQL_CLOSE("lis")),
+		DONE(SQL_CLOSE("xds")),
+		NOROWS(SQL_TERMINATE, 2, termcols),
+		VAL(SQL_OPEN_LEFT, "0"),
+		/* catch_up: the override stays while the window is open */
+		VAL("SELECT pg_current_wal_lsn()", "0/5000200"),
+		/* demote, after the promotion */
+		DONE(SQL_SESSION_RESET),
+		VAL(SQL_IN_RECOVERY, "0"),
+		VAL(SQL_SHOW_RO, "on"),
+		VAL(SQL_OPEN_LEFT, "0"),
+	};
+	const struct db_fake_reply verify[] = {
+		VAL(SQL_BACKEND_PID, "4300"),
+		VAL(SQL_SHOW_RO, "on"),
+		FAIL(SQL_WRITE_PROBE, READ_ONLY_REFUSAL),
+	};
+	const struct db_fake_reply b[] = {
+		/* check_target */
+		ID("1", SYSID),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		VAL(SQL_SHOW_RO, "off"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
+		/* catch_up */
+		VAL("SELECT pg_last_wal_replay_lsn()", "0/5000200"),
+		/* promote */
+		VAL(SQL_IN_RECOVERY, "1"),
+		VAL("SELECT pg_promote(false)", "1"),
+		VAL(SQL_IN_RECOVERY, "0"),
+		DONE(SQL_OPEN("xds")),
+		DONE(SQL_OPEN("lis")),
+		DONE(SQL_SESSION_RESET),
+		VAL(SQL_IN_RECOVERY, "0"),
+		DONE("CHECKPOINT"),
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct world w;
+	struct engine *e;
+	int64_t opened;
+
+	(void)state;
+	world_init(&w);
+	SESSION(&w, "pool-b", b);
+	SESSION(&w, "pool-a", a);
+	SESSION(&w, "pool-a", verify);
+	e = open_engine(&w);
+	assert_int_equal(e->ops->check_target(e, "pool-b", &err), 0);
+	assert_int_equal(e->ops->fence(e, "pool-a", &err), 0);
+	opened = e->window_opened;
+	assert_true(opened > 0);
+	assert_int_equal(e->ops->catch_up(e, "pool-a", "pool-b", 30000, &err), 0);
+	assert_int_equal(e->ops->promote(e, "pool-b", "pool-a", false, &err), 0);
+	assert_true(e->window_closed >= opened);
+	assert_int_equal(e->ops->demote(e, "pool-a", "pool-b", &err), 0);
+	assert_null(err.message);
+	assert_all_sessions_used(&w);
+	TRANSCRIPT(e,
+		   "pool-b: " SQL_IDENTITY,
+		   "pool-b: " SQL_DATABASES,
+		   "pool-b: " SQL_SHOW_RO,
+		   "pool-b: " SQL_SESSION_RW,
+		   "pool-b: " SQL_LOCAL_COMMIT,
+		   "pool-a: " SQL_OVERRIDES,
+		   "pool-a: " SQL_CURRENT_DATABASE,
+		   "pool-a: " SQL_BACKEND_PID,
+		   "pool-a: " SQL_TO_CLOSE,
+		   "pool-a: " SQL_SESSION_RW,
+		   "pool-a: " SQL_LOCAL_COMMIT,
+		   "pool-a: " SQL_FENCE,
+		   "pool-a: " SQL_RELOAD,
+		   "pool-a: " SQL_CLOSE("lis"),
+		   "pool-a: " SQL_CLOSE("xds"),
+		   "pool-a: " SQL_TERMINATE,
+		   "pool-a: " SQL_OPEN_LEFT,
+		   "pool-a: " SQL_SHOW_RO,
+		   "!pool-a: " SQL_WRITE_PROBE,
+		   "pool-a: SELECT pg_current_wal_lsn()",
+		   "pool-b: SELECT pg_last_wal_replay_lsn()",
+		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: SELECT pg_promote(false)",
+		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: " SQL_OPEN("xds"),
+		   "pool-b: " SQL_OPEN("lis"),
+		   "pool-b: " SQL_SESSION_RESET,
+		   "pool-b: " SQL_IN_RECOVERY,
+		   "pool-b: CHECKPOINT",
+		   "pool-a: " SQL_SESSION_RESET,
+		   "pool-a: " SQL_IN_RECOVERY,
+		   "pool-a: " SQL_SHOW_RO,
+		   "pool-a: " SQL_OPEN_LEFT);
 	engine_close(e);
 }
 
@@ -1111,6 +1247,7 @@ static void test_promote_forced_records_last_known_positions(void **state)
 		VAL(SQL_SHOW_RO, "off"),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
+		NOROWS(SQL_TO_OPEN, 1, namecols),
 		VAL("SELECT pg_last_wal_replay_lsn()", "0/5000148"),
 		VAL("SELECT pg_promote(false)", "1"),
 		VAL(SQL_IN_RECOVERY, "0"),
@@ -1155,6 +1292,7 @@ static void test_promote_times_out_when_recovery_does_not_end(void **state)
 		VAL(SQL_SHOW_RO, "off"),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
+		NOROWS(SQL_TO_OPEN, 1, namecols),
 		VAL("SELECT pg_promote(false)", "1"),
 		VAL(SQL_IN_RECOVERY, "1"),
 		VAL(SQL_IN_RECOVERY, "1"),
@@ -1260,15 +1398,14 @@ static void test_demote_refences_when_a_database_was_reopened(void **state)
 		VAL(SQL_OPEN_LEFT, "1"),
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
-		ROWS(SQL_TO_CLOSE, 1, namecols, "xds"),
-		DONE(SQL_CLOSE("xds")),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
+		DONE(SQL_CLOSE("xds")),
 		NOROWS(SQL_TERMINATE, 2, termcols),
 		VAL(SQL_OPEN_LEFT, "0"),
-		DONE(SQL_SESSION_RESET),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_BACKEND_PID, "4300"),
@@ -1297,14 +1434,13 @@ static void test_demote_refences_an_unfenced_old_primary(void **state)
 		VAL(SQL_SHOW_RO, "off"),
 		NOROWS(SQL_OVERRIDES, 3, ovcols),
 		VAL(SQL_CURRENT_DATABASE, "postgres"),
+		NOROWS(SQL_TO_CLOSE, 1, namecols),
 		DONE(SQL_SESSION_RW),
 		DONE(SQL_LOCAL_COMMIT),
-		NOROWS(SQL_TO_CLOSE, 1, namecols),
 		DONE(SQL_FENCE),
 		VAL(SQL_RELOAD, "1"),
 		NOROWS(SQL_TERMINATE, 2, termcols),
 		VAL(SQL_OPEN_LEFT, "0"),
-		DONE(SQL_SESSION_RESET),
 	};
 	const struct db_fake_reply verify[] = {
 		VAL(SQL_BACKEND_PID, "4300"),
@@ -1346,6 +1482,7 @@ int main(void)
 		cmocka_unit_test(test_catch_up_timeout_names_the_wait_in_seconds),
 		cmocka_unit_test(test_catch_up_stops_at_a_failed_poll),
 		cmocka_unit_test(test_promote_polls_checkpoints_and_clears_old_fence),
+		cmocka_unit_test(test_switchover_keeps_reads_out_of_the_window),
 		cmocka_unit_test(test_promote_forced_records_last_known_positions),
 		cmocka_unit_test(test_promote_times_out_when_recovery_does_not_end),
 		cmocka_unit_test(test_promote_of_already_promoted_target_finishes),
