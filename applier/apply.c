@@ -197,7 +197,12 @@ static int verify_roles(struct run *r, struct run_step *s, const char *primary, 
 	int rc;
 
 	memset(&obs, 0, sizeof(obs));
-	if ((rc = probe(r, &obs, err)) < 0)
+	/* Roles are what is checked here; the verification at the end reads
+	 * everything, for the report. */
+	r->e->probe_roles_only = s->action == ACTION_REREAD_ROLES;
+	rc = probe(r, &obs, err);
+	r->e->probe_roles_only = false;
+	if (rc < 0)
 		return rc;
 	for (i = 0; i < obs.nservers; i++) {
 		const struct server_obs *o = &obs.servers[i];

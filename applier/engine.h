@@ -122,6 +122,12 @@ struct engine {
 	 * it are outside).  The applier clears them before the step and falls
 	 * back to the step's own bounds. */
 	int64_t window_opened, window_closed;
+	/* Set by the applier around a probe that only re-reads roles (the
+	 * re-read right after a promotion; the final verification reads
+	 * everything): the engine may leave out what only describes
+	 * replication (postgresql: pg_stat_replication, whose first read on
+	 * a server just promoted takes 10 to 15 ms). */
+	bool probe_roles_only;
 };
 
 /* Creates the engine for store->engine.  connect NULL means ODBC. */

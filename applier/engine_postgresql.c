@@ -633,6 +633,8 @@ static int probe_primary(struct engine *e, struct db *db, struct server_obs *so,
 				   SQL_PRIMARY_POSITION);
 		goto done;
 	}
+	if (e->probe_roles_only)
+		goto done; /* r->replication stays NULL: no standby's state from here */
 	if ((rc = run(e, db, SQL_REPLICATION, &r->replication, err)) < 0)
 		goto done;
 	if (r->replication->nrows && r->replication->ncols < 6) {

@@ -389,6 +389,11 @@ static void test_probe_after_switchover_sees_fenced_and_new_timeline(void **stat
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/5000148", "000000010000000000000005"),
 		ROWS(SQL_REPLICATION, 6, repcols, "dublin-dr", "10.0.0.9", "streaming", "async", "0/5000148", "0"),
+		/* the roles only: no pg_stat_replication */
+		ID("0", SYSID),
+		VAL(SQL_SHOW_RO, "on"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/5000148", "000000010000000000000005"),
 	};
 	const struct db_fake_reply b[] = {
 		ID("0", SYSID),
@@ -396,8 +401,17 @@ static void test_probe_after_switchover_sees_fenced_and_new_timeline(void **stat
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
 		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/50002D8", "000000020000000000000005"),
 		NOROWS(SQL_REPLICATION, 6, repcols),
+		ID("0", SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_PRIMARY_POSITION, 2, poscols, "0/50002D8", "000000020000000000000005"),
 	};
 	const struct db_fake_reply dr[] = {
+		ID("1", SYSID),
+		VAL(SQL_SHOW_RO, "off"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "0"),
+		ROWS(SQL_WAL_RECEIVER, 4, rcvcols, "streaming", "1", "127.0.0.1", "5432"),
 		ID("1", SYSID),
 		VAL(SQL_SHOW_RO, "off"),
 		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
@@ -432,6 +446,33 @@ static void test_probe_after_switchover_sees_fenced_and_new_timeline(void **stat
 	assert_int_equal(so->lag_bytes, -1);
 	assert_string_equal(so->dbs[0].state, "streaming");
 	observation_free(&obs);
+
+	/* Re-read for the roles only (right after a promotion): the same
+	 * roles, epochs and read-only settings, without pg_stat_replication
+	 * (the standby's state then comes from its own receiver). */
+	{
+		struct db_stmt_log *l = NULL;
+		size_t n = 0, i;
+
+		engine_take_log(e, &l, &n);
+		db_stmt_log_free(l, n);
+		e->probe_roles_only = true;
+		assert_int_equal(engine_probe(e, &obs, &err), 0);
+		e->probe_roles_only = false;
+		assert_all_sessions_used(&w);
+		assert_int_equal(observation_find(&obs, "pool-a")->role, OBS_FENCED);
+		assert_true(observation_find(&obs, "pool-a")->read_only);
+		assert_int_equal(observation_find(&obs, "pool-b")->role, OBS_PRIMARY);
+		assert_int_equal(observation_find(&obs, "pool-b")->epoch, 2);
+		assert_false(observation_find(&obs, "pool-b")->read_only);
+		assert_int_equal(observation_find(&obs, "dublin-dr")->role, OBS_BACKUP);
+		engine_take_log(e, &l, &n);
+		assert_int_equal(n, 13);
+		for (i = 0; i < n; i++)
+			assert_null(strstr(l[i].sql, "pg_stat_replication"));
+		db_stmt_log_free(l, n);
+		observation_free(&obs);
+	}
 	engine_close(e);
 }
 
