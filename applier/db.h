@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 
 struct db;
 
@@ -75,6 +76,14 @@ void db_set_deadline(struct db *db, int64_t deadline_ms);
  * is, the process must end with _exit(), not exit(), so that no exit-time
  * cleanup of a library frees what that thread still uses. */
 int db_odbc_abandoned_workers(void);
+
+/* Makes flag the calling thread's cancel flag (NULL: none) for its ODBC
+ * connects: once it is set, a connect not yet begun is not attempted, and
+ * one in progress is cut as if its deadline had passed (its sockets shut
+ * down; abandoned if the driver does not return within its grace).  For
+ * connects made ahead whose sessions nobody will use
+ * (engine_preconnect_drop). */
+void db_odbc_cancel_flag(const atomic_int *flag);
 
 /* Loads unixODBC (once, on the calling thread) and says whether sessions
  * may connect on several threads at once (each connect then knows its

@@ -57,6 +57,7 @@
 #include <link.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -949,8 +950,22 @@ struct odbc_connect_job {
 	size_t cslen;
 	SQLRETURN r;
 	bool done, abandoned;
+	const atomic_int *cancel; /* the connecting thread's (db_odbc_cancel_flag), or NULL */
 	struct odbc_socks rec; /* the sockets the driver connected (rec_works()) */
 };
+
+/* The calling thread's cancel flag for its connects (db_odbc_cancel_flag). */
+static _Thread_local const atomic_int *thread_cancel;
+
+void db_odbc_cancel_flag(const atomic_int *flag)
+{
+	thread_cancel = flag;
+}
+
+static bool job_cancelled(const struct odbc_connect_job *j)
+{
+	return j->cancel && atomic_load(j->cancel);
+}
 
 /* Connect workers abandoned and still inside the driver. */
 static int live_abandoned;
@@ -1088,15 +1103,22 @@ static bool connect_start(struct odbc_connect_job *j)
 
 /* With j->mu held: waits until the worker is done or deadline_ms passes;
  * true when it is done. */
-static bool job_wait(struct odbc_connect_job *j, int64_t deadline_ms)
+/* Waits (j->mu held) until the connect is done or deadline_ms; a
+ * cancellable wait also ends, looking every ODBC_CANCEL_LOOK_MS, once the
+ * connecting thread's cancel flag is set. */
+#define ODBC_CANCEL_LOOK_MS 10
+static bool job_wait(struct odbc_connect_job *j, int64_t deadline_ms, bool cancellable)
 {
 	while (!j->done) {
 		struct timespec ts;
+		int64_t until = deadline_ms, now = cms_monotonic_ms();
 
-		if (cms_monotonic_ms() >= deadline_ms)
+		if (now >= deadline_ms || (cancellable && job_cancelled(j)))
 			return false;
-		ts.tv_sec = (time_t)(deadline_ms / 1000);
-		ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+		if (cancellable && j->cancel && until > now + ODBC_CANCEL_LOOK_MS)
+			until = now + ODBC_CANCEL_LOOK_MS;
+		ts.tv_sec = (time_t)(until / 1000);
+		ts.tv_nsec = (long)(until % 1000) * 1000000L;
 		pthread_cond_timedwait(&j->cv, &j->mu, &ts);
 	}
 	return true;
@@ -1125,6 +1147,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	pthread_condattr_destroy(&ca);
 	j->env = o->env;
 	j->dbc = o->dbc;
+	j->cancel = thread_cancel;
 	j->cs = buf_detach(cs, &j->cslen);
 	if (!connect_start(j)) {
 		/* No thread could be made: the call runs here, bounded by the
@@ -1140,7 +1163,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 		goto finished;
 	}
 	pthread_mutex_lock(&j->mu);
-	if (!job_wait(j, deadline)) {
+	if (!job_wait(j, deadline, true)) {
 		struct odbc_guard cutter;
 
 		pthread_mutex_unlock(&j->mu);
@@ -1153,7 +1176,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 		 * own result stands if it comes within the grace. */
 		*cut = guard_cut(&cutter) > 0;
 		pthread_mutex_lock(&j->mu);
-		if (!job_wait(j, cms_monotonic_ms() + ODBC_ABANDON_GRACE_MS)) {
+		if (!job_wait(j, cms_monotonic_ms() + ODBC_ABANDON_GRACE_MS, false)) {
 			j->abandoned = true;
 			pthread_mutex_lock(&live_mu);
 			live_abandoned++;
@@ -1310,6 +1333,11 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		goto done;
 	}
 
+	/* Cancelled before it began (db_odbc_cancel_flag): no attempt. */
+	if (thread_cancel && atomic_load(thread_cancel)) {
+		rc = cms_error_set(err, CMS_ERROR, "connect to server '%s' cancelled", label);
+		goto done;
+	}
 	buf_adds(&cs, connstr);
 	if (password) {
 		struct buf esc = BUF_INIT;

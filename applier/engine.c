@@ -30,8 +30,12 @@
 
 /* Sessions engine_preconnect opened are taken by an engine opened within
  * this long; after a longer wait (for the store's lock, say) they may have
- * been ended meanwhile, and the engine connects afresh. */
-#define ENGINE_PRECONNECT_FRESH_MS 1000
+ * been ended meanwhile (another runner's fence ends every client
+ * session), and the engine connects afresh. */
+#define ENGINE_PRECONNECT_FRESH_MS 2000
+/* A connect that failed longer ago than this when the probe needs the
+ * session is tried again. */
+#define ENGINE_EARLY_FAILURE_FRESH_MS 250
 
 /* Used when a store was built without the config loader's defaults. */
 #define ENGINE_DEFAULT_LOGIN_TIMEOUT_MS 5000
@@ -76,6 +80,8 @@ struct engine_early {
 	pthread_t th;
 	bool started;
 	bool joined;
+	int64_t ended_ms; /* cms_monotonic_ms() when the connect returned */
+	atomic_int cancel; /* set: nobody will take it (db_odbc_cancel_flag) */
 };
 
 /* Connects made ahead of the engine (engine_preconnect), for the next
@@ -93,7 +99,10 @@ static void *early_main(void *arg)
 {
 	struct engine_early *x = arg;
 
+	db_odbc_cancel_flag(&x->cancel);
 	x->rc = x->connect(&x->db, x->st, x->srv, x->connect_ctx, &x->err);
+	db_odbc_cancel_flag(NULL);
+	x->ended_ms = cms_monotonic_ms();
 	return NULL;
 }
 
@@ -122,11 +131,17 @@ static void early_join(struct engine_early *x)
 	}
 }
 
-/* Waits for every connect of xs (n of them) and closes what nobody took. */
+/* Waits for every connect of xs (n of them) and closes what nobody took.
+ * Connects still in progress are nobody's any more: they are cut first
+ * (db_odbc_cancel_flag), so that a server that does not answer does not
+ * hold the process until its login timeout. */
 static void early_free(struct engine_early *xs, size_t n)
 {
 	size_t i;
 
+	for (i = 0; xs && i < n; i++)
+		if (xs[i].started && !xs[i].joined)
+			atomic_store(&xs[i].cancel, 1);
 	for (i = 0; xs && i < n; i++) {
 		early_join(&xs[i]);
 		db_close(xs[i].db);
@@ -410,6 +425,25 @@ static void engine_connect_all(struct engine *e)
 				early_start(&e->early[i], st, i, e->connect, e->connect_ctx);
 	}
 	for (i = 0; i < st->nservers; i++)
+		early_take(e, i);
+	/* A connect that failed a while ago (engine_preconnect's, which ran
+	 * while the apply checked other things) is not the probe's answer:
+	 * the server is tried again now.  One that failed at its login
+	 * timeout ended just now, and stands. */
+	todo = 0;
+	for (i = 0; i < st->nservers; i++) {
+		struct engine_early *x = &e->early[i];
+
+		if (e->sessions[i] || !x->started || x->rc == 0 ||
+		    cms_monotonic_ms() - x->ended_ms <= ENGINE_EARLY_FAILURE_FRESH_MS)
+			continue;
+		cms_error_clear(&x->err);
+		x->rc = 0;
+		x->joined = false;
+		early_start(x, st, i, x->connect, x->connect_ctx);
+		todo++;
+	}
+	for (i = 0; todo && i < st->nservers; i++)
 		early_take(e, i);
 }
 

@@ -183,13 +183,15 @@ void engine_format_ms(char out[32], int64_t ms);
 int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err);
 
 /* Starts connecting, now and on threads of their own, every server of st
- * and a second session to each server named in spares (nspares of them),
- * when st's engine probes every server and fences with a second session
- * (engine_ops) and ODBC connects may run at once; otherwise nothing.
+ * when st's engine probes every server (engine_ops.probe_connects_all) and
+ * ODBC connects may run at once, and a second session to each server
+ * named in spares (nspares of them) when the engine fences with one
+ * (engine_ops.fence_takes_spare); otherwise nothing.
  * The next engine_open of st (ODBC sessions) takes them, so that the
  * connects run while the caller does other work (an apply's checks of
  * the history and the state).  One store at a time; what no engine took
- * is closed by engine_preconnect_drop(). */
+ * is closed by engine_preconnect_drop(), which cuts connects still in
+ * progress rather than wait for their login timeout. */
 void engine_preconnect(const struct store *st, const char *const *spares, size_t nspares);
 void engine_preconnect_drop(void);
 /* A second session to server idx that engine_preconnect opened: 1 with

@@ -19,12 +19,13 @@
  * with role unknown, so no plan promotes it; check_target refuses it too.
  *
  * The steps of a move (DESIGN.md section 5) become:
- *   fence     ALTER DATABASE ... ALLOW_CONNECTIONS false for each of the
- *             store's databases, ALTER SYSTEM SET
- *             default_transaction_read_only = on, reload, terminate client
- *             backends, then verify that no store database takes
- *             connections and, from a second session (opened before the
- *             first change, and spared), that a write is refused.
+ *   fence     ALTER SYSTEM SET default_transaction_read_only = on and a
+ *             reload, ALTER DATABASE ... ALLOW_CONNECTIONS false for each
+ *             of the store's databases, terminate client backends, then
+ *             verify that no store database takes connections and, from a
+ *             second session (opened before the first change, ahead of
+ *             the run when it can be: engine_preconnect, and spared),
+ *             that a write is refused.
  *             default_transaction_read_only alone is advisory (any client
  *             can SET it off in its own session); a database that refuses
  *             connections cannot be written by anyone, and only its owner
@@ -33,8 +34,8 @@
  *             promote allows connections again on the new primary, and
  *             unfence undoes both halves.
  *   catch_up  the fenced primary's pg_current_wal_lsn() once, then the
- *             target's pg_last_wal_replay_lsn() every 2 ms (10 ms after
- *             the first 100 ms) until it has replayed that far.
+ *             target's pg_last_wal_replay_lsn() every millisecond (10 ms
+ *             after the first 100 ms) until it has replayed that far.
  *   promote   pg_promote(false) and our own poll of pg_is_in_recovery()
  *             at the same pace (pg_promote(true) polls at 100 ms), a
  *             reset of a fence the target may carry (the replicated
@@ -93,6 +94,9 @@
  * and how often it looks. */
 #define PG_TERMINATE_WAIT_MS 5000
 #define PG_TERMINATE_POLL_MS 2
+/* How long a second session opened ahead (engine_preconnect) gets to
+ * answer, when the store names no login timeout. */
+#define PG_SPARE_CHECK_MS 5000
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
 /* The role and the cluster's identity in one round trip: initdb draws the
@@ -404,8 +408,11 @@ static int node_session(struct engine *e, struct pg_node *n, struct db **out, st
 	if ((rc = engine_session(e, (size_t)(n - pp->nodes), out, err)) < 0)
 		return rc;
 	if (n->reset_pending && !pp->in_window) {
-		if ((rc = run(e, *out, SQL_SESSION_RESET, NULL, err)) < 0)
+		if ((rc = run(e, *out, SQL_SESSION_RESET, NULL, err)) < 0) {
+			cms_error_prefix(err, "cannot reset cmsctl's own read-write setting of its "
+					 "session to server '%s' after the fence", n->srv->name);
 			return rc;
+		}
 		n->reset_pending = false;
 	}
 	return 0;
@@ -711,6 +718,14 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		return rc;
+	/* A standby check_target readied for a promotion that did not come:
+	 * its session's own read-write setting must not pass for the
+	 * server's. */
+	if (n->ready_db == db) {
+		if ((rc = run(e, db, SQL_SESSION_RESET, NULL, err)) < 0)
+			return rc;
+		n->ready_db = NULL;
+	}
 	if ((rc = query_identity(e, db, &r->in_recovery, &r->sysid, err)) < 0 ||
 	    (rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &so->read_only, err)) < 0 ||
 	    (rc = run(e, db, SQL_DATABASES, &dbs, err)) < 0)
@@ -1320,8 +1335,16 @@ static int open_verifier(struct engine *e, struct pg_node *n, struct db **out, c
 	 * is replaced by a new one. */
 	if (engine_take_spare(e, (size_t)(n - ((struct pg_priv *)e->priv)->nodes), out)) {
 		struct cms_error serr = CMS_ERROR_INIT;
+		int64_t login = e->store->policy.login_timeout_ms > 0 ? e->store->policy.login_timeout_ms
+								      : PG_SPARE_CHECK_MS;
+		int r;
 
-		if (run_value(e, *out, SQL_BACKEND_PID, pid, &serr) == 0)
+		/* A session idle since before the lock may have been dropped
+		 * silently on the way: it gets a connect's time to answer. */
+		db_set_deadline(*out, cms_monotonic_ms() + login);
+		r = run_value(e, *out, SQL_BACKEND_PID, pid, &serr);
+		db_set_deadline(*out, 0);
+		if (r == 0)
 			goto got;
 		cms_error_clear(&serr);
 		close_verifier(e, *out);
@@ -1661,6 +1684,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	 * did both on this session already, before the window opened. */
 	if (n->ready_db == db) {
 		ro = n->ready_ro;
+		n->ready_db = NULL; /* the session's override is reset below, after the window */
 	} else if ((rc = query_bool(e, db, SQL_SHOW_READ_ONLY, &ro, err)) < 0 ||
 		   (rc = prepare_writes(e, db, err)) < 0) {
 		goto done;
@@ -1747,8 +1771,10 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	e->window_closed = cms_monotonic_ms();
 	pp->in_window = false;
 	/* Whatever replayed after the reading above (a promotion that no
-	 * catch-up preceded) is reopened too. */
-	if (reopen && !n->caught_up && (rc = set_connections(e, db, true, true, err)) < 0)
+	 * catch-up after this engine's checked fence preceded) is reopened
+	 * too. */
+	if (reopen && !(n->caught_up && pp->fenced_all) &&
+	    (rc = set_connections(e, db, true, true, err)) < 0)
 		goto done;
 	/* The promotion is done: a session that cannot reset its own setting
 	 * is dropped (the next step connects again), not a failed step. */

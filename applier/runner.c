@@ -351,7 +351,10 @@ static void connect_ahead(const struct apply_ctx *ctx, const struct plan *p)
 		cms_error_clear(&err);
 		return;
 	}
-	for (i = 0; i < p->nsteps && n < sizeof(fenced) / sizeof(fenced[0]); i++)
+	/* A second session only where the fence goes through the database
+	 * (not through fence targets: that server does not answer). */
+	for (i = 0; p->fence.via == FENCE_VIA_DATABASE && i < p->nsteps &&
+		    n < sizeof(fenced) / sizeof(fenced[0]); i++)
 		if (p->steps[i].action == ACTION_FENCE && p->steps[i].server)
 			fenced[n++] = p->steps[i].server;
 	engine_preconnect(ctx->store, fenced, n);

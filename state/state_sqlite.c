@@ -1179,8 +1179,10 @@ static int sq_step_set(struct state *base, const char *run_id, int n, const char
 		return cms_error_set(err, CMS_ERROR, "cannot journal step %d of run '%s': invalid "
 				     "status %d", n, run_id, (int)status);
 	cms_format_time_ms(ts, now_ms);
-	/* started_at is stamped when the step enters running, finished_at when
-	 * it reaches an end status; NULL action, server, detail or a negative
+	/* started_at is stamped when the step enters running (and cleared when
+	 * it is put back to pending: a stop before a step journaled running
+	 * began), finished_at when it reaches an end status; NULL action,
+	 * server, detail or a negative
 	 * duration keep what was recorded before.  The action is looked up
 	 * already in VALUES because NOT NULL is checked before the upsert. */
 	rc = prepare(st, &stmt,
@@ -1197,7 +1199,8 @@ static int sq_step_set(struct state *base, const char *run_id, int n, const char
 		     "  server = coalesce(excluded.server, steps.server),"
 		     "  status = excluded.status,"
 		     "  detail = coalesce(excluded.detail, steps.detail),"
-		     "  started_at = CASE WHEN excluded.status = 'running'"
+		     "  started_at = CASE WHEN excluded.status = 'pending' THEN NULL"
+		     "   WHEN excluded.status = 'running'"
 		     "   AND steps.status <> 'running' THEN excluded.started_at"
 		     "   ELSE steps.started_at END,"
 		     "  finished_at = CASE WHEN excluded.status IN ('pending', 'running') THEN NULL"

@@ -37,7 +37,7 @@ consistent() {
 # signal_at N SIGNAL: holds the apply right after step N is journaled done,
 # sends SIGNAL, and checks what the run did.
 signal_at() {
-	local n=$1 sig=$2 pid id got="" rc=0 action promote_n
+	local n=$1 sig=$2 pid id got="" rc=0 action promote_n next
 	fresh
 	id=$(git hash-object s.plan)
 	action=$(jq -r ".steps[$((n - 1))].action" s.plan)
@@ -57,6 +57,13 @@ signal_at() {
 		[ "$rc" = 1 ] || fail "SIG$sig after step $n ($action): exit $rc, expected 1"
 		[ "$outcome" = rolled_back ] || fail "SIG$sig after step $n: journal says $outcome"
 		contains apply.err "before any promotion; the run was rolled back"
+		# The next step never started: its start (journaled with this
+		# step's end) was taken back, and it has no start time.
+		next=$(sql .cmsctl/state.db "SELECT status || '/' || coalesce(started_at, '-') FROM steps
+			WHERE n = $((n + 1)) AND run_id = (SELECT id FROM runs WHERE plan_id = '$id')")
+		case $next in
+		running/* | */[0-9]*) fail "SIG$sig after step $n: step $((n + 1)) is '$next', but it never started" ;;
+		esac
 		consistent "SIG$sig after step $n ($action)"
 		[ "$(cat w)" = pool-a ] || fail "SIG$sig after step $n: pool-a is not the writable one"
 	else

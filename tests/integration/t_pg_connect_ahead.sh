@@ -7,8 +7,11 @@
 #     here with pg_terminate_backend), the fence opens a new one and the
 #     switchover completes; the report shows the dead session's failed
 #     statement and the new one's;
-#   - a plain switchover back sends the fence's pg_backend_pid() once, on
-#     the session opened ahead.
+#   - a plain switchover back has its second session open ahead too, and
+#     sends the fence's pg_backend_pid() once, on it;
+#   - an apply refused before its probe (its plan already applied) with a
+#     server frozen (SIGSTOP) ends at once: the connects it started ahead
+#     are cut, not waited for until their login timeout.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
@@ -16,8 +19,39 @@ set -euo pipefail
 require_tools jq git sqlite3
 require_odbc
 
+# A frozen cluster must be thawed before pg_stop_all can stop it.
+frozen=
+cleanup() {
+	local rc=$?
+	# shellcheck disable=SC2086 # a list of pids
+	[ -n "$frozen" ] && kill -CONT $frozen 2>/dev/null
+	pg_stop_all
+	exit $rc
+}
+trap 'exit 130' INT TERM HUP
+# pg_start_cluster sets its own EXIT trap: ours replaces it afterwards.
 start_work_cluster 2
+trap cleanup EXIT
 write_config() { cms_config "$1" "$2" "catch_up_timeout: 30s"; }
+
+# hold_at_check_target PLAN OUT: apply PLAN --json >OUT in the background,
+# held once check_target (step 1) is journaled done; sets held.
+hold_at_check_target() {
+	local plan_id st=
+	plan_id=$(git hash-object "$1")
+	CMSCTL_TEST_HOLD_AT=1:done "$CMSCTL" apply -c cms.yaml "$1" --json >"$2" 2>"$W/apply.err" &
+	held=$!
+	for _ in $(seq 1 1200); do
+		st=$(sq "SELECT status FROM steps WHERE n = 1 AND run_id =
+			(SELECT id FROM runs WHERE plan_id = '$plan_id')" 2>/dev/null || true)
+		[ "$st" = done ] && return 0
+		kill -0 "$held" 2>/dev/null || break
+		sleep 0.05
+	done
+	fail "apply of $1 never reached check_target done ('$st')"
+	sed 's/^/  | /' "$W/apply.err" >&2
+	finish
+}
 
 # idle_cmsctl PORT: the client backends of user cmsctl on PORT whose last
 # statement is psqlODBC's own start-up query: sessions connected and never
@@ -40,18 +74,7 @@ write_config pool-b pool-a
 run 0 "$CMSCTL" plan -c cms.yaml -o sw.plan || finish
 
 # ---- held after check_target: the fence's session is open already ----
-id=$(git hash-object sw.plan)
-CMSCTL_TEST_HOLD_AT=1:done "$CMSCTL" apply -c cms.yaml sw.plan --json >held.json 2>"$W/apply.err" &
-held=$!
-st=
-for _ in $(seq 1 1200); do
-	st=$(sq "SELECT status FROM steps WHERE n = 1 AND run_id =
-		(SELECT id FROM runs WHERE plan_id = '$id')" 2>/dev/null || true)
-	[ "$st" = done ] && break
-	kill -0 "$held" 2>/dev/null || break
-	sleep 0.05
-done
-[ "$st" = done ] || { fail "apply never reached check_target done ('$st')"; sed 's/^/  | /' "$W/apply.err" >&2; finish; }
+hold_at_check_target sw.plan held.json
 expect "sessions on pool-a opened ahead and idle (the fence's verifier)" "$(idle_cmsctl "$PG_PORT_A")" 1
 # It dies before the fence uses it.
 psql_on "$PG_PORT_A" postgres -At -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -72,10 +95,43 @@ expect "pool-a is fenced" "$(pg_read_only "$PG_PORT_A")" on
 pg_reseed_standby pool-a "$PG_PORT_A" pool-b "$PG_PORT_B"
 write_config pool-a pool-b
 run 0 "$CMSCTL" plan -c cms.yaml -o back.plan || finish
-run 0 "$CMSCTL" apply -c cms.yaml back.plan --json || finish
-cp "$W/out" back.json
+hold_at_check_target back.plan back.json
+expect "sessions on pool-b opened ahead and idle (the fence's verifier)" "$(idle_cmsctl "$PG_PORT_B")" 1
+continue_held "$held"
+rc=0
+wait "$held" || rc=$?
+held=
+expect "switchback exit" "$rc" 0
 expect "switchback outcome" "$(jq -r .outcome back.json)" ok
 expect "fence: one pg_backend_pid(), on the session opened ahead" "$(fence_pids back.json)" true
 expect "pool-a is the primary" "$(pg_in_recovery "$PG_PORT_A")" f
+expect "no session of cmsctl left idle on pool-b" "$(idle_cmsctl "$PG_PORT_B")" 0
+
+# ---- a refused apply does not wait for a server that does not answer ----
+# pool-b frozen (SIGSTOP: its connects hang), a login timeout of 20 s, and
+# a plan already applied: the apply is refused before its probe, and the
+# connects it started ahead are cut, not waited for.  Five times: a
+# connect cut before it reached the driver must be cut too.
+sed -i 's/login_timeout: 2s/login_timeout: 20s/' cms.yaml
+B=$(pg_node_dir pool-b)
+pm=$(head -n 1 "$B/postmaster.pid")
+frozen="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+kill -STOP $frozen
+for round in 1 2 3 4 5; do
+	t0=$(now_ms)
+	rc=0
+	"$CMSCTL" apply -c cms.yaml back.plan >"$W/out" 2>"$W/err" || rc=$?
+	took=$(($(now_ms) - t0))
+	if [ "$rc" -ne 0 ] && [ "$took" -lt 10000 ]; then
+		pass "refused apply $round with pool-b frozen ended in ${took} ms (exit $rc; login timeout 20 s)"
+	else
+		fail "refused apply $round with pool-b frozen: exit $rc after ${took} ms (login timeout 20 s)"
+		sed 's/^/  stderr: /' "$W/err" >&2
+	fi
+done
+# shellcheck disable=SC2086
+kill -CONT $frozen
+frozen=
 
 finish

@@ -130,8 +130,9 @@ expect "statements of the demote step that change the old primary" \
 expect "fence steps' ALTER SYSTEM statements" \
 	"$(jq '[.steps[].statements[] | select(.sql | startswith("ALTER SYSTEM SET default_transaction_read_only"))] | length' "$W/report.json")" 1
 
-# The write-unavailable window runs from the fence's first change (the
-# first ALTER DATABASE; its checks and the verifier session come before) to
+# The write-unavailable window runs from the fence's first change (its
+# ALTER SYSTEM, then the reload and the ALTER DATABASE statements; its
+# checks, the list of what to close and the verifier session come before) to
 # the new primary taking connections again (its last ALTER DATABASE; the
 # re-read and the CHECKPOINT come after).  So it holds at least every
 # statement from the one to the other (each duration truncated to whole
@@ -139,7 +140,7 @@ expect "fence steps' ALTER SYSTEM statements" \
 # the fence step's start to the promote step's end (+2 ms) and the apply.
 w=$(jq -r .write_unavailable_ms "$W/report.json")
 inside=$(jq '[.steps[] | select(.action == "fence" or .action == "catch_up" or .action == "promote") | .statements[]]
-	| (map(.sql | startswith("ALTER DATABASE")) | index(true)) as $from
+	| (map(.sql | test("^(ALTER SYSTEM SET default_transaction_read_only|ALTER DATABASE)")) | index(true)) as $from
 	| (map(.sql | test("^ALTER DATABASE .* ALLOW_CONNECTIONS true")) | rindex(true)) as $to
 	| .[$from:$to + 1] | map(.duration_ms) | add' "$W/report.json")
 span=$(jq 'def ms: (.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber);

@@ -674,6 +674,44 @@ static void test_check_target_refuses_primary_and_missing_databases(void **state
 	engine_close(e);
 }
 
+/* check_target readies the standby's session for a promotion (its own
+ * default_transaction_read_only off); when a probe comes instead (the
+ * promotion never ran), that setting is reset before the role is read, so
+ * the probe sees the server's setting, not the session's. */
+static void test_probe_after_check_target_reads_the_servers_setting(void **state)
+{
+	const struct db_fake_reply b[] = {
+		ID("1", SYSID),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		VAL(SQL_SHOW_RO, "on"),
+		DONE(SQL_SESSION_RW),
+		DONE(SQL_LOCAL_COMMIT),
+		/* the probe */
+		DONE(SQL_SESSION_RESET),
+		ID("1", SYSID),
+		VAL(SQL_SHOW_RO, "on"),
+		ROWS(SQL_DATABASES, 1, dbcols, "xds", "lis"),
+		ROWS(SQL_STANDBY_POSITION, 2, sbcols, "0/5000148", "0"),
+		NOROWS(SQL_WAL_RECEIVER, 4, rcvcols),
+		VAL(SQL_CHECKPOINT_TIMELINE, "1"),
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct observation obs = { 0 };
+	struct world w;
+	struct engine *e;
+
+	(void)state;
+	world_init(&w);
+	SESSION(&w, "pool-b", b);
+	e = open_engine(&w);
+	assert_int_equal(e->ops->check_target(e, "pool-b", &err), 0);
+	assert_int_equal(engine_probe(e, &obs, &err), 0);
+	assert_all_sessions_used(&w);
+	assert_true(observation_find(&obs, "pool-b")->read_only);
+	observation_free(&obs);
+	engine_close(e);
+}
+
 static void test_check_target_unreachable_is_refused(void **state)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -1512,6 +1550,7 @@ int main(void)
 		cmocka_unit_test(test_standby_of_another_cluster_is_refused),
 		cmocka_unit_test(test_check_target_refuses_primary_and_missing_databases),
 		cmocka_unit_test(test_check_target_unreachable_is_refused),
+		cmocka_unit_test(test_probe_after_check_target_reads_the_servers_setting),
 		cmocka_unit_test(test_fence_closes_databases_sets_reloads_terminates_and_verifies),
 		cmocka_unit_test(test_fence_fails_when_a_database_still_takes_connections),
 		cmocka_unit_test(test_fence_refused_when_the_session_uses_a_store_database),
