@@ -793,12 +793,13 @@ static int recheck_observations(struct run *r, struct cms_error *err)
 		free(check);
 		if (!ok && rc == 0)
 			rc = cms_error_set(err, CMS_ESTALE, "observation changed since plan %.12s: %s "
-					   "was %s at epoch %" PRId64 ", now %s at epoch %" PRId64,
+					   "was %s at epoch %" PRId64 ", now %s at epoch %" PRId64 "%s%s%s",
 					   r->plan_id, was->server,
 					   was->reachable ? obs_role_name(was->role) : "unreachable",
 					   was->epoch,
 					   is ? (is->reachable ? obs_role_name(is->role) : "unreachable") : "absent",
-					   is ? is->epoch : 0);
+					   is ? is->epoch : 0, is && is->error ? " (" : "",
+					   is && is->error ? is->error : "", is && is->error ? ")" : "");
 	}
 	if (rc == 0 && p->mode == PLAN_SWITCHOVER) {
 		const struct server_obs *t = observation_find(&now, p->to.primary);

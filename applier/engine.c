@@ -80,7 +80,7 @@ struct engine_early {
 	pthread_t th;
 	bool started;
 	bool joined;
-	int64_t ended_ms; /* cms_monotonic_ms() when the connect returned */
+	int64_t started_ms, ended_ms; /* cms_monotonic_ms() around the connect */
 	atomic_int cancel; /* set: nobody will take it (db_odbc_cancel_flag) */
 };
 
@@ -100,6 +100,7 @@ static void *early_main(void *arg)
 	struct engine_early *x = arg;
 
 	db_odbc_cancel_flag(&x->cancel);
+	x->started_ms = cms_monotonic_ms();
 	x->rc = x->connect(&x->db, x->st, x->srv, x->connect_ctx, &x->err);
 	db_odbc_cancel_flag(NULL);
 	x->ended_ms = cms_monotonic_ms();
@@ -196,6 +197,7 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 		engine_preconnect_drop(); /* a long wait (the store's lock): connect afresh */
 	if (pending && pending->st == store && e->connect == engine_connect_odbc && !connect_ctx) {
 		e->early = pending->early;
+		e->early_ahead = true;
 		e->spare = pending->spare;
 		free(pending);
 		pending = NULL;
@@ -405,7 +407,9 @@ static void engine_connect_all(struct engine *e)
 {
 	const struct store *st = e->store;
 	struct cms_error err = CMS_ERROR_INIT;
+	int64_t login_ms;
 	size_t i, todo = 0;
+	bool ahead = e->early_ahead;
 
 	if (!e->early) {
 		if (e->connect != engine_connect_odbc || st->nservers < 2)
@@ -427,15 +431,20 @@ static void engine_connect_all(struct engine *e)
 	for (i = 0; i < st->nservers; i++)
 		early_take(e, i);
 	/* A connect that failed a while ago (engine_preconnect's, which ran
-	 * while the apply checked other things) is not the probe's answer:
-	 * the server is tried again now.  One that failed at its login
-	 * timeout ended just now, and stands. */
+	 * while the apply checked other things) is not the probe's answer,
+	 * nor is one that failed fast (refused, a name not found, an error
+	 * of the driver's): the server is tried again now, at little cost.
+	 * One that failed at its login timeout ended just now, and stands:
+	 * trying again would double the wait for a server that is down. */
+	login_ms = st->policy.login_timeout_ms > 0 ? st->policy.login_timeout_ms
+						   : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
 	todo = 0;
-	for (i = 0; i < st->nservers; i++) {
+	for (i = 0; ahead && i < st->nservers; i++) {
 		struct engine_early *x = &e->early[i];
 
 		if (e->sessions[i] || !x->started || x->rc == 0 ||
-		    cms_monotonic_ms() - x->ended_ms <= ENGINE_EARLY_FAILURE_FRESH_MS)
+		    (cms_monotonic_ms() - x->ended_ms <= ENGINE_EARLY_FAILURE_FRESH_MS &&
+		     x->ended_ms - x->started_ms >= login_ms / 2))
 			continue;
 		cms_error_clear(&x->err);
 		x->rc = 0;
@@ -445,6 +454,7 @@ static void engine_connect_all(struct engine *e)
 	}
 	for (i = 0; todo && i < st->nservers; i++)
 		early_take(e, i);
+	e->early_ahead = false; /* tried again once; later probes take what is */
 }
 
 int engine_take_spare(struct engine *e, size_t idx, struct db **out)

@@ -99,6 +99,7 @@ struct engine {
 					  * engine_session first connects it */
 	struct engine_early *early;      /* per server: what connecting them all at once
 					  * left for engine_session (NULL: nothing) */
+	bool early_ahead;                /* early came from engine_preconnect (not yet probed) */
 	struct engine_early *spare;      /* per server: second sessions engine_preconnect
 					  * opened (engine_take_spare; NULL: none) */
 	struct db_stmt_log *log;         /* statements gathered from closed sessions */
