@@ -1102,10 +1102,8 @@ static bool connect_start(struct odbc_connect_job *j)
 }
 
 /* With j->mu held: waits until the worker is done or deadline_ms passes;
- * true when it is done. */
-/* Waits (j->mu held) until the connect is done or deadline_ms; a
- * cancellable wait also ends, looking every ODBC_CANCEL_LOOK_MS, once the
- * connecting thread's cancel flag is set. */
+ * true when it is done.  A cancellable wait also ends, looking every
+ * ODBC_CANCEL_LOOK_MS, once the connecting thread's cancel flag is set. */
 #define ODBC_CANCEL_LOOK_MS 10
 static bool job_wait(struct odbc_connect_job *j, int64_t deadline_ms, bool cancellable)
 {

@@ -132,6 +132,16 @@ static void early_join(struct engine_early *x)
 	}
 }
 
+/* Raises the cancel flag of every connect of xs still in progress. */
+static void early_cancel(struct engine_early *xs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; xs && i < n; i++)
+		if (xs[i].started && !xs[i].joined)
+			atomic_store(&xs[i].cancel, 1);
+}
+
 /* Waits for every connect of xs (n of them) and closes what nobody took.
  * Connects still in progress are nobody's any more: they are cut first
  * (db_odbc_cancel_flag), so that a server that does not answer does not
@@ -140,9 +150,7 @@ static void early_free(struct engine_early *xs, size_t n)
 {
 	size_t i;
 
-	for (i = 0; xs && i < n; i++)
-		if (xs[i].started && !xs[i].joined)
-			atomic_store(&xs[i].cancel, 1);
+	early_cancel(xs, n);
 	for (i = 0; xs && i < n; i++) {
 		early_join(&xs[i]);
 		db_close(xs[i].db);
@@ -155,6 +163,9 @@ static void preconnect_free(struct preconnect *pc)
 {
 	if (!pc)
 		return;
+	/* All cut at once: the graces of their drivers run side by side. */
+	early_cancel(pc->early, pc->st->nservers);
+	early_cancel(pc->spare, pc->st->nservers);
 	early_free(pc->early, pc->st->nservers);
 	early_free(pc->spare, pc->st->nservers);
 	free(pc);
@@ -218,6 +229,8 @@ void engine_close(struct engine *e)
 	for (i = 0; e->sessions && i < e->store->nservers; i++)
 		engine_session_drop(e, i);
 	free(e->sessions);
+	early_cancel(e->early, e->store->nservers);
+	early_cancel(e->spare, e->store->nservers);
 	early_free(e->early, e->store->nservers);
 	early_free(e->spare, e->store->nservers);
 	if (e->ops && e->ops->close)
@@ -382,6 +395,25 @@ void engine_add_followup(struct engine *e, const char *fmt, ...)
 	*ARRAY_PUSH(e->followups, e->nfollowups, e->alloc_followups) = buf_detach(&b, NULL);
 }
 
+/* Whether a failed connect's error says the server answered and refused
+ * the login (SQLSTATE class 28, or what PostgreSQL and SQL Server say of
+ * a bad password, a missing role or database, pg_hba.conf): trying again
+ * would only count one more failed login against the account, which a
+ * lockout policy may hold against it. */
+static bool server_answered(const struct cms_error *err)
+{
+	static const char *const marks[] = {
+		"[28", "authentication", "password", "Login failed", "login failed",
+		"does not exist", "pg_hba.conf", "permission denied",
+	};
+	size_t i;
+
+	for (i = 0; err->message && i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strstr(err->message, marks[i]))
+			return true;
+	return false;
+}
+
 /* Takes the result of x's connect into server idx's session. */
 static void early_take(struct engine *e, size_t idx)
 {
@@ -435,14 +467,15 @@ static void engine_connect_all(struct engine *e)
 	 * nor is one that failed fast (refused, a name not found, an error
 	 * of the driver's): the server is tried again now, at little cost.
 	 * One that failed at its login timeout ended just now, and stands:
-	 * trying again would double the wait for a server that is down. */
+	 * trying again would double the wait for a server that is down.  A
+	 * login the server refused stands too (server_answered). */
 	login_ms = st->policy.login_timeout_ms > 0 ? st->policy.login_timeout_ms
 						   : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
 	todo = 0;
 	for (i = 0; ahead && i < st->nservers; i++) {
 		struct engine_early *x = &e->early[i];
 
-		if (e->sessions[i] || !x->started || x->rc == 0 ||
+		if (e->sessions[i] || !x->started || x->rc == 0 || server_answered(&x->err) ||
 		    (cms_monotonic_ms() - x->ended_ms <= ENGINE_EARLY_FAILURE_FRESH_MS &&
 		     x->ended_ms - x->started_ms >= login_ms / 2))
 			continue;

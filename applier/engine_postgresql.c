@@ -722,8 +722,11 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 	 * its session's own read-write setting must not pass for the
 	 * server's. */
 	if (n->ready_db == db) {
-		if ((rc = run(e, db, SQL_SESSION_RESET, NULL, err)) < 0)
+		if ((rc = run(e, db, SQL_SESSION_RESET, NULL, err)) < 0) {
+			cms_error_prefix(err, "cannot reset cmsctl's own read-write setting of its "
+					 "session to server '%s' after check_target", n->srv->name);
 			return rc;
+		}
 		n->ready_db = NULL;
 	}
 	if ((rc = query_identity(e, db, &r->in_recovery, &r->sysid, err)) < 0 ||

@@ -6,8 +6,10 @@
  * that the engine of the same store takes the sessions and the fence's
  * second session, that another store's engine and an engine with
  * scripted sessions take nothing, that what nobody took is closed (the
- * suite also runs under ASan and LSan), and that a failed connect is said
- * at the session's first use.
+ * suite also runs under ASan and LSan), that a failed connect is said at
+ * the session's first use, and that one that failed fast is tried again
+ * at the probe unless the server refused the login (a fake PostgreSQL
+ * server on a local port counts the connects).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,9 +21,14 @@
 #include "common/util.h"
 #include "planner/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct world {
@@ -197,12 +204,124 @@ static void test_a_failed_connect_is_said_at_first_use(void **state)
 	world_free(&w);
 }
 
+/* A fake PostgreSQL server on a local port: it counts the connections it
+ * accepts, and answers each at once, either by closing it (a transport
+ * failure, as a server restarting) or with an ErrorResponse of a failed
+ * password (the server answered: a login it refused). */
+struct fake_pg {
+	int fd;
+	int port;
+	bool refuse_login;
+	atomic_int accepted;
+	pthread_t th;
+};
+
+static void *fake_pg_main(void *arg)
+{
+	struct fake_pg *f = arg;
+	static const char msg[] = "SFATAL\0C28P01\0Mpassword authentication failed for user \"cmsctl\"\0";
+	int c;
+
+	while ((c = accept(f->fd, NULL, NULL)) >= 0) {
+		atomic_fetch_add(&f->accepted, 1);
+		if (f->refuse_login) {
+			unsigned char in[512], out[512];
+			uint32_t len = (uint32_t)(4 + sizeof(msg));
+
+			if (read(c, in, sizeof(in)) > 0) {
+				out[0] = 'E';
+				out[1] = (unsigned char)(len >> 24);
+				out[2] = (unsigned char)(len >> 16);
+				out[3] = (unsigned char)(len >> 8);
+				out[4] = (unsigned char)len;
+				memcpy(out + 5, msg, sizeof(msg));
+				if (write(c, out, 5 + sizeof(msg)) < 0) {
+					/* the client went away: counted all the same */
+				}
+			}
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void fake_pg_start(struct fake_pg *f, bool refuse_login)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+
+	memset(f, 0, sizeof(*f));
+	f->refuse_login = refuse_login;
+	f->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(f->fd, 16), 0);
+	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &alen), 0);
+	f->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&f->th, NULL, fake_pg_main, f), 0);
+}
+
+static int fake_pg_stop(struct fake_pg *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	pthread_join(f->th, NULL);
+	close(f->fd);
+	return atomic_load(&f->accepted);
+}
+
+/* pool-b is the fake server; the probe needs every session (engine_probe
+ * connects them all first).  A connect made ahead that failed fast is
+ * tried once more then, unless the server refused the login. */
+static void run_fake(bool refuse_login, int want_connects)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct observation obs;
+	struct engine *e = NULL;
+	struct fake_pg f;
+	struct world w;
+
+	fake_pg_start(&f, refuse_login);
+	world_init(&w, NULL);
+	snprintf(w.conns[1], sizeof(w.conns[1]),
+		 "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%d;Database=postgres;Uid=cmsctl;"
+		 "pqopt={sslmode=disable gssencmode=disable}", f.port);
+	engine_preconnect(&w.store, NULL, 0);
+	assert_int_equal(engine_open(&e, &w.store, NULL, NULL, &err), 0);
+	assert_true(e->early_ahead);
+	/* Each server is observed unreachable (pool-a's statements are not
+	 * SQLite's), which is no failure of the probe. */
+	memset(&obs, 0, sizeof(obs));
+	assert_int_equal(engine_probe(e, &obs, &err), 0);
+	assert_false(observation_find(&obs, "pool-b")->reachable);
+	observation_free(&obs);
+	engine_close(e);
+	assert_int_equal(fake_pg_stop(&f), want_connects);
+	world_free(&w);
+}
+
+static void test_a_fast_failure_is_tried_again_at_the_probe(void **state)
+{
+	(void)state;
+	run_fake(false, 2);
+}
+
+static void test_a_refused_login_is_not_tried_again(void **state)
+{
+	(void)state;
+	run_fake(true, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_the_engine_takes_the_sessions_and_the_spare),
 		cmocka_unit_test(test_other_engines_take_nothing_and_the_rest_is_closed),
 		cmocka_unit_test(test_a_failed_connect_is_said_at_first_use),
+		cmocka_unit_test(test_a_fast_failure_is_tried_again_at_the_probe),
+		cmocka_unit_test(test_a_refused_login_is_not_tried_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
