@@ -169,7 +169,7 @@ static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k
  * false) the sockets are found as before, by what appeared in
  * /proc/self/fd while the session connected, and connects take turns.
  */
-static __thread struct odbc_socks *rec_to;  /* this thread's list, while connecting */
+static _Thread_local struct odbc_socks *rec_to;  /* this thread's list, while connecting */
 static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER; /* guards every list */
 static int (*libc_connect)(int, __CONST_SOCKADDR_ARG, socklen_t);
 static pthread_once_t libc_connect_once = PTHREAD_ONCE_INIT;

@@ -308,6 +308,12 @@ done:
 	return rc;
 }
 
+int64_t engine_login_timeout_ms(const struct store *store)
+{
+	return store->policy.login_timeout_ms > 0 ? store->policy.login_timeout_ms
+						  : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
+}
+
 int engine_odbc_open(struct db **out, const char *label, const char *connstr,
 		     const char *password_env, const char *password_file, const struct store *store,
 		     struct cms_error *err)
@@ -321,8 +327,7 @@ int engine_odbc_open(struct db **out, const char *label, const char *connstr,
 		cms_error_prefix(err, "cannot connect to server '%s'", label);
 		return rc;
 	}
-	login_ms = store->policy.login_timeout_ms > 0 ? store->policy.login_timeout_ms
-						      : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
+	login_ms = engine_login_timeout_ms(store);
 	query_ms = store->policy.query_timeout_ms > 0 ? store->policy.query_timeout_ms
 						      : ENGINE_DEFAULT_QUERY_TIMEOUT_MS;
 	rc = db_connect_odbc(out, label, connstr, password, login_ms, query_ms, err);
@@ -469,8 +474,7 @@ static void engine_connect_all(struct engine *e)
 	 * One that failed at its login timeout ended just now, and stands:
 	 * trying again would double the wait for a server that is down.  A
 	 * login the server refused stands too (server_answered). */
-	login_ms = st->policy.login_timeout_ms > 0 ? st->policy.login_timeout_ms
-						   : ENGINE_DEFAULT_LOGIN_TIMEOUT_MS;
+	login_ms = engine_login_timeout_ms(st);
 	todo = 0;
 	for (i = 0; ahead && i < st->nservers; i++) {
 		struct engine_early *x = &e->early[i];

@@ -138,6 +138,10 @@ void engine_close(struct engine *e); /* accepts NULL */
 
 /* The default connect: ODBC with login/query timeouts from the policy and
  * the password read by config_read_password(). */
+/* The store's login timeout, or its default for a store the loader did
+ * not build. */
+int64_t engine_login_timeout_ms(const struct store *store);
+
 int engine_connect_odbc(struct db **out, const struct store *store, const struct server *srv,
 			void *ctx, struct cms_error *err);
 

@@ -94,9 +94,6 @@
  * and how often it looks. */
 #define PG_TERMINATE_WAIT_MS 5000
 #define PG_TERMINATE_POLL_MS 2
-/* How long a second session opened ahead (engine_preconnect) gets to
- * answer, when the store names no login timeout. */
-#define PG_SPARE_CHECK_MS 5000
 
 #define SQL_IN_RECOVERY "SELECT pg_is_in_recovery()"
 /* The role and the cluster's identity in one round trip: initdb draws the
@@ -400,6 +397,19 @@ static int run(struct engine *e, struct db *db, const char *sql, struct db_resul
 	       struct cms_error *err);
 static int prepare_writes(struct engine *e, struct db *db, struct cms_error *err);
 
+/* Resets cmsctl's own read-write setting of db, n's session, which what
+ * (a step) set: the session then reads roles as any client does. */
+static int reset_own_setting(struct engine *e, struct pg_node *n, struct db *db, const char *what,
+			     struct cms_error *err)
+{
+	int rc = run(e, db, SQL_SESSION_RESET, NULL, err);
+
+	if (rc < 0)
+		cms_error_prefix(err, "cannot reset cmsctl's own read-write setting of its session "
+				 "to server '%s' after %s", n->srv->name, what);
+	return rc;
+}
+
 static int node_session(struct engine *e, struct pg_node *n, struct db **out, struct cms_error *err)
 {
 	struct pg_priv *pp = e->priv;
@@ -408,11 +418,8 @@ static int node_session(struct engine *e, struct pg_node *n, struct db **out, st
 	if ((rc = engine_session(e, (size_t)(n - pp->nodes), out, err)) < 0)
 		return rc;
 	if (n->reset_pending && !pp->in_window) {
-		if ((rc = run(e, *out, SQL_SESSION_RESET, NULL, err)) < 0) {
-			cms_error_prefix(err, "cannot reset cmsctl's own read-write setting of its "
-					 "session to server '%s' after the fence", n->srv->name);
+		if ((rc = reset_own_setting(e, n, *out, "the fence", err)) < 0)
 			return rc;
-		}
 		n->reset_pending = false;
 	}
 	return 0;
@@ -722,11 +729,8 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 	 * its session's own read-write setting must not pass for the
 	 * server's. */
 	if (n->ready_db == db) {
-		if ((rc = run(e, db, SQL_SESSION_RESET, NULL, err)) < 0) {
-			cms_error_prefix(err, "cannot reset cmsctl's own read-write setting of its "
-					 "session to server '%s' after check_target", n->srv->name);
+		if ((rc = reset_own_setting(e, n, db, "check_target", err)) < 0)
 			return rc;
-		}
 		n->ready_db = NULL;
 	}
 	if ((rc = query_identity(e, db, &r->in_recovery, &r->sysid, err)) < 0 ||
@@ -1338,13 +1342,11 @@ static int open_verifier(struct engine *e, struct pg_node *n, struct db **out, c
 	 * is replaced by a new one. */
 	if (engine_take_spare(e, (size_t)(n - ((struct pg_priv *)e->priv)->nodes), out)) {
 		struct cms_error serr = CMS_ERROR_INIT;
-		int64_t login = e->store->policy.login_timeout_ms > 0 ? e->store->policy.login_timeout_ms
-								      : PG_SPARE_CHECK_MS;
 		int r;
 
 		/* A session idle since before the lock may have been dropped
 		 * silently on the way: it gets a connect's time to answer. */
-		db_set_deadline(*out, cms_monotonic_ms() + login);
+		db_set_deadline(*out, cms_monotonic_ms() + engine_login_timeout_ms(e->store));
 		r = run_value(e, *out, SQL_BACKEND_PID, pid, &serr);
 		db_set_deadline(*out, 0);
 		if (r == 0)

@@ -142,18 +142,20 @@ struct step_info {
 void step_info_free(struct step_info *s);                 /* frees content */
 void step_info_list_free(struct step_info *s, size_t n); /* frees each and the array */
 
-/* A run begins with outcome "running".
- * state_step_set inserts or updates step n: started_at is stamped when it
- * enters running, finished_at when it reaches done, failed, skipped or
- * undone; a NULL action, server or detail_json, or a negative duration_ms,
- * keeps the value recorded before.  Run and step times (now_ms) are
- * milliseconds since the epoch, kept as RFC 3339 with milliseconds. */
 /* Several writes as one transaction (one sync instead of one each):
  * state_batch_begin, then only state_run_begin and state_step_set, then
  * state_batch_end, which commits when commit is true and rolls back
  * otherwise (nothing of the batch is then written). */
 int state_batch_begin(struct state *st, struct cms_error *err);
 int state_batch_end(struct state *st, bool commit, struct cms_error *err);
+
+/* A run begins with outcome "running".
+ * state_step_set inserts or updates step n: started_at is stamped when it
+ * enters running (and cleared when it is put back to pending),
+ * finished_at when it reaches done, failed, skipped or undone; a NULL
+ * action, server or detail_json, or a negative duration_ms, keeps the
+ * value recorded before.  Run and step times (now_ms) are milliseconds
+ * since the epoch, kept as RFC 3339 with milliseconds. */
 int state_run_begin(struct state *st, const char *run_id, const char *store, const char *plan_id,
 		    enum run_kind kind, const char *operator_name, int64_t now_ms,
 		    struct cms_error *err);
