@@ -1366,6 +1366,8 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	r.operator_name = ctx->operator_name;
 	if ((rc = take_lock(&r, reason, err)) < 0)
 		goto done_unlocked;
+	if (ctx->after_lock)
+		ctx->after_lock(ctx->after_lock_arg);
 	if ((rc = refuse_unfinished(ctx, err)) < 0 || (rc = check_plan_facts(&r, &rec, err)) < 0 ||
 	    (ctx->level && (rc = ctx->level(ctx->level_arg, err)) < 0))
 		goto done;

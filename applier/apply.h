@@ -98,6 +98,10 @@ struct apply_ctx {
 	 * history's, with the run's id. */
 	void (*before_record)(void *arg, const char *run_id);
 	void *before_record_arg;
+	/* Test hook: called by apply once it holds the store's lock, before
+	 * the engine is opened. */
+	void (*after_lock)(void *arg);
+	void *after_lock_arg;
 	/* Called once the run's report is in the history (writes --report); a
 	 * failure is the record's. */
 	int (*write_report)(void *arg, const struct apply_result *res, struct cms_error *err);

@@ -36,6 +36,12 @@
 /* A connect that failed longer ago than this when the probe needs the
  * session is tried again. */
 #define ENGINE_EARLY_FAILURE_FRESH_MS 250
+/* A session engine_preconnect opened that has been idle longer than this
+ * when the engine first uses it (the apply waited, for its lock say) is
+ * asked whether it still answers before it serves: another runner's fence
+ * may have ended it meanwhile, and a dead session would make the probe
+ * report its server unreachable. */
+#define ENGINE_PRECONNECT_VERIFY_MS 250
 
 /* Used when a store was built without the config loader's defaults. */
 #define ENGINE_DEFAULT_LOGIN_TIMEOUT_MS 5000
@@ -72,6 +78,7 @@ struct engine_early {
 	int rc;
 	struct cms_error err;
 	bool unchecked;
+	bool ahead; /* opened by engine_preconnect, taken by engine_open */
 	/* the connecting thread's */
 	const struct store *st;
 	const struct server *srv;
@@ -116,6 +123,7 @@ static void early_start(struct engine_early *x, const struct store *st, size_t i
 
 	x->st = st;
 	x->srv = &st->servers[idx];
+	x->ahead = false;
 	x->connect = connect;
 	x->connect_ctx = connect_ctx;
 	sigfillset(&all);
@@ -207,6 +215,10 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 	if (pending && cms_monotonic_ms() - pending->started_ms > ENGINE_PRECONNECT_FRESH_MS)
 		engine_preconnect_drop(); /* a long wait (the store's lock): connect afresh */
 	if (pending && pending->st == store && e->connect == engine_connect_odbc && !connect_ctx) {
+		size_t i;
+
+		for (i = 0; i < store->nservers; i++)
+			pending->early[i].ahead = true;
 		e->early = pending->early;
 		e->early_ahead = true;
 		e->spare = pending->spare;
@@ -555,6 +567,21 @@ void engine_preconnect_drop(void)
 	preconnect_free(pc);
 }
 
+/* Whether db answers a statement within a login timeout. */
+static bool session_answers(struct engine *e, struct db *db)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct db_result *res = NULL;
+	int rc;
+
+	db_set_deadline(db, cms_monotonic_ms() + engine_login_timeout_ms(e->store));
+	rc = db_exec(db, "SELECT 1", &res, &err);
+	db_set_deadline(db, 0);
+	db_result_free(res);
+	cms_error_clear(&err);
+	return rc == 0;
+}
+
 int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
 {
 	struct engine_early *x = e->early ? &e->early[idx] : NULL;
@@ -564,6 +591,14 @@ int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_err
 	*out = NULL;
 	if (x)
 		early_take(e, idx);
+	/* A session opened ahead and idle since: if it no longer answers, a
+	 * new one replaces it (the failed statement stays in the log). */
+	if (e->sessions[idx] && x && x->unchecked && x->ahead &&
+	    cms_monotonic_ms() - x->ended_ms > ENGINE_PRECONNECT_VERIFY_MS &&
+	    !session_answers(e, e->sessions[idx])) {
+		engine_session_drop(e, idx);
+		x->unchecked = false;
+	}
 	if (!e->sessions[idx]) {
 		if (x && x->started && x->rc < 0) {
 			/* Its connect already failed: that is the answer. */

@@ -10,7 +10,9 @@
  *   promote:DB   right after the engine promoted database DB of the target,
  *                before the next one (tests/e2e/t_store_unit.sh);
  *   record       between the state's commit of a run and the history's
- *                (tests/e2e/t_level.sh).
+ *                (tests/e2e/t_level.sh);
+ *   locked       right after apply took the store's lock, before its
+ *                engine is opened (tests/integration/t_pg_connect_ahead.sh).
  * Each hold says so on stderr ("cmsctl: holding ...").
  */
 #define _GNU_SOURCE
@@ -87,6 +89,14 @@ static void hold_before_record(void *arg, const char *run_id)
 		hold(what);
 	}
 }
+
+static void hold_after_lock(void *arg)
+{
+	const char *spec = arg;
+
+	if (spec && !strcmp(spec, "locked"))
+		hold("after taking the store's lock");
+}
 #endif
 
 void cmd_test_hooks(struct apply_ctx *ctx)
@@ -102,6 +112,8 @@ void cmd_test_hooks(struct apply_ctx *ctx)
 	ctx->on_database_arg = (void *)spec;
 	ctx->before_record = hold_before_record;
 	ctx->before_record_arg = (void *)spec;
+	ctx->after_lock = hold_after_lock;
+	ctx->after_lock_arg = (void *)spec;
 #else
 	(void)ctx;
 #endif

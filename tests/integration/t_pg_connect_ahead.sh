@@ -11,7 +11,12 @@
 #     sends the fence's pg_backend_pid() once, on it;
 #   - an apply refused before its probe (its plan already applied) with a
 #     server frozen (SIGSTOP) ends at once: the connects it started ahead
-#     are cut, not waited for until their login timeout.
+#     are cut, not waited for until their login timeout;
+#   - sessions opened ahead that were ended while the apply waited (held
+#     right after taking the store's lock, longer than the 250 ms after
+#     which such a session is asked whether it still answers) are replaced
+#     by new ones: the switchover completes instead of being refused with
+#     its servers "unreachable".
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${CMSCTL_SOURCE_DIR:?CMSCTL_SOURCE_DIR must name the source tree}/tests/integration/lib.sh"
@@ -148,5 +153,40 @@ fi
 # shellcheck disable=SC2086
 kill -CONT $frozen
 frozen=
+
+# ---- sessions opened ahead, ended while the apply waited ----
+pg_reseed_standby pool-b "$PG_PORT_B" pool-a "$PG_PORT_A"
+write_config pool-b pool-a
+run 0 "$CMSCTL" plan -c cms.yaml -o late.plan || finish
+CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply -c cms.yaml late.plan --json >late.json 2>"$W/apply.err" &
+held=$!
+for _ in $(seq 1 400); do
+	grep -q "holding after taking the store's lock" "$W/apply.err" &&
+		[ "$(idle_cmsctl "$PG_PORT_A")" = 2 ] && [ "$(idle_cmsctl "$PG_PORT_B")" = 1 ] && break
+	kill -0 "$held" 2>/dev/null || break
+	sleep 0.05
+done
+expect "held after its lock: sessions opened ahead on pool-a (session and verifier)" \
+	"$(idle_cmsctl "$PG_PORT_A")" 2
+expect "held after its lock: sessions opened ahead on pool-b" "$(idle_cmsctl "$PG_PORT_B")" 1
+# All of them end, as another runner's fence would end them.
+for port in "$PG_PORT_A" "$PG_PORT_B"; do
+	psql_on "$port" postgres -At -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE usename = 'cmsctl' AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+		AND query LIKE '%typbasetype%'" >/dev/null
+done
+sleep 0.3 # idle longer than the 250 ms after which they are asked
+kill -CONT "$held"
+rc=0
+wait "$held" || rc=$?
+held=
+expect "switchover after the sessions ended: exit" "$rc" 0
+[ "$rc" -eq 0 ] || sed 's/^/  stderr: /' "$W/apply.err" >&2
+expect "switchover after the sessions ended: outcome" "$(jq -r .outcome late.json)" ok
+# The verifier was taken from the connects made ahead (within 2 s), found
+# dead by the fence and replaced: the sessions were adopted, not dropped.
+expect "fence: the ended verifier's pg_backend_pid() failed, a new session's answered" \
+	"$(fence_pids late.json)" false,true
+expect "pool-b is the primary" "$(pg_in_recovery "$PG_PORT_B")" f
 
 finish
