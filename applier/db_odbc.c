@@ -56,6 +56,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -158,6 +159,98 @@ static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k
 }
 
 /*
+ * Connects take turns until they reach the network.  unixODBC 2.3.11
+ * (Debian 12) reads odbcinst.ini and odbc.ini, and loads the driver, in
+ * ways that are not safe on two threads at once (fixed upstream in
+ * 2.3.13): a connect that read at the same time as another could find no
+ * entry for its driver and fail with "Can't open lib 'PostgreSQL Unicode'
+ * : file not found", as if the driver were not installed.  psqlODBC reads
+ * its settings the same way.  All of that comes before the driver's first
+ * name lookup (getaddrinfo) or connect(2), which cmsctl sees (both are
+ * defined below): a connect holds ini_gate from the start of
+ * SQLDriverConnect until then, so those reads take turns while the
+ * network waits, the long part, still overlap.  A connect that cannot
+ * have the gate within ODBC_INI_GATE_WAIT_MS goes on without it rather
+ * than wait for another that is stuck before the network.
+ */
+#define ODBC_INI_GATE_WAIT_MS 250
+static pthread_mutex_t ini_gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ini_gate_cv;
+static pthread_once_t ini_gate_once = PTHREAD_ONCE_INIT;
+static bool ini_gate_busy;
+/* This thread holds the gate (the connect's worker, once handed it). */
+static _Thread_local bool ini_gate_held;
+
+static void ini_gate_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ini_gate_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Takes the gate (a token, not a lock of this thread: a connect takes it
+ * on its calling thread and hands it to its worker); false when it was
+ * not free within ODBC_INI_GATE_WAIT_MS. */
+static bool ini_gate_take(void)
+{
+	struct timespec ts;
+	bool got;
+
+	pthread_once(&ini_gate_once, ini_gate_init);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)ODBC_INI_GATE_WAIT_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&ini_gate_mu);
+	while (ini_gate_busy && pthread_cond_timedwait(&ini_gate_cv, &ini_gate_mu, &ts) == 0)
+		;
+	got = !ini_gate_busy;
+	if (got)
+		ini_gate_busy = true;
+	pthread_mutex_unlock(&ini_gate_mu);
+	return got;
+}
+
+static void ini_gate_give_back(void)
+{
+	pthread_mutex_lock(&ini_gate_mu);
+	ini_gate_busy = false;
+	pthread_cond_signal(&ini_gate_cv);
+	pthread_mutex_unlock(&ini_gate_mu);
+}
+
+/* Gives the gate back if this thread holds it. */
+static void ini_gate_leave(void)
+{
+	if (ini_gate_held) {
+		ini_gate_held = false;
+		ini_gate_give_back();
+	}
+}
+
+static int (*libc_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+			       struct addrinfo **);
+static pthread_once_t libc_getaddrinfo_once = PTHREAD_ONCE_INIT;
+
+static void libc_getaddrinfo_init(void)
+{
+	*(void **)&libc_getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
+}
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+		struct addrinfo **res)
+{
+	ini_gate_leave();
+	pthread_once(&libc_getaddrinfo_once, libc_getaddrinfo_init);
+	if (!libc_getaddrinfo)
+		return EAI_SYSTEM;
+	return libc_getaddrinfo(node, service, hints, res);
+}
+
+/*
  * Which sockets a connect opened.  cmsctl defines connect(2) itself and
  * exports it (the link option in CMakeLists.txt), so the drivers' calls
  * (libpq's, FreeTDS's) come here first: a thread that connects a session
@@ -184,6 +277,7 @@ int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	struct odbc_socks *to = rec_to;
 	struct stat sb;
 
+	ini_gate_leave();
 	pthread_once(&libc_connect_once, libc_connect_init);
 	if (to && fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
 		pthread_mutex_lock(&rec_mu);
@@ -952,6 +1046,7 @@ struct odbc_connect_job {
 	bool done, abandoned;
 	const atomic_int *cancel; /* the connecting thread's (db_odbc_cancel_flag), or NULL */
 	struct odbc_socks rec; /* the sockets the driver connected (rec_works()) */
+	bool gate; /* the connect holds ini_gate: whoever runs it gives it back */
 };
 
 /* The calling thread's cancel flag for its connects (db_odbc_cancel_flag). */
@@ -1000,8 +1095,10 @@ static bool connect_run(struct odbc_connect_job *j)
 	bool abandoned;
 
 	rec_to = &j->rec;
+	ini_gate_held = j->gate;
 	r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
 			     SQL_DRIVER_NOPROMPT);
+	ini_gate_leave();
 	rec_to = NULL;
 	pthread_mutex_lock(&j->mu);
 	j->r = r;
@@ -1130,7 +1227,7 @@ static bool job_wait(struct odbc_connect_job *j, int64_t deadline_ms, bool cance
  * was abandoned: the handles are the worker's then, and o no longer holds
  * them. */
 static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc_socks *before,
-			    SQLRETURN *r, bool *cut, struct odbc_socks *rec)
+			    bool gate, SQLRETURN *r, bool *cut, struct odbc_socks *rec)
 {
 	struct odbc_connect_job *j = xcalloc(1, sizeof(*j));
 	int64_t deadline = call_deadline(o, o->login_timeout_ms);
@@ -1146,6 +1243,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	j->env = o->env;
 	j->dbc = o->dbc;
 	j->cancel = thread_cancel;
+	j->gate = gate;
 	j->cs = buf_detach(cs, &j->cslen);
 	if (!connect_start(j)) {
 		/* No thread could be made: the call runs here, bounded by the
@@ -1154,8 +1252,10 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 
 		guard_start(&g, deadline, recording ? &j->rec : NULL, before);
 		rec_to = &j->rec;
+		ini_gate_held = j->gate;
 		*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
 				      SQL_DRIVER_NOPROMPT);
+		ini_gate_leave();
 		rec_to = NULL;
 		*cut = guard_stop(&g);
 		goto finished;
@@ -1277,7 +1377,7 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	char *escaped = NULL;
 	SQLULEN login_s = timeout_seconds(login_timeout_ms);
 	struct odbc_socks before = { NULL, 0, 0 }, rec = { NULL, 0, 0 };
-	bool fired, recording, serial = false;
+	bool fired, recording, serial = false, gate = false, handed = false;
 	SQLRETURN r;
 	int rc = 0;
 
@@ -1299,6 +1399,8 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	/* Here, on the calling thread, before the connect's worker exists. */
 	if ((rc = cms_lib_odbc_load(err)) < 0)
 		goto done;
+	/* The driver manager reads its settings from here on (ini_gate). */
+	gate = ini_gate_take();
 	r = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env);
 	if (!SQL_SUCCEEDED(r)) {
 		o->env = SQL_NULL_HENV;
@@ -1361,7 +1463,8 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		serial = true;
 		odbc_socks_of_process(&before);
 	}
-	if (!connect_bounded(o, &cs, &before, &r, &fired, &rec)) {
+	handed = true; /* the gate is the connect's now */
+	if (!connect_bounded(o, &cs, &before, gate, &r, &fired, &rec)) {
 		o->cut = true;
 		rc = cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': no answer within %"
 				   PRId64 " ms, waiting outside any socket of the session (a name "
@@ -1417,6 +1520,8 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	*out = &o->base;
 	o = NULL;
 done:
+	if (gate && !handed)
+		ini_gate_give_back();
 	if (serial)
 		pthread_mutex_unlock(&serial_mu);
 	free(before.v);
