@@ -167,59 +167,87 @@ static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k
  * : file not found", as if the driver were not installed.  psqlODBC reads
  * its settings the same way.  All of that comes before the driver's first
  * name lookup (getaddrinfo) or connect(2), which cmsctl sees (both are
- * defined below): a connect holds ini_gate from the start of
- * SQLDriverConnect until then, so those reads take turns while the
- * network waits, the long part, still overlap.  A connect that cannot
- * have the gate within ODBC_INI_GATE_WAIT_MS goes on without it rather
- * than wait for another that is stuck before the network.
+ * defined below): a connect takes ini_gate before the driver manager's
+ * first call and holds it until then, so those reads take turns while
+ * the network waits, the long part, still overlap.  A connect waits for
+ * the gate as long as its holders move on; one that has held it for
+ * ODBC_INI_GATE_WAIT_MS without reaching the network is taken to be
+ * stuck, and the waiter goes on without the gate rather than wait for it
+ * (up to its login timeout).  A cancelled connect stops waiting.
  */
 #define ODBC_INI_GATE_WAIT_MS 250
-static pthread_mutex_t ini_gate_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ini_gate_cv;
+#define ODBC_INI_GATE_LOOK_MS 10 /* how often a waiter looks at its cancel flag */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool busy;
+	int64_t since_ms; /* cms_monotonic_ms() when its holder took it */
+} ini_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
 static pthread_once_t ini_gate_once = PTHREAD_ONCE_INIT;
-static bool ini_gate_busy;
 /* This thread holds the gate (the connect's worker, once handed it). */
 static _Thread_local bool ini_gate_held;
 
-static void ini_gate_init(void)
+/* Also in a child of fork(): the gate's holder, a thread of the parent,
+ * is not there. */
+static void ini_gate_reset(void)
 {
 	pthread_condattr_t ca;
 
+	pthread_mutex_init(&ini_gate.mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ini_gate_cv, &ca);
+	pthread_cond_init(&ini_gate.cv, &ca);
 	pthread_condattr_destroy(&ca);
+	ini_gate.busy = false;
+	ini_gate_held = false;
+}
+
+static void ini_gate_init(void)
+{
+	ini_gate_reset();
+	pthread_atfork(NULL, NULL, ini_gate_reset);
 }
 
 /* Takes the gate (a token, not a lock of this thread: a connect takes it
- * on its calling thread and hands it to its worker); false when it was
- * not free within ODBC_INI_GATE_WAIT_MS. */
-static bool ini_gate_take(void)
+ * on its calling thread and hands it to its worker); false when its
+ * holder seems stuck or cancel was raised. */
+static bool ini_gate_take(const atomic_int *cancel)
 {
-	struct timespec ts;
-	bool got;
+	bool got = false;
 
 	pthread_once(&ini_gate_once, ini_gate_init);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += (long)ODBC_INI_GATE_WAIT_MS * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&ini_gate_mu);
-	while (ini_gate_busy && pthread_cond_timedwait(&ini_gate_cv, &ini_gate_mu, &ts) == 0)
-		;
-	got = !ini_gate_busy;
-	if (got)
-		ini_gate_busy = true;
-	pthread_mutex_unlock(&ini_gate_mu);
+	pthread_mutex_lock(&ini_gate.mu);
+	for (;;) {
+		struct timespec ts;
+		int64_t now = cms_monotonic_ms(), until;
+
+		if (!ini_gate.busy) {
+			ini_gate.busy = true;
+			ini_gate.since_ms = now;
+			got = true;
+			break;
+		}
+		if (now - ini_gate.since_ms >= ODBC_INI_GATE_WAIT_MS || (cancel && atomic_load(cancel)))
+			break;
+		until = ini_gate.since_ms + ODBC_INI_GATE_WAIT_MS;
+		if (until > now + ODBC_INI_GATE_LOOK_MS)
+			until = now + ODBC_INI_GATE_LOOK_MS;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)(until - now) * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&ini_gate.cv, &ini_gate.mu, &ts);
+	}
+	pthread_mutex_unlock(&ini_gate.mu);
 	return got;
 }
 
 static void ini_gate_give_back(void)
 {
-	pthread_mutex_lock(&ini_gate_mu);
-	ini_gate_busy = false;
-	pthread_cond_signal(&ini_gate_cv);
-	pthread_mutex_unlock(&ini_gate_mu);
+	pthread_mutex_lock(&ini_gate.mu);
+	ini_gate.busy = false;
+	pthread_cond_broadcast(&ini_gate.cv);
+	pthread_mutex_unlock(&ini_gate.mu);
 }
 
 /* Gives the gate back if this thread holds it. */
@@ -245,8 +273,10 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 {
 	ini_gate_leave();
 	pthread_once(&libc_getaddrinfo_once, libc_getaddrinfo_init);
-	if (!libc_getaddrinfo)
+	if (!libc_getaddrinfo) {
+		errno = ENOSYS;
 		return EAI_SYSTEM;
+	}
 	return libc_getaddrinfo(node, service, hints, res);
 }
 
@@ -1399,8 +1429,19 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	/* Here, on the calling thread, before the connect's worker exists. */
 	if ((rc = cms_lib_odbc_load(err)) < 0)
 		goto done;
-	/* The driver manager reads its settings from here on (ini_gate). */
-	gate = ini_gate_take();
+	/* The driver manager reads its settings from here on: connects take
+	 * turns (ini_gate), or, without recording, run one at a time. */
+	recording = rec_works();
+	if (recording) {
+		gate = ini_gate_take(thread_cancel);
+	} else {
+		pthread_mutex_lock(&serial_mu);
+		serial = true;
+	}
+	if (thread_cancel && atomic_load(thread_cancel)) {
+		rc = cms_error_set(err, CMS_ERROR, "connect to server '%s' cancelled", label);
+		goto done;
+	}
 	r = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env);
 	if (!SQL_SUCCEEDED(r)) {
 		o->env = SQL_NULL_HENV;
@@ -1457,12 +1498,8 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	}
 	/* The sockets the connect recorded are the session's; without
 	 * recording, those that appear while it connects. */
-	recording = rec_works();
-	if (!recording) {
-		pthread_mutex_lock(&serial_mu);
-		serial = true;
+	if (!recording)
 		odbc_socks_of_process(&before);
-	}
 	handed = true; /* the gate is the connect's now */
 	if (!connect_bounded(o, &cs, &before, gate, &r, &fired, &rec)) {
 		o->cut = true;

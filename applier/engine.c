@@ -114,22 +114,62 @@ static void *early_main(void *arg)
 	return NULL;
 }
 
+/* On x's thread: x->db, a session opened ahead and idle since, is asked
+ * whether it still answers (SELECT 1 within a login timeout).  One that
+ * failed at once (ended by a fence, a restart) is replaced by a new
+ * connect; one that did not answer in time stays failed, as its connect
+ * would have: connecting again would double the wait for a server that
+ * is down. */
+static void *verify_main(void *arg)
+{
+	struct engine_early *x = arg;
+	int64_t login_ms = engine_login_timeout_ms(x->st), t0 = cms_monotonic_ms();
+	struct db_result *res = NULL;
+
+	db_odbc_cancel_flag(&x->cancel);
+	db_set_deadline(x->db, t0 + login_ms);
+	x->rc = db_exec(x->db, "SELECT 1", &res, &x->err);
+	db_set_deadline(x->db, 0);
+	db_result_free(res);
+	if (x->rc < 0) {
+		db_close(x->db);
+		x->db = NULL;
+		if (cms_monotonic_ms() - t0 < login_ms / 2) {
+			cms_error_clear(&x->err);
+			x->started_ms = cms_monotonic_ms();
+			x->rc = x->connect(&x->db, x->st, x->srv, x->connect_ctx, &x->err);
+		} else {
+			cms_error_prefix(&x->err, "a session to server '%s' opened ahead did not "
+					 "answer within %" PRId64 " ms", x->srv->name, login_ms);
+		}
+	}
+	db_odbc_cancel_flag(NULL);
+	x->ended_ms = cms_monotonic_ms();
+	return NULL;
+}
+
+static void early_spawn(struct engine_early *x, void *(*fn)(void *))
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	x->joined = false;
+	x->started = pthread_create(&x->th, NULL, fn, x) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* Starts x's connect on a thread of its own; signals stay with the
  * calling thread.  Not started: whoever needs the session connects it. */
 static void early_start(struct engine_early *x, const struct store *st, size_t idx,
 			engine_connect_fn connect, void *connect_ctx)
 {
-	sigset_t all, old;
-
 	x->st = st;
 	x->srv = &st->servers[idx];
 	x->ahead = false;
 	x->connect = connect;
 	x->connect_ctx = connect_ctx;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	x->started = pthread_create(&x->th, NULL, early_main, x) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	early_spawn(x, early_main);
 }
 
 static void early_join(struct engine_early *x)
@@ -179,6 +219,20 @@ static void preconnect_free(struct preconnect *pc)
 	free(pc);
 }
 
+/* ENGINE_PRECONNECT_FRESH_MS; a test build takes another from
+ * CMSCTL_TEST_PRECONNECT_FRESH_MS (a test that holds an apply must not
+ * depend on how fast the machine is). */
+static int64_t preconnect_fresh_ms(void)
+{
+#ifdef CMSCTL_TEST_BUILD
+	const char *v = getenv("CMSCTL_TEST_PRECONNECT_FRESH_MS");
+
+	if (v && *v)
+		return strtoll(v, NULL, 10);
+#endif
+	return ENGINE_PRECONNECT_FRESH_MS;
+}
+
 int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
 		void *connect_ctx, struct cms_error *err)
 {
@@ -212,7 +266,7 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 	}
 	/* The connects engine_preconnect started for this store, if they
 	 * are what this engine would make itself. */
-	if (pending && cms_monotonic_ms() - pending->started_ms > ENGINE_PRECONNECT_FRESH_MS)
+	if (pending && cms_monotonic_ms() - pending->started_ms > preconnect_fresh_ms())
 		engine_preconnect_drop(); /* a long wait (the store's lock): connect afresh */
 	if (pending && pending->st == store && e->connect == engine_connect_odbc && !connect_ctx) {
 		size_t i;
@@ -479,6 +533,30 @@ static void engine_connect_all(struct engine *e)
 	}
 	for (i = 0; i < st->nservers; i++)
 		early_take(e, i);
+	/* Sessions opened ahead and idle for a while (the apply waited, for
+	 * its lock say) are asked whether they still answer, all at once. */
+	todo = 0;
+	for (i = 0; ahead && i < st->nservers; i++) {
+		struct engine_early *x = &e->early[i];
+
+		if (!e->sessions[i] || !x->ahead || !x->unchecked ||
+		    cms_monotonic_ms() - x->ended_ms <= ENGINE_PRECONNECT_VERIFY_MS)
+			continue;
+		x->ahead = false;
+		x->unchecked = false;
+		x->db = e->sessions[i];
+		e->sessions[i] = NULL;
+		early_spawn(x, verify_main);
+		if (!x->started) { /* no thread: the session serves unasked */
+			e->sessions[i] = x->db;
+			x->db = NULL;
+			x->unchecked = true;
+			continue;
+		}
+		todo++;
+	}
+	for (i = 0; todo && i < st->nservers; i++)
+		early_take(e, i);
 	/* A connect that failed a while ago (engine_preconnect's, which ran
 	 * while the apply checked other things) is not the probe's answer,
 	 * nor is one that failed fast (refused, a name not found, an error
@@ -567,21 +645,6 @@ void engine_preconnect_drop(void)
 	preconnect_free(pc);
 }
 
-/* Whether db answers a statement within a login timeout. */
-static bool session_answers(struct engine *e, struct db *db)
-{
-	struct cms_error err = CMS_ERROR_INIT;
-	struct db_result *res = NULL;
-	int rc;
-
-	db_set_deadline(db, cms_monotonic_ms() + engine_login_timeout_ms(e->store));
-	rc = db_exec(db, "SELECT 1", &res, &err);
-	db_set_deadline(db, 0);
-	db_result_free(res);
-	cms_error_clear(&err);
-	return rc == 0;
-}
-
 int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_error *err)
 {
 	struct engine_early *x = e->early ? &e->early[idx] : NULL;
@@ -591,14 +654,6 @@ int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_err
 	*out = NULL;
 	if (x)
 		early_take(e, idx);
-	/* A session opened ahead and idle since: if it no longer answers, a
-	 * new one replaces it (the failed statement stays in the log). */
-	if (e->sessions[idx] && x && x->unchecked && x->ahead &&
-	    cms_monotonic_ms() - x->ended_ms > ENGINE_PRECONNECT_VERIFY_MS &&
-	    !session_answers(e, e->sessions[idx])) {
-		engine_session_drop(e, idx);
-		x->unchecked = false;
-	}
 	if (!e->sessions[idx]) {
 		if (x && x->started && x->rc < 0) {
 			/* Its connect already failed: that is the answer. */

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct world {
@@ -314,6 +316,185 @@ static void test_a_refused_login_is_not_tried_again(void **state)
 	run_fake(true, 1);
 }
 
+static void pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* How many statements "SELECT 1" the engine's and its sessions' logs
+ * hold. */
+static int count_select_1(struct engine *e)
+{
+	struct db_stmt_log *l = NULL;
+	size_t n = 0, i, k;
+	int c = 0;
+
+	for (k = 0; k < e->store->nservers; k++)
+		if (e->sessions[k])
+			engine_absorb_log(e, e->sessions[k]);
+	engine_take_log(e, &l, &n);
+	for (i = 0; i < n; i++)
+		if (l[i].sql && !strcmp(l[i].sql, "SELECT 1"))
+			c++;
+	db_stmt_log_free(l, n);
+	return c;
+}
+
+/* Sessions opened ahead and idle for more than 250 ms when the probe
+ * needs them are asked whether they answer (SELECT 1, here answered: the
+ * sessions serve); taken at once, they are not. */
+static void probe_after(int idle_ms, int want_asked)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct observation obs;
+	struct engine *e = NULL;
+	struct db *db = NULL;
+	struct world w;
+
+	world_init(&w, NULL);
+	engine_preconnect(&w.store, NULL, 0);
+	if (idle_ms)
+		pause_ms(idle_ms);
+	assert_int_equal(engine_open(&e, &w.store, NULL, NULL, &err), 0);
+	assert_true(e->early_ahead);
+	memset(&obs, 0, sizeof(obs));
+	assert_int_equal(engine_probe(e, &obs, &err), 0);
+	observation_free(&obs);
+	assert_int_equal(count_select_1(e), want_asked);
+	/* Both sessions are there and live, asked or not. */
+	assert_int_equal(engine_session(e, 0, &db, &err), 0);
+	assert_live(db);
+	assert_int_equal(engine_session(e, 1, &db, &err), 0);
+	assert_live(db);
+	engine_close(e);
+	world_free(&w);
+}
+
+static void test_sessions_idle_a_while_are_asked_first(void **state)
+{
+	(void)state;
+	probe_after(400, 2);
+}
+
+static void test_sessions_taken_at_once_are_not_asked(void **state)
+{
+	(void)state;
+	probe_after(0, 0);
+}
+
+/* An engine opened long after the connects (past the freshness limit,
+ * here set to 0 ms for the test build) takes none of them: they are
+ * closed, and its sessions are its own. */
+static void test_sessions_opened_too_long_ago_are_dropped(void **state)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct engine *e = NULL;
+	struct db *db = NULL;
+	struct world w;
+
+	(void)state;
+	world_init(&w, NULL);
+	setenv("CMSCTL_TEST_PRECONNECT_FRESH_MS", "0", 1);
+	engine_preconnect(&w.store, NULL, 0);
+	pause_ms(5);
+	assert_int_equal(engine_open(&e, &w.store, NULL, NULL, &err), 0);
+	unsetenv("CMSCTL_TEST_PRECONNECT_FRESH_MS");
+	assert_null(e->early);
+	assert_false(e->early_ahead);
+	assert_int_equal(engine_session(e, 0, &db, &err), 0);
+	assert_live(db);
+	engine_close(e);
+	/* Nothing is pending any more: the next engine connects itself too. */
+	assert_int_equal(engine_open(&e, &w.store, NULL, NULL, &err), 0);
+	assert_null(e->early);
+	engine_close(e);
+	world_free(&w);
+}
+
+/* Connects on several threads at once, each the first of its process
+ * (a child of fork() that has not read the ODBC ini files yet), all
+ * succeed: the driver manager's reads of its ini files and its loading of
+ * the driver take turns (applier/db_odbc.c, ini_gate). */
+struct stress_arg {
+	const char *connstr;
+	int failed;
+	char why[256];
+};
+
+static void *stress_connect(void *arg)
+{
+	struct stress_arg *a = arg;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct db *db = NULL;
+
+	if (db_connect_odbc(&db, "stress", a->connstr, NULL, 5000, 5000, &err) < 0) {
+		a->failed = 1;
+		snprintf(a->why, sizeof(a->why), "%s", err.message ? err.message : "?");
+	}
+	db_close(db);
+	cms_error_clear(&err);
+	return NULL;
+}
+
+static void test_first_connects_of_a_process_at_once(void **state)
+{
+	enum { THREADS = 6, ROUNDS = 40 };
+	struct world w;
+	int round, failed = 0;
+
+	(void)state;
+	world_init(&w, NULL);
+	for (round = 0; round < ROUNDS; round++) {
+		int fds[2], status = 0;
+		pid_t pid;
+
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct stress_arg args[THREADS];
+			pthread_t th[THREADS];
+			int i, n = 0;
+
+			close(fds[0]);
+			for (i = 0; i < THREADS; i++) {
+				memset(&args[i], 0, sizeof(args[i]));
+				args[i].connstr = w.conns[i % 2];
+				pthread_create(&th[i], NULL, stress_connect, &args[i]);
+			}
+			for (i = 0; i < THREADS; i++) {
+				pthread_join(th[i], NULL);
+				if (args[i].failed) {
+					n++;
+					if (write(fds[1], args[i].why, strlen(args[i].why)) < 0 ||
+					    write(fds[1], "\n", 1) < 0)
+						_exit(99);
+				}
+			}
+			_exit(n);
+		}
+		close(fds[1]);
+		{
+			char buf[512];
+			ssize_t k = read(fds[0], buf, sizeof(buf) - 1);
+
+			if (k > 0) {
+				buf[k] = '\0';
+				print_message("round %d: %s", round, buf);
+			}
+		}
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		failed += WEXITSTATUS(status);
+	}
+	world_free(&w);
+	assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +503,10 @@ int main(void)
 		cmocka_unit_test(test_a_failed_connect_is_said_at_first_use),
 		cmocka_unit_test(test_a_fast_failure_is_tried_again_at_the_probe),
 		cmocka_unit_test(test_a_refused_login_is_not_tried_again),
+		cmocka_unit_test(test_sessions_idle_a_while_are_asked_first),
+		cmocka_unit_test(test_sessions_taken_at_once_are_not_asked),
+		cmocka_unit_test(test_sessions_opened_too_long_ago_are_dropped),
+		cmocka_unit_test(test_first_connects_of_a_process_at_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
