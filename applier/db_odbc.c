@@ -158,6 +158,17 @@ static bool odbc_socks_has(const struct odbc_socks *s, const struct odbc_sock *k
 	return false;
 }
 
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC. */
+static void monotonic_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 /*
  * Connects take turns until they reach the network.  unixODBC 2.3.11
  * (Debian 12) reads odbcinst.ini and odbc.ini, and loads the driver, in
@@ -191,13 +202,8 @@ static _Thread_local bool ini_gate_held;
  * is not there. */
 static void ini_gate_reset(void)
 {
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&ini_gate.mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ini_gate.cv, &ca);
-	pthread_condattr_destroy(&ca);
+	monotonic_cond_init(&ini_gate.cv);
 	ini_gate.busy = false;
 	ini_gate_held = false;
 }
@@ -480,13 +486,8 @@ static void *wd_main(void *arg)
  * either. */
 static void wd_atfork_child(void)
 {
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&wd.mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&wd.cv, &ca);
-	pthread_condattr_destroy(&ca);
+	monotonic_cond_init(&wd.cv);
 	wd.list = NULL;
 	wd.until = INT64_MAX;
 	wd.started = false;
@@ -1262,14 +1263,10 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	struct odbc_connect_job *j = xcalloc(1, sizeof(*j));
 	int64_t deadline = call_deadline(o, o->login_timeout_ms);
 	bool recording = rec_works();
-	pthread_condattr_t ca;
 
 	*cut = false;
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	monotonic_cond_init(&j->cv);
 	j->env = o->env;
 	j->dbc = o->dbc;
 	j->cancel = thread_cancel;
