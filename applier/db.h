@@ -94,6 +94,11 @@ int db_odbc_concurrent(struct cms_error *err);
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
 		    struct cms_error *err);
+/* A session to a file on this machine (the SQLite3 driver): connected and
+ * used on the calling thread, without the socket watchdog, which would
+ * have no socket to cut; the driver's busy timeout bounds its waits. */
+int db_connect_odbc_file(struct db **out, const char *label, const char *connstr,
+			 int64_t login_timeout_ms, int64_t query_timeout_ms, struct cms_error *err);
 
 /* Runs one statement; *out (may be NULL to discard rows) gets every row.
  * The statement and its duration are appended to db->log either way. */

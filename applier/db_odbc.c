@@ -109,6 +109,7 @@ struct db_odbc {
 	int64_t query_timeout_ms; /* the deadline of each statement */
 	struct odbc_socks socks; /* the session's sockets, cut at a deadline */
 	bool cut;                /* a deadline passed: the session is dead */
+	bool file;               /* a file on this machine (db_connect_odbc_file) */
 };
 
 /* ---- deadlines ----------------------------------------------------------- */
@@ -374,6 +375,7 @@ struct odbc_guard {
 	struct odbc_guard *next;
 	int64_t deadline_ms;             /* cms_monotonic_ms() */
 	bool running, fired;
+	bool idle;                       /* nothing to cut: no watchdog */
 	const struct odbc_socks *cut;    /* these sockets, or */
 	const struct odbc_socks *before; /* every socket not among these */
 };
@@ -547,6 +549,13 @@ static void guard_start(struct odbc_guard *g, int64_t deadline_ms, const struct 
 	g->deadline_ms = deadline_ms;
 	g->cut = cut;
 	g->before = before;
+	/* A session with no socket (a file on this machine) has nothing to
+	 * cut: the thread would cut nothing and the call's own result would
+	 * stand.  Without it, the process stays single-threaded. */
+	if (cut && cut->n == 0 && !before) {
+		g->idle = true;
+		return;
+	}
 	pthread_once(&wd_once, wd_init);
 	pthread_mutex_lock(&wd.mu);
 	if (wd_start()) {
@@ -569,6 +578,8 @@ static bool guard_stop(struct odbc_guard *g)
 	struct odbc_guard **pp;
 	bool fired;
 
+	if (g->idle)
+		return false;
 	if (!g->running)
 		return false;
 	pthread_mutex_lock(&wd.mu);
@@ -1272,12 +1283,15 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	j->cancel = thread_cancel;
 	j->gate = gate;
 	j->cs = buf_detach(cs, &j->cslen);
-	if (!connect_start(j)) {
-		/* No thread could be made: the call runs here, bounded by the
-		 * socket watchdog only. */
+	if (o->file || !connect_start(j)) {
+		/* A file on this machine (nothing to cut, and a hung file
+		 * system would hang the state and the history the same way),
+		 * or no thread could be made: the call runs here, bounded by
+		 * the socket watchdog only. */
 		struct odbc_guard g;
 
-		guard_start(&g, deadline, recording ? &j->rec : NULL, before);
+		guard_start(&g, deadline, o->file ? &j->rec : recording ? &j->rec : NULL,
+			    o->file ? NULL : before);
 		rec_to = &j->rec;
 		ini_gate_held = j->gate;
 		*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
@@ -1395,9 +1409,28 @@ int db_odbc_concurrent(struct cms_error *err)
 	return rec_works() ? 1 : 0;
 }
 
+static int connect_odbc(struct db **out, const char *label, const char *connstr,
+			const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
+			bool file, struct cms_error *err);
+
 int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 		    const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
 		    struct cms_error *err)
+{
+	return connect_odbc(out, label, connstr, password, login_timeout_ms, query_timeout_ms,
+			    false, err);
+}
+
+int db_connect_odbc_file(struct db **out, const char *label, const char *connstr,
+			 int64_t login_timeout_ms, int64_t query_timeout_ms, struct cms_error *err)
+{
+	return connect_odbc(out, label, connstr, NULL, login_timeout_ms, query_timeout_ms, true,
+			    err);
+}
+
+static int connect_odbc(struct db **out, const char *label, const char *connstr,
+			const char *password, int64_t login_timeout_ms, int64_t query_timeout_ms,
+			bool file, struct cms_error *err)
 {
 	struct db_odbc *o = NULL;
 	struct buf cs = BUF_INIT;
@@ -1412,6 +1445,7 @@ int db_connect_odbc(struct db **out, const char *label, const char *connstr,
 	o = xcalloc(1, sizeof(*o));
 	o->base.ops = &odbc_ops;
 	o->base.label = xstrdup(label ? label : "");
+	o->file = file;
 	o->env = SQL_NULL_HENV;
 	o->dbc = SQL_NULL_HDBC;
 	o->query_timeout_s = timeout_seconds(query_timeout_ms);

@@ -340,6 +340,14 @@ static void add_attribute(struct buf *b, const char *key, const char *value)
 	buf_addch(b, '}');
 }
 
+/* A store's query timeout, or the default for a store built without the
+ * config loader's. */
+static int64_t engine_query_timeout_ms(const struct store *store)
+{
+	return store->policy.query_timeout_ms > 0 ? store->policy.query_timeout_ms
+						  : ENGINE_DEFAULT_QUERY_TIMEOUT_MS;
+}
+
 int engine_connect_odbc(struct db **out, const struct store *store, const struct server *srv,
 			void *ctx, struct cms_error *err)
 {
@@ -367,8 +375,14 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 	 * logs hold every connection's password). */
 	if (engine_traits(store->engine) && engine_traits(store->engine)->connection_suffix)
 		buf_adds(&connstr, engine_traits(store->engine)->connection_suffix);
-	rc = engine_odbc_open(out, srv->name, connstr.ptr, srv->password_env, srv->password_file,
-			      store, err);
+	if (engine_traits(store->engine) && engine_traits(store->engine)->servers_are_folders)
+		/* A database file in a folder of this machine: no password,
+		 * no socket, no thread (db_connect_odbc_file). */
+		rc = db_connect_odbc_file(out, srv->name, connstr.ptr, engine_login_timeout_ms(store),
+					  engine_query_timeout_ms(store), err);
+	else
+		rc = engine_odbc_open(out, srv->name, connstr.ptr, srv->password_env,
+				      srv->password_file, store, err);
 done:
 	buf_free(&connstr);
 	return rc;
@@ -394,8 +408,7 @@ int engine_odbc_open(struct db **out, const char *label, const char *connstr,
 		return rc;
 	}
 	login_ms = engine_login_timeout_ms(store);
-	query_ms = store->policy.query_timeout_ms > 0 ? store->policy.query_timeout_ms
-						      : ENGINE_DEFAULT_QUERY_TIMEOUT_MS;
+	query_ms = engine_query_timeout_ms(store);
 	rc = db_connect_odbc(out, label, connstr, password, login_ms, query_ms, err);
 	cms_free_secret(password);
 	return rc;
