@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fixture {
@@ -311,6 +312,57 @@ static void test_pwd_attribute_echoed_by_a_driver_is_masked(void **state)
 	cms_error_clear(&err);
 }
 
+/* The threads of this process (/proc/self/status). */
+static int threads_now(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/* A session to a file (db_connect_odbc_file) connects, runs statements
+ * and closes on the calling thread: a process that starts one (a child of
+ * fork(), which has one thread) still has one thread after, while a
+ * session made with db_connect_odbc has its connect worker and watchdog. */
+static void test_a_file_session_uses_no_thread(void **state)
+{
+	struct fixture *f = *state;
+	int status = 0, want;
+	pid_t pid;
+
+	for (want = 1; want <= 2; want++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct cms_error err = CMS_ERROR_INIT;
+			struct db *db = NULL;
+			struct db_result *res = NULL;
+			int ok, n;
+
+			ok = (want == 1 ? db_connect_odbc_file(&db, "file", f->connstr, 5000, 5000, &err)
+					: db_connect_odbc(&db, "net", f->connstr, NULL, 5000, 5000, &err)) == 0 &&
+			     db_exec(db, "SELECT 1", &res, &err) == 0 && res && res->nrows == 1;
+			n = threads_now();
+			db_result_free(res);
+			db_close(db);
+			/* 0: as expected; 1: the session failed; 2: one thread
+			 * where more were expected, or more where one was. */
+			_exit(!ok ? 1 : (want == 1 ? n == 1 : n > 1) ? 0 : 2);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+}
+
 static void test_empty_connection_string_is_refused(void **state)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -336,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_password_never_appears_in_a_connect_error),
 		cmocka_unit_test(test_pwd_attribute_echoed_by_a_driver_is_masked),
 		cmocka_unit_test(test_empty_connection_string_is_refused),
+		cmocka_unit_test_setup_teardown(test_a_file_session_uses_no_thread, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
