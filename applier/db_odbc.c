@@ -39,6 +39,13 @@
  * a driver's connect unless the driver's odbcinst.ini entry asks for
  * Threading=3.
  *
+ * A session to a file on this machine (db_connect_odbc_file: the sqlite
+ * engine's databases) has no socket to cut: it connects and runs on the
+ * calling thread, without worker or watchdog, its waits bounded by the
+ * driver's busy timeout, so that a store's process stays single-threaded
+ * (each thread of a forked child made every copy-on-write fault a TLB
+ * shootdown on the other core).
+ *
  * Secrets: the password is appended to the connection string only for the
  * SQLDriverConnect call, wiped from memory right after, and scrubbed from
  * every diagnostic (drivers sometimes echo the connection string in their
