@@ -42,9 +42,9 @@
  * A session to a file on this machine (db_connect_odbc_file: the sqlite
  * engine's databases) has no socket to cut: it connects and runs on the
  * calling thread, without worker or watchdog, its waits bounded by the
- * driver's busy timeout, so that a store's process stays single-threaded
- * (each thread of a forked child made every copy-on-write fault a TLB
- * shootdown on the other core).
+ * driver's busy timeout, so that a plan set's child for a sqlite store
+ * makes no thread (each thread of a forked child made every copy-on-write
+ * fault a TLB shootdown on the other core).
  *
  * Secrets: the password is appended to the connection string only for the
  * SQLDriverConnect call, wiped from memory right after, and scrubbed from
@@ -189,19 +189,16 @@ static void monotonic_cond_init(pthread_cond_t *cv)
  * defined below): a connect takes ini_gate before the driver manager's
  * first call and holds it until then, so those reads take turns while
  * the network waits, the long part, still overlap.  A connect waits for
- * the gate as long as its holders move on; one that has held it for
- * ODBC_INI_GATE_WAIT_MS without reaching the network is taken to be
- * stuck, and the waiter goes on without the gate rather than wait for it
- * (up to its login timeout).  A cancelled connect stops waiting.
+ * the gate up to its own login timeout (a holder stuck before the network
+ * should not happen: past that, the waiter goes on without the gate
+ * rather than fail), and stops waiting when it is cancelled.
  */
-#define ODBC_INI_GATE_WAIT_MS 250
 #define ODBC_INI_GATE_LOOK_MS 10 /* how often a waiter looks at its cancel flag */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool busy;
-	int64_t since_ms; /* cms_monotonic_ms() when its holder took it */
-} ini_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+} ini_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
 static pthread_once_t ini_gate_once = PTHREAD_ONCE_INIT;
 /* This thread holds the gate (the connect's worker, once handed it). */
 static _Thread_local bool ini_gate_held;
@@ -223,31 +220,29 @@ static void ini_gate_init(void)
 }
 
 /* Takes the gate (a token, not a lock of this thread: a connect takes it
- * on its calling thread and hands it to its worker); false when its
- * holder seems stuck or cancel was raised. */
-static bool ini_gate_take(const atomic_int *cancel)
+ * on its calling thread and hands it to its worker); false when it was
+ * not free within wait_ms or cancel was raised. */
+static bool ini_gate_take(const atomic_int *cancel, int64_t wait_ms)
 {
+	int64_t until = cms_monotonic_ms() + wait_ms;
 	bool got = false;
 
 	pthread_once(&ini_gate_once, ini_gate_init);
 	pthread_mutex_lock(&ini_gate.mu);
 	for (;;) {
 		struct timespec ts;
-		int64_t now = cms_monotonic_ms(), until;
+		int64_t now = cms_monotonic_ms(), step;
 
 		if (!ini_gate.busy) {
 			ini_gate.busy = true;
-			ini_gate.since_ms = now;
 			got = true;
 			break;
 		}
-		if (now - ini_gate.since_ms >= ODBC_INI_GATE_WAIT_MS || (cancel && atomic_load(cancel)))
+		if (now >= until || (cancel && atomic_load(cancel)))
 			break;
-		until = ini_gate.since_ms + ODBC_INI_GATE_WAIT_MS;
-		if (until > now + ODBC_INI_GATE_LOOK_MS)
-			until = now + ODBC_INI_GATE_LOOK_MS;
+		step = until - now < ODBC_INI_GATE_LOOK_MS ? until - now : ODBC_INI_GATE_LOOK_MS;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)(until - now) * 1000000L;
+		ts.tv_nsec += (long)step * 1000000L;
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
 		pthread_cond_timedwait(&ini_gate.cv, &ini_gate.mu, &ts);
@@ -558,7 +553,7 @@ static void guard_start(struct odbc_guard *g, int64_t deadline_ms, const struct 
 	g->before = before;
 	/* A session with no socket (a file on this machine) has nothing to
 	 * cut: the thread would cut nothing and the call's own result would
-	 * stand.  Without it, the process stays single-threaded. */
+	 * stand.  Without it, the process makes no thread for it. */
 	if (cut && cut->n == 0 && !before) {
 		g->idle = true;
 		return;
@@ -1471,8 +1466,8 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 	 * turns (ini_gate), or, without recording, run one at a time. */
 	recording = rec_works();
 	if (recording) {
-		gate = ini_gate_take(thread_cancel);
-	} else {
+		gate = ini_gate_take(thread_cancel, o->login_timeout_ms);
+	} else if (!file) {
 		pthread_mutex_lock(&serial_mu);
 		serial = true;
 	}
@@ -1536,7 +1531,7 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 	}
 	/* The sockets the connect recorded are the session's; without
 	 * recording, those that appear while it connects. */
-	if (!recording)
+	if (!recording && !file)
 		odbc_socks_of_process(&before);
 	handed = true; /* the gate is the connect's now */
 	if (!connect_bounded(o, &cs, &before, gate, &r, &fired, &rec)) {
@@ -1564,7 +1559,7 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 			array_grow(&o->socks.v, &o->socks.alloc, o->socks.n + 1, sizeof(*o->socks.v));
 			o->socks.v[o->socks.n++] = rec.v[i];
 		}
-	} else if (SQL_SUCCEEDED(r)) {
+	} else if (SQL_SUCCEEDED(r) && !file) {
 		struct odbc_socks now = { NULL, 0, 0 };
 		size_t i;
 

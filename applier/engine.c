@@ -79,6 +79,7 @@ struct engine_early {
 	struct cms_error err;
 	bool unchecked;
 	bool ahead; /* opened by engine_preconnect, taken by engine_open */
+	bool asked; /* asked whether it answers (verify_main): not tried again */
 	/* the connecting thread's */
 	const struct store *st;
 	const struct server *srv;
@@ -167,6 +168,7 @@ static void early_start(struct engine_early *x, const struct store *st, size_t i
 	x->st = st;
 	x->srv = &st->servers[idx];
 	x->ahead = false;
+	x->asked = false;
 	x->connect = connect;
 	x->connect_ctx = connect_ctx;
 	early_spawn(x, early_main);
@@ -217,6 +219,19 @@ static void preconnect_free(struct preconnect *pc)
 	early_free(pc->early, pc->st->nservers);
 	early_free(pc->spare, pc->st->nservers);
 	free(pc);
+}
+
+/* ENGINE_PRECONNECT_VERIFY_MS; a test build takes another from
+ * CMSCTL_TEST_PRECONNECT_VERIFY_MS. */
+static int64_t preconnect_verify_ms(void)
+{
+#ifdef CMSCTL_TEST_BUILD
+	const char *v = getenv("CMSCTL_TEST_PRECONNECT_VERIFY_MS");
+
+	if (v && *v)
+		return strtoll(v, NULL, 10);
+#endif
+	return ENGINE_PRECONNECT_VERIFY_MS;
 }
 
 /* ENGINE_PRECONNECT_FRESH_MS; a test build takes another from
@@ -553,9 +568,10 @@ static void engine_connect_all(struct engine *e)
 		struct engine_early *x = &e->early[i];
 
 		if (!e->sessions[i] || !x->ahead || !x->unchecked ||
-		    cms_monotonic_ms() - x->ended_ms <= ENGINE_PRECONNECT_VERIFY_MS)
+		    cms_monotonic_ms() - x->ended_ms <= preconnect_verify_ms())
 			continue;
 		x->ahead = false;
+		x->asked = true;
 		x->unchecked = false;
 		x->db = e->sessions[i];
 		e->sessions[i] = NULL;
@@ -582,7 +598,7 @@ static void engine_connect_all(struct engine *e)
 	for (i = 0; ahead && i < st->nservers; i++) {
 		struct engine_early *x = &e->early[i];
 
-		if (e->sessions[i] || !x->started || x->rc == 0 || server_answered(&x->err) ||
+		if (e->sessions[i] || !x->started || x->rc == 0 || x->asked || server_answered(&x->err) ||
 		    (cms_monotonic_ms() - x->ended_ms <= ENGINE_EARLY_FAILURE_FRESH_MS &&
 		     x->ended_ms - x->started_ms >= login_ms / 2))
 			continue;
