@@ -186,10 +186,12 @@ static void monotonic_cond_init(pthread_cond_t *cv)
  * : file not found", as if the driver were not installed.  psqlODBC reads
  * its settings the same way.  All of that comes before the driver's first
  * name lookup (getaddrinfo) or connect(2), which cmsctl sees (both are
- * defined below): a connect takes ini_gate before the driver manager's
- * first call and holds it until then, so those reads take turns while
- * the network waits, the long part, still overlap.  A connect waits for
- * the gate up to its own login timeout (a holder stuck before the network
+ * defined below): a connect holds ini_gate while it makes its handles
+ * (the driver manager reads its settings then too), and again, on the
+ * thread that runs SQLDriverConnect, from that call until then, so those
+ * reads take turns while the network waits, the long part, still
+ * overlap.  A connect waits for the gate up to its own login timeout, the
+ * second time within the connect's deadline (a holder stuck before the network
  * should not happen: past that, the waiter goes on without the gate
  * rather than fail), and stops waiting when it is cancelled.
  */
@@ -200,7 +202,7 @@ static struct {
 	bool busy;
 } ini_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
 static pthread_once_t ini_gate_once = PTHREAD_ONCE_INIT;
-/* This thread holds the gate (the connect's worker, once handed it). */
+/* This thread holds the gate (a connect's worker, in the driver). */
 static _Thread_local bool ini_gate_held;
 
 /* Also in a child of fork(): the gate's holder, a thread of the parent,
@@ -219,9 +221,9 @@ static void ini_gate_init(void)
 	pthread_atfork(NULL, NULL, ini_gate_reset);
 }
 
-/* Takes the gate (a token, not a lock of this thread: a connect takes it
- * on its calling thread and hands it to its worker); false when it was
- * not free within wait_ms or cancel was raised. */
+/* Takes the gate (a token rather than a lock: a connect's worker gives it
+ * back at its first getaddrinfo or connect); false when it was not free
+ * within wait_ms or cancel was raised. */
 static bool ini_gate_take(const atomic_int *cancel, int64_t wait_ms)
 {
 	int64_t until = cms_monotonic_ms() + wait_ms;
@@ -1090,7 +1092,9 @@ struct odbc_connect_job {
 	bool done, abandoned;
 	const atomic_int *cancel; /* the connecting thread's (db_odbc_cancel_flag), or NULL */
 	struct odbc_socks rec; /* the sockets the driver connected (rec_works()) */
-	bool gate; /* the connect holds ini_gate: whoever runs it gives it back */
+	bool gate; /* the connect takes ini_gate for its driver's setup, */
+	int64_t gate_wait_ms; /* waiting for it this long at most, */
+	atomic_int stop;      /* or until the caller gave up on the connect */
 };
 
 /* The calling thread's cancel flag for its connects (db_odbc_cancel_flag). */
@@ -1139,9 +1143,16 @@ static bool connect_run(struct odbc_connect_job *j)
 	bool abandoned;
 
 	rec_to = &j->rec;
-	ini_gate_held = j->gate;
-	r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
-			     SQL_DRIVER_NOPROMPT);
+	/* Within the caller's deadline: a caller that gave up (its deadline,
+	 * its cancel flag) while this worker waited for the gate has it not
+	 * connect at all.  (j->stop, not the caller's flag: the caller's may
+	 * be gone once it abandoned this worker.) */
+	ini_gate_held = j->gate && ini_gate_take(&j->stop, j->gate_wait_ms);
+	if (j->gate && !ini_gate_held && atomic_load(&j->stop))
+		r = SQL_ERROR;
+	else
+		r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
+				     SQL_DRIVER_NOPROMPT);
 	ini_gate_leave();
 	rec_to = NULL;
 	pthread_mutex_lock(&j->mu);
@@ -1284,6 +1295,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	j->dbc = o->dbc;
 	j->cancel = thread_cancel;
 	j->gate = gate;
+	j->gate_wait_ms = o->login_timeout_ms;
 	j->cs = buf_detach(cs, &j->cslen);
 	if (o->file || !connect_start(j)) {
 		/* A file on this machine (nothing to cut, and a hung file
@@ -1295,9 +1307,12 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 		guard_start(&g, deadline, o->file ? &j->rec : recording ? &j->rec : NULL,
 			    o->file ? NULL : before);
 		rec_to = &j->rec;
-		ini_gate_held = j->gate;
-		*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
-				      SQL_DRIVER_NOPROMPT);
+		ini_gate_held = j->gate && ini_gate_take(j->cancel, j->gate_wait_ms);
+		if (j->gate && !ini_gate_held && j->cancel && atomic_load(j->cancel))
+			*r = SQL_ERROR;
+		else
+			*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0,
+					      NULL, SQL_DRIVER_NOPROMPT);
 		ini_gate_leave();
 		rec_to = NULL;
 		*cut = guard_stop(&g);
@@ -1307,6 +1322,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 	if (!job_wait(j, deadline, true)) {
 		struct odbc_guard cutter;
 
+		atomic_store(&j->stop, 1); /* one still waiting for the gate stops */
 		pthread_mutex_unlock(&j->mu);
 		memset(&cutter, 0, sizeof(cutter));
 		if (recording)
@@ -1439,7 +1455,7 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 	char *escaped = NULL;
 	SQLULEN login_s = timeout_seconds(login_timeout_ms);
 	struct odbc_socks before = { NULL, 0, 0 }, rec = { NULL, 0, 0 };
-	bool fired, recording, serial = false, gate = false, handed = false;
+	bool fired, recording, serial = false, gate = false;
 	SQLRETURN r;
 	int rc = 0;
 
@@ -1507,6 +1523,12 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 		goto done;
 	}
 
+	/* The handles are made: the connect takes the gate again for its
+	 * driver's setup, on the thread that runs it. */
+	if (gate) {
+		ini_gate_give_back();
+		gate = false;
+	}
 	/* Cancelled before it began (db_odbc_cancel_flag): no attempt. */
 	if (thread_cancel && atomic_load(thread_cancel)) {
 		rc = cms_error_set(err, CMS_ERROR, "connect to server '%s' cancelled", label);
@@ -1533,8 +1555,7 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 	 * recording, those that appear while it connects. */
 	if (!recording && !file)
 		odbc_socks_of_process(&before);
-	handed = true; /* the gate is the connect's now */
-	if (!connect_bounded(o, &cs, &before, gate, &r, &fired, &rec)) {
+	if (!connect_bounded(o, &cs, &before, recording, &r, &fired, &rec)) {
 		o->cut = true;
 		rc = cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': no answer within %"
 				   PRId64 " ms, waiting outside any socket of the session (a name "
@@ -1590,7 +1611,7 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 	*out = &o->base;
 	o = NULL;
 done:
-	if (gate && !handed)
+	if (gate)
 		ini_gate_give_back();
 	if (serial)
 		pthread_mutex_unlock(&serial_mu);
