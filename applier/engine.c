@@ -393,7 +393,8 @@ int engine_connect_odbc(struct db **out, const struct store *store, const struct
 	if (engine_traits(store->engine) && engine_traits(store->engine)->servers_are_folders)
 		/* A database file in a folder of this machine: no password,
 		 * no socket, no thread (db_connect_odbc_file). */
-		rc = db_connect_odbc_file(out, srv->name, connstr.ptr, engine_login_timeout_ms(store),
+		rc = db_connect_odbc_file(out, srv->name, connstr.ptr,
+					  engine_login_timeout_ms(store),
 					  engine_query_timeout_ms(store), err);
 	else
 		rc = engine_odbc_open(out, srv->name, connstr.ptr, srv->password_env,
@@ -598,7 +599,8 @@ static void engine_connect_all(struct engine *e)
 	for (i = 0; ahead && i < st->nservers; i++) {
 		struct engine_early *x = &e->early[i];
 
-		if (e->sessions[i] || !x->started || x->rc == 0 || x->asked || server_answered(&x->err) ||
+		if (e->sessions[i] || !x->started || x->rc == 0 || x->asked ||
+		    server_answered(&x->err) ||
 		    (cms_monotonic_ms() - x->ended_ms <= ENGINE_EARLY_FAILURE_FRESH_MS &&
 		     x->ended_ms - x->started_ms >= login_ms / 2))
 			continue;

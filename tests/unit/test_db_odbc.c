@@ -347,9 +347,13 @@ static void test_a_file_session_uses_no_thread(void **state)
 			struct db_result *res = NULL;
 			int ok, n;
 
-			ok = (want == 1 ? db_connect_odbc_file(&db, "file", f->connstr, 5000, 5000, &err)
-					: db_connect_odbc(&db, "net", f->connstr, NULL, 5000, 5000, &err)) == 0 &&
-			     db_exec(db, "SELECT 1", &res, &err) == 0 && res && res->nrows == 1;
+			if (want == 1)
+				ok = db_connect_odbc_file(&db, "file", f->connstr, 5000, 5000,
+							  &err) == 0;
+			else
+				ok = db_connect_odbc(&db, "net", f->connstr, NULL, 5000, 5000,
+						     &err) == 0;
+			ok = ok && db_exec(db, "SELECT 1", &res, &err) == 0 && res && res->nrows == 1;
 			n = threads_now();
 			db_result_free(res);
 			db_close(db);
@@ -388,7 +392,8 @@ int main(void)
 		cmocka_unit_test(test_password_never_appears_in_a_connect_error),
 		cmocka_unit_test(test_pwd_attribute_echoed_by_a_driver_is_masked),
 		cmocka_unit_test(test_empty_connection_string_is_refused),
-		cmocka_unit_test_setup_teardown(test_a_file_session_uses_no_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_file_session_uses_no_thread, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
