@@ -1134,6 +1134,21 @@ static void job_free(struct odbc_connect_job *j)
 	free(j);
 }
 
+/* SQLDriverConnect of job j, holding ini_gate (when j wants it) until the
+ * driver reaches the network.  Raised while it waits for the gate, stop
+ * means nobody wants the connect any more: it is not made (SQL_ERROR). */
+static SQLRETURN gated_connect(struct odbc_connect_job *j, const atomic_int *stop)
+{
+	SQLRETURN r = SQL_ERROR;
+
+	ini_gate_held = j->gate && ini_gate_take(stop, j->gate_wait_ms);
+	if (!j->gate || ini_gate_held || !stop || !atomic_load(stop))
+		r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
+				     SQL_DRIVER_NOPROMPT);
+	ini_gate_leave();
+	return r;
+}
+
 /* Runs one connect job; false when the caller abandoned it (the worker
  * then cleaned up after it, and is of no more use: it may have waited in
  * the driver for minutes). */
@@ -1147,13 +1162,7 @@ static bool connect_run(struct odbc_connect_job *j)
 	 * its cancel flag) while this worker waited for the gate has it not
 	 * connect at all.  (j->stop, not the caller's flag: the caller's may
 	 * be gone once it abandoned this worker.) */
-	ini_gate_held = j->gate && ini_gate_take(&j->stop, j->gate_wait_ms);
-	if (j->gate && !ini_gate_held && atomic_load(&j->stop))
-		r = SQL_ERROR;
-	else
-		r = SQLDriverConnect(j->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0, NULL,
-				     SQL_DRIVER_NOPROMPT);
-	ini_gate_leave();
+	r = gated_connect(j, &j->stop);
 	rec_to = NULL;
 	pthread_mutex_lock(&j->mu);
 	j->r = r;
@@ -1307,13 +1316,7 @@ static bool connect_bounded(struct db_odbc *o, struct buf *cs, const struct odbc
 		guard_start(&g, deadline, o->file ? &j->rec : recording ? &j->rec : NULL,
 			    o->file ? NULL : before);
 		rec_to = &j->rec;
-		ini_gate_held = j->gate && ini_gate_take(j->cancel, j->gate_wait_ms);
-		if (j->gate && !ini_gate_held && j->cancel && atomic_load(j->cancel))
-			*r = SQL_ERROR;
-		else
-			*r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)j->cs, SQL_NTS, NULL, 0,
-					      NULL, SQL_DRIVER_NOPROMPT);
-		ini_gate_leave();
+		*r = gated_connect(j, j->cancel);
 		rec_to = NULL;
 		*cut = guard_stop(&g);
 		goto finished;

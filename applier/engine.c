@@ -221,31 +221,22 @@ static void preconnect_free(struct preconnect *pc)
 	free(pc);
 }
 
-/* ENGINE_PRECONNECT_VERIFY_MS; a test build takes another from
- * CMSCTL_TEST_PRECONNECT_VERIFY_MS. */
-static int64_t preconnect_verify_ms(void)
+/* limit_ms; a test build takes another from the environment variable
+ * named (a test that holds an apply must not depend on how fast the
+ * machine is): CMSCTL_TEST_PRECONNECT_VERIFY_MS for
+ * ENGINE_PRECONNECT_VERIFY_MS, CMSCTL_TEST_PRECONNECT_FRESH_MS for
+ * ENGINE_PRECONNECT_FRESH_MS. */
+static int64_t preconnect_limit_ms(const char *test_env, int64_t limit_ms)
 {
 #ifdef CMSCTL_TEST_BUILD
-	const char *v = getenv("CMSCTL_TEST_PRECONNECT_VERIFY_MS");
+	const char *v = getenv(test_env);
 
 	if (v && *v)
 		return strtoll(v, NULL, 10);
+#else
+	(void)test_env;
 #endif
-	return ENGINE_PRECONNECT_VERIFY_MS;
-}
-
-/* ENGINE_PRECONNECT_FRESH_MS; a test build takes another from
- * CMSCTL_TEST_PRECONNECT_FRESH_MS (a test that holds an apply must not
- * depend on how fast the machine is). */
-static int64_t preconnect_fresh_ms(void)
-{
-#ifdef CMSCTL_TEST_BUILD
-	const char *v = getenv("CMSCTL_TEST_PRECONNECT_FRESH_MS");
-
-	if (v && *v)
-		return strtoll(v, NULL, 10);
-#endif
-	return ENGINE_PRECONNECT_FRESH_MS;
+	return limit_ms;
 }
 
 int engine_open(struct engine **out, const struct store *store, engine_connect_fn connect,
@@ -281,7 +272,9 @@ int engine_open(struct engine **out, const struct store *store, engine_connect_f
 	}
 	/* The connects engine_preconnect started for this store, if they
 	 * are what this engine would make itself. */
-	if (pending && cms_monotonic_ms() - pending->started_ms > preconnect_fresh_ms())
+	if (pending && cms_monotonic_ms() - pending->started_ms >
+			       preconnect_limit_ms("CMSCTL_TEST_PRECONNECT_FRESH_MS",
+						   ENGINE_PRECONNECT_FRESH_MS))
 		engine_preconnect_drop(); /* a long wait (the store's lock): connect afresh */
 	if (pending && pending->st == store && e->connect == engine_connect_odbc && !connect_ctx) {
 		size_t i;
@@ -569,7 +562,9 @@ static void engine_connect_all(struct engine *e)
 		struct engine_early *x = &e->early[i];
 
 		if (!e->sessions[i] || !x->ahead || !x->unchecked ||
-		    cms_monotonic_ms() - x->ended_ms <= preconnect_verify_ms())
+		    cms_monotonic_ms() - x->ended_ms <=
+		    preconnect_limit_ms("CMSCTL_TEST_PRECONNECT_VERIFY_MS",
+					ENGINE_PRECONNECT_VERIFY_MS))
 			continue;
 		x->ahead = false;
 		x->asked = true;
