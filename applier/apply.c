@@ -1385,6 +1385,8 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 done:
 	if (r.begun)
 		fill_result(&r, out);
+	if (ctx->record)
+		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:
 	recorded_free(&rec);
@@ -1771,7 +1773,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.operator_name = ctx->operator_name;
 	if ((rc = take_lock(&r, "restore", err)) < 0)
 		goto done_unlocked;
-	if ((rc = state_read_store(ctx->state, ctx->store->name, &rec, err)) < 0)
+	if ((ctx->level && (rc = ctx->level(ctx->level_arg, err)) < 0) ||
+	    (rc = state_read_store(ctx->state, ctx->store->name, &rec, err)) < 0)
 		goto done;
 	r.serial_before = rec.exists ? rec.serial : 0;
 	r.serial_after = r.serial_before;
@@ -1844,6 +1847,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 done:
 	if (r.begun)
 		fill_result(&r, out);
+	if (ctx->record)
+		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:
 	run_info_free(&old_run);

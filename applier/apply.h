@@ -114,6 +114,14 @@ struct apply_ctx {
 	 * nothing. */
 	int (*level)(void *arg, struct cms_error *err);
 	void *level_arg;
+	/* Called by apply and restore once their run has finished (*res
+	 * filled), still under the store's lock: records the run in the
+	 * history, and returns the command's code (rc, the run's, or the
+	 * record's failure).  Under the lock, so that no other process levels
+	 * the history with this run from the journal while it is being
+	 * recorded here.  NULL: nothing. */
+	int (*record)(void *arg, const struct apply_result *res, int rc, struct cms_error *err);
+	void *record_arg;
 };
 
 struct apply_result {

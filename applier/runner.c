@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void applier_note(const struct applier_env *env, const char *fmt, ...)
 {
@@ -182,8 +183,35 @@ done:
 	return rc;
 }
 
-int applier_level_history(const struct applier_env *env, struct state *sdb,
-			  const struct store *st, struct cms_error *err)
+/* Whether a process that is alive (or on another host, with its lease
+ * running) holds the store's lock: a run it finished may be on its way
+ * into the history. */
+static bool held_by_another(struct state *sdb, const char *store)
+{
+	struct cms_error ignored = CMS_ERROR_INIT;
+	struct lock_info *locks = NULL;
+	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
+	size_t n = 0, i;
+	bool held = false;
+
+	if (state_lock_list(sdb, &locks, &n, &ignored) < 0) {
+		/* Unknown: leave the levelling to the next command. */
+		cms_error_clear(&ignored);
+		return true;
+	}
+	for (i = 0; i < n && !held; i++)
+		held = !strcmp(locks[i].store, store) && locks[i].lease_until >= now &&
+		       applier_lock_holder_state(&locks[i].holder) != HOLDER_DEAD;
+	lock_info_list_free(locks, n);
+	return held;
+}
+
+/* applier_level_history(); under_lock: the caller holds the store's lock
+ * (apply, restore).  Without it, nothing is recorded while another
+ * process holds the lock: that process records its own run, under its
+ * lock, and levels whatever else is pending before its run begins. */
+static int level_history_as(const struct applier_env *env, struct state *sdb,
+			    const struct store *st, bool under_lock, struct cms_error *err)
 {
 	struct history *h = NULL;
 	struct state *own = NULL;
@@ -206,6 +234,8 @@ int applier_level_history(const struct applier_env *env, struct state *sdb,
 	if ((rc = env->open_history(env->arg, false, &h, err)) < 0 ||
 	    (rc = level_pending(h, sdb, st->name, &pending, err)) < 0 || !pending.n)
 		goto done;
+	if (!under_lock && held_by_another(sdb, st->name))
+		goto done;
 	if ((rc = current_location_doc(sdb, st, &loc, err)) < 0)
 		goto done;
 	op = cms_operator();
@@ -222,6 +252,12 @@ done:
 	history_close(h);
 	state_close(own);
 	return rc;
+}
+
+int applier_level_history(const struct applier_env *env, struct state *sdb,
+			  const struct store *st, struct cms_error *err)
+{
+	return level_history_as(env, sdb, st, false, err);
 }
 
 /* What apply counts of a plan's approvals: those the history records,
@@ -306,7 +342,7 @@ static int record_run(const struct apply_ctx *ctx, const struct apply_result *re
 	if (ctx->before_record)
 		ctx->before_record(ctx->before_record_arg, res->run_id);
 	if (commit_run(ctx, res, plan_id, kind, &herr) < 0 ||
-	    applier_level_history(ctx->env, ctx->state, ctx->store, &herr) < 0) {
+	    level_history_as(ctx->env, ctx->state, ctx->store, true, &herr) < 0) {
 		if (arc == 0) {
 			cms_error_move(err, &herr);
 			err->code = CMS_EINTERRUPTED;
@@ -331,7 +367,23 @@ static int level_locked(void *arg, struct cms_error *err)
 {
 	struct level_arg *lv = arg;
 
-	return applier_level_history(lv->env, lv->sdb, lv->st, err);
+	return level_history_as(lv->env, lv->sdb, lv->st, true, err);
+}
+
+/* apply_ctx.record: record_run() under the store's lock.  plan_id NULL:
+ * the run's own (a restore's, known once it ran). */
+struct record_arg {
+	const struct apply_ctx *ctx;
+	const char *plan_id;
+	const char *kind;
+};
+
+static int record_locked(void *arg, const struct apply_result *res, int rc, struct cms_error *err)
+{
+	struct record_arg *ra = arg;
+
+	return record_run(ra->ctx, res, ra->plan_id ? ra->plan_id : res->plan_id, ra->kind, rc,
+			  err);
 }
 
 /* The servers' sessions, connected while the plan, the history and the
@@ -367,6 +419,7 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 	const struct applier_env *env = ctx->env;
 	struct approvals_arg appr;
 	struct level_arg lv;
+	struct record_arg ra;
 	struct apply_ctx c = *ctx;
 	struct state *sdb = NULL;
 	int arc;
@@ -399,8 +452,12 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 		c.approvals = count_approvals;
 		c.approvals_arg = &appr;
 	}
+	ra.ctx = &c;
+	ra.plan_id = id;
+	ra.kind = "apply";
+	c.record = record_locked;
+	c.record_arg = &ra;
 	arc = applier_apply(&c, p, id, out, err);
-	arc = record_run(&c, out, id, "apply", arc, err);
 done:
 	engine_preconnect_drop();
 	state_close(sdb);
@@ -448,6 +505,8 @@ int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_
 {
 	const struct applier_env *env = ctx->env;
 	struct apply_ctx c = *ctx;
+	struct level_arg lv;
+	struct record_arg ra;
 	struct state *sdb = NULL;
 	int arc;
 
@@ -458,10 +517,20 @@ int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_
 					    env->state_name);
 		return arc;
 	}
-	/* A dry run changes nothing and records nothing: no history check. */
-	if ((!dry_run && (arc = applier_check_history_writable(env, err)) < 0) ||
-	    (arc = applier_level_history(env, sdb, ctx->store, err)) < 0)
+	/* A dry run changes nothing and records nothing: no history check.
+	 * The history is levelled once the restore holds the store's lock. */
+	if (!dry_run && (arc = applier_check_history_writable(env, err)) < 0)
 		goto done;
+	lv.env = env;
+	lv.st = ctx->store;
+	lv.sdb = sdb;
+	c.level = level_locked;
+	c.level_arg = &lv;
+	ra.ctx = &c;
+	ra.plan_id = NULL;
+	ra.kind = "restore";
+	c.record = record_locked;
+	c.record_arg = &ra;
 	c.state = sdb;
 	if (!c.lease_s)
 		c.lease_s = applier_lease_s(ctx->store);
@@ -474,7 +543,6 @@ int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_
 		c.confirm_arg = (void *)ctx;
 	}
 	arc = applier_restore(&c, out, err);
-	arc = record_run(&c, out, out->plan_id, "restore", arc, err);
 done:
 	state_close(sdb);
 	return arc;

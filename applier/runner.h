@@ -76,7 +76,9 @@ int applier_check_history_writable(const struct applier_env *env, struct cms_err
 /* Brings the history level with the state for store st: every finished
  * run without a report in the history is committed from the journal
  * (state/level.h), with a note for each.  sdb NULL: the state is opened
- * (and nothing is done when there is none). */
+ * (and nothing is done when there is none).  For a caller that does not
+ * hold the store's lock: nothing is recorded while a live process holds it
+ * (that process records its own run before it lets the lock go). */
 int applier_level_history(const struct applier_env *env, struct state *sdb,
 			  const struct store *st, struct cms_error *err);
 

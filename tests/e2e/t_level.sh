@@ -26,8 +26,17 @@ wait_for() {
 # (1) Killed between the two commits.
 CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply s.plan >apply.out 2>apply.err & pid=$!
 wait_for apply.err "holding before recording run"
-kill -9 $pid; wait $pid 2>/dev/null || true
 rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE plan_id = '$id'")
+# While the run is on its way into the history its process holds the
+# store's lock, and a command that levels the history leaves the run to it.
+run 0 "$CMSCTL" lock list
+contains out "redmond"
+run 0 "$CMSCTL" plan -o held.plan
+lacks err "recorded run"
+if git --git-dir=$H cat-file -e "cms-history:redmond/runs/$rid/report.json" 2>/dev/null; then
+	fail "plan -o recorded the run from the journal while its process held the lock to record it"
+fi
+kill -9 $pid; wait $pid 2>/dev/null || true
 [ "$(serial)" = 2 ] || fail "state serial $(serial)"
 if git --git-dir=$H cat-file -e "cms-history:redmond/runs/$rid/report.json" 2>/dev/null; then
 	fail "the report reached the history although the process was killed before"
