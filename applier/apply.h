@@ -98,6 +98,10 @@ struct apply_ctx {
 	 * history's, with the run's id. */
 	void (*before_record)(void *arg, const char *run_id);
 	void *before_record_arg;
+	/* Test hook: called once the run is recorded (and pushed), before the
+	 * store's lock is released. */
+	void (*after_record)(void *arg, const char *run_id);
+	void *after_record_arg;
 	/* Test hook: called by apply once it holds the store's lock, before
 	 * the engine is opened. */
 	void (*after_lock)(void *arg);

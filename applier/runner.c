@@ -183,42 +183,26 @@ done:
 	return rc;
 }
 
-/* Whether a process that is alive (or on another host, with its lease
- * running) holds the store's lock: a run it finished may be on its way
- * into the history. */
-static bool held_by_another(struct state *sdb, const char *store)
-{
-	struct cms_error ignored = CMS_ERROR_INIT;
-	struct lock_info *locks = NULL;
-	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
-	size_t n = 0, i;
-	bool held = false;
-
-	if (state_lock_list(sdb, &locks, &n, &ignored) < 0) {
-		/* Unknown: leave the levelling to the next command. */
-		cms_error_clear(&ignored);
-		return true;
-	}
-	for (i = 0; i < n && !held; i++)
-		held = !strcmp(locks[i].store, store) && locks[i].lease_until >= now &&
-		       applier_lock_holder_state(&locks[i].holder) != HOLDER_DEAD;
-	lock_info_list_free(locks, n);
-	return held;
-}
-
 /* applier_level_history(); under_lock: the caller holds the store's lock
- * (apply, restore).  Without it, nothing is recorded while another
- * process holds the lock: that process records its own run, under its
- * lock, and levels whatever else is pending before its run begins. */
+ * (apply, restore).
+ * - Without the lock, nothing is recorded while a live process holds it
+ *   (applier_live_holder): a run it finished may be on its way into the
+ *   history, since apply and restore record and push their run before they
+ *   let the lock go; its next apply levels the rest under the lock.
+ * - With a remote, what is pending was read from the remote as fetched
+ *   when the command began; a runner may have recorded and pushed since.
+ *   The remote is fetched again, and only the runs still missing from it
+ *   are recorded, of those pending before the lock was looked at (a run
+ *   that finished since has a holder that records it). */
 static int level_history_as(const struct applier_env *env, struct state *sdb,
 			    const struct store *st, bool under_lock, struct cms_error *err)
 {
 	struct history *h = NULL;
 	struct state *own = NULL;
 	struct buf loc = BUF_INIT;
-	struct cms_strv pending = CMS_STRV_INIT;
-	char *op = NULL;
-	size_t recorded = 0, i;
+	struct cms_strv pending = CMS_STRV_INIT, again = CMS_STRV_INIT;
+	char *op = NULL, *holder = NULL;
+	size_t recorded = 0, i, kept;
 	int rc;
 
 	if (!sdb) {
@@ -234,21 +218,52 @@ static int level_history_as(const struct applier_env *env, struct state *sdb,
 	if ((rc = env->open_history(env->arg, false, &h, err)) < 0 ||
 	    (rc = level_pending(h, sdb, st->name, &pending, err)) < 0 || !pending.n)
 		goto done;
-	if (!under_lock && held_by_another(sdb, st->name))
-		goto done;
+	if (env->before_level)
+		env->before_level(env->arg);
+	if (!under_lock) {
+		if ((rc = applier_live_holder(sdb, st->name, &holder, err)) < 0)
+			goto done;
+		if (rc > 0) {
+			rc = 0;
+			applier_note(env, "the history lacks %zu finished run%s of store %s; %s holds "
+				     "the store's lock and records %s", pending.n,
+				     pending.n == 1 ? "" : "s", st->name, holder,
+				     pending.n == 1 ? "it" : "them");
+			goto done;
+		}
+	}
+	if (env->remote.url) {
+		history_close(h);
+		h = NULL;
+		if ((rc = env->open_history(env->arg, true, &h, err)) < 0 ||
+		    (rc = level_pending(h, sdb, st->name, &again, err)) < 0)
+			goto done;
+		for (i = kept = 0; i < pending.n; i++) {
+			if (cms_strv_contains(&again, pending.v[i]))
+				pending.v[kept++] = pending.v[i];
+			else
+				free(pending.v[i]);
+		}
+		pending.n = kept;
+		if (!pending.n)
+			goto done;
+	}
 	if ((rc = current_location_doc(sdb, st, &loc, err)) < 0)
 		goto done;
 	op = cms_operator();
 	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
-				loc.len ? loc.ptr : NULL, op, cms_real_now(), &recorded, err)) < 0)
+				loc.len ? loc.ptr : NULL, op, cms_real_now(), &pending, &recorded,
+				err)) < 0)
 		goto done;
 	for (i = 0; i < pending.n; i++)
 		applier_note(env, "recorded run %s of store %s in the history from the state's "
 			     "journal (it had not been recorded)", pending.v[i], st->name);
 done:
 	cms_strv_free(&pending);
+	cms_strv_free(&again);
 	buf_free(&loc);
 	free(op);
+	free(holder);
 	history_close(h);
 	state_close(own);
 	return rc;
@@ -352,8 +367,14 @@ static int record_run(const struct apply_ctx *ctx, const struct apply_result *re
 		} else if (ctx->env->warn) {
 			ctx->env->warn(ctx->env->arg, &herr);
 		}
+	} else if (ctx->env->push) {
+		/* Still under the store's lock (apply_ctx.record): the run
+		 * reaches the remote before another runner may level with it. */
+		ctx->env->push(ctx->env->arg);
 	}
 	cms_error_clear(&herr);
+	if (ctx->after_record)
+		ctx->after_record(ctx->after_record_arg, res->run_id);
 	return arc;
 }
 

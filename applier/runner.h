@@ -37,6 +37,14 @@ struct applier_env {
 	/* An error beside the one returned (a failed run whose record failed
 	 * too): shown, not returned. */
 	void (*warn)(void *arg, const struct cms_error *e);
+	/* Sends the history's local commits to its remote, when it has one
+	 * and they are ahead; a failure is shown as a warning (the next
+	 * command sends them).  Called by apply and restore once their run is
+	 * recorded, under the store's lock.  NULL: nothing. */
+	void (*push)(void *arg);
+	/* Test hook: called by a levelling that found runs to record, before
+	 * it looks at the store's lock.  NULL: nothing. */
+	void (*before_level)(void *arg);
 	void *arg;
 };
 

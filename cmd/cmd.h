@@ -198,6 +198,9 @@ const volatile sig_atomic_t *cmd_catch_stop_signals(void);
 /* Test hooks of apply and restore (CMSCTL_TEST_HOLD_AT, cmd/testhooks.c;
  * a test build only, else no effect). */
 void cmd_test_hooks(struct apply_ctx *ctx);
+/* The test hooks of a levelling (CMSCTL_TEST_HOLD_AT=level). */
+struct applier_env;
+void cmd_test_env_hooks(struct applier_env *env);
 
 /* The commands. */
 int cmd_validate(struct cmd_args *a);

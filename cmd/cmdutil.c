@@ -419,6 +419,11 @@ static void env_warn(void *arg, const struct cms_error *e)
 	cmd_fail(e);
 }
 
+static void env_push(void *arg)
+{
+	cmd_history_push_pending(arg);
+}
+
 int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_error *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -432,6 +437,8 @@ int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_erro
 	out->open_history = env_open_history;
 	out->note = env_note;
 	out->warn = env_warn;
+	out->push = env_push;
+	cmd_test_env_hooks(out);
 	out->arg = a;
 	return 0;
 }

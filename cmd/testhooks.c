@@ -11,6 +11,12 @@
  *                before the next one (tests/e2e/t_store_unit.sh);
  *   record       between the state's commit of a run and the history's
  *                (tests/e2e/t_level.sh);
+ *   recorded     once the run is recorded in the history and pushed to its
+ *                remote, before the store's lock is released
+ *                (tests/e2e/t_level_remote.sh);
+ *   level        in a command that levels the history, once it found runs
+ *                to record, before it looks at the store's lock
+ *                (tests/e2e/t_level_remote.sh);
  *   locked       right after apply took the store's lock, before its
  *                engine is opened (tests/integration/t_pg_connect_ahead.sh).
  * Each hold says so on stderr ("cmsctl: holding ...").
@@ -19,6 +25,7 @@
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "applier/apply.h"
+#include "applier/runner.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -90,6 +97,27 @@ static void hold_before_record(void *arg, const char *run_id)
 	}
 }
 
+static void hold_after_record(void *arg, const char *run_id)
+{
+	const char *spec = arg;
+
+	if (spec && !strcmp(spec, "recorded")) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "after recording run %s", run_id);
+		hold(what);
+	}
+}
+
+static void hold_before_level(void *arg)
+{
+	const char *spec = getenv("CMSCTL_TEST_HOLD_AT");
+
+	(void)arg;
+	if (spec && !strcmp(spec, "level"))
+		hold("before looking at the store's lock to level the history");
+}
+
 static void hold_after_lock(void *arg)
 {
 	const char *spec = arg;
@@ -114,8 +142,20 @@ void cmd_test_hooks(struct apply_ctx *ctx)
 	ctx->before_record_arg = (void *)spec;
 	ctx->after_lock = hold_after_lock;
 	ctx->after_lock_arg = (void *)spec;
+	ctx->after_record = hold_after_record;
+	ctx->after_record_arg = (void *)spec;
 #else
 	(void)ctx;
+#endif
+}
+
+void cmd_test_env_hooks(struct applier_env *env)
+{
+#ifdef CMSCTL_TEST_BUILD
+	if (getenv("CMSCTL_TEST_HOLD_AT"))
+		env->before_level = hold_before_level;
+#else
+	(void)env;
 #endif
 }
 

@@ -373,7 +373,7 @@ done:
 
 int level_history(struct history *h, struct state *sdb, const char *store, const char *engine,
 		  const char *location_json, const char *operator_name, int64_t now,
-		  size_t *recorded, struct cms_error *err)
+		  const struct cms_strv *only, size_t *recorded, struct cms_error *err)
 {
 	struct run_info *runs = NULL;
 	struct recorded rec;
@@ -388,7 +388,7 @@ int level_history(struct history *h, struct state *sdb, const char *store, const
 	    (rc = reports_present(h, store, runs, nruns, &have, err)) < 0)
 		goto done;
 	for (i = 0; i < nruns; i++) {
-		if (have[i])
+		if (have[i] || (only && !cms_strv_contains(only, runs[i].id)))
 			continue;
 		if ((rc = record_one(h, sdb, &runs[i], &rec, i + 1 == nruns, engine, location_json,
 				     operator_name, now, err)) < 0)

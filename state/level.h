@@ -27,9 +27,10 @@ int level_pending(struct history *h, struct state *sdb, const char *store,
  * name (the report says it); location_json, when not NULL, is the store's
  * location.json for the state's current record, committed with the newest
  * run when that run's outcome is ok and the history's location.json is
- * behind.  *recorded: how many runs were committed. */
+ * behind.  only, when not NULL: only the runs it names (level_pending's
+ * list of an earlier moment).  *recorded: how many runs were committed. */
 int level_history(struct history *h, struct state *sdb, const char *store, const char *engine,
 		  const char *location_json, const char *operator_name, int64_t now,
-		  size_t *recorded, struct cms_error *err);
+		  const struct cms_strv *only, size_t *recorded, struct cms_error *err);
 
 #endif
