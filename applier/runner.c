@@ -200,9 +200,9 @@ static int level_history_as(const struct applier_env *env, struct state *sdb,
 	struct history *h = NULL;
 	struct state *own = NULL;
 	struct buf loc = BUF_INIT;
-	struct cms_strv pending = CMS_STRV_INIT, again = CMS_STRV_INIT;
+	struct cms_strv pending = CMS_STRV_INIT, again = CMS_STRV_INIT, recorded = CMS_STRV_INIT;
 	char *op = NULL, *holder = NULL;
-	size_t recorded = 0, i, kept;
+	size_t i, kept;
 	int rc;
 
 	if (!sdb) {
@@ -233,9 +233,25 @@ static int level_history_as(const struct applier_env *env, struct state *sdb,
 		}
 	}
 	if (env->remote.url) {
+		struct cms_error ferr = CMS_ERROR_INIT;
+
 		history_close(h);
 		h = NULL;
-		if ((rc = env->open_history(env->arg, true, &h, err)) < 0 ||
+		/* A remote that cannot be fetched now leaves the local view,
+		 * which may lack what another runner pushed: nothing is
+		 * recorded from it. */
+		if (!env->fetch || env->fetch(env->arg, &ferr) < 0) {
+			applier_note(env, "the history lacks %zu finished run%s of store %s, but its "
+				     "remote cannot be fetched (or the history brought level with it) "
+				     "to check that %s still missing there "
+				     "(%s): left for the next command", pending.n,
+				     pending.n == 1 ? "" : "s", st->name,
+				     pending.n == 1 ? "it is" : "they are",
+				     ferr.message ? ferr.message : "no fetch");
+			cms_error_clear(&ferr);
+			goto done;
+		}
+		if ((rc = env->open_history(env->arg, false, &h, err)) < 0 ||
 		    (rc = level_pending(h, sdb, st->name, &again, err)) < 0)
 			goto done;
 		for (i = kept = 0; i < pending.n; i++) {
@@ -251,16 +267,16 @@ static int level_history_as(const struct applier_env *env, struct state *sdb,
 	if ((rc = current_location_doc(sdb, st, &loc, err)) < 0)
 		goto done;
 	op = cms_operator();
-	if ((rc = level_history(h, sdb, st->name, engine_kind_name(st->engine),
-				loc.len ? loc.ptr : NULL, op, cms_real_now(), &pending, &recorded,
-				err)) < 0)
-		goto done;
-	for (i = 0; i < pending.n; i++)
+	/* Each run committed is noted, also when a later one failed. */
+	rc = level_history(h, sdb, st->name, engine_kind_name(st->engine), loc.len ? loc.ptr : NULL,
+			   op, cms_real_now(), &pending, &recorded, err);
+	for (i = 0; i < recorded.n; i++)
 		applier_note(env, "recorded run %s of store %s in the history from the state's "
-			     "journal (it had not been recorded)", pending.v[i], st->name);
+			     "journal (it had not been recorded)", recorded.v[i], st->name);
 done:
 	cms_strv_free(&pending);
 	cms_strv_free(&again);
+	cms_strv_free(&recorded);
 	buf_free(&loc);
 	free(op);
 	free(holder);
@@ -352,28 +368,30 @@ static int record_run(const struct apply_ctx *ctx, const struct apply_result *re
 {
 	struct cms_error herr = CMS_ERROR_INIT;
 
-	if (!res->run_id)
-		return arc;
-	if (ctx->before_record)
-		ctx->before_record(ctx->before_record_arg, res->run_id);
-	if (commit_run(ctx, res, plan_id, kind, &herr) < 0 ||
-	    level_history_as(ctx->env, ctx->state, ctx->store, true, &herr) < 0) {
-		if (arc == 0) {
-			cms_error_move(err, &herr);
-			err->code = CMS_EINTERRUPTED;
-			cms_error_hint(err, "the run is done and in the state ('cmsctl status'); only "
-				       "its record in the history or the report is missing");
-			arc = CMS_EINTERRUPTED;
-		} else if (ctx->env->warn) {
-			ctx->env->warn(ctx->env->arg, &herr);
+	if (res->run_id) {
+		if (ctx->before_record)
+			ctx->before_record(ctx->before_record_arg, res->run_id);
+		if (commit_run(ctx, res, plan_id, kind, &herr) < 0 ||
+		    level_history_as(ctx->env, ctx->state, ctx->store, true, &herr) < 0) {
+			if (arc == 0) {
+				cms_error_move(err, &herr);
+				err->code = CMS_EINTERRUPTED;
+				cms_error_hint(err, "the run is done and in the state ('cmsctl status'); "
+					       "only its record in the history or the report is missing");
+				arc = CMS_EINTERRUPTED;
+			} else if (ctx->env->warn) {
+				ctx->env->warn(ctx->env->arg, &herr);
+			}
 		}
-	} else if (ctx->env->push) {
-		/* Still under the store's lock (apply_ctx.record): the run
-		 * reaches the remote before another runner may level with it. */
-		ctx->env->push(ctx->env->arg);
+		cms_error_clear(&herr);
 	}
-	cms_error_clear(&herr);
-	if (ctx->after_record)
+	/* Still under the store's lock (apply_ctx.record): whatever the
+	 * history took meanwhile (this run, runs levelled before it began,
+	 * even when it was then refused) reaches the remote before another
+	 * runner may level with it.  Nothing ahead: nothing is sent. */
+	if (ctx->env->push)
+		ctx->env->push(ctx->env->arg);
+	if (res->run_id && ctx->after_record)
 		ctx->after_record(ctx->after_record_arg, res->run_id);
 	return arc;
 }

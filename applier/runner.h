@@ -39,9 +39,14 @@ struct applier_env {
 	void (*warn)(void *arg, const struct cms_error *e);
 	/* Sends the history's local commits to its remote, when it has one
 	 * and they are ahead; a failure is shown as a warning (the next
-	 * command sends them).  Called by apply and restore once their run is
-	 * recorded, under the store's lock.  NULL: nothing. */
+	 * command sends them).  Called by apply and restore before they
+	 * release the store's lock (their run recorded, or none begun: what
+	 * they levelled).  NULL: nothing. */
 	void (*push)(void *arg);
+	/* Fetches the history's remote now (and brings the local branch
+	 * level): 0, or an error when it cannot.  No remote: 0.  NULL: none
+	 * (a levelling with a remote then records nothing it cannot check). */
+	int (*fetch)(void *arg, struct cms_error *err);
 	/* Test hook: called by a levelling that found runs to record, before
 	 * it looks at the store's lock.  NULL: nothing. */
 	void (*before_level)(void *arg);

@@ -424,6 +424,21 @@ static void env_push(void *arg)
 	cmd_history_push_pending(arg);
 }
 
+static int env_fetch(void *arg, struct cms_error *err)
+{
+	struct cmd_args *a = arg;
+	struct history_remote hr;
+
+	if (cmd_backend(a, err) < 0)
+		return CMS_ERROR;
+	if (!a->backend->remote)
+		return 0;
+	hr.url = a->backend->remote;
+	hr.ssh_key = a->backend->ssh_key;
+	a->backend->synced = true;
+	return history_remote_sync(a->history, NULL, &hr, err);
+}
+
 int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_error *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -438,6 +453,7 @@ int cmd_applier_env(struct cmd_args *a, struct applier_env *out, struct cms_erro
 	out->note = env_note;
 	out->warn = env_warn;
 	out->push = env_push;
+	out->fetch = env_fetch;
 	cmd_test_env_hooks(out);
 	out->arg = a;
 	return 0;

@@ -54,6 +54,7 @@ struct history {
 	char *path;           /* as given, for messages */
 	char *branch;         /* short name, e.g. "cms-history" */
 	char *refname;        /* "refs/heads/<branch>" */
+	const char *absent;   /* history_commit_absent(): the path the tip must lack */
 };
 
 /* The message of the last libgit2 error, never NULL. */
@@ -403,6 +404,25 @@ done:
 	return rc;
 }
 
+/* Whether the branch tip holds path: 1, 0 (or no tip), or an error. */
+static int tip_holds(struct history *h, const char *path, struct cms_error *err)
+{
+	git_commit *parent = NULL;
+	git_tree *base = NULL;
+	git_tree_entry *entry = NULL;
+	git_oid tip;
+	int have_tip = 0, rc;
+
+	if ((rc = read_tip(h, &tip, &have_tip, &parent, &base, err)) == 0 && have_tip &&
+	    git_tree_entry_bypath(&entry, base, path) == 0) {
+		git_tree_entry_free(entry);
+		rc = 1;
+	}
+	git_tree_free(base);
+	git_commit_free(parent);
+	return rc;
+}
+
 /* One attempt: commit on top of the current tip and move the branch if it
  * is still there.  Returns 0, HISTORY_RETRY when the branch moved or its
  * lock was held meanwhile, or a negative code.  A held lock is described in
@@ -422,6 +442,15 @@ static int commit_once(struct history *h, const git_tree_update *updates, size_t
 	cms_error_clear(lock_err);
 	if ((rc = read_tip(h, &tip, &have_tip, &parent, &base, err)) < 0)
 		goto done;
+	if (have_tip && h->absent) {
+		git_tree_entry *entry = NULL;
+
+		if (git_tree_entry_bypath(&entry, base, h->absent) == 0) {
+			git_tree_entry_free(entry);
+			rc = HISTORY_PRESENT;
+			goto done;
+		}
+	}
 	if (!have_tip) {
 		if (git_treebuilder_new(&tb, h->repo, NULL) < 0 ||
 		    git_treebuilder_write(&base_id, tb) < 0 ||
@@ -653,6 +682,13 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 		rc = wfd;
 		goto done;
 	}
+	/* Before a stale ref lock is removed: its removal is recorded in the
+	 * commit, which a tip that holds the path never gets. */
+	if (h->absent && (rc = tip_holds(h, h->absent, err)) != 0) {
+		if (rc > 0)
+			rc = HISTORY_PRESENT;
+		goto done;
+	}
 	if ((rc = break_stale_ref_lock(h, &msg, err)) < 0)
 		goto done;
 	for (attempt = 0; attempt < HISTORY_MAX_ATTEMPTS; attempt++) {
@@ -677,7 +713,7 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 				   HISTORY_MAX_ATTEMPTS);
 		goto done;
 	}
-	if (rc < 0)
+	if (rc != 0)
 		goto done;
 	if (commit_id_out)
 		git_oid_tostr(commit_id_out, 41, &commit_id);
@@ -691,6 +727,18 @@ done:
 	free(name);
 	free(email);
 	free(updates);
+	return rc;
+}
+
+int history_commit_absent(struct history *h, const char *absent, const struct history_file *files,
+			  size_t nfiles, const char *message, const char *operator_name,
+			  int64_t now, char commit_id_out[41], struct cms_error *err)
+{
+	int rc;
+
+	h->absent = absent;
+	rc = history_commit(h, files, nfiles, message, operator_name, now, commit_id_out, err);
+	h->absent = NULL;
 	return rc;
 }
 

@@ -97,7 +97,7 @@ void history_git_init_early(void);
  * approval); paths are relative, without empty, ".", ".." or ".git"
  * components, each at most once.  The operator "user@host" is both name and
  * e-mail; a name without '@' gets the e-mail "<name>@cmsctl".  The time zone
- * is UTC.  The reflog message is "cmsctl: <subject>".  At most 10 attempts
+ * is UTC.  The reflog message is "cmsctl: <subject>".  At most 50 attempts
  * are made when the branch keeps moving or its lock is held; then it is an
  * error (CMS_ELOCKED when the lock stayed held, e.g. a stale lock file left
  * by a killed process; the message names it).  On any error the branch is
@@ -105,6 +105,14 @@ void history_git_init_early(void);
 int history_commit(struct history *h, const struct history_file *files, size_t nfiles,
 		   const char *message, const char *operator_name, int64_t now,
 		   char commit_id_out[41], struct cms_error *err);
+/* history_commit(), made only when the tip it would be made on lacks the
+ * path absent (looked at under the writer lock, on each attempt): else
+ * HISTORY_PRESENT and no commit (a run's report that another process
+ * recorded meanwhile). */
+#define HISTORY_PRESENT 2
+int history_commit_absent(struct history *h, const char *absent, const struct history_file *files,
+			  size_t nfiles, const char *message, const char *operator_name,
+			  int64_t now, char commit_id_out[41], struct cms_error *err);
 
 /* One commit of the branch, newest first. */
 struct history_entry {

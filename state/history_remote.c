@@ -25,14 +25,23 @@
 #include "common/lib_git2.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REMOTE_DEFAULT_BRANCH "cms-history"
 #define REMOTE_MAX_ATTEMPTS 10
+#define REMOTE_MOVED 1 /* internal: the local branch moved meanwhile, try again */
+/* How long a remote operation waits for another cmsctl process's on the
+ * same local repository (the children of a plan set push at once). */
+#define REMOTE_LOCK_WAIT_MS 60000
 
 struct remote_ctx {
 	git_repository *repo;
@@ -42,6 +51,7 @@ struct remote_ctx {
 	char *tracking_ref; /* refs/remotes/cmsctl/<branch> */
 	int cred_attempts;
 	char *rejected;     /* the remote's reason when it refused the update */
+	int lock_fd;        /* the local repository's remote lock, or -1 */
 };
 
 static const char *git_message(void)
@@ -118,12 +128,15 @@ static void callbacks(git_remote_callbacks *cb, struct remote_ctx *c)
 	cb->payload = c;
 }
 
+static void lock_remote(struct remote_ctx *c);
+
 static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *branch,
 		    const struct history_remote *cfg, struct cms_error *err)
 {
 	int rc;
 
 	memset(c, 0, sizeof(*c));
+	c->lock_fd = -1;
 	c->cfg = cfg;
 	c->branch = branch ? branch : REMOTE_DEFAULT_BRANCH;
 	c->local_ref = xasprintf("refs/heads/%s", c->branch);
@@ -135,8 +148,38 @@ static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *bra
 	return 0;
 }
 
+/* The remote operations that move refs (sync, push: the fetch's tracking
+ * ref, the local branch brought level) of the processes of one host on one
+ * local repository take turns, through an flock on a file in its git
+ * folder.  One that waited REMOTE_LOCK_WAIT_MS goes on without it, as
+ * before there was one: the refs' own locks and the retries still hold. */
+static void lock_remote(struct remote_ctx *c)
+{
+	char *path = xasprintf("%scmsctl-remote.lock", git_repository_path(c->repo));
+	int64_t start = cms_monotonic_ms();
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+
+	free(path);
+	if (fd < 0)
+		return;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			c->lock_fd = fd;
+			return;
+		}
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    cms_monotonic_ms() - start >= REMOTE_LOCK_WAIT_MS)
+			break;
+		cms_lock_pause(cms_monotonic_ms() - start);
+	}
+	close(fd);
+}
+
 static void ctx_close(struct remote_ctx *c)
 {
+	if (c->lock_fd >= 0)
+		close(c->lock_fd); /* releases the flock */
+	c->lock_fd = -1;
 	if (c->repo)
 		git_repository_free(c->repo);
 	free(c->local_ref);
@@ -206,8 +249,44 @@ static int ref_id(struct remote_ctx *c, const char *refname, git_oid *out, int *
 	return remote_fail(err, CMS_ERROR, "cannot read '%s' in the history", refname);
 }
 
+/* The run a commit recorded from the state's journal: its trailers (the
+ * message's last paragraph) hold "Recorded-From: journal" and "Run-Id: X"
+ * (state/level.c).  Returns X (caller frees), or NULL for any other
+ * commit. */
+static char *journal_run(const char *message)
+{
+	size_t len = strlen(message), i;
+	const char *block, *line;
+	char *run = NULL;
+	bool journal = false;
+
+	while (len > 0 && message[len - 1] == '\n')
+		len--;
+	for (i = len; i > 1 && !(message[i - 1] == '\n' && message[i - 2] == '\n'); i--)
+		;
+	block = message + (i > 1 ? i : 0);
+	for (line = block; line < message + len;) {
+		const char *end = memchr(line, '\n', (size_t)(message + len - line));
+		size_t n = end ? (size_t)(end - line) : (size_t)(message + len - line);
+
+		if (n == 22 && !memcmp(line, "Recorded-From: journal", 22))
+			journal = true;
+		else if (n > 8 && !memcmp(line, "Run-Id: ", 8) && !run)
+			run = xstrndup(line + 8, n - 8);
+		line += n + 1;
+	}
+	if (!journal) {
+		free(run);
+		run = NULL;
+	}
+	return run;
+}
+
 /* Rebuilds commit cid (whose parent's tree is its base) on top of onto:
- * the same tree change, message, author and committer. */
+ * the same tree change, message, author and committer.  A run recorded
+ * here from the journal whose report the remote already holds (its own
+ * process, or another runner, recorded it meanwhile) is not rebuilt:
+ * *out is onto and the return is 1. */
 static int replay_one(struct remote_ctx *c, const git_oid *cid, const git_oid *onto,
 		      git_oid *out, struct cms_error *err)
 {
@@ -218,6 +297,7 @@ static int replay_one(struct remote_ctx *c, const git_oid *cid, const git_oid *o
 	git_oid tree_id;
 	size_t i, n;
 	const git_commit *parents[1];
+	char *run = NULL;
 	int rc = 0;
 
 	if (git_commit_lookup(&commit, c->repo, cid) < 0 || git_commit_tree(&tree, commit) < 0 ||
@@ -250,6 +330,27 @@ static int replay_one(struct remote_ctx *c, const git_oid *cid, const git_oid *o
 			ups[i].filemode = (git_filemode_t)d->new_file.mode;
 		}
 	}
+	if ((run = journal_run(git_commit_message(commit))) != NULL) {
+		char *tail = xasprintf("/runs/%s/report.json", run);
+		size_t tlen = strlen(tail);
+
+		for (i = 0; i < n && rc == 0; i++) {
+			size_t len = ups[i].path ? strlen(ups[i].path) : 0;
+			git_tree_entry *entry = NULL;
+
+			if (ups[i].action != GIT_TREE_UPDATE_UPSERT || len <= tlen ||
+			    strcmp(ups[i].path + len - tlen, tail))
+				continue;
+			if (git_tree_entry_bypath(&entry, onto_tree, ups[i].path) == 0) {
+				git_tree_entry_free(entry);
+				git_oid_cpy(out, onto);
+				rc = 1;
+			}
+		}
+		free(tail);
+		if (rc == 1)
+			goto done;
+	}
 	if (git_tree_create_updated(&tree_id, c->repo, onto_tree, n, ups) < 0 ||
 	    git_tree_lookup(&new_tree, c->repo, &tree_id) < 0) {
 		rc = remote_fail(err, CMS_ERROR, "cannot rebuild a history commit's tree");
@@ -261,6 +362,7 @@ static int replay_one(struct remote_ctx *c, const git_oid *cid, const git_oid *o
 			      git_commit_message(commit), new_tree, 1, parents) < 0)
 		rc = remote_fail(err, CMS_ERROR, "cannot write a rebuilt history commit");
 done:
+	free(run);
 	free(ups);
 	git_diff_free(diff);
 	git_tree_free(new_tree);
@@ -326,14 +428,14 @@ static int integrate(struct remote_ctx *c, struct cms_error *err)
 
 			if ((rc = replay_one(c, &todo[i], &cur, &next, err)) < 0)
 				goto done;
+			rc = 0;
 			cur = next;
 		}
 	}
 	grc = git_reference_create_matching(&ref, c->repo, c->local_ref, &cur, 1, &local,
 					    "cmsctl: history level with its remote");
 	if (grc == GIT_EMODIFIED || grc == GIT_ELOCKED)
-		rc = cms_error_set(err, CMS_ERROR, "the history branch '%s' moved while it was "
-				   "brought level with its remote; try again", c->branch);
+		rc = REMOTE_MOVED; /* a local commit meanwhile: integrate_retried() */
 	else if (grc < 0)
 		rc = remote_fail(err, CMS_ERROR, "cannot move the history branch '%s'", c->branch);
 done:
@@ -343,14 +445,32 @@ done:
 	return rc;
 }
 
+/* integrate(), again while a local commit (another process of this host,
+ * under the history's writer lock) moves the branch meanwhile. */
+static int integrate_retried(struct remote_ctx *c, struct cms_error *err)
+{
+	int attempt, rc = 0;
+
+	for (attempt = 0; attempt < REMOTE_MAX_ATTEMPTS; attempt++) {
+		if ((rc = integrate(c, err)) != REMOTE_MOVED)
+			return rc;
+		cms_lock_pause(attempt * 5);
+	}
+	return cms_error_set(err, CMS_ERROR, "the history branch '%s' kept moving while it was "
+			     "brought level with its remote; try again", c->branch);
+}
+
 int history_remote_sync(const char *repo_path, const char *branch,
 			const struct history_remote *cfg, struct cms_error *err)
 {
 	struct remote_ctx c;
 	int rc;
 
-	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) == 0 && (rc = fetch(&c, err)) == 0)
-		rc = integrate(&c, err);
+	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) == 0) {
+		lock_remote(&c);
+		if ((rc = fetch(&c, err)) == 0)
+			rc = integrate_retried(&c, err);
+	}
 	ctx_close(&c);
 	return rc;
 }
@@ -408,10 +528,11 @@ int history_remote_push(const char *repo_path, const char *branch,
 	*pushed = 0;
 	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) < 0)
 		goto done;
+	lock_remote(&c);
 	for (attempt = 0; attempt < REMOTE_MAX_ATTEMPTS; attempt++) {
 		size_t ahead = 0, behind = 0;
 
-		if ((rc = fetch(&c, err)) < 0 || (rc = integrate(&c, err)) < 0)
+		if ((rc = fetch(&c, err)) < 0 || (rc = integrate_retried(&c, err)) < 0)
 			goto done;
 		if ((rc = ref_id(&c, c.local_ref, &local, &have_local, err)) < 0 ||
 		    (rc = ref_id(&c, c.tracking_ref, &tracking, &have_tracking, err)) < 0)

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,10 +346,14 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	{
 		struct cms_error warn = CMS_ERROR_INIT;
 
-		rc = record_commit(h, sdb, files, nfiles, msg.ptr, operator_name, now, commit, &warn,
-				   err);
+		/* Only while the history lacks the report: another process may
+		 * have recorded the run since it was found missing. */
+		rc = history_commit_absent(h, p1, files, nfiles, msg.ptr, operator_name, now, commit,
+					   err);
+		if (rc == 0)
+			state_history_tip_set(sdb, commit, (int64_t)time(NULL), &warn);
 		cms_error_clear(&warn);
-		if (rc < 0)
+		if (rc != 0)
 			goto done;
 	}
 done:
@@ -373,7 +378,7 @@ done:
 
 int level_history(struct history *h, struct state *sdb, const char *store, const char *engine,
 		  const char *location_json, const char *operator_name, int64_t now,
-		  const struct cms_strv *only, size_t *recorded, struct cms_error *err)
+		  const struct cms_strv *only, struct cms_strv *recorded, struct cms_error *err)
 {
 	struct run_info *runs = NULL;
 	struct recorded rec;
@@ -381,7 +386,6 @@ int level_history(struct history *h, struct state *sdb, const char *store, const
 	bool *have = NULL;
 	int rc = 0;
 
-	*recorded = 0;
 	memset(&rec, 0, sizeof(rec));
 	if ((rc = state_run_list(sdb, store, &runs, &nruns, err)) < 0 ||
 	    (rc = state_read_store(sdb, store, &rec, err)) < 0 ||
@@ -390,10 +394,15 @@ int level_history(struct history *h, struct state *sdb, const char *store, const
 	for (i = 0; i < nruns; i++) {
 		if (have[i] || (only && !cms_strv_contains(only, runs[i].id)))
 			continue;
-		if ((rc = record_one(h, sdb, &runs[i], &rec, i + 1 == nruns, engine, location_json,
-				     operator_name, now, err)) < 0)
+		rc = record_one(h, sdb, &runs[i], &rec, i + 1 == nruns, engine, location_json,
+				operator_name, now, err);
+		if (rc == HISTORY_PRESENT) {
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
 			goto done;
-		(*recorded)++;
+		cms_strv_add(recorded, runs[i].id);
 	}
 done:
 	if (rc < 0)

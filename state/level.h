@@ -28,9 +28,11 @@ int level_pending(struct history *h, struct state *sdb, const char *store,
  * location.json for the state's current record, committed with the newest
  * run when that run's outcome is ok and the history's location.json is
  * behind.  only, when not NULL: only the runs it names (level_pending's
- * list of an earlier moment).  *recorded: how many runs were committed. */
+ * list of an earlier moment).  recorded: the ids of the runs committed
+ * are added to it (a run whose report another process committed
+ * meanwhile is not: its commit is not made, history_commit_absent). */
 int level_history(struct history *h, struct state *sdb, const char *store, const char *engine,
 		  const char *location_json, const char *operator_name, int64_t now,
-		  const struct cms_strv *only, size_t *recorded, struct cms_error *err);
+		  const struct cms_strv *only, struct cms_strv *recorded, struct cms_error *err);
 
 #endif

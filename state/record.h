@@ -1,7 +1,9 @@
 /*
  * One history commit as cmsctl makes it: the commit, then its new tip
  * recorded in the state (for audit verify's check that the branch only
- * ever grew).  Every history commit goes through here.
+ * ever grew).  Every history commit goes through here, but for the
+ * reports levelling records from the journal (state/level.c:
+ * history_commit_absent, and the same tip record).
  */
 #ifndef CMS_STATE_RECORD_H
 #define CMS_STATE_RECORD_H

@@ -7,6 +7,9 @@
 # again once the lock is free and records nothing: the remote holds the
 # run once, with the report its own process wrote.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+# Held processes end with the test, whatever stops it.
+pid='' p1='' p2='' p3=''
+trap 'kill -9 $pid $p1 $p2 $p3 2>/dev/null || true; rm -rf "$T"' EXIT
 quickstart
 git init -q --bare remote.git
 sed -i "s|^version: 1\$|version: 1\nbackend:\n  remote: remote.git|" cms.yaml
@@ -66,6 +69,28 @@ lacks lvl.err "recorded run"
 [ "$(runs_of "$rid2")" = 1 ] || fail "the remote holds run $rid2 $(runs_of "$rid2") times"
 git -C remote.git log --format=%B cms-history | grep -qxF "Recorded-From: journal" &&
 	fail "a run was recorded from the journal"
+
+# (3) A run left behind by a killed process, and a remote that cannot be
+# fetched: a levelling records nothing it cannot check against the remote,
+# and records the run once the remote answers.
+move_to pool-b pool-a
+run 0 "$CMSCTL" plan -o third.plan
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply third.plan >apply3.out 2>apply3.err & p3=$!
+wait_for apply3.err "holding before recording run" $p3
+rid3=$(sed -n 's/.*holding before recording run \([0-9a-f]*\).*/\1/p' apply3.err)
+[ -n "$rid3" ] || fail "no run id in apply3.err"
+kill -9 $p3
+wait $p3 2>/dev/null || true
+mv remote.git remote.away
+run 0 "$CMSCTL" plan --history third.git -o away.plan
+contains err "but its remote cannot be fetched (or the history brought level with it) to check that"
+lacks err "recorded run"
+git --git-dir=third.git cat-file -e "cms-history:redmond/runs/$rid3/report.json" 2>/dev/null &&
+	fail "run $rid3 was recorded from a history that could not be checked against its remote"
+mv remote.away remote.git
+run 0 "$CMSCTL" plan --history third.git -o back3.plan
+contains err "recorded run $rid3 of store redmond in the history from the state's journal"
+[ "$(runs_of "$rid3")" = 1 ] || fail "the remote holds run $rid3 $(runs_of "$rid3") times"
 run 0 "$CMSCTL" audit verify
 contains out "audit verify: passed"
 finish

@@ -930,6 +930,87 @@ static void test_find_plan_full_abbreviated_ambiguous_missing(void **state)
 	free(path);
 }
 
+/* A run's report recorded from the journal is committed only while the
+ * tip lacks it: another process may have recorded the run meanwhile. */
+static void test_commit_absent_only_when_the_tip_lacks_the_path(void **state)
+{
+	const char *dir = *state;
+	char *path = xasprintf("%s/history", dir);
+	struct history *h = open_ok(path, NULL);
+	struct history_file f = { "redmond/runs/r1/report.json", "{\"by\": \"its run\"}\n", 18 };
+	struct history_file j = { "redmond/runs/r1/report.json", "{\"by\": \"journal\"}\n", 18 };
+	struct history_file k = { "redmond/runs/r2/report.json", "{\"by\": \"journal\"}\n", 18 };
+	struct cms_error err = CMS_ERROR_INIT;
+	char id[41];
+
+	commit_ok(h, &f, 1, "redmond: apply\n", T0, id);
+	assert_int_equal(history_commit_absent(h, j.path, &j, 1, "redmond: again\n", "alice@test",
+					       T0 + 1, id, &err), HISTORY_PRESENT);
+	assert_null(err.message);
+	assert_string_equal(id, "");
+	assert_cmd_output("1", "git -C '%s' rev-list --count cms-history", path);
+	assert_cmd_output("{\"by\": \"its run\"}",
+			  "git -C '%s' show cms-history:redmond/runs/r1/report.json", path);
+	assert_int_equal(history_commit_absent(h, k.path, &k, 1, "redmond: r2\n", "alice@test",
+					       T0 + 2, id, &err), 0);
+	assert_cmd_output("2", "git -C '%s' rev-list --count cms-history", path);
+	/* The next plain commit checks nothing. */
+	commit_ok(h, &j, 1, "redmond: replace\n", T0 + 3, id);
+	assert_cmd_output("3", "git -C '%s' rev-list --count cms-history", path);
+	history_close(h);
+	free(path);
+}
+
+/* A local commit that recorded a run from the journal is not rebuilt on a
+ * remote tip that holds the run's report: the remote keeps the run once. */
+static void test_sync_drops_a_journal_record_the_remote_holds(void **state)
+{
+	const char *dir = *state;
+	char *remote = xasprintf("%s/remote.git", dir);
+	char *pa = xasprintf("%s/a", dir), *pb = xasprintf("%s/b", dir);
+	struct history_remote hr = { remote, NULL };
+	struct history_file base = { "redmond/location.json", "{}\n", 3 };
+	struct history_file run = { "redmond/runs/r1/report.json", "{\"by\": \"its run\"}\n", 18 };
+	struct history_file jr = { "redmond/runs/r1/report.json", "{\"by\": \"journal\"}\n", 18 };
+	struct history_file plan = { "redmond/plans/2-p.json", "{}\n", 3 };
+	struct cms_error err = CMS_ERROR_INIT;
+	struct history *a, *b;
+	size_t pushed = 0;
+	char id[41], *out;
+
+	out = run_ok("git init -q --bare '%s'", remote);
+	free(out);
+	a = open_ok(pa, NULL);
+	commit_ok(a, &base, 1, "redmond: adopt\n", T0, id);
+	assert_int_equal(history_remote_push(pa, NULL, &hr, &pushed, &err), 0);
+	b = open_ok(pb, NULL);
+	history_close(b);
+	assert_int_equal(history_remote_sync(pb, NULL, &hr, &err), 0);
+	/* a records run r1 and pushes it; b, from the older tip, records r1
+	 * from the journal, then a plan. */
+	commit_ok(a, &run, 1, "redmond: apply switchover: ok\n\nRun-Id: r1\n", T0 + 1, id);
+	assert_int_equal(history_remote_push(pa, NULL, &hr, &pushed, &err), 0);
+	b = open_ok(pb, NULL);
+	commit_ok(b, &jr, 1,
+		  "redmond: apply switchover: ok (recorded from the journal)\n\nRun-Id: r1\n"
+		  "Recorded-From: journal\n", T0 + 2, id);
+	commit_ok(b, &plan, 1, "redmond: plan\n", T0 + 3, id);
+	history_close(b);
+	assert_int_equal(history_remote_sync(pb, NULL, &hr, &err), 0);
+	assert_null(err.message);
+	assert_cmd_output("redmond: plan\nredmond: apply switchover: ok\nredmond: adopt",
+			  "git -C '%s' log --format=%%s cms-history", pb);
+	assert_cmd_output("{\"by\": \"its run\"}",
+			  "git -C '%s' show cms-history:redmond/runs/r1/report.json", pb);
+	assert_int_equal(history_remote_push(pb, NULL, &hr, &pushed, &err), 0);
+	assert_cmd_output("1", "git -C '%s' log --format=%%B cms-history | grep -c '^Run-Id: r1$'",
+			  remote);
+	history_close(a);
+	free(remote);
+	free(pa);
+	free(pb);
+}
+
 static void test_free_functions_accept_null(void **state)
 {
 	(void)state;
@@ -962,6 +1043,8 @@ int main(void)
 		T(test_two_handles_alternating_lose_no_commit),
 		T(test_concurrent_processes_lose_no_commit),
 		T(test_find_plan_full_abbreviated_ambiguous_missing),
+		T(test_commit_absent_only_when_the_tip_lacks_the_path),
+		T(test_sync_drops_a_journal_record_the_remote_holds),
 		cmocka_unit_test(test_free_functions_accept_null),
 #undef T
 	};
