@@ -425,6 +425,25 @@ static int record_locked(void *arg, const struct apply_result *res, int rc, stru
 			  err);
 }
 
+/* What apply and restore do with the history under the store's lock: c
+ * levels it (through lv) before the run and records the run (through ra)
+ * before the lock goes; c->state becomes sdb. */
+static void history_under_lock(struct apply_ctx *c, struct state *sdb, struct level_arg *lv,
+			       struct record_arg *ra, const char *plan_id, const char *kind)
+{
+	lv->env = c->env;
+	lv->st = c->store;
+	lv->sdb = sdb;
+	c->level = level_locked;
+	c->level_arg = lv;
+	ra->ctx = c;
+	ra->plan_id = plan_id;
+	ra->kind = kind;
+	c->record = record_locked;
+	c->record_arg = ra;
+	c->state = sdb;
+}
+
 /* The servers' sessions, connected while the plan, the history and the
  * state are checked (an ODBC connect costs tens of milliseconds): only
  * for a plan that would probe them (made online, with changes), with the
@@ -476,12 +495,7 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 		goto done;
 	if ((arc = env->open_state(env->arg, true, &sdb, err)) < 0)
 		goto done;
-	lv.env = env;
-	lv.st = ctx->store;
-	lv.sdb = sdb;
-	c.level = level_locked;
-	c.level_arg = &lv;
-	c.state = sdb;
+	history_under_lock(&c, sdb, &lv, &ra, id, "apply");
 	if (!c.lease_s)
 		c.lease_s = applier_lease_s(ctx->store);
 	if (!c.approvals) {
@@ -491,11 +505,6 @@ int applier_run_plan(const struct apply_ctx *ctx, const struct plan *p, const st
 		c.approvals = count_approvals;
 		c.approvals_arg = &appr;
 	}
-	ra.ctx = &c;
-	ra.plan_id = id;
-	ra.kind = "apply";
-	c.record = record_locked;
-	c.record_arg = &ra;
 	arc = applier_apply(&c, p, id, out, err);
 done:
 	engine_preconnect_drop();
@@ -560,17 +569,7 @@ int applier_run_restore(const struct apply_ctx *ctx, bool dry_run, struct apply_
 	 * The history is levelled once the restore holds the store's lock. */
 	if (!dry_run && (arc = applier_check_history_writable(env, err)) < 0)
 		goto done;
-	lv.env = env;
-	lv.st = ctx->store;
-	lv.sdb = sdb;
-	c.level = level_locked;
-	c.level_arg = &lv;
-	ra.ctx = &c;
-	ra.plan_id = NULL;
-	ra.kind = "restore";
-	c.record = record_locked;
-	c.record_arg = &ra;
-	c.state = sdb;
+	history_under_lock(&c, sdb, &lv, &ra, NULL, "restore");
 	if (!c.lease_s)
 		c.lease_s = applier_lease_s(ctx->store);
 	if (!c.load_plan) {
