@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "common/util.h"
 #include "common/buf.h"
+#include "common/error.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -298,6 +300,22 @@ void cms_lock_pause(int64_t waited_ms)
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)us * 1000L;
 	nanosleep(&ts, NULL);
+}
+
+int cms_flock_wait(int fd, int64_t wait_ms)
+{
+	int64_t start = cms_monotonic_ms();
+
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return CMS_ERROR;
+		if (cms_monotonic_ms() - start >= wait_ms)
+			return CMS_ELOCKED;
+		/* Often at first (a holder keeps it a few ms). */
+		cms_lock_pause(cms_monotonic_ms() - start);
+	}
 }
 
 char *cms_operator(void)

@@ -78,6 +78,10 @@ int64_t cms_monotonic_ms(void);
  * jittered by up to half, so that a short wait looks often and many
  * waiters do not all wake every millisecond (nor in step). */
 void cms_lock_pause(int64_t waited_ms);
+/* Takes an exclusive flock(2) on fd, waiting up to wait_ms with
+ * cms_lock_pause between looks: 0, CMS_ELOCKED when another process kept
+ * it that long, or CMS_ERROR with errno set. */
+int cms_flock_wait(int fd, int64_t wait_ms);
 
 /* The operator: CMSCTL_OPERATOR when set, else "user@host". Caller frees. */
 char *cms_operator(void);

@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -404,20 +403,27 @@ done:
 	return rc;
 }
 
+static bool tree_has(const git_tree *tree, const char *path)
+{
+	git_tree_entry *entry = NULL;
+
+	if (git_tree_entry_bypath(&entry, tree, path) != 0)
+		return false;
+	git_tree_entry_free(entry);
+	return true;
+}
+
 /* Whether the branch tip holds path: 1, 0 (or no tip), or an error. */
 static int tip_holds(struct history *h, const char *path, struct cms_error *err)
 {
 	git_commit *parent = NULL;
 	git_tree *base = NULL;
-	git_tree_entry *entry = NULL;
 	git_oid tip;
 	int have_tip = 0, rc;
 
 	if ((rc = read_tip(h, &tip, &have_tip, &parent, &base, err)) == 0 && have_tip &&
-	    git_tree_entry_bypath(&entry, base, path) == 0) {
-		git_tree_entry_free(entry);
+	    tree_has(base, path))
 		rc = 1;
-	}
 	git_tree_free(base);
 	git_commit_free(parent);
 	return rc;
@@ -442,14 +448,9 @@ static int commit_once(struct history *h, const git_tree_update *updates, size_t
 	cms_error_clear(lock_err);
 	if ((rc = read_tip(h, &tip, &have_tip, &parent, &base, err)) < 0)
 		goto done;
-	if (have_tip && h->absent) {
-		git_tree_entry *entry = NULL;
-
-		if (git_tree_entry_bypath(&entry, base, h->absent) == 0) {
-			git_tree_entry_free(entry);
-			rc = HISTORY_PRESENT;
-			goto done;
-		}
+	if (have_tip && h->absent && tree_has(base, h->absent)) {
+		rc = HISTORY_PRESENT;
+		goto done;
 	}
 	if (!have_tip) {
 		if (git_treebuilder_new(&tb, h->repo, NULL) < 0 ||
@@ -543,7 +544,6 @@ static void pause_ms(long ms)
 static int take_writer_lock(struct history *h, struct cms_error *err)
 {
 	char *path = xasprintf("%scmsctl-writer.lock", git_repository_path(h->repo));
-	int64_t deadline = cms_monotonic_ms() + HISTORY_WRITER_WAIT_MS;
 	int fd, rc;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
@@ -553,22 +553,17 @@ static int take_writer_lock(struct history *h, struct cms_error *err)
 		free(path);
 		return rc;
 	}
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			rc = cms_error_set(err, CMS_ERROR, "cannot lock history repository '%s': %s",
-					   h->path, strerror(errno));
-			goto fail;
-		}
-		if (cms_monotonic_ms() >= deadline) {
-			rc = cms_error_set(err, CMS_ELOCKED, "history repository '%s' is being "
-					   "written by another cmsctl process of this host", h->path);
-			cms_error_hint(err, "wait for it to finish and try again");
-			goto fail;
-		}
-		/* Often at first (a commit holds the lock for a few ms). */
-		cms_lock_pause(cms_monotonic_ms() + HISTORY_WRITER_WAIT_MS - deadline);
+	rc = cms_flock_wait(fd, HISTORY_WRITER_WAIT_MS);
+	if (rc == CMS_ERROR) {
+		rc = cms_error_set(err, CMS_ERROR, "cannot lock history repository '%s': %s",
+				   h->path, strerror(errno));
+		goto fail;
+	}
+	if (rc == CMS_ELOCKED) {
+		rc = cms_error_set(err, CMS_ELOCKED, "history repository '%s' is being "
+				   "written by another cmsctl process of this host", h->path);
+		cms_error_hint(err, "wait for it to finish and try again");
+		goto fail;
 	}
 	free(path);
 	return fd;

@@ -29,9 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,23 +154,15 @@ static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *bra
 static void lock_remote(struct remote_ctx *c)
 {
 	char *path = xasprintf("%scmsctl-remote.lock", git_repository_path(c->repo));
-	int64_t start = cms_monotonic_ms();
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
 
 	free(path);
 	if (fd < 0)
 		return;
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			c->lock_fd = fd;
-			return;
-		}
-		if ((errno != EWOULDBLOCK && errno != EINTR) ||
-		    cms_monotonic_ms() - start >= REMOTE_LOCK_WAIT_MS)
-			break;
-		cms_lock_pause(cms_monotonic_ms() - start);
-	}
-	close(fd);
+	if (cms_flock_wait(fd, REMOTE_LOCK_WAIT_MS) == 0)
+		c->lock_fd = fd;
+	else
+		close(fd);
 }
 
 static void ctx_close(struct remote_ctx *c)

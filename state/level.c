@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,10 +347,8 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 
 		/* Only while the history lacks the report: another process may
 		 * have recorded the run since it was found missing. */
-		rc = history_commit_absent(h, p1, files, nfiles, msg.ptr, operator_name, now, commit,
-					   err);
-		if (rc == 0)
-			state_history_tip_set(sdb, commit, (int64_t)time(NULL), &warn);
+		rc = record_commit_absent(h, sdb, p1, files, nfiles, msg.ptr, operator_name, now,
+					  commit, &warn, err);
 		cms_error_clear(&warn);
 		if (rc != 0)
 			goto done;
