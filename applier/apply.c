@@ -992,14 +992,25 @@ static int before_step(struct run *r, struct run_step *s, struct cms_error *err)
  * not have started), as two separate writes could too.  next's
  * before_step ran already (and had no location to record: the first
  * publish is journaled on its own, after the commit hook).  On a failure
- * nothing of the two is written. */
+ * nothing of the two is written.
+ *
+ * The pair before a catch-up does not wait for its sync (a lazy batch):
+ * it is inside the write-unavailable window, and nothing irreversible
+ * waits on it.  It survives a SIGKILL at once; after a power loss before
+ * the next write, the journal says the fence is running and the promotion
+ * pending, which is what restore undoes, and rightly: the pair after the
+ * catch-up (the promotion's start) is synced, with this one, before the
+ * promotion is sent.  A catch-up only brings the target forward, which
+ * no undo has to revert. */
 static int journal_pair(struct run *r, struct run_step *s, struct run_step *next,
 			struct cms_error *err)
 {
 	struct cms_error berr = CMS_ERROR_INIT;
 	int rc;
 
-	if ((rc = state_batch_begin(r->ctx->state, err)) < 0)
+	rc = next->action == ACTION_CATCH_UP ? state_batch_begin_lazy(r->ctx->state, err)
+					     : state_batch_begin(r->ctx->state, err);
+	if (rc < 0)
 		return rc;
 	if ((rc = journal_write(r, s, err)) == 0)
 		rc = journal_write(r, next, err);

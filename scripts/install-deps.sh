@@ -26,4 +26,5 @@ apt-get install -y -q --no-install-recommends \
   postgresql postgresql-client libpq-dev \
   slapd ldap-utils openssl \
   python3 python3-jsonschema python3-yaml python3-html5lib jq \
-  util-linux mount procps iproute2 kmod openssh-server openssh-client zsh dpkg-dev file chromium
+  util-linux mount procps iproute2 kmod openssh-server openssh-client zsh dpkg-dev file chromium \
+  strace

@@ -38,8 +38,9 @@ struct state_backend {
 			 struct cms_error *err);
 
 	/* A batch of writes in one transaction: what 0 begins it, 1 commits
-	 * it, 2 rolls it back (its own failure not reported).  Only run_begin
-	 * and step_set run inside one. */
+	 * it, 2 rolls it back (its own failure not reported), 3 begins one
+	 * whose commit need not be durable yet (state_batch_begin_lazy).
+	 * Only run_begin and step_set run inside one. */
 	int (*batch)(struct state *st, int what, struct cms_error *err);
 	int (*run_begin)(struct state *st, const char *run_id, const char *store,
 			 const char *plan_id, const char *kind, const char *operator_name,

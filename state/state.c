@@ -255,6 +255,11 @@ int state_batch_begin(struct state *st, struct cms_error *err)
 	return st->ops->batch(st, 0, err);
 }
 
+int state_batch_begin_lazy(struct state *st, struct cms_error *err)
+{
+	return st->ops->batch(st, 3, err);
+}
+
 int state_batch_end(struct state *st, bool commit, struct cms_error *err)
 {
 	return st->ops->batch(st, commit ? 1 : 2, err);

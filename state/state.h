@@ -147,6 +147,12 @@ void step_info_list_free(struct step_info *s, size_t n); /* frees each and the a
  * state_batch_end, which commits when commit is true and rolls back
  * otherwise (nothing of the batch is then written). */
 int state_batch_begin(struct state *st, struct cms_error *err);
+/* The same, but the batch's commit returns before it is durable: it
+ * survives the process's end (SIGKILL included) once committed, and power
+ * loss once any later write has committed, since every other write waits
+ * for all that came before it.  For writes that nothing irreversible
+ * waits on. */
+int state_batch_begin_lazy(struct state *st, struct cms_error *err);
 int state_batch_end(struct state *st, bool commit, struct cms_error *err);
 
 /* A run begins with outcome "running".

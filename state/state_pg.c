@@ -750,8 +750,10 @@ static int pg_batch(struct state *base, int what, struct cms_error *err)
 		rollback(st);
 		return 0;
 	}
-	ret = pg_exec(st, what == 0 ? "BEGIN" : "COMMIT", err,
-		      what == 0 ? "begin a batch of writes" : "commit a batch of writes");
+	/* A lazy batch's commit returns before the server has flushed it;
+	 * the next commit that waits for its flush waits for this one too. */
+	ret = pg_exec(st, what == 0 ? "BEGIN" : what == 3 ? "BEGIN; SET LOCAL synchronous_commit = off"
+		      : "COMMIT", err, what == 1 ? "commit a batch of writes" : "begin a batch of writes");
 	if (ret < 0)
 		rollback(st);
 	return ret;

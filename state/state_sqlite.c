@@ -12,7 +12,9 @@
  * apply the migrations, each in its own transaction that re-reads the
  * version, so concurrent first runs agree.
  * Every public write is its own committed transaction with synchronous=FULL:
- * a write whose call has returned survives SIGKILL and power loss.
+ * a write whose call has returned survives SIGKILL and power loss (a lazy
+ * batch, state_batch_begin_lazy, survives SIGKILL at once and power loss
+ * from the next write on).
  * Decisions that read before they write (lock, commit, consume) run in
  * BEGIN IMMEDIATE so two processes cannot interleave them.
  */
@@ -144,6 +146,7 @@ struct sqlite_state {
 		bool busy; /* handed out by prepare, not yet released */
 	} cache[STATE_STMT_CACHE];
 	size_t ncache;
+	bool lazy; /* a lazy batch is open: synchronous is NORMAL until it ends */
 };
 
 static int migrate_lock_holders(struct sqlite_state *st);
@@ -1126,21 +1129,44 @@ done:
 
 /* --- the journal ------------------------------------------------------- */
 
+/* A lazy batch commits with synchronous=NORMAL (SQLite refuses to change
+ * it inside a transaction, so it is set before BEGIN): in WAL mode the
+ * commit is in the WAL file when it returns, so it survives the process's
+ * end, and the next commit with synchronous=FULL syncs the WAL with it. */
+static void lazy_end(struct sqlite_state *st)
+{
+	if (st->lazy) {
+		sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+		st->lazy = false;
+	}
+}
+
 static int sq_batch(struct state *base, int what, struct cms_error *err)
 {
 	struct sqlite_state *st = (struct sqlite_state *)base;
+	int rc;
 
 	if (what == 2) {
 		rollback(st);
+		lazy_end(st);
 		return 0;
 	}
-	if ((what == 0 ? begin(st) : commit(st)) != SQLITE_OK) {
+	if (what == 3) {
+		if (sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+			return sql_failf(st, err, "cannot begin a batch of writes");
+		st->lazy = true;
+	}
+	rc = what == 1 ? commit(st) : begin(st);
+	if (rc != SQLITE_OK) {
 		int ret = sql_failf(st, err, "cannot %s a batch of writes",
-				    what == 0 ? "begin" : "commit");
+				    what == 1 ? "commit" : "begin");
 
 		rollback(st);
+		lazy_end(st);
 		return ret;
 	}
+	if (what == 1)
+		lazy_end(st);
 	return 0;
 }
 

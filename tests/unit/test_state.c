@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -681,6 +682,84 @@ static void test_batch_writes_all_or_nothing(void **ctx)
 	cms_error_clear(&err);
 	/* And the state takes writes again. */
 	OK(state_step_set(st, "r1", 1, NULL, NULL, STEP_DONE, NULL, T0MS + 10, 1, &err));
+	state_close(st);
+}
+
+/* The syncs SQLite asks for (it calls fdatasync directly; this
+ * definition interposes on libsqlite3's and counts them). */
+static int nsyncs;
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+	nsyncs++;
+	return real ? real(fd) : 0;
+}
+
+/* A lazy batch is a batch: all or nothing, seen by another handle once
+ * committed.  On SQLite its commit does not sync, and the next write
+ * syncs again (synchronous back to FULL). */
+static void test_batch_lazy_commits_without_sync(void **ctx)
+{
+	struct fx *fx = *ctx;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = open_fx_ok(fx, true), *other = open_fx_ok(fx, false);
+	bool sq = !strcmp(backend, "sqlite");
+	struct step_info *steps = NULL;
+	struct run_info run = { 0 };
+	size_t n;
+	int before;
+
+	OK(state_batch_begin(st, &err));
+	OK(state_run_begin(st, "r1", "redmond", "plan1", RUN_APPLY, "alice", T0MS, &err));
+	OK(state_step_set(st, "r1", 1, "fence", "pool-a", STEP_RUNNING, NULL, T0MS, 0, &err));
+	OK(state_step_set(st, "r1", 2, "catch up", "pool-b", STEP_PENDING, NULL, T0MS, 0, &err));
+	before = nsyncs;
+	OK(state_batch_end(st, true, &err));
+	if (sq)
+		assert_true(nsyncs > before);
+
+	/* Rolled back: nothing written. */
+	OK(state_batch_begin_lazy(st, &err));
+	OK(state_step_set(st, "r1", 1, NULL, NULL, STEP_DONE, NULL, T0MS + 5, 5, &err));
+	OK(state_batch_end(st, false, &err));
+	OK(state_run_steps(other, "r1", &steps, &n, &err));
+	assert_int_equal(n, 2);
+	assert_int_equal(steps[0].status, STEP_RUNNING);
+	step_info_list_free(steps, n);
+
+	/* Committed: without a sync, and seen by the other handle. */
+	OK(state_batch_begin_lazy(st, &err));
+	OK(state_step_set(st, "r1", 1, NULL, NULL, STEP_DONE, NULL, T0MS + 5, 5, &err));
+	OK(state_step_set(st, "r1", 2, NULL, NULL, STEP_RUNNING, NULL, T0MS + 5, 0, &err));
+	before = nsyncs;
+	OK(state_batch_end(st, true, &err));
+	if (sq)
+		assert_int_equal(nsyncs, before);
+	OK(state_run_steps(other, "r1", &steps, &n, &err));
+	assert_int_equal(n, 2);
+	assert_int_equal(steps[0].status, STEP_DONE);
+	assert_int_equal(steps[1].status, STEP_RUNNING);
+	step_info_list_free(steps, n);
+
+	/* The writes after it sync again, one alone as a batch. */
+	before = nsyncs;
+	OK(state_step_set(st, "r1", 2, NULL, NULL, STEP_DONE, NULL, T0MS + 9, 4, &err));
+	if (sq)
+		assert_true(nsyncs > before);
+	OK(state_batch_begin(st, &err));
+	OK(state_run_begin(st, "r2", "dublin", "plan2", RUN_APPLY, "alice", T0MS, &err));
+	before = nsyncs;
+	OK(state_batch_end(st, true, &err));
+	if (sq)
+		assert_true(nsyncs > before);
+	OK(state_run_unfinished(other, "dublin", &run, &err));
+	assert_string_equal(run.id, "r2");
+	run_info_free(&run);
+	state_close(other);
 	state_close(st);
 }
 
@@ -1399,6 +1478,7 @@ static void test_names_and_frees(void **ctx)
 	T(test_lock_unlock_and_relock),                                 \
 	T(test_expired_lock_is_taken_over_and_renew_notices),           \
 	T(test_batch_writes_all_or_nothing),                            \
+	T(test_batch_lazy_commits_without_sync),                        \
 	T(test_two_handles_contend_for_one_lock),                       \
 	T(test_lock_holder_in_columns_and_migrated_from_text),          \
 	T(test_racing_processes_share_one_state_and_one_lock),          \
