@@ -1394,8 +1394,11 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	else if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
-	if (r.begun)
+	if (r.begun) {
 		fill_result(&r, out);
+		if (ctx->stop_phase)
+			*ctx->stop_phase = 1;
+	}
 	if (ctx->record)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
@@ -1856,8 +1859,11 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
-	if (r.begun)
+	if (r.begun) {
 		fill_result(&r, out);
+		if (ctx->stop_phase)
+			*ctx->stop_phase = 1;
+	}
 	if (ctx->record)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);

@@ -194,6 +194,7 @@ int cmd_write_output(const char *path, const char *data, size_t len, const char 
  * the first sets the returned flag (the signal's number), read by the
  * applier between steps; a second ends the process at once, exit 6. */
 const volatile sig_atomic_t *cmd_catch_stop_signals(void);
+volatile sig_atomic_t *cmd_stop_phase(void);
 
 /* Test hooks of apply and restore (CMSCTL_TEST_HOLD_AT, cmd/testhooks.c;
  * a test build only, else no effect). */

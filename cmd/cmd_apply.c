@@ -76,6 +76,7 @@ void cmd_run_ctx(struct cmd_args *a, const struct store *st, const struct applie
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->stop = cmd_catch_stop_signals();
+	ctx->stop_phase = cmd_stop_phase();
 	ctx->store = st;
 	ctx->operator_name = op;
 	cmd_lock_timeout(a, &ctx->lock_timeout_ms);

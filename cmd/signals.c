@@ -4,7 +4,8 @@
  * reads between steps: the step in hand is finished, then a run that has
  * not begun promoting is rolled back (exit 1) and one that has is recorded
  * as interrupted (exit 6).  A second signal ends the process at once,
- * saying what that leaves.  Reading commands install nothing: a signal
+ * saying what that leaves.  Once the run has ended (apply_ctx.stop_phase)
+ * only its record is left, and the messages say so.  Reading commands install nothing: a signal
  * ends them the default way, which harms nothing.
  *
  * The flag is the one piece of process-wide state a signal handler can
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_signal;
+/* 1 once the run has ended and is being recorded (apply_ctx.stop_phase). */
+static volatile sig_atomic_t stop_phase;
 
 static void say(const char *s)
 {
@@ -29,14 +32,29 @@ static void say(const char *s)
 static void on_signal(int sig)
 {
 	if (stop_signal) {
-		say("cmsctl: second signal: stopping at once, in the middle of a step; the "
-		    "store's lock and the run's journal are left as they are ('cmsctl status' shows "
-		    "them), and 'cmsctl restore' finishes or undoes the run\n");
+		if (stop_phase)
+			say("cmsctl: second signal: stopping at once, while the run that ended is "
+			    "recorded; the state's journal has its end, and the next command that "
+			    "writes the history records what is missing there or on its remote "
+			    "('cmsctl status' shows what is left)\n");
+		else
+			say("cmsctl: second signal: stopping at once, in the middle of a step; the "
+			    "store's lock and the run's journal are left as they are ('cmsctl status' "
+			    "shows them), and 'cmsctl restore' finishes or undoes the run\n");
 		_exit(EXIT_INTERRUPTED);
 	}
 	stop_signal = sig;
-	say("cmsctl: signal received: finishing the step in hand, then stopping (a second "
-	    "signal stops at once)\n");
+	if (stop_phase)
+		say("cmsctl: signal received: the run has ended; recording it in the history, "
+		    "then stopping (a second signal stops at once)\n");
+	else
+		say("cmsctl: signal received: finishing the step in hand, then stopping (a second "
+		    "signal stops at once)\n");
+}
+
+volatile sig_atomic_t *cmd_stop_phase(void)
+{
+	return &stop_phase;
 }
 
 const volatile sig_atomic_t *cmd_catch_stop_signals(void)

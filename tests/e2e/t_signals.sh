@@ -139,6 +139,57 @@ contains apply.err "second signal: stopping at once"
 run 0 "$CMSCTL" restore --yes
 consistent "second signal and restore"
 
+# Signals once the run has ended, while it is recorded: the messages say
+# that only the record is left.  The record's push waits for the remote's
+# turn, an flock in the history's git folder that flock(1) holds here; the
+# next command that writes the history pushes what the push left.
+fresh
+git init -q --bare remote.git
+sed -i "s|^version: 1\$|version: 1\nbackend:\n  remote: remote.git|" cms.yaml
+"$CMSCTL" plan -o s3.plan >/dev/null 2>&1
+id=$(git hash-object s3.plan)
+wait_for() { # FILE TEXT: up to 60 s for TEXT in FILE
+	local i
+	for i in $(seq 1 600); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "'$2' never appeared in $1"
+	return 1
+}
+rc=0
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply s3.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding before recording run"
+# The remote's turn, taken by this shell (fd 9) after apply started.
+exec 9>.cmsctl/history/cmsctl-remote.lock
+flock -x 9
+kill -TERM $pid
+wait_for apply.err "the run has ended; recording it in the history, then stopping"
+sleep 0.3
+kill -TERM $pid
+wait $pid || rc=$?
+exec 9>&-
+[ "$rc" = 6 ] || fail "second signal while recording: exit $rc, expected 6"
+contains apply.err "second signal: stopping at once, while the run that ended is recorded"
+lacks apply.err "in the middle of a step"
+rid=$(sql .cmsctl/state.db "SELECT id || '/' || outcome FROM runs WHERE plan_id = '$id'")
+case $rid in */ok) ;; *) fail "second signal while recording: the journal says $rid" ;; esac
+rid=${rid%/ok}
+if git -C remote.git log --format=%B cms-history 2>/dev/null | grep -qxF "Run-Id: $rid"; then
+	fail "the remote has run $rid although its push was stopped"
+fi
+run 0 "$CMSCTL" plan -o s4.plan
+git -C remote.git log --format=%B cms-history | grep -qxF "Run-Id: $rid" ||
+	fail "the next command that writes the history did not bring run $rid to the remote"
+# The run took: pool-b alone is writable, recorded and published.  (The
+# dead process's lock stays until the next apply takes it over.)
+writable >w
+[ "$(cat w)" = pool-b ] || fail "second signal while recording: writable: $(tr '\n' ' ' <w)"
+[ "$(sql .cmsctl/state.db "SELECT primary_server FROM stores WHERE name='redmond'")" = pool-b ] ||
+	fail "second signal while recording: pool-b is not recorded"
+pass "signals while the run is recorded"
+
 # Restore stopped by a signal between its steps: it says so, and the next
 # restore converges.  The apply it settles was killed after its fence.
 fresh
