@@ -35,6 +35,16 @@ int applier_run_command(char *const argv[], char *const envp[], int64_t timeout_
 			dup2(devnull, 0);
 		dup2(2, 1);
 		setpgid(0, 0);
+		/* The program starts as from a shell: SIGPIPE at its default
+		 * (an ignored SIGPIPE survives execve, and a plan set's parent
+		 * ignores it for itself), no signal blocked. */
+		{
+			sigset_t none;
+
+			signal(SIGPIPE, SIG_DFL);
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+		}
 		execve(argv[0], argv, envp);
 		_exit(127);
 	}

@@ -14,6 +14,7 @@
  * output line by line prefixed with the store's name (the progress of each
  * store), and prints the summary.
  */
+#define _GNU_SOURCE /* ppoll */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "common/buf.h"
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -178,10 +180,12 @@ static void relay_lines(const struct member *m, struct buf *b, int fd, bool flus
 		if (!nl && !flush)
 			break;
 		buf_reset(&line);
-		buf_addf(&line, "%s: ", member_name(m));
-		buf_add(&line, b->ptr + start, end - start);
-		if (!nl)
-			buf_addch(&line, '\n');
+		/* The name comes from a plan file or its file name, the line
+		 * from a child: neither may forge a line or steer a terminal. */
+		cmd_escape_controls(&line, member_name(m), strlen(member_name(m)), false);
+		buf_adds(&line, ": ");
+		cmd_escape_controls(&line, b->ptr + start, end - start - (nl ? 1 : 0), false);
+		buf_addch(&line, '\n');
 		write_all(fd, line.ptr, line.len);
 		start = end;
 	}
@@ -235,6 +239,36 @@ static void read_summary(struct member *m)
 	}
 }
 
+/* Signals to the set (SIGINT, SIGTERM, SIGHUP): counted here, passed on
+ * to the running children by the loop of cmd_apply_set.  Each child has
+ * a process group of its own, so a signal to the set's group (Ctrl-C on
+ * a terminal, kill -INT -PGID, timeout(1)) reaches the parent only and
+ * each child gets it once, from the parent. */
+static volatile sig_atomic_t set_signal, set_signals;
+static const int set_sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void on_set_signal(int sig)
+{
+	set_signal = sig;
+	set_signals++;
+}
+
+/* Blocks or unblocks the stop signals; with old, the mask before. */
+static void block_set_signals(int how, sigset_t *old)
+{
+	sigset_t ss;
+	size_t i;
+
+	sigemptyset(&ss);
+	for (i = 0; i < ARRAY_SIZE(set_sigs); i++)
+		sigaddset(&ss, set_sigs[i]);
+	sigprocmask(how, &ss, old);
+}
+
+/* What the parent found before it changed anything, for its children. */
+static void (*parent_sigpipe)(int) = SIG_DFL;
+static bool parent_tty;
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -250,8 +284,26 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	struct cmd_run_summary sum;
 	char *report = NULL;
 	size_t i;
-	int rc;
+	int rc, devnull;
 
+	/* Its own process group (see set_signals); its own handlers of the
+	 * stop signals, installed while they are blocked (since before the
+	 * fork), so none passed on by the parent is lost; no terminal input
+	 * (a background process group reading it would be stopped). */
+	setpgid(0, 0);
+	cmd_catch_stop_signals();
+	block_set_signals(SIG_UNBLOCK, NULL);
+	devnull = open("/dev/null", O_RDONLY);
+	if (devnull >= 0 && devnull != STDIN_FILENO) {
+		dup2(devnull, STDIN_FILENO);
+		close(devnull);
+	}
+	/* As a single apply: SIGPIPE as the parent found it (it ignores it
+	 * for itself), and the progress of a terminal when the parent's
+	 * stderr is one (the child's is a pipe). */
+	signal(SIGPIPE, parent_sigpipe);
+	if (parent_tty)
+		a->progress = true;
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
 		_exit(EXIT_ERROR);
 	close(out_fd);
@@ -319,6 +371,8 @@ static int start_member(struct cmd_args *a, const struct config *cfg, struct mem
 	 * the flag where it is wanted. */
 	if (cloexec_pipe(out) < 0 || cloexec_pipe(err) < 0 || cloexec_pipe(res) < 0)
 		goto fail;
+	/* The stop signals are blocked here (cmd_apply_set): the child
+	 * unblocks them once its own handlers are in place. */
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
@@ -329,6 +383,7 @@ static int start_member(struct cmd_args *a, const struct config *cfg, struct mem
 		close(res[0]);
 		run_child(a, cfg, m, report_dir, out[1], err[1], res[1]);
 	}
+	setpgid(pid, pid); /* also here: no window where the child is in the set's group */
 	close(out[1]);
 	close(err[1]);
 	close(res[1]);
@@ -347,13 +402,49 @@ fail:
 	return -1;
 }
 
-/* Reads what is ready on the running children's pipes; reaps those whose
- * pipes are all closed.  Returns the number of children reaped. */
-static size_t pump(struct member *m, size_t n, bool json)
+/* Reads what x's stdout and stderr hold now, relays it and closes them:
+ * x has ended, and whatever still holds them (a program it left running)
+ * is not waited for. */
+static void drain(struct member *x, bool json)
+{
+	int *fds[2] = { &x->out_fd, &x->err_fd };
+	struct buf *bufs[2] = { &x->out, &x->err };
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		int avail = 0;
+
+		if (*fds[k] < 0)
+			continue;
+		if (ioctl(*fds[k], FIONREAD, &avail) < 0)
+			avail = 0;
+		while (avail > 0) {
+			char chunk[8192];
+			ssize_t r = read(*fds[k], chunk, (size_t)avail < sizeof(chunk) ?
+					 (size_t)avail : sizeof(chunk));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			buf_add(bufs[k], chunk, (size_t)r);
+			avail -= (int)r;
+		}
+		close_fd(fds[k]);
+		if (k == 1 || !json)
+			relay_lines(x, bufs[k], STDERR_FILENO, true);
+	}
+}
+
+/* Reads what is ready on the running children's pipes; reaps those that
+ * have ended (their summary pipe closed).  Returns the number of
+ * children reaped. */
+static size_t pump(struct member *m, size_t n, bool json, const sigset_t *waking)
 {
 	struct pollfd *pfd = xcalloc(3 * n + 1, sizeof(*pfd));
 	struct { struct member *m; int which; } *who = xcalloc(3 * n + 1, sizeof(*who));
 	size_t np = 0, i, reaped = 0;
+	struct timespec soon = { 0, 10 * 1000 * 1000 }, *timeout = NULL;
 
 	for (i = 0; i < n; i++) {
 		int *fds[3] = { &m[i].out_fd, &m[i].err_fd, &m[i].res_fd };
@@ -371,7 +462,14 @@ static size_t pump(struct member *m, size_t n, bool json)
 			np++;
 		}
 	}
-	if (np && poll(pfd, np, -1) > 0) {
+	/* A child whose summary pipe closed has ended (or is ending): look
+	 * again soon even if its other pipes stay silent (below). */
+	for (i = 0; i < n; i++)
+		if (m[i].pid && m[i].res_fd < 0)
+			timeout = &soon;
+	/* The stop signals are blocked but while waiting here: one that
+	 * comes ends the wait (EINTR), never in a gap before it. */
+	if (np && ppoll(pfd, np, timeout, waking) > 0) {
 		for (i = 0; i < np; i++) {
 			struct member *x = who[i].m;
 			int *fd = who[i].which == 0 ? &x->out_fd : who[i].which == 1 ? &x->err_fd :
@@ -399,11 +497,25 @@ static size_t pump(struct member *m, size_t n, bool json)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		int status;
+		int status = 0;
+		pid_t w;
 
-		if (!m[i].pid || m[i].out_fd >= 0 || m[i].err_fd >= 0 || m[i].res_fd >= 0)
+		/* The summary pipe is the child's alone (close-on-exec): it
+		 * closes when the child ends.  Its stdout and stderr may stay
+		 * open in a program it left running (a publish command's
+		 * daemon): once the child itself has ended, what they hold is
+		 * read and they are closed, and the set goes on. */
+		if (!m[i].pid || m[i].res_fd >= 0)
 			continue;
-		if (waitpid(m[i].pid, &status, 0) < 0)
+		if (m[i].out_fd >= 0 || m[i].err_fd >= 0) {
+			w = waitpid(m[i].pid, &status, WNOHANG);
+			if (w == 0)
+				continue;
+			drain(&m[i], json);
+		} else {
+			w = waitpid(m[i].pid, &status, 0);
+		}
+		if (w < 0)
 			status = EXIT_ERROR << 8;
 		m[i].pid = 0;
 		m[i].done = true;
@@ -422,27 +534,60 @@ static size_t pump(struct member *m, size_t n, bool json)
 	return reaped;
 }
 
+/* The statuses a store's apply can end with, in the order of how much
+ * the store needs attention: interrupted (6), error (1), refused (7),
+ * locked (4), stale (3), declined (5), usage (64). */
+static const int status_order[] = { EXIT_INTERRUPTED, EXIT_ERROR, EXIT_REFUSED, EXIT_LOCKED,
+				     EXIT_STALE, EXIT_DECLINED, EXIT_USAGE };
+
+/* A store's exit status as the contract has it: a process that crashed
+ * (killed by a signal) or ended with a status outside the contract counts
+ * as an error (1); its message says what happened. */
+static int member_status(const struct member *m)
+{
+	size_t k;
+
+	if (m->exit_status == EXIT_OK)
+		return EXIT_OK;
+	for (k = 0; k < ARRAY_SIZE(status_order); k++)
+		if (m->exit_status == status_order[k])
+			return m->exit_status;
+	return EXIT_ERROR;
+}
+
 /* The set's exit status: 0 when every store ended well (applied, or
  * nothing to do); otherwise the status of the store that most needs
- * attention, in this order: interrupted (6), error (1, or a crash), refused
- * (7), locked (4), stale (3), usage (64). */
+ * attention (status_order). */
 static int set_exit_status(const struct member *m, size_t n)
 {
-	static const int order[] = { EXIT_INTERRUPTED, EXIT_ERROR, EXIT_REFUSED, EXIT_LOCKED,
-				      EXIT_STALE, EXIT_DECLINED, EXIT_USAGE };
 	size_t i, k;
-	bool any = false;
 
-	for (i = 0; i < n; i++)
-		if (m[i].exit_status != EXIT_OK)
-			any = true;
-	if (!any)
-		return EXIT_OK;
-	for (k = 0; k < ARRAY_SIZE(order); k++)
+	for (k = 0; k < ARRAY_SIZE(status_order); k++)
 		for (i = 0; i < n; i++)
-			if (m[i].exit_status == order[k])
-				return order[k];
-	return EXIT_ERROR; /* a crash, or a status outside the contract */
+			if (member_status(&m[i]) == status_order[k])
+				return status_order[k];
+	return EXIT_OK;
+}
+
+/* A JSON string of s, whose bytes that are not UTF-8 (a file name) are
+ * written as \xNN. */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	struct buf b = BUF_INIT;
+	const unsigned char *p;
+
+	if (j)
+		return j;
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x80)
+			buf_addch(&b, (char)*p);
+		else
+			buf_addf(&b, "\\x%02X", *p);
+	}
+	j = json_string(b.ptr ? b.ptr : "");
+	buf_free(&b);
+	return j;
 }
 
 static int print_summary(struct cmd_args *a, const struct member *m, size_t n, int rc,
@@ -453,7 +598,7 @@ static int print_summary(struct cmd_args *a, const struct member *m, size_t n, i
 	int wrc;
 
 	for (i = 0; i < n; i++)
-		if (m[i].exit_status == EXIT_OK)
+		if (member_status(&m[i]) == EXIT_OK)
 			nok++;
 	if (a->json) {
 		json_t *doc = json_object(), *arr = json_array();
@@ -462,16 +607,16 @@ static int print_summary(struct cmd_args *a, const struct member *m, size_t n, i
 		for (i = 0; i < n; i++) {
 			json_t *o = json_object(), *report = NULL;
 
-			json_object_set_new(o, "store", json_string(member_name(&m[i])));
-			json_object_set_new(o, "plan_file", json_string(m[i].path));
+			json_object_set_new(o, "store", json_text(member_name(&m[i])));
+			json_object_set_new(o, "plan_file", json_text(m[i].path));
 			json_object_set_new(o, "plan_id", *m[i].sum.plan_id ?
-					    json_string(m[i].sum.plan_id) : json_null());
-			json_object_set_new(o, "outcome", json_string(m[i].sum.outcome));
-			json_object_set_new(o, "exit_status", json_integer(m[i].exit_status));
+					    json_text(m[i].sum.plan_id) : json_null());
+			json_object_set_new(o, "outcome", json_text(m[i].sum.outcome));
+			json_object_set_new(o, "exit_status", json_integer(member_status(&m[i])));
 			json_object_set_new(o, "run_id", *m[i].sum.run_id ?
-					    json_string(m[i].sum.run_id) : json_null());
+					    json_text(m[i].sum.run_id) : json_null());
 			json_object_set_new(o, "message", *m[i].sum.message ?
-					    json_string(m[i].sum.message) : json_null());
+					    json_text(m[i].sum.message) : json_null());
 			if (m[i].out.len)
 				report = json_loadb(m[i].out.ptr, m[i].out.len, 0, NULL);
 			json_object_set_new(o, "report", report ? report : json_null());
@@ -492,12 +637,15 @@ static int print_summary(struct cmd_args *a, const struct member *m, size_t n, i
 		for (i = 0; i < n; i++) {
 			const struct cmd_run_summary *s = &m[i].sum;
 
-			buf_addf(&out, "  %s: %s", member_name(&m[i]), s->outcome);
+			buf_adds(&out, "  ");
+			cmd_escape_controls(&out, member_name(&m[i]), strlen(member_name(&m[i])), false);
+			buf_addf(&out, ": %s", s->outcome);
 			if (*s->run_id)
 				buf_addf(&out, ", run %s, serial %" PRId64, s->run_id, s->serial);
-			if (m[i].exit_status != EXIT_OK)
-				buf_addf(&out, " (exit %d)%s%s", m[i].exit_status,
-					 *s->message ? ": " : "", s->message);
+			if (member_status(&m[i]) != EXIT_OK) {
+				buf_addf(&out, " (exit %d)%s", member_status(&m[i]), *s->message ? ": " : "");
+				cmd_escape_controls(&out, s->message, strlen(s->message), false);
+			}
 			buf_addch(&out, '\n');
 		}
 	}
@@ -506,12 +654,36 @@ static int print_summary(struct cmd_args *a, const struct member *m, size_t n, i
 	return wrc;
 }
 
+/* Passes signal sig on to every running child, and says what that does:
+ * the first time, each finishes its step in hand and stops, as a single
+ * apply does; again, each stops at once. */
+static void pass_signal(const struct member *m, size_t n, size_t next, int sig, bool first)
+{
+	size_t i, nrun = 0;
+
+	for (i = 0; i < n; i++)
+		if (m[i].pid) {
+			kill(m[i].pid, sig);
+			nrun++;
+		}
+	if (first)
+		cmd_note("signal %d received: passed on to the %zu store%s being applied (each "
+			 "finishes its step in hand, then stops); the %zu not started yet will not "
+			 "start (a second signal stops the stores at once)", sig, nrun,
+			 nrun == 1 ? "" : "s", n - next);
+	else
+		cmd_note("second signal: passed on to the %zu store%s still running, which stop at "
+			 "once ('cmsctl status' shows what each leaves)", nrun, nrun == 1 ? "" : "s");
+}
+
 int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 {
 	struct cms_error err = CMS_ERROR_INIT;
 	const char *par = cmd_opt_value(a, OPT_PARALLEL), *report_dir = cmd_opt_value(a, OPT_REPORT);
 	struct member *m = NULL;
 	size_t n = 0, next = 0, running = 0, finished = 0;
+	sig_atomic_t passed = 0;
+	sigset_t waking;
 	long parallel = PLANSET_DEFAULT_PARALLEL;
 	struct stat stbuf;
 	int rc;
@@ -540,13 +712,44 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	}
 	/* A broken pipe on the terminal must not kill the summary's writer
 	 * while children still run. */
-	signal(SIGPIPE, SIG_IGN);
+	parent_sigpipe = signal(SIGPIPE, SIG_IGN);
+	if (parent_sigpipe == SIG_ERR)
+		parent_sigpipe = SIG_DFL;
+	parent_tty = isatty(STDERR_FILENO);
 	preload(a);
+	{
+		struct sigaction sa;
+		size_t i;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_set_signal; /* no SA_RESTART: poll returns */
+		sigemptyset(&sa.sa_mask);
+		for (i = 0; i < ARRAY_SIZE(set_sigs); i++)
+			sigaction(set_sigs[i], &sa, NULL);
+		/* Blocked from here on (children inherit that, and unblock
+		 * once their own handlers are in), but inside pump's wait. */
+		block_set_signals(SIG_BLOCK, &waking);
+		for (i = 0; i < ARRAY_SIZE(set_sigs); i++)
+			sigdelset(&waking, set_sigs[i]);
+	}
 	cmd_note("applying %zu plan%s of '%s', up to %ld at once", n, n == 1 ? "" : "s", dir,
 		 parallel);
 	while (finished < n) {
 		size_t reaped;
 
+		if (set_signals != passed) {
+			pass_signal(m, n, next, set_signal, passed == 0);
+			passed = set_signals;
+			/* The stores not started yet never start. */
+			for (; next < n; next++, finished++) {
+				m[next].done = true;
+				m[next].exit_status = EXIT_ERROR;
+				snprintf(m[next].sum.outcome, sizeof(m[next].sum.outcome), "not started");
+				snprintf(m[next].sum.message, sizeof(m[next].sum.message),
+					 "the set was stopped by signal %d before this store started",
+					 (int)set_signal);
+			}
+		}
 		while (running < (size_t)parallel && next < n) {
 			if (start_member(a, cfg, &m[next], report_dir) < 0) {
 				m[next].done = true;
@@ -562,13 +765,29 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 		}
 		if (!running)
 			continue;
-		reaped = pump(m, n, a->json);
+		reaped = pump(m, n, a->json, &waking);
 		running -= reaped;
 		finished += reaped;
 	}
 	rc = set_exit_status(m, n);
-	if (print_summary(a, m, n, rc, &err) < 0)
-		rc = cmd_fail(&err);
+	if (print_summary(a, m, n, rc, &err) < 0) {
+		/* As a single apply whose result cannot be printed: a set that
+		 * changed something ends 6 (what it did is in the state and the
+		 * history), one that did not ends 1; a store's own worse
+		 * status stands. */
+		bool ran = false;
+		size_t i;
+		int frc;
+
+		for (i = 0; i < n; i++)
+			if (*m[i].sum.run_id)
+				ran = true;
+		if (rc == EXIT_OK && ran)
+			err.code = CMS_EINTERRUPTED;
+		frc = cmd_fail(&err);
+		if (rc == EXIT_OK)
+			rc = frc;
+	}
 done:
 	free_set(m, n);
 	cms_error_clear(&err);

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# A plan set on a bad day, on the sqlite engine: (1) a signal to the set
+# (its process group, as Ctrl-C, or its parent alone) reaches every store
+# once, through the parent: stores before promotion roll back, the stores
+# not started never start, the summary says so, and the exit status ranks
+# them; a second signal stops the stores at once.  (2) A store whose
+# process crashes counts as an error (1) in the set's status, whatever
+# else failed.  (3) The programs a store runs (publish) start with SIGPIPE
+# at its default, and one that stays in the background does not hold the
+# set.  (4) Store names from plan files are escaped in the relayed lines
+# and the summary.  (5) On a terminal the stores' progress is shown, each
+# line prefixed with its store.  (6) A summary that cannot be written
+# after stores moved ends 6.
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+pids=''
+trap 'kill -9 $pids 2>/dev/null || true; pkill -f "cmsctl-test-daemon-$$" 2>/dev/null || true; rm -rf "$T"' EXIT
+
+n=3
+# config PRIMARY [PUBLISH]: n stores of pool-a and pool-b under store-I/,
+# each publishing through the command PUBLISH when given.
+config() {
+	printf 'version: 1\nstores:\n'
+	for i in $(seq 1 $n); do
+		m=pool-b
+		[ "$1" = pool-b ] && m=pool-a
+		printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$i"
+		printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$i"
+		printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$i"
+		printf '    location: {primary: %s, mirror: %s}\n' "$1" "$m"
+		[ -z "${2:-}" ] || printf '    publish:\n      - command: [%s]\n        timeout: 40s\n' "$2"
+	done
+}
+# fresh [PUBLISH]: new stores, adopted, and a set "move" to pool-b.
+fresh() {
+	rm -rf "$T/w" && mkdir "$T/w" && cd "$T/w"
+	for i in $(seq 1 $n); do
+		bash "$SRC/examples/quickstart/setup.sh" "store-$i" >/dev/null
+	done
+	config pool-a "${1:-}" >cms.yaml
+	"$CMSCTL" plan --all -o adopt >/dev/null 2>&1 && "$CMSCTL" apply adopt >/dev/null 2>&1 ||
+		fail "fresh: adopt"
+	config pool-b "${1:-}" >cms.yaml
+	"$CMSCTL" plan --all -o move >/dev/null 2>&1 || fail "fresh: plan move"
+}
+# wait_steps N STEP STATUS: up to 60 s until N running runs have STEP
+# journaled STATUS.
+wait_steps() {
+	local i c
+	for i in $(seq 1 600); do
+		c=$(sql .cmsctl/state.db "SELECT count(*) FROM steps s JOIN runs r ON r.id = s.run_id
+			WHERE r.outcome = 'running' AND s.n = $2 AND s.status = '$3'" 2>/dev/null || true)
+		[ "${c:-0}" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "$1 runs never reached step $2 $3"
+	return 1
+}
+# pool_b_primary I: store-I's pool-b is a writable primary.
+pool_b_primary() {
+	[ "$(sql "store-$1/servers/pool-b/xds.db" 'SELECT role || read_only FROM cms_control')" = primary0 ]
+}
+
+# (1a) SIGINT to the set's process group, as Ctrl-C: two stores at a time,
+# both held after their fence; the third never starts.
+fresh
+rc=0
+setsid env CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 2 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 2 2 done
+kill -INT -- -"$pid"
+wait "$pid" || rc=$?
+[ "$rc" = 1 ] || fail "SIGINT to the set's group: exit $rc, expected 1"
+contains set.err "signal 2 received: passed on to the 2 stores being applied"
+contains set.err "the 1 not started yet will not start"
+lacks set.err "cmsctl: second signal"
+contains set.out "plan set: 3 stores, 0 ok, 3 not"
+contains set.out "store-3: not started (exit 1): the set was stopped by signal 2 before this store started"
+for i in 1 2; do
+	contains set.out "store-$i: rolled_back"
+	contains set.err "store-$i: cmsctl: interrupted by signal 2 (Interrupt) before any promotion"
+done
+for i in 1 2 3; do
+	[ "$(serial store-$i)" = 1 ] || fail "SIGINT: store-$i serial $(serial store-$i)"
+	[ "$(sql store-$i/servers/pool-a/xds.db 'SELECT role || read_only FROM cms_control')" = primary0 ] ||
+		fail "SIGINT: store-$i's pool-a is not a writable primary (the fence was not undone)"
+done
+[ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "SIGINT: a lock is left"
+run 0 "$CMSCTL" status -s store-1
+
+# (1b) SIGTERM to the parent alone, with the stores held after promotion:
+# they stop after that step, interrupted (6); restore finishes each.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 4 done
+kill -TERM "$pid"
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "SIGTERM to the parent: exit $rc, expected 6"
+contains set.out "plan set: 3 stores, 0 ok, 3 not"
+for i in 1 2 3; do
+	contains set.out "store-$i: interrupted"
+	run 0 "$CMSCTL" restore -s "store-$i" --yes
+	pool_b_primary "$i" || fail "SIGTERM then restore: store-$i's pool-b is not the primary"
+	[ "$(serial store-$i)" = 2 ] || fail "SIGTERM then restore: store-$i serial $(serial store-$i)"
+done
+
+# (1c) A second signal: the stores stop at once, in the middle of their
+# step (a publish command that takes 20 s), and the set ends 6 at once.
+# (Slow only while $T/slow exists: the adoption publishes too.)
+printf '#!/bin/sh\n[ ! -e "%s/slow" ] || sleep 20\n' "$T" >"$T/slow.sh"
+chmod +x "$T/slow.sh"
+fresh "$T/slow.sh"
+touch "$T/slow"
+rc=0
+t0=$(date +%s)
+"$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+for i in $(seq 1 600); do
+	[ "$(pgrep -fc "$T/slow.sh")" -ge 3 ] && break
+	sleep 0.1
+done
+kill -TERM "$pid"
+sleep 0.3
+kill -TERM "$pid"
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "second signal to the set: exit $rc, expected 6"
+[ $(($(date +%s) - t0)) -lt 15 ] || fail "second signal did not stop the set at once"
+contains set.err "second signal: passed on to the 3 stores still running"
+contains set.err "store-1: cmsctl: second signal: stopping at once"
+rm -f "$T/slow"
+pkill -f "$T/slow.sh" || true
+for i in 1 2 3; do
+	run 0 "$CMSCTL" restore -s "store-$i" --yes
+done
+
+# (2) One store's process crashes (SIGKILL) after its fence, another is
+# locked (4): the set's status is 1, the crash's, and --json says 1 too.
+fresh
+CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply move/store-2.json >lock.out 2>lock.err &
+holder=$!
+pids="$pids $holder"
+for i in $(seq 1 600); do
+	grep -q "holding after taking the store's lock" lock.err && break
+	sleep 0.1
+done
+rc=0
+CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 --json >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 2 2 done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+[ -n "$victim" ] || fail "no lock of store-1's process"
+kill -9 "$victim"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 1 ] || fail "a crash and a lock: exit $rc, expected 1"
+"$PY" - set.out <<'PYEOF' || fail "apply set --json with a crash"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = {x["store"]: x for x in d["stores"]}
+assert s["store-1"]["outcome"] == "crashed" and s["store-1"]["exit_status"] == 1, s["store-1"]
+assert "killed by signal 9" in s["store-1"]["message"], s["store-1"]
+assert s["store-2"]["exit_status"] == 4, s["store-2"]
+assert s["store-3"]["exit_status"] == 0, s["store-3"]
+assert d["exit_status"] == 1 and all(x["exit_status"] in (0, 1, 3, 4, 5, 6, 7, 64) for x in d["stores"]), d
+PYEOF
+kill -CONT "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+run 0 "$CMSCTL" restore -s store-1 --yes
+
+# (3) A publish program: SIGPIPE at its default (not ignored), and one
+# that leaves a process in the background does not hold the set.
+cp /bin/sleep "$T/cmsctl-test-daemon-$$"
+cat >"$T/pub.sh" <<SH
+#!/bin/sh
+grep '^SigIgn:' /proc/self/status >"\$PWD/sigign.\$\$"
+"$T/cmsctl-test-daemon-$$" 37 &
+SH
+chmod +x "$T/pub.sh"
+fresh "$T/pub.sh"
+t0=$(date +%s)
+run 0 "$CMSCTL" apply move --parallel 1
+[ $(($(date +%s) - t0)) -lt 30 ] || fail "a publish program left in the background held the set"
+pgrep -f "cmsctl-test-daemon-$$" >/dev/null || fail "the background program is gone: the test proves nothing"
+contains out "plan set: 3 stores, 3 ok, 0 not"
+ls sigign.* >/dev/null 2>&1 || fail "the publish program never ran"
+for f in sigign.*; do
+	mask=$(awk '{print $2}' "$f")
+	[ $((0x$mask & 0x1000)) = 0 ] || fail "a publish program started with SIGPIPE ignored ($mask)"
+done
+pkill -f "cmsctl-test-daemon-$$" || true
+
+# (4) A tampered plan file whose store name holds an escape sequence and a
+# line break: refused, and neither reaches the output raw.
+fresh
+mkdir evil
+jq '.store = "x\u001b[31mRED\nstore-1: cmsctl: applied plan OK"' move/store-1.json >evil/a.json
+cp move/store-2.json evil/
+run 3 "$CMSCTL" apply evil --json
+"$CMSCTL" apply evil >set.out 2>set.err || true
+if grep -q $'\x1b' set.out set.err; then fail "a raw escape reached the output"; fi
+if grep -q '^store-1: cmsctl: applied plan OK' set.out set.err; then fail "a plan's store name forged a line"; fi
+contains set.out 'x\x1b[31mRED\x0astore-1'
+printf '{}' >$'evil/\xff\x1b.json'
+run 3 "$CMSCTL" apply evil --json
+"$PY" - out <<'PYEOF' || fail "apply set --json with a file name that is not UTF-8"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["stores"]) == 3, d
+for x in d["stores"]:
+    assert x["store"] and x["plan_file"] and x["message"], x
+assert any(x["store"] == "\\xFF\x1b.json" for x in d["stores"]), d["stores"]
+PYEOF
+
+# (5) On a terminal (script(1)), each store's steps are shown, prefixed.
+fresh
+script -qec "$CMSCTL apply move --parallel 3" /dev/null >tty.out 2>&1 || true
+for i in 1 2 3; do
+	grep -q "^store-$i: cmsctl: \[1/[0-9]*\] check_target" tty.out ||
+		fail "no progress of store-$i on a terminal"
+done
+
+# (6) A summary that cannot be written, after the stores moved: exit 6.
+fresh
+rc=0
+"$CMSCTL" apply move >/dev/full 2>set.err || rc=$?
+[ "$rc" = 6 ] || fail "a set that moved stores, summary to /dev/full: exit $rc, expected 6"
+for i in 1 2 3; do
+	pool_b_primary "$i" || fail "/dev/full: store-$i did not move"
+done
+finish
