@@ -53,8 +53,11 @@
 #define MAX_FILE_BYTES (64 << 20)      /* 64 MiB: about 250,000 stores of two servers */
 #define MAX_FILE_TEXT "64 MiB"
 #define MAX_NODES 2000000               /* YAML nodes written in the file (about 70,000 stores) */
-#define MAX_DEPTH 64                    /* nesting of collections; the format needs 5 */
+#define MAX_DEPTH 64                    /* nesting of collections; the format needs 8 */
 #define MAX_ALIAS_NODES 1000000         /* nodes the walk reaches again through aliases */
+#define MAX_ALIAS_BYTES (64 << 20)      /* text of the scalars it reaches again: the file limit */
+#define MAX_ANCHORS 20000               /* anchors (&name): libyaml looks each up among all */
+#define MAX_DIAGS 1000                  /* diagnostics reported; the rest are counted */
 #define MAX_PASSWORD_BYTES 4096         /* a password file larger than this is a mistake */
 #define MAX_DURATION_MS (365LL * 86400 * 1000) /* keeps seconds within 32 bits downstream */
 #define QUOTE_MAX 64                    /* bytes of offending text shown in a message */
@@ -432,7 +435,11 @@ struct loader {
 	unsigned char *seen;      /* per node (index - 1): already reached once */
 	size_t nseen;             /* nodes in the document: the length of seen */
 	size_t expanded;          /* nodes reached again, through an alias */
-	bool stopped;             /* MAX_ALIAS_NODES passed: walk no further */
+	size_t expanded_bytes;    /* the text of the scalars among them */
+	bool stopped;             /* a limit passed: walk no further */
+	size_t first_diag;        /* diags->len when the load began */
+	size_t more_diags;        /* diagnostics past MAX_DIAGS, not kept */
+	struct diag spare;        /* what such a diagnostic is written into */
 	struct name_index stores; /* store names defined so far */
 	struct name_index servers; /* server names of the store being read */
 };
@@ -474,11 +481,28 @@ static struct diag *report_file(struct diag_list *dl, const char *file, const ch
 static struct diag *report_at(struct loader *ld, int line, int column, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Past MAX_DIAGS diagnostics the rest are only counted (a small file can
+ * hold a million errors): the walk stops, and the diagnostic goes to a
+ * spare that hint() may still write to.  NULL while under the limit. */
+static struct diag *past_limit(struct loader *ld)
+{
+	if (ld->diags->len - ld->first_diag < MAX_DIAGS)
+		return NULL;
+	ld->more_diags++;
+	ld->stopped = true;
+	free(ld->spare.message);
+	free(ld->spare.hint);
+	memset(&ld->spare, 0, sizeof(ld->spare));
+	return &ld->spare;
+}
+
 static struct diag *report_at(struct loader *ld, int line, int column, const char *fmt, ...)
 {
 	struct diag *d;
 	va_list ap;
 
+	if ((d = past_limit(ld)) != NULL)
+		return d;
 	va_start(ap, fmt);
 	d = vreport_at(ld->diags, ld->file, line, column, fmt, ap);
 	va_end(ap);
@@ -494,6 +518,8 @@ static struct diag *report(struct loader *ld, const yaml_node_t *n, const char *
 	struct diag *d;
 	va_list ap;
 
+	if ((d = past_limit(ld)) != NULL)
+		return d;
 	va_start(ap, fmt);
 	d = vreport_at(ld->diags, ld->file, (int)n->start_mark.line + 1,
 		       (int)n->start_mark.column + 1, fmt, ap);
@@ -723,14 +749,25 @@ static yaml_node_t *visit(struct loader *ld, int index)
 		return NULL;
 	if ((size_t)index > ld->nseen)
 		return NULL;
-	if (!ld->seen[index - 1])
+	if (!ld->seen[index - 1]) {
 		ld->seen[index - 1] = 1;
-	else if (++ld->expanded > MAX_ALIAS_NODES) {
+	} else if (++ld->expanded > MAX_ALIAS_NODES) {
 		struct diag *d = report(ld, n, "aliases repeat more than %d nodes", MAX_ALIAS_NODES);
 
 		hint(d, "every use of an alias counts the nodes it repeats, and a config may repeat "
 		     "at most %d: this looks like an alias bomb or a cycle (plain nodes, one per "
 		     "store, do not count)", MAX_ALIAS_NODES);
+		ld->stopped = true;
+		return NULL;
+	} else if (n->type == YAML_SCALAR_NODE &&
+		   (ld->expanded_bytes += n->data.scalar.length) > MAX_ALIAS_BYTES) {
+		/* Few repeats of a large value cost as much as many of a small
+		 * one: the text repeated counts too. */
+		struct diag *d = report(ld, n, "aliases repeat more than " MAX_FILE_TEXT " of text");
+
+		hint(d, "every use of an alias counts the text it repeats, and a config may repeat "
+		     "at most " MAX_FILE_TEXT " (as much as a config may hold): this looks like an "
+		     "alias bomb");
 		ld->stopped = true;
 		return NULL;
 	}
@@ -2101,6 +2138,7 @@ static void load_publish(struct loader *ld, const yaml_node_t *n, struct store *
 
 static void load_databases(struct loader *ld, const yaml_node_t *n, struct store *st)
 {
+	struct name_index names;
 	yaml_node_item_t *item;
 	struct pos *at;
 	size_t count, i;
@@ -2116,6 +2154,8 @@ static void load_databases(struct loader *ld, const yaml_node_t *n, struct store
 	}
 	st->databases = xcalloc(count, sizeof(char *));
 	at = xcalloc(count, sizeof(*at));
+	/* Duplicates through an index: linear in a long list. */
+	name_index_init(&names, count);
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
 		yaml_node_t *db = visit(ld, *item);
 		char *name;
@@ -2127,10 +2167,7 @@ static void load_databases(struct loader *ld, const yaml_node_t *n, struct store
 		}
 		if (!(name = get_identifier(ld, db, "an item of 'databases'", "database name")))
 			continue;
-		for (i = 0; i < st->ndatabases; i++)
-			if (!strcmp(st->databases[i], name))
-				break;
-		if (i < st->ndatabases) {
+		if (!name_index_add(&names, name, st->ndatabases, &i)) {
 			d = report(ld, db, "duplicate database %s", Q(name));
 			hint(d, "first at line %d, column %d", at[i].line, at[i].column);
 			free(name);
@@ -2139,6 +2176,7 @@ static void load_databases(struct loader *ld, const yaml_node_t *n, struct store
 		at[st->ndatabases] = pos_of(db);
 		st->databases[st->ndatabases++] = name;
 	}
+	name_index_free(&names);
 	free(at);
 }
 
@@ -2619,6 +2657,56 @@ static int finish(struct config **out, struct config *cfg, struct diag_list *dia
 	return cms_error_set(err, CMS_ERROR, "'%s' has %zu error%s", name, n, n == 1 ? "" : "s");
 }
 
+/* What the pass over the events checks of a node's anchor and tag:
+ * more than MAX_ANCHORS anchors stop the load (libyaml compares each new
+ * anchor with every earlier one: their number costs its square in time);
+ * an explicit tag that names a node's default type (`!!str 2`, `!!map`)
+ * is refused here, where it can still be told from no tag at all (the
+ * document gives both the same tag, and the walk refuses the others). */
+static void prescan_node(struct loader *ld, const yaml_event_t *ev, size_t *anchors, bool *ok)
+{
+	const yaml_char_t *anchor = NULL, *tag = NULL;
+	const char *want = NULL;
+	bool implicit = true;
+	struct diag *d;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		anchor = ev->data.scalar.anchor;
+		tag = ev->data.scalar.tag;
+		implicit = ev->data.scalar.plain_implicit || ev->data.scalar.quoted_implicit;
+		want = YAML_DEFAULT_SCALAR_TAG;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		tag = ev->data.sequence_start.tag;
+		implicit = ev->data.sequence_start.implicit;
+		want = YAML_DEFAULT_SEQUENCE_TAG;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		tag = ev->data.mapping_start.tag;
+		implicit = ev->data.mapping_start.implicit;
+		want = YAML_DEFAULT_MAPPING_TAG;
+		break;
+	default:
+		return;
+	}
+	if (anchor && *ok && ++*anchors > MAX_ANCHORS) {
+		d = report_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+			      "config has more than %d anchors", MAX_ANCHORS);
+		hint(d, "a config may define at most %d anchors (&name): write the values out, or "
+		     "share one anchor among several aliases", MAX_ANCHORS);
+		*ok = false;
+	}
+	if (tag && !implicit && !strcmp((const char *)tag, want)) {
+		d = report_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+			      "unsupported YAML tag '!!%s'", want + strlen(YAML_TAG_PREFIX));
+		hint(d, "remove the tag: cms.yaml uses plain YAML values (quote a string that "
+		     "looks like a number or a boolean)");
+	}
+}
+
 /* The pass over the events before the document is built: refuses a file
  * with more than MAX_NODES nodes or nested deeper than MAX_DEPTH, where the
  * limit is passed.  A syntax error is left to the load, which reports it
@@ -2627,7 +2715,7 @@ static bool prescan(struct loader *ld, const char *data, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	size_t nodes = 0, depth = 0;
+	size_t nodes = 0, depth = 0, anchors = 0;
 	bool ok = true, more = true;
 	struct diag *d;
 
@@ -2637,6 +2725,7 @@ static bool prescan(struct loader *ld, const char *data, size_t len)
 	while (more && ok) {
 		if (!yaml_parser_parse(&parser, &ev))
 			break;
+		prescan_node(ld, &ev, &anchors, &ok);
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
 			more = false;
@@ -2647,8 +2736,8 @@ static bool prescan(struct loader *ld, const char *data, size_t len)
 				d = report_at(ld, (int)ev.start_mark.line + 1,
 					      (int)ev.start_mark.column + 1,
 					      "config nests deeper than %d levels", MAX_DEPTH);
-				hint(d, "cms.yaml needs 5 levels of nesting (stores, a store, servers, "
-				     "a server, a list in it); this looks like a nesting bomb");
+				hint(d, "cms.yaml needs 8 levels of nesting at most (a server's fence "
+				     "command, for one); this looks like a nesting bomb");
 				ok = false;
 			}
 			/* fall through */
@@ -2694,6 +2783,7 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	ld.dir = cfg->dir;
 	ld.diags = diags;
 	ld.doc = &doc;
+	ld.first_diag = first;
 
 	if (len > MAX_FILE_BYTES) {
 		report_at(&ld, 0, 0, "cannot read config '%s': too large (more than " MAX_FILE_TEXT ")",
@@ -2739,6 +2829,29 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	backend_defaults(&cfg->backend, cfg->dir);
+	if (ld.more_diags) {
+		/* Last after sorting: just after the last one kept. */
+		int line = 0, column = 0;
+		struct diag *last;
+		size_t i;
+
+		for (i = first; i < diags->len; i++)
+			if (diags->items[i].line > line ||
+			    (diags->items[i].line == line && diags->items[i].column > column)) {
+				line = diags->items[i].line;
+				column = diags->items[i].column;
+			}
+		last = ARRAY_PUSH(diags->items, diags->len, diags->alloc);
+		memset(last, 0, sizeof(*last));
+		last->file = xstrdup(name);
+		last->line = line;
+		last->column = column + 1;
+		last->message = xasprintf("more errors not shown: at most %d are reported, and the "
+					  "check stopped there", MAX_DIAGS);
+		last->hint = xstrdup("fix the errors above and run again");
+	}
+	free(ld.spare.message);
+	free(ld.spare.hint);
 	return finish(out, cfg, diags, first, name, err);
 }
 
