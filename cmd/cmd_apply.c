@@ -228,6 +228,9 @@ int cmd_apply(struct cmd_args *a)
 	if (a->npos == 1) {
 		if (stat(a->pos[0], &stbuf) == 0 && S_ISDIR(stbuf.st_mode))
 			rc = cmd_apply_set(a, cfg, a->pos[0]);
+		else if (cmd_opt_value(a, OPT_PARALLEL))
+			rc = cmd_usage_error(a->cmd, "--parallel goes with a plan set (a folder), and "
+					     "'%s' is one plan", a->pos[0]);
 		else
 			rc = cmd_apply_saved(a, cfg, a->pos[0], NULL);
 		goto done;

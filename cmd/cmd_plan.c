@@ -113,11 +113,30 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 	struct history *h = NULL;
 	struct buf out = BUF_INIT;
 	json_t *jset = NULL;
-	size_t i, nchanged = 0, nfailed = 0, nstores = 0;
+	const char *assume_down = cmd_opt_value(a, OPT_ASSUME_DOWN);
+	size_t i, nchanged = 0, nfailed = 0, nstores = 0, nassumed = 0;
 	int rc = EXIT_OK;
 
+	if (dir && !strcmp(dir, "-")) {
+		rc = cmd_usage_error(a->cmd, "a plan set is a folder: '-o -' (stdout) takes one "
+				     "plan (-s STORE)");
+		goto done;
+	}
 	if (!(stores = pick_stores(a, cfg, &nstores, &err)))
 		goto fail;
+	if (assume_down) {
+		/* A lost site: the attestation is for every store of the set
+		 * that has a server of that name; a name none has is a
+		 * mistake, refused before anything is probed or written. */
+		for (i = 0; i < nstores; i++)
+			if (store_find_server(stores[i], assume_down))
+				nassumed++;
+		if (!nassumed) {
+			rc = cmd_usage_error(a->cmd, "--assume-down '%s': no store of the set has a "
+					     "server of that name", assume_down);
+			goto done;
+		}
+	}
 	if (cmd_open_state(a, false, &sdb, &err) < 0)
 		goto fail;
 	if (dir && make_set_folder(dir, &err) < 0)
@@ -138,6 +157,10 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		req.accept_drift = cmd_opt_flag(a, OPT_ACCEPT_DRIFT);
 		req.reason = cmd_opt_value(a, OPT_REASON);
 		req.ticket = cmd_opt_value(a, OPT_TICKET);
+		if (assume_down && store_find_server(st, assume_down)) {
+			req.assume_down = assume_down;
+			req.assume_down_reason = req.reason;
+		}
 		if (applier_make_plan(sdb, st, &req, &p, &json, id, &serr) < 0) {
 			cms_error_prefix(&serr, "store '%s'", st->name);
 			cmd_fail(&serr);
@@ -155,6 +178,15 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		changes = plan_has_changes(p);
 		if (changes)
 			nchanged++;
+		/* As a single plan -o: the history level with the state first
+		 * (a run left unrecorded is recorded), whether or not the store
+		 * has changes now. */
+		if (dir && cmd_level_history(a, st, sdb, &serr) < 0) {
+			cms_error_move(&err, &serr);
+			plan_free(p);
+			buf_free(&json);
+			goto fail;
+		}
 		if (dir && changes) {
 			file = xasprintf("%s/%s.json", dir, st->name);
 			if ((!h && cmd_open_history(a, &h, &serr) < 0) ||

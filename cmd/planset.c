@@ -54,6 +54,11 @@ struct member {
 	struct cmd_run_summary sum;  /* read back from res */
 };
 
+static bool is_digit_char(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 static int cmp_member(const void *x, const void *y)
 {
 	const struct member *a = x, *b = y;
@@ -62,7 +67,8 @@ static int cmp_member(const void *x, const void *y)
 }
 
 /* Lists the *.json files of FOLDER (sorted), reading each plan's store.  A folder with
- * no plan, or two plans of one store, is refused before anything runs. */
+ * two plans of one store is refused before anything runs; one with no plan
+ * (plan --all -o of stores without changes) has nothing to apply. */
 static int list_set(const char *dir, struct member **out, size_t *n, struct cms_error *err)
 {
 	DIR *d = opendir(dir);
@@ -91,12 +97,8 @@ static int list_set(const char *dir, struct member **out, size_t *n, struct cms_
 		x->exit_status = -1;
 	}
 	closedir(d);
-	if (len == 0) {
-		free(m);
-		cms_error_set(err, CMS_EUSAGE, "plan set '%s' has no plan (no *.json file)", dir);
-		cms_error_hint(err, "make one with 'cmsctl plan --all -o FOLDER'");
-		return CMS_EUSAGE;
-	}
+	if (len == 0)
+		return 0; /* no store had changes: nothing to apply */
 	qsort(m, len, sizeof(*m), cmp_member);
 	for (i = 0; i < len; i++) {
 		struct cms_error ignored = CMS_ERROR_INIT;
@@ -693,7 +695,8 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 
 		errno = 0;
 		parallel = strtol(par, &end, 10);
-		if (errno || end == par || *end || parallel < 1 || parallel > PLANSET_MAX_PARALLEL)
+		if (errno || !is_digit_char(*par) || *end || parallel < 1 ||
+		    parallel > PLANSET_MAX_PARALLEL)
 			return cmd_usage_error(a->cmd, "--parallel takes a number from 1 to %d, not '%s'",
 					       PLANSET_MAX_PARALLEL, par);
 	}
@@ -708,6 +711,14 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	}
 	if (list_set(dir, &m, &n, &err) < 0) {
 		rc = cmd_fail(&err);
+		goto done;
+	}
+	if (n == 0) {
+		/* As Terraform applies a plan without changes: done, nothing
+		 * changed.  The summary says so too. */
+		cmd_note("plan set '%s' has no plan (no *.json file): nothing to apply (a set made "
+			 "by 'plan --all -o' of stores without changes is empty)", dir);
+		rc = print_summary(a, m, 0, EXIT_OK, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
 		goto done;
 	}
 	/* A broken pipe on the terminal must not kill the summary's writer

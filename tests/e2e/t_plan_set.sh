@@ -61,8 +61,22 @@ run 64 "$CMSCTL" plan --all -s store-1
 run 64 "$CMSCTL" apply adopt --parallel 0
 contains err "--parallel takes a number from 1 to 64, not '0'"
 mkdir empty
-run 64 "$CMSCTL" apply empty
-contains err "plan set 'empty' has no plan"
+run 64 "$CMSCTL" apply adopt/store-1.json --parallel 2
+contains err "--parallel goes with a plan set (a folder)"
+run 64 "$CMSCTL" apply adopt --parallel ' 4'
+run 64 "$CMSCTL" apply adopt --parallel +4
+run 64 "$CMSCTL" plan --all -o -
+contains err "a plan set is a folder"
+# A set of stores without changes is empty: nothing to apply, exit 0 (as
+# a plan without changes applies).
+run 0 "$CMSCTL" plan --all -o nochange
+contains out "5 stores: 0 with changes, 5 without, 0 not planned"
+run 0 "$CMSCTL" apply nochange
+contains err "plan set 'nochange' has no plan (no *.json file): nothing to apply"
+contains out "plan set: 0 stores, 0 ok, 0 not"
+run 0 "$CMSCTL" apply empty --json
+"$PY" -c 'import json,sys; d=json.load(open("out")); assert d["stores"]==[] and d["exit_status"]==0, d' ||
+	fail "apply of an empty set --json"
 
 # Move stores 1-4 to pool-b; store-5 is unchanged and gets no plan file.
 config pool-b >cms.yaml

@@ -224,6 +224,46 @@ for i in 1 2 3; do
 		fail "no progress of store-$i on a terminal"
 done
 
+# (7) A lost site: --assume-down goes to every store of the set that has
+# a server of that name; a store where it answers is refused (it is not
+# down), and a name no store has is a usage error.
+fresh
+sed -i 's/^    location: \(.*\)$/    location: \1\n    policy: {allow_data_loss: true}/' cms.yaml
+mv store-1/servers/pool-a store-1/servers/pool-a.gone
+mv store-2/servers/pool-a store-2/servers/pool-a.gone
+run 1 "$CMSCTL" plan --all -o lost --assume-down pool-a --reason "site lost"
+contains err "store 'store-3': --assume-down 'pool-a': it answers (reports primary), so it is not down"
+contains out "3 stores: 2 with changes, 0 without, 1 not planned"
+[ "$(ls lost | tr '\n' ' ')" = "store-1.json store-2.json " ] || fail "lost holds $(ls lost)"
+for i in 1 2; do
+	[ "$(jq -r .assume_down.server "lost/store-$i.json")" = pool-a ] ||
+		fail "store-$i's plan does not carry the attestation: $(jq -c .assume_down "lost/store-$i.json")"
+done
+run 64 "$CMSCTL" plan --all --assume-down pool-x --reason "site lost"
+contains err "--assume-down 'pool-x': no store of the set has a server of that name"
+
+# (8) plan --all -o brings the history level first, as plan -o does: a
+# run whose process was killed before its record is recorded.
+fresh
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply move/store-1.json >one.out 2>one.err &
+pid=$!
+pids="$pids $pid"
+for i in $(seq 1 600); do
+	grep -q "holding before recording run" one.err && break
+	sleep 0.1
+done
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'ok' ORDER BY started_at DESC LIMIT 1")
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+if git --git-dir=.cmsctl/history cat-file -e "cms-history:store-1/runs/$rid/report.json" 2>/dev/null; then
+	fail "the run was recorded although its process was killed before"
+fi
+run 0 "$CMSCTL" plan --all -o again
+contains err "recorded run $rid of store store-1 in the history from the state's journal"
+git --git-dir=.cmsctl/history cat-file -e "cms-history:store-1/runs/$rid/report.json" ||
+	fail "plan --all -o did not record run $rid"
+run 0 "$CMSCTL" audit verify
+
 # (6) A summary that cannot be written, after the stores moved: exit 6.
 fresh
 rc=0
