@@ -75,12 +75,14 @@ run 0 "$CMSCTL" apply nochange
 contains err "plan set 'nochange' has no plan (no *.json file): nothing to apply"
 contains out "plan set: 0 stores, 0 ok, 0 not"
 run 0 "$CMSCTL" apply empty --json
+validate_json apply-set.schema.json out
 "$PY" -c 'import json,sys; d=json.load(open("out")); assert d["stores"]==[] and d["exit_status"]==0, d' ||
 	fail "apply of an empty set --json"
 
 # Move stores 1-4 to pool-b; store-5 is unchanged and gets no plan file.
 config pool-b >cms.yaml
 run 0 "$CMSCTL" plan --all -o move --json
+validate_json plan-set.schema.json out
 "$PY" - out <<'PYEOF' || fail "plan --all --json"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -103,6 +105,7 @@ contains out "Plan for store store-3"
 # store-3's target goes away between plan and apply.
 mv store-3/servers/pool-b store-3/servers/pool-b.gone
 run 3 "$CMSCTL" apply move --parallel 3 --json
+validate_json apply-set.schema.json out
 "$PY" - out <<'PYEOF' || fail "apply set --json"
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -158,6 +158,7 @@ kill -9 "$victim"
 pkill -CONT -P "$pid" || true
 wait "$pid" || rc=$?
 [ "$rc" = 1 ] || fail "a crash and a lock: exit $rc, expected 1"
+validate_json apply-set.schema.json set.out
 "$PY" - set.out <<'PYEOF' || fail "apply set --json with a crash"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -239,6 +240,10 @@ for i in 1 2; do
 	[ "$(jq -r .assume_down.server "lost/store-$i.json")" = pool-a ] ||
 		fail "store-$i's plan does not carry the attestation: $(jq -c .assume_down "lost/store-$i.json")"
 done
+run 1 "$CMSCTL" plan --all --json --assume-down pool-a --reason "site lost"
+validate_json plan-set.schema.json out
+"$PY" -c 'import json; d=json.load(open("out"))["stores"]; assert [list(x) for x in d][2] == ["store", "error"], d' ||
+	fail "plan --all --json: the store not planned"
 run 64 "$CMSCTL" plan --all --assume-down pool-x --reason "site lost"
 contains err "--assume-down 'pool-x': no store of the set has a server of that name"
 
