@@ -75,8 +75,11 @@ static char *store_list(const struct config *cfg)
 	struct buf b = BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < cfg->nstores; i++)
+	/* A fleet's names would make a message of a hundred kilobytes. */
+	for (i = 0; i < cfg->nstores && i < 10; i++)
 		buf_addf(&b, "%s%s", i ? ", " : "", cfg->stores[i].name);
+	if (cfg->nstores > 10)
+		buf_addf(&b, " and %zu more", cfg->nstores - 10);
 	return buf_detach(&b, NULL);
 }
 

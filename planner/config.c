@@ -837,7 +837,7 @@ static void read_mapping(struct loader *ld, const yaml_node_t *map, const char *
 				d = report(ld, k, "literal password in key %s", QN(k));
 				hint(d, "keep secrets out of the config: use password_env "
 				     "(an environment variable) or password_file (a file with mode 0600)");
-			} else if (!strcmp(text, "<<")) {
+			} else if (!strcmp(text, "<<") && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 				d = report(ld, k, "YAML merge keys ('<<') are not supported in %s", what);
 				hint(d, "write the keys out; an alias (*name) may stand for a whole value");
 			} else {
@@ -926,7 +926,11 @@ static const char *get_string(struct loader *ld, const yaml_node_t *n, const cha
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c < 0x20 || c == 0x7f) {
+		/* C0 controls, DEL, and the C1 controls U+0080 to U+009F
+		 * (UTF-8 0xC2 0x80 to 0xC2 0x9F; NEL is one). */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9F)) {
 			if (flags & STR_SECRET)
 				report(ld, n, "%s contains a control character (a line break, tab "
 				       "or similar)", what);
@@ -2552,8 +2556,21 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *p, const c
 		return;
 	}
 	if (p->error == YAML_READER_ERROR) {
-		/* Encoding problems have a byte offset, not a mark. */
-		for (i = 0; i < p->problem_offset && i < len; i++) {
+		/* Encoding problems have a byte offset, not a mark.  libyaml's
+		 * value is a code point, or for a bad octet that octet alone: a
+		 * trailing octet's offset is past the sequence's lead byte,
+		 * which is where the problem starts. */
+		size_t start = p->problem_offset, end;
+		bool octet = strstr(problem, "octet") != NULL;
+
+		if (octet && !strcmp(problem, "invalid trailing UTF-8 octet")) {
+			while (start > 0 && start <= len && p->problem_offset - start < 3 &&
+			       ((unsigned char)data[start - 1] & 0xC0) == 0x80)
+				start--;
+			if (start > 0 && start <= len && ((unsigned char)data[start - 1] & 0xC0) == 0xC0)
+				start--;
+		}
+		for (i = 0; i < start && i < len; i++) {
 			if (data[i] == '\n') {
 				line++;
 				column = 1;
@@ -2562,15 +2579,45 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *p, const c
 			}
 		}
 		d = report_at(ld, line, column, "invalid YAML: %s", problem);
-		if (p->problem_value != -1)
-			hint(d, "byte 0x%02x at offset %zu; a config must be UTF-8 text",
-			     (unsigned)p->problem_value & 0xffu, p->problem_offset);
-		else
+		if (p->problem_value != -1 && !octet) {
+			hint(d, "character U+%04X at offset %zu; a config must be UTF-8 text without "
+			     "control characters", (unsigned)p->problem_value, start);
+		} else if (start < len) {
+			struct buf b = BUF_INIT;
+
+			end = octet ? p->problem_offset + 1 : start + 1;
+			if (end > len)
+				end = len;
+			if (end - start > 4)
+				end = start + 4;
+			for (i = start; i < end; i++)
+				buf_addf(&b, "%s0x%02x", i > start ? " " : "", (unsigned char)data[i]);
+			hint(d, "byte%s %s at offset %zu; a config must be UTF-8 text", end - start > 1 ?
+			     "s" : "", b.ptr, start);
+			buf_free(&b);
+		} else {
 			hint(d, "a config must be UTF-8 text");
+		}
 		return;
 	}
 	line = (int)p->problem_mark.line + 1;
 	column = (int)p->problem_mark.column + 1;
+	if (p->context && !strcmp(problem, "second occurrence") &&
+	    !strncmp(p->context, "found duplicate anchor", 22)) {
+		/* libyaml's composer puts it the other way round. */
+		size_t at0 = p->problem_mark.index, e0 = at0;
+
+		if (at0 < len && data[at0] == '&') {
+			e0 = at0 + 1;
+			while (e0 < len && !strchr(" \t\r\n,[]{}", data[e0]))
+				e0++;
+		}
+		d = report_at(ld, line, column, "invalid YAML: duplicate anchor%s%.*s (first at line "
+			      "%d, column %d)", e0 > at0 ? " " : "", (int)(e0 - at0), data + at0,
+			      (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+		hint(d, "each anchor (&name) is defined once; give the second another name");
+		return;
+	}
 	if (p->context)
 		d = report_at(ld, line, column, "invalid YAML: %s (%s at line %d, column %d)",
 			      problem, p->context, (int)p->context_mark.line + 1,
@@ -2786,8 +2833,10 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	ld.first_diag = first;
 
 	if (len > MAX_FILE_BYTES) {
-		report_at(&ld, 0, 0, "cannot read config '%s': too large (more than " MAX_FILE_TEXT ")",
-			  name);
+		d = report_at(&ld, 0, 0, "cannot read config '%s': too large (more than "
+			      MAX_FILE_TEXT ")", name);
+		hint(d, "a config is read up to " MAX_FILE_TEXT " (about 250,000 stores of two "
+		     "servers): split the stores over several configs");
 		return finish(out, cfg, diags, first, name, err);
 	}
 	if (!prescan(&ld, data, len))
@@ -2869,6 +2918,9 @@ int config_load(struct config **out, const char *path, struct diag_list *diags,
 	fd = cms_open_input(path, MAX_FILE_BYTES, "config", err);
 	if (fd < 0) {
 		d = report_file(diags, path, "%s", err->message);
+		if (strstr(err->message, "too large"))
+			hint(d, "a config is read up to " MAX_FILE_TEXT " (about 250,000 stores of two "
+			     "servers): split the stores over several configs");
 		return cms_error_set(err, CMS_ERROR, "%s", d->message);
 	}
 	/* Read up to one byte past the limit, so that "too large" is known

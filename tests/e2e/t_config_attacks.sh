@@ -62,6 +62,27 @@ refused errors.yaml 7:3016 "more errors not shown: at most 1000 are reported"
 n=$(grep -c ': error: ' err)
 [ "$n" = 1001 ] || fail "errors.yaml: $n errors shown, expected 1000 and the note"
 contains err "'errors.yaml' has 1001 errors"
+# Messages that name the real cause: the bytes of a Latin-1 letter (not
+# the newline after it), a duplicate anchor by name, a quoted '<<' as the
+# unknown key it is, a C1 control (NEL) in a string.
+printf 'version: 1\nstores:\n- name: caf\xe9\n  engine: sqlite\n' >latin1.yaml
+run 1 "$CMSCTL" validate -c latin1.yaml
+contains err "latin1.yaml:3:12: error: invalid YAML: invalid trailing UTF-8 octet"
+contains err "hint: bytes 0xe9 0x0a at offset 30; a config must be UTF-8 text"
+printf 'version: 1\nx: [&a 1, &a 2]\n' >anchor2.yaml
+run 1 "$CMSCTL" validate -c anchor2.yaml
+contains err "anchor2.yaml:2:11: error: invalid YAML: duplicate anchor &a (first at line 2, column 5)"
+printf 'version: 1\n"<<": {}\nstores: []\n' >merge.yaml
+run 1 "$CMSCTL" validate -c merge.yaml
+contains err "merge.yaml:2:1: error: unknown key '<<' in config"
+printf 'version: 1\nstores: [{name: s, engine: sqlite, databases: [xds], servers: [{name: a, path: "p\\Nq"}], location: {primary: a}}]\n' >nel.yaml
+run 1 "$CMSCTL" validate -c nel.yaml
+contains err "contains a control character"
+# A fleet's store names are not all listed in one message.
+bash "$SRC/tests/bench/gen_fleet.sh" 300 >fleet.yaml
+run 64 "$CMSCTL" plan --offline -c fleet.yaml
+contains err "'fleet.yaml' has 300 stores (store-1, store-2, store-3, store-4, store-5, store-6, store-7, store-8, store-9, store-10 and 290 more): choose one with -s STORE"
+
 # A long list is fine, and read in linear time (this took 19 s before).
 run 0 "$CMSCTL" validate -c databases.yaml
 contains out "s: ok (engine sqlite, 1 server, databases d0, d1,"

@@ -116,7 +116,7 @@ checks=$((checks + 1))
 	printf '\n'
 } >"$tmp/empty/big.yaml"
 run "$tmp/empty" validate -c big.yaml
-printf "cmsctl: cannot read config 'big.yaml': too large (more than 64 MiB)\n" >"$tmp/want"
+printf "cmsctl: cannot read config 'big.yaml': too large (more than 64 MiB)\n  hint: a config is read up to 64 MiB (about 250,000 stores of two servers): split the stores over several configs\n" >"$tmp/want"
 if [ "$rc" -ne 1 ] || [ -s "$out" ] || ! cmp -s -- "$tmp/want" "$err"; then
 	fail "file over 64 MiB (exit $rc):"
 	diff -u -- "$tmp/want" "$err" | sed 's/^/    /'
