@@ -67,7 +67,8 @@ kill -CONT $p2
 wait $p2 || fail "plan -o exited $?"
 lacks lvl.err "recorded run"
 [ "$(runs_of "$rid2")" = 1 ] || fail "the remote holds run $rid2 $(runs_of "$rid2") times"
-git -C remote.git log --format=%B cms-history | grep -qxF "Recorded-From: journal" &&
+git -C remote.git log --format=%B cms-history >remote.log # (a file: grep -q under pipefail)
+! grep -qxF "Recorded-From: journal" remote.log ||
 	fail "a run was recorded from the journal"
 
 # (3) A run left behind by a killed process, and a remote that cannot be

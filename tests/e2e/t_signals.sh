@@ -166,7 +166,14 @@ exec 9>.cmsctl/history/cmsctl-remote.lock
 flock -x 9
 kill -TERM $pid
 wait_for apply.err "the run has ended; recording it in the history, then stopping"
-sleep 0.3
+# The second signal once the run is in the local history: the process then
+# waits for the remote's turn to push it.
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE plan_id = '$id'")
+for i in $(seq 1 600); do
+	git --git-dir=.cmsctl/history cat-file -e "cms-history:redmond/runs/$rid/report.json" 2>/dev/null && break
+	sleep 0.1
+done
+sleep 0.2
 kill -TERM $pid
 wait $pid || rc=$?
 exec 9>&-
@@ -176,12 +183,21 @@ lacks apply.err "in the middle of a step"
 rid=$(sql .cmsctl/state.db "SELECT id || '/' || outcome FROM runs WHERE plan_id = '$id'")
 case $rid in */ok) ;; *) fail "second signal while recording: the journal says $rid" ;; esac
 rid=${rid%/ok}
-if git -C remote.git log --format=%B cms-history 2>/dev/null | grep -qxF "Run-Id: $rid"; then
+# (Through a file: grep -q ends early, and under pipefail git's SIGPIPE
+# would decide.)
+git -C remote.git log --format=%B cms-history >remote.log 2>/dev/null || true
+if grep -qxF "Run-Id: $rid" remote.log; then
 	fail "the remote has run $rid although its push was stopped"
 fi
 run 0 "$CMSCTL" plan -o s4.plan
-git -C remote.git log --format=%B cms-history | grep -qxF "Run-Id: $rid" ||
+git -C remote.git log --format=%B cms-history >remote.log
+grep -qxF "Run-Id: $rid" remote.log || {
 	fail "the next command that writes the history did not bring run $rid to the remote"
+	sed 's/^/  apply: /' apply.err >&2
+	sed 's/^/  plan: /' err >&2
+	git --git-dir=.cmsctl/history log --format='  local: %s %(trailers:key=Run-Id,valueonly)' cms-history >&2
+	git -C remote.git log --format='  remote: %s %(trailers:key=Run-Id,valueonly)' cms-history >&2
+}
 # The run took: pool-b alone is writable, recorded and published.  (The
 # dead process's lock stays until the next apply takes it over.)
 writable >w
