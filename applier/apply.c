@@ -1206,7 +1206,9 @@ static int finish_run(struct run *r, enum run_outcome outcome, int rc, struct cm
 
 	r->outcome = run_outcome_name(outcome);
 	r->finished = now_ms();
-	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) < 0) {
+	if (state_run_finish(r->ctx->state, r->run_id, outcome, r->finished, &ferr) == 0) {
+		r->closed = true;
+	} else {
 		cms_strv_push(&r->followups,
 			  xasprintf("run %s could not be closed in the state (%s): 'cmsctl restore' "
 				    "closes it", r->run_id, ferr.message ? ferr.message : "?"));
@@ -1394,11 +1396,13 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 	else if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
-	if (r.begun) {
+	if (r.begun)
 		fill_result(&r, out);
-		if (ctx->stop_phase)
-			*ctx->stop_phase = 1;
-	}
+	/* A run closed in the state: what a signal can still stop is only
+	 * its record.  (One left running, interrupted after its promotion
+	 * began, is restore's, as the usual messages say.) */
+	if (r.closed && ctx->stop_phase)
+		*ctx->stop_phase = 1;
 	if (ctx->record)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
@@ -1859,11 +1863,13 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
 done:
-	if (r.begun) {
+	if (r.begun)
 		fill_result(&r, out);
-		if (ctx->stop_phase)
-			*ctx->stop_phase = 1;
-	}
+	/* A run closed in the state: what a signal can still stop is only
+	 * its record.  (One left running, interrupted after its promotion
+	 * began, is restore's, as the usual messages say.) */
+	if (r.closed && ctx->stop_phase)
+		*ctx->stop_phase = 1;
 	if (ctx->record)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);

@@ -186,6 +186,7 @@ int applier_make_plan(struct state *sdb, const struct store *st, const struct pl
 	in.accept_drift = req->accept_drift;
 	in.assume_down = req->assume_down;
 	in.assume_down_reason = req->assume_down_reason;
+	in.assume_down_where_it_applies = req->assume_down_where_it_applies;
 	in.reason = req->reason;
 	in.ticket = req->ticket;
 	in.after_run = last.id;

@@ -23,6 +23,7 @@ struct plan_request {
 	bool accept_drift;
 	const char *assume_down;        /* --assume-down SERVER, or NULL */
 	const char *assume_down_reason; /* --reason TEXT, with --assume-down */
+	bool assume_down_where_it_applies; /* plan_inputs: a plan set's attestation */
 	const char *reason;             /* --reason TEXT: why the change is made, or NULL */
 	const char *ticket;             /* --ticket ID, or NULL */
 };

@@ -52,6 +52,7 @@ struct run {
 	struct engine *e;
 	char *lock_id;
 	bool begun;                /* the run is in the journal */
+	bool closed;           /* its end (outcome) is in the state's journal */
 	bool dry;                  /* restore preview: decide the steps, change nothing */
 	struct run_step *steps;
 	size_t nsteps;

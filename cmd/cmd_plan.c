@@ -160,6 +160,7 @@ static int plan_all(struct cmd_args *a, const struct config *cfg)
 		if (assume_down && store_find_server(st, assume_down)) {
 			req.assume_down = assume_down;
 			req.assume_down_reason = req.reason;
+			req.assume_down_where_it_applies = true;
 		}
 		if (applier_make_plan(sdb, st, &req, &p, &json, id, &serr) < 0) {
 			cms_error_prefix(&serr, "store '%s'", st->name);

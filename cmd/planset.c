@@ -14,7 +14,6 @@
  * output line by line prefixed with the store's name (the progress of each
  * store), and prints the summary.
  */
-#define _GNU_SOURCE /* ppoll */
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "common/buf.h"
@@ -53,6 +52,8 @@ struct member {
 	bool done;
 	struct cmd_run_summary sum;  /* read back from res */
 };
+
+static void pass_pending(void);
 
 static bool is_digit_char(char c)
 {
@@ -153,14 +154,17 @@ static const char *member_name(const struct member *m)
 	return slash ? slash + 1 : m->path;
 }
 
-/* Writes all of data to fd; errors are ignored (the terminal went away). */
+/* Writes all of data to fd; errors are ignored (the terminal went away).
+ * A signal that interrupts the write is passed on at once. */
 static void write_all(int fd, const char *data, size_t len)
 {
 	while (len) {
 		ssize_t w = write(fd, data, len);
 
-		if (w < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR) {
+			pass_pending();
 			continue;
+		}
 		if (w <= 0)
 			return;
 		data += w;
@@ -249,11 +253,25 @@ static void read_summary(struct member *m)
 static volatile sig_atomic_t set_signal, set_signals;
 static const int set_sigs[] = { SIGINT, SIGTERM, SIGHUP };
 
+/* The set being applied, for passing signals on from wherever the parent
+ * waits (its loop, a write to a terminal that does not read). */
+static struct {
+	struct member *m;
+	size_t n, *next, *finished;
+	sig_atomic_t passed;
+} set_now;
+
 static void on_set_signal(int sig)
 {
 	set_signal = sig;
 	set_signals++;
+	/* The first two go to the stores; a third ends the set's process at
+	 * once (a parent stuck writing to a terminal that reads nothing, say),
+	 * leaving each store to what the second told it. */
+	if (set_signals >= 3)
+		_exit(EXIT_INTERRUPTED);
 }
+
 
 /* Blocks or unblocks the stop signals; with old, the mask before. */
 static void block_set_signals(int how, sigset_t *old)
@@ -373,12 +391,16 @@ static int start_member(struct cmd_args *a, const struct config *cfg, struct mem
 	 * the flag where it is wanted. */
 	if (cloexec_pipe(out) < 0 || cloexec_pipe(err) < 0 || cloexec_pipe(res) < 0)
 		goto fail;
-	/* The stop signals are blocked here (cmd_apply_set): the child
-	 * unblocks them once its own handlers are in place. */
+	/* The stop signals are blocked across the fork: the child unblocks
+	 * them once its own handlers are in place, so none passed on is lost
+	 * or taken by the parent's handler in the child. */
 	fflush(NULL);
+	block_set_signals(SIG_BLOCK, NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		block_set_signals(SIG_UNBLOCK, NULL);
 		goto fail;
+	}
 	if (pid == 0) {
 		close(out[0]);
 		close(err[0]);
@@ -386,6 +408,7 @@ static int start_member(struct cmd_args *a, const struct config *cfg, struct mem
 		run_child(a, cfg, m, report_dir, out[1], err[1], res[1]);
 	}
 	setpgid(pid, pid); /* also here: no window where the child is in the set's group */
+	block_set_signals(SIG_UNBLOCK, NULL);
 	close(out[1]);
 	close(err[1]);
 	close(res[1]);
@@ -441,12 +464,12 @@ static void drain(struct member *x, bool json)
 /* Reads what is ready on the running children's pipes; reaps those that
  * have ended (their summary pipe closed).  Returns the number of
  * children reaped. */
-static size_t pump(struct member *m, size_t n, bool json, const sigset_t *waking)
+static size_t pump(struct member *m, size_t n, bool json)
 {
 	struct pollfd *pfd = xcalloc(3 * n + 1, sizeof(*pfd));
 	struct { struct member *m; int which; } *who = xcalloc(3 * n + 1, sizeof(*who));
 	size_t np = 0, i, reaped = 0;
-	struct timespec soon = { 0, 10 * 1000 * 1000 }, *timeout = NULL;
+	int timeout = 200;
 
 	for (i = 0; i < n; i++) {
 		int *fds[3] = { &m[i].out_fd, &m[i].err_fd, &m[i].res_fd };
@@ -468,10 +491,10 @@ static size_t pump(struct member *m, size_t n, bool json, const sigset_t *waking
 	 * again soon even if its other pipes stay silent (below). */
 	for (i = 0; i < n; i++)
 		if (m[i].pid && m[i].res_fd < 0)
-			timeout = &soon;
-	/* The stop signals are blocked but while waiting here: one that
-	 * comes ends the wait (EINTR), never in a gap before it. */
-	if (np && ppoll(pfd, np, timeout, waking) > 0) {
+			timeout = 10;
+	/* A stop signal ends the wait (EINTR); one that came just before it
+	 * is seen at the latest when the bounded wait ends. */
+	if (np && poll(pfd, np, timeout) > 0) {
 		for (i = 0; i < np; i++) {
 			struct member *x = who[i].m;
 			int *fd = who[i].which == 0 ? &x->out_fd : who[i].which == 1 ? &x->err_fd :
@@ -656,26 +679,48 @@ static int print_summary(struct cmd_args *a, const struct member *m, size_t n, i
 	return wrc;
 }
 
-/* Passes signal sig on to every running child, and says what that does:
- * the first time, each finishes its step in hand and stops, as a single
- * apply does; again, each stops at once. */
-static void pass_signal(const struct member *m, size_t n, size_t next, int sig, bool first)
+/* Passes each signal that came on to every running child, and says what
+ * that does: the first time, each finishes its step in hand and stops, as
+ * a single apply does, and the stores not started never start; the second
+ * time, each stops at once. */
+static void pass_pending(void)
 {
-	size_t i, nrun = 0;
+	struct member *m = set_now.m;
+	size_t i, nrun, n = set_now.n;
 
-	for (i = 0; i < n; i++)
-		if (m[i].pid) {
-			kill(m[i].pid, sig);
-			nrun++;
+	while (m && set_now.passed < set_signals && set_now.passed < 2) {
+		int sig = set_signal;
+		bool first = set_now.passed++ == 0;
+
+		nrun = 0;
+		for (i = 0; i < n; i++)
+			if (m[i].pid) {
+				kill(m[i].pid, sig);
+				nrun++;
+			}
+		if (first) {
+			size_t left = n - *set_now.next;
+
+			/* The stores not started yet never start. */
+			for (; *set_now.next < n; (*set_now.next)++, (*set_now.finished)++) {
+				struct member *x = &m[*set_now.next];
+
+				x->done = true;
+				x->exit_status = EXIT_ERROR;
+				snprintf(x->sum.outcome, sizeof(x->sum.outcome), "not started");
+				snprintf(x->sum.message, sizeof(x->sum.message),
+					 "the set was stopped by signal %d before this store started", sig);
+			}
+			cmd_note("signal %d received: passed on to the %zu store%s being applied (each "
+				 "finishes its step in hand, then stops); the %zu not started yet will "
+				 "not start (a second signal stops the stores at once, a third ends this "
+				 "process)", sig, nrun, nrun == 1 ? "" : "s", left);
+		} else {
+			cmd_note("second signal: passed on to the %zu store%s still running, which stop "
+				 "at once ('cmsctl status' shows what each leaves)", nrun,
+				 nrun == 1 ? "" : "s");
 		}
-	if (first)
-		cmd_note("signal %d received: passed on to the %zu store%s being applied (each "
-			 "finishes its step in hand, then stops); the %zu not started yet will not "
-			 "start (a second signal stops the stores at once)", sig, nrun,
-			 nrun == 1 ? "" : "s", n - next);
-	else
-		cmd_note("second signal: passed on to the %zu store%s still running, which stop at "
-			 "once ('cmsctl status' shows what each leaves)", nrun, nrun == 1 ? "" : "s");
+	}
 }
 
 int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
@@ -684,8 +729,6 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	const char *par = cmd_opt_value(a, OPT_PARALLEL), *report_dir = cmd_opt_value(a, OPT_REPORT);
 	struct member *m = NULL;
 	size_t n = 0, next = 0, running = 0, finished = 0;
-	sig_atomic_t passed = 0;
-	sigset_t waking;
 	long parallel = PLANSET_DEFAULT_PARALLEL;
 	struct stat stbuf;
 	int rc;
@@ -735,32 +778,19 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_set_signal; /* no SA_RESTART: poll returns */
 		sigemptyset(&sa.sa_mask);
+		set_now.m = m;
+		set_now.n = n;
+		set_now.next = &next;
+		set_now.finished = &finished;
 		for (i = 0; i < ARRAY_SIZE(set_sigs); i++)
 			sigaction(set_sigs[i], &sa, NULL);
-		/* Blocked from here on (children inherit that, and unblock
-		 * once their own handlers are in), but inside pump's wait. */
-		block_set_signals(SIG_BLOCK, &waking);
-		for (i = 0; i < ARRAY_SIZE(set_sigs); i++)
-			sigdelset(&waking, set_sigs[i]);
 	}
 	cmd_note("applying %zu plan%s of '%s', up to %ld at once", n, n == 1 ? "" : "s", dir,
 		 parallel);
 	while (finished < n) {
 		size_t reaped;
 
-		if (set_signals != passed) {
-			pass_signal(m, n, next, set_signal, passed == 0);
-			passed = set_signals;
-			/* The stores not started yet never start. */
-			for (; next < n; next++, finished++) {
-				m[next].done = true;
-				m[next].exit_status = EXIT_ERROR;
-				snprintf(m[next].sum.outcome, sizeof(m[next].sum.outcome), "not started");
-				snprintf(m[next].sum.message, sizeof(m[next].sum.message),
-					 "the set was stopped by signal %d before this store started",
-					 (int)set_signal);
-			}
-		}
+		pass_pending();
 		while (running < (size_t)parallel && next < n) {
 			if (start_member(a, cfg, &m[next], report_dir) < 0) {
 				m[next].done = true;
@@ -776,10 +806,11 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 		}
 		if (!running)
 			continue;
-		reaped = pump(m, n, a->json, &waking);
+		reaped = pump(m, n, a->json);
 		running -= reaped;
 		finished += reaped;
 	}
+	set_now.m = NULL; /* no store left to pass a signal on to */
 	rc = set_exit_status(m, n);
 	if (print_summary(a, m, n, rc, &err) < 0) {
 		/* As a single apply whose result cannot be printed: a set that

@@ -32,25 +32,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef CMSCTL_TEST_BUILD
-static void hold_wake(int sig)
-{
-	(void)sig;
-}
-
+/* SIGCONT is blocked from the start of a test build's apply or restore
+ * (cmd_test_hooks), so one sent as soon as a harness sees the journal,
+ * before the hold began, is pending and ends the hold at once instead of
+ * being lost.  Another caught signal (SIGTERM) ends it too. */
 static void hold(const char *what)
 {
-	struct sigaction sa, old;
+	struct timespec sixty = { 60, 0 };
+	sigset_t cont, old;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = hold_wake; /* no SA_RESTART: sleep returns */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCONT, &sa, &old);
+	sigemptyset(&cont);
+	sigaddset(&cont, SIGCONT);
+	sigprocmask(SIG_BLOCK, &cont, &old); /* for the holds of other commands */
 	fprintf(stderr, "cmsctl: holding %s (CMSCTL_TEST_HOLD_AT)\n", what);
-	sleep(60);
-	sigaction(SIGCONT, &old, NULL);
+	sigtimedwait(&cont, NULL, &sixty);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* It holds once: a step journaled again with the same status (a fence
@@ -134,6 +134,13 @@ void cmd_test_hooks(struct apply_ctx *ctx)
 
 	if (!spec)
 		return;
+	{
+		sigset_t cont;
+
+		sigemptyset(&cont);
+		sigaddset(&cont, SIGCONT);
+		sigprocmask(SIG_BLOCK, &cont, NULL);
+	}
 	ctx->on_journal = hold_at_step;
 	ctx->on_journal_arg = (void *)spec;
 	ctx->on_database = hold_at_database;

@@ -2543,6 +2543,25 @@ static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 
 /* ---- parsing ----------------------------------------------------------- */
 
+/* The byte offset of a libyaml mark (line and column from 0; the column
+ * counts characters), or len when it is past the end. */
+static size_t mark_offset(const char *data, size_t len, size_t line, size_t column)
+{
+	size_t i = 0;
+
+	while (line > 0 && i < len) {
+		if (data[i++] == '\n')
+			line--;
+	}
+	while (column > 0 && i < len && data[i] != '\n') {
+		i++;
+		while (i < len && ((unsigned char)data[i] & 0xC0) == 0x80)
+			i++;
+		column--;
+	}
+	return i;
+}
+
 static void report_yaml_error(struct loader *ld, const yaml_parser_t *p, const char *data,
 			      size_t len)
 {
@@ -2602,10 +2621,13 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *p, const c
 	}
 	line = (int)p->problem_mark.line + 1;
 	column = (int)p->problem_mark.column + 1;
+	/* libyaml's index counts characters, not bytes: from line and
+	 * column instead. */
+	at = mark_offset(data, len, p->problem_mark.line, p->problem_mark.column);
 	if (p->context && !strcmp(problem, "second occurrence") &&
 	    !strncmp(p->context, "found duplicate anchor", 22)) {
 		/* libyaml's composer puts it the other way round. */
-		size_t at0 = p->problem_mark.index, e0 = at0;
+		size_t at0 = at, e0 = at0;
 
 		if (at0 < len && data[at0] == '&') {
 			e0 = at0 + 1;
@@ -2624,7 +2646,6 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *p, const c
 			      (int)p->context_mark.column + 1);
 	else
 		d = report_at(ld, line, column, "invalid YAML: %s", problem);
-	at = p->problem_mark.index;
 	if (at < len && data[at] == '\t') {
 		hint(d, "indent with spaces: YAML does not allow tabs for indentation");
 	} else if (p->error == YAML_COMPOSER_ERROR && at < len && data[at] == '*') {
@@ -2746,9 +2767,12 @@ static void prescan_node(struct loader *ld, const yaml_event_t *ev, size_t *anch
 		     "share one anchor among several aliases", MAX_ANCHORS);
 		*ok = false;
 	}
-	if (tag && !implicit && !strcmp((const char *)tag, want)) {
+	/* The non-specific tag '!' is resolved to the default one too (and
+	 * libyaml marks its node implicit). */
+	if (tag && (!strcmp((const char *)tag, "!") || (!implicit && !strcmp((const char *)tag, want)))) {
 		d = report_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-			      "unsupported YAML tag '!!%s'", want + strlen(YAML_TAG_PREFIX));
+			      "unsupported YAML tag '%s%s'", strcmp((const char *)tag, "!") ? "!!" : "",
+			      strcmp((const char *)tag, "!") ? want + strlen(YAML_TAG_PREFIX) : "!");
 		hint(d, "remove the tag: cms.yaml uses plain YAML values (quote a string that "
 		     "looks like a number or a boolean)");
 	}
@@ -2811,6 +2835,40 @@ static bool prescan(struct loader *ld, const char *data, size_t len)
 	return ok;
 }
 
+/* Every return of config_load_buffer: the note that errors were left
+ * out, the spare freed, then finish(). */
+static int finish_load(struct loader *ldp, struct config **out, struct config *cfg,
+		       struct diag_list *diags, size_t first, const char *name,
+		       struct cms_error *err)
+{
+	const struct loader ld = *ldp;
+
+	if (ld.more_diags) {
+		/* Last after sorting: just after the last one kept. */
+		int line = 0, column = 0;
+		struct diag *last;
+		size_t i;
+
+		for (i = first; i < diags->len; i++)
+			if (diags->items[i].line > line ||
+			    (diags->items[i].line == line && diags->items[i].column > column)) {
+				line = diags->items[i].line;
+				column = diags->items[i].column;
+			}
+		last = ARRAY_PUSH(diags->items, diags->len, diags->alloc);
+		memset(last, 0, sizeof(*last));
+		last->file = xstrdup(name);
+		last->line = line;
+		last->column = column + 1;
+		last->message = xasprintf("more errors not shown: at most %d are reported, and the "
+					  "check stopped there", MAX_DIAGS);
+		last->hint = xstrdup("fix the errors above and run again");
+	}
+	free(ld.spare.message);
+	free(ld.spare.hint);
+	return finish(out, cfg, diags, first, name, err);
+}
+
 int config_load_buffer(struct config **out, const char *name, const char *dir,
 		       const char *data, size_t len, struct diag_list *diags,
 		       struct cms_error *err)
@@ -2837,19 +2895,19 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 			      MAX_FILE_TEXT ")", name);
 		hint(d, "a config is read up to " MAX_FILE_TEXT " (about 250,000 stores of two "
 		     "servers): split the stores over several configs");
-		return finish(out, cfg, diags, first, name, err);
+		return finish_load(&ld, out, cfg, diags, first, name, err);
 	}
 	if (!prescan(&ld, data, len))
-		return finish(out, cfg, diags, first, name, err);
+		return finish_load(&ld, out, cfg, diags, first, name, err);
 	if (!yaml_parser_initialize(&parser)) {
 		report_at(&ld, 0, 0, "cannot parse config '%s': out of memory", name);
-		return finish(out, cfg, diags, first, name, err);
+		return finish_load(&ld, out, cfg, diags, first, name, err);
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		report_yaml_error(&ld, &parser, data, len);
 		yaml_parser_delete(&parser);
-		return finish(out, cfg, diags, first, name, err);
+		return finish_load(&ld, out, cfg, diags, first, name, err);
 	}
 	root = yaml_document_get_root_node(&doc);
 	if (!root) {
@@ -2878,30 +2936,7 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	backend_defaults(&cfg->backend, cfg->dir);
-	if (ld.more_diags) {
-		/* Last after sorting: just after the last one kept. */
-		int line = 0, column = 0;
-		struct diag *last;
-		size_t i;
-
-		for (i = first; i < diags->len; i++)
-			if (diags->items[i].line > line ||
-			    (diags->items[i].line == line && diags->items[i].column > column)) {
-				line = diags->items[i].line;
-				column = diags->items[i].column;
-			}
-		last = ARRAY_PUSH(diags->items, diags->len, diags->alloc);
-		memset(last, 0, sizeof(*last));
-		last->file = xstrdup(name);
-		last->line = line;
-		last->column = column + 1;
-		last->message = xasprintf("more errors not shown: at most %d are reported, and the "
-					  "check stopped there", MAX_DIAGS);
-		last->hint = xstrdup("fix the errors above and run again");
-	}
-	free(ld.spare.message);
-	free(ld.spare.hint);
-	return finish(out, cfg, diags, first, name, err);
+	return finish_load(&ld, out, cfg, diags, first, name, err);
 }
 
 int config_load(struct config **out, const char *path, struct diag_list *diags,

@@ -435,6 +435,8 @@ static int take_assume_down(struct plan *p, const struct plan_inputs *in, const 
 	const struct store *st = in->desired;
 
 	if (strcmp(in->assume_down, old) != 0) {
+		if (in->assume_down_where_it_applies)
+			return 0; /* not this store's old primary: planned without it */
 		cms_error_set(err, CMS_EREFUSED, "--assume-down names '%s', but the primary this "
 			      "move replaces is '%s'", in->assume_down, old);
 		cms_error_hint(err, "an attestation is about the old primary of store '%s'", st->name);
@@ -781,7 +783,7 @@ int planner_diff(struct plan **out, const struct plan_inputs *in, struct cms_err
 	if ((rc = plan_move(&b, in, err)) < 0)
 		goto fail;
 done:
-	if (in->assume_down && !b.p->assume_down) {
+	if (in->assume_down && !b.p->assume_down && !in->assume_down_where_it_applies) {
 		cms_error_set(err, CMS_EREFUSED, "--assume-down '%s' is for a move, and this plan is %s",
 			      in->assume_down, plan_mode_name(b.p->mode));
 		cms_error_hint(err, "plan again without --assume-down");

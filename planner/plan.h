@@ -115,6 +115,10 @@ struct plan_inputs {
 	const char *after_run; /* the store's newest run id in the state, or NULL */
 	const char *assume_down; /* --assume-down: a server the operator attests is down */
 	const char *assume_down_reason; /* --reason, required with assume_down */
+	/* A plan set's attestation, given to every store with a server of
+	 * that name: where that server is not the old primary of a move,
+	 * the plan is made without it instead of refused. */
+	bool assume_down_where_it_applies;
 	const char *reason;      /* --reason: why the change is made, or NULL */
 	const char *ticket;      /* --ticket: the change's ticket, or NULL */
 };

@@ -304,8 +304,15 @@ static char *col_strdup(sqlite3_stmt *stmt, int i)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
+static int lazy_end(struct sqlite_state *st);
+
 static int begin(struct sqlite_state *st)
 {
+	/* A lazy batch whose end could not set synchronous back to FULL
+	 * (inside a transaction it cannot change): no write goes on
+	 * without it. */
+	if (st->lazy && lazy_end(st) != SQLITE_OK)
+		return SQLITE_ERROR;
 	return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 }
 
@@ -1133,12 +1140,17 @@ done:
  * it inside a transaction, so it is set before BEGIN): in WAL mode the
  * commit is in the WAL file when it returns, so it survives the process's
  * end, and the next commit with synchronous=FULL syncs the WAL with it. */
-static void lazy_end(struct sqlite_state *st)
+static int lazy_end(struct sqlite_state *st)
 {
+	int rc = SQLITE_OK;
+
 	if (st->lazy) {
-		sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-		st->lazy = false;
+		rollback(st);
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			st->lazy = false;
 	}
+	return rc;
 }
 
 static int sq_batch(struct state *base, int what, struct cms_error *err)
@@ -1152,11 +1164,14 @@ static int sq_batch(struct state *base, int what, struct cms_error *err)
 		return 0;
 	}
 	if (what == 3) {
-		if (sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+		if ((st->lazy && lazy_end(st) != SQLITE_OK) ||
+		    sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
 			return sql_failf(st, err, "cannot begin a batch of writes");
+		rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		st->lazy = true;
+	} else {
+		rc = what == 1 ? commit(st) : begin(st);
 	}
-	rc = what == 1 ? commit(st) : begin(st);
 	if (rc != SQLITE_OK) {
 		int ret = sql_failf(st, err, "cannot %s a batch of writes",
 				    what == 1 ? "commit" : "begin");

@@ -40,8 +40,8 @@ contains apply.out "apply switchover pool-a -> pool-b: ok"
 # files: the fence), B (the target's: the catch-up), with runs of one kind
 # collapsed, up to the hold.
 "$PY" - "$PWD" <<'PYEOF' || fail "the journal's syncs around the window"
-import re, sys
-top = sys.argv[1]
+import os, re, sys
+top = os.path.realpath(sys.argv[1])  # strace -y prints resolved paths
 seq = []
 for line in open("trace"):
     if "holding at step 4:running" in line:

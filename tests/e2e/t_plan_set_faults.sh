@@ -137,6 +137,33 @@ for i in 1 2 3; do
 	run 0 "$CMSCTL" restore -s "store-$i" --yes
 done
 
+# (1d) Two signals that come together (the parent stopped meanwhile) are
+# both passed on: the stores stop at once, in their 20 s step.
+fresh "$T/slow.sh"
+touch "$T/slow"
+rc=0
+t0=$(date +%s)
+"$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+for i in $(seq 1 600); do
+	[ "$(pgrep -fc "$T/slow.sh")" -ge 3 ] && break
+	sleep 0.1
+done
+kill -STOP "$pid"
+kill -INT "$pid"
+kill -TERM "$pid"
+kill -CONT "$pid"
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "two signals at once: exit $rc, expected 6"
+[ $(($(date +%s) - t0)) -lt 15 ] || fail "two signals at once did not stop the stores at once"
+contains set.err "second signal: passed on to the 3 stores still running"
+rm -f "$T/slow"
+pkill -f "$T/slow.sh" || true
+for i in 1 2 3; do
+	run 0 "$CMSCTL" restore -s "store-$i" --yes
+done
+
 # (2) One store's process crashes (SIGKILL) after its fence, another is
 # locked (4): the set's status is 1, the crash's, and --json says 1 too.
 fresh
@@ -183,6 +210,9 @@ grep '^SigIgn:' /proc/self/status >"\$PWD/sigign.\$\$"
 SH
 chmod +x "$T/pub.sh"
 fresh "$T/pub.sh"
+# (The adoption's programs are ended: only the set's own may be found.)
+pkill -f "cmsctl-test-daemon-$$" || true
+rm -f sigign.*
 t0=$(date +%s)
 run 0 "$CMSCTL" apply move --parallel 1
 [ $(($(date +%s) - t0)) -lt 30 ] || fail "a publish program left in the background held the set"
@@ -246,6 +276,15 @@ validate_json plan-set.schema.json out
 	fail "plan --all --json: the store not planned"
 run 64 "$CMSCTL" plan --all --assume-down pool-x --reason "site lost"
 contains err "--assume-down 'pool-x': no store of the set has a server of that name"
+# A store whose lost server was its mirror has nothing to move: it is
+# planned without the attestation, not refused.
+fresh
+run 0 "$CMSCTL" apply move/store-3.json
+sed -i 's/^    location: \(.*\)$/    location: \1\n    policy: {allow_data_loss: true}/' cms.yaml
+for i in 1 2 3; do mv "store-$i/servers/pool-a" "store-$i/servers/pool-a.gone"; done
+run 0 "$CMSCTL" plan --all -o lost2 --assume-down pool-a --reason "site lost"
+contains out "3 stores: 2 with changes, 1 without, 0 not planned"
+[ "$(ls lost2 | tr '\n' ' ')" = "store-1.json store-2.json " ] || fail "lost2 holds $(ls lost2)"
 
 # (8) plan --all -o brings the history level first, as plan -o does: a
 # run whose process was killed before its record is recorded.

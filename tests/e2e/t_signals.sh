@@ -206,6 +206,39 @@ writable >w
 	fail "second signal while recording: pool-b is not recorded"
 pass "signals while the run is recorded"
 
+# A run interrupted after its promotion is not closed: while it is
+# recorded, a second signal says what restore is for, not that the run
+# has ended.
+fresh
+git init -q --bare remote.git
+sed -i "s|^version: 1\$|version: 1\nbackend:\n  remote: remote.git|" cms.yaml
+"$CMSCTL" plan -o s5.plan >/dev/null 2>&1
+promote_n=$(jq '[.steps[].action] | index("promote") + 1' s5.plan)
+rc=0
+CMSCTL_TEST_HOLD_AT="$promote_n:done" "$CMSCTL" apply s5.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding at step $promote_n:done"
+exec 9>.cmsctl/history/cmsctl-remote.lock
+flock -x 9
+kill -TERM $pid
+id=$(git hash-object s5.plan)
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE plan_id = '$id'")
+for i in $(seq 1 600); do
+	git --git-dir=.cmsctl/history cat-file -e "cms-history:redmond/runs/$rid/report.json" 2>/dev/null && break
+	sleep 0.1
+done
+sleep 0.2
+kill -TERM $pid
+wait $pid || rc=$?
+exec 9>&-
+[ "$rc" = 6 ] || fail "second signal while an interrupted run is recorded: exit $rc, expected 6"
+contains apply.err "'cmsctl restore' finishes or undoes the run"
+lacks apply.err "the run has ended"
+[ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$rid'")" = running ] ||
+	fail "the interrupted run is not left running for restore"
+run 0 "$CMSCTL" restore --yes
+pass "signals while an interrupted run is recorded"
+
 # Restore stopped by a signal between its steps: it says so, and the next
 # restore converges.  The apply it settles was killed after its fence.
 fresh
