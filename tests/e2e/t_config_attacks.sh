@@ -78,6 +78,23 @@ contains err "merge.yaml:2:1: error: unknown key '<<' in config"
 printf 'version: 1\nstores: [{name: s, engine: sqlite, databases: [xds], servers: [{name: a, path: "p\\Nq"}], location: {primary: a}}]\n' >nel.yaml
 run 1 "$CMSCTL" validate -c nel.yaml
 contains err "contains a control character"
+# The non-specific tag '!' is refused too (libyaml resolves it to the
+# default tag, as no tag at all).
+printf 'version: 1\nstores: [{name: s, engine: sqlite, databases: [xds], servers: [{name: a, path: p}], location: {primary: a}, policy: {allow_data_loss: ! true}}]\n' >bang.yaml
+run 1 "$CMSCTL" validate -c bang.yaml
+contains err "bang.yaml:2:135: error: unsupported YAML tag '!'"
+# Positions are found by line and column: text before the mark that is
+# not ASCII does not shift the anchor's name.
+printf '# \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\nx: [&a 1, "&q", &a 2]\n' >anchor3.yaml
+run 1 "$CMSCTL" validate -c anchor3.yaml
+contains err "anchor3.yaml:2:17: error: invalid YAML: duplicate anchor &a (first at line 2, column 5)"
+# Past the error limit, a limit of the pass before the load still ends
+# with the note (1,001 tags, then a nesting bomb).
+"$PY" - <<'PYEOF'
+open("capped.yaml", "w").write("version: 1\nx: [" + ", ".join(["!!str 1"] * 1001) + "]\ny: " + "[" * 70 + "]" * 70 + "\n")
+PYEOF
+run 1 "$CMSCTL" validate -c capped.yaml
+contains err "more errors not shown: at most 1000 are reported"
 # A fleet's store names are not all listed in one message.
 bash "$SRC/tests/bench/gen_fleet.sh" 300 >fleet.yaml
 run 64 "$CMSCTL" plan --offline -c fleet.yaml
