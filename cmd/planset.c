@@ -259,6 +259,7 @@ static struct {
 	struct member *m;
 	size_t n, *next, *finished;
 	sig_atomic_t passed;
+	int first_sig; /* the signal the first pass sent */
 } set_now;
 
 static void on_set_signal(int sig)
@@ -691,6 +692,15 @@ static void pass_pending(void)
 	while (m && set_now.passed < set_signals && set_now.passed < 2) {
 		int sig = set_signal;
 		bool first = set_now.passed++ == 0;
+
+		/* Two of one signal sent back to back reach a child as one (a
+		 * pending signal is not queued twice): the second pass sends
+		 * another stop signal than the first, which a child counts as
+		 * its second all the same. */
+		if (first)
+			set_now.first_sig = sig;
+		else if (sig == set_now.first_sig)
+			sig = sig == SIGTERM ? SIGINT : SIGTERM;
 
 		nrun = 0;
 		for (i = 0; i < n; i++)
