@@ -472,7 +472,7 @@ static int push_once(struct remote_ctx *c, const git_oid *local, struct cms_erro
 	git_reference *ref = NULL;
 	char *spec = xasprintf("%s:%s", c->local_ref, c->local_ref);
 	git_strarray specs;
-	int rc = 0;
+	int rc = 0, prc = 0;
 
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
 	callbacks(&opts.callbacks, c);
@@ -482,13 +482,20 @@ static int push_once(struct remote_ctx *c, const git_oid *local, struct cms_erro
 	c->rejected = NULL;
 	c->cred_attempts = 0;
 	if (git_remote_create_anonymous(&remote, c->repo, c->cfg->url) < 0 ||
-	    git_remote_push(remote, &specs, &opts) < 0) {
+	    (prc = git_remote_push(remote, &specs, &opts)) < 0) {
 		const git_error *e = git_error_last();
 
 		/* libgit2 reports a non-fast-forward of a local remote as an
-		 * error, of a smart remote through the callback. */
-		if (e && e->message && strstr(e->message, "fast-forward"))
-			c->rejected = xstrdup(e->message);
+		 * error, of a smart remote through the callback.  libgit2 1.5
+		 * words it "cannot push non-fastforwardable reference"
+		 * (GIT_ENONFASTFORWARD) or, for a path remote whose branch moved
+		 * to commits this repository lacks, "... contains commits that
+		 * are not present locally". */
+		if (prc == GIT_ENONFASTFORWARD ||
+		    (e && e->message && (strstr(e->message, "fast-forward") ||
+					 strstr(e->message, "fastforward") ||
+					 strstr(e->message, "not present locally"))))
+			c->rejected = xstrdup(e && e->message ? e->message : "non-fast-forward");
 		else
 			rc = remote_fail(err, CMS_ERROR, "cannot push the history to '%s'",
 					 c->cfg->url);
