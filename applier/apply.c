@@ -553,12 +553,18 @@ const char *lock_holder_state_name(enum lock_holder_state s)
 
 static int take_lock_once(struct run *r, const char *reason, struct cms_error *err);
 
-static void pause_ms(int64_t ms)
+/* Sleeps ms, or less when a signal asked the run to stop (-1 then). */
+static int pause_unless_stopped(struct run *r, int64_t ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	for (;;) {
+		if (r->ctx->stop && *r->ctx->stop)
+			return -1;
+		if (nanosleep(&ts, &ts) == 0 || errno != EINTR)
+			break;
+	}
+	return r->ctx->stop && *r->ctx->stop ? -1 : 0;
 }
 
 /* Takes the store's lock.  A lock of a dead process of this host and
@@ -586,7 +592,13 @@ static int take_lock(struct run *r, const char *reason, struct cms_error *err)
 			return CMS_ELOCKED;
 		}
 		cms_error_clear(err);
-		pause_ms(left < 1000 ? left : 1000);
+		if (pause_unless_stopped(r, left < 1000 ? left : 1000) < 0) {
+			int sig = (int)*r->ctx->stop;
+
+			return cms_error_set(err, CMS_ERROR, "interrupted by signal %d (%s) while "
+					     "waiting for the store's lock; nothing was changed", sig,
+					     strsignal(sig));
+		}
 	}
 }
 
@@ -1329,6 +1341,8 @@ static int begin_journal(struct run *r, struct cms_error *err)
 		return rc;
 	}
 	r->begun = true;
+	if (r->ctx->stop_phase)
+		*r->ctx->stop_phase = 1;
 	for (i = 0; i < r->nsteps; i++)
 		journal_told(r, &r->steps[i]);
 	return 0;
@@ -1402,7 +1416,7 @@ done:
 	 * its record.  (One left running, interrupted after its promotion
 	 * began, is restore's, as the usual messages say.) */
 	if (r.closed && ctx->stop_phase)
-		*ctx->stop_phase = 1;
+		*ctx->stop_phase = 2;
 	if (ctx->record)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
@@ -1845,6 +1859,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
 	r.begun = true;
+	if (ctx->stop_phase)
+		*ctx->stop_phase = 1;
 	if (r.e->ops->tidy && (rc = r.e->ops->tidy(r.e, err)) < 0) {
 		r.error = xstrdup(err->message);
 		finish_run(&r, RUN_FAILED, rc, err);
@@ -1869,7 +1885,7 @@ done:
 	 * its record.  (One left running, interrupted after its promotion
 	 * began, is restore's, as the usual messages say.) */
 	if (r.closed && ctx->stop_phase)
-		*ctx->stop_phase = 1;
+		*ctx->stop_phase = 2;
 	if (ctx->record)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);

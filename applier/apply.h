@@ -84,9 +84,10 @@ struct apply_ctx {
 	/* Non-zero once a signal asked the run to stop (the signal's number);
 	 * read between steps.  NULL: never asked. */
 	const volatile sig_atomic_t *stop;
-	/* Set to 1 once the run has ended, before it is recorded (the
-	 * history, the push): what a signal can still stop is only that
-	 * record.  NULL: not told. */
+	/* Where the run is, for what a signal's message says: 0 before the
+	 * run is journaled (nothing changed yet), 1 once it is, 2 once it is
+	 * closed in the state and only its record (the history, the push)
+	 * is left.  NULL: not told. */
 	volatile sig_atomic_t *stop_phase;
 	/* Apply: the approvals of plan_id that count (added to *counted) and a
 	 * description of each one that does not

@@ -416,10 +416,14 @@ static void env_note(void *arg, const char *text)
 	cmd_note("%s", text);
 }
 
+/* A warning is not the command's error: under --json it must not be a
+ * second error object on stderr. */
 static void env_warn(void *arg, const struct cms_error *e)
 {
 	(void)arg;
-	cmd_fail(e);
+	cmd_note("warning: %s", e->message ? e->message : "unknown problem");
+	if (e->hint)
+		cmd_note("hint: %s", e->hint);
 }
 
 static void env_push(void *arg)

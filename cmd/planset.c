@@ -547,9 +547,20 @@ static size_t pump(struct member *m, size_t n, bool json)
 		m[i].done = true;
 		m[i].exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		read_summary(&m[i]);
+		/* No summary: the process ended before it could write one (a
+		 * crash, or a second signal that stops at once).  Its exit
+		 * status says how far it got. */
 		if (!*m[i].sum.outcome)
 			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s",
-				 WIFSIGNALED(status) ? "crashed" : "refused");
+				 WIFSIGNALED(status) ? "crashed" :
+				 m[i].exit_status == EXIT_INTERRUPTED ? "interrupted" :
+				 m[i].exit_status == EXIT_ERROR ? "failed" : "refused");
+		if (!WIFSIGNALED(status) && !*m[i].sum.message && !*m[i].sum.run_id &&
+		    m[i].exit_status != EXIT_OK)
+			snprintf(m[i].sum.message, sizeof(m[i].sum.message),
+				 "the process applying it ended (exit %d) before it said what it "
+				 "left: 'cmsctl status -s %s' shows it", m[i].exit_status,
+				 m[i].store ? m[i].store : "STORE");
 		if (WIFSIGNALED(status) && !*m[i].sum.message)
 			snprintf(m[i].sum.message, sizeof(m[i].sum.message),
 				 "the process applying it was killed by signal %d", WTERMSIG(status));

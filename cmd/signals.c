@@ -4,9 +4,11 @@
  * reads between steps: the step in hand is finished, then a run that has
  * not begun promoting is rolled back (exit 1) and one that has is recorded
  * as interrupted (exit 6).  A second signal ends the process at once,
- * saying what that leaves.  Once the run has ended (apply_ctx.stop_phase)
- * only its record is left, and the messages say so.  Reading commands install nothing: a signal
- * ends them the default way, which harms nothing.
+ * saying what that leaves.  The messages follow apply_ctx.stop_phase:
+ * before the run is journaled nothing was changed (a second signal then
+ * exits 1); once it is closed only its record is left.  Reading commands
+ * install nothing: a signal ends them the default way, which harms
+ * nothing.
  *
  * The flag is the one piece of process-wide state a signal handler can
  * reach; everything else receives a pointer to it through apply_ctx.
@@ -19,7 +21,8 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_signal;
-/* 1 once the run has ended and is being recorded (apply_ctx.stop_phase). */
+/* Where the run is (apply_ctx.stop_phase): 0 not begun, 1 its steps, 2
+ * closed and being recorded. */
 static volatile sig_atomic_t stop_phase;
 
 static void say(const char *s)
@@ -32,7 +35,12 @@ static void say(const char *s)
 static void on_signal(int sig)
 {
 	if (stop_signal) {
-		if (stop_phase)
+		if (stop_phase == 0) {
+			say("cmsctl: second signal: stopping at once, before the run began; nothing "
+			    "was changed\n");
+			_exit(EXIT_ERROR);
+		}
+		if (stop_phase == 2)
 			say("cmsctl: second signal: stopping at once, while the run that ended is "
 			    "recorded; the state's journal has its end, and the next command that "
 			    "writes the history records what is missing there or on its remote "
@@ -44,7 +52,10 @@ static void on_signal(int sig)
 		_exit(EXIT_INTERRUPTED);
 	}
 	stop_signal = sig;
-	if (stop_phase)
+	if (stop_phase == 0)
+		say("cmsctl: signal received: stopping before the first step (a second signal "
+		    "stops at once)\n");
+	else if (stop_phase == 2)
 		say("cmsctl: signal received: the run has ended; recording it in the history, "
 		    "then stopping (a second signal stops at once)\n");
 	else

@@ -17,16 +17,22 @@
 	X(PQclear) \
 	X(PQcmdTuples) \
 	X(PQconnectdbParams) \
+	X(PQconsumeInput) \
 	X(PQerrorMessage) \
 	X(PQexec) \
 	X(PQexecParams) \
 	X(PQfinish) \
 	X(PQgetisnull) \
+	X(PQgetResult) \
 	X(PQgetvalue) \
+	X(PQisBusy) \
 	X(PQntuples) \
 	X(PQresultErrorField) \
 	X(PQresultStatus) \
+	X(PQsendQuery) \
+	X(PQsendQueryParams) \
 	X(PQsetNoticeProcessor) \
+	X(PQsocket) \
 	X(PQstatus) \
 	X(PQtransactionStatus)
 
@@ -43,16 +49,22 @@ extern struct cms_lib_pq cms_lib_pq;
 #define PQclear (CMS_LIB_PQ->PQclear)
 #define PQcmdTuples (CMS_LIB_PQ->PQcmdTuples)
 #define PQconnectdbParams (CMS_LIB_PQ->PQconnectdbParams)
+#define PQconsumeInput (CMS_LIB_PQ->PQconsumeInput)
 #define PQerrorMessage (CMS_LIB_PQ->PQerrorMessage)
 #define PQexec (CMS_LIB_PQ->PQexec)
 #define PQexecParams (CMS_LIB_PQ->PQexecParams)
 #define PQfinish (CMS_LIB_PQ->PQfinish)
 #define PQgetisnull (CMS_LIB_PQ->PQgetisnull)
+#define PQgetResult (CMS_LIB_PQ->PQgetResult)
 #define PQgetvalue (CMS_LIB_PQ->PQgetvalue)
+#define PQisBusy (CMS_LIB_PQ->PQisBusy)
 #define PQntuples (CMS_LIB_PQ->PQntuples)
 #define PQresultErrorField (CMS_LIB_PQ->PQresultErrorField)
 #define PQresultStatus (CMS_LIB_PQ->PQresultStatus)
+#define PQsendQuery (CMS_LIB_PQ->PQsendQuery)
+#define PQsendQueryParams (CMS_LIB_PQ->PQsendQueryParams)
 #define PQsetNoticeProcessor (CMS_LIB_PQ->PQsetNoticeProcessor)
+#define PQsocket (CMS_LIB_PQ->PQsocket)
 #define PQstatus (CMS_LIB_PQ->PQstatus)
 #define PQtransactionStatus (CMS_LIB_PQ->PQtransactionStatus)
 

@@ -26,7 +26,10 @@
 #include "common/buf.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 
 #include "common/lib_pq.h"
@@ -133,7 +136,72 @@ struct pg_state {
 	struct state base; /* first: the handle state.h hands out */
 	PGconn *conn;
 	char *name; /* "postgresql: <connection>", for messages */
+	bool lost;  /* a statement passed its deadline: the session is given up */
 };
+
+/* How long cmsctl waits for the state server to answer one statement, on
+ * its own clock: longer than the statement_timeout the session sets (60
+ * s), so that only a server that does not answer at all (frozen, cut off)
+ * reaches it.  A test build may shorten it (CMSCTL_TEST_STATE_DEADLINE_MS). */
+#define PG_STATE_DEADLINE_MS 70000
+
+static int64_t state_deadline_ms(void)
+{
+#ifdef CMSCTL_TEST_BUILD
+	const char *v = getenv("CMSCTL_TEST_STATE_DEADLINE_MS");
+
+	if (v && *v && strtoll(v, NULL, 10) > 0)
+		return strtoll(v, NULL, 10);
+#endif
+	return PG_STATE_DEADLINE_MS;
+}
+
+/* Sends sql (with n parameters when params) and waits for its results
+ * until the deadline, never longer: libpq's own waits have none, and a
+ * frozen server would hold cmsctl, and the store's fence, forever.  The
+ * last result, as PQexec returns it; NULL with st->lost set when the
+ * server did not answer in time (the session is then given up), NULL
+ * with libpq's message otherwise. */
+static PGresult *exec_bounded(struct pg_state *st, const char *sql, int n,
+			      const char *const *values, bool params)
+{
+	int64_t deadline = cms_monotonic_ms() + state_deadline_ms();
+	PGresult *res, *last = NULL;
+
+	if (st->lost)
+		return NULL;
+	if (!(params ? PQsendQueryParams(st->conn, sql, n, NULL, values, NULL, NULL, 0)
+		     : PQsendQuery(st->conn, sql)))
+		return NULL;
+	for (;;) {
+		while (PQisBusy(st->conn)) {
+			struct pollfd pfd = { .fd = PQsocket(st->conn), .events = POLLIN };
+			int64_t left = deadline - cms_monotonic_ms();
+			int prc;
+
+			if (left <= 0) {
+				st->lost = true;
+				PQclear(last);
+				return NULL;
+			}
+			prc = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+			if (prc < 0 && errno != EINTR) {
+				PQclear(last);
+				return NULL;
+			}
+			if (prc > 0 && !PQconsumeInput(st->conn)) {
+				PQclear(last);
+				return NULL;
+			}
+		}
+		res = PQgetResult(st->conn);
+		if (!res)
+			break;
+		PQclear(last);
+		last = res;
+	}
+	return last;
+}
 
 static const struct state_backend pg_backend;
 
@@ -146,6 +214,8 @@ static void pg_message(struct pg_state *st, const PGresult *res, struct buf *out
 	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	size_t len;
 
+	if ((!m || !*m) && st->lost)
+		m = "the server did not answer within the deadline cmsctl keeps (the session is given up)";
 	if (!m || !*m)
 		m = PQerrorMessage(st->conn);
 	if (!m || !*m)
@@ -217,7 +287,7 @@ static PGresult *pg_query(struct pg_state *st, PGresult **failed, const char *sq
 		}
 	}
 	va_end(ap);
-	res = PQexecParams(st->conn, sql, n, NULL, values, NULL, NULL, 0);
+	res = exec_bounded(st, sql, n, values, true);
 	status = PQresultStatus(res);
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return res;
@@ -229,7 +299,7 @@ static PGresult *pg_query(struct pg_state *st, PGresult **failed, const char *sq
  * ';', in one round trip); 0 or CMS_ERROR. */
 static int pg_exec(struct pg_state *st, const char *sql, struct cms_error *err, const char *what)
 {
-	PGresult *res = PQexec(st->conn, sql);
+	PGresult *res = exec_bounded(st, sql, 0, NULL, false);
 	ExecStatusType status = PQresultStatus(res);
 	int ret = 0;
 
@@ -268,8 +338,8 @@ static void rollback(struct pg_state *st)
 {
 	PGresult *res;
 
-	if (st && st->conn && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
-		res = PQexec(st->conn, "ROLLBACK");
+	if (st && st->conn && !st->lost && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
+		res = exec_bounded(st, "ROLLBACK", 0, NULL, false);
 		PQclear(res);
 	}
 }

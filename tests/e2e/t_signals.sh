@@ -206,6 +206,41 @@ writable >w
 	fail "second signal while recording: pool-b is not recorded"
 pass "signals while the run is recorded"
 
+# A signal while apply waits for the store's lock (--lock-timeout): it
+# stops waiting at once, exit 1, nothing changed; a second signal there
+# says nothing was changed, exit 1, not 6.
+fresh
+CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply s.plan >holder.out 2>holder.err &
+holder=$!
+wait_for holder.err "holding after taking the store's lock"
+for twice in no yes; do
+	rc=0
+	t0=$(date +%s)
+	"$CMSCTL" apply s.plan --lock-timeout 40s >wait.out 2>wait.err &
+	pid=$!
+	sleep 1.5
+	if [ "$twice" = yes ]; then
+		# Both pending at once (the process stopped meanwhile).
+		kill -STOP $pid
+		kill -TERM $pid
+		kill -INT $pid
+		kill -CONT $pid
+	else
+		kill -TERM $pid
+	fi
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "signal during the lock wait (twice: $twice): exit $rc, expected 1"
+	[ $(($(date +%s) - t0)) -lt 15 ] || fail "signal during the lock wait (twice: $twice): it waited on"
+	if [ "$twice" = no ]; then
+		contains wait.err "while waiting for the store's lock; nothing was changed"
+	else
+		contains wait.err "second signal: stopping at once, before the run began; nothing was changed"
+	fi
+done
+kill -CONT $holder
+wait $holder || fail "the lock's holder: exit $?"
+pass "signals during a lock wait"
+
 # A run interrupted after its promotion is not closed: while it is
 # recorded, a second signal says what restore is for, not that the run
 # has ended.

@@ -56,6 +56,43 @@ contains err "cannot open state database 'postgresql: host=127.0.0.1 port=1"
 lacks err hunter2-state
 lacks out hunter2-state
 
+# A state server that freezes (SIGSTOP) while apply holds the store's
+# fence: every statement to it has a deadline cmsctl keeps itself, so the
+# apply ends (the fence undone as far as the state lets it) instead of
+# waiting forever; once the server is back, restore settles the store.
+# (The deadline is 70 s; a test build takes CMSCTL_TEST_STATE_DEADLINE_MS.)
+cd "$T/runner1"
+sed -n '1,/^version:/p' orig.yaml >back.yaml
+backend_block "$conn" >>back.yaml
+sed '1,/^version:/d' orig.yaml | sed 's/^      primary: pool-b$/      primary: pool-a/; s/^      mirror: pool-a$/      mirror: pool-b/' >>back.yaml
+run 0 "$CMSCTL" plan -c back.yaml -o back.plan
+contains out "switchover"
+pm=$(head -1 "$(pg_node_dir state)/postmaster.pid")
+rc=0
+CMSCTL_TEST_HOLD_AT=2:done CMSCTL_TEST_STATE_DEADLINE_MS=3000 "$CMSCTL" apply -c back.yaml back.plan \
+	>frozen.out 2>frozen.err &
+pid=$!
+for i in $(seq 1 600); do
+	grep -q "holding at step 2:done" frozen.err && break
+	sleep 0.1
+done
+frozen="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+# shellcheck disable=SC2086 # several pids
+kill -STOP $frozen
+t0=$(date +%s)
+kill -CONT $pid
+wait $pid || rc=$?
+# shellcheck disable=SC2086
+kill -CONT $frozen
+[ "$rc" != 0 ] || fail "apply went on with its state server frozen"
+[ $(($(date +%s) - t0)) -lt 40 ] || fail "apply waited $(($(date +%s) - t0)) s for a frozen state server"
+contains frozen.err "did not answer within the deadline cmsctl keeps"
+lacks frozen.err hunter2-state
+run 0 "$CMSCTL" restore -c back.yaml --yes
+run 0 "$CMSCTL" status -c back.yaml
+pool_b=$(sqlite3 servers/pool-b/xds.db 'SELECT role || read_only FROM cms_control')
+[ "$pool_b" = primary0 ] || fail "after restore, pool-b is '$pool_b', not the writable primary"
+
 # state migrate: an SQLite state into an empty PostgreSQL database; the
 # same `state show --json` before and after; a non-empty target refused.
 cd "$T" && mkdir local && cd local && quickstart
