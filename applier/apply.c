@@ -837,13 +837,16 @@ done:
 }
 
 /* Undo of a fence after a failure before promotion. */
-static void roll_back_fence(struct run *r)
+/* Undoes the fence steps that ran; the name of a server whose fence could
+ * not be undone (the caller frees it), or NULL. */
+static char *roll_back_fence(struct run *r)
 {
 	struct cms_error uerr = CMS_ERROR_INIT;
+	char *left = NULL;
 	size_t i;
 
 	if (!r->fenced)
-		return;
+		return NULL;
 	for (i = 0; i < r->nsteps; i++) {
 		struct run_step *s = &r->steps[i];
 
@@ -858,6 +861,8 @@ static void roll_back_fence(struct run *r)
 			cms_strv_push(&r->followups,
 				  xasprintf("%s is still fenced: the undo failed (%s); unfence it or "
 					    "run 'cmsctl restore'", s->server, uerr.message));
+			if (!left)
+				left = xstrdup(s->server ? s->server : "?");
 		}
 		take_statements(r, s);
 		cms_error_clear(&uerr);
@@ -866,6 +871,7 @@ static void roll_back_fence(struct run *r)
 	}
 	free(r->fenced);
 	r->fenced = NULL;
+	return left;
 }
 
 /* A fence through a fence target cannot be undone by cmsctl. */
@@ -1355,6 +1361,7 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 {
 	const struct apply_ctx *ctx = r->ctx;
 	struct cms_error cerr = CMS_ERROR_INIT;
+	char *left;
 
 	r->error = xstrdup(err->message);
 	if (r->promote_started || r->committed) {
@@ -1370,12 +1377,26 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 			       "when that is what failed)");
 		return CMS_EINTERRUPTED;
 	}
-	roll_back_fence(r);
+	left = roll_back_fence(r);
 	report_outside_fence(r);
 	skip_pending(r);
 	if (state_consume_plan(ctx->state, r->plan_id, ctx->store->name, r->run_id, now_s(), &cerr) < 0)
 		cms_error_clear(&cerr);
-	finish_run(r, RUN_ROLLED_BACK, rc, err);
+	rc = finish_run(r, RUN_ROLLED_BACK, rc, err);
+	if (left && rc != CMS_EINTERRUPTED) {
+		/* A change is left behind (a server fenced, nobody taking
+		 * writes if it was the primary): exit 6, as after any change
+		 * that something is left to finish. */
+		char *msg = xstrdup(err->message ? err->message : "apply failed");
+
+		cms_error_set(err, CMS_EINTERRUPTED, "%s; the fence of '%s' could not be undone",
+			      msg, left);
+		cms_error_hint(err, "'cmsctl restore' undoes it once '%s' answers ('cmsctl status' "
+			       "shows it)", left);
+		free(msg);
+		rc = CMS_EINTERRUPTED;
+	}
+	free(left);
 	return rc;
 }
 

@@ -101,8 +101,10 @@ frozen_at fence pool-a f.plan
 # The fence's first statement is cut (2 + 0.5 s); its undo connects anew
 # to the frozen server and is cut (2 + 0.5 s).
 ended_within "apply frozen at the fence" "$t0" 5000
-expect "exit code (failed before promotion, rolled back)" "$rc" 1
+# Rolled back, but the fence's undo failed: a change is left, exit 6.
+expect "exit code (failed before promotion, the fence left)" "$rc" 6
 contains "$W/apply.err" "cmsctl cut the session"
+contains "$W/apply.err" "the fence of 'pool-a' could not be undone"
 contains "$W/apply.out" "pool-a is still fenced: the undo failed"
 expect "journal: run" "$(sq "SELECT outcome FROM runs WHERE plan_id = '$id'")" rolled_back
 expect "journal: fence" "$(step_status fence)" failed

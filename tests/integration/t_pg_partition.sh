@@ -131,8 +131,11 @@ held=
 # loss: catch-up's look at pool-a is cut (2 + 0.5 s), then the fence's
 # undo connects anew and is cut (2 + 0.5 s).
 ended_within "apply cut off at the $([ "$CUT" = link ] && echo fence || echo catch-up)" "$t0" 5000
-expect "apply exit code (failed before promotion, rolled back)" "$rc" 1
+# Rolled back, but the fence's undo (to the server cut off) failed: a
+# change is left, exit 6.
+expect "apply exit code (failed before promotion, the fence left)" "$rc" 6
 sed 's/^/  apply: /' "$W/apply.err" >&2
+contains "$W/apply.err" "the fence of 'pool-a' could not be undone"
 contains "$W/apply.err" "cmsctl cut the session"
 expect "journal of the run" "$(sq "SELECT outcome FROM runs WHERE plan_id = '$id'")" rolled_back
 expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
