@@ -1650,6 +1650,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 				cms_strv_push(&r->followups,
 					  xasprintf("%s was unreachable: its fence could not be undone; "
 						    "run 'cmsctl restore' once it is back", p->from.primary));
+				r->fence_left = p->from.primary;
 			}
 		}
 		rp = rec->exists ? observation_find(&obs, rec->primary) : NULL;
@@ -1899,6 +1900,14 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	}
 	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
 		rc = finish_publish(&r, err);
+	if (rc == 0 && r.fence_left) {
+		/* The run is settled, but a change is left: the old primary
+		 * stays fenced until it answers again (exit 6, as apply). */
+		cms_error_set(err, CMS_EINTERRUPTED, "restore settled the interrupted run, but the "
+			      "fence of '%s' could not be undone: it was unreachable", r.fence_left);
+		cms_error_hint(err, "run 'cmsctl restore' again once '%s' answers", r.fence_left);
+		rc = CMS_EINTERRUPTED;
+	}
 done:
 	if (r.begun)
 		fill_result(&r, out);

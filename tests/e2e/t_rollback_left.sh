@@ -2,7 +2,8 @@
 # A failure before promotion whose rollback cannot undo the fence (the old
 # primary went away during the catch-up) leaves a change behind: apply
 # exits 6, not 1, and says restore undoes it; once the server is back,
-# restore does, and the old primary takes writes again.
+# restore does, and the old primary takes writes again.  A restore that
+# cannot undo such a fence ends 6 as well, not 0.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 pid=''
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -32,6 +33,31 @@ run 0 "$CMSCTL" restore --yes
 for d in xds lis; do
 	[ "$(sql servers/pool-a/$d.db 'SELECT role || read_only FROM cms_control')" = primary0 ] ||
 		fail "after restore, pool-a's $d is not a writable primary"
+done
+run 0 "$CMSCTL" status --detailed-exitcode
+
+# The same left by restore: an apply killed during its catch-up, the old
+# primary away when restore undoes the run: restore settles the run but
+# cannot undo the fence, so it ends 6 too; once pool-a is back, restore
+# again finishes the job.
+run 0 "$CMSCTL" plan -o s2.plan --reason "the rollback test, again" --ticket CHG-10
+CMSCTL_TEST_HOLD_AT=3:running "$CMSCTL" apply s2.plan >apply.out 2>apply.err &
+pid=$!
+for i in $(seq 1 600); do
+	grep -q "holding at step 3:running" apply.err && break
+	sleep 0.1
+done
+kill -9 $pid
+wait $pid 2>/dev/null || true
+pid=''
+mv servers/pool-a servers/pool-a.off
+run 6 "$CMSCTL" restore --yes
+contains err "restore settled the interrupted run, but the fence of 'pool-a' could not be undone"
+mv servers/pool-a.off servers/pool-a
+run 0 "$CMSCTL" restore --yes
+for d in xds lis; do
+	[ "$(sql servers/pool-a/$d.db 'SELECT role || read_only FROM cms_control')" = primary0 ] ||
+		fail "after the second restore, pool-a's $d is not a writable primary"
 done
 run 0 "$CMSCTL" status --detailed-exitcode
 finish
