@@ -54,6 +54,18 @@ same() {
 	fi
 }
 
+# wait_for FILE TEXT: up to 120 s for TEXT to appear in FILE (a held
+# process's stderr, say); a failure when it never does.
+wait_for() {
+	local i
+	for i in $(seq 1 1200); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "'$2' never appeared in $1"
+	return 1
+}
+
 # The quick start's servers and config, in the current folder.
 quickstart() {
 	cp "$SRC/examples/quickstart/cms.yaml" "$SRC/examples/quickstart/setup.sh" \

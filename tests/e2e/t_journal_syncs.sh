@@ -18,16 +18,6 @@ run 0 "$CMSCTL" apply adopt.plan
 # Writes on the primary that its mirror has not seen: the catch-up copies.
 bash ./write.sh . pool-a 3 >/dev/null
 run 0 "$CMSCTL" plan -o s.plan --reason "move for the journal's syncs" --ticket CHG-8
-# wait_for FILE TEXT: up to 120 s for TEXT to appear in FILE.
-wait_for() {
-	local i
-	for i in $(seq 1 1200); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "'$2' never appeared in $1"
-	return 1
-}
 # Step 4 is the promotion: held right after its start is journaled, so the
 # trace marks the point before which its journal write must be synced.
 CMSCTL_TEST_HOLD_AT=4:running strace -f -y -s 256 -e trace=fdatasync,fsync,write -o trace \

@@ -12,16 +12,6 @@ run 0 "$CMSCTL" plan -o adopt.plan
 run 0 "$CMSCTL" apply adopt.plan
 run 0 "$CMSCTL" plan -o s.plan --reason "move for the levelling test" --ticket CHG-7
 id=$(git hash-object s.plan)
-# wait_for FILE TEXT: up to 120 s for TEXT to appear in FILE.
-wait_for() {
-	local i
-	for i in $(seq 1 1200); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "'$2' never appeared in $1"
-	return 1
-}
 
 # (1) Killed between the two commits.
 CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply s.plan >apply.out 2>apply.err & pid=$!

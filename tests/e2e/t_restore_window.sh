@@ -12,16 +12,6 @@ run 0 "$CMSCTL" apply adopt.plan
 # dublin-dr as the mirror to be: the switchover's plan has a pending item.
 sed -i 's/role: backup/role: mirror/; s/^      primary: .*/      primary: pool-b/; s/^      mirror: .*/      mirror: dublin-dr/' cms.yaml
 pending="mirror dublin-dr is pending until it is observed as a mirror of pool-b"
-# wait_for FILE TEXT: up to 120 s for TEXT to appear in FILE.
-wait_for() {
-	local i
-	for i in $(seq 1 1200); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "'$2' never appeared in $1"
-	return 1
-}
 # killed_at STEP:STATUS PLAN: applies PLAN, SIGKILLs it at STEP:STATUS;
 # prints the killed run's id.
 killed_at() {

@@ -148,15 +148,6 @@ git init -q --bare remote.git
 sed -i "s|^version: 1\$|version: 1\nbackend:\n  remote: remote.git|" cms.yaml
 "$CMSCTL" plan -o s3.plan >/dev/null 2>&1
 id=$(git hash-object s3.plan)
-wait_for() { # FILE TEXT: up to 60 s for TEXT in FILE
-	local i
-	for i in $(seq 1 600); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "'$2' never appeared in $1"
-	return 1
-}
 rc=0
 CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply s3.plan >apply.out 2>apply.err &
 pid=$!
