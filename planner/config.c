@@ -52,6 +52,8 @@
 
 #define MAX_FILE_BYTES (64 << 20)      /* 64 MiB: about 250,000 stores of two servers */
 #define MAX_FILE_TEXT "64 MiB"
+#define TOO_LARGE_HINT "a config is read up to " MAX_FILE_TEXT " (about 250,000 stores of " \
+	"two servers): split the stores over several configs"
 #define MAX_NODES 2000000               /* YAML nodes written in the file (about 70,000 stores) */
 #define MAX_DEPTH 64                    /* nesting of collections; the format needs 8 */
 #define MAX_ALIAS_NODES 1000000         /* nodes the walk reaches again through aliases */
@@ -2893,8 +2895,7 @@ int config_load_buffer(struct config **out, const char *name, const char *dir,
 	if (len > MAX_FILE_BYTES) {
 		d = report_at(&ld, 0, 0, "cannot read config '%s': too large (more than "
 			      MAX_FILE_TEXT ")", name);
-		hint(d, "a config is read up to " MAX_FILE_TEXT " (about 250,000 stores of two "
-		     "servers): split the stores over several configs");
+		hint(d, "%s", TOO_LARGE_HINT);
 		return finish_load(&ld, out, cfg, diags, first, name, err);
 	}
 	if (!prescan(&ld, data, len))
@@ -2954,8 +2955,7 @@ int config_load(struct config **out, const char *path, struct diag_list *diags,
 	if (fd < 0) {
 		d = report_file(diags, path, "%s", err->message);
 		if (strstr(err->message, "too large"))
-			hint(d, "a config is read up to " MAX_FILE_TEXT " (about 250,000 stores of two "
-			     "servers): split the stores over several configs");
+			hint(d, "%s", TOO_LARGE_HINT);
 		return cms_error_set(err, CMS_ERROR, "%s", d->message);
 	}
 	/* Read up to one byte past the limit, so that "too large" is known
