@@ -386,6 +386,8 @@ static void tell_engine_move(struct run *r)
 }
 
 /* Runs one step.  The caller journals before and after. */
+static int lease_guard(void *arg, struct cms_error *err);
+
 static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 {
 	const struct plan *p = r->p;
@@ -394,6 +396,10 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 	const char *old = p ? p->from.primary : NULL;
 	int rc = 0;
 
+	/* The lease again, as the step starts: its renewal came before the
+	 * journal's write of this step's start. */
+	if (!r->dry && (rc = lease_guard(r, err)) < 0)
+		return rc;
 	switch (s->action) {
 	case ACTION_RECORD:
 		add_check(&s->checks, &s->nchecks, true, "observations re-checked before the run",
@@ -497,10 +503,76 @@ static int64_t lease_clock(void)
 	return (int64_t)time(NULL);
 }
 
+static int64_t lease_s(const struct run *r)
+{
+	return r->ctx->lease_s ? r->ctx->lease_s : 900;
+}
+
+/* The process's own clock for its lease: CLOCK_BOOTTIME goes on while
+ * the process is stopped and while the machine sleeps. */
+static int64_t boot_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After the state confirmed the lock at t0 (its lease then ran at least
+ * nine tenths of its length: state_lock_renew), the process takes it as
+ * surely its own for eight tenths: the rest is a margin for the clocks of
+ * other hosts, which judge the lease by theirs. */
+static void lease_confirmed(struct run *r, int64_t t0)
+{
+	r->lease_confirmed_at = t0;
+	r->lease_sure_until = t0 + lease_s(r) * 1000 * 8 / 10;
+}
+
+/* Renews the lease (state_lock_renew).  A lock taken over or broken, or
+ * one that cannot be confirmed once the process's own margin ran out
+ * (stopped, or waiting that long): the run has lost the store and changes
+ * nothing more (r->lock_lost). */
 static int renew_lock(struct run *r, struct cms_error *err)
 {
-	return state_lock_renew(r->ctx->state, r->ctx->store->name, r->lock_id,
-				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), err);
+	int64_t t0 = boot_ms();
+	int rc = state_lock_renew(r->ctx->state, r->ctx->store->name, r->lock_id, lease_s(r),
+				  lease_clock(), err);
+
+	if (rc == 0) {
+		lease_confirmed(r, t0);
+		return 0;
+	}
+	if (rc == CMS_ELOCKED || t0 >= r->lease_sure_until) {
+		char *msg = xstrdup(err->message ? err->message : "the lock could not be read");
+
+		r->lock_lost = true;
+		cms_error_set(err, CMS_EINTERRUPTED, "this run %s the store's lock (last confirmed "
+			      "%" PRId64 " s ago; its lease is %" PRId64 " s): %s; it changes "
+			      "nothing more", rc == CMS_ELOCKED ? "no longer holds"
+			      : "cannot confirm that it still holds", (t0 - r->lease_confirmed_at) / 1000,
+			      lease_s(r), msg);
+		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
+			       "shows where it stands and 'cmsctl lock list' who holds it");
+		free(msg);
+		return CMS_EINTERRUPTED;
+	}
+	return rc;
+}
+
+/* engine.may_change, asked right before a promotion's statement: within
+ * the process's margin nothing is asked (no I/O inside the window);
+ * past it (the process was stopped, or a step waited that long), the
+ * lock is confirmed in the state first. */
+static int lease_guard(void *arg, struct cms_error *err)
+{
+	struct run *r = arg;
+
+	if (r->lock_lost) /* set again below, or by a renewal that failed */
+		return cms_error_set(err, CMS_EINTERRUPTED, "this run no longer holds the "
+				     "store's lock; it changes nothing more");
+	if (!r->lock_id || boot_ms() < r->lease_sure_until)
+		return 0;
+	return renew_lock(r, err);
 }
 
 /* This process as a lock holder: the operator, its pid, its host and its
@@ -614,8 +686,12 @@ static int take_lock_once(struct run *r, const char *reason, struct cms_error *e
 		size_t n = 0, i;
 		bool broke = false;
 
+		int64_t t0 = boot_ms();
+
 		rc = state_lock(r->ctx->state, r->ctx->store->name, &holder, reason,
-				r->ctx->lease_s ? r->ctx->lease_s : 900, lease_clock(), &r->lock_id, err);
+				lease_s(r), lease_clock(), &r->lock_id, err);
+		if (rc == 0)
+			lease_confirmed(r, t0);
 		if (rc != CMS_ELOCKED || attempt > 0)
 			break;
 		if (state_lock_list(r->ctx->state, &locks, &n, NULL) < 0)
@@ -1076,6 +1152,8 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		rc = exec_step(r, s, err);
 		s->duration_ms = cms_monotonic_ms() - t0;
 		take_statements(r, s);
+		if (rc < 0 && r->lock_lost)
+			return rc; /* the run is another's now: nothing is journaled */
 		if (rc < 0) {
 			s->status = STEP_FAILED;
 			s->error = xstrdup(err->message);
@@ -1102,7 +1180,11 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 			}
 			/* A signal, or a lease not renewed: this step's end alone,
 			 * and the loop's own before_step says why (or renews on a
-			 * second try). */
+			 * second try).  A lock lost: nothing more is journaled. */
+			if (r->lock_lost) {
+				cms_error_move(err, &berr);
+				return CMS_EINTERRUPTED;
+			}
 			cms_error_clear(&berr);
 		}
 		{
@@ -1308,6 +1390,8 @@ static int recheck_servers(struct run *r, struct cms_error *err)
 		return rc;
 	r->e->on_database = ctx->on_database;
 	r->e->on_database_arg = ctx->on_database_arg;
+	r->e->may_change = lease_guard;
+	r->e->may_change_arg = r;
 	if ((rc = recheck_observations(r, err)) < 0 || (rc = check_publish_targets(r, err)) < 0)
 		return rc;
 	/* The statements of the pre-run probe are not part of any step. */
@@ -1364,6 +1448,17 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 	char *left;
 
 	r->error = xstrdup(err->message);
+	if (r->lock_lost) {
+		/* Another run may hold the store now: this one neither rolls
+		 * back nor journals (its journal may be closed by that run). */
+		r->outcome = "interrupted";
+		r->finished = now_ms();
+		cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped: %s", r->plan_id,
+			      r->error);
+		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
+			       "shows where it stands and 'cmsctl lock list' who holds it");
+		return CMS_EINTERRUPTED;
+	}
 	if (r->promote_started || r->committed) {
 		/* Never roll back after promotion, or once the new
 		 * location is recorded: stop and leave it to restore. */
@@ -1438,7 +1533,9 @@ done:
 	 * began, is restore's, as the usual messages say.) */
 	if (r.closed && ctx->stop_phase)
 		*ctx->stop_phase = 2;
-	if (ctx->record)
+	/* A run that lost its lock is recorded by whoever holds the store
+	 * now (from the journal), not by this process. */
+	if (ctx->record && !r.lock_lost)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:
@@ -1875,6 +1972,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		goto done;
 	r.e->on_database = ctx->on_database;
 	r.e->on_database_arg = ctx->on_database_arg;
+	r.e->may_change = lease_guard;
+	r.e->may_change_arg = &r;
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, RUN_RESTORE,
@@ -1892,6 +1991,13 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		rc = restore_interrupted(&r, &old_run, &rec, err);
 	else
 		rc = restore_recorded(&r, &rec, err);
+	if (rc < 0 && r.lock_lost) {
+		r.error = xstrdup(err->message);
+		r.outcome = "interrupted";
+		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
+			       "shows where it stands and 'cmsctl lock list' who holds it");
+		goto done;
+	}
 	if (rc < 0) {
 		r.error = xstrdup(err->message);
 		skip_pending(&r);
@@ -1916,7 +2022,7 @@ done:
 	 * began, is restore's, as the usual messages say.) */
 	if (r.closed && ctx->stop_phase)
 		*ctx->stop_phase = 2;
-	if (ctx->record)
+	if (ctx->record && !r.lock_lost)
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:

@@ -757,6 +757,11 @@ void engine_database_done(struct engine *e, const char *action, const char *serv
 		e->on_database(e->on_database_arg, action, server, db);
 }
 
+int engine_may_change(struct engine *e, struct cms_error *err)
+{
+	return e && e->may_change ? e->may_change(e->may_change_arg, err) : 0;
+}
+
 const struct server *engine_server(const struct engine *e, const char *name, size_t *index,
 				   struct cms_error *err)
 {

@@ -115,6 +115,12 @@ struct engine {
 	 * the promotion.  NULL: nothing. */
 	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
 	void *on_database_arg;
+	/* Asked by engines right before the statement that promotes a
+	 * server (engine_may_change): the applier checks that its run still
+	 * holds the store's lock (a process stopped past its lease may have
+	 * lost it to another run).  NULL: nothing to ask. */
+	int (*may_change)(void *arg, struct cms_error *err);
+	void *may_change_arg;
 	/* The write-unavailable window as the engine sees it
 	 * (cms_monotonic_ms(); 0: not marked).  fence may set window_opened
 	 * right before its first statement that changes the old primary (the
@@ -215,6 +221,8 @@ int engine_refuse_unreachable(struct cms_error *err, const char *what, const cha
 
 /* Calls e->on_database when set. */
 void engine_database_done(struct engine *e, const char *action, const char *server, const char *db);
+/* 0 when the run may go on to change a server now (e->may_change). */
+int engine_may_change(struct engine *e, struct cms_error *err);
 
 /* Convenience wrappers over e->ops. */
 int engine_probe(struct engine *e, struct observation *out, struct cms_error *err);

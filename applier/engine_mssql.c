@@ -2356,6 +2356,8 @@ static int promote_ag(struct engine *e, size_t tidx, const char *old_primary, bo
 		if ((rc = add_ident(&sql, "availability group", srv->availability_group, err)) < 0)
 			goto done;
 		buf_adds(&sql, force ? " FORCE_FAILOVER_ALLOW_DATA_LOSS" : " FAILOVER");
+		if ((rc = engine_may_change(e, err)) < 0)
+			goto done;
 		if ((rc = run(e, tidx, sql.ptr, NULL, err)) < 0) {
 			cms_error_prefix(err, "cannot fail over availability group '%s' to '%s'",
 					 srv->availability_group, srv->name);
@@ -2395,7 +2397,10 @@ static int change_db(struct engine *e, size_t idx, enum mssql_action act, const 
 	buf_adds(&sql, act == ACT_RESTORE ? " WITH RECOVERY"
 		 : act == ACT_FORCE ? " SET PARTNER FORCE_SERVICE_ALLOW_DATA_LOSS"
 		 : " SET PARTNER FAILOVER");
-	if ((rc = run_on(e, idx, name, sql.ptr, NULL, err)) < 0)
+	/* Asked before the first database only: once one moved, the others
+	 * follow as a unit (or move back). */
+	if ((!moved->len && (rc = engine_may_change(e, err)) < 0) ||
+	    (rc = run_on(e, idx, name, sql.ptr, NULL, err)) < 0)
 		goto done;
 	if (moved->len)
 		buf_adds(moved, ", ");

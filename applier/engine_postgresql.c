@@ -1735,7 +1735,8 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 			n->lsn_what = "replayed, at promotion";
 			followup_positions(e, name);
 		}
-		if ((rc = query_bool(e, db, SQL_PROMOTE, &promoted, err)) < 0)
+		if ((rc = engine_may_change(e, err)) < 0 ||
+		    (rc = query_bool(e, db, SQL_PROMOTE, &promoted, err)) < 0)
 			goto done;
 		if (!promoted) {
 			rc = cms_error_set(err, CMS_ERROR, "server '%s' refused to promote (pg_promote() returned false)",

@@ -849,6 +849,16 @@ static int sq_move_back(struct engine *e, const struct server *tgt, const struct
 	return rc;
 }
 
+static bool any_moved(const bool *moved, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (moved[i])
+			return true;
+	return false;
+}
+
 static int sq_promote(struct engine *e, const char *target, const char *old_primary, bool force,
 		      struct cms_error *err)
 {
@@ -930,7 +940,9 @@ static int sq_promote(struct engine *e, const char *target, const char *old_prim
 		buf_reset(&sql);
 		buf_addf(&sql, "UPDATE cms_control SET role = 'primary', read_only = 0, epoch = %lld WHERE id = 1",
 			 (long long)new_epoch);
-		if ((rc = db_exec(db, sql.ptr, NULL, err)) < 0)
+		/* Asked before the first change only: the rest follow as a unit. */
+		if ((!any_moved(moved, j) && (rc = engine_may_change(e, err)) < 0) ||
+		    (rc = db_exec(db, sql.ptr, NULL, err)) < 0)
 			goto done;
 		if ((rc = sq_read_control(db, tgt->name, dbname, &ctl, err)) < 0)
 			goto done;

@@ -51,6 +51,12 @@ struct run {
 	char *run_id;
 	struct engine *e;
 	char *lock_id;
+	int64_t lease_confirmed_at; /* CLOCK_BOOTTIME ms of the state's last confirmation */
+	int64_t lease_sure_until;  /* CLOCK_BOOTTIME ms: until then the lease is surely ours
+				    * without asking the state (0: never asked) */
+	bool lock_lost;            /* the lock was found taken, or its lease ran out and it
+				    * could not be confirmed: nothing more is changed or
+				    * journaled */
 	bool begun;                /* the run is in the journal */
 	bool closed;           /* its end (outcome) is in the state's journal */
 	bool dry;                  /* restore preview: decide the steps, change nothing */

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# An apply stopped past its lease: before it promotes, it confirms that it
+# still holds the store's lock.  If another operator's restore took the
+# store over meanwhile (and undid the run), the resumed apply promotes
+# nothing, writes nothing more to the run's journal and records nothing:
+# it ends 6 and says why.  If nobody took the store over, the confirmed
+# lock lets it go on.  (A test build's CMSCTL_TEST_LEASE_S makes the
+# lease 2 s; a product lease is 15 minutes or more.)
+. "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
+pid=''
+trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
+
+role() { sql "servers/$1/$2.db" 'SELECT role || read_only || "@" || epoch FROM cms_control'; }
+steps() { sql .cmsctl/state.db "SELECT n, status, coalesce(finished_at, '') FROM steps WHERE run_id = '$1' ORDER BY n"; }
+
+# A failover (pool-a lost, attested down): the promotion is forced, so the
+# engine itself would not refuse it; only the lock can.
+quickstart
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+sed -i 's/allow_data_loss: false/allow_data_loss: true/' cms.yaml
+mv servers/pool-a servers/pool-a.gone
+run 0 "$CMSCTL" plan -o f.plan --assume-down pool-a --reason "site lost"
+contains out "2. promote"
+
+# (1) Taken over while stopped: the apply holds (as SIGSTOP would) with
+# the promotion's start journaled, past its lease; a restore takes the
+# expired lock and undoes the run; the apply then resumes.
+CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply f.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding at step 2:running"
+kill -STOP $pid
+sleep 3
+run_id=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1")
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+contains out "the promotion did not take: undo the run"
+steps "$run_id" >steps.before
+git -C .cmsctl/history log --format=%s >log.before
+kill -CONT $pid
+rc=0
+wait $pid || rc=$?
+pid=''
+[ "$rc" = 6 ] || fail "apply resumed after losing its lock: exit $rc, expected 6"
+contains apply.err "this run no longer holds the store's lock"
+contains apply.err "it changes nothing more"
+contains apply.err "'cmsctl lock list' who holds it"
+for d in xds lis; do
+	[ "$(role pool-b $d)" = 'mirror0@1' ] ||
+		fail "pool-b's $d was promoted after the apply lost its lock: $(role pool-b $d)"
+done
+steps "$run_id" >steps.after
+cmp -s steps.before steps.after ||
+	fail "the journal of run $run_id changed after restore closed it: $(diff steps.before steps.after)"
+git -C .cmsctl/history log --format=%s >log.after
+cmp -s log.before log.after || fail "the apply recorded after losing its lock: $(diff log.before log.after)"
+run 0 "$CMSCTL" audit verify
+[ -z "$(sql .cmsctl/state.db 'SELECT id FROM locks')" ] || fail "a lock is left behind"
+
+# (2) Stopped past its lease, but nobody came: the lock is still its own,
+# confirmed in the state before the promotion, and the apply goes on.
+run 0 "$CMSCTL" plan -o f2.plan --assume-down pool-a --reason "site lost, again"
+CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply f2.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding at step 2:running"
+kill -STOP $pid
+sleep 3
+kill -CONT $pid
+rc=0
+wait $pid || rc=$?
+pid=''
+[ "$rc" = 0 ] || { sed 's/^/  apply: /' apply.err >&2; fail "apply past its lease with nobody else: exit $rc, expected 0"; }
+for d in xds lis; do
+	[ "$(role pool-b $d)" = 'primary0@2' ] || fail "pool-b's $d: $(role pool-b $d), expected promoted"
+done
+run 0 "$CMSCTL" audit verify
+finish
