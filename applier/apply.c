@@ -1267,9 +1267,13 @@ static void fill_result(struct run *r, struct apply_result *out)
 		cms_strv_add(&out->approvals, r->approvals.v[i]);
 	report_build(r, &out->report_json, &out->report_html);
 	out->subject = report_subject(r);
-	if (r->p && r->p->assume_down) {
-		out->assume_down = xstrdup(r->p->assume_down);
-		out->assume_down_reason = xstrdup(r->p->assume_down_reason);
+	{
+		const char *ad_server, *ad_reason, *ad_by;
+
+		if (report_attestation(r, &ad_server, &ad_reason, &ad_by)) {
+			out->assume_down = xstrdup(ad_server);
+			out->assume_down_reason = xstrdup(ad_reason);
+		}
 	}
 	if (r->p) {
 		out->reason = xstrdup(r->p->reason);
@@ -1684,12 +1688,39 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		way = RESTORE_FORWARD;
 		finish_promote = true;
 	}
+	if (r->ctx->assume_down) {
+		/* The operator's attestation, for the one case it decides: the
+		 * target does not answer, so whether it took the promotion cannot
+		 * be read; attested down, the run is undone. */
+		const char *ad = r->ctx->assume_down;
+
+		if (!p->to.primary || strcmp(ad, p->to.primary) != 0)
+			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': only the target of the "
+					   "interrupted run can be attested down, and run %s's target is "
+					   "'%s'", ad, old_run->id, p->to.primary ? p->to.primary : "none");
+		else if (!t || t->reachable)
+			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': it answers (reports %s), "
+					   "so it is not down", ad, t ? obs_role_name(t->role) : "nothing");
+		else if (way != RESTORE_UNKNOWN)
+			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s' is not needed: the journal "
+					   "of run %s (promote %s) settles it without", ad, old_run->id,
+					   step_status_name(promote));
+		if (rc < 0) {
+			cms_error_hint(err, "nothing was changed; 'cmsctl restore --dry-run' without "
+				       "--assume-down shows what restore would do");
+			goto done;
+		}
+		way = RESTORE_UNDO;
+		r->attested = true;
+	}
 	if (way == RESTORE_UNKNOWN) {
 		cms_error_set(err, CMS_EREFUSED, "cannot tell whether the promotion of '%s' in run %s "
 			      "took effect: it reports %s", p->to.primary, old_run->id,
 			      t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "nothing");
 		cms_error_hint(err, "bring '%s' back (or check each database by hand), then run "
-			       "'cmsctl restore' again; nothing was changed", p->to.primary);
+			       "'cmsctl restore' again; nothing was changed.  If it is lost for good, "
+			       "'cmsctl restore --assume-down %s --reason TEXT' undoes the run",
+			       p->to.primary, p->to.primary);
 		rc = CMS_EREFUSED;
 		goto done;
 	}
@@ -1701,6 +1732,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			 "some of the store's databases: promote the rest and finish the run"
 			 : way == RESTORE_FORWARD ? "the target took the promotion: finish the run"
 			 : way == RESTORE_CLOSE ? "an adoption changes no server: close the run"
+			 : r->attested ? "the target does not answer and is attested down: undo the run"
 			 : "the promotion did not take: undo the run");
 	{
 		/* The first step; later add_run_step calls may move the array. */
@@ -1708,8 +1740,19 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 
 		add_check(&first->checks, &first->nchecks, true, "target role now", "%s",
 			  t ? (t->reachable ? obs_role_name(t->role) : "unreachable") : "-");
+		if (r->attested)
+			add_check(&first->checks, &first->nchecks, true, "attested down by the operator",
+				  "%s: %s", r->ctx->operator_name ? r->ctx->operator_name : "?",
+				  r->ctx->assume_down_reason ? r->ctx->assume_down_reason : "");
 	}
 	free(desc);
+	if (r->attested)
+		cms_strv_push(&r->followups,
+			  xasprintf("%s was attested down by %s (%s): if it took the promotion before it "
+				    "was lost, it must not come back as a primary; re-seed it from %s",
+				    p->to.primary, r->ctx->operator_name ? r->ctx->operator_name : "?",
+				    r->ctx->assume_down_reason ? r->ctx->assume_down_reason : "",
+				    p->from.primary ? p->from.primary : "the recorded primary"));
 
 	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		r->pub_primary = p->to.primary;
@@ -1761,9 +1804,14 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 					    "to a server that can", rec->primary,
 					    rp ? (rp->reachable ? obs_role_name(rp->role) : "unreachable") : "-"));
 		}
-		cms_strv_push(&r->followups,
-			  xasprintf("run %s was closed by restore before any promotion took effect; "
-				    "plan again to retry", old_run->id));
+		if (r->attested)
+			cms_strv_push(&r->followups,
+				  xasprintf("run %s was closed by restore on the attestation that %s is "
+					    "down; plan again to retry", old_run->id, p->to.primary));
+		else
+			cms_strv_push(&r->followups,
+				  xasprintf("run %s was closed by restore before any promotion took "
+					    "effect; plan again to retry", old_run->id));
 	}
 	if ((rc = check_publish_targets(r, err)) < 0 || r->dry)
 		goto done;
@@ -1875,6 +1923,7 @@ static void reset_decision(struct run *r, size_t keep)
 	free(r->fenced);
 	r->fenced = NULL;
 	r->promote_started = false;
+	r->attested = false;
 	r->dry = false;
 }
 
@@ -1967,6 +2016,12 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		}
 		r.p = p;
 		r.plan_id = plan_id;
+	} else if (ctx->assume_down) {
+		rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': store '%s' has no "
+				   "interrupted run to settle", ctx->assume_down, ctx->store->name);
+		cms_error_hint(err, "nothing was changed; to move the store off a lost server, "
+			       "'cmsctl plan --assume-down %s --reason TEXT'", ctx->assume_down);
+		goto done;
 	}
 	if ((rc = engine_open(&r.e, ctx->store, ctx->connect, ctx->connect_ctx, err)) < 0)
 		goto done;

@@ -81,6 +81,12 @@ struct apply_ctx {
 	int (*load_plan)(void *arg, const char *plan_id, struct plan **out, char id_out[41],
 			 struct cms_error *err);
 	void *load_plan_arg;
+	/* Restore: the operator attests that the interrupted run's target is
+	 * down (restore --assume-down SERVER --reason TEXT).  Used only where
+	 * restore cannot tell whether the promotion took because the target
+	 * does not answer: the run is then undone.  NULL: no attestation. */
+	const char *assume_down;
+	const char *assume_down_reason;
 	/* Non-zero once a signal asked the run to stop (the signal's number);
 	 * read between steps.  NULL: never asked. */
 	const volatile sig_atomic_t *stop;

@@ -108,9 +108,29 @@ char *report_subject(const struct run *r)
 	return with;
 }
 
+bool report_attestation(const struct run *r, const char **server, const char **reason,
+			const char **by)
+{
+	if (r->attested && r->ctx && r->ctx->assume_down) {
+		*server = r->ctx->assume_down;
+		*reason = r->ctx->assume_down_reason ? r->ctx->assume_down_reason : "";
+		*by = r->operator_name ? r->operator_name : "?";
+		return true;
+	}
+	if (r->p && r->p->assume_down) {
+		*server = r->p->assume_down;
+		*reason = r->p->assume_down_reason ? r->p->assume_down_reason : "";
+		*by = r->p->author ? r->p->author : "?";
+		return true;
+	}
+	*server = *reason = *by = NULL;
+	return false;
+}
+
 static json_t *report_json(const struct run *r)
 {
 	json_t *o = json_object(), *steps = json_array();
+	const char *ad_server, *ad_reason, *ad_by;
 	char t[32];
 	int64_t w = unavailable_ms(r);
 	size_t i;
@@ -128,9 +148,8 @@ static json_t *report_json(const struct run *r)
 							"mirror", jstr(r->p->from.mirror)) : json_null());
 	json_object_set_new(o, "to", r->p ? json_pack("{s:o, s:o}", "primary", jstr(r->p->to.primary),
 						      "mirror", jstr(r->p->to.mirror)) : json_null());
-	json_object_set_new(o, "assume_down", r->p && r->p->assume_down ?
-			    json_pack("{s:s, s:s}", "server", r->p->assume_down, "reason",
-				      r->p->assume_down_reason ? r->p->assume_down_reason : "") :
+	json_object_set_new(o, "assume_down", report_attestation(r, &ad_server, &ad_reason, &ad_by) ?
+			    json_pack("{s:s, s:s}", "server", ad_server, "reason", ad_reason) :
 			    json_null());
 	json_object_set_new(o, "reason", r->p ? jstr(r->p->reason) : json_null());
 	json_object_set_new(o, "ticket", r->p ? jstr(r->p->ticket) : json_null());
@@ -183,6 +202,7 @@ static void html_checks(struct buf *h, const struct run_check *c, size_t n)
 
 static void report_html(const struct run *r, struct buf *h)
 {
+	const char *ad_server, *ad_reason, *ad_by;
 	char t[32], num[64];
 	int64_t w = unavailable_ms(r);
 	char *subject = report_subject(r);
@@ -204,9 +224,8 @@ static void report_html(const struct run *r, struct buf *h)
 	html_row(h, "plan author", r->p ? r->p->author : "-");
 	html_row(h, "plan id", r->plan_id);
 	html_row(h, "mode", r->p ? plan_mode_name(r->p->mode) : NULL);
-	if (r->p && r->p->assume_down) {
-		char *ad = xasprintf("%s, attested by %s: %s", r->p->assume_down, r->p->author,
-				     r->p->assume_down_reason ? r->p->assume_down_reason : "");
+	if (report_attestation(r, &ad_server, &ad_reason, &ad_by)) {
+		char *ad = xasprintf("%s, attested by %s: %s", ad_server, ad_by, ad_reason);
 
 		html_row(h, "assumed down", ad);
 		free(ad);

@@ -19,6 +19,10 @@ char *report_step_detail_json(const struct run_step *s);
 char *report_subject(const struct run *r);
 /* Frees a run's steps and leaves it with none. */
 void report_run_free_steps(struct run *r);
+/* The attestation a run acted on: a restore's own (restore --assume-down)
+ * when it used it, else its plan's; false when none.  *by is who attested. */
+bool report_attestation(const struct run *r, const char **server, const char **reason,
+			const char **by);
 /* Frees what a run owns that the report describes (steps, checks, ...). */
 void report_run_free_content(struct run *r);
 

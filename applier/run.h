@@ -95,6 +95,7 @@ struct run {
 	const char *outcome;
 	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	const char *fence_left;    /* restore: an old primary whose fence it could not undo */
+	bool attested;             /* restore: undid its run on ctx->assume_down */
 	char *error;
 	int64_t started, finished; /* wall clock, ms since the epoch */
 	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */

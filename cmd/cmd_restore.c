@@ -26,6 +26,10 @@ const struct cmd_opt cmd_restore_opts[] = {
 	{ OPT_DRY_RUN, 'n', NULL, "show what restore would do, change nothing" },
 	{ OPT_LOCK_TIMEOUT, 0, "DURATION", "wait up to DURATION for a held lock, retrying "
 	  "(default 0s: fail at once, exit 4)" },
+	{ OPT_ASSUME_DOWN, 0, "SERVER", "attest that the interrupted run's target, which does not "
+	  "answer, is down: the run is undone (needs --reason)" },
+	{ OPT_REASON, 0, "TEXT", "with --assume-down: how you know SERVER is down, one line "
+	  "(kept in the report and the history)" },
 	{ 0 },
 };
 
@@ -112,15 +116,42 @@ int cmd_restore(struct cmd_args *a)
 	memset(&res, 0, sizeof(res));
 	if ((rc = cmd_lock_timeout(a, &lock_timeout_ms)) != EXIT_OK)
 		goto done; /* a malformed value is refused before anything happens */
+	{
+		const char *ad = cmd_opt_value(a, OPT_ASSUME_DOWN), *reason = cmd_opt_value(a, OPT_REASON);
+		const char *problem;
+
+		if (ad && !reason) {
+			rc = cmd_usage_error(a->cmd, "'--assume-down' needs '--reason TEXT': one line (at "
+					     "most %d bytes) saying how you know the server is down",
+					     PLAN_REASON_MAX);
+			goto done;
+		}
+		if (reason && !ad) {
+			rc = cmd_usage_error(a->cmd, "'--reason' goes with '--assume-down SERVER'");
+			goto done;
+		}
+		if (reason && (problem = plan_text_problem(reason, PLAN_REASON_MAX, true))) {
+			rc = cmd_usage_error(a->cmd, "'--reason' %s: give one line of text, at most %d "
+					     "bytes", problem, PLAN_REASON_MAX);
+			goto done;
+		}
+	}
 	/* Every restore records in the history: libgit2 loads meanwhile. */
 	history_git_init_early();
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
 		goto done;
 	if ((rc = cmd_pick_store(a, cfg, &st)) != EXIT_OK)
 		goto done;
+	if (cmd_opt_value(a, OPT_ASSUME_DOWN) && !store_find_server(st, cmd_opt_value(a, OPT_ASSUME_DOWN))) {
+		rc = cmd_usage_error(a->cmd, "'--assume-down %s': store '%s' has no server of that name",
+				     cmd_opt_value(a, OPT_ASSUME_DOWN), st->name);
+		goto done;
+	}
 	if (cmd_applier_env(a, &env, &err) < 0)
 		goto fail;
 	cmd_run_ctx(a, st, &env, op, &ctx);
+	ctx.assume_down = cmd_opt_value(a, OPT_ASSUME_DOWN);
+	ctx.assume_down_reason = cmd_opt_value(a, OPT_REASON);
 	pv.a = a;
 	pv.st = st;
 	ctx.confirm = confirm;
