@@ -1152,6 +1152,9 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		rc = exec_step(r, s, err);
 		s->duration_ms = cms_monotonic_ms() - t0;
 		take_statements(r, s);
+		if (s->action == ACTION_FENCE || s->action == ACTION_PROMOTE ||
+		    s->action == ACTION_DEMOTE || s->action == ACTION_PUBLISH)
+			r->changed = true;
 		if (rc < 0 && r->lock_lost)
 			return rc; /* the run is another's now: nothing is journaled */
 		if (rc < 0) {
@@ -2056,7 +2059,20 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (rc < 0) {
 		r.error = xstrdup(err->message);
 		skip_pending(&r);
-		finish_run(&r, RUN_FAILED, rc, err);
+		rc = finish_run(&r, RUN_FAILED, rc, err);
+		if (r.changed && rc != CMS_EINTERRUPTED) {
+			/* It changed servers before it failed: something is left
+			 * (exit 6, as after an apply's change); a restore again
+			 * converges. */
+			char *msg = xstrdup(err->message ? err->message : "restore failed");
+
+			cms_error_set(err, CMS_EINTERRUPTED, "restore stopped after it changed servers: %s",
+				      msg);
+			cms_error_hint(err, "'cmsctl status' shows where the store stands; 'cmsctl "
+				       "restore' again finishes the job once the cause is fixed");
+			free(msg);
+			rc = CMS_EINTERRUPTED;
+		}
 		goto done;
 	}
 	if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)

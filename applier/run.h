@@ -96,6 +96,7 @@ struct run {
 	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	const char *fence_left;    /* restore: an old primary whose fence it could not undo */
 	bool attested;             /* restore: undid its run on ctx->assume_down */
+	bool changed;              /* a step that changes a server ran (whatever its outcome) */
 	char *error;
 	int64_t started, finished; /* wall clock, ms since the epoch */
 	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */

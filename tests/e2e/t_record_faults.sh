@@ -100,4 +100,31 @@ run 1 "$CMSCTL" apply "$S" s4.plan
 mount -o remount,rw "$T/mnt"
 run 0 "$CMSCTL" apply "$S" s4.plan
 [ "$(published)" = pool-b ] || fail "the move after the state became writable did not happen"
+
+# A restore whose state fills up after it changed a server (it undid a
+# fence, then published): exit 6, not 1, and a restore once the disk has
+# room again converges.
+sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan "$S" -o s5.plan
+CMSCTL_TEST_HOLD_AT=4:running "$CMSCTL" apply "$S" s5.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding at step 4:running"
+kill -9 $pid
+wait $pid 2>/dev/null || true
+role_b() { sql servers/pool-b/xds.db 'SELECT role || read_only FROM cms_control'; }
+[ "$(role_b)" = primary1 ] || fail "pool-b is not left fenced by the killed apply: $(role_b)"
+CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" restore "$S" --yes >restore.out 2>restore.err &
+pid=$!
+wait_for restore.err "holding at step 2:done"
+fill
+kill -CONT $pid
+rc=0
+wait $pid || rc=$?
+[ "$rc" = 6 ] || { sed 's/^/  restore: /' restore.err >&2; fail "a restore that failed after unfencing pool-b: exit $rc, expected 6"; }
+contains restore.err "restore stopped after it changed servers"
+contains restore.err "'cmsctl restore' again finishes the job"
+[ "$(role_b)" = primary0 ] || fail "the failed restore did not unfence pool-b first: $(role_b)"
+unfill
+run 0 "$CMSCTL" restore "$S" --yes
+run 0 "$CMSCTL" status "$S" --offline
 finish
