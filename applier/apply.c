@@ -559,6 +559,37 @@ static int renew_lock(struct run *r, struct cms_error *err)
 	return rc;
 }
 
+/* Before the record (the history's commits and the push, which can wait
+ * on a remote): the lease renewed when due, so that it does not run out
+ * while the run is recorded under it.  false: the lock is lost, and the
+ * run is left to whoever holds the store (it records it from the
+ * journal).  A renewal that fails otherwise is only a warning: the lease
+ * is still the process's own for its margin. */
+static bool lease_for_record(struct run *r, int *rc, struct cms_error *err)
+{
+	struct cms_error lerr = CMS_ERROR_INIT;
+
+	if (r->lock_lost)
+		return false;
+	if (r->lock_id && renew_lock(r, &lerr) < 0 && r->lock_lost) {
+		/* The run's own failure stays what it says; a run that went
+		 * through is done but not recorded by this process: exit 6,
+		 * as when its record fails. */
+		if (*rc == 0) {
+			cms_error_move(err, &lerr);
+			cms_error_prefix(err, "the run is done, but not recorded in the history by "
+					 "this process");
+			cms_error_hint(err, "whoever holds the store's lock now records it from the "
+				       "state's journal ('cmsctl status' shows it)");
+			*rc = CMS_EINTERRUPTED;
+		}
+		cms_error_clear(&lerr);
+		return false;
+	}
+	cms_error_clear(&lerr);
+	return true;
+}
+
 /* engine.may_change, asked right before a promotion's statement: within
  * the process's margin nothing is asked (no I/O inside the window);
  * past it (the process was stopped, or a step waited that long), the
@@ -1528,6 +1559,10 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 
 	r.commit_hook = commit_location;
 	rc = run_steps(&r, 0, err);
+	/* The run's close is a write to the journal too: not once another
+	 * run took the store over (a process stopped after its last step). */
+	if (rc == 0)
+		rc = lease_guard(&r, err);
 	if (rc < 0)
 		rc = stop_failed_apply(&r, rc, err);
 	else if ((rc = finish_run(&r, RUN_OK, 0, err)) == 0)
@@ -1542,7 +1577,7 @@ done:
 		*ctx->stop_phase = 2;
 	/* A run that lost its lock is recorded by whoever holds the store
 	 * now (from the journal), not by this process. */
-	if (ctx->record && !r.lock_lost)
+	if (ctx->record && lease_for_record(&r, &rc, err))
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:
@@ -2049,6 +2084,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		rc = restore_interrupted(&r, &old_run, &rec, err);
 	else
 		rc = restore_recorded(&r, &rec, err);
+	if (rc == 0)
+		rc = lease_guard(&r, err); /* before the run's close, as apply */
 	if (rc < 0 && r.lock_lost) {
 		r.error = xstrdup(err->message);
 		r.outcome = "interrupted";
@@ -2093,7 +2130,7 @@ done:
 	 * began, is restore's, as the usual messages say.) */
 	if (r.closed && ctx->stop_phase)
 		*ctx->stop_phase = 2;
-	if (ctx->record && !r.lock_lost)
+	if (ctx->record && lease_for_record(&r, &rc, err))
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:

@@ -73,4 +73,37 @@ for d in xds lis; do
 	[ "$(role pool-b $d)" = 'primary0@2' ] || fail "pool-b's $d: $(role pool-b $d), expected promoted"
 done
 run 0 "$CMSCTL" audit verify
+
+# (3) Stopped after its last step, past its lease: a restore takes the
+# store over and finishes the run.  The resumed apply neither closes the
+# run in the journal (restore did) nor records it: exit 6.
+mkdir p3 && cd p3
+quickstart
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+sed -i 's/allow_data_loss: false/allow_data_loss: true/' cms.yaml
+mv servers/pool-a servers/pool-a.gone
+run 0 "$CMSCTL" plan -o f3.plan --assume-down pool-a --reason "site lost"
+contains out "5. verify"
+CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=5:done "$CMSCTL" apply f3.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding at step 5:done"
+kill -STOP $pid
+sleep 3
+run_id=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1")
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+contains out "the new location was already recorded: finish what followed"
+outcome=$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")
+git -C .cmsctl/history log --format=%s >log.before
+kill -CONT $pid
+rc=0
+wait $pid || rc=$?
+pid=''
+[ "$rc" = 6 ] || fail "apply resumed after its last step, its lock lost: exit $rc, expected 6"
+contains apply.err "this run no longer holds the store's lock"
+[ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")" = "$outcome" ] ||
+	fail "the resumed apply closed run $run_id again over restore's '$outcome'"
+git -C .cmsctl/history log --format=%s >log.after
+cmp -s log.before log.after || fail "the apply recorded after losing its lock: $(diff log.before log.after)"
+run 0 "$CMSCTL" audit verify
 finish
