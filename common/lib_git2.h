@@ -15,7 +15,6 @@
 
 #define CMS_GIT2_SYMBOLS(X) \
 	X(git_blob_create_from_buffer) \
-	X(git_buf_dispose) \
 	X(git_blob_free) \
 	X(git_blob_lookup) \
 	X(git_blob_rawcontent) \
@@ -77,7 +76,6 @@
 	X(git_repository_free) \
 	X(git_repository_init) \
 	X(git_repository_is_bare) \
-	X(git_repository_item_path) \
 	X(git_repository_open_ext) \
 	X(git_repository_path) \
 	X(git_repository_set_head) \
@@ -115,7 +113,6 @@ extern struct cms_lib_git2 cms_lib_git2;
 
 #define CMS_LIB_GIT2 (cms_lib_git2_lib.loaded ? &cms_lib_git2 : (cms_dynlib_require(&cms_lib_git2_lib), &cms_lib_git2))
 #define git_blob_create_from_buffer (CMS_LIB_GIT2->git_blob_create_from_buffer)
-#define git_buf_dispose (CMS_LIB_GIT2->git_buf_dispose)
 #define git_blob_free (CMS_LIB_GIT2->git_blob_free)
 #define git_blob_lookup (CMS_LIB_GIT2->git_blob_lookup)
 #define git_blob_rawcontent (CMS_LIB_GIT2->git_blob_rawcontent)
@@ -177,7 +174,6 @@ extern struct cms_lib_git2 cms_lib_git2;
 #define git_repository_free (CMS_LIB_GIT2->git_repository_free)
 #define git_repository_init (CMS_LIB_GIT2->git_repository_init)
 #define git_repository_is_bare (CMS_LIB_GIT2->git_repository_is_bare)
-#define git_repository_item_path (CMS_LIB_GIT2->git_repository_item_path)
 #define git_repository_open_ext (CMS_LIB_GIT2->git_repository_open_ext)
 #define git_repository_path (CMS_LIB_GIT2->git_repository_path)
 #define git_repository_set_head (CMS_LIB_GIT2->git_repository_set_head)

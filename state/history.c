@@ -429,117 +429,6 @@ static int tip_holds(struct history *h, const char *path, struct cms_error *err)
 	return rc;
 }
 
-/* Whether libgit2 fsyncs what it writes (process-wide).  history_commit
- * writes a commit's objects without, syncs them together (sync_objects),
- * and moves the branch with it on: the ref and its log are synced by
- * libgit2 as before.  Every other write keeps it on. */
-static void git_fsync(bool on)
-{
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, on ? 1 : 0);
-}
-
-static void push_oid(git_oid **ids, size_t *n, size_t *alloc, const git_oid *id)
-{
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		if (git_oid_equal(&(*ids)[i], id))
-			return;
-	if (*n == *alloc) {
-		*alloc = *alloc ? 2 * *alloc : 16;
-		*ids = xrealloc(*ids, *alloc * sizeof(**ids));
-	}
-	git_oid_cpy(&(*ids)[(*n)++], id);
-}
-
-static int fsync_path(const char *path, bool dir, bool missing_ok, struct cms_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (dir ? O_DIRECTORY : 0));
-
-	if (fd < 0) {
-		if (missing_ok && errno == ENOENT)
-			return 0;
-		return cms_error_set(err, CMS_ERROR, "cannot open '%s' to sync it: %s", path,
-				     strerror(errno));
-	}
-	if (fsync(fd) < 0) {
-		int e = errno;
-
-		close(fd);
-		return cms_error_set(err, CMS_ERROR, "cannot sync '%s': %s", path, strerror(e));
-	}
-	close(fd);
-	return 0;
-}
-
-/* Syncs the loose objects a commit wrote, then their folders: its blobs,
- * the trees from its root down to each updated file, and the commit.
- * libgit2 would sync each object and its folder as it writes it (two
- * syncs per object, each a journal commit of the file system); written
- * first and synced together, the first sync carries them all and the
- * rest find little left to do.  An object that is not a loose file (it
- * was in a pack already) needs nothing. */
-static int sync_objects(struct history *h, const git_tree_update *updates, size_t nupdates,
-			const git_oid *tree_id, const git_tree *tree, const git_oid *commit_id,
-			struct cms_error *err)
-{
-	git_buf objdir = { 0 };
-	git_oid *ids = NULL;
-	size_t n = 0, alloc = 0, i;
-	bool dirs[256] = { false };
-	int rc = 0;
-
-	if (git_repository_item_path(&objdir, h->repo, GIT_REPOSITORY_ITEM_OBJECTS) < 0) {
-		git_fsync(true);
-		return git_fail(err, CMS_ERROR, "cannot find the objects of history repository '%s'",
-				h->path);
-	}
-	push_oid(&ids, &n, &alloc, commit_id);
-	push_oid(&ids, &n, &alloc, tree_id);
-	for (i = 0; i < nupdates; i++) {
-		char *dir = xstrdup(updates[i].path), *slash;
-
-		push_oid(&ids, &n, &alloc, &updates[i].id);
-		/* Each folder on the way to the file: "a/b/c" gives a/b, a. */
-		while ((slash = strrchr(dir, '/'))) {
-			git_tree_entry *entry = NULL;
-
-			*slash = '\0';
-			if (git_tree_entry_bypath(&entry, tree, dir) == 0) {
-				push_oid(&ids, &n, &alloc, git_tree_entry_id(entry));
-				git_tree_entry_free(entry);
-			}
-		}
-		free(dir);
-	}
-	for (i = 0; i < n && rc == 0; i++) {
-		char hex[GIT_OID_HEXSZ + 1];
-		char *path;
-
-		git_oid_tostr(hex, sizeof(hex), &ids[i]);
-		path = xasprintf("%s%.2s/%s", objdir.ptr, hex, hex + 2);
-		rc = fsync_path(path, false, true, err);
-		free(path);
-		dirs[ids[i].id[0]] = true;
-	}
-	for (i = 0; i < 256 && rc == 0; i++) {
-		char *path;
-
-		if (!dirs[i])
-			continue;
-		path = xasprintf("%s%02zx", objdir.ptr, i);
-		rc = fsync_path(path, true, true, err);
-		free(path);
-	}
-	if (rc == 0)
-		rc = fsync_path(objdir.ptr, true, false, err);
-	if (rc < 0)
-		cms_error_prefix(err, "history repository '%s'", h->path);
-	git_buf_dispose(&objdir);
-	free(ids);
-	return rc;
-}
-
 /* One attempt: commit on top of the current tip and move the branch if it
  * is still there.  Returns 0, HISTORY_RETRY when the branch moved or its
  * lock was held meanwhile, or a negative code.  A held lock is described in
@@ -589,11 +478,6 @@ static int commit_once(struct history *h, const git_tree_update *updates, size_t
 			      h->path);
 		goto done;
 	}
-	/* Every object the branch will point at is on disk before it does;
-	 * then the branch is moved with libgit2's own syncs. */
-	if ((rc = sync_objects(h, updates, nupdates, &tree_id, tree, commit_id, err)) < 0)
-		goto done;
-	git_fsync(true);
 	if (have_tip)
 		grc = git_reference_create_matching(&ref, h->repo, h->refname, commit_id, 1, &tip,
 						    reflog);
@@ -753,9 +637,7 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 						     files[i].path);
 	}
 
-	/* Blobs do not depend on the tip: write them once, before retrying
-	 * (unsynced: sync_objects syncs them with the commit). */
-	git_fsync(false);
+	/* Blobs do not depend on the tip: write them once, before retrying. */
 	updates = xcalloc(nfiles ? nfiles : 1, sizeof(*updates));
 	for (i = 0; i < nfiles; i++) {
 		updates[i].action = GIT_TREE_UPDATE_UPSERT;
@@ -805,7 +687,6 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 	if ((rc = break_stale_ref_lock(h, &msg, err)) < 0)
 		goto done;
 	for (attempt = 0; attempt < HISTORY_MAX_ATTEMPTS; attempt++) {
-		git_fsync(false); /* the trees and the commit: synced by sync_objects */
 		rc = commit_once(h, updates, nfiles, sig, msg.ptr, reflog.ptr, &commit_id, &lock_err,
 				 err);
 		if (rc != HISTORY_RETRY)
@@ -832,7 +713,6 @@ int history_commit(struct history *h, const struct history_file *files, size_t n
 	if (commit_id_out)
 		git_oid_tostr(commit_id_out, 41, &commit_id);
 done:
-	git_fsync(true);
 	if (wfd >= 0)
 		close(wfd); /* releases the writer lock */
 	cms_error_clear(&lock_err);
