@@ -15,7 +15,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -1019,6 +1021,108 @@ static void test_free_functions_accept_null(void **state)
 	history_log_free(NULL, 0);
 }
 
+/* The files fsync(2) was asked to sync, in order, while recording (this
+ * definition interposes on the C library's, for libgit2's calls and
+ * history.c's own). */
+static bool recording_syncs;
+static char *synced[256];
+static size_t nsynced;
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fsync");
+	if (recording_syncs && nsynced < sizeof(synced) / sizeof(synced[0])) {
+		char link[64], path[PATH_MAX];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, path, sizeof(path) - 1);
+		path[n > 0 ? n : 0] = '\0';
+		synced[nsynced++] = xstrdup(path);
+	}
+	return real ? real(fd) : -1;
+}
+
+/* Position of the first sync whose path ends with suffix, or -1. */
+static long synced_at(const char *suffix)
+{
+	size_t i, n = strlen(suffix);
+
+	for (i = 0; i < nsynced; i++) {
+		size_t len = strlen(synced[i]);
+
+		if (len >= n && !strcmp(synced[i] + len - n, suffix))
+			return (long)i;
+	}
+	return -1;
+}
+
+/* A commit is durable: every loose object the new tip reaches through
+ * the updated paths (commit, trees, blobs) and each of their folders is
+ * synced before the branch moves, and the branch and its log are synced.
+ * On a history opened anew, as every command opens it (libgit2 decides
+ * whether to sync when it loads a repository's objects and refs). */
+static void test_commit_syncs_its_objects_before_the_branch(void **state)
+{
+	const char *dir = *state;
+	char *repo = xasprintf("%s/h.git", dir);
+	struct history *h = open_ok(repo, NULL);
+	const struct history_file files[] = {
+		{ "redmond/runs/r1/report.json", "{\"run\": 1}\n", 12 },
+		{ "redmond/location.json", "{\"primary\": \"pool-b\"}\n", 23 },
+	};
+	char id[41], *objs, *line, *save = NULL;
+	long ref, last = -1;
+	size_t i, nobjs = 0, nfiles;
+
+	commit_ok(h, NULL, 0, "first\n", T0, id);
+	history_close(h);
+	h = open_ok(repo, NULL);
+	recording_syncs = true;
+	commit_ok(h, files, 2, msg_apply, T0 + 1, id);
+	recording_syncs = false;
+	ref = synced_at("refs/heads/cms-history.lock");
+	if (ref < 0)
+		ref = synced_at("refs/heads/cms-history");
+	assert_true(ref >= 0);
+	/* What the new commit added: itself, its root tree, the trees of
+	 * redmond, redmond/runs and redmond/runs/r1, and the two blobs. */
+	objs = run_ok("cd '%s' && { git rev-parse HEAD HEAD^{tree} HEAD:redmond HEAD:redmond/runs "
+		      "HEAD:redmond/runs/r1 HEAD:redmond/location.json "
+		      "HEAD:redmond/runs/r1/report.json; } 2>&1", repo);
+	for (line = strtok_r(objs, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *folder = xasprintf("objects/%.2s", line);
+		long dat = synced_at(folder);
+
+		if (dat < 0 || dat > ref)
+			fail_msg("the folder of object %s synced at %ld, the branch at %ld", line, dat, ref);
+		if (dat > last)
+			last = dat;
+		free(folder);
+		nobjs++;
+	}
+	/* Each object's file, before it is renamed into place (libgit2
+	 * writes a temporary file, syncs it, renames it, syncs the folder). */
+	for (i = 0, nfiles = 0; i < (size_t)ref; i++)
+		if (strstr(synced[i], "/objects/tmp_object_") ||
+		    (strstr(synced[i], "/objects/") && strlen(strrchr(synced[i], '/')) == 39))
+			nfiles++;
+	assert_true(nfiles >= 7);
+	assert_int_equal(nobjs, 7);
+	/* The branch's log (libgit2 writes it before the branch) is synced
+	 * too, after the objects. */
+	assert_true(synced_at("logs/refs/heads/cms-history") > last);
+	for (i = 0; i < nsynced; i++)
+		free(synced[i]);
+	nsynced = 0;
+	free(objs);
+	history_close(h);
+	free(repo);
+}
+
 int main(void)
 {
 	char top[] = "/tmp/cms-test-history.XXXXXX";
@@ -1045,6 +1149,7 @@ int main(void)
 		T(test_find_plan_full_abbreviated_ambiguous_missing),
 		T(test_commit_absent_only_when_the_tip_lacks_the_path),
 		T(test_sync_drops_a_journal_record_the_remote_holds),
+		T(test_commit_syncs_its_objects_before_the_branch),
 		cmocka_unit_test(test_free_functions_accept_null),
 #undef T
 	};
