@@ -1485,6 +1485,17 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 	struct cms_error cerr = CMS_ERROR_INIT;
 	char *left;
 
+	{
+		/* Before any rollback, journal write or record: a process stopped
+		 * during a step (a long catch-up) may have lost the store. */
+		struct cms_error gerr = CMS_ERROR_INIT;
+
+		if (!r->lock_lost && lease_guard(r, &gerr) < 0 && r->lock_lost) {
+			cms_error_prefix(err, "%s", gerr.message);
+			err->code = CMS_EINTERRUPTED;
+		}
+		cms_error_clear(&gerr);
+	}
 	r->error = xstrdup(err->message);
 	if (r->lock_lost) {
 		/* Another run may hold the store now: this one neither rolls
@@ -2067,8 +2078,15 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.e->on_database_arg = ctx->on_database_arg;
 	r.e->may_change = lease_guard;
 	r.e->may_change_arg = &r;
+	/* The prompt can wait on the operator past the lease. */
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
+	if (ctx->confirm && (rc = lease_guard(&r, err)) < 0) {
+		/* Nothing of this restore began: the store is someone else's. */
+		if (rc == CMS_EINTERRUPTED)
+			err->code = rc = CMS_ELOCKED;
+		goto done;
+	}
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, RUN_RESTORE,
 				  ctx->operator_name, now_ms(), err)) < 0)
 		goto done;
@@ -2086,6 +2104,17 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		rc = restore_recorded(&r, &rec, err);
 	if (rc == 0)
 		rc = lease_guard(&r, err); /* before the run's close, as apply */
+	if (rc < 0 && !r.lock_lost) {
+		/* Before the failure is journaled, as apply (stop_failed_apply). */
+		struct cms_error gerr = CMS_ERROR_INIT;
+
+		if (lease_guard(&r, &gerr) < 0 && r.lock_lost) {
+			cms_error_prefix(err, "%s", gerr.message);
+			err->code = CMS_EINTERRUPTED;
+			rc = CMS_EINTERRUPTED;
+		}
+		cms_error_clear(&gerr);
+	}
 	if (rc < 0 && r.lock_lost) {
 		r.error = xstrdup(err->message);
 		r.outcome = "interrupted";

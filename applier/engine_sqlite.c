@@ -729,6 +729,10 @@ static int sq_catch_up_db(struct engine *e, const struct server *src, const stru
 	}
 	if ((rc = sq_fsync_path(tmp_file.ptr, 0, err)) < 0)
 		goto done;
+	/* The copy replaces the target's file: the run must still hold the
+	 * store (a copy can take long; engine.h, may_change). */
+	if ((rc = engine_may_change(e, err)) < 0)
+		goto done;
 	sq_forget(e, tgt_file.ptr);
 	if ((rc = sq_unlink_sidecars(tgt_file.ptr, err)) < 0)
 		goto done;

@@ -18,7 +18,11 @@
  *                to record, before it looks at the store's lock
  *                (tests/e2e/t_level_remote.sh);
  *   locked       right after apply took the store's lock, before its
- *                engine is opened (tests/integration/t_pg_connect_ahead.sh).
+ *                engine is opened (tests/integration/t_pg_connect_ahead.sh);
+ *   may_change   once, where an engine asks whether it may change a server
+ *                (engine_may_change: before a promotion's first statement,
+ *                a copy's rename), before the lease is looked at
+ *                (tests/e2e/t_lease_lost.sh).
  * Each hold says so on stderr ("cmsctl: holding ...").
  */
 #define _GNU_SOURCE
@@ -76,6 +80,15 @@ static void hold_at_database(void *arg, const char *action, const char *server, 
 	const char *spec = arg;
 	char want[160];
 
+	if (!strcmp(action, "may_change")) {
+		static bool held;
+
+		if (spec && !held && !strcmp(spec, "may_change")) {
+			held = true;
+			hold("before the engine's first change of a step, at its lease check");
+		}
+		return;
+	}
 	snprintf(want, sizeof(want), "%s:%s", action, db);
 	if (spec && !strcmp(spec, want)) {
 		char what[200];

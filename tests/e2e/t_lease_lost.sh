@@ -5,7 +5,9 @@
 # nothing, writes nothing more to the run's journal and records nothing:
 # it ends 6 and says why.  If nobody took the store over, the confirmed
 # lock lets it go on.  (A test build's CMSCTL_TEST_LEASE_S makes the
-# lease 2 s; a product lease is 15 minutes or more.)
+# lease 2 s; a product lease is 15 minutes or more.  The holds are the
+# test build's CMSCTL_TEST_HOLD_AT, at a journal write or at the engine's
+# question right before a promotion's first statement.)
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 pid=''
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -55,6 +57,29 @@ git -C .cmsctl/history log --format=%s >log.after
 cmp -s log.before log.after || fail "the apply recorded after losing its lock: $(diff log.before log.after)"
 run 0 "$CMSCTL" audit verify
 [ -z "$(sql .cmsctl/state.db 'SELECT id FROM locks')" ] || fail "a lock is left behind"
+
+# (1b) The same, stopped inside the promotion step, after the step's own
+# check: the engine asks right before its first statement, and the
+# answer stops it.
+run 0 "$CMSCTL" plan -o f1b.plan --assume-down pool-a --reason "site lost"
+CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=may_change "$CMSCTL" apply f1b.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "before the engine's first change of a step"
+kill -STOP $pid
+sleep 3
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+contains out "the promotion did not take: undo the run"
+kill -CONT $pid
+rc=0
+wait $pid || rc=$?
+pid=''
+[ "$rc" = 6 ] || fail "apply resumed inside its promotion after losing its lock: exit $rc, expected 6"
+contains apply.err "this run no longer holds the store's lock"
+for d in xds lis; do
+	[ "$(role pool-b $d)" = 'mirror0@1' ] ||
+		fail "pool-b's $d was promoted by an engine whose run lost its lock: $(role pool-b $d)"
+done
+run 0 "$CMSCTL" audit verify
 
 # (2) Stopped past its lease, but nobody came: the lock is still its own,
 # confirmed in the state before the promotion, and the apply goes on.
