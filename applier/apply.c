@@ -19,6 +19,7 @@
 #include "applier/run.h"
 #include "common/util.h"
 
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -606,14 +607,47 @@ static int lease_guard(void *arg, struct cms_error *err)
 	return renew_lock(r, err);
 }
 
+/* The start time of process pid, in clock ticks since boot (field 22 of
+ * /proc/PID/stat); 0 when it cannot be read. */
+static unsigned long long proc_start_ticks(long long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ticks = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name (field 2) is in parentheses and may hold anything:
+	 * the fields after it follow its last ')'. */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		ticks = strtoull(p + 1, NULL, 10);
+	return ticks;
+}
+
 /* This process as a lock holder: the operator, its pid, its host and its
  * PID namespace, so that a process can tell a dead holder of its own host
  * and namespace from a live one it cannot see (another container with the
- * same host name). */
+ * same host name).  The namespace carries the boot and the process's
+ * start time too ("pid:[N] boot=ID start=TICKS"): after a reboot, or once
+ * the pid is reused, the pid alone would make a dead holder look alive. */
 static void process_holder(struct lock_holder *out, const char *operator_name)
 {
-	char host[256] = "localhost", ns[64] = "pid:[?]";
+	char host[256] = "localhost", ns[64] = "pid:[?]", boot[64] = "";
+	struct buf id = BUF_INIT;
+	unsigned long long start = proc_start_ticks((long long)getpid());
 	ssize_t n;
+	int fd;
 
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -621,25 +655,76 @@ static void process_holder(struct lock_holder *out, const char *operator_name)
 	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	if (n > 0)
 		ns[n] = '\0';
+	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, boot, sizeof(boot) - 1);
+		close(fd);
+		boot[n > 0 ? n : 0] = '\0';
+		boot[strspn(boot, "0123456789abcdef-")] = '\0';
+	}
+	buf_adds(&id, ns);
+	if (*boot)
+		buf_addf(&id, " boot=%s", boot);
+	if (start)
+		buf_addf(&id, " start=%llu", start);
 	out->name = xstrdup(operator_name);
 	out->pid = (int64_t)getpid();
 	out->host = xstrdup(host);
-	out->pid_ns = xstrdup(ns);
+	out->pid_ns = buf_detach(&id, NULL);
+}
+
+/* In a holder's "pid:[N] boot=ID start=TICKS": the namespace's length, and
+ * the value of key (NULL when absent: a lock taken before these were
+ * recorded).  Caller frees the value. */
+static size_t holder_ns_len(const char *s)
+{
+	return strcspn(s, " ");
+}
+
+static char *holder_field(const char *s, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = s;
+
+	while ((p = strchr(p, ' '))) {
+		p++;
+		if (!strncmp(p, key, klen) && p[klen] == '=')
+			return xstrndup(p + klen + 1, strcspn(p + klen + 1, " "));
+	}
+	return NULL;
 }
 
 enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holder)
 {
 	struct lock_holder self = { 0 };
 	enum lock_holder_state res;
+	char *hboot = NULL, *sboot = NULL, *hstart = NULL;
+	size_t nslen;
 
 	if (holder->pid <= 0 || !holder->host || !holder->pid_ns)
 		return HOLDER_UNKNOWN;
 	process_holder(&self, NULL);
-	if (!strcmp(self.pid_ns, "pid:[?]") || strcmp(holder->host, self.host) != 0 ||
-	    strcmp(holder->pid_ns, self.pid_ns) != 0)
+	nslen = holder_ns_len(self.pid_ns);
+	if (!strncmp(self.pid_ns, "pid:[?]", nslen) || strcmp(holder->host, self.host) != 0 ||
+	    holder_ns_len(holder->pid_ns) != nslen || strncmp(holder->pid_ns, self.pid_ns, nslen)) {
 		res = HOLDER_ELSEWHERE;
+		goto done;
+	}
+	hboot = holder_field(holder->pid_ns, "boot");
+	sboot = holder_field(self.pid_ns, "boot");
+	hstart = holder_field(holder->pid_ns, "start");
+	if (hboot && sboot && strcmp(hboot, sboot) != 0)
+		res = HOLDER_DEAD; /* an earlier boot of this host: every process of it is gone */
+	else if (kill((pid_t)holder->pid, 0) < 0 && errno == ESRCH)
+		res = HOLDER_DEAD;
+	else if (hstart && hboot && sboot && proc_start_ticks(holder->pid) != 0 &&
+		 strtoull(hstart, NULL, 10) != proc_start_ticks(holder->pid))
+		res = HOLDER_DEAD; /* the pid now belongs to a process that started later */
 	else
-		res = (kill((pid_t)holder->pid, 0) < 0 && errno == ESRCH) ? HOLDER_DEAD : HOLDER_ALIVE;
+		res = HOLDER_ALIVE;
+done:
+	free(hboot);
+	free(sboot);
+	free(hstart);
 	lock_holder_free(&self);
 	return res;
 }
