@@ -91,6 +91,9 @@ struct cmd_args {
 	const char *history;      /* --history, else the config's backend (cmd_backend) */
 	bool json;                /* --json */
 	bool progress;            /* --progress (also on when stderr is a terminal) */
+	bool progress_lines;      /* progress in whole lines: a step's start and its end
+				   * each on a line of its own (a plan set's store, whose
+				   * stderr the set relays line by line) */
 	bool verbose;             /* -v/--verbose or CMSCTL_LOG=debug */
 	struct {
 		int open_step;    /* the step whose progress line is open, or 0 */

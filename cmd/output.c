@@ -213,6 +213,24 @@ static void progress_step(void *arg, const struct apply_step_event *ev)
 
 	if (ev->status == STEP_PENDING)
 		return;
+	if (a->progress_lines) {
+		/* Whole lines: what relays them shows a step as it starts. */
+		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s: ", ev->n, ev->total, ev->action,
+			ev->server ? " " : "", ev->server ? ev->server : "");
+		if (ev->status == STEP_DONE || ev->status == STEP_FAILED)
+			fprintf(stderr, "%s (%.2f s)%s%s\n", step_status_name(ev->status),
+				(double)ev->duration_ms / 1000.0, ev->error ? ": " : "",
+				ev->error ? ev->error : "");
+		else
+			fprintf(stderr, "%s\n", step_status_name(ev->status));
+		for (i = 0; a->verbose && i < ev->nstmts; i++)
+			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s/%s%s: %s\n", ev->stmts[i].duration_ms,
+				ev->stmts[i].label ? ev->stmts[i].label : "-",
+				ev->stmts[i].database ? ev->stmts[i].database : "-",
+				ev->stmts[i].ok ? "" : " (failed)", ev->stmts[i].sql);
+		fflush(stderr);
+		return;
+	}
 	if (ev->status == STEP_RUNNING) {
 		if (a->shown.open_step)
 			fputc('\n', stderr);

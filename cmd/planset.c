@@ -325,6 +325,7 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	signal(SIGPIPE, parent_sigpipe);
 	if (parent_tty)
 		a->progress = true;
+	a->progress_lines = true; /* the set relays whole lines only */
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
 		_exit(EXIT_ERROR);
 	close(out_fd);

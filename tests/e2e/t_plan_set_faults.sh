@@ -247,12 +247,29 @@ for x in d["stores"]:
 assert any(x["store"] == "\\xFF\x1b.json" for x in d["stores"]), d["stores"]
 PYEOF
 
-# (5) On a terminal (script(1)), each store's steps are shown, prefixed.
+# (5) On a terminal (script(1)), each store's steps are shown, prefixed,
+# each as it starts: a store held inside a step (the test build's hold
+# where the engine asks before its first change) already shows that step
+# running and not done.
 fresh
-script -qec "$CMSCTL apply move --parallel 3" /dev/null >tty.out 2>&1 || true
+CMSCTL_TEST_HOLD_AT=may_change script -qec "$CMSCTL apply move --parallel 3" /dev/null >tty.out 2>&1 &
+spid=$!
 for i in 1 2 3; do
-	grep -q "^store-$i: cmsctl: \[1/[0-9]*\] check_target" tty.out ||
+	wait_for tty.out "store-$i: cmsctl: holding before the engine's first change"
+done
+for i in 1 2 3; do
+	last=$(grep -a "^store-$i: cmsctl: \[" tty.out | tail -n 1 | tr -d '\r')
+	case $last in
+	*": running") pass "store-$i held in a step shows it running: $last" ;;
+	*) fail "store-$i held in a step shows '$last', not the step running" ;;
+	esac
+done
+pkill -CONT -f "$CMSCTL apply move" || true
+wait $spid || true
+for i in 1 2 3; do
+	grep -aq "^store-$i: cmsctl: \[1/[0-9]*\] check_target pool-b: done" tty.out ||
 		fail "no progress of store-$i on a terminal"
+	grep -aq "^store-$i: .*: ok" tty.out || fail "store-$i did not finish once let go"
 done
 
 # (7) A lost site: --assume-down goes to every store of the set that has
