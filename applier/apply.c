@@ -635,6 +635,19 @@ static unsigned long long proc_start_ticks(long long pid)
 	return ticks;
 }
 
+/* Whether /proc shows this process's own PID namespace (a /proc mounted
+ * for another one would make /proc/PID another process). */
+static bool proc_is_ours(void)
+{
+	char link[32];
+	ssize_t n = readlink("/proc/self", link, sizeof(link) - 1);
+
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	return strtoll(link, NULL, 10) == (long long)getpid();
+}
+
 /* This process as a lock holder: the operator, its pid, its host and its
  * PID namespace, so that a process can tell a dead holder of its own host
  * and namespace from a live one it cannot see (another container with the
@@ -645,7 +658,7 @@ static void process_holder(struct lock_holder *out, const char *operator_name)
 {
 	char host[256] = "localhost", ns[64] = "pid:[?]", boot[64] = "";
 	struct buf id = BUF_INIT;
-	unsigned long long start = proc_start_ticks((long long)getpid());
+	unsigned long long start = proc_is_ours() ? proc_start_ticks((long long)getpid()) : 0;
 	ssize_t n;
 	int fd;
 
@@ -716,7 +729,7 @@ enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holde
 		res = HOLDER_DEAD; /* an earlier boot of this host: every process of it is gone */
 	else if (kill((pid_t)holder->pid, 0) < 0 && errno == ESRCH)
 		res = HOLDER_DEAD;
-	else if (hstart && hboot && sboot && proc_start_ticks(holder->pid) != 0 &&
+	else if (hstart && hboot && sboot && proc_is_ours() && proc_start_ticks(holder->pid) != 0 &&
 		 strtoull(hstart, NULL, 10) != proc_start_ticks(holder->pid))
 		res = HOLDER_DEAD; /* the pid now belongs to a process that started later */
 	else
@@ -1268,8 +1281,11 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		rc = exec_step(r, s, err);
 		s->duration_ms = cms_monotonic_ms() - t0;
 		take_statements(r, s);
-		if (s->action == ACTION_FENCE || s->action == ACTION_PROMOTE ||
-		    s->action == ACTION_DEMOTE || s->action == ACTION_PUBLISH)
+		/* A step that may have changed a server: done, or failed after
+		 * it sent something (a failure to connect changed nothing). */
+		if ((s->action == ACTION_FENCE || s->action == ACTION_PROMOTE ||
+		     s->action == ACTION_DEMOTE || s->action == ACTION_PUBLISH) &&
+		    (rc == 0 || s->nstmts > 0))
 			r->changed = true;
 		if (rc < 0 && r->lock_lost)
 			return rc; /* the run is another's now: nothing is journaled */
@@ -1835,6 +1851,14 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		else if (!t || t->reachable)
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': it answers (reports %s), "
 					   "so it is not down", ad, t ? obs_role_name(t->role) : "nothing");
+		else if (t->answered)
+			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': part of it answers (%s), "
+					   "so it is not down", ad, t->error ? t->error : "?");
+		else if (promote == STEP_DONE || journaled(steps, nsteps, ACTION_DEMOTE) != STEP_PENDING)
+			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': the journal of run %s "
+					   "says its promotion took (promote %s): an attestation undoes only "
+					   "a promotion that may not have taken", ad, old_run->id,
+					   step_status_name(promote));
 		else if (way != RESTORE_UNKNOWN)
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s' is not needed: the journal "
 					   "of run %s (promote %s) settles it without", ad, old_run->id,

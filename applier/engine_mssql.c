@@ -871,11 +871,13 @@ static void probe_server(struct engine *e, size_t idx, struct server_obs *so)
 		/* Another instance answered: reachable, but nothing it says is
 		 * about this server (role unknown), and the error says why. */
 		so->reachable = err.code == CMS_EREFUSED;
+		so->answered = so->reachable;
 		so->error = err.message;
 		err.message = NULL;
 		goto done;
 	}
 	so->reachable = true;
+	so->answered = true;
 	if (srv->availability_group) {
 		if (read_ag(e, idx, &ar, &err) < 0)
 			goto failed;

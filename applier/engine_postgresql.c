@@ -721,7 +721,7 @@ done:
 /* Asks one server everything the probe needs.  Fails on the first
  * statement that fails: the server is then reported unreachable with why. */
 static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *so,
-			struct pg_reading *r, struct cms_error *err)
+			struct pg_reading *r, bool *answered, struct cms_error *err)
 {
 	const struct store *st = e->store;
 	struct db_result *dbs = NULL;
@@ -732,6 +732,7 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 
 	if ((rc = node_session(e, n, &db, err)) < 0)
 		return rc;
+	*answered = true;
 	/* A standby check_target readied for a promotion that did not come:
 	 * its session's own read-write setting must not pass for the
 	 * server's. */
@@ -1019,10 +1020,11 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 		struct pg_node *n = &pp->nodes[i];
 		struct server_obs *so = &out->servers[i];
 		struct cms_error serr = CMS_ERROR_INIT;
+		bool answered = false;
 
 		so->server = xstrdup(n->srv->name);
 		so->lag_bytes = -1;
-		if (probe_server(e, n, so, &r[i], &serr) < 0) {
+		if (probe_server(e, n, so, &r[i], &answered, &serr) < 0) {
 			/* Start over from a clean entry: the failure may have
 			 * come halfway through. */
 			free(so->server);
@@ -1035,6 +1037,7 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 			memset(so, 0, sizeof(*so));
 			so->server = xstrdup(n->srv->name);
 			obs_unreachable(so, e->store, serr.message);
+			so->answered = answered; /* a session connected: not down */
 			reading_free(&r[i]);
 			n->known = true;
 			n->reachable = false;

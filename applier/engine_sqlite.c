@@ -418,9 +418,20 @@ static void sq_probe_server(struct engine *e, const struct server *srv, struct s
 	}
 	for (j = 0; j < st->ndatabases; j++) {
 		if (sq_read(e, srv, st->databases[j], &ctl[j], &err) < 0) {
+			size_t k;
+
 			so->reachable = false;
 			so->error = xstrdup(err.message ? err.message : "unreachable");
 			cms_error_clear(&err);
+			/* Whether any of it answers: then it is not down. */
+			so->answered = j > 0;
+			for (k = j + 1; k < st->ndatabases && !so->answered; k++) {
+				struct sq_ctl other;
+
+				if (sq_read(e, srv, st->databases[k], &other, &err) == 0)
+					so->answered = true;
+				cms_error_clear(&err);
+			}
 			/* Half a server is no server: forget what was read. */
 			for (j = 0; j < st->ndatabases; j++) {
 				so->dbs[j].role = OBS_UNKNOWN;
@@ -436,6 +447,7 @@ static void sq_probe_server(struct engine *e, const struct server *srv, struct s
 		so->dbs[j].read_only = ctl[j].read_only != 0;
 	}
 	so->reachable = true;
+	so->answered = true;
 	if (st->ndatabases == 0)
 		return;
 	so->role = so->dbs[0].role;

@@ -30,6 +30,8 @@ struct db_obs {
 struct server_obs {
 	char *server;        /* server name from the config */
 	bool reachable;
+	bool answered;       /* some of it answered, even when it is not reachable as a
+			      * whole (a session connected, one database read): not down */
 	char *error;         /* why not reachable (no secrets), or NULL */
 	enum obs_role role;  /* consensus of the databases, OBS_UNKNOWN if they disagree */
 	int64_t epoch;       /* highest epoch of its databases */

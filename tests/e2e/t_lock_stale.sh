@@ -61,4 +61,25 @@ set_holder "$nsonly boot=00000000-0000-4000-8000-000000000000 start=$start"
 run 0 "$CMSCTL" restore --yes
 contains out "broke lock"
 run 0 "$CMSCTL" status --detailed-exitcode
+
+# (5) A holder in a PID namespace of its own whose /proc is still this
+# one's (unshare -pf without a /proc of its own): /proc/PID there is
+# another process, so no start time is recorded (its pid alone counts).
+if unshare -pf true 2>/dev/null; then
+	run 0 "$CMSCTL" plan -o s3.plan
+	unshare -pf --kill-child env CMSCTL_TEST_HOLD_AT=3:running "$CMSCTL" apply s3.plan >apply.out 2>apply.err &
+	pid=$!
+	wait_for apply.err "holding at step 3:running"
+	ns=$(sql .cmsctl/state.db 'SELECT holder_pid_ns FROM locks')
+	case $ns in
+	*start=*) fail "a holder whose /proc is another namespace's recorded a start time: $ns" ;;
+	"pid:["*) pass "no start time where /proc is another namespace's: $ns" ;;
+	*) fail "the lock's holder identity: '$ns'" ;;
+	esac
+	kill -9 $pid
+	wait $pid 2>/dev/null || true
+	pid=''
+elif [ "${CI:-}" = true ]; then
+	fail "unshare -pf is not permitted (needs root); CI must run it"
+fi
 finish

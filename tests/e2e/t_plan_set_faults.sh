@@ -264,7 +264,9 @@ for i in 1 2 3; do
 	*) fail "store-$i held in a step shows '$last', not the step running" ;;
 	esac
 done
-pkill -CONT -f "$CMSCTL apply move" || true
+# Every process under script(1), and only those, is let go.
+descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
+kill -CONT $(descendants $spid) 2>/dev/null || true
 wait $spid || true
 for i in 1 2 3; do
 	grep -aq "^store-$i: cmsctl: \[1/[0-9]*\] check_target pool-b: done" tty.out ||

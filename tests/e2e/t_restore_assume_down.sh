@@ -82,9 +82,37 @@ git -C .cmsctl/history show "cms-history:redmond/runs/$(jq -r .run_id restore.js
 validate_json report.schema.json report.json
 run 0 "$CMSCTL" audit verify
 
+# (1b) Part of the target answers (one database file of two is gone):
+# not down, refused; the whole target back, a plain restore settles it.
+mv servers/pool-b.gone servers/pool-b
+run 0 "$CMSCTL" plan -o s1b.plan
+kill_at 4:running s1b.plan
+mv servers/pool-b/lis.db lis.db.away
+run 7 "$CMSCTL" restore --assume-down pool-b --reason "lost" --yes
+contains err "--assume-down 'pool-b': part of it answers"
+mv lis.db.away servers/pool-b/lis.db
+run 0 "$CMSCTL" restore --yes
+
+# (1c) The journal says the promotion took (killed after it, before the
+# new location was recorded): an attestation does not undo a promotion
+# that took; with the target back, restore finishes the run.
+run 0 "$CMSCTL" plan -o s1c.plan
+kill_at 4:done s1c.plan
+mv servers/pool-b servers/pool-b.gone
+run 7 "$CMSCTL" restore --assume-down pool-b --reason "lost" --yes
+contains err "says its promotion took (promote done)"
+mv servers/pool-b.gone servers/pool-b
+run 0 "$CMSCTL" restore --yes
+contains out "the target took the promotion"
+[ "$(role pool-b xds)" = primary0 ] || fail "after finishing the run, pool-b's xds: $(role pool-b xds)"
+# Back to pool-a primary for what follows.
+sed -i 's/^      primary: pool-b/      primary: pool-a/; s/^      mirror: pool-a/      mirror: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o back.plan
+run 0 "$CMSCTL" apply back.plan
+sed -i 's/^      primary: pool-a/      primary: pool-b/; s/^      mirror: pool-b/      mirror: pool-a/' cms.yaml
+
 # (2) Not needed: killed before the promotion began (catch-up running),
 # the journal alone settles it, target lost or not.
-mv servers/pool-b.gone servers/pool-b
 run 0 "$CMSCTL" plan -o s2.plan
 kill_at 3:running s2.plan
 mv servers/pool-b servers/pool-b.gone
