@@ -203,39 +203,53 @@ int cmd_confirm(const char *question, const char *hint, struct cms_error *err)
 	return 0;
 }
 
+/* A step's outcome and, with --verbose, its statements and their timings,
+ * ending the step's progress line. */
+static void progress_outcome(const struct cmd_args *a, const struct apply_step_event *ev)
+{
+	size_t i;
+
+	if (ev->status == STEP_DONE || ev->status == STEP_FAILED)
+		fprintf(stderr, "%s (%.2f s)%s%s\n", step_status_name(ev->status),
+			(double)ev->duration_ms / 1000.0, ev->error ? ": " : "",
+			ev->error ? ev->error : "");
+	else
+		fprintf(stderr, "%s\n", step_status_name(ev->status));
+	for (i = 0; a->verbose && i < ev->nstmts; i++)
+		fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s/%s%s: %s\n", ev->stmts[i].duration_ms,
+			ev->stmts[i].label ? ev->stmts[i].label : "-",
+			ev->stmts[i].database ? ev->stmts[i].database : "-",
+			ev->stmts[i].ok ? "" : " (failed)", ev->stmts[i].sql);
+	fflush(stderr);
+}
+
+static void progress_head(const struct apply_step_event *ev, const char *sep)
+{
+	fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s%s", ev->n, ev->total, ev->action,
+		ev->server ? " " : "", ev->server ? ev->server : "", sep);
+}
+
 /* Progress of a run on stderr: "cmsctl: [2/7] fence pool-a ... done (0.41 s)",
  * the line opened when the step starts, so that a long step shows what it
- * is waiting on; with --verbose the statements and their timings follow. */
+ * is waiting on; with --verbose the statements and their timings follow.
+ * In whole lines (a plan set's store, whose stderr the set relays line by
+ * line): "[2/7] fence pool-a: running", then "[2/7] fence pool-a: done
+ * (0.41 s)". */
 static void progress_step(void *arg, const struct apply_step_event *ev)
 {
 	struct cmd_args *a = arg;
-	size_t i;
 
 	if (ev->status == STEP_PENDING)
 		return;
 	if (a->progress_lines) {
-		/* Whole lines: what relays them shows a step as it starts. */
-		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s: ", ev->n, ev->total, ev->action,
-			ev->server ? " " : "", ev->server ? ev->server : "");
-		if (ev->status == STEP_DONE || ev->status == STEP_FAILED)
-			fprintf(stderr, "%s (%.2f s)%s%s\n", step_status_name(ev->status),
-				(double)ev->duration_ms / 1000.0, ev->error ? ": " : "",
-				ev->error ? ev->error : "");
-		else
-			fprintf(stderr, "%s\n", step_status_name(ev->status));
-		for (i = 0; a->verbose && i < ev->nstmts; i++)
-			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s/%s%s: %s\n", ev->stmts[i].duration_ms,
-				ev->stmts[i].label ? ev->stmts[i].label : "-",
-				ev->stmts[i].database ? ev->stmts[i].database : "-",
-				ev->stmts[i].ok ? "" : " (failed)", ev->stmts[i].sql);
-		fflush(stderr);
+		progress_head(ev, ": ");
+		progress_outcome(a, ev);
 		return;
 	}
 	if (ev->status == STEP_RUNNING) {
 		if (a->shown.open_step)
 			fputc('\n', stderr);
-		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s ... ", ev->n, ev->total, ev->action,
-			ev->server ? " " : "", ev->server ? ev->server : "");
+		progress_head(ev, " ... ");
 		fflush(stderr);
 		a->shown.open_step = ev->n;
 		return;
@@ -243,23 +257,10 @@ static void progress_step(void *arg, const struct apply_step_event *ev)
 	if (a->shown.open_step != ev->n) {
 		if (a->shown.open_step)
 			fputc('\n', stderr);
-		fprintf(stderr, "cmsctl: [%d/%zu] %s%s%s ... ", ev->n, ev->total, ev->action,
-			ev->server ? " " : "", ev->server ? ev->server : "");
+		progress_head(ev, " ... ");
 	}
 	a->shown.open_step = 0;
-	if (ev->status == STEP_DONE || ev->status == STEP_FAILED)
-		fprintf(stderr, "%s (%.2f s)%s%s\n", step_status_name(ev->status),
-			(double)ev->duration_ms / 1000.0, ev->error ? ": " : "",
-			ev->error ? ev->error : "");
-	else
-		fprintf(stderr, "%s\n", step_status_name(ev->status));
-	if (a->verbose)
-		for (i = 0; i < ev->nstmts; i++)
-			fprintf(stderr, "cmsctl:     %6" PRId64 " ms  %s/%s%s: %s\n", ev->stmts[i].duration_ms,
-				ev->stmts[i].label ? ev->stmts[i].label : "-",
-				ev->stmts[i].database ? ev->stmts[i].database : "-",
-				ev->stmts[i].ok ? "" : " (failed)", ev->stmts[i].sql);
-	fflush(stderr);
+	progress_outcome(a, ev);
 }
 
 void cmd_set_progress(struct cmd_args *a, struct apply_ctx *ctx)

@@ -13,35 +13,49 @@ pid=''
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
 
 role() { sql "servers/$1/$2.db" 'SELECT role || read_only || "@" || epoch FROM cms_control'; }
+# failover_site: the quick start adopted, pool-a lost and attested down,
+# so a failover's promotion is forced: the engine itself would not refuse
+# it, only the lock can.
+failover_site() {
+	quickstart
+	run 0 "$CMSCTL" plan -o adopt.plan
+	run 0 "$CMSCTL" apply adopt.plan
+	sed -i 's/allow_data_loss: false/allow_data_loss: true/' cms.yaml
+	mv servers/pool-a servers/pool-a.gone
+}
+# stopped_apply PLAN HOLD WHAT: an apply of PLAN with a 2 s lease, held at
+# HOLD (its message contains WHAT), then stopped (SIGSTOP) past its lease.
+stopped_apply() {
+	CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=$2 "$CMSCTL" apply "$1" >apply.out 2>apply.err &
+	pid=$!
+	wait_for apply.err "$3"
+	kill -STOP $pid
+	sleep 3
+}
+# resumed_rc: lets the stopped apply go on; its exit status in rc.
+resumed_rc() {
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	pid=''
+}
+last_apply() { sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1"; }
 steps() { sql .cmsctl/state.db "SELECT n, status, coalesce(finished_at, '') FROM steps WHERE run_id = '$1' ORDER BY n"; }
 
-# A failover (pool-a lost, attested down): the promotion is forced, so the
-# engine itself would not refuse it; only the lock can.
-quickstart
-run 0 "$CMSCTL" plan -o adopt.plan
-run 0 "$CMSCTL" apply adopt.plan
-sed -i 's/allow_data_loss: false/allow_data_loss: true/' cms.yaml
-mv servers/pool-a servers/pool-a.gone
+failover_site
 run 0 "$CMSCTL" plan -o f.plan --assume-down pool-a --reason "site lost"
 contains out "2. promote"
 
 # (1) Taken over while stopped: the apply holds (as SIGSTOP would) with
 # the promotion's start journaled, past its lease; a restore takes the
 # expired lock and undoes the run; the apply then resumes.
-CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply f.plan >apply.out 2>apply.err &
-pid=$!
-wait_for apply.err "holding at step 2:running"
-kill -STOP $pid
-sleep 3
-run_id=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1")
+stopped_apply f.plan 2:running "holding at step 2:running"
+run_id=$(last_apply)
 run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
 contains out "the promotion did not take: undo the run"
 steps "$run_id" >steps.before
 git -C .cmsctl/history log --format=%s >log.before
-kill -CONT $pid
-rc=0
-wait $pid || rc=$?
-pid=''
+resumed_rc
 [ "$rc" = 6 ] || fail "apply resumed after losing its lock: exit $rc, expected 6"
 contains apply.err "this run no longer holds the store's lock"
 contains apply.err "it changes nothing more"
@@ -62,17 +76,10 @@ run 0 "$CMSCTL" audit verify
 # check: the engine asks right before its first statement, and the
 # answer stops it.
 run 0 "$CMSCTL" plan -o f1b.plan --assume-down pool-a --reason "site lost"
-CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=may_change "$CMSCTL" apply f1b.plan >apply.out 2>apply.err &
-pid=$!
-wait_for apply.err "before the engine's first change of a step"
-kill -STOP $pid
-sleep 3
+stopped_apply f1b.plan may_change "before the engine's first change of a step"
 run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
 contains out "the promotion did not take: undo the run"
-kill -CONT $pid
-rc=0
-wait $pid || rc=$?
-pid=''
+resumed_rc
 [ "$rc" = 6 ] || fail "apply resumed inside its promotion after losing its lock: exit $rc, expected 6"
 contains apply.err "this run no longer holds the store's lock"
 for d in xds lis; do
@@ -84,15 +91,8 @@ run 0 "$CMSCTL" audit verify
 # (2) Stopped past its lease, but nobody came: the lock is still its own,
 # confirmed in the state before the promotion, and the apply goes on.
 run 0 "$CMSCTL" plan -o f2.plan --assume-down pool-a --reason "site lost, again"
-CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply f2.plan >apply.out 2>apply.err &
-pid=$!
-wait_for apply.err "holding at step 2:running"
-kill -STOP $pid
-sleep 3
-kill -CONT $pid
-rc=0
-wait $pid || rc=$?
-pid=''
+stopped_apply f2.plan 2:running "holding at step 2:running"
+resumed_rc
 [ "$rc" = 0 ] || { sed 's/^/  apply: /' apply.err >&2; fail "apply past its lease with nobody else: exit $rc, expected 0"; }
 for d in xds lis; do
 	[ "$(role pool-b $d)" = 'primary0@2' ] || fail "pool-b's $d: $(role pool-b $d), expected promoted"
@@ -103,27 +103,16 @@ run 0 "$CMSCTL" audit verify
 # store over and finishes the run.  The resumed apply neither closes the
 # run in the journal (restore did) nor records it: exit 6.
 mkdir p3 && cd p3
-quickstart
-run 0 "$CMSCTL" plan -o adopt.plan
-run 0 "$CMSCTL" apply adopt.plan
-sed -i 's/allow_data_loss: false/allow_data_loss: true/' cms.yaml
-mv servers/pool-a servers/pool-a.gone
+failover_site
 run 0 "$CMSCTL" plan -o f3.plan --assume-down pool-a --reason "site lost"
 contains out "5. verify"
-CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=5:done "$CMSCTL" apply f3.plan >apply.out 2>apply.err &
-pid=$!
-wait_for apply.err "holding at step 5:done"
-kill -STOP $pid
-sleep 3
-run_id=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1")
+stopped_apply f3.plan 5:done "holding at step 5:done"
+run_id=$(last_apply)
 run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
 contains out "the new location was already recorded: finish what followed"
 outcome=$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")
 git -C .cmsctl/history log --format=%s >log.before
-kill -CONT $pid
-rc=0
-wait $pid || rc=$?
-pid=''
+resumed_rc
 [ "$rc" = 6 ] || fail "apply resumed after its last step, its lock lost: exit $rc, expected 6"
 contains apply.err "this run no longer holds the store's lock"
 [ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")" = "$outcome" ] ||
