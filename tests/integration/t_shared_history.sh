@@ -194,6 +194,44 @@ make_runner r4 "ssh://$(id -un)@127.0.0.1:$port$T/remote-ssh.git" "$T/ssh/id_tes
 cd "$T/r4"
 run 0 "$CMSCTL" show "$(git hash-object ../r3/ssh.plan)"
 
+# A plan set over ssh: n sqlite stores applied at once, every child
+# recording and pushing its own run through the one ssh remote: each run
+# reaches it once, none from the journal, and the two ends are level.
+n=6
+mkdir -p "$T/fleet" && cd "$T/fleet"
+git init -q --bare "$T/remote-fleet.git"
+fleet_config() { # PRIMARY
+	printf 'version: 1\nbackend:\n  remote: "ssh://%s@127.0.0.1:%s%s/remote-fleet.git"\n  ssh_key: %s\nstores:\n' \
+		"$(id -un)" "$port" "$T" "$T/ssh/id_test"
+	for i in $(seq 1 $n); do
+		m=pool-b
+		[ "$1" = pool-b ] && m=pool-a
+		printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$i"
+		printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$i"
+		printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$i"
+		printf '    location: {primary: %s, mirror: %s}\n' "$1" "$m"
+	done
+}
+for i in $(seq 1 $n); do
+	bash "$CMSCTL_SOURCE_DIR/examples/quickstart/setup.sh" "store-$i" >/dev/null
+done
+fleet_config pool-a >cms.yaml
+run 0 "$CMSCTL" plan --all -o adopt
+run 0 "$CMSCTL" apply adopt --parallel $n
+contains out "plan set: $n stores, $n ok, 0 not"
+fleet_config pool-b >cms.yaml
+run 0 "$CMSCTL" plan --all -o move
+run 0 "$CMSCTL" apply move --parallel $n
+contains out "plan set: $n stores, $n ok, 0 not"
+lacks err "warning"
+[ "$(git -C "$T/remote-fleet.git" rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
+	{ fail "the plan set's history and its ssh remote are not level"; cat "$T/ssh/sshd.log" >&2; }
+git -C "$T/remote-fleet.git" log --format=%B cms-history >fleet.log
+grep '^Run-Id: ' fleet.log | sort >fleet.ids
+[ "$(wc -l <fleet.ids)" = $((2 * n)) ] || fail "the ssh remote holds $(wc -l <fleet.ids) run commits, want $((2 * n))"
+[ "$(sort -u fleet.ids | wc -l)" = $((2 * n)) ] || fail "a run is on the ssh remote twice"
+! grep -qxF "Recorded-From: journal" fleet.log || fail "a run reached the ssh remote from the journal"
+
 # The key from an ssh-agent (no ssh_key in the config): a runner whose key
 # file is out of reach, the agent the test starts holding it.
 mkdir -p "$T/agent" && cp "$T/ssh/id_test" "$T/agent/key" && chmod 0600 "$T/agent/key"
