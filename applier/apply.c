@@ -386,9 +386,9 @@ static void tell_engine_move(struct run *r)
 				  p->fence.via == FENCE_VIA_TARGETS;
 }
 
-/* Runs one step.  The caller journals before and after. */
 static int lease_guard(void *arg, struct cms_error *err);
 
+/* Runs one step.  The caller journals before and after. */
 static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 {
 	const struct plan *p = r->p;
@@ -547,6 +547,7 @@ static int renew_lock(struct run *r, struct cms_error *err)
 		char *msg = xstrdup(err->message ? err->message : "the lock could not be read");
 
 		r->lock_lost = true;
+		r->lock_taken = rc == CMS_ELOCKED;
 		cms_error_set(err, CMS_EINTERRUPTED, "this run %s the store's lock (last confirmed "
 			      "%" PRId64 " s ago; its lease is %" PRId64 " s): %s; it changes "
 			      "nothing more", rc == CMS_ELOCKED ? "no longer holds"
@@ -564,15 +565,25 @@ static int renew_lock(struct run *r, struct cms_error *err)
  * on a remote): the lease renewed when due, so that it does not run out
  * while the run is recorded under it.  false: the lock is lost, and the
  * run is left to whoever holds the store (it records it from the
- * journal).  A renewal that fails otherwise is only a warning: the lease
- * is still the process's own for its margin. */
-static bool lease_for_record(struct run *r, int *rc, struct cms_error *err)
+ * journal).  A renewal that fails otherwise is a follow-up: the lease is
+ * still the process's own for its margin. */
+static bool lease_for_record(struct run *r, struct apply_result *out, int *rc,
+			     struct cms_error *err)
 {
 	struct cms_error lerr = CMS_ERROR_INIT;
 
 	if (r->lock_lost)
 		return false;
-	if (r->lock_id && renew_lock(r, &lerr) < 0 && r->lock_lost) {
+	if (r->lock_id && renew_lock(r, &lerr) < 0 && !r->lock_lost) {
+		cms_strv_push(&out->followups,
+			  xasprintf("the store's lock could not be renewed before the record (%s); "
+				    "its lease had not run out", lerr.message ? lerr.message : "?"));
+	} else if (r->lock_lost) {
+		if (out->run_id)
+			cms_strv_push(&out->followups,
+				  xasprintf("run %s is not recorded in the history by this process: "
+					    "whoever holds the store's lock records it from the journal",
+					    out->run_id));
 		/* The run's own failure stays what it says; a run that went
 		 * through is done but not recorded by this process: exit 6,
 		 * as when its record fails. */
@@ -1689,7 +1700,7 @@ done:
 		*ctx->stop_phase = 2;
 	/* A run that lost its lock is recorded by whoever holds the store
 	 * now (from the journal), not by this process. */
-	if (ctx->record && lease_for_record(&r, &rc, err))
+	if (ctx->record && lease_for_record(&r, out, &rc, err))
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:
@@ -1807,6 +1818,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	size_t nsteps = 0, i;
 	enum step_status promote, fence;
 	enum restore_way way;
+	enum restore_attest attest = ATTEST_OK;
 	bool consumed = false, finish_promote = false;
 	int64_t seen_at;
 	char *desc;
@@ -1829,40 +1841,53 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		struct restore_facts f = {
 			.consumed = consumed, .recorded = rec->exists, .recorded_serial = rec->serial,
 			.recorded_primary = rec->primary, .mode = p->mode, .plan_serial = p->serial,
-			.to_primary = p->to.primary, .promote = promote, .target = t,
+			.to_primary = p->to.primary, .promote = promote,
+			.demote = journaled(steps, nsteps, ACTION_DEMOTE), .target = t,
 		};
 
 		way = restore_decide(&f);
+		if (r->ctx->assume_down)
+			attest = restore_attest(&f, r->ctx->assume_down, way);
 	}
 	if (way == RESTORE_FINISH_PROMOTE) {
 		way = RESTORE_FORWARD;
 		finish_promote = true;
 	}
 	if (r->ctx->assume_down) {
-		/* The operator's attestation, for the one case it decides: the
-		 * target does not answer, so whether it took the promotion cannot
-		 * be read; attested down, the run is undone. */
+		/* The operator's attestation, for the one case it decides
+		 * (restore_attest): the target does not answer, so whether it
+		 * took the promotion cannot be read; attested down, the run is
+		 * undone. */
 		const char *ad = r->ctx->assume_down;
 
-		if (!p->to.primary || strcmp(ad, p->to.primary) != 0)
+		switch (attest) {
+		case ATTEST_NOT_TARGET:
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': only the target of the "
 					   "interrupted run can be attested down, and run %s's target is "
 					   "'%s'", ad, old_run->id, p->to.primary ? p->to.primary : "none");
-		else if (!t || t->reachable)
+			break;
+		case ATTEST_ANSWERS:
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': it answers (reports %s), "
 					   "so it is not down", ad, t ? obs_role_name(t->role) : "nothing");
-		else if (t->answered)
+			break;
+		case ATTEST_PART_ANSWERS:
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': part of it answers (%s), "
-					   "so it is not down", ad, t->error ? t->error : "?");
-		else if (promote == STEP_DONE || journaled(steps, nsteps, ACTION_DEMOTE) != STEP_PENDING)
+					   "so it is not down", ad, t && t->error ? t->error : "?");
+			break;
+		case ATTEST_PROMOTION_TOOK:
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s': the journal of run %s "
 					   "says its promotion took (promote %s): an attestation undoes only "
 					   "a promotion that may not have taken", ad, old_run->id,
 					   step_status_name(promote));
-		else if (way != RESTORE_UNKNOWN)
+			break;
+		case ATTEST_NOT_NEEDED:
 			rc = cms_error_set(err, CMS_EREFUSED, "--assume-down '%s' is not needed: the journal "
 					   "of run %s (promote %s) settles it without", ad, old_run->id,
 					   step_status_name(promote));
+			break;
+		case ATTEST_OK:
+			break;
+		}
 		if (rc < 0) {
 			cms_error_hint(err, "nothing was changed; 'cmsctl restore --dry-run' without "
 				       "--assume-down shows what restore would do");
@@ -2191,9 +2216,10 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;
 	if (ctx->confirm && (rc = lease_guard(&r, err)) < 0) {
-		/* Nothing of this restore began: the store is someone else's. */
+		/* Nothing of this restore began: a lock taken over is someone
+		 * else's (4); one that cannot be confirmed is an error (1). */
 		if (rc == CMS_EINTERRUPTED)
-			err->code = rc = CMS_ELOCKED;
+			err->code = rc = r.lock_taken ? CMS_ELOCKED : CMS_ERROR;
 		goto done;
 	}
 	if ((rc = state_run_begin(ctx->state, r.run_id, ctx->store->name, r.plan_id, RUN_RESTORE,
@@ -2227,6 +2253,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (rc < 0 && r.lock_lost) {
 		r.error = xstrdup(err->message);
 		r.outcome = "interrupted";
+		r.finished = now_ms();
 		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
 			       "shows where it stands and 'cmsctl lock list' who holds it");
 		goto done;
@@ -2241,8 +2268,8 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 			 * converges. */
 			char *msg = xstrdup(err->message ? err->message : "restore failed");
 
-			cms_error_set(err, CMS_EINTERRUPTED, "restore stopped after it changed servers: %s",
-				      msg);
+			cms_error_set(err, CMS_EINTERRUPTED, "restore stopped after it may have changed "
+				      "servers: %s", msg);
 			cms_error_hint(err, "'cmsctl status' shows where the store stands; 'cmsctl "
 				       "restore' again finishes the job once the cause is fixed");
 			free(msg);
@@ -2268,7 +2295,7 @@ done:
 	 * began, is restore's, as the usual messages say.) */
 	if (r.closed && ctx->stop_phase)
 		*ctx->stop_phase = 2;
-	if (ctx->record && lease_for_record(&r, &rc, err))
+	if (ctx->record && lease_for_record(&r, out, &rc, err))
 		rc = ctx->record(ctx->record_arg, out, rc, err);
 	release_lock(&r);
 done_unlocked:

@@ -150,7 +150,8 @@ struct apply_result {
 	struct buf report_html;       /* self-contained page */
 	char *subject;                /* one-line history subject */
 	struct cms_strv approvals;    /* approvers counted */
-	char *assume_down;            /* the plan's attestation: server attested down, or NULL */
+	char *assume_down;            /* the attestation the run acted on (restore's own
+				       * --assume-down, else the plan's): server, or NULL */
 	char *assume_down_reason;
 	char *reason;                 /* the plan's --reason, or NULL */
 	char *ticket;                 /* the plan's --ticket, or NULL */

@@ -507,6 +507,22 @@ static bool server_answered(const struct cms_error *err)
 	return false;
 }
 
+bool engine_error_answered(const struct cms_error *err)
+{
+	/* Also a server that answered but takes no session now: it is up. */
+	static const char *const more[] = {
+		"the database system is", "too many clients", "connection slots",
+	};
+	size_t i;
+
+	if (server_answered(err))
+		return true;
+	for (i = 0; err->message && i < sizeof(more) / sizeof(more[0]); i++)
+		if (strstr(err->message, more[i]))
+			return true;
+	return false;
+}
+
 /* Takes the result of x's connect into server idx's session. */
 static void early_take(struct engine *e, size_t idx)
 {

@@ -112,13 +112,15 @@ struct engine {
 					  * applier takes it (frees it) */
 	/* Test hook (a test build's CMSCTL_TEST_HOLD_AT=promote:DB): called by
 	 * engines that promote database by database, after each database took
-	 * the promotion.  NULL: nothing. */
+	 * the promotion; and with the action "may_change" by
+	 * engine_may_change (CMSCTL_TEST_HOLD_AT=may_change).  NULL: nothing. */
 	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
 	void *on_database_arg;
 	/* Asked by engines right before the statement that promotes a
-	 * server (engine_may_change): the applier checks that its run still
-	 * holds the store's lock (a process stopped past its lease may have
-	 * lost it to another run).  NULL: nothing to ask. */
+	 * server, and before the sqlite catch-up renames its copy over the
+	 * target's file (engine_may_change): the applier checks that its run
+	 * still holds the store's lock (a process stopped past its lease may
+	 * have lost it to another run).  NULL: nothing to ask. */
 	int (*may_change)(void *arg, struct cms_error *err);
 	void *may_change_arg;
 	/* The write-unavailable window as the engine sees it
@@ -221,6 +223,10 @@ int engine_refuse_unreachable(struct cms_error *err, const char *what, const cha
 
 /* Calls e->on_database when set. */
 void engine_database_done(struct engine *e, const char *action, const char *server, const char *db);
+/* Whether a failed connect or statement's error shows the server answered
+ * (refused a login, is starting up, has no slot left): it is up, whatever
+ * else failed (server_obs.answered). */
+bool engine_error_answered(const struct cms_error *err);
 /* 0 when the run may go on to change a server now (e->may_change). */
 int engine_may_change(struct engine *e, struct cms_error *err);
 

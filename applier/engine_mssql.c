@@ -871,7 +871,7 @@ static void probe_server(struct engine *e, size_t idx, struct server_obs *so)
 		/* Another instance answered: reachable, but nothing it says is
 		 * about this server (role unknown), and the error says why. */
 		so->reachable = err.code == CMS_EREFUSED;
-		so->answered = so->reachable;
+		so->answered = so->reachable || engine_error_answered(&err);
 		so->error = err.message;
 		err.message = NULL;
 		goto done;

@@ -771,6 +771,7 @@ static int probe_server(struct engine *e, struct pg_node *n, struct server_obs *
 		goto done;
 
 	so->reachable = true;
+	so->answered = true;
 	for (i = 0; !r->in_recovery && i < st->ndatabases; i++)
 		if (closed[i])
 			so->read_only = true;
@@ -1037,7 +1038,8 @@ static int pg_probe(struct engine *e, struct observation *out, struct cms_error 
 			memset(so, 0, sizeof(*so));
 			so->server = xstrdup(n->srv->name);
 			obs_unreachable(so, e->store, serr.message);
-			so->answered = answered; /* a session connected: not down */
+			/* A session connected, or a refusal from the server: up. */
+			so->answered = answered || engine_error_answered(&serr);
 			reading_free(&r[i]);
 			n->known = true;
 			n->reachable = false;

@@ -48,6 +48,24 @@ enum restore_way restore_decide(const struct restore_facts *f)
 	return RESTORE_UNKNOWN;
 }
 
+enum restore_attest restore_attest(const struct restore_facts *f, const char *server,
+				   enum restore_way way)
+{
+	const struct server_obs *t = f->target;
+
+	if (!f->to_primary || !server || strcmp(server, f->to_primary) != 0)
+		return ATTEST_NOT_TARGET;
+	if (!t || t->reachable)
+		return ATTEST_ANSWERS;
+	if (t->answered)
+		return ATTEST_PART_ANSWERS;
+	if (f->promote == STEP_DONE || f->demote != STEP_PENDING)
+		return ATTEST_PROMOTION_TOOK;
+	if (way != RESTORE_UNKNOWN)
+		return ATTEST_NOT_NEEDED;
+	return ATTEST_OK;
+}
+
 const char *restore_way_name(enum restore_way w)
 {
 	static const char *const names[] = {

@@ -33,6 +33,7 @@ struct restore_facts {
 	int64_t plan_serial;             /* the serial the plan was made against */
 	const char *to_primary;          /* its target */
 	enum step_status promote;        /* its promote step in the journal (PENDING: never ran) */
+	enum step_status demote;         /* its demote step in the journal */
 	const struct server_obs *target; /* what the target reports now, or NULL */
 };
 
@@ -47,5 +48,21 @@ struct restore_facts {
  *  7. otherwise (unreachable, unknown)                                 -> UNKNOWN */
 enum restore_way restore_decide(const struct restore_facts *f);
 const char *restore_way_name(enum restore_way w);
+
+/* restore --assume-down SERVER: whether the operator's attestation is the
+ * one thing that decides (way is restore_decide's answer without it), in
+ * order: SERVER is the run's target, the target does not answer at all,
+ * the journal does not say the promotion took, and restore cannot tell
+ * otherwise.  ATTEST_OK: the run is undone. */
+enum restore_attest {
+	ATTEST_OK,
+	ATTEST_NOT_TARGET,      /* SERVER is not the run's target */
+	ATTEST_ANSWERS,         /* the target answers (or reports nothing to go by) */
+	ATTEST_PART_ANSWERS,    /* part of it answers: not down */
+	ATTEST_PROMOTION_TOOK,  /* the journal says the promotion took (or the demote began) */
+	ATTEST_NOT_NEEDED,      /* restore decides without it */
+};
+enum restore_attest restore_attest(const struct restore_facts *f, const char *server,
+				   enum restore_way way);
 
 #endif

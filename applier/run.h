@@ -57,6 +57,7 @@ struct run {
 	bool lock_lost;            /* the lock was found taken, or its lease ran out and it
 				    * could not be confirmed: nothing more is changed or
 				    * journaled */
+	bool lock_taken;           /* ... found taken over or broken (not only unconfirmed) */
 	bool begun;                /* the run is in the journal */
 	bool closed;           /* its end (outcome) is in the state's journal */
 	bool dry;                  /* restore preview: decide the steps, change nothing */
@@ -96,7 +97,8 @@ struct run {
 	const char *settled;       /* restore: "finished" or "undid" the interrupted run, or NULL */
 	const char *fence_left;    /* restore: an old primary whose fence it could not undo */
 	bool attested;             /* restore: undid its run on ctx->assume_down */
-	bool changed;              /* a step that changes a server ran (whatever its outcome) */
+	bool changed;              /* a step that changes a server is done, or failed after it
+				    * sent a statement (which may have changed it) */
 	char *error;
 	int64_t started, finished; /* wall clock, ms since the epoch */
 	int64_t now;               /* the run's clock (CMSCTL_NOW or time), read once */

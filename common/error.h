@@ -21,7 +21,7 @@ enum cms_error_code {
 	CMS_ESTALE = -3,       /* plan stale, expired, tampered or already applied (exit 3) */
 	CMS_ELOCKED = -4,      /* state lock held by someone else (exit 4) */
 	CMS_EDECLINED = -5,    /* declined at the prompt (exit 5) */
-	CMS_EINTERRUPTED = -6, /* apply stopped after promotion; restore needed (exit 6) */
+	CMS_EINTERRUPTED = -6, /* a change made and something left to finish (exit 6) */
 	CMS_EREFUSED = -7,     /* a precondition refused the change (exit 7) */
 	CMS_EUSAGE = -64,      /* bad command line (exit 64) */
 	CMS_ENOTFOUND = -100,  /* a looked-up thing does not exist (exit 1) */

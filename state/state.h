@@ -75,7 +75,8 @@ struct lock_holder {
 	char *name;   /* the operator ("user@host"), or any text */
 	int64_t pid;  /* the holding process; 0 when the lock names none */
 	char *host;   /* that process's host name; NULL when pid is 0 */
-	char *pid_ns; /* its PID namespace, "pid:[N]" ("pid:[?]": unknown); NULL when pid is 0 */
+	char *pid_ns; /* its PID namespace, "pid:[N]" ("pid:[?]": unknown), followed by
+		       * " boot=ID start=TICKS" where known; NULL when pid is 0 */
 };
 /* The holder as messages show it: "NAME (pid N on HOST, NS)", or NAME
  * alone when it names no process.  Caller frees. */

@@ -12,7 +12,7 @@
 pid=''
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
 
-role() { sql "servers/$1/$2.db" 'SELECT role || read_only || "@" || epoch FROM cms_control'; }
+role() { sql "servers/$1/$2.db" 'SELECT role || read_only || char(64) || epoch FROM cms_control'; }
 # failover_site: the quick start adopted, pool-a lost and attested down,
 # so a failover's promotion is forced: the engine itself would not refuse
 # it, only the lock can.

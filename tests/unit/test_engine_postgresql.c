@@ -109,6 +109,7 @@ struct session_script {
 struct world {
 	struct session_script sessions[8];
 	size_t nsessions;
+	const char *refusal; /* a server without a session: what its connect says */
 	char *databases[3];
 	struct server servers[3];
 	struct store store;
@@ -129,7 +130,8 @@ static int fake_connect(struct db **out, const struct store *store, const struct
 			return 0;
 		}
 	}
-	return cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': connection refused", srv->name);
+	return cms_error_set(err, CMS_ERROR, "cannot connect to server '%s': %s", srv->name,
+			     w->refusal ? w->refusal : "connection refused");
 }
 
 #define SESSION(w, name, script) \
@@ -372,6 +374,11 @@ static void test_probe_reports_unreachable_missing_and_bad_values(void **state)
 	assert_false(so->reachable);
 	assert_string_equal(so->error,
 			    "server 'dublin-dr' answered 'maybe' to '" SQL_IDENTITY "', not a boolean");
+	/* Whether any of a server answered (restore --assume-down): not the
+	 * one whose connect was refused, the two that gave a session. */
+	assert_false(observation_find(&obs, "pool-a")->answered);
+	assert_true(observation_find(&obs, "pool-b")->answered);
+	assert_true(so->answered);
 
 	TRANSCRIPT(e,
 		   "pool-b: " SQL_IDENTITY,
@@ -1543,11 +1550,44 @@ static void test_demote_refences_an_unfenced_old_primary(void **state)
 	engine_close(e);
 }
 
+/* A server that refuses the login, or is starting up, is up: it answered,
+ * though it is not reachable for the probe. */
+static void test_probe_refused_login_answered(void **state)
+{
+	static const char *const refusals[] = {
+		"FATAL:  password authentication failed for user \"cmsctl\"",
+		"FATAL:  the database system is starting up",
+		"FATAL:  no pg_hba.conf entry for host \"10.0.0.9\"",
+	};
+	struct cms_error err = CMS_ERROR_INIT;
+	struct observation obs;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		struct world w;
+		struct engine *e;
+		const struct server_obs *so;
+
+		world_init(&w);
+		w.refusal = refusals[i];
+		e = open_engine(&w);
+		memset(&obs, 0, sizeof(obs));
+		assert_int_equal(engine_probe(e, &obs, &err), 0);
+		so = observation_find(&obs, "pool-a");
+		assert_false(so->reachable);
+		assert_true(so->answered);
+		observation_free(&obs);
+		engine_close(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_reads_primary_and_standbys),
 		cmocka_unit_test(test_probe_reports_unreachable_missing_and_bad_values),
+		cmocka_unit_test(test_probe_refused_login_answered),
 		cmocka_unit_test(test_probe_after_switchover_sees_fenced_and_new_timeline),
 		cmocka_unit_test(test_standby_of_another_cluster_is_refused),
 		cmocka_unit_test(test_check_target_refuses_primary_and_missing_databases),

@@ -1074,7 +1074,7 @@ static void test_commit_syncs_its_objects_before_the_branch(void **state)
 		{ "redmond/runs/r1/report.json", "{\"run\": 1}\n", 12 },
 		{ "redmond/location.json", "{\"primary\": \"pool-b\"}\n", 23 },
 	};
-	char id[41], *objs, *line, *save = NULL;
+	char id[41], *objs, *line, *next;
 	long ref, last = -1;
 	size_t i, nobjs = 0, nfiles;
 
@@ -1093,8 +1093,13 @@ static void test_commit_syncs_its_objects_before_the_branch(void **state)
 	objs = run_ok("cd '%s' && { git rev-parse HEAD HEAD^{tree} HEAD:redmond HEAD:redmond/runs "
 		      "HEAD:redmond/runs/r1 HEAD:redmond/location.json "
 		      "HEAD:redmond/runs/r1/report.json; } 2>&1", repo);
-	for (line = strtok_r(objs, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *folder = xasprintf("objects/%.2s", line);
+	for (line = objs; *line; line = next) {
+		char *folder;
+
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		folder = xasprintf("objects/%.2s", line);
 		long dat = synced_at(folder);
 
 		if (dat < 0 || dat > ref)

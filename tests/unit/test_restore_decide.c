@@ -146,10 +146,71 @@ static void test_table(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* restore --assume-down: when the attestation decides, and why not. */
+static void test_attest(void **state)
+{
+	static const struct {
+		const char *name, *server;
+		bool no_target, reachable, answered;
+		enum step_status promote, demote;
+		enum restore_way way;
+		enum restore_attest want;
+	} cases[] = {
+		{ "target down, promotion running", "pool-b", false, false, false, STEP_RUNNING,
+		  STEP_PENDING, RESTORE_UNKNOWN, ATTEST_OK },
+		{ "target down, promotion failed part way", "pool-b", false, false, false, STEP_FAILED,
+		  STEP_PENDING, RESTORE_UNKNOWN, ATTEST_OK },
+		{ "another server", "pool-a", false, false, false, STEP_RUNNING, STEP_PENDING,
+		  RESTORE_UNKNOWN, ATTEST_NOT_TARGET },
+		{ "no server named", NULL, false, false, false, STEP_RUNNING, STEP_PENDING,
+		  RESTORE_UNKNOWN, ATTEST_NOT_TARGET },
+		{ "the target answers", "pool-b", false, true, true, STEP_RUNNING, STEP_PENDING,
+		  RESTORE_UNDO, ATTEST_ANSWERS },
+		{ "no observation of the target", "pool-b", true, false, false, STEP_RUNNING,
+		  STEP_PENDING, RESTORE_UNKNOWN, ATTEST_ANSWERS },
+		{ "part of the target answers", "pool-b", false, false, true, STEP_RUNNING,
+		  STEP_PENDING, RESTORE_UNKNOWN, ATTEST_PART_ANSWERS },
+		{ "the journal says the promotion took", "pool-b", false, false, false, STEP_DONE,
+		  STEP_PENDING, RESTORE_UNKNOWN, ATTEST_PROMOTION_TOOK },
+		{ "the demote began", "pool-b", false, false, false, STEP_RUNNING, STEP_RUNNING,
+		  RESTORE_UNKNOWN, ATTEST_PROMOTION_TOOK },
+		{ "never promoted: the journal decides", "pool-b", false, false, false, STEP_PENDING,
+		  STEP_PENDING, RESTORE_UNDO, ATTEST_NOT_NEEDED },
+		{ "the location recorded already", "pool-b", false, false, false, STEP_RUNNING,
+		  STEP_PENDING, RESTORE_FINISHED, ATTEST_NOT_NEEDED },
+	};
+	size_t i, bad = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct server_obs t;
+		struct restore_facts f;
+		enum restore_attest got;
+
+		memset(&t, 0, sizeof(t));
+		t.server = (char *)"pool-b";
+		t.reachable = cases[i].reachable;
+		t.answered = cases[i].answered;
+		memset(&f, 0, sizeof(f));
+		f.to_primary = "pool-b";
+		f.mode = PLAN_SWITCHOVER;
+		f.promote = cases[i].promote;
+		f.demote = cases[i].demote;
+		f.target = cases[i].no_target ? NULL : &t;
+		got = restore_attest(&f, cases[i].server, cases[i].way);
+		if (got != cases[i].want) {
+			print_error("%s: %d, expected %d\n", cases[i].name, (int)got, (int)cases[i].want);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_attest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
