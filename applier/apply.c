@@ -529,6 +529,12 @@ static void lease_confirmed(struct run *r, int64_t t0)
 	r->lease_sure_until = t0 + lease_s(r) * 1000 * 8 / 10;
 }
 
+static void lost_lock_hint(struct cms_error *err)
+{
+	cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' shows "
+		       "where it stands and 'cmsctl lock list' who holds it");
+}
+
 /* Renews the lease (state_lock_renew).  A lock taken over or broken, or
  * one that cannot be confirmed once the process's own margin ran out
  * (stopped, or waiting that long): the run has lost the store and changes
@@ -553,8 +559,7 @@ static int renew_lock(struct run *r, struct cms_error *err)
 			      "nothing more", rc == CMS_ELOCKED ? "no longer holds"
 			      : "cannot confirm that it still holds", (t0 - r->lease_confirmed_at) / 1000,
 			      lease_s(r), msg);
-		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
-			       "shows where it stands and 'cmsctl lock list' who holds it");
+		lost_lock_hint(err);
 		free(msg);
 		return CMS_EINTERRUPTED;
 	}
@@ -600,6 +605,21 @@ static bool lease_for_record(struct run *r, struct apply_result *out, int *rc,
 	}
 	cms_error_clear(&lerr);
 	return true;
+}
+
+/* Before a failed run's rollback, journal write or record: whether the
+ * store was lost meanwhile (a process stopped during a long step); err
+ * then says so first, as CMS_EINTERRUPTED. */
+static bool lost_before_failure(struct run *r, struct cms_error *err)
+{
+	struct cms_error gerr = CMS_ERROR_INIT;
+
+	if (!r->lock_lost && lease_guard(r, &gerr) < 0 && r->lock_lost) {
+		cms_error_prefix(err, "%s", gerr.message);
+		err->code = CMS_EINTERRUPTED;
+	}
+	cms_error_clear(&gerr);
+	return r->lock_lost;
 }
 
 /* engine.may_change, asked right before a promotion's statement: within
@@ -722,6 +742,7 @@ enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holde
 	struct lock_holder self = { 0 };
 	enum lock_holder_state res;
 	char *hboot = NULL, *sboot = NULL, *hstart = NULL;
+	unsigned long long now_start;
 	size_t nslen;
 
 	if (holder->pid <= 0 || !holder->host || !holder->pid_ns)
@@ -740,8 +761,9 @@ enum lock_holder_state applier_lock_holder_state(const struct lock_holder *holde
 		res = HOLDER_DEAD; /* an earlier boot of this host: every process of it is gone */
 	else if (kill((pid_t)holder->pid, 0) < 0 && errno == ESRCH)
 		res = HOLDER_DEAD;
-	else if (hstart && hboot && sboot && proc_is_ours() && proc_start_ticks(holder->pid) != 0 &&
-		 strtoull(hstart, NULL, 10) != proc_start_ticks(holder->pid))
+	else if (hstart && hboot && sboot && proc_is_ours() &&
+		 (now_start = proc_start_ticks(holder->pid)) != 0 &&
+		 strtoull(hstart, NULL, 10) != now_start)
 		res = HOLDER_DEAD; /* the pid now belongs to a process that started later */
 	else
 		res = HOLDER_ALIVE;
@@ -1597,17 +1619,7 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 	struct cms_error cerr = CMS_ERROR_INIT;
 	char *left;
 
-	{
-		/* Before any rollback, journal write or record: a process stopped
-		 * during a step (a long catch-up) may have lost the store. */
-		struct cms_error gerr = CMS_ERROR_INIT;
-
-		if (!r->lock_lost && lease_guard(r, &gerr) < 0 && r->lock_lost) {
-			cms_error_prefix(err, "%s", gerr.message);
-			err->code = CMS_EINTERRUPTED;
-		}
-		cms_error_clear(&gerr);
-	}
+	lost_before_failure(r, err);
 	r->error = xstrdup(err->message);
 	if (r->lock_lost) {
 		/* Another run may hold the store now: this one neither rolls
@@ -1616,8 +1628,7 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 		r->finished = now_ms();
 		cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped: %s", r->plan_id,
 			      r->error);
-		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
-			       "shows where it stands and 'cmsctl lock list' who holds it");
+		lost_lock_hint(err);
 		return CMS_EINTERRUPTED;
 	}
 	if (r->promote_started || r->committed) {
@@ -2239,23 +2250,14 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 		rc = restore_recorded(&r, &rec, err);
 	if (rc == 0)
 		rc = lease_guard(&r, err); /* before the run's close, as apply */
-	if (rc < 0 && !r.lock_lost) {
-		/* Before the failure is journaled, as apply (stop_failed_apply). */
-		struct cms_error gerr = CMS_ERROR_INIT;
-
-		if (lease_guard(&r, &gerr) < 0 && r.lock_lost) {
-			cms_error_prefix(err, "%s", gerr.message);
-			err->code = CMS_EINTERRUPTED;
-			rc = CMS_EINTERRUPTED;
-		}
-		cms_error_clear(&gerr);
-	}
+	/* Before the failure is journaled, as apply (stop_failed_apply). */
+	if (rc < 0 && !r.lock_lost && lost_before_failure(&r, err))
+		rc = CMS_EINTERRUPTED;
 	if (rc < 0 && r.lock_lost) {
 		r.error = xstrdup(err->message);
 		r.outcome = "interrupted";
 		r.finished = now_ms();
-		cms_error_hint(err, "another run may have taken the store over: 'cmsctl status' "
-			       "shows where it stands and 'cmsctl lock list' who holds it");
+		lost_lock_hint(err);
 		goto done;
 	}
 	if (rc < 0) {

@@ -66,6 +66,32 @@ wait_for() {
 	return 1
 }
 
+# kill_at STEP:STATUS ARGS...: "cmsctl apply ARGS" SIGKILLed right after
+# that journal write (a test build's hold); its output in apply.out and
+# apply.err.  $pid names it while it runs (for a test's EXIT trap).
+kill_at() {
+	local at=$1
+	shift
+	CMSCTL_TEST_HOLD_AT=$at "$CMSCTL" apply "$@" >apply.out 2>apply.err &
+	pid=$!
+	wait_for apply.err "holding at step $at"
+	kill -9 $pid
+	wait $pid 2>/dev/null || true
+	pid=''
+}
+
+# sqlite_store I PRIMARY: the config entry of store-I (sqlite, xds and
+# lis, pool-a and pool-b under store-I/servers/, made by the quick start's
+# setup.sh), PRIMARY its primary and the other its mirror.
+sqlite_store() {
+	local m=pool-b
+	[ "$2" = pool-b ] && m=pool-a
+	printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$1"
+	printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$1"
+	printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$1"
+	printf '    location: {primary: %s, mirror: %s}\n' "$2" "$m"
+}
+
 # The quick start's servers and config, in the current folder.
 quickstart() {
 	cp "$SRC/examples/quickstart/cms.yaml" "$SRC/examples/quickstart/setup.sh" \

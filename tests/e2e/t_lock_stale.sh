@@ -51,12 +51,7 @@ contains out "broke lock"
 
 # (4) An earlier boot of this host: dead, whatever the pid names now.
 run 0 "$CMSCTL" plan -o s2.plan
-CMSCTL_TEST_HOLD_AT=3:running "$CMSCTL" apply s2.plan >apply.out 2>apply.err &
-pid=$!
-wait_for apply.err "holding at step 3:running"
-kill -9 $pid
-wait $pid 2>/dev/null || true
-pid=''
+kill_at 3:running s2.plan
 set_holder "$nsonly boot=00000000-0000-4000-8000-000000000000 start=$start"
 run 0 "$CMSCTL" restore --yes
 contains out "broke lock"

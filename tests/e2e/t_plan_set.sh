@@ -16,12 +16,7 @@ config() {
 	for i in $(seq 1 $n); do
 		p=$1
 		[ "$i" = "$n" ] && p=pool-a
-		m=pool-b
-		[ "$p" = pool-b ] && m=pool-a
-		printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$i"
-		printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$i"
-		printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$i"
-		printf '    location: {primary: %s, mirror: %s}\n' "$p" "$m"
+		sqlite_store "$i" "$p"
 	done
 }
 for i in $(seq 1 $n); do

@@ -21,12 +21,7 @@ n=3
 config() {
 	printf 'version: 1\nstores:\n'
 	for i in $(seq 1 $n); do
-		m=pool-b
-		[ "$1" = pool-b ] && m=pool-a
-		printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$i"
-		printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$i"
-		printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$i"
-		printf '    location: {primary: %s, mirror: %s}\n' "$1" "$m"
+		sqlite_store "$i" "$1"
 		[ -z "${2:-}" ] || printf '    publish:\n      - command: [%s]\n        timeout: 40s\n' "$2"
 	done
 }

@@ -11,12 +11,7 @@ n=8
 config() {
 	printf 'version: 1\nbackend:\n  remote: remote.git\nstores:\n'
 	for i in $(seq 1 $n); do
-		m=pool-b
-		[ "$1" = pool-b ] && m=pool-a
-		printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$i"
-		printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$i"
-		printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$i"
-		printf '    location: {primary: %s, mirror: %s}\n' "$1" "$m"
+		sqlite_store "$i" "$1"
 	done
 }
 for i in $(seq 1 $n); do

@@ -106,11 +106,7 @@ run 0 "$CMSCTL" apply "$S" s4.plan
 # room again converges.
 sed -i 's/primary: pool-b/primary: pool-a/; s/mirror: pool-a/mirror: pool-b/' cms.yaml
 run 0 "$CMSCTL" plan "$S" -o s5.plan
-CMSCTL_TEST_HOLD_AT=4:running "$CMSCTL" apply "$S" s5.plan >apply.out 2>apply.err &
-pid=$!
-wait_for apply.err "holding at step 4:running"
-kill -9 $pid
-wait $pid 2>/dev/null || true
+kill_at 4:running "$S" s5.plan
 role_b() { sql servers/pool-b/xds.db 'SELECT role || read_only FROM cms_control'; }
 [ "$(role_b)" = primary1 ] || fail "pool-b is not left fenced by the killed apply: $(role_b)"
 CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" restore "$S" --yes >restore.out 2>restore.err &

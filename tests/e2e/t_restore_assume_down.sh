@@ -12,17 +12,6 @@ trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
 
 role() { sql "servers/$1/$2.db" 'SELECT role || read_only FROM cms_control'; }
 
-# kill_at STEP:STATUS PLAN: an apply of PLAN SIGKILLed right after that
-# journal write.
-kill_at() {
-	CMSCTL_TEST_HOLD_AT=$1 "$CMSCTL" apply "$2" >apply.out 2>apply.err &
-	pid=$!
-	wait_for apply.err "holding at step $1"
-	kill -9 $pid
-	wait $pid 2>/dev/null || true
-	pid=''
-}
-
 quickstart
 run 0 "$CMSCTL" plan -o adopt.plan
 run 0 "$CMSCTL" apply adopt.plan

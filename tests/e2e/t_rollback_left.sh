@@ -14,10 +14,7 @@ bash ./write.sh . pool-a 3 >/dev/null
 run 0 "$CMSCTL" plan -o s.plan --reason "the rollback test" --ticket CHG-9
 CMSCTL_TEST_HOLD_AT=3:running "$CMSCTL" apply s.plan >apply.out 2>apply.err &
 pid=$!
-for i in $(seq 1 600); do
-	grep -q "holding at step 3:running" apply.err && break
-	sleep 0.1
-done
+wait_for apply.err "holding at step 3:running"
 mv servers/pool-a servers/pool-a.off
 kill -CONT $pid
 rc=0
@@ -41,15 +38,7 @@ run 0 "$CMSCTL" status --detailed-exitcode
 # cannot undo the fence, so it ends 6 too; once pool-a is back, restore
 # again finishes the job.
 run 0 "$CMSCTL" plan -o s2.plan --reason "the rollback test, again" --ticket CHG-10
-CMSCTL_TEST_HOLD_AT=3:running "$CMSCTL" apply s2.plan >apply.out 2>apply.err &
-pid=$!
-for i in $(seq 1 600); do
-	grep -q "holding at step 3:running" apply.err && break
-	sleep 0.1
-done
-kill -9 $pid
-wait $pid 2>/dev/null || true
-pid=''
+kill_at 3:running s2.plan
 mv servers/pool-a servers/pool-a.off
 run 6 "$CMSCTL" restore --yes
 contains err "restore settled the interrupted run, but the fence of 'pool-a' could not be undone"

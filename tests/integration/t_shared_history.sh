@@ -204,12 +204,7 @@ fleet_config() { # PRIMARY
 	printf 'version: 1\nbackend:\n  remote: "ssh://%s@127.0.0.1:%s%s/remote-fleet.git"\n  ssh_key: %s\nstores:\n' \
 		"$(id -un)" "$port" "$T" "$T/ssh/id_test"
 	for i in $(seq 1 $n); do
-		m=pool-b
-		[ "$1" = pool-b ] && m=pool-a
-		printf '  - name: store-%d\n    engine: sqlite\n    databases: [xds, lis]\n' "$i"
-		printf '    servers:\n      - {name: pool-a, path: store-%d/servers/pool-a}\n' "$i"
-		printf '      - {name: pool-b, path: store-%d/servers/pool-b, role: mirror}\n' "$i"
-		printf '    location: {primary: %s, mirror: %s}\n' "$1" "$m"
+		sqlite_store "$i" "$1"
 	done
 }
 for i in $(seq 1 $n); do
