@@ -55,6 +55,10 @@
 	X(git_oid_equal) \
 	X(git_oid_fromstr) \
 	X(git_oid_tostr) \
+	X(git_packbuilder_free) \
+	X(git_packbuilder_insert_walk) \
+	X(git_packbuilder_new) \
+	X(git_packbuilder_write) \
 	X(git_push_options_init) \
 	X(git_reference_create) \
 	X(git_reference_create_matching) \
@@ -153,6 +157,10 @@ extern struct cms_lib_git2 cms_lib_git2;
 #define git_oid_equal (CMS_LIB_GIT2->git_oid_equal)
 #define git_oid_fromstr (CMS_LIB_GIT2->git_oid_fromstr)
 #define git_oid_tostr (CMS_LIB_GIT2->git_oid_tostr)
+#define git_packbuilder_free (CMS_LIB_GIT2->git_packbuilder_free)
+#define git_packbuilder_insert_walk (CMS_LIB_GIT2->git_packbuilder_insert_walk)
+#define git_packbuilder_new (CMS_LIB_GIT2->git_packbuilder_new)
+#define git_packbuilder_write (CMS_LIB_GIT2->git_packbuilder_write)
 #define git_push_options_init (CMS_LIB_GIT2->git_push_options_init)
 #define git_reference_create (CMS_LIB_GIT2->git_reference_create)
 #define git_reference_create_matching (CMS_LIB_GIT2->git_reference_create_matching)

@@ -8,8 +8,9 @@
  * when both moved, every local commit the remote lacks is rebuilt on the
  * remote tip by applying its own tree change (each commit touches its own
  * paths: a plan, a run, the location), keeping its message, author and
- * committer.  Push sends the local branch without force; a rejection (the
- * remote moved meanwhile) syncs and retries.  A remote that cannot be
+ * committer.  Push sends the local branch without force (a path remote's
+ * branch is moved here, from the tip it was built on: push_local); a
+ * rejection (the remote moved meanwhile) syncs and retries.  A remote that cannot be
  * reached leaves everything local as it was: nothing is lost, and the next
  * push delivers it.
  *
@@ -465,13 +466,100 @@ int history_remote_sync(const char *repo_path, const char *branch,
 	return rc;
 }
 
-static int push_once(struct remote_ctx *c, const git_oid *local, struct cms_error *err)
+/* The folder of a path or file:// remote, or NULL for a network one
+ * (caller frees).  The same split as the config's (planner/config.c). */
+static char *local_remote_path(const char *url)
+{
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+	char *out, *o;
+	const char *p;
+
+	if (!strncmp(url, "file://", 7)) {
+		p = url + 7;
+		if (!strncmp(p, "localhost/", 10))
+			p += 9;
+		out = o = xmalloc(strlen(p) + 1);
+		for (; *p; p++) {
+			unsigned hi, lo;
+
+			if (p[0] == '%' && sscanf(p + 1, "%1x%1x", &hi, &lo) == 2) {
+				*o++ = (char)(hi * 16 + lo);
+				p += 2;
+			} else {
+				*o++ = *p;
+			}
+		}
+		*o = '\0';
+		return out;
+	}
+	if (strstr(url, "://"))
+		return NULL;
+	if (colon && (!slash || colon < slash) && url[0] != '.' && url[0] != '/')
+		return NULL; /* user@host:path */
+	return xstrdup(url);
+}
+
+/* A path remote's push.  libgit2's local transport checks that the push
+ * is a fast-forward from the branch it listed, and later writes the
+ * remote branch with force: two pushers that listed the same tip both
+ * pass, and the second write drops the first one's commits.  So this
+ * writes the objects itself (the commits the tracking ref lacks, one
+ * pack) and moves the remote branch only if it still holds the tip this
+ * one was built on, under the branch's own lock file (as git's
+ * receive-pack does).  A remote that moved meanwhile is a rejection. */
+static int push_local(struct remote_ctx *c, const char *path, const git_oid *local,
+		      const git_oid *expected, struct cms_error *err)
+{
+	git_repository *remote = NULL;
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	git_reference *ref = NULL;
+	char *pack_dir = NULL;
+	int rc = 0, grc;
+
+	if (git_repository_open_ext(&remote, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+		return remote_fail(err, CMS_ERROR, "cannot open history remote '%s'", c->cfg->url);
+	if (!git_repository_is_bare(remote)) {
+		rc = cms_error_set(err, CMS_ERROR, "history remote '%s' is not a bare repository",
+				   c->cfg->url);
+		goto done;
+	}
+	pack_dir = xasprintf("%sobjects/pack", git_repository_path(remote));
+	if (git_revwalk_new(&walk, c->repo) < 0 || git_revwalk_push(walk, local) < 0 ||
+	    (expected && git_revwalk_hide(walk, expected) < 0) ||
+	    git_packbuilder_new(&pb, c->repo) < 0 || git_packbuilder_insert_walk(pb, walk) < 0 ||
+	    git_packbuilder_write(pb, pack_dir, 0, NULL, NULL) < 0) {
+		rc = remote_fail(err, CMS_ERROR, "cannot push the history to '%s'", c->cfg->url);
+		goto done;
+	}
+	if (expected)
+		grc = git_reference_create_matching(&ref, remote, c->local_ref, local, 1, expected,
+						    "cmsctl: push");
+	else
+		grc = git_reference_create(&ref, remote, c->local_ref, local, 0, "cmsctl: push");
+	if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS || grc == GIT_ELOCKED)
+		c->rejected = xstrdup("the remote branch moved meanwhile");
+	else if (grc < 0)
+		rc = remote_fail(err, CMS_ERROR, "cannot move the branch of history remote '%s'",
+				 c->cfg->url);
+done:
+	git_reference_free(ref);
+	git_packbuilder_free(pb);
+	git_revwalk_free(walk);
+	git_repository_free(remote);
+	free(pack_dir);
+	return rc;
+}
+
+static int push_once(struct remote_ctx *c, const git_oid *local, const git_oid *expected,
+		     struct cms_error *err)
 {
 	git_remote *remote = NULL;
 	git_push_options opts;
 	git_reference *ref = NULL;
 	char *spec = xasprintf("%s:%s", c->local_ref, c->local_ref);
 	git_strarray specs;
+	char *path;
 	int rc = 0, prc = 0;
 
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
@@ -481,16 +569,21 @@ static int push_once(struct remote_ctx *c, const git_oid *local, struct cms_erro
 	free(c->rejected);
 	c->rejected = NULL;
 	c->cred_attempts = 0;
-	if (git_remote_create_anonymous(&remote, c->repo, c->cfg->url) < 0 ||
+	if ((path = local_remote_path(c->cfg->url)) != NULL) {
+		rc = push_local(c, path, local, expected, err);
+		free(path);
+		if (rc < 0 || c->rejected)
+			goto done;
+	} else if (git_remote_create_anonymous(&remote, c->repo, c->cfg->url) < 0 ||
 	    (prc = git_remote_push(remote, &specs, &opts)) < 0) {
 		const git_error *e = git_error_last();
 
-		/* libgit2 reports a non-fast-forward of a local remote as an
-		 * error, of a smart remote through the callback.  libgit2 1.5
-		 * words it "cannot push non-fastforwardable reference"
-		 * (GIT_ENONFASTFORWARD) or, for a path remote whose branch moved
-		 * to commits this repository lacks, "... contains commits that
-		 * are not present locally". */
+		/* libgit2 reports a non-fast-forward as an error (its own check,
+		 * against the branch it listed) or through the callback (the
+		 * server's).  libgit2 1.5 words the error "cannot push
+		 * non-fastforwardable reference" (GIT_ENONFASTFORWARD) or, when
+		 * the branch moved to commits this repository lacks, "...
+		 * contains commits that are not present locally". */
 		if (prc == GIT_ENONFASTFORWARD ||
 		    (e && e->message && (strstr(e->message, "fast-forward") ||
 					 strstr(e->message, "fastforward") ||
@@ -545,13 +638,15 @@ int history_remote_push(const char *repo_path, const char *branch,
 			if (ahead == 0)
 				goto done;
 		}
-		if ((rc = push_once(&c, &local, err)) < 0)
+		if ((rc = push_once(&c, &local, have_tracking ? &tracking : NULL, err)) < 0)
 			goto done;
 		if (!c.rejected) {
 			*pushed = have_tracking ? ahead : 1;
 			goto done;
 		}
-		/* The remote moved meanwhile: fetch, rebuild, try again. */
+		/* The remote moved meanwhile: fetch, rebuild, try again, after a
+		 * pause that lets the other pusher finish. */
+		cms_lock_pause(attempt * 5);
 	}
 	rc = cms_error_set(err, CMS_ERROR, "cannot push the history to '%s': it kept moving "
 			   "over %d attempts (%s)", cfg->url, REMOTE_MAX_ATTEMPTS,
