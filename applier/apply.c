@@ -273,6 +273,8 @@ static int run_publish(struct run *r, struct run_step *s, size_t idx, const char
 	return rc;
 }
 
+static int lease_guard(void *arg, struct cms_error *err);
+
 /* Fences a server that does not answer through its fence targets, in
  * order, until one exits 0.  When none does, the operator's attestation in
  * the plan stands, or the move stops here, before any change (exit 7). */
@@ -304,6 +306,11 @@ static int fence_from_outside(struct run *r, struct run_step *s, struct cms_erro
 		int64_t t0 = cms_monotonic_ms();
 
 		cms_error_clear(&ferr);
+		/* A command can take its whole timeout: the lease before each. */
+		if (i > 0 && (rc = lease_guard(r, err)) < 0) {
+			free(check);
+			goto done;
+		}
 		rc = applier_run_command(t->argv, envp, t->timeout_ms, "fence command", &ferr);
 		add_check(&s->checks, &s->nchecks, rc == 0, check, "%s after %" PRId64 " ms",
 			  rc == 0 ? "exit 0" : ferr.message, cms_monotonic_ms() - t0);
@@ -385,8 +392,6 @@ static void tell_engine_move(struct run *r)
 	r->e->move.old_isolated = p->assume_down != NULL || r->fenced_outside != NULL ||
 				  p->fence.via == FENCE_VIA_TARGETS;
 }
-
-static int lease_guard(void *arg, struct cms_error *err);
 
 /* Runs one step.  The caller journals before and after. */
 static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
@@ -887,10 +892,12 @@ static void release_lock(struct run *r)
 	if (r->lock_id)
 		state_unlock(r->ctx->state, r->ctx->store->name, r->lock_id, &ignored);
 	cms_error_clear(&ignored);
+	db_set_guard(NULL, NULL); /* no lease left to check */
 }
 
 static void run_free(struct run *r)
 {
+	db_set_guard(NULL, NULL);
 	report_run_free_content(r);
 	engine_close(r->e);
 	free(r->lock_id);
@@ -1564,6 +1571,7 @@ static int recheck_servers(struct run *r, struct cms_error *err)
 	r->e->on_database_arg = ctx->on_database_arg;
 	r->e->may_change = lease_guard;
 	r->e->may_change_arg = r;
+	db_set_guard(lease_guard, r); /* every statement, too (run_free ends it) */
 	if ((rc = recheck_observations(r, err)) < 0 || (rc = check_publish_targets(r, err)) < 0)
 		return rc;
 	/* The statements of the pre-run probe are not part of any step. */
@@ -2223,6 +2231,7 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.e->on_database_arg = ctx->on_database_arg;
 	r.e->may_change = lease_guard;
 	r.e->may_change_arg = &r;
+	db_set_guard(lease_guard, &r);
 	/* The prompt can wait on the operator past the lease. */
 	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
 		goto done;

@@ -64,6 +64,15 @@ void db_set_database(struct db *db, const char *database)
 	db->database = database ? xstrdup(database) : NULL;
 }
 
+static _Thread_local int (*thread_guard)(void *arg, struct cms_error *err);
+static _Thread_local void *thread_guard_arg;
+
+void db_set_guard(int (*guard)(void *arg, struct cms_error *err), void *arg)
+{
+	thread_guard = guard;
+	thread_guard_arg = guard ? arg : NULL;
+}
+
 int db_exec(struct db *db, const char *sql, struct db_result **out, struct cms_error *err)
 {
 	return db_exec_on(db, NULL, sql, out, err);
@@ -83,6 +92,8 @@ int db_exec_on(struct db *db, const char *database, const char *sql, struct db_r
 	if (!sql)
 		return cms_error_set(err, CMS_ERROR, "no statement to run on server '%s'", db->label);
 
+	if (thread_guard && (rc = thread_guard(thread_guard_arg, err)) < 0)
+		return rc;
 	start = cms_monotonic_ms();
 	rc = db->ops->exec(db, sql, out ? &res : NULL, err);
 	db_log_append(db, database, sql, cms_monotonic_ms() - start, rc == 0);

@@ -59,6 +59,15 @@ struct db {
 	int64_t deadline_ms;         /* a step's end (cms_monotonic_ms), 0: none */
 };
 
+/* The calling thread's statement guard (NULL: none): asked before every
+ * statement db_exec_on() would send from this thread; when it fails, the
+ * statement is not sent (nor logged) and its error is the call's.  apply
+ * and restore make it their lease check, so that a run that lost the
+ * store's lock (stopped past its lease in the middle of a step) sends
+ * nothing more to any server.  Sessions' other threads (a connect ahead,
+ * its check) are not guarded: they only read. */
+void db_set_guard(int (*guard)(void *arg, struct cms_error *err), void *arg);
+
 /* Caps every later call on db at deadline_ms (cms_monotonic_ms(); 0 lifts
  * the cap), on top of each call's own timeout: a step with a budget (a
  * catch-up) ends when its budget does, even inside a call to a server that

@@ -112,7 +112,8 @@ struct engine {
 					  * applier takes it (frees it) */
 	/* Test hook (a test build's CMSCTL_TEST_HOLD_AT=promote:DB): called by
 	 * engines that promote database by database, after each database took
-	 * the promotion; and with the action "may_change" by
+	 * the promotion (the sqlite engine also after each database's fence
+	 * and unfence: "fence", "unfence"); and with the action "may_change" by
 	 * engine_may_change (CMSCTL_TEST_HOLD_AT=may_change).  NULL: nothing. */
 	void (*on_database)(void *arg, const char *action, const char *server, const char *db);
 	void *on_database_arg;
@@ -120,7 +121,9 @@ struct engine {
 	 * server, and before the sqlite catch-up renames its copy over the
 	 * target's file (engine_may_change): the applier checks that its run
 	 * still holds the store's lock (a process stopped past its lease may
-	 * have lost it to another run).  NULL: nothing to ask. */
+	 * have lost it to another run).  NULL: nothing to ask.  (apply and
+	 * restore also make it the guard of every statement they send:
+	 * db_set_guard.) */
 	int (*may_change)(void *arg, struct cms_error *err);
 	void *may_change_arg;
 	/* The write-unavailable window as the engine sees it

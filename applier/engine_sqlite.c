@@ -601,6 +601,7 @@ static int sq_set_read_only(struct engine *e, const char *server, int value, con
 		}
 		sq_disconnect(e, db);
 		db = NULL;
+		engine_database_done(e, verb, srv->name, dbname); /* a test build's hold */
 	}
 done:
 	sq_disconnect(e, db);

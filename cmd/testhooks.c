@@ -9,6 +9,8 @@
  *                (tests/e2e/t_apply_kill.sh);
  *   promote:DB   right after the engine promoted database DB of the target,
  *                before the next one (tests/e2e/t_store_unit.sh);
+ *   fence:DB     the same after the sqlite engine fenced DB (and unfence:DB)
+ *                (tests/e2e/t_lease_lost.sh);
  *   record       between the state's commit of a run and the history's
  *                (tests/e2e/t_level.sh);
  *   recorded     once the run is recorded in the history and pushed to its

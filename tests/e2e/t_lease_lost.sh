@@ -6,8 +6,9 @@
 # it ends 6 and says why.  If nobody took the store over, the confirmed
 # lock lets it go on.  (A test build's CMSCTL_TEST_LEASE_S makes the
 # lease 2 s; a product lease is 15 minutes or more.  The holds are the
-# test build's CMSCTL_TEST_HOLD_AT, at a journal write or at the engine's
-# question right before a promotion's first statement.)
+# test build's CMSCTL_TEST_HOLD_AT, at a journal write, at the engine's
+# question right before a promotion's first statement, or between two
+# databases' fences.)
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 pid=''
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -119,5 +120,33 @@ contains apply.err "this run no longer holds the store's lock"
 	fail "the resumed apply closed run $run_id again over restore's '$outcome'"
 git -C .cmsctl/history log --format=%s >log.after
 cmp -s log.before log.after || fail "the apply recorded after losing its lock: $(diff log.before log.after)"
+run 0 "$CMSCTL" audit verify
+
+# (4) Stopped in the middle of a step, between two statements: a
+# switchover held after the fence of the old primary's first database,
+# past its lease.  A restore takes the store over and undoes the fence.
+# The resumed apply sends no statement more (each is checked against the
+# lease), so the live primary's second database is not fenced behind
+# restore's back (before, it was: pool-a's lis read-only, for good).
+cd "$T" && mkdir p4 && cd p4
+quickstart
+run 0 "$CMSCTL" plan -o adopt.plan
+run 0 "$CMSCTL" apply adopt.plan
+sed -i 's/primary: pool-a/primary: pool-X/; s/mirror: pool-b/mirror: pool-a/; s/primary: pool-X/primary: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan -o sw.plan
+contains out "switchover"
+stopped_apply sw.plan fence:xds "after fence of xds"
+[ "$(role pool-a xds) $(role pool-a lis)" = "primary1@1 primary0@1" ] ||
+	fail "held after the first database's fence: $(role pool-a xds) $(role pool-a lis)"
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+contains out "the promotion did not take: undo the run"
+resumed_rc
+[ "$rc" = 6 ] || fail "apply resumed inside its fence after losing its lock: exit $rc, expected 6"
+contains apply.err "this run no longer holds the store's lock"
+for d in xds lis; do
+	[ "$(role pool-a $d)" = 'primary0@1' ] ||
+		fail "pool-a's $d after a restore undid the fence and the apply resumed: $(role pool-a $d)"
+done
+run 0 "$CMSCTL" status
 run 0 "$CMSCTL" audit verify
 finish
