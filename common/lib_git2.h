@@ -66,6 +66,7 @@
 	X(git_reference_lookup) \
 	X(git_reference_name_is_valid) \
 	X(git_reference_name_to_id) \
+	X(git_reference_remove) \
 	X(git_reference_symbolic_target) \
 	X(git_reference_type) \
 	X(git_remote_connect) \
@@ -168,6 +169,7 @@ extern struct cms_lib_git2 cms_lib_git2;
 #define git_reference_lookup (CMS_LIB_GIT2->git_reference_lookup)
 #define git_reference_name_is_valid (CMS_LIB_GIT2->git_reference_name_is_valid)
 #define git_reference_name_to_id (CMS_LIB_GIT2->git_reference_name_to_id)
+#define git_reference_remove (CMS_LIB_GIT2->git_reference_remove)
 #define git_reference_symbolic_target (CMS_LIB_GIT2->git_reference_symbolic_target)
 #define git_reference_type (CMS_LIB_GIT2->git_reference_type)
 #define git_remote_connect (CMS_LIB_GIT2->git_remote_connect)

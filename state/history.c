@@ -97,6 +97,13 @@ static int git_init_now(struct cms_error *err)
 		return rc;
 	if (git_libgit2_init() < 0)
 		return git_fail(err, CMS_ERROR, "cannot initialise libgit2");
+	/* A history is an audit trail: have libgit2 fsync objects and refs,
+	 * here and on a path remote (history_remote.c writes its pack and
+	 * branch), whichever command opens it.  The option is process-wide,
+	 * read when a repository's refs are first loaded, and only ever set
+	 * to this value. */
+	if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0)
+		return git_fail(err, CMS_ERROR, "cannot enable fsync in libgit2");
 	return 0;
 }
 
@@ -280,14 +287,8 @@ int history_open(struct history **out, const char *path, const char *branch,
 	h->path = xstrdup(path);
 	h->branch = xstrdup(branch);
 	h->refname = xasprintf("refs/heads/%s", branch);
-	if ((rc = history_git_init(err)) < 0)
+	if ((rc = history_git_init(err)) < 0) /* fsync on, too */
 		goto done;
-	/* A history is an audit trail: have libgit2 fsync objects and refs.
-	 * The option is process-wide; it is only ever set to this value. */
-	if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot enable fsync in libgit2");
-		goto done;
-	}
 	if (git_reference_name_is_valid(&valid, h->refname) < 0) {
 		rc = git_fail(err, CMS_ERROR, "cannot check history branch name '%s'", branch);
 		goto done;

@@ -25,6 +25,7 @@
 
 #include "common/lib_git2.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -215,8 +216,16 @@ static int fetch(struct remote_ctx *c, struct cms_error *err)
 	for (i = 0; i < nheads; i++)
 		found |= !strcmp(heads[i]->name, c->local_ref);
 	git_remote_disconnect(remote);
-	if (!found)
+	if (!found) {
+		/* A remote without the branch (a new one, or one made anew):
+		 * what the tracking ref says it held is no longer so. */
+		int grc = git_reference_remove(c->repo, c->tracking_ref);
+
+		if (grc < 0 && grc != GIT_ENOTFOUND)
+			rc = remote_fail(err, CMS_ERROR, "cannot forget the history remote's old "
+					 "branch");
 		goto done;
+	}
 	c->cred_attempts = 0;
 	if (git_remote_fetch(remote, &specs, &opts, "cmsctl: fetch history") < 0)
 		rc = remote_fail(err, CMS_ERROR, "cannot fetch from history remote '%s'",
@@ -478,12 +487,15 @@ static char *local_remote_path(const char *url)
 		p = url + 7;
 		if (!strncmp(p, "localhost/", 10))
 			p += 9;
+		if (*p != '/')
+			return NULL; /* file://host/...: not this host's */
 		out = o = xmalloc(strlen(p) + 1);
 		for (; *p; p++) {
-			unsigned hi, lo;
+			if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+			    isxdigit((unsigned char)p[2])) {
+				char hex[3] = { p[1], p[2], '\0' };
 
-			if (p[0] == '%' && sscanf(p + 1, "%1x%1x", &hi, &lo) == 2) {
-				*o++ = (char)(hi * 16 + lo);
+				*o++ = (char)strtol(hex, NULL, 16);
 				p += 2;
 			} else {
 				*o++ = *p;
@@ -515,7 +527,10 @@ static int push_local(struct remote_ctx *c, const char *path, const git_oid *loc
 	git_revwalk *walk = NULL;
 	git_reference *ref = NULL;
 	char *pack_dir = NULL;
+	git_oid zero;
 	int rc = 0, grc;
+
+	memset(&zero, 0, sizeof(zero));
 
 	if (git_repository_open_ext(&remote, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
 		return remote_fail(err, CMS_ERROR, "cannot open history remote '%s'", c->cfg->url);
@@ -532,13 +547,14 @@ static int push_local(struct remote_ctx *c, const char *path, const git_oid *loc
 		rc = remote_fail(err, CMS_ERROR, "cannot push the history to '%s'", c->cfg->url);
 		goto done;
 	}
-	if (expected)
-		grc = git_reference_create_matching(&ref, remote, c->local_ref, local, 1, expected,
-						    "cmsctl: push");
-	else
-		grc = git_reference_create(&ref, remote, c->local_ref, local, 0, "cmsctl: push");
-	if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS || grc == GIT_ELOCKED)
+	/* A zero expected id: the branch must still be absent, checked under
+	 * its lock (a plain create without force looks before it locks). */
+	grc = git_reference_create_matching(&ref, remote, c->local_ref, local, 1,
+					    expected ? expected : &zero, "cmsctl: push");
+	if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS)
 		c->rejected = xstrdup("the remote branch moved meanwhile");
+	else if (grc == GIT_ELOCKED)
+		c->rejected = xstrdup(git_message()); /* names the lock file */
 	else if (grc < 0)
 		rc = remote_fail(err, CMS_ERROR, "cannot move the branch of history remote '%s'",
 				 c->cfg->url);

@@ -63,4 +63,32 @@ run 0 "$CMSCTL" apply s.plan
 rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'apply' ORDER BY started_at DESC LIMIT 1")
 git -C remote.git cat-file -e "cms-history:redmond/runs/$rid/report.json" ||
 	fail "the run did not reach the remote"
+
+# A path remote made anew, empty: what the history remembered of the old
+# one's branch no longer holds, and the next command pushes the whole
+# history (before, every push failed on the stale tip).
+rm -rf remote.git && git init -q --bare remote.git
+run 0 "$CMSCTL" plan -o anew.plan
+[ "$(git -C remote.git rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
+	fail "the history did not reach a remote made anew"
+
+# 'history push' to a path remote syncs what it writes there, the pack
+# before the branch moves, as any command that opens the history does.
+mv remote.git remote.away
+run 0 "$CMSCTL" plan -o local.plan
+contains err "warning: working from the local history"
+mv remote.away remote.git
+if command -v strace >/dev/null; then
+	run 0 strace -f -y -e trace=fsync,fdatasync -o trace "$CMSCTL" history push
+	# libgit2 syncs the pack under a temporary name, then renames it;
+	# the branch is synced as its lock file, before that is renamed.
+	pack=$(grep -n "remote.git/objects/pack/pack_git2_[0-9a-f]*>" trace | head -1 | cut -d: -f1 || true)
+	ref=$(grep -n "remote.git/refs/heads/cms-history.lock>" trace | head -1 | cut -d: -f1 || true)
+	[ -n "$pack" ] && [ -n "$ref" ] && [ "$pack" -lt "$ref" ] ||
+		fail "history push: the remote's pack (line ${pack:-none}) is not synced before its branch (line ${ref:-none})"
+elif [ "${CI:-}" = true ]; then
+	fail "strace is not installed (scripts/install-deps.sh)"
+fi
+[ "$(git -C remote.git rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
+	fail "history push did not level the remote"
 finish
