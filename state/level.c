@@ -203,6 +203,36 @@ static int64_t journaled_closed_window(const struct step_info *s, size_t n)
 	return -1;
 }
 
+/* A restore's attestation (restore --assume-down), as it journaled it: a
+ * check of its first step, "attested down by the operator", observed
+ * "OPERATOR: REASON" (applier/apply.c).  The reason (caller frees), or
+ * NULL when the run has none. */
+static char *journaled_attestation(const struct step_info *s, size_t n, const char *operator_name)
+{
+	size_t i, j, olen = operator_name ? strlen(operator_name) : 0;
+	char *reason = NULL;
+
+	for (i = 0; i < n && !reason; i++) {
+		json_t *d = s[i].detail_json ? json_loads(s[i].detail_json, 0, NULL) : NULL;
+		json_t *checks = json_object_get(d, "checks");
+
+		for (j = 0; j < json_array_size(checks) && !reason; j++) {
+			json_t *c = json_array_get(checks, j);
+			const char *name = json_string_value(json_object_get(c, "check"));
+			const char *seen = json_string_value(json_object_get(c, "observed"));
+
+			if (!name || !seen || strcmp(name, "attested down by the operator"))
+				continue;
+			if (operator_name && !strncmp(seen, operator_name, olen) &&
+			    !strncmp(seen + olen, ": ", 2))
+				seen += olen + 2;
+			reason = xstrdup(seen);
+		}
+		json_decref(d);
+	}
+	return reason;
+}
+
 struct plan_facts {
 	json_t *mode, *from, *to, *author, *assume_down, *reason, *ticket; /* owned, or NULL */
 	int64_t serial;
@@ -258,11 +288,26 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	char *json = NULL, *p1 = NULL, *p2 = NULL, *p3 = NULL, commit[41], *subject = NULL;
 	int64_t window, serial_after;
 	bool ok = run->outcome && !strcmp(run->outcome, "ok");
+	char *attested = NULL;
+	const char *ad_server = NULL, *ad_reason = NULL;
 	int rc;
 
 	plan_facts(h, run->plan_id, &pf);
 	if ((rc = state_run_steps(sdb, run->id, &steps, &nsteps, err)) < 0)
 		goto done;
+	/* The attestation, as the run's own report gives it
+	 * (report_attestation): a restore's own first, else its plan's. */
+	if (run->kind && !strcmp(run->kind, "restore") &&
+	    (attested = journaled_attestation(steps, nsteps, run->operator_name)) != NULL &&
+	    loc_primary(pf.to)) {
+		json_decref(pf.assume_down);
+		pf.assume_down = json_pack("{s:s, s:s}", "server", loc_primary(pf.to), "reason",
+					   attested);
+	}
+	if (json_is_object(pf.assume_down)) {
+		ad_server = json_string_value(json_object_get(pf.assume_down, "server"));
+		ad_reason = json_string_value(json_object_get(pf.assume_down, "reason"));
+	}
 	window = journal_window(steps, nsteps);
 	if (window < 0)
 		window = journaled_closed_window(steps, nsteps);
@@ -283,7 +328,9 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 	json_object_set_new(o, "reason", json_is_string(pf.reason) ? json_incref(pf.reason) : json_null());
 	json_object_set_new(o, "ticket", json_is_string(pf.ticket) ? json_incref(pf.ticket) : json_null());
 	json_object_set_new(o, "approvals", json_array());
-	json_object_set_new(o, "assume_down", pf.assume_down ? json_incref(pf.assume_down) : json_null());
+	json_object_set_new(o, "assume_down", ad_server ? json_pack("{s:s, s:s}", "server", ad_server,
+								  "reason", ad_reason ? ad_reason : "")
+			    : json_null());
 	json_object_set_new(o, "started_at", jtime(run->started_at));
 	json_object_set_new(o, "finished_at",
 			    jtime(run->finished_at ? run->finished_at : run->started_at));
@@ -338,6 +385,7 @@ static int record_one(struct history *h, struct state *sdb, const struct run_inf
 			.operator_name = run->operator_name, .outcome = run->outcome,
 			.kind = run->kind, .run_id = run->id, .recorded_from = "journal",
 			.reason = json_string_value(pf.reason), .ticket = json_string_value(pf.ticket),
+			.assume_down = ad_server, .assume_down_reason = ad_reason,
 		};
 
 		history_add_trailers(&msg, &t);
@@ -362,6 +410,7 @@ done:
 	json_decref(pf.assume_down);
 	json_decref(pf.reason);
 	json_decref(pf.ticket);
+	free(attested);
 	step_info_list_free(steps, nsteps);
 	buf_free(&html);
 	buf_free(&msg);

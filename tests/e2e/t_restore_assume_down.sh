@@ -109,4 +109,29 @@ run 7 "$CMSCTL" restore --assume-down pool-b --reason "lost" --yes
 contains err "--assume-down 'pool-b' is not needed"
 run 0 "$CMSCTL" restore --yes
 [ "$(role pool-a xds)" = primary0 ] || fail "after the plain restore, pool-a's xds: $(role pool-a xds)"
+
+# (3) The attested restore killed before its record: the next command
+# records it from the journal, attestation included (report.json's
+# assume_down and the commit's trailers), as its own record would have.
+mv servers/pool-b.gone servers/pool-b
+run 0 "$CMSCTL" plan -o s3.plan
+kill_at 4:running s3.plan
+mv servers/pool-b servers/pool-b.gone
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" restore --assume-down pool-b --reason "pool-b burned, CHG-9" \
+	--yes >restore.out 2>restore.err & pid=$!
+wait_for restore.err "holding before recording run"
+kill -9 $pid; wait $pid 2>/dev/null || true; pid=''
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE kind = 'restore' ORDER BY started_at DESC LIMIT 1")
+mv servers/pool-b.gone servers/pool-b
+run 0 "$CMSCTL" plan -o after.plan
+contains err "recorded run $rid"
+git -C .cmsctl/history show "cms-history:redmond/runs/$rid/report.json" >levelled.json
+[ "$(jq -r '.assume_down.server + " / " + .assume_down.reason' levelled.json)" = "pool-b / pool-b burned, CHG-9" ] ||
+	fail "the levelled restore report lacks the attestation: $(jq -c .assume_down levelled.json)"
+validate_json report.schema.json levelled.json
+git -C .cmsctl/history log -1 --format=%B "$(git -C .cmsctl/history log --format=%H --grep "Run-Id: $rid" cms-history | head -1)" >levelled.txt
+contains levelled.txt "Recorded-From: journal"
+contains levelled.txt "Assumed-Down: pool-b"
+contains levelled.txt "Assumed-Down-Reason: pool-b burned, CHG-9"
+run 0 "$CMSCTL" audit verify
 finish
