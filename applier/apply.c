@@ -612,6 +612,24 @@ static bool lease_for_record(struct run *r, struct apply_result *out, int *rc,
 	return true;
 }
 
+/* A run that lost its lock is not recorded by this process (whoever holds
+ * the store records it from the journal), but the --report file the
+ * operator asked for is still written: what this process did and saw,
+ * its outcome "interrupted" and why.  Its failure is a follow-up: the
+ * exit status already says the run stopped. */
+static void report_file_unrecorded(struct run *r, struct apply_result *out)
+{
+	const struct apply_ctx *ctx = r->ctx;
+	struct cms_error ferr = CMS_ERROR_INIT;
+
+	if (!r->lock_lost || !out->run_id || !ctx->write_report)
+		return;
+	if (ctx->write_report(ctx->write_report_arg, out, &ferr) < 0)
+		cms_strv_push(&out->followups, xasprintf("the --report file was not written: %s",
+							 ferr.message ? ferr.message : "?"));
+	cms_error_clear(&ferr);
+}
+
 /* Before a failed run's rollback, journal write or record: whether the
  * store was lost meanwhile (a process stopped during a long step); err
  * then says so first, as CMS_EINTERRUPTED. */
@@ -1721,6 +1739,8 @@ done:
 	 * now (from the journal), not by this process. */
 	if (ctx->record && lease_for_record(&r, out, &rc, err))
 		rc = ctx->record(ctx->record_arg, out, rc, err);
+	else
+		report_file_unrecorded(&r, out);
 	release_lock(&r);
 done_unlocked:
 	recorded_free(&rec);
@@ -2308,6 +2328,8 @@ done:
 		*ctx->stop_phase = 2;
 	if (ctx->record && lease_for_record(&r, out, &rc, err))
 		rc = ctx->record(ctx->record_arg, out, rc, err);
+	else
+		report_file_unrecorded(&r, out);
 	release_lock(&r);
 done_unlocked:
 	run_info_free(&old_run);

@@ -27,7 +27,9 @@ failover_site() {
 # stopped_apply PLAN HOLD WHAT: an apply of PLAN with a 2 s lease, held at
 # HOLD (its message contains WHAT), then stopped (SIGSTOP) past its lease.
 stopped_apply() {
-	CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=$2 "$CMSCTL" apply "$1" >apply.out 2>apply.err &
+	rm -f report.html
+	CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=$2 "$CMSCTL" apply "$1" --report report.html \
+		>apply.out 2>apply.err &
 	pid=$!
 	wait_for apply.err "$3"
 	kill -STOP $pid
@@ -61,6 +63,11 @@ resumed_rc
 contains apply.err "this run no longer holds the store's lock"
 contains apply.err "it changes nothing more"
 contains apply.err "'cmsctl lock list' who holds it"
+# The --report file asked for is written all the same: this process's
+# view, the run interrupted and why.
+[ -s report.html ] || fail "no --report file from the run that lost its lock"
+contains report.html "interrupted"
+contains report.html "no longer holds the store"
 for d in xds lis; do
 	[ "$(role pool-b $d)" = 'mirror0@1' ] ||
 		fail "pool-b's $d was promoted after the apply lost its lock: $(role pool-b $d)"
