@@ -156,4 +156,30 @@ for d in xds lis; do
 done
 run 0 "$CMSCTL" status
 run 0 "$CMSCTL" audit verify
+
+# (5) A restore's prompt waits on the operator past the lease, and
+# another operator's restore takes the store over and settles the run
+# meanwhile: the answer "yes" then changes nothing, and the restore ends
+# 4 (the lock is someone else's).  script(1) gives the prompt a terminal;
+# the answer waits for the file "go".
+run 0 "$CMSCTL" plan -o p5.plan
+kill_at 4:running p5.plan
+(while [ ! -e go ]; do sleep 0.1; done; echo yes) |
+	CMSCTL_TEST_LEASE_S=2 script -qec "$CMSCTL restore" /dev/null >prompt.out 2>&1 & pid=$!
+wait_for prompt.out "Only 'yes' is accepted"
+sleep 2.5
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+settled=$(for d in xds lis; do role pool-a $d; role pool-b $d; done | tr '\n' ' ')
+log_before=$(git -C .cmsctl/history rev-parse cms-history)
+touch go
+rc=0
+wait $pid || rc=$?
+pid=''
+[ "$rc" = 4 ] || { sed 's/^/  prompt: /' prompt.out >&2; fail "restore answered after its lock was taken: exit $rc, expected 4"; }
+contains prompt.out "no longer holds the store's lock"
+[ "$(for d in xds lis; do role pool-a $d; role pool-b $d; done | tr '\n' ' ')" = "$settled" ] ||
+	fail "the servers changed after the other restore settled the run"
+[ "$(git -C .cmsctl/history rev-parse cms-history)" = "$log_before" ] ||
+	fail "the restore whose lock was taken recorded something"
+run 0 "$CMSCTL" audit verify
 finish
