@@ -182,11 +182,22 @@ static const struct server *find_server(const struct run *r, const char *name)
 	return name ? store_find_server(r->ctx->store, name) : NULL;
 }
 
+static int lease_guard(void *arg, struct cms_error *err);
+
 static int probe(struct run *r, struct observation *obs, struct cms_error *err)
 {
+	int rc;
+
 	observation_free(obs);
 	memset(obs, 0, sizeof(*obs));
-	return engine_probe(r->e, obs, err);
+	rc = engine_probe(r->e, obs, err);
+	/* Reads the statement guard refused (the lock lost meanwhile) make
+	 * servers look unreachable: nothing may be decided from them. */
+	if (r->lock_lost) {
+		cms_error_clear(err);
+		return lease_guard(r, err);
+	}
+	return rc;
 }
 
 /* Exactly `primary` reports primary; old (may be NULL) does not take writes. */
@@ -272,8 +283,6 @@ static int run_publish(struct run *r, struct run_step *s, size_t idx, const char
 	buf_free(&log);
 	return rc;
 }
-
-static int lease_guard(void *arg, struct cms_error *err);
 
 /* Fences a server that does not answer through its fence targets, in
  * order, until one exits 0.  When none does, the operator's attestation in
@@ -1107,6 +1116,7 @@ static char *roll_back_fence(struct run *r)
 	struct cms_error uerr = CMS_ERROR_INIT;
 	char *left = NULL;
 	size_t i;
+	int urc;
 
 	if (!r->fenced)
 		return NULL;
@@ -1116,7 +1126,15 @@ static char *roll_back_fence(struct run *r)
 		if (s->action != ACTION_FENCE || s->undo ||
 		    (s->status != STEP_DONE && s->status != STEP_FAILED))
 			continue;
-		if (r->e->ops->unfence(r->e, s->server, &uerr) == 0) {
+		urc = r->e->ops->unfence(r->e, s->server, &uerr);
+		if (urc < 0 && r->lock_lost) {
+			/* The store is another run's now: neither journal nor
+			 * report an undo that was not this run's to make. */
+			take_statements(r, s);
+			cms_error_clear(&uerr);
+			break;
+		}
+		if (urc == 0) {
 			s->status = STEP_UNDONE;
 			buf_addf(&s->notes, "fence undone after a failure before promotion\n");
 		} else {
@@ -1671,6 +1689,16 @@ static int stop_failed_apply(struct run *r, int rc, struct cms_error *err)
 		return CMS_EINTERRUPTED;
 	}
 	left = roll_back_fence(r);
+	if (r->lock_lost) {
+		free(left);
+		r->outcome = "interrupted";
+		r->finished = now_ms();
+		cms_error_set(err, CMS_EINTERRUPTED, "apply of plan %.12s stopped: %s; this run no "
+			      "longer holds the store's lock and changes nothing more", r->plan_id,
+			      r->error);
+		lost_lock_hint(err);
+		return CMS_EINTERRUPTED;
+	}
 	report_outside_fence(r);
 	skip_pending(r);
 	if (state_consume_plan(ctx->state, r->plan_id, ctx->store->name, r->run_id, now_s(), &cerr) < 0)
@@ -1870,6 +1898,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		goto done;
 	promote = journaled(steps, nsteps, ACTION_PROMOTE);
 	fence = journaled(steps, nsteps, ACTION_FENCE);
+	if (!r->dry) /* not in the preview */
+		engine_database_done(r->e, "probe", "", ""); /* a test build's hold */
 	if ((rc = probe(r, &obs, err)) < 0)
 		goto done;
 	seen_at = now_ms();
@@ -1995,8 +2025,12 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	} else {
 		/* The old run is settled first, so that whatever follows cannot
 		 * leave the store stuck behind it. */
-		if (!r->dry)
+		if (!r->dry) {
+			/* Not over another run's close: the lease first. */
+			if ((rc = lease_guard(r, err)) < 0)
+				goto done;
 			close_old_run(r, old_run, RUN_ROLLED_BACK, true);
+		}
 		r->settled = "undid";
 		r->pub_primary = rec->exists ? rec->primary : NULL;
 		r->pub_mirror = rec->exists ? rec->mirror : NULL;
@@ -2044,6 +2078,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	if ((rc = journal(r, &r->steps[0], err)) < 0)
 		goto done;
 	if ((rc = run_steps(r, 1, err)) < 0)
+		goto done;
+	if ((way == RESTORE_FORWARD || way == RESTORE_FINISHED) && (rc = lease_guard(r, err)) < 0)
 		goto done;
 	if (way == RESTORE_FORWARD) {
 		if ((rc = state_commit(r->ctx->state, r->ctx->store->name,
@@ -2253,12 +2289,14 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	r.e->may_change_arg = &r;
 	db_set_guard(lease_guard, &r);
 	/* The prompt can wait on the operator past the lease. */
-	if (ctx->confirm && (rc = restore_preview(&r, &old_run, &rec, err)) < 0)
-		goto done;
-	if (ctx->confirm && (rc = lease_guard(&r, err)) < 0) {
+	if (ctx->confirm)
+		rc = restore_preview(&r, &old_run, &rec, err);
+	if (rc == 0)
+		rc = lease_guard(&r, err);
+	if (rc < 0) {
 		/* Nothing of this restore began: a lock taken over is someone
 		 * else's (4); one that cannot be confirmed is an error (1). */
-		if (rc == CMS_EINTERRUPTED)
+		if (r.lock_lost)
 			err->code = rc = r.lock_taken ? CMS_ELOCKED : CMS_ERROR;
 		goto done;
 	}
@@ -2283,10 +2321,16 @@ int applier_restore(const struct apply_ctx *ctx, struct apply_result *out, struc
 	if (rc < 0 && !r.lock_lost && lost_before_failure(&r, err))
 		rc = CMS_EINTERRUPTED;
 	if (rc < 0 && r.lock_lost) {
+		/* Whatever an engine made of the refusal (a server "unreachable"),
+		 * the cause is the lock: exit 6, as apply. */
 		r.error = xstrdup(err->message);
 		r.outcome = "interrupted";
 		r.finished = now_ms();
+		cms_error_set(err, CMS_EINTERRUPTED, "restore stopped: %s%s", r.error,
+			      strstr(r.error, "changes nothing more") ? "" : "; this run no longer "
+			      "holds the store's lock and changes nothing more");
 		lost_lock_hint(err);
+		rc = CMS_EINTERRUPTED;
 		goto done;
 	}
 	if (rc < 0) {

@@ -501,6 +501,8 @@ static bool server_answered(const struct cms_error *err)
 	};
 	size_t i;
 
+	if (err->code == CMS_EINTERRUPTED)
+		return false; /* the statement guard: nothing was sent */
 	for (i = 0; err->message && i < sizeof(marks) / sizeof(marks[0]); i++)
 		if (strstr(err->message, marks[i]))
 			return true;
@@ -515,6 +517,8 @@ bool engine_error_answered(const struct cms_error *err)
 	};
 	size_t i;
 
+	if (err->code == CMS_EINTERRUPTED)
+		return false; /* the statement guard: nothing was sent */
 	if (server_answered(err))
 		return true;
 	for (i = 0; err->message && i < sizeof(more) / sizeof(more[0]); i++)
@@ -709,7 +713,7 @@ int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_err
 		if (rc < 0) {
 			e->sessions[idx] = NULL;
 			if (rc != CMS_EREFUSED)
-				return rc;
+				return rc; /* CMS_EINTERRUPTED too: the statement guard */
 			if (err) /* refused is reserved for a server that answered */
 				err->code = CMS_ERROR;
 			return CMS_ERROR;
@@ -723,6 +727,14 @@ int engine_session(struct engine *e, size_t idx, struct db **out, struct cms_err
 	if (check) {
 		if (e->ops->check_session &&
 		    (rc = e->ops->check_session(e, idx, e->sessions[idx], err)) < 0) {
+			if (rc == CMS_EINTERRUPTED) {
+				/* The statement guard refused the check (the run lost
+				 * its lock): the session is not at fault, nor its
+				 * server; it is checked again if ever used. */
+				if (x)
+					x->unchecked = true;
+				return rc;
+			}
 			engine_session_drop(e, idx);
 			if (rc != CMS_EREFUSED && err)
 				err->code = CMS_ERROR;

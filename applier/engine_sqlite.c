@@ -899,9 +899,11 @@ static int sq_promote(struct engine *e, const char *target, const char *old_prim
 
 		if ((rc = sq_read(e, tgt, dbname, &tctl, err)) < 0) {
 			cms_error_prefix(err, "cannot promote '%s'", tgt->name);
-			if (err)
-				err->code = CMS_EREFUSED;
-			rc = CMS_EREFUSED;
+			if (rc != CMS_EINTERRUPTED) { /* not the statement guard's */
+				if (err)
+					err->code = CMS_EREFUSED;
+				rc = CMS_EREFUSED;
+			}
 			goto done;
 		}
 		for (i = 0; !force && i < st->nservers; i++) {

@@ -21,6 +21,10 @@
  *                (tests/e2e/t_level_remote.sh);
  *   locked       right after apply took the store's lock, before its
  *                engine is opened (tests/integration/t_pg_connect_ahead.sh);
+ *   probe        in restore, right before it probes the servers to settle
+ *                an interrupted run, after its preview and prompt (its
+ *                decision is made from that probe)
+ *                (tests/e2e/t_lease_lost.sh);
  *   may_change   once, where an engine asks whether it may change a server
  *                (engine_may_change: before a promotion's first statement,
  *                a copy's rename), before the lease is looked at
@@ -82,6 +86,11 @@ static void hold_at_database(void *arg, const char *action, const char *server, 
 	const char *spec = arg;
 	char want[160];
 
+	if (!strcmp(action, "probe")) {
+		if (spec && !strcmp(spec, "probe"))
+			hold("before restore probes the servers to settle an interrupted run");
+		return;
+	}
 	if (!strcmp(action, "may_change")) {
 		static bool held;
 

@@ -182,4 +182,51 @@ contains prompt.out "no longer holds the store's lock"
 [ "$(git -C .cmsctl/history rev-parse cms-history)" = "$log_before" ] ||
 	fail "the restore whose lock was taken recorded something"
 run 0 "$CMSCTL" audit verify
+
+# (6) A restore stopped past its lease right before it probes the servers
+# (its target gone then, attested down), while another operator's restore,
+# the target back, finishes the interrupted run.  Resumed, the first sees
+# every read refused by its lease check: it must not take that for a
+# target that does not answer (the attestation accepted, the finished run
+# closed again as rolled back).  It ends 6, the other's outcome kept.
+run 0 "$CMSCTL" plan -o p6.plan
+CMSCTL_TEST_HOLD_AT=promote:lis "$CMSCTL" apply p6.plan >apply.out 2>apply.err & pid=$!
+wait_for apply.err "after promote of lis"
+kill -9 $pid; wait $pid 2>/dev/null || true; pid=''
+run_id=$(last_apply)
+mv servers/pool-b servers/pool-b.gone
+CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=probe "$CMSCTL" restore --assume-down pool-b \
+	--reason "pool-b lost" --yes >restore.out 2>restore.err & pid=$!
+wait_for restore.err "before restore probes the servers"
+kill -STOP $pid
+sleep 3
+mv servers/pool-b.gone servers/pool-b
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+contains out "finish"
+outcome=$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")
+resumed_rc
+[ "$rc" = 6 ] || { sed 's/^/  restore: /' restore.err >&2; fail "stale restore resumed: exit $rc, expected 6"; }
+[ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")" = "$outcome" ] ||
+	fail "the stale restore closed run $run_id again ('$outcome' became '$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$run_id'")')"
+lacks restore.err "attested down"
+run 0 "$CMSCTL" audit verify
+# The same without an attestation, the target there all along: the
+# refused reads are not "a target that reports unreachable" (exit 7),
+# the lock is the cause (6).
+sed -i 's/primary: pool-b/primary: pool-X/; s/mirror: pool-a/mirror: pool-b/; s/primary: pool-X/primary: pool-a/' cms.yaml
+run 0 "$CMSCTL" plan -o p6b.plan
+contains out "switchover"
+CMSCTL_TEST_HOLD_AT=promote:lis "$CMSCTL" apply p6b.plan >apply.out 2>apply.err & pid=$!
+wait_for apply.err "after promote of lis"
+kill -9 $pid; wait $pid 2>/dev/null || true; pid=''
+CMSCTL_TEST_LEASE_S=2 CMSCTL_TEST_HOLD_AT=probe "$CMSCTL" restore --yes >restore.out 2>restore.err & pid=$!
+wait_for restore.err "before restore probes the servers"
+kill -STOP $pid
+sleep 3
+run 0 env CMSCTL_TEST_LEASE_S=2 "$CMSCTL" restore --yes
+resumed_rc
+[ "$rc" = 6 ] || { sed 's/^/  restore: /' restore.err >&2; fail "stale restore resumed: exit $rc, expected 6"; }
+lacks restore.err "cannot tell whether"
+contains restore.err "no longer holds the store's lock"
+run 0 "$CMSCTL" audit verify
 finish
