@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "planner/config.h"
+#include "state/history.h"
 
 #include <jansson.h>
 
@@ -618,6 +619,9 @@ int main(int argc, char **argv)
 	cmd_backend_free(a.backend);
 	free(a.pos);
 	free(a.stores);
+	/* libgit2 may still be loading on its thread (a command refused
+	 * early): not under the libraries' exit cleanup. */
+	history_git_init_join();
 	/* A connect abandoned at its deadline may still be inside its driver
 	 * (db.h): end without running the libraries' exit cleanup under it. */
 	if (db_odbc_abandoned_workers() > 0) {

@@ -125,8 +125,12 @@ static void *git_init_main(void *arg)
 /* At exit: a command that ends before it needs libgit2 (a refused plan
  * file, a config error) waits for the thread, which must not be in the
  * middle of loading a library while the process tears its libraries
- * down. */
-static void git_init_wait(void)
+ * down.  main() calls it before it returns: as an atexit handler alone it
+ * came too late, since the libraries the thread loads (OpenSSL through
+ * libssh2) register their own exit cleanup after it, which then ran first,
+ * under the thread (a crash or a hang, a few times in a thousand refused
+ * applies run four at a time). */
+void history_git_init_join(void)
 {
 	if (!early.started)
 		return;
@@ -142,7 +146,7 @@ void history_git_init_early(void)
 
 	if (early.started)
 		return;
-	if (!registered && atexit(git_init_wait) != 0)
+	if (!registered && atexit(history_git_init_join) != 0)
 		return; /* no thread then: history_git_init loads it itself */
 	registered = true;
 	/* Signals stay with the calling thread. */

@@ -87,6 +87,9 @@ int history_git_init(struct cms_error *err);
  * history_git_init() waits for it and reports what it found.  Nothing
  * else may call libgit2 before that. */
 void history_git_init_early(void);
+/* Waits for history_git_init_early's thread, if one runs: before the
+ * process exits (main), so that no library's exit cleanup runs under it. */
+void history_git_init_join(void);
 
 /* Adds or replaces files on top of the branch tip and commits with message
  * (subject line, blank line, body ending with trailers).  The ref update is

@@ -26,6 +26,7 @@
 #include "common/lib_git2.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,6 +43,9 @@
 /* How long a remote operation waits for another cmsctl process's on the
  * same local repository (the children of a plan set push at once). */
 #define REMOTE_LOCK_WAIT_MS 60000
+/* How long a push goes on fetching, rebuilding and trying again while
+ * other runners' pushes move the remote (REMOTE_MAX_ATTEMPTS at least). */
+#define REMOTE_PUSH_WAIT_MS 30000
 
 struct remote_ctx {
 	git_repository *repo;
@@ -52,6 +56,7 @@ struct remote_ctx {
 	int cred_attempts;
 	char *rejected;     /* the remote's reason when it refused the update */
 	int lock_fd;        /* the local repository's remote lock, or -1 */
+	int push_lock_fd;   /* a path remote's push lock, or -1 */
 };
 
 static const char *git_message(void)
@@ -128,6 +133,42 @@ static void callbacks(git_remote_callbacks *cb, struct remote_ctx *c)
 	cb->payload = c;
 }
 
+/* The folder of a path or file:// remote, or NULL for a network one
+ * (caller frees).  The same split as the config's (planner/config.c). */
+static char *local_remote_path(const char *url)
+{
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+	char *out, *o;
+	const char *p;
+
+	if (!strncmp(url, "file://", 7)) {
+		p = url + 7;
+		if (!strncmp(p, "localhost/", 10))
+			p += 9;
+		if (*p != '/')
+			return NULL; /* file://host/...: not this host's */
+		out = o = xmalloc(strlen(p) + 1);
+		for (; *p; p++) {
+			if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+			    isxdigit((unsigned char)p[2])) {
+				char hex[3] = { p[1], p[2], '\0' };
+
+				*o++ = (char)strtol(hex, NULL, 16);
+				p += 2;
+			} else {
+				*o++ = *p;
+			}
+		}
+		*o = '\0';
+		return out;
+	}
+	if (strstr(url, "://"))
+		return NULL;
+	if (colon && (!slash || colon < slash) && url[0] != '.' && url[0] != '/')
+		return NULL; /* user@host:path */
+	return xstrdup(url);
+}
+
 static void lock_remote(struct remote_ctx *c);
 
 static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *branch,
@@ -137,6 +178,7 @@ static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *bra
 
 	memset(c, 0, sizeof(*c));
 	c->lock_fd = -1;
+	c->push_lock_fd = -1;
 	c->cfg = cfg;
 	c->branch = branch ? branch : REMOTE_DEFAULT_BRANCH;
 	c->local_ref = xasprintf("refs/heads/%s", c->branch);
@@ -167,8 +209,36 @@ static void lock_remote(struct remote_ctx *c)
 		close(fd);
 }
 
+/* The pushes of cmsctl processes of one host to one path remote take
+ * turns too, through an flock on a file in the remote's folder (held
+ * from the fetch to the branch's move): the branch's compare-and-swap
+ * (push_local) keeps them correct, the turns keep four runners at once
+ * from losing that race over and over.  A folder where the file cannot
+ * be made, or a wait of REMOTE_LOCK_WAIT_MS: on without it. */
+static void lock_path_remote(struct remote_ctx *c)
+{
+	char *dir = local_remote_path(c->cfg->url), *path;
+	int fd;
+
+	if (!dir)
+		return;
+	path = xasprintf("%s/cmsctl-push.lock", dir);
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0666);
+	free(path);
+	free(dir);
+	if (fd < 0)
+		return;
+	if (cms_flock_wait(fd, REMOTE_LOCK_WAIT_MS) == 0)
+		c->push_lock_fd = fd;
+	else
+		close(fd);
+}
+
 static void ctx_close(struct remote_ctx *c)
 {
+	if (c->push_lock_fd >= 0)
+		close(c->push_lock_fd);
+	c->push_lock_fd = -1;
 	if (c->lock_fd >= 0)
 		close(c->lock_fd); /* releases the flock */
 	c->lock_fd = -1;
@@ -475,42 +545,6 @@ int history_remote_sync(const char *repo_path, const char *branch,
 	return rc;
 }
 
-/* The folder of a path or file:// remote, or NULL for a network one
- * (caller frees).  The same split as the config's (planner/config.c). */
-static char *local_remote_path(const char *url)
-{
-	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
-	char *out, *o;
-	const char *p;
-
-	if (!strncmp(url, "file://", 7)) {
-		p = url + 7;
-		if (!strncmp(p, "localhost/", 10))
-			p += 9;
-		if (*p != '/')
-			return NULL; /* file://host/...: not this host's */
-		out = o = xmalloc(strlen(p) + 1);
-		for (; *p; p++) {
-			if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
-			    isxdigit((unsigned char)p[2])) {
-				char hex[3] = { p[1], p[2], '\0' };
-
-				*o++ = (char)strtol(hex, NULL, 16);
-				p += 2;
-			} else {
-				*o++ = *p;
-			}
-		}
-		*o = '\0';
-		return out;
-	}
-	if (strstr(url, "://"))
-		return NULL;
-	if (colon && (!slash || colon < slash) && url[0] != '.' && url[0] != '/')
-		return NULL; /* user@host:path */
-	return xstrdup(url);
-}
-
 /* A path remote's push.  libgit2's local transport checks that the push
  * is a fast-forward from the branch it listed, and later writes the
  * remote branch with force: two pushers that listed the same tip both
@@ -630,12 +664,15 @@ int history_remote_push(const char *repo_path, const char *branch,
 	struct remote_ctx c;
 	git_oid local, tracking;
 	int have_local, have_tracking, attempt, rc;
+	int64_t start = cms_monotonic_ms();
 
 	*pushed = 0;
 	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) < 0)
 		goto done;
 	lock_remote(&c);
-	for (attempt = 0; attempt < REMOTE_MAX_ATTEMPTS; attempt++) {
+	lock_path_remote(&c);
+	for (attempt = 0; attempt < REMOTE_MAX_ATTEMPTS ||
+	     cms_monotonic_ms() - start < REMOTE_PUSH_WAIT_MS; attempt++) {
 		size_t ahead = 0, behind = 0;
 
 		if ((rc = fetch(&c, err)) < 0 || (rc = integrate_retried(&c, err)) < 0)
@@ -661,12 +698,12 @@ int history_remote_push(const char *repo_path, const char *branch,
 			goto done;
 		}
 		/* The remote moved meanwhile: fetch, rebuild, try again, after a
-		 * pause that lets the other pusher finish. */
-		cms_lock_pause(attempt * 5);
+		 * pause that grows with the time waited (0.5 to 7.5 ms). */
+		cms_lock_pause(cms_monotonic_ms() - start);
 	}
 	rc = cms_error_set(err, CMS_ERROR, "cannot push the history to '%s': it kept moving "
-			   "over %d attempts (%s)", cfg->url, REMOTE_MAX_ATTEMPTS,
-			   c.rejected ? c.rejected : "rejected");
+			   "over %d attempts in %" PRId64 " ms (%s)", cfg->url, attempt,
+			   cms_monotonic_ms() - start, c.rejected ? c.rejected : "rejected");
 done:
 	ctx_close(&c);
 	return rc;
