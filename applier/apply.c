@@ -1103,7 +1103,7 @@ static int recheck_observations(struct run *r, struct cms_error *err)
 	}
 done:
 	observation_free(&now);
-	if (rc < 0 && err->code != CMS_EREFUSED && err->code != CMS_ESTALE)
+	if (rc < 0 && !r->lock_lost && err->code != CMS_EREFUSED && err->code != CMS_ESTALE)
 		err->code = CMS_EREFUSED; /* a server that cannot be probed refuses the change */
 	return rc;
 }
@@ -1742,8 +1742,13 @@ int applier_apply(const struct apply_ctx *ctx, const struct plan *p, const char 
 		goto done;
 	set_run_locations(&r, &rec);
 	if ((rc = check_approvals(&r, err)) < 0 || (rc = recheck_servers(&r, err)) < 0 ||
-	    (rc = begin_journal(&r, err)) < 0)
+	    (rc = begin_journal(&r, err)) < 0) {
+		/* Lost before anything began (stopped in the re-check): the
+		 * lock is someone else's (4), or cannot be confirmed (1). */
+		if (r.lock_lost && !r.begun)
+			err->code = rc = r.lock_taken ? CMS_ELOCKED : CMS_ERROR;
 		goto done;
+	}
 
 	r.commit_hook = commit_location;
 	rc = run_steps(&r, 0, err);

@@ -760,6 +760,8 @@ int engine_refuse_unreachable(struct cms_error *err, const char *what, const cha
 		return CMS_EREFUSED;
 	if (err->code == CMS_EREFUSED)
 		return CMS_EREFUSED; /* it answered, as another server: not unreachable */
+	if (err->code == CMS_EINTERRUPTED)
+		return CMS_EINTERRUPTED; /* the statement guard: nothing was asked */
 	cms_error_prefix(err, "%s '%s' is unreachable", what, name);
 	err->code = CMS_EREFUSED;
 	return CMS_EREFUSED;

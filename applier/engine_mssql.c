@@ -1064,7 +1064,9 @@ static int read_headers(struct engine *e, size_t bidx, const char *path, struct 
 
 	buf_adds(&sql, "RESTORE HEADERONLY FROM DISK = ");
 	mssql_quote_nstring(&sql, path);
-	if ((rc = run(e, bidx, sql.ptr, &r, err)) < 0) {
+	if ((rc = run(e, bidx, sql.ptr, &r, err)) == CMS_EINTERRUPTED)
+		goto done; /* the statement guard: nothing was read */
+	if (rc < 0) {
 		/* A file of the folder that is not a readable backup (one the
 		 * copy job is still writing): the chain cannot be known, so the
 		 * move is refused, before any change when check_target meets it. */

@@ -55,6 +55,7 @@ struct remote_ctx {
 	char *tracking_ref; /* refs/remotes/cmsctl/<branch> */
 	int cred_attempts;
 	char *rejected;     /* the remote's reason when it refused the update */
+	bool moved;         /* ... because the remote moved meanwhile (worth the wait) */
 	int lock_fd;        /* the local repository's remote lock, or -1 */
 	int push_lock_fd;   /* a path remote's push lock, or -1 */
 };
@@ -120,8 +121,14 @@ static int push_update(const char *refname, const char *status, void *payload)
 	struct remote_ctx *c = payload;
 
 	(void)refname;
-	if (status && !c->rejected)
+	if (status && !c->rejected) {
 		c->rejected = xstrdup(status);
+		/* git's receive-pack: "non-fast-forward", "fetch first",
+		 * "stale info".  Any other (a hook's, a lock) is not waited on
+		 * past REMOTE_MAX_ATTEMPTS. */
+		c->moved = strstr(status, "fast-forward") || strstr(status, "fetch first") ||
+			   strstr(status, "stale info");
+	}
 	return 0;
 }
 
@@ -585,8 +592,10 @@ static int push_local(struct remote_ctx *c, const char *path, const git_oid *loc
 	 * its lock (a plain create without force looks before it locks). */
 	grc = git_reference_create_matching(&ref, remote, c->local_ref, local, 1,
 					    expected ? expected : &zero, "cmsctl: push");
-	if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS)
+	if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS) {
 		c->rejected = xstrdup("the remote branch moved meanwhile");
+		c->moved = true;
+	}
 	else if (grc == GIT_ELOCKED)
 		c->rejected = xstrdup(git_message()); /* names the lock file */
 	else if (grc < 0)
@@ -618,6 +627,7 @@ static int push_once(struct remote_ctx *c, const git_oid *local, const git_oid *
 	specs.count = 1;
 	free(c->rejected);
 	c->rejected = NULL;
+	c->moved = false;
 	c->cred_attempts = 0;
 	if ((path = local_remote_path(c->cfg->url)) != NULL) {
 		rc = push_local(c, path, local, expected, err);
@@ -638,7 +648,10 @@ static int push_once(struct remote_ctx *c, const git_oid *local, const git_oid *
 		    (e && e->message && (strstr(e->message, "fast-forward") ||
 					 strstr(e->message, "fastforward") ||
 					 strstr(e->message, "not present locally"))))
+		{
 			c->rejected = xstrdup(e && e->message ? e->message : "non-fast-forward");
+			c->moved = true;
+		}
 		else
 			rc = remote_fail(err, CMS_ERROR, "cannot push the history to '%s'",
 					 c->cfg->url);
@@ -669,10 +682,13 @@ int history_remote_push(const char *repo_path, const char *branch,
 	*pushed = 0;
 	if ((rc = ctx_open(&c, repo_path, branch, cfg, err)) < 0)
 		goto done;
-	lock_remote(&c);
+	/* The remote's turn first, then this repository's: a push waiting
+	 * for another process's push to the remote does not hold up this
+	 * repository's syncs meanwhile. */
 	lock_path_remote(&c);
+	lock_remote(&c);
 	for (attempt = 0; attempt < REMOTE_MAX_ATTEMPTS ||
-	     cms_monotonic_ms() - start < REMOTE_PUSH_WAIT_MS; attempt++) {
+	     (c.moved && cms_monotonic_ms() - start < REMOTE_PUSH_WAIT_MS); attempt++) {
 		size_t ahead = 0, behind = 0;
 
 		if ((rc = fetch(&c, err)) < 0 || (rc = integrate_retried(&c, err)) < 0)
