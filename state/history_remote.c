@@ -58,6 +58,7 @@ struct remote_ctx {
 	bool moved;         /* ... because the remote moved meanwhile (worth the wait) */
 	int lock_fd;        /* the local repository's remote lock, or -1 */
 	int push_lock_fd;   /* a path remote's push lock, or -1 */
+	char *remote_dir;   /* a path remote's folder (local_remote_path), or NULL */
 };
 
 static const char *git_message(void)
@@ -190,11 +191,26 @@ static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *bra
 	c->branch = branch ? branch : REMOTE_DEFAULT_BRANCH;
 	c->local_ref = xasprintf("refs/heads/%s", c->branch);
 	c->tracking_ref = xasprintf("refs/remotes/cmsctl/%s", c->branch);
+	c->remote_dir = local_remote_path(cfg->url);
 	if ((rc = history_git_init(err)) < 0)
 		return rc;
 	if (git_repository_open_ext(&c->repo, repo_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
 		return remote_fail(err, CMS_ERROR, "cannot open history repository '%s'", repo_path);
 	return 0;
+}
+
+/* path (freed) opened, created if need be, and its flock taken within
+ * REMOTE_LOCK_WAIT_MS: the descriptor, or -1. */
+static int flock_file(char *path, int flags, mode_t mode)
+{
+	int fd = open(path, flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, mode);
+
+	free(path);
+	if (fd >= 0 && cms_flock_wait(fd, REMOTE_LOCK_WAIT_MS) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /* The remote operations that move refs (sync, push: the fetch's tracking
@@ -204,16 +220,8 @@ static int ctx_open(struct remote_ctx *c, const char *repo_path, const char *bra
  * before there was one: the refs' own locks and the retries still hold. */
 static void lock_remote(struct remote_ctx *c)
 {
-	char *path = xasprintf("%scmsctl-remote.lock", git_repository_path(c->repo));
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-
-	free(path);
-	if (fd < 0)
-		return;
-	if (cms_flock_wait(fd, REMOTE_LOCK_WAIT_MS) == 0)
-		c->lock_fd = fd;
-	else
-		close(fd);
+	c->lock_fd = flock_file(xasprintf("%scmsctl-remote.lock", git_repository_path(c->repo)),
+				O_RDWR, 0644);
 }
 
 /* The pushes of cmsctl processes of one host to one path remote take
@@ -224,21 +232,9 @@ static void lock_remote(struct remote_ctx *c)
  * be made, or a wait of REMOTE_LOCK_WAIT_MS: on without it. */
 static void lock_path_remote(struct remote_ctx *c)
 {
-	char *dir = local_remote_path(c->cfg->url), *path;
-	int fd;
-
-	if (!dir)
-		return;
-	path = xasprintf("%s/cmsctl-push.lock", dir);
-	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0666);
-	free(path);
-	free(dir);
-	if (fd < 0)
-		return;
-	if (cms_flock_wait(fd, REMOTE_LOCK_WAIT_MS) == 0)
-		c->push_lock_fd = fd;
-	else
-		close(fd);
+	if (c->remote_dir)
+		c->push_lock_fd = flock_file(xasprintf("%s/cmsctl-push.lock", c->remote_dir),
+					     O_RDONLY, 0666);
 }
 
 static void ctx_close(struct remote_ctx *c)
@@ -253,6 +249,7 @@ static void ctx_close(struct remote_ctx *c)
 		git_repository_free(c->repo);
 	free(c->local_ref);
 	free(c->tracking_ref);
+	free(c->remote_dir);
 	free(c->rejected);
 }
 
@@ -618,7 +615,6 @@ static int push_once(struct remote_ctx *c, const git_oid *local, const git_oid *
 	git_reference *ref = NULL;
 	char *spec = xasprintf("%s:%s", c->local_ref, c->local_ref);
 	git_strarray specs;
-	char *path;
 	int rc = 0, prc = 0;
 
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
@@ -629,9 +625,8 @@ static int push_once(struct remote_ctx *c, const git_oid *local, const git_oid *
 	c->rejected = NULL;
 	c->moved = false;
 	c->cred_attempts = 0;
-	if ((path = local_remote_path(c->cfg->url)) != NULL) {
-		rc = push_local(c, path, local, expected, err);
-		free(path);
+	if (c->remote_dir) {
+		rc = push_local(c, c->remote_dir, local, expected, err);
 		if (rc < 0 || c->rejected)
 			goto done;
 	} else if (git_remote_create_anonymous(&remote, c->repo, c->cfg->url) < 0 ||

@@ -17,10 +17,14 @@ role() { sql "servers/$1/$2.db" 'SELECT role || read_only || char(64) || epoch F
 # failover_site: the quick start adopted, pool-a lost and attested down,
 # so a failover's promotion is forced: the engine itself would not refuse
 # it, only the lock can.
-failover_site() {
+# adopted: the quick start, its location adopted.
+adopted() {
 	quickstart
 	run 0 "$CMSCTL" plan -o adopt.plan
 	run 0 "$CMSCTL" apply adopt.plan
+}
+failover_site() {
+	adopted
 	sed -i 's/allow_data_loss: false/allow_data_loss: true/' cms.yaml
 	mv servers/pool-a servers/pool-a.gone
 }
@@ -136,9 +140,7 @@ run 0 "$CMSCTL" audit verify
 # lease), so the live primary's second database is not fenced behind
 # restore's back (before, it was: pool-a's lis read-only, for good).
 cd "$T" && mkdir p4 && cd p4
-quickstart
-run 0 "$CMSCTL" plan -o adopt.plan
-run 0 "$CMSCTL" apply adopt.plan
+adopted
 sed -i 's/primary: pool-a/primary: pool-X/; s/mirror: pool-b/mirror: pool-a/; s/primary: pool-X/primary: pool-b/' cms.yaml
 run 0 "$CMSCTL" plan -o sw.plan
 contains out "switchover"
