@@ -117,6 +117,7 @@ struct db_odbc {
 	struct odbc_socks socks; /* the session's sockets, cut at a deadline */
 	bool cut;                /* a deadline passed: the session is dead */
 	bool file;               /* a file on this machine (db_connect_odbc_file) */
+	bool psql;               /* psqlODBC's: counted in psql_open (below) */
 };
 
 /* ---- deadlines ----------------------------------------------------------- */
@@ -755,10 +756,117 @@ static void odbc_diag(struct buf *out, SQLSMALLINT type, SQLHANDLE h)
 		buf_adds(out, "no diagnostic from the ODBC driver");
 }
 
+/* ---- psqlODBC's last disconnect ---------------------------------------------
+ *
+ * psqlODBC keeps a process-wide count of its connections with logging on
+ * and off.  cmsctl's own connections say CommLog=0 (planner/engines.c),
+ * but when the count of open ones falls to zero the driver falls back to
+ * its registration in odbcinst.ini, which Debian's odbc-postgresql ships
+ * with CommLog=1: the disconnect that closes the last connection then
+ * writes a line to /tmp/psqlodbc_<program><user><pid>.log, a file per
+ * process that used PostgreSQL.  So the last of this process's psqlODBC
+ * sessions is not disconnected: it is parked, idle (on the connection's
+ * own database, never one of a store's), and its socket closes when the
+ * process exits; the server ends that backend as it ends any whose client
+ * went away.  At most one is parked: while it is, no count falls to zero;
+ * it is disconnected once another session opens.  A child of fork()
+ * leaves it alone (psql_atfork_child). */
+static pthread_mutex_t psql_mu = PTHREAD_MUTEX_INITIALIZER;
+static int psql_open; /* psqlODBC sessions open in this process, the parked one too */
+static SQLHENV psql_parked_env = SQL_NULL_HENV;
+static SQLHDBC psql_parked_dbc = SQL_NULL_HDBC;
+static pthread_once_t psql_once = PTHREAD_ONCE_INIT;
+
+/* A child of fork() may have been made while another thread held the
+ * lock.  The parent's parked session is the parent's: its socket is
+ * shared, so the child never disconnects it (the driver in the child
+ * still counts it open, which is all it is for). */
+static void psql_atfork_child(void)
+{
+	pthread_mutex_init(&psql_mu, NULL);
+	if (psql_parked_dbc != SQL_NULL_HDBC) {
+		psql_parked_env = SQL_NULL_HENV;
+		psql_parked_dbc = SQL_NULL_HDBC;
+		psql_open--;
+	}
+}
+
+static void psql_init(void)
+{
+	pthread_atfork(NULL, NULL, psql_atfork_child);
+}
+
+static bool is_psqlodbc(SQLHDBC dbc)
+{
+	SQLCHAR name[64] = "";
+	SQLSMALLINT len = 0;
+
+	if (!SQL_SUCCEEDED(SQLGetInfo(dbc, SQL_DRIVER_NAME, name, (SQLSMALLINT)sizeof(name), &len)))
+		return false;
+	name[sizeof(name) - 1] = '\0';
+	return strncmp((const char *)name, "psqlodbc", 8) == 0;
+}
+
+/* After a connect that succeeded (o->connected set).  A session parked
+ * before is disconnected now, while o keeps the count above zero: parked,
+ * it would be one more client of its server, which a fence of that server
+ * would end and wait for. */
+static void psql_opened(struct db_odbc *o)
+{
+	SQLHENV env = SQL_NULL_HENV;
+	SQLHDBC dbc = SQL_NULL_HDBC;
+
+	if (o->file || !is_psqlodbc(o->dbc))
+		return;
+	o->psql = true;
+	pthread_once(&psql_once, psql_init);
+	pthread_mutex_lock(&psql_mu);
+	psql_open++;
+	if (psql_parked_dbc != SQL_NULL_HDBC) {
+		env = psql_parked_env;
+		dbc = psql_parked_dbc;
+		psql_parked_env = SQL_NULL_HENV;
+		psql_parked_dbc = SQL_NULL_HDBC;
+		psql_open--;
+	}
+	pthread_mutex_unlock(&psql_mu);
+	if (dbc != SQL_NULL_HDBC) {
+		/* Idle: its Terminate message goes into an empty socket
+		 * buffer, and the close does not wait for the server. */
+		SQLDisconnect(dbc);
+		SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+		SQLFreeHandle(SQL_HANDLE_ENV, env);
+	}
+}
+
+/* o, a psqlODBC session, is closing: true when it is the last open one
+ * and is parked instead (odbc_close forgets its handles).  One whose
+ * deadline cut it is disconnected (its socket is gone already). */
+static bool psql_closing(struct db_odbc *o)
+{
+	bool parked = false;
+
+	pthread_mutex_lock(&psql_mu);
+	if (psql_open == 1 && !o->cut && psql_parked_dbc == SQL_NULL_HDBC) {
+		psql_parked_env = o->env;
+		psql_parked_dbc = o->dbc;
+		parked = true;
+	} else if (psql_open > 0) {
+		psql_open--;
+	}
+	pthread_mutex_unlock(&psql_mu);
+	o->psql = false;
+	return parked;
+}
+
 static void odbc_close(struct db *db)
 {
 	struct db_odbc *o = (struct db_odbc *)db;
 
+	if (o->dbc != SQL_NULL_HDBC && o->connected && o->psql && psql_closing(o)) {
+		o->dbc = SQL_NULL_HDBC;
+		o->env = SQL_NULL_HENV;
+	}
 	if (o->dbc != SQL_NULL_HDBC) {
 		if (o->connected) {
 			struct odbc_guard g;
@@ -1609,6 +1717,7 @@ static int connect_odbc(struct db **out, const char *label, const char *connstr,
 		goto done;
 	}
 	o->connected = 1;
+	psql_opened(o);
 	pin_loaded_libraries();
 	odbc_read_catalog(o);
 	*out = &o->base;

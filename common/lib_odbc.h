@@ -26,6 +26,7 @@
 	X(SQLGetConnectAttr) \
 	X(SQLGetData) \
 	X(SQLGetDiagRec) \
+	X(SQLGetInfo) \
 	X(SQLMoreResults) \
 	X(SQLNumResultCols) \
 	X(SQLSetConnectAttr) \
@@ -53,6 +54,7 @@ extern struct cms_lib_odbc cms_lib_odbc;
 #define SQLGetConnectAttr (CMS_LIB_ODBC->SQLGetConnectAttr)
 #define SQLGetData (CMS_LIB_ODBC->SQLGetData)
 #define SQLGetDiagRec (CMS_LIB_ODBC->SQLGetDiagRec)
+#define SQLGetInfo (CMS_LIB_ODBC->SQLGetInfo)
 #define SQLMoreResults (CMS_LIB_ODBC->SQLMoreResults)
 #define SQLNumResultCols (CMS_LIB_ODBC->SQLNumResultCols)
 #define SQLSetConnectAttr (CMS_LIB_ODBC->SQLSetConnectAttr)

@@ -89,6 +89,31 @@ if ODBCINI=$W/odbc.ini run 0 "$CMSCTL" status -c cms.yaml --json; then
 fi
 expect "psqlODBC log files written" "$(find "$W/logs" -type f | wc -l)" 0
 
+# The driver registered with CommLog=1 (Debian's odbc-postgresql does so):
+# psqlODBC falls back to that once a process's last connection closes, and
+# would log that disconnect to /tmp/psqlodbc_<program><user><pid>.log.
+# cmsctl parks its last session instead: no file, whichever command.
+mkdir -p "$W/sysini"
+cat >"$W/sysini/odbcinst.ini" <<INI
+[PostgreSQL Unicode]
+Driver = psqlodbcw.so
+Debug = 0
+CommLog = 1
+INI
+config ""
+for cmd in "status -c cms.yaml --json" "plan -c cms.yaml" "apply -c cms.yaml --yes"; do
+	# shellcheck disable=SC2086 # the words of the command
+	ODBCSYSINI=$W/sysini "$CMSCTL" $cmd >"$W/out" 2>"$W/err" &
+	pid=$!
+	crc=0
+	wait "$pid" || crc=$?
+	expect "cmsctl $cmd through the CommLog=1 registration exits" "$crc" 0
+	expect "psqlODBC's log of cmsctl $cmd's last disconnect" \
+		"$(find /tmp -maxdepth 1 -name "psqlodbc_*$pid.log" | wc -l)" 0
+done
+srv_json=$(jq -c '[.stores[0].observed.servers[] | .reachable]' <(ODBCSYSINI=$W/sysini "$CMSCTL" status -c cms.yaml --json))
+expect "both servers reachable through that registration" "$srv_json" "[true,true]"
+
 # The password is in no file cmsctl or the driver could have written.
 leaks=$(grep -rlsF --devices=skip -e "$pw" "$W" "$PGCLUSTER_DIR" /tmp 2>/dev/null || true)
 expect "files holding the password" "$leaks" ""
