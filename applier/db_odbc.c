@@ -766,7 +766,7 @@ static void odbc_diag(struct buf *out, SQLSMALLINT type, SQLHANDLE h)
  * writes a line to /tmp/psqlodbc_<program><user><pid>.log, a file per
  * process that used PostgreSQL.  So the last of this process's psqlODBC
  * sessions is not disconnected: it is parked, idle (on the connection's
- * own database, never one of a store's), and its socket closes when the
+ * own database), and its socket closes when the
  * process exits; the server ends that backend as it ends any whose client
  * went away.  At most one is parked: while it is, no count falls to zero;
  * it is disconnected once another session opens.  A child of fork()
