@@ -766,9 +766,8 @@ static void odbc_diag(struct buf *out, SQLSMALLINT type, SQLHANDLE h)
  * writes a line to /tmp/psqlodbc_<program><user><pid>.log, a file per
  * process that used PostgreSQL.  So the last of this process's psqlODBC
  * sessions is not disconnected: it is parked, idle (on the connection's
- * own database), and its socket closes when the
- * process exits; the server ends that backend as it ends any whose client
- * went away.  At most one is parked: while it is, no count falls to zero;
+ * own database), and its socket closes when the process exits; the server
+ * ends that backend as it ends any whose client went away.  At most one is parked: while it is, no count falls to zero;
  * it is disconnected once another session opens.  A child of fork()
  * leaves it alone (psql_atfork_child). */
 static pthread_mutex_t psql_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -855,7 +854,6 @@ static bool psql_closing(struct db_odbc *o)
 		psql_open--;
 	}
 	pthread_mutex_unlock(&psql_mu);
-	o->psql = false;
 	return parked;
 }
 
@@ -863,7 +861,8 @@ static void odbc_close(struct db *db)
 {
 	struct db_odbc *o = (struct db_odbc *)db;
 
-	if (o->dbc != SQL_NULL_HDBC && o->connected && o->psql && psql_closing(o)) {
+	/* o->psql: connected, and counted (psql_opened). */
+	if (o->psql && psql_closing(o)) {
 		o->dbc = SQL_NULL_HDBC;
 		o->env = SQL_NULL_HENV;
 	}
