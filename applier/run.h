@@ -31,6 +31,8 @@ struct run_step {
 	char *server;
 	char *description;
 	bool undo;                 /* a fence step that undoes a fence */
+	bool keep;                 /* a fence step that keeps a copy read-only (restore:
+				    * engine keep_copy, a promotion that may be pending) */
 	enum step_status status;
 	char started_at[32];       /* RFC 3339 with milliseconds, "" until it runs */
 	int64_t duration_ms;
