@@ -1568,6 +1568,21 @@ static int commit_location(struct run *r, struct cms_error *err)
 	return rc;
 }
 
+/* The commit_hook of a restore that finishes an interrupted run: that
+ * run's new location into the state before the first publish step, as
+ * apply's, so that no target holds a location the state does not. */
+static int commit_finished(struct run *r, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	int rc = state_commit(r->ctx->state, r->ctx->store->name, r->pub_lineage, r->serial_before,
+			      p->to.primary, p->to.mirror, r->plan_id, r->finishing_run, r->now,
+			      &r->serial_after, err);
+
+	if (rc == 0)
+		set_location(r, p->to.primary, p->to.mirror);
+	return rc;
+}
+
 /* Under the lock: a run of the store that never finished is restore's
  * first (CMS_EINTERRUPTED). */
 static int refuse_unfinished(const struct apply_ctx *ctx, struct cms_error *err)
@@ -2131,17 +2146,14 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			  xasprintf("run %s was closed by restore before any promotion took "
 				    "effect; plan again to retry", old_run->id));
 	}
+	if (way == RESTORE_FORWARD) {
+		r->finishing_run = old_run->id;
+		r->commit_hook = commit_finished;
+	}
 	if ((rc = run_steps(r, kept ? kept : 1, err)) < 0)
 		goto done;
 	if ((way == RESTORE_FORWARD || way == RESTORE_FINISHED) && (rc = lease_guard(r, err)) < 0)
 		goto done;
-	if (way == RESTORE_FORWARD) {
-		if ((rc = state_commit(r->ctx->state, r->ctx->store->name,
-				       *p->lineage ? p->lineage : rec->lineage,
-				       rec->exists ? rec->serial : 0, p->to.primary, p->to.mirror,
-				       r->plan_id, old_run->id, r->now, &r->serial_after, err)) < 0)
-			goto done;
-	}
 	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		set_location(r, p->to.primary, p->to.mirror);
 		close_old_run(r, old_run, RUN_RESTORED, false);
