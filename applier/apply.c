@@ -427,6 +427,13 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 			  rc == 0 ? "yes" : err->message);
 		return rc;
 	case ACTION_FENCE:
+		if (s->keep) {
+			rc = ops->keep_copy(r->e, s->server, err);
+			add_check(&s->checks, &s->nchecks, rc == 0, "stays read-only should the "
+				  "promotion it was asked for still complete", "%s",
+				  rc == 0 ? "read-only, still a copy" : err->message);
+			return rc;
+		}
 		if (s->undo) {
 			rc = ops->unfence(r->e, s->server, err);
 			if (rc == 0)
@@ -1323,15 +1330,17 @@ static int journal_pair(struct run *r, struct run_step *s, struct run_step *next
 	return 0;
 }
 
-static int run_steps(struct run *r, size_t from, struct cms_error *err)
+/* Runs steps from up to (not including) to; the commit hook, when it did
+ * not run before a publish step, once the last step of the run is done. */
+static int run_steps_to(struct run *r, size_t from, size_t to, struct cms_error *err)
 {
 	bool started = false; /* r->steps[i] is journaled running already */
 	size_t i;
 	int rc = 0;
 
-	for (i = from; i < r->nsteps; i++) {
+	for (i = from; i < to; i++) {
 		struct run_step *s = &r->steps[i];
-		struct run_step *next = i + 1 < r->nsteps ? &r->steps[i + 1] : NULL;
+		struct run_step *next = i + 1 < to ? &r->steps[i + 1] : NULL;
 		int64_t t0;
 
 		if (!started) {
@@ -1416,12 +1425,17 @@ static int run_steps(struct run *r, size_t from, struct cms_error *err)
 		if (rc < 0)
 			return rc;
 	}
-	if (r->commit_hook && !r->committed) {
+	if (to == r->nsteps && r->commit_hook && !r->committed) {
 		if ((rc = r->commit_hook(r, err)) < 0)
 			return rc;
 		r->committed = true;
 	}
 	return 0;
+}
+
+static int run_steps(struct run *r, size_t from, struct cms_error *err)
+{
+	return run_steps_to(r, from, r->nsteps, err);
 }
 
 /* Steps that never ran after a failure are journaled as skipped. */
@@ -1547,6 +1561,21 @@ static int commit_location(struct run *r, struct cms_error *err)
 	const struct plan *p = r->p;
 	int rc = state_commit(r->ctx->state, r->ctx->store->name, r->pub_lineage, r->serial_before,
 			      p->to.primary, p->to.mirror, r->plan_id, r->run_id, now_s(),
+			      &r->serial_after, err);
+
+	if (rc == 0)
+		set_location(r, p->to.primary, p->to.mirror);
+	return rc;
+}
+
+/* The commit_hook of a restore that finishes an interrupted run: that
+ * run's new location into the state before the first publish step, as
+ * apply's, so that no target holds a location the state does not. */
+static int commit_finished(struct run *r, struct cms_error *err)
+{
+	const struct plan *p = r->p;
+	int rc = state_commit(r->ctx->state, r->ctx->store->name, r->pub_lineage, r->serial_before,
+			      p->to.primary, p->to.mirror, r->plan_id, r->finishing_run, r->now,
 			      &r->serial_after, err);
 
 	if (rc == 0)
@@ -1892,6 +1921,8 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	enum restore_way way;
 	enum restore_attest attest = ATTEST_OK;
 	bool consumed = false, finish_promote = false;
+	size_t kept = 0; /* after the step that keeps the target a copy; 0: none */
+	bool unfencing = false;
 	int64_t seen_at;
 	char *desc;
 	int rc;
@@ -2028,9 +2059,34 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		add_publish_run_steps(r, "publish the new location to");
 		add_run_step(r, ACTION_VERIFY, NULL, "verify the new location end to end");
 	} else {
+		unfencing = way == RESTORE_UNDO && fence != STEP_PENDING && fence != STEP_UNDONE &&
+			    p->from.primary && old && old->reachable;
+		/* A promotion asked for may still be taken (postgresql: the
+		 * startup process promotes once it gets to it): before the old
+		 * primary takes writes again, the target is kept read-only, and
+		 * the old run is closed only once it is, so that a restore that
+		 * cannot keep it leaves the run for the next one to decide.  (An
+		 * old primary left fenced is unfenced by a later restore, which
+		 * re-fences first any other server that takes writes.) */
+		if (unfencing && promote != STEP_PENDING && !r->attested &&
+		    r->e->ops->keep_copy && t && t->reachable) {
+			char *d = xasprintf("keep %s read-only: the promotion run %s asked for may "
+					    "still complete", p->to.primary, old_run->id);
+			struct run_step *s = add_run_step(r, ACTION_FENCE, p->to.primary, d);
+
+			s->keep = true;
+			kept = r->nsteps;
+			free(d);
+			cms_strv_push(&r->followups,
+				  xasprintf("%s was made read-only (default_transaction_read_only) in "
+					    "case the promotion run %s asked for still completes: if it "
+					    "ever reports primary, re-seed it from %s", p->to.primary,
+					    old_run->id, p->from.primary ? p->from.primary
+					    : "the recorded primary"));
+		}
 		/* The old run is settled first, so that whatever follows cannot
 		 * leave the store stuck behind it. */
-		if (!r->dry) {
+		if (!r->dry && !kept) {
 			/* Not over another run's close: the lease first. */
 			if ((rc = lease_guard(r, err)) < 0)
 				goto done;
@@ -2056,7 +2112,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 		}
 		rp = rec->exists ? observation_find(&obs, rec->primary) : NULL;
 		if (rec->exists && (server_obs_writable(rp) ||
-				    (rp && rp->reachable && r->nsteps > 1 && !strcmp(rec->primary, p->from.primary)))) {
+				    (rp && rp->reachable && unfencing && !strcmp(rec->primary, p->from.primary)))) {
 			add_publish_run_steps(r, "re-publish the recorded location to");
 			add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
 		} else if (rec->exists) {
@@ -2069,7 +2125,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			cms_strv_push(&r->followups,
 				  xasprintf("run %s was closed by restore on the attestation that %s is "
 					    "down; plan again to retry", old_run->id, p->to.primary));
-		else
+		else if (!kept || r->dry)
 			cms_strv_push(&r->followups,
 				  xasprintf("run %s was closed by restore before any promotion took "
 					    "effect; plan again to retry", old_run->id));
@@ -2082,17 +2138,22 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	r->steps[0].status = STEP_DONE;
 	if ((rc = journal(r, &r->steps[0], err)) < 0)
 		goto done;
-	if ((rc = run_steps(r, 1, err)) < 0)
+	if (kept) {
+		if ((rc = run_steps_to(r, 1, kept, err)) < 0 || (rc = lease_guard(r, err)) < 0)
+			goto done;
+		close_old_run(r, old_run, RUN_ROLLED_BACK, true);
+		cms_strv_push(&r->followups,
+			  xasprintf("run %s was closed by restore before any promotion took "
+				    "effect; plan again to retry", old_run->id));
+	}
+	if (way == RESTORE_FORWARD) {
+		r->finishing_run = old_run->id;
+		r->commit_hook = commit_finished;
+	}
+	if ((rc = run_steps(r, kept ? kept : 1, err)) < 0)
 		goto done;
 	if ((way == RESTORE_FORWARD || way == RESTORE_FINISHED) && (rc = lease_guard(r, err)) < 0)
 		goto done;
-	if (way == RESTORE_FORWARD) {
-		if ((rc = state_commit(r->ctx->state, r->ctx->store->name,
-				       *p->lineage ? p->lineage : rec->lineage,
-				       rec->exists ? rec->serial : 0, p->to.primary, p->to.mirror,
-				       r->plan_id, old_run->id, r->now, &r->serial_after, err)) < 0)
-			goto done;
-	}
 	if (way == RESTORE_FORWARD || way == RESTORE_FINISHED) {
 		set_location(r, p->to.primary, p->to.mirror);
 		close_old_run(r, old_run, RUN_RESTORED, false);

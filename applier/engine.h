@@ -60,6 +60,14 @@ struct engine_ops {
 	 * runs left behind on the servers (sqlite: catch-up copies), saying
 	 * what in one follow-up each. */
 	int (*tidy)(struct engine *e, struct cms_error *err);
+	/* Optional (restore, before it undoes a run whose promotion of target
+	 * began): makes target stay read-only should that promotion still
+	 * complete, for engines whose promotion is only asked for and taken
+	 * later (postgresql: pg_promote(false) signals the startup process).
+	 * Fails when target is found promoted already (fenced then): the
+	 * promotion took, and the run is not undone.  NULL: a promotion is
+	 * over when its statement returns. */
+	int (*keep_copy)(struct engine *e, const char *target, struct cms_error *err);
 	/* NULL, or: fence and unfence send nothing on this engine, and this
 	 * says why (for the report, instead of "a write is refused"). */
 	const char *fence_note;

@@ -1930,6 +1930,53 @@ done:
 	return rc;
 }
 
+/* Restore, before it undoes a run whose promotion of server began:
+ * pg_promote(false) only asks, and a startup process still busy (or
+ * stopped) would promote after the old primary took writes again.  The
+ * server's own configuration is made read-only first, so that a promotion
+ * still to come ends fenced; then its role is read.  A server found out of
+ * recovery took the promotion: it is fenced whole and the step fails (the
+ * run is not undone; the next restore finishes it). */
+static int pg_keep_copy(struct engine *e, const char *server, struct cms_error *err)
+{
+	struct pg_node *n;
+	struct db *db, *v = NULL;
+	bool in_recovery = true, seen = false;
+	int rc;
+
+	if (!(n = find_node(e, server, err)))
+		return CMS_ERROR;
+	if ((rc = node_session(e, n, &db, err)) < 0 ||
+	    (rc = run(e, db, SQL_FENCE, NULL, err)) < 0 ||
+	    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0 ||
+	    (rc = wait_read_only(e, n, true, &v, &seen, err)) < 0)
+		goto done;
+	if (!seen) {
+		rc = cms_error_set(err, CMS_ERROR,
+				   "server '%s' was made read-only, but a new session still has "
+				   "default_transaction_read_only off after %ds", server,
+				   PG_RELOAD_WAIT_MS / 1000);
+		cms_error_hint(err, "is default_transaction_read_only = off set on the server's command line?");
+		goto done;
+	}
+	if ((rc = query_bool(e, db, SQL_IN_RECOVERY, &in_recovery, err)) < 0)
+		goto done;
+	if (!in_recovery) {
+		if ((rc = do_fence(e, n, err)) < 0)
+			goto done;
+		((struct pg_priv *)e->priv)->in_window = false;
+		rc = cms_error_set(err, CMS_ERROR,
+				   "server '%s' left recovery: the promotion it was asked for took "
+				   "after all; it is fenced now", server);
+		cms_error_hint(err, "run 'cmsctl restore' again: it finishes the interrupted run");
+	}
+done:
+	close_verifier(e, v);
+	if (rc < 0)
+		drop_session(e, n);
+	return rc;
+}
+
 static void pg_close(struct engine *e)
 {
 	struct pg_priv *pp = e->priv;
@@ -1954,6 +2001,7 @@ static const struct engine_ops pg_ops = {
 	.promote = pg_promote,
 	.demote = pg_demote,
 	.close = pg_close,
+	.keep_copy = pg_keep_copy,
 };
 
 int engine_postgresql_init(struct engine *e, struct cms_error *err)

@@ -31,6 +31,8 @@ struct run_step {
 	char *server;
 	char *description;
 	bool undo;                 /* a fence step that undoes a fence */
+	bool keep;                 /* a fence step that keeps a copy read-only (restore:
+				    * engine keep_copy, a promotion that may be pending) */
 	enum step_status status;
 	char started_at[32];       /* RFC 3339 with milliseconds, "" until it runs */
 	int64_t duration_ms;
@@ -74,6 +76,8 @@ struct run {
 	 * did (from then on nothing is rolled back). */
 	int (*commit_hook)(struct run *r, struct cms_error *err);
 	bool committed;
+	const char *finishing_run; /* restore: the interrupted run whose new location its
+				    * commit_hook records (borrowed) */
 	int64_t t_fence, t_promoted; /* monotonic ms, -1 when not reached */
 	int64_t w_promoted, w_unfenced; /* wall-clock ms of this run's promotion / undone
 					 * fence, -1 when not reached */

@@ -16,9 +16,13 @@
 # Cases, on one primary/standby pair:
 #   fence:done, catch_up:done, promote:running
 #       the promotion was never sent: restore undoes the fence (pool-a);
+#       once the promotion's start is journaled (catch_up:done is written
+#       with it), restore first keeps pool-b read-only, in case a
+#       promotion that was asked for still completes;
 #   promote:running, but the promotion reached the server anyway (we send
 #       it ourselves after the kill, as if it had left just before):
-#       the servers, not the journal, decide: restore finishes the run (pool-b);
+#       the servers, not the journal, decide: pool-b comes up read-only
+#       (kept so by the restore before), restore finishes the run (pool-b);
 #   promote:done (after re-seeding pool-a from pool-b, moving back to it):
 #       restore finishes the run (pool-a).
 set -euo pipefail
@@ -116,14 +120,19 @@ for c in fence:done catch_up:done promote:running; do
 	expect "pool-a after the kill at $c" "$(pg_node_state "$PG_PORT_A")" "primary read_only=on timeline=1 alter_system_ro=1"
 	restored pool-a closed
 	expect "pool-a after restore" "$(pg_node_state "$PG_PORT_A")" "primary read_only=off timeline=1 alter_system_ro=0"
-	expect "pool-b after restore" "$(pg_node_state "$PG_PORT_B")" "standby read_only=off timeline=1 alter_system_ro=0"
+	if [ "$c" = fence:done ]; then
+		expect "pool-b after restore" "$(pg_node_state "$PG_PORT_B")" "standby read_only=off timeline=1 alter_system_ro=0"
+	else
+		expect "pool-b after restore (kept read-only)" "$(pg_node_state "$PG_PORT_B")" "standby read_only=on timeline=1 alter_system_ro=1"
+	fi
 	expect "serial after undoing $c" "$(sq "SELECT serial FROM stores")" 1
 done
 
 # ---- journal says running, but the promotion took: restore finishes ----
 kill_at promote running
 psql_on "$PG_PORT_B" postgres -At -c 'SELECT pg_promote(true)' >/dev/null
-expect "writable after the kill and an outside promotion" "$(writable)" pool-b
+# pool-b promoted, read-only as the restore before left it: nothing takes writes.
+expect "writable after the kill and an outside promotion" "$(writable)" none
 restored pool-b finished
 expect "pool-a after restore" "$(pg_node_state "$PG_PORT_A")" "primary read_only=on timeline=1 alter_system_ro=1"
 expect "serial after finishing" "$(sq "SELECT serial FROM stores")" 2
