@@ -287,7 +287,6 @@ static void block_set_signals(int how, sigset_t *old)
 }
 
 /* What the parent found before it changed anything, for its children. */
-static void (*parent_sigpipe)(int) = SIG_DFL;
 static bool parent_tty;
 
 static void close_fd(int *fd)
@@ -319,10 +318,14 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 		dup2(devnull, STDIN_FILENO);
 		close(devnull);
 	}
-	/* As a single apply: SIGPIPE as the parent found it (it ignores it
-	 * for itself), and the progress of a terminal when the parent's
-	 * stderr is one (the child's is a pipe). */
-	signal(SIGPIPE, parent_sigpipe);
+	/* SIGPIPE stays ignored, as the parent set it: the child's output
+	 * goes to the parent's pipes, which break only when the parent is
+	 * gone (killed with SIGKILL), and a store must not die of that in
+	 * the middle of a step (fenced, not promoted): its writes fail, and
+	 * it finishes its run, recorded in the state and the history.  The
+	 * programs it runs start with SIGPIPE at its default
+	 * (applier/command.c).  The progress of a terminal when the
+	 * parent's stderr is one (the child's is a pipe). */
 	if (parent_tty)
 		a->progress = true;
 	a->progress_lines = true; /* the set relays whole lines only */
@@ -788,9 +791,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	}
 	/* A broken pipe on the terminal must not kill the summary's writer
 	 * while children still run. */
-	parent_sigpipe = signal(SIGPIPE, SIG_IGN);
-	if (parent_sigpipe == SIG_ERR)
-		parent_sigpipe = SIG_DFL;
+	signal(SIGPIPE, SIG_IGN);
 	parent_tty = isatty(STDERR_FILENO);
 	preload(a);
 	{

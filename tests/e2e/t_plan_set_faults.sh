@@ -159,6 +159,41 @@ for i in 1 2 3; do
 	run 0 "$CMSCTL" restore -s "store-$i" --yes
 done
 
+# (1e) The parent killed (SIGKILL) while its stores, showing progress,
+# are held after their fence: each store's output pipe is broken, and no
+# store dies of it in the middle of its run (fenced, not promoted); each
+# finishes its move, recorded in the state and the history, its lock
+# released.
+fresh
+CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 --progress >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 2 done
+kids=$(pgrep -P "$pid" | tr '\n' ' ')
+[ "$(echo $kids | wc -w)" = 3 ] || fail "parent killed: the stores' processes are '$kids'"
+pids="$pids $kids"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+kill -CONT $kids
+for i in $(seq 1 300); do
+	kill -0 $kids 2>/dev/null || break
+	sleep 0.1
+done
+for k in $kids; do
+	! kill -0 "$k" 2>/dev/null || fail "parent killed: store process $k still runs"
+done
+for i in 1 2 3; do
+	pool_b_primary "$i" || fail "parent killed: store-$i's pool-b is not a writable primary"
+	[ "$(sql "store-$i/servers/pool-a/xds.db" 'SELECT role FROM cms_control')" = mirror ] ||
+		fail "parent killed: store-$i's pool-a is not the mirror"
+	[ "$(serial store-$i)" = 2 ] || fail "parent killed: store-$i serial $(serial store-$i)"
+done
+[ "$(sql .cmsctl/state.db "SELECT count(*) FROM runs WHERE outcome = 'running'")" = 0 ] ||
+	fail "parent killed: a run is left running"
+[ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "parent killed: a lock is left"
+run 0 "$CMSCTL" status --detailed-exitcode
+run 0 "$CMSCTL" audit verify
+
 # (2) One store's process crashes (SIGKILL) after its fence, another is
 # locked (4): the set's status is 1, the crash's, and --json says 1 too.
 fresh
