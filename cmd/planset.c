@@ -49,7 +49,9 @@ struct member {
 	int out_fd, err_fd, res_fd;  /* the child's stdout, stderr, summary; -1 when closed */
 	struct buf out, err, res;    /* partial lines (out: everything with --json) */
 	int exit_status;             /* the child's exit status, or -1 */
+	char plan_id[41];            /* the plan file's id, or "" when unreadable */
 	bool done;
+	bool unsummarised;           /* it ended without writing its summary */
 	struct cmd_run_summary sum;  /* read back from res */
 };
 
@@ -109,8 +111,10 @@ static int list_set(const char *dir, struct member **out, size_t *n, struct cms_
 
 		/* The child checks everything; here only the store is needed. */
 		if (cms_read_file(&data, &dlen, m[i].path, 4 << 20, &ignored) == 0 &&
-		    plan_from_json(&p, data, dlen, m[i].path, &ignored) == 0)
+		    plan_from_json(&p, data, dlen, m[i].path, &ignored) == 0) {
 			m[i].store = xstrdup(p->store);
+			history_blob_id(data, dlen, m[i].plan_id);
+		}
 		plan_free(p);
 		free(data);
 		cms_error_clear(&ignored);
@@ -553,7 +557,9 @@ static size_t pump(struct member *m, size_t n, bool json)
 		read_summary(&m[i]);
 		/* No summary: the process ended before it could write one (a
 		 * crash, or a second signal that stops at once).  Its exit
-		 * status says how far it got. */
+		 * status says how far it got, and the state what it left
+		 * (check_unsummarised). */
+		m[i].unsummarised = !*m[i].sum.outcome;
 		if (!*m[i].sum.outcome)
 			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s",
 				 WIFSIGNALED(status) ? "crashed" :
@@ -575,6 +581,60 @@ static size_t pump(struct member *m, size_t n, bool json)
 	return reaped;
 }
 
+/* A store whose process ended without its summary (killed, or stopped
+ * at once by a second signal) may have left its run unfinished in the
+ * state: fenced, or promoted and not recorded.  That store needs
+ * 'cmsctl restore' whatever killed its process, so it is interrupted
+ * (6), as a single apply that stops after its change began, with the
+ * run's id; the state is opened only when some store ended so. */
+static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct run_info ri;
+		char how[96];
+
+		if (!m[i].unsummarised || !m[i].store || !*m[i].plan_id)
+			continue;
+		if (!st && cmd_state_open(a, false, &st, &err) < 0) {
+			cms_error_clear(&err);
+			return;
+		}
+		memset(&ri, 0, sizeof(ri));
+		if (state_run_unfinished(st, m[i].store, &ri, &err) < 0) {
+			cms_error_clear(&err);
+			continue;
+		}
+		if (ri.plan_id && !strcmp(ri.plan_id, m[i].plan_id)) {
+			struct recorded rec;
+
+			memset(&rec, 0, sizeof(rec));
+			if (state_read_store(st, m[i].store, &rec, &err) < 0)
+				cms_error_clear(&err);
+			m[i].sum.serial = rec.serial; /* the record stands until restore */
+			recorded_free(&rec);
+			if (m[i].exit_status > 128)
+				snprintf(how, sizeof(how), "was killed by signal %d",
+					 m[i].exit_status - 128);
+			else
+				snprintf(how, sizeof(how), "ended (exit %d)", m[i].exit_status);
+			m[i].exit_status = EXIT_INTERRUPTED;
+			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "interrupted");
+			snprintf(m[i].sum.plan_id, sizeof(m[i].sum.plan_id), "%s", m[i].plan_id);
+			snprintf(m[i].sum.run_id, sizeof(m[i].sum.run_id), "%s", ri.id);
+			snprintf(m[i].sum.message, sizeof(m[i].sum.message),
+				 "the process applying it %s in the middle of run %s, which is left "
+				 "unfinished: 'cmsctl status -s %s' shows what it left, 'cmsctl restore "
+				 "-s %s' finishes or undoes it", how, ri.id, m[i].store, m[i].store);
+		}
+		run_info_free(&ri);
+	}
+	state_close(st);
+}
+
 /* The statuses a store's apply can end with, in the order of how much
  * the store needs attention: interrupted (6), error (1), refused (7),
  * locked (4), stale (3), declined (5), usage (64). */
@@ -583,7 +643,8 @@ static const int status_order[] = { EXIT_INTERRUPTED, EXIT_ERROR, EXIT_REFUSED, 
 
 /* A store's exit status as the contract has it: a process that crashed
  * (killed by a signal) or ended with a status outside the contract counts
- * as an error (1); its message says what happened. */
+ * as an error (1), unless it left its run unfinished (check_unsummarised:
+ * 6); its message says what happened. */
 static int member_status(const struct member *m)
 {
 	size_t k;
@@ -834,6 +895,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 		finished += reaped;
 	}
 	set_now.m = NULL; /* no store left to pass a signal on to */
+	check_unsummarised(a, m, n);
 	rc = set_exit_status(m, n);
 	if (print_summary(a, m, n, rc, &err) < 0) {
 		/* As a single apply whose result cannot be printed: a set that

@@ -4,13 +4,14 @@
 # once, through the parent: stores before promotion roll back, the stores
 # not started never start, the summary says so, and the exit status ranks
 # them; a second signal stops the stores at once.  (2) A store whose
-# process crashes counts as an error (1) in the set's status, whatever
-# else failed.  (3) The programs a store runs (publish) start with SIGPIPE
-# at its default, and one that stays in the background does not hold the
-# set.  (4) Store names from plan files are escaped in the relayed lines
-# and the summary.  (5) On a terminal the stores' progress is shown, each
-# line prefixed with its store.  (6) A summary that cannot be written
-# after stores moved ends 6.
+# process crashes before its run counts as an error (1) in the set's
+# status; one that crashes in the middle of its run is interrupted (6).
+# (3) The programs a store runs (publish) start with SIGPIPE at its
+# default, and one that stays in the background does not hold the set.
+# (4) Store names from plan files are escaped in the relayed lines and the
+# summary.  (5) On a terminal the stores' progress is shown, each line
+# prefixed with its store.  (6) A summary that cannot be written after
+# stores moved ends 6.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 pids=''
 trap 'kill -9 $pids 2>/dev/null || true; pkill -f "cmsctl-test-daemon-$$" 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -194,8 +195,9 @@ done
 run 0 "$CMSCTL" status --detailed-exitcode
 run 0 "$CMSCTL" audit verify
 
-# (2) One store's process crashes (SIGKILL) after its fence, another is
-# locked (4): the set's status is 1, the crash's, and --json says 1 too.
+# (2) One store's process crashes (SIGKILL) after taking its lock, before
+# its run began (nothing changed), another is locked (4): the set's status
+# is 1, the crash's, and --json says 1 too.
 fresh
 CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply move/store-2.json >lock.out 2>lock.err &
 holder=$!
@@ -205,10 +207,13 @@ for i in $(seq 1 600); do
 	sleep 0.1
 done
 rc=0
-CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 --json >set.out 2>set.err &
+CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply move --parallel 3 --json >set.out 2>set.err &
 pid=$!
 pids="$pids $pid"
-wait_steps 2 2 done
+for i in $(seq 1 600); do
+	[ "$(grep -c "holding after taking the store's lock" set.err)" -ge 2 ] && break
+	sleep 0.1
+done
 victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
 [ -n "$victim" ] || fail "no lock of store-1's process"
 kill -9 "$victim"
@@ -222,13 +227,41 @@ d = json.load(open(sys.argv[1]))
 s = {x["store"]: x for x in d["stores"]}
 assert s["store-1"]["outcome"] == "crashed" and s["store-1"]["exit_status"] == 1, s["store-1"]
 assert "killed by signal 9" in s["store-1"]["message"], s["store-1"]
+assert s["store-1"]["run_id"] is None, s["store-1"]
 assert s["store-2"]["exit_status"] == 4, s["store-2"]
 assert s["store-3"]["exit_status"] == 0, s["store-3"]
 assert d["exit_status"] == 1 and all(x["exit_status"] in (0, 1, 3, 4, 5, 6, 7, 64) for x in d["stores"]), d
 PYEOF
 kill -CONT "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
+[ "$(serial store-1)" = 1 ] || fail "crash before its run: store-1 serial $(serial store-1)"
+run 0 "$CMSCTL" status -s store-1 --detailed-exitcode
+
+# (2b) A store's process crashes (SIGKILL) after its promotion, its run
+# left unfinished (both servers primary, one fenced): the store is
+# interrupted (6), not merely crashed (1), with its run id and what to
+# run next; the others move; restore finishes it.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 4 done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
+[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
+kill -9 "$victim"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "a crash after promotion: exit $rc, expected 6"
+contains set.out "plan set: 3 stores, 2 ok, 1 not"
+contains set.out "store-1: interrupted, run $rid, serial 1 (exit 6): the process applying it was killed by signal 9 in the middle of run $rid, which is left unfinished: 'cmsctl status -s store-1' shows what it left, 'cmsctl restore -s store-1' finishes or undoes it"
+run 2 "$CMSCTL" status -s store-1 --detailed-exitcode
+contains out "interrupted apply run $rid"
 run 0 "$CMSCTL" restore -s store-1 --yes
+for i in 1 2 3; do
+	pool_b_primary "$i" || fail "crash after promotion, restore: store-$i's pool-b is not the primary"
+done
 
 # (3) A publish program: SIGPIPE at its default (not ignored), and one
 # that leaves a process in the background does not hold the set.
