@@ -310,6 +310,16 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	size_t i;
 	int rc, devnull;
 
+	/* The parent's ends of the other stores' pipes are not this store's
+	 * to hold: held here, a store whose parent is gone would get no
+	 * EPIPE, only block once its pipe is full, while this one runs. */
+	for (i = 0; i < set_now.n; i++) {
+		if (&set_now.m[i] == m)
+			continue;
+		close_fd(&set_now.m[i].out_fd);
+		close_fd(&set_now.m[i].err_fd);
+		close_fd(&set_now.m[i].res_fd);
+	}
 	/* Its own process group (see set_signals); its own handlers of the
 	 * stop signals, installed while they are blocked (since before the
 	 * fork), so none passed on by the parent is lost; no terminal input

@@ -161,10 +161,10 @@ for i in 1 2 3; do
 done
 
 # (1e) The parent killed (SIGKILL) while its stores, showing progress,
-# are held after their fence: each store's output pipe is broken, and no
-# store dies of it in the middle of its run (fenced, not promoted); each
-# finishes its move, recorded in the state and the history, its lock
-# released.
+# are held after their fence: each store's output pipe is broken (no
+# other store holds it), and no store dies of it in the middle of its run
+# (fenced, not promoted); each finishes its move, recorded in the state
+# and the history, its lock released.
 fresh
 CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 --progress >set.out 2>set.err &
 pid=$!
@@ -173,6 +173,18 @@ wait_steps 3 2 done
 kids=$(pgrep -P "$pid" | tr '\n' ' ')
 [ "$(echo $kids | wc -w)" = 3 ] || fail "parent killed: the stores' processes are '$kids'"
 pids="$pids $kids"
+# No store's process holds another's output pipe (held, a store whose
+# parent is gone gets no EPIPE and blocks once its pipe is full).
+for k in $kids; do
+	own=$(readlink "/proc/$k/fd/1")
+	for o in $kids; do
+		[ "$o" = "$k" ] && continue
+		for f in /proc/"$o"/fd/*; do
+			[ "$(readlink "$f")" != "$own" ] ||
+				fail "store process $o holds $own, store process $k's output pipe"
+		done
+	done
+done
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 kill -CONT $kids
