@@ -23,6 +23,7 @@
 #include "planner/config.h"
 #include "planner/plan.h"
 #include "state/history.h"
+#include "state/level.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -592,56 +593,79 @@ static size_t pump(struct member *m, size_t n, bool json)
 }
 
 /* A store whose process ended without its summary (killed, or stopped
- * at once by a second signal) may have left its run unfinished in the
- * state: fenced, or promoted and not recorded.  That store needs
- * 'cmsctl restore' whatever killed its process, so it is interrupted
- * (6), as a single apply that stops after its change began, with the
- * run's id; the state is opened only when some store ended so. */
+ * at once by a second signal) is looked up in the state, which says what
+ * its run did; the state (and the history) are opened only when some
+ * store ended so.  A run left unfinished (fenced, or promoted and not
+ * recorded) needs 'cmsctl restore' whatever killed the process: the
+ * store is interrupted (6), as a single apply that stops after its change
+ * began.  A run that ended before the process did is reported with its
+ * outcome; one that succeeded but that the history lacks is 6, as a
+ * single apply whose run cannot be recorded. */
 static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n)
 {
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = NULL;
+	struct history *h = NULL;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		struct run_info ri;
+		struct recorded rec;
+		struct cms_strv pending = CMS_STRV_INIT;
+		const char *s = m[i].store;
 		char how[96];
+		bool unrecorded;
 
-		if (!m[i].unsummarised || !m[i].store || !*m[i].plan_id)
+		if (!m[i].unsummarised || !s || !*m[i].plan_id)
 			continue;
-		if (!st && cmd_state_open(a, false, &st, &err) < 0) {
-			cms_error_clear(&err);
-			return;
-		}
+		if (!st && cmd_state_open(a, false, &st, &err) < 0)
+			break;
 		memset(&ri, 0, sizeof(ri));
-		if (state_run_unfinished(st, m[i].store, &ri, &err) < 0) {
+		if (state_run_last(st, s, &ri, &err) < 0 || !ri.plan_id ||
+		    strcmp(ri.plan_id, m[i].plan_id)) {
 			cms_error_clear(&err);
+			run_info_free(&ri);
 			continue;
 		}
-		if (ri.plan_id && !strcmp(ri.plan_id, m[i].plan_id)) {
-			struct recorded rec;
-
-			memset(&rec, 0, sizeof(rec));
-			if (state_read_store(st, m[i].store, &rec, &err) < 0)
-				cms_error_clear(&err);
-			m[i].sum.serial = rec.serial; /* the record stands until restore */
-			recorded_free(&rec);
-			if (m[i].exit_status > 128)
-				snprintf(how, sizeof(how), "was killed by signal %d",
-					 m[i].exit_status - 128);
-			else
-				snprintf(how, sizeof(how), "ended (exit %d)", m[i].exit_status);
+		memset(&rec, 0, sizeof(rec));
+		if (state_read_store(st, s, &rec, &err) < 0)
+			cms_error_clear(&err);
+		m[i].sum.serial = rec.serial;
+		recorded_free(&rec);
+		if (m[i].exit_status > 128)
+			snprintf(how, sizeof(how), "was killed by signal %d", m[i].exit_status - 128);
+		else
+			snprintf(how, sizeof(how), "ended (exit %d)", m[i].exit_status);
+		snprintf(m[i].sum.plan_id, sizeof(m[i].sum.plan_id), "%s", m[i].plan_id);
+		snprintf(m[i].sum.run_id, sizeof(m[i].sum.run_id), "%s", ri.id);
+		if (!strcmp(ri.outcome, run_outcome_name(RUN_RUNNING))) {
 			m[i].exit_status = EXIT_INTERRUPTED;
 			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "interrupted");
-			snprintf(m[i].sum.plan_id, sizeof(m[i].sum.plan_id), "%s", m[i].plan_id);
-			snprintf(m[i].sum.run_id, sizeof(m[i].sum.run_id), "%s", ri.id);
 			snprintf(m[i].sum.message, sizeof(m[i].sum.message),
 				 "the process applying it %s in the middle of run %s, which is left "
 				 "unfinished: 'cmsctl status -s %s' shows what it left, 'cmsctl restore "
-				 "-s %s' finishes or undoes it", how, ri.id, m[i].store, m[i].store);
+				 "-s %s' finishes or undoes it", how, ri.id, s, s);
+			run_info_free(&ri);
+			continue;
 		}
+		/* The run ended in the state before the process did. */
+		if (!h && cmd_open_history(a, &h, &err) < 0)
+			cms_error_clear(&err);
+		if (h && level_pending(h, st, s, &pending, &err) < 0)
+			cms_error_clear(&err);
+		unrecorded = h && cms_strv_contains(&pending, ri.id);
+		cms_strv_free(&pending);
+		snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s", ri.outcome);
+		m[i].exit_status = !strcmp(ri.outcome, run_outcome_name(RUN_OK)) ?
+				   (unrecorded ? EXIT_INTERRUPTED : EXIT_OK) : EXIT_ERROR;
+		snprintf(m[i].sum.message, sizeof(m[i].sum.message),
+			 "the process applying it %s after run %s ended (%s) in the state%s", how,
+			 ri.id, ri.outcome, unrecorded ? ", before the history recorded it: the next "
+			 "apply, restore, approve or plan -o records it from the journal" : "");
 		run_info_free(&ri);
 	}
+	cms_error_clear(&err);
+	history_close(h);
 	state_close(st);
 }
 
@@ -653,8 +677,8 @@ static const int status_order[] = { EXIT_INTERRUPTED, EXIT_ERROR, EXIT_REFUSED, 
 
 /* A store's exit status as the contract has it: a process that crashed
  * (killed by a signal) or ended with a status outside the contract counts
- * as an error (1), unless it left its run unfinished (check_unsummarised:
- * 6); its message says what happened. */
+ * as an error (1), unless the state says what its run did
+ * (check_unsummarised); its message says what happened. */
 static int member_status(const struct member *m)
 {
 	size_t k;

@@ -5,7 +5,8 @@
 # not started never start, the summary says so, and the exit status ranks
 # them; a second signal stops the stores at once.  (2) A store whose
 # process crashes before its run counts as an error (1) in the set's
-# status; one that crashes in the middle of its run is interrupted (6).
+# status; one that crashes in the middle of its run is interrupted (6),
+# and one killed after its run, before the history recorded it, is 6.
 # (3) The programs a store runs (publish) start with SIGPIPE at its
 # default, and one that stays in the background does not hold the set.
 # (4) Store names from plan files are escaped in the relayed lines and the
@@ -274,6 +275,33 @@ run 0 "$CMSCTL" restore -s store-1 --yes
 for i in 1 2 3; do
 	pool_b_primary "$i" || fail "crash after promotion, restore: store-$i's pool-b is not the primary"
 done
+
+# (2c) A store's process killed after its run ended in the state, before
+# the history recorded it: the store moved, so it is not "crashed" (1);
+# it is ok but unrecorded (6), as a single apply whose run cannot be
+# recorded, and the next plan -o records it.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+for i in $(seq 1 600); do
+	[ "$(grep -c 'holding before recording run' set.err)" -ge 3 ] && break
+	sleep 0.1
+done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'ok' ORDER BY started_at DESC LIMIT 1")
+[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or finished run of store-1's process"
+kill -9 "$victim"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "a crash before the history's record: exit $rc, expected 6"
+contains set.out "store-1: ok, run $rid, serial 2 (exit 6): the process applying it was killed by signal 9 after run $rid ended (ok) in the state, before the history recorded it"
+contains set.out "store-2: ok, run "
+pool_b_primary 1 || fail "crash before the history's record: store-1 did not move"
+run 0 "$CMSCTL" plan --all -o level
+contains err "recorded run $rid of store store-1 in the history from the state's journal"
+run 0 "$CMSCTL" audit verify
 
 # (3) A publish program: SIGPIPE at its default (not ignored), and one
 # that leaves a process in the background does not hold the set.
