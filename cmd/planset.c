@@ -23,6 +23,7 @@
 #include "planner/config.h"
 #include "planner/plan.h"
 #include "state/history.h"
+#include "state/level.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,7 +50,9 @@ struct member {
 	int out_fd, err_fd, res_fd;  /* the child's stdout, stderr, summary; -1 when closed */
 	struct buf out, err, res;    /* partial lines (out: everything with --json) */
 	int exit_status;             /* the child's exit status, or -1 */
+	char plan_id[41];            /* the plan file's id, or "" when unreadable */
 	bool done;
+	bool unsummarised;           /* it ended without writing its summary */
 	struct cmd_run_summary sum;  /* read back from res */
 };
 
@@ -109,8 +112,10 @@ static int list_set(const char *dir, struct member **out, size_t *n, struct cms_
 
 		/* The child checks everything; here only the store is needed. */
 		if (cms_read_file(&data, &dlen, m[i].path, 4 << 20, &ignored) == 0 &&
-		    plan_from_json(&p, data, dlen, m[i].path, &ignored) == 0)
+		    plan_from_json(&p, data, dlen, m[i].path, &ignored) == 0) {
 			m[i].store = xstrdup(p->store);
+			history_blob_id(data, dlen, m[i].plan_id);
+		}
 		plan_free(p);
 		free(data);
 		cms_error_clear(&ignored);
@@ -287,7 +292,6 @@ static void block_set_signals(int how, sigset_t *old)
 }
 
 /* What the parent found before it changed anything, for its children. */
-static void (*parent_sigpipe)(int) = SIG_DFL;
 static bool parent_tty;
 
 static void close_fd(int *fd)
@@ -307,6 +311,16 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 	size_t i;
 	int rc, devnull;
 
+	/* The parent's ends of the other stores' pipes are not this store's
+	 * to hold: held here, a store whose parent is gone would get no
+	 * EPIPE, only block once its pipe is full, while this one runs. */
+	for (i = 0; i < set_now.n; i++) {
+		if (&set_now.m[i] == m)
+			continue;
+		close_fd(&set_now.m[i].out_fd);
+		close_fd(&set_now.m[i].err_fd);
+		close_fd(&set_now.m[i].res_fd);
+	}
 	/* Its own process group (see set_signals); its own handlers of the
 	 * stop signals, installed while they are blocked (since before the
 	 * fork), so none passed on by the parent is lost; no terminal input
@@ -319,10 +333,14 @@ static void run_child(struct cmd_args *a, const struct config *cfg, struct membe
 		dup2(devnull, STDIN_FILENO);
 		close(devnull);
 	}
-	/* As a single apply: SIGPIPE as the parent found it (it ignores it
-	 * for itself), and the progress of a terminal when the parent's
-	 * stderr is one (the child's is a pipe). */
-	signal(SIGPIPE, parent_sigpipe);
+	/* SIGPIPE stays ignored, as the parent set it: the child's output
+	 * goes to the parent's pipes, which break only when the parent is
+	 * gone (killed with SIGKILL), and a store must not die of that in
+	 * the middle of a step (fenced, not promoted): its writes fail, and
+	 * it finishes its run, recorded in the state and the history.  The
+	 * programs it runs start with SIGPIPE at its default
+	 * (applier/command.c).  The progress of a terminal when the
+	 * parent's stderr is one (the child's is a pipe). */
 	if (parent_tty)
 		a->progress = true;
 	a->progress_lines = true; /* the set relays whole lines only */
@@ -550,7 +568,9 @@ static size_t pump(struct member *m, size_t n, bool json)
 		read_summary(&m[i]);
 		/* No summary: the process ended before it could write one (a
 		 * crash, or a second signal that stops at once).  Its exit
-		 * status says how far it got. */
+		 * status says how far it got, and the state what it left
+		 * (check_unsummarised). */
+		m[i].unsummarised = !*m[i].sum.outcome;
 		if (!*m[i].sum.outcome)
 			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s",
 				 WIFSIGNALED(status) ? "crashed" :
@@ -572,6 +592,83 @@ static size_t pump(struct member *m, size_t n, bool json)
 	return reaped;
 }
 
+/* A store whose process ended without its summary (killed, or stopped
+ * at once by a second signal) is looked up in the state, which says what
+ * its run did; the state (and the history) are opened only when some
+ * store ended so.  A run left unfinished (fenced, or promoted and not
+ * recorded) needs 'cmsctl restore' whatever killed the process: the
+ * store is interrupted (6), as a single apply that stops after its change
+ * began.  A run that ended before the process did is reported with its
+ * outcome; one that succeeded but that the history lacks is 6, as a
+ * single apply whose run cannot be recorded. */
+static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = NULL;
+	struct history *h = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct run_info ri;
+		struct recorded rec;
+		struct cms_strv pending = CMS_STRV_INIT;
+		const char *s = m[i].store;
+		char how[96];
+		bool unrecorded;
+
+		if (!m[i].unsummarised || !s || !*m[i].plan_id)
+			continue;
+		if (!st && cmd_state_open(a, false, &st, &err) < 0)
+			break;
+		memset(&ri, 0, sizeof(ri));
+		if (state_run_last(st, s, &ri, &err) < 0 || !ri.plan_id ||
+		    strcmp(ri.plan_id, m[i].plan_id)) {
+			cms_error_clear(&err);
+			run_info_free(&ri);
+			continue;
+		}
+		memset(&rec, 0, sizeof(rec));
+		if (state_read_store(st, s, &rec, &err) < 0)
+			cms_error_clear(&err);
+		m[i].sum.serial = rec.serial;
+		recorded_free(&rec);
+		if (m[i].exit_status > 128)
+			snprintf(how, sizeof(how), "was killed by signal %d", m[i].exit_status - 128);
+		else
+			snprintf(how, sizeof(how), "ended (exit %d)", m[i].exit_status);
+		snprintf(m[i].sum.plan_id, sizeof(m[i].sum.plan_id), "%s", m[i].plan_id);
+		snprintf(m[i].sum.run_id, sizeof(m[i].sum.run_id), "%s", ri.id);
+		if (!strcmp(ri.outcome, run_outcome_name(RUN_RUNNING))) {
+			m[i].exit_status = EXIT_INTERRUPTED;
+			snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "interrupted");
+			snprintf(m[i].sum.message, sizeof(m[i].sum.message),
+				 "the process applying it %s in the middle of run %s, which is left "
+				 "unfinished: 'cmsctl status -s %s' shows what it left, 'cmsctl restore "
+				 "-s %s' finishes or undoes it", how, ri.id, s, s);
+			run_info_free(&ri);
+			continue;
+		}
+		/* The run ended in the state before the process did. */
+		if (!h && cmd_open_history(a, &h, &err) < 0)
+			cms_error_clear(&err);
+		if (h && level_pending(h, st, s, &pending, &err) < 0)
+			cms_error_clear(&err);
+		unrecorded = h && cms_strv_contains(&pending, ri.id);
+		cms_strv_free(&pending);
+		snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s", ri.outcome);
+		m[i].exit_status = !strcmp(ri.outcome, run_outcome_name(RUN_OK)) ?
+				   (unrecorded ? EXIT_INTERRUPTED : EXIT_OK) : EXIT_ERROR;
+		snprintf(m[i].sum.message, sizeof(m[i].sum.message),
+			 "the process applying it %s after run %s ended (%s) in the state%s", how,
+			 ri.id, ri.outcome, unrecorded ? ", before the history recorded it: the next "
+			 "apply, restore, approve or plan -o records it from the journal" : "");
+		run_info_free(&ri);
+	}
+	cms_error_clear(&err);
+	history_close(h);
+	state_close(st);
+}
+
 /* The statuses a store's apply can end with, in the order of how much
  * the store needs attention: interrupted (6), error (1), refused (7),
  * locked (4), stale (3), declined (5), usage (64). */
@@ -580,7 +677,8 @@ static const int status_order[] = { EXIT_INTERRUPTED, EXIT_ERROR, EXIT_REFUSED, 
 
 /* A store's exit status as the contract has it: a process that crashed
  * (killed by a signal) or ended with a status outside the contract counts
- * as an error (1); its message says what happened. */
+ * as an error (1), unless the state says what its run did
+ * (check_unsummarised); its message says what happened. */
 static int member_status(const struct member *m)
 {
 	size_t k;
@@ -788,9 +886,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	}
 	/* A broken pipe on the terminal must not kill the summary's writer
 	 * while children still run. */
-	parent_sigpipe = signal(SIGPIPE, SIG_IGN);
-	if (parent_sigpipe == SIG_ERR)
-		parent_sigpipe = SIG_DFL;
+	signal(SIGPIPE, SIG_IGN);
 	parent_tty = isatty(STDERR_FILENO);
 	preload(a);
 	{
@@ -833,6 +929,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 		finished += reaped;
 	}
 	set_now.m = NULL; /* no store left to pass a signal on to */
+	check_unsummarised(a, m, n);
 	rc = set_exit_status(m, n);
 	if (print_summary(a, m, n, rc, &err) < 0) {
 		/* As a single apply whose result cannot be printed: a set that

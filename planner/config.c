@@ -2478,6 +2478,96 @@ static void backend_defaults(struct backend *b, const char *dir)
 		b->history = resolve_path(dir, DEFAULT_HISTORY_PATH);
 }
 
+/* path with its "." segments and repeated slashes removed, so that two
+ * spellings of one file compare equal ("..", which depends on links, is
+ * kept).  Caller frees. */
+static char *lexical_path(const char *path)
+{
+	struct buf b = BUF_INIT;
+	const char *p = path;
+
+	if (*p == '/')
+		buf_addch(&b, '/');
+	while (*p) {
+		const char *e;
+
+		while (*p == '/')
+			p++;
+		e = p;
+		while (*e && *e != '/')
+			e++;
+		if (e > p && !(e - p == 1 && *p == '.')) {
+			if (b.len && b.ptr[b.len - 1] != '/')
+				buf_addch(&b, '/');
+			buf_add(&b, p, (size_t)(e - p));
+		}
+		p = e;
+	}
+	if (!b.len)
+		buf_addch(&b, '.');
+	return buf_detach(&b, NULL);
+}
+
+/* A location file holds one store's location (its store, lineage and
+ * serial), and a publish refuses a file that holds another store's: two
+ * stores that name one file cannot both publish there, and a plan set
+ * that moves both at once would find out only after their switchovers.
+ * Refused here, at the second store's target, in linear time. */
+static void check_location_files(struct loader *ld, const struct config *cfg)
+{
+	struct name_index files;
+	char **paths;
+	size_t np = 0, cap = 0, i, j, first;
+	size_t *owner;
+	const struct publish_target **target;
+
+	for (i = 0; i < cfg->nstores; i++)
+		cap += cfg->stores[i].npublish;
+	if (!cap)
+		return;
+	paths = xcalloc(cap, sizeof(*paths));
+	owner = xcalloc(cap, sizeof(*owner));
+	target = xcalloc(cap, sizeof(*target));
+	name_index_init(&files, cap);
+	for (i = 0; i < cfg->nstores; i++) {
+		const struct store *st = &cfg->stores[i];
+
+		for (j = 0; j < st->npublish; j++) {
+			const struct publish_target *t = &st->publish[j];
+			struct diag *d;
+
+			if (t->kind != PUBLISH_FILE || !t->path)
+				continue;
+			paths[np] = lexical_path(t->path);
+			owner[np] = i;
+			target[np] = t;
+			if (name_index_add(&files, paths[np], np, &first)) {
+				np++;
+				continue;
+			}
+			if (owner[first] != i) {
+				const struct store *o = &cfg->stores[owner[first]];
+
+				d = report_at(ld, t->at.line, t->at.column, "publish file %s of store %s "
+					      "is also the location file of store %s", Q(t->path),
+					      Q(st->name ? st->name : ""), Q(o->name ? o->name : ""));
+				hint(d, "store %s names it at line %d, column %d; a location file holds "
+				     "one store's location: give each store its own file, e.g. "
+				     "'published/%s.json'", Q(o->name ? o->name : ""),
+				     target[first]->at.line, target[first]->at.column,
+				     st->name ? st->name : "STORE");
+			}
+			free(paths[np]);
+		}
+	}
+	name_index_free(&files);
+	for (i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
+	free(owner);
+	free(target);
+}
+
 static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 {
 	struct field f[TOP_NKEYS];
@@ -2541,6 +2631,8 @@ static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 			break;
 	}
 	name_index_free(&ld->stores);
+	if (!ld->stopped)
+		check_location_files(ld, cfg);
 }
 
 /* ---- parsing ----------------------------------------------------------- */

@@ -31,7 +31,10 @@ contains err "no history at '.cmsctl/history' yet"
 import re
 text = open("cms.yaml").read()
 body = text[text.index("  - name: redmond"):]
-open("two.yaml", "w").write(text + body.replace("name: redmond", "name: dublin", 1))
+body = body.replace("name: redmond", "name: dublin", 1)
+# (A location file is one store's: dublin publishes to its own.)
+body = body.replace("file: published/location.json", "file: published/dublin.json")
+open("two.yaml", "w").write(text + body)
 PYEOF
 run 64 "$CMSCTL" plan -c two.yaml
 contains err "'two.yaml' has 2 stores (redmond, dublin): choose one with -s STORE"

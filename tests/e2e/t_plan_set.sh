@@ -156,4 +156,26 @@ contains out "plan set: 4 stores, 1 ok, 3 not"
 contains out "store-1: refused (exit 3)"
 contains out "store-3: ok, run "
 [ "$(serial store-3)" = 2 ] || fail "store-3: serial $(serial store-3), want 2"
+# Two stores that publish to one location file: a location file holds one
+# store's location, so the second store's publish would be refused after
+# its switchover (or, at once, overwrite the first's).  The config is
+# refused before anything is planned, written or moved.
+config pool-a >cms.yaml
+run 0 "$CMSCTL" plan --all -o back
+{
+	config pool-b
+} | awk '/^  - name: store-[12]$/ { print; s = 1; next } /^  - name:/ { s = 0 } { print }
+	s && /location:/ { print "    publish:\n      - file: published/shared.json" }' >cms.yaml
+run 1 "$CMSCTL" plan --all -o shared
+contains err "error: publish file 'published/shared.json' of store 'store-2' is also the location file of store 'store-1'"
+[ ! -e shared ] || fail "a refused config made a plan set folder"
+before=$(git -C "$h" rev-parse cms-history)
+run 1 "$CMSCTL" apply back
+contains err "is also the location file of store 'store-1'"
+[ "$(git -C "$h" rev-parse cms-history)" = "$before" ] || fail "a refused config wrote to the history"
+for i in 1 2 3 4; do
+	[ "$(sql store-$i/servers/pool-b/xds.db 'SELECT role, read_only FROM cms_control')" = "primary|0" ] ||
+		fail "refused config: store-$i's pool-b is not a writable primary"
+done
+[ ! -e published/shared.json ] || fail "a refused config published"
 finish

@@ -4,13 +4,15 @@
 # once, through the parent: stores before promotion roll back, the stores
 # not started never start, the summary says so, and the exit status ranks
 # them; a second signal stops the stores at once.  (2) A store whose
-# process crashes counts as an error (1) in the set's status, whatever
-# else failed.  (3) The programs a store runs (publish) start with SIGPIPE
-# at its default, and one that stays in the background does not hold the
-# set.  (4) Store names from plan files are escaped in the relayed lines
-# and the summary.  (5) On a terminal the stores' progress is shown, each
-# line prefixed with its store.  (6) A summary that cannot be written
-# after stores moved ends 6.
+# process crashes before its run counts as an error (1) in the set's
+# status; one that crashes in the middle of its run is interrupted (6),
+# and one killed after its run, before the history recorded it, is 6.
+# (3) The programs a store runs (publish) start with SIGPIPE at its
+# default, and one that stays in the background does not hold the set.
+# (4) Store names from plan files are escaped in the relayed lines and the
+# summary.  (5) On a terminal the stores' progress is shown, each line
+# prefixed with its store.  (6) A summary that cannot be written after
+# stores moved ends 6.
 . "${CMSCTL_SOURCE_DIR:?set CMSCTL_SOURCE_DIR (run under ctest)}/tests/e2e/lib.sh" || exit 1
 pids=''
 trap 'kill -9 $pids 2>/dev/null || true; pkill -f "cmsctl-test-daemon-$$" 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -159,8 +161,56 @@ for i in 1 2 3; do
 	run 0 "$CMSCTL" restore -s "store-$i" --yes
 done
 
-# (2) One store's process crashes (SIGKILL) after its fence, another is
-# locked (4): the set's status is 1, the crash's, and --json says 1 too.
+# (1e) The parent killed (SIGKILL) while its stores, showing progress,
+# are held after their fence: each store's output pipe is broken (no
+# other store holds it), and no store dies of it in the middle of its run
+# (fenced, not promoted); each finishes its move, recorded in the state
+# and the history, its lock released.
+fresh
+CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 --progress >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 2 done
+kids=$(pgrep -P "$pid" | tr '\n' ' ')
+[ "$(echo $kids | wc -w)" = 3 ] || fail "parent killed: the stores' processes are '$kids'"
+pids="$pids $kids"
+# No store's process holds another's output pipe (held, a store whose
+# parent is gone gets no EPIPE and blocks once its pipe is full).
+for k in $kids; do
+	own=$(readlink "/proc/$k/fd/1")
+	for o in $kids; do
+		[ "$o" = "$k" ] && continue
+		for f in /proc/"$o"/fd/*; do
+			[ "$(readlink "$f")" != "$own" ] ||
+				fail "store process $o holds $own, store process $k's output pipe"
+		done
+	done
+done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+kill -CONT $kids
+for i in $(seq 1 300); do
+	kill -0 $kids 2>/dev/null || break
+	sleep 0.1
+done
+for k in $kids; do
+	! kill -0 "$k" 2>/dev/null || fail "parent killed: store process $k still runs"
+done
+for i in 1 2 3; do
+	pool_b_primary "$i" || fail "parent killed: store-$i's pool-b is not a writable primary"
+	[ "$(sql "store-$i/servers/pool-a/xds.db" 'SELECT role FROM cms_control')" = mirror ] ||
+		fail "parent killed: store-$i's pool-a is not the mirror"
+	[ "$(serial store-$i)" = 2 ] || fail "parent killed: store-$i serial $(serial store-$i)"
+done
+[ "$(sql .cmsctl/state.db "SELECT count(*) FROM runs WHERE outcome = 'running'")" = 0 ] ||
+	fail "parent killed: a run is left running"
+[ "$(sql .cmsctl/state.db 'SELECT count(*) FROM locks')" = 0 ] || fail "parent killed: a lock is left"
+run 0 "$CMSCTL" status --detailed-exitcode
+run 0 "$CMSCTL" audit verify
+
+# (2) One store's process crashes (SIGKILL) after taking its lock, before
+# its run began (nothing changed), another is locked (4): the set's status
+# is 1, the crash's, and --json says 1 too.
 fresh
 CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply move/store-2.json >lock.out 2>lock.err &
 holder=$!
@@ -170,10 +220,13 @@ for i in $(seq 1 600); do
 	sleep 0.1
 done
 rc=0
-CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 --json >set.out 2>set.err &
+CMSCTL_TEST_HOLD_AT=locked "$CMSCTL" apply move --parallel 3 --json >set.out 2>set.err &
 pid=$!
 pids="$pids $pid"
-wait_steps 2 2 done
+for i in $(seq 1 600); do
+	[ "$(grep -c "holding after taking the store's lock" set.err)" -ge 2 ] && break
+	sleep 0.1
+done
 victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
 [ -n "$victim" ] || fail "no lock of store-1's process"
 kill -9 "$victim"
@@ -187,13 +240,68 @@ d = json.load(open(sys.argv[1]))
 s = {x["store"]: x for x in d["stores"]}
 assert s["store-1"]["outcome"] == "crashed" and s["store-1"]["exit_status"] == 1, s["store-1"]
 assert "killed by signal 9" in s["store-1"]["message"], s["store-1"]
+assert s["store-1"]["run_id"] is None, s["store-1"]
 assert s["store-2"]["exit_status"] == 4, s["store-2"]
 assert s["store-3"]["exit_status"] == 0, s["store-3"]
 assert d["exit_status"] == 1 and all(x["exit_status"] in (0, 1, 3, 4, 5, 6, 7, 64) for x in d["stores"]), d
 PYEOF
 kill -CONT "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
+[ "$(serial store-1)" = 1 ] || fail "crash before its run: store-1 serial $(serial store-1)"
+run 0 "$CMSCTL" status -s store-1 --detailed-exitcode
+
+# (2b) A store's process crashes (SIGKILL) after its promotion, its run
+# left unfinished (both servers primary, one fenced): the store is
+# interrupted (6), not merely crashed (1), with its run id and what to
+# run next; the others move; restore finishes it.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 4 done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
+[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
+kill -9 "$victim"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "a crash after promotion: exit $rc, expected 6"
+contains set.out "plan set: 3 stores, 2 ok, 1 not"
+contains set.out "store-1: interrupted, run $rid, serial 1 (exit 6): the process applying it was killed by signal 9 in the middle of run $rid, which is left unfinished: 'cmsctl status -s store-1' shows what it left, 'cmsctl restore -s store-1' finishes or undoes it"
+run 2 "$CMSCTL" status -s store-1 --detailed-exitcode
+contains out "interrupted apply run $rid"
 run 0 "$CMSCTL" restore -s store-1 --yes
+for i in 1 2 3; do
+	pool_b_primary "$i" || fail "crash after promotion, restore: store-$i's pool-b is not the primary"
+done
+
+# (2c) A store's process killed after its run ended in the state, before
+# the history recorded it: the store moved, so it is not "crashed" (1);
+# it is ok but unrecorded (6), as a single apply whose run cannot be
+# recorded, and the next plan -o records it.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=record "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+for i in $(seq 1 600); do
+	[ "$(grep -c 'holding before recording run' set.err)" -ge 3 ] && break
+	sleep 0.1
+done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'ok' ORDER BY started_at DESC LIMIT 1")
+[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or finished run of store-1's process"
+kill -9 "$victim"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 6 ] || fail "a crash before the history's record: exit $rc, expected 6"
+contains set.out "store-1: ok, run $rid, serial 2 (exit 6): the process applying it was killed by signal 9 after run $rid ended (ok) in the state, before the history recorded it"
+contains set.out "store-2: ok, run "
+pool_b_primary 1 || fail "crash before the history's record: store-1 did not move"
+run 0 "$CMSCTL" plan --all -o level
+contains err "recorded run $rid of store store-1 in the history from the state's journal"
+run 0 "$CMSCTL" audit verify
 
 # (3) A publish program: SIGPIPE at its default (not ignored), and one
 # that leaves a process in the background does not hold the set.
