@@ -2568,6 +2568,88 @@ static void check_location_files(struct loader *ld, const struct config *cfg)
 	free(target);
 }
 
+/* A sqlite server's databases are the files <path>/<database>.db: two
+ * servers whose paths name one folder (in one store, or in two stores that
+ * have a database of the same name) share a file, and a fence or a
+ * catch-up of one would change the other.  Refused here, at the second
+ * server, in linear time.  Paths are compared as spelled, without their
+ * "." segments and repeated slashes: links and ".." are not resolved. */
+static void check_sqlite_files(struct loader *ld, const struct config *cfg)
+{
+	struct name_index files;
+	char **keys;
+	size_t nk = 0, cap = 0, i, j, k, first;
+	size_t *store_of, *server_of;
+
+	for (i = 0; i < cfg->nstores; i++)
+		if (cfg->stores[i].engine == ENGINE_SQLITE)
+			cap += cfg->stores[i].nservers * cfg->stores[i].ndatabases;
+	if (!cap)
+		return;
+	keys = xcalloc(cap, sizeof(*keys));
+	store_of = xcalloc(cap, sizeof(*store_of));
+	server_of = xcalloc(cap, sizeof(*server_of));
+	name_index_init(&files, cap);
+	for (i = 0; i < cfg->nstores; i++) {
+		const struct store *st = &cfg->stores[i];
+
+		if (st->engine != ENGINE_SQLITE)
+			continue;
+		for (j = 0; j < st->nservers; j++) {
+			const struct server *sv = &st->servers[j];
+			char *dir;
+
+			if (!sv->path)
+				continue;
+			dir = lexical_path(sv->path);
+			for (k = 0; k < st->ndatabases; k++) {
+				const struct store *os;
+				const struct server *ov;
+
+				keys[nk] = xasprintf("%s/%s.db", dir, st->databases[k]);
+				store_of[nk] = i;
+				server_of[nk] = j;
+				if (name_index_add(&files, keys[nk], nk, &first)) {
+					nk++;
+					continue;
+				}
+				os = &cfg->stores[store_of[first]];
+				ov = &os->servers[server_of[first]];
+				if (os == st) {
+					struct diag *d = report_at(ld, sv->at.line, sv->at.column,
+								   "server %s has the path of server %s "
+								   "(%s): one folder of databases cannot "
+								   "be two servers", Q(sv->name), Q(ov->name),
+								   Q(sv->path));
+					hint(d, "server %s is at line %d, column %d; give each server "
+					     "its own folder", Q(ov->name), ov->at.line, ov->at.column);
+				} else {
+					struct diag *d = report_at(ld, sv->at.line, sv->at.column,
+								   "server %s of store %s has the folder of "
+								   "server %s of store %s, and both stores "
+								   "have database %s: one file for two stores",
+								   Q(sv->name), Q(st->name ? st->name : ""),
+								   Q(ov->name), Q(os->name ? os->name : ""),
+								   Q(st->databases[k]));
+					hint(d, "store %s names it at line %d, column %d; a fence or "
+					     "catch-up of one store would change the other's database: "
+					     "give each store's servers their own folders",
+					     Q(os->name ? os->name : ""), ov->at.line, ov->at.column);
+				}
+				free(keys[nk]);
+				break; /* one message a server */
+			}
+			free(dir);
+		}
+	}
+	name_index_free(&files);
+	for (i = 0; i < nk; i++)
+		free(keys[i]);
+	free(keys);
+	free(store_of);
+	free(server_of);
+}
+
 static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 {
 	struct field f[TOP_NKEYS];
@@ -2633,6 +2715,10 @@ static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)
 	name_index_free(&ld->stores);
 	if (!ld->stopped)
 		check_location_files(ld, cfg);
+	/* Only over a config loaded whole: a store whose engine or servers
+	 * were refused is not what its author meant. */
+	if (!ld->stopped && ld->diags->len == ld->first_diag && !ld->more_diags)
+		check_sqlite_files(ld, cfg);
 }
 
 /* ---- parsing ----------------------------------------------------------- */

@@ -46,7 +46,7 @@ yaml_level="complex-key invalid-utf8 multiple-documents yaml-syntax yaml-tab yam
 	yaml-undefined-alias"
 loader_only="alias-bomb bool-yes duplicate-server duplicate-store merge-key mirror-is-backup
 	plan-ttl-fraction primary-equals-mirror undefined-mirror undefined-primary
-	mssql-instance-connection publish-file-shared"
+	mssql-instance-connection publish-file-shared sqlite-path-shared sqlite-path-shared-stores"
 # case=validator: the schema must reject it with that keyword somewhere in
 # its errors (so it is refused for the right reason, not by accident).
 reasons="unknown-key-policy=additionalProperties unknown-key-top=additionalProperties
