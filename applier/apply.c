@@ -1146,9 +1146,15 @@ static char *roll_back_fence(struct run *r)
 			buf_addf(&s->notes, "fence undone after a failure before promotion\n");
 		} else {
 			buf_addf(&s->notes, "could not undo the fence: %s\n", uerr.message);
+			/* A fence that failed may have taken in part, or not at
+			 * all (a read-only server refuses both): not "still". */
 			cms_strv_push(&r->followups,
-				  xasprintf("%s is still fenced: the undo failed (%s); unfence it or "
-					    "run 'cmsctl restore'", s->server, uerr.message));
+				  s->status == STEP_FAILED
+				  ? xasprintf("%s may still be fenced: its fence failed, perhaps part-way, "
+					      "and the undo failed (%s); look at it, then unfence it or "
+					      "run 'cmsctl restore'", s->server, uerr.message)
+				  : xasprintf("%s is still fenced: the undo failed (%s); unfence it or "
+					      "run 'cmsctl restore'", s->server, uerr.message));
 			if (!left)
 				left = xstrdup(s->server ? s->server : "?");
 		}

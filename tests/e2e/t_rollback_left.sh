@@ -49,4 +49,24 @@ for d in xds lis; do
 		fail "after the second restore, pool-a's $d is not a writable primary"
 done
 run 0 "$CMSCTL" status --detailed-exitcode
+# A fence that failed outright (pool-a gone before its first statement):
+# its undo fails too, so apply cannot tell what it left and ends 6, but it
+# says pool-a may be fenced, not that it is (here it is not).
+run 0 "$CMSCTL" plan -o s3.plan --reason "the rollback test, a third time" --ticket CHG-11
+CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply s3.plan >apply.out 2>apply.err &
+pid=$!
+wait_for apply.err "holding at step 2:running"
+mv servers/pool-a servers/pool-a.off
+kill -CONT $pid
+rc=0
+wait $pid || rc=$?
+pid=''
+[ "$rc" = 6 ] || fail "a fence and its undo that both failed: exit $rc, expected 6"
+contains apply.out "pool-a may still be fenced: its fence failed, perhaps part-way, and the undo failed"
+lacks apply.out "pool-a is still fenced"
+mv servers/pool-a.off servers/pool-a
+[ "$(sql servers/pool-a/xds.db 'SELECT role || read_only FROM cms_control')" = primary0 ] ||
+	fail "pool-a was fenced after all: the case is not the one meant"
+run 0 "$CMSCTL" restore --yes
+run 0 "$CMSCTL" status --detailed-exitcode
 finish
