@@ -355,9 +355,11 @@ done:
 }
 
 /* After a promote that refused (CMS_EREFUSED: an engine refuses before it
- * changes anything), the servers must agree: the target holds none of the
- * store's databases as primary.  Then the run is still before promotion
- * and ends rolled back (exit 7) rather than interrupted. */
+ * changes anything) or failed before it sent anything that changes the
+ * target (engine.promote_unsent), the servers must agree: the target holds
+ * none of the store's databases as primary.  Then the run is still before
+ * promotion and ends rolled back (exit 7, or 1 for a failure) rather than
+ * interrupted. */
 static bool promote_changed_nothing(struct run *r, struct run_step *s)
 {
 	struct cms_error perr = CMS_ERROR_INIT;
@@ -374,7 +376,7 @@ static bool promote_changed_nothing(struct run *r, struct run_step *s)
 			if (t->dbs[i].role == OBS_PRIMARY)
 				none = false;
 	}
-	add_check(&s->checks, &s->nchecks, none, "the refusal changed nothing", "%s",
+	add_check(&s->checks, &s->nchecks, none, "the failed promotion changed nothing", "%s",
 		  none ? "the target holds no database as primary" :
 		  perr.message ? perr.message : "the target holds a database as primary, or cannot be read");
 	cms_error_clear(&perr);
@@ -482,6 +484,7 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 		free(r->e->step_note);
 		r->e->step_note = NULL;
 		r->e->window_closed = 0;
+		r->e->promote_unsent = false;
 		rc = ops->promote(r->e, s->server, r->fenced ? old : NULL,
 				  p->mode != PLAN_SWITCHOVER, err);
 		if (rc == 0) {
@@ -492,8 +495,9 @@ static int exec_step(struct run *r, struct run_step *s, struct cms_error *err)
 			r->t_promoted = r->e->window_closed > 0 ? r->e->window_closed : mono;
 			r->w_promoted = now_ms() - (mono - r->t_promoted);
 		}
-		else if (rc == CMS_EREFUSED && promote_changed_nothing(r, s))
-			r->promote_started = false; /* a refusal before any change: undo the fence */
+		else if ((rc == CMS_EREFUSED || r->e->promote_unsent) && !r->lock_lost &&
+			 promote_changed_nothing(r, s))
+			r->promote_started = false; /* nothing was changed: undo the fence */
 		add_check(&s->checks, &s->nchecks, rc == 0, "target accepts writes", "%s%s%s",
 			  rc == 0 ? "yes" : err->message, rc == 0 && r->e->step_note ? "; " : "",
 			  rc == 0 && r->e->step_note ? r->e->step_note : "");

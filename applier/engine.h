@@ -142,6 +142,12 @@ struct engine {
 	 * it are outside).  The applier clears them before the step and falls
 	 * back to the step's own bounds. */
 	int64_t window_opened, window_closed;
+	/* Set by a promote that failed before it sent the target anything
+	 * that changes it (postgresql: a read before pg_promote(), on a target
+	 * that restarted or went away); the applier clears it before the step.
+	 * The applier then reads the target again and, when it holds nothing
+	 * as primary, undoes the fence: a failure before promotion. */
+	bool promote_unsent;
 	/* Set by the applier around a probe that only re-reads roles (the
 	 * re-read right after a promotion; the final verification reads
 	 * everything): the engine may leave out what only describes

@@ -1695,6 +1695,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 	uint64_t lsn;
 	int64_t start;
 	size_t from;
+	bool unsent = true; /* nothing sent yet that changes the server */
 	int rc;
 
 	if ((rc = node_session(e, n, &db, err)) < 0 ||
@@ -1740,6 +1741,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 			n->lsn_what = "replayed, at promotion";
 			followup_positions(e, name);
 		}
+		unsent = false;
 		if ((rc = engine_may_change(e, err)) < 0 ||
 		    (rc = query_bool(e, db, SQL_PROMOTE, &promoted, err)) < 0)
 			goto done;
@@ -1773,6 +1775,7 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 			goto done;
 		}
 	}
+	unsent = false;
 	if (ro) {
 		if ((rc = run(e, db, SQL_UNFENCE, NULL, err)) < 0 ||
 		    (rc = run(e, db, SQL_RELOAD, NULL, err)) < 0 ||
@@ -1838,6 +1841,8 @@ static int do_promote(struct engine *e, struct pg_node *n, bool force, struct cm
 		cms_error_clear(&cerr2);
 	}
 done:
+	if (rc < 0 && unsent)
+		e->promote_unsent = true;
 	free(reopen);
 	close_verifier(e, v);
 	return rc;
