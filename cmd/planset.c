@@ -910,6 +910,12 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 
 		pass_pending();
 		while (running < (size_t)parallel && next < n) {
+			/* A signal taken during the last start (blocked across its
+			 * fork) stops the stores not started yet here, not after
+			 * the whole batch started. */
+			pass_pending();
+			if (next >= n)
+				break;
 			if (start_member(a, cfg, &m[next], report_dir) < 0) {
 				m[next].done = true;
 				m[next].exit_status = EXIT_ERROR;
