@@ -324,7 +324,8 @@ static int count_approvals(void *arg, const struct plan *p, const char *plan_id,
 		goto done;
 	for (i = 0; i < n; i++) {
 		if (list[i].counted) {
-			cms_strv_add(counted, list[i].principal);
+			/* one principal counts once, however many records name it */
+			cms_strv_add_unique(counted, list[i].principal);
 		} else {
 			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
 				 list[i].principal, list[i].why_not);
