@@ -57,6 +57,16 @@ int cmd_audit(struct cmd_args *a)
 	if (audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &n, &counts,
 			 &err) < 0)
 		goto fail;
+	/* -s naming a store no part of the record knows checked nothing: a
+	 * typo, not a clean audit. */
+	if (cmd_opt_value(a, OPT_STORE) && counts.stores == 0) {
+		cms_error_set(&err, CMS_ENOTFOUND, "no store '%s' in %s%s%sthe history '%s' or the "
+			      "state: nothing to verify", cmd_opt_value(a, OPT_STORE),
+			      cfg ? "'" : "", cfg ? cfg->path : "", cfg ? "', " : "", a->history);
+		if (cfg)
+			cmd_hint_store(cfg, cmd_opt_value(a, OPT_STORE), &err);
+		goto fail;
+	}
 	if (a->json) {
 		json_t *o = json_object(), *arr = json_array();
 

@@ -24,6 +24,15 @@ contains out "audit verify: passed (1 store, 2 plans, 2 applies, 2 approvals, 2 
 run 0 "$CMSCTL" audit verify --json -s redmond
 "$PY" -c 'import json; r=json.load(open("out")); assert r["ok"] is True and r["findings"] == [], r' ||
 	fail "audit json"
+# A store no part of the record knows (a typo) is an error, not a pass.
+run 1 "$CMSCTL" audit verify -s redmnd
+contains err "no store 'redmnd' in 'cms.yaml', the history '.cmsctl/history' or the state: nothing to verify"
+contains err "did you mean 'redmond'?"
+lacks out "passed"
+run 1 "$CMSCTL" audit verify -s redmnd --json
+"$PY" -c 'import json; e=json.load(open("err"))["error"]; assert e["exit_status"] == 1 and "redmnd" in e["message"], e' ||
+	fail "audit json error"
+[ ! -s out ] || fail "audit verify of an unknown store printed a result"
 cp -a .cmsctl clean
 
 # restore_clean: back to the untampered record.
