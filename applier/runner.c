@@ -146,9 +146,11 @@ int applier_check_history_writable(const struct applier_env *env, struct cms_err
 		 * remote other runners read is refused before it starts. */
 		if ((rc = history_remote_check(env->history_path, &env->remote, err)) < 0) {
 			err->code = rc = CMS_EREFUSED;
-			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
-				       "to record only locally, remove 'remote:' from the config's "
-				       "backend block and push later with 'cmsctl history push')");
+			if (!err->hint) /* a rewritten remote says what to do itself */
+				cms_error_hint(err, "nothing was changed; bring the history remote back "
+					       "(or, to record only locally, remove 'remote:' from the "
+					       "config's backend block and push later with 'cmsctl "
+					       "history push')");
 		}
 	}
 	return rc;

@@ -114,6 +114,7 @@ struct cmd_backend {
 	char *remote;        /* the history's shared remote, or NULL */
 	char *ssh_key;       /* key file for an ssh remote, or NULL */
 	bool synced;         /* the history was brought level with its remote once */
+	char *rewritten;     /* ... or not: the remote's branch was rewritten (why) */
 	bool pushed;         /* a push was tried already (history push) */
 };
 /* After a command: with a shared remote, sends the history commits it

@@ -67,6 +67,16 @@ int cmd_audit(struct cmd_args *a)
 			cmd_hint_store(cfg, cmd_opt_value(a, OPT_STORE), &err);
 		goto fail;
 	}
+	/* The shared remote's branch no longer holds what it held: the local
+	 * record checked above may be whole, the one others read is not. */
+	if (a->backend && a->backend->rewritten) {
+		size_t alloc = n;
+		struct audit_finding *rf = ARRAY_PUSH(f, n, alloc);
+
+		rf->kind = xstrdup("history-rewritten");
+		rf->store = NULL;
+		rf->message = xstrdup(a->backend->rewritten);
+	}
 	if (a->json) {
 		json_t *o = json_object(), *arr = json_array();
 

@@ -425,6 +425,7 @@ int cmd_status(struct cmd_args *a)
 	const struct store *only = NULL;
 	json_t *arr = json_array();
 	size_t i, n = 0;
+	bool rewritten = false;
 	int rc;
 
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
@@ -469,6 +470,7 @@ int cmd_status(struct cmd_args *a)
 		json_t *remote = cmd_history_remote_status(a, NULL);
 		char *text;
 
+		rewritten = remote && json_is_true(json_object_get(remote, "rewritten"));
 		if (remote)
 			json_object_set_new(root, "history_remote", remote);
 		text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
@@ -478,9 +480,16 @@ int cmd_status(struct cmd_args *a)
 		buf_addch(&out, '\n');
 		free(text);
 	}
-	else
-		json_decref(cmd_history_remote_status(a, &out));
+	else {
+		json_t *remote = cmd_history_remote_status(a, &out);
+
+		rewritten = remote && json_is_true(json_object_get(remote, "rewritten"));
+		json_decref(remote);
+	}
 	rc = cmd_write_stdout(out.ptr, out.len, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+	/* A shared record that lost commits is a problem of every store. */
+	if (rc == EXIT_OK && cmd_opt_flag(a, OPT_DETAILED_EXITCODE) && rewritten)
+		rc = EXIT_CHANGES;
 	if (rc == EXIT_OK && cmd_opt_flag(a, OPT_DETAILED_EXITCODE))
 		for (i = 0; i < n; i++)
 			if (json_array_size(all[i].problems))

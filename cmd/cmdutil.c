@@ -141,6 +141,7 @@ void cmd_backend_free(struct cmd_backend *b)
 	free(b->history);
 	free(b->remote);
 	free(b->ssh_key);
+	free(b->rewritten);
 	free(b);
 }
 
@@ -497,7 +498,10 @@ int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error 
 		/* Once per command: reading or writing, start from what the
 		 * remote holds when it can be reached. */
 		b->synced = true;
-		if (history_remote_sync(a->history, NULL, &hr, &serr) < 0)
+		rc = history_remote_sync(a->history, NULL, &hr, &serr);
+		if (rc == CMS_EREFUSED) /* only a rewritten remote is refused */
+			b->rewritten = xstrdup(serr.message);
+		if (rc < 0)
 			cmd_note("warning: working from the local history: %s", serr.message);
 		cms_error_clear(&serr);
 	}
@@ -600,7 +604,9 @@ json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
 	struct history_remote hr;
 	struct history *h = NULL;
 	size_t ahead = 0, behind = 0;
-	bool reachable;
+	char *why = NULL;
+	int rc;
+	bool reachable, rewritten;
 	json_t *out = NULL;
 
 	if (cmd_backend(a, &err) < 0 || !a->backend->remote)
@@ -610,15 +616,23 @@ json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
 	/* Opening the history fetches from the remote when it answers. */
 	if (cmd_open_history(a, &h, &err) < 0)
 		goto done;
-	reachable = history_remote_sync(a->history, NULL, &hr, &err) == 0;
+	/* The sync refuses (CMS_EREFUSED) only a remote whose branch was
+	 * rewritten: it answered, and holds less than it did. */
+	rc = history_remote_sync(a->history, NULL, &hr, &err);
+	reachable = rc == 0 || rc == CMS_EREFUSED;
+	rewritten = rc == CMS_EREFUSED;
+	if (rewritten)
+		why = xstrdup(err.message);
 	cms_error_clear(&err);
 	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) < 0)
 		goto done;
-	out = json_pack("{s:s, s:I, s:I, s:b}", "remote", hr.url, "ahead", (json_int_t)ahead,
-			"behind", (json_int_t)behind, "reachable", reachable);
+	out = json_pack("{s:s, s:I, s:I, s:b, s:b}", "remote", hr.url, "ahead", (json_int_t)ahead,
+			"behind", (json_int_t)behind, "reachable", reachable, "rewritten", rewritten);
 	if (!text)
 		goto done;
-	if (ahead)
+	if (rewritten) /* ahead and behind of what it held: not what it holds */
+		buf_addf(text, "history: problem: %s\n", why);
+	else if (ahead)
 		buf_addf(text, "history: %zu commit%s ahead of its remote '%s'%s; "
 			 "'cmsctl history push' sends %s\n", ahead, ahead == 1 ? "" : "s", hr.url,
 			 reachable ? "" : " (unreachable)", ahead == 1 ? "it" : "them");
@@ -628,5 +642,6 @@ json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
 done:
 	history_close(h);
 	cms_error_clear(&err);
+	free(why);
 	return out;
 }
