@@ -339,6 +339,49 @@ done:
 	return rc;
 }
 
+/* Whether rel (a path inside a store's folder) is runs/<run_id>/report.*. */
+static bool is_report_of(const char *rel, const char *run_id)
+{
+	size_t n = strlen(run_id);
+
+	return run_id[0] && !strncmp(rel, "runs/", 5) && !strncmp(rel + 5, run_id, n) &&
+	       (!strcmp(rel + 5 + n, "/report.json") || !strcmp(rel + 5 + n, "/report.html"));
+}
+
+/* Files are only ever added, except location.json (each run rewrites it)
+ * and a run's report written again by the run's own commit (a report
+ * recorded from the journal first: see "A run recorded twice"). */
+static int check_edits(struct audit *au, const char *only_store, struct cms_error *err)
+{
+	struct history_change *c = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = history_changes(au->h, &c, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		const char *slash = strchr(c[i].path, '/'), *rel = slash ? slash + 1 : c[i].path;
+		char *store = slash ? xstrndup(c[i].path, (size_t)(slash - c[i].path)) : NULL;
+
+		if ((only_store && (!store || strcmp(store, only_store))) ||
+		    (store && !strcmp(rel, "location.json")) ||
+		    (store && !c[i].removed && c[i].run_id && is_report_of(rel, c[i].run_id))) {
+			free(store);
+			continue;
+		}
+		if (c[i].removed)
+			finding(au, "history-edited", store, "commit %.12s removed '%s': cmsctl never "
+				"removes a recorded file", c[i].commit, c[i].path);
+		else
+			finding(au, "history-edited", store, "commit %.12s changed '%s' after it was "
+				"recorded: cmsctl never rewrites a recorded file", c[i].commit,
+				c[i].path);
+		free(store);
+	}
+	history_changes_free(c, n);
+	return 0;
+}
+
 int audit_verify(struct history *h, struct state *sdb, const struct audit_store *stores,
 		 size_t nstores, const char *only_store, struct audit_finding **out, size_t *n,
 		 struct audit_counts *counts, struct cms_error *err)
@@ -370,7 +413,7 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 		for (i = 0; i < recorded.n; i++)
 			cms_strv_add_unique(&names, recorded.v[i]);
 	}
-	if ((rc = check_tip(&au, err)) < 0)
+	if ((rc = check_tip(&au, err)) < 0 || (rc = check_edits(&au, only_store, err)) < 0)
 		goto done;
 	for (i = 0; i < names.n; i++) {
 		const char *store = names.v[i], *signers = NULL;

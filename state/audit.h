@@ -12,6 +12,10 @@
  *   run-without-report  a finished run in the state without its report in the history
  *   history-rewritten   the branch tip does not descend from the tip the state
  *                       recorded at the last history commit
+ *   history-edited      a commit that changed or removed a recorded file (a
+ *                       plan, its text, an approval, a report); only
+ *                       location.json changes, and a run's report is
+ *                       written again only by the run's own commit
  */
 #ifndef CMS_STATE_AUDIT_H
 #define CMS_STATE_AUDIT_H

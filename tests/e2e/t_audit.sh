@@ -76,6 +76,20 @@ found state-differs "the state records serial 2, primary pool-a, mirror pool-b; 
 history_remove "redmond/runs/$run_id/report.json"
 found run-without-report "apply run $run_id (outcome ok) is in the state but 'redmond/runs/$run_id/report.json' is not in the history"
 
+# A report edited after it was recorded (the run and its plan unchanged).
+git --git-dir=$H show "cms-history:redmond/runs/$run_id/report.json" |
+	sed 's/"operator": "alice@test"/"operator": "bob@test"/' >report.json
+history_plant "redmond/runs/$run_id/report.json" report.json
+found history-edited "changed 'redmond/runs/$run_id/report.json' after it was recorded: cmsctl never rewrites a recorded file"
+# The text of a plan, what reviewers read, edited.
+txt_path=${plan_path%.json}.txt
+git --git-dir=$H show "cms-history:$txt_path" | sed 's/pool-b/pool-c/g' >plan.txt
+history_plant "$txt_path" plan.txt
+found history-edited "changed '$txt_path' after it was recorded"
+# An approval removed.
+history_remove "redmond/approvals/$sid/bob@review.json"
+found history-edited "removed 'redmond/approvals/$sid/bob@review.json': cmsctl never removes a recorded file"
+
 # The branch reset to an older commit (history rewritten).
 git --git-dir=$H update-ref refs/heads/cms-history cms-history~3
 run 1 "$CMSCTL" audit verify
