@@ -91,6 +91,8 @@ int cmd_audit(struct cmd_args *a)
 			"applies", (json_int_t)counts.applies, "approvals",
 			(json_int_t)counts.approvals, "locations", (json_int_t)counts.locations,
 			"runs", (json_int_t)counts.runs));
+		json_object_set_new(o, "signatures_checked", json_boolean(nstores > 0));
+		json_object_set_new(o, "state_checked", json_boolean(sdb != NULL));
 		cms_json_add(&out, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
@@ -98,10 +100,16 @@ int cmd_audit(struct cmd_args *a)
 			buf_addf(&out, "finding: %s%s%s: %s\n", f[i].store ? f[i].store : "",
 				 f[i].store ? ": " : "", f[i].kind, f[i].message);
 		buf_addf(&out, "audit verify: %s (%zu store%s, %zu plans, %zu applies, %zu approvals, "
-			 "%zu locations, %zu runs checked%s)\n",
+			 "%zu locations, %zu runs checked%s",
 			 n ? "FAILED" : "passed", counts.stores, counts.stores == 1 ? "" : "s",
 			 counts.plans, counts.applies, counts.approvals, counts.locations, counts.runs,
 			 nstores ? "" : "; no config: signatures not checked");
+		/* A mistyped --state, or a state gone, must not read as a
+		 * full audit. */
+		if (!sdb)
+			buf_addf(&out, "; no state at '%s': its runs, serials and recorded tip not "
+				 "checked", a->state);
+		buf_adds(&out, ")\n");
 		if (n)
 			buf_addf(&out, "%zu finding%s\n", n, n == 1 ? "" : "s");
 	}

@@ -55,6 +55,19 @@ run 0 "$CMSCTL" restore --dry-run --json
 validate_json restore-preview.schema.json out
 run 0 "$CMSCTL" status --json
 validate_json status.schema.json out
+run 0 "$CMSCTL" audit verify --json
+validate_json audit.schema.json out
+py 'import json; d=json.load(open("out")); assert d["ok"] and d["state_checked"] and d["signatures_checked"] and d["checked"]["applies"] == 2, d' ||
+	fail "audit verify --json"
+# A state that is not there (a mistyped --state): the audit says the
+# state was not checked, in JSON and in text.
+run 0 "$CMSCTL" audit verify --json --state nosuch.db
+validate_json audit.schema.json out
+py 'import json; d=json.load(open("out")); assert d["state_checked"] is False, d' ||
+	fail "audit verify --json without a state"
+run 0 "$CMSCTL" audit verify --state nosuch.db
+contains out "; no state at 'nosuch.db': its runs, serials and recorded tip not checked)"
+[ ! -e nosuch.db ] || fail "audit verify created a state"
 
 # Errors: one JSON object on stderr, the exit status it names.
 json_error() {   # json_error EXIT ARGS...: runs, checks stderr is the error object
