@@ -161,6 +161,10 @@ bool cmd_json_errors(void);
 /* Prints a usage error and returns EXIT_USAGE. */
 int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The usage error of a subcommand word that none of names[0..n) is: the
+ * closest one as a did-you-mean, else the list. */
+int cmd_unknown_subcommand(const struct command *cmd, const char *word,
+			   const char *const *names, size_t n);
 /* Progress and chatter: stderr, prefixed "cmsctl: ". */
 void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

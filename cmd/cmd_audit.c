@@ -39,7 +39,7 @@ int cmd_audit(struct cmd_args *a)
 	int rc;
 
 	if (strcmp(a->pos[0], "verify") != 0)
-		return cmd_usage_error(a->cmd, "unknown audit subcommand '%s'", a->pos[0]);
+		return cmd_unknown_subcommand(a->cmd, a->pos[0], (const char *const[]){ "verify" }, 1);
 	/* Without a config the signatures cannot be checked; with a broken
 	 * one the diagnostics are printed and the audit stops. */
 	if (access(a->config, F_OK) == 0) {

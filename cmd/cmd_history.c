@@ -530,7 +530,7 @@ int cmd_history(struct cmd_args *a)
 	int rc = EXIT_OK;
 
 	if (a->npos && strcmp(a->pos[0], "push") != 0)
-		return cmd_usage_error(a->cmd, "unknown history subcommand '%s' (push)", a->pos[0]);
+		return cmd_unknown_subcommand(a->cmd, a->pos[0], (const char *const[]){ "push" }, 1);
 	if (a->npos) {
 		size_t pushed = 0;
 

@@ -254,5 +254,6 @@ int cmd_state(struct cmd_args *a)
 		return state_show(a);
 	if (!strcmp(a->pos[0], "migrate"))
 		return state_migrate(a);
-	return cmd_usage_error(a->cmd, "unknown state subcommand '%s' (show, migrate)", a->pos[0]);
+	return cmd_unknown_subcommand(a->cmd, a->pos[0],
+				      (const char *const[]){ "show", "migrate" }, 2);
 }

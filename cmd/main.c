@@ -179,6 +179,24 @@ int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+int cmd_unknown_subcommand(const struct command *cmd, const char *word,
+			   const char *const *names, size_t n)
+{
+	const char *dym = config_did_you_mean(word, names, n);
+	struct buf list = BUF_INIT;
+	size_t i;
+	int rc;
+
+	if (dym)
+		return cmd_usage_error(cmd, "unknown %s subcommand '%s': did you mean '%s'?",
+				       cmd->name, word, dym);
+	for (i = 0; i < n; i++)
+		buf_addf(&list, "%s%s", i ? ", " : "", names[i]);
+	rc = cmd_usage_error(cmd, "unknown %s subcommand '%s' (%s)", cmd->name, word, list.ptr);
+	buf_free(&list);
+	return rc;
+}
+
 static const struct cmd_opt *find_long(struct cmd_args *a, const char *name, size_t len,
 				       size_t *idx)
 {
