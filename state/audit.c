@@ -339,6 +339,109 @@ done:
 	return rc;
 }
 
+static bool all_of(const char *s, size_t n, const char *set)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!s[i] || !strchr(set, s[i]))
+			return false;
+	return n > 0;
+}
+
+/* "<serial>-<plan id>.json" or ".txt": history_path_plan's names. */
+static bool plan_file_name(const char *name)
+{
+	const char *dash = strchr(name, '-');
+
+	return dash && all_of(name, (size_t)(dash - name), "0123456789") &&
+	       all_of(dash + 1, 40, "0123456789abcdef") &&
+	       (!strcmp(dash + 41, ".json") || !strcmp(dash + 41, ".txt"));
+}
+
+/* What a folder of the history holds that cmsctl never writes there. */
+static void unexpected(struct audit *au, const char *store, const char *dir, const char *name,
+		       const char *what)
+{
+	finding(au, "unexpected-file", store, "'%s%s%s' is not a file cmsctl writes (%s)",
+		dir, *dir ? "/" : "", name, what);
+}
+
+/* The store's folder holds only what the layout (state/history.h) names:
+ * location.json, plans/, approvals/<plan id>/<principal>.json and
+ * runs/<run id>/report.json and .html. */
+static int check_layout(struct audit *au, const char *store, struct cms_error *err)
+{
+	struct cms_strv top = CMS_STRV_INIT, sub = CMS_STRV_INIT, leaf = CMS_STRV_INIT;
+	char *dir = NULL, *inner = NULL;
+	size_t i, j, k;
+	int rc;
+
+	if ((rc = history_list_dir(au->h, store, &top, err)) < 0)
+		goto done;
+	for (i = 0; i < top.n; i++) {
+		const char *e = top.v[i];
+		bool plans = !strcmp(e, "plans/"), approvals = !strcmp(e, "approvals/"),
+		     runs = !strcmp(e, "runs/");
+
+		if (!strcmp(e, "location.json"))
+			continue;
+		if (!plans && !approvals && !runs) {
+			unexpected(au, store, store, e, "a store's folder holds location.json, plans/, "
+				   "approvals/ and runs/");
+			continue;
+		}
+		free(dir);
+		dir = xasprintf("%s/%.*s", store, (int)(strlen(e) - 1), e);
+		cms_strv_free(&sub);
+		if ((rc = history_list_dir(au->h, dir, &sub, err)) < 0)
+			goto done;
+		for (j = 0; j < sub.n; j++) {
+			size_t l = strlen(sub.v[j]);
+
+			if (plans) {
+				if (!plan_file_name(sub.v[j]))
+					unexpected(au, store, dir, sub.v[j], "a plan is "
+						   "SERIAL-PLANID.json, its text SERIAL-PLANID.txt");
+				continue;
+			}
+			if (sub.v[j][l - 1] != '/' ||
+			    (approvals && (l != 41 || !all_of(sub.v[j], 40, "0123456789abcdef")))) {
+				unexpected(au, store, dir, sub.v[j], approvals ? "approvals are "
+					   "approvals/PLANID/PRINCIPAL.json" : "reports are "
+					   "runs/RUNID/report.json and report.html");
+				continue;
+			}
+			free(inner);
+			inner = xasprintf("%s/%.*s", dir, (int)(l - 1), sub.v[j]);
+			cms_strv_free(&leaf);
+			if ((rc = history_list_dir(au->h, inner, &leaf, err)) < 0)
+				goto done;
+			for (k = 0; k < leaf.n; k++) {
+				const char *f = leaf.v[k];
+				size_t fl = strlen(f);
+				bool ok = approvals ? f[fl - 1] != '/' && fl > 5 &&
+						      !strcmp(f + fl - 5, ".json")
+						    : !strcmp(f, "report.json") ||
+						      !strcmp(f, "report.html");
+
+				if (!ok)
+					unexpected(au, store, inner, f, approvals ? "approvals are "
+						   "approvals/PLANID/PRINCIPAL.json" : "reports are "
+						   "runs/RUNID/report.json and report.html");
+			}
+		}
+	}
+	rc = 0;
+done:
+	cms_strv_free(&top);
+	cms_strv_free(&sub);
+	cms_strv_free(&leaf);
+	free(dir);
+	free(inner);
+	return rc;
+}
+
 /* Whether rel (a path inside a store's folder) is runs/<run_id>/report.*. */
 static bool is_report_of(const char *rel, const char *run_id)
 {
@@ -405,6 +508,8 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 		if (l > 1 && dirs.v[i][l - 1] == '/') {
 			dirs.v[i][l - 1] = '\0';
 			cms_strv_add_unique(&names, dirs.v[i]);
+		} else if (!only_store) {
+			unexpected(&au, NULL, "", dirs.v[i], "the history holds one folder per store");
 		}
 	}
 	if (sdb) {
@@ -424,7 +529,8 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 			if (!strcmp(stores[j].name, store))
 				signers = stores[j].allowed_signers;
 		counts->stores++;
-		if ((rc = check_plans(&au, store, err)) < 0 ||
+		if ((rc = check_layout(&au, store, err)) < 0 ||
+		    (rc = check_plans(&au, store, err)) < 0 ||
 		    (rc = check_applies(&au, store, err)) < 0 ||
 		    (rc = check_approvals(&au, store, signers, err)) < 0 ||
 		    (rc = check_locations(&au, store, err)) < 0 ||

@@ -12,6 +12,8 @@
  *   run-without-report  a finished run in the state without its report in the history
  *   history-rewritten   the branch tip does not descend from the tip the state
  *                       recorded at the last history commit
+ *   unexpected-file     a file where cmsctl writes none (or under a name it
+ *                       does not give): the layout of state/history.h
  *   history-edited      a commit that changed or removed a recorded file (a
  *                       plan, its text, an approval, a report); only
  *                       location.json changes, and a run's report is

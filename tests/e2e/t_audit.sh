@@ -90,6 +90,18 @@ found history-edited "changed '$txt_path' after it was recorded"
 history_remove "redmond/approvals/$sid/bob@review.json"
 found history-edited "removed 'redmond/approvals/$sid/bob@review.json': cmsctl never removes a recorded file"
 
+# Files cmsctl never writes, planted: at the top, a plan under another
+# name (check_plans skipped it), a file in a run's folder.
+echo x >x
+history_plant note x
+run 1 "$CMSCTL" audit verify
+contains out "finding: unexpected-file: 'note' is not a file cmsctl writes (the history holds one folder per store)"
+restore_clean
+history_plant redmond/plans/evil.json x
+found unexpected-file "'redmond/plans/evil.json' is not a file cmsctl writes (a plan is SERIAL-PLANID.json, its text SERIAL-PLANID.txt)"
+history_plant "redmond/runs/$run_id/notes.txt" x
+found unexpected-file "'redmond/runs/$run_id/notes.txt' is not a file cmsctl writes (reports are runs/RUNID/report.json and report.html)"
+
 # The branch reset to an older commit (history rewritten).
 git --git-dir=$H update-ref refs/heads/cms-history cms-history~3
 run 1 "$CMSCTL" audit verify
