@@ -222,6 +222,11 @@ void history_blob_id(const void *data, size_t len, char out[41]);
 struct history_remote {
 	const char *url;     /* a path, file://, ssh:// or https:// URL */
 	const char *ssh_key; /* private key file for ssh, or NULL: the ssh-agent */
+	/* Or NULL: told, once the local branch has moved, of each local
+	 * commit rebuilt on the remote's tip (old id, its new id; a commit
+	 * dropped because the remote holds its run: the remote's tip). */
+	void (*rebuilt)(void *arg, const char *old_id, const char *new_id);
+	void *rebuilt_arg;
 };
 /* Fetches the remote branch (into refs/remotes/cmsctl/<branch>) and brings
  * the local branch level: fast-forward, or the local commits the remote

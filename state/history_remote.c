@@ -502,7 +502,7 @@ done:
 static int integrate(struct remote_ctx *c, struct cms_error *err)
 {
 	git_oid local, remote, base, cur;
-	git_oid *todo = NULL;
+	git_oid *todo = NULL, *made = NULL;
 	size_t ntodo = 0, alloc = 0, i;
 	git_revwalk *walk = NULL;
 	git_reference *ref = NULL;
@@ -544,13 +544,14 @@ static int integrate(struct remote_ctx *c, struct cms_error *err)
 			goto done;
 		}
 		cur = remote;
+		made = xcalloc(ntodo ? ntodo : 1, sizeof(*made));
 		for (i = 0; i < ntodo; i++) {
 			git_oid next;
 
 			if ((rc = replay_one(c, &todo[i], &cur, &next, err)) < 0)
 				goto done;
 			rc = 0;
-			cur = next;
+			cur = made[i] = next;
 		}
 	}
 	grc = git_reference_create_matching(&ref, c->repo, c->local_ref, &cur, 1, &local,
@@ -559,10 +560,20 @@ static int integrate(struct remote_ctx *c, struct cms_error *err)
 		rc = REMOTE_MOVED; /* a local commit meanwhile: integrate_retried() */
 	else if (grc < 0)
 		rc = remote_fail(err, CMS_ERROR, "cannot move the history branch '%s'", c->branch);
+	/* The branch holds the rebuilt commits now: whoever recorded an old
+	 * id (the state's history tip) can follow. */
+	for (i = 0; rc == 0 && made && c->cfg->rebuilt && i < ntodo; i++) {
+		char was[GIT_OID_HEXSZ + 1], is[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(was, sizeof(was), &todo[i]);
+		git_oid_tostr(is, sizeof(is), &made[i]);
+		c->cfg->rebuilt(c->cfg->rebuilt_arg, was, is);
+	}
 done:
 	git_reference_free(ref);
 	git_revwalk_free(walk);
 	free(todo);
+	free(made);
 	return rc;
 }
 
