@@ -128,6 +128,11 @@ void cmd_history_push_pending(struct cmd_args *a);
 struct buf;
 typedef struct json_t json_t;
 json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text);
+/* After audit_verify (state/audit.h): the findings only the command knows,
+ * appended to *f: a shared remote whose branch was found rewritten when
+ * the history was opened (history-rewritten). */
+struct audit_finding;
+void cmd_audit_remote_findings(struct cmd_args *a, struct audit_finding **f, size_t *n);
 /* Sends the history commits the remote lacks; 0, or <0 with err set.
  * *pushed: how many were sent. */
 int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err);

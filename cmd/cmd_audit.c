@@ -25,6 +25,21 @@ const struct cmd_opt cmd_audit_opts[] = {
 	{ 0 },
 };
 
+void cmd_audit_remote_findings(struct cmd_args *a, struct audit_finding **f, size_t *n)
+{
+	size_t alloc = *n;
+	struct audit_finding *rf;
+
+	/* The shared remote's branch no longer holds what it held: the local
+	 * record checked may be whole, the one others read is not. */
+	if (!a->backend || !a->backend->rewritten)
+		return;
+	rf = ARRAY_PUSH(*f, *n, alloc);
+	rf->kind = xstrdup("history-rewritten");
+	rf->store = NULL;
+	rf->message = xstrdup(a->backend->rewritten);
+}
+
 int cmd_audit(struct cmd_args *a)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -67,16 +82,7 @@ int cmd_audit(struct cmd_args *a)
 			cmd_hint_store(cfg, cmd_opt_value(a, OPT_STORE), &err);
 		goto fail;
 	}
-	/* The shared remote's branch no longer holds what it held: the local
-	 * record checked above may be whole, the one others read is not. */
-	if (a->backend && a->backend->rewritten) {
-		size_t alloc = n;
-		struct audit_finding *rf = ARRAY_PUSH(f, n, alloc);
-
-		rf->kind = xstrdup("history-rewritten");
-		rf->store = NULL;
-		rf->message = xstrdup(a->backend->rewritten);
-	}
+	cmd_audit_remote_findings(a, &f, &n);
 	if (a->json) {
 		json_t *o = json_object(), *arr = json_array();
 

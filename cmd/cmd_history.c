@@ -421,6 +421,7 @@ static int export_html(struct cmd_args *a, struct history *h, const struct histo
 	    (rc = audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &nf, &counts,
 			       err)) < 0)
 		goto done;
+	cmd_audit_remote_findings(a, &f, &nf);
 	rows = xcalloc(n ? n : 1, sizeof(*rows));
 	for (i = 0; i < n; i++) {
 		if (!es[i].kind || (strcmp(es[i].kind, "apply") && strcmp(es[i].kind, "restore")))
@@ -445,10 +446,11 @@ static int export_html(struct cmd_args *a, struct history *h, const struct histo
 		 ".view:target~#all{display:none}nav a{margin-right:1em}</style></head><body>\n"
 		 "<h1>cmsctl history</h1>\n");
 	buf_addf(&b, "<p id=\"audit\" class=\"%s\">audit verify: %s (%zu finding%s; %zu store%s, "
-		 "%zu plans, %zu applies, %zu approvals, %zu locations, %zu runs checked%s)</p>\n",
+		 "%zu plans, %zu applies, %zu approvals, %zu locations, %zu runs checked%s%s)</p>\n",
 		 nf ? "bad" : "ok", nf ? "FAILED" : "passed", nf, nf == 1 ? "" : "s", counts.stores,
 		 counts.stores == 1 ? "" : "s", counts.plans, counts.applies, counts.approvals,
-		 counts.locations, counts.runs, nstores ? "" : "; no config: signatures not checked");
+		 counts.locations, counts.runs, nstores ? "" : "; no config: signatures not checked",
+		 sdb ? "" : "; no state: its runs, serials and recorded tip not checked");
 	if (nf) {
 		buf_adds(&b, "<ul class=\"bad\">\n");
 		for (i = 0; i < nf; i++) {

@@ -118,6 +118,9 @@ validate_json status.schema.json out
 	fail "status --json: the rewritten remote"
 run 1 "$CMSCTL" audit verify
 contains out "finding: history-rewritten: history remote 'remote.git' was rewritten"
+run 0 "$CMSCTL" history --html page
+contains page/index.html "audit verify: FAILED"
+contains page/index.html "history: history-rewritten: history remote &#39;remote.git&#39; was rewritten"
 serial_before=$(serial)
 run 7 "$CMSCTL" apply back.plan
 contains err "history remote 'remote.git' was rewritten"
