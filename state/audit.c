@@ -270,13 +270,35 @@ done:
 static int check_runs(struct audit *au, const char *store, struct cms_error *err)
 {
 	struct run_info *runs = NULL;
-	size_t n = 0, i;
+	struct cms_strv dirs = CMS_STRV_INIT;
+	char *dir;
+	size_t n = 0, i, j;
 	int rc;
 
 	if (!au->sdb)
 		return 0;
 	if ((rc = state_run_list(au->sdb, store, &runs, &n, err)) < 0)
 		return rc;
+	/* The other way round: a report of a run the state never had. */
+	dir = xasprintf("%s/runs", store);
+	rc = history_list_dir(au->h, dir, &dirs, err);
+	for (i = 0; rc == 0 && i < dirs.n; i++) {
+		size_t l = strlen(dirs.v[i]);
+
+		if (l < 2 || dirs.v[i][l - 1] != '/')
+			continue; /* unexpected-file's */
+		for (j = 0; j < n && (strlen(runs[j].id) != l - 1 ||
+				      strncmp(runs[j].id, dirs.v[i], l - 1)); j++)
+			;
+		if (j == n)
+			finding(au, "report-without-run", store, "'%s/%.*s' holds the report of run "
+				"%.*s, which the state does not have", dir, (int)(l - 1), dirs.v[i],
+				(int)(l - 1), dirs.v[i]);
+	}
+	cms_strv_free(&dirs);
+	free(dir);
+	if (rc < 0)
+		goto done;
 	for (i = 0; i < n; i++) {
 		char *path, *data = NULL;
 		size_t len = 0;
@@ -298,6 +320,7 @@ static int check_runs(struct audit *au, const char *store, struct cms_error *err
 		if (rc < 0)
 			break;
 	}
+done:
 	for (i = 0; i < n; i++)
 		run_info_free(&runs[i]);
 	free(runs);

@@ -10,6 +10,7 @@
  *                       the same serial is allowed)
  *   state-differs       the state's serial or location is not the last location.json
  *   run-without-report  a finished run in the state without its report in the history
+ *   report-without-run  a run's report in the history for a run the state does not have
  *   history-rewritten   the branch tip does not descend from the tip the state
  *                       recorded at the last history commit
  *   unexpected-file     a file where cmsctl writes none (or under a name it

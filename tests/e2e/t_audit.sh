@@ -102,6 +102,12 @@ found unexpected-file "'redmond/plans/evil.json' is not a file cmsctl writes (a 
 history_plant "redmond/runs/$run_id/notes.txt" x
 found unexpected-file "'redmond/runs/$run_id/notes.txt' is not a file cmsctl writes (reports are runs/RUNID/report.json and report.html)"
 
+# A report of a run that never happened (the state does not have it),
+# added beside the real ones.
+git --git-dir=$H show "cms-history:redmond/runs/$run_id/report.json" >fake.json
+history_plant redmond/runs/00000000deadbeef/report.json fake.json
+found report-without-run "'redmond/runs/00000000deadbeef' holds the report of run 00000000deadbeef, which the state does not have"
+
 # The branch reset to an older commit (history rewritten).
 git --git-dir=$H update-ref refs/heads/cms-history cms-history~3
 run 1 "$CMSCTL" audit verify
