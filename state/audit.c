@@ -107,7 +107,7 @@ done:
 static int check_applies(struct audit *au, const char *store, struct cms_error *err)
 {
 	struct history_entry *log = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, j;
 	int rc;
 
 	if ((rc = history_log(au->h, store, &log, &n, err)) < 0)
@@ -133,6 +133,25 @@ static int check_applies(struct audit *au, const char *store, struct cms_error *
 				"%.12s, which is not in the history", log[i].commit, log[i].plan_id);
 		} else if (rc < 0) {
 			goto done;
+		}
+		/* Each approval the run counted has its record (and signature). */
+		for (j = 0; j < log[i].napproved_by && strlen(log[i].plan_id) == 40; j++) {
+			char *path = approval_path(store, log[i].plan_id, log[i].approved_by[j]);
+
+			rc = history_read(au->h, path, &data, &len, err);
+			free(data);
+			data = NULL;
+			if (rc == CMS_ENOTFOUND) {
+				cms_error_clear(err);
+				finding(au, "approval-without-record", store, "apply commit %.12s "
+					"counted the approval of plan %.12s by %s, but '%s' is not in "
+					"the history", log[i].commit, log[i].plan_id,
+					log[i].approved_by[j], path);
+				rc = 0;
+			}
+			free(path);
+			if (rc < 0)
+				goto done;
 		}
 	}
 	rc = 0;

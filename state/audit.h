@@ -5,6 +5,8 @@
  *   plan-hash           a plan file whose bytes do not hash to the id in its name
  *   apply-without-plan  an apply commit whose Plan-Id is not in the history
  *   approval-signature  an approval whose signature does not verify (or is malformed)
+ *   approval-without-record  an apply commit whose Approved-By names an approval
+ *                       that has no record in the history
  *   serial-sequence     location.json serials that do not go up by one
  *                       (a serial of 1 starts a new lineage; re-asserting
  *                       the same serial is allowed)

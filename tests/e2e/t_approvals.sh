@@ -153,4 +153,13 @@ run 0 "$CMSCTL" approve "$aid" --as erin@review
 contains out "already approved by erin@review: nothing recorded"
 [ "$(git -C .cmsctl/history rev-list --count cms-history)" = $((before + 1)) ] ||
 	fail "a second approval was committed"
+
+# An approval only the state has, counted by an apply: the apply's commit
+# names it (Approved-By), and audit verify finds no record of it.
+sql .cmsctl/state.db "INSERT INTO approvals (plan_id, store, approver, approved_at) VALUES ('$aid', 'redmond', 'frank@review', '2026-01-01T00:00:00Z')"
+run 0 "$CMSCTL" apply "$aid"
+run 1 "$CMSCTL" audit verify
+contains out "finding: redmond: approval-without-record: apply commit"
+contains out "counted the approval of plan ${aid:0:12} by frank@review, but 'redmond/approvals/$aid/frank@review.json' is not in the history"
+lacks out "by erin@review, but"
 finish
