@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/html.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "state/approval.h"
@@ -542,6 +543,15 @@ int cmd_history(struct cmd_args *a)
 		}
 		cmd_note("pushed %zu history commit%s to '%s'", pushed, pushed == 1 ? "" : "s",
 			 a->backend->remote);
+		if (a->json) {
+			json_t *o = json_pack("{s:s, s:I}", "remote", a->backend->remote, "pushed",
+					      (json_int_t)pushed);
+
+			cms_json_add(&out, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			json_decref(o);
+			if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+				rc = cmd_fail(&err);
+		}
 		goto done;
 	}
 	if (cmd_backend(a, &err) < 0) {

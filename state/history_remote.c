@@ -724,6 +724,27 @@ done:
 	return rc;
 }
 
+/* How many commits tip and its ancestors are. */
+static int count_commits(struct remote_ctx *c, const git_oid *tip, size_t *n,
+			 struct cms_error *err)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int grc;
+
+	*n = 0;
+	if (git_revwalk_new(&walk, c->repo) < 0 || git_revwalk_push(walk, tip) < 0) {
+		git_revwalk_free(walk);
+		return remote_fail(err, CMS_ERROR, "cannot walk the local history");
+	}
+	while ((grc = git_revwalk_next(&id, walk)) == 0)
+		(*n)++;
+	git_revwalk_free(walk);
+	if (grc != GIT_ITEROVER)
+		return remote_fail(err, CMS_ERROR, "cannot walk the local history");
+	return 0;
+}
+
 int history_remote_push(const char *repo_path, const char *branch,
 			const struct history_remote *cfg, size_t *pushed, struct cms_error *err)
 {
@@ -759,11 +780,13 @@ int history_remote_push(const char *repo_path, const char *branch,
 			}
 			if (ahead == 0)
 				goto done;
+		} else if ((rc = count_commits(&c, &local, &ahead, err)) < 0) {
+			goto done; /* a remote without the branch lacks every commit */
 		}
 		if ((rc = push_once(&c, &local, have_tracking ? &tracking : NULL, err)) < 0)
 			goto done;
 		if (!c.rejected) {
-			*pushed = have_tracking ? ahead : 1;
+			*pushed = ahead;
 			goto done;
 		}
 		/* The remote moved meanwhile: fetch, rebuild, try again, after a
