@@ -29,7 +29,8 @@ const struct cmd_opt cmd_status_opts[] = {
 	{ OPT_STORE, 's', "STORE", "only this store" },
 	{ OPT_OFFLINE, 0, NULL, "do not probe the servers" },
 	{ OPT_DETAILED_EXITCODE, 0, NULL, "exit 2 when a store has a problem (drift, split brain, "
-	  "outage, fence, interrupted run, follow-up), 0 when healthy" },
+	  "outage, fence, interrupted run, a required publish target behind) or the history "
+	  "remote was rewritten, 0 when healthy (follow-ups alone are not problems)" },
 	{ 0 },
 };
 

@@ -75,8 +75,11 @@ static const struct command commands[] = {
 	  cmd_audit_opts, true, 1, 1,
 	  "Walks the history and the state and lists every finding: plan files whose bytes\n"
 	  "do not hash to their id, applies of plans not in the history, approvals whose\n"
-	  "signature does not verify, location serials that skip, a state that differs\n"
-	  "from the history, runs without a report, a rewritten history branch.\n"
+	  "signature does not verify or that an apply counted without a record, location\n"
+	  "serials that skip, a state that differs from the history, runs without a report\n"
+	  "and reports without a run, a rewritten history branch or remote, a recorded file\n"
+	  "changed or removed, a file cmsctl never writes.  Without a config signatures are\n"
+	  "not checked, without a state its records are not: the summary says so.\n"
 	  "Exit 0 when clean, 1 with findings." },
 };
 
