@@ -14,6 +14,7 @@
 #include "state/history.h"
 #include "state/state.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,34 @@ void cmd_audit_remote_findings(struct cmd_args *a, struct audit_finding **f, siz
 	rf->kind = xstrdup("history-rewritten");
 	rf->store = NULL;
 	rf->message = xstrdup(a->backend->rewritten);
+}
+
+/* No history where the config or --history says: an error when the state
+ * records a store (its record is somewhere else, or lost), else nothing
+ * to verify yet (the counts of the config's stores only). */
+static int no_history(struct cmd_args *a, struct state *sdb, const struct config *cfg,
+		      struct audit_counts *counts, struct cms_error *err)
+{
+	struct cms_strv recorded = CMS_STRV_INIT;
+	const char *only = cmd_opt_value(a, OPT_STORE);
+	size_t i;
+	int rc;
+
+	memset(counts, 0, sizeof(*counts));
+	if (sdb && (rc = state_list_stores(sdb, &recorded, err)) < 0)
+		return rc;
+	if (recorded.n) {
+		rc = cms_error_set(err, CMS_ERROR, "no history at '%s', but the state at '%s' records "
+				   "store '%s'", a->history, a->state, recorded.v[0]);
+		cms_error_hint(err, "--history names the history repository (default: the config's "
+			       "backend block)");
+		cms_strv_free(&recorded);
+		return rc;
+	}
+	for (i = 0; cfg && i < cfg->nstores; i++)
+		counts->stores += !only || !strcmp(only, cfg->stores[i].name);
+	cmd_note("no history at '%s' yet: nothing to verify", a->history);
+	return 0;
 }
 
 int cmd_audit(struct cmd_args *a)
@@ -67,11 +96,18 @@ int cmd_audit(struct cmd_args *a)
 		}
 		nstores = cfg->nstores;
 	}
-	if (cmd_open_history(a, &h, &err) < 0 || cmd_open_state(a, false, &sdb, &err) < 0)
+	if (cmd_backend(a, &err) < 0 || cmd_open_state(a, false, &sdb, &err) < 0)
 		goto fail;
-	if (audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &n, &counts,
-			 &err) < 0)
+	/* Reading never creates a history (a mistyped --history passed, over
+	 * an empty repository made for it); one a remote holds is fetched. */
+	if (!a->backend->remote && access(a->history, F_OK) != 0 && errno == ENOENT) {
+		if ((rc = no_history(a, sdb, cfg, &counts, &err)) < 0)
+			goto fail;
+	} else if (cmd_open_history(a, &h, &err) < 0 ||
+		   audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &n,
+				&counts, &err) < 0) {
 		goto fail;
+	}
 	/* -s naming a store no part of the record knows checked nothing: a
 	 * typo, not a clean audit. */
 	if (cmd_opt_value(a, OPT_STORE) && counts.stores == 0) {

@@ -8,6 +8,10 @@ ssh-keygen -q -t ed25519 -N '' -C eve -f key-eve
 printf 'bob@review %s\n' "$(cat key-bob.pub)" >signers
 sed -i 's/approvals: 0/approvals: 1\n      allowed_signers: signers/' cms.yaml
 H=.cmsctl/history
+# Nothing recorded yet: nothing to verify, and nothing created.
+run 0 "$CMSCTL" audit verify
+contains err "no history at '.cmsctl/history' yet: nothing to verify"
+[ ! -e .cmsctl ] || fail "audit verify created $(ls -A .cmsctl)"
 run 0 "$CMSCTL" plan -o adopt.plan
 id=$(git hash-object adopt.plan)
 run 0 "$CMSCTL" approve "$id" --as bob@review --key key-bob
@@ -24,6 +28,11 @@ contains out "audit verify: passed (1 store, 2 plans, 2 applies, 2 approvals, 2 
 run 0 "$CMSCTL" audit verify --json -s redmond
 "$PY" -c 'import json; r=json.load(open("out")); assert r["ok"] is True and r["findings"] == [], r' ||
 	fail "audit json"
+# A mistyped --history: an error (the state records the store), and no
+# empty repository made there (before, it was, and the audit passed).
+run 1 "$CMSCTL" audit verify --history histroy
+contains err "no history at 'histroy', but the state at '.cmsctl/state.db' records store 'redmond'"
+[ ! -e histroy ] || fail "audit verify created a history at a mistyped path"
 # A store no part of the record knows (a typo) is an error, not a pass.
 run 1 "$CMSCTL" audit verify -s redmnd
 contains err "no store 'redmnd' in 'cms.yaml', the history '.cmsctl/history' or the state: nothing to verify"
