@@ -57,6 +57,11 @@ found() {
 
 # A plan file edited in place (its name keeps the old id).
 sed 's/"author": "alice@test"/"author": "mallory@test"/' s.plan >edited.plan
+# show renders an edited plan file, and says approve and apply refuse it.
+run 0 "$CMSCTL" show edited.plan
+contains err "note: plan $(git hash-object edited.plan) is not in the history at '.cmsctl/history': approve and apply refuse it"
+run 0 "$CMSCTL" show s.plan
+lacks err "is not in the history"
 plan_path=$(git --git-dir=$H ls-tree -r --name-only cms-history | grep "plans/.*-$sid.json")
 history_plant "$plan_path" edited.plan
 found plan-hash "plan file '$plan_path' does not hash to the id in its name: its bytes are blob $(git hash-object edited.plan)"
