@@ -453,6 +453,12 @@ static void follow_rebuilt(void *arg, const char *old_id, const char *new_id)
 	cms_error_clear(&err);
 }
 
+static void remote_warn(void *arg, const char *message)
+{
+	(void)arg;
+	cmd_note("warning: %s", message);
+}
+
 /* The config's history remote, with the state's tip following rebuilds. */
 static void remote_of(struct cmd_args *a, struct history_remote *hr)
 {
@@ -461,6 +467,7 @@ static void remote_of(struct cmd_args *a, struct history_remote *hr)
 	hr->ssh_key = a->backend->ssh_key;
 	hr->rebuilt = follow_rebuilt;
 	hr->rebuilt_arg = a;
+	hr->warn = remote_warn;
 }
 
 static int env_fetch(void *arg, struct cms_error *err)

@@ -226,7 +226,10 @@ struct history_remote {
 	 * commit rebuilt on the remote's tip (old id, its new id; a commit
 	 * dropped because the remote holds its run: the remote's tip). */
 	void (*rebuilt)(void *arg, const char *old_id, const char *new_id);
-	void *rebuilt_arg;
+	void *rebuilt_arg; /* also warn's */
+	/* Or NULL: told of a remote reset back to an older commit of its
+	 * branch (commits it lost, which the push sends again). */
+	void (*warn)(void *arg, const char *message);
 };
 /* Fetches the remote branch (into refs/remotes/cmsctl/<branch>) and brings
  * the local branch level: fast-forward, or the local commits the remote

@@ -267,12 +267,15 @@ static int ref_id(struct remote_ctx *c, const char *refname, git_oid *out, int *
 
 /* The remote's branch at now, against before, the tip the tracking ref
  * says it held: a branch that does not descend from what it held was
- * rewritten (a forced push, or a reset): CMS_EREFUSED naming both tips.
- * Commits cmsctl pushes only ever extend the branch. */
+ * rewritten (a forced push): CMS_EREFUSED naming both tips.  Commits
+ * cmsctl pushes only ever extend the branch.  One only reset back (now
+ * is an ancestor of before) lost commits but holds none it did not:
+ * a warning, and the push sends them again. */
 static int check_not_rewritten(struct remote_ctx *c, const git_oid *before, const git_oid *now,
 			       struct cms_error *err)
 {
 	char was[GIT_OID_HEXSZ + 1], is[GIT_OID_HEXSZ + 1];
+	size_t lost = 0, added = 0;
 	int grc;
 
 	if (git_oid_equal(before, now))
@@ -285,6 +288,21 @@ static int check_not_rewritten(struct remote_ctx *c, const git_oid *before, cons
 				   "it held", c->cfg->url);
 	git_oid_tostr(was, sizeof(was), before);
 	git_oid_tostr(is, sizeof(is), now);
+	if (git_graph_descendant_of(c->repo, before, now) == 1) {
+		if (git_graph_ahead_behind(&lost, &added, c->repo, before, now) < 0)
+			lost = 0;
+		if (c->cfg->warn) {
+			char *msg = xasprintf("history remote '%s' was reset back: its branch '%s' is "
+					      "at %.12s, %zu commit%s behind %.12s, the tip it held "
+					      "when last fetched; they are sent to it again",
+					      c->cfg->url, c->branch, is, lost, lost == 1 ? "" : "s",
+					      was);
+
+			c->cfg->warn(c->cfg->rebuilt_arg, msg);
+			free(msg);
+		}
+		return 0;
+	}
 	cms_error_set(err, CMS_EREFUSED, "history remote '%s' was rewritten: its branch '%s' is at "
 		      "%.12s, which does not descend from %.12s, the tip it held when last fetched "
 		      "(a forced push or a reset); nothing is taken from it or sent to it",

@@ -91,6 +91,17 @@ elif [ "${CI:-}" = true ]; then
 fi
 [ "$(git -C remote.git rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
 	fail "history push did not level the remote"
+# A remote reset back (its last commit dropped, nothing put in its place)
+# lost commits but holds none of someone else's: the next command says so
+# and sends them again.
+full=$(git -C remote.git rev-parse cms-history)
+git -C remote.git update-ref refs/heads/cms-history cms-history~1
+run 0 "$CMSCTL" status --offline --detailed-exitcode
+contains err "warning: history remote 'remote.git' was reset back: its branch 'cms-history' is at $(git -C remote.git rev-parse --short=12 "$full~1"), 1 commit behind ${full:0:12}, the tip it held when last fetched; they are sent to it again"
+[ "$(git -C remote.git rev-parse cms-history)" = "$full" ] || fail "the commits the reset remote lost were not sent again"
+run 0 "$CMSCTL" status --offline
+lacks err "reset back"
+
 # A forced push that rewrote the remote (its last commit dropped, another
 # put in its place) is not taken in: the local branch is not rebuilt on
 # it, nothing is sent to it, status (a problem, exit 2 as a health check),
