@@ -202,6 +202,13 @@ int applier_approve(const struct applier_env *env, const struct config *cfg, con
 	file.data = doc;
 	file.len = strlen(doc);
 	approval_message(&msg, p, id, who, sig != NULL, path);
+	/* An approval the history cannot take is not recorded in the state
+	 * either: apply would count it with no record for auditors. */
+	if ((rc = history_check_writable(h, err)) < 0) {
+		cms_error_hint(err, "nothing was recorded; approve again once the history can be "
+			       "written");
+		goto done;
+	}
 	/* The state decides between runners approving at once: only the one
 	 * that recorded the approval commits it to the history. */
 	if ((rc = state_approve(sdb, id, p->store, who, req->real_now, err)) < 0)
@@ -222,6 +229,9 @@ int applier_approve(const struct applier_env *env, const struct config *cfg, con
 			     "history: recording it now", id, who);
 	}
 	rc = record_commit(h, sdb, &file, 1, msg.ptr, who, req->real_now, NULL, &warn, err);
+	if (rc < 0)
+		cms_error_hint(err, "the state has the approval, the history does not: the same "
+			       "'cmsctl approve' again records it there");
 	if (rc == 0 && warn.message)
 		applier_note(env, "warning: the history tip was not recorded in the state: %s",
 			     warn.message);

@@ -146,9 +146,11 @@ int applier_check_history_writable(const struct applier_env *env, struct cms_err
 		 * remote other runners read is refused before it starts. */
 		if ((rc = history_remote_check(env->history_path, &env->remote, err)) < 0) {
 			err->code = rc = CMS_EREFUSED;
-			cms_error_hint(err, "nothing was changed; bring the history remote back (or, "
-				       "to record only locally, remove 'remote:' from the config's "
-				       "backend block and push later with 'cmsctl history push')");
+			if (!err->hint) /* a rewritten remote says what to do itself */
+				cms_error_hint(err, "nothing was changed; bring the history remote back "
+					       "(or, to record only locally, remove 'remote:' from the "
+					       "config's backend block and push later with 'cmsctl "
+					       "history push')");
 		}
 	}
 	return rc;
@@ -324,7 +326,8 @@ static int count_approvals(void *arg, const struct plan *p, const char *plan_id,
 		goto done;
 	for (i = 0; i < n; i++) {
 		if (list[i].counted) {
-			cms_strv_add(counted, list[i].principal);
+			/* one principal counts once, however many records name it */
+			cms_strv_add_unique(counted, list[i].principal);
 		} else {
 			buf_addf(not_counted, "%s%s (%s)", not_counted->len ? "; " : "",
 				 list[i].principal, list[i].why_not);

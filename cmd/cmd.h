@@ -114,6 +114,7 @@ struct cmd_backend {
 	char *remote;        /* the history's shared remote, or NULL */
 	char *ssh_key;       /* key file for an ssh remote, or NULL */
 	bool synced;         /* the history was brought level with its remote once */
+	char *rewritten;     /* ... or not: the remote's branch was rewritten (why) */
 	bool pushed;         /* a push was tried already (history push) */
 };
 /* After a command: with a shared remote, sends the history commits it
@@ -127,6 +128,11 @@ void cmd_history_push_pending(struct cmd_args *a);
 struct buf;
 typedef struct json_t json_t;
 json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text);
+/* After audit_verify (state/audit.h): the findings only the command knows,
+ * appended to *f: a shared remote whose branch was found rewritten when
+ * the history was opened (history-rewritten). */
+struct audit_finding;
+void cmd_audit_remote_findings(struct cmd_args *a, struct audit_finding **f, size_t *n);
 /* Sends the history commits the remote lacks; 0, or <0 with err set.
  * *pushed: how many were sent. */
 int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err);
@@ -160,6 +166,10 @@ bool cmd_json_errors(void);
 /* Prints a usage error and returns EXIT_USAGE. */
 int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The usage error of a subcommand word that none of names[0..n) is: the
+ * closest one as a did-you-mean, else the list. */
+int cmd_unknown_subcommand(const struct command *cmd, const char *word,
+			   const char *const *names, size_t n);
 /* Progress and chatter: stderr, prefixed "cmsctl: ". */
 void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -14,6 +14,7 @@
 #include "state/history.h"
 #include "state/state.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,49 @@ const struct cmd_opt cmd_audit_opts[] = {
 	{ OPT_STORE, 's', "STORE", "check only this store" },
 	{ 0 },
 };
+
+void cmd_audit_remote_findings(struct cmd_args *a, struct audit_finding **f, size_t *n)
+{
+	size_t alloc = *n;
+	struct audit_finding *rf;
+
+	/* The shared remote's branch no longer holds what it held: the local
+	 * record checked may be whole, the one others read is not. */
+	if (!a->backend || !a->backend->rewritten)
+		return;
+	rf = ARRAY_PUSH(*f, *n, alloc);
+	rf->kind = xstrdup("history-rewritten");
+	rf->store = NULL;
+	rf->message = xstrdup(a->backend->rewritten);
+}
+
+/* No history where the config or --history says: an error when the state
+ * records a store (its record is somewhere else, or lost), else nothing
+ * to verify yet (the counts of the config's stores only). */
+static int no_history(struct cmd_args *a, struct state *sdb, const struct config *cfg,
+		      struct audit_counts *counts, struct cms_error *err)
+{
+	struct cms_strv recorded = CMS_STRV_INIT;
+	const char *only = cmd_opt_value(a, OPT_STORE);
+	size_t i;
+	int rc;
+
+	memset(counts, 0, sizeof(*counts));
+	if (sdb && (rc = state_list_stores(sdb, &recorded, err)) < 0)
+		return rc;
+	if (recorded.n) {
+		rc = cms_error_set(err, CMS_ERROR, "no history at '%s', but the state at '%s' records "
+				   "store '%s'", a->history, a->state, recorded.v[0]);
+		cms_error_hint(err, "--history names the history repository (default: the config's "
+			       "backend block)");
+		cms_strv_free(&recorded);
+		return rc;
+	}
+	for (i = 0; cfg && i < cfg->nstores; i++)
+		counts->stores += !only || !strcmp(only, cfg->stores[i].name);
+	cmd_note("no history at '%s' yet: nothing to verify", a->history);
+	return 0;
+}
 
 int cmd_audit(struct cmd_args *a)
 {
@@ -39,7 +83,7 @@ int cmd_audit(struct cmd_args *a)
 	int rc;
 
 	if (strcmp(a->pos[0], "verify") != 0)
-		return cmd_usage_error(a->cmd, "unknown audit subcommand '%s'", a->pos[0]);
+		return cmd_unknown_subcommand(a->cmd, a->pos[0], (const char *const[]){ "verify" }, 1);
 	/* Without a config the signatures cannot be checked; with a broken
 	 * one the diagnostics are printed and the audit stops. */
 	if (access(a->config, F_OK) == 0) {
@@ -52,11 +96,29 @@ int cmd_audit(struct cmd_args *a)
 		}
 		nstores = cfg->nstores;
 	}
-	if (cmd_open_history(a, &h, &err) < 0 || cmd_open_state(a, false, &sdb, &err) < 0)
+	if (cmd_backend(a, &err) < 0 || cmd_open_state(a, false, &sdb, &err) < 0)
 		goto fail;
-	if (audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &n, &counts,
-			 &err) < 0)
+	/* Reading never creates a history (a mistyped --history passed, over
+	 * an empty repository made for it); one a remote holds is fetched. */
+	if (!a->backend->remote && access(a->history, F_OK) != 0 && errno == ENOENT) {
+		if ((rc = no_history(a, sdb, cfg, &counts, &err)) < 0)
+			goto fail;
+	} else if (cmd_open_history(a, &h, &err) < 0 ||
+		   audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &n,
+				&counts, &err) < 0) {
 		goto fail;
+	}
+	/* -s naming a store no part of the record knows checked nothing: a
+	 * typo, not a clean audit. */
+	if (cmd_opt_value(a, OPT_STORE) && counts.stores == 0) {
+		cms_error_set(&err, CMS_ENOTFOUND, "no store '%s' in %s%s%sthe history '%s' or the "
+			      "state: nothing to verify", cmd_opt_value(a, OPT_STORE),
+			      cfg ? "'" : "", cfg ? cfg->path : "", cfg ? "', " : "", a->history);
+		if (cfg)
+			cmd_hint_store(cfg, cmd_opt_value(a, OPT_STORE), &err);
+		goto fail;
+	}
+	cmd_audit_remote_findings(a, &f, &n);
 	if (a->json) {
 		json_t *o = json_object(), *arr = json_array();
 
@@ -71,6 +133,8 @@ int cmd_audit(struct cmd_args *a)
 			"applies", (json_int_t)counts.applies, "approvals",
 			(json_int_t)counts.approvals, "locations", (json_int_t)counts.locations,
 			"runs", (json_int_t)counts.runs));
+		json_object_set_new(o, "signatures_checked", json_boolean(nstores > 0));
+		json_object_set_new(o, "state_checked", json_boolean(sdb != NULL));
 		cms_json_add(&out, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
@@ -78,10 +142,16 @@ int cmd_audit(struct cmd_args *a)
 			buf_addf(&out, "finding: %s%s%s: %s\n", f[i].store ? f[i].store : "",
 				 f[i].store ? ": " : "", f[i].kind, f[i].message);
 		buf_addf(&out, "audit verify: %s (%zu store%s, %zu plans, %zu applies, %zu approvals, "
-			 "%zu locations, %zu runs checked%s)\n",
+			 "%zu locations, %zu runs checked%s",
 			 n ? "FAILED" : "passed", counts.stores, counts.stores == 1 ? "" : "s",
 			 counts.plans, counts.applies, counts.approvals, counts.locations, counts.runs,
 			 nstores ? "" : "; no config: signatures not checked");
+		/* A mistyped --state, or a state gone, must not read as a
+		 * full audit. */
+		if (!sdb)
+			buf_addf(&out, "; no state at '%s': its runs, serials and recorded tip not "
+				 "checked", a->state);
+		buf_adds(&out, ")\n");
 		if (n)
 			buf_addf(&out, "%zu finding%s\n", n, n == 1 ? "" : "s");
 	}

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/fileio.h"
 #include "common/html.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "planner/config.h"
 #include "state/approval.h"
@@ -421,6 +422,7 @@ static int export_html(struct cmd_args *a, struct history *h, const struct histo
 	    (rc = audit_verify(h, sdb, stores, nstores, cmd_opt_value(a, OPT_STORE), &f, &nf, &counts,
 			       err)) < 0)
 		goto done;
+	cmd_audit_remote_findings(a, &f, &nf);
 	rows = xcalloc(n ? n : 1, sizeof(*rows));
 	for (i = 0; i < n; i++) {
 		if (!es[i].kind || (strcmp(es[i].kind, "apply") && strcmp(es[i].kind, "restore")))
@@ -445,10 +447,11 @@ static int export_html(struct cmd_args *a, struct history *h, const struct histo
 		 ".view:target~#all{display:none}nav a{margin-right:1em}</style></head><body>\n"
 		 "<h1>cmsctl history</h1>\n");
 	buf_addf(&b, "<p id=\"audit\" class=\"%s\">audit verify: %s (%zu finding%s; %zu store%s, "
-		 "%zu plans, %zu applies, %zu approvals, %zu locations, %zu runs checked%s)</p>\n",
+		 "%zu plans, %zu applies, %zu approvals, %zu locations, %zu runs checked%s%s)</p>\n",
 		 nf ? "bad" : "ok", nf ? "FAILED" : "passed", nf, nf == 1 ? "" : "s", counts.stores,
 		 counts.stores == 1 ? "" : "s", counts.plans, counts.applies, counts.approvals,
-		 counts.locations, counts.runs, nstores ? "" : "; no config: signatures not checked");
+		 counts.locations, counts.runs, nstores ? "" : "; no config: signatures not checked",
+		 sdb ? "" : "; no state: its runs, serials and recorded tip not checked");
 	if (nf) {
 		buf_adds(&b, "<ul class=\"bad\">\n");
 		for (i = 0; i < nf; i++) {
@@ -530,7 +533,7 @@ int cmd_history(struct cmd_args *a)
 	int rc = EXIT_OK;
 
 	if (a->npos && strcmp(a->pos[0], "push") != 0)
-		return cmd_usage_error(a->cmd, "unknown history subcommand '%s' (push)", a->pos[0]);
+		return cmd_unknown_subcommand(a->cmd, a->pos[0], (const char *const[]){ "push" }, 1);
 	if (a->npos) {
 		size_t pushed = 0;
 
@@ -540,6 +543,15 @@ int cmd_history(struct cmd_args *a)
 		}
 		cmd_note("pushed %zu history commit%s to '%s'", pushed, pushed == 1 ? "" : "s",
 			 a->backend->remote);
+		if (a->json) {
+			json_t *o = json_pack("{s:s, s:I}", "remote", a->backend->remote, "pushed",
+					      (json_int_t)pushed);
+
+			cms_json_add(&out, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			json_decref(o);
+			if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+				rc = cmd_fail(&err);
+		}
 		goto done;
 	}
 	if (cmd_backend(a, &err) < 0) {

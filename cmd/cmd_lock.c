@@ -47,7 +47,7 @@ int cmd_lock(struct cmd_args *a)
 	int rc = EXIT_OK;
 
 	if (strcmp(a->pos[0], "list") != 0)
-		return cmd_usage_error(a->cmd, "unknown lock subcommand '%s'", a->pos[0]);
+		return cmd_unknown_subcommand(a->cmd, a->pos[0], (const char *const[]){ "list" }, 1);
 	now = (int64_t)time(NULL); /* leases run on the real clock */
 	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
 	    (sdb && state_lock_list(sdb, &locks, &n, &err) < 0)) {

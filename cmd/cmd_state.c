@@ -205,6 +205,7 @@ static int state_migrate(struct cmd_args *a)
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state_dump d = { 0 };
 	struct state *src = NULL, *dst = NULL;
+	struct buf out = BUF_INIT;
 	char *dst_name = NULL;
 	int rc = EXIT_OK;
 
@@ -236,6 +237,17 @@ static int state_migrate(struct cmd_args *a)
 		 d.nruns == 1 ? "" : "s", d.napprovals, d.napprovals == 1 ? "" : "s", d.nconsumed,
 		 d.nconsumed == 1 ? "" : "s", state_name(src), state_name(dst));
 	cmd_note("the source was left as it was; point the config's backend at the target");
+	if (a->json) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "from", state_name(src), "to",
+				      state_name(dst), "stores", (json_int_t)d.nstores, "runs",
+				      (json_int_t)d.nruns, "approvals", (json_int_t)d.napprovals,
+				      "used_plans", (json_int_t)d.nconsumed);
+
+		cms_json_add(&out, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		if (cmd_write_stdout(out.ptr, out.len, &err) < 0)
+			goto fail;
+	}
 	goto done;
 fail:
 	rc = cmd_fail(&err);
@@ -244,6 +256,7 @@ done:
 	state_close(src);
 	state_close(dst);
 	free(dst_name);
+	buf_free(&out);
 	cms_error_clear(&err);
 	return rc;
 }
@@ -254,5 +267,6 @@ int cmd_state(struct cmd_args *a)
 		return state_show(a);
 	if (!strcmp(a->pos[0], "migrate"))
 		return state_migrate(a);
-	return cmd_usage_error(a->cmd, "unknown state subcommand '%s' (show, migrate)", a->pos[0]);
+	return cmd_unknown_subcommand(a->cmd, a->pos[0],
+				      (const char *const[]){ "show", "migrate" }, 2);
 }

@@ -29,7 +29,8 @@ const struct cmd_opt cmd_status_opts[] = {
 	{ OPT_STORE, 's', "STORE", "only this store" },
 	{ OPT_OFFLINE, 0, NULL, "do not probe the servers" },
 	{ OPT_DETAILED_EXITCODE, 0, NULL, "exit 2 when a store has a problem (drift, split brain, "
-	  "outage, fence, interrupted run, follow-up), 0 when healthy" },
+	  "outage, fence, interrupted run, a required publish target behind) or the history "
+	  "remote was rewritten, 0 when healthy (follow-ups alone are not problems)" },
 	{ 0 },
 };
 
@@ -46,6 +47,8 @@ struct store_status {
 	char *drift;                /* description, or NULL */
 	struct cms_strv followups;
 	json_t *problems;           /* array of {code, message, ...fields} */
+	json_t *locks;              /* the store's locks: {id, holder, holder_state, ...} */
+	struct cms_strv lock_lines; /* ... as text */
 };
 
 /* A problem: a stable code, the message people read, and the facts as
@@ -153,6 +156,8 @@ static void status_free(struct store_status *s)
 	cms_strv_free(&s->followups);
 	free(s->run_holder);
 	json_decref(s->problems);
+	json_decref(s->locks);
+	cms_strv_free(&s->lock_lines);
 }
 
 /* An unfinished run whose lock is held by a live process (or by one on
@@ -231,6 +236,47 @@ static int publish_pending(struct state *sdb, struct store_status *s, struct cms
 	return rc < 0 ? rc : 0;
 }
 
+/* The store's locks, and whether each holder is alive, as 'lock list' says:
+ * a lock left by a process that is gone still refuses other hosts' runs
+ * (exit 4) until its lease runs out, and a health check must show it. */
+static int gather_locks(struct state *sdb, struct store_status *s, struct cms_error *err)
+{
+	struct lock_info *locks = NULL;
+	int64_t now = (int64_t)time(NULL); /* leases run on the real clock */
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = state_lock_list(sdb, &locks, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		enum lock_holder_state hs = applier_lock_holder_state(&locks[i].holder);
+		bool expired = locks[i].lease_until < now;
+		char acq[32], lease[32];
+
+		if (strcmp(locks[i].store, s->st->name))
+			continue;
+		cms_format_time(acq, locks[i].acquired_at);
+		cms_format_time(lease, locks[i].lease_until);
+		json_array_append_new(s->locks, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id",
+							  locks[i].id, "holder", locks[i].holder_text,
+							  "holder_state", lock_holder_state_name(hs),
+							  "acquired_at", acq, "lease_until", lease,
+							  "expired", expired));
+		cms_strv_push(&s->lock_lines, xasprintf("%s held by %s [%s] since %s, lease until %s%s",
+							 locks[i].id, locks[i].holder_text,
+							 lock_holder_state_name(hs), acq, lease,
+							 expired ? " [expired]" : ""));
+		/* An unfinished run's lock is the interrupted run's business. */
+		if (!s->run.id && (hs == HOLDER_DEAD || expired))
+			cms_strv_push(&s->followups, xasprintf("lock %s was left by %s, which is %s: the "
+				"next apply or restore on its host breaks it, or 'cmsctl unlock %s %s'",
+				locks[i].id, locks[i].holder_text, hs == HOLDER_DEAD ? "gone" :
+				"past its lease", s->st->name, locks[i].id));
+	}
+	lock_info_list_free(locks, n);
+	return 0;
+}
+
 static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 		  struct cms_error *err)
 {
@@ -238,6 +284,7 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 	int rc;
 
 	s->problems = json_array();
+	s->locks = json_array();
 	if (sdb) {
 		if ((rc = state_read_store(sdb, s->st->name, &s->rec, err)) < 0)
 			return rc;
@@ -257,7 +304,7 @@ static int gather(struct cmd_args *a, struct state *sdb, struct store_status *s,
 		cms_error_clear(&perr);
 	}
 	derive(s);
-	if (sdb && (rc = publish_pending(sdb, s, err)) < 0)
+	if (sdb && ((rc = publish_pending(sdb, s, err)) < 0 || (rc = gather_locks(sdb, s, err)) < 0))
 		return rc;
 	if (s->run.id && !s->running) {
 		add_problem(s, "interrupted_run",
@@ -317,6 +364,8 @@ static void render(const struct store_status *s, struct buf *out)
 		}
 	}
 	buf_addf(out, "  drift: %s\n", s->drift ? s->drift : "none");
+	for (i = 0; i < s->lock_lines.n; i++)
+		buf_addf(out, "  lock: %s\n", s->lock_lines.v[i]);
 	if (s->run.id && s->running)
 		buf_addf(out, "  running: %s run %s (plan %s), started %s, held by %s:\n", s->run.kind,
 			 s->run.id, s->run.plan_id ? s->run.plan_id : "-",
@@ -361,6 +410,7 @@ static json_t *to_json(const struct store_status *s)
 	json_object_set_new(o, "drift", s->drift ? json_string(s->drift) : json_null());
 	json_object_set_new(o, "problems", json_incref(s->problems));
 	json_object_set_new(o, "healthy", json_boolean(json_array_size(s->problems) == 0));
+	json_object_set_new(o, "locks", json_incref(s->locks));
 	if (s->run.id) {
 		json_t *run = json_object(), *steps = json_array();
 
@@ -425,6 +475,7 @@ int cmd_status(struct cmd_args *a)
 	const struct store *only = NULL;
 	json_t *arr = json_array();
 	size_t i, n = 0;
+	bool rewritten = false;
 	int rc;
 
 	if ((rc = cmd_load_config(a, &cfg)) != EXIT_OK)
@@ -469,6 +520,7 @@ int cmd_status(struct cmd_args *a)
 		json_t *remote = cmd_history_remote_status(a, NULL);
 		char *text;
 
+		rewritten = remote && json_is_true(json_object_get(remote, "rewritten"));
 		if (remote)
 			json_object_set_new(root, "history_remote", remote);
 		text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
@@ -478,9 +530,16 @@ int cmd_status(struct cmd_args *a)
 		buf_addch(&out, '\n');
 		free(text);
 	}
-	else
-		json_decref(cmd_history_remote_status(a, &out));
+	else {
+		json_t *remote = cmd_history_remote_status(a, &out);
+
+		rewritten = remote && json_is_true(json_object_get(remote, "rewritten"));
+		json_decref(remote);
+	}
 	rc = cmd_write_stdout(out.ptr, out.len, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+	/* A shared record that lost commits is a problem of every store. */
+	if (rc == EXIT_OK && cmd_opt_flag(a, OPT_DETAILED_EXITCODE) && rewritten)
+		rc = EXIT_CHANGES;
 	if (rc == EXIT_OK && cmd_opt_flag(a, OPT_DETAILED_EXITCODE))
 		for (i = 0; i < n; i++)
 			if (json_array_size(all[i].problems))

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void cmd_print_diags(const struct diag_list *dl, const struct cms_error *err)
 {
@@ -141,6 +142,7 @@ void cmd_backend_free(struct cmd_backend *b)
 	free(b->history);
 	free(b->remote);
 	free(b->ssh_key);
+	free(b->rewritten);
 	free(b);
 }
 
@@ -431,6 +433,43 @@ static void env_push(void *arg)
 	cmd_history_push_pending(arg);
 }
 
+/* A local commit rebuilt on the remote's tip: the state's recorded
+ * history tip, when it named the old commit, names the new one (else
+ * audit verify takes the rebuild for a rewritten branch). */
+static void follow_rebuilt(void *arg, const char *old_id, const char *new_id)
+{
+	struct cmd_args *a = arg;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *sdb = NULL;
+	bool replaced = false;
+
+	if (cmd_open_state(a, false, &sdb, &err) < 0 ||
+	    (sdb && state_history_tip_replace(sdb, old_id, new_id, (int64_t)time(NULL), &replaced,
+					      &err) < 0))
+		cmd_note("warning: the history tip recorded in the state names %.12s, which was "
+			 "rebuilt as %.12s on the remote's tip, and could not follow it: %s",
+			 old_id, new_id, err.message);
+	state_close(sdb);
+	cms_error_clear(&err);
+}
+
+static void remote_warn(void *arg, const char *message)
+{
+	(void)arg;
+	cmd_note("warning: %s", message);
+}
+
+/* The config's history remote, with the state's tip following rebuilds. */
+static void remote_of(struct cmd_args *a, struct history_remote *hr)
+{
+	memset(hr, 0, sizeof(*hr));
+	hr->url = a->backend->remote;
+	hr->ssh_key = a->backend->ssh_key;
+	hr->rebuilt = follow_rebuilt;
+	hr->rebuilt_arg = a;
+	hr->warn = remote_warn;
+}
+
 static int env_fetch(void *arg, struct cms_error *err)
 {
 	struct cmd_args *a = arg;
@@ -440,8 +479,7 @@ static int env_fetch(void *arg, struct cms_error *err)
 		return CMS_ERROR;
 	if (!a->backend->remote)
 		return 0;
-	hr.url = a->backend->remote;
-	hr.ssh_key = a->backend->ssh_key;
+	remote_of(a, &hr);
 	a->backend->synced = true;
 	return history_remote_sync(a->history, NULL, &hr, err);
 }
@@ -491,13 +529,17 @@ int cmd_open_history(struct cmd_args *a, struct history **out, struct cms_error 
 		return rc;
 	b = a->backend;
 	if (b->remote && !b->synced) {
-		struct history_remote hr = { b->remote, b->ssh_key };
+		struct history_remote hr;
 		struct cms_error serr = CMS_ERROR_INIT;
 
 		/* Once per command: reading or writing, start from what the
 		 * remote holds when it can be reached. */
+		remote_of(a, &hr);
 		b->synced = true;
-		if (history_remote_sync(a->history, NULL, &hr, &serr) < 0)
+		rc = history_remote_sync(a->history, NULL, &hr, &serr);
+		if (rc == CMS_EREFUSED) /* only a rewritten remote is refused */
+			b->rewritten = xstrdup(serr.message);
+		if (rc < 0)
 			cmd_note("warning: working from the local history: %s", serr.message);
 		cms_error_clear(&serr);
 	}
@@ -518,8 +560,7 @@ int cmd_history_push(struct cmd_args *a, size_t *pushed, struct cms_error *err)
 	a->backend->pushed = true;
 	if (stat(a->history, &sb) != 0)
 		return 0; /* nothing committed here yet */
-	hr.url = a->backend->remote;
-	hr.ssh_key = a->backend->ssh_key;
+	remote_of(a, &hr);
 	return history_remote_push(a->history, NULL, &hr, pushed, err);
 }
 
@@ -534,8 +575,7 @@ void cmd_history_push_pending(struct cmd_args *a)
 	    stat(a->history, &sb) != 0)
 		return;
 	a->backend->pushed = true;
-	hr.url = a->backend->remote;
-	hr.ssh_key = a->backend->ssh_key;
+	remote_of(a, &hr);
 	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) == 0 && !ahead)
 		goto done;
 	cms_error_clear(&err);
@@ -600,25 +640,34 @@ json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
 	struct history_remote hr;
 	struct history *h = NULL;
 	size_t ahead = 0, behind = 0;
-	bool reachable;
+	char *why = NULL;
+	int rc;
+	bool reachable, rewritten;
 	json_t *out = NULL;
 
 	if (cmd_backend(a, &err) < 0 || !a->backend->remote)
 		goto done;
-	hr.url = a->backend->remote;
-	hr.ssh_key = a->backend->ssh_key;
+	remote_of(a, &hr);
 	/* Opening the history fetches from the remote when it answers. */
 	if (cmd_open_history(a, &h, &err) < 0)
 		goto done;
-	reachable = history_remote_sync(a->history, NULL, &hr, &err) == 0;
+	/* The sync refuses (CMS_EREFUSED) only a remote whose branch was
+	 * rewritten: it answered, and holds less than it did. */
+	rc = history_remote_sync(a->history, NULL, &hr, &err);
+	reachable = rc == 0 || rc == CMS_EREFUSED;
+	rewritten = rc == CMS_EREFUSED;
+	if (rewritten)
+		why = xstrdup(err.message);
 	cms_error_clear(&err);
 	if (history_remote_ahead(a->history, NULL, &hr, &ahead, &behind, &err) < 0)
 		goto done;
-	out = json_pack("{s:s, s:I, s:I, s:b}", "remote", hr.url, "ahead", (json_int_t)ahead,
-			"behind", (json_int_t)behind, "reachable", reachable);
+	out = json_pack("{s:s, s:I, s:I, s:b, s:b}", "remote", hr.url, "ahead", (json_int_t)ahead,
+			"behind", (json_int_t)behind, "reachable", reachable, "rewritten", rewritten);
 	if (!text)
 		goto done;
-	if (ahead)
+	if (rewritten) /* ahead and behind of what it held: not what it holds */
+		buf_addf(text, "history: problem: %s\n", why);
+	else if (ahead)
 		buf_addf(text, "history: %zu commit%s ahead of its remote '%s'%s; "
 			 "'cmsctl history push' sends %s\n", ahead, ahead == 1 ? "" : "s", hr.url,
 			 reachable ? "" : " (unreachable)", ahead == 1 ? "it" : "them");
@@ -628,5 +677,6 @@ json_t *cmd_history_remote_status(struct cmd_args *a, struct buf *text)
 done:
 	history_close(h);
 	cms_error_clear(&err);
+	free(why);
 	return out;
 }

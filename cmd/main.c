@@ -75,8 +75,11 @@ static const struct command commands[] = {
 	  cmd_audit_opts, true, 1, 1,
 	  "Walks the history and the state and lists every finding: plan files whose bytes\n"
 	  "do not hash to their id, applies of plans not in the history, approvals whose\n"
-	  "signature does not verify, location serials that skip, a state that differs\n"
-	  "from the history, runs without a report, a rewritten history branch.\n"
+	  "signature does not verify or that an apply counted without a record, location\n"
+	  "serials that skip, a state that differs from the history, runs without a report\n"
+	  "and reports without a run, a rewritten history branch or remote, a recorded file\n"
+	  "changed or removed, a file cmsctl never writes.  Without a config signatures are\n"
+	  "not checked, without a state its records are not: the summary says so.\n"
 	  "Exit 0 when clean, 1 with findings." },
 };
 
@@ -177,6 +180,24 @@ int cmd_usage_error(const struct command *cmd, const char *fmt, ...)
 	else
 		fputs("see 'cmsctl help'\n", stderr);
 	return EXIT_USAGE;
+}
+
+int cmd_unknown_subcommand(const struct command *cmd, const char *word,
+			   const char *const *names, size_t n)
+{
+	const char *dym = config_did_you_mean(word, names, n);
+	struct buf list = BUF_INIT;
+	size_t i;
+	int rc;
+
+	if (dym)
+		return cmd_usage_error(cmd, "unknown %s subcommand '%s': did you mean '%s'?",
+				       cmd->name, word, dym);
+	for (i = 0; i < n; i++)
+		buf_addf(&list, "%s%s", i ? ", " : "", names[i]);
+	rc = cmd_usage_error(cmd, "unknown %s subcommand '%s' (%s)", cmd->name, word, list.ptr);
+	buf_free(&list);
+	return rc;
 }
 
 static const struct cmd_opt *find_long(struct cmd_args *a, const char *name, size_t len,

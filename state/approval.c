@@ -39,9 +39,11 @@ void approval_list_free(struct approval *a, size_t n)
 	free(a);
 }
 
-char *approval_path(const char *store, const char *plan_id, const char *principal)
+/* The file name of principal's approval: the principal with every character
+ * outside [A-Za-z0-9._@+-] (and a leading '.') as '_', then ".json". */
+static char *approval_file_name(const char *principal)
 {
-	char *name = xstrdup(principal), *p;
+	char *name = xstrdup(principal), *p, *file;
 
 	for (p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -49,13 +51,17 @@ char *approval_path(const char *store, const char *plan_id, const char *principa
 			*p = '_';
 	if (name[0] == '.')
 		name[0] = '_';
-	{
-		char *file = xasprintf("%s.json", name);
-
-		p = history_path_approval(store, plan_id, file);
-		free(file);
-	}
+	file = xasprintf("%s.json", name);
 	free(name);
+	return file;
+}
+
+char *approval_path(const char *store, const char *plan_id, const char *principal)
+{
+	char *file = approval_file_name(principal), *p;
+
+	p = history_path_approval(store, plan_id, file);
+	free(file);
 	return p;
 }
 
@@ -337,6 +343,7 @@ static void parse_doc(struct approval *a, const char *name, const char *data, si
 {
 	json_error_t jerr;
 	json_t *o = json_loadb(data, len, 0, &jerr), *v;
+	char *file;
 
 	if (!o || !json_is_object(o) || !json_is_string(json_object_get(o, "principal")) ||
 	    !json_is_string(json_object_get(o, "plan_id")) ||
@@ -348,6 +355,18 @@ static void parse_doc(struct approval *a, const char *name, const char *data, si
 		return;
 	}
 	a->principal = xstrdup(json_string_value(json_object_get(o, "principal")));
+	/* Each principal has one file (approval_path): a record filed under
+	 * another name is a copy, which must not count twice. */
+	file = approval_file_name(a->principal);
+	if (strcmp(file, name)) {
+		a->why_not = xasprintf("malformed approval record: filed as '%s', the file of %s "
+				       "is '%s'", name, a->principal, file);
+		a->invalid = true;
+		free(file);
+		json_decref(o);
+		return;
+	}
+	free(file);
 	if (json_is_string(v = json_object_get(o, "signature")))
 		a->signature = xstrdup(json_string_value(v));
 	if (json_is_string(v = json_object_get(o, "approved_at")))
@@ -395,7 +414,9 @@ int approval_list(struct history *h, struct state *sdb, const char *store, const
 		if ((rc = state_approvals(sdb, plan_id, &state_who, err)) < 0)
 			goto done;
 		for (i = 0; i < state_who.n; i++) {
-			for (j = 0; j < len && strcmp(list[j].principal, state_who.v[i]); j++)
+			/* A malformed record does not stand for the principal it names. */
+			for (j = 0; j < len && (list[j].why_not ||
+						strcmp(list[j].principal, state_who.v[i])); j++)
 				;
 			if (j < len)
 				continue;

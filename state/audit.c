@@ -107,7 +107,7 @@ done:
 static int check_applies(struct audit *au, const char *store, struct cms_error *err)
 {
 	struct history_entry *log = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, j;
 	int rc;
 
 	if ((rc = history_log(au->h, store, &log, &n, err)) < 0)
@@ -133,6 +133,25 @@ static int check_applies(struct audit *au, const char *store, struct cms_error *
 				"%.12s, which is not in the history", log[i].commit, log[i].plan_id);
 		} else if (rc < 0) {
 			goto done;
+		}
+		/* Each approval the run counted has its record (and signature). */
+		for (j = 0; j < log[i].napproved_by && strlen(log[i].plan_id) == 40; j++) {
+			char *path = approval_path(store, log[i].plan_id, log[i].approved_by[j]);
+
+			rc = history_read(au->h, path, &data, &len, err);
+			free(data);
+			data = NULL;
+			if (rc == CMS_ENOTFOUND) {
+				cms_error_clear(err);
+				finding(au, "approval-without-record", store, "apply commit %.12s "
+					"counted the approval of plan %.12s by %s, but '%s' is not in "
+					"the history", log[i].commit, log[i].plan_id,
+					log[i].approved_by[j], path);
+				rc = 0;
+			}
+			free(path);
+			if (rc < 0)
+				goto done;
 		}
 	}
 	rc = 0;
@@ -270,13 +289,35 @@ done:
 static int check_runs(struct audit *au, const char *store, struct cms_error *err)
 {
 	struct run_info *runs = NULL;
-	size_t n = 0, i;
+	struct cms_strv dirs = CMS_STRV_INIT;
+	char *dir;
+	size_t n = 0, i, j;
 	int rc;
 
 	if (!au->sdb)
 		return 0;
 	if ((rc = state_run_list(au->sdb, store, &runs, &n, err)) < 0)
 		return rc;
+	/* The other way round: a report of a run the state never had. */
+	dir = xasprintf("%s/runs", store);
+	rc = history_list_dir(au->h, dir, &dirs, err);
+	for (i = 0; rc == 0 && i < dirs.n; i++) {
+		size_t l = strlen(dirs.v[i]);
+
+		if (l < 2 || dirs.v[i][l - 1] != '/')
+			continue; /* unexpected-file's */
+		for (j = 0; j < n && (strlen(runs[j].id) != l - 1 ||
+				      strncmp(runs[j].id, dirs.v[i], l - 1)); j++)
+			;
+		if (j == n)
+			finding(au, "report-without-run", store, "'%s/%.*s' holds the report of run "
+				"%.*s, which the state does not have", dir, (int)(l - 1), dirs.v[i],
+				(int)(l - 1), dirs.v[i]);
+	}
+	cms_strv_free(&dirs);
+	free(dir);
+	if (rc < 0)
+		goto done;
 	for (i = 0; i < n; i++) {
 		char *path, *data = NULL;
 		size_t len = 0;
@@ -298,6 +339,7 @@ static int check_runs(struct audit *au, const char *store, struct cms_error *err
 		if (rc < 0)
 			break;
 	}
+done:
 	for (i = 0; i < n; i++)
 		run_info_free(&runs[i]);
 	free(runs);
@@ -339,6 +381,152 @@ done:
 	return rc;
 }
 
+static bool all_of(const char *s, size_t n, const char *set)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!s[i] || !strchr(set, s[i]))
+			return false;
+	return n > 0;
+}
+
+/* "<serial>-<plan id>.json" or ".txt": history_path_plan's names. */
+static bool plan_file_name(const char *name)
+{
+	const char *dash = strchr(name, '-');
+
+	return dash && all_of(name, (size_t)(dash - name), "0123456789") &&
+	       all_of(dash + 1, 40, "0123456789abcdef") &&
+	       (!strcmp(dash + 41, ".json") || !strcmp(dash + 41, ".txt"));
+}
+
+/* What a folder of the history holds that cmsctl never writes there. */
+static void unexpected(struct audit *au, const char *store, const char *dir, const char *name,
+		       const char *what)
+{
+	finding(au, "unexpected-file", store, "'%s%s%s' is not a file cmsctl writes (%s)",
+		dir, *dir ? "/" : "", name, what);
+}
+
+/* The store's folder holds only what the layout (state/history.h) names:
+ * location.json, plans/, approvals/<plan id>/<principal>.json and
+ * runs/<run id>/report.json and .html. */
+static int check_layout(struct audit *au, const char *store, struct cms_error *err)
+{
+	struct cms_strv top = CMS_STRV_INIT, sub = CMS_STRV_INIT, leaf = CMS_STRV_INIT;
+	char *dir = NULL, *inner = NULL;
+	size_t i, j, k;
+	int rc;
+
+	if ((rc = history_list_dir(au->h, store, &top, err)) < 0)
+		goto done;
+	for (i = 0; i < top.n; i++) {
+		const char *e = top.v[i];
+		bool plans = !strcmp(e, "plans/"), approvals = !strcmp(e, "approvals/"),
+		     runs = !strcmp(e, "runs/");
+
+		if (!strcmp(e, "location.json"))
+			continue;
+		if (!plans && !approvals && !runs) {
+			unexpected(au, store, store, e, "a store's folder holds location.json, plans/, "
+				   "approvals/ and runs/");
+			continue;
+		}
+		free(dir);
+		dir = xasprintf("%s/%.*s", store, (int)(strlen(e) - 1), e);
+		cms_strv_free(&sub);
+		if ((rc = history_list_dir(au->h, dir, &sub, err)) < 0)
+			goto done;
+		for (j = 0; j < sub.n; j++) {
+			size_t l = strlen(sub.v[j]);
+
+			if (plans) {
+				if (!plan_file_name(sub.v[j]))
+					unexpected(au, store, dir, sub.v[j], "a plan is "
+						   "SERIAL-PLANID.json, its text SERIAL-PLANID.txt");
+				continue;
+			}
+			if (sub.v[j][l - 1] != '/' ||
+			    (approvals && (l != 41 || !all_of(sub.v[j], 40, "0123456789abcdef")))) {
+				unexpected(au, store, dir, sub.v[j], approvals ? "approvals are "
+					   "approvals/PLANID/PRINCIPAL.json" : "reports are "
+					   "runs/RUNID/report.json and report.html");
+				continue;
+			}
+			free(inner);
+			inner = xasprintf("%s/%.*s", dir, (int)(l - 1), sub.v[j]);
+			cms_strv_free(&leaf);
+			if ((rc = history_list_dir(au->h, inner, &leaf, err)) < 0)
+				goto done;
+			for (k = 0; k < leaf.n; k++) {
+				const char *f = leaf.v[k];
+				size_t fl = strlen(f);
+				bool ok = approvals ? f[fl - 1] != '/' && fl > 5 &&
+						      !strcmp(f + fl - 5, ".json")
+						    : !strcmp(f, "report.json") ||
+						      !strcmp(f, "report.html");
+
+				if (!ok)
+					unexpected(au, store, inner, f, approvals ? "approvals are "
+						   "approvals/PLANID/PRINCIPAL.json" : "reports are "
+						   "runs/RUNID/report.json and report.html");
+			}
+		}
+	}
+	rc = 0;
+done:
+	cms_strv_free(&top);
+	cms_strv_free(&sub);
+	cms_strv_free(&leaf);
+	free(dir);
+	free(inner);
+	return rc;
+}
+
+/* Whether rel (a path inside a store's folder) is runs/<run_id>/report.*. */
+static bool is_report_of(const char *rel, const char *run_id)
+{
+	size_t n = strlen(run_id);
+
+	return run_id[0] && !strncmp(rel, "runs/", 5) && !strncmp(rel + 5, run_id, n) &&
+	       (!strcmp(rel + 5 + n, "/report.json") || !strcmp(rel + 5 + n, "/report.html"));
+}
+
+/* Files are only ever added, except location.json (each run rewrites it)
+ * and a run's report written again by the run's own commit (a report
+ * recorded from the journal first: see "A run recorded twice"). */
+static int check_edits(struct audit *au, const char *only_store, struct cms_error *err)
+{
+	struct history_change *c = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = history_changes(au->h, &c, &n, err)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		const char *slash = strchr(c[i].path, '/'), *rel = slash ? slash + 1 : c[i].path;
+		char *store = slash ? xstrndup(c[i].path, (size_t)(slash - c[i].path)) : NULL;
+
+		if ((only_store && (!store || strcmp(store, only_store))) ||
+		    (store && !strcmp(rel, "location.json")) ||
+		    (store && !c[i].removed && c[i].run_id && is_report_of(rel, c[i].run_id))) {
+			free(store);
+			continue;
+		}
+		if (c[i].removed)
+			finding(au, "history-edited", store, "commit %.12s removed '%s': cmsctl never "
+				"removes a recorded file", c[i].commit, c[i].path);
+		else
+			finding(au, "history-edited", store, "commit %.12s changed '%s' after it was "
+				"recorded: cmsctl never rewrites a recorded file", c[i].commit,
+				c[i].path);
+		free(store);
+	}
+	history_changes_free(c, n);
+	return 0;
+}
+
 int audit_verify(struct history *h, struct state *sdb, const struct audit_store *stores,
 		 size_t nstores, const char *only_store, struct audit_finding **out, size_t *n,
 		 struct audit_counts *counts, struct cms_error *err)
@@ -362,6 +550,8 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 		if (l > 1 && dirs.v[i][l - 1] == '/') {
 			dirs.v[i][l - 1] = '\0';
 			cms_strv_add_unique(&names, dirs.v[i]);
+		} else if (!only_store) {
+			unexpected(&au, NULL, "", dirs.v[i], "the history holds one folder per store");
 		}
 	}
 	if (sdb) {
@@ -370,7 +560,7 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 		for (i = 0; i < recorded.n; i++)
 			cms_strv_add_unique(&names, recorded.v[i]);
 	}
-	if ((rc = check_tip(&au, err)) < 0)
+	if ((rc = check_tip(&au, err)) < 0 || (rc = check_edits(&au, only_store, err)) < 0)
 		goto done;
 	for (i = 0; i < names.n; i++) {
 		const char *store = names.v[i], *signers = NULL;
@@ -381,7 +571,8 @@ int audit_verify(struct history *h, struct state *sdb, const struct audit_store 
 			if (!strcmp(stores[j].name, store))
 				signers = stores[j].allowed_signers;
 		counts->stores++;
-		if ((rc = check_plans(&au, store, err)) < 0 ||
+		if ((rc = check_layout(&au, store, err)) < 0 ||
+		    (rc = check_plans(&au, store, err)) < 0 ||
 		    (rc = check_applies(&au, store, err)) < 0 ||
 		    (rc = check_approvals(&au, store, signers, err)) < 0 ||
 		    (rc = check_locations(&au, store, err)) < 0 ||

@@ -5,13 +5,22 @@
  *   plan-hash           a plan file whose bytes do not hash to the id in its name
  *   apply-without-plan  an apply commit whose Plan-Id is not in the history
  *   approval-signature  an approval whose signature does not verify (or is malformed)
+ *   approval-without-record  an apply commit whose Approved-By names an approval
+ *                       that has no record in the history
  *   serial-sequence     location.json serials that do not go up by one
  *                       (a serial of 1 starts a new lineage; re-asserting
  *                       the same serial is allowed)
  *   state-differs       the state's serial or location is not the last location.json
  *   run-without-report  a finished run in the state without its report in the history
+ *   report-without-run  a run's report in the history for a run the state does not have
  *   history-rewritten   the branch tip does not descend from the tip the state
  *                       recorded at the last history commit
+ *   unexpected-file     a file where cmsctl writes none (or under a name it
+ *                       does not give): the layout of state/history.h
+ *   history-edited      a commit that changed or removed a recorded file (a
+ *                       plan, its text, an approval, a report); only
+ *                       location.json changes, and a run's report is
+ *                       written again only by the run's own commit
  */
 #ifndef CMS_STATE_AUDIT_H
 #define CMS_STATE_AUDIT_H

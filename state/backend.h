@@ -61,6 +61,8 @@ struct state_backend {
 	int (*history_tip_set)(struct state *st, const char *commit_id, int64_t now,
 			       struct cms_error *err);
 	int (*history_tip)(struct state *st, char **commit_id, struct cms_error *err);
+	int (*history_tip_replace)(struct state *st, const char *old_id, const char *new_id,
+				   int64_t now, bool *replaced, struct cms_error *err);
 
 	int (*commit)(struct state *st, const char *store, const char *lineage,
 		      int64_t expected_serial, const char *primary, const char *mirror,

@@ -1338,6 +1338,113 @@ done:
 	return rc;
 }
 
+void history_changes_free(struct history_change *c, size_t n)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < n; i++) {
+		free(c[i].path);
+		free(c[i].run_id);
+	}
+	free(c);
+}
+
+/* The changes commit c made to files of its first parent, onto *out. */
+static int commit_changes(struct history *h, git_commit *c, struct history_change **out,
+			  size_t *len, size_t *alloc, struct cms_error *err)
+{
+	struct history_entry e;
+	git_commit *parent = NULL;
+	git_tree *tree = NULL, *ptree = NULL;
+	git_diff *diff = NULL;
+	size_t i, nd;
+	int rc = 0;
+
+	memset(&e, 0, sizeof(e));
+	if (git_commit_parentcount(c) == 0)
+		return 0; /* the first commit only adds */
+	if (git_commit_tree(&tree, c) < 0 || git_commit_parent(&parent, c, 0) < 0 ||
+	    git_commit_tree(&ptree, parent) < 0 ||
+	    git_diff_tree_to_tree(&diff, h->repo, ptree, tree, NULL) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot compare a commit of branch '%s' in '%s' with "
+			      "its parent", h->branch, h->path);
+		goto done;
+	}
+	nd = git_diff_num_deltas(diff);
+	for (i = 0; i < nd; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		struct history_change *hc;
+
+		if (d->status == GIT_DELTA_ADDED)
+			continue;
+		if (!e.commit[0] && (rc = fill_entry(&e, c, err)) < 0)
+			goto done;
+		hc = ARRAY_PUSH(*out, *len, *alloc);
+		memcpy(hc->commit, e.commit, sizeof(hc->commit));
+		hc->path = xstrdup(d->old_file.path);
+		hc->removed = d->status == GIT_DELTA_DELETED;
+		hc->run_id = e.run_id ? xstrdup(e.run_id) : NULL;
+	}
+done:
+	history_entry_free(&e);
+	git_diff_free(diff);
+	git_tree_free(ptree);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	return rc;
+}
+
+int history_changes(struct history *h, struct history_change **out, size_t *n,
+		    struct cms_error *err)
+{
+	struct history_change *v = NULL;
+	size_t len = 0, alloc = 0;
+	git_revwalk *walk = NULL;
+	git_commit *c = NULL;
+	git_oid tip, id;
+	int rc = 0, grc, have_tip;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0 || !have_tip)
+		goto done;
+	if (git_revwalk_new(&walk, h->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+	    git_revwalk_push(walk, &tip) < 0) {
+		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+	while ((grc = git_revwalk_next(&id, walk)) == 0) {
+		if (git_commit_lookup(&c, h->repo, &id) < 0) {
+			rc = git_fail(err, CMS_ERROR, "cannot read a commit of branch '%s' in '%s'",
+				      h->branch, h->path);
+			goto done;
+		}
+		if ((rc = commit_changes(h, c, &v, &len, &alloc, err)) < 0)
+			goto done;
+		git_commit_free(c);
+		c = NULL;
+	}
+	if (grc != GIT_ITEROVER) {
+		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+			      h->branch, h->path);
+		goto done;
+	}
+done:
+	git_commit_free(c);
+	git_revwalk_free(walk);
+	if (rc < 0) {
+		history_changes_free(v, len);
+	} else {
+		*out = v;
+		*n = len;
+	}
+	return rc;
+}
+
 void history_blob_id(const void *data, size_t len, char out[41])
 {
 	/* git's blob id, computed here: libgit2's initialisation (it reads the

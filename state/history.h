@@ -198,6 +198,19 @@ int history_versions(struct history *h, const char *path, struct history_version
 		     size_t *n, struct cms_error *err);
 void history_versions_free(struct history_version *v, size_t n);
 
+/* A change a commit of the branch made to a file an earlier commit wrote
+ * (its bytes or type changed, or it was removed), oldest first; added
+ * files are not listed.  A merge is compared with its first parent. */
+struct history_change {
+	char commit[41];
+	char *path;
+	bool removed;
+	char *run_id; /* the commit's Run-Id trailer, or NULL */
+};
+int history_changes(struct history *h, struct history_change **out, size_t *n,
+		    struct cms_error *err);
+void history_changes_free(struct history_change *c, size_t n);
+
 /* The git blob id (40 hex + NUL) of data: what plan ids are, the same as
  * `git hash-object FILE`.  Only if libgit2 cannot initialise is it the
  * null id (forty '0'), which matches no plan. */
@@ -209,6 +222,14 @@ void history_blob_id(const void *data, size_t len, char out[41]);
 struct history_remote {
 	const char *url;     /* a path, file://, ssh:// or https:// URL */
 	const char *ssh_key; /* private key file for ssh, or NULL: the ssh-agent */
+	/* Or NULL: told, once the local branch has moved, of each local
+	 * commit rebuilt on the remote's tip (old id, its new id; a commit
+	 * dropped because the remote holds its run: the remote's tip). */
+	void (*rebuilt)(void *arg, const char *old_id, const char *new_id);
+	void *rebuilt_arg; /* also warn's */
+	/* Or NULL: told of a remote reset back to an older commit of its
+	 * branch (commits it lost, which the push sends again). */
+	void (*warn)(void *arg, const char *message);
 };
 /* Fetches the remote branch (into refs/remotes/cmsctl/<branch>) and brings
  * the local branch level: fast-forward, or the local commits the remote

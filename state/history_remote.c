@@ -253,6 +253,67 @@ static void ctx_close(struct remote_ctx *c)
 	free(c->rejected);
 }
 
+/* The ids of refname (0 when absent). */
+static int ref_id(struct remote_ctx *c, const char *refname, git_oid *out, int *have,
+		  struct cms_error *err)
+{
+	int grc = git_reference_name_to_id(out, c->repo, refname);
+
+	*have = grc == 0;
+	if (grc == 0 || grc == GIT_ENOTFOUND)
+		return 0;
+	return remote_fail(err, CMS_ERROR, "cannot read '%s' in the history", refname);
+}
+
+/* The remote's branch at now, against before, the tip the tracking ref
+ * says it held: a branch that does not descend from what it held was
+ * rewritten (a forced push): CMS_EREFUSED naming both tips.  Commits
+ * cmsctl pushes only ever extend the branch.  One only reset back (now
+ * is an ancestor of before) lost commits but holds none it did not:
+ * a warning, and the push sends them again. */
+static int check_not_rewritten(struct remote_ctx *c, const git_oid *before, const git_oid *now,
+			       struct cms_error *err)
+{
+	char was[GIT_OID_HEXSZ + 1], is[GIT_OID_HEXSZ + 1];
+	size_t lost = 0, added = 0;
+	int grc;
+
+	if (git_oid_equal(before, now))
+		return 0;
+	grc = git_graph_descendant_of(c->repo, now, before);
+	if (grc == 1)
+		return 0;
+	if (grc < 0)
+		return remote_fail(err, CMS_ERROR, "cannot compare history remote '%s' with what "
+				   "it held", c->cfg->url);
+	git_oid_tostr(was, sizeof(was), before);
+	git_oid_tostr(is, sizeof(is), now);
+	if (git_graph_descendant_of(c->repo, before, now) == 1) {
+		if (git_graph_ahead_behind(&lost, &added, c->repo, before, now) < 0)
+			lost = 0;
+		if (c->cfg->warn) {
+			char *msg = xasprintf("history remote '%s' was reset back: its branch '%s' is "
+					      "at %.12s, %zu commit%s behind %.12s, the tip it held "
+					      "when last fetched; they are sent to it again",
+					      c->cfg->url, c->branch, is, lost, lost == 1 ? "" : "s",
+					      was);
+
+			c->cfg->warn(c->cfg->rebuilt_arg, msg);
+			free(msg);
+		}
+		return 0;
+	}
+	cms_error_set(err, CMS_EREFUSED, "history remote '%s' was rewritten: its branch '%s' is at "
+		      "%.12s, which does not descend from %.12s, the tip it held when last fetched "
+		      "(a forced push or a reset); nothing is taken from it or sent to it",
+		      c->cfg->url, c->branch, is, was);
+	cms_error_hint(err, "the local history still holds what the remote held (%s): put it "
+		       "back on the remote; or, to accept the remote as it is now, delete that "
+		       "ref in the local history (git update-ref -d %s)", c->tracking_ref,
+		       c->tracking_ref);
+	return CMS_EREFUSED;
+}
+
 /* Fetches the remote branch into the tracking ref.  A remote without the
  * branch yet is fine (the tracking ref is left absent). */
 static int fetch(struct remote_ctx *c, struct cms_error *err)
@@ -262,8 +323,10 @@ static int fetch(struct remote_ctx *c, struct cms_error *err)
 	git_strarray specs;
 	char *spec = xasprintf("+%s:%s", c->local_ref, c->tracking_ref);
 	const git_remote_head **heads = NULL;
+	git_reference *ref = NULL;
+	git_oid before, now;
 	size_t nheads = 0, i;
-	int found = 0, rc = 0;
+	int found = 0, rc = 0, have_before = 0, have_now = 0;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	callbacks(&opts.callbacks, c);
@@ -300,27 +363,29 @@ static int fetch(struct remote_ctx *c, struct cms_error *err)
 					 "branch");
 		goto done;
 	}
+	if ((rc = ref_id(c, c->tracking_ref, &before, &have_before, err)) < 0)
+		goto done;
 	c->cred_attempts = 0;
-	if (git_remote_fetch(remote, &specs, &opts, "cmsctl: fetch history") < 0)
+	if (git_remote_fetch(remote, &specs, &opts, "cmsctl: fetch history") < 0) {
 		rc = remote_fail(err, CMS_ERROR, "cannot fetch from history remote '%s'",
 				 c->cfg->url);
+		goto done;
+	}
+	if (!have_before || (rc = ref_id(c, c->tracking_ref, &now, &have_now, err)) < 0 ||
+	    !have_now || (rc = check_not_rewritten(c, &before, &now, err)) == 0)
+		goto done;
+	/* Keep what the remote held: the local branch is not rebuilt on the
+	 * rewritten one, and the next command finds the same. */
+	if (git_reference_create(&ref, c->repo, c->tracking_ref, &before, 1,
+				 "cmsctl: history remote rewritten; kept what it held") < 0)
+		cms_error_prefix(err, "cannot keep the tip history remote '%s' held (%s)",
+				 c->cfg->url, git_message());
+	git_reference_free(ref);
 done:
 	if (remote)
 		git_remote_free(remote);
 	free(spec);
 	return rc;
-}
-
-/* The ids of refname (0 when absent). */
-static int ref_id(struct remote_ctx *c, const char *refname, git_oid *out, int *have,
-		  struct cms_error *err)
-{
-	int grc = git_reference_name_to_id(out, c->repo, refname);
-
-	*have = grc == 0;
-	if (grc == 0 || grc == GIT_ENOTFOUND)
-		return 0;
-	return remote_fail(err, CMS_ERROR, "cannot read '%s' in the history", refname);
 }
 
 /* The run a commit recorded from the state's journal: its trailers (the
@@ -455,7 +520,7 @@ done:
 static int integrate(struct remote_ctx *c, struct cms_error *err)
 {
 	git_oid local, remote, base, cur;
-	git_oid *todo = NULL;
+	git_oid *todo = NULL, *made = NULL;
 	size_t ntodo = 0, alloc = 0, i;
 	git_revwalk *walk = NULL;
 	git_reference *ref = NULL;
@@ -497,13 +562,14 @@ static int integrate(struct remote_ctx *c, struct cms_error *err)
 			goto done;
 		}
 		cur = remote;
+		made = xcalloc(ntodo ? ntodo : 1, sizeof(*made));
 		for (i = 0; i < ntodo; i++) {
 			git_oid next;
 
 			if ((rc = replay_one(c, &todo[i], &cur, &next, err)) < 0)
 				goto done;
 			rc = 0;
-			cur = next;
+			cur = made[i] = next;
 		}
 	}
 	grc = git_reference_create_matching(&ref, c->repo, c->local_ref, &cur, 1, &local,
@@ -512,10 +578,20 @@ static int integrate(struct remote_ctx *c, struct cms_error *err)
 		rc = REMOTE_MOVED; /* a local commit meanwhile: integrate_retried() */
 	else if (grc < 0)
 		rc = remote_fail(err, CMS_ERROR, "cannot move the history branch '%s'", c->branch);
+	/* The branch holds the rebuilt commits now: whoever recorded an old
+	 * id (the state's history tip) can follow. */
+	for (i = 0; rc == 0 && made && c->cfg->rebuilt && i < ntodo; i++) {
+		char was[GIT_OID_HEXSZ + 1], is[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(was, sizeof(was), &todo[i]);
+		git_oid_tostr(is, sizeof(is), &made[i]);
+		c->cfg->rebuilt(c->cfg->rebuilt_arg, was, is);
+	}
 done:
 	git_reference_free(ref);
 	git_revwalk_free(walk);
 	free(todo);
+	free(made);
 	return rc;
 }
 
@@ -666,6 +742,27 @@ done:
 	return rc;
 }
 
+/* How many commits tip and its ancestors are. */
+static int count_commits(struct remote_ctx *c, const git_oid *tip, size_t *n,
+			 struct cms_error *err)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int grc;
+
+	*n = 0;
+	if (git_revwalk_new(&walk, c->repo) < 0 || git_revwalk_push(walk, tip) < 0) {
+		git_revwalk_free(walk);
+		return remote_fail(err, CMS_ERROR, "cannot walk the local history");
+	}
+	while ((grc = git_revwalk_next(&id, walk)) == 0)
+		(*n)++;
+	git_revwalk_free(walk);
+	if (grc != GIT_ITEROVER)
+		return remote_fail(err, CMS_ERROR, "cannot walk the local history");
+	return 0;
+}
+
 int history_remote_push(const char *repo_path, const char *branch,
 			const struct history_remote *cfg, size_t *pushed, struct cms_error *err)
 {
@@ -701,11 +798,13 @@ int history_remote_push(const char *repo_path, const char *branch,
 			}
 			if (ahead == 0)
 				goto done;
+		} else if ((rc = count_commits(&c, &local, &ahead, err)) < 0) {
+			goto done; /* a remote without the branch lacks every commit */
 		}
 		if ((rc = push_once(&c, &local, have_tracking ? &tracking : NULL, err)) < 0)
 			goto done;
 		if (!c.rejected) {
-			*pushed = have_tracking ? ahead : 1;
+			*pushed = ahead;
 			goto done;
 		}
 		/* The remote moved meanwhile: fetch, rebuild, try again, after a
@@ -758,7 +857,10 @@ int history_remote_check(const char *repo_path, const struct history_remote *cfg
 	struct remote_ctx c;
 	git_remote *remote = NULL;
 	git_remote_callbacks cb;
-	int rc;
+	const git_remote_head **heads = NULL;
+	git_oid before;
+	size_t nheads = 0, i;
+	int rc, have_before = 0;
 
 	if ((rc = ctx_open(&c, repo_path, NULL, cfg, err)) < 0)
 		goto done;
@@ -771,6 +873,21 @@ int history_remote_check(const char *repo_path, const struct history_remote *cfg
 	if (git_remote_connect(remote, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
 		rc = remote_fail(err, CMS_EREFUSED, "cannot reach history remote '%s'", cfg->url);
 		goto done;
+	}
+	/* A branch that no longer descends from what it held (a forced
+	 * push) takes no run's record either.  Its tip is judged when this
+	 * repository has it (the sync at the command's start fetched it). */
+	if ((rc = ref_id(&c, c.tracking_ref, &before, &have_before, err)) == 0 && have_before &&
+	    git_remote_ls(&heads, &nheads, remote) == 0) {
+		for (i = 0; i < nheads && rc == 0; i++) {
+			git_commit *tip = NULL;
+
+			if (strcmp(heads[i]->name, c.local_ref) ||
+			    git_commit_lookup(&tip, c.repo, &heads[i]->oid) < 0)
+				continue;
+			git_commit_free(tip);
+			rc = check_not_rewritten(&c, &before, &heads[i]->oid, err);
+		}
 	}
 	git_remote_disconnect(remote);
 done:

@@ -321,6 +321,12 @@ int state_history_tip(struct state *st, char **commit_id, struct cms_error *err)
 	return st->ops->history_tip(st, commit_id, err);
 }
 
+int state_history_tip_replace(struct state *st, const char *old_id, const char *new_id,
+			      int64_t now, bool *replaced, struct cms_error *err)
+{
+	return st->ops->history_tip_replace(st, old_id, new_id, now, replaced, err);
+}
+
 int state_commit(struct state *st, const char *store, const char *lineage,
 		 int64_t expected_serial, const char *primary, const char *mirror,
 		 const char *plan_id, const char *run_id, int64_t now, int64_t *new_serial,

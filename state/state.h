@@ -219,6 +219,12 @@ int state_approvals(struct state *st, const char *plan_id, struct cms_strv *appr
 int state_history_tip_set(struct state *st, const char *commit_id, int64_t now,
 			  struct cms_error *err);
 int state_history_tip(struct state *st, char **commit_id, struct cms_error *err);
+/* The recorded tip set to new_id only while it is old_id (a compare and
+ * swap: a local commit rebuilt on a moved remote tip gets a new id, and
+ * the tip recorded for it follows, unless another commit was recorded
+ * since); *replaced says whether it was. */
+int state_history_tip_replace(struct state *st, const char *old_id, const char *new_id,
+			      int64_t now, bool *replaced, struct cms_error *err);
 
 /* Everything a state records, for `state show` and `state migrate`. */
 struct state_store_row {

@@ -1082,6 +1082,27 @@ static int pg_history_tip(struct state *base, char **commit_id, struct cms_error
 	return ret;
 }
 
+static int pg_history_tip_replace(struct state *base, const char *old_id, const char *new_id,
+				  int64_t now, bool *replaced, struct cms_error *err)
+{
+	struct pg_state *st = (struct pg_state *)base;
+	PGresult *bad = NULL, *res;
+	char ts[32];
+	int ret = 0;
+
+	*replaced = false;
+	cms_format_time(ts, now);
+	res = pg_query(st, &bad, "UPDATE cmsctl.history_tip SET commit_id = $1, recorded_at = $2"
+		       " WHERE id = 1 AND commit_id = $3", "sss", new_id, ts, old_id);
+	if (!res)
+		ret = pg_failf(st, bad, err, "cannot record the history tip %s", new_id);
+	else
+		*replaced = !strcmp(PQcmdTuples(res), "1");
+	PQclear(res);
+	PQclear(bad);
+	return ret;
+}
+
 /* --- commits, consumed plans and approvals ----------------------------- */
 
 /* Inside a locked transaction: CMS_ESTALE when plan_id was consumed by
@@ -1490,6 +1511,7 @@ static const struct state_backend pg_backend = {
 	.run_list = pg_run_list,
 	.history_tip_set = pg_history_tip_set,
 	.history_tip = pg_history_tip,
+	.history_tip_replace = pg_history_tip_replace,
 	.commit = pg_commit,
 	.plan_consumed = pg_plan_consumed,
 	.consume_plan = pg_consume_plan,

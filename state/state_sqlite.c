@@ -1447,6 +1447,28 @@ static int sq_history_tip(struct state *base, char **commit_id, struct cms_error
 	return ret;
 }
 
+static int sq_history_tip_replace(struct state *base, const char *old_id, const char *new_id,
+				  int64_t now, bool *replaced, struct cms_error *err)
+{
+	struct sqlite_state *st = (struct sqlite_state *)base;
+	sqlite3_stmt *stmt = NULL;
+	char ts[32];
+	int rc, ret = 0;
+
+	*replaced = false;
+	cms_format_time(ts, now);
+	rc = prepare(st, &stmt, "UPDATE history_tip SET commit_id = ?1, recorded_at = ?2"
+		     " WHERE id = 1 AND commit_id = ?3", "sss", new_id, ts, old_id);
+	if (rc == SQLITE_OK)
+		rc = step_done(stmt);
+	if (rc != SQLITE_OK)
+		ret = sql_failf(st, err, "cannot record the history tip %s", new_id);
+	else
+		*replaced = sqlite3_changes(st->db) == 1;
+	release(st, stmt);
+	return ret;
+}
+
 /* --- commits, consumed plans and approvals ----------------------------- */
 
 /* Inside a transaction: fails with CMS_ESTALE when plan_id was consumed by
@@ -1932,6 +1954,7 @@ static const struct state_backend sqlite_backend = {
 	.run_list = sq_run_list,
 	.history_tip_set = sq_history_tip_set,
 	.history_tip = sq_history_tip,
+	.history_tip_replace = sq_history_tip_replace,
 	.commit = sq_commit,
 	.plan_consumed = sq_plan_consumed,
 	.consume_plan = sq_consume_plan,

@@ -94,6 +94,24 @@ before=$(tip)
 run 0 "$CMSCTL" approve "$sid" --as bob@review --key key-bob
 contains out "already approved by bob@review: nothing recorded"
 [ "$(tip)" = "$before" ] || fail "a second approval by the same principal made a commit"
+# A copy of bob's record filed under another principal's name is not a
+# second approval: with approvals: 2, bob alone does not reach it, and
+# audit verify names the copy.
+sed -i 's/approvals: 1/approvals: 2/' cms.yaml
+run 0 "$CMSCTL" plan -o two.plan
+tid=$(git hash-object two.plan)
+run 0 "$CMSCTL" approve "$tid" --as bob@review --key key-bob
+git --git-dir=$H show "cms-history:redmond/approvals/$tid/bob@review.json" >doc2
+plant "redmond/approvals/$tid/carol@review.json" doc2
+run 7 "$CMSCTL" apply two.plan
+contains err "plan ${tid:0:12} has 1 approval that counts"
+contains err "not counted: bob@review (malformed approval record: filed as 'carol@review.json', the file of bob@review is 'bob@review.json')"
+run 1 "$CMSCTL" audit verify
+contains out "finding: redmond: approval-signature: the approval of plan ${tid:0:12} by bob@review: malformed approval record: filed as 'carol@review.json'"
+sed -i 's/approvals: 2/approvals: 1/' cms.yaml
+history_remove "redmond/approvals/$tid/carol@review.json"
+run 1 "$CMSCTL" audit verify # eve's approval planted above is still there
+lacks out "malformed approval record"
 # Expired (plan_ttl 24h, on the test clock).
 CMSCTL_NOW=2099-01-01T00:00:00Z run 3 "$CMSCTL" approve "$sid" --as carol@review --key key-carol
 contains err "has expired"
@@ -135,4 +153,13 @@ run 0 "$CMSCTL" approve "$aid" --as erin@review
 contains out "already approved by erin@review: nothing recorded"
 [ "$(git -C .cmsctl/history rev-list --count cms-history)" = $((before + 1)) ] ||
 	fail "a second approval was committed"
+
+# An approval only the state has, counted by an apply: the apply's commit
+# names it (Approved-By), and audit verify finds no record of it.
+sql .cmsctl/state.db "INSERT INTO approvals (plan_id, store, approver, approved_at) VALUES ('$aid', 'redmond', 'frank@review', '2026-01-01T00:00:00Z')"
+run 0 "$CMSCTL" apply "$aid"
+run 1 "$CMSCTL" audit verify
+contains out "finding: redmond: approval-without-record: apply commit"
+contains out "counted the approval of plan ${aid:0:12} by frank@review, but 'redmond/approvals/$aid/frank@review.json' is not in the history"
+lacks out "by erin@review, but"
 finish

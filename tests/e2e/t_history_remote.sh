@@ -91,4 +91,60 @@ elif [ "${CI:-}" = true ]; then
 fi
 [ "$(git -C remote.git rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
 	fail "history push did not level the remote"
+# A remote reset back (its last commit dropped, nothing put in its place)
+# lost commits but holds none of someone else's: the next command says so
+# and sends them again.
+full=$(git -C remote.git rev-parse cms-history)
+git -C remote.git update-ref refs/heads/cms-history cms-history~1
+run 0 "$CMSCTL" status --offline --detailed-exitcode
+contains err "warning: history remote 'remote.git' was reset back: its branch 'cms-history' is at $(git -C remote.git rev-parse --short=12 "$full~1"), 1 commit behind ${full:0:12}, the tip it held when last fetched; they are sent to it again"
+[ "$(git -C remote.git rev-parse cms-history)" = "$full" ] || fail "the commits the reset remote lost were not sent again"
+run 0 "$CMSCTL" status --offline
+lacks err "reset back"
+
+# A forced push that rewrote the remote (its last commit dropped, another
+# put in its place) is not taken in: the local branch is not rebuilt on
+# it, nothing is sent to it, status (a problem, exit 2 as a health check),
+# audit verify (a finding) and apply (exit 7, nothing changed) say so.
+git clone -q -b cms-history remote.git evil
+git -C evil reset -q --hard HEAD~1
+echo x >evil/note
+git -C evil add note
+git -C evil -c user.name=m -c user.email=m@m commit -qm "redmond: not by cmsctl"
+git -C evil push -q -f origin cms-history
+forced=$(git -C remote.git rev-parse cms-history)
+local_tip=$(git --git-dir=.cmsctl/history rev-parse cms-history)
+sed -i 's/primary: pool-b/primary: pool-X/; s/mirror: pool-a/mirror: pool-b/; s/primary: pool-X/primary: pool-a/' cms.yaml
+run 0 "$CMSCTL" plan -o back.plan
+contains err "warning: working from the local history: history remote 'remote.git' was rewritten: its branch 'cms-history' is at ${forced:0:12}, which does not descend from ${local_tip:0:12}"
+git --git-dir=.cmsctl/history merge-base --is-ancestor "$local_tip" cms-history ||
+	fail "the local branch was rebuilt on the rewritten remote"
+[ "$(git -C remote.git rev-parse cms-history)" = "$forced" ] || fail "cmsctl wrote to the rewritten remote"
+run 2 "$CMSCTL" status --detailed-exitcode
+contains out "history: problem: history remote 'remote.git' was rewritten"
+lacks out "history: level with its remote"
+run 2 "$CMSCTL" status --detailed-exitcode --json
+validate_json status.schema.json out
+"$PY" -c 'import json; r=json.load(open("out"))["history_remote"]; assert r["rewritten"] is True and r["reachable"] is True, r' ||
+	fail "status --json: the rewritten remote"
+run 1 "$CMSCTL" audit verify
+contains out "finding: history-rewritten: history remote 'remote.git' was rewritten"
+run 0 "$CMSCTL" history --html page
+contains page/index.html "audit verify: FAILED"
+contains page/index.html "history: history-rewritten: history remote &#39;remote.git&#39; was rewritten"
+serial_before=$(serial)
+run 7 "$CMSCTL" apply back.plan
+contains err "history remote 'remote.git' was rewritten"
+contains err "git update-ref -d refs/remotes/cmsctl/cms-history"
+[ "$(serial)" = "$serial_before" ] || fail "apply changed the store with a rewritten remote"
+run 7 "$CMSCTL" history push
+[ "$(git -C remote.git rev-parse cms-history)" = "$forced" ] || fail "history push wrote to the rewritten remote"
+# Accepted on purpose (the ref deleted): the local commits are rebuilt on
+# the remote's branch and sent.
+git --git-dir=.cmsctl/history update-ref -d refs/remotes/cmsctl/cms-history
+run 0 "$CMSCTL" status --detailed-exitcode
+git -C remote.git merge-base --is-ancestor "$forced" cms-history ||
+	fail "the accepted remote was not built on"
+[ "$(git -C remote.git rev-parse cms-history)" = "$(git --git-dir=.cmsctl/history rev-parse cms-history)" ] ||
+	fail "the accepted remote was not levelled"
 finish

@@ -55,6 +55,37 @@ run 0 "$CMSCTL" restore --dry-run --json
 validate_json restore-preview.schema.json out
 run 0 "$CMSCTL" status --json
 validate_json status.schema.json out
+run 0 "$CMSCTL" audit verify --json
+validate_json audit.schema.json out
+py 'import json; d=json.load(open("out")); assert d["ok"] and d["state_checked"] and d["signatures_checked"] and d["checked"]["applies"] == 2, d' ||
+	fail "audit verify --json"
+# state show, state migrate and history push print a document too (before,
+# state show had no schema and the other two printed nothing on stdout).
+run 0 "$CMSCTL" state show --json
+validate_json state.schema.json out
+py 'import json; d=json.load(open("out")); assert len(d["runs"]) == 2 and d["history_tip"] and d["stores"][0]["serial"] == 2, d' ||
+	fail "state show --json"
+run 0 "$CMSCTL" state migrate --to sqlite:copy.db --json
+validate_json state-migrate.schema.json out
+py 'import json; d=json.load(open("out")); assert d["to"] == "copy.db" and d["stores"] == 1 and d["runs"] == 2, d' ||
+	fail "state migrate --json"
+git init -q --bare remote.git
+cp cms.yaml cms.yaml.orig
+sed -i "s|^version: 1\$|version: 1\nbackend:\n  remote: remote.git|" cms.yaml
+run 0 "$CMSCTL" history push --json
+validate_json history-push.schema.json out
+py 'import json,sys; d=json.load(open("out")); assert d == {"remote": "remote.git", "pushed": int(sys.argv[1])}, d' \
+	"$(git --git-dir=.cmsctl/history rev-list --count cms-history)" || fail "history push --json"
+mv cms.yaml.orig cms.yaml
+# A state that is not there (a mistyped --state): the audit says the
+# state was not checked, in JSON and in text.
+run 0 "$CMSCTL" audit verify --json --state nosuch.db
+validate_json audit.schema.json out
+py 'import json; d=json.load(open("out")); assert d["state_checked"] is False, d' ||
+	fail "audit verify --json without a state"
+run 0 "$CMSCTL" audit verify --state nosuch.db
+contains out "; no state at 'nosuch.db': its runs, serials and recorded tip not checked)"
+[ ! -e nosuch.db ] || fail "audit verify created a state"
 
 # Errors: one JSON object on stderr, the exit status it names.
 json_error() {   # json_error EXIT ARGS...: runs, checks stderr is the error object

@@ -15,6 +15,17 @@ run 64 "$CMSCTL" help stauts
 contains err "did you mean 'status'?"
 run 64 "$CMSCTL" xyzzy
 lacks err "did you mean"
+# Subcommands too: the closest one, else the list.
+run 64 "$CMSCTL" audit verfy
+contains err "unknown audit subcommand 'verfy': did you mean 'verify'?"
+run 64 "$CMSCTL" lock lst
+contains err "unknown lock subcommand 'lst': did you mean 'list'?"
+run 64 "$CMSCTL" state migrat
+contains err "unknown state subcommand 'migrat': did you mean 'migrate'?"
+run 64 "$CMSCTL" history psh
+contains err "unknown history subcommand 'psh': did you mean 'push'?"
+run 64 "$CMSCTL" state xyzzy
+contains err "unknown state subcommand 'xyzzy' (show, migrate)"
 run 64 "$CMSCTL" status --detailed-exitcod
 contains err "unknown option '--detailed-exitcod': did you mean '--detailed-exitcode'?"
 run 1 "$CMSCTL" plan -s redmnd

@@ -123,4 +123,26 @@ contains restore.err "'cmsctl restore' again finishes the job"
 unfill
 run 0 "$CMSCTL" restore "$S" --yes
 run 0 "$CMSCTL" status "$S" --offline
+
+# An approval the history on a full disk cannot take is refused (7) and
+# recorded nowhere: before, the state kept it (apply counted it) and the
+# history never had it.
+# (The state off the tmpfs: only the history is full.)
+cp -a "$H" "$T/mnt/history"
+for f in "$T/mnt"/state.db*; do cp -a "$f" "$T/state6${f#"$T/mnt/state"}"; done
+S="--state=$T/state6.db"
+sed -i 's/approvals: 0/approvals: 0\n      signed_approvals: false/' cms.yaml
+sed -i 's/primary: pool-a/primary: pool-X/; s/mirror: pool-b/mirror: pool-a/; s/primary: pool-X/primary: pool-b/' cms.yaml
+run 0 "$CMSCTL" plan "$S" $HI -o s6.plan
+s6=$(git hash-object s6.plan)
+fill
+run 7 "$CMSCTL" approve "$S" $HI s6.plan --as bob@test
+contains err "history repository '$T/mnt/history' cannot be written"
+contains err "nothing was recorded; approve again once the history can be written"
+[ "$(sql "$T/state6.db" "SELECT count(*) FROM approvals WHERE plan_id = '$s6'")" = 0 ] ||
+	fail "an approval the history could not take is in the state"
+unfill
+run 0 "$CMSCTL" approve "$S" $HI s6.plan --as bob@test
+git --git-dir="$T/mnt/history" cat-file -e "cms-history:redmond/approvals/$s6/bob@test.json" ||
+	fail "the approval is not in the history"
 finish

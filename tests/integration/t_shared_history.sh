@@ -102,6 +102,15 @@ serial=$(psql_state "SELECT serial FROM cmsctl.stores WHERE name = 'redmond'")
 remote_serial=$(git -C remote.git show cms-history:redmond/location.json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["serial"])')
 [ "$serial" = "$remote_serial" ] || fail "state serial $serial, remote location.json serial $remote_serial"
 [ "$serial" = $((rounds + 1)) ] || fail "serial $serial after $rounds rounds"
+# The record as each runner reads it passes the audit: the tip the state
+# recorded followed every commit rebuilt on the other runner's (before,
+# a rebuilt commit left a recorded tip the shared branch never held).
+for r in r1 r2; do
+	cd "$T/$r"
+	run 0 "$CMSCTL" audit verify
+	contains out "audit verify: passed"
+done
+cd "$T"
 
 # The remote unreachable before an apply: refused (exit 7), nothing
 # changed.  Unreachable during an apply (after that check): the apply

@@ -970,7 +970,7 @@ static void test_sync_drops_a_journal_record_the_remote_holds(void **state)
 	const char *dir = *state;
 	char *remote = xasprintf("%s/remote.git", dir);
 	char *pa = xasprintf("%s/a", dir), *pb = xasprintf("%s/b", dir);
-	struct history_remote hr = { remote, NULL };
+	struct history_remote hr = { remote, NULL, NULL, NULL, NULL };
 	struct history_file base = { "redmond/location.json", "{}\n", 3 };
 	struct history_file run = { "redmond/runs/r1/report.json", "{\"by\": \"its run\"}\n", 18 };
 	struct history_file jr = { "redmond/runs/r1/report.json", "{\"by\": \"journal\"}\n", 18 };

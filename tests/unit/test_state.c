@@ -1155,6 +1155,39 @@ static void test_approvals_are_idempotent_and_sorted(void **ctx)
 	state_close(st);
 }
 
+/* The recorded history tip follows a rebuilt commit only while it still
+ * names the commit that was rebuilt. */
+static void test_history_tip_replace_is_compare_and_swap(void **ctx)
+{
+	struct fx *fx = *ctx;
+	struct cms_error err = CMS_ERROR_INIT;
+	struct state *st = open_fx_ok(fx, true);
+	bool replaced = true;
+	char *tip = NULL;
+
+	OK(state_history_tip_replace(st, "a1", "a2", T0, &replaced, &err));
+	assert_false(replaced); /* nothing recorded yet: nothing replaced */
+	assert_int_equal(state_history_tip(st, &tip, &err), CMS_ENOTFOUND);
+	cms_error_clear(&err);
+	OK(state_history_tip_set(st, "a1", T0, &err));
+	OK(state_history_tip_replace(st, "b1", "b2", T0, &replaced, &err));
+	assert_false(replaced);
+	OK(state_history_tip(st, &tip, &err));
+	assert_string_equal(tip, "a1");
+	free(tip);
+	OK(state_history_tip_replace(st, "a1", "a2", T0 + 1, &replaced, &err));
+	assert_true(replaced);
+	OK(state_history_tip(st, &tip, &err));
+	assert_string_equal(tip, "a2");
+	free(tip);
+	OK(state_history_tip_replace(st, "a1", "a3", T0 + 2, &replaced, &err));
+	assert_false(replaced);
+	OK(state_history_tip(st, &tip, &err));
+	assert_string_equal(tip, "a2");
+	free(tip);
+	state_close(st);
+}
+
 struct report {
 	int n;      /* step number */
 	int status; /* the status just written */
@@ -1485,6 +1518,7 @@ static void test_names_and_frees(void **ctx)
 	T(test_journal_steps_upsert_and_list),                          \
 	T(test_commit_increments_serial_and_refuses_stale),             \
 	T(test_approvals_are_idempotent_and_sorted),                    \
+	T(test_history_tip_replace_is_compare_and_swap),                \
 	T(test_sigkill_mid_journal_keeps_every_returned_write),         \
 	T(test_dump_and_load_round_trip_and_refuse_non_empty)
 
