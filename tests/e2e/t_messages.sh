@@ -45,6 +45,8 @@ body = text[text.index("  - name: redmond"):]
 body = body.replace("name: redmond", "name: dublin", 1)
 # (A location file is one store's: dublin publishes to its own.)
 body = body.replace("file: published/location.json", "file: published/dublin.json")
+# (A sqlite database file is one store's: dublin's servers have their own.)
+body = body.replace("path: servers/", "path: dublin/servers/")
 open("two.yaml", "w").write(text + body)
 PYEOF
 run 64 "$CMSCTL" plan -c two.yaml
