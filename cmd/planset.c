@@ -601,7 +601,42 @@ static size_t pump(struct member *m, size_t n, bool json)
  * began.  A run that ended before the process did is reported with its
  * outcome; one that succeeded but that the history lacks is 6, as a
  * single apply whose run cannot be recorded. */
-static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n)
+/* The newest apply run of plan_id for store that began at or after
+ * since_ms (wall clock: this set's start), into *out; false when there is
+ * none (the process died before its run began).  A restore's run carries
+ * the plan id of the run it settled, and an older apply of the same plan
+ * is another invocation's: neither says what this store's process did. */
+static bool set_member_run(struct state *st, const char *store, const char *plan_id,
+			   int64_t since_ms, struct run_info *out)
+{
+	struct cms_error err = CMS_ERROR_INIT;
+	struct run_info *runs = NULL;
+	size_t nruns = 0, k;
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	if (state_run_list(st, store, &runs, &nruns, &err) < 0) {
+		cms_error_clear(&err);
+		return false;
+	}
+	for (k = nruns; k-- > 0 && !found;) {
+		int64_t at;
+
+		if (!runs[k].kind || strcmp(runs[k].kind, "apply") || !runs[k].plan_id ||
+		    strcmp(runs[k].plan_id, plan_id) || !runs[k].started_at ||
+		    cms_parse_time_ms(&at, runs[k].started_at) < 0 || at < since_ms)
+			continue;
+		*out = runs[k];
+		memset(&runs[k], 0, sizeof(runs[k]));
+		found = true;
+	}
+	for (k = 0; k < nruns; k++)
+		run_info_free(&runs[k]);
+	free(runs);
+	return found;
+}
+
+static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n, int64_t since_ms)
 {
 	struct cms_error err = CMS_ERROR_INIT;
 	struct state *st = NULL;
@@ -614,19 +649,14 @@ static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n)
 		struct cms_strv pending = CMS_STRV_INIT;
 		const char *s = m[i].store;
 		char how[96];
-		bool unrecorded;
+		bool unrecorded, known, ok;
 
 		if (!m[i].unsummarised || !s || !*m[i].plan_id)
 			continue;
 		if (!st && cmd_state_open(a, false, &st, &err) < 0)
 			break;
-		memset(&ri, 0, sizeof(ri));
-		if (state_run_last(st, s, &ri, &err) < 0 || !ri.plan_id ||
-		    strcmp(ri.plan_id, m[i].plan_id)) {
-			cms_error_clear(&err);
-			run_info_free(&ri);
+		if (!set_member_run(st, s, m[i].plan_id, since_ms, &ri))
 			continue;
-		}
 		memset(&rec, 0, sizeof(rec));
 		if (state_read_store(st, s, &rec, &err) < 0)
 			cms_error_clear(&err);
@@ -648,20 +678,26 @@ static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n)
 			run_info_free(&ri);
 			continue;
 		}
-		/* The run ended in the state before the process did. */
+		/* The run ended in the state: before the process did, or
+		 * settled since by someone's restore.  A successful run is 0
+		 * only when the history is known to hold its record. */
+		known = false;
 		if (!h && cmd_open_history(a, &h, &err) < 0)
 			cms_error_clear(&err);
-		if (h && level_pending(h, st, s, &pending, &err) < 0)
-			cms_error_clear(&err);
-		unrecorded = h && cms_strv_contains(&pending, ri.id);
+		if (h && level_pending(h, st, s, &pending, &err) == 0)
+			known = true;
+		cms_error_clear(&err);
+		unrecorded = known && cms_strv_contains(&pending, ri.id);
 		cms_strv_free(&pending);
+		ok = !strcmp(ri.outcome, run_outcome_name(RUN_OK));
 		snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s", ri.outcome);
-		m[i].exit_status = !strcmp(ri.outcome, run_outcome_name(RUN_OK)) ?
-				   (unrecorded ? EXIT_INTERRUPTED : EXIT_OK) : EXIT_ERROR;
+		m[i].exit_status = !ok ? EXIT_ERROR : unrecorded || !known ? EXIT_INTERRUPTED : EXIT_OK;
 		snprintf(m[i].sum.message, sizeof(m[i].sum.message),
-			 "the process applying it %s after run %s ended (%s) in the state%s", how,
-			 ri.id, ri.outcome, unrecorded ? ", before the history recorded it: the next "
-			 "apply, restore, approve or plan -o records it from the journal" : "");
+			 "the process applying it %s; its run %s is %s in the state%s", how, ri.id,
+			 ri.outcome, !ok ? "" : unrecorded ? ", and the history lacks it: the next "
+			 "apply, restore, approve or plan -o records it from the journal"
+			 : !known ? ", and the history could not be read to check its record: "
+			 "'cmsctl audit verify' says whether it holds it" : "");
 		run_info_free(&ri);
 	}
 	cms_error_clear(&err);
@@ -851,6 +887,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	size_t n = 0, next = 0, running = 0, finished = 0;
 	long parallel = PLANSET_DEFAULT_PARALLEL;
 	struct stat stbuf;
+	int64_t set_started_ms = 0; /* wall clock, for check_unsummarised */
 	int rc;
 
 	if (par) {
@@ -905,6 +942,8 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 	}
 	cmd_note("applying %zu plan%s of '%s', up to %ld at once", n, n == 1 ? "" : "s", dir,
 		 parallel);
+	if (cms_now_ms(&set_started_ms) < 0)
+		set_started_ms = 0;
 	while (finished < n) {
 		size_t reaped;
 
@@ -935,7 +974,7 @@ int cmd_apply_set(struct cmd_args *a, const struct config *cfg, const char *dir)
 		finished += reaped;
 	}
 	set_now.m = NULL; /* no store left to pass a signal on to */
-	check_unsummarised(a, m, n);
+	check_unsummarised(a, m, n, set_started_ms);
 	rc = set_exit_status(m, n);
 	if (print_summary(a, m, n, rc, &err) < 0) {
 		/* As a single apply whose result cannot be printed: a set that

@@ -296,12 +296,43 @@ kill -9 "$victim"
 pkill -CONT -P "$pid" || true
 wait "$pid" || rc=$?
 [ "$rc" = 6 ] || fail "a crash before the history's record: exit $rc, expected 6"
-contains set.out "store-1: ok, run $rid, serial 2 (exit 6): the process applying it was killed by signal 9 after run $rid ended (ok) in the state, before the history recorded it"
+contains set.out "store-1: ok, run $rid, serial 2 (exit 6): the process applying it was killed by signal 9; its run $rid is ok in the state, and the history lacks it"
 contains set.out "store-2: ok, run "
 pool_b_primary 1 || fail "crash before the history's record: store-1 did not move"
 run 0 "$CMSCTL" plan --all -o level
 contains err "recorded run $rid of store store-1 in the history from the state's journal"
 run 0 "$CMSCTL" audit verify
+
+# (2d) A store's process killed after its fence, and the operator's
+# restore settles that run (it undoes it) while the set still runs the
+# others: the restore's run carries the same plan id, but it is not what
+# the store's process did.  The store did not move and nothing is left to
+# restore: its own run, rolled back (1), not ok (0) as the restore's run.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 2 done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
+[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
+kill -9 "$victim"
+for i in $(seq 1 100); do
+	kill -0 "$victim" 2>/dev/null || break
+	sleep 0.05
+done
+run 0 "$CMSCTL" restore -s store-1 --yes
+[ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$rid'")" = rolled_back ] ||
+	fail "the restore did not undo store-1's run"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 1 ] || fail "a store killed, then restored by hand: set exit $rc, expected 1"
+contains set.out "plan set: 3 stores, 2 ok, 1 not"
+contains set.out "store-1: rolled_back, run $rid, serial 1 (exit 1): the process applying it was killed by signal 9; its run $rid is rolled_back in the state"
+lacks set.out "store-1: ok"
+pool_b_primary 1 && fail "store-1 moved, though its run was undone"
+pool_b_primary 2 || fail "store-2 did not move"
 
 # (3) A publish program: SIGPIPE at its default (not ignored), and one
 # that leaves a process in the background does not hold the set.
