@@ -2571,83 +2571,155 @@ static void check_location_files(struct loader *ld, const struct config *cfg)
 /* A sqlite server's databases are the files <path>/<database>.db: two
  * servers whose paths name one folder (in one store, or in two stores that
  * have a database of the same name) share a file, and a fence or a
- * catch-up of one would change the other.  Refused here, at the second
- * server, in linear time.  Paths are compared as spelled, without their
- * "." segments and repeated slashes: links and ".." are not resolved. */
+ * catch-up of one would change the other.  Refused here, at the later
+ * server.  Paths are compared as spelled, without their "." segments and
+ * repeated slashes: links and ".." are not resolved.  The work is the
+ * servers (sorted by folder), plus the database names of the stores that
+ * share a folder with another store, up to SQLITE_SHARED_MAX of them. */
+#define SQLITE_SHARED_MAX 1000000
+
+struct folder_use {
+	size_t folder, store, server;
+};
+
+static int cmp_folder_use(const void *a, const void *b)
+{
+	const struct folder_use *x = a, *y = b;
+
+	if (x->folder != y->folder)
+		return x->folder < y->folder ? -1 : 1;
+	if (x->store != y->store)
+		return x->store < y->store ? -1 : 1;
+	return x->server < y->server ? -1 : x->server > y->server;
+}
+
+/* The stores of uses [from, to) (one folder, sorted by store) share no
+ * database name; *budget counts the names compared.  Reports the first
+ * clash of each store.  False when the budget ran out. */
+static bool check_shared_folder(struct loader *ld, const struct config *cfg,
+				const struct folder_use *u, size_t from, size_t to, size_t *budget)
+{
+	struct name_index names;
+	size_t total = 0, k, d, first;
+
+	for (k = from; k < to; k++)
+		if (k == from || u[k].store != u[k - 1].store)
+			total += cfg->stores[u[k].store].ndatabases;
+	if (total > *budget) {
+		const struct server *sv = &cfg->stores[u[to - 1].store].servers[u[to - 1].server];
+		struct diag *d2 = report_at(ld, sv->at.line, sv->at.column,
+					    "too many servers share their folder with another store's "
+					    "servers: more than %d database names to compare",
+					    SQLITE_SHARED_MAX);
+		hint(d2, "give each store's servers their own folders");
+		return false;
+	}
+	*budget -= total;
+	name_index_init(&names, total);
+	for (k = from; k < to; k++) {
+		const struct store *st = &cfg->stores[u[k].store];
+
+		if (k > from && u[k].store == u[k - 1].store)
+			continue;
+		for (d = 0; d < st->ndatabases; d++) {
+			const struct store *os;
+			const struct server *sv, *ov;
+			struct diag *dg;
+			size_t o;
+
+			if (name_index_add(&names, st->databases[d], u[k].store, &first))
+				continue;
+			os = &cfg->stores[first];
+			sv = &st->servers[u[k].server];
+			for (o = from; o < to && u[o].store != first; o++)
+				;
+			ov = &os->servers[u[o].server];
+			dg = report_at(ld, sv->at.line, sv->at.column,
+				       "server %s of store %s has the folder of server %s of store %s, "
+				       "and both stores have database %s: one file for two stores",
+				       Q(sv->name), Q(st->name ? st->name : ""), Q(ov->name),
+				       Q(os->name ? os->name : ""), Q(st->databases[d]));
+			hint(dg, "store %s names it at line %d, column %d; a fence or catch-up of "
+			     "one store would change the other's database: give each store's "
+			     "servers their own folders", Q(os->name ? os->name : ""), ov->at.line,
+			     ov->at.column);
+			break; /* one message a store */
+		}
+	}
+	name_index_free(&names);
+	return true;
+}
+
 static void check_sqlite_files(struct loader *ld, const struct config *cfg)
 {
-	struct name_index files;
-	char **keys;
-	size_t nk = 0, cap = 0, i, j, k, first;
-	size_t *store_of, *server_of;
+	struct name_index folders;
+	struct folder_use *u;
+	char **dirs;
+	size_t nu = 0, nd = 0, cap = 0, i, j, first, g, budget = SQLITE_SHARED_MAX;
 
 	for (i = 0; i < cfg->nstores; i++)
 		if (cfg->stores[i].engine == ENGINE_SQLITE)
-			cap += cfg->stores[i].nservers * cfg->stores[i].ndatabases;
+			cap += cfg->stores[i].nservers;
 	if (!cap)
 		return;
-	keys = xcalloc(cap, sizeof(*keys));
-	store_of = xcalloc(cap, sizeof(*store_of));
-	server_of = xcalloc(cap, sizeof(*server_of));
-	name_index_init(&files, cap);
+	u = xcalloc(cap, sizeof(*u));
+	dirs = xcalloc(cap, sizeof(*dirs));
+	name_index_init(&folders, cap);
 	for (i = 0; i < cfg->nstores; i++) {
 		const struct store *st = &cfg->stores[i];
 
 		if (st->engine != ENGINE_SQLITE)
 			continue;
 		for (j = 0; j < st->nservers; j++) {
-			const struct server *sv = &st->servers[j];
 			char *dir;
 
-			if (!sv->path)
+			if (!st->servers[j].path)
 				continue;
-			dir = lexical_path(sv->path);
-			for (k = 0; k < st->ndatabases; k++) {
-				const struct store *os;
-				const struct server *ov;
-
-				keys[nk] = xasprintf("%s/%s.db", dir, st->databases[k]);
-				store_of[nk] = i;
-				server_of[nk] = j;
-				if (name_index_add(&files, keys[nk], nk, &first)) {
-					nk++;
-					continue;
-				}
-				os = &cfg->stores[store_of[first]];
-				ov = &os->servers[server_of[first]];
-				if (os == st) {
-					struct diag *d = report_at(ld, sv->at.line, sv->at.column,
-								   "server %s has the path of server %s "
-								   "(%s): one folder of databases cannot "
-								   "be two servers", Q(sv->name), Q(ov->name),
-								   Q(sv->path));
-					hint(d, "server %s is at line %d, column %d; give each server "
-					     "its own folder", Q(ov->name), ov->at.line, ov->at.column);
-				} else {
-					struct diag *d = report_at(ld, sv->at.line, sv->at.column,
-								   "server %s of store %s has the folder of "
-								   "server %s of store %s, and both stores "
-								   "have database %s: one file for two stores",
-								   Q(sv->name), Q(st->name ? st->name : ""),
-								   Q(ov->name), Q(os->name ? os->name : ""),
-								   Q(st->databases[k]));
-					hint(d, "store %s names it at line %d, column %d; a fence or "
-					     "catch-up of one store would change the other's database: "
-					     "give each store's servers their own folders",
-					     Q(os->name ? os->name : ""), ov->at.line, ov->at.column);
-				}
-				free(keys[nk]);
-				break; /* one message a server */
+			dir = lexical_path(st->servers[j].path);
+			if (name_index_add(&folders, dir, nd, &first)) {
+				dirs[nd] = dir;
+				first = nd++;
+			} else {
+				free(dir);
 			}
-			free(dir);
+			u[nu].folder = first;
+			u[nu].store = i;
+			u[nu].server = j;
+			nu++;
 		}
 	}
-	name_index_free(&files);
-	for (i = 0; i < nk; i++)
-		free(keys[i]);
-	free(keys);
-	free(store_of);
-	free(server_of);
+	qsort(u, nu, sizeof(*u), cmp_folder_use);
+	for (g = 0; g < nu;) {
+		size_t end = g + 1, nstores = 1, k;
+
+		for (; end < nu && u[end].folder == u[g].folder; end++)
+			if (u[end].store != u[end - 1].store)
+				nstores++;
+		/* Two servers of one store in one folder: one server, two names. */
+		for (k = g + 1; k < end; k++) {
+			const struct store *st = &cfg->stores[u[k].store];
+			const struct server *sv = &st->servers[u[k].server], *ov;
+			struct diag *d;
+
+			if (u[k].store != u[k - 1].store)
+				continue;
+			ov = &st->servers[u[k - 1].server];
+			d = report_at(ld, sv->at.line, sv->at.column,
+				      "server %s has the path of server %s (%s): one folder of "
+				      "databases cannot be two servers", Q(sv->name), Q(ov->name),
+				      Q(sv->path));
+			hint(d, "server %s is at line %d, column %d; give each server its own folder",
+			     Q(ov->name), ov->at.line, ov->at.column);
+		}
+		if (nstores > 1 && !check_shared_folder(ld, cfg, u, g, end, &budget))
+			break;
+		g = end;
+	}
+	name_index_free(&folders);
+	for (i = 0; i < nd; i++)
+		free(dirs[i]);
+	free(dirs);
+	free(u);
 }
 
 static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)

@@ -103,4 +103,25 @@ contains err "'fleet.yaml' has 300 stores (store-1, store-2, store-3, store-4, s
 # A long list is fine, and read in linear time (this took 19 s before).
 run 0 "$CMSCTL" validate -c databases.yaml
 contains out "s: ok (engine sqlite, 1 server, databases d0, d1,"
+
+# Servers times databases: the check that no two servers share a
+# database file looks at the servers, and at the databases of stores that
+# share a folder only: 2,000 servers of 2,000 databases are accepted (this
+# took 3.3 s and 540 MB before), and 2,000 more of another store in the
+# same folders are refused at the comparison's limit, not compared.
+"$PY" - <<'PYEOF'
+def store(name, nserv, dbs):
+    out = [f"- name: {name}\n  engine: sqlite\n  databases: [{', '.join(dbs)}]\n  servers:\n"]
+    out += [f"  - {{name: s{j}, path: f/s{j}}}\n" for j in range(nserv)]
+    out.append("  location: {primary: s0}\n")
+    return "".join(out)
+dbs = [f"d{k}" for k in range(2000)]
+open("product.yaml", "w").write("version: 1\nstores:\n" + store("a", 2000, dbs))
+open("shared.yaml", "w").write("version: 1\nstores:\n" + store("a", 2000, dbs) + store("b", 2000, ["x"]))
+PYEOF
+run 0 "$CMSCTL" validate -c product.yaml
+contains out "a: ok (engine sqlite, 2000 servers"
+run 1 "$CMSCTL" validate -c shared.yaml
+contains err "shared.yaml:2511:5: error: too many servers share their folder with another store's servers: more than 1000000 database names to compare"
+contains err "has 1 error"
 finish
