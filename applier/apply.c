@@ -2087,12 +2087,6 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 			s->keep = true;
 			kept = r->nsteps;
 			free(d);
-			cms_strv_push(&r->followups,
-				  xasprintf("%s was made read-only (default_transaction_read_only) in "
-					    "case the promotion run %s asked for still completes: if it "
-					    "ever reports primary, re-seed it from %s", p->to.primary,
-					    old_run->id, p->from.primary ? p->from.primary
-					    : "the recorded primary"));
 		}
 		/* The old run is settled first, so that whatever follows cannot
 		 * leave the store stuck behind it. */
@@ -2151,6 +2145,13 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	if (kept) {
 		if ((rc = run_steps_to(r, 1, kept, err)) < 0 || (rc = lease_guard(r, err)) < 0)
 			goto done;
+		/* Said once it held (a failed keep says its own error). */
+		cms_strv_push(&r->followups,
+			  xasprintf("%s was made read-only (default_transaction_read_only) in "
+				    "case the promotion run %s asked for still completes: if it "
+				    "ever reports primary, re-seed it from %s", p->to.primary,
+				    old_run->id, p->from.primary ? p->from.primary
+				    : "the recorded primary"));
 		close_old_run(r, old_run, RUN_ROLLED_BACK, true);
 		cms_strv_push(&r->followups,
 			  xasprintf("run %s was closed by restore before any promotion took "

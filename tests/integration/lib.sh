@@ -104,6 +104,15 @@ contains() {
 	fi
 }
 
+lacks() {
+	if grep -qF -- "$2" "$1"; then
+		fail "$(basename "$1") says '$2'"
+		sed 's/^/  | /' "$1" >&2
+	else
+		pass "$(basename "$1") does not say '$2'"
+	fi
+}
+
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		printf '%d check(s) failed\n' "$failures" >&2

@@ -129,6 +129,9 @@ held=
 sed 's/^/  restore: /' "$W/apply.err" "$W/apply.out" >&2
 expect "restore's exit code (it changed pool-b, then stopped)" "$rc" 6
 contains "$W/apply.err" "server 'pool-b' left recovery: the promotion it was asked for took after all"
+# Not kept read-only: no follow-up says it was (nor to re-seed pool-b,
+# which the next restore makes the primary).
+lacks "$W/apply.out" "was made read-only"
 expect "writable after the stopped restore" "$(writers)" none
 expect "pool-a still fenced" "$(pg_closed_dbs "$PG_PORT_A")" 2
 expect "journal: the apply still open" "$(run_of apply)" running
