@@ -1932,7 +1932,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	enum restore_attest attest = ATTEST_OK;
 	bool consumed = false, finish_promote = false;
 	size_t kept = 0; /* after the step that keeps the target a copy; 0: none */
-	bool unfencing = false;
+	bool unfencing = false, republish = false;
 	int64_t seen_at;
 	char *desc;
 	int rc;
@@ -2071,15 +2071,23 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 	} else {
 		unfencing = way == RESTORE_UNDO && fence != STEP_PENDING && fence != STEP_UNDONE &&
 			    p->from.primary && old && old->reachable;
+		rp = rec->exists ? observation_find(&obs, rec->primary) : NULL;
+		/* The recorded location is published again when its primary
+		 * takes writes, or will once its fence is undone. */
+		republish = rec->exists &&
+			    (server_obs_writable(rp) ||
+			     (rp && rp->reachable && unfencing && !strcmp(rec->primary, p->from.primary)));
 		/* A promotion asked for may still be taken (postgresql: the
 		 * startup process promotes once it gets to it): before the old
 		 * primary takes writes again, the target is kept read-only, and
 		 * the old run is closed only once it is, so that a restore that
 		 * cannot keep it leaves the run for the next one to decide.  (An
 		 * old primary left fenced is unfenced by a later restore, which
-		 * re-fences first any other server that takes writes.) */
-		if (unfencing && promote != STEP_PENDING && !r->attested &&
-		    r->e->ops->keep_copy && t && t->reachable) {
+		 * re-fences first any other server that takes writes and keeps
+		 * this target read-only: keep_pending_targets.) */
+		if ((unfencing || republish) && promote != STEP_PENDING && !r->attested &&
+		    r->e->ops->keep_copy && t && t->reachable &&
+		    (!rec->exists || strcmp(rec->primary, p->to.primary))) {
 			char *d = xasprintf("keep %s read-only: the promotion run %s asked for may "
 					    "still complete", p->to.primary, old_run->id);
 			struct run_step *s = add_run_step(r, ACTION_FENCE, p->to.primary, d);
@@ -2114,9 +2122,7 @@ static int restore_interrupted(struct run *r, const struct run_info *old_run,
 				r->fence_left = p->from.primary;
 			}
 		}
-		rp = rec->exists ? observation_find(&obs, rec->primary) : NULL;
-		if (rec->exists && (server_obs_writable(rp) ||
-				    (rp && rp->reachable && unfencing && !strcmp(rec->primary, p->from.primary)))) {
+		if (republish) {
 			add_publish_run_steps(r, "re-publish the recorded location to");
 			add_run_step(r, ACTION_VERIFY, NULL, "verify the recorded location");
 		} else if (rec->exists) {
@@ -2186,6 +2192,69 @@ done:
 }
 
 /* No interrupted run: re-assert the recorded location as it stands. */
+/* restore_recorded, before it unfences the recorded primary: a server
+ * whose promotion an undone run asked for may still take it (postgresql:
+ * its startup process promotes once it gets to it), and an undo that
+ * could not reach the old primary kept nothing (the target might have had
+ * to serve).  Each such server that still reads as a copy is kept
+ * read-only first (engine keep_copy).  The runs looked at are the store's
+ * newest ones, back to its last successful apply (at most
+ * RECENT_RUNS_MAX). */
+#define RECENT_RUNS_MAX 50
+static void keep_pending_targets(struct run *r, const struct recorded *rec,
+				 const struct observation *obs)
+{
+	struct cms_error lerr = CMS_ERROR_INIT;
+	struct run_info *runs = NULL;
+	size_t nruns = 0, k, seen = 0;
+	struct cms_strv kept = CMS_STRV_INIT;
+
+	if (!r->e->ops->keep_copy ||
+	    state_run_list(r->ctx->state, r->ctx->store->name, &runs, &nruns, &lerr) < 0) {
+		cms_error_clear(&lerr);
+		return;
+	}
+	for (k = nruns; k-- > 0 && seen++ < RECENT_RUNS_MAX;) {
+		struct step_info *steps = NULL;
+		size_t nsteps = 0, j;
+
+		if (runs[k].kind && !strcmp(runs[k].kind, "apply") && runs[k].outcome &&
+		    !strcmp(runs[k].outcome, run_outcome_name(RUN_OK)))
+			break;
+		if (!runs[k].outcome || strcmp(runs[k].outcome, run_outcome_name(RUN_ROLLED_BACK)) ||
+		    state_run_steps(r->ctx->state, runs[k].id, &steps, &nsteps, &lerr) < 0) {
+			cms_error_clear(&lerr);
+			continue;
+		}
+		for (j = 0; j < nsteps; j++) {
+			const struct server_obs *o;
+			struct run_step *s;
+			char *d;
+
+			if (!steps[j].action || strcmp(steps[j].action, plan_action_name(ACTION_PROMOTE)) ||
+			    steps[j].status == STEP_PENDING || steps[j].status == STEP_SKIPPED ||
+			    !steps[j].server || !strcmp(steps[j].server, rec->primary) ||
+			    cms_strv_contains(&kept, steps[j].server))
+				continue;
+			o = observation_find(obs, steps[j].server);
+			if (!o || !o->reachable || (o->role != OBS_MIRROR && o->role != OBS_BACKUP) ||
+			    o->read_only)
+				continue;
+			d = xasprintf("keep %s read-only: the promotion run %s asked for may still "
+				      "complete", steps[j].server, runs[k].id);
+			s = add_run_step(r, ACTION_FENCE, steps[j].server, d);
+			s->keep = true;
+			free(d);
+			cms_strv_add(&kept, steps[j].server);
+		}
+		step_info_list_free(steps, nsteps);
+	}
+	for (k = 0; k < nruns; k++)
+		run_info_free(&runs[k]);
+	free(runs);
+	cms_strv_free(&kept);
+}
+
 static int restore_recorded(struct run *r, const struct recorded *rec, struct cms_error *err)
 {
 	struct observation obs;
@@ -2230,8 +2299,10 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 		}
 	}
 	if (rp->role == OBS_FENCED || rp->read_only) {
-		struct run_step *s = add_run_step(r, ACTION_FENCE, rec->primary,
-						  "unfence the recorded primary");
+		struct run_step *s;
+
+		keep_pending_targets(r, rec, &obs);
+		s = add_run_step(r, ACTION_FENCE, rec->primary, "unfence the recorded primary");
 		s->undo = true;
 	}
 	add_publish_run_steps(r, "re-publish the recorded location to");
@@ -2244,6 +2315,13 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
 			goto done;
 	rc = run_steps(r, 0, err);
+	for (i = 0; rc == 0 && i < r->nsteps; i++)
+		if (r->steps[i].keep && r->steps[i].status == STEP_DONE)
+			cms_strv_push(&r->followups,
+				  xasprintf("%s was made read-only (default_transaction_read_only) in "
+					    "case a promotion asked for earlier still completes: if it "
+					    "ever reports primary, re-seed it from %s", r->steps[i].server,
+					    rec->primary));
 done:
 	observation_free(&obs);
 	return rc;

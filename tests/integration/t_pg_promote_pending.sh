@@ -11,6 +11,10 @@
 #      reports it fenced, pool-a stays the one writable server.  (Before,
 #      restore undid the fence only, and the late promotion made a second
 #      writable primary.)
+#   3. (run before 2) the old primary frozen when restore undoes the run:
+#      nothing is kept then; the later restore that unfences pool-a keeps
+#      pool-b read-only first, and its late promotion leaves pool-a the
+#      one writable server.
 #   2. the promotion taken between restore's decision and its first step
 #      (restore held there): the step finds pool-b out of recovery, fences
 #      it and stops (exit 6) without closing the run or unfencing pool-a;
@@ -22,10 +26,12 @@ set -euo pipefail
 require_tools jq sqlite3 git pgrep
 require_odbc
 
-stopped= held=
+stopped= held= frozen=
 cleanup() {
 	local rc=$?
 	set +e
+	# shellcheck disable=SC2086 # a list of pids
+	[ -n "$frozen" ] && kill -CONT $frozen 2>/dev/null
 	[ -n "$stopped" ] && kill -CONT "$stopped" 2>/dev/null
 	[ -n "$held" ] && kill -9 "$held" 2>/dev/null
 	pg_stop_all
@@ -50,6 +56,19 @@ stop_startup() {
 	pm=$(head -1 "$(pg_node_dir pool-b)/postmaster.pid")
 	stopped=$(pgrep -P "$pm" -f 'startup')
 	kill -STOP "$stopped"
+}
+# Every process of pool-a stopped (SIGSTOP): it does not answer.
+freeze_a() {
+	local pm
+	pm=$(head -1 "$(pg_node_dir pool-a)/postmaster.pid")
+	frozen="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+	# shellcheck disable=SC2086 # a list of pids
+	kill -STOP $frozen
+}
+thaw_a() {
+	# shellcheck disable=SC2086
+	kill -CONT $frozen
+	frozen=
 }
 cont_startup() {
 	local i
@@ -106,6 +125,29 @@ fi
 expect "recorded primary" "$(sq 'SELECT primary_server FROM stores')" pool-a
 
 # pool-b back as pool-a's standby (its follow-up).
+pg_reseed_standby pool-b "$PG_PORT_B" pool-a "$PG_PORT_A"
+
+# ---- 3. the old primary away when restore undoes the run ----
+# The undo cannot unfence pool-a, so it keeps nothing (pool-b might have
+# had to serve); the later restore that unfences pool-a keeps pool-b
+# read-only first, its promotion still pending.  (Before, that restore
+# unfenced pool-a only, and the late promotion made two writable
+# primaries.)
+run 0 "$CMSCTL" plan -c cms.yaml -o p3.plan || finish
+pending_apply p3.plan
+freeze_a
+run 6 "$CMSCTL" restore -c cms.yaml --yes
+contains "$W/out" "pool-a was unreachable: its fence could not be undone"
+expect "journal: the apply" "$(run_of apply)" rolled_back
+thaw_a
+expect "writable with pool-a still fenced" "$(writers)" none
+if run 0 "$CMSCTL" restore -c cms.yaml --yes; then
+	contains "$W/out" "keep pool-b read-only: the promotion run"
+	contains "$W/out" "pool-b was made read-only (default_transaction_read_only) in case a promotion asked for earlier still completes"
+fi
+expect "writable after the second restore" "$(writers)" pool-a
+cont_startup
+expect "writable after pool-b's late promotion" "$(writers)" pool-a
 pg_reseed_standby pool-b "$PG_PORT_B" pool-a "$PG_PORT_A"
 
 # ---- 2. the promotion taken after restore decided, before its first step ----
