@@ -1137,6 +1137,14 @@ static char *roll_back_fence(struct run *r)
 		if (s->action != ACTION_FENCE || s->undo ||
 		    (s->status != STEP_DONE && s->status != STEP_FAILED))
 			continue;
+		/* A fence that failed before it sent its server anything (it
+		 * never reached it: its statements are logged once sent) left
+		 * nothing to undo. */
+		if (s->status == STEP_FAILED && s->nstmts == 0 && !s->keep &&
+		    !(r->fenced_outside && s->server && !strcmp(r->fenced_outside, s->server))) {
+			buf_addf(&s->notes, "nothing to undo: the fence sent the server nothing\n");
+			continue;
+		}
 		urc = r->e->ops->unfence(r->e, s->server, &uerr);
 		if (urc < 0 && r->lock_lost) {
 			/* The store is another run's now: neither journal nor
@@ -2335,6 +2343,7 @@ static void reset_decision(struct run *r, size_t keep)
 	cms_strv_truncate(&r->followups, keep);
 	free(r->fenced);
 	r->fenced = NULL;
+	r->fence_left = NULL; /* the old primary may answer the real pass */
 	r->promote_started = false;
 	r->attested = false;
 	r->dry = false;

@@ -50,10 +50,10 @@ for d in xds lis; do
 done
 run 0 "$CMSCTL" status --detailed-exitcode
 # A fence that failed outright (pool-a gone before its first statement):
-# its undo fails too, so apply cannot tell what it left and ends 6, but it
-# says pool-a may be fenced, not that it is (here it is not).
+# it sent pool-a nothing, so there is nothing to undo and nothing left:
+# rolled back, exit 1, not 6 with pool-a said to be fenced.
 run 0 "$CMSCTL" plan -o s3.plan --reason "the rollback test, a third time" --ticket CHG-11
-CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply s3.plan >apply.out 2>apply.err &
+CMSCTL_TEST_HOLD_AT=2:running "$CMSCTL" apply s3.plan --json >apply.json 2>apply.err &
 pid=$!
 wait_for apply.err "holding at step 2:running"
 mv servers/pool-a servers/pool-a.off
@@ -61,12 +61,17 @@ kill -CONT $pid
 rc=0
 wait $pid || rc=$?
 pid=''
-[ "$rc" = 6 ] || fail "a fence and its undo that both failed: exit $rc, expected 6"
-contains apply.out "pool-a may still be fenced: its fence failed, perhaps part-way, and the undo failed"
-lacks apply.out "pool-a is still fenced"
+[ "$rc" = 1 ] || fail "a fence that reached nothing: exit $rc, expected 1"
+lacks apply.err "could not be undone"
+[ "$(jq -r '.outcome' apply.json)" = rolled_back ] || fail "outcome: $(jq -r '.outcome' apply.json)"
+[ "$(jq -r '.steps[] | select(.action == "fence") | .status' apply.json)" = failed ] ||
+	fail "the fence step is not journaled failed"
+jq -r '.steps[] | select(.action == "fence") | .notes // empty' apply.json >notes
+contains notes "nothing to undo: the fence sent the server nothing"
+jq -e '.followups // [] | map(select(test("fenced"))) | length == 0' apply.json >/dev/null ||
+	fail "a follow-up says pool-a is fenced"
 mv servers/pool-a.off servers/pool-a
 [ "$(sql servers/pool-a/xds.db 'SELECT role || read_only FROM cms_control')" = primary0 ] ||
 	fail "pool-a was fenced after all: the case is not the one meant"
-run 0 "$CMSCTL" restore --yes
 run 0 "$CMSCTL" status --detailed-exitcode
 finish
