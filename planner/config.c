@@ -2480,12 +2480,19 @@ static void backend_defaults(struct backend *b, const char *dir)
 
 /* path with its "." segments and repeated slashes removed, so that two
  * spellings of one file compare equal ("..", which depends on links, is
- * kept).  Caller frees. */
-static char *lexical_path(const char *path)
+ * kept); a relative path (a config in the current folder keeps its paths
+ * as written) after cwd (the current folder, or NULL), to compare with
+ * absolute ones.  Caller frees. */
+static char *lexical_path(const char *path, const char *cwd)
 {
 	struct buf b = BUF_INIT;
 	const char *p = path;
+	char *joined = NULL;
 
+	if (*p != '/' && cwd) {
+		joined = xasprintf("%s/%s", cwd, path);
+		p = joined;
+	}
 	if (*p == '/')
 		buf_addch(&b, '/');
 	while (*p) {
@@ -2505,6 +2512,7 @@ static char *lexical_path(const char *path)
 	}
 	if (!b.len)
 		buf_addch(&b, '.');
+	free(joined);
 	return buf_detach(&b, NULL);
 }
 
@@ -2516,7 +2524,7 @@ static char *lexical_path(const char *path)
 static void check_location_files(struct loader *ld, const struct config *cfg)
 {
 	struct name_index files;
-	char **paths;
+	char **paths, *cwd;
 	size_t np = 0, cap = 0, i, j, first;
 	size_t *owner;
 	const struct publish_target **target;
@@ -2525,6 +2533,7 @@ static void check_location_files(struct loader *ld, const struct config *cfg)
 		cap += cfg->stores[i].npublish;
 	if (!cap)
 		return;
+	cwd = getcwd(NULL, 0);
 	paths = xcalloc(cap, sizeof(*paths));
 	owner = xcalloc(cap, sizeof(*owner));
 	target = xcalloc(cap, sizeof(*target));
@@ -2538,7 +2547,7 @@ static void check_location_files(struct loader *ld, const struct config *cfg)
 
 			if (t->kind != PUBLISH_FILE || !t->path)
 				continue;
-			paths[np] = lexical_path(t->path);
+			paths[np] = lexical_path(t->path, cwd);
 			owner[np] = i;
 			target[np] = t;
 			if (name_index_add(&files, paths[np], np, &first)) {
@@ -2563,6 +2572,7 @@ static void check_location_files(struct loader *ld, const struct config *cfg)
 	name_index_free(&files);
 	for (i = 0; i < np; i++)
 		free(paths[i]);
+	free(cwd);
 	free(paths);
 	free(owner);
 	free(target);
@@ -2654,7 +2664,7 @@ static void check_sqlite_files(struct loader *ld, const struct config *cfg)
 {
 	struct name_index folders;
 	struct folder_use *u;
-	char **dirs;
+	char **dirs, *cwd;
 	size_t nu = 0, nd = 0, cap = 0, i, j, first, g, budget = SQLITE_SHARED_MAX;
 
 	for (i = 0; i < cfg->nstores; i++)
@@ -2662,6 +2672,7 @@ static void check_sqlite_files(struct loader *ld, const struct config *cfg)
 			cap += cfg->stores[i].nservers;
 	if (!cap)
 		return;
+	cwd = getcwd(NULL, 0);
 	u = xcalloc(cap, sizeof(*u));
 	dirs = xcalloc(cap, sizeof(*dirs));
 	name_index_init(&folders, cap);
@@ -2675,7 +2686,7 @@ static void check_sqlite_files(struct loader *ld, const struct config *cfg)
 
 			if (!st->servers[j].path)
 				continue;
-			dir = lexical_path(st->servers[j].path);
+			dir = lexical_path(st->servers[j].path, cwd);
 			if (name_index_add(&folders, dir, nd, &first)) {
 				dirs[nd] = dir;
 				first = nd++;
@@ -2720,6 +2731,7 @@ static void check_sqlite_files(struct loader *ld, const struct config *cfg)
 		free(dirs[i]);
 	free(dirs);
 	free(u);
+	free(cwd);
 }
 
 static void load_root(struct loader *ld, yaml_node_t *root, struct config *cfg)

@@ -124,4 +124,19 @@ contains out "a: ok (engine sqlite, 2000 servers"
 run 1 "$CMSCTL" validate -c shared.yaml
 contains err "shared.yaml:2511:5: error: too many servers share their folder with another store's servers: more than 1000000 database names to compare"
 contains err "has 1 error"
+# One folder spelled relative and absolute (the config in the current
+# folder keeps its relative paths as written) is still one folder.
+cat >spelled.yaml <<EOF
+version: 1
+stores:
+- name: a
+  engine: sqlite
+  databases: [xds]
+  servers:
+  - {name: s0, path: f/s0}
+  - {name: s1, path: $PWD/./f/s0}
+  location: {primary: s0}
+EOF
+run 1 "$CMSCTL" validate -c spelled.yaml
+contains err "spelled.yaml:8:5: error: server 's1' has the path of server 's0'"
 finish
