@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -2200,6 +2201,30 @@ done:
 }
 
 /* No interrupted run: re-assert the recorded location as it stands. */
+/* Whether the journal's detail of a promote step has the check that its
+ * failure changed nothing (promote_changed_nothing, passed): the promotion
+ * was refused or never sent, and the run was rolled back by apply itself. */
+static bool promote_sent_nothing(const char *detail_json)
+{
+	json_t *o, *checks, *c;
+	size_t i;
+	bool yes = false;
+
+	if (!detail_json || !(o = json_loads(detail_json, 0, NULL)))
+		return false;
+	checks = json_object_get(o, "checks");
+	json_array_foreach(checks, i, c) {
+		const char *name = json_string_value(json_object_get(c, "check"));
+
+		if (name && (!strcmp(name, "the failed promotion changed nothing") ||
+			     !strcmp(name, "the refusal changed nothing")) &&
+		    json_is_true(json_object_get(c, "ok")))
+			yes = true;
+	}
+	json_decref(o);
+	return yes;
+}
+
 /* restore_recorded, before it unfences the recorded primary: a server
  * whose promotion an undone run asked for may still take it (postgresql:
  * its startup process promotes once it gets to it), and an undo that
@@ -2242,7 +2267,8 @@ static void keep_pending_targets(struct run *r, const struct recorded *rec,
 			if (!steps[j].action || strcmp(steps[j].action, plan_action_name(ACTION_PROMOTE)) ||
 			    steps[j].status == STEP_PENDING || steps[j].status == STEP_SKIPPED ||
 			    !steps[j].server || !strcmp(steps[j].server, rec->primary) ||
-			    cms_strv_contains(&kept, steps[j].server))
+			    cms_strv_contains(&kept, steps[j].server) ||
+			    promote_sent_nothing(steps[j].detail_json))
 				continue;
 			o = observation_find(obs, steps[j].server);
 			if (!o || !o->reachable || (o->role != OBS_MIRROR && o->role != OBS_BACKUP) ||
@@ -2323,7 +2349,8 @@ static int restore_recorded(struct run *r, const struct recorded *rec, struct cm
 		if ((rc = journal(r, &r->steps[i], err)) < 0)
 			goto done;
 	rc = run_steps(r, 0, err);
-	for (i = 0; rc == 0 && i < r->nsteps; i++)
+	/* Said of each kept server, whatever failed after it. */
+	for (i = 0; i < r->nsteps; i++)
 		if (r->steps[i].keep && r->steps[i].status == STEP_DONE)
 			cms_strv_push(&r->followups,
 				  xasprintf("%s was made read-only (default_transaction_read_only) in "

@@ -592,15 +592,6 @@ static size_t pump(struct member *m, size_t n, bool json)
 	return reaped;
 }
 
-/* A store whose process ended without its summary (killed, or stopped
- * at once by a second signal) is looked up in the state, which says what
- * its run did; the state (and the history) are opened only when some
- * store ended so.  A run left unfinished (fenced, or promoted and not
- * recorded) needs 'cmsctl restore' whatever killed the process: the
- * store is interrupted (6), as a single apply that stops after its change
- * began.  A run that ended before the process did is reported with its
- * outcome; one that succeeded but that the history lacks is 6, as a
- * single apply whose run cannot be recorded. */
 /* The newest apply run of plan_id for store that began at or after
  * since_ms (wall clock: this set's start), into *out; false when there is
  * none (the process died before its run began).  A restore's run carries
@@ -636,6 +627,16 @@ static bool set_member_run(struct state *st, const char *store, const char *plan
 	return found;
 }
 
+/* A store whose process ended without its summary (killed, or stopped
+ * at once by a second signal) is looked up in the state, which says what
+ * its run did; the state (and the history) are opened only when some
+ * store ended so.  A run left unfinished (fenced, or promoted and not
+ * recorded) needs 'cmsctl restore' whatever killed the process: the
+ * store is interrupted (6), as a single apply that stops after its change
+ * began.  A run that ended (before the process did, or since, by someone's
+ * restore) is reported with its outcome; one that moved the store (ok, or
+ * restored) but whose record the history lacks, or cannot be read to
+ * confirm, is 6, as a single apply whose run cannot be recorded. */
 static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n, int64_t since_ms)
 {
 	struct cms_error err = CMS_ERROR_INIT;
@@ -689,7 +690,9 @@ static void check_unsummarised(struct cmd_args *a, struct member *m, size_t n, i
 		cms_error_clear(&err);
 		unrecorded = known && cms_strv_contains(&pending, ri.id);
 		cms_strv_free(&pending);
-		ok = !strcmp(ri.outcome, run_outcome_name(RUN_OK));
+		/* restored: finished by someone's restore, the store moved. */
+		ok = !strcmp(ri.outcome, run_outcome_name(RUN_OK)) ||
+		     !strcmp(ri.outcome, run_outcome_name(RUN_RESTORED));
 		snprintf(m[i].sum.outcome, sizeof(m[i].sum.outcome), "%s", ri.outcome);
 		m[i].exit_status = !ok ? EXIT_ERROR : unrecorded || !known ? EXIT_INTERRUPTED : EXIT_OK;
 		snprintf(m[i].sum.message, sizeof(m[i].sum.message),

@@ -134,7 +134,7 @@ stores:
   databases: [xds]
   servers:
   - {name: s0, path: f/s0}
-  - {name: s1, path: $PWD/./f/s0}
+  - {name: s1, path: $(pwd -P)/./f/s0}
   location: {primary: s0}
 EOF
 run 1 "$CMSCTL" validate -c spelled.yaml

@@ -334,6 +334,36 @@ lacks set.out "store-1: ok"
 pool_b_primary 1 && fail "store-1 moved, though its run was undone"
 pool_b_primary 2 || fail "store-2 did not move"
 
+# (2e) The same, killed after its promotion: the operator's restore
+# finishes the run (restored), the store moved: ok (0), as if its own
+# process had finished it.
+fresh
+rc=0
+CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+pid=$!
+pids="$pids $pid"
+wait_steps 3 4 done
+victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
+[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
+kill -9 "$victim"
+for i in $(seq 1 100); do
+	kill -0 "$victim" 2>/dev/null || break
+	sleep 0.05
+done
+run 0 "$CMSCTL" restore -s store-1 --yes
+[ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$rid'")" = restored ] ||
+	fail "the restore did not finish store-1's run"
+pkill -CONT -P "$pid" || true
+wait "$pid" || rc=$?
+[ "$rc" = 0 ] || fail "a store killed after its promotion, finished by hand: set exit $rc, expected 0"
+contains set.out "plan set: 3 stores, 3 ok, 0 not"
+contains set.out "store-1: restored, run $rid, serial 2"
+for i in 1 2 3; do
+	pool_b_primary "$i" || fail "store-$i's pool-b is not the primary"
+done
+run 0 "$CMSCTL" audit verify
+
 # (3) A publish program: SIGPIPE at its default (not ignored), and one
 # that leaves a process in the background does not hold the set.
 cp /bin/sleep "$T/cmsctl-test-daemon-$$"
