@@ -88,6 +88,16 @@ expect "serial unchanged" "$(sq 'SELECT serial FROM stores')" "$serial"
 expect "locks held" "$(sq 'SELECT count(*) FROM locks')" 0
 run 0 "$CMSCTL" status -c cms.yaml --detailed-exitcode
 run 0 "$CMSCTL" audit verify -c cms.yaml
+# pool-a fenced by hand, then restore: it unfences pool-a, and does not
+# keep pool-b read-only, whose promotion this run never asked for.
+psql_on "$PG_PORT_A" postgres -c "ALTER SYSTEM SET default_transaction_read_only = on" \
+	-c 'SELECT pg_reload_conf()' >/dev/null
+if run 0 "$CMSCTL" restore -c cms.yaml --yes; then
+	contains "$W/out" "unfence the recorded primary"
+	lacks "$W/out" "keep pool-b read-only"
+fi
+expect "writable after restore" "$(writers)" pool-a
+expect "pool-b not kept" "$(pg_node_state "$PG_PORT_B")" "standby read_only=off timeline=1 alter_system_ro=0"
 
 # ---- 2. the target stopped before its promotion: nothing to read ----
 run 0 "$CMSCTL" plan -c cms.yaml -o s.plan || finish
