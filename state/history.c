@@ -841,6 +841,24 @@ static int subject_is_store(const char *subject, const char *store)
 	return strncmp(subject, store, n) == 0 && subject[n] == ':' && subject[n + 1] == ' ';
 }
 
+/* A walk of the branch from its tip, sorted so; *have_tip 0 (and no
+ * walk) when the branch has no commit yet. */
+static int walk_from_tip(struct history *h, unsigned int sorting, git_revwalk **walk,
+			 int *have_tip, struct cms_error *err)
+{
+	git_oid tip;
+	int rc;
+
+	*walk = NULL;
+	if ((rc = read_tip(h, &tip, have_tip, NULL, NULL, err)) < 0 || !*have_tip)
+		return rc;
+	if (git_revwalk_new(walk, h->repo) < 0 || git_revwalk_sorting(*walk, sorting) < 0 ||
+	    git_revwalk_push(*walk, &tip) < 0)
+		return git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
+				h->branch, h->path);
+	return 0;
+}
+
 int history_log(struct history *h, const char *store, struct history_entry **out, size_t *n,
 		struct cms_error *err)
 {
@@ -848,20 +866,13 @@ int history_log(struct history *h, const char *store, struct history_entry **out
 	size_t len = 0, alloc = 0;
 	git_revwalk *walk = NULL;
 	git_commit *c = NULL;
-	git_oid tip, id;
+	git_oid id;
 	int rc = 0, grc, have_tip;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0 || !have_tip)
+	if ((rc = walk_from_tip(h, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME, &walk, &have_tip, err)) < 0 || !have_tip)
 		goto done;
-	if (git_revwalk_new(&walk, h->repo) < 0 ||
-	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
-	    git_revwalk_push(walk, &tip) < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
-			      h->branch, h->path);
-		goto done;
-	}
 	while ((grc = git_revwalk_next(&id, walk)) == 0) {
 		struct history_entry *e;
 		const char *summary;
@@ -1278,22 +1289,15 @@ int history_versions(struct history *h, const char *path, struct history_version
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *entry = NULL;
-	git_oid tip, id, last;
+	git_oid id, last;
 	int rc = 0, grc, have_tip, have_last = 0;
 
 	*out = NULL;
 	*n = 0;
 	if ((rc = check_path(path, err)) < 0)
 		goto done;
-	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0 || !have_tip)
+	if ((rc = walk_from_tip(h, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE, &walk, &have_tip, err)) < 0 || !have_tip)
 		goto done;
-	if (git_revwalk_new(&walk, h->repo) < 0 ||
-	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-	    git_revwalk_push(walk, &tip) < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
-			      h->branch, h->path);
-		goto done;
-	}
 	while ((grc = git_revwalk_next(&id, walk)) == 0) {
 		if (git_commit_lookup(&c, h->repo, &id) < 0 || git_commit_tree(&tree, c) < 0) {
 			rc = git_fail(err, CMS_ERROR, "cannot read a commit of branch '%s' in '%s'",
@@ -1403,20 +1407,13 @@ int history_changes(struct history *h, struct history_change **out, size_t *n,
 	size_t len = 0, alloc = 0;
 	git_revwalk *walk = NULL;
 	git_commit *c = NULL;
-	git_oid tip, id;
+	git_oid id;
 	int rc = 0, grc, have_tip;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = read_tip(h, &tip, &have_tip, NULL, NULL, err)) < 0 || !have_tip)
+	if ((rc = walk_from_tip(h, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE, &walk, &have_tip, err)) < 0 || !have_tip)
 		goto done;
-	if (git_revwalk_new(&walk, h->repo) < 0 ||
-	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-	    git_revwalk_push(walk, &tip) < 0) {
-		rc = git_fail(err, CMS_ERROR, "cannot walk branch '%s' in history repository '%s'",
-			      h->branch, h->path);
-		goto done;
-	}
 	while ((grc = git_revwalk_next(&id, walk)) == 0) {
 		if (git_commit_lookup(&c, h->repo, &id) < 0) {
 			rc = git_fail(err, CMS_ERROR, "cannot read a commit of branch '%s' in '%s'",

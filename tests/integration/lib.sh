@@ -201,6 +201,28 @@ ended_within() {
 	fi
 }
 
+# writers: the servers of the pair (pool-a, pool-b) that take writes now
+# (out of recovery, default_transaction_read_only off, from a new
+# session), or "none".  One that does not answer takes none.
+writers() {
+	local w= s
+	for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
+		[ "$(pg_writable "${s#*:}" 2>/dev/null)" = t ] && w="$w${w:+ }${s%%:*}"
+	done
+	echo "${w:-none}"
+}
+
+# wait_hold FILE: waits (20 s at most) until a command held by
+# CMSCTL_TEST_HOLD_AT says so in FILE, its stderr.
+wait_hold() {
+	local _
+	for _ in $(seq 1 400); do
+		grep -q "holding at step" "$1" 2>/dev/null && break
+		sleep 0.05
+	done
+	contains "$1" "holding at step"
+}
+
 # hold_apply N PLAN [LOOKS]: starts `cmsctl apply -c cms.yaml PLAN` in the
 # background, held once step N is journaled done (CMSCTL_TEST_HOLD_AT), and
 # waits (LOOKS looks 50 ms apart, 1200 unless given) until the journal says

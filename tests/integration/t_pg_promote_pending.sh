@@ -43,13 +43,6 @@ trap cleanup EXIT
 
 policy=("catch_up_timeout: 3s" "query_timeout: 2s")
 sq() { sqlite3 -bail .cmsctl/state.db "$1"; }
-writers() {
-	local w= s
-	for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
-		[ "$(pg_writable "${s#*:}")" = t ] && w="$w${w:+ }${s%%:*}"
-	done
-	echo "${w:-none}"
-}
 # pool-b's startup process (the one that replays WAL and promotes).
 stop_startup() {
 	local pm

@@ -29,20 +29,6 @@ trap cleanup EXIT
 
 policy=("catch_up_timeout: 3s" "query_timeout: 2s")
 sq() { sqlite3 -bail .cmsctl/state.db "$1"; }
-writers() {
-	local w= s
-	for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
-		[ "$(pg_writable "${s#*:}" 2>/dev/null)" = t ] && w="$w${w:+ }${s%%:*}"
-	done
-	echo "${w:-none}"
-}
-wait_hold() {
-	for _ in $(seq 1 400); do
-		grep -q "holding at step" "$1" 2>/dev/null && break
-		sleep 0.05
-	done
-	contains "$1" "holding at step"
-}
 pg_ctl_b() { pg_as_owner "$PG_BIN/pg_ctl" -D "$(pg_node_dir pool-b)" -l "$PGCLUSTER_DIR/pool-b.log" "$@" >/dev/null; }
 # held_apply PLAN: apply PLAN held once its promotion is journaled running.
 held_apply() {

@@ -43,20 +43,6 @@ freeze() {
 	# shellcheck disable=SC2086
 	kill -STOP $frozen
 }
-writers() {
-	local w= s
-	for s in pool-a:$PG_PORT_A pool-b:$PG_PORT_B; do
-		[ "$(pg_writable "${s#*:}")" = t ] && w="$w${w:+ }${s%%:*}"
-	done
-	echo "${w:-none}"
-}
-wait_hold() {
-	for _ in $(seq 1 400); do
-		grep -q "holding at step" "$1" 2>/dev/null && break
-		sleep 0.05
-	done
-	contains "$1" "holding at step"
-}
 recorded() { sq 'SELECT primary_server || " " || serial FROM stores'; }
 published() { jq -r '.primary + " " + (.serial | tostring)' location.json; }
 
