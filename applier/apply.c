@@ -355,6 +355,10 @@ done:
 	return rc;
 }
 
+/* The check promote_changed_nothing adds, which promote_sent_nothing reads
+ * back from the journal. */
+#define CHECK_PROMOTE_CHANGED_NOTHING "the failed promotion changed nothing"
+
 /* After a promote that refused (CMS_EREFUSED: an engine refuses before it
  * changes anything) or failed before it sent anything that changes the
  * target (engine.promote_unsent), the servers must agree: the target holds
@@ -377,7 +381,7 @@ static bool promote_changed_nothing(struct run *r, struct run_step *s)
 			if (t->dbs[i].role == OBS_PRIMARY)
 				none = false;
 	}
-	add_check(&s->checks, &s->nchecks, none, "the failed promotion changed nothing", "%s",
+	add_check(&s->checks, &s->nchecks, none, CHECK_PROMOTE_CHANGED_NOTHING, "%s",
 		  none ? "the target holds no database as primary" :
 		  perr.message ? perr.message : "the target holds a database as primary, or cannot be read");
 	cms_error_clear(&perr);
@@ -2216,8 +2220,8 @@ static bool promote_sent_nothing(const char *detail_json)
 	json_array_foreach(checks, i, c) {
 		const char *name = json_string_value(json_object_get(c, "check"));
 
-		if (name && (!strcmp(name, "the failed promotion changed nothing") ||
-			     !strcmp(name, "the refusal changed nothing")) &&
+		if (name && (!strcmp(name, CHECK_PROMOTE_CHANGED_NOTHING) ||
+			     !strcmp(name, "the refusal changed nothing") /* its name before */) &&
 		    json_is_true(json_object_get(c, "ok")))
 			yes = true;
 	}

@@ -57,6 +57,24 @@ pool_b_primary() {
 	[ "$(sql "store-$1/servers/pool-b/xds.db" 'SELECT role || read_only FROM cms_control')" = primary0 ]
 }
 
+# kill_store1_at N: applies the set "move", every store held once step N
+# is journaled done (sets pid), then kills store-1's process (SIGKILL),
+# whose running run is rid, and waits until it is gone.
+kill_store1_at() {
+	CMSCTL_TEST_HOLD_AT=$1:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
+	pid=$!
+	pids="$pids $pid"
+	wait_steps 3 "$1" done
+	victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
+	rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
+	[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
+	kill -9 "$victim"
+	for i in $(seq 1 100); do
+		kill -0 "$victim" 2>/dev/null || break
+		sleep 0.05
+	done
+}
+
 # (1a) SIGINT to the set's process group, as Ctrl-C: two stores at a time,
 # both held after their fence; the third never starts.
 fresh
@@ -256,14 +274,7 @@ run 0 "$CMSCTL" status -s store-1 --detailed-exitcode
 # run next; the others move; restore finishes it.
 fresh
 rc=0
-CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
-pid=$!
-pids="$pids $pid"
-wait_steps 3 4 done
-victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
-rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
-[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
-kill -9 "$victim"
+kill_store1_at 4
 pkill -CONT -P "$pid" || true
 wait "$pid" || rc=$?
 [ "$rc" = 6 ] || fail "a crash after promotion: exit $rc, expected 6"
@@ -310,18 +321,7 @@ run 0 "$CMSCTL" audit verify
 # restore: its own run, rolled back (1), not ok (0) as the restore's run.
 fresh
 rc=0
-CMSCTL_TEST_HOLD_AT=2:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
-pid=$!
-pids="$pids $pid"
-wait_steps 3 2 done
-victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
-rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
-[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
-kill -9 "$victim"
-for i in $(seq 1 100); do
-	kill -0 "$victim" 2>/dev/null || break
-	sleep 0.05
-done
+kill_store1_at 2
 run 0 "$CMSCTL" restore -s store-1 --yes
 [ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$rid'")" = rolled_back ] ||
 	fail "the restore did not undo store-1's run"
@@ -339,18 +339,7 @@ pool_b_primary 2 || fail "store-2 did not move"
 # process had finished it.
 fresh
 rc=0
-CMSCTL_TEST_HOLD_AT=4:done "$CMSCTL" apply move --parallel 3 >set.out 2>set.err &
-pid=$!
-pids="$pids $pid"
-wait_steps 3 4 done
-victim=$(sql .cmsctl/state.db "SELECT holder_pid FROM locks WHERE store = 'store-1'")
-rid=$(sql .cmsctl/state.db "SELECT id FROM runs WHERE store = 'store-1' AND outcome = 'running'")
-[ -n "$victim" ] && [ -n "$rid" ] || fail "no lock or run of store-1's process"
-kill -9 "$victim"
-for i in $(seq 1 100); do
-	kill -0 "$victim" 2>/dev/null || break
-	sleep 0.05
-done
+kill_store1_at 4
 run 0 "$CMSCTL" restore -s store-1 --yes
 [ "$(sql .cmsctl/state.db "SELECT outcome FROM runs WHERE id = '$rid'")" = restored ] ||
 	fail "the restore did not finish store-1's run"
